@@ -1,0 +1,118 @@
+"""The ``na64stat`` command line: parse options, call the library, print.
+
+Every verb is one library call that a script can make too; errors raised as
+:class:`~na64stat.errors.Na64StatError` become one line on stderr and exit
+code 1 (usage errors: exit code 2, from click).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from na64stat import __version__
+from na64stat.errors import InputError, Na64StatError
+from na64stat.io import write_json_atomic, write_text_atomic
+from na64stat.physics.yields import SETUPS, get_setup
+from na64stat.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
+
+__all__ = ["main", "cli"]
+
+DEFAULT_OUTPUT = "na64stat-output"
+MAIN_JOB_SETUPS = ("na64e-invisible", "na64mu-invisible")
+
+
+def _parse_masses(text: str) -> list[float]:
+    try:
+        masses = [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise InputError(f"--masses must be comma-separated numbers in GeV, got {text!r}") from None
+    if not masses or any(not (m > 0) for m in masses):
+        raise InputError(f"--masses needs positive masses in GeV, got {text!r}")
+    return masses
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="na64stat")
+def cli() -> None:
+    """Statistical analysis for dark-sector searches at NA64-style experiments."""
+
+
+@cli.command()
+def setups() -> None:
+    """List the predefined experimental setups and their sources."""
+    for setup in SETUPS.values():
+        unit = "EOT" if setup.beam == "electron" else "MOT"
+        click.echo(f"{setup.name}: {setup.description} (default {setup.exposure:.3g} {unit})")
+        for source in setup.sources:
+            click.echo(f"    - {source}")
+
+
+@cli.command()
+@click.option("--setup", "setup_name", default="na64e-invisible", show_default=True,
+              type=click.Choice(sorted(SETUPS)), help="Predefined setup.")
+@click.option("--masses", default=",".join(f"{m:g}" for m in DEFAULT_MASSES_GEV), show_default=True,
+              help="Comma-separated boson masses [GeV].")
+@click.option("--exposure", type=float, default=None, help="Particles on target (EOT / MOT); default: the setup's.")
+@click.option("--efficiency", type=float, default=None, help="Overall signal efficiency; default: the setup's.")
+@click.option("--alpha-d", type=float, default=0.1, show_default=True, help="alpha_D for the y reach.")
+@click.option("--mass-ratio", type=float, default=3.0, show_default=True, help="m_A'/m_chi for the y reach.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the numbers to this JSON file.")
+def reach(setup_name: str, masses: str, exposure: float | None, efficiency: float | None,
+          alpha_d: float, mass_ratio: float, json_path: Path | None) -> None:
+    """Expected signal yield per coupling^2 and background-free 90% CL reach.
+
+    Prints events per eps^2 and the reach in eps^2, eps, e_mu (L_mu - L_tau Z')
+    and y, with ratios to the reference curves the setup has (the published
+    NA64e 2016-2018 limit; the (g-2)_mu band for NA64mu).
+    """
+    setup = get_setup(setup_name)
+    changes = {k: v for k, v in (("exposure", exposure), ("efficiency", efficiency)) if v is not None}
+    setup = setup.with_(**changes) if changes else setup
+    summary = summarize(setup, _parse_masses(masses), alpha_d=alpha_d, mass_ratio=mass_ratio)
+    click.echo(format_summary(summary))
+    if json_path is not None:
+        write_json_atomic(json_path, summary_to_dict(summary))
+        click.echo(f"wrote {json_path}")
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUTPUT,
+              show_default=True, help="Output folder.")
+def run(out_dir: Path) -> None:
+    """Run the main job on built-in defaults.
+
+    For now: the physics summary of NA64e (2.84e11 EOT) and NA64mu (1.98e10 MOT),
+    their background-free 90% CL reach at 1, 10, 100 and 1000 MeV compared with
+    the published NA64e limit and the (g-2)_mu band. Writes
+    OUT/physics_summary.json and OUT/report.txt.
+    """
+    summaries = [summarize(get_setup(name)) for name in MAIN_JOB_SETUPS]
+    text = "\n\n".join(format_summary(s) for s in summaries)
+    click.echo(text)
+    report = write_text_atomic(out_dir / "report.txt", text + "\n")
+    data = write_json_atomic(out_dir / "physics_summary.json", {
+        "na64stat_version": __version__,
+        "summaries": [summary_to_dict(s) for s in summaries],
+    })
+    click.echo(f"\nwrote {report} and {data}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``na64stat`` command."""
+    try:
+        cli.main(args=argv, prog_name="na64stat", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("na64stat: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Na64StatError as exc:
+        click.echo(f"na64stat: error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

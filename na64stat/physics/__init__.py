@@ -1,0 +1,30 @@
+"""Physics of dark-sector signal yields at NA64-style experiments.
+
+Pure functions, no I/O beyond the package's own data tables. Submodules:
+
+* :mod:`~na64stat.physics.constants` - constants and target materials;
+* :mod:`~na64stat.physics.production` - A'/Z' production cross sections (eqs. 21-26, 56);
+* :mod:`~na64stat.physics.shower` - shower track lengths for thick targets;
+* :mod:`~na64stat.physics.yields` - setups, signal yields and background-free reach (eq. 57);
+* :mod:`~na64stat.physics.decays` - widths and decay lengths (eqs. 8-10, 117-118);
+* :mod:`~na64stat.physics.couplings` - loop mixing, g-2, y, relic targets (eqs. 29-32, 54, 105-113);
+* :mod:`~na64stat.physics.longlived` - Appendix B probabilities (eqs. 123-131).
+"""
+
+from na64stat.physics import constants, couplings, decays, longlived, production, shower, yields
+from na64stat.physics.yields import SETUPS, Reach, Setup, background_free_reach, get_setup
+
+__all__ = [
+    "constants",
+    "couplings",
+    "decays",
+    "longlived",
+    "production",
+    "shower",
+    "yields",
+    "SETUPS",
+    "Setup",
+    "Reach",
+    "get_setup",
+    "background_free_reach",
+]

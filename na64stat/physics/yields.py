@@ -1,0 +1,363 @@
+"""Thick-target signal yields and background-free reach for NA64-style setups.
+
+Eq. (57) of the review, N = (rho N_A / A) n L sigma epsilon_sel, made precise:
+
+* Electron beams (NA64e): the A' is radiated by every shower e+ / e- with
+  enough energy, so L sigma becomes the track-length integral
+  sum_j T_j sigma(E_j; E_A' > E_cut) with T_j from
+  :func:`~na64stat.physics.shower.shower_track_length` (for 100 GeV and
+  E_cut = 50 GeV it is ~0.91 X0: the seed's "L^e ~ X0"). The cross section is
+  DMG4's ETL (IWW / K) with the missing-energy acceptance from eq. (22).
+* Muon beams (NA64mu): muons do not shower; the Z' is radiated along the
+  whole target ("L^mu ~ 40 X0") at the beam energy, with the recoil cut
+  p_mu' < p_max, i.e. E_Z' > E0 - p_max.
+
+Yields are linear in the coupling strength alpha_X (invisible decays), so the
+functions return events per unit alpha_X, per eps^2 or per g^2; a
+background-free 90% CL exclusion needs 2.303 events (PHYSICS.md).
+
+Every number that is not physics is a field of :class:`Setup` with its
+source; nothing depends on the mass except through the physics.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from na64stat.errors import InputError, PhysicsError
+from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN, Material
+from na64stat.physics.couplings import mixing_from_e_mu, y_from_epsilon2
+from na64stat.physics.decays import branching_zprime_invisible
+from na64stat.physics.production import (
+    sigma_etl_pb,
+    sigma_iww_dmg4_pb,
+    sigma_muon_iww_pb,
+    x_shape_fraction,
+)
+from na64stat.physics.shower import shower_track_length
+
+__all__ = [
+    "ASSUMED_SIGNAL_EFFICIENCY",
+    "Setup",
+    "SETUPS",
+    "get_setup",
+    "events_per_alpha_x",
+    "events_per_epsilon2",
+    "events_per_e_mu2",
+    "Reach",
+    "background_free_reach",
+]
+
+_PB_TO_CM2 = 1e-36
+
+#: Overall signal efficiency assumed when none is given (trigger, particle ID,
+#: shower shape, veto and HCAL cuts, DAQ dead time together). An ASSUMPTION of
+#: this project, not a published number: NA64 quotes mass-dependent
+#: efficiencies in its papers, which were not available here. Pass the
+#: efficiency of your analysis explicitly for real results.
+ASSUMED_SIGNAL_EFFICIENCY: float = 0.6
+
+
+@dataclass(frozen=True)
+class Setup:
+    """An NA64-style missing-energy / missing-momentum setup.
+
+    Attributes
+    ----------
+    name:
+        Identifier used on the command line.
+    beam:
+        ``"electron"`` (showering active target) or ``"muon"`` (thin-target
+        production along the whole target).
+    beam_energy_gev:
+        Beam energy E0 [GeV].
+    target:
+        Target material (the active target's absorber).
+    target_length_x0:
+        Target thickness in radiation lengths of ``target``.
+    missing_energy_cut_gev:
+        Minimum energy carried by the invisible boson [GeV]: E0 - E_ECAL cut for
+        NA64e, E0 - p_max(outgoing muon) for NA64mu.
+    exposure:
+        Particles on target (EOT or MOT).
+    efficiency:
+        Overall signal efficiency, mass independent.
+    cross_section:
+        ``"etl"`` (DMG4 IWW / K, electrons on Pb) or ``"iww"``.
+    description, sources:
+        What the setup is and where each number comes from.
+    """
+
+    name: str
+    beam: Literal["electron", "muon"]
+    beam_energy_gev: float
+    target: Material
+    target_length_x0: float
+    missing_energy_cut_gev: float
+    exposure: float
+    efficiency: float = ASSUMED_SIGNAL_EFFICIENCY
+    cross_section: Literal["etl", "iww"] = "etl"
+    description: str = ""
+    sources: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.beam not in ("electron", "muon"):
+            raise InputError(f"setup {self.name!r}: beam must be 'electron' or 'muon', got {self.beam!r}")
+        if not 0.0 < self.missing_energy_cut_gev < self.beam_energy_gev:
+            raise InputError(
+                f"setup {self.name!r}: missing-energy cut {self.missing_energy_cut_gev} GeV "
+                f"must lie between 0 and the beam energy {self.beam_energy_gev} GeV"
+            )
+        if not 0.0 < self.efficiency <= 1.0:
+            raise InputError(f"setup {self.name!r}: efficiency must be in (0, 1], got {self.efficiency}")
+        if not self.exposure > 0.0:
+            raise InputError(f"setup {self.name!r}: exposure must be positive, got {self.exposure}")
+        if not self.target_length_x0 > 0.0:
+            raise InputError(f"setup {self.name!r}: target length must be positive, got {self.target_length_x0} X0")
+        if self.cross_section not in ("etl", "iww"):
+            raise InputError(f"setup {self.name!r}: cross_section must be 'etl' or 'iww', got {self.cross_section!r}")
+
+    @property
+    def lepton_mass_gev(self) -> float:
+        """Mass of the beam lepton [GeV]."""
+        return M_E_GEV if self.beam == "electron" else M_MU_GEV
+
+    def with_(self, **changes: object) -> "Setup":
+        """A copy with some fields changed, e.g. ``setup.with_(exposure=5e12)``."""
+        return replace(self, **changes)
+
+
+SETUPS: dict[str, Setup] = {
+    s.name: s
+    for s in (
+        Setup(
+            name="na64e-invisible",
+            beam="electron",
+            beam_energy_gev=100.0,
+            target=LEAD,
+            target_length_x0=40.0,
+            missing_energy_cut_gev=50.0,
+            exposure=2.84e11,
+            description="NA64e invisible mode 2016-2018: 100 GeV e-, Pb/Sc ECAL active target, "
+            "signal box E_ECAL < 50 GeV and no HCAL activity",
+            sources=(
+                "seed sec. 4.1: ECAL ~40 X0 Pb/Sc shashlik; eq. (57)",
+                "PHYSICS.md: 2.84e11 EOT, signal box E_ECAL < 50 GeV (PRL 123 (2019) 121801)",
+                "efficiency: project assumption ASSUMED_SIGNAL_EFFICIENCY",
+            ),
+        ),
+        Setup(
+            name="na64mu-invisible",
+            beam="muon",
+            beam_energy_gev=160.0,
+            target=LEAD,
+            target_length_x0=40.0,
+            missing_energy_cut_gev=80.0,
+            exposure=1.98e10,
+            cross_section="iww",
+            description="NA64mu 2022: 160 GeV mu+, Pb active target, outgoing muon p < 80 GeV/c, "
+            "no activity in the downstream calorimeters",
+            sources=(
+                "PHYSICS.md: (1.98 +- 0.02)e10 MOT, p_mu' < 80 GeV/c (PRL 132 (2024) 211803)",
+                "seed eq. (57): L^mu ~ 40 X0 of Pb",
+                "cross section: IWW with the muon mass (no ETL table for muons; seed Fig. 12 "
+                "shows IWW above ETL by ~2 for 20 MeV - 1 GeV)",
+                "efficiency: project assumption ASSUMED_SIGNAL_EFFICIENCY",
+            ),
+        ),
+        Setup(
+            name="na64e-visible",
+            beam="electron",
+            beam_energy_gev=100.0,
+            target=TUNGSTEN,
+            target_length_x0=40.0,
+            missing_energy_cut_gev=50.0,
+            exposure=8.4e10,
+            cross_section="iww",
+            description="NA64e visible-mode tungsten dump (WCAL); production only, the decay-volume "
+            "acceptance is applied by the visible-mode analysis",
+            sources=(
+                "PHYSICS.md: W (Z = 74, A = 183.84, rho = 19.3 g/cm^3, X0 = 0.3504 cm), 8.4e10 EOT",
+                "cross section: IWW (DMG4 K factors are tabulated for Pb only)",
+            ),
+        ),
+    )
+}
+
+
+def get_setup(name: str) -> Setup:
+    """Return a predefined setup by name.
+
+    >>> get_setup("na64e-invisible").beam_energy_gev
+    100.0
+    """
+    try:
+        return SETUPS[name]
+    except KeyError:
+        raise InputError(f"unknown setup {name!r}; known: {', '.join(SETUPS)}") from None
+
+
+def _electron_sigma_pb(setup: Setup, mass_gev: float, energy_gev: np.ndarray) -> np.ndarray:
+    """Cross section [pb] per unit alpha_X for A' energy above the cut, electrons of ``energy_gev``."""
+    total = (sigma_etl_pb if setup.cross_section == "etl" else sigma_iww_dmg4_pb)(
+        mass_gev, energy_gev, 1.0, setup.target
+    )
+    fraction = x_shape_fraction(mass_gev, energy_gev, setup.missing_energy_cut_gev / energy_gev, M_E_GEV)
+    return total * fraction
+
+
+def _electron_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
+    tracks = shower_track_length(setup.beam_energy_gev, setup.missing_energy_cut_gev, setup.target_length_x0)
+    usable = tracks.energy_gev > max(mass_gev, setup.missing_energy_cut_gev) * (1.0 + 1e-9)
+    if not np.any(usable):
+        return 0.0
+    sigma = _electron_sigma_pb(setup, mass_gev, tracks.energy_gev[usable])
+    track_x0_times_sigma = float(np.sum(tracks.electron_x0[usable] * sigma))
+    return setup.exposure * setup.efficiency * setup.target.nuclei_per_cm2_per_x0 * track_x0_times_sigma * _PB_TO_CM2
+
+
+def _muon_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
+    if setup.cross_section == "etl":
+        raise PhysicsError(f"setup {setup.name!r}: no ETL cross section for muon beams; use 'iww'")
+    x_min = setup.missing_energy_cut_gev / setup.beam_energy_gev
+    sigma = float(sigma_muon_iww_pb(mass_gev, setup.beam_energy_gev, 1.0, setup.target, x_min))
+    return (
+        setup.exposure
+        * setup.efficiency
+        * setup.target.nuclei_per_cm2_per_x0
+        * setup.target_length_x0
+        * sigma
+        * _PB_TO_CM2
+    )
+
+
+def events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
+    """Expected signal events per unit alpha_X (coupling^2 / 4 pi to the beam lepton).
+
+    Invisible decays (Br = 1) and the setup's exposure and efficiency.
+    Returns 0 where the mass cannot be produced above the cut.
+
+    >>> n = events_per_alpha_x(get_setup("na64e-invisible"), [0.001, 0.1])
+    >>> bool(n[0] > n[1] > 0)
+    True
+    """
+    masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
+    if np.any(~np.isfinite(masses)) or np.any(masses <= 0):
+        raise PhysicsError(f"masses must be positive and finite, got {masses_gev!r}")
+    per_mass = _electron_events_per_alpha_x if setup.beam == "electron" else _muon_events_per_alpha_x
+    out = np.zeros(masses.shape)
+    for i, m in enumerate(masses):
+        if m >= setup.beam_energy_gev - setup.lepton_mass_gev:
+            continue  # kinematically forbidden: no events
+        try:
+            out[i] = per_mass(setup, float(m))
+        except PhysicsError as exc:
+            raise PhysicsError(f"setup {setup.name!r}, mass {m} GeV: {exc}") from exc
+    return out
+
+
+def events_per_epsilon2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
+    """Expected events per eps^2 for a dark photon decaying invisibly (Br = 1).
+
+    alpha_X = alpha eps^2 for both electron and muon beams (the A' couples to
+    every charged lepton with eps e; seed section 5.2).
+    """
+    return ALPHA_EM * events_per_alpha_x(setup, masses_gev)
+
+
+def events_per_e_mu2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
+    """Expected invisible events per e_mu^2 for the L_mu - L_tau Z'.
+
+    Muon beams couple directly (alpha_X = e_mu^2 / 4 pi); electron beams
+    through the loop mixing eps = 0.0144 e_mu at q^2 -> 0 (eq. 54). Both
+    include Br(Z' -> nu nubar), which drops to ~1/2 above 2 m_mu.
+    """
+    masses = np.asarray(masses_gev, dtype=float)
+    per_alpha = events_per_alpha_x(setup, masses)
+    if setup.beam == "muon":
+        alpha_x_per_g2 = 1.0 / (4.0 * math.pi)
+    else:
+        alpha_x_per_g2 = ALPHA_EM * float(mixing_from_e_mu(1.0)) ** 2
+    return per_alpha * alpha_x_per_g2 * branching_zprime_invisible(masses)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Background-free 90% CL reach of a setup (2.303 signal events excluded).
+
+    All arrays are per mass; couplings are upper limits (NaN where no signal
+    can be produced).
+
+    Attributes
+    ----------
+    setup:
+        The setup used (exposure and efficiency included).
+    mass_gev:
+        Boson masses [GeV].
+    events_per_epsilon2, events_per_e_mu2:
+        Expected events per unit coupling^2 (dark photon; L_mu - L_tau Z').
+    epsilon2, epsilon:
+        Dark photon (invisible) reach.
+    e_mu:
+        L_mu - L_tau Z' reach in e_mu (= g_Z').
+    y:
+        Light dark matter reach in y = eps^2 alpha_D (m_chi/m_A')^4.
+    alpha_d, mass_ratio:
+        The alpha_D and m_A'/m_chi used for ``y``.
+    n_events:
+        Events excluded (2.303 at 90% CL without background).
+    """
+
+    setup: Setup
+    mass_gev: np.ndarray
+    events_per_epsilon2: np.ndarray
+    events_per_e_mu2: np.ndarray
+    epsilon2: np.ndarray
+    epsilon: np.ndarray
+    e_mu: np.ndarray
+    y: np.ndarray
+    alpha_d: float
+    mass_ratio: float
+    n_events: float
+
+
+def background_free_reach(
+    setup: Setup,
+    masses_gev: ArrayLike,
+    *,
+    alpha_d: float = 0.1,
+    mass_ratio: float = 3.0,
+    n_events: float = CL90_EVENTS,
+) -> Reach:
+    """Coupling reach for ``n_events`` signal events (2.303: 90% CL, no background).
+
+    Examples
+    --------
+    >>> r = background_free_reach(get_setup("na64e-invisible"), [0.01])
+    >>> 1e-6 < float(r.epsilon[0]) < 1e-4
+    True
+    """
+    masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
+    per_eps2 = events_per_epsilon2(setup, masses)
+    per_g2 = events_per_e_mu2(setup, masses)
+    with np.errstate(divide="ignore"):
+        eps2 = np.where(per_eps2 > 0, n_events / np.where(per_eps2 > 0, per_eps2, 1.0), np.nan)
+        g2 = np.where(per_g2 > 0, n_events / np.where(per_g2 > 0, per_g2, 1.0), np.nan)
+    return Reach(
+        setup=setup,
+        mass_gev=masses,
+        events_per_epsilon2=per_eps2,
+        events_per_e_mu2=per_g2,
+        epsilon2=eps2,
+        epsilon=np.sqrt(eps2),
+        e_mu=np.sqrt(g2),
+        y=y_from_epsilon2(eps2, alpha_d, mass_ratio),
+        alpha_d=alpha_d,
+        mass_ratio=mass_ratio,
+        n_events=n_events,
+    )

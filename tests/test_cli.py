@@ -1,0 +1,91 @@
+"""The command line: help and version, the reach table, the main job, errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from na64stat import __version__
+from na64stat.cli import main
+
+
+def run_cli(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exit_info.value.code or 0, out.out, out.err
+
+
+def test_version(capsys):
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and __version__ in out
+
+
+@pytest.mark.parametrize("verb", [[], ["run"], ["reach"], ["setups"]])
+def test_help_on_every_verb(capsys, verb):
+    code, out, _ = run_cli(capsys, *verb, "--help")
+    assert code == 0 and "Usage:" in out
+
+
+def test_reach_prints_ratios_to_published_curve(capsys, tmp_path):
+    target = tmp_path / "reach.json"
+    code, out, _ = run_cli(capsys, "reach", "--setup", "na64e-invisible", "--masses", "0.001,0.01,0.1,1", "--json", str(target))
+    assert code == 0
+    assert "na64e_invisible_2019" in out and "ours/ref" in out
+    data = json.loads(target.read_text())
+    assert data["mass_gev"] == [0.001, 0.01, 0.1, 1.0]
+    ratios = data["comparisons"][0]["ratio"]
+    assert all(0.6 < r < 1.4 for r in ratios)
+    assert data["setup"]["exposure"] == 2.84e11
+
+
+def test_reach_muon_shows_gm2_band(capsys):
+    code, out, _ = run_cli(capsys, "reach", "--setup", "na64mu-invisible", "--masses", "0.001,0.01,0.1")
+    assert code == 0 and "gm2_lmutau_2sigma_lower" in out and "gm2_lmutau_2sigma_upper" in out
+
+
+def test_reach_exposure_override(capsys, tmp_path):
+    target = tmp_path / "r.json"
+    run_cli(capsys, "reach", "--masses", "0.01", "--exposure", "2.84e13", "--json", str(target))
+    big = json.loads(target.read_text())["epsilon"][0]
+    run_cli(capsys, "reach", "--masses", "0.01", "--json", str(target))
+    small = json.loads(target.read_text())["epsilon"][0]
+    assert big == pytest.approx(small / 10, rel=1e-9)
+
+
+def test_main_job_writes_summary(capsys, tmp_path):
+    out_dir = tmp_path / "out"
+    code, out, _ = run_cli(capsys, "run", "--out", str(out_dir))
+    assert code == 0
+    data = json.loads((out_dir / "physics_summary.json").read_text())
+    assert [s["setup"]["name"] for s in data["summaries"]] == ["na64e-invisible", "na64mu-invisible"]
+    assert (out_dir / "report.txt").read_text().startswith("setup na64e-invisible")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["reach", "--masses", "abc"], "--masses must be comma-separated numbers"),
+        (["reach", "--masses", "-1"], "--masses needs positive masses"),
+        (["reach", "--masses", "0.0001"], "mass 0.0001 GeV"),
+        (["reach", "--efficiency", "2"], "efficiency must be in (0, 1]"),
+    ],
+)
+def test_bad_input_is_one_line_nonzero_and_writes_nothing(capsys, tmp_path, args, message):
+    target = tmp_path / "never.json"
+    code, out, err = run_cli(capsys, *args, "--json", str(target))
+    assert code == 1
+    assert message in err and err.count("\n") == 1 and err.startswith("na64stat: error:")
+    assert not target.exists()
+
+
+def test_unknown_setup_is_a_usage_error(capsys):
+    code, _, err = run_cli(capsys, "reach", "--setup", "nope")
+    assert code == 2 and "nope" in err
+
+
+def test_python_dash_m():
+    result = subprocess.run([sys.executable, "-m", "na64stat", "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and __version__ in result.stdout
