@@ -86,17 +86,20 @@ class TrackLengthSpectrum:
         return float(self.electron_x0.sum())
 
 
+def _hat_piece(density, offset_index: int, a: float, b: float, h: float) -> float:
+    """int_a^b density(l) * hat(l/h - k) dl with hat = max(0, 1 - |l/h - k|) (Gauss-Legendre)."""
+    mid, half = 0.5 * (a + b), 0.5 * (b - a)
+    ell = mid + half * _GL_NODES
+    hat = 1.0 - np.abs(ell / h - offset_index)
+    return half * float(np.sum(_GL_WEIGHTS * density(ell) * hat))
+
+
 def _hat_integral(density, offset_index: int, h: float) -> float:
-    """int density(l) * hat(l/h - k) dl over l >= 0, hat = max(0, 1 - |l/h - k|)."""
-    total = 0.0
-    for a, b in ((offset_index - 1) * h, offset_index * h), (offset_index * h, (offset_index + 1) * h):
-        a = max(a, 0.0)
-        if b <= a:
-            continue
-        mid, half = 0.5 * (a + b), 0.5 * (b - a)
-        ell = mid + half * _GL_NODES
-        hat = 1.0 - np.abs(ell / h - offset_index)
-        total += half * float(np.sum(_GL_WEIGHTS * density(ell) * hat))
+    """Rate into offset ``offset_index`` (in bins): the hat-weighted integral over l >= 0."""
+    lower = max((offset_index - 1) * h, 0.0)
+    total = _hat_piece(density, offset_index, offset_index * h, (offset_index + 1) * h, h)
+    if offset_index * h > lower:
+        total += _hat_piece(density, offset_index, lower, offset_index * h, h)
     return total
 
 
@@ -124,19 +127,10 @@ def _brems_total_rate(h: float) -> float:
     int_0^h r(w) w/h dw + int_h^inf r(w) dw; the second part is
     int_{v_h}^1 phi0(v) dv in closed form, v_h = 1 - exp(-h).
     """
-    near = _hat_integral(_brems_electron_density, 1, h) - _hat_integral_upper(_brems_electron_density, 1, h)
+    near = _hat_piece(_brems_electron_density, 1, 0.0, h, h)
     v_h = -math.expm1(-h)
     far = -(4.0 / 3.0) * math.log(v_h) - 4.0 / 3.0 + (4.0 / 3.0) * v_h + 0.5 - 0.5 * v_h**2
     return near + far
-
-
-def _hat_integral_upper(density, offset_index: int, h: float) -> float:
-    """The part of :func:`_hat_integral` from k h to (k + 1) h."""
-    a, b = offset_index * h, (offset_index + 1) * h
-    mid, half = 0.5 * (a + b), 0.5 * (b - a)
-    ell = mid + half * _GL_NODES
-    hat = 1.0 - np.abs(ell / h - offset_index)
-    return half * float(np.sum(_GL_WEIGHTS * density(ell) * hat))
 
 
 @lru_cache(maxsize=64)
