@@ -1,0 +1,373 @@
+"""CLs with the one-sided profile-likelihood test statistic q~_mu, three ways.
+
+* :class:`AsymptoticCalculator` - the Wald approximation exactly as pyhf's
+  ``AsymptoticCalculator`` (``test_stat="qtilde"``, normal base
+  distribution; arXiv:1007.1727 eqs. 57-65), with the fits shared between
+  calls: one free fit of the data, one Asimov dataset (generated at mu = 0
+  from the conditional fit to the data), then one conditional fit per tested
+  mu on the data and one on the Asimov data.
+* :class:`ToyCalculator` - pseudo-experiments generated at (mu, profiled
+  nuisance parameters) and (0, profiled nuisance parameters) like pyhf's
+  ``ToyCalculator``, but fitted all at once (:meth:`Likelihood.fit`),
+  seeded, and drawn by inverse-CDF sampling from the same uniform numbers at
+  every mu (common random numbers), so that CLs(mu) is a smooth monotone
+  function a root finder can use. The b-only ensemble does not depend on mu:
+  it is generated and fitted once.
+* :class:`ExactCalculator` - for single-bin models: the distribution of q~_mu
+  is a weighted sum over every main count n (Poisson), with the auxiliary
+  measurements integrated by Gauss-Hermite quadrature (normal constraints) or
+  summed (Poisson constraints) - the toys' ensemble without Monte-Carlo error.
+
+All return :class:`CLsPoint` (observed and the -2..+2 sigma expected CLs).
+Expected values follow pyhf's convention: the expected test statistic at
+n sigma is the Phi(n) quantile of the b-only distribution (for toys and exact
+counting the lower inverse CDF, which for discrete counts gives the
+published band [2.303, 2.303, 2.303, 3.508, 4.843] at b = 0.5, n = 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from scipy import special, stats
+
+from na64stat.errors import InputError
+from na64stat.inference.likelihood import FitResult, Likelihood
+
+__all__ = [
+    "N_SIGMAS",
+    "CLsPoint",
+    "Calculator",
+    "AsymptoticCalculator",
+    "ToyCalculator",
+    "ExactCalculator",
+    "TestStatDistribution",
+]
+
+#: Expected bands in pyhf's order: -2, -1, 0, +1, +2 sigma of the limit, i.e. the
+#: b-only test statistic at +2, +1, 0, -1, -2 sigma.
+N_SIGMAS: tuple[int, ...] = (2, 1, 0, -1, -2)
+_TIE = 1e-9
+
+
+@dataclass(frozen=True)
+class CLsPoint:
+    """CLs at one signal strength.
+
+    Attributes
+    ----------
+    mu:
+        Tested signal strength.
+    cls_obs, clsb_obs, clb_obs:
+        Observed CLs, CLs+b and CLb.
+    cls_exp:
+        Expected CLs for the -2, -1, 0, +1, +2 sigma bands (pyhf order).
+    n_failed:
+        Toys whose fit failed (excluded), 0 otherwise.
+    """
+
+    mu: float
+    cls_obs: float
+    clsb_obs: float
+    clb_obs: float
+    cls_exp: tuple[float, ...]
+    n_failed: int = 0
+
+
+class Calculator(Protocol):
+    """What the upper-limit search needs from a CLs calculator."""
+
+    method: str
+
+    def cls(self, mu: float) -> CLsPoint: ...
+
+
+def _twice_nll_free_fit(lik: Likelihood, data: np.ndarray, init: np.ndarray | None = None) -> FitResult:
+    """Free fit with the POI bounded below by 0 (the q~_mu convention)."""
+    hi = lik.bounds[lik.poi_index, 1]
+    return lik.fit(data, init=init, poi_bounds=(0.0, hi))
+
+
+def _qtilde(mu: float, free: FitResult, cond: FitResult, poi_index: int) -> np.ndarray:
+    """q~_mu = max(0, t_mu) if mu_hat <= mu else 0, with mu_hat >= 0 (pyhf's qmu_tilde)."""
+    t = np.clip(cond.twice_nll - free.twice_nll, 0.0, None)
+    return np.where(free.pars[:, poi_index] > mu, 0.0, t)
+
+
+class AsymptoticCalculator:
+    """Asymptotic CLs for q~_mu, equal to ``pyhf.infer.hypotest(..., test_stat="qtilde")``.
+
+    Examples
+    --------
+    >>> import pyhf
+    >>> model = pyhf.simplemodels.uncorrelated_background([12.0, 11.0], [50.0, 52.0], [3.0, 7.0])
+    >>> calc = AsymptoticCalculator(Likelihood(model, [51, 48] + model.config.auxdata))
+    >>> round(calc.cls(1.0).cls_obs, 6)   # pyhf's docs: CLs = 0.05251497
+    0.052515
+    """
+
+    method = "asymptotic"
+
+    def __init__(self, likelihood: Likelihood) -> None:
+        self.lik = likelihood
+        data = likelihood.data[None, :]
+        self.free = _twice_nll_free_fit(likelihood, data)
+        self.mu_hat = float(self.free.pars[0, likelihood.poi_index])
+        at_zero = likelihood.fit(data, init=self.free.pars[0], fixed_poi=0.0)
+        self.asimov = likelihood.expected_data(at_zero.pars[0])[0]
+        # The Asimov data are the expectation at these parameters (aux included), so they
+        # are its maximum-likelihood estimate: no free fit of the Asimov data is needed.
+        self.asimov_free = FitResult(at_zero.pars, likelihood.twice_nll(at_zero.pars, self.asimov[None, :]), at_zero.converged)
+        self._cache: dict[float, tuple[float, float]] = {}
+        self.fit_failures = int(not self.free.converged[0]) + int(not at_zero.converged[0])
+
+    def _nearest_init(self, mu: float) -> tuple[np.ndarray, np.ndarray]:
+        if not self._cache:
+            return self.free.pars[0], self.asimov_free.pars[0]
+        key = min(self._cache, key=lambda m: abs(math.log(max(m, 1e-300)) - math.log(max(mu, 1e-300))))
+        return self._inits[key]
+
+    def sqrt_q(self, mu: float) -> tuple[float, float]:
+        """(sqrt(q~_mu) on the data, sqrt(q~_mu,A) on the Asimov data)."""
+        if mu in self._cache:
+            return self._cache[mu]
+        if not hasattr(self, "_inits"):
+            self._inits: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        init_obs, init_asimov = self._nearest_init(mu)
+        both = np.stack([self.lik.data, self.asimov])
+        cond = self.lik.fit(both, init=np.stack([init_obs, init_asimov]), fixed_poi=mu)
+        self.fit_failures += int((~cond.converged).sum())
+        q_obs = _qtilde(mu, FitResult(self.free.pars, self.free.twice_nll, self.free.converged),
+                        FitResult(cond.pars[:1], cond.twice_nll[:1], cond.converged[:1]), self.lik.poi_index)[0]
+        q_asimov = max(float(cond.twice_nll[1] - self.asimov_free.twice_nll[0]), 0.0)
+        value = (math.sqrt(q_obs), math.sqrt(q_asimov))
+        self._cache[mu] = value
+        self._inits[mu] = (cond.pars[0], cond.pars[1])
+        return value
+
+    def cls(self, mu: float) -> CLsPoint:
+        """Observed and expected CLs at ``mu`` (pyhf's formulas for q~ with a normal base)."""
+        sq, sqa = self.sqrt_q(mu)
+        if sq <= sqa:
+            t = sq - sqa
+        else:
+            t = (sq * sq - sqa * sqa) / (2.0 * sqa)
+        clsb = float(special.ndtr(-(t + sqa)))
+        clb = float(special.ndtr(-t))
+        expected = tuple(float(special.ndtr(-(n + sqa)) / special.ndtr(-n)) for n in N_SIGMAS)
+        return CLsPoint(mu=mu, cls_obs=clsb / clb, clsb_obs=clsb, clb_obs=clb, cls_exp=expected)
+
+    @staticmethod
+    def expected_sqrt_qa_target(alpha: float, n_sigma: float) -> float:
+        """sqrt(q_A) at which the n-sigma expected CLs equals ``alpha``.
+
+        From CLs_exp = Phi(-(n + sqrt q_A)) / Phi(-n) = alpha.
+        """
+        return float(-special.ndtri(alpha * special.ndtr(-n_sigma)) - n_sigma)
+
+
+@dataclass(frozen=True)
+class TestStatDistribution:
+    """A weighted sample of a test statistic (toys: unit weights; exact: probabilities)."""
+
+    values: np.ndarray
+    weights: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.weights is None:
+            object.__setattr__(self, "weights", np.ones_like(self.values))
+
+    def pvalue(self, q: float) -> float:
+        """P(Q >= q): probability of a test statistic at least as extreme."""
+        total = self.weights.sum()
+        return float(self.weights[self.values >= q - _TIE * (1.0 + abs(q))].sum() / total)
+
+    def quantile(self, p: float) -> float:
+        """Lower inverse CDF: the smallest value v with P(Q <= v) >= p."""
+        order = np.argsort(self.values, kind="stable")
+        cdf = np.cumsum(self.weights[order]) / self.weights.sum()
+        idx = int(np.searchsorted(cdf, p - 1e-12, side="left"))
+        return float(self.values[order][min(idx, order.size - 1)])
+
+
+def _cls_from_distributions(mu: float, q_obs: float, sb: TestStatDistribution, b: TestStatDistribution, n_failed: int = 0) -> CLsPoint:
+    def cls_at(q: float) -> tuple[float, float, float]:
+        clsb, clb = sb.pvalue(q), b.pvalue(q)
+        return (clsb / clb if clb > 0 else 1.0), clsb, clb
+
+    cls_obs, clsb, clb = cls_at(q_obs)
+    expected = tuple(cls_at(b.quantile(float(special.ndtr(n))))[0] for n in N_SIGMAS)
+    return CLsPoint(mu=mu, cls_obs=cls_obs, clsb_obs=clsb, clb_obs=clb, cls_exp=expected, n_failed=n_failed)
+
+
+class _ProfiledCalculator:
+    """Shared part of toys and exact counting: the observed q~ and the profiled generators."""
+
+    def __init__(self, likelihood: Likelihood) -> None:
+        self.lik = likelihood
+        data = likelihood.data[None, :]
+        self.free = _twice_nll_free_fit(likelihood, data)
+        self._profiled: dict[float, np.ndarray] = {}
+
+    def profiled_pars(self, mu: float) -> np.ndarray:
+        """Conditional MLE of the nuisance parameters on the data at ``mu`` (the generator)."""
+        if mu not in self._profiled:
+            self._profiled[mu] = self.lik.fit(self.lik.data[None, :], init=self.free.pars[0], fixed_poi=mu).pars[0]
+        return self._profiled[mu]
+
+    def q_observed(self, mu: float) -> float:
+        cond = FitResult(self.profiled_pars(mu)[None, :], self.lik.twice_nll(self.profiled_pars(mu), self.lik.data[None, :]), np.array([True]))
+        return float(_qtilde(mu, self.free, cond, self.lik.poi_index)[0])
+
+    def q_values(self, mu: float, datasets: np.ndarray, free: FitResult | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """q~_mu for many datasets; returns (values, converged)."""
+        if free is None:
+            free = _twice_nll_free_fit(self.lik, datasets, init=self.free.pars[0])
+        cond = self.lik.fit(datasets, init=free.pars, fixed_poi=mu)
+        q = _qtilde(mu, free, cond, self.lik.poi_index)
+        return q, free.converged & cond.converged
+
+
+class ToyCalculator(_ProfiledCalculator):
+    """CLs from pseudo-experiments, vectorised and seeded.
+
+    Parameters
+    ----------
+    likelihood:
+        Model and observed data.
+    n_toys:
+        Toys per hypothesis (s+b and b-only).
+    seed:
+        Seed of the :class:`numpy.random.Generator`; the same seed gives the
+        same result bit for bit.
+    """
+
+    method = "toys"
+
+    def __init__(self, likelihood: Likelihood, n_toys: int = 10_000, seed: int = 0) -> None:
+        if n_toys < 10:
+            raise InputError(f"n_toys must be at least 10, got {n_toys}")
+        super().__init__(likelihood)
+        self.n_toys = int(n_toys)
+        self.seed = int(seed)
+        rng = np.random.default_rng(self.seed)
+        n_obs = likelihood.data.size
+        # Common random numbers: one set of uniforms for the s+b toys at every mu, one for b.
+        self._u_sb = rng.random((self.n_toys, n_obs))
+        self._u_b = rng.random((self.n_toys, n_obs))
+        self._b_toys = self.sample(self.profiled_pars(0.0), self._u_b)
+        self._b_free = _twice_nll_free_fit(likelihood, self._b_toys, init=self.free.pars[0])
+        self._points: dict[float, CLsPoint] = {}
+        self.distributions_cache: dict[float, tuple[float, np.ndarray, np.ndarray]] = {}
+
+    def sample(self, pars: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+        """Datasets at ``pars`` by inverse-CDF sampling of the given uniforms (main + aux)."""
+        lik = self.lik
+        rates = lik.expected_data(pars, include_auxdata=False)[0]
+        out = np.empty_like(uniforms)
+        n_main = lik.n_main
+        out[:, :n_main] = stats.poisson.ppf(uniforms[:, :n_main], rates)
+        for k, term in enumerate(lik.aux_terms):
+            u = uniforms[:, n_main + k]
+            centre = pars[term.par_index]
+            if term.kind == "normal":
+                out[:, n_main + k] = centre + term.scale * special.ndtri(u)
+            else:
+                out[:, n_main + k] = stats.poisson.ppf(u, centre * term.scale)
+        return out
+
+    def distributions(self, mu: float) -> tuple[float, TestStatDistribution, TestStatDistribution, int]:
+        """Observed q~_mu and its s+b and b-only toy distributions (failed toys dropped)."""
+        q_obs = self.q_observed(mu)
+        sb_toys = self.sample(self.profiled_pars(mu), self._u_sb)
+        q_sb, ok_sb = self.q_values(mu, sb_toys)
+        q_b, ok_b = self.q_values(mu, self._b_toys, free=self._b_free)
+        self.distributions_cache[mu] = (q_obs, q_sb[ok_sb], q_b[ok_b])
+        n_failed = int((~ok_sb).sum() + (~ok_b).sum())
+        return q_obs, TestStatDistribution(q_sb[ok_sb]), TestStatDistribution(q_b[ok_b]), n_failed
+
+    def cls(self, mu: float) -> CLsPoint:
+        if mu not in self._points:
+            q_obs, sb, b, n_failed = self.distributions(mu)
+            self._points[mu] = _cls_from_distributions(mu, q_obs, sb, b, n_failed)
+        return self._points[mu]
+
+
+class ExactCalculator(_ProfiledCalculator):
+    """Exact CLs for single-bin counting models (NA64's signal box).
+
+    The main count is summed over n = 0 .. n_max (Poisson tail below 1e-12);
+    each normal auxiliary measurement is integrated with ``n_quadrature``
+    Gauss-Hermite nodes, each Poisson one summed over its central
+    1 - 1e-9 range. Raises :class:`~na64stat.errors.InputError` for
+    multi-bin models or too many nuisance parameters (use toys).
+
+    Examples
+    --------
+    >>> import pyhf
+    >>> spec = {"channels": [{"name": "box", "samples": [
+    ...     {"name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+    ...     {"name": "bkg", "data": [0.5], "modifiers": []}]}]}
+    >>> model = pyhf.Model(spec, poi_name="mu")
+    >>> calc = ExactCalculator(Likelihood(model, [0.0]))
+    >>> round(calc.cls(2.302585).cls_obs, 5)   # CLs = exp(-s) at n = 0
+    0.1
+    """
+
+    method = "exact"
+    MAX_GRID = 200_000
+
+    def __init__(self, likelihood: Likelihood, n_quadrature: int = 12) -> None:
+        if likelihood.n_main != 1:
+            raise InputError(f"exact counting needs a single-bin model, this one has {likelihood.n_main} bins")
+        super().__init__(likelihood)
+        self.n_quadrature = int(n_quadrature)
+        self._points: dict[float, CLsPoint] = {}
+
+    def _grid(self, pars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """All (main count, aux values) combinations with their probabilities at ``pars``."""
+        lik = self.lik
+        rate = float(lik.expected_data(pars, include_auxdata=False)[0][0])
+        n_max = int(stats.poisson.isf(1e-12, rate)) + 2
+        axes = [np.arange(n_max + 1, dtype=float)]
+        probs = [stats.poisson.pmf(axes[0], rate)]
+        nodes, weights = np.polynomial.hermite_e.hermegauss(self.n_quadrature)
+        for term in lik.aux_terms:
+            centre = pars[term.par_index]
+            if term.kind == "normal":
+                axes.append(centre + term.scale * nodes)
+                probs.append(weights / weights.sum())
+            else:
+                lam = centre * term.scale
+                lo, hi = stats.poisson.ppf([5e-10, 1 - 5e-10], lam)
+                k = np.arange(lo, hi + 1)
+                axes.append(k)
+                probs.append(stats.poisson.pmf(k, lam))
+        size = int(np.prod([a.size for a in axes]))
+        if size > self.MAX_GRID:
+            raise InputError(
+                f"exact counting would need {size} grid points ({len(lik.aux_terms)} auxiliary measurements); use toys"
+            )
+        mesh = np.meshgrid(*axes, indexing="ij")
+        pmesh = np.meshgrid(*probs, indexing="ij")
+        data = np.stack([m.ravel() for m in mesh], axis=1)
+        weight = np.prod(np.stack([p.ravel() for p in pmesh], axis=1), axis=1)
+        return data, weight
+
+    def cls(self, mu: float) -> CLsPoint:
+        if mu in self._points:
+            return self._points[mu]
+        q_obs = self.q_observed(mu)
+        dists = []
+        n_failed = 0
+        for generator_mu in (mu, 0.0):
+            data, weight = self._grid(self.profiled_pars(generator_mu))
+            q, ok = self.q_values(mu, data)
+            n_failed += int((~ok).sum())
+            dists.append(TestStatDistribution(q[ok], weight[ok]))
+        point = _cls_from_distributions(mu, q_obs, dists[0], dists[1], n_failed)
+        self._points[mu] = point
+        return point
