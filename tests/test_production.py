@@ -165,3 +165,14 @@ def test_electron_cross_section_scales_as_one_over_m2():
     ax = float(p.alpha_x_dark_photon(1.0))
     r = float(p.sigma_iww_dmg4_pb(0.01, 100.0, ax) / p.sigma_iww_dmg4_pb(0.1, 100.0, ax))
     assert 50 < r < 200
+
+
+def test_muon_shape_has_bethe_heitler_massless_limit():
+    # With the lepton-mass term, m -> 0 gives [4/3 (1 - x) + x^2] / (2 m_l^2 x) times 4 alpha^2 alpha_X chi.
+    m, e0 = 1e-5, 160.0
+    for x in (0.2, 0.5, 0.9):
+        value = float(p.dsigma_dx_iww_pb(x, m, e0, 1.0, LEAD, M_MU_GEV, x_dependent_tmin=True))
+        u = m * m * (1 - x) / x + M_MU_GEV**2 * x
+        chi = float(p.chi_elastic((u / (2 * e0 * (1 - x))) ** 2, m * m + M_MU_GEV**2))
+        bh = (4 / 3 * (1 - x) + x * x) / (2 * M_MU_GEV**2 * x)
+        assert value == pytest.approx(4 * ALPHA_EM**2 * chi * bh * GEV2_TO_PB, rel=1e-3)

@@ -165,8 +165,8 @@ SETUPS: dict[str, Setup] = {
             sources=(
                 "PHYSICS.md: (1.98 +- 0.02)e10 MOT, p_mu' < 80 GeV/c (PRL 132 (2024) 211803)",
                 "seed eq. (57): L^mu ~ 40 X0 of Pb",
-                "cross section: IWW with the muon mass (no ETL table for muons; seed Fig. 12 "
-                "shows IWW above ETL by ~2 for 20 MeV - 1 GeV)",
+                "cross section: WW with the muon mass and x-dependent t_min (no ETL table for "
+                "muons; expected within ~10% of ETL, see na64stat.physics.production)",
                 "efficiency: project assumption ASSUMED_SIGNAL_EFFICIENCY",
             ),
         ),
@@ -274,15 +274,17 @@ def events_per_e_mu2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     """Expected invisible events per e_mu^2 for the L_mu - L_tau Z'.
 
     Muon beams couple directly (alpha_X = e_mu^2 / 4 pi); electron beams
-    through the loop mixing eps = 0.0144 e_mu at q^2 -> 0 (eq. 54). Both
-    include Br(Z' -> nu nubar), which drops to ~1/2 above 2 m_mu.
+    through the loop mixing of eq. (54) evaluated on shell, q^2 = m_Z'^2
+    (0.0144 e_mu for m_Z' << m_mu, up to 1.5x that near 2 m_mu). Both include
+    Br(Z' -> nu nubar), which drops to ~1/2 above 2 m_mu.
     """
     masses = np.asarray(masses_gev, dtype=float)
     per_alpha = events_per_alpha_x(setup, masses)
     if setup.beam == "muon":
         alpha_x_per_g2 = 1.0 / (4.0 * math.pi)
     else:
-        alpha_x_per_g2 = ALPHA_EM * float(mixing_from_e_mu(1.0)) ** 2
+        # the Z' is radiated on shell: the loop mixing at q^2 = m_Z'^2 (eq. 54 is its q^2 -> 0 limit)
+        alpha_x_per_g2 = ALPHA_EM * mixing_from_e_mu(1.0, masses**2) ** 2
     return per_alpha * alpha_x_per_g2 * branching_zprime_invisible(masses)
 
 
