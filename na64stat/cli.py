@@ -14,6 +14,8 @@ import click
 
 from na64stat import __version__
 from na64stat.errors import InputError, Na64StatError
+from na64stat.inference.limits import METHODS
+from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
 from na64stat.io import write_json_atomic, write_text_atomic
 from na64stat.physics.yields import SETUPS, get_setup
 from na64stat.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
@@ -99,6 +101,48 @@ def run(out_dir: Path) -> None:
         "summaries": [summary_to_dict(s) for s in summaries],
     })
     click.echo(f"\nwrote {report} and {data}")
+
+
+@cli.command()
+@click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("patches", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("limits"),
+              show_default=True, help="Output folder (limits.json, limits.csv, points/).")
+@click.option("--cl", "confidence_level", type=float, default=0.9, show_default=True, help="Confidence level.")
+@click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
+              help="CLs method; auto uses exact counting or toys at small counts.")
+@click.option("--n-toys", type=int, default=10_000, show_default=True, help="Toys per hypothesis (toys method).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="Local Dask workers (1: run in this process).")
+@click.option("--scheduler", default=None, help="Address of a running Dask scheduler to scale out.")
+def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence_level: float, method: str,
+           n_toys: int, seed: int, workers: int, scheduler: str | None) -> None:
+    """CLs upper limits on mu for every signal patch of a background-only workspace.
+
+    PATCHES is a pyhf PatchSet file or JSON-patch files (one signal point each).
+    Points are written one by one to OUT/points, so a rerun resumes; the summary
+    goes to OUT/limits.json and OUT/limits.csv.
+    """
+    settings = ScanSettings(confidence_level=confidence_level, method=method, n_toys=n_toys, seed=seed)
+    spec, points = load_scan_inputs(workspace, list(patches))
+    done = [0]
+
+    def progress(record: dict) -> None:
+        done[0] += 1
+        click.echo(f"[{done[0]}/{len(points)}] {record['key']}: observed {record['observed']:.4g} "
+                   f"({record['method']}, {record['status_observed']})", err=True)
+
+    summary = run_scan(spec, points, out_dir, settings, scheduler=scheduler, n_workers=workers, progress=progress)
+    click.echo(f"{'point':>24}  {'observed':>10}  {'median exp':>10}  method")
+    for key, record in summary["limits"].items():
+        obs, med = record["observed"], record["expected"]["median"]
+        click.echo(f"{key:>24}  {_g(obs):>10}  {_g(med):>10}  {record['method']}")
+    click.echo(f"wrote {out_dir / 'limits.json'} and {out_dir / 'limits.csv'} ({summary['n_resumed']} points resumed)")
+
+
+def _g(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.4g}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,256 @@
+"""Mass scans: a CLs upper limit for every signal patch of a background-only workspace.
+
+Inputs are the form ATLAS, HEPData and na64stat's own workspaces use: a
+background-only pyhf workspace plus either a pyhf PatchSet file or a list of
+plain JSON-patch files (one signal point each, e.g. the HEPData sbottom
+likelihood). Each point is computed by one task - in this process, on a
+local Dask cluster (default for more than one point) or on a given Dask
+scheduler - and written to ``OUT/points/<name>.json`` as soon as it is done,
+so an interrupted scan resumes where it stopped: a point whose file exists
+with the same settings is not recomputed. At the end ``OUT/limits.json``
+(keyed by mass where the patches carry ``mass_gev``, else by patch name) and
+``OUT/limits.csv`` are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import jsonpatch
+import pyhf
+
+from na64stat.errors import InputError
+from na64stat.inference.limits import METHODS, upper_limit
+from na64stat.io import to_jsonable, write_json_atomic, write_text_atomic
+
+__all__ = ["SignalPoint", "ScanSettings", "load_scan_inputs", "compute_point", "run_scan"]
+
+_BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
+
+
+@dataclass(frozen=True)
+class SignalPoint:
+    """One signal hypothesis: a JSON patch to the background-only workspace and its metadata."""
+
+    name: str
+    patch: list[dict[str, Any]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """limits.json key: the mass in GeV if the metadata has it, else the patch name."""
+        mass = self.metadata.get("mass_gev")
+        return f"{float(mass):.6g}" if mass is not None else self.name
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """Everything that determines a point's result (its hash guards resumption)."""
+
+    confidence_level: float = 0.9
+    method: str = "auto"
+    n_toys: int = 10_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if not 0.0 < self.confidence_level < 1.0:
+            raise InputError(f"confidence level must be in (0, 1), got {self.confidence_level}")
+
+    def digest(self, workspace: dict[str, Any], point: SignalPoint) -> str:
+        blob = json.dumps([asdict(self), workspace, point.patch], sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{what} {path} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def load_scan_inputs(workspace_path: Path, patch_paths: Sequence[Path]) -> tuple[dict[str, Any], list[SignalPoint]]:
+    """Read a background-only workspace and its signal patches.
+
+    ``patch_paths`` is one pyhf PatchSet file, or any number of JSON-patch files.
+    The workspace is validated against the pyhf schema; every patch must apply.
+    """
+    spec = _read_json(workspace_path, "workspace")
+    try:
+        pyhf.Workspace(spec)
+    except Exception as exc:  # pyhf raises several types for invalid specs
+        raise InputError(f"workspace {workspace_path} is not a valid pyhf workspace: {exc}") from None
+    points: list[SignalPoint] = []
+    if not patch_paths:
+        raise InputError("no signal patches given")
+    for path in patch_paths:
+        content = _read_json(path, "patch file")
+        if isinstance(content, dict) and "patches" in content:
+            try:
+                patchset = pyhf.PatchSet(content)
+            except Exception as exc:
+                raise InputError(f"patchset {path} is not a valid pyhf PatchSet: {exc}") from None
+            for patch in patchset.patches:
+                meta = dict(patch.metadata)
+                meta.setdefault("values", list(patch.values))
+                points.append(SignalPoint(name=patch.name, patch=list(patch.patch), metadata=meta))
+        elif isinstance(content, list):
+            points.append(SignalPoint(name=Path(path).stem.removeprefix("patch."), patch=content, metadata={}))
+        else:
+            raise InputError(f"{path} is neither a pyhf PatchSet nor a JSON patch (a list of operations)")
+    names = [p.name for p in points]
+    if len(set(names)) != len(names):
+        raise InputError(f"duplicate patch names: {sorted({n for n in names if names.count(n) > 1})}")
+    for point in points:
+        try:
+            jsonpatch.apply_patch(spec, point.patch)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            raise InputError(f"patch {point.name!r} does not apply to {workspace_path}: {exc}") from None
+    return spec, points
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+
+
+def compute_point(workspace: dict[str, Any], point: SignalPoint, settings: ScanSettings, out_dir: str | None = None) -> dict[str, Any]:
+    """Upper limit for one signal point; written to ``out_dir/points`` when given."""
+    ws = pyhf.Workspace(jsonpatch.apply_patch(workspace, point.patch))
+    model = ws.model()
+    limit = upper_limit(
+        model, ws.data(model), settings.confidence_level, settings.method, settings.n_toys, settings.seed
+    )
+    record = {
+        "name": point.name,
+        "key": point.key,
+        "digest": settings.digest(workspace, point),
+        "metadata": point.metadata,
+        **limit.to_dict(),
+    }
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "points" / f"{_safe_name(point.name)}.json", record)
+    return to_jsonable(record)
+
+
+def _existing(out_dir: Path, point: SignalPoint, digest: str) -> dict[str, Any] | None:
+    path = out_dir / "points" / f"{_safe_name(point.name)}.json"
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if record.get("digest") == digest else None
+
+
+def _run_tasks(
+    workspace: dict[str, Any],
+    todo: list[SignalPoint],
+    settings: ScanSettings,
+    out_dir: Path,
+    scheduler: str | None,
+    n_workers: int,
+    progress: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    if not todo:
+        return []
+    if scheduler is None and (n_workers <= 1 or len(todo) == 1):
+        results = []
+        for point in todo:
+            results.append(compute_point(workspace, point, settings, str(out_dir)))
+            progress(results[-1])
+        return results
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        ws_future = client.scatter(workspace, broadcast=True)
+        futures = [client.submit(compute_point, ws_future, p, settings, str(out_dir), pure=False) for p in todo]
+        results = []
+        for future in as_completed(futures):
+            results.append(future.result())
+            progress(results[-1])
+        return results
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_scan(
+    workspace: dict[str, Any],
+    points: Iterable[SignalPoint],
+    out_dir: Path,
+    settings: ScanSettings = ScanSettings(),
+    *,
+    scheduler: str | None = None,
+    n_workers: int = 2,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Limits for every point, resuming from ``out_dir/points``; writes limits.json and limits.csv.
+
+    Returns the content of limits.json.
+    """
+    out_dir = Path(out_dir)
+    points = list(points)
+    done: dict[str, dict[str, Any]] = {}
+    todo = []
+    for point in points:
+        record = _existing(out_dir, point, settings.digest(workspace, point))
+        if record is None:
+            todo.append(point)
+        else:
+            done[point.name] = record
+    for record in _run_tasks(workspace, todo, settings, out_dir, scheduler, n_workers, progress or (lambda r: None)):
+        done[record["name"]] = record
+    ordered = [done[p.name] for p in points]
+    summary = {
+        "confidence_level": settings.confidence_level,
+        "method_requested": settings.method,
+        "n_toys": settings.n_toys,
+        "seed": settings.seed,
+        "n_points": len(ordered),
+        "n_resumed": len(points) - len(todo),
+        "limits": {r["key"]: r for r in ordered},
+    }
+    write_json_atomic(out_dir / "limits.json", summary)
+    write_text_atomic(out_dir / "limits.csv", _csv(ordered))
+    return summary
+
+
+def _csv(records: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["key", "name", "mass_gev", "observed", *[f"expected_{b}" for b in _BANDS], "status_observed",
+              "method", "confidence_level", "n_toys", "seed"]
+    writer.writerow(header)
+    for r in records:
+        expected = r["expected"]
+        writer.writerow([
+            r["key"], r["name"], r["metadata"].get("mass_gev", ""), _num(r["observed"]),
+            *[_num(expected[b]) for b in _BANDS], r["status_observed"], r["method"], r["confidence_level"],
+            r["n_toys"] if r["n_toys"] is not None else "", r["seed"] if r["seed"] is not None else "",
+        ])
+    return buffer.getvalue()
+
+
+def _num(value: Any) -> str:
+    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{float(value):.8g}"
