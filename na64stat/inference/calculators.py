@@ -45,6 +45,7 @@ __all__ = [
     "ToyCalculator",
     "ExactCalculator",
     "TestStatDistribution",
+    "ToyEnsemble",
 ]
 
 #: Expected bands in pyhf's order: -2, -1, 0, +1, +2 sigma of the limit, i.e. the
@@ -151,6 +152,8 @@ class AsymptoticCalculator:
     def cls(self, mu: float) -> CLsPoint:
         """Observed and expected CLs at ``mu`` (pyhf's formulas for q~ with a normal base)."""
         sq, sqa = self.sqrt_q(mu)
+        if sqa <= 0.0:  # no sensitivity at this mu: nothing is excluded
+            return CLsPoint(mu=mu, cls_obs=1.0, clsb_obs=0.5, clb_obs=0.5, cls_exp=(1.0,) * len(N_SIGMAS))
         if sq <= sqa:
             t = sq - sqa
         else:
@@ -201,6 +204,63 @@ def _cls_from_distributions(mu: float, q_obs: float, sb: TestStatDistribution, b
     cls_obs, clsb, clb = cls_at(q_obs)
     expected = tuple(cls_at(b.quantile(float(special.ndtr(n))))[0] for n in N_SIGMAS)
     return CLsPoint(mu=mu, cls_obs=cls_obs, clsb_obs=clsb, clb_obs=clb, cls_exp=expected, n_failed=n_failed)
+
+
+@dataclass(frozen=True)
+class ToyEnsemble:
+    """The toys of one run at one mu: mergeable with other runs (other seeds).
+
+    Attributes
+    ----------
+    mu, q_obs:
+        Tested signal strength and the observed q~_mu.
+    q_sb, q_b:
+        q~_mu of the converged s+b and b-only toys.
+    seeds:
+        Seeds of the runs merged into this ensemble.
+    n_failed:
+        Toys whose fit failed (not in q_sb / q_b).
+    """
+
+    mu: float
+    q_obs: float
+    q_sb: np.ndarray
+    q_b: np.ndarray
+    seeds: tuple[int, ...]
+    n_failed: int = 0
+
+    def merge(self, other: "ToyEnsemble") -> "ToyEnsemble":
+        """Pool the toys of two runs made at the same mu on the same data.
+
+        >>> a = ToyEnsemble(1.0, 2.0, np.array([0.0, 3.0]), np.array([0.0]), (1,))
+        >>> b = ToyEnsemble(1.0, 2.0, np.array([1.0]), np.array([4.0]), (2,))
+        >>> m = a.merge(b)
+        >>> m.q_sb.size, m.q_b.size, m.seeds
+        (3, 2, (1, 2))
+        """
+        if not math.isclose(self.mu, other.mu, rel_tol=1e-12) or not math.isclose(self.q_obs, other.q_obs, rel_tol=1e-6, abs_tol=1e-9):
+            raise InputError(f"cannot merge toys at mu = {self.mu} (q_obs {self.q_obs}) with mu = {other.mu} (q_obs {other.q_obs})")
+        if set(self.seeds) & set(other.seeds):
+            raise InputError(f"toy runs share seeds {sorted(set(self.seeds) & set(other.seeds))}: merging would double count")
+        return ToyEnsemble(
+            mu=self.mu,
+            q_obs=self.q_obs,
+            q_sb=np.concatenate([self.q_sb, other.q_sb]),
+            q_b=np.concatenate([self.q_b, other.q_b]),
+            seeds=self.seeds + other.seeds,
+            n_failed=self.n_failed + other.n_failed,
+        )
+
+    def cls(self) -> CLsPoint:
+        """CLs (observed and expected) from these toys."""
+        return _cls_from_distributions(self.mu, self.q_obs, TestStatDistribution(self.q_sb), TestStatDistribution(self.q_b), self.n_failed)
+
+    def cls_error(self) -> float:
+        """Binomial Monte-Carlo error of the observed CLs."""
+        n_sb, n_b = self.q_sb.size, self.q_b.size
+        point = self.cls()
+        rel2 = (1 - point.clsb_obs) / max(point.clsb_obs * n_sb, 1e-300) + (1 - point.clb_obs) / max(point.clb_obs * n_b, 1e-300)
+        return float(point.cls_obs * math.sqrt(rel2))
 
 
 class _ProfiledCalculator:
@@ -261,7 +321,7 @@ class ToyCalculator(_ProfiledCalculator):
         self._b_toys = self.sample(self.profiled_pars(0.0), self._u_b)
         self._b_free = _twice_nll_free_fit(likelihood, self._b_toys, init=self.free.pars[0])
         self._points: dict[float, CLsPoint] = {}
-        self.distributions_cache: dict[float, tuple[float, np.ndarray, np.ndarray]] = {}
+        self._ensembles: dict[float, ToyEnsemble] = {}
 
     def sample(self, pars: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
         """Datasets at ``pars`` by inverse-CDF sampling of the given uniforms (main + aux)."""
@@ -279,20 +339,20 @@ class ToyCalculator(_ProfiledCalculator):
                 out[:, n_main + k] = stats.poisson.ppf(u, centre * term.scale)
         return out
 
-    def distributions(self, mu: float) -> tuple[float, TestStatDistribution, TestStatDistribution, int]:
-        """Observed q~_mu and its s+b and b-only toy distributions (failed toys dropped)."""
-        q_obs = self.q_observed(mu)
-        sb_toys = self.sample(self.profiled_pars(mu), self._u_sb)
-        q_sb, ok_sb = self.q_values(mu, sb_toys)
-        q_b, ok_b = self.q_values(mu, self._b_toys, free=self._b_free)
-        self.distributions_cache[mu] = (q_obs, q_sb[ok_sb], q_b[ok_b])
-        n_failed = int((~ok_sb).sum() + (~ok_b).sum())
-        return q_obs, TestStatDistribution(q_sb[ok_sb]), TestStatDistribution(q_b[ok_b]), n_failed
+    def ensemble(self, mu: float) -> ToyEnsemble:
+        """The toys at ``mu``: observed q~_mu and its s+b and b-only distributions."""
+        if mu not in self._ensembles:
+            q_obs = self.q_observed(mu)
+            sb_toys = self.sample(self.profiled_pars(mu), self._u_sb)
+            q_sb, ok_sb = self.q_values(mu, sb_toys)
+            q_b, ok_b = self.q_values(mu, self._b_toys, free=self._b_free)
+            n_failed = int((~ok_sb).sum() + (~ok_b).sum())
+            self._ensembles[mu] = ToyEnsemble(mu, q_obs, q_sb[ok_sb], q_b[ok_b], (self.seed,), n_failed)
+        return self._ensembles[mu]
 
     def cls(self, mu: float) -> CLsPoint:
         if mu not in self._points:
-            q_obs, sb, b, n_failed = self.distributions(mu)
-            self._points[mu] = _cls_from_distributions(mu, q_obs, sb, b, n_failed)
+            self._points[mu] = self.ensemble(mu).cls()
         return self._points[mu]
 
 

@@ -1,0 +1,51 @@
+"""Recasts of mu limits into couplings, against the physics formulas directly."""
+
+import math
+
+import numpy as np
+import pytest
+
+from na64stat.errors import InputError
+from na64stat.physics.couplings import mixing_from_e_mu, relic_target_y_full
+from na64stat.physics.decays import branching_zprime_invisible
+from na64stat.recast import alpha_d_excluded_below, e_mu_from_epsilon2, recast_limit
+
+
+def test_dark_photon_recast_chain():
+    r = recast_limit(mu=3.0, mass_gev=0.02, signal_model="dark_photon", reference_coupling=2e-5, alpha_d=0.5, mass_ratio=3.0)
+    assert r.epsilon2 == pytest.approx(3.0 * 4e-10)
+    assert r.epsilon == pytest.approx(math.sqrt(1.2e-9))
+    assert r.y == pytest.approx(1.2e-9 * 0.5 / 81)
+    kappa = float(mixing_from_e_mu(1.0, 0.02**2))
+    assert r.e_mu == pytest.approx(math.sqrt(1.2e-9 / float(branching_zprime_invisible(0.02))) / kappa)
+    assert r.long_lived_correction == 1.0
+
+
+def test_e_mu_at_low_mass_uses_0144():
+    assert float(e_mu_from_epsilon2(6.93e-6**2, 1e-3)) == pytest.approx(4.8e-4, rel=3e-3)
+
+
+def test_lmutau_signal_recast_is_direct():
+    r = recast_limit(mu=4.0, mass_gev=0.05, signal_model="lmutau", reference_coupling=1e-4, beam="muon")
+    assert r.e_mu == pytest.approx(2e-4)
+    assert math.isnan(r.epsilon2) and math.isnan(r.y)
+
+
+def test_long_lived_pseudo_dirac_correction():
+    plain = recast_limit(1.0, 0.1, "dark_photon", 1e-4)
+    corrected = recast_limit(1.0, 0.1, "dark_photon", 1e-4, dm_model="pseudodirac", long_lived=True)
+    assert corrected.epsilon2 / plain.epsilon2 == pytest.approx(4.58, abs=5e-3)  # eq. (131)
+
+
+def test_alpha_d_exclusion_on_relic_line():
+    m_chi = np.array([0.003, 0.03])
+    eps2_limit = np.array([1e-10, 1e-9])
+    excluded_below = alpha_d_excluded_below(eps2_limit, m_chi, "scalar")
+    y_relic = relic_target_y_full(m_chi, "scalar")
+    # at alpha_D just below the bound, the relic eps^2 = y ratio^4 / alpha_D exceeds the limit
+    assert np.all(y_relic * 81 / (0.99 * excluded_below) > eps2_limit)
+    assert np.allclose(y_relic * 81 / excluded_below, eps2_limit)
+    with pytest.raises(InputError):
+        alpha_d_excluded_below(1e-10, 0.01, "wimp")
+    with pytest.raises(InputError):
+        recast_limit(1.0, 0.01, "axion", 1.0)
