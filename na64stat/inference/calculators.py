@@ -122,32 +122,52 @@ class AsymptoticCalculator:
         # The Asimov data are the expectation at these parameters (aux included), so they
         # are its maximum-likelihood estimate: no free fit of the Asimov data is needed.
         self.asimov_free = FitResult(at_zero.pars, likelihood.twice_nll(at_zero.pars, self.asimov[None, :]), at_zero.converged)
-        self._cache: dict[float, tuple[float, float]] = {}
+        self._sq_obs: dict[float, float] = {}
+        self._sq_asimov: dict[float, float] = {}
+        self._inits: dict[tuple[int, float], np.ndarray] = {}
         self.fit_failures = int(not self.free.converged[0]) + int(not at_zero.converged[0])
 
-    def _nearest_init(self, mu: float) -> tuple[np.ndarray, np.ndarray]:
-        if not self._cache:
-            return self.free.pars[0], self.asimov_free.pars[0]
-        key = min(self._cache, key=lambda m: abs(math.log(max(m, 1e-300)) - math.log(max(mu, 1e-300))))
-        return self._inits[key]
+    @property
+    def n_evaluations(self) -> int:
+        """Distinct mu values at which conditional fits were made."""
+        return len(set(self._sq_obs) | set(self._sq_asimov))
+
+    def _init_for(self, which: int, mu: float) -> np.ndarray:
+        """Warm start: the conditional fit at the nearest mu already fitted (0: data, 1: Asimov)."""
+        known = [m for (w, m) in self._inits if w == which]
+        if not known:
+            return (self.free.pars[0], self.asimov_free.pars[0])[which]
+        nearest = min(known, key=lambda m: abs(math.log(max(m, 1e-300)) - math.log(max(mu, 1e-300))))
+        return self._inits[(which, nearest)]
+
+    def _conditional(self, which: int, mus: list[float]) -> None:
+        """Conditional fits at several mu on the data (0) or the Asimov data (1), one batched call."""
+        todo = [m for m in dict.fromkeys(mus) if m not in (self._sq_obs, self._sq_asimov)[which]]
+        if not todo:
+            return
+        data = np.repeat((self.lik.data if which == 0 else self.asimov)[None, :], len(todo), axis=0)
+        init = np.stack([self._init_for(which, m) for m in todo])
+        cond = self.lik.fit(data, init=init, fixed_poi=np.asarray(todo))
+        self.fit_failures += int((~cond.converged).sum())
+        for i, m in enumerate(todo):
+            self._inits[(which, m)] = cond.pars[i]
+            if which == 0:
+                q = _qtilde(m, self.free, FitResult(cond.pars[i : i + 1], cond.twice_nll[i : i + 1], cond.converged[i : i + 1]), self.lik.poi_index)[0]
+                self._sq_obs[m] = math.sqrt(q) if cond.converged[i] else math.nan
+            else:
+                q = max(float(cond.twice_nll[i] - self.asimov_free.twice_nll[0]), 0.0)
+                self._sq_asimov[m] = math.sqrt(q) if cond.converged[i] else math.nan
+
+    def sqrt_q_asimov(self, mus: list[float]) -> list[float]:
+        """sqrt(q~_mu,A) on the Asimov data at several mu (fitted together)."""
+        self._conditional(1, list(mus))
+        return [self._sq_asimov[m] for m in mus]
 
     def sqrt_q(self, mu: float) -> tuple[float, float]:
         """(sqrt(q~_mu) on the data, sqrt(q~_mu,A) on the Asimov data)."""
-        if mu in self._cache:
-            return self._cache[mu]
-        if not hasattr(self, "_inits"):
-            self._inits: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-        init_obs, init_asimov = self._nearest_init(mu)
-        both = np.stack([self.lik.data, self.asimov])
-        cond = self.lik.fit(both, init=np.stack([init_obs, init_asimov]), fixed_poi=mu)
-        self.fit_failures += int((~cond.converged).sum())
-        q_obs = _qtilde(mu, FitResult(self.free.pars, self.free.twice_nll, self.free.converged),
-                        FitResult(cond.pars[:1], cond.twice_nll[:1], cond.converged[:1]), self.lik.poi_index)[0]
-        q_asimov = max(float(cond.twice_nll[1] - self.asimov_free.twice_nll[0]), 0.0)
-        value = (math.sqrt(q_obs), math.sqrt(q_asimov))
-        self._cache[mu] = value
-        self._inits[mu] = (cond.pars[0], cond.pars[1])
-        return value
+        self._conditional(0, [mu])
+        self._conditional(1, [mu])
+        return self._sq_obs[mu], self._sq_asimov[mu]
 
     def cls(self, mu: float) -> CLsPoint:
         """Observed and expected CLs at ``mu`` (pyhf's formulas for q~ with a normal base)."""

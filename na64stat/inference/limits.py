@@ -133,8 +133,14 @@ def _signal_bins(lik: Likelihood) -> np.ndarray:
     return np.flatnonzero(np.abs(lik.expected_data(pars, include_auxdata=False)[0] - base) > 0)
 
 
-def _solve(func: Callable[[float], float], level: float, mu_start: float, rtol: float) -> tuple[float, str]:
-    """Find mu with func(mu) = level for a decreasing func, in ln(mu), bracket expanding from mu_start."""
+def _solve(
+    func: Callable[[float], float], level: float, mu_start: float, rtol: float, first_step: float = 2.0
+) -> tuple[float, str]:
+    """Find mu with func(mu) = level for a decreasing func, in ln(mu), bracket expanding from mu_start.
+
+    The bracket grows geometrically from a factor ``first_step`` (so a good
+    starting point costs two evaluations), then Brent's method refines it.
+    """
 
     def g(x: float) -> float:
         value = func(math.exp(x))
@@ -145,7 +151,7 @@ def _solve(func: Callable[[float], float], level: float, mu_start: float, rtol: 
     try:
         x0 = math.log(min(max(mu_start, _MU_MIN), _MU_MAX))
         g0 = g(x0)
-        step = math.log(2.0)
+        step = math.log(first_step)
         direction = 1.0 if g0 > 0 else -1.0
         xa, ga = x0, g0
         while True:
@@ -167,30 +173,139 @@ class _FitFailure(Exception):
     pass
 
 
+def _asymptotic_expected(calc: AsymptoticCalculator, alpha: float, rtol: float) -> list[tuple[float, str]]:
+    """Expected limits: solve sqrt(q_mu,A) = target_n for all bands together.
+
+    sqrt(q_mu,A) ~ mu / sigma(mu) with sigma slowly varying, so the fixed-point
+    update mu <- mu * target / sqrt(q_mu,A) converges in a few batched Asimov
+    fits; bands that do not converge fall back to the bracketing search.
+    """
+    targets = [AsymptoticCalculator.expected_sqrt_qa_target(alpha, n) for n in N_SIGMAS]
+    sqa1 = calc.sqrt_q_asimov([1.0])[0]
+    sigma = 1.0 / sqa1 if math.isfinite(sqa1) and sqa1 > 0 else 1.0
+    mus = [sigma * t for t in targets]
+    done = [False] * len(targets)
+    for _ in range(30):
+        open_bands = [k for k in range(len(targets)) if not done[k]]
+        if not open_bands:
+            break
+        values = calc.sqrt_q_asimov([mus[k] for k in open_bands])
+        for k, sqa in zip(open_bands, values):
+            if not (math.isfinite(sqa) and sqa > 0 and _MU_MIN < mus[k] < _MU_MAX):
+                done[k] = None  # type: ignore[call-overload]
+                continue
+            if abs(sqa / targets[k] - 1.0) < rtol * 1e-2:
+                done[k] = True
+            else:
+                mus[k] *= targets[k] / sqa
+    results = []
+    for k, target in enumerate(targets):
+        if done[k] is True:
+            results.append((mus[k], "ok"))
+        else:
+            results.append(_solve(lambda mu: -calc.sqrt_q_asimov([mu])[0], -target, mus[k], rtol))
+    return results
+
+
 def _asymptotic_limits(calc: AsymptoticCalculator, alpha: float, rtol: float) -> tuple[tuple[float, str], list[tuple[float, str]]]:
-    # Starting point from the Asimov width: sqrt(q_A) ~ mu / sigma.
-    sqa = calc.sqrt_q(1.0)[1]
-    sigma = 1.0 / sqa if sqa > 0 else 1.0
-    expected = []
-    for n in N_SIGMAS:
-        target = AsymptoticCalculator.expected_sqrt_qa_target(alpha, n)
-        guess = sigma * target
-        expected.append(_solve(lambda mu: -calc.sqrt_q(mu)[1], -target, guess, rtol))
-    start = expected[2][0] if expected[2][1] == "ok" else sigma
-    observed = _solve(lambda mu: calc.cls(mu).cls_obs, alpha, max(start, calc.mu_hat), rtol)
+    expected = _asymptotic_expected(calc, alpha, rtol)
+    start = expected[2][0] if expected[2][1] == "ok" else 1.0
+    observed = _solve(lambda mu: calc.cls(mu).cls_obs, alpha, max(start, calc.mu_hat), rtol, first_step=1.25)
     return observed, expected
 
 
-def limit_from_calculator(calc: Calculator, confidence_level: float = 0.9, mu_start: float = 1.0, rtol: float = 1e-6) -> tuple[tuple[float, str], list[tuple[float, str]]]:
-    """Observed and expected crossings of CLs = 1 - CL for any calculator."""
+def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[tuple[float, str]]:
+    """All six crossings (observed, then the bands) from one shared set of CLs evaluations.
+
+    Each evaluation of a toy or exact calculator yields the observed and all
+    expected CLs at once, so every new mu serves every curve: each round adds,
+    for every unresolved curve, either an expansion point (no bracket yet) or
+    a log-log regula-falsi point inside its bracket (bisection when the
+    bracket stops shrinking), until each bracket is narrower than ``rtol`` in
+    ln(mu). The crossing is then interpolated in (ln mu, ln CLs).
+    """
+    points: dict[float, list[float]] = {}
+
+    def evaluate(mus: list[float]) -> None:
+        for mu in mus:
+            if mu not in points and _MU_MIN <= mu <= _MU_MAX:
+                p = calc.cls(mu)
+                points[mu] = [p.cls_obs, *p.cls_exp]
+
+    n_curves = 1 + len(N_SIGMAS)
+    evaluate(sorted({float(f"{m:.6g}") for m in starts if math.isfinite(m) and m > 0} or {1.0}))
+    result: list[tuple[float, str] | None] = [None] * n_curves
+    stalls = [0] * n_curves
+    widths = [math.inf] * n_curves
+    for _ in range(60):
+        mus = sorted(points)
+        new: list[float] = []
+        for c in range(n_curves):
+            if result[c] is not None:
+                continue
+            vals = [points[m][c] for m in mus]
+            if any(not math.isfinite(v) for v in vals):
+                result[c] = (math.nan, "fit_failure")
+                continue
+            above = [i for i, v in enumerate(vals) if v > alpha]
+            below = [i for i, v in enumerate(vals) if v <= alpha]
+            if not below:  # CLs still above alpha: go up
+                target = mus[-1] * 2.0 ** (1 + stalls[c])
+                stalls[c] += 1
+                if target > _MU_MAX:
+                    result[c] = (math.nan, "no_crossing")
+                else:
+                    new.append(target)
+                continue
+            if not above:  # already excluded at the smallest mu: go down
+                target = mus[0] / 2.0 ** (1 + stalls[c])
+                stalls[c] += 1
+                if target < _MU_MIN:
+                    result[c] = (math.nan, "no_crossing")
+                else:
+                    new.append(target)
+                continue
+            hi = min(below)  # first mu where CLs <= alpha
+            lo = max(i for i in above if i < hi) if any(i < hi for i in above) else None
+            if lo is None:
+                target = mus[0] / 2.0
+                new.append(target)
+                continue
+            a, b = mus[lo], mus[hi]
+            fa, fb = math.log(max(vals[lo], 1e-300)), math.log(max(vals[hi], 1e-300))
+            la, lb = math.log(a), math.log(b)
+            width = lb - la
+            level = math.log(alpha)
+            if width < rtol:
+                x = la if fa == fb else la + (level - fa) * (lb - la) / (fb - fa)
+                result[c] = (math.exp(min(max(x, la), lb)), "ok")
+                continue
+            stalls[c] = stalls[c] + 1 if width > 0.5 * widths[c] else 0
+            widths[c] = width
+            if stalls[c] >= 2 or fa == fb:
+                x = 0.5 * (la + lb)
+            else:
+                x = la + (level - fa) * (lb - la) / (fb - fa)
+                margin = 0.02 * width
+                x = min(max(x, la + margin), lb - margin)
+            new.append(math.exp(x))
+        if not new:
+            break
+        evaluate(new)
+    return [r if r is not None else (math.nan, "no_crossing") for r in result]
+
+
+def limit_from_calculator(calc: Calculator, confidence_level: float = 0.9, starts: list[float] | None = None, rtol: float = 1e-6) -> tuple[tuple[float, str], list[tuple[float, str]]]:
+    """Observed and expected crossings of CLs = 1 - CL for any calculator.
+
+    ``starts`` are first guesses of the six crossings (e.g. the asymptotic
+    limits); they are ignored by the asymptotic calculator, which finds its own.
+    """
     alpha = 1.0 - confidence_level
     if isinstance(calc, AsymptoticCalculator):
         return _asymptotic_limits(calc, alpha, rtol)
-    observed = _solve(lambda mu: calc.cls(mu).cls_obs, alpha, mu_start, rtol)
-    expected = [
-        _solve(lambda mu, k=k: calc.cls(mu).cls_exp[k], alpha, mu_start, rtol) for k in range(len(N_SIGMAS))
-    ]
-    return observed, expected
+    crossings = _shared_crossings(calc, starts or [1.0], alpha, rtol)
+    return crossings[0], crossings[1:]
 
 
 def upper_limit(
@@ -224,12 +339,12 @@ def upper_limit(
     failures = asym.fit_failures
     if used == "asymptotic":
         observed, expected = limit_from_calculator(asym, confidence_level)
-        n_eval, failures = len(asym._cache), asym.fit_failures
+        n_eval, failures = asym.n_evaluations, asym.fit_failures
     else:
         a_obs, a_exp = limit_from_calculator(asym, confidence_level, rtol=1e-3)
-        start = a_exp[2][0] if a_exp[2][1] == "ok" else 1.0
+        starts = [v for v, status in [a_obs, *a_exp] if status == "ok"]
         calc: Calculator = ExactCalculator(lik) if used == "exact" else ToyCalculator(lik, n_toys=n_toys, seed=seed)
-        observed, expected = limit_from_calculator(calc, confidence_level, mu_start=start, rtol=1e-6 if used == "exact" else 1e-4)
+        observed, expected = limit_from_calculator(calc, confidence_level, starts, rtol=1e-6 if used == "exact" else 2e-3)
         n_eval = len(calc._points)
         failures = sum(p.n_failed for p in calc._points.values())
     return UpperLimit(
