@@ -7,6 +7,8 @@ code 1 (usage errors: exit code 2, from click).
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from na64stat.inference.limits import METHODS
 from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
 from na64stat.io import write_json_atomic, write_text_atomic
 from na64stat.physics.yields import SETUPS, get_setup
+from na64stat.recast import DM_MODELS, recast_limits_file
 from na64stat.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
 
 __all__ = ["main", "cli"]
@@ -141,8 +144,38 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
     click.echo(f"wrote {out_dir / 'limits.json'} and {out_dir / 'limits.csv'} ({summary['n_resumed']} points resumed)")
 
 
+@cli.command()
+@click.argument("limits_json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output JSON with the couplings per point.")
+@click.option("--signal-model", type=click.Choice(["dark_photon", "lmutau"]), default=None,
+              help="Signal the patches were made for (default: from patch metadata).")
+@click.option("--reference-coupling", type=float, default=None,
+              help="Coupling the signal was made with (default: from patch metadata).")
+@click.option("--beam", type=click.Choice(["electron", "muon"]), default="electron", show_default=True)
+@click.option("--alpha-d", type=float, default=0.1, show_default=True)
+@click.option("--mass-ratio", type=float, default=3.0, show_default=True, help="m_A'/m_chi.")
+@click.option("--dm-model", type=click.Choice(list(DM_MODELS)), default="scalar", show_default=True)
+@click.option("--long-lived", is_flag=True, help="Apply the Appendix B pseudo-Dirac correction (eq. 131).")
+def recast(limits_json: Path, out_path: Path, signal_model: str | None, reference_coupling: float | None,
+           beam: str, alpha_d: float, mass_ratio: float, dm_model: str, long_lived: bool) -> None:
+    """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D."""
+    try:
+        content = json.loads(limits_json.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read limits file {limits_json}: {exc}") from None
+    result = recast_limits_file(content, signal_model=signal_model, reference_coupling=reference_coupling, beam=beam,
+                                alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived)
+    write_json_atomic(out_path, result)
+    for key, bands in result["points"].items():
+        obs = bands["observed"]
+        click.echo(f"{key:>12}: eps^2 < {_g(obs and obs['epsilon2'])}, e_mu < {_g(obs and obs['e_mu'])}, "
+                   f"y < {_g(obs and obs['y'])}")
+    click.echo(f"wrote {out_path}")
+
+
 def _g(value: float | None) -> str:
-    return "nan" if value is None else f"{value:.4g}"
+    return "nan" if value is None or not math.isfinite(value) else f"{value:.4g}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "alpha_d_excluded_below",
     "Recast",
     "recast_limit",
+    "recast_limits_file",
 ]
 
 DM_MODELS = ("scalar", "majorana", "pseudodirac")
@@ -159,3 +160,42 @@ def recast_limit(
         alpha_d_excluded_below=alpha_limit,
         long_lived_correction=correction,
     )
+
+
+def recast_limits_file(
+    limits: dict[str, Any],
+    *,
+    signal_model: str | None = None,
+    reference_coupling: float | None = None,
+    beam: str = "electron",
+    alpha_d: float = 0.1,
+    mass_ratio: float = 3.0,
+    dm_model: str = "scalar",
+    long_lived: bool = False,
+) -> dict[str, Any]:
+    """Recast every point of a ``limits.json`` content (observed and expected limits).
+
+    Each point needs ``mass_gev`` in its patch metadata; ``signal_model`` and
+    ``reference_coupling`` come from the metadata (keys ``signal_model``,
+    ``reference_coupling``) unless given here.
+    """
+    out: dict[str, Any] = {}
+    for key, record in limits.get("limits", {}).items():
+        meta = record.get("metadata", {})
+        mass = meta.get("mass_gev")
+        model = signal_model or meta.get("signal_model")
+        ref = reference_coupling if reference_coupling is not None else meta.get("reference_coupling")
+        if mass is None or model is None or ref is None:
+            raise InputError(
+                f"limits point {key!r}: needs mass_gev, signal_model and reference_coupling "
+                "(in its patch metadata or as options)"
+            )
+        settings = dict(alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived)
+        values = {"observed": record.get("observed"), **{f"expected_{k}": v for k, v in record.get("expected", {}).items()}}
+        out[key] = {
+            name: (recast_limit(float(mu), float(mass), model, float(ref), beam, **settings).to_dict()
+                   if mu is not None and math.isfinite(float(mu)) else None)
+            for name, mu in values.items()
+        }
+    return {"settings": {"beam": beam, "alpha_d": alpha_d, "mass_ratio": mass_ratio, "dm_model": dm_model,
+                         "long_lived": long_lived}, "points": out}

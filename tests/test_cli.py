@@ -23,7 +23,7 @@ def test_version(capsys):
     assert code == 0 and __version__ in out
 
 
-@pytest.mark.parametrize("verb", [[], ["run"], ["reach"], ["setups"]])
+@pytest.mark.parametrize("verb", [[], ["run"], ["reach"], ["setups"], ["limits"], ["recast"]])
 def test_help_on_every_verb(capsys, verb):
     code, out, _ = run_cli(capsys, *verb, "--help")
     assert code == 0 and "Usage:" in out

@@ -163,3 +163,23 @@ def test_sbottom_scan_runs_through_the_mass_scan_path(sbottom, tmp_path):
     cls = float(pyhf.infer.hypotest(limit["observed"], ws.data(model), model, test_stat="qtilde"))
     assert cls == pytest.approx(0.10, abs=5e-4)
     assert not math.isnan(summary["limits"]["sbottom_600_180_50"]["observed"])
+
+
+def test_recast_of_a_scan(inputs, tmp_path, capsys):
+    spec, points = load_scan_inputs(inputs[0], [inputs[1]])
+    run_scan(spec, points, tmp_path / "s", n_workers=1)
+    out = tmp_path / "couplings.json"
+    with pytest.raises(SystemExit) as done:
+        main(["recast", str(tmp_path / "s" / "limits.json"), "--out", str(out), "--signal-model", "dark_photon",
+              "--reference-coupling", "1e-4"])
+        raise SystemExit(0)
+    assert done.value.code in (0, None)
+    data = json.loads(out.read_text())
+    limits = json.loads((tmp_path / "s" / "limits.json").read_text())["limits"]
+    for key, point in data["points"].items():
+        assert point["observed"]["epsilon2"] == pytest.approx(limits[key]["observed"] * 1e-8)
+        assert point["expected_median"]["epsilon2"] == pytest.approx(limits[key]["expected"]["median"] * 1e-8)
+    with pytest.raises(SystemExit) as failed:
+        main(["recast", str(tmp_path / "s" / "limits.json"), "--out", str(tmp_path / "never.json")])
+    assert failed.value.code == 1 and not (tmp_path / "never.json").exists()
+    assert "reference_coupling" in capsys.readouterr().err
