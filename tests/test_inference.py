@@ -252,3 +252,37 @@ def test_coverage_on_pseudo_experiments_with_systematics():
         covered += limits[data] >= s_true
     frac = covered / n_exp
     assert frac >= 0.90 - 3 * math.sqrt(0.09 / n_exp)
+
+
+def test_zero_background_bin_fits_from_a_finite_start():
+    # b = 0 exactly: fits of pseudo-data with counts start where -2 ln L is infinite
+    lim = upper_limit(counting_model(1.0, 0.0), [0.0], method="exact")
+    assert lim.status_observed == "ok" and lim.n_failed_fits == 0
+    assert np.allclose([lim.observed, *lim.expected], math.log(10), rtol=1e-5)
+    spec = {"channels": [{"name": "c", "samples": [
+        {"name": "sig", "data": [1.0, 2.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        {"name": "bkg", "data": [20.0, 0.0], "modifiers": []}]}]}
+    ens = ToyCalculator(Likelihood(pyhf.Model(spec, poi_name="mu"), [15.0, 0.0]), n_toys=500, seed=1).ensemble(1.0)
+    assert ens.n_failed == 0 and ens.q_sb.size == 500
+
+
+def test_fits_at_a_bound_with_shape_systematics_match_pyhf():
+    # a deficit: mu_hat = 0 at its bound, with shapesys + histosys (review case)
+    spec = {"channels": [{"name": "c", "samples": [
+        {"name": "sig", "data": [1.0, 2.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        {"name": "bkg", "data": [6.0, 4.0], "modifiers": [
+            {"name": "shp", "type": "shapesys", "data": [2.0, 1.5]},
+            {"name": "hs", "type": "histosys", "data": {"hi_data": [9.0, 3.0], "lo_data": [2.0, 6.0]}}]}]}]}
+    model = pyhf.Model(spec, poi_name="mu")
+    data = [2.0, 1.0] + model.config.auxdata
+    lik = Likelihood(model, data)
+    ours = lik.fit(lik.data[None, :], poi_bounds=(0.0, 10.0))
+    _, theirs = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
+    assert ours.converged[0] and ours.twice_nll[0] == pytest.approx(float(theirs), abs=1e-6)
+    cls = AsymptoticCalculator(lik).cls(0.5).cls_obs
+    assert cls == pytest.approx(float(pyhf.infer.hypotest(0.5, data, model, test_stat="qtilde")), abs=1e-5)
+
+
+def test_too_many_failed_toys_make_a_fit_failure():
+    ens = ToyEnsemble(1.0, 2.0, np.zeros(50), np.zeros(50), (0,), n_failed=10)
+    assert math.isnan(ens.cls().cls_obs)

@@ -52,6 +52,10 @@ __all__ = [
 #: b-only test statistic at +2, +1, 0, -1, -2 sigma.
 N_SIGMAS: tuple[int, ...] = (2, 1, 0, -1, -2)
 _TIE = 1e-9
+#: Largest fraction of failed toy fits (and largest failed probability in exact
+#: counting) that is dropped; above it the CLs value is NaN, i.e. a fit failure.
+MAX_FAILED_FRACTION = 0.01
+MAX_FAILED_PROBABILITY = 1e-6
 
 
 @dataclass(frozen=True)
@@ -140,16 +144,18 @@ class AsymptoticCalculator:
         nearest = min(known, key=lambda m: abs(math.log(max(m, 1e-300)) - math.log(max(mu, 1e-300))))
         return self._inits[(which, nearest)]
 
-    def _conditional(self, which: int, mus: list[float]) -> None:
-        """Conditional fits at several mu on the data (0) or the Asimov data (1), one batched call."""
-        todo = [m for m in dict.fromkeys(mus) if m not in (self._sq_obs, self._sq_asimov)[which]]
+    def _conditional(self, requests: list[tuple[int, float]]) -> None:
+        """Conditional fits at (dataset, mu) pairs - 0: data, 1: Asimov - in one batched call."""
+        caches = (self._sq_obs, self._sq_asimov)
+        todo = [(w, m) for (w, m) in dict.fromkeys(requests) if m not in caches[w]]
         if not todo:
             return
-        data = np.repeat((self.lik.data if which == 0 else self.asimov)[None, :], len(todo), axis=0)
-        init = np.stack([self._init_for(which, m) for m in todo])
-        cond = self.lik.fit(data, init=init, fixed_poi=np.asarray(todo))
+        sources = (self.lik.data, self.asimov)
+        data = np.stack([sources[w] for w, _ in todo])
+        init = np.stack([self._init_for(w, m) for w, m in todo])
+        cond = self.lik.fit(data, init=init, fixed_poi=np.asarray([m for _, m in todo]))
         self.fit_failures += int((~cond.converged).sum())
-        for i, m in enumerate(todo):
+        for i, (which, m) in enumerate(todo):
             self._inits[(which, m)] = cond.pars[i]
             if which == 0:
                 q = _qtilde(m, self.free, FitResult(cond.pars[i : i + 1], cond.twice_nll[i : i + 1], cond.converged[i : i + 1]), self.lik.poi_index)[0]
@@ -160,13 +166,12 @@ class AsymptoticCalculator:
 
     def sqrt_q_asimov(self, mus: list[float]) -> list[float]:
         """sqrt(q~_mu,A) on the Asimov data at several mu (fitted together)."""
-        self._conditional(1, list(mus))
+        self._conditional([(1, m) for m in mus])
         return [self._sq_asimov[m] for m in mus]
 
     def sqrt_q(self, mu: float) -> tuple[float, float]:
         """(sqrt(q~_mu) on the data, sqrt(q~_mu,A) on the Asimov data)."""
-        self._conditional(0, [mu])
-        self._conditional(1, [mu])
+        self._conditional([(0, mu), (1, mu)])
         return self._sq_obs[mu], self._sq_asimov[mu]
 
     def cls(self, mu: float) -> CLsPoint:
@@ -214,6 +219,11 @@ class TestStatDistribution:
         cdf = np.cumsum(self.weights[order]) / self.weights.sum()
         idx = int(np.searchsorted(cdf, p - 1e-12, side="left"))
         return float(self.values[order][min(idx, order.size - 1)])
+
+
+def _failed_point(mu: float, n_failed: int) -> CLsPoint:
+    nan = math.nan
+    return CLsPoint(mu=mu, cls_obs=nan, clsb_obs=nan, clb_obs=nan, cls_exp=(nan,) * len(N_SIGMAS), n_failed=n_failed)
 
 
 def _cls_from_distributions(mu: float, q_obs: float, sb: TestStatDistribution, b: TestStatDistribution, n_failed: int = 0) -> CLsPoint:
@@ -272,7 +282,10 @@ class ToyEnsemble:
         )
 
     def cls(self) -> CLsPoint:
-        """CLs (observed and expected) from these toys."""
+        """CLs (observed and expected) from these toys; NaN if too many fits failed."""
+        total = self.q_sb.size + self.q_b.size + self.n_failed
+        if self.n_failed > MAX_FAILED_FRACTION * total or self.q_sb.size == 0 or self.q_b.size == 0:
+            return _failed_point(self.mu, self.n_failed)
         return _cls_from_distributions(self.mu, self.q_obs, TestStatDistribution(self.q_sb), TestStatDistribution(self.q_b), self.n_failed)
 
     def cls_error(self) -> float:
@@ -443,11 +456,16 @@ class ExactCalculator(_ProfiledCalculator):
         q_obs = self.q_observed(mu)
         dists = []
         n_failed = 0
+        failed_probability = 0.0
         for generator_mu in (mu, 0.0):
             data, weight = self._grid(self.profiled_pars(generator_mu))
             q, ok = self.q_values(mu, data)
             n_failed += int((~ok).sum())
+            failed_probability = max(failed_probability, float(weight[~ok].sum() / weight.sum()))
             dists.append(TestStatDistribution(q[ok], weight[ok]))
-        point = _cls_from_distributions(mu, q_obs, dists[0], dists[1], n_failed)
+        if failed_probability > MAX_FAILED_PROBABILITY:
+            point = _failed_point(mu, n_failed)
+        else:
+            point = _cls_from_distributions(mu, q_obs, dists[0], dists[1], n_failed)
         self._points[mu] = point
         return point

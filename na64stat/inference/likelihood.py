@@ -42,7 +42,6 @@ __all__ = ["MAX_NEWTON_PARAMETERS", "FitResult", "AuxTerm", "Likelihood"]
 MAX_NEWTON_PARAMETERS: int = 24
 _MAX_POINTS_PER_CALL = 200_000
 _REL_STEP = 1e-4
-_LINE_SEARCH = np.array([1.0, 0.5, 0.2, 0.05, 0.01])
 
 
 @dataclass(frozen=True)
@@ -232,59 +231,116 @@ class Likelihood:
         return FitResult(pars=pars, twice_nll=nll, converged=ok)
 
     def _fit_newton(self, data: np.ndarray, x0: np.ndarray, free: np.ndarray, bounds: np.ndarray, max_iter: int) -> FitResult:
-        x = x0
-        f = self.twice_nll(x, data)
+        """Projected Newton with a gradient fallback, all datasets at once.
+
+        Each round evaluates, in one batched call, the Newton step (active set:
+        parameters at a bound whose gradient points outwards), the Newton step
+        with every coordinate that would leave the box also frozen, and a
+        diagonally scaled gradient step, each at several lengths. A fit
+        converges only when the Newton decrement g^T |H|^-1 g is below 1e-8
+        (in -2 ln L); a round without any decrease before that marks it failed.
+        """
         lo, hi = bounds[free, 0], bounds[free, 1]
-        active = np.isfinite(f)
-        done = ~active
-        calm = np.zeros(x.shape[0], dtype=int)
+        x = self._finite_start(x0, data, free)
+        f = self.twice_nll(x, data)
+        n = x.shape[0]
+        done = ~np.isfinite(f)
+        converged = np.zeros(n, dtype=bool)
+        # finite-difference steps: 1e-4 (1 + |x|) to start, then 1e-3 of each parameter's
+        # uncertainty from the last Hessian (a POI whose scale is 1e-6 needs tiny steps)
+        steps_h = _REL_STEP * (1.0 + np.abs(x[:, free]))
         for _ in range(max_iter):
             todo = np.flatnonzero(~done)
             if todo.size == 0:
                 break
             xs, fs, ds = x[todo], f[todo], data[todo]
-            grad, hess = self._derivatives(xs, ds, free, lo, hi)
-            step = _newton_step(xs[:, free], grad, hess, lo, hi)
-            cand = xs[:, None, :].repeat(_LINE_SEARCH.size, axis=1)
-            cand[:, :, free] = np.clip(xs[:, None, free] + _LINE_SEARCH[None, :, None] * step[:, None, :], lo, hi)
-            fc = self.twice_nll(cand.reshape(-1, self.n_pars), np.repeat(ds, _LINE_SEARCH.size, axis=0))
-            fc = fc.reshape(todo.size, _LINE_SEARCH.size)
+            xf = _snap(xs[:, free], lo, hi)
+            xs[:, free] = xf
+            h = np.maximum(steps_h[todo], 1e-9 * (1.0 + np.abs(xf)))
+            grad, hess = self._derivatives(xs, ds, free, lo, hi, h)
+            sigma = np.sqrt(2.0 / np.maximum(np.abs(np.diagonal(hess, axis1=1, axis2=2)), 1e-300))
+            steps_h[todo] = np.minimum(1e-3 * sigma, _REL_STEP * (1.0 + np.abs(xf)))
+            blocked = ((xf <= lo) & (grad > 0)) | ((xf >= hi) & (grad < 0))
+            newton = _newton_step(grad, hess, blocked)
+            leaving = blocked | (xf + newton < lo) | (xf + newton > hi)
+            projected = _newton_step(grad, hess, leaving)
+            curvature = np.maximum(np.abs(np.diagonal(hess, axis1=1, axis2=2)), 1e-8)
+            descent = np.where(blocked, 0.0, -grad / curvature)
+            decrement = np.abs(np.sum(grad * newton, axis=1))
+            steps = [(newton, _NEWTON_FRACTIONS), (projected, _NEWTON_FRACTIONS), (descent, _GRADIENT_FRACTIONS)]
+            cands = np.concatenate(
+                [np.clip(xf[:, None, :] + fr[None, :, None] * st[:, None, :], lo, hi) for st, fr in steps], axis=1
+            )
+            k = cands.shape[1]
+            full = np.repeat(xs[:, None, :], k, axis=1)
+            full[:, :, free] = cands
+            fc = self.twice_nll(full.reshape(-1, self.n_pars), np.repeat(ds, k, axis=0)).reshape(todo.size, k)
             best = np.argmin(fc, axis=1)
             fbest = fc[np.arange(todo.size), best]
             improved = fbest < fs
-            newx = np.where(improved[:, None], cand[np.arange(todo.size), best], xs)
-            gain = np.where(improved, fs - fbest, 0.0)
-            decrement = 0.5 * np.abs(np.sum(grad * step, axis=1))
-            x[todo], f[todo] = newx, np.where(improved, fbest, fs)
-            small = (gain < 1e-10 * (1.0 + np.abs(fs))) & (decrement < 1e-8)
-            calm[todo] = np.where(small | ~improved, calm[todo] + 1, 0)
-            done[todo] = calm[todo] >= 2
-        converged = done & np.isfinite(f)
-        return FitResult(pars=x, twice_nll=f, converged=converged)
+            x[todo] = np.where(improved[:, None], full[np.arange(todo.size), best], xs)
+            f[todo] = np.where(improved, fbest, fs)
+            ok = decrement < 1e-8
+            stuck = ~improved & ~ok
+            finished = ok | stuck
+            converged[todo[ok]] = True
+            done[todo[finished]] = True
+        return FitResult(pars=x, twice_nll=f, converged=converged & np.isfinite(f))
 
-    def _derivatives(self, x: np.ndarray, data: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Finite-difference gradient and Hessian in the free parameters, one batched call."""
+    def _finite_start(self, x0: np.ndarray, data: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """Replace starting points with an infinite -2 ln L (e.g. zero expected counts where
+        data are non-zero) by the suggested init, then by the suggested init with the POI at 1."""
+        x = x0.copy()
+        f = self.twice_nll(x, data)
+        for poi in (None, 1.0):
+            bad = ~np.isfinite(f)
+            if not bad.any():
+                break
+            alt = x0[bad].copy()
+            alt[:, free] = self.init[free]
+            if poi is not None and self.poi_index in free:
+                alt[:, self.poi_index] = poi
+            f_alt = self.twice_nll(alt, data[bad])
+            better = np.isfinite(f_alt)
+            rows = np.flatnonzero(bad)[better]
+            x[rows], f[rows] = alt[better], f_alt[better]
+        return x
+
+    def _derivatives(
+        self, x: np.ndarray, data: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray, h: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Finite-difference gradient and Hessian in the free parameters, one batched call.
+
+        The two points per coordinate are at (+h, -h) inside the box, (+h, +2h)
+        at a lower bound and (-h, -2h) at an upper bound, so the stencil never
+        leaves the box and is centred on x itself.
+        """
         n, q = x.shape[0], free.size
-        h = _REL_STEP * (1.0 + np.abs(x[:, free]))
-        centre = x.copy()
-        centre[:, free] = np.clip(x[:, free], lo + h, hi - h)  # keep the stencil inside the bounds
+        xf = x[:, free]
+        at_lo = xf - h < lo
+        at_hi = xf + h > hi
+        a = np.where(at_hi & ~at_lo, -1.0, 1.0)
+        b = np.where(at_lo, 2.0, np.where(at_hi, -2.0, -1.0))
         pairs = [(i, j) for i in range(q) for j in range(i + 1, q)]
         k = 1 + 2 * q + len(pairs)
-        pts = np.repeat(centre[:, None, :], k, axis=1)
+        pts = np.repeat(x[:, None, :], k, axis=1)
         for i in range(q):
-            pts[:, 1 + i, free[i]] += h[:, i]
-            pts[:, 1 + q + i, free[i]] -= h[:, i]
+            pts[:, 1 + i, free[i]] += a[:, i] * h[:, i]
+            pts[:, 1 + q + i, free[i]] += b[:, i] * h[:, i]
         for m, (i, j) in enumerate(pairs):
-            pts[:, 1 + 2 * q + m, free[i]] += h[:, i]
-            pts[:, 1 + 2 * q + m, free[j]] += h[:, j]
+            pts[:, 1 + 2 * q + m, free[i]] += a[:, i] * h[:, i]
+            pts[:, 1 + 2 * q + m, free[j]] += a[:, j] * h[:, j]
         vals = self.twice_nll(pts.reshape(-1, self.n_pars), np.repeat(data, k, axis=0)).reshape(n, k)
-        f0, fp, fm = vals[:, 0], vals[:, 1 : 1 + q], vals[:, 1 + q : 1 + 2 * q]
-        grad = (fp - fm) / (2.0 * h)
+        f0 = vals[:, :1]
+        da, db = vals[:, 1 : 1 + q] - f0, vals[:, 1 + q : 1 + 2 * q] - f0
+        # quadratic through (0, f0), (a h, fa), (b h, fb)
+        denom = a * b * (b - a)
+        grad = (da * b * b - db * a * a) / (h * denom)
         hess = np.empty((n, q, q))
         idx = np.arange(q)
-        hess[:, idx, idx] = (fp - 2.0 * f0[:, None] + fm) / h**2
+        hess[:, idx, idx] = 2.0 * (a * db - b * da) / (h * h * denom)
         for m, (i, j) in enumerate(pairs):
-            hij = (vals[:, 1 + 2 * q + m] - fp[:, i] - fp[:, j] + f0) / (h[:, i] * h[:, j])
+            hij = (vals[:, 1 + 2 * q + m] - vals[:, 1 + i] - vals[:, 1 + j] + vals[:, 0]) / (a[:, i] * h[:, i] * a[:, j] * h[:, j])
             hess[:, i, j] = hess[:, j, i] = hij
         bad = ~np.isfinite(grad).all(axis=1) | ~np.isfinite(hess).all(axis=(1, 2))
         grad[bad] = 0.0
@@ -292,22 +348,31 @@ class Likelihood:
         return grad, hess
 
 
-def _newton_step(x: np.ndarray, grad: np.ndarray, hess: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Newton step with |eigenvalues| (saddle-free) and an active set at the bounds."""
-    at_lo = (x <= lo) & (grad > 0)
-    at_hi = (x >= hi) & (grad < 0)
-    blocked = at_lo | at_hi
-    g = np.where(blocked, 0.0, grad)
+_NEWTON_FRACTIONS = np.array([1.0, 0.5, 0.2, 0.05, 0.01])
+_GRADIENT_FRACTIONS = np.array([1.0, 0.1, 1e-2, 1e-3, 1e-4, 1e-6, 1e-8])
+
+
+def _snap(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Put values within 1e-12 (relative) of a bound exactly on it."""
+    tol_lo = 1e-12 * (1.0 + np.abs(lo))
+    tol_hi = 1e-12 * (1.0 + np.abs(hi))
+    x = np.where(x < lo + tol_lo, lo, x)
+    return np.where(x > hi - tol_hi, hi, x)
+
+
+def _newton_step(grad: np.ndarray, hess: np.ndarray, frozen: np.ndarray) -> np.ndarray:
+    """Newton step with |eigenvalues| (saddle-free) in the coordinates not ``frozen``."""
+    g = np.where(frozen, 0.0, grad)
     h = hess.copy()
-    q = x.shape[1]
-    mask = blocked[:, :, None] | blocked[:, None, :]
-    h[mask] = 0.0
+    q = grad.shape[1]
+    h[frozen[:, :, None] | frozen[:, None, :]] = 0.0
     diag = np.arange(q)
-    h[:, diag, diag] = np.where(blocked, 1.0, h[:, diag, diag])
+    h[:, diag, diag] = np.where(frozen, 1.0, h[:, diag, diag])
     w, v = np.linalg.eigh(h)
     scale = np.maximum(np.abs(w), 1e-8 * np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12))
     coeff = np.einsum("nij,ni->nj", v, g) / scale
-    return -np.einsum("nij,nj->ni", v, coeff)
+    step = -np.einsum("nij,nj->ni", v, coeff)
+    return np.where(frozen, 0.0, step)
 
 
 def stack_datasets(datasets: Sequence[ArrayLike]) -> np.ndarray:

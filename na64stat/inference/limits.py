@@ -40,7 +40,7 @@ from typing import Any, Callable
 import numpy as np
 import pyhf
 from numpy.typing import ArrayLike
-from scipy import optimize
+from scipy import optimize, special
 
 from na64stat.errors import InputError
 from na64stat.inference.calculators import (
@@ -209,8 +209,13 @@ def _asymptotic_expected(calc: AsymptoticCalculator, alpha: float, rtol: float) 
 
 def _asymptotic_limits(calc: AsymptoticCalculator, alpha: float, rtol: float) -> tuple[tuple[float, str], list[tuple[float, str]]]:
     expected = _asymptotic_expected(calc, alpha, rtol)
-    start = expected[2][0] if expected[2][1] == "ok" else 1.0
-    observed = _solve(lambda mu: calc.cls(mu).cls_obs, alpha, max(start, calc.mu_hat), rtol, first_step=1.25)
+    start = 1.0
+    if expected[2][1] == "ok":
+        # Gaussian-regime guess (arXiv:1007.1727): mu_up = mu_hat + sigma Phi^-1(1 - alpha Phi(mu_hat / sigma))
+        sigma = expected[2][0] / AsymptoticCalculator.expected_sqrt_qa_target(alpha, 0.0)
+        mu_hat = max(calc.mu_hat, 0.0)
+        start = mu_hat + sigma * float(special.ndtri(1.0 - alpha * special.ndtr(mu_hat / sigma)))
+    observed = _solve(lambda mu: calc.cls(mu).cls_obs, alpha, start, rtol, first_step=1.02)
     return observed, expected
 
 

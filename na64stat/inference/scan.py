@@ -67,7 +67,7 @@ class ScanSettings:
             raise InputError(f"confidence level must be in (0, 1), got {self.confidence_level}")
 
     def digest(self, workspace: dict[str, Any], point: SignalPoint) -> str:
-        blob = json.dumps([asdict(self), workspace, point.patch], sort_keys=True).encode()
+        blob = json.dumps([asdict(self), workspace, point.patch, point.name, point.metadata], sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -123,7 +123,9 @@ def load_scan_inputs(workspace_path: Path, patch_paths: Sequence[Path]) -> tuple
 
 
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+    """A file name for a point: the patch name made safe, plus a hash when characters were replaced."""
+    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+    return safe if safe == name else f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def compute_point(workspace: dict[str, Any], point: SignalPoint, settings: ScanSettings, out_dir: str | None = None) -> dict[str, Any]:
@@ -222,6 +224,10 @@ def run_scan(
     for record in _run_tasks(workspace, todo, settings, out_dir, scheduler, n_workers, progress or (lambda r: None)):
         done[record["name"]] = record
     ordered = [done[p.name] for p in points]
+    keys = [r["key"] for r in ordered]
+    if len(set(keys)) != len(keys):  # e.g. two models at the same mass: key by patch name
+        for r in ordered:
+            r["key"] = r["name"]
     summary = {
         "confidence_level": settings.confidence_level,
         "method_requested": settings.method,
