@@ -112,10 +112,10 @@ def format_summary(summary: Summary) -> str:
         f"efficiency {s.efficiency:g}, cross section {s.cross_section.upper()}",
         f"  background-free 90% CL reach ({r.n_events:.3f} events); "
         f"y for alpha_D = {r.alpha_d:g}, m_A'/m_chi = {r.mass_ratio:g}",
-        "   m [MeV]   N/eps^2     eps^2       eps        e_mu        y",
+        "   m [MeV]   N/eps^2    N/e_mu^2     eps^2       eps        e_mu        y",
     ]
     for i, m in enumerate(r.mass_gev):
-        row = [r.events_per_epsilon2[i], r.epsilon2[i], r.epsilon[i], r.e_mu[i], r.y[i]]
+        row = [r.events_per_epsilon2[i], r.events_per_e_mu2[i], r.epsilon2[i], r.epsilon[i], r.e_mu[i], r.y[i]]
         lines.append(f"  {m * 1e3:8.3g} " + " ".join(_fmt(v) for v in row))
     for c in summary.comparisons:
         lines.append(f"  compared with {c.reference} ({c.coupling}): {c.description}")
