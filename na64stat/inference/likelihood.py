@@ -233,12 +233,14 @@ class Likelihood:
     def _fit_newton(self, data: np.ndarray, x0: np.ndarray, free: np.ndarray, bounds: np.ndarray, max_iter: int) -> FitResult:
         """Projected Newton with a gradient fallback, all datasets at once.
 
-        Each round evaluates, in one batched call, the Newton step (active set:
-        parameters at a bound whose gradient points outwards), the Newton step
-        with every coordinate that would leave the box also frozen, and a
-        diagonally scaled gradient step, each at several lengths. A fit
-        converges only when the Newton decrement g^T |H|^-1 g is below 1e-8
-        (in -2 ln L); a round without any decrease before that marks it failed.
+        Each round takes the finite-difference derivatives (one batched call),
+        then tries the Newton step (active set: parameters at a bound whose
+        gradient points outwards) at a few lengths (one call); where none
+        decreases -2 ln L it tries the Newton step with every coordinate that
+        would leave the box frozen and a diagonally scaled gradient step down to
+        tiny lengths (one more call). A fit converges only when the Newton
+        decrement g^T |H|^-1 g is below ~1e-8 (in -2 ln L); a round without any
+        decrease before that marks it failed.
         """
         lo, hi = bounds[free, 0], bounds[free, 1]
         x = self._finite_start(x0, data, free)
@@ -262,30 +264,56 @@ class Likelihood:
             steps_h[todo] = np.minimum(1e-3 * sigma, _REL_STEP * (1.0 + np.abs(xf)))
             blocked = ((xf <= lo) & (grad > 0)) | ((xf >= hi) & (grad < 0))
             newton = _newton_step(grad, hess, blocked)
-            leaving = blocked | (xf + newton < lo) | (xf + newton > hi)
-            projected = _newton_step(grad, hess, leaving)
-            curvature = np.maximum(np.abs(np.diagonal(hess, axis1=1, axis2=2)), 1e-8)
-            descent = np.where(blocked, 0.0, -grad / curvature)
             decrement = np.abs(np.sum(grad * newton, axis=1))
-            steps = [(newton, _NEWTON_FRACTIONS), (projected, _NEWTON_FRACTIONS), (descent, _GRADIENT_FRACTIONS)]
-            cands = np.concatenate(
-                [np.clip(xf[:, None, :] + fr[None, :, None] * st[:, None, :], lo, hi) for st, fr in steps], axis=1
-            )
-            k = cands.shape[1]
-            full = np.repeat(xs[:, None, :], k, axis=1)
-            full[:, :, free] = cands
-            fc = self.twice_nll(full.reshape(-1, self.n_pars), np.repeat(ds, k, axis=0)).reshape(todo.size, k)
-            best = np.argmin(fc, axis=1)
-            fbest = fc[np.arange(todo.size), best]
-            improved = fbest < fs
-            x[todo] = np.where(improved[:, None], full[np.arange(todo.size), best], xs)
-            f[todo] = np.where(improved, fbest, fs)
-            ok = decrement < 1e-8
-            stuck = ~improved & ~ok
-            finished = ok | stuck
+            tolerance = 1e-8 * (1.0 + 1e-3 * np.abs(fs))  # round-off of -2 ln L grows with its size
+            ok = decrement < tolerance
             converged[todo[ok]] = True
-            done[todo[finished]] = True
+            done[todo[ok]] = True
+            x[todo] = xs
+            rest = np.flatnonzero(~ok)
+            if rest.size == 0:
+                continue
+            # phase 1: the Newton step at a few lengths
+            improved, fnew, xnew = self._try_steps(xs[rest], fs[rest], ds[rest], free, lo, hi, [(newton[rest], _NEWTON_FRACTIONS)])
+            # phase 2, only where phase 1 failed: freeze coordinates that would leave the box,
+            # and a diagonally scaled gradient step down to tiny lengths
+            retry = np.flatnonzero(~improved)
+            if retry.size:
+                r = rest[retry]
+                leaving = blocked[r] | (xf[r] + newton[r] < lo) | (xf[r] + newton[r] > hi)
+                projected = _newton_step(grad[r], hess[r], leaving)
+                curvature = np.maximum(np.abs(np.diagonal(hess[r], axis1=1, axis2=2)), 1e-8)
+                descent = np.where(blocked[r], 0.0, -grad[r] / curvature)
+                imp2, f2, x2 = self._try_steps(
+                    xs[r], fs[r], ds[r], free, lo, hi, [(projected, _NEWTON_FRACTIONS), (descent, _GRADIENT_FRACTIONS)]
+                )
+                improved[retry], fnew[retry], xnew[retry] = imp2, f2, x2
+            rows = todo[rest]
+            x[rows], f[rows] = xnew, fnew
+            # no decrease: converged if within 100x the tolerance (round-off floor), else a failed fit
+            stuck = ~improved
+            converged[rows[stuck & (decrement[rest] < 100 * tolerance[rest])]] = True
+            done[rows[stuck]] = True
         return FitResult(pars=x, twice_nll=f, converged=converged & np.isfinite(f))
+
+    def _try_steps(
+        self, xs: np.ndarray, fs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+        steps: list[tuple[np.ndarray, np.ndarray]],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Evaluate x + t * step (clipped to the box) for all steps and lengths in one call; keep the best."""
+        xf = xs[:, free]
+        cands = np.concatenate(
+            [np.clip(xf[:, None, :] + fr[None, :, None] * st[:, None, :], lo, hi) for st, fr in steps], axis=1
+        )
+        k = cands.shape[1]
+        full = np.repeat(xs[:, None, :], k, axis=1)
+        full[:, :, free] = cands
+        fc = self.twice_nll(full.reshape(-1, self.n_pars), np.repeat(ds, k, axis=0)).reshape(xs.shape[0], k)
+        best = np.argmin(fc, axis=1)
+        rows = np.arange(xs.shape[0])
+        fbest = fc[rows, best]
+        improved = fbest < fs
+        return improved, np.where(improved, fbest, fs), np.where(improved[:, None], full[rows, best], xs)
 
     def _finite_start(self, x0: np.ndarray, data: np.ndarray, free: np.ndarray) -> np.ndarray:
         """Replace starting points with an infinite -2 ln L (e.g. zero expected counts where
@@ -348,7 +376,7 @@ class Likelihood:
         return grad, hess
 
 
-_NEWTON_FRACTIONS = np.array([1.0, 0.5, 0.2, 0.05, 0.01])
+_NEWTON_FRACTIONS = np.array([1.0, 0.5, 0.1])
 _GRADIENT_FRACTIONS = np.array([1.0, 0.1, 1e-2, 1e-3, 1e-4, 1e-6, 1e-8])
 
 
