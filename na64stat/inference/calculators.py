@@ -89,6 +89,9 @@ class Calculator(Protocol):
 
     def cls(self, mu: float) -> CLsPoint: ...
 
+    @property
+    def evaluations(self) -> tuple[CLsPoint, ...]: ...
+
 
 def _twice_nll_free_fit(lik: Likelihood, data: np.ndarray, init: np.ndarray | None = None) -> FitResult:
     """Free fit with the POI bounded below by 0 (the q~_mu convention)."""
@@ -388,6 +391,11 @@ class ToyCalculator(_ProfiledCalculator):
             self._points[mu] = self.ensemble(mu).cls()
         return self._points[mu]
 
+    @property
+    def evaluations(self) -> tuple[CLsPoint, ...]:
+        """Every CLs point computed so far, in order of mu."""
+        return tuple(self._points[m] for m in sorted(self._points))
+
 
 class ExactCalculator(_ProfiledCalculator):
     """Exact CLs for single-bin counting models (NA64's signal box).
@@ -419,6 +427,22 @@ class ExactCalculator(_ProfiledCalculator):
         super().__init__(likelihood)
         self.n_quadrature = int(n_quadrature)
         self._points: dict[float, CLsPoint] = {}
+
+    @property
+    def evaluations(self) -> tuple[CLsPoint, ...]:
+        """Every CLs point computed so far, in order of mu."""
+        return tuple(self._points[m] for m in sorted(self._points))
+
+    @classmethod
+    def applicable(cls, likelihood: Likelihood) -> bool:
+        """Whether exact counting can handle this model (one bin, a grid of manageable size)."""
+        if likelihood.n_main != 1:
+            return False
+        try:
+            cls(likelihood)._grid(likelihood.init)
+        except InputError:
+            return False
+        return True
 
     def _grid(self, pars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All (main count, aux values) combinations with their probabilities at ``pars``."""

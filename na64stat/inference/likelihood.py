@@ -27,8 +27,6 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 import pyhf
 from numpy.typing import ArrayLike
@@ -402,7 +400,3 @@ def _newton_step(grad: np.ndarray, hess: np.ndarray, frozen: np.ndarray) -> np.n
     step = -np.einsum("nij,nj->ni", v, coeff)
     return np.where(frozen, 0.0, step)
 
-
-def stack_datasets(datasets: Sequence[ArrayLike]) -> np.ndarray:
-    """Stack datasets of equal length into an (N, n) array."""
-    return np.asarray([np.asarray(d, dtype=float) for d in datasets])

@@ -107,11 +107,7 @@ def choose_method(likelihood: Likelihood) -> str:
     lik = likelihood
     background = lik.expected_data(_background_pars(lik), include_auxdata=False)[0]
     if lik.n_main == 1 and background[0] < SMALL_COUNT * 10:
-        try:
-            ExactCalculator(lik)._grid(_background_pars(lik))
-            return "exact"
-        except InputError:
-            return "toys"
+        return "exact" if ExactCalculator.applicable(lik) else "toys"
     signal_bins = _signal_bins(lik)
     if np.any(background[signal_bins] < SMALL_COUNT):
         return "toys"
@@ -350,8 +346,8 @@ def upper_limit(
         starts = [v for v, status in [a_obs, *a_exp] if status == "ok"]
         calc: Calculator = ExactCalculator(lik) if used == "exact" else ToyCalculator(lik, n_toys=n_toys, seed=seed)
         observed, expected = limit_from_calculator(calc, confidence_level, starts, rtol=1e-6 if used == "exact" else 2e-3)
-        n_eval = len(calc._points)
-        failures = sum(p.n_failed for p in calc._points.values())
+        n_eval = len(calc.evaluations)
+        failures = sum(p.n_failed for p in calc.evaluations)
     return UpperLimit(
         observed=observed[0],
         expected=tuple(v for v, _ in expected),
