@@ -4,7 +4,6 @@ the seed's limits and DMG4's K-factor table."""
 import csv
 import math
 
-import numpy as np
 import pytest
 from scipy import integrate
 

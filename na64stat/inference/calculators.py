@@ -158,14 +158,16 @@ class AsymptoticCalculator:
         init = np.stack([self._init_for(w, m) for w, m in todo])
         cond = self.lik.fit(data, init=init, fixed_poi=np.asarray([m for _, m in todo]))
         self.fit_failures += int((~cond.converged).sum())
+        mus = np.asarray([m for _, m in todo])
+        on_data = np.asarray([w == 0 for w, _ in todo])
+        # q~ on the data (mu_hat > mu gives 0); on the Asimov data mu_hat = 0 <= mu always
+        reference = np.where(on_data, self.free.twice_nll[0], self.asimov_free.twice_nll[0])
+        q = np.clip(cond.twice_nll - reference, 0.0, None)
+        q = np.where(on_data & (self.mu_hat > mus), 0.0, q)
+        sqrt_q = np.where(cond.converged, np.sqrt(q), np.nan)
         for i, (which, m) in enumerate(todo):
             self._inits[(which, m)] = cond.pars[i]
-            if which == 0:
-                q = _qtilde(m, self.free, FitResult(cond.pars[i : i + 1], cond.twice_nll[i : i + 1], cond.converged[i : i + 1]), self.lik.poi_index)[0]
-                self._sq_obs[m] = math.sqrt(q) if cond.converged[i] else math.nan
-            else:
-                q = max(float(cond.twice_nll[i] - self.asimov_free.twice_nll[0]), 0.0)
-                self._sq_asimov[m] = math.sqrt(q) if cond.converged[i] else math.nan
+            caches[which][m] = float(sqrt_q[i])
 
     def sqrt_q_asimov(self, mus: list[float]) -> list[float]:
         """sqrt(q~_mu,A) on the Asimov data at several mu (fitted together)."""
@@ -210,6 +212,9 @@ class TestStatDistribution:
     def __post_init__(self) -> None:
         if self.weights is None:
             object.__setattr__(self, "weights", np.ones_like(self.values))
+        order = np.argsort(self.values, kind="stable")
+        object.__setattr__(self, "_sorted", self.values[order])
+        object.__setattr__(self, "_cdf", np.cumsum(self.weights[order]) / self.weights.sum())
 
     def pvalue(self, q: float) -> float:
         """P(Q >= q): probability of a test statistic at least as extreme."""
@@ -218,10 +223,8 @@ class TestStatDistribution:
 
     def quantile(self, p: float) -> float:
         """Lower inverse CDF: the smallest value v with P(Q <= v) >= p."""
-        order = np.argsort(self.values, kind="stable")
-        cdf = np.cumsum(self.weights[order]) / self.weights.sum()
-        idx = int(np.searchsorted(cdf, p - 1e-12, side="left"))
-        return float(self.values[order][min(idx, order.size - 1)])
+        idx = int(np.searchsorted(self._cdf, p - 1e-12, side="left"))
+        return float(self._sorted[min(idx, self._sorted.size - 1)])
 
 
 def _failed_point(mu: float, n_failed: int) -> CLsPoint:
@@ -306,17 +309,20 @@ class _ProfiledCalculator:
         self.lik = likelihood
         data = likelihood.data[None, :]
         self.free = _twice_nll_free_fit(likelihood, data)
-        self._profiled: dict[float, np.ndarray] = {}
+        self._profiled: dict[float, FitResult] = {}
+
+    def _profiled_fit(self, mu: float) -> FitResult:
+        if mu not in self._profiled:
+            self._profiled[mu] = self.lik.fit(self.lik.data[None, :], init=self.free.pars[0], fixed_poi=mu)
+        return self._profiled[mu]
 
     def profiled_pars(self, mu: float) -> np.ndarray:
         """Conditional MLE of the nuisance parameters on the data at ``mu`` (the generator)."""
-        if mu not in self._profiled:
-            self._profiled[mu] = self.lik.fit(self.lik.data[None, :], init=self.free.pars[0], fixed_poi=mu).pars[0]
-        return self._profiled[mu]
+        return self._profiled_fit(mu).pars[0]
 
     def q_observed(self, mu: float) -> float:
-        cond = FitResult(self.profiled_pars(mu)[None, :], self.lik.twice_nll(self.profiled_pars(mu), self.lik.data[None, :]), np.array([True]))
-        return float(_qtilde(mu, self.free, cond, self.lik.poi_index)[0])
+        """Observed q~_mu."""
+        return float(_qtilde(mu, self.free, self._profiled_fit(mu), self.lik.poi_index)[0])
 
     def q_values(self, mu: float, datasets: np.ndarray, free: FitResult | None = None) -> tuple[np.ndarray, np.ndarray]:
         """q~_mu for many datasets; returns (values, converged)."""
@@ -419,7 +425,6 @@ class ExactCalculator(_ProfiledCalculator):
     """
 
     method = "exact"
-    MAX_GRID = 200_000
 
     def __init__(self, likelihood: Likelihood, n_quadrature: int = 12) -> None:
         if likelihood.n_main != 1:
@@ -434,45 +439,18 @@ class ExactCalculator(_ProfiledCalculator):
         return tuple(self._points[m] for m in sorted(self._points))
 
     @classmethod
-    def applicable(cls, likelihood: Likelihood) -> bool:
+    def applicable(cls, likelihood: Likelihood, n_quadrature: int = 12) -> bool:
         """Whether exact counting can handle this model (one bin, a grid of manageable size)."""
         if likelihood.n_main != 1:
             return False
         try:
-            cls(likelihood)._grid(likelihood.init)
+            _count_grid(likelihood, likelihood.init, n_quadrature)
         except InputError:
             return False
         return True
 
     def _grid(self, pars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """All (main count, aux values) combinations with their probabilities at ``pars``."""
-        lik = self.lik
-        rate = float(lik.expected_data(pars, include_auxdata=False)[0][0])
-        n_max = int(stats.poisson.isf(1e-12, rate)) + 2
-        axes = [np.arange(n_max + 1, dtype=float)]
-        probs = [stats.poisson.pmf(axes[0], rate)]
-        nodes, weights = np.polynomial.hermite_e.hermegauss(self.n_quadrature)
-        for term in lik.aux_terms:
-            centre = pars[term.par_index]
-            if term.kind == "normal":
-                axes.append(centre + term.scale * nodes)
-                probs.append(weights / weights.sum())
-            else:
-                lam = centre * term.scale
-                lo, hi = stats.poisson.ppf([5e-10, 1 - 5e-10], lam)
-                k = np.arange(lo, hi + 1)
-                axes.append(k)
-                probs.append(stats.poisson.pmf(k, lam))
-        size = int(np.prod([a.size for a in axes]))
-        if size > self.MAX_GRID:
-            raise InputError(
-                f"exact counting would need {size} grid points ({len(lik.aux_terms)} auxiliary measurements); use toys"
-            )
-        mesh = np.meshgrid(*axes, indexing="ij")
-        pmesh = np.meshgrid(*probs, indexing="ij")
-        data = np.stack([m.ravel() for m in mesh], axis=1)
-        weight = np.prod(np.stack([p.ravel() for p in pmesh], axis=1), axis=1)
-        return data, weight
+        return _count_grid(self.lik, pars, self.n_quadrature)
 
     def cls(self, mu: float) -> CLsPoint:
         if mu in self._points:
@@ -493,3 +471,37 @@ class ExactCalculator(_ProfiledCalculator):
             point = _cls_from_distributions(mu, q_obs, dists[0], dists[1], n_failed)
         self._points[mu] = point
         return point
+
+
+#: Largest number of (count, auxiliary values) combinations exact counting sums over.
+MAX_GRID = 200_000
+
+
+def _count_grid(lik: Likelihood, pars: np.ndarray, n_quadrature: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (main count, aux values) combinations of a single-bin model with their probabilities at ``pars``."""
+    rate = float(lik.expected_data(pars, include_auxdata=False)[0][0])
+    n_max = int(stats.poisson.isf(1e-12, rate)) + 2
+    axes = [np.arange(n_max + 1, dtype=float)]
+    probs = [stats.poisson.pmf(axes[0], rate)]
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n_quadrature)
+    for term in lik.aux_terms:
+        centre = pars[term.par_index]
+        if term.kind == "normal":
+            axes.append(centre + term.scale * nodes)
+            probs.append(weights / weights.sum())
+        else:
+            lam = centre * term.scale
+            lo, hi = stats.poisson.ppf([5e-10, 1 - 5e-10], lam)
+            k = np.arange(lo, hi + 1)
+            axes.append(k)
+            probs.append(stats.poisson.pmf(k, lam))
+    size = int(np.prod([a.size for a in axes]))
+    if size > MAX_GRID:
+        raise InputError(
+            f"exact counting would need {size} grid points ({len(lik.aux_terms)} auxiliary measurements); use toys"
+        )
+    mesh = np.meshgrid(*axes, indexing="ij")
+    pmesh = np.meshgrid(*probs, indexing="ij")
+    data = np.stack([m.ravel() for m in mesh], axis=1)
+    weight = np.prod(np.stack([p.ravel() for p in pmesh], axis=1), axis=1)
+    return data, weight

@@ -105,28 +105,13 @@ class UpperLimit:
 def choose_method(likelihood: Likelihood) -> str:
     """The method ``auto`` picks for this model (see module docstring)."""
     lik = likelihood
-    background = lik.expected_data(_background_pars(lik), include_auxdata=False)[0]
+    pars = np.repeat(lik.init[None, :], 2, axis=0)
+    pars[:, lik.poi_index] = (0.0, 1.0)
+    background, with_signal = lik.expected_data(pars, include_auxdata=False)
     if lik.n_main == 1 and background[0] < SMALL_COUNT * 10:
         return "exact" if ExactCalculator.applicable(lik) else "toys"
-    signal_bins = _signal_bins(lik)
-    if np.any(background[signal_bins] < SMALL_COUNT):
-        return "toys"
-    return "asymptotic"
-
-
-def _background_pars(lik: Likelihood) -> np.ndarray:
-    pars = lik.init.copy()
-    pars[lik.poi_index] = 0.0
-    return pars
-
-
-def _signal_bins(lik: Likelihood) -> np.ndarray:
-    """Bins where the POI changes the expectation."""
-    pars = lik.init.copy()
-    pars[lik.poi_index] = 0.0
-    base = lik.expected_data(pars, include_auxdata=False)[0]
-    pars[lik.poi_index] = 1.0
-    return np.flatnonzero(np.abs(lik.expected_data(pars, include_auxdata=False)[0] - base) > 0)
+    signal_bins = np.abs(with_signal - background) > 0  # bins where the POI changes the expectation
+    return "toys" if np.any(background[signal_bins] < SMALL_COUNT) else "asymptotic"
 
 
 def _solve(
@@ -337,7 +322,6 @@ def upper_limit(
     lik = Likelihood(model, data)
     used = choose_method(lik) if method == "auto" else method
     asym = AsymptoticCalculator(lik)
-    failures = asym.fit_failures
     if used == "asymptotic":
         observed, expected = limit_from_calculator(asym, confidence_level)
         n_eval, failures = asym.n_evaluations, asym.fit_failures

@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from scipy import integrate
 
 from na64stat.errors import PhysicsError
-from na64stat.physics.constants import ALPHA_EM, E_CHARGE, M_MU_GEV, M_TAU_GEV
+from na64stat.physics.constants import E_CHARGE, M_MU_GEV, M_TAU_GEV
 
 __all__ = [
     "DELTA_A_MU_SEED",

@@ -59,7 +59,7 @@ __all__ = [
     "sigma_muon_iww_pb",
 ]
 
-_N_X_NODES = 256
+_X_NODES, _X_WEIGHTS = np.polynomial.legendre.leggauss(256)
 
 
 def alpha_x_dark_photon(epsilon: ArrayLike) -> np.ndarray:
@@ -232,11 +232,6 @@ def _x_shape(
     return shape
 
 
-def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
-    nodes, weights = np.polynomial.legendre.leggauss(n)
-    return nodes, weights
-
-
 def _integrate_over_x(
     mass_gev: float,
     beam_energy_gev: ArrayLike,
@@ -258,7 +253,7 @@ def _integrate_over_x(
     x_start = np.clip(x_in.ravel(), lo, hi)
     s_lo = -np.log1p(-x_start)
     s_hi = -np.log1p(-hi)
-    nodes, weights = _gauss_legendre(_N_X_NODES)
+    nodes, weights = _X_NODES, _X_WEIGHTS
     half = 0.5 * (s_hi - s_lo)
     s = (s_lo + half)[:, None] + half[:, None] * nodes[None, :]
     one_minus_x = np.exp(-s)
