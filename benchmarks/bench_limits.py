@@ -98,6 +98,10 @@ def main() -> None:
     print(f"  ratio pyhf / na64stat: {statistics.median(pyhf_t) / statistics.median(ours_t):.1f}x")
     print(f"  observed limits agree: median relative difference {np.median(rel):.1e}, max {rel.max():.1e} "
           "(pyhf interpolates CLs linearly between its scan points)")
+    m0, d0 = models[0]
+    at_ours = float(pyhf.infer.hypotest(ours_limits[0], d0, m0, test_stat="qtilde"))
+    at_pyhf = float(pyhf.infer.hypotest(pyhf_limits[0], d0, m0, test_stat="qtilde"))
+    print(f"  pyhf's own hypotest CLs at the first point's limits: na64stat {at_ours:.5f}, pyhf scan {at_pyhf:.5f} (target 0.10)")
 
     model, data = toy_model()
     mu = 3.0
