@@ -21,6 +21,7 @@ from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
 from na64stat.io import write_json_atomic, write_text_atomic
 from na64stat.physics.yields import SETUPS, get_setup
 from na64stat.recast import DM_MODELS, recast_limits_file
+from na64stat.simulation.generate import DEFAULT_DATA_POT, mc_processes, simulate_data, simulate_mc
 from na64stat.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
 
 __all__ = ["main", "cli"]
@@ -104,6 +105,70 @@ def run(out_dir: Path) -> None:
         "summaries": [summary_to_dict(s) for s in summaries],
     })
     click.echo(f"\nwrote {report} and {data}")
+
+
+class _Progress:
+    """A tqdm bar on stderr fed by the library's progress callbacks (silent when not a terminal)."""
+
+    def __init__(self, total: float, unit: str, desc: str) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, unit=unit, unit_scale=True, desc=desc, leave=False,
+                         disable=None, file=sys.stderr)
+
+    def __call__(self, n: int) -> None:
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+@cli.command()
+@click.option("--setup", "setup_name", default="na64e-invisible", show_default=True,
+              type=click.Choice(sorted(SETUPS)), help="Predefined setup.")
+@click.option("--flavour", type=click.Choice(["mc", "data", "both"]), default="both", show_default=True,
+              help="Weighted MC per process, real-style data runs, or both.")
+@click.option("--process", "processes", multiple=True,
+              help="MC process (repeatable; 'signal' needs --masses). Default: every background, plus the "
+                   "signal when --masses is given.")
+@click.option("--masses", default=None, help="Comma-separated signal masses [GeV] (MC).")
+@click.option("--coupling", type=float, default=1e-4, show_default=True,
+              help="Reference coupling of the signal (epsilon, or e_mu for NA64mu).")
+@click.option("--n-events", type=int, default=100_000, show_default=True, help="Generated MC events per process.")
+@click.option("--n-eot", type=float, default=None,
+              help="Particles on target (EOT/MOT): the exposure the MC weights represent (default: the setup's "
+                   "published one) and of the data (default: a laptop-sized run).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed: identical files).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: na64stat-output/events/SETUP); MC goes to OUT/mc, data to OUT/data.")
+@click.option("--compression", default="zlib", show_default=True,
+              help="none, zlib, lz4, zstd or lzma, optionally with :LEVEL.")
+def simulate(setup_name: str, flavour: str, processes: tuple[str, ...], masses: str | None, coupling: float,
+             n_events: int, n_eot: float | None, seed: int, out_dir: Path | None, compression: str) -> None:
+    """Generate NA64-style events as ROOT files (weighted MC and/or real-style data)."""
+    out_dir = out_dir or Path(DEFAULT_OUTPUT) / "events" / setup_name
+    mass_list = _parse_masses(masses) if masses else []
+    if flavour in ("mc", "both"):
+        n_files = len(mc_processes(setup_name, processes or None, mass_list, coupling))
+        bar = _Progress(n_events * n_files, "ev", "MC")
+        try:
+            files = simulate_mc(setup_name, out_dir / "mc", processes=processes or None, masses_gev=mass_list,
+                                n_events=n_events, n_pot=n_eot, coupling=coupling, seed=seed,
+                                compression=compression, progress=bar)
+        finally:
+            bar.close()
+        for f in files:
+            click.echo(f"{f.path}: {f.n_events} events, expected {f.weight_sum:.4g} for {f.exposure:.3g} POT")
+    if flavour in ("data", "both"):
+        exposure = n_eot if n_eot is not None else DEFAULT_DATA_POT[setup_name]
+        bar = _Progress(exposure, "POT", "data")
+        try:
+            files = simulate_data(setup_name, out_dir / "data", n_eot=exposure, seed=seed, compression=compression,
+                                  progress=bar)
+        finally:
+            bar.close()
+        total = sum(f.n_events for f in files)
+        click.echo(f"{out_dir / 'data'}: {len(files)} files, {total} triggered events, {exposure:.4g} POT")
 
 
 @cli.command()

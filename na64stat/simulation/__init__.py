@@ -1,0 +1,30 @@
+"""Event simulation for NA64-style setups: weighted MC and real-style data as ROOT files.
+
+``detectors`` (readout, resolutions, trigger), ``processes`` (signal and
+backgrounds with their rates), ``sampling`` (importance-weighted draws),
+``writer`` (chunked, atomic, reproducible uproot output) and ``generate``
+(the drivers :func:`simulate_mc` and :func:`simulate_data`).
+"""
+
+from __future__ import annotations
+
+from na64stat.simulation.detectors import DETECTORS, Detector, get_detector
+from na64stat.simulation.generate import DataSettings, SimulatedFile, mc_processes, simulate_data, simulate_mc
+from na64stat.simulation.processes import BACKGROUNDS, Process, get_process, signal_process
+from na64stat.simulation.writer import read_metadata
+
+__all__ = [
+    "DETECTORS",
+    "Detector",
+    "get_detector",
+    "BACKGROUNDS",
+    "Process",
+    "get_process",
+    "signal_process",
+    "DataSettings",
+    "SimulatedFile",
+    "mc_processes",
+    "simulate_mc",
+    "simulate_data",
+    "read_metadata",
+]

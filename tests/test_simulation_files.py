@@ -1,0 +1,162 @@
+"""ROOT files of the generator: MC and real-style data layout, reproducibility, errors."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+
+from na64stat.cli import main
+from na64stat.errors import InputError
+from na64stat.simulation import BACKGROUNDS, DataSettings, read_metadata, simulate_data, simulate_mc
+from na64stat.simulation.detectors import get_detector, trigger
+from na64stat.simulation.sampling import Draw
+from na64stat.simulation.writer import RootFileWriter, frozen_uproot_clock, parse_compression
+
+N_EOT = 30_000_000
+
+
+@pytest.fixture(scope="module")
+def data_files(tmp_path_factory: pytest.TempPathFactory) -> list:
+    out = tmp_path_factory.mktemp("data")
+    settings = DataSettings(spills_per_run=3, events_per_file=8_000)
+    return simulate_data("na64e-invisible", out, n_eot=N_EOT, seed=4, settings=settings)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_mc_file_layout_and_metadata(tmp_path: Path) -> None:
+    files = simulate_mc("na64mu-invisible", tmp_path, processes=["muon", "signal"], masses_gev=[0.01],
+                        n_events=3_000, n_pot=1e10, chunk_size=1_000, compression="zstd")
+    assert [f.path.name for f in files] == ["muon.root", "signal_m10MeV.root"]
+    with uproot.open(files[1].path) as f:
+        tree = f["events"]
+        assert tree.num_entries == 3_000
+        names = set(tree.keys())
+        assert {"p_in", "p_out", "n_tracks_out", "ecal_cells", "hcal_e", "weight", "true_x", "true_mass",
+                "true_process"} <= names
+        arrays = tree.arrays(["ecal_cells", "weight", "true_mass", "true_process"], library="np")
+    assert arrays["ecal_cells"].shape == (3_000, 6, 6)
+    assert np.all(arrays["true_mass"] == np.float32(0.01)) and np.all(arrays["true_process"] == 0)
+    meta = read_metadata(files[1].path)
+    assert meta["setup"] == "na64mu-invisible" and meta["process"] == "signal_m10MeV"
+    assert meta["n_generated"] == 3_000 and meta["pot_represented"] == 1e10 and meta["seed"] == 1
+    assert meta["model"] == "lmutau" and meta["coupling"] == 1e-4 and meta["mass_gev"] == 0.01
+    assert meta["generator"].startswith("na64stat ")
+    assert abs(arrays["weight"].sum() - files[1].weight_sum) < 1e-9 * files[1].weight_sum
+
+
+def test_same_seed_gives_byte_identical_files_other_seed_differs(tmp_path: Path) -> None:
+    kwargs = dict(processes=["hadron"], n_events=2_000, compression="lz4")
+    a = simulate_mc("na64e-invisible", tmp_path / "a", seed=3, **kwargs)[0].path
+    b = simulate_mc("na64e-invisible", tmp_path / "b", seed=3, **kwargs)[0].path
+    c = simulate_mc("na64e-invisible", tmp_path / "c", seed=4, **kwargs)[0].path
+    assert _digest(a) == _digest(b) != _digest(c)
+    d1 = simulate_data("na64e-visible", tmp_path / "d1", n_eot=20_000_000, seed=2)
+    d2 = simulate_data("na64e-visible", tmp_path / "d2", n_eot=20_000_000, seed=2)
+    assert [_digest(f.path) for f in d1] == [_digest(f.path) for f in d2]
+
+
+@pytest.mark.parametrize("compression", ["none", "zlib:4", "lz4", "zstd:5", "lzma"])
+def test_every_compression_reads_back(tmp_path: Path, compression: str) -> None:
+    f = simulate_mc("na64e-visible", tmp_path, processes=["hadron"], n_events=500, compression=compression)[0]
+    with uproot.open(f.path) as handle:
+        assert handle["events"].num_entries == 500
+        assert np.isfinite(handle["events"]["wcal_e"].array(library="np")).all()
+
+
+def test_real_style_data_has_no_truth_and_the_spills_sum_to_the_exposure(data_files: list) -> None:
+    total = 0
+    runs: dict[int, int] = {}
+    for f in data_files:
+        with uproot.open(f.path) as handle:
+            events = handle["events"]
+            assert not [k for k in events.keys() if k.startswith("true_") or k == "weight"]
+            assert {"run", "spill", "event", "p_track", "srd_e", "ecal_cells", "ps_e", "ecal_chi2", "veto_e",
+                    "hcal_e"} <= set(events.keys())
+            spills = handle["spills"].arrays(library="np")
+            total += int(spills["eot"].sum())
+            run = int(spills["run"][0])
+            runs[run] = runs.get(run, 0) + 1
+            meta = read_metadata(f.path)
+            assert meta["flavour"] == "data" and "process" not in meta
+    assert total == N_EOT
+    assert max(runs.values()) >= 2  # several files per run
+
+
+def test_real_style_data_imperfections(data_files: list) -> None:
+    arrays = [uproot.open(f.path)["events"].arrays(library="np") for f in data_files]
+    cells = np.concatenate([a["ecal_cells"] for a in arrays])
+    p = np.concatenate([a["p_track"] for a in arrays])
+    row, col = get_detector("na64e-invisible").dead_cell
+    assert np.all(cells[:, row, col] == 0.0)
+    assert 0.002 < np.isnan(p).mean() < 0.01  # missing tracks (0.5%)
+    ecal = np.concatenate([a["ecal_e"] for a in arrays])
+    assert np.any(ecal > 110.0)  # pile-up on top of a triggered event
+    for a in arrays:  # event numbers increase within a file, spills are ordered
+        assert np.all(np.diff(a["event"]) == 1) and np.all(np.diff(a["spill"]) >= 0)
+
+
+def test_data_count_agrees_with_the_mc_prediction(data_files: list) -> None:
+    """Triggered data events = sum over processes of rate x P(trigger) x EOT from weighted MC."""
+    detector = get_detector("na64e-invisible")
+    predicted, variance = 0.0, 0.0
+    for i, process in enumerate(BACKGROUNDS["na64e-invisible"].values()):
+        draw = Draw(np.random.default_rng(100 + i), 100_000, biased=True)
+        truth = process.sample(draw, detector)
+        fired = trigger(np.random.default_rng(200 + i), detector, truth)
+        scale = process.rate_per_pot * N_EOT / draw.n
+        predicted += scale * float(np.sum(draw.weight * fired))
+        variance += scale**2 * float(np.sum((draw.weight * fired) ** 2))
+    observed = sum(f.n_events for f in data_files)
+    assert abs(observed - predicted) < 4 * np.sqrt(variance + predicted)
+
+
+def test_writer_is_atomic_and_restores_uproot_clock(tmp_path: Path) -> None:
+    path = tmp_path / "x.root"
+    with pytest.raises(RuntimeError):
+        with RootFileWriter(path, "events", {"x": ("f4", ())}) as w:
+            w.extend({"x": np.zeros(3, np.float32)})
+            raise RuntimeError("boom")
+    assert not path.exists() and not list(tmp_path.iterdir())
+    import uproot.writing._cascade as cascade
+
+    with frozen_uproot_clock(datetime.datetime(2001, 2, 3)):
+        assert cascade.datetime.datetime.now() == datetime.datetime(2001, 2, 3)
+    assert cascade.datetime is datetime
+    with pytest.raises(InputError, match="differ"):
+        with RootFileWriter(path, "events", {"x": ("f4", ())}) as w:
+            w.extend({"y": np.zeros(3)})
+    assert not path.exists()
+
+
+def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unknown compression"):
+        parse_compression("snappy")
+    with pytest.raises(InputError, match="no process 'nope'"):
+        simulate_mc("na64e-invisible", tmp_path, processes=["nope"])
+    with pytest.raises(InputError, match="needs --masses"):
+        simulate_mc("na64e-invisible", tmp_path, processes=["signal"])
+    with pytest.raises(InputError, match="cannot carry"):
+        simulate_mc("na64e-invisible", tmp_path, processes=["signal"], masses_gev=[90.0])
+    with pytest.raises(InputError, match="n_eot"):
+        simulate_data("na64e-invisible", tmp_path, n_eot=-5)
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_simulate_writes_mc_and_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "ev"
+    main(["simulate", "--setup", "na64mu-invisible", "--process", "muon", "--n-events", "1000",
+          "--n-eot", "2e7", "--out", str(out)])
+    assert (out / "mc" / "muon.root").exists() and list((out / "data").glob("run*.root"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--process", "bogus", "--out", str(tmp_path / "bad")])
+    assert exit_info.value.code == 1
+    assert "no process 'bogus'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
