@@ -160,3 +160,18 @@ def test_cli_simulate_writes_mc_and_data(tmp_path: Path, capsys: pytest.CaptureF
     assert exit_info.value.code == 1
     assert "no process 'bogus'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
+def test_data_generation_memory_is_flat_in_the_exposure(tmp_path: Path) -> None:
+    """Peak traced memory for 8x the exposure stays within 1.5x (chunked generation and writing)."""
+    import tracemalloc
+
+    peaks = []
+    for i, n_eot in enumerate((50_000_000, 400_000_000)):
+        tracemalloc.start()
+        files = simulate_data("na64e-invisible", tmp_path / str(i), n_eot=n_eot, chunk_size=50_000)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert sum(f.n_events for f in files) > n_eot * 1e-3
+    assert peaks[1] < 1.5 * peaks[0], peaks
