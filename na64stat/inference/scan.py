@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 import jsonpatch
 import pyhf
 
+from na64stat.distributed import dask_client
 from na64stat.errors import InputError
 from na64stat.inference.limits import METHODS, upper_limit
 from na64stat.io import to_jsonable, write_json_atomic, write_text_atomic
@@ -175,15 +176,9 @@ def _run_tasks(
             results.append(compute_point(workspace, point, settings, str(out_dir)))
             progress(results[-1])
         return results
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
 
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
-    try:
+    with dask_client(scheduler, n_workers) as client:
         ws_future = client.scatter(workspace, broadcast=True)
         futures = [client.submit(compute_point, ws_future, p, settings, str(out_dir), pure=False) for p in todo]
         results = []
@@ -191,10 +186,6 @@ def _run_tasks(
             results.append(future.result())
             progress(results[-1])
         return results
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def run_scan(

@@ -32,7 +32,7 @@ from na64stat.physics.yields import get_setup
 from na64stat.simulation.detectors import Calibration, Detector, digitize, get_detector, reco_branch_types, trigger
 from na64stat.simulation.processes import BACKGROUNDS, Process, SignalModel, get_process, signal_process, truth_branch_types
 from na64stat.simulation.sampling import Draw
-from na64stat.simulation.writer import RootFileWriter, parse_compression
+from na64stat.rootio import RootFileWriter, parse_compression
 
 __all__ = [
     "DataSettings",

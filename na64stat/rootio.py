@@ -1,4 +1,4 @@
-"""Chunked, atomic, reproducible ROOT output with uproot.
+"""ROOT output with uproot: chunked, atomic and reproducible.
 
 :class:`RootFileWriter` writes one ROOT file: a TTree filled chunk by chunk
 (memory stays flat whatever the event count), optional extra small trees
@@ -41,7 +41,14 @@ import uproot
 from na64stat.errors import InputError
 from na64stat.io import to_jsonable
 
-__all__ = ["RootFileWriter", "COMPRESSIONS", "parse_compression", "frozen_uproot_clock", "read_metadata"]
+__all__ = [
+    "RootFileWriter",
+    "COMPRESSIONS",
+    "parse_compression",
+    "frozen_uproot_clock",
+    "read_metadata",
+    "write_root_objects",
+]
 
 #: Compression algorithms by name (level after a colon: ``"zstd:5"``).
 COMPRESSIONS = {"zlib": uproot.ZLIB, "lz4": uproot.LZ4, "zstd": uproot.ZSTD, "lzma": uproot.LZMA}
@@ -255,3 +262,28 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
             return json.loads(str(f["metadata"]))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read metadata: {exc}") from exc
+
+
+def write_root_objects(path: str | os.PathLike[str], objects: Mapping[str, Any], *, key: str = "") -> Path:
+    """Write histograms (or anything uproot can write) under their keys, atomically.
+
+    Keys may contain ``/`` for folders, e.g. ``"data/signal/ecal_e"``;
+    boost-histogram / hist objects become TH1D / TH2D (with sum of weights
+    squared for weighted storage).
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {target.parent}: {exc.strerror}") from exc
+    tmp = target.with_name(f".{target.name}.tmp")
+    file_uuid = uuid.UUID(bytes=hashlib.sha256((key or target.name).encode()).digest()[:16])
+    try:
+        with frozen_uproot_clock(), uproot.recreate(tmp, uuid_function=lambda: file_uuid) as f:
+            for name, obj in objects.items():
+                f[name] = obj
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

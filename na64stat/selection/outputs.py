@@ -1,0 +1,161 @@
+"""Cutflow tables, JSON summaries and histogram files of a selection run.
+
+* ``cutflow.json``: per sample the raw and weighted counts after each cut
+  (with MC errors sqrt(sum w^2)), relative and cumulative efficiencies, the
+  events lost to NaN at each cut, the N-1 table and the region yields
+  (``"blinded"`` where data were not looked at).
+* ``cutflow.txt``: the same as printed tables.
+* ``histograms.json``: every histogram in the UHI serialisation
+  (:mod:`uhi.io.json`), which reloads losslessly with :func:`load_histograms`.
+* ``histograms.root``: the same as ROOT TH1D / TH2D (``sample/region/name``).
+
+All files are written only after everything is computed, each atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import hist
+import numpy as np
+import uhi.io.json as uhi_json
+
+from na64stat import __version__
+from na64stat.errors import InputError
+from na64stat.io import write_json_atomic, write_text_atomic
+from na64stat.rootio import write_root_objects
+from na64stat.selection.processing import SampleResult, SelectionRun
+
+__all__ = ["summary", "cutflow_table", "write_outputs", "load_histograms", "histograms_to_json"]
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def _sample_summary(run: SelectionRun, result: SampleResult) -> dict[str, Any]:
+    sel = run.selection
+    cutflow = []
+    prev_raw, prev_w = result.n_total, result.w_total
+    for k, cut in enumerate(sel.cuts):
+        raw, w = int(result.cut_raw[k]), float(result.cut_w[k])
+        cutflow.append({
+            "cut": cut.name, "description": cut.description, "expression": str(cut.expression),
+            "raw": raw, "weighted": w, "weighted_error": math.sqrt(result.cut_w2[k]),
+            "relative_efficiency": _ratio(w, prev_w), "cumulative_efficiency": _ratio(w, result.w_total),
+            "raw_relative_efficiency": _ratio(raw, prev_raw), "failed_with_nan": int(result.cut_nan[k]),
+        })
+        prev_raw, prev_w = raw, w
+    nminus1 = [{"cut": cut.name, "raw": int(result.nminus1_raw[k]), "weighted": float(result.nminus1_w[k]),
+                "weighted_error": math.sqrt(result.nminus1_w2[k])} for k, cut in enumerate(sel.cuts)]
+    regions: dict[str, Any] = {}
+    for r, region in enumerate(sel.regions):
+        if region.name in result.blinded:
+            regions[region.name] = "blinded"
+        else:
+            regions[region.name] = {"raw": int(result.region_raw[r]), "weighted": float(result.region_w[r]),
+                                    "weighted_error": math.sqrt(result.region_w2[r])}
+    return {
+        "data": result.is_data,
+        "files": run.inputs.get(result.sample, list(result.files)),
+        "total": {"raw": result.n_total, "weighted": result.w_total, "weighted_error": math.sqrt(result.w2_total)},
+        "cutflow": cutflow,
+        "n_minus_1": nminus1,
+        "regions": regions,
+    }
+
+
+def summary(run: SelectionRun) -> dict[str, Any]:
+    """The JSON-ready summary of a selection run (see the module docstring)."""
+    sel = run.selection
+    return {
+        "na64stat_version": __version__,
+        "selection": {"name": sel.name, "source": sel.source, "digest": sel.digest, "tree": sel.tree,
+                      "description": sel.description},
+        "regions": {r.name: {"cuts": list(r.cuts), "where": str(r.where) if r.where else None,
+                             "blinded": r.blinded, "description": r.description} for r in sel.regions},
+        "samples": {name: _sample_summary(run, result) for name, result in run.samples.items()},
+        "tasks": {"total": run.n_tasks, "from_cache": run.n_cached, "entries_read": run.entries_read},
+    }
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.{digits}g}"
+
+
+def cutflow_table(run: SelectionRun, sample: str) -> str:
+    """A printable cutflow, N-1 and region table of one sample."""
+    s = _sample_summary(run, run.samples[sample])
+    weighted = not s["data"]
+    head = f"sample {sample} ({'data' if s['data'] else 'MC'}): {s['total']['raw']} events"
+    if weighted:
+        head += f", weighted {_fmt(s['total']['weighted'])} +- {_fmt(s['total']['weighted_error'], 2)}"
+    lines = [head, f"{'cut':<22}{'raw':>12}{'weighted':>14}{'+-':>10}{'rel.eff':>9}{'cum.eff':>9}{'NaN':>7}{'N-1 raw':>11}"]
+    for row, nm1 in zip(s["cutflow"], s["n_minus_1"]):
+        lines.append(
+            f"{row['cut']:<22}{row['raw']:>12}{_fmt(row['weighted']):>14}{_fmt(row['weighted_error'], 2):>10}"
+            f"{_fmt(row['relative_efficiency'], 3):>9}{_fmt(row['cumulative_efficiency'], 3):>9}"
+            f"{row['failed_with_nan']:>7}{nm1['raw']:>11}"
+        )
+    for name, value in s["regions"].items():
+        if value == "blinded":
+            lines.append(f"  region {name}: blinded")
+        else:
+            lines.append(f"  region {name}: {value['raw']} events, weighted {_fmt(value['weighted'])} "
+                         f"+- {_fmt(value['weighted_error'], 2)}")
+    return "\n".join(lines)
+
+
+def histograms_to_json(run: SelectionRun) -> dict[str, Any]:
+    """Nested {sample: {region: {name: UHI dict}}} of every histogram."""
+    return {sample: {region: {name: h._to_uhi_() for name, h in by_name.items()}
+                     for region, by_name in result.histograms.items()}
+            for sample, result in run.samples.items()}
+
+
+def load_histograms(path: str | os.PathLike[str]) -> dict[str, dict[str, dict[str, hist.Hist]]]:
+    """Reload ``histograms.json`` as hist objects (lossless: values, variances, flow bins)."""
+    try:
+        content = json.loads(Path(path).read_text(encoding="utf-8"), object_hook=uhi_json.object_hook)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read histogram file {path}: {exc}") from None
+    try:
+        return {s: {r: {n: hist.Hist(d) for n, d in by_name.items()} for r, by_name in regions.items()}
+                for s, regions in content["histograms"].items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a na64stat histogram file ({exc})") from None
+
+
+def write_outputs(run: SelectionRun, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write cutflow.json, cutflow.txt, histograms.json and histograms.root into ``out_dir``."""
+    out = Path(out_dir)
+    info = summary(run)
+    text = "\n\n".join(cutflow_table(run, s) for s in run.samples) + "\n"
+    hists_json = json.dumps({"na64stat_version": __version__, "selection": run.selection.name,
+                             "histograms": histograms_to_json(run)}, default=uhi_json.default)
+    objects = {f"{sample}/{region}/{name}": h
+               for sample, result in run.samples.items()
+               for region, by_name in result.histograms.items() for name, h in by_name.items()}
+    written = [write_json_atomic(out / "cutflow.json", info), write_text_atomic(out / "cutflow.txt", text),
+               write_text_atomic(out / "histograms.json", hists_json + "\n")]
+    if objects:
+        written.append(write_root_objects(out / "histograms.root", objects, key=run.selection.digest))
+    return written
+
+
+def region_yield(run: SelectionRun, sample: str, region: str) -> tuple[float, float]:
+    """(sum of weights, MC error) of a sample in a region; error for blinded regions."""
+    result = run.samples[sample]
+    names = [r.name for r in run.selection.regions]
+    if region not in names:
+        raise InputError(f"selection {run.selection.name!r} has no region {region!r}; regions are {names}")
+    if region in result.blinded:
+        raise InputError(f"region {region!r} is blinded for sample {sample!r}")
+    r = names.index(region)
+    return float(result.region_w[r]), float(np.sqrt(result.region_w2[r]))

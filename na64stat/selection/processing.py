@@ -1,0 +1,574 @@
+"""Run a selection over ROOT files: cutflows, N-1 tables, region yields, histograms.
+
+The work is split into :class:`Task` s (one sample, one file, one entry
+range aligned to the file's baskets). A task reads only the branches the
+selection needs, chunk by chunk (memory is flat in the number of events),
+and returns a :class:`SampleResult`; results add up with :meth:`SampleResult.merge`.
+Tasks run in this process by default, or on a local Dask cluster / a given
+scheduler, with results equal to the single-process run (partial results are
+merged in task order either way).
+
+A cache keyed by the selection's content, the sample's settings and each
+file's identity (resolved path, size, modification time) and entry range
+stores every task's result: a rerun with nothing changed reads no events,
+and a changed file or selection recomputes exactly the tasks that depend on it.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import awkward as ak
+import hist
+import numpy as np
+import uproot
+
+from na64stat import __version__
+from na64stat.errors import InputError
+from na64stat.selection.config import AxisSpec, HistogramSpec, Selection
+from na64stat.selection.expressions import Expression, ExpressionError
+
+__all__ = [
+    "Task",
+    "SampleResult",
+    "expand_inputs",
+    "resolve_samples",
+    "plan_tasks",
+    "run_task",
+    "run_selection",
+    "DEFAULT_STEP",
+]
+
+#: Entries per task (files are split into ranges of about this many entries).
+DEFAULT_STEP = 500_000
+#: Entries read at once inside a task.
+DEFAULT_CHUNK = 200_000
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a sample's file and an entry range [start, stop)."""
+
+    sample: str
+    path: str
+    entry_start: int
+    entry_stop: int
+    file_size: int
+    file_mtime_ns: int
+
+    @property
+    def n_entries(self) -> int:
+        return self.entry_stop - self.entry_start
+
+
+def _new_hist(spec: HistogramSpec) -> hist.Hist:
+    axes = [hist.axis.Variable(a.bin_edges, name=f"x{i}", label=a.label or str(v))
+            if a.kind != "regular"
+            else hist.axis.Regular(int(a.edges[0]), a.edges[1], a.edges[2], name=f"x{i}", label=a.label or str(v))
+            for i, (a, v) in enumerate(zip(spec.axes, spec.variables))]
+    return hist.Hist(*axes, storage=hist.storage.Weight(), name=spec.name)
+
+
+@dataclass
+class SampleResult:
+    """Counts and histograms of one sample (or part of it); adds up with :meth:`merge`.
+
+    Arrays are per cut (cutflow, NaN losses, N-1) or per region; ``w`` are
+    sums of weights and ``w2`` sums of squared weights (MC error sqrt(w2)).
+    ``blinded`` regions were not filled (data samples).
+    """
+
+    sample: str
+    is_data: bool
+    n_total: int
+    w_total: float
+    w2_total: float
+    cut_raw: np.ndarray
+    cut_w: np.ndarray
+    cut_w2: np.ndarray
+    cut_nan: np.ndarray
+    nminus1_raw: np.ndarray
+    nminus1_w: np.ndarray
+    nminus1_w2: np.ndarray
+    region_raw: np.ndarray
+    region_w: np.ndarray
+    region_w2: np.ndarray
+    histograms: dict[str, dict[str, hist.Hist]]
+    blinded: tuple[str, ...] = ()
+    entries_read: int = 0
+    files: tuple[str, ...] = ()
+
+    @classmethod
+    def empty(cls, selection: Selection, sample: str, is_data: bool, unblind: bool) -> "SampleResult":
+        nc, nr = len(selection.cuts), len(selection.regions)
+        blinded = tuple(r.name for r in selection.regions if r.blinded and is_data and not unblind)
+        hists = {r.name: {h.name: _new_hist(h) for h in selection.histograms if r.name in h.regions}
+                 for r in selection.regions if r.name not in blinded}
+        z = np.zeros
+        return cls(sample, is_data, 0, 0.0, 0.0, z(nc, np.int64), z(nc), z(nc), z(nc, np.int64),
+                   z(nc, np.int64), z(nc), z(nc), z(nr, np.int64), z(nr), z(nr), hists, blinded)
+
+    def merge(self, other: "SampleResult") -> "SampleResult":
+        """Sum of two partial results of the same sample."""
+        if other.sample != self.sample:
+            raise ValueError(f"cannot merge sample {other.sample!r} into {self.sample!r}")
+        hists = {r: {n: h + other.histograms[r][n] for n, h in by_name.items()} for r, by_name in self.histograms.items()}
+        return SampleResult(
+            self.sample, self.is_data, self.n_total + other.n_total, self.w_total + other.w_total,
+            self.w2_total + other.w2_total, self.cut_raw + other.cut_raw, self.cut_w + other.cut_w,
+            self.cut_w2 + other.cut_w2, self.cut_nan + other.cut_nan, self.nminus1_raw + other.nminus1_raw,
+            self.nminus1_w + other.nminus1_w, self.nminus1_w2 + other.nminus1_w2,
+            self.region_raw + other.region_raw, self.region_w + other.region_w, self.region_w2 + other.region_w2,
+            hists, self.blinded, self.entries_read + other.entries_read,
+            tuple(dict.fromkeys(self.files + other.files)),
+        )
+
+
+# ---------------------------------------------------------------------------
+# inputs and tasks
+
+
+def expand_inputs(patterns: Sequence[str], base: Path | None = None) -> list[str]:
+    """Files matching the globs (relative ones against ``base``), sorted, each once.
+
+    A pattern that matches nothing is an error naming it.
+    """
+    files: list[str] = []
+    for pattern in patterns:
+        full = pattern if os.path.isabs(pattern) or base is None else str(base / pattern)
+        matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
+        matches = [m for m in matches if os.path.isfile(m)]
+        if not matches:
+            raise InputError(f"input {pattern!r} matches no file")
+        files.extend(matches)
+    return list(dict.fromkeys(files))
+
+
+def resolve_samples(
+    selection: Selection, input_dir: str | os.PathLike[str] | None = None, extra: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, list[str]]:
+    """Sample name -> files, from the selection's ``samples`` (globs relative to ``input_dir``) and ``extra``.
+
+    ``extra`` (e.g. ``--sample NAME=GLOB`` on the command line) replaces the
+    files of a sample of the same name. Samples whose files are given nowhere
+    are left out; no sample at all is an error.
+    """
+    base = Path(input_dir) if input_dir is not None else None
+    out: dict[str, list[str]] = {}
+    for spec in selection.samples:
+        if not spec.files or (extra and spec.name in extra):
+            continue
+        files = expand_inputs(spec.files, base)
+        if spec.per_file:
+            for f in files:
+                out[Path(f).stem] = [f]
+        else:
+            out[spec.name] = files
+    for name, patterns in (extra or {}).items():
+        out[name] = expand_inputs(patterns, None)
+    if not out:
+        raise InputError(f"selection {selection.source}: no input files (give samples with files, or --sample NAME=GLOB)")
+    return out
+
+
+def _open_tree(path: str, tree_name: str) -> tuple[Any, Any]:
+    """(file, tree) with errors naming the file and the tree."""
+    try:
+        handle = uproot.open(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except Exception as exc:  # uproot raises many types for corrupt files
+        raise InputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
+    try:
+        tree = handle[tree_name]
+    except Exception:
+        keys = sorted({k.split(";")[0] for k in handle.keys()})
+        handle.close()
+        raise InputError(f"{path}: no tree {tree_name!r}; the file has {keys}") from None
+    if not isinstance(tree, uproot.TTree):
+        handle.close()
+        raise InputError(f"{path}: {tree_name!r} is a {type(tree).__name__}, not a TTree")
+    return handle, tree
+
+
+def _check_branches(path: str, tree: Any, branches: Sequence[str], tree_name: str) -> None:
+    missing = [b for b in branches if b not in tree]
+    if missing:
+        raise InputError(f"{path}: tree {tree_name!r} has no branch(es) {missing}")
+
+
+def plan_tasks(
+    selection: Selection, samples: Mapping[str, Sequence[str]], step: int = DEFAULT_STEP, data_samples: Sequence[str] = ()
+) -> list[Task]:
+    """Tasks for every sample's files, split at basket boundaries into ~``step`` entries.
+
+    Opens each file once to check the tree and branches and read its basket layout.
+    """
+    tasks: list[Task] = []
+    for sample, files in samples.items():
+        branches = selection.branches_for(sample, selection.is_data(sample, data_samples))
+        for path in files:
+            handle, tree = _open_tree(path, selection.tree)
+            with handle:
+                _check_branches(path, tree, branches, selection.tree)
+                n = int(tree.num_entries)
+                try:
+                    offsets = [int(o) for o in tree.common_entry_offsets(filter_name=branches)] if branches else [0, n]
+                except Exception:  # pragma: no cover - uproot could not align the baskets
+                    offsets = [0, n]
+            stat = os.stat(path)
+            bounds = _split(offsets, n, step)
+            for start, stop in zip(bounds[:-1], bounds[1:]):
+                tasks.append(Task(sample, os.path.abspath(path), start, stop, stat.st_size, stat.st_mtime_ns))
+            if n == 0:
+                tasks.append(Task(sample, os.path.abspath(path), 0, 0, stat.st_size, stat.st_mtime_ns))
+    return tasks
+
+
+def _split(offsets: Sequence[int], n: int, step: int) -> list[int]:
+    """Boundaries from basket offsets, about ``step`` entries apart (always 0 and n)."""
+    bounds = [0]
+    for o in sorted(set(offsets) | {n}):
+        if o - bounds[-1] >= step or (o == n and o > bounds[-1]):
+            bounds.append(o)
+    return bounds
+
+
+# ---------------------------------------------------------------------------
+# evaluation
+
+
+class _Env(dict):
+    """Branch arrays plus definitions evaluated on first use."""
+
+    def __init__(self, arrays: Mapping[str, Any], definitions: Mapping[str, Expression]) -> None:
+        super().__init__(arrays)
+        self._definitions = definitions
+
+    def __missing__(self, name: str) -> Any:
+        if name not in self._definitions:
+            raise KeyError(name)
+        value = self._definitions[name].evaluate(self)
+        self[name] = value
+        return value
+
+
+def _per_event(value: Any, n: int, what: str, dtype: Any) -> np.ndarray:
+    """An expression's result as one value per event."""
+    if isinstance(value, ak.Array):
+        if value.ndim != 1:
+            raise InputError(f"{what} gives a list per event; reduce it with any(), all(), sum(), count(), ...")
+        value = ak.to_numpy(value)
+    array = np.asarray(value, dtype=dtype)
+    if array.ndim == 0:
+        return np.full(n, array.item(), dtype=dtype)
+    if array.shape != (n,):
+        raise InputError(f"{what} gives shape {array.shape[1:]} per event; reduce it with sum(), max(), ...")
+    return array
+
+
+def _nan_mask(value: Any, n: int) -> np.ndarray:
+    """Events with a NaN anywhere in a branch."""
+    if isinstance(value, ak.Array):
+        if value.ndim == 1:
+            return np.isnan(ak.to_numpy(value)) if np.issubdtype(ak.to_numpy(value).dtype, np.floating) else np.zeros(n, bool)
+        try:
+            return ak.to_numpy(ak.any(np.isnan(value), axis=-1))
+        except TypeError:
+            return np.zeros(n, bool)
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        return np.zeros(n, bool)
+    nan = np.isnan(array)
+    return nan.any(axis=tuple(range(1, nan.ndim))) if nan.ndim > 1 else nan
+
+
+def _branch_closure(expression: Expression, definitions: Mapping[str, Expression]) -> set[str]:
+    """Branch names an expression reads, through definitions."""
+    out: set[str] = set()
+    todo = list(expression.names)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in definitions:
+            todo.extend(definitions[name].names)
+        else:
+            out.add(name)
+    return out
+
+
+def _fill_values(value: Any, mask: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Selected values (flattened for jagged branches, weights broadcast) of one histogram variable."""
+    if isinstance(value, ak.Array) and value.ndim > 1:
+        selected = value[mask]
+        w = ak.broadcast_arrays(weights[mask], selected)[0]
+        return ak.to_numpy(ak.flatten(selected, axis=None)), ak.to_numpy(ak.flatten(w, axis=None))
+    array = np.asarray(value)
+    if array.ndim == 0:
+        array = np.full(mask.size, array.item())
+    if array.ndim > 1:
+        raise InputError("histogram variable gives an array per event; reduce it or index it")
+    return array[mask], weights[mask]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """What a task needs about its sample, derived once."""
+
+    selection: Selection
+    sample: str
+    branches: tuple[str, ...]
+    definitions: Mapping[str, Expression]
+    weight: Expression | None
+    cut_branches: tuple[frozenset[str], ...]
+
+
+def _compile(selection: Selection, sample: str, is_data: bool) -> _Compiled:
+    definitions = selection.definitions_for(sample)
+    return _Compiled(
+        selection, sample, tuple(selection.branches_for(sample, is_data)), definitions,
+        selection.weight_for(sample, is_data),
+        tuple(frozenset(_branch_closure(c.expression, definitions)) for c in selection.cuts),
+    )
+
+
+def _accumulate(result: SampleResult, compiled: _Compiled, arrays: Mapping[str, Any], n: int, where: str) -> None:
+    sel = compiled.selection
+    env = _Env(arrays, compiled.definitions)
+    try:
+        w = (_per_event(compiled.weight.evaluate(env), n, f"{where}: weight {compiled.weight}", float)
+             if compiled.weight is not None else np.ones(n))
+        masks = [_per_event(c.expression.evaluate(env), n, f"{where}: cut {c.name!r}", bool) for c in sel.cuts]
+        nan_cache: dict[str, np.ndarray] = {}
+
+        def has_nan(names: frozenset[str]) -> np.ndarray:
+            out = np.zeros(n, bool)
+            for b in names:
+                if b not in nan_cache:
+                    nan_cache[b] = _nan_mask(arrays[b], n)
+                out |= nan_cache[b]
+            return out
+
+        w2 = w * w
+        result.n_total += n
+        result.w_total += float(w.sum())
+        result.w2_total += float(w2.sum())
+        alive = np.ones(n, bool)
+        for k, m in enumerate(masks):
+            result.cut_nan[k] += int(np.count_nonzero(alive & ~m & has_nan(compiled.cut_branches[k])))
+            alive &= m
+            result.cut_raw[k] += int(np.count_nonzero(alive))
+            result.cut_w[k] += float(w[alive].sum())
+            result.cut_w2[k] += float(w2[alive].sum())
+        # N-1: all cuts but one, from prefix and suffix products
+        prefix, suffix = [np.ones(n, bool)], [np.ones(n, bool)]
+        for m in masks:
+            prefix.append(prefix[-1] & m)
+        for m in reversed(masks):
+            suffix.append(suffix[-1] & m)
+        suffix.reverse()
+        for k in range(len(masks)):
+            others = prefix[k] & suffix[k + 1]
+            result.nminus1_raw[k] += int(np.count_nonzero(others))
+            result.nminus1_w[k] += float(w[others].sum())
+            result.nminus1_w2[k] += float(w2[others].sum())
+        by_name = dict(zip([c.name for c in sel.cuts], masks))
+        for r, region in enumerate(sel.regions):
+            if region.name in result.blinded:
+                continue
+            mask = np.ones(n, bool)
+            for c in region.cuts:
+                mask &= by_name[c]
+            if region.where is not None:
+                mask &= _per_event(region.where.evaluate(env), n, f"{where}: region {region.name!r}", bool)
+            result.region_raw[r] += int(np.count_nonzero(mask))
+            result.region_w[r] += float(w[mask].sum())
+            result.region_w2[r] += float(w2[mask].sum())
+            for spec in sel.histograms:
+                if region.name not in spec.regions:
+                    continue
+                hw = w if spec.weight is None else w * _per_event(spec.weight.evaluate(env), n, f"{where}: histogram {spec.name!r} weight", float)
+                columns, weights = [], None
+                for variable in spec.variables:
+                    values, weights = _fill_values(variable.evaluate(env), mask, hw)
+                    columns.append(values)
+                if len({len(c) for c in columns}) > 1:
+                    raise InputError(f"{where}: histogram {spec.name!r}: variables have different lengths per event")
+                result.histograms[region.name][spec.name].fill(*columns, weight=weights)
+    except ExpressionError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _chunks(tree: Any, branches: Sequence[str], start: int, stop: int, chunk: int) -> Iterator[tuple[dict[str, Any], int]]:
+    """Arrays of ``branches`` in entry chunks aligned to baskets: numpy for flat / fixed-size, awkward for jagged."""
+    jagged = [b for b in branches if isinstance(tree[b].interpretation, uproot.interpretation.jagged.AsJagged)]
+    flat = [b for b in branches if b not in jagged]
+    try:
+        offsets = [int(o) for o in tree.common_entry_offsets(filter_name=list(branches))] if branches else []
+    except Exception:  # pragma: no cover
+        offsets = []
+    inner = [o for o in offsets if start < o < stop]
+    bounds = _split([start, *inner, stop], stop, chunk) if stop > start else [start]
+    bounds = [b for b in bounds if b >= start]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        arrays: dict[str, Any] = {}
+        if flat:
+            arrays.update(tree.arrays(flat, entry_start=lo, entry_stop=hi, library="np"))
+        if jagged:
+            got = tree.arrays(jagged, entry_start=lo, entry_stop=hi, library="ak")
+            arrays.update({b: got[b] for b in jagged})
+        yield arrays, hi - lo
+
+
+def run_task(selection: Selection, task: Task, is_data: bool, unblind: bool = False, chunk: int = DEFAULT_CHUNK) -> SampleResult:
+    """Process one task; errors name the file (and the item at fault)."""
+    compiled = _compile(selection, task.sample, is_data)
+    result = SampleResult.empty(selection, task.sample, is_data, unblind)
+    result.files = (task.path,)
+    handle, tree = _open_tree(task.path, selection.tree)
+    where = f"{task.path} (sample {task.sample!r})"
+    with handle:
+        _check_branches(task.path, tree, compiled.branches, selection.tree)
+        try:
+            for arrays, n in _chunks(tree, compiled.branches, task.entry_start, task.entry_stop, chunk):
+                _accumulate(result, compiled, arrays, n, where)
+                result.entries_read += n
+        except InputError:
+            raise
+        except Exception as exc:  # decompression / deserialisation of a damaged file
+            raise InputError(f"{task.path}: cannot read entries {task.entry_start}-{task.entry_stop} "
+                             f"of tree {selection.tree!r} ({type(exc).__name__}: {exc})") from None
+    return result
+
+
+# ---------------------------------------------------------------------------
+# cache and driver
+
+
+def _cache_key(selection: Selection, task: Task, is_data: bool, unblind: bool) -> str:
+    spec = selection.sample(task.sample)
+    payload = {
+        "selection": selection.digest,
+        "sample": [spec.name, spec.data, str(spec.weight), {k: str(v) for k, v in spec.definitions.items()}],
+        "file": [task.path, task.file_size, task.file_mtime_ns, task.entry_start, task.entry_stop],
+        "data": is_data, "unblind": unblind, "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _cache_load(cache_dir: Path | None, key: str) -> SampleResult | None:
+    if cache_dir is None:
+        return None
+    path = cache_dir / f"{key}.pkl"
+    try:
+        with path.open("rb") as handle:
+            value = pickle.load(handle)  # our own cache folder, written below
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    return value if isinstance(value, SampleResult) else None
+
+
+def _cache_store(cache_dir: Path | None, key: str, result: SampleResult) -> None:
+    if cache_dir is None:
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{key}.tmp"
+    with tmp.open("wb") as handle:
+        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, cache_dir / f"{key}.pkl")
+
+
+@dataclass(frozen=True)
+class SelectionRun:
+    """Results of :func:`run_selection`: one merged :class:`SampleResult` per sample."""
+
+    selection: Selection
+    samples: dict[str, SampleResult]
+    n_tasks: int
+    n_cached: int
+    entries_read: int = 0
+    inputs: dict[str, list[str]] = field(default_factory=dict)
+
+
+def run_selection(
+    selection: Selection,
+    samples: Mapping[str, Sequence[str]],
+    *,
+    data_samples: Sequence[str] = (),
+    unblind: bool = False,
+    step: int = DEFAULT_STEP,
+    chunk: int = DEFAULT_CHUNK,
+    cache_dir: str | os.PathLike[str] | None = None,
+    scheduler: str | None = None,
+    n_workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> SelectionRun:
+    """Run ``selection`` over ``samples`` (name -> file paths).
+
+    Parameters
+    ----------
+    data_samples:
+        Samples that are data (also those marked ``data: true`` in the
+        selection): unweighted unless overridden, blinded regions not filled.
+    unblind:
+        Fill blinded regions for data too.
+    step, chunk:
+        Entries per task and per read.
+    cache_dir:
+        Folder of the task cache (``None``: no cache).
+    scheduler, n_workers:
+        Dask scheduler address, or a local cluster of ``n_workers`` processes
+        when ``n_workers > 1``; default: in this process.
+    progress:
+        Called with the number of entries of each finished task.
+    """
+    is_data = {s: selection.is_data(s, data_samples) for s in samples}
+    tasks = plan_tasks(selection, samples, step, [s for s, d in is_data.items() if d])
+    cache = Path(cache_dir) if cache_dir is not None else None
+    keys = [_cache_key(selection, t, is_data[t.sample], unblind) for t in tasks]
+    results: list[SampleResult | None] = [_cache_load(cache, k) for k in keys]
+    todo = [i for i, r in enumerate(results) if r is None]
+    for i, r in enumerate(results):
+        if r is not None and progress:
+            progress(tasks[i].n_entries)
+    if todo and scheduler is None and n_workers <= 1:
+        for i in todo:
+            results[i] = run_task(selection, tasks[i], is_data[tasks[i].sample], unblind, chunk)
+            _cache_store(cache, keys[i], results[i])
+            if progress:
+                progress(tasks[i].n_entries)
+    elif todo:
+        from dask.distributed import as_completed
+
+        from na64stat.distributed import dask_client
+
+        with dask_client(scheduler, n_workers) as client:
+            sel_future = client.scatter(selection, broadcast=True)
+            futures = {client.submit(run_task, sel_future, tasks[i], is_data[tasks[i].sample], unblind, chunk,
+                                     pure=False): i for i in todo}
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                _cache_store(cache, keys[i], results[i])
+                if progress:
+                    progress(tasks[i].n_entries)
+    merged: dict[str, SampleResult] = {}
+    for sample in samples:
+        total = SampleResult.empty(selection, sample, is_data[sample], unblind)
+        for task, result in zip(tasks, results):
+            if task.sample == sample and result is not None:
+                total = total.merge(result)
+        merged[sample] = total
+    read = sum(results[i].entries_read for i in todo if results[i] is not None)
+    return SelectionRun(selection, merged, len(tasks), len(tasks) - len(todo), read,
+                        {s: list(f) for s, f in samples.items()})
