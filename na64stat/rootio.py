@@ -211,8 +211,12 @@ class RootFileWriter:
         self._buffered = 0
 
     def add_tree(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
-        """Write a small extra TTree in one go (e.g. per-spill EOT counts)."""
-        self._file[name] = {k: np.asarray(v) for k, v in arrays.items()}
+        """Write a small extra TTree in one go (e.g. per-spill EOT counts).
+
+        (``file[name] = arrays`` would make an RNTuple in uproot >= 5.7.)
+        """
+        columns = {k: np.asarray(v) for k, v in arrays.items()}
+        self._file.mktree(name, {k: v.dtype for k, v in columns.items()}).extend(columns)
 
     def close(self) -> Path:
         """Write the metadata, close the file and move it into place."""

@@ -80,6 +80,7 @@ def test_real_style_data_has_no_truth_and_the_spills_sum_to_the_exposure(data_fi
             assert not [k for k in events.keys() if k.startswith("true_") or k == "weight"]
             assert {"run", "spill", "event", "p_track", "srd_e", "ecal_cells", "ps_e", "ecal_chi2", "veto_e",
                     "hcal_e"} <= set(events.keys())
+            assert isinstance(handle["spills"], uproot.TTree)
             spills = handle["spills"].arrays(library="np")
             total += int(spills["eot"].sum())
             run = int(spills["run"][0])
