@@ -7,9 +7,12 @@ Both the mass scans and the selections run their tasks through
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+import sys
+from typing import Any, Callable, Iterator, Sequence
 
-__all__ = ["dask_client"]
+__all__ = ["dask_client", "compute_in_processes", "compute_on_scheduler"]
+
+Call = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 @contextlib.contextmanager
@@ -19,12 +22,23 @@ def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[An
     The local cluster has ``n_workers`` single-threaded worker processes (the
     work is numpy / decompression bound, so processes scale past the GIL) and
     no dashboard. Everything is closed on exit.
+
+    Its workers are started without Dask's default ``MALLOC_TRIM_THRESHOLD_``
+    (setting it turns off glibc's adaptive mmap threshold, so every large
+    numpy temporary is mmapped and page-faulted afresh) and without the
+    statistical profiler: on the selection benchmark this cut the CPU time
+    per task from 3.3 s to 2.5 s (single process: 2.3 s).
     """
+    import dask
     from dask.distributed import Client, LocalCluster
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                   if k != "MALLOC_TRIM_THRESHOLD_"}
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
+                              "distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
     else:
         client = Client(scheduler)
@@ -34,3 +48,57 @@ def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[An
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+class _Bound:
+    """``function(*args)`` as one opaque callable, so Dask does not walk the
+    arguments looking for collections (0.5 s for 125 selection tasks)."""
+
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.function, self.args = function, args
+
+    def __call__(self) -> Any:
+        return self.function(*self.args)
+
+
+def compute_in_processes(calls: Sequence[Call], n_workers: int, done: Callable[[int, Any], None]) -> None:
+    """Run ``f(*args)`` for every call on Dask's local multi-process scheduler; ``done(i, result)`` as each ends.
+
+    For many short I/O + numpy tasks (selections) this pool-based scheduler
+    scales better on a small machine than a ``LocalCluster``, whose
+    scheduler, nannies and worker event loops share the same cores: on the
+    selection benchmark (125 files, 10M events, 2 cores) a ``LocalCluster``
+    of 2 workers reached 1.05x a single process including its start-up and
+    1.4x without it, this scheduler 1.7x. Processes are forked where fork is
+    the platform's default (Linux), else spawned.
+    """
+    import dask
+    from dask import delayed
+    from dask.callbacks import Callback
+
+    if not calls:
+        return
+    keys: dict[str, int] = {}
+    items = []
+    for i, (function, args) in enumerate(calls):
+        item = delayed(_Bound(function, args), pure=False, traverse=False)(dask_key_name=f"na64stat-call-{i}")
+        keys[item.key] = i
+        items.append(item)
+
+    def posttask(key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        if key in keys:
+            done(keys[key], result)
+
+    context = "fork" if sys.platform.startswith("linux") else "spawn"
+    with dask.config.set({"multiprocessing.context": context}), Callback(posttask=posttask):
+        dask.compute(*items, scheduler="processes", num_workers=n_workers)
+
+
+def compute_on_scheduler(calls: Sequence[Call], scheduler: str, done: Callable[[int, Any], None]) -> None:
+    """Run the calls on the Dask cluster at ``scheduler``; ``done(i, result)`` as each ends."""
+    from dask.distributed import as_completed
+
+    with dask_client(scheduler) as client:
+        futures = {client.submit(function, *args, pure=False): i for i, (function, args) in enumerate(calls)}
+        for future in as_completed(futures):
+            done(futures[future], future.result())

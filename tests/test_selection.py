@@ -276,3 +276,16 @@ def test_shipped_selections_run_on_generated_events(tmp_path: Path, setup: str) 
     assert 0.0 <= background < 5.0  # a few tenths of an event, at most, for the published exposure
     assert run.samples["data"].blinded == ("signal",)
     shutil.rmtree(tmp_path)
+
+
+def test_selection_on_a_scheduler_address_equals_single_process(tmp_path: Path) -> None:
+    from na64stat.distributed import dask_client
+
+    files = [str(_write_small(tmp_path / f"g{i}.root", x=np.random.default_rng(20 + i).normal(size=3000))) for i in range(2)]
+    sel = parse_selection({"tree": "events", "cuts": [{"name": "c", "expression": "x > 0.2"}],
+                           "histograms": [{"name": "h", "expression": "x", "bins": {"regular": [10, -3, 3]}}]})
+    single = run_selection(sel, {"s": files})
+    with dask_client(None, 1) as client:
+        remote = run_selection(sel, {"s": files}, scheduler=client.scheduler.address)
+    assert single.samples["s"].cut_raw.tolist() == remote.samples["s"].cut_raw.tolist()
+    assert single.samples["s"].histograms["all"]["h"] == remote.samples["s"].histograms["all"]["h"]

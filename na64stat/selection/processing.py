@@ -42,6 +42,9 @@ __all__ = [
     "resolve_samples",
     "plan_tasks",
     "run_task",
+    "run_file",
+    "FileJob",
+    "SelectionRun",
     "run_selection",
     "DEFAULT_STEP",
 ]
@@ -204,6 +207,19 @@ def _check_branches(path: str, tree: Any, branches: Sequence[str], tree_name: st
         raise InputError(f"{path}: tree {tree_name!r} has no branch(es) {missing}")
 
 
+def _file_tasks(sample: str, path: str, tree: Any, branches: Sequence[str], step: int) -> list[Task]:
+    """Tasks of one open file: entry ranges of ~``step`` entries at basket boundaries."""
+    n = int(tree.num_entries)
+    try:
+        offsets = [int(o) for o in tree.common_entry_offsets(filter_name=list(branches))] if branches else [0, n]
+    except Exception:  # pragma: no cover - uproot could not align the baskets
+        offsets = [0, n]
+    stat = os.stat(path)
+    full = os.path.abspath(path)
+    bounds = _split(offsets, n, step) if n > 0 else [0, 0]
+    return [Task(sample, full, a, b, stat.st_size, stat.st_mtime_ns) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def plan_tasks(
     selection: Selection, samples: Mapping[str, Sequence[str]], step: int = DEFAULT_STEP, data_samples: Sequence[str] = ()
 ) -> list[Task]:
@@ -218,17 +234,7 @@ def plan_tasks(
             handle, tree = _open_tree(path, selection.tree)
             with handle:
                 _check_branches(path, tree, branches, selection.tree)
-                n = int(tree.num_entries)
-                try:
-                    offsets = [int(o) for o in tree.common_entry_offsets(filter_name=branches)] if branches else [0, n]
-                except Exception:  # pragma: no cover - uproot could not align the baskets
-                    offsets = [0, n]
-            stat = os.stat(path)
-            bounds = _split(offsets, n, step)
-            for start, stop in zip(bounds[:-1], bounds[1:]):
-                tasks.append(Task(sample, os.path.abspath(path), start, stop, stat.st_size, stat.st_mtime_ns))
-            if n == 0:
-                tasks.append(Task(sample, os.path.abspath(path), 0, 0, stat.st_size, stat.st_mtime_ns))
+                tasks.extend(_file_tasks(sample, path, tree, branches, step))
     return tasks
 
 
@@ -342,12 +348,30 @@ def _compile(selection: Selection, sample: str, is_data: bool) -> _Compiled:
     )
 
 
+class _Sums:
+    """Raw count, sum of weights and of squared weights of masks, without copies.
+
+    Unweighted samples (data) skip the weight arithmetic: both sums are the count.
+    """
+
+    def __init__(self, w: np.ndarray | None) -> None:
+        self.w = w
+        self.w2 = None if w is None else w * w
+
+    def __call__(self, mask: np.ndarray) -> tuple[int, float, float]:
+        raw = int(np.count_nonzero(mask))
+        if self.w is None:
+            return raw, float(raw), float(raw)
+        return raw, float(np.sum(self.w, where=mask)), float(np.sum(self.w2, where=mask))
+
+
 def _accumulate(result: SampleResult, compiled: _Compiled, arrays: Mapping[str, Any], n: int, where: str) -> None:
     sel = compiled.selection
     env = _Env(arrays, compiled.definitions)
     try:
         w = (_per_event(compiled.weight.evaluate(env), n, f"{where}: weight {compiled.weight}", float)
-             if compiled.weight is not None else np.ones(n))
+             if compiled.weight is not None else None)
+        sums = _Sums(w)
         masks = [_per_event(c.expression.evaluate(env), n, f"{where}: cut {c.name!r}", bool) for c in sel.cuts]
         nan_cache: dict[str, np.ndarray] = {}
 
@@ -359,17 +383,19 @@ def _accumulate(result: SampleResult, compiled: _Compiled, arrays: Mapping[str, 
                 out |= nan_cache[b]
             return out
 
-        w2 = w * w
         result.n_total += n
-        result.w_total += float(w.sum())
-        result.w2_total += float(w2.sum())
+        result.w_total += float(n) if w is None else float(w.sum())
+        result.w2_total += float(n) if w is None else float(sums.w2.sum())
         alive = np.ones(n, bool)
         for k, m in enumerate(masks):
-            result.cut_nan[k] += int(np.count_nonzero(alive & ~m & has_nan(compiled.cut_branches[k])))
+            failed = alive & ~m
+            if failed.any():
+                result.cut_nan[k] += int(np.count_nonzero(failed & has_nan(compiled.cut_branches[k])))
             alive &= m
-            result.cut_raw[k] += int(np.count_nonzero(alive))
-            result.cut_w[k] += float(w[alive].sum())
-            result.cut_w2[k] += float(w2[alive].sum())
+            raw, sw, sw2 = sums(alive)
+            result.cut_raw[k] += raw
+            result.cut_w[k] += sw
+            result.cut_w2[k] += sw2
         # N-1: all cuts but one, from prefix and suffix products
         prefix, suffix = [np.ones(n, bool)], [np.ones(n, bool)]
         for m in masks:
@@ -378,26 +404,35 @@ def _accumulate(result: SampleResult, compiled: _Compiled, arrays: Mapping[str, 
             suffix.append(suffix[-1] & m)
         suffix.reverse()
         for k in range(len(masks)):
-            others = prefix[k] & suffix[k + 1]
-            result.nminus1_raw[k] += int(np.count_nonzero(others))
-            result.nminus1_w[k] += float(w[others].sum())
-            result.nminus1_w2[k] += float(w2[others].sum())
+            raw, sw, sw2 = sums(prefix[k] & suffix[k + 1])
+            result.nminus1_raw[k] += raw
+            result.nminus1_w[k] += sw
+            result.nminus1_w2[k] += sw2
         by_name = dict(zip([c.name for c in sel.cuts], masks))
+        all_cuts = tuple(c.name for c in sel.cuts)
+        ones = np.ones(n) if w is None else w
         for r, region in enumerate(sel.regions):
             if region.name in result.blinded:
                 continue
-            mask = np.ones(n, bool)
-            for c in region.cuts:
-                mask &= by_name[c]
+            if region.cuts == all_cuts:
+                mask = prefix[-1].copy()
+            else:
+                mask = np.ones(n, bool)
+                for c in region.cuts:
+                    mask &= by_name[c]
             if region.where is not None:
                 mask &= _per_event(region.where.evaluate(env), n, f"{where}: region {region.name!r}", bool)
-            result.region_raw[r] += int(np.count_nonzero(mask))
-            result.region_w[r] += float(w[mask].sum())
-            result.region_w2[r] += float(w2[mask].sum())
+            raw, sw, sw2 = sums(mask)
+            result.region_raw[r] += raw
+            result.region_w[r] += sw
+            result.region_w2[r] += sw2
+            if not raw:
+                continue
             for spec in sel.histograms:
                 if region.name not in spec.regions:
                     continue
-                hw = w if spec.weight is None else w * _per_event(spec.weight.evaluate(env), n, f"{where}: histogram {spec.name!r} weight", float)
+                hw = ones if spec.weight is None else ones * _per_event(
+                    spec.weight.evaluate(env), n, f"{where}: histogram {spec.name!r} weight", float)
                 columns, weights = [], None
                 for variable in spec.variables:
                     values, weights = _fill_values(variable.evaluate(env), mask, hw)
@@ -430,25 +465,30 @@ def _chunks(tree: Any, branches: Sequence[str], start: int, stop: int, chunk: in
         yield arrays, hi - lo
 
 
+def _run_range(selection: Selection, compiled: _Compiled, tree: Any, task: Task, is_data: bool, unblind: bool,
+               chunk: int) -> SampleResult:
+    result = SampleResult.empty(selection, task.sample, is_data, unblind)
+    result.files = (task.path,)
+    where = f"{task.path} (sample {task.sample!r})"
+    try:
+        for arrays, n in _chunks(tree, compiled.branches, task.entry_start, task.entry_stop, chunk):
+            _accumulate(result, compiled, arrays, n, where)
+            result.entries_read += n
+    except InputError:
+        raise
+    except Exception as exc:  # decompression / deserialisation of a damaged file
+        raise InputError(f"{task.path}: cannot read entries {task.entry_start}-{task.entry_stop} "
+                         f"of tree {selection.tree!r} ({type(exc).__name__}: {exc})") from None
+    return result
+
+
 def run_task(selection: Selection, task: Task, is_data: bool, unblind: bool = False, chunk: int = DEFAULT_CHUNK) -> SampleResult:
     """Process one task; errors name the file (and the item at fault)."""
     compiled = _compile(selection, task.sample, is_data)
-    result = SampleResult.empty(selection, task.sample, is_data, unblind)
-    result.files = (task.path,)
     handle, tree = _open_tree(task.path, selection.tree)
-    where = f"{task.path} (sample {task.sample!r})"
     with handle:
         _check_branches(task.path, tree, compiled.branches, selection.tree)
-        try:
-            for arrays, n in _chunks(tree, compiled.branches, task.entry_start, task.entry_stop, chunk):
-                _accumulate(result, compiled, arrays, n, where)
-                result.entries_read += n
-        except InputError:
-            raise
-        except Exception as exc:  # decompression / deserialisation of a damaged file
-            raise InputError(f"{task.path}: cannot read entries {task.entry_start}-{task.entry_stop} "
-                             f"of tree {selection.tree!r} ({type(exc).__name__}: {exc})") from None
-    return result
+        return _run_range(selection, compiled, tree, task, is_data, unblind, chunk)
 
 
 # ---------------------------------------------------------------------------
@@ -466,8 +506,9 @@ def _cache_key(selection: Selection, task: Task, is_data: bool, unblind: bool) -
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _cache_load(cache_dir: Path | None, key: str) -> SampleResult | None:
-    if cache_dir is None:
+def _cache_load(cache_dir: Path | None, key: str, kind: type) -> Any:
+    """A cached value of type ``kind``, or None (no cache, missing, unreadable or stale)."""
+    if cache_dir is None or not key:
         return None
     path = cache_dir / f"{key}.pkl"
     try:
@@ -475,11 +516,11 @@ def _cache_load(cache_dir: Path | None, key: str) -> SampleResult | None:
             value = pickle.load(handle)  # our own cache folder, written below
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return None
-    return value if isinstance(value, SampleResult) else None
+    return value if isinstance(value, kind) else None
 
 
-def _cache_store(cache_dir: Path | None, key: str, result: SampleResult) -> None:
-    if cache_dir is None:
+def _cache_store(cache_dir: Path | None, key: str, result: Any) -> None:
+    if cache_dir is None or not key:
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{key}.tmp"
@@ -533,42 +574,156 @@ def run_selection(
         Called with the number of entries of each finished task.
     """
     is_data = {s: selection.is_data(s, data_samples) for s in samples}
-    tasks = plan_tasks(selection, samples, step, [s for s, d in is_data.items() if d])
     cache = Path(cache_dir) if cache_dir is not None else None
-    keys = [_cache_key(selection, t, is_data[t.sample], unblind) for t in tasks]
-    results: list[SampleResult | None] = [_cache_load(cache, k) for k in keys]
-    todo = [i for i, r in enumerate(results) if r is None]
-    for i, r in enumerate(results):
-        if r is not None and progress:
-            progress(tasks[i].n_entries)
-    if todo and scheduler is None and n_workers <= 1:
-        for i in todo:
-            results[i] = run_task(selection, tasks[i], is_data[tasks[i].sample], unblind, chunk)
-            _cache_store(cache, keys[i], results[i])
+    jobs, known = _look_up_cache(selection, samples, is_data, unblind, step, cache, progress)
+    if scheduler is None and n_workers <= 1:
+        outcomes = []
+        for job in jobs:
+            outcomes.append(run_file(selection, job, unblind, step, chunk))
             if progress:
-                progress(tasks[i].n_entries)
-    elif todo:
-        from dask.distributed import as_completed
-
-        from na64stat.distributed import dask_client
-
-        with dask_client(scheduler, n_workers) as client:
-            sel_future = client.scatter(selection, broadcast=True)
-            futures = {client.submit(run_task, sel_future, tasks[i], is_data[tasks[i].sample], unblind, chunk,
-                                     pure=False): i for i in todo}
-            for future in as_completed(futures):
-                i = futures[future]
-                results[i] = future.result()
-                _cache_store(cache, keys[i], results[i])
-                if progress:
-                    progress(tasks[i].n_entries)
+                progress(sum(t.n_entries for t in outcomes[-1][0]))
+    else:
+        outcomes = _run_dask(selection, jobs, unblind, step, chunk, progress, scheduler, n_workers)
+    tasks: list[Task] = []
+    results: list[SampleResult] = []
+    read = 0
+    for job, (file_tasks, done) in zip(jobs, outcomes):
+        _cache_store(cache, _plan_key(job.path, selection.tree, job.branches, step), [list(vars(t).values()) for t in file_tasks])
+        for task in file_tasks:
+            result = done.get((task.entry_start, task.entry_stop))
+            if result is None:
+                result = _cache_load(cache, _cache_key(selection, task, job.is_data, unblind), SampleResult)
+            else:
+                _cache_store(cache, _cache_key(selection, task, job.is_data, unblind), result)
+                read += result.entries_read
+            if result is None:  # pragma: no cover - cache entry vanished meanwhile
+                raise InputError(f"{task.path}: cached result of entries {task.entry_start}-{task.entry_stop} disappeared")
+            known[(job.sample, job.path)] = known.get((job.sample, job.path), []) + [(task, result)]
+    for sample, files in samples.items():
+        for path in files:
+            for task, result in known[(sample, os.path.abspath(path))]:
+                tasks.append(task)
+                results.append(result)
     merged: dict[str, SampleResult] = {}
     for sample in samples:
         total = SampleResult.empty(selection, sample, is_data[sample], unblind)
         for task, result in zip(tasks, results):
-            if task.sample == sample and result is not None:
+            if task.sample == sample:
                 total = total.merge(result)
         merged[sample] = total
-    read = sum(results[i].entries_read for i in todo if results[i] is not None)
-    return SelectionRun(selection, merged, len(tasks), len(tasks) - len(todo), read,
+    n_computed = sum(len(done) for _, done in outcomes)
+    return SelectionRun(selection, merged, len(tasks), len(tasks) - n_computed, read,
                         {s: list(f) for s, f in samples.items()})
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """Work on one file of a sample; ranges in ``skip`` are already in the cache."""
+
+    sample: str
+    path: str
+    is_data: bool
+    branches: tuple[str, ...]
+    skip: frozenset[tuple[int, int]] = frozenset()
+
+
+def run_file(selection: Selection, job: FileJob, unblind: bool = False, step: int = DEFAULT_STEP,
+             chunk: int = DEFAULT_CHUNK) -> tuple[list[Task], dict[tuple[int, int], SampleResult]]:
+    """Open a file once, split it into tasks and run those not in ``job.skip``.
+
+    Returns the file's tasks and the results computed, keyed by (start, stop).
+    """
+    compiled = _compile(selection, job.sample, job.is_data)
+    handle, tree = _open_tree(job.path, selection.tree)
+    with handle:
+        _check_branches(job.path, tree, compiled.branches, selection.tree)
+        tasks = _file_tasks(job.sample, job.path, tree, compiled.branches, step)
+        done = {(t.entry_start, t.entry_stop): _run_range(selection, compiled, tree, t, job.is_data, unblind, chunk)
+                for t in tasks if (t.entry_start, t.entry_stop) not in job.skip}
+    return tasks, done
+
+
+def _plan_key(path: str, tree: str, branches: Sequence[str], step: int) -> str:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        raise InputError(f"{path}: no such file") from None
+    payload = [os.path.abspath(path), stat.st_size, stat.st_mtime_ns, tree, list(branches), step, __version__]
+    return "plan-" + hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+def _look_up_cache(selection: Selection, samples: Mapping[str, Sequence[str]], is_data: Mapping[str, bool],
+                   unblind: bool, step: int, cache: Path | None, progress: Callable[[int], None] | None,
+                   ) -> tuple[list[FileJob], dict[tuple[str, str], list[tuple[Task, SampleResult]]]]:
+    """Files still to process (with their cached ranges) and the fully cached files' results.
+
+    A file whose split and every range are cached is not opened at all.
+    """
+    jobs: list[FileJob] = []
+    known: dict[tuple[str, str], list[tuple[Task, SampleResult]]] = {}
+    for sample, files in samples.items():
+        branches = tuple(selection.branches_for(sample, is_data[sample]))
+        for path in files:
+            full = os.path.abspath(path)
+            planned = _cache_load(cache, _plan_key(path, selection.tree, branches, step), list) if cache else None
+            cached: dict[tuple[int, int], SampleResult] = {}
+            tasks = [Task(*t) for t in planned] if planned else []
+            for t in tasks:
+                r = _cache_load(cache, _cache_key(selection, t, is_data[sample], unblind), SampleResult)
+                if r is not None:
+                    cached[(t.entry_start, t.entry_stop)] = r
+            if tasks and len(cached) == len(tasks):
+                known[(sample, full)] = [(t, cached[(t.entry_start, t.entry_stop)]) for t in tasks]
+                if progress:
+                    progress(sum(t.n_entries for t in tasks))
+                continue
+            jobs.append(FileJob(sample, full, is_data[sample], branches, frozenset(cached)))
+    return jobs, known
+
+
+def _run_dask(selection: Selection, jobs: Sequence[FileJob], unblind: bool, step: int, chunk: int,
+              progress: Callable[[int], None] | None, scheduler: str | None, n_workers: int,
+              ) -> list[tuple[list[Task], dict[tuple[int, int], SampleResult]]]:
+    """Run the jobs with Dask: one call per file when there are enough files, else one per entry range.
+
+    ``scheduler`` given: on that Dask cluster. Otherwise Dask's local
+    multi-process scheduler with ``n_workers`` processes (see
+    :func:`na64stat.distributed.compute_in_processes` for why not a
+    ``LocalCluster``). Results are put back in task order, so the merged
+    result equals the single-process one.
+    """
+    if not jobs:
+        return []
+    calls: list[tuple[Callable[..., Any], tuple[Any, ...], int]] = []
+    layout: list[tuple[int, Task | None]] = []  # (job index, range task or None for a whole file)
+    outcomes: list[tuple[list[Task], dict[tuple[int, int], SampleResult]]] = [([], {}) for _ in jobs]
+    if len(jobs) >= 2 * n_workers or scheduler is not None and len(jobs) >= 2:
+        for k, job in enumerate(jobs):
+            calls.append((run_file, (selection, job, unblind, step, chunk), 0))
+            layout.append((k, None))
+    else:  # few (large) files: split them here and spread the entry ranges
+        for k, job in enumerate(jobs):
+            tasks = plan_tasks(selection, {job.sample: [job.path]}, step, [job.sample] if job.is_data else [])
+            outcomes[k] = (tasks, {})
+            for t in tasks:
+                if (t.entry_start, t.entry_stop) not in job.skip:
+                    calls.append((run_task, (selection, t, job.is_data, unblind, chunk), t.n_entries))
+                    layout.append((k, t))
+    from na64stat.distributed import compute_in_processes, compute_on_scheduler
+
+    def done(i: int, value: Any) -> None:
+        k, task = layout[i]
+        if task is None:
+            outcomes[k] = value
+            entries = sum(t.n_entries for t in value[0])
+        else:
+            outcomes[k][1][(task.entry_start, task.entry_stop)] = value
+            entries = task.n_entries
+        if progress:
+            progress(entries)
+
+    if scheduler is None:
+        compute_in_processes([(f, args) for f, args, _ in calls], n_workers, done)
+    else:
+        compute_on_scheduler([(f, args) for f, args, _ in calls], scheduler, done)
+    return outcomes
