@@ -91,7 +91,7 @@ def test_visible_signal_weight_is_the_decay_probability() -> None:
     """Forced decays in the decay volume carry P(decay in volume) <= 1; short lifetimes are suppressed."""
     short = signal_process("na64e-visible", 0.0167, 1e-3)
     long_ = signal_process("na64e-visible", 0.0167, 1e-5)
-    (t_short, w_short), (t_long, w_long) = _sample(short, 20_000), _sample(long_, 20_000)
+    (_t_short, w_short), (t_long, w_long) = _sample(short, 20_000), _sample(long_, 20_000)
     assert np.all((w_short > 0) & (w_short <= 1)) and np.all((w_long > 0) & (w_long <= 1))
     # long lifetime: P ~ L_dv / l(E_A') with l from eq. (118), computed here independently
     energy = t_long["true_x"] * t_long["true_beam_energy"]
@@ -140,3 +140,8 @@ def test_triggerable_fraction_loses_no_triggered_events(setup: str) -> None:
         predicted = process.triggerable_fraction * p
         error = np.hypot(full_err, process.triggerable_fraction * np.sqrt(p * (1 - p) / 60_000))
         assert abs(full - predicted) < 4 * error + 1e-15, (setup, name, full, predicted, error)
+
+
+@pytest.mark.parametrize("setup", sorted(BACKGROUNDS))
+def test_every_beam_particle_is_one_process(setup: str) -> None:
+    assert sum(p.rate_per_pot for p in BACKGROUNDS[setup].values()) == pytest.approx(1.0, abs=1e-12)

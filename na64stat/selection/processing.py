@@ -32,7 +32,7 @@ import uproot
 
 from na64stat import __version__
 from na64stat.errors import InputError
-from na64stat.selection.config import AxisSpec, HistogramSpec, Selection
+from na64stat.selection.config import HistogramSpec, Selection
 from na64stat.selection.expressions import Expression, ExpressionError
 
 __all__ = [

@@ -441,12 +441,15 @@ def _background(setup: str, code: int, name: str, rate: float, triggerable: floa
                    description=description, sampler=sampler)
 
 
-#: Background processes per setup (rates per EOT / MOT: documented choices, module docstring).
+#: Background processes per setup (rates per EOT / MOT: documented choices,
+#: module docstring). Each beam particle is one occurrence of exactly one
+#: process, so the rates of a setup add up to 1 (the em_shower / muon rate is
+#: what the others leave).
 BACKGROUNDS: dict[str, dict[str, Process]] = {
     setup: {p.name: p for p in processes}
     for setup, processes in (
         ("na64e-invisible", (
-            _background("na64e-invisible", 1, "em_shower", 0.9885, 0.0, _e_em_shower,
+            _background("na64e-invisible", 1, "em_shower", 0.98848, 0.0, _e_em_shower,
                         "ordinary beam-electron showers with the full energy in the ECAL"),
             _background("na64e-invisible", 2, "hadron", 1e-2, _HADRON_PS_FRACTION, _e_hadron,
                         "pi- contamination of the beam, pi/e ~ 1e-2 before the SRD (seed sec. 4.1); SRD fake "
