@@ -242,6 +242,70 @@ def _entries(files: list[str], tree: str) -> int:
     return total
 
 
+@cli.group()
+def workspace() -> None:
+    """Build, inspect and validate pyhf workspaces (bkgonly.json + patchset.json)."""
+
+
+@workspace.command("build")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: the config's folder).")
+def workspace_build(config: Path, out_dir: Path | None) -> None:
+    """Build a workspace from a config (selection outputs, background models, signal)."""
+    from na64stat.workspace import build, format_inspection, write_workspace
+    from na64stat.workspace_config import load_workspace_config
+
+    description = load_workspace_config(config)
+    spec, patchset = build(description)
+    written = write_workspace(out_dir or config.parent, spec, patchset)
+    click.echo(format_inspection(spec, f"workspace {description.name}: {len(patchset['patches'])} signal patches"))
+    click.echo(f"wrote {', '.join(str(p) for p in written)}")
+
+
+@workspace.command("inspect")
+@click.argument("bkgonly", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("patchset", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--patch", "patch_names", multiple=True, help="Also show the workspace with this patch applied.")
+def workspace_inspect(bkgonly: Path, patchset: Path | None, patch_names: tuple[str, ...]) -> None:
+    """Yields per sample and region, modifiers, and the signal patches."""
+    import jsonpatch as _jsonpatch
+
+    from na64stat.workspace import format_inspection, load_patchset, load_workspace
+
+    spec = load_workspace(bkgonly)
+    click.echo(format_inspection(spec, f"{bkgonly}"))
+    if patchset is None:
+        return
+    patches = load_patchset(patchset, spec)
+    labels = patches.labels
+    click.echo(f"\n{patchset}: {len(patches)} patches, labels {labels}")
+    for patch in patches.patches:
+        signal = [op["value"]["data"] for op in patch.patch if op.get("op") == "add" and "value" in op]
+        click.echo(f"  {patch.name:<24} values {list(patch.values)}  signal {signal}")
+    for name in patch_names:
+        try:
+            chosen = patches[name]
+        except Exception:
+            raise InputError(f"{patchset}: no patch named {name!r}") from None
+        click.echo("\n" + format_inspection(_jsonpatch.apply_patch(spec, list(chosen.patch)), f"with patch {name}"))
+
+
+@workspace.command("validate")
+@click.argument("bkgonly", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("patchset", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def workspace_validate(bkgonly: Path, patchset: Path | None) -> None:
+    """Check schema, yields, digests and that every patch applies and builds; exit 1 on the first problem."""
+    from na64stat.workspace import load_patchset, load_workspace
+
+    spec = load_workspace(bkgonly)
+    message = f"{bkgonly}: valid"
+    if patchset is not None:
+        patches = load_patchset(patchset, spec)
+        message += f"; {patchset}: valid, {len(patches)} patches apply"
+    click.echo(message)
+
+
 @cli.command()
 @click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("patches", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))

@@ -38,7 +38,7 @@ def _patchset(masses=(0.001, 0.01, 0.1), yields=(4.0, 2.0, 0.5)):
                 "name": "signal", "data": [s], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}}],
         })
     return {
-        "metadata": {"name": "test", "references": {"hepdata": "ins0000000"}, "description": "signal per mass", "digests": {"sha256": "0" * 64},
+        "metadata": {"name": "test", "references": {"hepdata": "ins0000000"}, "description": "signal per mass", "digests": {"sha256": pyhf.utils.digest(_bkgonly())},
                      "labels": ["mass_gev"]},
         "patches": patches,
         "version": "1.0.0",

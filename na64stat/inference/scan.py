@@ -31,6 +31,7 @@ from na64stat.distributed import dask_client
 from na64stat.errors import InputError
 from na64stat.inference.limits import METHODS, upper_limit
 from na64stat.io import to_jsonable, write_json_atomic, write_text_atomic
+from na64stat.workspace import load_workspace, read_json, validate_patchset
 
 __all__ = ["SignalPoint", "ScanSettings", "load_scan_inputs", "compute_point", "run_scan"]
 
@@ -72,38 +73,21 @@ class ScanSettings:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{what} {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{what} {path} is not valid JSON: {exc}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
 def load_scan_inputs(workspace_path: Path, patch_paths: Sequence[Path]) -> tuple[dict[str, Any], list[SignalPoint]]:
     """Read a background-only workspace and its signal patches.
 
-    ``patch_paths`` is one pyhf PatchSet file, or any number of JSON-patch files.
-    The workspace is validated against the pyhf schema; every patch must apply.
+    ``patch_paths`` is one pyhf PatchSet file, or any number of JSON-patch
+    files. Everything is validated (:mod:`na64stat.workspace`): the pyhf
+    schema, yields, PatchSet digests, and every patch must apply and build.
     """
-    spec = _read_json(workspace_path, "workspace")
-    try:
-        pyhf.Workspace(spec)
-    except Exception as exc:  # pyhf raises several types for invalid specs
-        raise InputError(f"workspace {workspace_path} is not a valid pyhf workspace: {exc}") from None
+    spec = load_workspace(workspace_path)
     points: list[SignalPoint] = []
     if not patch_paths:
         raise InputError("no signal patches given")
     for path in patch_paths:
-        content = _read_json(path, "patch file")
+        content = read_json(path, "patch file")
         if isinstance(content, dict) and "patches" in content:
-            try:
-                patchset = pyhf.PatchSet(content)
-            except Exception as exc:
-                raise InputError(f"patchset {path} is not a valid pyhf PatchSet: {exc}") from None
+            patchset = validate_patchset(content, spec, f"patchset {path}")
             for patch in patchset.patches:
                 meta = dict(patch.metadata)
                 meta.setdefault("values", list(patch.values))

@@ -1,0 +1,349 @@
+"""pyhf workspaces for JSON exchange: build, validate, read and write.
+
+A workspace here is what ATLAS and HEPData exchange: one background-only
+workspace (``bkgonly.json``) and a pyhf PatchSet (``patchset.json``) with one
+signal patch per mass point (or per mass and coupling for the visible mode).
+The background-only workspace carries a zero-yield ``signal`` sample with
+the ``mu`` normfactor, so that its measurement's POI exists and ``pyhf
+inspect`` / ``pyhf cls`` work on it too; each patch replaces that sample.
+Each patch's metadata carries the setup, the mass in GeV, the signal model
+and the reference coupling the signal was made with, so a limit on the
+signal strength ``mu`` converts to a coupling (:mod:`na64stat.recast`). The
+files are plain pyhf: ``pyhf inspect``, ``pyhf patchset apply`` and
+``pyhf cls`` read them unchanged.
+
+Everything read or written is validated: the pyhf schema, non-negative
+yields and observations, a model that builds, digests that match, patches
+that apply. Any problem raises :class:`~na64stat.errors.InputError` naming
+the file and the item, and nothing is written.
+
+The pyhf PatchSet schema requires ``metadata.references.hepdata`` to be an
+INSPIRE id; where a result has none, :data:`NO_HEPDATA_RECORD` stands in and
+the publication is named in ``metadata.publication``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonpatch
+import pyhf
+
+from na64stat import __version__
+from na64stat.errors import InputError
+from na64stat.io import write_json_atomic
+
+__all__ = [
+    "NO_HEPDATA_RECORD",
+    "Sample",
+    "Channel",
+    "SignalPatch",
+    "WorkspaceDescription",
+    "build",
+    "validate_spec",
+    "validate_patchset",
+    "read_json",
+    "load_workspace",
+    "load_patchset",
+    "write_workspace",
+    "uncertainty_modifier",
+    "patch_name",
+    "inspect_rows",
+    "format_inspection",
+]
+
+#: Placeholder INSPIRE id for results without a HEPData record (the pyhf
+#: PatchSet schema requires one); the publication goes to ``metadata.publication``.
+NO_HEPDATA_RECORD = "ins0000000"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A background sample of one channel: expected events per bin and pyhf modifiers."""
+
+    name: str
+    yields: tuple[float, ...]
+    modifiers: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A region: observed events per bin and its background samples."""
+
+    name: str
+    observed: tuple[float, ...]
+    samples: tuple[Sample, ...]
+
+
+@dataclass(frozen=True)
+class SignalPatch:
+    """One signal hypothesis: expected events per channel at the reference coupling, and its metadata."""
+
+    name: str
+    yields: Mapping[str, tuple[float, ...]]
+    values: tuple[float, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkspaceDescription:
+    """Everything :func:`build` needs.
+
+    Attributes
+    ----------
+    name, description:
+        Identify the workspace (PatchSet metadata).
+    channels:
+        Regions with observations and backgrounds.
+    signals:
+        Signal patches (one per mass, or per mass and coupling).
+    labels:
+        Names of the patch ``values`` (e.g. ``("mass_gev",)``).
+    signal_modifiers:
+        Modifiers every signal sample gets besides the ``mu`` normfactor
+        (e.g. the efficiency normsys).
+    parameters:
+        Measurement parameter settings (pyhf ``config.parameters``).
+    poi:
+        Signal-strength parameter name.
+    metadata:
+        Facts stored in the PatchSet metadata (setup, model, reference
+        coupling, exposure, publication, assumptions).
+    """
+
+    name: str
+    channels: tuple[Channel, ...]
+    signals: tuple[SignalPatch, ...]
+    labels: tuple[str, ...] = ("mass_gev",)
+    signal_modifiers: tuple[Mapping[str, Any], ...] = ()
+    parameters: tuple[Mapping[str, Any], ...] = ()
+    poi: str = "mu"
+    description: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def patch_name(*values: float, prefix: str = "m") -> str:
+    """A PatchSet-safe name (``^[a-zA-Z0-9_]+$``) from values, e.g. ``m0p0167`` or ``m0p0167_e1p2em04``.
+
+    >>> patch_name(0.0167), patch_name(0.0167, 1.2e-4)
+    ('m0p0167', 'm0p0167_e1p20em04')
+    """
+    def text(value: float, form: str) -> str:
+        return format(value, form).replace(".", "p").replace("-", "m").replace("+", "")
+
+    return prefix + "_".join([text(values[0], "g"), *("e" + text(v, ".3g" if v >= 1e-3 else ".2e") for v in values[1:])])
+
+
+def uncertainty_modifier(name: str, value: float, error: float) -> dict[str, Any]:
+    """A normsys for a relative uncertainty r = error/value: hi = 1 + r, lo = 1/(1 + r).
+
+    Log-symmetric, so large uncertainties never push the yield below zero
+    (pyhf interpolates normsys exponentially).
+
+    >>> uncertainty_modifier("bkg", 0.5, 0.25)["data"]
+    {'hi': 1.5, 'lo': 0.6666666666666666}
+    """
+    if value <= 0 or error < 0 or not math.isfinite(error):
+        raise InputError(f"modifier {name!r}: need a positive value and a finite error, got {value} +- {error}")
+    r = error / value
+    return {"name": name, "type": "normsys", "data": {"hi": 1.0 + r, "lo": 1.0 / (1.0 + r)}}
+
+
+def _sample_dict(sample: Sample) -> dict[str, Any]:
+    return {"name": sample.name, "data": [float(y) for y in sample.yields], "modifiers": [dict(m) for m in sample.modifiers]}
+
+
+def build(description: WorkspaceDescription) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The background-only spec and the PatchSet of a description (both validated).
+
+    Examples
+    --------
+    >>> d = WorkspaceDescription(
+    ...     name="demo",
+    ...     channels=(Channel("box", (0.0,), (Sample("bkg", (0.5,), (uncertainty_modifier("bkg_unc", 0.5, 0.2),)),)),),
+    ...     signals=(SignalPatch("m0p01", {"box": (10.0,)}, (0.01,), {"mass_gev": 0.01}),),
+    ... )
+    >>> spec, patchset = build(d)
+    >>> patchset["patches"][0]["patch"][0]["value"]["data"], spec["measurements"][0]["config"]["poi"]
+    ([10.0], 'mu')
+    """
+    channel_names = [c.name for c in description.channels]
+    if len(set(channel_names)) != len(channel_names) or not channel_names:
+        raise InputError(f"workspace {description.name!r}: channel names must be unique and non-empty, got {channel_names}")
+    signal_channels = sorted({name for sig in description.signals for name in sig.yields})
+    placeholder = {"name": "signal", "modifiers": [{"name": description.poi, "type": "normfactor", "data": None}]}
+    spec = {
+        "channels": [{"name": c.name, "samples": ([{**placeholder, "data": [0.0] * len(c.observed)}]
+                                                   if c.name in signal_channels else [])
+                      + [_sample_dict(s) for s in c.samples]} for c in description.channels],
+        "observations": [{"name": c.name, "data": [float(x) for x in c.observed]} for c in description.channels],
+        "measurements": [{"name": description.name, "config": {"poi": description.poi,
+                                                              "parameters": [dict(p) for p in description.parameters]}}],
+        "version": "1.0.0",
+    }
+    validate_spec(spec, f"workspace {description.name!r}")
+    patches = []
+    for signal in description.signals:
+        unknown = sorted(set(signal.yields) - set(channel_names))
+        if unknown:
+            raise InputError(f"signal {signal.name!r}: unknown channel(s) {unknown}; channels are {channel_names}")
+        ops = []
+        for index, channel in enumerate(description.channels):
+            if channel.name not in signal.yields:
+                continue
+            yields = [float(y) for y in signal.yields[channel.name]]
+            if len(yields) != len(channel.observed):
+                raise InputError(f"signal {signal.name!r}, channel {channel.name!r}: {len(yields)} bins, "
+                                 f"the channel has {len(channel.observed)}")
+            modifiers = [{"name": description.poi, "type": "normfactor", "data": None},
+                         *(dict(m) for m in description.signal_modifiers)]
+            ops.append({"op": "replace", "path": f"/channels/{index}/samples/0",
+                        "value": {"name": "signal", "data": yields, "modifiers": modifiers}})
+        patches.append({"metadata": {"name": signal.name, "values": [float(v) for v in signal.values],
+                                     **dict(signal.metadata)}, "patch": ops})
+    if not patches:
+        raise InputError(f"workspace {description.name!r}: no signal points")
+    patchset = {
+        "metadata": {
+            "name": description.name,
+            "description": description.description or description.name,
+            "digests": {"sha256": pyhf.utils.digest(spec, "sha256")},
+            "labels": list(description.labels),
+            "references": {"hepdata": str(description.metadata.get("hepdata", NO_HEPDATA_RECORD))},
+            "generator": f"na64stat {__version__}",
+            **{k: v for k, v in description.metadata.items() if k != "hepdata"},
+        },
+        "patches": patches,
+        "version": "1.0.0",
+    }
+    validate_patchset(patchset, spec, f"patchset of {description.name!r}")
+    return spec, patchset
+
+
+# ---------------------------------------------------------------------------
+# validation and I/O
+
+
+def validate_spec(spec: Any, source: str, *, require_poi: bool = False) -> pyhf.Workspace:
+    """Check a workspace spec: pyhf schema, non-negative yields and counts, a model that builds.
+
+    A background-only workspace from elsewhere may lack its POI (ATLAS
+    ``BkgOnly.json`` files do); it must then build without one.
+    ``require_poi`` (signal-patched workspaces) insists on the POI.
+    """
+    if not isinstance(spec, dict):
+        raise InputError(f"{source}: a workspace must be a JSON object, got {type(spec).__name__}")
+    try:
+        workspace = pyhf.Workspace(spec)
+    except Exception as exc:  # pyhf raises several types for invalid specs
+        raise InputError(f"{source}: not a valid pyhf workspace: {_short(exc)}") from None
+    for channel in spec["channels"]:
+        for sample in channel["samples"]:
+            bad = [y for y in sample["data"] if not (math.isfinite(y) and y >= 0)]
+            if bad:
+                raise InputError(f"{source}: channel {channel['name']!r}, sample {sample['name']!r} has "
+                                 f"negative or non-finite yields {bad}")
+    for obs in spec["observations"]:
+        if any(not (math.isfinite(x) and x >= 0) for x in obs["data"]):
+            raise InputError(f"{source}: observation {obs['name']!r} has negative or non-finite counts {obs['data']}")
+    missing = sorted({c["name"] for c in spec["channels"]} - {o["name"] for o in spec["observations"]})
+    if missing:
+        raise InputError(f"{source}: no observation for channel(s) {missing}")
+    try:
+        for measurement in workspace.measurement_names:
+            try:
+                workspace.model(measurement_name=measurement)
+            except pyhf.exceptions.InvalidModel as exc:
+                if require_poi or "parameter of interest" not in str(exc):
+                    raise
+                workspace.model(measurement_name=measurement, poi_name=None)
+    except Exception as exc:
+        raise InputError(f"{source}: the model does not build: {_short(exc)}") from None
+    return workspace
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:400]
+
+
+def validate_patchset(content: Any, spec: Mapping[str, Any], source: str) -> pyhf.PatchSet:
+    """Check a PatchSet against its background-only spec: schema, digests, every patch applies and builds."""
+    try:
+        patchset = pyhf.PatchSet(content)
+    except Exception as exc:
+        raise InputError(f"{source}: not a valid pyhf PatchSet: {_short(exc)}") from None
+    try:
+        patchset.verify(spec)
+    except pyhf.exceptions.PatchSetVerificationError as exc:
+        raise InputError(f"{source}: digest mismatch with the background-only workspace: {exc}") from None
+    for patch in patchset.patches:
+        try:
+            patched = jsonpatch.apply_patch(copy.deepcopy(dict(spec)), list(patch.patch))
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            raise InputError(f"{source}: patch {patch.name!r} does not apply: {exc}") from None
+        validate_spec(patched, f"{source}: patch {patch.name!r}", require_poi=True)
+    return patchset
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """Parse a JSON file; errors name the file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{what} {path} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def load_workspace(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a background-only (or full) pyhf workspace."""
+    spec = read_json(path, "workspace")
+    validate_spec(spec, f"workspace {path}")
+    return spec
+
+
+def load_patchset(path: str | os.PathLike[str], spec: Mapping[str, Any]) -> pyhf.PatchSet:
+    """Read and validate a PatchSet against its background-only ``spec``."""
+    return validate_patchset(read_json(path, "patchset"), spec, f"patchset {path}")
+
+
+def write_workspace(out_dir: str | os.PathLike[str], spec: Mapping[str, Any], patchset: Mapping[str, Any]) -> list[Path]:
+    """Validate, then write ``bkgonly.json`` and ``patchset.json`` (each atomically)."""
+    validate_spec(spec, "background-only workspace")
+    validate_patchset(patchset, spec, "patchset")
+    out = Path(out_dir)
+    return [write_json_atomic(out / "bkgonly.json", spec), write_json_atomic(out / "patchset.json", patchset)]
+
+
+def inspect_rows(spec: Mapping[str, Any]) -> list[tuple[str, str, list[float], list[str]]]:
+    """(channel, sample, yields, modifier 'name (type)') rows of a spec, observations as sample 'data'."""
+    rows = []
+    observed = {o["name"]: o["data"] for o in spec["observations"]}
+    for channel in spec["channels"]:
+        for sample in channel["samples"]:
+            mods = [f"{m['name']} ({m['type']})" for m in sample["modifiers"]]
+            rows.append((channel["name"], sample["name"], list(sample["data"]), mods))
+        rows.append((channel["name"], "data", list(observed.get(channel["name"], [])), []))
+    return rows
+
+
+def format_inspection(spec: Mapping[str, Any], title: str = "") -> str:
+    """A yields table per region and sample, with each sample's modifiers."""
+    lines = [title] if title else []
+    lines.append(f"{'region':<20}{'sample':<16}{'yields':<32}modifiers")
+    for channel, sample, yields, mods in inspect_rows(spec):
+        text = ", ".join(f"{y:.4g}" for y in yields)
+        lines.append(f"{channel:<20}{sample:<16}{text:<32}{'; '.join(mods)}")
+    poi = spec["measurements"][0]["config"].get("poi") if spec.get("measurements") else None
+    lines.append(f"measurements: {[m['name'] for m in spec.get('measurements', [])]}, POI {poi!r}")
+    return "\n".join(lines)
+
