@@ -248,6 +248,13 @@ def parse_workspace_config(cfg: Mapping[str, Any], base: Path, source: str = "<c
         raise InputError(f"{source}: unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
     setup = str(cfg.get("setup", ""))
     get_setup(setup)
+    cfg = dict(cfg)
+    for key in ("exposure", "mc_exposure"):  # YAML 1.1 reads 2.84e11 (no dot in the mantissa) as a string
+        if key in cfg:
+            try:
+                cfg[key] = float(cfg[key])
+            except (TypeError, ValueError):
+                raise InputError(f"{source}: {key} must be a number, got {cfg[key]!r}") from None
     reader = _Reader(base, cfg, source)
     channels = []
     for i, raw in enumerate(cfg.get("channels") or []):

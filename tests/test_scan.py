@@ -21,7 +21,7 @@ from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
 def _bkgonly():
     return {
         "channels": [{"name": "box", "samples": [{"name": "bkg", "data": [0.5], "modifiers": [
-            {"name": "bkg_norm", "type": "normsys", "data": {"hi": 1.3, "lo": 0.7}}]}]}],
+            {"name": "bkg_unc", "type": "shapesys", "data": [0.15]}]}]}],
         "observations": [{"name": "box", "data": [0.0]}],
         "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": [
             {"name": "mu", "bounds": [[0.0, 1e6]], "inits": [1.0]}]}}],

@@ -1,0 +1,164 @@
+"""pyhf workspaces: shipped files validate, round-trip through pyhf and its CLI, match their configs; bad files fail."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonpatch
+import numpy as np
+import pyhf
+import pytest
+
+from na64stat.cli import main
+from na64stat.errors import InputError
+from na64stat.inference.limits import upper_limit
+from na64stat.physics.yields import background_free_reach, get_setup
+from na64stat.workspace import build, load_patchset, load_workspace, validate_patchset, validate_spec
+from na64stat.workspace_config import load_workspace_config
+
+from conftest import REPO
+
+SHIPPED = sorted(p.parent for p in (REPO / "workspaces").glob("*/config.yaml"))
+PYHF = shutil.which("pyhf") or str(Path(sys.executable).parent / "pyhf")
+
+
+def test_every_published_result_and_the_simulated_one_is_shipped() -> None:
+    names = {p.name for p in SHIPPED}
+    assert {"na64e-invisible-2016-2018", "na64e-invisible-2016-2022", "na64mu-2022", "na64e-visible-2017-2018",
+            "na64e-invisible-simulated"} <= names
+    for folder in SHIPPED:
+        assert (folder / "README.md").read_text().strip(), folder
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_workspace_validates_and_round_trips_through_pyhf(folder: Path) -> None:
+    spec = load_workspace(folder / "bkgonly.json")
+    patchset = load_patchset(folder / "patchset.json", spec)
+    assert json.loads(json.dumps(pyhf.Workspace(spec))) == spec  # pyhf reads and writes it unchanged
+    raw = json.loads((folder / "patchset.json").read_text())
+    read = pyhf.PatchSet(raw)
+    assert [(q.name, list(q.values), list(q.patch)) for q in read.patches] == \
+        [(q["metadata"]["name"], q["metadata"]["values"], q["patch"]) for q in raw["patches"]]
+    meta = raw["metadata"]
+    assert meta["setup"] in ("na64e-invisible", "na64mu-invisible", "na64e-visible") and meta["assumptions"]
+    for patch in patchset.patches:
+        assert {"mass_gev", "setup", "model", "reference_coupling"} <= set(patch.metadata)
+        patched = patchset.apply(spec, patch.name)
+        model = pyhf.Workspace(patched).model()
+        assert model.config.poi_name == "mu"
+        assert np.all(np.asarray(model.expected_actualdata(model.config.suggested_init())) >= 0)
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_files_are_what_their_config_builds(folder: Path) -> None:
+    spec, patchset = build(load_workspace_config(folder / "config.yaml"))
+    shipped_spec = json.loads((folder / "bkgonly.json").read_text())
+    shipped_patchset = json.loads((folder / "patchset.json").read_text())
+    assert spec == shipped_spec
+    for ps in (patchset, shipped_patchset):
+        ps["metadata"].pop("generator")
+    assert json.loads(json.dumps(patchset)) == shipped_patchset
+
+
+def test_pyhf_command_line_reads_the_files_unchanged(tmp_path: Path) -> None:
+    folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
+    bkg, ps = str(folder / "bkgonly.json"), str(folder / "patchset.json")
+    run = lambda *args: subprocess.run([PYHF, *args], capture_output=True, text=True, check=True).stdout  # noqa: E731
+    assert "signal_box" in run("inspect", bkg)
+    assert "All good" in run("patchset", "verify", bkg, ps)
+    out = tmp_path / "m0p01.json"
+    run("patchset", "apply", bkg, ps, "--name", "m0p01", "--output-file", str(out))
+    cls = json.loads(run("cls", str(out)))
+    assert 0.0 <= cls["CLs_obs"] < 0.1  # mu = 1 (epsilon = 1e-4 at 10 MeV) is excluded
+
+
+@pytest.mark.slow
+def test_na64e_limit_from_the_shipped_workspace_matches_the_background_free_reach() -> None:
+    """n = 0: the limit on the signal is ~2.3 events (x a few % for the efficiency uncertainty)."""
+    folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
+    spec = load_workspace(folder / "bkgonly.json")
+    patchset = load_patchset(folder / "patchset.json", spec)
+    ws = pyhf.Workspace(patchset.apply(spec, "m0p01"))
+    model = ws.model()
+    limit = upper_limit(model, ws.data(model), method="auto", n_toys=3000, seed=3)
+    assert limit.method == "toys"  # a Gaussian-constrained efficiency: exact counting refuses it
+    epsilon = 1e-4 * np.sqrt(limit.observed)
+    reach = background_free_reach(get_setup("na64e-invisible"), [0.01]).epsilon[0]
+    assert epsilon / reach == pytest.approx(1.0, abs=0.08)
+
+
+def _small() -> tuple[dict, dict]:
+    folder = REPO / "workspaces" / "na64mu-2022"
+    return json.loads((folder / "bkgonly.json").read_text()), json.loads((folder / "patchset.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda s, p: s.pop("observations"), "not a valid pyhf workspace"),
+        (lambda s, p: s["channels"][0]["samples"][1]["modifiers"].append({"name": "x", "type": "magic", "data": None}),
+         "not a valid pyhf workspace"),
+        (lambda s, p: s["channels"][0]["samples"][1].__setitem__("data", [-1.0]), "negative or non-finite yields"),
+        (lambda s, p: s["observations"][0].__setitem__("data", [-2.0]), "negative or non-finite counts"),
+    ],
+)
+def test_invalid_workspaces_are_rejected_with_the_item_named(breakage, message: str) -> None:
+    spec, _ = _small()
+    breakage(spec, None)
+    with pytest.raises(InputError, match=message):
+        validate_spec(spec, "bkgonly.json")
+
+
+def test_patch_problems_are_rejected() -> None:
+    spec, patchset = _small()
+    wrong_digest = copy.deepcopy(patchset)
+    wrong_digest["metadata"]["digests"]["sha256"] = "1" * 64
+    with pytest.raises(InputError, match="digest mismatch"):
+        validate_patchset(wrong_digest, spec, "patchset.json")
+    bad_path = copy.deepcopy(patchset)
+    bad_path["patches"][0]["patch"][0]["path"] = "/channels/7/samples/0"
+    with pytest.raises(InputError, match="does not apply"):
+        validate_patchset(bad_path, spec, "patchset.json")
+    negative = copy.deepcopy(patchset)
+    negative["patches"][1]["patch"][0]["value"]["data"] = [-3.0]
+    with pytest.raises(InputError, match=r"patch 'm0p002'.*negative"):
+        validate_patchset(negative, spec, "patchset.json")
+
+
+def test_cli_build_inspect_validate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
+    main(["workspace", "validate", str(folder / "bkgonly.json"), str(folder / "patchset.json")])
+    main(["workspace", "inspect", str(folder / "bkgonly.json"), str(folder / "patchset.json"), "--patch", "m0p1"])
+    out = capsys.readouterr().out
+    assert "background" in out and "10 patches" in out and "with patch m0p1" in out
+    main(["workspace", "build", str(folder / "config.yaml"), "--out", str(tmp_path / "ws")])
+    assert json.loads((tmp_path / "ws" / "bkgonly.json").read_text()) == json.loads((folder / "bkgonly.json").read_text())
+    broken = tmp_path / "broken.json"
+    spec = json.loads((folder / "bkgonly.json").read_text())
+    spec["channels"][0]["samples"][1]["data"] = [-1.0]
+    broken.write_text(json.dumps(spec))
+    with pytest.raises(SystemExit) as info:
+        main(["workspace", "validate", str(broken)])
+    assert info.value.code == 1 and "negative" in capsys.readouterr().err
+    bad_config = tmp_path / "bad" / "config.yaml"
+    bad_config.parent.mkdir()
+    bad_config.write_text("setup: na64e-invisible\nchannels: []\nsignal: {masses: [0.01]}\n")
+    with pytest.raises(SystemExit):
+        main(["workspace", "build", str(bad_config)])
+    assert sorted(p.name for p in bad_config.parent.iterdir()) == ["config.yaml"]
+
+
+def test_exact_counting_refuses_gaussian_constraints() -> None:
+    from na64stat.inference.calculators import ExactCalculator
+    from na64stat.inference.likelihood import Likelihood
+
+    spec, patchset = _small()
+    ws = pyhf.Workspace(jsonpatch.apply_patch(spec, patchset["patches"][0]["patch"]))
+    model = ws.model()
+    with pytest.raises(InputError, match="Gaussian constraint needs toys"):
+        ExactCalculator(Likelihood(model, ws.data(model))).cls(1.0)
