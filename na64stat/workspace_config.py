@@ -19,6 +19,8 @@ background samples, and the signal points::
             # estimate: FILE.json                       # a saved BackgroundEstimate
             # template: {cutflow: FILE, samples: [hadron, "beam_*"], region: signal, scale: 0.00176}
             # abcd: {cutflow: FILE, sample: data, regions: {A: signal, B: ..., C: ..., D: ...}}
+            # tail_fit: {histograms: FILE, sample: data, region: R, histogram: H, box: [0, 50],
+            #            fit_range: [0, 150], shape: exponential, alternatives: [linear]}
             modifiers: []                # extra pyhf modifiers
     signal:
       channel: signal_box
@@ -45,7 +47,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import yaml
 
-from na64stat.background import BackgroundEstimate, abcd, mc_template
+from na64stat.background import BackgroundEstimate, abcd, fit_tail, mc_template
 from na64stat.errors import InputError
 from na64stat.physics.yields import events_per_e_mu2, events_per_epsilon2, get_setup
 from na64stat.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, patch_name, read_json, uncertainty_modifier
@@ -146,9 +148,9 @@ class _Reader:
 
     def background(self, raw: Mapping[str, Any], channel: str, where: str) -> Sample:
         name = str(raw.get("name", "background"))
-        kinds = [k for k in ("yield", "estimate", "template", "abcd") if k in raw]
+        kinds = [k for k in ("yield", "estimate", "template", "abcd", "tail_fit") if k in raw]
         if len(kinds) != 1:
-            raise InputError(f"{where}: give exactly one of yield, estimate, template, abcd")
+            raise InputError(f"{where}: give exactly one of yield, estimate, template, abcd, tail_fit")
         kind = kinds[0]
         modifiers: list[dict[str, Any]] = []
         if kind == "template":
@@ -169,6 +171,8 @@ class _Reader:
             estimate = abcd(counts["B"]["weighted"], counts["C"]["weighted"], counts["D"]["weighted"],
                             var_b=counts["B"]["weighted_error"] ** 2, var_c=counts["C"]["weighted_error"] ** 2,
                             var_d=counts["D"]["weighted_error"] ** 2)
+        elif kind == "tail_fit":
+            estimate = self.tail_fit(raw["tail_fit"], f"{where}.tail_fit")
         elif kind == "estimate":
             estimate = BackgroundEstimate.from_dict(self.json(raw["estimate"], f"{where}.estimate"), str(raw["estimate"]))
         else:
@@ -186,6 +190,25 @@ class _Reader:
             raise InputError(f"{where}.modifiers: expected a list of pyhf modifiers")
         value = max(estimate.value, 1e-6)  # pyhf needs a positive expectation for a sample with modifiers
         return Sample(name, (value,), tuple([*modifiers, *extra]))
+
+    def tail_fit(self, spec: Mapping[str, Any], where: str) -> BackgroundEstimate:
+        """Fit a selection histogram (``histograms.json``) outside the box and extrapolate into it."""
+        from na64stat.selection.outputs import load_histograms
+
+        path = _path(self.base, spec.get("histograms"), f"{where}.histograms")
+        hists = load_histograms(path)
+        try:
+            h = hists[str(spec.get("sample", "data"))][str(spec["region"])][str(spec["histogram"])]
+        except KeyError as exc:
+            raise InputError(f"{where}: {path} has no histogram {exc}") from None
+        box = _numbers(spec.get("box"), f"{where}.box")
+        fit_range = _numbers(spec["fit_range"], f"{where}.fit_range") if "fit_range" in spec else None
+        if len(box) != 2 or (fit_range is not None and len(fit_range) != 2):
+            raise InputError(f"{where}: box and fit_range are [low, high]")
+        return fit_tail(h.values(), h.axes[0].edges, box=(box[0], box[1]),
+                        fit_range=None if fit_range is None else (fit_range[0], fit_range[1]),
+                        shape=str(spec.get("shape", "exponential")),
+                        alternatives=tuple(spec.get("alternatives", ())), variances=h.variances())
 
     def _match(self, cutflow: Mapping[str, Any], patterns: Any, where: str) -> list[str]:
         if isinstance(patterns, str):

@@ -162,3 +162,56 @@ def test_exact_counting_refuses_gaussian_constraints() -> None:
     model = ws.model()
     with pytest.raises(InputError, match="Gaussian constraint needs toys"):
         ExactCalculator(Likelihood(model, ws.data(model))).cls(1.0)
+
+
+def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: Path) -> None:
+    """A workspace config reading a selection's cutflow.json / histograms.json: observed, ABCD, tail fit, signal."""
+    import awkward as ak  # noqa: F401  (uproot writes numpy here)
+    import uproot
+    import yaml
+
+    from na64stat.background import abcd, fit_tail
+    from na64stat.selection.config import parse_selection
+    from na64stat.selection.outputs import write_outputs
+    from na64stat.selection.processing import run_selection
+
+    rng = np.random.default_rng(5)
+    files = {}
+    for name, n in (("data", 20_000), ("signal_m10MeV", 2_000)):
+        x, y = rng.exponential(10.0, n), rng.exponential(10.0, n)
+        if name.startswith("signal"):
+            x, y = rng.uniform(50, 60, n), rng.uniform(0, 1, n)
+        with uproot.recreate(tmp_path / f"{name}.root") as f:
+            f.mktree("events", {"x": np.float64, "y": np.float64, "weight": np.float64}).extend(
+                {"x": x, "y": y, "weight": np.full(n, 0.01)})
+        files[name] = [str(tmp_path / f"{name}.root")]
+    sel = parse_selection({"tree": "events", "weight": "weight", "regions": {
+        "signal": {"where": "x > 40 and y < 2"}, "B": {"where": "x > 40 and y >= 2"},
+        "C": {"where": "x <= 40 and y < 2"}, "D": {"where": "x <= 40 and y >= 2"}, "all": {}},
+        "histograms": [{"name": "x", "expression": "x", "bins": {"regular": [30, 0, 60]}, "regions": ["all"]}]})
+    write_outputs(run_selection(sel, files, data_samples=["data"], unblind=True), tmp_path / "sel")
+    config = {
+        "name": "toy", "setup": "na64e-invisible", "exposure": 1.0, "assumptions": ["toy"],
+        "channels": [{"name": "box", "observed": {"cutflow": "sel/cutflow.json", "sample": "data", "region": "signal"},
+                      "samples": [
+                          {"name": "abcd_bkg", "abcd": {"cutflow": "sel/cutflow.json", "sample": "data",
+                                                        "regions": {"B": "B", "C": "C", "D": "D"}}},
+                          {"name": "tail_bkg", "tail_fit": {"histograms": "sel/histograms.json", "sample": "data",
+                                                            "region": "all", "histogram": "x", "box": [40, 60]}}]}],
+        "signal": {"channel": "box", "from_selection": {"cutflow": "sel/cutflow.json", "region": "signal", "scale": 2.0}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    spec, patchset = build(load_workspace_config(tmp_path / "config.yaml"))
+    summary = json.loads((tmp_path / "sel" / "cutflow.json").read_text())["samples"]
+    data = summary["data"]["regions"]
+    samples = {s["name"]: s for s in spec["channels"][0]["samples"]}
+    expected_abcd = abcd(data["B"]["raw"], data["C"]["raw"], data["D"]["raw"]).value
+    assert samples["abcd_bkg"]["data"][0] == pytest.approx(expected_abcd)
+    assert spec["observations"][0]["data"] == [float(data["signal"]["raw"])]
+    hist_counts = np.histogram(np.concatenate([uproot.open(files["data"][0])["events"]["x"].array(library="np")]),
+                               np.linspace(0, 60, 31))[0]
+    expected_tail = fit_tail(hist_counts, np.linspace(0, 60, 31), box=(40.0, 60.0)).value
+    assert samples["tail_bkg"]["data"][0] == pytest.approx(expected_tail, rel=1e-6)
+    signal = patchset["patches"][0]
+    assert signal["metadata"]["mass_gev"] == pytest.approx(0.01)
+    assert signal["patch"][0]["value"]["data"][0] == pytest.approx(2.0 * summary["signal_m10MeV"]["regions"]["signal"]["weighted"])
