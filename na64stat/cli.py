@@ -352,13 +352,14 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
               help="Signal the patches were made for (default: from patch metadata).")
 @click.option("--reference-coupling", type=float, default=None,
               help="Coupling the signal was made with (default: from patch metadata).")
-@click.option("--beam", type=click.Choice(["electron", "muon"]), default="electron", show_default=True)
+@click.option("--beam", type=click.Choice(["electron", "muon"]), default=None,
+              help="Beam of the setup (default: from the patch metadata's setup, else electron).")
 @click.option("--alpha-d", type=float, default=0.1, show_default=True)
 @click.option("--mass-ratio", type=float, default=3.0, show_default=True, help="m_A'/m_chi.")
 @click.option("--dm-model", type=click.Choice(list(DM_MODELS)), default="scalar", show_default=True)
 @click.option("--long-lived", is_flag=True, help="Apply the Appendix B pseudo-Dirac correction (eq. 131).")
 def recast(limits_json: Path, out_path: Path, signal_model: str | None, reference_coupling: float | None,
-           beam: str, alpha_d: float, mass_ratio: float, dm_model: str, long_lived: bool) -> None:
+           beam: str | None, alpha_d: float, mass_ratio: float, dm_model: str, long_lived: bool) -> None:
     """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D."""
     try:
         content = json.loads(limits_json.read_text(encoding="utf-8"))

@@ -38,6 +38,7 @@ from na64stat.physics.couplings import (
 )
 from na64stat.physics.decays import branching_zprime_invisible
 from na64stat.physics.longlived import epsilon2_limit_correction
+from na64stat.physics.yields import get_setup
 
 __all__ = [
     "DM_MODELS",
@@ -167,7 +168,7 @@ def recast_limits_file(
     *,
     signal_model: str | None = None,
     reference_coupling: float | None = None,
-    beam: str = "electron",
+    beam: str | None = None,
     alpha_d: float = 0.1,
     mass_ratio: float = 3.0,
     dm_model: str = "scalar",
@@ -177,7 +178,8 @@ def recast_limits_file(
 
     Each point needs ``mass_gev`` in its patch metadata; ``signal_model`` and
     ``reference_coupling`` come from the metadata (keys ``signal_model``,
-    ``reference_coupling``) unless given here.
+    ``reference_coupling``) unless given here; ``beam`` defaults to the beam of
+    the metadata's ``setup`` (na64stat workspaces carry it), else electron.
     """
     out: dict[str, Any] = {}
     for key, record in limits.get("limits", {}).items():
@@ -191,9 +193,10 @@ def recast_limits_file(
                 "(in its patch metadata or as options)"
             )
         settings = dict(alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived)
+        point_beam = beam or (get_setup(str(meta["setup"])).beam if "setup" in meta else "electron")
         values = {"observed": record.get("observed"), **{f"expected_{k}": v for k, v in record.get("expected", {}).items()}}
         out[key] = {
-            name: (recast_limit(float(mu), float(mass), model, float(ref), beam, **settings).to_dict()
+            name: (recast_limit(float(mu), float(mass), model, float(ref), point_beam, **settings).to_dict()
                    if mu is not None and math.isfinite(float(mu)) else None)
             for name, mu in values.items()
         }

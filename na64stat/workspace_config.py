@@ -228,7 +228,7 @@ class _Reader:
         if model not in ("dark_photon", "lmutau"):
             raise InputError(f"{where}: model must be dark_photon or lmutau, got {model!r}")
         coupling = float(raw.get("coupling", 1e-4))
-        common = {"setup": setup, "model": model, "coupling_name": "epsilon" if model == "dark_photon" else "e_mu",
+        common = {"setup": setup, "signal_model": model, "coupling_name": "epsilon" if model == "dark_photon" else "e_mu",
                   "reference_coupling": coupling}
         if "from_selection" in raw:
             spec = raw["from_selection"]

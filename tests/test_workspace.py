@@ -47,7 +47,7 @@ def test_shipped_workspace_validates_and_round_trips_through_pyhf(folder: Path) 
     meta = raw["metadata"]
     assert meta["setup"] in ("na64e-invisible", "na64mu-invisible", "na64e-visible") and meta["assumptions"]
     for patch in patchset.patches:
-        assert {"mass_gev", "setup", "model", "reference_coupling"} <= set(patch.metadata)
+        assert {"mass_gev", "setup", "signal_model", "reference_coupling"} <= set(patch.metadata)
         patched = patchset.apply(spec, patch.name)
         model = pyhf.Workspace(patched).model()
         assert model.config.poi_name == "mu"
