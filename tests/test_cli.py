@@ -57,11 +57,19 @@ def test_reach_exposure_override(capsys, tmp_path):
 
 def test_main_job_writes_summary(capsys, tmp_path):
     out_dir = tmp_path / "out"
-    code, out, _ = run_cli(capsys, "run", "--out", str(out_dir))
+    code, out, _ = run_cli(capsys, "run", "--out", str(out_dir), "--masses", "0.01,0.1", "--n-eot", "2e7",
+                           "--mc-events", "4000", "--n-toys", "300", "--workers", "1")
     assert code == 0
     data = json.loads((out_dir / "physics_summary.json").read_text())
     assert [s["setup"]["name"] for s in data["summaries"]] == ["na64e-invisible", "na64mu-invisible"]
-    assert (out_dir / "report.txt").read_text().startswith("setup na64e-invisible")
+    report = (out_dir / "report.txt").read_text()
+    assert report.startswith("na64stat") and "setup na64e-invisible" in report and "limits" in report
+    from na64stat.pipeline import main_job_outputs
+
+    for path in main_job_outputs(out_dir):
+        assert path.exists(), path
+    limits = json.loads((out_dir / "limits" / "limits.json").read_text())["limits"]
+    assert sorted(float(k) for k in limits) == [0.01, 0.1]
 
 
 @pytest.mark.parametrize(
