@@ -396,6 +396,25 @@ def recast(limits_json: Path, out_path: Path, signal_model: str | None, referenc
     click.echo(f"wrote {out_path}")
 
 
+@cli.command()
+@click.argument("couplings_json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for submission.yaml and the tables.")
+@click.option("--coupling", "coupling_names", multiple=True, default=("epsilon",), show_default=True,
+              type=click.Choice(["epsilon", "epsilon2", "e_mu", "y"]), help="Coupling table(s) to export.")
+@click.option("--title", default="na64stat limits", show_default=True, help="Title used in the table descriptions.")
+def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...], title: str) -> None:
+    """Export recast limits (na64stat recast output) as a validated HEPData submission."""
+    from na64stat.hepdata import write_hepdata
+
+    try:
+        content = json.loads(couplings_json.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read couplings file {couplings_json}: {exc}") from None
+    folder = write_hepdata(content, out_dir, couplings_to_export=coupling_names, title=title)
+    click.echo(f"wrote {folder}/submission.yaml and {len(coupling_names)} table(s); validated with hepdata-validator")
+
+
 def _g(value: float | None) -> str:
     return "nan" if value is None or not math.isfinite(value) else f"{value:.4g}"
 

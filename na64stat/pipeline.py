@@ -17,7 +17,8 @@ downloads and no servers:
    constraints make exact counting inapplicable) and recast them to epsilon;
 6. write the exclusion plot (observed, expected bands, the published NA64e
    2016-2018 limit for 2.84e11 EOT and the background-free reach for the
-   simulated exposure), ``limits.json`` and a report.
+   simulated exposure), ``limits.json``, a validated HEPData submission and
+   a report.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from na64stat import __version__
+from na64stat.hepdata import write_hepdata
 from na64stat.inference.scan import ScanSettings, SignalPoint, run_scan
 from na64stat.io import write_json_atomic, write_text_atomic
 from na64stat.physics.yields import background_free_reach, get_setup
@@ -143,6 +145,9 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
     figures = exclusion_plot(curve, out / "exclusion_epsilon", coupling="epsilon", overlays=overlays,
                              title=f"na64stat main job: simulated NA64e, {settings.data_eot:.2g} EOT")
     step("plotted", files=[p.name for p in figures])
+    hepdata = write_hepdata(couplings, out / "hepdata", couplings_to_export=("epsilon", "epsilon2", "y"),
+                            title=f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)", setup=settings.setup)
+    step("HEPData", folder=hepdata.name, validated=True)
 
     report = {
         "na64stat_version": __version__,
@@ -187,5 +192,6 @@ def main_job_outputs(out_dir: str | Path) -> Sequence[Path]:
     out = Path(out_dir)
     return [out / name for name in ("report.txt", "report.json", "couplings.json", "limits/limits.json",
                                     "exclusion_epsilon.png", "exclusion_epsilon.pdf", "exclusion_epsilon.csv",
-                                    "workspace/bkgonly.json", "workspace/patchset.json", "selection/cutflow.json")]
+                                    "workspace/bkgonly.json", "workspace/patchset.json", "selection/cutflow.json",
+                                    "hepdata/submission.yaml")]
 

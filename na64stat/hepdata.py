@@ -1,0 +1,122 @@
+"""HEPData export of limits with the ecosystem's own tools (hepdata_lib, hepdata-validator).
+
+:func:`write_hepdata` turns a recast limits file (``na64stat recast`` /
+``couplings.json``) into a HEPData submission: ``submission.yaml`` plus one
+table per coupling, the mass as the independent variable (GeV) and the
+observed limit and each expected band (-2..+2 sigma) as their own dependent
+columns with qualifiers (CL, band, setup). The folder is validated with
+``hepdata_validator.FullSubmissionValidator`` and moved into place only when
+it is valid, so a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from na64stat.errors import InputError
+
+__all__ = ["write_hepdata", "validate_hepdata", "COUPLING_NAMES"]
+
+#: HEPData variable names (LaTeX) of the recast couplings.
+COUPLING_NAMES: dict[str, str] = {
+    "epsilon": "$\\epsilon$",
+    "epsilon2": "$\\epsilon^2$",
+    "e_mu": "$g_{Z'}$",
+    "y": "$y$",
+}
+_COLUMNS = (("observed", "Observed"), ("expected_median", "Expected"), ("expected_-1sigma", "Expected -1 sigma"),
+            ("expected_+1sigma", "Expected +1 sigma"), ("expected_-2sigma", "Expected -2 sigma"),
+            ("expected_+2sigma", "Expected +2 sigma"))
+
+
+def validate_hepdata(folder: str | os.PathLike[str]) -> None:
+    """Validate a submission folder with the HEPData validator; raise InputError with its messages."""
+    from hepdata_validator.full_submission_validator import FullSubmissionValidator
+
+    validator = FullSubmissionValidator()
+    if not validator.validate(directory=str(folder)):
+        messages = []
+        for path, errors in validator.get_messages().items():
+            messages.extend(f"{Path(path).name}: {e.message}" for e in errors)
+        raise InputError(f"HEPData submission {folder} is not valid: {'; '.join(messages)[:800]}")
+
+
+def write_hepdata(
+    couplings: Mapping[str, Any],
+    out_dir: str | os.PathLike[str],
+    *,
+    couplings_to_export: Sequence[str] = ("epsilon",),
+    title: str = "na64stat limits",
+    description: str = "90% CL upper limits computed with na64stat (CLs).",
+    mass_name: str = "$m_{A'}$",
+    setup: str | None = None,
+) -> Path:
+    """Write a validated HEPData submission for the limits in ``couplings`` into ``out_dir``.
+
+    ``couplings`` is the content of a recast file: ``{"points": {key: {"observed": {...}, "expected_median": {...}, ...}}}``.
+    Returns the folder. A point without a limit in some column (NaN / None)
+    gets HEPData's ``-`` there (tables are rectangular).
+    """
+    from hepdata_lib import Submission, Table, Variable
+
+    points = couplings.get("points")
+    if not isinstance(points, Mapping) or not points:
+        raise InputError("the limits file has no points to export")
+    unknown = [c for c in couplings_to_export if c not in COUPLING_NAMES]
+    if unknown:
+        raise InputError(f"cannot export coupling(s) {unknown}; known: {', '.join(COUPLING_NAMES)}")
+    ordered = sorted(points.values(), key=lambda v: _mass(v))
+    masses = [_mass(v) for v in ordered]
+    submission = Submission()
+    submission.comment = description
+    for coupling in couplings_to_export:
+        table = Table(f"Upper limits on {coupling}")
+        table.description = f"{title}: 90% CL upper limits on {COUPLING_NAMES[coupling]} versus mass."
+        table.location = "na64stat output"
+        table.keywords["observables"] = ["UL"]
+        table.keywords["phrases"] = ["Dark photon", "Light dark matter", "Missing energy", "Upper limit"]
+        x = Variable(mass_name, is_independent=True, is_binned=False, units="GeV")
+        x.values = masses
+        table.add_variable(x)
+        for key, label in _COLUMNS:
+            y = Variable(f"{label} {COUPLING_NAMES[coupling]}", is_independent=False, is_binned=False, units="")
+            y.values = [_value(v.get(key), coupling) for v in ordered]
+            y.add_qualifier("CL", "90%")
+            y.add_qualifier("Limit", label)
+            if setup:
+                y.add_qualifier("Setup", setup)
+            table.add_variable(y)
+        submission.add_table(table)
+    target = Path(out_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        submission.create_files(str(tmp), validate=False, remove_old=True)
+        for archive in tmp.glob("*.tar.gz"):
+            archive.unlink()
+        validate_hepdata(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _mass(point: Mapping[str, Any]) -> float:
+    for key in ("observed", "expected_median"):
+        if point.get(key):
+            return float(point[key]["mass_gev"])
+    raise InputError(f"a limits point has no mass: {point}")
+
+
+def _value(entry: Mapping[str, Any] | None, coupling: str) -> float | str:
+    if not entry or entry.get(coupling) is None or not math.isfinite(float(entry[coupling])):
+        return "-"
+    return float(f"{float(entry[coupling]):.5g}")

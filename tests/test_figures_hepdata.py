@@ -1,0 +1,80 @@
+"""Plots (files exist, numbers behind them) and the HEPData export (validated)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from na64stat.cli import main
+from na64stat.errors import InputError
+from na64stat.hepdata import validate_hepdata, write_hepdata
+from na64stat.plotting import LimitCurve, Overlay, cls_scan_plot, cutflow_figure, exclusion_plot
+
+BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
+
+
+def _curve() -> LimitCurve:
+    m = np.array([0.001, 0.01, 0.1])
+    return LimitCurve(m, 1e-5 * m / 0.001, {b: 1e-5 * m / 0.001 * f for b, f in zip(BANDS, (0.7, 0.85, 1.0, 1.2, 1.5))})
+
+
+def test_exclusion_plot_writes_png_pdf_and_the_numbers(tmp_path: Path) -> None:
+    curve = _curve()
+    overlay = Overlay("published", np.array([0.001, 0.1]), np.array([1e-5, 1e-3]))
+    files = exclusion_plot(curve, tmp_path / "excl", coupling="epsilon", overlays=[overlay], ratio_to=overlay)
+    assert sorted(p.suffix for p in files) == [".csv", ".pdf", ".png"]
+    assert all(p.stat().st_size > 1000 for p in files if p.suffix != ".csv")
+    rows = [r for r in csv.reader((tmp_path / "excl.csv").read_text().splitlines()) if r and not r[0].startswith("#")]
+    assert rows[0][:3] == ["mass_gev", "observed_epsilon", "expected_-2sigma_epsilon"]
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], curve.observed, rtol=1e-5)
+    with pytest.raises(InputError, match="unknown coupling"):
+        exclusion_plot(curve, tmp_path / "bad", coupling="kappa")
+
+
+def test_cls_scan_and_cutflow_figures_render(tmp_path: Path) -> None:
+    mu = np.linspace(0, 5, 20)
+    files = cls_scan_plot(mu, np.exp(-mu), {b: np.exp(-mu * f) for b, f in zip(BANDS, (1.5, 1.2, 1, 0.8, 0.6))},
+                          tmp_path / "cls")
+    assert all(p.exists() for p in files)
+    cutflow = {"samples": {"s": {"cutflow": [{"cut": "a", "raw": 10, "weighted": 5.0, "cumulative_efficiency": 0.5,
+                                              "failed_with_nan": 0}], "regions": {"box": "blinded"}}}}
+    assert all(p.exists() for p in cutflow_figure(cutflow, "s", tmp_path / "flow"))
+    with pytest.raises(InputError, match="no sample"):
+        cutflow_figure(cutflow, "t", tmp_path / "x")
+
+
+def _couplings() -> dict:
+    points = {}
+    for m, eps in ((0.001, 1e-5), (0.01, 3e-5), (0.1, 3e-4)):
+        entry = {"mass_gev": m, "epsilon": eps, "epsilon2": eps**2, "y": eps**2 * 0.1 / 81, "e_mu": eps / 0.0144}
+        points[f"{m:g}"] = {"observed": entry, **{f"expected_{b}": dict(entry) for b in BANDS}}
+    points["0.1"]["expected_+2sigma"] = None  # a missing band value
+    return {"points": points}
+
+
+def test_hepdata_export_validates_and_has_one_column_per_band(tmp_path: Path) -> None:
+    folder = write_hepdata(_couplings(), tmp_path / "hepdata", couplings_to_export=("epsilon", "y"), setup="na64e-invisible")
+    validate_hepdata(folder)
+    submission = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
+    assert len([d for d in submission if "data_file" in d]) == 2
+    table = yaml.safe_load((folder / "upper_limits_on_epsilon.yaml").read_text())
+    assert table["independent_variables"][0]["header"] == {"name": "$m_{A'}$", "units": "GeV"}
+    names = [d["header"]["name"] for d in table["dependent_variables"]]
+    assert names[0] == "Observed $\\epsilon$" and len(names) == 6
+    assert [v["value"] for v in table["dependent_variables"][0]["values"]] == [1e-5, 3e-5, 3e-4]
+    assert table["dependent_variables"][5]["values"][2]["value"] == "-"
+    with pytest.raises(InputError, match="no points"):
+        write_hepdata({"points": {}}, tmp_path / "empty")
+    assert not (tmp_path / "empty").exists()
+
+
+def test_cli_hepdata(tmp_path: Path) -> None:
+    source = tmp_path / "couplings.json"
+    source.write_text(json.dumps(_couplings()))
+    main(["hepdata", str(source), "--out", str(tmp_path / "hd"), "--coupling", "epsilon2"])
+    assert (tmp_path / "hd" / "upper_limits_on_epsilon2.yaml").exists()
