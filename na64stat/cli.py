@@ -415,6 +415,24 @@ def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...]
     click.echo(f"wrote {folder}/submission.yaml and {len(coupling_names)} table(s); validated with hepdata-validator")
 
 
+@cli.command()
+@click.argument("figure", required=False)
+@click.option("--all", "all_figures", is_flag=True, help="Every figure implemented.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path(DEFAULT_OUTPUT) / "figures", show_default=True, help="Output folder.")
+def reproduce(figure: str | None, all_figures: bool, out_dir: Path) -> None:
+    """Rebuild a figure of the seed review (fig8, fig10, fig11, fig13) with the numbers behind it."""
+    from na64stat.reproduce import FIGURES
+    from na64stat.reproduce import reproduce as make
+
+    names = list(FIGURES) if all_figures else ([figure] if figure else [])
+    if not names:
+        raise InputError(f"name a figure ({', '.join(FIGURES)}) or give --all")
+    for name in names:
+        files = make(name, out_dir)
+        click.echo(f"{name}: wrote {', '.join(str(f) for f in files)}")
+
+
 def _g(value: float | None) -> str:
     return "nan" if value is None or not math.isfinite(value) else f"{value:.4g}"
 

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 from na64stat.errors import InputError  # noqa: E402
 from na64stat.io import write_text_atomic  # noqa: E402
 
-__all__ = ["LimitCurve", "Overlay", "exclusion_plot", "cls_scan_plot", "cutflow_figure", "COUPLING_LABELS", "save_figure"]
+__all__ = ["LimitCurve", "Overlay", "exclusion_plot", "curves_plot", "cls_scan_plot", "cutflow_figure", "COUPLING_LABELS", "save_figure"]
 
 #: Axis labels of the couplings the plots use.
 COUPLING_LABELS: dict[str, str] = {
@@ -160,6 +160,29 @@ def exclusion_plot(
     written = save_figure(fig, stem)
     written.append(write_text_atomic(Path(stem).with_suffix(".csv"), _csv(curve, coupling, overlays)))
     return written
+
+
+def curves_plot(overlays: Sequence[Overlay], stem: str | os.PathLike[str], *, coupling: str, title: str = "",
+                x_label: str = "Mass [GeV]") -> list[Path]:
+    """Several curves / bands in (mass, coupling), log-log (projections, reference curves); PNG and PDF."""
+    if coupling not in COUPLING_LABELS:
+        raise InputError(f"unknown coupling {coupling!r}; known: {', '.join(COUPLING_LABELS)}")
+    _style()
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    for overlay in overlays:
+        if overlay.upper is not None:
+            ax.fill_between(overlay.mass_gev, overlay.lower, overlay.upper, alpha=0.35, color=overlay.color,
+                            label=overlay.label, lw=0)
+        else:
+            ax.plot(overlay.mass_gev, overlay.lower, ls=overlay.linestyle, color=overlay.color, lw=1.8, label=overlay.label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(COUPLING_LABELS[coupling])
+    ax.legend(fontsize=10, frameon=False, loc="best")
+    if title:
+        ax.set_title(title, fontsize=12)
+    return save_figure(fig, stem)
 
 
 def cls_scan_plot(mu: Sequence[float], cls_observed: Sequence[float], cls_expected: Mapping[str, Sequence[float]],

