@@ -421,7 +421,7 @@ def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...]
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path(DEFAULT_OUTPUT) / "figures", show_default=True, help="Output folder.")
 def reproduce(figure: str | None, all_figures: bool, out_dir: Path) -> None:
-    """Rebuild a figure of the seed review (fig8, fig10, fig11, fig13) with the numbers behind it."""
+    """Rebuild a figure of the seed review (fig6, fig6_eot, fig8, fig10, fig11, fig13) with its numbers."""
     from na64stat.reproduce import FIGURES
     from na64stat.reproduce import reproduce as make
 

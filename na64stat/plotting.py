@@ -37,6 +37,7 @@ COUPLING_LABELS: dict[str, str] = {
     "alpha_mu": r"$\alpha_\mu$",
     "y": r"$y = \varepsilon^2 \alpha_D (m_\chi / m_{A'})^4$",
     "alpha_d": r"$\alpha_D$",
+    "eot": "electrons on target needed",
 }
 
 _BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")

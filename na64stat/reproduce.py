@@ -8,7 +8,9 @@ reading pixels. Projections are background-free 90% CL reaches
 with the setups' assumed signal efficiency (0.6), as in the seed
 ("assuming zero background").
 
-Implemented: Fig. 8 (e_mu: NA64e 4e12 / 4e13 EOT, NA64mu 1e12 MOT, (g-2)_mu
+Implemented: Fig. 6 (eps^2: the published NA64e bound and the 5e12 / 1e13
+EOT projections; the EOT needed to exclude the scalar, Majorana and
+pseudo-Dirac targets for m_A'/m_chi = 2.5, 3 and alpha_D = 0.1, 0.05, 0.02), Fig. 8 (e_mu: NA64e 4e12 / 4e13 EOT, NA64mu 1e12 MOT, (g-2)_mu
 band), Fig. 10 (alpha_mu: 1e12 muons at 150 GeV), Fig. 11 (epsilon: NA64e
 2.84e11 / 5e12 EOT against NA64mu 5e12 / 5e13 MOT), Fig. 13 (y for
 alpha_D = 0.1 and 0.5, m_A' = 3 m_chi: NA64e 1e13 EOT combined with NA64mu
@@ -73,6 +75,34 @@ def _gm2_band(coupling: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarr
     return {"(g-2)_mu 2 sigma": (m, lo, hi)}
 
 
+def fig6() -> FigureData:
+    """NA64e bound in (m_A', eps^2) with the 5e12 / 1e13 EOT projections (left panel of the seed's Fig. 6)."""
+    published = load_curve("na64e_invisible_2019")
+    curves = {"NA64e 2016-2018, 2.84e11 EOT (published)": (published.mass_gev, published.lower**2)}
+    curves.update({f"NA64e {n:.0e} EOT (projection)": (MASSES_GEV, _reach("na64e-invisible", n).epsilon2)
+                   for n in (5e12, 1e13)})
+    return FigureData("fig6", "Fig. 6: NA64e 90% CL bound and projections in eps^2", "epsilon2", "m_A' [GeV]", curves)
+
+
+def fig6_eot() -> FigureData:
+    """EOT needed to exclude the thermal-relic targets (right panels of the seed's Fig. 6).
+
+    The target eps^2 = y_relic(m_chi) (m_A'/m_chi)^4 / alpha_D (y from the full relic
+    curves); background-free reach in eps^2 scales as 1/EOT, so the EOT needed is
+    2.84e11 x eps^2_reach(2.84e11) / eps^2_target.
+    """
+    reference = 2.84e11
+    reach = _reach("na64e-invisible", reference).epsilon2
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for model in ("scalar", "majorana", "pseudodirac"):
+        for ratio in (2.5, 3.0):
+            for alpha_d in (0.1, 0.05, 0.02):
+                target = relic_target_y_full(MASSES_GEV / ratio, model) * ratio**4 / alpha_d
+                curves[f"{model}, m_A'/m_chi = {ratio}, alpha_D = {alpha_d}"] = (MASSES_GEV, reference * reach / target)
+    return FigureData("fig6_eot", "Fig. 6: EOT needed to exclude the relic targets", "eot", "m_A' [GeV]", curves,
+                      notes=("background-free, efficiency 0.6; NaN outside the relic curves' mass range",))
+
+
 def fig8() -> FigureData:
     curves = {f"NA64e {n:.0e} EOT": (MASSES_GEV, _reach("na64e-invisible", n).e_mu) for n in (4e12, 4e13)}
     curves["NA64mu 1e12 MOT"] = (MASSES_GEV, _reach("na64mu-invisible", 1e12).e_mu)
@@ -109,7 +139,7 @@ def fig13() -> FigureData:
 
 
 #: Figures by name.
-FIGURES: dict[str, Callable[[], FigureData]] = {"fig8": fig8, "fig10": fig10, "fig11": fig11, "fig13": fig13}
+FIGURES: dict[str, Callable[[], FigureData]] = {"fig6": fig6, "fig6_eot": fig6_eot, "fig8": fig8, "fig10": fig10, "fig11": fig11, "fig13": fig13}
 
 
 def reproduce(name: str, out_dir: str | os.PathLike[str]) -> list[Path]:

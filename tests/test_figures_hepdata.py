@@ -100,3 +100,20 @@ def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None
     assert alpha[0] == pytest.approx(1.81e-8, rel=0.04)  # PHYSICS.md, m << m_mu (1 MeV: 3% above)
     with pytest.raises(InputError, match="unknown figure"):
         reproduce("fig99", tmp_path)
+
+
+def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target(tmp_path: Path) -> None:
+    from na64stat.physics.couplings import relic_target_y_full
+    from na64stat.physics.yields import background_free_reach, get_setup
+    from na64stat.reproduce import reproduce
+
+    reproduce("fig6_eot", tmp_path)
+    curve = json.loads((tmp_path / "fig6_eot.json").read_text())["curves"]["scalar, m_A'/m_chi = 3.0, alpha_D = 0.1"]
+    m, eot = np.array(curve["mass_gev"]), np.array(curve["values"], dtype=float)
+    k = int(np.nanargmin(eot))  # the most favourable mass
+    reach = background_free_reach(get_setup("na64e-invisible").with_(exposure=float(eot[k])), [m[k]])
+    y_target = float(relic_target_y_full(m[k] / 3.0, "scalar"))
+    assert float(reach.y[0]) == pytest.approx(y_target, rel=1e-6)  # alpha_D = 0.1, m_A' = 3 m_chi (the reach's defaults)
+    fig6 = json.loads(reproduce("fig6", tmp_path)[-1].read_text())["curves"]
+    assert set(fig6) == {"NA64e 2016-2018, 2.84e11 EOT (published)", "NA64e 5e+12 EOT (projection)",
+                         "NA64e 1e+13 EOT (projection)"}
