@@ -420,16 +420,23 @@ def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...]
 @click.option("--all", "all_figures", is_flag=True, help="Every figure implemented.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path(DEFAULT_OUTPUT) / "figures", show_default=True, help="Output folder.")
-def reproduce(figure: str | None, all_figures: bool, out_dir: Path) -> None:
-    """Rebuild a figure of the seed review (fig6, fig6_eot, fig8, fig10, fig11, fig13) with its numbers."""
-    from na64stat.reproduce import FIGURES
+@click.option("--n-toys", type=int, default=2000, show_default=True, help="Toys per hypothesis (workspace figures).")
+@click.option("--workers", type=int, default=2, show_default=True, help="Local processes (workspace figures).")
+def reproduce(figure: str | None, all_figures: bool, out_dir: Path, n_toys: int, workers: int) -> None:
+    """Rebuild a figure of the seed review with its numbers (JSON next to PNG/PDF).
+
+    Projections: fig6, fig6_eot, fig8, fig10, fig11, fig13. From the shipped
+    workspaces (toys, minutes): na64e-invisible-2016-2018, na64mu-2022.
+    """
+    from na64stat.reproduce import FIGURES, WORKSPACE_FIGURES
     from na64stat.reproduce import reproduce as make
 
-    names = list(FIGURES) if all_figures else ([figure] if figure else [])
+    names = [*FIGURES, *WORKSPACE_FIGURES] if all_figures else ([figure] if figure else [])
     if not names:
-        raise InputError(f"name a figure ({', '.join(FIGURES)}) or give --all")
+        raise InputError(f"name a figure ({', '.join([*FIGURES, *WORKSPACE_FIGURES])}) or give --all")
     for name in names:
-        files = make(name, out_dir)
+        options = {"n_toys": n_toys, "workers": workers} if name in WORKSPACE_FIGURES else {}
+        files = make(name, out_dir, **options)
         click.echo(f"{name}: wrote {', '.join(str(f) for f in files)}")
 
 

@@ -14,7 +14,9 @@ pseudo-Dirac targets for m_A'/m_chi = 2.5, 3 and alpha_D = 0.1, 0.05, 0.02), Fig
 band), Fig. 10 (alpha_mu: 1e12 muons at 150 GeV), Fig. 11 (epsilon: NA64e
 2.84e11 / 5e12 EOT against NA64mu 5e12 / 5e13 MOT), Fig. 13 (y for
 alpha_D = 0.1 and 0.5, m_A' = 3 m_chi: NA64e 1e13 EOT combined with NA64mu
-2e13 MOT, with the thermal-relic targets).
+2e13 MOT, with the thermal-relic targets), and from the shipped workspaces
+the NA64e 2016-2018 limit against the published curve (ratio panel) and the
+NA64mu 2022 limit on g_Z' with the (g-2)_mu band.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from na64stat.physics.yields import background_free_reach, get_setup
 from na64stat.plotting import Overlay, curves_plot
 from na64stat.references import load_curve
 
-__all__ = ["FigureData", "FIGURES", "reproduce", "MASSES_GEV"]
+__all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV"]
 
 #: Mass grid of the projections [GeV].
 MASSES_GEV = np.logspace(-3, 0, 31)
@@ -138,14 +140,73 @@ def fig13() -> FigureData:
                       notes=("y = eps^2 alpha_D / 81 from the epsilon reach (NA64mu couples to muons with eps e)",))
 
 
+def _workspace_folder(name: str) -> Path:
+    """A shipped workspace folder (``workspaces/<name>`` of the source tree)."""
+    folder = Path(__file__).resolve().parents[1] / "workspaces" / name
+    if not (folder / "bkgonly.json").exists():
+        raise InputError(f"shipped workspace {name!r} not found at {folder} (run from a source checkout)")
+    return folder
+
+
+def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys: int = 2000, workers: int = 2,
+                           masses_gev: tuple[float, ...] | None = None) -> list[Path]:
+    """The 90% CL limit of a shipped workspace with its expected bands and the reference curves.
+
+    ``na64e-invisible-2016-2018``: epsilon with the published NA64e curve and a
+    ratio panel; ``na64mu-2022``: g_Z' with the (g-2)_mu band. ``masses_gev``
+    restricts the patches (quick checks); CLs by toys (``n_toys`` per
+    hypothesis, seeded) on ``workers`` local processes.
+    """
+    from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
+    from na64stat.plotting import LimitCurve, exclusion_plot
+    from na64stat.recast import recast_limits_file
+
+    folder = _workspace_folder(name)
+    spec, points = load_scan_inputs(folder / "bkgonly.json", [folder / "patchset.json"])
+    if masses_gev is not None:
+        points = [p for p in points if any(abs(p.metadata["mass_gev"] / m - 1) < 1e-9 for m in masses_gev)]
+    out = Path(out_dir)
+    limits = run_scan(spec, points, out / f"{name}_limits", ScanSettings(n_toys=n_toys, seed=1), n_workers=workers)
+    couplings = recast_limits_file(limits)
+    coupling = "e_mu" if "mu" in name.split("-")[0] else "epsilon"
+    items = sorted(couplings["points"].items(), key=lambda kv: float(kv[0]))
+    mass = np.array([float(k) for k, _ in items])
+
+    def column(key: str) -> np.ndarray:
+        return np.array([v[key][coupling] if v.get(key) else np.nan for _, v in items])
+
+    curve = LimitCurve(mass, column("observed"), {b: column(f"expected_{b}") for b in
+                                                  ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")},
+                       label=name)
+    if coupling == "epsilon":
+        ref = load_curve("na64e_invisible_2019")
+        overlays = [Overlay("NA64e published (PRL 123 (2019) 121801)", ref.mass_gev, ref.lower, color="tab:blue")]
+        ratio_to = overlays[0]
+    else:
+        (m, lo, hi), = _gm2_band("e_mu").values()
+        overlays, ratio_to = [Overlay("(g-2)_mu 2 sigma", m, lo, hi, color="tab:green")], None
+    files = exclusion_plot(curve, out / name, coupling=coupling, overlays=overlays, ratio_to=ratio_to,
+                           title=f"{name}: 90% CL from the shipped workspace")
+    files.append(write_json_atomic(out / f"{name}.json", couplings))
+    return files
+
+
+#: Figures computed from the shipped workspaces (limits with toys: minutes).
+WORKSPACE_FIGURES = ("na64e-invisible-2016-2018", "na64mu-2022")
+
 #: Figures by name.
 FIGURES: dict[str, Callable[[], FigureData]] = {"fig6": fig6, "fig6_eot": fig6_eot, "fig8": fig8, "fig10": fig10, "fig11": fig11, "fig13": fig13}
 
 
-def reproduce(name: str, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Compute and draw one figure into ``out_dir``: ``<name>.png``, ``.pdf`` and ``.json`` (the numbers)."""
+def reproduce(name: str, out_dir: str | os.PathLike[str], **options: object) -> list[Path]:
+    """Compute and draw one figure into ``out_dir``: ``<name>.png``, ``.pdf`` and ``.json`` (the numbers).
+
+    Workspace figures (:data:`WORKSPACE_FIGURES`) accept ``n_toys``, ``workers`` and ``masses_gev``.
+    """
+    if name in WORKSPACE_FIGURES:
+        return workspace_limit_figure(name, out_dir, **options)  # type: ignore[arg-type]
     if name not in FIGURES:
-        raise InputError(f"unknown figure {name!r}; known: {', '.join(FIGURES)}")
+        raise InputError(f"unknown figure {name!r}; known: {', '.join([*FIGURES, *WORKSPACE_FIGURES])}")
     data = FIGURES[name]()
     out = Path(out_dir)
     overlays = [Overlay(label, m, v) for label, (m, v) in data.curves.items()]

@@ -117,3 +117,14 @@ def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target(tmp_path: Path) 
     fig6 = json.loads(reproduce("fig6", tmp_path)[-1].read_text())["curves"]
     assert set(fig6) == {"NA64e 2016-2018, 2.84e11 EOT (published)", "NA64e 5e+12 EOT (projection)",
                          "NA64e 1e+13 EOT (projection)"}
+
+
+@pytest.mark.parametrize(("name", "coupling"), [("na64e-invisible-2016-2018", "epsilon"), ("na64mu-2022", "e_mu")])
+def test_workspace_figures_recast_the_shipped_limits(tmp_path: Path, name: str, coupling: str) -> None:
+    from na64stat.reproduce import reproduce
+
+    files = reproduce(name, tmp_path, n_toys=300, workers=1, masses_gev=(0.01,))
+    assert {p.suffix for p in files} == {".png", ".pdf", ".csv", ".json"}
+    point = json.loads((tmp_path / f"{name}.json").read_text())["points"]["0.01"]
+    mu = point["observed"]["mu"]
+    assert 0 < mu and point["observed"][coupling] == pytest.approx(1e-4 * np.sqrt(mu), rel=0.05 if coupling == "e_mu" else 1e-9)
