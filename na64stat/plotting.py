@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.ticker  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
@@ -38,6 +39,7 @@ COUPLING_LABELS: dict[str, str] = {
     "y": r"$y = \varepsilon^2 \alpha_D (m_\chi / m_{A'})^4$",
     "alpha_d": r"$\alpha_D$",
     "eot": "electrons on target needed",
+    "sigma_e": r"$\bar{\sigma}_e$ [cm$^2$]",
 }
 
 _BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
@@ -143,6 +145,7 @@ def exclusion_plot(
             ax.plot(overlay.mass_gev, overlay.lower, ls=overlay.linestyle, color=overlay.color, lw=1.6, label=overlay.label)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylabel(COUPLING_LABELS[coupling])
     if ylim:
         ax.set_ylim(*ylim)
@@ -178,6 +181,7 @@ def curves_plot(overlays: Sequence[Overlay], stem: str | os.PathLike[str], *, co
             ax.plot(overlay.mass_gev, overlay.lower, ls=overlay.linestyle, color=overlay.color, lw=1.8, label=overlay.label)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(x_label)
     ax.set_ylabel(COUPLING_LABELS[coupling])
     ax.legend(fontsize=10, frameon=False, loc="best")

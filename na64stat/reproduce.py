@@ -31,12 +31,12 @@ import numpy as np
 
 from na64stat.errors import InputError
 from na64stat.io import write_json_atomic
-from na64stat.physics.couplings import g_explaining_delta_a, relic_target_y_full
+from na64stat.physics.couplings import dm_electron_cross_section_cm2, g_explaining_delta_a, relic_target_y_full
 from na64stat.physics.yields import background_free_reach, get_setup
 from na64stat.plotting import Overlay, curves_plot
 from na64stat.references import load_curve
 
-__all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV"]
+__all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "ALL_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV"]
 
 #: Mass grid of the projections [GeV].
 MASSES_GEV = np.logspace(-3, 0, 31)
@@ -191,11 +191,66 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     return files
 
 
+def fig3() -> FigureData:
+    """sigma(e chi -> e chi) implied by the NA64e epsilon limit, eq. (51), m_A' = 3 m_chi."""
+    published = load_curve("na64e_invisible_2019")
+    m_aprime = published.mass_gev
+    curves = {f"NA64e 2016-2018 (published eps), alpha_D = {a}": (m_aprime / 3.0,
+              dm_electron_cross_section_cm2(published.lower, a, m_aprime)) for a in (0.1, 0.5)}
+    return FigureData("fig3", "Fig. 3: DM-electron cross section from the NA64e epsilon limit (eq. 51)", "sigma_e",
+                      "m_chi [GeV]", curves, notes=("m_A' = 3 m_chi; reduced mass = m_e",))
+
+
+def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> FigureData:
+    """Visible mode: the (m, eps) region excluded by the shipped 2017-2018 workspace (CLs(mu = 1) < 0.1)."""
+    import pyhf
+
+    from na64stat.inference.calculators import ToyCalculator
+    from na64stat.inference.likelihood import Likelihood
+    from na64stat.workspace import load_patchset, load_workspace
+
+    folder = _workspace_folder("na64e-visible-2017-2018")
+    spec = load_workspace(folder / "bkgonly.json")
+    patchset = load_patchset(folder / "patchset.json", spec)
+    cls: dict[float, list[tuple[float, float]]] = {}
+    for patch in patchset.patches:
+        mass, eps = (float(v) for v in patch.values)
+        if masses_gev is not None and not any(abs(mass / m - 1) < 1e-9 for m in masses_gev):
+            continue
+        ws = pyhf.Workspace(patchset.apply(spec, patch.name))
+        model = ws.model()
+        point = ToyCalculator(Likelihood(model, ws.data(model)), n_toys=n_toys, seed=1).cls(1.0)
+        cls.setdefault(mass, []).append((eps, point.cls_obs))
+    masses = np.array(sorted(cls))
+    lower, upper = [], []
+    for m in masses:
+        excluded = [eps for eps, value in sorted(cls[m]) if value < 0.1]
+        lower.append(min(excluded) if excluded else np.nan)
+        upper.append(max(excluded) if excluded else np.nan)
+    published = load_curve("na64e_visible_2019")
+    bands = {"NA64e visible 2017-2018 (published, 8.4e10 EOT)": (published.mass_gev, published.lower, published.upper),
+             "this workspace: excluded grid points": (masses, np.array(lower), np.array(upper))}
+    x17 = 0.0167
+    curves = {"X17 (16.7 MeV)": (np.array([x17, x17]), np.array([1e-5, 1e-2]))}
+    grid = {f"CLs(mu=1), m = {m:g} GeV": (np.array([e for e, _ in sorted(cls[m])]), np.array([c for _, c in sorted(cls[m])]))
+            for m in masses}
+    return FigureData("fig7", "Fig. 7: visible-mode exclusion in (m, eps)", "epsilon", "m [GeV]", curves, bands,
+                      notes=("excluded where CLs(mu = 1) < 0.1 at a grid point (epsilon grid of the PatchSet)",
+                             f"toys: {n_toys} per point", json_safe(grid)))
+
+
+def json_safe(grid: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    """The CLs grid as text for the figure's notes (eps: CLs pairs)."""
+    return "; ".join(f"{k}: " + ", ".join(f"{e:.2g}:{c:.3g}" for e, c in zip(*v)) for k, v in grid.items())
+
+
 #: Figures computed from the shipped workspaces (limits with toys: minutes).
 WORKSPACE_FIGURES = ("na64e-invisible-2016-2018", "na64mu-2022")
+#: Every figure name ``reproduce`` knows (fig7 also uses toys on a shipped workspace).
+ALL_FIGURES = ("fig3", "fig6", "fig6_eot", "fig7", "fig8", "fig10", "fig11", "fig13", *WORKSPACE_FIGURES)
 
 #: Figures by name.
-FIGURES: dict[str, Callable[[], FigureData]] = {"fig6": fig6, "fig6_eot": fig6_eot, "fig8": fig8, "fig10": fig10, "fig11": fig11, "fig13": fig13}
+FIGURES: dict[str, Callable[[], FigureData]] = {"fig3": fig3, "fig6": fig6, "fig6_eot": fig6_eot, "fig8": fig8, "fig10": fig10, "fig11": fig11, "fig13": fig13}
 
 
 def reproduce(name: str, out_dir: str | os.PathLike[str], **options: object) -> list[Path]:
@@ -205,12 +260,17 @@ def reproduce(name: str, out_dir: str | os.PathLike[str], **options: object) -> 
     """
     if name in WORKSPACE_FIGURES:
         return workspace_limit_figure(name, out_dir, **options)  # type: ignore[arg-type]
-    if name not in FIGURES:
-        raise InputError(f"unknown figure {name!r}; known: {', '.join([*FIGURES, *WORKSPACE_FIGURES])}")
-    data = FIGURES[name]()
+    if name == "fig7":
+        data = fig7(**{k: v for k, v in options.items() if k in ("n_toys", "masses_gev")})  # type: ignore[arg-type]
+    elif name not in FIGURES:
+        raise InputError(f"unknown figure {name!r}; known: {', '.join([*FIGURES, 'fig7', *WORKSPACE_FIGURES])}")
+    else:
+        data = FIGURES[name]()
     out = Path(out_dir)
     overlays = [Overlay(label, m, v) for label, (m, v) in data.curves.items()]
-    overlays += [Overlay(label, m, lo, hi, color="tab:green") for label, (m, lo, hi) in data.bands.items()]
+    palette = ("tab:gray", "tab:orange", "tab:purple")
+    overlays += [Overlay(label, m, lo, hi, color="tab:green" if "g-2" in label else palette[i % len(palette)])
+                 for i, (label, (m, lo, hi)) in enumerate(data.bands.items())]
     files = curves_plot(overlays, out / name, coupling=data.coupling, title=data.title, x_label=data.x_label)
     files.append(write_json_atomic(out / f"{name}.json", data.to_dict()))
     return files

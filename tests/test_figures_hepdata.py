@@ -128,3 +128,29 @@ def test_workspace_figures_recast_the_shipped_limits(tmp_path: Path, name: str, 
     point = json.loads((tmp_path / f"{name}.json").read_text())["points"]["0.01"]
     mu = point["observed"]["mu"]
     assert 0 < mu and point["observed"][coupling] == pytest.approx(1e-4 * np.sqrt(mu), rel=0.05 if coupling == "e_mu" else 1e-9)
+
+
+def test_fig3_cross_section_follows_eq51(tmp_path: Path) -> None:
+    from na64stat.physics.constants import ALPHA_EM, GEV2_TO_CM2, M_E_GEV
+    from na64stat.references import load_curve
+    from na64stat.reproduce import reproduce
+
+    reproduce("fig3", tmp_path)
+    curves = json.loads((tmp_path / "fig3.json").read_text())["curves"]
+    ref = load_curve("na64e_invisible_2019")
+    m_chi = np.array(curves["NA64e 2016-2018 (published eps), alpha_D = 0.1"]["mass_gev"])
+    sigma = np.array(curves["NA64e 2016-2018 (published eps), alpha_D = 0.1"]["values"])
+    m_a = 3.0 * m_chi
+    expected = 16 * np.pi * M_E_GEV**2 * ALPHA_EM * ref.interpolate(m_a) ** 2 * 0.1 / m_a**4 * GEV2_TO_CM2
+    np.testing.assert_allclose(sigma, expected, rtol=1e-6)
+    sigma5 = np.array(curves["NA64e 2016-2018 (published eps), alpha_D = 0.5"]["values"])
+    np.testing.assert_allclose(sigma5 / sigma, 5.0, rtol=1e-12)
+
+
+def test_fig7_visible_exclusion_at_the_x17_mass(tmp_path: Path) -> None:
+    from na64stat.reproduce import reproduce
+
+    reproduce("fig7", tmp_path, n_toys=300, masses_gev=(0.0167,))
+    bands = json.loads((tmp_path / "fig7.json").read_text())["bands"]["this workspace: excluded grid points"]
+    assert bands["mass_gev"] == [0.0167]
+    assert 3e-5 < bands["lower"][0] <= 1.5e-4 and 5e-4 <= bands["upper"][0] < 1e-3  # published: 1.2e-4 - 6.8e-4

@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from scipy import integrate
 
 from na64stat.errors import PhysicsError
-from na64stat.physics.constants import E_CHARGE, M_MU_GEV, M_TAU_GEV
+from na64stat.physics.constants import ALPHA_EM, E_CHARGE, GEV2_TO_CM2, M_E_GEV, M_MU_GEV, M_TAU_GEV
 
 __all__ = [
     "DELTA_A_MU_SEED",
@@ -38,6 +38,7 @@ __all__ = [
     "relic_target_epsilon2_alpha_d",
     "relic_target_y",
     "relic_target_y_full",
+    "dm_electron_cross_section_cm2",
 ]
 
 #: Muon anomaly a_mu(exp) - a_mu(SM) = 288(80) x 10^-11 used by the seed, eq. (27).
@@ -246,3 +247,20 @@ def relic_target_y_full(m_chi_gev: ArrayLike, model: Literal["scalar", "majorana
     if model not in _RELIC_CURVES:
         raise PhysicsError(f"unknown relic model {model!r}; known: {', '.join(_RELIC_CURVES)}")
     return load_curve(_RELIC_CURVES[model]).interpolate(m_chi_gev)
+
+
+def dm_electron_cross_section_cm2(epsilon: ArrayLike, alpha_d: float, m_aprime_gev: ArrayLike) -> np.ndarray:
+    """Non-relativistic chi e -> chi e cross section through the A', eq. (51) [cm^2].
+
+    sigma = 16 pi m_e^2 alpha eps^2 alpha_D / m_A'^4 (the reduced mass taken as
+    m_e, i.e. m_chi >> m_e), converted from GeV^-2 with (hbar c)^2.
+
+    >>> s = float(dm_electron_cross_section_cm2(1e-4, 0.1, 0.03))
+    >>> 1e-40 < s < 1e-37
+    True
+    """
+    eps = np.asarray(epsilon, dtype=float)
+    m = np.asarray(m_aprime_gev, dtype=float)
+    if np.any(m <= 0):
+        raise PhysicsError(f"A' mass must be positive, got {m_aprime_gev!r} GeV")
+    return 16.0 * math.pi * M_E_GEV**2 * ALPHA_EM * eps**2 * alpha_d / m**4 * GEV2_TO_CM2
