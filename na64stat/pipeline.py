@@ -15,14 +15,16 @@ downloads and no servers:
    (:mod:`na64stat.workspace`);
 5. compute the 90% CL CLs limits on mu per mass (toys where Gaussian
    constraints make exact counting inapplicable) and recast them to epsilon;
-6. write the exclusion plot (observed, expected bands, the published NA64e
-   2016-2018 limit for 2.84e11 EOT and the background-free reach for the
-   simulated exposure), ``limits.json``, a validated HEPData submission and
-   a report.
+6. write the exclusion plots in epsilon (observed, expected bands, the
+   published NA64e 2016-2018 limit for 2.84e11 EOT and the background-free
+   reach for the simulated exposure), epsilon^2 and y (thermal-relic targets,
+   BaBar), CLs against epsilon near 10 MeV, cutflow tables, ``limits.json``,
+   a validated HEPData submission and a report.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -142,9 +144,10 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
         Overlay(f"background-free reach, {settings.data_eot:.2g} EOT, eff. 0.6", curve.mass_gev, reach.epsilon,
                 color="tab:red", linestyle=":"),
     ]
-    figures = exclusion_plot(curve, out / "exclusion_epsilon", coupling="epsilon", overlays=overlays,
-                             title=f"na64stat main job: simulated NA64e, {settings.data_eot:.2g} EOT")
-    step("plotted", files=[p.name for p in figures])
+    title = f"na64stat main job: simulated NA64e, {settings.data_eot:.2g} EOT"
+    figures = exclusion_plot(curve, out / "exclusion_epsilon", coupling="epsilon", overlays=overlays, title=title)
+    figures += _more_figures(out, couplings, spec, patchset, settings, title)
+    step("plotted", files=[p.name for p in figures if p.suffix == ".png"])
     hepdata = write_hepdata(couplings, out / "hepdata", couplings_to_export=("epsilon", "epsilon2", "y"),
                             title=f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)", setup=settings.setup)
     step("HEPData", folder=hepdata.name, validated=True)
@@ -163,15 +166,56 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
     return report
 
 
-def _epsilon_curve(couplings: dict[str, Any]) -> LimitCurve:
+def _epsilon_curve(couplings: dict[str, Any], coupling: str = "epsilon") -> LimitCurve:
     points = sorted(couplings["points"].items(), key=lambda kv: float(kv[0]))
     mass = np.array([float(k) for k, _ in points])
 
     def column(name: str) -> np.ndarray:
-        return np.array([v[name]["epsilon"] if v.get(name) else np.nan for _, v in points])
+        return np.array([v[name][coupling] if v.get(name) else np.nan for _, v in points])
 
     expected = {b: column(f"expected_{b}") for b in ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")}
     return LimitCurve(mass, column("observed"), expected, label="simulated NA64e")
+
+
+def _more_figures(out: Path, couplings: dict[str, Any], spec: dict[str, Any], patchset: dict[str, Any],
+                  settings: MainJobSettings, title: str) -> list[Path]:
+    """epsilon^2 and y exclusions (relic targets, BaBar), CLs against epsilon at ~10 MeV, cutflow tables."""
+    import jsonpatch
+    import pyhf
+
+    from na64stat.inference.calculators import ToyCalculator
+    from na64stat.inference.likelihood import Likelihood
+    from na64stat.physics.couplings import relic_target_y_full
+    from na64stat.plotting import cls_scan_plot, cutflow_figure
+
+    files = exclusion_plot(_epsilon_curve(couplings, "epsilon2"), out / "exclusion_epsilon2", coupling="epsilon2",
+                           title=title)
+    y_curve = _epsilon_curve(couplings, "y")
+    m_chi_curve = LimitCurve(y_curve.mass_gev / 3.0, y_curve.observed, {k: v for k, v in y_curve.expected.items()},
+                             label="simulated NA64e, alpha_D = 0.1")
+    babar = load_curve("babar_monophoton")
+    relic = [Overlay(f"relic target: {m}", m_chi_curve.mass_gev, relic_target_y_full(m_chi_curve.mass_gev, m),
+                     linestyle="--") for m in ("scalar", "majorana", "pseudodirac")]
+    files += exclusion_plot(m_chi_curve, out / "exclusion_y", coupling="y",
+                            overlays=[*relic, Overlay("BaBar mono-photon", babar.mass_gev, babar.lower, color="tab:gray")],
+                            title=title + r", $m_{A'} = 3 m_\chi$")
+    # CLs against epsilon at the mass nearest 10 MeV
+    patch = min(patchset["patches"], key=lambda p: abs(np.log(p["metadata"]["mass_gev"] / 0.01)))
+    workspace = pyhf.Workspace(jsonpatch.apply_patch(spec, patch["patch"]))
+    model = workspace.model()
+    calc = ToyCalculator(Likelihood(model, workspace.data(model)), n_toys=settings.n_toys, seed=settings.seed)
+    mu_up = couplings["points"][f"{patch['metadata']['mass_gev']:.6g}"]["observed"]["mu"]
+    mus = np.linspace(0.05, 2.5, 14) * mu_up
+    points = [calc.cls(float(mu)) for mu in mus]
+    bands = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
+    files += cls_scan_plot(settings.coupling * np.sqrt(mus), [p.cls_obs for p in points],
+                           {b: [p.cls_exp[i] for p in points] for i, b in enumerate(bands)}, out / "cls_scan",
+                           xlabel=r"$\varepsilon$", title=f"CLs at m = {patch['metadata']['mass_gev']:g} GeV")
+    cutflow = json.loads((out / "selection" / "cutflow.json").read_text(encoding="utf-8"))
+    for sample in ("data", f"signal_m{patch['metadata']['mass_gev'] * 1e3:g}MeV"):
+        if sample in cutflow["samples"]:
+            files += cutflow_figure(cutflow, sample, out / "selection" / f"cutflow_{sample}")
+    return files
 
 
 def _report_text(report: dict[str, Any]) -> str:
@@ -193,5 +237,6 @@ def main_job_outputs(out_dir: str | Path) -> Sequence[Path]:
     return [out / name for name in ("report.txt", "report.json", "couplings.json", "limits/limits.json",
                                     "exclusion_epsilon.png", "exclusion_epsilon.pdf", "exclusion_epsilon.csv",
                                     "workspace/bkgonly.json", "workspace/patchset.json", "selection/cutflow.json",
-                                    "hepdata/submission.yaml")]
+                                    "hepdata/submission.yaml", "exclusion_epsilon2.png", "exclusion_y.png",
+                                    "cls_scan.png", "selection/cutflow_data.png")]
 
