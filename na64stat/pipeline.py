@@ -171,7 +171,8 @@ def _epsilon_curve(couplings: dict[str, Any], coupling: str = "epsilon") -> Limi
     mass = np.array([float(k) for k, _ in points])
 
     def column(name: str) -> np.ndarray:
-        return np.array([v[name][coupling] if v.get(name) else np.nan for _, v in points])
+        return np.array([v[name][coupling] if v.get(name) and v[name][coupling] is not None else np.nan
+                         for _, v in points], dtype=float)
 
     expected = {b: column(f"expected_{b}") for b in ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")}
     return LimitCurve(mass, column("observed"), expected, label="simulated NA64e")
@@ -199,6 +200,11 @@ def _more_figures(out: Path, couplings: dict[str, Any], spec: dict[str, Any], pa
     files += exclusion_plot(m_chi_curve, out / "exclusion_y", coupling="y",
                             overlays=[*relic, Overlay("BaBar mono-photon", babar.mass_gev, babar.lower, color="tab:gray")],
                             title=title + r", $m_{A'} = 3 m_\chi$")
+    alpha = _epsilon_curve(couplings, "alpha_d_excluded_below")
+    if np.any(np.isfinite(alpha.observed)):
+        files += exclusion_plot(LimitCurve(alpha.mass_gev / 3.0, alpha.observed, alpha.expected,
+                                           label="alpha_D excluded below (scalar target)"),
+                                out / "exclusion_alpha_d", coupling="alpha_d", title=title + ", scalar relic target")
     # CLs against epsilon at the mass nearest 10 MeV
     patch = min(patchset["patches"], key=lambda p: abs(np.log(p["metadata"]["mass_gev"] / 0.01)))
     workspace = pyhf.Workspace(jsonpatch.apply_patch(spec, patch["patch"]))
