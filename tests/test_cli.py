@@ -23,10 +23,15 @@ def test_version(capsys):
     assert code == 0 and __version__ in out
 
 
-@pytest.mark.parametrize("verb", [[], ["run"], ["reach"], ["setups"], ["limits"], ["recast"]])
+@pytest.mark.parametrize("verb", [[], ["run"], ["reach"], ["setups"], ["limits"], ["recast"], ["simulate"], ["select"],
+                                  ["workspace"], ["workspace", "build"], ["workspace", "inspect"],
+                                  ["workspace", "validate"], ["hepdata"], ["reproduce"]])
 def test_help_on_every_verb(capsys, verb):
     code, out, _ = run_cli(capsys, *verb, "--help")
     assert code == 0 and "Usage:" in out
+    if not verb:
+        for name in ("simulate", "select", "workspace", "limits", "recast", "hepdata", "reproduce", "run"):
+            assert name in out
 
 
 def test_reach_prints_ratios_to_published_curve(capsys, tmp_path):
