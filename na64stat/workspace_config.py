@@ -11,7 +11,8 @@ background samples, and the signal points::
     assumptions: [...]                   # what is not a published number
     channels:
       - name: signal_box
-        observed: 0                      # number(s), or {cutflow: FILE, sample: data, region: signal}
+        observed: 0                      # number(s), {cutflow: FILE, sample: data, region: signal},
+                                         # or {histograms: FILE, sample: data, region: R, histogram: H} (multi-bin)
         samples:
           - name: background
             # one of:
@@ -21,6 +22,7 @@ background samples, and the signal points::
             # abcd: {cutflow: FILE, sample: data, regions: {A: signal, B: ..., C: ..., D: ...}}
             # tail_fit: {histograms: FILE, sample: data, region: R, histogram: H, box: [0, 50],
             #            fit_range: [0, 150], shape: exponential, alternatives: [linear]}
+            # shape: {histograms: FILE, samples: [...], region: R, histogram: H, scale: ...}  (multi-bin)
             modifiers: []                # extra pyhf modifiers
     signal:
       channel: signal_box
@@ -28,9 +30,11 @@ background samples, and the signal points::
       coupling: 1.0e-4                   # reference coupling of the yields
       efficiency: 0.6                    # physics yields only
       efficiency_uncertainty: 0.1        # relative, a normsys on the signal
+      exposure_uncertainty: 0.01         # relative, a lumi modifier on the signal
       masses: [0.001, 0.01, 0.1]         # physics yields: eq. (57) via na64stat.physics
       couplings: [...]                   # visible mode: one patch per (mass, coupling)
-      # or from_selection: {cutflow: FILE, region: signal, scale: ...}  (samples signal_m<MeV>MeV)
+      # or from_selection: {cutflow: FILE, region: signal, scale: ...}  (samples signal_m<MeV>MeV;
+      #    with histograms: FILE and histogram: H, the signal's histogram in the region: multi-bin)
 
 Relative paths are relative to the config file. Template and selection
 signal yields are scaled by ``scale`` (default ``exposure / mc_exposure``).
@@ -139,7 +143,42 @@ class _Reader:
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             raise InputError(f"{where}: exposure and mc_exposure must be positive numbers") from None
 
+    def histogram(self, spec: Mapping[str, Any], samples: Sequence[str], where: str) -> tuple[np.ndarray, np.ndarray]:
+        """Summed bin contents and variances of a selection histogram over ``samples`` (multi-bin shapes)."""
+        from na64stat.selection.outputs import load_histograms
+
+        path = _path(self.base, spec.get("histograms"), f"{where}.histograms")
+        hists = load_histograms(path)
+        values, variances = None, None
+        for sample in samples:
+            try:
+                h = hists[sample][str(spec["region"])][str(spec["histogram"])]
+            except KeyError as exc:
+                raise InputError(f"{where}: {path} has no histogram {exc} for sample {sample!r}") from None
+            if h.ndim != 1:
+                raise InputError(f"{where}: multi-bin channels need 1D histograms, {spec['histogram']!r} has {h.ndim} axes")
+            v, w2 = np.asarray(h.values(), dtype=float), np.asarray(h.variances(), dtype=float)
+            values = v if values is None else values + v
+            variances = w2 if variances is None else variances + w2
+        if values is None:
+            raise InputError(f"{where}: no samples for the histogram")
+        return values, variances
+
+    def _histogram_samples(self, spec: Mapping[str, Any], where: str) -> list[str]:
+        from na64stat.selection.outputs import load_histograms
+
+        names = spec.get("samples", spec.get("sample", "data"))
+        patterns = [names] if isinstance(names, str) else list(names)
+        available = load_histograms(_path(self.base, spec.get("histograms"), f"{where}.histograms"))
+        matched = [n for n in available if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        if not matched:
+            raise InputError(f"{where}: samples {patterns!r} match none of {sorted(available)}")
+        return matched
+
     def observed(self, value: Any, where: str) -> tuple[float, ...]:
+        if isinstance(value, dict) and "histograms" in value:
+            counts, _ = self.histogram(value, self._histogram_samples(value, where), where)
+            return tuple(float(c) for c in counts)
         if isinstance(value, dict):
             cutflow = self.json(value.get("cutflow"), f"{where}.cutflow")
             region = _region(cutflow, str(value.get("sample", "data")), str(value.get("region")), where)
@@ -148,11 +187,13 @@ class _Reader:
 
     def background(self, raw: Mapping[str, Any], channel: str, where: str) -> Sample:
         name = str(raw.get("name", "background"))
-        kinds = [k for k in ("yield", "estimate", "template", "abcd", "tail_fit") if k in raw]
+        kinds = [k for k in ("yield", "estimate", "template", "abcd", "tail_fit", "shape") if k in raw]
         if len(kinds) != 1:
-            raise InputError(f"{where}: give exactly one of yield, estimate, template, abcd, tail_fit")
+            raise InputError(f"{where}: give exactly one of yield, estimate, template, abcd, tail_fit, shape")
         kind = kinds[0]
         modifiers: list[dict[str, Any]] = []
+        if kind == "shape":
+            return self._shape(raw, name, channel, where)
         if kind == "template":
             spec = raw["template"]
             cutflow = self.json(spec.get("cutflow"), f"{where}.template.cutflow")
@@ -190,6 +231,16 @@ class _Reader:
             raise InputError(f"{where}.modifiers: expected a list of pyhf modifiers")
         value = max(estimate.value, 1e-6)  # pyhf needs a positive expectation for a sample with modifiers
         return Sample(name, (value,), tuple([*modifiers, *extra]))
+
+    def _shape(self, raw: Mapping[str, Any], name: str, channel: str, where: str) -> Sample:
+        """A multi-bin MC template: histogram contents x scale, MC statistics per bin as a staterror."""
+        spec = raw["shape"]
+        scale = float(spec.get("scale", self.default_scale(where)))
+        values, variances = self.histogram(spec, self._histogram_samples(spec, f"{where}.shape"), f"{where}.shape")
+        yields = np.maximum(values * scale, 1e-6)  # pyhf needs positive expectations where modifiers act
+        errors = np.maximum(np.sqrt(variances) * scale, 1e-6)
+        modifiers = [{"name": f"staterror_{channel}", "type": "staterror", "data": errors.tolist()}, *raw.get("modifiers", [])]
+        return Sample(name, tuple(float(y) for y in yields), tuple(modifiers))
 
     def tail_fit(self, spec: Mapping[str, Any], where: str) -> BackgroundEstimate:
         """Fit a selection histogram (``histograms.json``) outside the box and extrapolate into it."""
@@ -240,9 +291,12 @@ class _Reader:
                 if not match:
                     raise InputError(f"{where}: cannot read the mass from sample name {name!r} (signal_m<MeV>MeV)")
                 mass = float(match.group(1)) * 1e-3
-                value = _region(cutflow, name, str(spec.get("region", "signal")), where)
-                patches.append(SignalPatch(patch_name(mass), {channel: (value["weighted"] * scale,)}, (mass,),
-                                           {"mass_gev": mass, **common}))
+                if "histogram" in spec:  # multi-bin: the signal's histogram in the region
+                    values, _ = self.histogram(spec, [name], where)
+                    yields = tuple(float(v) * scale for v in values)
+                else:
+                    yields = (_region(cutflow, name, str(spec.get("region", "signal")), where)["weighted"] * scale,)
+                patches.append(SignalPatch(patch_name(mass), {channel: yields}, (mass,), {"mass_gev": mass, **common}))
             return tuple(sorted(patches, key=lambda p: p.values)), ("mass_gev",), model, coupling
         masses = _numbers(raw.get("masses"), f"{where}.masses")
         exposure = float(self.cfg.get("exposure", 0.0))
@@ -298,6 +352,12 @@ def parse_workspace_config(cfg: Mapping[str, Any], base: Path, source: str = "<c
         raise InputError(f"{source}: missing 'signal' section")
     signals, labels, model, coupling = reader.signals(signal_cfg, channels, setup)
     signal_modifiers = list(signal_cfg.get("modifiers", []))
+    parameters = list(cfg.get("parameters", []))
+    if signal_cfg.get("exposure_uncertainty"):  # EOT / MOT counting: a lumi modifier on the signal
+        r = float(signal_cfg["exposure_uncertainty"])
+        signal_modifiers.append({"name": "lumi", "type": "lumi", "data": None})
+        parameters.append({"name": "lumi", "auxdata": [1.0], "sigmas": [r], "bounds": [[max(0.0, 1 - 5 * r), 1 + 5 * r]],
+                           "inits": [1.0]})
     if signal_cfg.get("efficiency_uncertainty"):
         r = float(signal_cfg["efficiency_uncertainty"])
         signal_modifiers.append({"name": "signal_efficiency", "type": "normsys", "data": {"hi": 1 + r, "lo": 1 / (1 + r)}})
@@ -311,7 +371,7 @@ def parse_workspace_config(cfg: Mapping[str, Any], base: Path, source: str = "<c
         signals=signals,
         labels=labels,
         signal_modifiers=tuple(signal_modifiers),
-        parameters=tuple(cfg.get("parameters", [])),
+        parameters=tuple(parameters),
         description=str(cfg.get("description", "")),
         metadata={k: v for k, v in metadata.items() if v is not None},
     )

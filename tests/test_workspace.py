@@ -215,3 +215,51 @@ def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: P
     signal = patchset["patches"][0]
     assert signal["metadata"]["mass_gev"] == pytest.approx(0.01)
     assert signal["patch"][0]["value"]["data"][0] == pytest.approx(2.0 * summary["signal_m10MeV"]["regions"]["signal"]["weighted"])
+
+
+def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path: Path) -> None:
+    """Multi-bin channels from selection histograms (data, MC background shape, signal) plus a counting control region."""
+    import uproot
+    import yaml
+
+    from na64stat.selection.config import parse_selection
+    from na64stat.selection.outputs import load_histograms, write_outputs
+    from na64stat.selection.processing import run_selection
+
+    rng = np.random.default_rng(9)
+    files = {}
+    for name, n, w in (("data", 5_000, 1.0), ("bkg", 20_000, 0.25), ("signal_m10MeV", 2_000, 0.001)):
+        x = rng.uniform(50, 100, n) if name.startswith("signal") else rng.exponential(20.0, n)
+        with uproot.recreate(tmp_path / f"{name}.root") as f:
+            f.mktree("events", {"x": np.float64, "weight": np.float64}).extend({"x": x, "weight": np.full(n, w)})
+        files[name] = [str(tmp_path / f"{name}.root")]
+    sel = parse_selection({"tree": "events", "weight": "weight",
+                           "regions": {"sr": {"where": "x >= 40"}, "cr": {"where": "x < 40"}},
+                           "histograms": [{"name": "x", "expression": "x", "bins": {"regular": [6, 40, 100]}, "regions": ["sr"]}]})
+    write_outputs(run_selection(sel, files, data_samples=["data"], unblind=True), tmp_path / "sel")
+    hist_file = "sel/histograms.json"
+    config = {
+        "name": "multibin", "setup": "na64e-invisible", "exposure": 1.0, "assumptions": ["toy"],
+        "channels": [
+            {"name": "sr", "observed": {"histograms": hist_file, "sample": "data", "region": "sr", "histogram": "x"},
+             "samples": [{"name": "bkg", "shape": {"histograms": hist_file, "samples": ["bkg"], "region": "sr",
+                                                   "histogram": "x", "scale": 1.0}}]},
+            {"name": "cr", "observed": {"cutflow": "sel/cutflow.json", "sample": "data", "region": "cr"},
+             "samples": [{"name": "bkg", "template": {"cutflow": "sel/cutflow.json", "samples": ["bkg"], "region": "cr",
+                                                      "scale": 1.0}}]}],
+        "signal": {"channel": "sr", "exposure_uncertainty": 0.02,
+                   "from_selection": {"cutflow": "sel/cutflow.json", "histograms": hist_file, "region": "sr",
+                                      "histogram": "x", "scale": 1.0}},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    spec, patchset = build(load_workspace_config(tmp_path / "config.yaml"))
+    hists = load_histograms(tmp_path / hist_file)
+    np.testing.assert_allclose(spec["observations"][0]["data"], hists["data"]["sr"]["x"].values())
+    bkg = spec["channels"][0]["samples"][1]
+    np.testing.assert_allclose(bkg["data"], np.maximum(hists["bkg"]["sr"]["x"].values(), 1e-6))
+    np.testing.assert_allclose(bkg["modifiers"][0]["data"], np.sqrt(hists["bkg"]["sr"]["x"].variances()))
+    patch = patchset["patches"][0]["patch"][0]["value"]
+    np.testing.assert_allclose(patch["data"], hists["signal_m10MeV"]["sr"]["x"].values())
+    assert {"name": "lumi", "type": "lumi", "data": None} in patch["modifiers"]
+    model = pyhf.Workspace(jsonpatch.apply_patch(spec, patchset["patches"][0]["patch"])).model()
+    assert model.config.channel_nbins == {"cr": 1, "sr": 6} and "lumi" in model.config.parameters
