@@ -6,17 +6,20 @@ table per coupling, the mass as the independent variable (GeV) and the
 observed limit and each expected band (-2..+2 sigma) as their own dependent
 columns with qualifiers (CL, band, setup). The folder is validated with
 ``hepdata_validator.FullSubmissionValidator`` and moved into place only when
-it is valid, so a failed export leaves nothing behind.
+it is valid, so a failed export leaves nothing behind (hepdata_lib's
+``submission.tar.gz``, which it writes into the working directory, is made in
+a scratch folder and dropped: ``tar czf`` of the folder gives it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from na64stat.errors import InputError
 
@@ -96,9 +99,10 @@ def write_hepdata(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        submission.create_files(str(tmp), validate=False, remove_old=True)
-        for archive in tmp.glob("*.tar.gz"):
-            archive.unlink()
+        # hepdata_lib also writes submission.tar.gz into the working directory: keep it out of the
+        # user's folder (and out of the submission, which the validator would reject with it)
+        with tempfile.TemporaryDirectory() as scratch, _working_directory(Path(scratch)):
+            submission.create_files(str(tmp), validate=False)
         validate_hepdata(tmp)
         if target.exists():
             shutil.rmtree(target)
@@ -107,6 +111,17 @@ def write_hepdata(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    """Run a block in ``path`` (process-wide: an export is not run from several threads at once)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def _mass(point: Mapping[str, Any]) -> float:

@@ -57,9 +57,13 @@ def _couplings() -> dict:
     return {"points": points}
 
 
-def test_hepdata_export_validates_and_has_one_column_per_band(tmp_path: Path) -> None:
+def test_hepdata_export_validates_and_has_one_column_per_band(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
     folder = write_hepdata(_couplings(), tmp_path / "hepdata", couplings_to_export=("epsilon", "y"), setup="na64e-invisible")
     validate_hepdata(folder)
+    assert not list(work.iterdir())  # nothing left in the working directory (hepdata_lib's tarball)
     submission = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
     assert len([d for d in submission if "data_file" in d]) == 2
     table = yaml.safe_load((folder / "upper_limits_on_epsilon.yaml").read_text())
