@@ -134,7 +134,7 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
 class _Progress:
     """A tqdm bar on stderr fed by the library's progress callbacks (silent when not a terminal)."""
 
-    def __init__(self, total: float, unit: str, desc: str) -> None:
+    def __init__(self, total: float | None, unit: str, desc: str) -> None:
         from tqdm import tqdm
 
         self._bar = tqdm(total=total, unit=unit, unit_scale=True, desc=desc, leave=False,
@@ -235,8 +235,7 @@ def select(selection_file: Path, sample_items: tuple[str, ...], data_samples: tu
     samples = resolve_samples(selection, base, _parse_samples(sample_items))
     out_dir = out_dir or Path(DEFAULT_OUTPUT) / "selection" / selection.name
     cache = None if no_cache else (cache_dir or out_dir / ".cache")
-    total = sum(_entries(files, selection.tree) for files in samples.values())
-    bar = _Progress(total, "ev", "select")
+    bar = _Progress(None, "ev", "select")  # the total is known only once files are opened: count and rate
     try:
         run = run_selection(selection, samples, data_samples=data_samples, unblind=unblind, step=step,
                             cache_dir=cache, scheduler=scheduler, n_workers=workers, progress=bar)
@@ -247,20 +246,6 @@ def select(selection_file: Path, sample_items: tuple[str, ...], data_samples: tu
         click.echo(cutflow_table(run, sample) + "\n")
     click.echo(f"{run.n_tasks} tasks ({run.n_cached} from cache, {run.entries_read} entries read); "
                f"wrote {', '.join(str(p) for p in written)}")
-
-
-def _entries(files: list[str], tree: str) -> int:
-    """Entries of ``tree`` summed over files (for the progress bar; 0 where unreadable)."""
-    import uproot
-
-    total = 0
-    for path in files:
-        try:
-            with uproot.open(path) as handle:
-                total += int(handle[tree].num_entries)
-        except Exception:  # reported properly by the selection itself
-            continue
-    return total
 
 
 @cli.group()

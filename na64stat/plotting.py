@@ -76,6 +76,19 @@ def _style() -> None:
     mplhep.style.use("ROOT")
 
 
+def _draw_overlays(ax: plt.Axes, overlays: Sequence[Overlay]) -> None:
+    """Lines and filled bands on log-log axes (no labels on the minor ticks)."""
+    for overlay in overlays:
+        if overlay.upper is not None:
+            ax.fill_between(overlay.mass_gev, overlay.lower, overlay.upper, alpha=0.35, color=overlay.color,
+                            label=overlay.label, lw=0)
+        else:
+            ax.plot(overlay.mass_gev, overlay.lower, ls=overlay.linestyle, color=overlay.color, lw=1.7, label=overlay.label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def save_figure(fig: plt.Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file) and close it."""
     stem = Path(stem)
@@ -137,15 +150,7 @@ def exclusion_plot(
         ax.plot(m, e["median"], "k--", lw=1.5, label="Expected (median)")
     if curve.observed is not None:
         ax.plot(m, curve.observed, "k-", lw=2.2, label=f"{curve.label} observed (90% CL)")
-    for overlay in overlays:
-        if overlay.upper is not None:
-            ax.fill_between(overlay.mass_gev, overlay.lower, overlay.upper, alpha=0.35, color=overlay.color,
-                            label=overlay.label, lw=0)
-        else:
-            ax.plot(overlay.mass_gev, overlay.lower, ls=overlay.linestyle, color=overlay.color, lw=1.6, label=overlay.label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    _draw_overlays(ax, overlays)
     ax.set_ylabel(COUPLING_LABELS[coupling])
     if ylim:
         ax.set_ylim(*ylim)
@@ -173,15 +178,7 @@ def curves_plot(overlays: Sequence[Overlay], stem: str | os.PathLike[str], *, co
         raise InputError(f"unknown coupling {coupling!r}; known: {', '.join(COUPLING_LABELS)}")
     _style()
     fig, ax = plt.subplots(figsize=(8, 6.5))
-    for overlay in overlays:
-        if overlay.upper is not None:
-            ax.fill_between(overlay.mass_gev, overlay.lower, overlay.upper, alpha=0.35, color=overlay.color,
-                            label=overlay.label, lw=0)
-        else:
-            ax.plot(overlay.mass_gev, overlay.lower, ls=overlay.linestyle, color=overlay.color, lw=1.8, label=overlay.label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    _draw_overlays(ax, overlays)
     ax.set_xlabel(x_label)
     ax.set_ylabel(COUPLING_LABELS[coupling])
     ax.legend(fontsize=10, frameon=False, loc="best")

@@ -53,6 +53,7 @@ class FigureData:
     curves: dict[str, tuple[np.ndarray, np.ndarray]]
     bands: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    tables: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -61,6 +62,7 @@ class FigureData:
             "bands": {k: {"mass_gev": m.tolist(), "lower": lo.tolist(), "upper": hi.tolist()}
                       for k, (m, lo, hi) in self.bands.items()},
             "notes": list(self.notes),
+            "tables": self.tables,
         }
 
 
@@ -232,16 +234,11 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
              "this workspace: excluded grid points": (masses, np.array(lower), np.array(upper))}
     x17 = 0.0167
     curves = {"X17 (16.7 MeV)": (np.array([x17, x17]), np.array([1e-5, 1e-2]))}
-    grid = {f"CLs(mu=1), m = {m:g} GeV": (np.array([e for e, _ in sorted(cls[m])]), np.array([c for _, c in sorted(cls[m])]))
+    grid = {f"CLs(mu=1), m = {m:g} GeV": {"epsilon": [e for e, _ in sorted(cls[m])], "cls": [c for _, c in sorted(cls[m])]}
             for m in masses}
     return FigureData("fig7", "Fig. 7: visible-mode exclusion in (m, eps)", "epsilon", "m [GeV]", curves, bands,
                       notes=("excluded where CLs(mu = 1) < 0.1 at a grid point (epsilon grid of the PatchSet)",
-                             f"toys: {n_toys} per point", json_safe(grid)))
-
-
-def json_safe(grid: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
-    """The CLs grid as text for the figure's notes (eps: CLs pairs)."""
-    return "; ".join(f"{k}: " + ", ".join(f"{e:.2g}:{c:.3g}" for e, c in zip(*v)) for k, v in grid.items())
+                             f"toys: {n_toys} per point"), tables=grid)
 
 
 #: Figures computed from the shipped workspaces (limits with toys: minutes).

@@ -128,6 +128,16 @@ class _Reader:
     def __init__(self, base: Path, cfg: Mapping[str, Any], source: str) -> None:
         self.base, self.cfg, self.source = base, cfg, source
         self._files: dict[Path, Any] = {}
+        self._histograms: dict[Path, Any] = {}
+
+    def histograms(self, value: Any, where: str) -> Any:
+        """A selection's ``histograms.json``, read once per build."""
+        from na64stat.selection.outputs import load_histograms
+
+        path = _path(self.base, value, f"{where}.histograms")
+        if path not in self._histograms:
+            self._histograms[path] = load_histograms(path)
+        return self._histograms[path]
 
     def json(self, value: Any, where: str) -> Any:
         path = _path(self.base, value, where)
@@ -145,16 +155,13 @@ class _Reader:
 
     def histogram(self, spec: Mapping[str, Any], samples: Sequence[str], where: str) -> tuple[np.ndarray, np.ndarray]:
         """Summed bin contents and variances of a selection histogram over ``samples`` (multi-bin shapes)."""
-        from na64stat.selection.outputs import load_histograms
-
-        path = _path(self.base, spec.get("histograms"), f"{where}.histograms")
-        hists = load_histograms(path)
+        hists = self.histograms(spec.get("histograms"), where)
         values, variances = None, None
         for sample in samples:
             try:
                 h = hists[sample][str(spec["region"])][str(spec["histogram"])]
             except KeyError as exc:
-                raise InputError(f"{where}: {path} has no histogram {exc} for sample {sample!r}") from None
+                raise InputError(f"{where}: {spec.get('histograms')} has no histogram {exc} for sample {sample!r}") from None
             if h.ndim != 1:
                 raise InputError(f"{where}: multi-bin channels need 1D histograms, {spec['histogram']!r} has {h.ndim} axes")
             v, w2 = np.asarray(h.values(), dtype=float), np.asarray(h.variances(), dtype=float)
@@ -165,11 +172,9 @@ class _Reader:
         return values, variances
 
     def _histogram_samples(self, spec: Mapping[str, Any], where: str) -> list[str]:
-        from na64stat.selection.outputs import load_histograms
-
         names = spec.get("samples", spec.get("sample", "data"))
         patterns = [names] if isinstance(names, str) else list(names)
-        available = load_histograms(_path(self.base, spec.get("histograms"), f"{where}.histograms"))
+        available = self.histograms(spec.get("histograms"), where)
         matched = [n for n in available if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
         if not matched:
             raise InputError(f"{where}: samples {patterns!r} match none of {sorted(available)}")
@@ -244,10 +249,8 @@ class _Reader:
 
     def tail_fit(self, spec: Mapping[str, Any], where: str) -> BackgroundEstimate:
         """Fit a selection histogram (``histograms.json``) outside the box and extrapolate into it."""
-        from na64stat.selection.outputs import load_histograms
-
-        path = _path(self.base, spec.get("histograms"), f"{where}.histograms")
-        hists = load_histograms(path)
+        path = spec.get("histograms")
+        hists = self.histograms(path, where)
         try:
             h = hists[str(spec.get("sample", "data"))][str(spec["region"])][str(spec["histogram"])]
         except KeyError as exc:

@@ -31,7 +31,7 @@ from na64stat.distributed import dask_client
 from na64stat.errors import InputError
 from na64stat.inference.limits import METHODS, upper_limit
 from na64stat.io import to_jsonable, write_json_atomic, write_text_atomic
-from na64stat.workspace import load_workspace, read_json, validate_patchset
+from na64stat.workspace import load_workspace, read_json, validate_patchset, validate_spec
 
 __all__ = ["SignalPoint", "ScanSettings", "load_scan_inputs", "compute_point", "run_scan"]
 
@@ -92,18 +92,19 @@ def load_scan_inputs(workspace_path: Path, patch_paths: Sequence[Path]) -> tuple
                 meta = dict(patch.metadata)
                 meta.setdefault("values", list(patch.values))
                 points.append(SignalPoint(name=patch.name, patch=list(patch.patch), metadata=meta))
-        elif isinstance(content, list):
-            points.append(SignalPoint(name=Path(path).stem.removeprefix("patch."), patch=content, metadata={}))
+        elif isinstance(content, list):  # a plain JSON patch: checked here (PatchSets were, patch by patch)
+            name = Path(path).stem.removeprefix("patch.")
+            try:
+                patched = jsonpatch.apply_patch(spec, content)
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+                raise InputError(f"patch {name!r} does not apply to {workspace_path}: {exc}") from None
+            validate_spec(patched, f"patch {path}", require_poi=True)
+            points.append(SignalPoint(name=name, patch=content, metadata={}))
         else:
             raise InputError(f"{path} is neither a pyhf PatchSet nor a JSON patch (a list of operations)")
     names = [p.name for p in points]
     if len(set(names)) != len(names):
         raise InputError(f"duplicate patch names: {sorted({n for n in names if names.count(n) > 1})}")
-    for point in points:
-        try:
-            jsonpatch.apply_patch(spec, point.patch)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            raise InputError(f"patch {point.name!r} does not apply to {workspace_path}: {exc}") from None
     return spec, points
 
 

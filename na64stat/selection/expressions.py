@@ -200,9 +200,6 @@ class _Compiler:
         name = node.id
         if name in FUNCTIONS or name in REDUCTIONS or name == "where":
             raise self.fail(node, f"function {name!r} used without a call")
-        if name in ("True", "False"):
-            value = name == "True"
-            return lambda arrays: value
         self.names.add(name)
         return lambda arrays: arrays[name]
 

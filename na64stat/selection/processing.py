@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -207,13 +207,18 @@ def _check_branches(path: str, tree: Any, branches: Sequence[str], tree_name: st
         raise InputError(f"{path}: tree {tree_name!r} has no branch(es) {missing}")
 
 
-def _file_tasks(sample: str, path: str, tree: Any, branches: Sequence[str], step: int) -> list[Task]:
-    """Tasks of one open file: entry ranges of ~``step`` entries at basket boundaries."""
+def _basket_offsets(tree: Any, branches: Sequence[str]) -> list[int]:
+    """Entry numbers where every needed branch starts a new basket (0 and the entry count included)."""
     n = int(tree.num_entries)
     try:
-        offsets = [int(o) for o in tree.common_entry_offsets(filter_name=list(branches))] if branches else [0, n]
+        return [int(o) for o in tree.common_entry_offsets(filter_name=list(branches))] if branches else [0, n]
     except Exception:  # pragma: no cover - uproot could not align the baskets
-        offsets = [0, n]
+        return [0, n]
+
+
+def _file_tasks(sample: str, path: str, tree: Any, offsets: Sequence[int], step: int) -> list[Task]:
+    """Tasks of one open file: entry ranges of ~``step`` entries at the basket ``offsets``."""
+    n = int(tree.num_entries)
     stat = os.stat(path)
     full = os.path.abspath(path)
     bounds = _split(offsets, n, step) if n > 0 else [0, 0]
@@ -234,7 +239,7 @@ def plan_tasks(
             handle, tree = _open_tree(path, selection.tree)
             with handle:
                 _check_branches(path, tree, branches, selection.tree)
-                tasks.extend(_file_tasks(sample, path, tree, branches, step))
+                tasks.extend(_file_tasks(sample, path, tree, _basket_offsets(tree, branches), step))
     return tasks
 
 
@@ -284,7 +289,8 @@ def _nan_mask(value: Any, n: int) -> np.ndarray:
     """Events with a NaN anywhere in a branch."""
     if isinstance(value, ak.Array):
         if value.ndim == 1:
-            return np.isnan(ak.to_numpy(value)) if np.issubdtype(ak.to_numpy(value).dtype, np.floating) else np.zeros(n, bool)
+            value = ak.to_numpy(value)
+            return np.isnan(value) if np.issubdtype(value.dtype, np.floating) else np.zeros(n, bool)
         try:
             return ak.to_numpy(ak.any(np.isnan(value), axis=-1))
         except TypeError:
@@ -444,14 +450,11 @@ def _accumulate(result: SampleResult, compiled: _Compiled, arrays: Mapping[str, 
         raise InputError(f"{where}: {exc}") from None
 
 
-def _chunks(tree: Any, branches: Sequence[str], start: int, stop: int, chunk: int) -> Iterator[tuple[dict[str, Any], int]]:
-    """Arrays of ``branches`` in entry chunks aligned to baskets: numpy for flat / fixed-size, awkward for jagged."""
+def _chunks(tree: Any, branches: Sequence[str], offsets: Sequence[int], start: int, stop: int,
+            chunk: int) -> Iterator[tuple[dict[str, Any], int]]:
+    """Arrays of ``branches`` in entry chunks at the basket ``offsets``: numpy for flat / fixed-size, awkward for jagged."""
     jagged = [b for b in branches if isinstance(tree[b].interpretation, uproot.interpretation.jagged.AsJagged)]
     flat = [b for b in branches if b not in jagged]
-    try:
-        offsets = [int(o) for o in tree.common_entry_offsets(filter_name=list(branches))] if branches else []
-    except Exception:  # pragma: no cover
-        offsets = []
     inner = [o for o in offsets if start < o < stop]
     bounds = _split([start, *inner, stop], stop, chunk) if stop > start else [start]
     bounds = [b for b in bounds if b >= start]
@@ -465,13 +468,13 @@ def _chunks(tree: Any, branches: Sequence[str], start: int, stop: int, chunk: in
         yield arrays, hi - lo
 
 
-def _run_range(selection: Selection, compiled: _Compiled, tree: Any, task: Task, is_data: bool, unblind: bool,
-               chunk: int) -> SampleResult:
+def _run_range(selection: Selection, compiled: _Compiled, tree: Any, offsets: Sequence[int], task: Task,
+               is_data: bool, unblind: bool, chunk: int) -> SampleResult:
     result = SampleResult.empty(selection, task.sample, is_data, unblind)
     result.files = (task.path,)
     where = f"{task.path} (sample {task.sample!r})"
     try:
-        for arrays, n in _chunks(tree, compiled.branches, task.entry_start, task.entry_stop, chunk):
+        for arrays, n in _chunks(tree, compiled.branches, offsets, task.entry_start, task.entry_stop, chunk):
             _accumulate(result, compiled, arrays, n, where)
             result.entries_read += n
     except InputError:
@@ -488,7 +491,8 @@ def run_task(selection: Selection, task: Task, is_data: bool, unblind: bool = Fa
     handle, tree = _open_tree(task.path, selection.tree)
     with handle:
         _check_branches(task.path, tree, compiled.branches, selection.tree)
-        return _run_range(selection, compiled, tree, task, is_data, unblind, chunk)
+        offsets = _basket_offsets(tree, compiled.branches)
+        return _run_range(selection, compiled, tree, offsets, task, is_data, unblind, chunk)
 
 
 # ---------------------------------------------------------------------------
@@ -588,7 +592,7 @@ def run_selection(
     results: list[SampleResult] = []
     read = 0
     for job, (file_tasks, done) in zip(jobs, outcomes):
-        _cache_store(cache, _plan_key(job.path, selection.tree, job.branches, step), [list(vars(t).values()) for t in file_tasks])
+        _cache_store(cache, _plan_key(job.path, selection.tree, job.branches, step), [list(astuple(t)) for t in file_tasks])
         for task in file_tasks:
             result = done.get((task.entry_start, task.entry_stop))
             if result is None:
@@ -637,8 +641,9 @@ def run_file(selection: Selection, job: FileJob, unblind: bool = False, step: in
     handle, tree = _open_tree(job.path, selection.tree)
     with handle:
         _check_branches(job.path, tree, compiled.branches, selection.tree)
-        tasks = _file_tasks(job.sample, job.path, tree, compiled.branches, step)
-        done = {(t.entry_start, t.entry_stop): _run_range(selection, compiled, tree, t, job.is_data, unblind, chunk)
+        offsets = _basket_offsets(tree, compiled.branches)
+        tasks = _file_tasks(job.sample, job.path, tree, offsets, step)
+        done = {(t.entry_start, t.entry_stop): _run_range(selection, compiled, tree, offsets, t, job.is_data, unblind, chunk)
                 for t in tasks if (t.entry_start, t.entry_stop) not in job.skip}
     return tasks, done
 

@@ -16,6 +16,7 @@ W2, V2) in MeV, momenta in GeV/c, lengths in cm.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import erf
@@ -205,6 +206,7 @@ def lateral_fractions(x_cm: np.ndarray, y_cm: np.ndarray, width_scale: np.ndarra
     return out
 
 
+@lru_cache(maxsize=8)
 def _centroid_table(detector: Detector) -> tuple[np.ndarray, np.ndarray]:
     """(true x, energy-weighted x centroid) of an e-m shower along one axis [cm].
 

@@ -59,7 +59,7 @@ class Draw:
     def choice(self, probabilities: np.ndarray) -> np.ndarray:
         """Physical categorical draw: index i with probability ``probabilities[i]``."""
         p = np.asarray(probabilities, dtype=float)
-        return np.minimum(np.searchsorted(np.cumsum(p / p.sum()), self.rng.random(self.n), side="right"), p.size - 1)
+        return self.rng.choice(p.size, size=self.n, p=p / p.sum())
 
     def bernoulli(self, probability: float, *, biased_probability: float | None = None) -> np.ndarray:
         """True with physical probability p; in biased mode with q, weight p/q or (1-p)/(1-q).
