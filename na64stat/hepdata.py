@@ -95,7 +95,9 @@ def write_hepdata(
                 y.add_qualifier("Setup", setup)
             table.add_variable(y)
         submission.add_table(table)
-    target = Path(out_dir)
+    # absolute before hepdata_lib runs in a scratch working directory (a relative
+    # temporary path would then point into the scratch folder)
+    target = Path(out_dir).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

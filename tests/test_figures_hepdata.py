@@ -77,6 +77,15 @@ def test_hepdata_export_validates_and_has_one_column_per_band(tmp_path: Path, mo
     assert not (tmp_path / "empty").exists()
 
 
+def test_hepdata_export_to_a_relative_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative out_dir is the caller's, not hepdata_lib's scratch working directory."""
+    monkeypatch.chdir(tmp_path)
+    folder = write_hepdata(_couplings(), Path("out") / "hepdata")
+    assert folder == tmp_path / "out" / "hepdata" and (folder / "submission.yaml").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hepdata"]  # no scratch folder left
+
+
 def test_cli_hepdata(tmp_path: Path) -> None:
     source = tmp_path / "couplings.json"
     source.write_text(json.dumps(_couplings()))
