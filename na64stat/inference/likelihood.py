@@ -26,7 +26,9 @@ Examples
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
 import numpy as np
 import pyhf
 from numpy.typing import ArrayLike
@@ -108,6 +110,25 @@ class Likelihood:
         self.n_pars = self.init.size
         self.aux_terms = self._aux_terms()
         self._batched: dict[int, pyhf.pdf.Model] = {}
+        from na64stat.inference.singlebin import SingleBinModel
+
+        #: closed-form -2 ln L with analytic derivatives for one-bin models (None: pyhf path)
+        self.closed_form: SingleBinModel | None = SingleBinModel.from_likelihood(self)
+        self.typical_scale = self._typical_scale()
+
+    def _typical_scale(self) -> np.ndarray:
+        """Scale of each parameter for finite-difference steps: 1, except the POI, whose unit
+        is set so that one unit changes the expectation by about one event (a POI with 1e6
+        signal events per unit has scale 1e-6: steps of 1e-4 would jump over the minimum)."""
+        scale = np.ones(self.n_pars)
+        pars = np.repeat(self.init[None, :], 2, axis=0)
+        pars[:, self.poi_index] = (0.0, 1.0)
+        with np.errstate(all="ignore"):
+            rows = [np.asarray(self.model.expected_actualdata(row), dtype=float) for row in pars]
+            signal = float(np.sum(np.abs(rows[1] - rows[0])))
+        if math.isfinite(signal) and signal > 0:
+            scale[self.poi_index] = 1.0 / signal
+        return scale
 
     # ------------------------------------------------------------------ structure
     def _aux_terms(self) -> tuple[AuxTerm, ...]:
@@ -152,6 +173,8 @@ class Likelihood:
         p = np.atleast_2d(np.asarray(pars, dtype=float))
         d = np.asarray(data, dtype=float)
         d = np.broadcast_to(d, (p.shape[0], d.shape[-1]))
+        if self.closed_form is not None:
+            return self.closed_form.twice_nll(p, d)
         out = np.empty(p.shape[0])
         chunk = _MAX_POINTS_PER_CALL
         for start in range(0, p.shape[0], chunk):
@@ -205,6 +228,9 @@ class Likelihood:
         if fixed_poi is not None:
             fixed[self.poi_index] = True
             x0[:, self.poi_index] = np.broadcast_to(np.asarray(fixed_poi, dtype=float), (n,))
+            # a fixed POI may lie outside its declared bounds (pyhf's minimisers refuse that)
+            values = x0[:, self.poi_index]
+            bounds[self.poi_index] = (min(bounds[self.poi_index, 0], values.min()), max(bounds[self.poi_index, 1], values.max()))
         free = np.flatnonzero(~fixed)
         x0[:, free] = np.clip(x0[:, free], bounds[free, 0], bounds[free, 1])
         if free.size == 0:
@@ -224,7 +250,7 @@ class Likelihood:
                     fixed_params=fixed.tolist(), return_fitted_val=True,
                 )
                 pars[i], nll[i] = np.asarray(best), float(val)
-            except Exception:  # pyhf raises FailedMinimization and others: record, don't abort
+            except pyhf.exceptions.FailedMinimization:  # a failed fit is recorded; any other error is raised
                 pars[i], nll[i], ok[i] = x0[i], np.inf, False
         return FitResult(pars=pars, twice_nll=nll, converged=ok)
 
@@ -248,7 +274,8 @@ class Likelihood:
         converged = np.zeros(n, dtype=bool)
         # finite-difference steps: 1e-4 (1 + |x|) to start, then 1e-3 of each parameter's
         # uncertainty from the last Hessian (a POI whose scale is 1e-6 needs tiny steps)
-        steps_h = _REL_STEP * (1.0 + np.abs(x[:, free]))
+        typical = self.typical_scale[free]
+        steps_h = _REL_STEP * (typical + np.abs(x[:, free]))
         for _ in range(max_iter):
             todo = np.flatnonzero(~done)
             if todo.size == 0:
@@ -256,19 +283,24 @@ class Likelihood:
             xs, fs, ds = x[todo], f[todo], data[todo]
             xf = _snap(xs[:, free], lo, hi)
             xs[:, free] = xf
-            h = np.maximum(steps_h[todo], 1e-9 * (1.0 + np.abs(xf)))
+            h = np.maximum(steps_h[todo], 1e-9 * (typical + np.abs(xf)))
             grad, hess = self._derivatives(xs, ds, free, lo, hi, h)
+            # non-finite derivatives: a failed fit, never a converged one
+            broken = ~np.isfinite(grad).all(axis=1) | ~np.isfinite(hess).all(axis=(1, 2))
+            if broken.any():
+                done[todo[broken]] = True
+                grad[broken], hess[broken] = 0.0, np.eye(free.size)
             sigma = np.sqrt(2.0 / np.maximum(np.abs(np.diagonal(hess, axis1=1, axis2=2)), 1e-300))
-            steps_h[todo] = np.minimum(1e-3 * sigma, _REL_STEP * (1.0 + np.abs(xf)))
+            steps_h[todo] = np.minimum(1e-3 * sigma, _REL_STEP * (typical + np.abs(xf)))
             blocked = ((xf <= lo) & (grad > 0)) | ((xf >= hi) & (grad < 0))
             newton = _newton_step(grad, hess, blocked)
             decrement = np.abs(np.sum(grad * newton, axis=1))
             tolerance = 1e-8 * (1.0 + 1e-3 * np.abs(fs))  # round-off of -2 ln L grows with its size
-            ok = decrement < tolerance
+            ok = (decrement < tolerance) & ~broken
             converged[todo[ok]] = True
             done[todo[ok]] = True
             x[todo] = xs
-            rest = np.flatnonzero(~ok)
+            rest = np.flatnonzero(~ok & ~broken)
             if rest.size == 0:
                 continue
             # phase 1: the Newton step at a few lengths
@@ -341,6 +373,9 @@ class Likelihood:
         at a lower bound and (-h, -2h) at an upper bound, so the stencil never
         leaves the box and is centred on x itself.
         """
+        if self.closed_form is not None:  # exact derivatives, no step size
+            _, grad_all, hess_all = self.closed_form.derivatives(x, data)
+            return grad_all[:, free], hess_all[:, free][:, :, free]
         n, q = x.shape[0], free.size
         xf = x[:, free]
         at_lo = xf - h < lo
@@ -368,9 +403,6 @@ class Likelihood:
         for m, (i, j) in enumerate(pairs):
             hij = (vals[:, 1 + 2 * q + m] - vals[:, 1 + i] - vals[:, 1 + j] + vals[:, 0]) / (a[:, i] * h[:, i] * a[:, j] * h[:, j])
             hess[:, i, j] = hess[:, j, i] = hij
-        bad = ~np.isfinite(grad).all(axis=1) | ~np.isfinite(hess).all(axis=(1, 2))
-        grad[bad] = 0.0
-        hess[bad] = np.eye(q)
         return grad, hess
 
 
