@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -34,9 +35,11 @@ from na64stat.io import write_json_atomic
 from na64stat.physics.couplings import dm_electron_cross_section_cm2, g_explaining_delta_a, relic_target_y_full
 from na64stat.physics.yields import background_free_reach, get_setup
 from na64stat.plotting import Overlay, curves_plot
+from na64stat.progress import Progress
 from na64stat.references import load_curve
 
-__all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "ALL_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV"]
+__all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "ALL_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV",
+           "shipped_workspaces"]
 
 #: Mass grid of the projections [GeV].
 MASSES_GEV = np.logspace(-3, 0, 31)
@@ -142,12 +145,19 @@ def fig13() -> FigureData:
                       notes=("y = eps^2 alpha_D / 81 from the epsilon reach (NA64mu couples to muons with eps e)",))
 
 
+def shipped_workspaces() -> list[str]:
+    """Names of the workspaces shipped as package data (``na64stat/workspaces/<name>``)."""
+    root = resources.files("na64stat") / "workspaces"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "bkgonly.json").is_file())
+
+
 def _workspace_folder(name: str) -> Path:
-    """A shipped workspace folder (``workspaces/<name>`` of the source tree)."""
-    folder = Path(__file__).resolve().parents[1] / "workspaces" / name
-    if not (folder / "bkgonly.json").exists():
-        raise InputError(f"shipped workspace {name!r} not found at {folder} (run from a source checkout)")
-    return folder
+    """A shipped workspace folder, read through ``importlib.resources`` (package data of ``na64stat``)."""
+    folder = resources.files("na64stat") / "workspaces" / name
+    if not (folder / "bkgonly.json").is_file():
+        raise InputError(f"no shipped workspace {name!r} in the installed package; "
+                         f"shipped: {', '.join(shipped_workspaces()) or 'none'}")
+    return Path(str(folder))  # installed as plain files (setuptools package data, not zipped)
 
 
 def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys: int = 2000, workers: int = 2,
@@ -160,6 +170,7 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     hypothesis, seeded) on ``workers`` local processes.
     """
     from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
+    from na64stat.progress import point_line
     from na64stat.plotting import LimitCurve, exclusion_plot
     from na64stat.recast import recast_limits_file
 
@@ -168,7 +179,9 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     if masses_gev is not None:
         points = [p for p in points if any(abs(p.metadata["mass_gev"] / m - 1) < 1e-9 for m in masses_gev)]
     out = Path(out_dir)
-    limits = run_scan(spec, points, out / f"{name}_limits", ScanSettings(n_toys=n_toys, seed=1), n_workers=workers)
+    with Progress(len(points), f"{name} limits") as bar:
+        limits = run_scan(spec, points, out / f"{name}_limits", ScanSettings(n_toys=n_toys, seed=1),
+                          n_workers=workers, progress=lambda record: bar.item(point_line(record)))
     couplings = recast_limits_file(limits)
     coupling = "e_mu" if "mu" in name.split("-")[0] else "epsilon"
     items = sorted(couplings["points"].items(), key=lambda kv: float(kv[0]))
@@ -215,14 +228,16 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
     spec = load_workspace(folder / "bkgonly.json")
     patchset = load_patchset(folder / "patchset.json", spec)
     cls: dict[float, list[tuple[float, float]]] = {}
-    for patch in patchset.patches:
-        mass, eps = (float(v) for v in patch.values)
-        if masses_gev is not None and not any(abs(mass / m - 1) < 1e-9 for m in masses_gev):
-            continue
-        ws = pyhf.Workspace(patchset.apply(spec, patch.name))
-        model = ws.model()
-        point = ToyCalculator(Likelihood(model, ws.data(model)), n_toys=n_toys, seed=1).cls(1.0)
-        cls.setdefault(mass, []).append((eps, point.cls_obs))
+    chosen = [p for p in patchset.patches if masses_gev is None
+              or any(abs(float(p.values[0]) / m - 1) < 1e-9 for m in masses_gev)]
+    with Progress(len(chosen), "fig7 CLs") as bar:
+        for patch in chosen:
+            mass, eps = (float(v) for v in patch.values)
+            ws = pyhf.Workspace(patchset.apply(spec, patch.name))
+            model = ws.model()
+            point = ToyCalculator(Likelihood(model, ws.data(model)), n_toys=n_toys, seed=1).cls(1.0)
+            cls.setdefault(mass, []).append((eps, point.cls_obs))
+            bar.item(f"m = {mass:g} GeV, eps = {eps:g}: CLs(mu=1) = {point.cls_obs:.3g}")
     masses = np.array(sorted(cls))
     lower, upper = [], []
     for m in masses:
