@@ -2,14 +2,18 @@
 
 Every verb is one library call that a script can make too; errors raised as
 :class:`~na64stat.errors.Na64StatError` become one line on stderr and exit
-code 1 (usage errors: exit code 2, from click).
+code 1 (usage errors: exit code 2, from click). Results go to stdout;
+progress (a bar on a terminal, else a line per item), step summaries and the
+files written go to stderr through the ``na64stat`` logger.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -20,6 +24,7 @@ from na64stat.inference.limits import METHODS
 from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
 from na64stat.io import write_json_atomic, write_text_atomic
 from na64stat.physics.yields import SETUPS, get_setup
+from na64stat.progress import Progress, configure_logging, logger, point_line
 from na64stat.recast import DM_MODELS, recast_limits_file
 from na64stat.selection.config import load_selection
 from na64stat.selection.outputs import cutflow_table, write_outputs
@@ -85,7 +90,7 @@ def reach(setup_name: str, masses: str, exposure: float | None, efficiency: floa
     click.echo(format_summary(summary))
     if json_path is not None:
         write_json_atomic(json_path, summary_to_dict(summary))
-        click.echo(f"wrote {json_path}")
+        logger.info(f"wrote {json_path}")
 
 
 @cli.command()
@@ -110,14 +115,14 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
     """
     from dataclasses import replace
 
-    from na64stat.pipeline import MainJobSettings, run_main_job
+    from na64stat.pipeline import MainJobSettings, limits_table, run_main_job
 
     changes = {k: v for k, v in (("data_eot", n_eot), ("mc_events", mc_events), ("n_toys", n_toys),
                                  ("workers", workers), ("seed", seed)) if v is not None}
     if masses:
         changes["masses_gev"] = tuple(_parse_masses(masses))
     settings = replace(MainJobSettings(), **changes)
-    report = run_main_job(out_dir, settings, log=lambda line: click.echo(line, err=True))
+    report = run_main_job(out_dir, settings)
     summaries = [summarize(get_setup(name)) for name in MAIN_JOB_SETUPS]
     text = "\n\n".join(format_summary(s) for s in summaries)
     write_json_atomic(out_dir / "physics_summary.json", {
@@ -126,25 +131,10 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
     })
     main_report = (out_dir / "report.txt").read_text(encoding="utf-8")
     write_text_atomic(out_dir / "report.txt", main_report + "\nPhysics summary (background-free reach)\n\n" + text + "\n")
-    click.echo(main_report)
-    click.echo(f"wrote {out_dir / 'report.txt'}, {out_dir / 'exclusion_epsilon.png'}, "
-               f"{out_dir / 'limits' / 'limits.json'} ({len(report['limits'])} masses)")
-
-
-class _Progress:
-    """A tqdm bar on stderr fed by the library's progress callbacks (silent when not a terminal)."""
-
-    def __init__(self, total: float | None, unit: str, desc: str) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(total=total, unit=unit, unit_scale=True, desc=desc, leave=False,
-                         disable=None, file=sys.stderr)
-
-    def __call__(self, n: int) -> None:
-        self._bar.update(n)
-
-    def close(self) -> None:
-        self._bar.close()
+    click.echo(limits_table(report), nl=False)
+    logger.info(f"wrote {out_dir / 'report.txt'}, {out_dir / 'exclusion_epsilon.png'}, "
+                f"{out_dir / 'limits' / 'limits.json'} ({len(report['limits'])} masses), "
+                f"{out_dir / 'physics_summary.json'}")
 
 
 @cli.command()
@@ -174,23 +164,17 @@ def simulate(setup_name: str, flavour: str, processes: tuple[str, ...], masses: 
     mass_list = _parse_masses(masses) if masses else []
     if flavour in ("mc", "both"):
         n_files = len(mc_processes(setup_name, processes or None, mass_list, coupling))
-        bar = _Progress(n_events * n_files, "ev", "MC")
-        try:
+        with Progress(n_events * n_files, "simulate MC", "ev") as bar:
             files = simulate_mc(setup_name, out_dir / "mc", processes=processes or None, masses_gev=mass_list,
                                 n_events=n_events, n_pot=n_eot, coupling=coupling, seed=seed,
                                 compression=compression, progress=bar)
-        finally:
-            bar.close()
         for f in files:
             click.echo(f"{f.path}: {f.n_events} events, expected {f.weight_sum:.4g} for {f.exposure:.3g} POT")
     if flavour in ("data", "both"):
         exposure = n_eot if n_eot is not None else DEFAULT_DATA_POT[setup_name]
-        bar = _Progress(exposure, "POT", "data")
-        try:
+        with Progress(exposure, "simulate data", "POT") as bar:
             files = simulate_data(setup_name, out_dir / "data", n_eot=exposure, seed=seed, compression=compression,
                                   progress=bar)
-        finally:
-            bar.close()
         total = sum(f.n_events for f in files)
         click.echo(f"{out_dir / 'data'}: {len(files)} files, {total} triggered events, {exposure:.4g} POT")
 
@@ -205,8 +189,20 @@ def _parse_samples(items: tuple[str, ...]) -> dict[str, list[str]]:
     return samples
 
 
+def _selection_path(name: Path) -> Path:
+    """A selection file, or the name of a packaged one (``na64e-invisible``: ``na64stat/selections/<name>.yaml``)."""
+    if name.exists() or name.suffix in (".yaml", ".yml") or len(name.parts) > 1:
+        return name
+    packaged = resources.files("na64stat") / "selections" / f"{name}.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    known = sorted(p.name.removesuffix(".yaml") for p in (resources.files("na64stat") / "selections").iterdir()
+                   if p.name.endswith(".yaml"))
+    raise InputError(f"no selection file {name} and no packaged selection of that name (packaged: {', '.join(known)})")
+
+
 @cli.command()
-@click.argument("selection_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("selection_file", metavar="SELECTION", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--sample", "sample_items", multiple=True,
               help="NAME=GLOB[,GLOB]: files of a sample (repeatable); replaces the selection's files for NAME.")
 @click.option("--data", "data_samples", multiple=True, help="Sample that is data (repeatable): unweighted, blinded.")
@@ -225,27 +221,30 @@ def _parse_samples(items: tuple[str, ...]) -> dict[str, list[str]]:
 def select(selection_file: Path, sample_items: tuple[str, ...], data_samples: tuple[str, ...],
            input_dir: Path | None, out_dir: Path | None, unblind: bool, workers: int, scheduler: str | None,
            step: int, cache_dir: Path | None, no_cache: bool) -> None:
-    """Apply a selection file to ROOT files: cutflow, N-1, region yields, histograms.
+    """Apply a selection to ROOT files: cutflow, N-1, region yields, histograms.
 
-    Writes OUT/cutflow.json, OUT/cutflow.txt, OUT/histograms.json (UHI) and
+    SELECTION is a selection file or the name of a packaged one
+    (na64e-invisible, na64mu-invisible, na64e-visible). Writes
+    OUT/cutflow.json, OUT/cutflow.txt, OUT/histograms.json (UHI) and
     OUT/histograms.root; a rerun with nothing changed reads no events.
     """
-    selection = load_selection(selection_file)
+    selection = load_selection(_selection_path(selection_file))
     base = input_dir if input_dir is not None else Path(DEFAULT_OUTPUT) / "events" / selection.name
-    samples = resolve_samples(selection, base, _parse_samples(sample_items))
+    extra = _parse_samples(sample_items)
+    if not base.is_dir() and any(s.files and s.name not in extra for s in selection.samples):
+        raise InputError(f"no events folder {os.path.abspath(base)} (the selection's sample files are relative to it): "
+                         f"run 'na64stat simulate --setup {selection.name}' or 'na64stat run' first, or give --input-dir")
+    samples = resolve_samples(selection, base, extra)
     out_dir = out_dir or Path(DEFAULT_OUTPUT) / "selection" / selection.name
     cache = None if no_cache else (cache_dir or out_dir / ".cache")
-    bar = _Progress(None, "ev", "select")  # the total is known only once files are opened: count and rate
-    try:
+    with Progress(None, "select", "ev") as bar:  # the total is known only once files are opened: count and rate
         run = run_selection(selection, samples, data_samples=data_samples, unblind=unblind, step=step,
                             cache_dir=cache, scheduler=scheduler, n_workers=workers, progress=bar)
-    finally:
-        bar.close()
     written = write_outputs(run, out_dir)
     for sample in run.samples:
         click.echo(cutflow_table(run, sample) + "\n")
-    click.echo(f"{run.n_tasks} tasks ({run.n_cached} from cache, {run.entries_read} entries read); "
-               f"wrote {', '.join(str(p) for p in written)}")
+    logger.info(f"{run.n_tasks} tasks ({run.n_cached} from cache, {run.entries_read} entries read); "
+                f"wrote {', '.join(str(p) for p in written)}")
 
 
 @cli.group()
@@ -266,7 +265,7 @@ def workspace_build(config: Path, out_dir: Path | None) -> None:
     spec, patchset = build(description)
     written = write_workspace(out_dir or config.parent, spec, patchset)
     click.echo(format_inspection(spec, f"workspace {description.name}: {len(patchset['patches'])} signal patches"))
-    click.echo(f"wrote {', '.join(str(p) for p in written)}")
+    logger.info(f"wrote {', '.join(str(p) for p in written)}")
 
 
 @workspace.command("inspect")
@@ -335,19 +334,14 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
     """
     settings = ScanSettings(confidence_level=confidence_level, method=method, n_toys=n_toys, seed=seed)
     spec, points = load_scan_inputs(workspace, list(patches))
-    done = [0]
-
-    def progress(record: dict) -> None:
-        done[0] += 1
-        click.echo(f"[{done[0]}/{len(points)}] {record['key']}: observed {record['observed']:.4g} "
-                   f"({record['method']}, {record['status_observed']})", err=True)
-
-    summary = run_scan(spec, points, out_dir, settings, scheduler=scheduler, n_workers=workers, progress=progress)
+    with Progress(len(points), "limits") as bar:
+        summary = run_scan(spec, points, out_dir, settings, scheduler=scheduler, n_workers=workers,
+                           progress=lambda record: bar.item(point_line(record)))
     click.echo(f"{'point':>24}  {'observed':>10}  {'median exp':>10}  method")
     for key, record in summary["limits"].items():
         obs, med = record["observed"], record["expected"]["median"]
         click.echo(f"{key:>24}  {_g(obs):>10}  {_g(med):>10}  {record['method']}")
-    click.echo(f"wrote {out_dir / 'limits.json'} and {out_dir / 'limits.csv'} ({summary['n_resumed']} points resumed)")
+    logger.info(f"wrote {out_dir / 'limits.json'} and {out_dir / 'limits.csv'} ({summary['n_resumed']} points resumed)")
 
 
 @cli.command()
@@ -378,7 +372,7 @@ def recast(limits_json: Path, out_path: Path, signal_model: str | None, referenc
         obs = bands["observed"]
         click.echo(f"{key:>12}: eps^2 < {_g(obs and obs['epsilon2'])}, e_mu < {_g(obs and obs['e_mu'])}, "
                    f"y < {_g(obs and obs['y'])}")
-    click.echo(f"wrote {out_path}")
+    logger.info(f"wrote {out_path}")
 
 
 @cli.command()
@@ -397,7 +391,7 @@ def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...]
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read couplings file {couplings_json}: {exc}") from None
     folder = write_hepdata(content, out_dir, couplings_to_export=coupling_names, title=title)
-    click.echo(f"wrote {folder}/submission.yaml and {len(coupling_names)} table(s); validated with hepdata-validator")
+    logger.info(f"wrote {folder}/submission.yaml and {len(coupling_names)} table(s); validated with hepdata-validator")
 
 
 @cli.command()
@@ -407,7 +401,10 @@ def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...]
               default=Path(DEFAULT_OUTPUT) / "figures", show_default=True, help="Output folder.")
 @click.option("--n-toys", type=int, default=2000, show_default=True, help="Toys per hypothesis (workspace figures).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Local processes (workspace figures).")
-def reproduce(figure: str | None, all_figures: bool, out_dir: Path, n_toys: int, workers: int) -> None:
+@click.option("--masses", default=None,
+              help="Only these masses [GeV] of a shipped workspace (workspace figures and fig7; quick checks).")
+def reproduce(figure: str | None, all_figures: bool, out_dir: Path, n_toys: int, workers: int,
+              masses: str | None) -> None:
     """Rebuild a figure of the seed review with its numbers (JSON next to PNG/PDF).
 
     Projections: fig3, fig6, fig6_eot, fig8, fig10, fig11, fig13. From the
@@ -420,10 +417,13 @@ def reproduce(figure: str | None, all_figures: bool, out_dir: Path, n_toys: int,
     names = list(ALL_FIGURES) if all_figures else ([figure] if figure else [])
     if not names:
         raise InputError(f"name a figure ({', '.join(ALL_FIGURES)}) or give --all")
+    mass_list = tuple(_parse_masses(masses)) if masses else None
     for name in names:
         options: dict = {"n_toys": n_toys, "workers": workers} if name in WORKSPACE_FIGURES else {}
         if name == "fig7":
             options = {"n_toys": min(n_toys, 1000)}
+        if mass_list is not None and (name in WORKSPACE_FIGURES or name == "fig7"):
+            options["masses_gev"] = mass_list
         files = make(name, out_dir, **options)
         click.echo(f"{name}: wrote {', '.join(str(f) for f in files)}")
 
@@ -434,6 +434,7 @@ def _g(value: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``na64stat`` command."""
+    configure_logging()
     try:
         cli.main(args=argv, prog_name="na64stat", standalone_mode=False)
     except click.exceptions.Abort:

@@ -7,6 +7,7 @@ Both the mass scans and the selections run their tasks through
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from typing import Any, Callable, Iterator, Sequence
 
@@ -33,21 +34,56 @@ def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[An
     from dask.distributed import Client, LocalCluster
 
     cluster = None
-    if scheduler is None:
-        environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
-                   if k != "MALLOC_TRIM_THRESHOLD_"}
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
-                              "distributed.worker.profile.enabled": False}):
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
+    with _quiet_dask_logs():
+        if scheduler is None:
+            environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                       if k != "MALLOC_TRIM_THRESHOLD_"}
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
+                                  "distributed.worker.profile.enabled": False}):
+                # The scheduler always serves HTTP (health checks) even without a dashboard, by default
+                # on port 8787 with a "Port 8787 is already in use" warning when something holds it:
+                # a free port on the loopback interface instead, and no dashboard.
+                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
+                                       scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+            client = Client(cluster)
+            # a failing task is re-raised here with its own message: the workers' own log lines
+            # about it ("Compute Failed", cancelled siblings) would only repeat it as noise
+            client.run(_quiet_worker_logs)
+        else:
+            client = Client(scheduler)
+        try:
+            yield client
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+#: Loggers of Dask / Tornado silenced while a local cluster runs (their errors reach us as exceptions).
+_DASK_LOGGERS = ("distributed", "distributed.worker", "distributed.worker.state_machine", "distributed.nanny",
+                 "distributed.scheduler", "distributed.core", "distributed.client", "distributed.comm",
+                 "distributed.batched", "tornado", "tornado.application")
+
+
+def _quiet_worker_logs() -> None:
+    """Run on each local worker: only critical Dask log records."""
+    for name in _DASK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def _quiet_dask_logs() -> Iterator[None]:
+    """Only critical Dask log records in this process while the block runs (levels restored after)."""
+    loggers = [logging.getLogger(name) for name in _DASK_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
     try:
-        yield client
+        yield
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 class _Bound:

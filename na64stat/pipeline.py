@@ -39,17 +39,18 @@ from na64stat.inference.scan import ScanSettings, SignalPoint, run_scan
 from na64stat.io import write_json_atomic, write_text_atomic
 from na64stat.physics.yields import background_free_reach, get_setup
 from na64stat.plotting import LimitCurve, Overlay, exclusion_plot
+from na64stat.progress import Progress, logger, point_line
 from na64stat.recast import recast_limits_file
 from na64stat.references import load_curve
 from na64stat.selection.config import Selection, load_selection
 from na64stat.selection.outputs import summary as selection_summary
 from na64stat.selection.outputs import write_outputs
 from na64stat.selection.processing import resolve_samples, run_selection
-from na64stat.simulation.generate import simulate_data, simulate_mc
+from na64stat.simulation.generate import mc_processes, simulate_data, simulate_mc
 from na64stat.workspace import build, write_workspace
 from na64stat.workspace_config import parse_workspace_config
 
-__all__ = ["MainJobSettings", "packaged_selection", "run_main_job", "main_job_outputs"]
+__all__ = ["MainJobSettings", "packaged_selection", "run_main_job", "main_job_outputs", "limits_table"]
 
 Log = Callable[[str], None]
 
@@ -98,9 +99,17 @@ def _workspace_config(settings: MainJobSettings, mc_exposure: float) -> dict[str
     }
 
 
-def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSettings(), log: Log = print) -> dict[str, Any]:
-    """Run the chain (module docstring) into ``out_dir``; returns the summary written to ``report.json``."""
+def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSettings(), log: Log | None = None) -> dict[str, Any]:
+    """Run the chain (module docstring) into ``out_dir``; returns the summary written to ``report.json``.
+
+    The folders are the ones the other verbs read and write by default:
+    ``OUT/events/<setup>/mc`` and ``OUT/events/<setup>/data`` (``na64stat
+    simulate``), ``OUT/selection/<selection name>`` (``na64stat select``).
+    Step summaries go to ``log`` (default: the ``na64stat`` logger), progress
+    to :class:`~na64stat.progress.Progress` (a bar on a terminal, else lines).
+    """
     out = Path(out_dir)
+    log = log or logger.info
     t0 = time.perf_counter()
     steps: list[dict[str, Any]] = []
 
@@ -109,29 +118,37 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
         log(f"[{steps[-1]['seconds']:6.1f} s] {name}: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
 
     mc_exposure = get_setup(settings.setup).exposure
-    events = out / "events"
-    mc = simulate_mc(settings.setup, events / "mc", masses_gev=settings.masses_gev, n_events=settings.mc_events,
-                     coupling=settings.coupling, seed=settings.seed)
+    events = out / "events" / settings.setup
+    n_mc = len(mc_processes(settings.setup, None, settings.masses_gev, settings.coupling))
+    with Progress(n_mc * settings.mc_events, "simulate MC", "ev") as bar:
+        mc = simulate_mc(settings.setup, events / "mc", masses_gev=settings.masses_gev, n_events=settings.mc_events,
+                         coupling=settings.coupling, seed=settings.seed, progress=bar)
     step("simulated MC", files=len(mc), events_per_file=settings.mc_events, represents=f"{mc_exposure:.3g} EOT")
-    data = simulate_data(settings.setup, events / "data", n_eot=settings.data_eot, seed=settings.seed)
+    with Progress(settings.data_eot, "simulate data", "EOT") as bar:
+        data = simulate_data(settings.setup, events / "data", n_eot=settings.data_eot, seed=settings.seed,
+                             progress=bar)
     step("simulated data", files=len(data), triggered_events=sum(f.n_events for f in data), eot=f"{settings.data_eot:.3g}")
 
     selection = packaged_selection(settings.setup)
-    run = run_selection(selection, resolve_samples(selection, events), unblind=True, n_workers=settings.workers)
-    write_outputs(run, out / "selection")
+    selected = out / "selection" / selection.name
+    with Progress(sum(f.n_events for f in (*mc, *data)), "select", "ev") as bar:
+        run = run_selection(selection, resolve_samples(selection, events), unblind=True, n_workers=settings.workers,
+                            progress=bar)
+    write_outputs(run, selected)
     info = selection_summary(run)
     observed = info["samples"]["data"]["regions"]["signal"]["raw"]
     step("selected", selection=selection.name, observed_in_signal_box=observed)
 
-    description = parse_workspace_config(_workspace_config(settings, mc_exposure), out / "selection", "main job")
+    description = parse_workspace_config(_workspace_config(settings, mc_exposure), selected, "main job")
     spec, patchset = build(description)
     write_workspace(out / "workspace", spec, patchset)
     background = description.channels[0].samples[0]
     step("workspace", background_events=f"{background.yields[0]:.3g}", signal_patches=len(patchset["patches"]))
 
     points = [SignalPoint(p["metadata"]["name"], p["patch"], dict(p["metadata"])) for p in patchset["patches"]]
-    limits = run_scan(spec, points, out / "limits", ScanSettings(n_toys=settings.n_toys, seed=settings.seed),
-                      n_workers=settings.workers)
+    with Progress(len(points), "limits") as bar:
+        limits = run_scan(spec, points, out / "limits", ScanSettings(n_toys=settings.n_toys, seed=settings.seed),
+                          n_workers=settings.workers, progress=lambda r: bar.item(point_line(r)))
     couplings = recast_limits_file(limits)
     write_json_atomic(out / "couplings.json", couplings)
     step("limits", points=len(points), methods=sorted({r["method"] for r in limits["limits"].values()}))
@@ -146,7 +163,7 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
     ]
     title = f"na64stat main job: simulated NA64e, {settings.data_eot:.2g} EOT"
     figures = exclusion_plot(curve, out / "exclusion_epsilon", coupling="epsilon", overlays=overlays, title=title)
-    figures += _more_figures(out, couplings, spec, patchset, settings, title)
+    figures += _more_figures(out, selected, couplings, spec, patchset, settings, title)
     step("plotted", files=[p.name for p in figures if p.suffix == ".png"])
     hepdata = write_hepdata(couplings, out / "hepdata", couplings_to_export=("epsilon", "epsilon2", "y"),
                             title=f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)", setup=settings.setup)
@@ -178,8 +195,8 @@ def _epsilon_curve(couplings: dict[str, Any], coupling: str = "epsilon") -> Limi
     return LimitCurve(mass, column("observed"), expected, label="simulated NA64e")
 
 
-def _more_figures(out: Path, couplings: dict[str, Any], spec: dict[str, Any], patchset: dict[str, Any],
-                  settings: MainJobSettings, title: str) -> list[Path]:
+def _more_figures(out: Path, selected: Path, couplings: dict[str, Any], spec: dict[str, Any],
+                  patchset: dict[str, Any], settings: MainJobSettings, title: str) -> list[Path]:
     """epsilon^2 and y exclusions (relic targets, BaBar), CLs against epsilon at ~10 MeV, cutflow tables."""
     import jsonpatch
     import pyhf
@@ -212,24 +229,25 @@ def _more_figures(out: Path, couplings: dict[str, Any], spec: dict[str, Any], pa
     calc = ToyCalculator(Likelihood(model, workspace.data(model)), n_toys=settings.n_toys, seed=settings.seed)
     mu_up = couplings["points"][f"{patch['metadata']['mass_gev']:.6g}"]["observed"]["mu"]
     mus = np.linspace(0.05, 2.5, 14) * mu_up
-    points = [calc.cls(float(mu)) for mu in mus]
+    points = []
+    with Progress(len(mus), "CLs scan") as bar:
+        for mu in mus:
+            points.append(calc.cls(float(mu)))
+            bar.update(1)
     bands = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
     files += cls_scan_plot(settings.coupling * np.sqrt(mus), [p.cls_obs for p in points],
                            {b: [p.cls_exp[i] for p in points] for i, b in enumerate(bands)}, out / "cls_scan",
                            xlabel=r"$\varepsilon$", title=f"CLs at m = {patch['metadata']['mass_gev']:g} GeV")
-    cutflow = json.loads((out / "selection" / "cutflow.json").read_text(encoding="utf-8"))
+    cutflow = json.loads((selected / "cutflow.json").read_text(encoding="utf-8"))
     for sample in ("data", f"signal_m{patch['metadata']['mass_gev'] * 1e3:g}MeV"):
         if sample in cutflow["samples"]:
-            files += cutflow_figure(cutflow, sample, out / "selection" / f"cutflow_{sample}")
+            files += cutflow_figure(cutflow, sample, selected / f"cutflow_{sample}")
     return files
 
 
-def _report_text(report: dict[str, Any]) -> str:
-    lines = [f"na64stat {report['na64stat_version']} main job", ""]
-    for s in report["steps"]:
-        facts = ", ".join(f"{k} {v}" for k, v in s.items() if k not in ("step", "seconds"))
-        lines.append(f"[{s['seconds']:6.1f} s] {s['step']}: {facts}")
-    lines += ["", f"{'mass [GeV]':>12}  {'eps observed':>13}  {'eps expected':>13}"]
+def limits_table(report: dict[str, Any]) -> str:
+    """The result of the main job: 90% CL limits on epsilon per mass (observed, median expected)."""
+    lines = [f"{'mass [GeV]':>12}  {'eps observed':>13}  {'eps expected':>13}"]
     for v in report["limits"].values():
         obs, med = v["epsilon_observed"], v["epsilon_expected_median"]
         lines.append(f"{v['mass_gev']:>12.4g}  {obs if obs is None else format(obs, '.3e'):>13}  "
@@ -237,12 +255,29 @@ def _report_text(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main_job_outputs(out_dir: str | Path) -> Sequence[Path]:
-    """The files a finished main job leaves in ``out_dir`` (for the README and tests)."""
+def _report_text(report: dict[str, Any]) -> str:
+    lines = [f"na64stat {report['na64stat_version']} main job", ""]
+    for s in report["steps"]:
+        facts = ", ".join(f"{k} {v}" for k, v in s.items() if k not in ("step", "seconds"))
+        lines.append(f"[{s['seconds']:6.1f} s] {s['step']}: {facts}")
+    return "\n".join(lines) + "\n\n" + limits_table(report)
+
+
+def main_job_outputs(out_dir: str | Path, settings: MainJobSettings = MainJobSettings()) -> Sequence[Path]:
+    """The files a finished main job leaves in ``out_dir`` (for the README and tests).
+
+    ``na64stat run`` adds ``physics_summary.json``.
+    """
     out = Path(out_dir)
-    return [out / name for name in ("report.txt", "report.json", "couplings.json", "limits/limits.json",
-                                    "exclusion_epsilon.png", "exclusion_epsilon.pdf", "exclusion_epsilon.csv",
-                                    "workspace/bkgonly.json", "workspace/patchset.json", "selection/cutflow.json",
-                                    "hepdata/submission.yaml", "exclusion_epsilon2.png", "exclusion_y.png",
-                                    "cls_scan.png", "selection/cutflow_data.png")]
+    events = Path("events") / settings.setup
+    selection = Path("selection") / packaged_selection(settings.setup).name
+    return [out / name for name in (
+        "report.txt", "report.json", "couplings.json", "limits/limits.json", "limits/limits.csv",
+        "exclusion_epsilon.png", "exclusion_epsilon.pdf", "exclusion_epsilon.csv",
+        "exclusion_epsilon2.png", "exclusion_epsilon2.pdf", "exclusion_epsilon2.csv",
+        "exclusion_y.png", "exclusion_y.pdf", "exclusion_y.csv", "cls_scan.png", "cls_scan.pdf",
+        "workspace/bkgonly.json", "workspace/patchset.json", "hepdata/submission.yaml",
+        events / "mc" / "em_shower.root", events / "data" / "run1001_00.root",
+        selection / "cutflow.json", selection / "cutflow.txt", selection / "histograms.json",
+        selection / "histograms.root", selection / "cutflow_data.png")]
 

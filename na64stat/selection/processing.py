@@ -149,7 +149,7 @@ def expand_inputs(patterns: Sequence[str], base: Path | None = None) -> list[str
         matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
         matches = [m for m in matches if os.path.isfile(m)]
         if not matches:
-            raise InputError(f"input {pattern!r} matches no file")
+            raise InputError(f"input {pattern!r} matches no file (searched {os.path.abspath(full)})")
         files.extend(matches)
     return list(dict.fromkeys(files))
 
