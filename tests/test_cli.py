@@ -9,6 +9,8 @@ import pytest
 from na64stat import __version__
 from na64stat.cli import main
 
+from conftest import REPO
+
 
 def run_cli(capsys, *args):
     with pytest.raises(SystemExit) as exit_info:
@@ -60,11 +62,16 @@ def test_reach_exposure_override(capsys, tmp_path):
     assert big == pytest.approx(small / 10, rel=1e-9)
 
 
-def test_main_job_writes_summary(capsys, tmp_path):
-    out_dir = tmp_path / "out"
-    code, out, _ = run_cli(capsys, "run", "--out", str(out_dir), "--masses", "0.01,0.1", "--n-eot", "2e7",
-                           "--mc-events", "4000", "--n-toys", "300", "--workers", "1")
+def test_main_job_writes_summary(capsys, tmp_path, monkeypatch):
+    """Default folder, results on stdout only, and the folder layout the other verbs read by default."""
+    monkeypatch.chdir(tmp_path)
+    out_dir = tmp_path / "na64stat-output"
+    code, out, err = run_cli(capsys, "run", "--masses", "0.01,0.1", "--n-eot", "2e7",
+                             "--mc-events", "4000", "--n-toys", "300", "--workers", "1")
     assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["mass", "[GeV]", "eps", "observed", "eps", "expected"] and len(lines) == 3
+    assert "simulated MC" in err and "limits [2/2] m = " in err and "wrote " in err and "Warning" not in err
     data = json.loads((out_dir / "physics_summary.json").read_text())
     assert [s["setup"]["name"] for s in data["summaries"]] == ["na64e-invisible", "na64mu-invisible"]
     report = (out_dir / "report.txt").read_text()
@@ -75,6 +82,21 @@ def test_main_job_writes_summary(capsys, tmp_path):
         assert path.exists(), path
     limits = json.loads((out_dir / "limits" / "limits.json").read_text())["limits"]
     assert sorted(float(k) for k in limits) == [0.01, 0.1]
+    # the README's follow-on command finds the events with its defaults (a packaged selection's name works too)
+    for selection in ("na64e-invisible", str(REPO / "selections" / "na64e-invisible.yaml")):
+        code, out, err = run_cli(capsys, "select", selection)
+        assert code == 0 and "sample data (data)" in out, err
+    assert (out_dir / "selection" / "na64e-invisible" / ".cache").is_dir()
+
+
+def test_select_without_events_names_the_folder_it_searched(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "select", "na64e-invisible")
+    assert code == 1 and str(tmp_path / "na64stat-output" / "events" / "na64e-invisible") in err
+    code, _, err = run_cli(capsys, "select", "na64e-invisible", "--input-dir", ".")
+    assert code == 1 and str(tmp_path / "data" / "*.root") in err
+    code, _, err = run_cli(capsys, "select", "no-such-selection")
+    assert code == 1 and "packaged: na64e-invisible" in err
 
 
 @pytest.mark.parametrize(
