@@ -352,7 +352,8 @@ def k_factor(mass_gev: float, beam_energy_gev: ArrayLike) -> np.ndarray:
             "use the IWW cross section there"
         )
     e0 = np.clip(np.asarray(beam_energy_gev, dtype=float), e_lo, e_hi)
-    log_m = np.clip(math.log(mass_gev), math.log(m_lo), math.log(m_hi))
+    # clipped to the grid's own ln m (numpy's log may differ from math.log in the last bit: numpy < 1.25 SIMD)
+    log_m = np.clip(math.log(mass_gev), interp.grid[0][0], interp.grid[0][-1])
     pts = np.stack([np.full(e0.size, log_m), e0.ravel()], axis=-1)
     return interp(pts).reshape(e0.shape)
 
