@@ -86,8 +86,10 @@ class Progress:
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
-            of = f"/{self.total:.4g}" if self.total else ""
-            logger.info(f"  {self.desc}: {self.done:.4g}{of} {self.unit}".rstrip())
+            if self.total:
+                logger.info(f"  {self.desc}: {100 * self.done / self.total:.0f}% of {self.total:.3g} {self.unit}".rstrip())
+            else:
+                logger.info(f"  {self.desc}: {self.done:.4g} {self.unit}".rstrip())
 
     def item(self, text: str, n: float = 1) -> None:
         """One item done (e.g. a mass point): a bar step on a terminal, else a log line ``desc [i/N] text``."""
