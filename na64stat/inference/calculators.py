@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 from scipy import special, stats
 
 from na64stat.errors import InputError
+from na64stat.inference.counting import CountingGrid, GridStatistic
 from na64stat.inference.likelihood import FitResult, Likelihood
 
 __all__ = [
@@ -77,7 +78,9 @@ class CLsPoint:
     cls_exp:
         Expected CLs for the -2, -1, 0, +1, +2 sigma bands (pyhf order).
     n_failed:
-        Toys whose fit failed (excluded), 0 otherwise.
+        Toys (or grid points) whose fit failed (excluded), 0 otherwise.
+    cls_obs_error, cls_exp_error:
+        Monte-Carlo (toys) or numerical (exact) error of the observed and expected CLs.
     """
 
     mu: float
@@ -86,6 +89,8 @@ class CLsPoint:
     clb_obs: float
     cls_exp: tuple[float, ...]
     n_failed: int = 0
+    cls_obs_error: float = 0.0
+    cls_exp_error: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 class Calculator(Protocol):
@@ -107,7 +112,8 @@ def _twice_nll_free_fit(lik: Likelihood, data: np.ndarray, init: np.ndarray | No
 
 def _qtilde(mu: float, free: FitResult, cond: FitResult, poi_index: int) -> np.ndarray:
     """q~_mu = max(0, t_mu) if mu_hat <= mu else 0, with mu_hat >= 0 (pyhf's qmu_tilde)."""
-    t = np.clip(cond.twice_nll - free.twice_nll, 0.0, None)
+    with np.errstate(invalid="ignore"):  # inf - inf where both fits failed: NaN, flagged by `converged`
+        t = np.clip(cond.twice_nll - free.twice_nll, 0.0, None)
     return np.where(free.pars[:, poi_index] > mu, 0.0, t)
 
 
@@ -238,14 +244,18 @@ def _failed_point(mu: float, n_failed: int) -> CLsPoint:
     return CLsPoint(mu=mu, cls_obs=nan, clsb_obs=nan, clb_obs=nan, cls_exp=(nan,) * len(N_SIGMAS), n_failed=n_failed)
 
 
-def _cls_from_distributions(mu: float, q_obs: float, sb: TestStatDistribution, b: TestStatDistribution, n_failed: int = 0) -> CLsPoint:
+def _cls_from_distributions(mu: float, q_obs: float, sb: TestStatDistribution, b: TestStatDistribution, n_failed: int = 0,
+                            errors: "Callable[[float, float, int, int], float] | None" = None) -> CLsPoint:
     def cls_at(q: float) -> tuple[float, float, float]:
         clsb, clb = sb.pvalue(q), b.pvalue(q)
         return (clsb / clb if clb > 0 else 1.0), clsb, clb
 
     cls_obs, clsb, clb = cls_at(q_obs)
-    expected = tuple(cls_at(b.quantile(float(special.ndtr(n))))[0] for n in N_SIGMAS)
-    return CLsPoint(mu=mu, cls_obs=cls_obs, clsb_obs=clsb, clb_obs=clb, cls_exp=expected, n_failed=n_failed)
+    at_bands = [cls_at(b.quantile(float(special.ndtr(n)))) for n in N_SIGMAS]
+    n_sb, n_b = sb.values.size, b.values.size
+    return CLsPoint(mu=mu, cls_obs=cls_obs, clsb_obs=clsb, clb_obs=clb, cls_exp=tuple(c[0] for c in at_bands),
+                    n_failed=n_failed, cls_obs_error=errors(clsb, clb, n_sb, n_b) if errors else 0.0,
+                    cls_exp_error=tuple(errors(c[1], c[2], n_sb, n_b) if errors else 0.0 for c in at_bands))
 
 
 @dataclass(frozen=True)
@@ -298,14 +308,32 @@ class ToyEnsemble:
         total = self.q_sb.size + self.q_b.size + self.n_failed
         if self.n_failed > MAX_FAILED_FRACTION * total or self.q_sb.size == 0 or self.q_b.size == 0:
             return _failed_point(self.mu, self.n_failed)
-        return _cls_from_distributions(self.mu, self.q_obs, TestStatDistribution(self.q_sb), TestStatDistribution(self.q_b), self.n_failed)
+        return _cls_from_distributions(self.mu, self.q_obs, TestStatDistribution(self.q_sb), TestStatDistribution(self.q_b),
+                                       self.n_failed, errors=cls_binomial_error)
 
     def cls_error(self) -> float:
-        """Binomial Monte-Carlo error of the observed CLs."""
-        n_sb, n_b = self.q_sb.size, self.q_b.size
+        """Binomial Monte-Carlo error of the observed CLs (never 0: see :func:`cls_binomial_error`)."""
         point = self.cls()
-        rel2 = (1 - point.clsb_obs) / max(point.clsb_obs * n_sb, 1e-300) + (1 - point.clb_obs) / max(point.clb_obs * n_b, 1e-300)
-        return float(point.cls_obs * math.sqrt(rel2))
+        return cls_binomial_error(point.clsb_obs, point.clb_obs, self.q_sb.size, self.q_b.size)
+
+
+def cls_binomial_error(clsb: float, clb: float, n_sb: int, n_b: int) -> float:
+    """Monte-Carlo error of CLs = CLs+b / CLb from n_sb and n_b toys.
+
+    Binomial errors on both tail fractions, with at least one toy's worth
+    in each tail: where no toy reaches the tail the fraction is 0, and its
+    error is that of one count (1/n), not 0 - the estimate is not precise.
+
+    >>> round(cls_binomial_error(0.0, 0.5, 1000, 1000), 4)   # no s+b toy in the tail
+    0.002
+    """
+    if not (math.isfinite(clsb) and math.isfinite(clb)) or n_sb <= 0 or n_b <= 0:
+        return math.nan
+    sigma_sb = math.sqrt(max(clsb * n_sb, 1.0) * max(1.0 - clsb, 1.0 / n_sb)) / n_sb
+    sigma_b = math.sqrt(max(clb * n_b, 1.0) * max(1.0 - clb, 1.0 / n_b)) / n_b
+    clb_safe = max(clb, 1.0 / n_b)
+    cls = min(clsb / clb_safe, 1.0)
+    return float(math.hypot(sigma_sb / clb_safe, cls * sigma_b / clb_safe))
 
 
 class _ProfiledCalculator:
@@ -326,15 +354,22 @@ class _ProfiledCalculator:
         """Conditional MLE of the nuisance parameters on the data at ``mu`` (the generator)."""
         return self._profiled_fit(mu).pars[0]
 
+    def observed_fits_converged(self, mu: float) -> bool:
+        """Whether the fits to the observed data that feed mu converged: the free fit, the conditional
+        fit at mu (the s+b generator) and the one at mu = 0 (the b-only generator)."""
+        return bool(self.free.converged[0] and self._profiled_fit(mu).converged[0] and self._profiled_fit(0.0).converged[0])
+
     def q_observed(self, mu: float) -> float:
         """Observed q~_mu."""
         return float(_qtilde(mu, self.free, self._profiled_fit(mu), self.lik.poi_index)[0])
 
-    def q_values(self, mu: float, datasets: np.ndarray, free: FitResult | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """q~_mu for many datasets; returns (values, converged)."""
+    def q_values(self, mu: float, datasets: np.ndarray, free: FitResult | None = None,
+                 init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """q~_mu for many datasets; returns (values, converged). ``init``: start of the conditional fits."""
         if free is None:
             free = _twice_nll_free_fit(self.lik, datasets, init=self.free.pars[0])
-        cond = self.lik.fit(datasets, init=free.pars, fixed_poi=mu)
+        cond = self.lik.fit(datasets, init=free.pars if init is None else init, fixed_poi=mu)
+        self._last_conditional = cond
         q = _qtilde(mu, free, cond, self.lik.poi_index)
         return q, free.converged & cond.converged
 
@@ -359,17 +394,40 @@ class ToyCalculator(_ProfiledCalculator):
         if n_toys < 10:
             raise InputError(f"n_toys must be at least 10, got {n_toys}")
         super().__init__(likelihood)
-        self.n_toys = int(n_toys)
         self.seed = int(seed)
-        rng = np.random.default_rng(self.seed)
-        n_obs = likelihood.data.size
-        # Common random numbers: one set of uniforms for the s+b toys at every mu, one for b.
-        self._u_sb = rng.random((self.n_toys, n_obs))
-        self._u_b = rng.random((self.n_toys, n_obs))
-        self._b_toys = self.sample(self.profiled_pars(0.0), self._u_b)
-        self._b_free = _twice_nll_free_fit(likelihood, self._b_toys, init=self.free.pars[0])
+        self.block_size = int(n_toys)
+        # Common random numbers: one set of uniforms for the s+b toys at every mu, one for b, drawn in
+        # blocks of n_toys from their own seeded streams (block k: default_rng([seed, k])), so that
+        # adding toys keeps every earlier toy and the same seed and count give the same toys.
+        self._u_sb: list[np.ndarray] = []
+        self._u_b: list[np.ndarray] = []
+        self._b_toys: list[np.ndarray] = []
+        self._b_free: list[FitResult] = []
         self._points: dict[float, CLsPoint] = {}
         self._ensembles: dict[float, ToyEnsemble] = {}
+        self._blocks: dict[tuple[float, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._add_block()
+
+    @property
+    def n_toys(self) -> int:
+        """Toys per hypothesis so far."""
+        return self.block_size * len(self._u_sb)
+
+    def _add_block(self) -> None:
+        rng = np.random.default_rng([self.seed, len(self._u_sb)])
+        n_obs = self.lik.data.size
+        self._u_sb.append(rng.random((self.block_size, n_obs)))
+        self._u_b.append(rng.random((self.block_size, n_obs)))
+        b_toys = self.sample(self.profiled_pars(0.0), self._u_b[-1])
+        self._b_toys.append(b_toys)
+        self._b_free.append(_twice_nll_free_fit(self.lik, b_toys, init=self.free.pars[0]))
+
+    def add_toys(self, n_toys: int) -> None:
+        """Grow to at least ``n_toys`` toys per hypothesis (whole blocks); CLs values are recomputed."""
+        while self.n_toys < n_toys:
+            self._add_block()
+        self._points.clear()
+        self._ensembles.clear()
 
     def sample(self, pars: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
         """Datasets at ``pars`` by inverse-CDF sampling of the given uniforms (main + aux)."""
@@ -387,16 +445,38 @@ class ToyCalculator(_ProfiledCalculator):
                 out[:, n_main + k] = stats.poisson.ppf(u, centre * term.scale)
         return out
 
+    def _block(self, mu: float, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """q~_mu of block k's s+b and b-only toys with their convergence flags (cached)."""
+        if (mu, k) not in self._blocks:
+            sb_toys = self.sample(self.profiled_pars(mu), self._u_sb[k])
+            q_sb, ok_sb = self.q_values(mu, sb_toys)
+            q_b, ok_b = self.q_values(mu, self._b_toys[k], free=self._b_free[k])
+            self._blocks[(mu, k)] = (q_sb, ok_sb, q_b, ok_b)
+        return self._blocks[(mu, k)]
+
     def ensemble(self, mu: float) -> ToyEnsemble:
         """The toys at ``mu``: observed q~_mu and its s+b and b-only distributions."""
         if mu not in self._ensembles:
+            if not self.observed_fits_converged(mu):
+                self._ensembles[mu] = ToyEnsemble(mu, math.nan, np.zeros(0), np.zeros(0), (self.seed,), 0)
+                return self._ensembles[mu]
             q_obs = self.q_observed(mu)
-            sb_toys = self.sample(self.profiled_pars(mu), self._u_sb)
-            q_sb, ok_sb = self.q_values(mu, sb_toys)
-            q_b, ok_b = self.q_values(mu, self._b_toys, free=self._b_free)
-            n_failed = int((~ok_sb).sum() + (~ok_b).sum())
-            self._ensembles[mu] = ToyEnsemble(mu, q_obs, q_sb[ok_sb], q_b[ok_b], (self.seed,), n_failed)
+            parts = [self._block(mu, k) for k in range(len(self._u_sb))]
+            q_sb = np.concatenate([p[0][p[1]] for p in parts])
+            q_b = np.concatenate([p[2][p[3]] for p in parts])
+            n_failed = int(sum((~p[1]).sum() + (~p[3]).sum() for p in parts))
+            self._ensembles[mu] = ToyEnsemble(mu, q_obs, q_sb, q_b, (self.seed,), n_failed)
         return self._ensembles[mu]
+
+    def failed_toys(self) -> int:
+        """Distinct toys whose fit failed at any tested mu (a b-only toy failing at five mu counts once)."""
+        n = self.block_size
+        failed_sb: set[int] = set()
+        failed_b: set[int] = set()
+        for (mu, k), (_, ok_sb, _, ok_b) in self._blocks.items():
+            failed_sb.update((k * n + np.flatnonzero(~ok_sb)).tolist())
+            failed_b.update((k * n + np.flatnonzero(~ok_b)).tolist())
+        return len(failed_sb) + len(failed_b)
 
     def cls(self, mu: float) -> CLsPoint:
         if mu not in self._points:
@@ -410,13 +490,15 @@ class ToyCalculator(_ProfiledCalculator):
 
 
 class ExactCalculator(_ProfiledCalculator):
-    """Exact CLs for single-bin counting models (NA64's signal box).
+    """CLs without toys for single-bin counting models (NA64's signal box).
 
-    The main count is summed over n = 0 .. n_max (Poisson tail below 1e-12),
-    each Poisson auxiliary measurement over its central 1 - 1e-9 range.
-    Raises :class:`~na64stat.errors.InputError` for multi-bin models,
-    Gaussian-constrained nuisance parameters (module docstring) or too many
-    nuisance parameters (use toys).
+    The distributions of q~_mu under the s+b and b-only generators are sums
+    over the main count and the Poisson auxiliary measurements and exact
+    integrals over the Gaussian ones, with the acceptance region
+    {q >= t} located on a fine grid (:mod:`na64stat.inference.counting`);
+    every CLs value carries the numerical error of that calculation.
+    Raises :class:`~na64stat.errors.InputError` for multi-bin models or a
+    data space too large to lay out (use toys).
 
     Examples
     --------
@@ -437,6 +519,30 @@ class ExactCalculator(_ProfiledCalculator):
             raise InputError(f"exact counting needs a single-bin model, this one has {likelihood.n_main} bins")
         super().__init__(likelihood)
         self._points: dict[float, CLsPoint] = {}
+        self.notes: set[str] = set()
+        self._grid: CountingGrid | None = None
+        self._grid_data = np.zeros((0, likelihood.data.size))
+        self._grid_free: FitResult | None = None
+        self._grid_conditional: dict[float, np.ndarray] = {}
+
+    def prepare(self, mus: list[float]) -> None:
+        """Lay out the data grid for the generators of all these mu (and mu = 0) at once, so that a
+        search over them fits the grid's free fits only once."""
+        generators = np.stack([self.profiled_pars(0.0)] + [self.profiled_pars(m) for m in mus])
+        if self._grid is None or not self._grid.covers(generators):
+            self._grid = None
+            self._grid_for(generators)
+
+    def _grid_for(self, generators: np.ndarray) -> CountingGrid:
+        """The data grid serving these generators: reused while it covers them (its free fits do not
+        depend on mu), else laid out anew with room for larger rates."""
+        if self._grid is None or not self._grid.covers(generators):
+            self._grid = CountingGrid(self.lik, generators, rate_margin=1.5)
+            self._grid_data = self._grid.datasets(self.lik.data)
+            self._grid_free = _twice_nll_free_fit(self.lik, self._grid_data, init=self.free.pars[0])
+            self._grid_conditional = {}
+            self.notes.update(self._grid.notes)
+        return self._grid
 
     @property
     def evaluations(self) -> tuple[CLsPoint, ...]:
@@ -444,68 +550,134 @@ class ExactCalculator(_ProfiledCalculator):
         return tuple(self._points[m] for m in sorted(self._points))
 
     @classmethod
-    def applicable(cls, likelihood: Likelihood) -> bool:
-        """Whether exact counting can handle this model (one bin, a grid of manageable size)."""
+    def grid_size(cls, likelihood: Likelihood) -> int:
+        """Data points per tested mu near the limit (raises InputError where exact counting cannot apply)."""
         if likelihood.n_main != 1:
-            return False
+            raise InputError(f"exact counting needs a single-bin model, this one has {likelihood.n_main} bins")
+        pars = np.repeat(likelihood.init[None, :], 2, axis=0)
+        pars[1, likelihood.poi_index] = 0.0
+        background = float(likelihood.expected_data(pars[1], include_auxdata=False)[0, 0])
+        pars[0, likelihood.poi_index] = (5.0 + 3.0 * math.sqrt(max(background, 0.0))) * likelihood.typical_scale[likelihood.poi_index]
+        return CountingGrid(likelihood, pars, rate_margin=1.5).size
+
+    @classmethod
+    def applicable(cls, likelihood: Likelihood) -> bool:
+        """Whether exact counting can handle this model (one bin, a data space of manageable size)."""
         try:
-            _count_grid(likelihood, likelihood.init)
+            cls.grid_size(likelihood)
         except InputError:
             return False
         return True
 
-    def _grid(self, pars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return _count_grid(self.lik, pars)
-
     def cls(self, mu: float) -> CLsPoint:
         if mu in self._points:
             return self._points[mu]
+        if not self.observed_fits_converged(mu):
+            self._points[mu] = _failed_point(mu, 0)
+            return self._points[mu]
         q_obs = self.q_observed(mu)
-        dists = []
-        n_failed = 0
-        failed_probability = 0.0
-        for generator_mu in (mu, 0.0):
-            data, weight = self._grid(self.profiled_pars(generator_mu))
-            q, ok = self.q_values(mu, data)
-            n_failed += int((~ok).sum())
-            failed_probability = max(failed_probability, float(weight[~ok].sum() / weight.sum()))
-            dists.append(TestStatDistribution(q[ok], weight[ok]))
-        if failed_probability > MAX_FAILED_PROBABILITY:
+        generators = np.stack([self.profiled_pars(mu), self.profiled_pars(0.0)])
+        grid = self._grid_for(generators)
+        # warm start: the conditional fits at the nearest mu already tested on this grid
+        near = min(self._grid_conditional, key=lambda m: abs(math.log(m / mu)), default=None) if mu > 0 else None
+        q, ok = self.q_values(mu, self._grid_data, free=self._grid_free,
+                              init=None if near is None else self._grid_conditional[near])
+        if mu > 0:
+            self._grid_conditional[mu] = self._last_conditional.pars
+        n_failed = int((~ok).sum())
+        q = np.where(ok, q, np.nan)
+        failed = grid.probability(np.where(ok, 0.0, 1.0), np.array([0.5]), generators).value.max() if n_failed else 0.0
+        if failed > MAX_FAILED_PROBABILITY:
             point = _failed_point(mu, n_failed)
         else:
-            point = _cls_from_distributions(mu, q_obs, dists[0], dists[1], n_failed)
+            point = self._point(mu, q_obs, grid, q, generators, n_failed)
         self._points[mu] = point
         return point
 
+    def _point(self, mu: float, q_obs: float, grid: CountingGrid, q: np.ndarray, generators: np.ndarray,
+               n_failed: int) -> CLsPoint:
+        """Observed and expected CLs from the test statistic on the grid."""
+        p_band = np.array([special.ndtr(n) for n in N_SIGMAS])
+        statistic = grid.statistic(q)
+        thresholds = np.concatenate([[q_obs], _lower_quantiles(statistic, p_band, generators[1:])])
+        prob = statistic.probability(thresholds, generators)
+        sb, b = prob.value[:, 0], prob.value[:, 1]
+        cls = np.where(b > 0, sb / np.where(b > 0, b, 1.0), 1.0)
+        cls = np.where(thresholds <= 0.0, 1.0, np.minimum(cls, 1.0))
+        with np.errstate(all="ignore"):
+            rel = np.hypot(prob.error[:, 0] / sb, prob.error[:, 1] / b)
+        error = np.where(np.isfinite(rel), cls * rel, 0.0)
+        error = np.where(thresholds <= 0.0, 0.0, error)
+        return CLsPoint(mu=mu, cls_obs=float(cls[0]), clsb_obs=float(sb[0]), clb_obs=float(b[0]),
+                        cls_exp=tuple(float(c) for c in cls[1:]), n_failed=n_failed,
+                        cls_obs_error=float(error[0]), cls_exp_error=tuple(float(e) for e in error[1:]))
 
-#: Largest number of (count, auxiliary values) combinations exact counting sums over.
-MAX_GRID = 200_000
+
+def _lower_quantiles(statistic: GridStatistic, p: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Lower quantiles of q under the b-only generator: the smallest v with P_b(q <= v) >= p, for each p.
+
+    Without a continuous axis q takes finitely many values (a weighted
+    discrete distribution); with one, q is continuous apart from an atom at
+    q = 0 (where the free fit reaches mu), and P_b(q >= v) = 1 - p is solved
+    for v by the Illinois method on the exact region probability.
+    """
+    grid, q = statistic.grid, statistic.q
+    if grid.inner is None:
+        weights = grid.row_weights(background, 0)[0]
+        finite = np.isfinite(q.ravel())
+        dist = TestStatDistribution(q.ravel()[finite], weights[finite])
+        return np.array([dist.quantile(float(pk)) for pk in p])
+    tiny = 1e-6  # q below this is the atom at q = 0 (fits leave ~1e-12 of round-off there)
+    def g_b(t: np.ndarray) -> np.ndarray:
+        return statistic.probability(t, background, with_error=False).value[:, 0]
+
+    above_zero = float(g_b(np.array([tiny]))[0])
+    result = np.zeros(p.size)
+    todo = np.flatnonzero(1.0 - above_zero < p)  # else the atom at 0 already holds probability p
+    if todo.size == 0:
+        return result
+    target = 1.0 - p[todo]
+    lo, hi = _empirical_bracket(statistic, background, p[todo])
+    lo, hi = np.maximum(lo, tiny), np.maximum(hi, tiny)
+    f_lo, f_hi = g_b(lo) - target, g_b(hi) - target
+    wrong = (f_lo < 0) | (f_hi > 0)  # the empirical bracket missed: the whole range
+    if wrong.any():
+        lo[wrong], hi[wrong] = tiny, float(np.nanmax(q))
+        f_lo[wrong], f_hi[wrong] = above_zero - target[wrong], g_b(hi[wrong]) - target[wrong]
+    side = np.zeros(todo.size)
+    v = 0.5 * (lo + hi)
+    for _ in range(60):
+        with np.errstate(all="ignore"):
+            v = np.where(f_lo != f_hi, lo - f_lo * (hi - lo) / (f_hi - f_lo), 0.5 * (lo + hi))
+        v = np.clip(v, lo, hi)
+        fv = g_b(v) - target
+        move_lo = fv > 0
+        lo, f_lo = np.where(move_lo, v, lo), np.where(move_lo, fv, f_lo)
+        hi, f_hi = np.where(move_lo, hi, v), np.where(move_lo, f_hi, fv)
+        # Illinois: halve the stale end's value when the same end moves twice
+        f_hi = np.where(move_lo & (side > 0), 0.5 * f_hi, f_hi)
+        f_lo = np.where(~move_lo & (side < 0), 0.5 * f_lo, f_lo)
+        side = np.where(move_lo, 1.0, -1.0)
+        if np.all((np.abs(fv) < 1e-7 * np.maximum(target, 1e-300)) | (hi - lo < 1e-12 * (1.0 + hi))):
+            break
+    result[todo] = v
+    return result
 
 
-def _count_grid(lik: Likelihood, pars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All (main count, aux values) combinations of a single-bin model with their probabilities at ``pars``."""
-    rate = float(lik.expected_data(pars, include_auxdata=False)[0][0])
-    n_max = int(stats.poisson.isf(1e-12, rate)) + 2
-    axes = [np.arange(n_max + 1, dtype=float)]
-    probs = [stats.poisson.pmf(axes[0], rate)]
-    for term in lik.aux_terms:
-        if term.kind == "normal":
-            raise InputError(
-                "exact counting handles Poisson-constrained nuisance parameters only; a Gaussian constraint "
-                "needs toys (method='toys')"
-            )
-        lam = pars[term.par_index] * term.scale
-        lo, hi = stats.poisson.ppf([5e-10, 1 - 5e-10], lam)
-        k = np.arange(lo, hi + 1)
-        axes.append(k)
-        probs.append(stats.poisson.pmf(k, lam))
-    size = int(np.prod([a.size for a in axes]))
-    if size > MAX_GRID:
-        raise InputError(
-            f"exact counting would need {size} grid points ({len(lik.aux_terms)} auxiliary measurements); use toys"
-        )
-    mesh = np.meshgrid(*axes, indexing="ij")
-    pmesh = np.meshgrid(*probs, indexing="ij")
-    data = np.stack([m.ravel() for m in mesh], axis=1)
-    weight = np.prod(np.stack([p.ravel() for p in pmesh], axis=1), axis=1)
-    return data, weight
+def _empirical_bracket(statistic: GridStatistic, background: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A bracket of each b-only quantile from the grid nodes taken as weighted points (p -+ 0.01)."""
+    grid = statistic.grid
+    inner = grid.inner
+    assert inner is not None
+    rows = grid.row_weights(background, 0)[0]
+    centre, sigma = inner.normal(background[0])
+    cols = stats.norm.pdf(inner.nodes, centre, sigma) * (inner.nodes[1] - inner.nodes[0])
+    weights = (rows[:, None] * cols[None, :]).ravel()
+    values = statistic.q.ravel()
+    finite = np.isfinite(values)
+    order = np.argsort(values[finite], kind="stable")
+    sorted_values = values[finite][order]
+    cdf = np.cumsum(weights[finite][order])
+    cdf /= cdf[-1]
+    index = lambda prob: np.clip(np.searchsorted(cdf, prob), 0, sorted_values.size - 1)  # noqa: E731
+    return sorted_values[index(np.clip(p - 0.01, 0.0, 1.0))].copy(), sorted_values[index(np.clip(p + 0.01, 0.0, 1.0))].copy()

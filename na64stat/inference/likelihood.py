@@ -26,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -129,6 +130,13 @@ class Likelihood:
         if math.isfinite(signal) and signal > 0:
             scale[self.poi_index] = 1.0 / signal
         return scale
+
+    def with_poi_bounds(self, lo: float, hi: float) -> "Likelihood":
+        """The same likelihood with the POI bounded by [lo, hi] (the model itself is unchanged)."""
+        other = copy.copy(self)
+        other.bounds = self.bounds.copy()
+        other.bounds[self.poi_index] = (lo, hi)
+        return other
 
     # ------------------------------------------------------------------ structure
     def _aux_terms(self) -> tuple[AuxTerm, ...]:
@@ -426,9 +434,46 @@ def _newton_step(grad: np.ndarray, hess: np.ndarray, frozen: np.ndarray) -> np.n
     h[frozen[:, :, None] | frozen[:, None, :]] = 0.0
     diag = np.arange(q)
     h[:, diag, diag] = np.where(frozen, 1.0, h[:, diag, diag])
-    w, v = np.linalg.eigh(h)
-    scale = np.maximum(np.abs(w), 1e-8 * np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12))
-    coeff = np.einsum("nij,ni->nj", v, g) / scale
-    step = -np.einsum("nij,nj->ni", v, coeff)
+    step = np.empty_like(g)
+    # positive-definite rows (the usual case near a minimum): a Cholesky solve, several times
+    # cheaper than the eigendecomposition the other rows need
+    definite = _positive_definite(h)
+    if definite.any():
+        step[definite] = -np.linalg.solve(h[definite], g[definite][:, :, None])[:, :, 0]
+    rest = ~definite
+    if rest.any():
+        # equilibrate first (unit diagonal), so that the eigenvalue floor is relative to each
+        # parameter's own curvature: a direction with no curvature (a linear -2 ln L, e.g. the POI
+        # at n = 0) next to a very stiff one (a tightly constrained nuisance parameter) then gets
+        # a long step towards its bound instead of a vanishing one
+        hr, gr = h[rest], g[rest]
+        diag_abs = np.abs(np.diagonal(hr, axis1=1, axis2=2))
+        d = np.sqrt(np.maximum(diag_abs, 1e-12 * np.maximum(diag_abs.max(axis=1, keepdims=True), 1e-300)))
+        w, v = np.linalg.eigh(hr / (d[:, :, None] * d[:, None, :]))
+        scale = np.maximum(np.abs(w), 1e-8 * np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12))
+        with np.errstate(over="ignore", invalid="ignore"):  # a flat direction: a step as long as the box
+            coeff = np.einsum("nij,ni->nj", v, gr / d) / scale
+            step[rest] = np.nan_to_num(-np.einsum("nij,nj->ni", v, coeff) / d, nan=0.0, posinf=1e300, neginf=-1e300)
     return np.where(frozen, 0.0, step)
+
+
+def _positive_definite(h: np.ndarray) -> np.ndarray:
+    """Rows whose symmetric matrix is well-conditioned positive definite (leading minors, up to 3x3)."""
+    q = h.shape[1]
+    if q > 3:
+        ok = np.zeros(h.shape[0], dtype=bool)
+        try:
+            np.linalg.cholesky(h)
+            ok[:] = True
+        except np.linalg.LinAlgError:
+            pass
+        return ok
+    scale = np.abs(h).max(axis=(1, 2)) + 1e-300
+    ok = h[:, 0, 0] > 1e-8 * scale
+    if q >= 2:
+        m2 = h[:, 0, 0] * h[:, 1, 1] - h[:, 0, 1] * h[:, 1, 0]
+        ok &= m2 > 1e-8 * scale**2
+    if q == 3:
+        ok &= np.linalg.det(h) > 1e-8 * scale**3
+    return ok
 

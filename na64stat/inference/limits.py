@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+import time
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pyhf
@@ -50,9 +51,10 @@ from na64stat.inference.calculators import (
     ExactCalculator,
     ToyCalculator,
 )
-from na64stat.inference.likelihood import Likelihood
+from na64stat.inference.likelihood import MAX_NEWTON_PARAMETERS, Likelihood
 
-__all__ = ["SMALL_COUNT", "METHODS", "UpperLimit", "choose_method", "upper_limit", "limit_from_calculator"]
+__all__ = ["SMALL_COUNT", "METHODS", "UpperLimit", "MethodChoice", "plan_method", "choose_method", "upper_limit",
+           "limit_from_calculator"]
 
 #: Expected background per bin below which asymptotic formulae are not trusted.
 SMALL_COUNT: float = 10.0
@@ -80,7 +82,14 @@ class UpperLimit:
     n_evaluations:
         CLs evaluations the search needed.
     n_failed_fits:
-        Fits that failed along the way (toys: failed toys, excluded).
+        Fits that failed along the way (toys: distinct failed toys, excluded; exact: grid points).
+    observed_error, expected_error:
+        Uncertainty of each limit from the Monte-Carlo (toys) or numerical (exact) error of CLs at
+        the crossing, divided by the slope of CLs there (0 for asymptotic).
+    method_reason:
+        Why this method was used (``auto``'s choice with its cost estimate, or "requested").
+    notes:
+        Anything the user should know, e.g. a widened POI bound.
     """
 
     observed: float
@@ -93,25 +102,83 @@ class UpperLimit:
     seed: int | None = None
     n_evaluations: int = 0
     n_failed_fits: int = 0
+    observed_error: float = 0.0
+    expected_error: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    method_reason: str = ""
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN stays NaN; use :func:`na64stat.io.to_jsonable` to write)."""
         out = asdict(self)
         out["expected"] = dict(zip(_BAND_NAMES, self.expected))
         out["status_expected"] = dict(zip(_BAND_NAMES, self.status_expected))
+        out["expected_error"] = dict(zip(_BAND_NAMES, self.expected_error))
+        out["notes"] = list(self.notes)
         return out
 
 
-def choose_method(likelihood: Likelihood) -> str:
-    """The method ``auto`` picks for this model (see module docstring)."""
+class MethodChoice(NamedTuple):
+    """What ``auto`` chose, why, and what it expected the calculation to cost (seconds)."""
+
+    method: str
+    reason: str
+    estimated_seconds: float
+
+
+#: CLs evaluations a limit search typically needs (toys: bracketing; exact: smooth readings).
+_EVALUATIONS = {"toys": 25, "exact": 16}
+
+
+def _seconds_per_fit(lik: Likelihood) -> float:
+    """Measured cost of one fit of one dataset in a batch (the batched fitter amortises its overhead)."""
+    batch = 256 if lik.closed_form is not None or np.count_nonzero(~lik.fixed) <= MAX_NEWTON_PARAMETERS else 2
+    data = np.repeat(lik.data[None, :], batch, axis=0)
+    start = time.perf_counter()
+    lik.fit(data)
+    return (time.perf_counter() - start) / batch
+
+
+def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 600.0) -> MethodChoice:
+    """The method ``auto`` uses, with the reason and the estimated cost (module docstring).
+
+    Exact counting for single-bin models with an expected background below
+    100 events, toys for other models with a signal bin below
+    :data:`SMALL_COUNT` expected background events, asymptotic otherwise;
+    a method whose estimated cost exceeds ``budget_s`` gives way to the next
+    one (exact -> toys -> asymptotic), and the reason says so.
+    """
     lik = likelihood
     pars = np.repeat(lik.init[None, :], 2, axis=0)
     pars[:, lik.poi_index] = (0.0, 1.0)
     background, with_signal = lik.expected_data(pars, include_auxdata=False)
-    if lik.n_main == 1 and background[0] < SMALL_COUNT * 10:
-        return "exact" if ExactCalculator.applicable(lik) else "toys"
     signal_bins = np.abs(with_signal - background) > 0  # bins where the POI changes the expectation
-    return "toys" if np.any(background[signal_bins] < SMALL_COUNT) else "asymptotic"
+    small = float(np.min(background[signal_bins])) if np.any(signal_bins) else math.inf
+    per_fit = _seconds_per_fit(lik)
+    toy_cost = per_fit * 2 * 2 * n_toys * _EVALUATIONS["toys"]  # s+b and b-only toys, two fits each
+    skipped: list[str] = []
+    if lik.n_main == 1 and background[0] < SMALL_COUNT * 10:
+        try:
+            exact_cost = per_fit * 2 * ExactCalculator.grid_size(lik) * _EVALUATIONS["exact"]
+        except InputError as exc:
+            skipped.append(f"exact not applicable ({exc})")
+        else:
+            if exact_cost <= budget_s:
+                return MethodChoice("exact", f"single bin with background {background[0]:.3g} < {SMALL_COUNT * 10:g}: "
+                                    f"exact counting, estimated {exact_cost:.2g} s", exact_cost)
+            skipped.append(f"exact estimated {exact_cost:.2g} s > budget {budget_s:g} s")
+    if small < SMALL_COUNT or skipped:
+        if toy_cost <= budget_s:
+            why = f"background {small:.3g} < {SMALL_COUNT:g} events in a signal bin" if small < SMALL_COUNT else "small counts"
+            return MethodChoice("toys", "; ".join(skipped + [f"{why}: {n_toys} toys, estimated {toy_cost:.2g} s"]), toy_cost)
+        skipped.append(f"toys estimated {toy_cost:.2g} s > budget {budget_s:g} s")
+        return MethodChoice("asymptotic", "; ".join(skipped + [
+            f"asymptotic formulae at small counts (background {small:.3g}) are approximate"]), 0.0)
+    return MethodChoice("asymptotic", f"every signal bin expects >= {SMALL_COUNT:g} background events", 0.0)
+
+
+def choose_method(likelihood: Likelihood) -> str:
+    """The method ``auto`` picks for this model (:func:`plan_method`)."""
+    return plan_method(likelihood).method
 
 
 def _solve(
@@ -281,6 +348,113 @@ def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
     return [r if r is not None else (math.nan, "no_crossing") for r in result]
 
 
+def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[tuple[float, str]]:
+    """All six crossings for a calculator whose CLs(mu) is exact (no Monte Carlo noise).
+
+    ln CLs is close to linear in mu (exactly so for a background-free count),
+    so after CLs has been evaluated at a few points spanning the six first
+    guesses, each crossing is read off a cubic through the four points
+    nearest to it in (mu, ln CLs); the readings are evaluated and the cubic
+    redone until two successive readings agree to ``rtol`` (relative). Each
+    curve keeps a bracket; where a reading does not shrink it by half (an
+    expected band jumps where the b-only atom at q = 0 passes its quantile,
+    which no interpolant follows) the next point is its geometric midpoint,
+    until the bracket is narrower than ``rtol``. A curve that is not
+    bracketed grows its range geometrically first. This needs ~15
+    evaluations for all six crossings where a bracketing search per curve
+    needs ~50.
+    """
+    points: dict[float, list[float]] = {}
+
+    def evaluate(mus: list[float]) -> None:
+        for mu in mus:
+            if mu not in points and _MU_MIN <= mu <= _MU_MAX:
+                p = calc.cls(mu)
+                points[mu] = [p.cls_obs, *p.cls_exp]
+
+    good = sorted(m for m in starts if math.isfinite(m) and m > 0) or [1.0]
+    lo, hi = good[0] / 1.15, good[-1] * 1.15
+    if hasattr(calc, "prepare"):
+        calc.prepare([lo, 1.3 * hi])
+    evaluate(list(np.geomspace(lo, hi, 4 if hi / lo > 1.5 else 3)))
+    n_curves = 1 + len(N_SIGMAS)
+    result: list[tuple[float, str] | None] = [None] * n_curves
+    previous = [math.nan] * n_curves
+    widths = [math.inf] * n_curves
+    expansions = [0] * n_curves
+    for _ in range(60):
+        mus = np.array(sorted(points))
+        values = np.array([points[m] for m in mus])  # (M, curves)
+        new: list[float] = []
+        for c in range(n_curves):
+            if result[c] is not None:
+                continue
+            v = values[:, c]
+            if not np.all(np.isfinite(v)):
+                result[c] = (math.nan, "fit_failure")
+                continue
+            if np.all(v > alpha) or np.all(v <= alpha):
+                expansions[c] += 1
+                step = 2.0 ** expansions[c]
+                target = mus[-1] * step if np.all(v > alpha) else mus[0] / step
+                if not _MU_MIN <= target <= _MU_MAX:
+                    result[c] = (math.nan, "no_crossing")
+                else:
+                    new.append(float(target))
+                continue
+            first_below = int(np.argmax(v <= alpha))
+            if first_below == 0:  # excluded at the smallest mu tested: extend downwards
+                new.append(float(mus[0] / 2.0))
+                continue
+            a, b = float(mus[first_below - 1]), float(mus[first_below])
+            width = math.log(b / a)
+            if width < rtol:
+                result[c] = (_cubic_reading(mus, v, alpha), "ok")
+                continue
+            estimate = _cubic_reading(mus, v, alpha)
+            # converged: the reading repeats, and at the previous reading (evaluated) CLs was alpha
+            # (a reading across a jump of CLs can repeat without being a crossing)
+            last = points.get(previous[c]) if math.isfinite(previous[c]) else None
+            if last is not None and abs(estimate / previous[c] - 1.0) < rtol \
+                    and abs(math.log(max(last[c], 1e-300) / alpha)) < 1e-3:
+                result[c] = (estimate, "ok")
+                continue
+            if width > 0.5 * widths[c] or not a < estimate < b:
+                estimate = math.sqrt(a * b)  # not converging like a smooth function: bisect
+            widths[c] = width
+            previous[c] = estimate
+            new.append(estimate)
+        if not new:
+            break
+        evaluate(sorted(set(new)))
+    return [r if r is not None else (math.nan, "no_crossing") for r in result]
+
+
+def _cubic_reading(mus: np.ndarray, cls: np.ndarray, alpha: float) -> float:
+    """mu where the cubic through the (up to) four points nearest the crossing reaches ln(alpha)."""
+    y = np.log(np.maximum(cls, 1e-300)) - math.log(alpha)
+    first_below = int(np.argmax(y <= 0))
+    if first_below == 0:  # not bracketed from below: excluded everywhere tested
+        return float(mus[0])
+    lo = max(0, min(first_below - 2, mus.size - 4))
+    sel = slice(lo, min(lo + 4, mus.size))
+    xs, ys = mus[sel], y[sel]
+    a, b = mus[first_below - 1], mus[first_below]
+    if xs.size >= 3 and np.all(np.diff(ys) < 0):
+        u = (xs - a) / (b - a)  # the bracket is [0, 1]: a well-conditioned interpolation
+        try:
+            coeffs = np.linalg.solve(np.vander(u, xs.size), ys)
+        except np.linalg.LinAlgError:
+            coeffs = None
+        if coeffs is not None:
+            roots = np.roots(coeffs)
+            real = [a + r.real * (b - a) for r in roots if abs(r.imag) < 1e-9 and -1e-12 <= r.real <= 1 + 1e-12]
+            if real:
+                return float(real[0])
+    fa, fb = y[first_below - 1], y[first_below]
+    return float(a + (b - a) * fa / (fa - fb))
+
+
 def limit_from_calculator(calc: Calculator, confidence_level: float = 0.9, starts: list[float] | None = None, rtol: float = 1e-6) -> tuple[tuple[float, str], list[tuple[float, str]]]:
     """Observed and expected crossings of CLs = 1 - CL for any calculator.
 
@@ -290,7 +464,8 @@ def limit_from_calculator(calc: Calculator, confidence_level: float = 0.9, start
     alpha = 1.0 - confidence_level
     if isinstance(calc, AsymptoticCalculator):
         return _asymptotic_limits(calc, alpha, rtol)
-    crossings = _shared_crossings(calc, starts or [1.0], alpha, rtol)
+    search = _smooth_crossings if isinstance(calc, ExactCalculator) else _shared_crossings
+    crossings = search(calc, starts or [1.0], alpha, rtol)
     return crossings[0], crossings[1:]
 
 
@@ -301,6 +476,10 @@ def upper_limit(
     method: str = "auto",
     n_toys: int = 10_000,
     seed: int = 0,
+    *,
+    max_toys: int | None = None,
+    cls_accuracy: float = 0.005,
+    budget_s: float = 600.0,
 ) -> UpperLimit:
     """CLs upper limit on the POI of a pyhf model at ``confidence_level``.
 
@@ -311,27 +490,54 @@ def upper_limit(
     confidence_level:
         0.90 by default (NA64); 0.95 for the LHC convention.
     method:
-        ``"auto"``, ``"asymptotic"``, ``"toys"`` or ``"exact"``.
+        ``"auto"`` (:func:`plan_method`), ``"asymptotic"``, ``"toys"`` or ``"exact"``.
     n_toys, seed:
-        Toys per hypothesis and seed (``toys`` only; bit-for-bit reproducible).
+        Toys per hypothesis to start with and their seed (``toys`` only; bit-for-bit reproducible).
+    max_toys:
+        Toys are added (x4 per round, like CMS Combine's HybridNew) until the CLs
+        error at every crossing is below ``cls_accuracy``, up to this many
+        (default 8 x n_toys); a crossing still less precise gets the status
+        ``low_toy_statistics``.
+    cls_accuracy:
+        Target Monte-Carlo error of CLs at each crossing (absolute; Combine's ``clsAcc``).
+    budget_s:
+        Seconds ``auto`` may plan to spend (its cost estimate decides the method).
+
+    The POI's declared upper bound never clips the answer: where the free fit
+    or a crossing comes within a factor 2 of it, the bound is widened and
+    ``notes`` says so (below it, a clipped free fit leaves q~ unchanged).
     """
     if not 0.0 < confidence_level < 1.0:
         raise InputError(f"confidence level must be in (0, 1), got {confidence_level}")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    lik = Likelihood(model, data)
-    used = choose_method(lik) if method == "auto" else method
-    asym = AsymptoticCalculator(lik)
+    if not cls_accuracy > 0:
+        raise InputError(f"cls_accuracy must be positive, got {cls_accuracy}")
+    lik, asym, notes = _with_adequate_poi_bound(Likelihood(model, data), confidence_level)
+    choice = plan_method(lik, n_toys, budget_s) if method == "auto" else MethodChoice(method, "requested", math.nan)
+    used = choice.method
     if used == "asymptotic":
         observed, expected = limit_from_calculator(asym, confidence_level)
         n_eval, failures = asym.n_evaluations, asym.fit_failures
+        errors = [0.0] * 6
+        n_used = None
     else:
         a_obs, a_exp = limit_from_calculator(asym, confidence_level, rtol=1e-3)
         starts = [v for v, status in [a_obs, *a_exp] if status == "ok"]
-        calc: Calculator = ExactCalculator(lik) if used == "exact" else ToyCalculator(lik, n_toys=n_toys, seed=seed)
-        observed, expected = limit_from_calculator(calc, confidence_level, starts, rtol=1e-6 if used == "exact" else 2e-3)
+        if used == "exact":
+            calc: Calculator = ExactCalculator(lik)
+            observed, expected = limit_from_calculator(calc, confidence_level, starts, rtol=1e-5)
+            failures = sum(p.n_failed for p in calc.evaluations)
+            notes += tuple(sorted(getattr(calc, "notes", ())))
+            n_used = None
+        else:
+            toys = ToyCalculator(lik, n_toys=n_toys, seed=seed)
+            observed, expected = _adaptive_toy_limits(toys, confidence_level, starts, cls_accuracy,
+                                                      max_toys if max_toys is not None else 8 * n_toys)
+            failures = toys.failed_toys()
+            calc, n_used = toys, toys.n_toys
         n_eval = len(calc.evaluations)
-        failures = sum(p.n_failed for p in calc.evaluations)
+        errors = [_limit_error(calc, value, k, 1.0 - confidence_level) for k, (value, _) in enumerate([observed, *expected])]
     return UpperLimit(
         observed=observed[0],
         expected=tuple(v for v, _ in expected),
@@ -339,8 +545,77 @@ def upper_limit(
         status_expected=tuple(s for _, s in expected),
         method=used,
         confidence_level=confidence_level,
-        n_toys=n_toys if used == "toys" else None,
+        n_toys=n_used,
         seed=seed if used == "toys" else None,
         n_evaluations=n_eval,
         n_failed_fits=failures,
+        observed_error=errors[0],
+        expected_error=tuple(errors[1:]),
+        method_reason=choice.reason,
+        notes=notes,
     )
+
+
+def _with_adequate_poi_bound(lik: Likelihood, confidence_level: float) -> tuple[Likelihood, AsymptoticCalculator, tuple[str, ...]]:
+    """The likelihood with a POI upper bound at least 2x the free-fit value and the asymptotic limits.
+
+    A free fit stuck at the declared bound (pyhf's default [0, 10] with a large
+    excess) clips q~ to 0 and CLs to 1 far beyond the true limit; the bound is
+    raised by factors of 10 until the fit and the asymptotic crossings lie well inside.
+    """
+    declared = float(lik.bounds[lik.poi_index, 1])
+    hi = declared
+    for _ in range(24):
+        asym = AsymptoticCalculator(lik)
+        a_obs, a_exp = limit_from_calculator(asym, confidence_level, rtol=1e-3)
+        finite = [v for v, status in [a_obs, *a_exp] if status == "ok"]
+        needed = 2.0 * max([asym.mu_hat, *finite, 0.0])
+        if needed <= hi or hi >= _MU_MAX:
+            break
+        hi = min(max(needed, 10.0 * hi), _MU_MAX)
+        lik = lik.with_poi_bounds(float(lik.bounds[lik.poi_index, 0]), hi)
+    notes = () if hi == declared else (f"poi upper bound widened from {declared:g} to {hi:.3g}",)
+    return lik, asym, notes
+
+
+def _adaptive_toy_limits(calc: ToyCalculator, confidence_level: float, starts: list[float], accuracy: float,
+                         max_toys: int) -> tuple[tuple[float, str], list[tuple[float, str]]]:
+    """Toy limits with toys added until the CLs error at each crossing is below ``accuracy`` (or the cap)."""
+    alpha = 1.0 - confidence_level
+    while True:
+        crossings = _shared_crossings(calc, starts, alpha, 2e-3)
+        # a crossing is imprecise if its CLs error is above the target, or if the search failed where
+        # fewer than 10 b-only toys reached the observed tail (CLb = 0 reads as CLs = 1)
+        starved = any(p.clb_obs * calc.n_toys < 10 for p in calc.evaluations)
+        imprecise = [k for k, (value, status) in enumerate(crossings)
+                     if (status == "ok" and _cls_error_at(calc, value, k) > accuracy) or (status != "ok" and k == 0 and starved)]
+        if not imprecise:
+            break
+        if calc.n_toys >= max_toys:
+            crossings = [(v, "low_toy_statistics") if k in imprecise else (v, s) for k, (v, s) in enumerate(crossings)]
+            break
+        calc.add_toys(min(max_toys, 4 * calc.n_toys))
+        starts = [v for v, status in crossings if status == "ok"] or starts
+    return crossings[0], crossings[1:]
+
+
+def _cls_error_at(calc: Calculator, mu: float, curve: int) -> float:
+    """Error of CLs (curve 0: observed, 1-5: bands) at ``mu``."""
+    point = calc.cls(mu)
+    return float(point.cls_obs_error if curve == 0 else point.cls_exp_error[curve - 1])
+
+
+def _limit_error(calc: Calculator, mu: float, curve: int, alpha: float) -> float:
+    """Error of a crossing: the CLs error there over the slope of CLs (from the nearest evaluations)."""
+    if not (math.isfinite(mu) and mu > 0):
+        return math.nan
+    error = _cls_error_at(calc, mu, curve)
+    points = calc.evaluations
+    values = [(p.mu, p.cls_obs if curve == 0 else p.cls_exp[curve - 1]) for p in points]
+    below = [v for v in values if v[0] < mu * (1 - 1e-9)]
+    above = [v for v in values if v[0] > mu * (1 + 1e-9)]
+    if not below or not above:
+        return math.nan
+    (m0, c0), (m1, c1) = max(below), min(above)
+    slope = (c1 - c0) / (m1 - m0)
+    return float(error / abs(slope)) if slope != 0 else math.inf

@@ -84,12 +84,18 @@ def _evaluate(term: _Term, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         f1 = np.where(x >= 0, lh * up, -ll * dn)
         f2 = np.where(x >= 0, lh * lh * up, ll * ll * dn)
         if term.kind == "code4":
-            a = np.asarray(term.coeffs[2:])
+            a = term.coeffs[2:]
             inside = np.abs(x) < 1.0
             xi = np.where(inside, x, 0.0)
-            p = 1.0 + sum(a[i] * xi ** (i + 1) for i in range(6))
-            p1 = sum((i + 1) * a[i] * xi ** i for i in range(6))
-            p2 = sum((i + 1) * i * a[i] * xi ** (i - 1) for i in range(1, 6))
+            # Horner: p = 1 + sum a_i x^i, p' and p'' alongside
+            p, p1, p2 = np.full_like(xi, a[5]), np.zeros_like(xi), np.zeros_like(xi)
+            for c in (a[4], a[3], a[2], a[1], a[0]):
+                p2 = p2 * xi + 2.0 * p1
+                p1 = p1 * xi + p
+                p = p * xi + c
+            p2 = p2 * xi + 2.0 * p1
+            p1 = p1 * xi + p
+            p = p * xi + 1.0
             f, f1, f2 = np.where(inside, p, f), np.where(inside, p1, f1), np.where(inside, p2, f2)
         return f, f1, f2
     up, dn = term.coeffs  # histosys deltas hi - nom, nom - lo

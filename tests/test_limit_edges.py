@@ -1,0 +1,191 @@
+"""Edge cases of the limit search that used to return wrong limits with status ``ok`` (issue 12).
+
+References are independent of na64stat: closed-form Poisson CLs (scipy),
+pyhf's own asymptotic ``hypotest``, and toys within their stated error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyhf
+import pytest
+from scipy import optimize, stats
+
+from na64stat.inference.calculators import ExactCalculator, ToyCalculator, cls_binomial_error
+from na64stat.inference.likelihood import Likelihood
+from na64stat.inference.limits import plan_method, upper_limit
+
+
+def one_bin(signal: float, background: float, rel_unc: float | None = None) -> pyhf.pdf.Model:
+    """One bin; optional Gaussian (normsys) background uncertainty."""
+    mods = [] if rel_unc is None else [{"name": "bkg_unc", "type": "normsys",
+                                       "data": {"hi": 1.0 + rel_unc, "lo": 1.0 - rel_unc}}]
+    spec = {"channels": [{"name": "box", "samples": [
+        {"name": "sig", "data": [signal], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        {"name": "bkg", "data": [background], "modifiers": mods}]}]}
+    return pyhf.Model(spec, poi_name="mu")
+
+
+def poisson_cls_limit(n: int, b: float, cl: float) -> float:
+    """Signal events excluded at CL by CLs = P(N <= n | s + b) / P(N <= n | b) (no uncertainty)."""
+    return optimize.brentq(lambda s: stats.poisson.cdf(n, s + b) / stats.poisson.cdf(n, b) - (1 - cl), 1e-9, 1e4)
+
+
+def test_poi_bound_never_clips_the_limit() -> None:
+    # pyhf's default POI bounds [0, 10]; n = 50 puts the free fit at 49: the bound is widened, and said
+    lim = upper_limit(one_bin(1.0, 1.0), [50.0])
+    assert lim.observed == pytest.approx(poisson_cls_limit(50, 1.0, 0.9), rel=1e-5)
+    assert lim.status_observed == "ok"
+    assert any("poi upper bound widened" in note for note in lim.notes)
+
+
+def test_fixed_poi_beyond_its_bounds_is_fitted_by_pyhf_path() -> None:
+    # more than MAX_NEWTON_PARAMETERS free parameters: pyhf's own fit, which refuses init outside bounds
+    n = 30
+    model = pyhf.simplemodels.uncorrelated_background([1.0] * n, [5.0] * n, [1.0] * n)
+    lik = Likelihood(model, [5.0] * n + model.config.auxdata)
+    fit = lik.fit(lik.data[None, :], fixed_poi=20.0)  # bounds are [0, 10]
+    assert bool(fit.converged[0]) and fit.pars[0, lik.poi_index] == 20.0
+
+
+def _pyhf_cls(model: pyhf.pdf.Model, mu: float, data: list[float]) -> float:
+    """pyhf's own asymptotic CLs (q~) at mu, with the POI bound opened above mu."""
+    bounds = model.config.suggested_bounds()
+    bounds[model.config.poi_index] = (0.0, 10.0 * mu)
+    init = model.config.suggested_init()
+    init[model.config.poi_index] = mu
+    return float(pyhf.infer.hypotest(mu, data, model, test_stat="qtilde", par_bounds=bounds, init_pars=init))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e6, 1e-6])
+def test_limit_in_events_does_not_depend_on_the_poi_scale(scale: float) -> None:
+    """s = scale per unit mu, n = 110, b = 100: the same limit in events to 1e-4, where pyhf's CLs = 0.1."""
+    lim = upper_limit(one_bin(scale, 100.0), [110.0], method="asymptotic")
+    assert lim.status_observed == "ok"
+    events = lim.observed * scale
+    assert _pyhf_cls(one_bin(1.0, 100.0), events, [110.0]) == pytest.approx(0.1, abs=1e-4)
+    reference = upper_limit(one_bin(1.0, 100.0), [110.0], method="asymptotic").observed
+    assert events == pytest.approx(reference, rel=1e-4)
+
+
+def _with_control_region(scale: float) -> pyhf.pdf.Model:
+    k = {"name": "k", "type": "normfactor", "data": None}
+    return pyhf.Model({"channels": [
+        {"name": "sr", "samples": [
+            {"name": "sig", "data": [scale], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "bkg", "data": [50.0], "modifiers": [k]}]},
+        {"name": "cr", "samples": [{"name": "bkg", "data": [500.0], "modifiers": [k]}]}]}, poi_name="mu")
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e6])
+def test_scale_invariance_with_a_control_region(scale: float) -> None:
+    lim = upper_limit(_with_control_region(scale), [60.0, 500.0], method="asymptotic")
+    assert lim.status_observed == "ok"
+    events = lim.observed * scale
+    assert _pyhf_cls(_with_control_region(1.0), events, [60.0, 500.0]) == pytest.approx(0.1, abs=1e-4)
+
+
+def test_zero_observed_with_a_large_uncertain_background_needs_no_toys() -> None:
+    # n = 0, b = 10 with 10% Gaussian uncertainty: CLs = exp(-s) exactly, the limit is ln 10 events
+    model = one_bin(1.0, 10.0, 0.1)
+    lim = upper_limit(model, [0.0] + model.config.auxdata)
+    assert lim.method == "exact" and lim.status_observed == "ok" and "exact" in lim.method_reason
+    assert lim.observed == pytest.approx(math.log(10.0), rel=1e-5)
+    assert lim.observed_error < 1e-4
+
+
+def test_toys_that_cannot_reach_the_tail_say_so() -> None:
+    # the same case by toys: CLb ~ e^-10 is beyond 4,000 toys; the result must not read "ok" unless right
+    model = one_bin(1.0, 10.0, 0.1)
+    lim = upper_limit(model, [0.0] + model.config.auxdata, method="toys", n_toys=1000, max_toys=4000)
+    right = math.isfinite(lim.observed) and abs(lim.observed - math.log(10.0)) < 3 * lim.observed_error + 0.05
+    assert lim.status_observed != "ok" or right
+
+
+def test_exact_limit_at_cl95_with_one_event() -> None:
+    lim = upper_limit(one_bin(1.0, 10.0), [1.0], confidence_level=0.95)
+    assert lim.method == "exact"
+    assert lim.observed == pytest.approx(poisson_cls_limit(1, 10.0, 0.95), rel=1e-5)
+
+
+def test_toys_report_a_precision_and_reach_it_or_say_so() -> None:
+    model = one_bin(1.0, 10.0)
+    lim = upper_limit(model, [1.0], confidence_level=0.95, method="toys", n_toys=2000, max_toys=8000)
+    reference = poisson_cls_limit(1, 10.0, 0.95)
+    assert lim.n_toys is not None and lim.n_toys >= 2000
+    if lim.status_observed == "ok":
+        assert lim.observed_error > 0
+        assert abs(lim.observed - reference) < 4 * lim.observed_error
+    else:
+        assert lim.status_observed == "low_toy_statistics"
+
+
+def test_tiny_shapesys_uncertainty_is_the_known_background_limit() -> None:
+    # used to raise "arange: cannot compute length" (a Poisson aux with mean 2.5e11)
+    model = pyhf.simplemodels.uncorrelated_background([1.0], [0.5], [1e-6])
+    lim = upper_limit(model, [0.0] + model.config.auxdata)
+    assert lim.status_observed == "ok"
+    assert lim.observed == pytest.approx(math.log(10.0), rel=1e-4)
+
+
+def test_exact_with_poisson_auxiliary_is_fast_and_agrees_with_toys() -> None:
+    model = pyhf.simplemodels.uncorrelated_background([1.0], [3.0], [1.0])
+    data = [2.0] + model.config.auxdata
+    lik = Likelihood(model, data)
+    exact = ExactCalculator(lik).cls(4.0)
+    toys = ToyCalculator(lik, n_toys=20_000, seed=4).ensemble(4.0)
+    assert toys.cls().cls_obs == pytest.approx(exact.cls_obs, abs=4 * toys.cls_error())
+
+
+def test_cls_error_is_never_zero_without_tail_toys() -> None:
+    assert cls_binomial_error(0.0, 0.0, 1000, 1000) > 0
+    assert cls_binomial_error(0.0, 0.3, 1000, 1000) == pytest.approx(1e-3 / 0.3, rel=1e-6)
+
+
+def test_failed_toys_are_counted_once() -> None:
+    model = one_bin(1.0, 0.5, 0.2)
+    calc = ToyCalculator(Likelihood(model, [0.0] + model.config.auxdata), n_toys=200, seed=1)
+    for mu in (1.0, 2.0, 3.0):
+        calc.cls(mu)
+    # poison one b-only toy's fits at every mu: it must count once, not three times
+    for key, (q_sb, ok_sb, q_b, ok_b) in list(calc._blocks.items()):
+        ok_b = ok_b.copy()
+        ok_b[7] = False
+        calc._blocks[key] = (q_sb, ok_sb, q_b, ok_b)
+    assert calc.failed_toys() == 1
+
+
+def test_auto_explains_its_choice() -> None:
+    model = one_bin(1.0, 0.5)
+    choice = plan_method(Likelihood(model, [0.0]))
+    assert choice.method == "exact" and "exact" in choice.reason and choice.estimated_seconds >= 0
+    small = pyhf.simplemodels.uncorrelated_background([1.0, 1.0], [0.5, 3.0], [0.1, 0.5])
+    tiny_budget = plan_method(Likelihood(small, [0.0, 2.0] + small.config.auxdata), budget_s=1e-9)
+    assert tiny_budget.method == "asymptotic" and "budget" in tiny_budget.reason and "approximate" in tiny_budget.reason
+
+
+def test_exact_error_estimate_bounds_the_error_of_the_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reported numerical error against a grid four times finer in every continuous direction."""
+    import na64stat.inference.counting as counting
+
+    spec = {"channels": [{"name": "box", "samples": [
+        {"name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None},
+                                                     {"name": "eff", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}]},
+        {"name": "bkg", "data": [0.5], "modifiers": [{"name": "bu", "type": "normsys", "data": {"hi": 1.3, "lo": 0.75}}]}]}]}
+    model = pyhf.Model(spec, poi_name="mu")
+    lik = Likelihood(model, [1.0] + model.config.auxdata)
+    default = ExactCalculator(lik).cls(3.5)
+    monkeypatch.setattr(counting, "_OUTER_STEP", counting._OUTER_STEP / 4)
+    monkeypatch.setattr(counting, "_INNER_STEP", counting._INNER_STEP / 4)
+    fine = ExactCalculator(lik).cls(3.5)
+    assert abs(default.cls_obs - fine.cls_obs) <= default.cls_obs_error + 1e-9
+    for k in range(5):
+        assert abs(default.cls_exp[k] - fine.cls_exp[k]) <= default.cls_exp_error[k] + 1e-9
+
+
+def test_exact_quantile_bands_match_the_discrete_case() -> None:
+    # the published band at b = 0.5, n = 0 (discrete: no continuous axis)
+    lim = upper_limit(one_bin(1.0, 0.5), [0.0])
+    assert np.allclose(lim.expected, [2.303, 2.303, 2.303, 3.508, 4.843], atol=2e-3)
