@@ -319,28 +319,39 @@ def workspace_validate(bkgonly: Path, patchset: Path | None) -> None:
 @click.option("--cl", "confidence_level", type=float, default=0.9, show_default=True, help="Confidence level.")
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
               help="CLs method; auto uses exact counting or toys at small counts.")
-@click.option("--n-toys", type=int, default=10_000, show_default=True, help="Toys per hypothesis (toys method).")
+@click.option("--n-toys", type=int, default=10_000, show_default=True,
+              help="Toys per hypothesis to start with (toys method).")
+@click.option("--max-toys", type=int, default=None,
+              help="Toys are added until the CLs error at each crossing is below --cls-accuracy, up to this "
+                   "many (default 8 x --n-toys); then the status says low_toy_statistics.")
+@click.option("--cls-accuracy", type=float, default=0.005, show_default=True,
+              help="Target Monte-Carlo error of CLs at each crossing (toys).")
+@click.option("--budget", "budget_s", type=float, default=600.0, show_default=True,
+              help="Seconds per point that --method auto may plan to spend (it estimates each method's cost).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
 @click.option("--workers", type=int, default=2, show_default=True,
               help="Local Dask workers (1: run in this process).")
 @click.option("--scheduler", default=None, help="Address of a running Dask scheduler to scale out.")
 def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence_level: float, method: str,
-           n_toys: int, seed: int, workers: int, scheduler: str | None) -> None:
+           n_toys: int, max_toys: int | None, cls_accuracy: float, budget_s: float, seed: int, workers: int,
+           scheduler: str | None) -> None:
     """CLs upper limits on mu for every signal patch of a background-only workspace.
 
     PATCHES is a pyhf PatchSet file or JSON-patch files (one signal point each).
     Points are written one by one to OUT/points, so a rerun resumes; the summary
     goes to OUT/limits.json and OUT/limits.csv.
     """
-    settings = ScanSettings(confidence_level=confidence_level, method=method, n_toys=n_toys, seed=seed)
+    settings = ScanSettings(confidence_level=confidence_level, method=method, n_toys=n_toys, seed=seed,
+                            max_toys=max_toys, cls_accuracy=cls_accuracy, budget_s=budget_s)
     spec, points = load_scan_inputs(workspace, list(patches))
     with Progress(len(points), "limits") as bar:
         summary = run_scan(spec, points, out_dir, settings, scheduler=scheduler, n_workers=workers,
                            progress=lambda record: bar.item(point_line(record)))
-    click.echo(f"{'point':>24}  {'observed':>10}  {'median exp':>10}  method")
+    click.echo(f"{'point':>24}  {'observed':>10}  {'+-':>8}  {'median exp':>10}  {'method':<10}  status")
     for key, record in summary["limits"].items():
         obs, med = record["observed"], record["expected"]["median"]
-        click.echo(f"{key:>24}  {_g(obs):>10}  {_g(med):>10}  {record['method']}")
+        click.echo(f"{key:>24}  {_g(obs):>10}  {_g(record.get('observed_error')):>8}  {_g(med):>10}  "
+                   f"{record['method']:<10}  {record['status_observed']}")
     logger.info(f"wrote {out_dir / 'limits.json'} and {out_dir / 'limits.csv'} ({summary['n_resumed']} points resumed)")
 
 

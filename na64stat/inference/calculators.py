@@ -658,14 +658,14 @@ def _lower_quantiles(statistic: GridStatistic, p: np.ndarray, background: np.nda
         f_hi = np.where(move_lo & (side > 0), 0.5 * f_hi, f_hi)
         f_lo = np.where(~move_lo & (side < 0), 0.5 * f_lo, f_lo)
         side = np.where(move_lo, 1.0, -1.0)
-        if np.all((np.abs(fv) < 1e-7 * np.maximum(target, 1e-300)) | (hi - lo < 1e-12 * (1.0 + hi))):
+        if np.all((np.abs(fv) < 1e-5 * np.maximum(target, 1e-300)) | (hi - lo < 1e-12 * (1.0 + hi))):
             break
     result[todo] = v
     return result
 
 
 def _empirical_bracket(statistic: GridStatistic, background: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A bracket of each b-only quantile from the grid nodes taken as weighted points (p -+ 0.01)."""
+    """A bracket of each b-only quantile from the grid nodes taken as weighted points (p -+ 0.003)."""
     grid = statistic.grid
     inner = grid.inner
     assert inner is not None
@@ -680,4 +680,4 @@ def _empirical_bracket(statistic: GridStatistic, background: np.ndarray, p: np.n
     cdf = np.cumsum(weights[finite][order])
     cdf /= cdf[-1]
     index = lambda prob: np.clip(np.searchsorted(cdf, prob), 0, sorted_values.size - 1)  # noqa: E731
-    return sorted_values[index(np.clip(p - 0.01, 0.0, 1.0))].copy(), sorted_values[index(np.clip(p + 0.01, 0.0, 1.0))].copy()
+    return sorted_values[index(np.clip(p - 0.003, 0.0, 1.0))].copy(), sorted_values[index(np.clip(p + 0.003, 0.0, 1.0))].copy()

@@ -413,10 +413,14 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
                 continue
             estimate = _cubic_reading(mus, v, alpha)
             # converged: the reading repeats, and at the previous reading (evaluated) CLs was alpha
-            # (a reading across a jump of CLs can repeat without being a crossing)
+            # (a reading across a jump of CLs can repeat without being a crossing); or, in a narrow
+            # bracket, the cubic and the quadratic through the nearest points agree (a smooth curve)
             last = points.get(previous[c]) if math.isfinite(previous[c]) else None
             if last is not None and abs(estimate / previous[c] - 1.0) < rtol \
                     and abs(math.log(max(last[c], 1e-300) / alpha)) < 1e-3:
+                result[c] = (estimate, "ok")
+                continue
+            if width < 0.1 and abs(_cubic_reading(mus, v, alpha, order=2) / estimate - 1.0) < 0.1 * rtol:
                 result[c] = (estimate, "ok")
                 continue
             if width > 0.5 * widths[c] or not a < estimate < b:
@@ -430,14 +434,15 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
     return [r if r is not None else (math.nan, "no_crossing") for r in result]
 
 
-def _cubic_reading(mus: np.ndarray, cls: np.ndarray, alpha: float) -> float:
-    """mu where the cubic through the (up to) four points nearest the crossing reaches ln(alpha)."""
+def _cubic_reading(mus: np.ndarray, cls: np.ndarray, alpha: float, order: int = 3) -> float:
+    """mu where the polynomial (cubic, or ``order``) through the points nearest the crossing reaches ln(alpha)."""
     y = np.log(np.maximum(cls, 1e-300)) - math.log(alpha)
     first_below = int(np.argmax(y <= 0))
     if first_below == 0:  # not bracketed from below: excluded everywhere tested
         return float(mus[0])
-    lo = max(0, min(first_below - 2, mus.size - 4))
-    sel = slice(lo, min(lo + 4, mus.size))
+    n = order + 1
+    lo = max(0, min(first_below - n // 2, mus.size - n))
+    sel = slice(lo, min(lo + n, mus.size))
     xs, ys = mus[sel], y[sel]
     a, b = mus[first_below - 1], mus[first_below]
     if xs.size >= 3 and np.all(np.diff(ys) < 0):
@@ -513,7 +518,7 @@ def upper_limit(
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if not cls_accuracy > 0:
         raise InputError(f"cls_accuracy must be positive, got {cls_accuracy}")
-    lik, asym, notes = _with_adequate_poi_bound(Likelihood(model, data), confidence_level)
+    lik, asym, asymptotic_crossings, notes = _with_adequate_poi_bound(Likelihood(model, data), confidence_level)
     choice = plan_method(lik, n_toys, budget_s) if method == "auto" else MethodChoice(method, "requested", math.nan)
     used = choice.method
     if used == "asymptotic":
@@ -522,8 +527,7 @@ def upper_limit(
         errors = [0.0] * 6
         n_used = None
     else:
-        a_obs, a_exp = limit_from_calculator(asym, confidence_level, rtol=1e-3)
-        starts = [v for v, status in [a_obs, *a_exp] if status == "ok"]
+        starts = [v for v, status in asymptotic_crossings if status == "ok"]
         if used == "exact":
             calc: Calculator = ExactCalculator(lik)
             observed, expected = limit_from_calculator(calc, confidence_level, starts, rtol=1e-5)
@@ -556,12 +560,15 @@ def upper_limit(
     )
 
 
-def _with_adequate_poi_bound(lik: Likelihood, confidence_level: float) -> tuple[Likelihood, AsymptoticCalculator, tuple[str, ...]]:
+def _with_adequate_poi_bound(
+    lik: Likelihood, confidence_level: float
+) -> tuple[Likelihood, AsymptoticCalculator, list[tuple[float, str]], tuple[str, ...]]:
     """The likelihood with a POI upper bound at least 2x the free-fit value and the asymptotic limits.
 
     A free fit stuck at the declared bound (pyhf's default [0, 10] with a large
     excess) clips q~ to 0 and CLs to 1 far beyond the true limit; the bound is
     raised by factors of 10 until the fit and the asymptotic crossings lie well inside.
+    Returns the likelihood, its asymptotic calculator, the asymptotic crossings (to 1e-3) and notes.
     """
     declared = float(lik.bounds[lik.poi_index, 1])
     hi = declared
@@ -575,7 +582,7 @@ def _with_adequate_poi_bound(lik: Likelihood, confidence_level: float) -> tuple[
         hi = min(max(needed, 10.0 * hi), _MU_MAX)
         lik = lik.with_poi_bounds(float(lik.bounds[lik.poi_index, 0]), hi)
     notes = () if hi == declared else (f"poi upper bound widened from {declared:g} to {hi:.3g}",)
-    return lik, asym, notes
+    return lik, asym, [a_obs, *a_exp], notes
 
 
 def _adaptive_toy_limits(calc: ToyCalculator, confidence_level: float, starts: list[float], accuracy: float,
@@ -600,8 +607,11 @@ def _adaptive_toy_limits(calc: ToyCalculator, confidence_level: float, starts: l
 
 
 def _cls_error_at(calc: Calculator, mu: float, curve: int) -> float:
-    """Error of CLs (curve 0: observed, 1-5: bands) at ``mu``."""
-    point = calc.cls(mu)
+    """Error of CLs (curve 0: observed, 1-5: bands) at the evaluation nearest ``mu`` (no new evaluation)."""
+    points = calc.evaluations
+    if not points:
+        return math.nan
+    point = min(points, key=lambda p: abs(math.log(p.mu / mu)) if p.mu > 0 else math.inf)
     return float(point.cls_obs_error if curve == 0 else point.cls_exp_error[curve - 1])
 
 

@@ -61,6 +61,9 @@ class ScanSettings:
     method: str = "auto"
     n_toys: int = 10_000
     seed: int = 0
+    max_toys: int | None = None
+    cls_accuracy: float = 0.005
+    budget_s: float = 600.0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -119,7 +122,8 @@ def compute_point(workspace: dict[str, Any], point: SignalPoint, settings: ScanS
     ws = pyhf.Workspace(jsonpatch.apply_patch(workspace, point.patch))
     model = ws.model()
     limit = upper_limit(
-        model, ws.data(model), settings.confidence_level, settings.method, settings.n_toys, settings.seed
+        model, ws.data(model), settings.confidence_level, settings.method, settings.n_toys, settings.seed,
+        max_toys=settings.max_toys, cls_accuracy=settings.cls_accuracy, budget_s=settings.budget_s,
     )
     record = {
         "name": point.name,
