@@ -539,7 +539,7 @@ class ExactCalculator(_ProfiledCalculator):
         if self._grid is None or not self._grid.covers(generators):
             self._grid = CountingGrid(self.lik, generators, rate_margin=1.5)
             self._grid_data = self._grid.datasets(self.lik.data)
-            self._grid_free = _twice_nll_free_fit(self.lik, self._grid_data, init=self.free.pars[0])
+            self._grid_free = _twice_nll_free_fit(self.lik, self._grid_data, init=self._free_start(self._grid_data))
             self._grid_conditional = {}
             self.notes.update(self._grid.notes)
         return self._grid
@@ -578,12 +578,7 @@ class ExactCalculator(_ProfiledCalculator):
         q_obs = self.q_observed(mu)
         generators = np.stack([self.profiled_pars(mu), self.profiled_pars(0.0)])
         grid = self._grid_for(generators)
-        # warm start: the conditional fits at the nearest mu already tested on this grid
-        near = min(self._grid_conditional, key=lambda m: abs(math.log(m / mu)), default=None) if mu > 0 else None
-        q, ok = self.q_values(mu, self._grid_data, free=self._grid_free,
-                              init=None if near is None else self._grid_conditional[near])
-        if mu > 0:
-            self._grid_conditional[mu] = self._last_conditional.pars
+        q, ok = self._grid_q(mu)
         n_failed = int((~ok).sum())
         q = np.where(ok, q, np.nan)
         failed = grid.probability(np.where(ok, 0.0, 1.0), np.array([0.5]), generators).value.max() if n_failed else 0.0
@@ -593,6 +588,53 @@ class ExactCalculator(_ProfiledCalculator):
             point = self._point(mu, q_obs, grid, q, generators, n_failed)
         self._points[mu] = point
         return point
+
+    def _free_start(self, data: np.ndarray) -> np.ndarray:
+        """Starting points of the free fits near their answer: each constrained parameter at its
+        measurement (Gaussian: theta = a; Poisson: theta = a / tau) and the POI at the excess of the
+        count over the background there, in units of the signal per unit POI."""
+        lik = self.lik
+        start = np.repeat(self.free.pars[:1], data.shape[0], axis=0)
+        lo, hi = lik.bounds[:, 0], lik.bounds[:, 1]
+        for k, term in enumerate(lik.aux_terms):
+            value = data[:, lik.n_main + k] / (term.scale if term.kind == "poisson" else 1.0)
+            start[:, term.par_index] = np.clip(value, lo[term.par_index], hi[term.par_index])
+        poi = lik.poi_index
+        at_zero = start.copy()
+        at_zero[:, poi] = 0.0
+        if lik.closed_form is not None:
+            background = lik.closed_form.rate(at_zero)[0]
+            at_zero[:, poi] = 1.0
+            per_unit = lik.closed_form.rate(at_zero)[0] - background
+            with np.errstate(all="ignore"):
+                guess = np.where(per_unit > 0, (data[:, 0] - background) / per_unit, 0.0)
+            start[:, poi] = np.clip(np.nan_to_num(guess), 0.0, hi[poi])
+        return start
+
+    def _grid_q(self, mu: float) -> tuple[np.ndarray, np.ndarray]:
+        """q~_mu at every grid point, with its convergence flags.
+
+        Where the free fit already has mu_hat >= mu, q~_mu = 0 by definition and no
+        conditional fit is needed; the others start from the conditional fits at the
+        nearest mu already tested on this grid.
+        """
+        free = self._grid_free
+        assert free is not None
+        poi = self.lik.poi_index
+        need = free.pars[:, poi] < mu
+        q = np.zeros(free.pars.shape[0])
+        ok = free.converged.copy()
+        near = min(self._grid_conditional, key=lambda m: abs(math.log(m / mu)), default=None) if mu > 0 else None
+        init = free.pars if near is None else self._grid_conditional[near]
+        if need.any():
+            sub = FitResult(free.pars[need], free.twice_nll[need], free.converged[need])
+            q_need, ok_need = self.q_values(mu, self._grid_data[need], free=sub, init=init[need])
+            q[need], ok[need] = q_need, ok_need
+            start = init.copy()
+            start[need] = self._last_conditional.pars
+            if mu > 0:
+                self._grid_conditional[mu] = start
+        return q, ok
 
     def _point(self, mu: float, q_obs: float, grid: CountingGrid, q: np.ndarray, generators: np.ndarray,
                n_failed: int) -> CLsPoint:

@@ -230,14 +230,20 @@ class CountingGrid:
     def row_weights(self, generators: np.ndarray, coarse: int, all_rows: bool = False) -> np.ndarray:
         """Weights of the (active) outer rows per generator, shape (G, rows); ``coarse`` = level: every
         2**level-th continuous node, its weight x 2**level."""
-        rates = self.rates(generators)
-        out = np.ones((len(generators), 1))
-        for axis in self.outer:
-            w = np.stack([axis.weights(g, r) for g, r in zip(generators, rates)])
-            if coarse and axis.continuous:
-                w = np.where(axis.coarse(coarse), 2.0**coarse * w, 0.0)
-            out = (out[:, :, None] * w[:, None, :]).reshape(len(generators), -1)
-        return out if all_rows else out[:, self.active]
+        key = (np.asarray(generators, dtype=float).tobytes(), coarse, all_rows)
+        cache = self.__dict__.setdefault("_weights_cache", {})
+        if key not in cache:
+            rates = self.rates(generators)
+            out = np.ones((len(generators), 1))
+            for axis in self.outer:
+                w = np.stack([axis.weights(g, r) for g, r in zip(generators, rates)])
+                if coarse and axis.continuous:
+                    w = np.where(axis.coarse(coarse), 2.0**coarse * w, 0.0)
+                out = (out[:, :, None] * w[:, None, :]).reshape(len(generators), -1)
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = out if all_rows else out[:, self.active]
+        return cache[key]
 
     def probability(self, q: np.ndarray, thresholds: np.ndarray, generators: np.ndarray,
                     with_error: bool = True) -> RegionProbability:
@@ -299,11 +305,8 @@ class GridStatistic:
             rows, qq, cubic = rows[:, keep], qq[keep], cubic[keep]
         normals = [grid.inner.normal(g) for g in gens]
         cdf = np.stack([special.ndtr((x - c) / s) for c, s in normals], axis=1)  # (I, G)
-        out = np.empty((t.size, len(gens)))
-        for i, ti in enumerate(t):
-            mass = _inner_mass(qq, cubic, x, float(ti), cdf, normals)  # (D, G)
-            out[i] = np.einsum("dg,gd->g", mass, rows)
-        return out
+        mass = _inner_mass(qq, cubic, x, t, cdf, normals)  # (T, D, G)
+        return np.einsum("tdg,gd->tg", mass, rows)
 
 
 def _cubic_coefficients(q: np.ndarray) -> np.ndarray:
@@ -322,33 +325,33 @@ def _cubic_coefficients(q: np.ndarray) -> np.ndarray:
     return out
 
 
-def _inner_mass(q: np.ndarray, cubic: np.ndarray, x: np.ndarray, t: float, cdf: np.ndarray,
+def _inner_mass(q: np.ndarray, cubic: np.ndarray, x: np.ndarray, t: np.ndarray, cdf: np.ndarray,
                 normals: list[tuple[float, float]]) -> np.ndarray:
-    """Per outer row and generator, the normal probability of {x: q(x) >= t} on the inner axis.
+    """Per threshold, outer row and generator, the normal probability of {x: q(x) >= t} on the inner axis.
 
     Values within 1e-9 (relative) of t count as reaching it, as for discrete counts: a q that is
     constant along the axis at exactly t (an atom of its distribution) is inside, not split by round-off.
     """
-    t = t - 1e-9 * (1.0 + abs(t))
-    inside = q >= t  # NaN: False
-    both = inside[:, :-1] & inside[:, 1:]
-    mass = both.astype(float) @ np.diff(cdf, axis=0)  # (D, G)
-    mass += inside[:, :1] * cdf[0] + inside[:, -1:] * (1.0 - cdf[-1])
-    rows, cols = np.nonzero(inside[:, :-1] != inside[:, 1:])
+    t = t - 1e-9 * (1.0 + np.abs(t))
+    inside = q[None, :, :] >= t[:, None, None]  # (T, D, I); NaN: False
+    both = (inside[:, :, :-1] & inside[:, :, 1:]).astype(float)
+    mass = both @ np.diff(cdf, axis=0)  # (T, D, G)
+    mass += inside[:, :, :1] * cdf[0] + inside[:, :, -1:] * (1.0 - cdf[-1])
+    ts, rows, cols = np.nonzero(inside[:, :, :-1] != inside[:, :, 1:])
     if rows.size:
         valid = np.isfinite(q[rows, cols]) & np.isfinite(q[rows, cols + 1])
-        rows, cols = rows[valid], cols[valid]
-        root = _cubic_crossing(q, cubic, x, rows, cols, t)
+        ts, rows, cols = ts[valid], rows[valid], cols[valid]
+        root = _cubic_crossing(q, cubic, x, rows, cols, t[ts])
         at_root = np.stack([special.ndtr((root - c) / s) for c, s in normals], axis=1)
-        left = inside[rows, cols][:, None]
+        left = inside[ts, rows, cols][:, None]
         piece = np.where(left, at_root - cdf[cols], cdf[cols + 1] - at_root)
-        np.add.at(mass, rows, piece)
+        np.add.at(mass, (ts, rows), piece)
     return mass
 
 
 def _cubic_crossing(q: np.ndarray, cubic: np.ndarray, x: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                    t: float) -> np.ndarray:
-    """The root of the interval's cubic minus t inside [x_i, x_i+1].
+                    t: np.ndarray) -> np.ndarray:
+    """The root of the interval's cubic minus t (one threshold per interval) inside [x_i, x_i+1].
 
     The cubic equals q - t at the two ends, which have opposite signs, so a
     root lies between them; Newton steps safeguarded by bisection find it
