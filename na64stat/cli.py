@@ -9,7 +9,6 @@ files written go to stderr through the ``na64stat`` logger.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -23,6 +22,7 @@ from na64stat.errors import InputError, Na64StatError
 from na64stat.inference.limits import METHODS
 from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
 from na64stat.io import write_json_atomic, write_text_atomic
+from na64stat.loaders import check_name, load_json
 from na64stat.physics.yields import SETUPS, get_setup
 from na64stat.progress import Progress, configure_logging, logger, point_line
 from na64stat.recast import DM_MODELS, recast_limits_file
@@ -185,6 +185,7 @@ def _parse_samples(items: tuple[str, ...]) -> dict[str, list[str]]:
         name, sep, patterns = item.partition("=")
         if not sep or not name.strip() or not patterns.strip():
             raise InputError(f"--sample must look like NAME=GLOB[,GLOB...], got {item!r}")
+        check_name(name.strip(), "--sample name")
         samples.setdefault(name.strip(), []).extend(p for p in patterns.split(",") if p)
     return samples
 
@@ -372,10 +373,7 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
 def recast(limits_json: Path, out_path: Path, signal_model: str | None, reference_coupling: float | None,
            beam: str | None, alpha_d: float, mass_ratio: float, dm_model: str, long_lived: bool) -> None:
     """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D."""
-    try:
-        content = json.loads(limits_json.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read limits file {limits_json}: {exc}") from None
+    content = load_json(limits_json, "limits file")
     result = recast_limits_file(content, signal_model=signal_model, reference_coupling=reference_coupling, beam=beam,
                                 alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived)
     write_json_atomic(out_path, result)
@@ -397,10 +395,7 @@ def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...]
     """Export recast limits (na64stat recast output) as a validated HEPData submission."""
     from na64stat.hepdata import write_hepdata
 
-    try:
-        content = json.loads(couplings_json.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read couplings file {couplings_json}: {exc}") from None
+    content = load_json(couplings_json, "couplings file")
     folder = write_hepdata(content, out_dir, couplings_to_export=coupling_names, title=title)
     logger.info(f"wrote {folder}/submission.yaml and {len(coupling_names)} table(s); validated with hepdata-validator")
 

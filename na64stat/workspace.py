@@ -25,7 +25,6 @@ the publication is named in ``metadata.publication``.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ import pyhf
 from na64stat import __version__
 from na64stat.errors import InputError
 from na64stat.io import write_json_atomic
+from na64stat.loaders import load_json
 
 __all__ = [
     "NO_HEPDATA_RECORD",
@@ -293,15 +293,8 @@ def validate_patchset(content: Any, spec: Mapping[str, Any], source: str) -> pyh
 
 
 def read_json(path: str | os.PathLike[str], what: str) -> Any:
-    """Parse a JSON file; errors name the file."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{what} {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{what} {path} is not valid JSON: {exc}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror}") from None
+    """Parse a JSON file; errors (missing, binary, empty, truncated, malformed) name the file."""
+    return load_json(path, what)
 
 
 def load_workspace(path: str | os.PathLike[str]) -> dict[str, Any]:

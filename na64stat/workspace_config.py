@@ -49,10 +49,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import yaml
-
 from na64stat.background import BackgroundEstimate, abcd, fit_tail, mc_template
 from na64stat.errors import InputError
+from na64stat.loaders import load_yaml
 from na64stat.physics.yields import events_per_e_mu2, events_per_epsilon2, get_setup
 from na64stat.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, patch_name, read_json, uncertainty_modifier
 
@@ -383,12 +382,5 @@ def parse_workspace_config(cfg: Mapping[str, Any], base: Path, source: str = "<c
 def load_workspace_config(path: str | Path) -> WorkspaceDescription:
     """Read a workspace config YAML file (errors name the file and the item)."""
     path = Path(path)
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read workspace config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}:{line}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    cfg = load_yaml(path, "workspace config")
     return parse_workspace_config(cfg, path.parent, str(path))

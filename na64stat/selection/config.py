@@ -43,9 +43,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import yaml
-
 from na64stat.errors import InputError
+from na64stat.loaders import check_name, load_yaml
 from na64stat.selection.expressions import Expression
 
 __all__ = ["Cut", "Region", "AxisSpec", "HistogramSpec", "SampleSpec", "Selection", "load_selection", "parse_selection"]
@@ -282,6 +281,7 @@ def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> 
         if unknown:
             raise InputError(f"{_where(source, f'region {name!r}')}: unknown cut(s) {unknown}; cuts are {cut_names}")
         where = _expression(raw["where"], source, f"region {name!r}") if raw.get("where") is not None else None
+        check_name(name, "region name", source)
         regions.append(Region(str(name), tuple(chosen), where, bool(raw.get("blinded", False)), str(raw.get("description", ""))))
     region_names = [r.name for r in regions]
     histograms = []
@@ -289,6 +289,7 @@ def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> 
         raw = _expect(raw, dict, source, f"histograms[{i}]")
         _keys(raw, {"name", "expression", "bins", "regions", "weight", "label"}, source, f"histograms[{i}]")
         name = str(_expect(raw.get("name"), str, source, f"histograms[{i}].name"))
+        check_name(name, "histogram name", source)
         item = f"histogram {name!r}"
         exprs = raw.get("expression")
         exprs = exprs if isinstance(exprs, list) else [exprs]
@@ -308,6 +309,7 @@ def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> 
         raise InputError(f"{source}: histogram names must be unique")
     samples = []
     for name, raw in (_expect(content.get("samples") or {}, dict, source, "samples")).items():
+        check_name(str(name).replace("*", "x").replace("?", "x"), "sample name", source)
         raw = _expect(raw or {}, dict, source, f"sample {name!r}")
         _keys(raw, {"files", "data", "weight", "definitions", "per_file"}, source, f"sample {name!r}")
         files = raw.get("files", [])
@@ -320,8 +322,10 @@ def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> 
         _check_definitions({**definitions, **defs}, source)
     weight = _expression(content["weight"], source, "weight") if content.get("weight") is not None else None
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    name = check_name(_expect(content.get("name", Path(source).stem), (str, int, float), source, "name"),
+                      "selection name", source)
     return Selection(
-        name=str(content.get("name", Path(source).stem)),
+        name=name,
         tree=tree,
         cuts=tuple(cuts),
         regions=tuple(regions),
@@ -336,19 +340,10 @@ def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> 
 
 
 def load_selection(path: str | os.PathLike[str]) -> Selection:
-    """Read and parse a selection YAML file; errors name the file (and line for YAML syntax)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read selection file {path}: {exc.strerror}") from None
-    try:
-        content = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"{path}:{where}: malformed YAML: {problem}") from None
-    if content is None:
-        raise InputError(f"{path}: empty selection file")
+    """Read and parse a selection YAML file; errors name the file (and line for YAML syntax).
+
+    The file goes through :func:`na64stat.loaders.load_yaml` (size, nesting
+    and alias expansion bounded before anything is built).
+    """
+    content = load_yaml(path, "selection file")
     return parse_selection(content, str(path))

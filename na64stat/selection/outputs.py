@@ -27,6 +27,7 @@ import uhi.io.json as uhi_json
 from na64stat import __version__
 from na64stat.errors import InputError
 from na64stat.io import write_json_atomic, write_text_atomic
+from na64stat.loaders import load_json
 from na64stat.rootio import write_root_objects
 from na64stat.selection.processing import SampleResult, SelectionRun
 
@@ -121,14 +122,11 @@ def histograms_to_json(run: SelectionRun) -> dict[str, Any]:
 
 def load_histograms(path: str | os.PathLike[str]) -> dict[str, dict[str, dict[str, hist.Hist]]]:
     """Reload ``histograms.json`` as hist objects (lossless: values, variances, flow bins)."""
-    try:
-        content = json.loads(Path(path).read_text(encoding="utf-8"), object_hook=uhi_json.object_hook)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read histogram file {path}: {exc}") from None
+    content = load_json(path, "histogram file", object_hook=uhi_json.object_hook)
     try:
         return {s: {r: {n: hist.Hist(d) for n, d in by_name.items()} for r, by_name in regions.items()}
                 for s, regions in content["histograms"].items()}
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{path}: not a na64stat histogram file ({exc})") from None
 
 

@@ -20,7 +20,7 @@ import glob
 import hashlib
 import json
 import os
-import pickle
+import tempfile
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -510,27 +510,144 @@ def _cache_key(selection: Selection, task: Task, is_data: bool, unblind: bool) -
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _cache_load(cache_dir: Path | None, key: str, kind: type) -> Any:
-    """A cached value of type ``kind``, or None (no cache, missing, unreadable or stale)."""
-    if cache_dir is None or not key:
-        return None
-    path = cache_dir / f"{key}.pkl"
-    try:
-        with path.open("rb") as handle:
-            value = pickle.load(handle)  # our own cache folder, written below
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        return None
-    return value if isinstance(value, kind) else None
+#: Version of the cache file layout; entries of another layout are ignored (recomputed).
+CACHE_FORMAT = "na64stat-task-cache-1"
+_RESULT_ARRAYS = ("cut_raw", "cut_w", "cut_w2", "cut_nan", "nminus1_raw", "nminus1_w", "nminus1_w2",
+                  "region_raw", "region_w", "region_w2")
 
 
-def _cache_store(cache_dir: Path | None, key: str, result: Any) -> None:
-    if cache_dir is None or not key:
+def check_cache_dir(cache_dir: Path | None) -> None:
+    """Fail early (before reading events) when the cache folder cannot be created or written."""
+    if cache_dir is None:
         return
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".{key}.tmp"
-    with tmp.open("wb") as handle:
-        pickle.dump(result, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, cache_dir / f"{key}.pkl")
+    path = Path(cache_dir)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"task cache {path} is not a folder (give --cache DIR or --no-cache)")
+    probe = path
+    while not probe.exists():
+        if probe.is_symlink():  # a dangling link
+            raise InputError(f"task cache folder {path}: {probe} is a broken symbolic link")
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write the task cache folder {path} ({probe} is not writable); "
+                         "give --cache DIR or --no-cache")
+
+
+def _atomic_bytes(cache_dir: Path, name: str, write: Callable[[Any], None]) -> None:
+    """Write a cache file through a unique temporary name and a rename; errors name the cache folder."""
+    tmp = None
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=cache_dir)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, cache_dir / name)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write the task cache {cache_dir}: {exc.strerror or exc} "
+                         "(give --cache DIR or --no-cache)") from None
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cache_load_plan(cache_dir: Path | None, key: str) -> list[Task] | None:
+    """A file's cached split into tasks (a JSON list), or None (missing, unreadable or not a plan)."""
+    if cache_dir is None:
+        return None
+    try:
+        with (cache_dir / f"{key}.json").open("rb") as handle:
+            content = json.loads(handle.read(16 * 1024**2 + 1).decode("utf-8"))
+        if not isinstance(content, dict) or content.get("format") != CACHE_FORMAT or content.get("key") != key:
+            return None
+        tasks = []
+        for row in content["tasks"]:
+            sample, path, a, b, size, mtime = row
+            if not (isinstance(sample, str) and isinstance(path, str)
+                    and all(type(v) is int for v in (a, b, size, mtime)) and 0 <= a <= b):
+                return None
+            tasks.append(Task(sample, path, a, b, size, mtime))
+        return tasks or None
+    except Exception:  # a corrupt or foreign file is ignored: the plan is recomputed
+        return None
+
+
+def _cache_store_plan(cache_dir: Path | None, key: str, tasks: Sequence[Task]) -> None:
+    if cache_dir is None:
+        return
+    blob = json.dumps({"format": CACHE_FORMAT, "key": key, "tasks": [list(astuple(t)) for t in tasks]}).encode()
+    _atomic_bytes(cache_dir, f"{key}.json", lambda handle: handle.write(blob))
+
+
+def _cache_load_result(cache_dir: Path | None, key: str, selection: Selection, sample: str, is_data: bool,
+                       unblind: bool) -> SampleResult | None:
+    """A task's cached result, or None (missing, unreadable, stale or not matching the selection).
+
+    Entries are numpy ``.npz`` archives read with ``allow_pickle=False`` (data only:
+    nothing in a cache file is ever executed) and checked against the result
+    layout the selection gives (cuts, regions, histograms and their bins).
+    """
+    if cache_dir is None:
+        return None
+    try:
+        with np.load(cache_dir / f"{key}.npz", allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"][()]))
+            if (meta.get("format") != CACHE_FORMAT or meta.get("key") != key or meta.get("sample") != sample
+                    or meta.get("is_data") is not is_data):
+                return None
+            result = SampleResult.empty(selection, sample, is_data, unblind)
+            if list(meta["blinded"]) != list(result.blinded):
+                return None
+            counts = archive["counts"]
+            sums = archive["sums"]
+            if counts.shape != (2,) or counts.dtype != np.int64 or sums.shape != (2,) or sums.dtype != np.float64:
+                return None
+            result.n_total, result.entries_read = int(counts[0]), int(counts[1])
+            result.w_total, result.w2_total = float(sums[0]), float(sums[1])
+            for name in _RESULT_ARRAYS:
+                template, stored = getattr(result, name), archive[name]
+                if stored.shape != template.shape or stored.dtype != template.dtype:
+                    return None
+                setattr(result, name, np.array(stored))
+            expected = [[region, name] for region, by_name in result.histograms.items() for name in by_name]
+            if meta["histograms"] != expected:
+                return None
+            for i, (region, name) in enumerate(expected):
+                view = result.histograms[region][name].view(flow=True)
+                value, variance = archive[f"h{i}_value"], archive[f"h{i}_variance"]
+                if value.shape != view.shape or variance.shape != view.shape or value.dtype != np.float64:
+                    return None
+                view["value"] = value
+                view["variance"] = variance
+            files = meta["files"]
+            if not all(isinstance(f, str) for f in files):
+                return None
+            result.files = tuple(files)
+            return result
+    except Exception:  # a corrupt or foreign file is ignored: the task is recomputed
+        return None
+
+
+def _cache_store_result(cache_dir: Path | None, key: str, result: SampleResult) -> None:
+    if cache_dir is None:
+        return
+    names = [[region, name] for region, by_name in result.histograms.items() for name in by_name]
+    meta = {"format": CACHE_FORMAT, "key": key, "sample": result.sample, "is_data": result.is_data,
+            "blinded": list(result.blinded), "files": list(result.files), "histograms": names,
+            "version": __version__}
+    arrays: dict[str, np.ndarray] = {
+        "meta": np.array(json.dumps(meta)),
+        "counts": np.array([result.n_total, result.entries_read], dtype=np.int64),
+        "sums": np.array([result.w_total, result.w2_total], dtype=np.float64),
+        **{name: np.asarray(getattr(result, name)) for name in _RESULT_ARRAYS},
+    }
+    for i, (region, name) in enumerate(names):
+        view = result.histograms[region][name].view(flow=True)
+        arrays[f"h{i}_value"] = np.ascontiguousarray(view["value"], dtype=np.float64)
+        arrays[f"h{i}_variance"] = np.ascontiguousarray(view["variance"], dtype=np.float64)
+    _atomic_bytes(cache_dir, f"{key}.npz", lambda handle: np.savez(handle, **arrays))
 
 
 @dataclass(frozen=True)
@@ -579,6 +696,7 @@ def run_selection(
     """
     is_data = {s: selection.is_data(s, data_samples) for s in samples}
     cache = Path(cache_dir) if cache_dir is not None else None
+    check_cache_dir(cache)
     jobs, known = _look_up_cache(selection, samples, is_data, unblind, step, cache, progress)
     if scheduler is None and n_workers <= 1:
         outcomes = []
@@ -592,13 +710,14 @@ def run_selection(
     results: list[SampleResult] = []
     read = 0
     for job, (file_tasks, done) in zip(jobs, outcomes):
-        _cache_store(cache, _plan_key(job.path, selection.tree, job.branches, step), [list(astuple(t)) for t in file_tasks])
+        _cache_store_plan(cache, _plan_key(job.path, selection.tree, job.branches, step), file_tasks)
         for task in file_tasks:
             result = done.get((task.entry_start, task.entry_stop))
             if result is None:
-                result = _cache_load(cache, _cache_key(selection, task, job.is_data, unblind), SampleResult)
+                result = _cache_load_result(cache, _cache_key(selection, task, job.is_data, unblind), selection,
+                                            task.sample, job.is_data, unblind)
             else:
-                _cache_store(cache, _cache_key(selection, task, job.is_data, unblind), result)
+                _cache_store_result(cache, _cache_key(selection, task, job.is_data, unblind), result)
                 read += result.entries_read
             if result is None:  # pragma: no cover - cache entry vanished meanwhile
                 raise InputError(f"{task.path}: cached result of entries {task.entry_start}-{task.entry_stop} disappeared")
@@ -670,11 +789,12 @@ def _look_up_cache(selection: Selection, samples: Mapping[str, Sequence[str]], i
         branches = tuple(selection.branches_for(sample, is_data[sample]))
         for path in files:
             full = os.path.abspath(path)
-            planned = _cache_load(cache, _plan_key(path, selection.tree, branches, step), list) if cache else None
+            planned = _cache_load_plan(cache, _plan_key(path, selection.tree, branches, step)) if cache else None
             cached: dict[tuple[int, int], SampleResult] = {}
-            tasks = [Task(*t) for t in planned] if planned else []
+            tasks = [t for t in planned if t.sample == sample and t.path == full] if planned else []
             for t in tasks:
-                r = _cache_load(cache, _cache_key(selection, t, is_data[sample], unblind), SampleResult)
+                r = _cache_load_result(cache, _cache_key(selection, t, is_data[sample], unblind), selection, sample,
+                                       is_data[sample], unblind)
                 if r is not None:
                     cached[(t.entry_start, t.entry_stop)] = r
             if tasks and len(cached) == len(tasks):
