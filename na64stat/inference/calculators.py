@@ -13,16 +13,23 @@
   every mu (common random numbers), so that CLs(mu) is a smooth monotone
   function a root finder can use. The b-only ensemble does not depend on mu:
   it is generated and fitted once.
-* :class:`ExactCalculator` - for single-bin models: the distribution of q~_mu
-  is a weighted sum over every main count n (Poisson) and every value of
-  the Poisson auxiliary measurements (shapesys) - the toys' ensemble without
-  Monte-Carlo error. Gaussian-constrained nuisance parameters (normsys,
-  histosys, lumi, staterror) are refused (``auto`` then uses toys): CLs needs
-  the tail probability P(q >= q_obs), whose integrand is a step function of
-  the auxiliary value, and a quadrature rule misplaces it. This was found
-  on the shipped NA64 workspaces (a 10% signal-efficiency normsys):
-  Gauss-Hermite nodes gave an observed limit 10% and a -2 sigma band 3x away
-  from 20,000 toys.
+* :class:`ExactCalculator` - for single-bin models (every NA64 result): the
+  distributions of q~_mu are sums over every main count n and every value of
+  the Poisson auxiliary measurements (shapesys), and integrals over the
+  Gaussian ones (normsys, histosys, lumi, staterror) with the acceptance
+  region {q >= t} located on a fine grid of the data space
+  (:mod:`na64stat.inference.counting`) - the toys' ensemble without
+  Monte-Carlo error, with a stated numerical error instead. (A fixed
+  quadrature rule does not work here: the integrand of P(q >= t) is a step
+  function of the auxiliary value; Gauss-Hermite nodes gave an observed limit
+  10% and a -2 sigma band 3x away from 20,000 toys on the shipped
+  workspaces.) The fits use the closed-form likelihood of
+  :mod:`na64stat.inference.singlebin`; grid points whose free fit already has
+  mu_hat >= mu (q~ = 0) need no conditional fit.
+
+Every :class:`CLsPoint` carries the error of its CLs values: binomial for
+toys (at least one toy's worth where no toy reaches a tail), numerical for
+exact counting, 0 for asymptotic.
 
 All return :class:`CLsPoint` (observed and the -2..+2 sigma expected CLs).
 Expected values follow pyhf's convention: the expected test statistic at

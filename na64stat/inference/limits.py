@@ -7,17 +7,28 @@ its own status instead of one exception losing the rest:
 
 * ``ok`` - CLs crosses 1 - CL inside the search range;
 * ``no_crossing`` - it does not (the value is NaN);
-* ``fit_failure`` - a fit failed where the crossing had to be evaluated.
+* ``fit_failure`` - a fit failed where the crossing had to be evaluated;
+* ``low_toy_statistics`` - toys reached their cap before the CLs error at the
+  crossing met ``cls_accuracy`` (the value is the best estimate, with its error).
+
+Every limit carries an error (the CLs error at the crossing over the slope of
+CLs there), the reason for its method and notes (e.g. a widened POI bound:
+the declared upper bound never clips a free fit or a crossing).
 
 Asymptotic expected limits use that the n-sigma expected CLs depends on
 sqrt(q_mu,A) alone: the crossing is where sqrt(q_mu,A) equals a known target,
 found with a handful of Asimov fits. Toys and exact counting reuse every CLs
-evaluation for all six crossings.
+evaluation for all six crossings; exact counting reads them off cubics in
+(mu, ln CLs), since its CLs has no Monte-Carlo noise.
 
-``method="auto"`` uses exact counting for single-bin models and toys for
-other models whenever the expected background of a signal bin is below
+``method="auto"`` (:func:`plan_method`) uses exact counting for single-bin
+models with less than 100 expected background events, toys for other models
+whenever the expected background of a signal bin is below
 :data:`SMALL_COUNT`, where asymptotic formulae are wrong (PHYSICS.md: they
-give ~1.6 instead of 2.303 events at n = 0, b = 0.5); asymptotic otherwise.
+give ~1.6 instead of 2.303 events at n = 0, b = 0.5), and asymptotic
+otherwise; it estimates each method's cost from a timed batch of fits and
+falls back (exact -> toys -> asymptotic) when the estimate exceeds the
+budget, saying so in ``method_reason``.
 
 Examples
 --------
