@@ -147,3 +147,34 @@ def test_sample_names_on_the_command_line_are_checked(tmp_path: Path, selection_
     code, _, err = _cli(["select", sel, "--sample", f"../x={events}", "--out", out], capsys)
     _assert_clean_error(code, err, "--sample name '../x'")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------
+# class 5: RNTuples (what ``f[name] = arrays`` writes with current uproot) read like TTrees
+
+
+def test_select_reads_rntuples_like_ttrees(tmp_path: Path) -> None:
+    import awkward as ak
+
+    from na64stat.selection.config import parse_selection
+    from na64stat.selection.processing import run_selection
+
+    n = 50
+    columns = {"x": np.arange(float(n)), "weight": np.full(n, 0.5), "m": np.ones((n, 3)),
+               "v": ak.Array([[1.0] * (i % 7) for i in range(n)])}
+    with uproot.recreate(tmp_path / "rn.root") as f:
+        f["events"] = columns
+    with uproot.recreate(tmp_path / "tt.root") as f:
+        f.mktree("events", {"x": "f8", "weight": "f8", "m": np.dtype(("f8", (3,))), "v": columns["v"].type.content})
+        f["events"].extend(columns)
+    with uproot.open(tmp_path / "rn.root") as f:
+        assert not isinstance(f["events"], uproot.TTree)  # really an RNTuple
+    sel = parse_selection({**SELECTION, "cuts": [{"name": "c", "expression": "x > 2"},
+                                                 {"name": "d", "expression": "count(v) > 3 and sum(m) > 2"}],
+                           "histograms": [{"name": "hv", "expression": "v", "bins": {"regular": [5, 0, 5]}}]})
+    rn = run_selection(sel, {"s": [str(tmp_path / "rn.root")]}, chunk=7).samples["s"]
+    tt = run_selection(sel, {"s": [str(tmp_path / "tt.root")]}).samples["s"]
+    assert rn.cut_raw.tolist() == tt.cut_raw.tolist() and rn.cut_raw[0] == n - 3
+    np.testing.assert_array_equal(rn.cut_w, tt.cut_w)
+    for region in tt.histograms:
+        assert rn.histograms[region]["hv"] == tt.histograms[region]["hv"]

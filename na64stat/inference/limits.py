@@ -532,6 +532,8 @@ def upper_limit(
     lik, asym, asymptotic_crossings, notes = _with_adequate_poi_bound(Likelihood(model, data), confidence_level)
     choice = plan_method(lik, n_toys, budget_s) if method == "auto" else MethodChoice(method, "requested", math.nan)
     used = choice.method
+    if "approximate" in choice.reason:
+        notes += ("approximate: asymptotic formulae at small counts (the other methods exceed the budget)",)
     if used == "asymptotic":
         observed, expected = limit_from_calculator(asym, confidence_level)
         n_eval, failures = asym.n_evaluations, asym.fit_failures

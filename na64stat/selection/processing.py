@@ -32,6 +32,7 @@ import uproot
 
 from na64stat import __version__
 from na64stat.errors import InputError
+from na64stat.loaders import open_root
 from na64stat.selection.config import HistogramSpec, Selection
 from na64stat.selection.expressions import Expression, ExpressionError
 
@@ -183,22 +184,25 @@ def resolve_samples(
 
 def _open_tree(path: str, tree_name: str) -> tuple[Any, Any]:
     """(file, tree) with errors naming the file and the tree."""
-    try:
-        handle = uproot.open(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except Exception as exc:  # uproot raises many types for corrupt files
-        raise InputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
+    handle = open_root(path)
     try:
         tree = handle[tree_name]
     except Exception:
         keys = sorted({k.split(";")[0] for k in handle.keys()})
         handle.close()
         raise InputError(f"{path}: no tree {tree_name!r}; the file has {keys}") from None
-    if not isinstance(tree, uproot.TTree):
+    if not isinstance(tree, (uproot.TTree, _RNTUPLE)):
         handle.close()
-        raise InputError(f"{path}: {tree_name!r} is a {type(tree).__name__}, not a TTree")
+        raise InputError(f"{path}: {tree_name!r} is a {type(tree).__name__}, not a TTree or RNTuple")
     return handle, tree
+
+
+#: uproot's RNTuple reader (``f[name] = arrays`` writes RNTuples with uproot >= 5.7); read like a TTree.
+_RNTUPLE = uproot.models.RNTuple.Model_ROOT_3a3a_RNTuple
+
+
+def _is_rntuple(tree: Any) -> bool:
+    return isinstance(tree, _RNTUPLE)
 
 
 def _check_branches(path: str, tree: Any, branches: Sequence[str], tree_name: str) -> None:
@@ -210,6 +214,12 @@ def _check_branches(path: str, tree: Any, branches: Sequence[str], tree_name: st
 def _basket_offsets(tree: Any, branches: Sequence[str]) -> list[int]:
     """Entry numbers where every needed branch starts a new basket (0 and the entry count included)."""
     n = int(tree.num_entries)
+    if _is_rntuple(tree):  # clusters play the part of baskets
+        try:
+            starts = [int(c.num_first_entry) for c in tree.cluster_summaries]
+        except Exception:  # pragma: no cover - no cluster summaries
+            starts = []
+        return sorted({0, n, *(o for o in starts if 0 < o < n)})
     try:
         return [int(o) for o in tree.common_entry_offsets(filter_name=list(branches))] if branches else [0, n]
     except Exception:  # pragma: no cover - uproot could not align the baskets
@@ -453,13 +463,26 @@ def _accumulate(result: SampleResult, compiled: _Compiled, arrays: Mapping[str, 
 def _chunks(tree: Any, branches: Sequence[str], offsets: Sequence[int], start: int, stop: int,
             chunk: int) -> Iterator[tuple[dict[str, Any], int]]:
     """Arrays of ``branches`` in entry chunks at the basket ``offsets``: numpy for flat / fixed-size, awkward for jagged."""
-    jagged = [b for b in branches if isinstance(tree[b].interpretation, uproot.interpretation.jagged.AsJagged)]
+    rntuple = _is_rntuple(tree)
+    jagged = [] if rntuple else [b for b in branches
+                                 if isinstance(tree[b].interpretation, uproot.interpretation.jagged.AsJagged)]
     flat = [b for b in branches if b not in jagged]
     inner = [o for o in offsets if start < o < stop]
     bounds = _split([start, *inner, stop], stop, chunk) if stop > start else [start]
     bounds = [b for b in bounds if b >= start]
+    if rntuple:  # clusters can be large: read at most ``chunk`` entries at once
+        bounds = sorted({*bounds, *range(start, stop, chunk)}) if stop > start else bounds
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         arrays: dict[str, Any] = {}
+        if rntuple:
+            got = tree.arrays(list(branches), entry_start=lo, entry_stop=hi, library="ak") if branches else {}
+            for b in branches:
+                try:  # flat and fixed-size fields as numpy, jagged ones stay awkward
+                    arrays[b] = ak.to_numpy(got[b])
+                except (ValueError, TypeError):
+                    arrays[b] = got[b]
+            yield arrays, hi - lo
+            continue
         if flat:
             arrays.update(tree.arrays(flat, entry_start=lo, entry_stop=hi, library="np"))
         if jagged:
