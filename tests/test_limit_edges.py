@@ -189,3 +189,23 @@ def test_exact_quantile_bands_match_the_discrete_case() -> None:
     # the published band at b = 0.5, n = 0 (discrete: no continuous axis)
     lim = upper_limit(one_bin(1.0, 0.5), [0.0])
     assert np.allclose(lim.expected, [2.303, 2.303, 2.303, 3.508, 4.843], atol=2e-3)
+
+
+def test_a_failed_fit_of_the_observed_data_is_a_fit_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fit that feeds a result is checked: a free fit of the data that did not converge."""
+    from na64stat.inference import calculators
+    from na64stat.inference.likelihood import FitResult
+
+    original = calculators._twice_nll_free_fit
+
+    def failing(lik, data, init=None):  # noqa: ANN001, ANN202
+        result = original(lik, data, init)
+        if data.shape[0] == 1:  # the observed data
+            return FitResult(result.pars, result.twice_nll, np.zeros(1, dtype=bool))
+        return result
+
+    monkeypatch.setattr(calculators, "_twice_nll_free_fit", failing)
+    model = one_bin(1.0, 0.5, 0.2)
+    for method in ("asymptotic", "exact", "toys"):
+        lim = upper_limit(model, [0.0] + model.config.auxdata, method=method, n_toys=200, max_toys=200)
+        assert lim.status_observed == "fit_failure" and math.isnan(lim.observed), method

@@ -152,6 +152,8 @@ class AsymptoticCalculator:
         self._sq_asimov: dict[float, float] = {}
         self._inits: dict[tuple[int, float], np.ndarray] = {}
         self.fit_failures = int(not self.free.converged[0]) + int(not at_zero.converged[0])
+        #: the free fit and the Asimov generator feed every CLs value: if either failed, all are NaN
+        self._base_converged = bool(self.free.converged[0] and at_zero.converged[0])
 
     @property
     def n_evaluations(self) -> int:
@@ -183,7 +185,7 @@ class AsymptoticCalculator:
         reference = np.where(on_data, self.free.twice_nll[0], self.asimov_free.twice_nll[0])
         q = np.clip(cond.twice_nll - reference, 0.0, None)
         q = np.where(on_data & (self.mu_hat > mus), 0.0, q)
-        sqrt_q = np.where(cond.converged, np.sqrt(q), np.nan)
+        sqrt_q = np.where(cond.converged & self._base_converged, np.sqrt(q), np.nan)
         for i, (which, m) in enumerate(todo):
             self._inits[(which, m)] = cond.pars[i]
             caches[which][m] = float(sqrt_q[i])
