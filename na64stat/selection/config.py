@@ -37,6 +37,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,9 @@ class Selection:
         return sorted(names - set(self.definitions_for(sample)))
 
 
+#: Most bins of one histogram axis, and of one histogram (product over its axes).
+MAX_BINS = 1_000_000
+
 _TOP_KEYS = {"name", "description", "tree", "weight", "definitions", "cuts", "regions", "histograms", "samples"}
 
 
@@ -217,6 +221,11 @@ def _axis(spec: Any, source: str, item: str) -> AxisSpec:
         numbers = tuple(float(v) for v in values)
     except (TypeError, ValueError):
         raise InputError(f"{_where(source, item)}: {kind} needs numbers, got {values!r}") from None
+    if not all(np.isfinite(numbers)):
+        raise InputError(f"{_where(source, item)}: {kind} needs finite numbers, got {values!r}")
+    n_bins = len(numbers) - 1 if kind == "variable" else numbers[0]
+    if n_bins > MAX_BINS:
+        raise InputError(f"{_where(source, item)}: {n_bins:.0f} bins is more than the limit of {MAX_BINS} per axis")
     if kind == "variable":
         if len(numbers) < 2 or np.any(np.diff(numbers) <= 0):
             raise InputError(f"{_where(source, item)}: variable edges must be increasing, got {values!r}")
@@ -299,6 +308,9 @@ def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> 
             raise InputError(f"{_where(source, item)}: give one or two expressions and as many 'bins' entries")
         variables = tuple(_expression(e, source, item) for e in exprs)
         axes = tuple(_axis(b, source, f"{item}.bins") for b in bins)
+        total_bins = math.prod(len(a.edges) - 1 if a.kind == "variable" else int(a.edges[0]) for a in axes)
+        if total_bins > MAX_BINS:
+            raise InputError(f"{_where(source, item)}: {total_bins} bins is more than the limit of {MAX_BINS} per histogram")
         in_regions = [str(r) for r in _expect(raw.get("regions", region_names), list, source, f"{item}.regions")]
         unknown = [r for r in in_regions if r not in region_names]
         if unknown:

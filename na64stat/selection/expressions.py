@@ -45,7 +45,8 @@ import numpy as np
 
 from na64stat.errors import InputError
 
-__all__ = ["Expression", "ExpressionError", "FUNCTIONS", "REDUCTIONS"]
+__all__ = ["Expression", "ExpressionError", "FUNCTIONS", "REDUCTIONS", "MAX_EXPRESSION_LENGTH", "MAX_EXPRESSION_NODES",
+           "MAX_EXPRESSION_DEPTH"]
 
 Array = Any  # numpy.ndarray | awkward.Array
 Evaluator = Callable[[Mapping[str, Array]], Array]
@@ -53,6 +54,14 @@ Evaluator = Callable[[Mapping[str, Array]], Array]
 
 class ExpressionError(InputError):
     """An expression that does not parse or uses something not allowed."""
+
+
+#: Longest expression text accepted (characters), checked before parsing.
+MAX_EXPRESSION_LENGTH = 10_000
+#: Most syntax-tree nodes of one expression.
+MAX_EXPRESSION_NODES = 2_000
+#: Deepest nesting of one expression's syntax tree (evaluation recurses this deep).
+MAX_EXPRESSION_DEPTH = 100
 
 
 #: Element-wise functions by name.
@@ -146,10 +155,16 @@ class Expression:
         source = str(text).strip()
         if not source:
             raise ExpressionError(f"{where}: empty expression")
+        if len(source) > MAX_EXPRESSION_LENGTH:
+            raise ExpressionError(f"{where}: expression of {len(source)} characters is longer than the limit of "
+                                  f"{MAX_EXPRESSION_LENGTH} (use definitions for long expressions)")
         try:
             tree = ast.parse(source, mode="eval")
         except SyntaxError as exc:
             raise ExpressionError(f"{where}: cannot parse {source!r}: {exc.msg}\n{_caret(source, exc.offset, None)}") from None
+        except (RecursionError, MemoryError):
+            raise ExpressionError(f"{where}: expression nested too deeply to parse") from None
+        _check_size(tree.body, where)
         names: set[str] = set()
         evaluator = _Compiler(source, where, names).compile(tree.body)
         return cls(source, frozenset(names), evaluator, where)
@@ -161,6 +176,59 @@ class Expression:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _check_size(root: ast.AST, where: str) -> None:
+    """At most :data:`MAX_EXPRESSION_NODES` nodes, nested at most :data:`MAX_EXPRESSION_DEPTH` deep (no recursion)."""
+    count = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_EXPRESSION_NODES:
+            raise ExpressionError(f"{where}: expression has more than {MAX_EXPRESSION_NODES} terms "
+                                  "(use definitions for long expressions)")
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise ExpressionError(f"{where}: expression nested deeper than {MAX_EXPRESSION_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _constant(node: ast.AST) -> float | int | bool | None:
+    """The value of a constant sub-expression (numbers and + - * / ** of numbers) in float arithmetic, else None.
+
+    Raises OverflowError for a constant too large for a float (``9**9**9**9``).
+    """
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _constant(node.operand)
+        return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Pow)):
+        left, right = _constant(node.left), _constant(node.right)
+        if left is None or right is None:
+            return None
+        a, b = float(left), float(right)
+        if isinstance(node.op, ast.Pow):
+            if a == 0 and b < 0:
+                return None
+            value = math.pow(a, b) if a >= 0 or b == int(b) else None
+        elif isinstance(node.op, ast.Add):
+            value = a + b
+        elif isinstance(node.op, ast.Sub):
+            value = a - b
+        else:
+            value = a * b
+        if value is not None and not math.isfinite(value):
+            raise OverflowError
+        return value
+    return None
+
+
+def _float_power(base: Array, exponent: Array) -> Array:
+    """``base ** exponent`` in floating point (integer branches would wrap around or refuse negative powers)."""
+    if isinstance(base, ak.Array):
+        return np.power(ak.values_astype(base, np.float64), exponent)
+    return np.power(np.asarray(base, dtype=float), exponent)
 
 
 def _parse(text: str, where: str) -> Expression:
@@ -207,6 +275,15 @@ class _Compiler:
         op = _BINARY.get(type(node.op))
         if op is None:
             raise self.fail(node, f"operator {type(node.op).__name__} is not allowed")
+        try:
+            folded = _constant(node)
+        except OverflowError:
+            raise self.fail(node, "constant too large for a float") from None
+        if folded is not None:
+            return lambda arrays: folded
+        if isinstance(node.op, ast.Pow):  # float powers: no integer overflow, no "negative integer power" error
+            left, right = self.compile(node.left), self.compile(node.right)
+            return lambda arrays: _float_power(left(arrays), right(arrays))
         left, right = self.compile(node.left), self.compile(node.right)
         return lambda arrays: op(left(arrays), right(arrays))
 

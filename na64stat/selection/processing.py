@@ -498,7 +498,12 @@ def _run_range(selection: Selection, compiled: _Compiled, tree: Any, offsets: Se
     where = f"{task.path} (sample {task.sample!r})"
     try:
         for arrays, n in _chunks(tree, compiled.branches, offsets, task.entry_start, task.entry_stop, chunk):
-            _accumulate(result, compiled, arrays, n, where)
+            try:
+                _accumulate(result, compiled, arrays, n, where)
+            except InputError:
+                raise
+            except Exception as exc:  # numpy / awkward refusing an operation: the selection's fault, not the file's
+                raise InputError(f"{where}: cannot evaluate the selection ({type(exc).__name__}: {exc})") from None
             result.entries_read += n
     except InputError:
         raise
