@@ -14,6 +14,7 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any, Callable
 
 import click
 
@@ -29,7 +30,14 @@ from na64stat.recast import DM_MODELS, recast_limits_file
 from na64stat.selection.config import load_selection
 from na64stat.selection.outputs import cutflow_table, write_outputs
 from na64stat.selection.processing import resolve_samples, run_selection
-from na64stat.simulation.generate import DEFAULT_DATA_POT, mc_processes, simulate_data, simulate_mc
+from na64stat.simulation.generate import (
+    DEFAULT_DATA_POT,
+    MAX_EVENTS,
+    check_data_size,
+    mc_processes,
+    simulate_data,
+    simulate_mc,
+)
 from na64stat.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
 
 __all__ = ["main", "cli"]
@@ -46,6 +54,49 @@ def _parse_masses(text: str) -> list[float]:
     if not masses or any(not (m > 0) for m in masses):
         raise InputError(f"--masses needs positive masses in GeV, got {text!r}")
     return masses
+
+
+def _at_least(minimum: int) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback: an integer option (or None) must be >= ``minimum`` (an InputError naming the option)."""
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None and value < minimum:
+            raise InputError(f"--{param.name.replace('_', '-')} must be at least {minimum}, got {value}")
+        return value
+    return check
+
+
+def _positive_finite(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback: a float option (or None) must be finite and > 0."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        name = (param.opts[0] if param.opts else param.name)
+        raise InputError(f"{name} must be a finite positive number, got {value}")
+    return value
+
+
+#: Seconds a --scheduler address gets to accept a connection before the command gives up.
+SCHEDULER_TIMEOUT_S = 10.0
+
+
+def _check_scheduler(address: str | None, timeout: float = SCHEDULER_TIMEOUT_S) -> None:
+    """Fail fast (within ``timeout`` seconds) when a Dask scheduler address does not accept connections."""
+    if address is None:
+        return
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or port is None:
+        raise InputError(f"--scheduler {address!r}: expected an address like tcp://HOST:PORT")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: "
+                         f"{exc.strerror or exc}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,10 +120,14 @@ def setups() -> None:
               type=click.Choice(sorted(SETUPS)), help="Predefined setup.")
 @click.option("--masses", default=",".join(f"{m:g}" for m in DEFAULT_MASSES_GEV), show_default=True,
               help="Comma-separated boson masses [GeV].")
-@click.option("--exposure", type=float, default=None, help="Particles on target (EOT / MOT); default: the setup's.")
-@click.option("--efficiency", type=float, default=None, help="Overall signal efficiency; default: the setup's.")
-@click.option("--alpha-d", type=float, default=0.1, show_default=True, help="alpha_D for the y reach.")
-@click.option("--mass-ratio", type=float, default=3.0, show_default=True, help="m_A'/m_chi for the y reach.")
+@click.option("--exposure", type=float, default=None, callback=_positive_finite,
+              help="Particles on target (EOT / MOT); default: the setup's.")
+@click.option("--efficiency", type=float, default=None, callback=_positive_finite,
+              help="Overall signal efficiency; default: the setup's.")
+@click.option("--alpha-d", type=float, default=0.1, show_default=True, callback=_positive_finite,
+              help="alpha_D for the y reach.")
+@click.option("--mass-ratio", type=float, default=3.0, show_default=True, callback=_positive_finite,
+              help="m_A'/m_chi for the y reach.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the numbers to this JSON file.")
 def reach(setup_name: str, masses: str, exposure: float | None, efficiency: float | None,
@@ -97,11 +152,12 @@ def reach(setup_name: str, masses: str, exposure: float | None, efficiency: floa
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUTPUT,
               show_default=True, help="Output folder.")
 @click.option("--masses", default=None, help="Signal masses [GeV] (default: 1 MeV - 1 GeV, 7 points).")
-@click.option("--n-eot", type=float, default=None, help="Exposure of the simulated data (default 5e8 EOT).")
-@click.option("--mc-events", type=int, default=None, help="MC events per process (default 50,000).")
-@click.option("--n-toys", type=int, default=None, help="Toys per hypothesis (default 2,000).")
-@click.option("--workers", type=int, default=None, help="Local Dask worker processes (default 2).")
-@click.option("--seed", type=int, default=None, help="Seed of simulation and toys (default 1).")
+@click.option("--n-eot", type=float, default=None, callback=_positive_finite,
+              help="Exposure of the simulated data (default 5e8 EOT).")
+@click.option("--mc-events", type=int, default=None, callback=_at_least(1), help="MC events per process (default 50,000).")
+@click.option("--n-toys", type=int, default=None, callback=_at_least(1), help="Toys per hypothesis (default 2,000).")
+@click.option("--workers", type=int, default=None, callback=_at_least(1), help="Local Dask worker processes (default 2).")
+@click.option("--seed", type=int, default=None, callback=_at_least(0), help="Seed of simulation and toys (default 1).")
 def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int | None, n_toys: int | None,
         workers: int | None, seed: int | None) -> None:
     """Run the main job on built-in defaults (no downloads, no servers).
@@ -122,6 +178,11 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
     if masses:
         changes["masses_gev"] = tuple(_parse_masses(masses))
     settings = replace(MainJobSettings(), **changes)
+    from na64stat.simulation.generate import check_data_size
+
+    check_data_size("na64e-invisible", settings.data_eot)  # before anything is simulated
+    if settings.mc_events > MAX_EVENTS:
+        raise InputError(f"--mc-events {settings.mc_events} is above the limit of {MAX_EVENTS} events per process")
     report = run_main_job(out_dir, settings)
     summaries = [summarize(get_setup(name)) for name in MAIN_JOB_SETUPS]
     text = "\n\n".join(format_summary(s) for s in summaries)
@@ -148,33 +209,42 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
 @click.option("--masses", default=None, help="Comma-separated signal masses [GeV] (MC).")
 @click.option("--coupling", type=float, default=1e-4, show_default=True,
               help="Reference coupling of the signal (epsilon, or e_mu for NA64mu).")
-@click.option("--n-events", type=int, default=100_000, show_default=True, help="Generated MC events per process.")
-@click.option("--n-eot", type=float, default=None,
+@click.option("--n-events", type=int, default=100_000, show_default=True, callback=_at_least(1),
+              help="Generated MC events per process.")
+@click.option("--max-events", type=int, default=MAX_EVENTS, show_default=True, callback=_at_least(1),
+              help="Size guard: most MC events per process, and most data events expected for --n-eot.")
+@click.option("--n-eot", type=float, default=None, callback=_positive_finite,
               help="Particles on target (EOT/MOT): the exposure the MC weights represent (default: the setup's "
                    "published one) and of the data (default: a laptop-sized run).")
-@click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed: identical files).")
+@click.option("--seed", type=int, default=1, show_default=True, callback=_at_least(0),
+              help="Random seed (same seed: identical files).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: na64stat-output/events/SETUP); MC goes to OUT/mc, data to OUT/data.")
 @click.option("--compression", default="zlib", show_default=True,
               help="none, zlib, lz4, zstd or lzma, optionally with :LEVEL.")
 def simulate(setup_name: str, flavour: str, processes: tuple[str, ...], masses: str | None, coupling: float,
-             n_events: int, n_eot: float | None, seed: int, out_dir: Path | None, compression: str) -> None:
+             n_events: int, max_events: int, n_eot: float | None, seed: int, out_dir: Path | None,
+             compression: str) -> None:
     """Generate NA64-style events as ROOT files (weighted MC and/or real-style data)."""
     out_dir = out_dir or Path(DEFAULT_OUTPUT) / "events" / setup_name
     mass_list = _parse_masses(masses) if masses else []
+    if flavour in ("data", "both"):  # the size guards, before anything is generated
+        check_data_size(setup_name, n_eot if n_eot is not None else DEFAULT_DATA_POT[setup_name], max_events)
+    if flavour in ("mc", "both") and n_events > max_events:
+        raise InputError(f"--n-events {n_events} per process is above the limit of {max_events} (--max-events)")
     if flavour in ("mc", "both"):
         n_files = len(mc_processes(setup_name, processes or None, mass_list, coupling))
         with Progress(n_events * n_files, "simulate MC", "ev") as bar:
             files = simulate_mc(setup_name, out_dir / "mc", processes=processes or None, masses_gev=mass_list,
                                 n_events=n_events, n_pot=n_eot, coupling=coupling, seed=seed,
-                                compression=compression, progress=bar)
+                                compression=compression, progress=bar, max_events=max_events)
         for f in files:
             click.echo(f"{f.path}: {f.n_events} events, expected {f.weight_sum:.4g} for {f.exposure:.3g} POT")
     if flavour in ("data", "both"):
         exposure = n_eot if n_eot is not None else DEFAULT_DATA_POT[setup_name]
         with Progress(exposure, "simulate data", "POT") as bar:
             files = simulate_data(setup_name, out_dir / "data", n_eot=exposure, seed=seed, compression=compression,
-                                  progress=bar)
+                                  progress=bar, max_events=max_events)
         total = sum(f.n_events for f in files)
         click.echo(f"{out_dir / 'data'}: {len(files)} files, {total} triggered events, {exposure:.4g} POT")
 
@@ -212,10 +282,10 @@ def _selection_path(name: Path) -> Path:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: na64stat-output/selection/<name>).")
 @click.option("--unblind", is_flag=True, help="Fill blinded regions for data too.")
-@click.option("--workers", type=int, default=1, show_default=True,
+@click.option("--workers", type=int, default=1, show_default=True, callback=_at_least(1),
               help="Local Dask worker processes (1: run in this process).")
 @click.option("--scheduler", default=None, help="Address of a running Dask scheduler.")
-@click.option("--step", type=int, default=500_000, show_default=True, help="Entries per task.")
+@click.option("--step", type=int, default=500_000, show_default=True, callback=_at_least(1), help="Entries per task.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Task cache folder (default: OUT/.cache).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the cache.")
@@ -229,6 +299,7 @@ def select(selection_file: Path, sample_items: tuple[str, ...], data_samples: tu
     OUT/cutflow.json, OUT/cutflow.txt, OUT/histograms.json (UHI) and
     OUT/histograms.root; a rerun with nothing changed reads no events.
     """
+    _check_scheduler(scheduler)
     selection = load_selection(_selection_path(selection_file))
     base = input_dir if input_dir is not None else Path(DEFAULT_OUTPUT) / "events" / selection.name
     extra = _parse_samples(sample_items)
@@ -277,9 +348,11 @@ def workspace_inspect(bkgonly: Path, patchset: Path | None, patch_names: tuple[s
     """Yields per sample and region, modifiers, and the signal patches."""
     import jsonpatch as _jsonpatch
 
-    from na64stat.workspace import format_inspection, load_patchset, load_workspace
+    from na64stat.workspace import format_inspection, load_patchset, load_workspace, validate_spec
 
     spec = load_workspace(bkgonly)
+    if patchset is None:  # the background-only model must then build with its POI
+        validate_spec(spec, f"workspace {bkgonly}", require_poi=True)
     click.echo(format_inspection(spec, f"{bkgonly}"))
     if patchset is None:
         return
@@ -302,11 +375,16 @@ def workspace_inspect(bkgonly: Path, patchset: Path | None, patch_names: tuple[s
 @click.argument("patchset", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def workspace_validate(bkgonly: Path, patchset: Path | None) -> None:
     """Check schema, yields, digests and that every patch applies and builds; exit 1 on the first problem."""
-    from na64stat.workspace import load_patchset, load_workspace
+    from na64stat.workspace import load_patchset, load_workspace, read_json, validate_plain_patch, validate_spec
 
     spec = load_workspace(bkgonly)
     message = f"{bkgonly}: valid"
-    if patchset is not None:
+    if patchset is None:  # the background-only model must then build with its POI
+        validate_spec(spec, f"workspace {bkgonly}", require_poi=True)
+    elif isinstance(content := read_json(patchset, "patch file"), list):
+        validate_plain_patch(content, spec, f"patch {patchset}")
+        message += f"; {patchset}: valid JSON patch, applies and builds"
+    else:
         patches = load_patchset(patchset, spec)
         message += f"; {patchset}: valid, {len(patches)} patches apply"
     click.echo(message)
@@ -320,17 +398,17 @@ def workspace_validate(bkgonly: Path, patchset: Path | None) -> None:
 @click.option("--cl", "confidence_level", type=float, default=0.9, show_default=True, help="Confidence level.")
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
               help="CLs method; auto uses exact counting or toys at small counts.")
-@click.option("--n-toys", type=int, default=10_000, show_default=True,
+@click.option("--n-toys", type=int, default=10_000, show_default=True, callback=_at_least(1),
               help="Toys per hypothesis to start with (toys method).")
-@click.option("--max-toys", type=int, default=None,
+@click.option("--max-toys", type=int, default=None, callback=_at_least(1),
               help="Toys are added until the CLs error at each crossing is below --cls-accuracy, up to this "
                    "many (default 8 x --n-toys); then the status says low_toy_statistics.")
-@click.option("--cls-accuracy", type=float, default=0.005, show_default=True,
+@click.option("--cls-accuracy", type=float, default=0.005, show_default=True, callback=_positive_finite,
               help="Target Monte-Carlo error of CLs at each crossing (toys).")
-@click.option("--budget", "budget_s", type=float, default=600.0, show_default=True,
+@click.option("--budget", "budget_s", type=float, default=600.0, show_default=True, callback=_positive_finite,
               help="Seconds per point that --method auto may plan to spend (it estimates each method's cost).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
-@click.option("--workers", type=int, default=2, show_default=True,
+@click.option("--seed", type=int, default=0, show_default=True, callback=_at_least(0), help="Seed of the toys.")
+@click.option("--workers", type=int, default=2, show_default=True, callback=_at_least(1),
               help="Local Dask workers (1: run in this process).")
 @click.option("--scheduler", default=None, help="Address of a running Dask scheduler to scale out.")
 def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence_level: float, method: str,
@@ -344,6 +422,7 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
     """
     settings = ScanSettings(confidence_level=confidence_level, method=method, n_toys=n_toys, seed=seed,
                             max_toys=max_toys, cls_accuracy=cls_accuracy, budget_s=budget_s)
+    _check_scheduler(scheduler)
     spec, points = load_scan_inputs(workspace, list(patches))
     with Progress(len(points), "limits") as bar:
         summary = run_scan(spec, points, out_dir, settings, scheduler=scheduler, n_workers=workers,
@@ -375,7 +454,8 @@ def recast(limits_json: Path, out_path: Path, signal_model: str | None, referenc
     """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D."""
     content = load_json(limits_json, "limits file")
     result = recast_limits_file(content, signal_model=signal_model, reference_coupling=reference_coupling, beam=beam,
-                                alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived)
+                                alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived,
+                                source=f"limits file {limits_json}")
     write_json_atomic(out_path, result)
     for key, bands in result["points"].items():
         obs = bands["observed"]
@@ -396,7 +476,8 @@ def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...]
     from na64stat.hepdata import write_hepdata
 
     content = load_json(couplings_json, "couplings file")
-    folder = write_hepdata(content, out_dir, couplings_to_export=coupling_names, title=title)
+    folder = write_hepdata(content, out_dir, couplings_to_export=coupling_names, title=title,
+                           source=f"couplings file {couplings_json}")
     logger.info(f"wrote {folder}/submission.yaml and {len(coupling_names)} table(s); validated with hepdata-validator")
 
 
@@ -405,8 +486,10 @@ def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...]
 @click.option("--all", "all_figures", is_flag=True, help="Every figure implemented.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path(DEFAULT_OUTPUT) / "figures", show_default=True, help="Output folder.")
-@click.option("--n-toys", type=int, default=2000, show_default=True, help="Toys per hypothesis (workspace figures).")
-@click.option("--workers", type=int, default=2, show_default=True, help="Local processes (workspace figures).")
+@click.option("--n-toys", type=int, default=2000, show_default=True, callback=_at_least(1),
+              help="Toys per hypothesis (workspace figures).")
+@click.option("--workers", type=int, default=2, show_default=True, callback=_at_least(1),
+              help="Local processes (workspace figures).")
 @click.option("--masses", default=None,
               help="Only these masses [GeV] of a shipped workspace (workspace figures and fig7; quick checks).")
 def reproduce(figure: str | None, all_figures: bool, out_dir: Path, n_toys: int, workers: int,

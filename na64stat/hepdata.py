@@ -58,6 +58,7 @@ def write_hepdata(
     description: str = "90% CL upper limits computed with na64stat (CLs).",
     mass_name: str = "$m_{A'}$",
     setup: str | None = None,
+    source: str = "the couplings file",
 ) -> Path:
     """Write a validated HEPData submission for the limits in ``couplings`` into ``out_dir``.
 
@@ -67,9 +68,10 @@ def write_hepdata(
     """
     from hepdata_lib import Submission, Table, Variable
 
-    points = couplings.get("points")
+    points = couplings.get("points") if isinstance(couplings, Mapping) else None
     if not isinstance(points, Mapping) or not points:
-        raise InputError("the limits file has no points to export")
+        raise InputError(f"{source}: no points to export (write it with 'na64stat recast')")
+    _check_points(points, source)
     unknown = [c for c in couplings_to_export if c not in COUPLING_NAMES]
     if unknown:
         raise InputError(f"cannot export coupling(s) {unknown}; known: {', '.join(COUPLING_NAMES)}")
@@ -113,6 +115,27 @@ def write_hepdata(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _check_points(points: Mapping[str, Any], source: str) -> None:
+    """Every column of every point: None, or an object with a mass in (0, 100] GeV and finite, non-negative couplings."""
+    from na64stat.recast import _number, check_mass
+
+    for key, point in points.items():
+        where = f"{source}: point {key!r}"
+        if not isinstance(point, Mapping):
+            raise InputError(f"{where}: expected an object of limits, got {point!r}")
+        if not any(isinstance(point.get(k), Mapping) for k in ("observed", "expected_median")):
+            raise InputError(f"{where}: has neither an observed nor a median expected limit")
+        for column, entry in point.items():
+            if entry is None:
+                continue
+            if not isinstance(entry, Mapping):
+                raise InputError(f"{where}: {column} must be an object or null, got {entry!r}")
+            check_mass(entry.get("mass_gev"), f"{where}: {column}.mass_gev")
+            for name in COUPLING_NAMES:
+                if name in entry:
+                    _number(entry[name], f"{where}: {column}.{name}", allow_none=True)
 
 
 @contextlib.contextmanager

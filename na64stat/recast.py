@@ -163,6 +163,39 @@ def recast_limit(
     )
 
 
+#: Largest boson mass [GeV] a limits or couplings file may carry (NA64 probes MeV - GeV masses).
+MAX_MASS_GEV = 100.0
+
+
+def _number(value: Any, what: str, *, positive: bool = False, allow_none: bool = False) -> float | None:
+    """A finite number (>= 0, or > 0 with ``positive``); text, NaN, inf and negatives are InputErrors naming ``what``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{what} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise InputError(f"{what} must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
+    return number
+
+
+def check_mass(value: Any, what: str) -> float:
+    """A mass in GeV in (0, :data:`MAX_MASS_GEV`]."""
+    mass = _number(value, what, positive=True)
+    assert mass is not None
+    if mass > MAX_MASS_GEV:
+        raise InputError(f"{what} = {mass:g} GeV is above the limit of {MAX_MASS_GEV:g} GeV (a mass in MeV?)")
+    return mass
+
+
+def check_recast_settings(alpha_d: float, mass_ratio: float, reference_coupling: float | None = None) -> None:
+    """alpha_D > 0, m_A'/m_chi > 0 and a positive reference coupling, each finite."""
+    _number(alpha_d, "--alpha-d", positive=True)
+    _number(mass_ratio, "--mass-ratio", positive=True)
+    if reference_coupling is not None:
+        _number(reference_coupling, "--reference-coupling", positive=True)
+
+
 def recast_limits_file(
     limits: dict[str, Any],
     *,
@@ -173,6 +206,7 @@ def recast_limits_file(
     mass_ratio: float = 3.0,
     dm_model: str = "scalar",
     long_lived: bool = False,
+    source: str = "limits file",
 ) -> dict[str, Any]:
     """Recast every point of a ``limits.json`` content (observed and expected limits).
 
@@ -181,17 +215,35 @@ def recast_limits_file(
     ``reference_coupling``) unless given here; ``beam`` defaults to the beam of
     the metadata's ``setup`` (na64stat workspaces carry it), else electron.
     """
+    check_recast_settings(alpha_d, mass_ratio, reference_coupling)
+    if not isinstance(limits, dict) or not isinstance(limits.get("limits"), dict):
+        raise InputError(f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')")
+    if not limits["limits"]:
+        raise InputError(f"{source}: no limits points")
     out: dict[str, Any] = {}
-    for key, record in limits.get("limits", {}).items():
+    for key, record in limits["limits"].items():
+        where = f"{source}: point {key!r}"
+        if not isinstance(record, dict) or not isinstance(record.get("metadata", {}), dict) \
+                or not isinstance(record.get("expected", {}), dict):
+            raise InputError(f"{where}: expected an object with 'observed', 'expected' and 'metadata'")
         meta = record.get("metadata", {})
         mass = meta.get("mass_gev")
         model = signal_model or meta.get("signal_model")
         ref = reference_coupling if reference_coupling is not None else meta.get("reference_coupling")
         if mass is None or model is None or ref is None:
             raise InputError(
-                f"limits point {key!r}: needs mass_gev, signal_model and reference_coupling "
+                f"{where}: needs mass_gev, signal_model and reference_coupling "
                 "(in its patch metadata or as options)"
             )
+        mass = check_mass(mass, f"{where}: mass_gev")
+        ref = _number(ref, f"{where}: reference_coupling", positive=True)
+        if model not in ("dark_photon", "lmutau"):
+            raise InputError(f"{where}: unknown signal model {model!r}; choose 'dark_photon' or 'lmutau'")
+        if "observed" not in record and not record.get("expected"):
+            raise InputError(f"{where}: has neither an observed nor an expected limit")
+        _number(record.get("observed"), f"{where}: observed limit", allow_none=True)
+        for band, value in record.get("expected", {}).items():
+            _number(value, f"{where}: expected {band} limit", allow_none=True)
         settings = dict(alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived)
         point_beam = beam or (get_setup(str(meta["setup"])).beam if "setup" in meta else "electron")
         values = {"observed": record.get("observed"), **{f"expected_{k}": v for k, v in record.get("expected", {}).items()}}

@@ -198,6 +198,9 @@ def build(description: WorkspaceDescription) -> tuple[dict[str, Any], dict[str, 
             if channel.name not in signal.yields:
                 continue
             yields = [float(y) for y in signal.yields[channel.name]]
+            if not all(math.isfinite(y) and y >= 0 for y in yields):
+                raise InputError(f"signal {signal.name!r}, channel {channel.name!r}: yields must be finite and >= 0, "
+                                 f"got {yields}")
             if len(yields) != len(channel.observed):
                 raise InputError(f"signal {signal.name!r}, channel {channel.name!r}: {len(yields)} bins, "
                                  f"the channel has {len(channel.observed)}")
@@ -205,6 +208,10 @@ def build(description: WorkspaceDescription) -> tuple[dict[str, Any], dict[str, 
                          *(dict(m) for m in description.signal_modifiers)]
             ops.append({"op": "replace", "path": f"/channels/{index}/samples/0",
                         "value": {"name": "signal", "data": yields, "modifiers": modifiers}})
+        if not any(y > 0 for channel_yields in signal.yields.values() for y in channel_yields):
+            raise InputError(f"workspace {description.name!r}: signal {signal.name!r} (values {list(signal.values)}) "
+                             "has zero expected events: no limit can be set there (mass beyond the setup's reach, "
+                             "or coupling 0?)")
         patches.append({"metadata": {"name": signal.name, "values": [float(v) for v in signal.values],
                                      **dict(signal.metadata)}, "patch": ops})
     if not patches:
@@ -255,6 +262,15 @@ def validate_spec(spec: Any, source: str, *, require_poi: bool = False) -> pyhf.
     missing = sorted({c["name"] for c in spec["channels"]} - {o["name"] for o in spec["observations"]})
     if missing:
         raise InputError(f"{source}: no observation for channel(s) {missing}")
+    observed = {o["name"]: len(o["data"]) for o in spec["observations"]}
+    for channel in spec["channels"]:
+        lengths = {sample["name"]: len(sample["data"]) for sample in channel["samples"]}
+        if len(set(lengths.values())) > 1:
+            raise InputError(f"{source}: channel {channel['name']!r}: samples have different numbers of bins {lengths}")
+        n_bins = next(iter(lengths.values()), None)
+        if n_bins is not None and observed[channel["name"]] != n_bins:
+            raise InputError(f"{source}: observation {channel['name']!r} has {observed[channel['name']]} bins, "
+                             f"its channel's samples have {n_bins}")
     try:
         for measurement in workspace.measurement_names:
             try:
@@ -306,7 +322,24 @@ def load_workspace(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_patchset(path: str | os.PathLike[str], spec: Mapping[str, Any]) -> pyhf.PatchSet:
     """Read and validate a PatchSet against its background-only ``spec``."""
-    return validate_patchset(read_json(path, "patchset"), spec, f"patchset {path}")
+    content = read_json(path, "patchset")
+    if isinstance(content, list):
+        raise InputError(f"patchset {path} is a plain JSON patch, not a pyhf PatchSet "
+                         "('workspace validate' and 'limits' read plain patches)")
+    if not isinstance(content, dict):
+        raise InputError(f"patchset {path}: a PatchSet must be a JSON object, got {type(content).__name__}")
+    return validate_patchset(content, spec, f"patchset {path}")
+
+
+def validate_plain_patch(content: Any, spec: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Apply a plain JSON patch (one signal point) to ``spec`` and validate the result with its POI."""
+    try:
+        patched = jsonpatch.apply_patch(copy.deepcopy(dict(spec)), content)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, AttributeError,
+            KeyError, IndexError) as exc:
+        raise InputError(f"{source}: the JSON patch does not apply: {exc}") from None
+    validate_spec(patched, source, require_poi=True)
+    return patched
 
 
 def write_workspace(out_dir: str | os.PathLike[str], spec: Mapping[str, Any], patchset: Mapping[str, Any]) -> list[Path]:

@@ -52,6 +52,7 @@ import numpy as np
 from na64stat.background import BackgroundEstimate, abcd, fit_tail, mc_template
 from na64stat.errors import InputError
 from na64stat.loaders import load_yaml
+from na64stat.recast import check_mass
 from na64stat.physics.yields import events_per_e_mu2, events_per_epsilon2, get_setup
 from na64stat.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, patch_name, read_json, uncertainty_modifier
 
@@ -180,6 +181,13 @@ class _Reader:
         return matched
 
     def observed(self, value: Any, where: str) -> tuple[float, ...]:
+        counts = self._observed(value, where)
+        bad = [c for c in counts if not (math.isfinite(c) and c >= 0 and float(c).is_integer())]
+        if bad:
+            raise InputError(f"{where}: observed counts must be whole numbers >= 0, got {bad}")
+        return counts
+
+    def _observed(self, value: Any, where: str) -> tuple[float, ...]:
         if isinstance(value, dict) and "histograms" in value:
             counts, _ = self.histogram(value, self._histogram_samples(value, where), where)
             return tuple(float(c) for c in counts)
@@ -224,7 +232,12 @@ class _Reader:
             spec = raw["yield"]
             if not isinstance(spec, dict):
                 raise InputError(f"{where}: yield must be {{value: ..., error: ...}}")
-            estimate = BackgroundEstimate(float(spec.get("value", math.nan)), float(spec.get("error", 0.0)))
+            value, error = _numbers(spec.get("value"), f"{where}.yield.value"), _numbers(spec.get("error", 0.0), f"{where}.yield.error")
+            if len(value) != 1 or len(error) != 1 or not (math.isfinite(value[0]) and value[0] >= 0) \
+                    or not (math.isfinite(error[0]) and error[0] >= 0):
+                raise InputError(f"{where}: yield needs a finite value >= 0 and an error >= 0, "
+                                 f"got {spec.get('value')!r} +- {spec.get('error', 0.0)!r}")
+            estimate = BackgroundEstimate(value[0], error[0])
         if not estimate.valid or not math.isfinite(estimate.value) or estimate.value < 0:
             raise InputError(f"{where}: background estimate is not usable ({estimate.method}: {estimate.value})")
         error = estimate.syst_error if kind == "template" else estimate.total_error
@@ -280,7 +293,9 @@ class _Reader:
         model = str(raw.get("model", "dark_photon"))
         if model not in ("dark_photon", "lmutau"):
             raise InputError(f"{where}: model must be dark_photon or lmutau, got {model!r}")
-        coupling = float(raw.get("coupling", 1e-4))
+        coupling = _numbers(raw.get("coupling", 1e-4), f"{where}.coupling")[0]
+        if not (math.isfinite(coupling) and coupling > 0):
+            raise InputError(f"{where}.coupling must be a finite positive number, got {raw.get('coupling')!r}")
         common = {"setup": setup, "signal_model": model, "coupling_name": "epsilon" if model == "dark_photon" else "e_mu",
                   "reference_coupling": coupling}
         if "from_selection" in raw:
@@ -301,10 +316,14 @@ class _Reader:
                 patches.append(SignalPatch(patch_name(mass), {channel: yields}, (mass,), {"mass_gev": mass, **common}))
             return tuple(sorted(patches, key=lambda p: p.values)), ("mass_gev",), model, coupling
         masses = _numbers(raw.get("masses"), f"{where}.masses")
+        for m in masses:
+            check_mass(m, f"{where}.masses")
         exposure = float(self.cfg.get("exposure", 0.0))
         efficiency = float(raw.get("efficiency", 1.0))
         if "couplings" in raw:  # visible mode: yield depends on the coupling through the decay length
             couplings = _numbers(raw["couplings"], f"{where}.couplings")
+            if not all(math.isfinite(g) and g > 0 for g in couplings):
+                raise InputError(f"{where}.couplings must be finite positive numbers, got {raw['couplings']!r}")
             patches = [SignalPatch(patch_name(m, g), {channel: (expected_signal_events(setup, m, g, model, exposure, efficiency),)},
                                    (m, g), {"mass_gev": m, **common, "reference_coupling": g})
                        for m in masses for g in couplings]

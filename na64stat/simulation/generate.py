@@ -38,6 +38,9 @@ __all__ = [
     "DataSettings",
     "SimulatedFile",
     "mc_processes",
+    "MAX_EVENTS",
+    "check_data_size",
+    "expected_data_events",
     "simulate_mc",
     "simulate_data",
     "DEFAULT_SPILL_EOT",
@@ -52,6 +55,33 @@ DEFAULT_SPILL_EOT: float = 5e6
 #: Exposure of the default real-style data set per setup (a laptop-sized
 #: sample: ~1e6, ~3e5 and ~1e5 triggered events).
 DEFAULT_DATA_POT: dict[str, float] = {"na64e-invisible": 5e8, "na64mu-invisible": 5e8, "na64e-visible": 1e10}
+
+
+#: Most events one ``simulate`` call may generate (MC: per process; data: triggered
+#: events expected for the exposure), checked before anything is allocated.
+#: About 100x the default data set; ``simulate --max-events`` raises it.
+MAX_EVENTS: int = 50_000_000
+#: Most spills of a data set (one array entry each).
+MAX_SPILLS: int = 50_000_000
+
+
+def expected_data_events(setup: str, n_eot: float) -> float:
+    """Triggered events expected in real-style data of ``n_eot`` particles on target."""
+    return float(n_eot) * sum(p.rate_per_pot * p.triggerable_fraction for p in BACKGROUNDS[setup].values())
+
+
+def check_data_size(setup: str, n_eot: float, max_events: int = MAX_EVENTS,
+                    settings: "DataSettings | None" = None) -> None:
+    """Refuse a data exposure whose expected event count (or spill count) is above the limit, before allocating."""
+    _check_positive("n_eot", n_eot)
+    if int(n_eot) != n_eot:
+        raise InputError(f"n_eot must be a whole number of particles, got {n_eot!r}")
+    spill = (settings or DataSettings()).spill_eot
+    events = expected_data_events(setup, n_eot)
+    if events > max_events or n_eot / spill > MAX_SPILLS:
+        raise InputError(f"--n-eot {n_eot:.3g} would make about {events:.3g} {setup} data events "
+                         f"({n_eot / spill:.3g} spills), above the limit of {max_events:.3g} events "
+                         f"(raise it with --max-events)")
 
 
 @dataclass(frozen=True)
@@ -136,6 +166,7 @@ def simulate_mc(
     compression: str = "zlib",
     chunk_size: int = 100_000,
     progress: Progress | None = None,
+    max_events: int = MAX_EVENTS,
 ) -> list[SimulatedFile]:
     """Generate weighted MC, one file per process, in ``out``.
 
@@ -167,6 +198,9 @@ def simulate_mc(
     """
     _check_positive("n_events", n_events)
     _check_positive("chunk_size", chunk_size)
+    if n_events > max_events:
+        raise InputError(f"--n-events {n_events:.3g} per process is above the limit of {max_events:.3g} events "
+                         "(raise it with --max-events)")
     detector = get_detector(setup)
     exposure = float(n_pot if n_pot is not None else get_setup(setup).exposure)
     _check_positive("n_pot", exposure)
@@ -319,6 +353,7 @@ def simulate_data(
     compression: str = "zlib",
     chunk_size: int = 200_000,
     progress: Progress | None = None,
+    max_events: int = MAX_EVENTS,
 ) -> list[SimulatedFile]:
     """Generate real-style data for ``n_eot`` particles on target into ``out``.
 
@@ -329,10 +364,8 @@ def simulate_data(
     ``chunk_size`` bounds the number of truth-level events held at once;
     ``progress`` is called with the EOT done after each batch of spills.
     """
-    _check_positive("n_eot", n_eot)
     _check_positive("chunk_size", chunk_size)
-    if int(n_eot) != n_eot:
-        raise InputError(f"n_eot must be a whole number of particles, got {n_eot!r}")
+    check_data_size(setup, n_eot, max_events, settings)
     detector = get_detector(setup)
     codec = parse_compression(compression)
     rng = np.random.default_rng(_seed_sequence(seed, setup, "data"))
