@@ -13,8 +13,8 @@ downloads and no servers:
    statistical error (:mod:`na64stat.background`);
 4. build the background-only workspace and the signal PatchSet
    (:mod:`na64stat.workspace`);
-5. compute the 90% CL CLs limits on mu per mass (toys where Gaussian
-   constraints make exact counting inapplicable) and recast them to epsilon;
+5. compute the 90% CL CLs limits on mu per mass (``auto``: exact counting for
+   this one-bin workspace, Gaussian constraints included) and recast them to epsilon;
 6. write the exclusion plots in epsilon (observed, expected bands, the
    published NA64e 2016-2018 limit for 2.84e11 EOT and the background-free
    reach for the simulated exposure), epsilon^2 and y (thermal-relic targets,
@@ -201,7 +201,7 @@ def _more_figures(out: Path, selected: Path, couplings: dict[str, Any], spec: di
     import jsonpatch
     import pyhf
 
-    from na64stat.inference.calculators import ToyCalculator
+    from na64stat.inference.calculators import best_calculator
     from na64stat.inference.likelihood import Likelihood
     from na64stat.physics.couplings import relic_target_y_full
     from na64stat.plotting import cls_scan_plot, cutflow_figure
@@ -226,7 +226,7 @@ def _more_figures(out: Path, selected: Path, couplings: dict[str, Any], spec: di
     patch = min(patchset["patches"], key=lambda p: abs(np.log(p["metadata"]["mass_gev"] / 0.01)))
     workspace = pyhf.Workspace(jsonpatch.apply_patch(spec, patch["patch"]))
     model = workspace.model()
-    calc = ToyCalculator(Likelihood(model, workspace.data(model)), n_toys=settings.n_toys, seed=settings.seed)
+    calc = best_calculator(Likelihood(model, workspace.data(model)), n_toys=settings.n_toys, seed=settings.seed)
     mu_up = couplings["points"][f"{patch['metadata']['mass_gev']:.6g}"]["observed"]["mu"]
     mus = np.linspace(0.05, 2.5, 14) * mu_up
     points = []

@@ -220,7 +220,7 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
     """Visible mode: the (m, eps) region excluded by the shipped 2017-2018 workspace (CLs(mu = 1) < 0.1)."""
     import pyhf
 
-    from na64stat.inference.calculators import ToyCalculator
+    from na64stat.inference.calculators import best_calculator
     from na64stat.inference.likelihood import Likelihood
     from na64stat.workspace import load_patchset, load_workspace
 
@@ -235,7 +235,7 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
             mass, eps = (float(v) for v in patch.values)
             ws = pyhf.Workspace(patchset.apply(spec, patch.name))
             model = ws.model()
-            point = ToyCalculator(Likelihood(model, ws.data(model)), n_toys=n_toys, seed=1).cls(1.0)
+            point = best_calculator(Likelihood(model, ws.data(model)), n_toys=n_toys, seed=1).cls(1.0)
             cls.setdefault(mass, []).append((eps, point.cls_obs))
             bar.item(f"m = {mass:g} GeV, eps = {eps:g}: CLs(mu=1) = {point.cls_obs:.3g}")
     masses = np.array(sorted(cls))

@@ -60,6 +60,7 @@ __all__ = [
     "ExactCalculator",
     "TestStatDistribution",
     "ToyEnsemble",
+    "best_calculator",
 ]
 
 #: Expected bands in pyhf's order: -2, -1, 0, +1, +2 sigma of the limit, i.e. the
@@ -732,3 +733,16 @@ def _empirical_bracket(statistic: GridStatistic, background: np.ndarray, p: np.n
     cdf /= cdf[-1]
     index = lambda prob: np.clip(np.searchsorted(cdf, prob), 0, sorted_values.size - 1)  # noqa: E731
     return sorted_values[index(np.clip(p - 0.003, 0.0, 1.0))].copy(), sorted_values[index(np.clip(p + 0.003, 0.0, 1.0))].copy()
+
+
+def best_calculator(likelihood: Likelihood, n_toys: int = 10_000, seed: int = 0) -> Calculator:
+    """Exact counting where it applies (single-bin models), else seeded toys: for CLs scans and grids.
+
+    >>> import pyhf
+    >>> model = pyhf.simplemodels.uncorrelated_background([1.0], [0.5], [0.1])
+    >>> best_calculator(Likelihood(model, [0.0] + model.config.auxdata)).method
+    'exact'
+    """
+    if ExactCalculator.applicable(likelihood):
+        return ExactCalculator(likelihood)
+    return ToyCalculator(likelihood, n_toys=n_toys, seed=seed)
