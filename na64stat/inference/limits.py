@@ -278,6 +278,18 @@ def _asymptotic_limits(calc: AsymptoticCalculator, alpha: float, rtol: float) ->
     return observed, expected
 
 
+def _evaluator(calc: Calculator, points: dict[float, list[float]]) -> Callable[[list[float]], None]:
+    """A function that adds [CLs_obs, *CLs_exp] at new mu (inside the search range) to ``points``."""
+
+    def evaluate(mus: list[float]) -> None:
+        for mu in mus:
+            if mu not in points and _MU_MIN <= mu <= _MU_MAX:
+                p = calc.cls(mu)
+                points[mu] = [p.cls_obs, *p.cls_exp]
+
+    return evaluate
+
+
 def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[tuple[float, str]]:
     """All six crossings (observed, then the bands) from one shared set of CLs evaluations.
 
@@ -289,12 +301,7 @@ def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
     ln(mu). The crossing is then interpolated in (ln mu, ln CLs).
     """
     points: dict[float, list[float]] = {}
-
-    def evaluate(mus: list[float]) -> None:
-        for mu in mus:
-            if mu not in points and _MU_MIN <= mu <= _MU_MAX:
-                p = calc.cls(mu)
-                points[mu] = [p.cls_obs, *p.cls_exp]
+    evaluate = _evaluator(calc, points)
 
     n_curves = 1 + len(N_SIGMAS)
     evaluate(sorted({float(f"{m:.6g}") for m in starts if math.isfinite(m) and m > 0} or {1.0}))
@@ -376,12 +383,7 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
     needs ~50.
     """
     points: dict[float, list[float]] = {}
-
-    def evaluate(mus: list[float]) -> None:
-        for mu in mus:
-            if mu not in points and _MU_MIN <= mu <= _MU_MAX:
-                p = calc.cls(mu)
-                points[mu] = [p.cls_obs, *p.cls_exp]
+    evaluate = _evaluator(calc, points)
 
     good = sorted(m for m in starts if math.isfinite(m) and m > 0) or [1.0]
     lo, hi = good[0] / 1.15, good[-1] * 1.15
