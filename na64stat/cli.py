@@ -429,9 +429,9 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
                            progress=lambda record: bar.item(point_line(record)))
     click.echo(f"{'point':>24}  {'observed':>10}  {'+-':>8}  {'median exp':>10}  {'method':<10}  status")
     for key, record in summary["limits"].items():
-        obs, med = record["observed"], record["expected"]["median"]
+        obs, med = record.get("observed"), (record.get("expected") or {}).get("median")
         click.echo(f"{key:>24}  {_g(obs):>10}  {_g(record.get('observed_error')):>8}  {_g(med):>10}  "
-                   f"{record['method']:<10}  {record['status_observed']}")
+                   f"{record.get('method', '-'):<10}  {record.get('status_observed', '-')}")
     logger.info(f"wrote {out_dir / 'limits.json'} and {out_dir / 'limits.csv'} ({summary['n_resumed']} points resumed)")
 
 
@@ -518,7 +518,9 @@ def reproduce(figure: str | None, all_figures: bool, out_dir: Path, n_toys: int,
 
 
 def _g(value: float | None) -> str:
-    return "nan" if value is None or not math.isfinite(value) else f"{value:.4g}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "nan"
+    return f"{value:.4g}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -534,6 +536,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except Na64StatError as exc:
         click.echo(f"na64stat: error: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:  # a write or read the library did not label: still one line naming the path
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        reason = "no space left on device" if exc.errno == 28 else (exc.strerror or str(exc))
+        click.echo(f"na64stat: error: {where}{reason}", err=True)
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -29,6 +29,7 @@ import datetime
 import hashlib
 import json
 import os
+import tempfile
 import threading
 import types
 import uuid
@@ -39,7 +40,7 @@ import numpy as np
 import uproot
 
 from na64stat.errors import InputError
-from na64stat.io import to_jsonable
+from na64stat.io import output_error, to_jsonable
 
 __all__ = [
     "RootFileWriter",
@@ -120,6 +121,25 @@ def frozen_uproot_clock(when: datetime.datetime | None = None) -> Iterator[None]
                 module.datetime = datetime  # type: ignore[attr-defined]
 
 
+def _unique_tmp(target: Path) -> Path:
+    """``<unique folder>/.<name>.tmp`` next to ``target``: unique per process (two runs into one folder never
+    share it), while the name stored inside the ROOT file stays the same (byte-identical files)."""
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as exc:
+        raise output_error(target, exc) from None
+    return folder / f".{target.name}.tmp"
+
+
+def _drop_tmp(tmp: Path) -> None:
+    """Remove a temporary file of :func:`_unique_tmp` and its folder."""
+    tmp.unlink(missing_ok=True)
+    try:
+        tmp.parent.rmdir()
+    except OSError:
+        pass
+
+
 def _branch_types(types_: Mapping[str, tuple[str, tuple[int, ...]]]) -> dict[str, np.dtype]:
     return {name: np.dtype((dtype, shape)) if shape else np.dtype(dtype) for name, (dtype, shape) in types_.items()}
 
@@ -162,7 +182,7 @@ class RootFileWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create output folder {self.path.parent}: {exc.strerror}") from exc
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self._tmp = _unique_tmp(self.path)
         self._types = _branch_types(branches)
         self._metadata = dict(metadata or {})
         digest = hashlib.sha256((key or self.path.name).encode()).digest()
@@ -172,9 +192,11 @@ class RootFileWriter:
         try:
             self._file = uproot.recreate(self._tmp, compression=compression, uuid_function=lambda: self._uuid)
             self._tree = self._file.mktree(tree, self._types)
-        except BaseException:
+        except BaseException as exc:
             self._clock.__exit__(None, None, None)
-            self._tmp.unlink(missing_ok=True)
+            _drop_tmp(self._tmp)
+            if isinstance(exc, OSError):
+                raise output_error(self.path, exc) from None
             raise
         self.n_entries = 0
         self._basket_entries = int(basket_entries)
@@ -228,6 +250,16 @@ class RootFileWriter:
             self._file["metadata"] = json.dumps(to_jsonable(self._metadata), sort_keys=True)
             self._file.close()
             os.replace(self._tmp, self.path)
+            _drop_tmp(self._tmp)
+        except BaseException as exc:
+            try:
+                self._file.close()
+            except Exception:
+                pass
+            _drop_tmp(self._tmp)
+            if isinstance(exc, OSError):
+                raise output_error(self.path, exc) from None
+            raise
         finally:
             self._closed = True
             self._clock.__exit__(None, None, None)
@@ -242,7 +274,7 @@ class RootFileWriter:
             self._file.close()
         finally:
             self._clock.__exit__(None, None, None)
-            self._tmp.unlink(missing_ok=True)
+            _drop_tmp(self._tmp)
 
     def __enter__(self) -> "RootFileWriter":
         return self
@@ -280,14 +312,17 @@ def write_root_objects(path: str | os.PathLike[str], objects: Mapping[str, Any],
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create output folder {target.parent}: {exc.strerror}") from exc
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = _unique_tmp(target)
     file_uuid = uuid.UUID(bytes=hashlib.sha256((key or target.name).encode()).digest()[:16])
     try:
         with frozen_uproot_clock(), uproot.recreate(tmp, uuid_function=lambda: file_uuid) as f:
             for name, obj in objects.items():
                 f[name] = obj
         os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        _drop_tmp(tmp)
+    except BaseException as exc:
+        _drop_tmp(tmp)
+        if isinstance(exc, OSError):
+            raise output_error(target, exc) from None
         raise
     return target

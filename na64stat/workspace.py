@@ -36,7 +36,7 @@ import pyhf
 
 from na64stat import __version__
 from na64stat.errors import InputError
-from na64stat.io import write_json_atomic
+from na64stat.io import OutputSet
 from na64stat.loaders import load_json
 
 __all__ = [
@@ -346,8 +346,9 @@ def write_workspace(out_dir: str | os.PathLike[str], spec: Mapping[str, Any], pa
     """Validate, then write ``bkgonly.json`` and ``patchset.json`` (each atomically)."""
     validate_spec(spec, "background-only workspace")
     validate_patchset(patchset, spec, "patchset")
-    out = Path(out_dir)
-    return [write_json_atomic(out / "bkgonly.json", spec), write_json_atomic(out / "patchset.json", patchset)]
+    with OutputSet(out_dir) as staged:  # both files or neither
+        written = [staged.write_json("bkgonly.json", spec), staged.write_json("patchset.json", patchset)]
+    return written
 
 
 def inspect_rows(spec: Mapping[str, Any]) -> list[tuple[str, str, list[float], list[str]]]:

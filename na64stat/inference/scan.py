@@ -30,7 +30,7 @@ import pyhf
 from na64stat.distributed import dask_client
 from na64stat.errors import InputError
 from na64stat.inference.limits import METHODS, upper_limit
-from na64stat.io import to_jsonable, write_json_atomic, write_text_atomic
+from na64stat.io import OutputSet, to_jsonable, write_json_atomic
 from na64stat.workspace import load_workspace, read_json, validate_patchset, validate_spec
 
 __all__ = ["SignalPoint", "ScanSettings", "load_scan_inputs", "compute_point", "run_scan"]
@@ -217,8 +217,9 @@ def run_scan(
         "n_resumed": len(points) - len(todo),
         "limits": {r["key"]: r for r in ordered},
     }
-    write_json_atomic(out_dir / "limits.json", summary)
-    write_text_atomic(out_dir / "limits.csv", _csv(ordered))
+    with OutputSet(out_dir) as staged:  # limits.json and limits.csv appear together or not at all
+        staged.write_json("limits.json", summary)
+        staged.write_text("limits.csv", _csv(ordered))
     return summary
 
 

@@ -26,7 +26,7 @@ import uhi.io.json as uhi_json
 
 from na64stat import __version__
 from na64stat.errors import InputError
-from na64stat.io import write_json_atomic, write_text_atomic
+from na64stat.io import OutputSet
 from na64stat.loaders import load_json
 from na64stat.rootio import write_root_objects
 from na64stat.selection.processing import SampleResult, SelectionRun
@@ -140,10 +140,12 @@ def write_outputs(run: SelectionRun, out_dir: str | os.PathLike[str]) -> list[Pa
     objects = {f"{sample}/{region}/{name}": h
                for sample, result in run.samples.items()
                for region, by_name in result.histograms.items() for name, h in by_name.items()}
-    written = [write_json_atomic(out / "cutflow.json", info), write_text_atomic(out / "cutflow.txt", text),
-               write_text_atomic(out / "histograms.json", hists_json + "\n")]
-    if objects:
-        written.append(write_root_objects(out / "histograms.root", objects, key=run.selection.digest))
+    with OutputSet(out) as staged:  # the four files appear together or not at all
+        written = [staged.write_json("cutflow.json", info), staged.write_text("cutflow.txt", text),
+                   staged.write_text("histograms.json", hists_json + "\n")]
+        if objects:
+            write_root_objects(staged.path("histograms.root"), objects, key=run.selection.digest)
+            written.append(out / "histograms.root")
     return written
 
 
