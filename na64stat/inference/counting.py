@@ -289,7 +289,8 @@ class GridStatistic:
         # d1 / (r - 1); without clear convergence (r < 2) by d1 itself
         with np.errstate(all="ignore"):
             ratio = np.where(d1 > 0, d2 / d1, np.inf)
-        error = np.where(ratio >= 2.0, d1 / (ratio - 1.0), d1)
+        with np.errstate(all="ignore"):
+            error = np.where(ratio >= 2.0, d1 / (ratio - 1.0), d1)
         return RegionProbability(fine, np.maximum(error, 1e-15) + skipped[None, :])
 
     def _probability(self, t: np.ndarray, gens: np.ndarray, coarse: int) -> np.ndarray:
