@@ -178,3 +178,357 @@ def test_select_reads_rntuples_like_ttrees(tmp_path: Path) -> None:
     np.testing.assert_array_equal(rn.cut_w, tt.cut_w)
     for region in tt.histograms:
         assert rn.histograms[region]["hv"] == tt.histograms[region]["hv"]
+
+
+# ---------------------------------------------------------------------------
+# class 2: one loader per kind of file (binary, undecodable, empty, truncated, bombs)
+
+BILLION_LAUGHS = "name: x\ntree: events\ndescription: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+
+BAD_FILES = {
+    "binary": b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" * 20,
+    "latin1": "name: caf\xe9\n".encode("latin-1"),
+    "empty": b"",
+    "blank": b"  \n\n",
+    "truncated": b'{"channels": [{"name": "a", "samples": [',
+    "deep": b"[" * 5000 + b"]" * 5000,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+@pytest.mark.parametrize("verb", ["select", "workspace build", "workspace validate", "recast", "hepdata", "limits"])
+def test_bad_files_end_in_one_line_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                  verb: str, kind: str) -> None:
+    bad = tmp_path / f"bad_{kind}.dat"
+    bad.write_bytes(BAD_FILES[kind])
+    out = tmp_path / "out"
+    args = {
+        "select": ["select", bad, "--sample", f"s={bad}", "--out", out],
+        "workspace build": ["workspace", "build", bad, "--out", out],
+        "workspace validate": ["workspace", "validate", bad],
+        "recast": ["recast", bad, "--out", out / "c.json"],
+        "hepdata": ["hepdata", bad, "--out", out],
+        "limits": ["limits", bad, bad, "--out", out, "--workers", "1"],
+    }[verb]
+    code, _, err = _cli(args, capsys)
+    _assert_clean_error(code, err, str(bad))
+    assert not out.exists()
+
+
+def test_yaml_bombs_are_refused_before_expansion(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import time
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BILLION_LAUGHS)
+    recursive = tmp_path / "recursive.yaml"
+    recursive.write_text("name: x\ntree: events\ndescription: &a [*a]\n")
+    for path, needle in ((bomb, "expands to more than"), (recursive, "recursive YAML alias")):
+        start = time.perf_counter()
+        code, _, err = _cli(["select", path, "--sample", f"s={path}", "--out", tmp_path / "out"], capsys)
+        assert time.perf_counter() - start < 5
+        _assert_clean_error(code, err, str(path), needle)
+    # anchors and aliases of a sensible size still work
+    from na64stat.selection.config import load_selection
+
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("tree: events\ncuts:\n  - &c {name: a, expression: x > 1}\nregions: {r: {cuts: [a]}, s: {cuts: [a]}}\n")
+    assert [c.name for c in load_selection(ok).cuts] == ["a"]
+
+
+# ---------------------------------------------------------------------------
+# class 3: values validated where they enter
+
+
+def _limits_file(path: Path, **changes: Any) -> Path:
+    record = {"observed": 2.0, "expected": {"median": 2.5, "-1sigma": 1.8},
+              "metadata": {"mass_gev": 0.01, "signal_model": "dark_photon", "reference_coupling": 1e-4,
+                           "setup": "na64e-invisible"}}
+    meta = {**record["metadata"], **changes.pop("metadata", {})}
+    record = {**record, **changes, "metadata": meta}
+    path.write_text(json.dumps({"limits": {"0.01": record}}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "options", "needle"),
+    [
+        ({"metadata": {"mass_gev": "ten"}}, [], "mass_gev must be a number, got 'ten'"),
+        ({"metadata": {"mass_gev": -0.01}}, [], "mass_gev must be a finite positive"),
+        ({"metadata": {"mass_gev": 0}}, [], "mass_gev must be a finite positive"),
+        ({"metadata": {"mass_gev": 500}}, [], "above the limit of 100 GeV"),
+        ({"metadata": {"reference_coupling": 0}}, [], "reference_coupling must be a finite positive"),
+        ({"metadata": {"reference_coupling": float("nan")}}, [], "reference_coupling"),
+        ({"observed": -1.0}, [], "observed limit must be a finite non-negative"),
+        ({"observed": "x"}, [], "observed limit must be a number"),
+        ({"expected": {"median": float("nan")}}, [], "expected median limit"),
+        ({}, ["--alpha-d", "0"], "--alpha-d must be a finite positive"),
+        ({}, ["--alpha-d", "-0.1"], "--alpha-d"),
+        ({}, ["--reference-coupling", "0"], "--reference-coupling"),
+    ],
+)
+def test_recast_rejects_bad_limits(tmp_path: Path, capsys: pytest.CaptureFixture, changes: dict, options: list,
+                                   needle: str) -> None:
+    path = _limits_file(tmp_path / "limits.json", **changes)
+    out = tmp_path / "out" / "couplings.json"
+    code, _, err = _cli(["recast", path, "--out", out, *options], capsys)
+    _assert_clean_error(code, err, needle)
+    assert not out.parent.exists()
+
+
+@pytest.mark.parametrize("content", [{}, {"limits": {}}, [], {"limits": []}, {"points": {}}])
+def test_empty_or_wrong_limits_files_are_errors(tmp_path: Path, capsys: pytest.CaptureFixture, content: Any) -> None:
+    path = tmp_path / "limits.json"
+    path.write_text(json.dumps(content))
+    out = tmp_path / "out" / "couplings.json"
+    code, _, err = _cli(["recast", path, "--out", out], capsys)
+    _assert_clean_error(code, err, str(path))
+    assert not out.parent.exists()
+
+
+def test_recast_then_hepdata_rejects_negative_limits(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    couplings = tmp_path / "couplings.json"
+    code, _, err = _cli(["recast", _limits_file(tmp_path / "limits.json"), "--out", couplings], capsys)
+    assert code == 0, err
+    content = json.loads(couplings.read_text())
+    content["points"]["0.01"]["observed"]["epsilon"] = -1e-5
+    bad = tmp_path / "bad_couplings.json"
+    bad.write_text(json.dumps(content))
+    code, _, err = _cli(["hepdata", bad, "--out", tmp_path / "hep"], capsys)
+    _assert_clean_error(code, err, str(bad), "observed.epsilon must be a finite non-negative")
+    assert not (tmp_path / "hep").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["reach", "--exposure", "inf"], ["reach", "--exposure", "nan"], ["reach", "--exposure", "0"],
+        ["limits", "w.json", "p.json", "--workers", "0"], ["limits", "w.json", "p.json", "--workers", "-1"],
+        ["limits", "w.json", "p.json", "--seed", "-1"], ["limits", "w.json", "p.json", "--n-toys", "0"],
+        ["select", "s.yaml", "--workers", "0"], ["run", "--seed", "-1"], ["run", "--n-toys", "0"],
+        ["run", "--workers", "0"], ["run", "--n-eot", "1e13"], ["run", "--n-eot", "inf"],
+        ["simulate", "--n-eot", "1e20"], ["simulate", "--flavour", "data", "--n-eot", "1e12"],
+        ["simulate", "--n-events", "0"],
+    ],
+)
+def test_option_values_are_checked_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    code, _, err = _cli([*args, "--out", out] if args[0] in ("run", "simulate", "limits") else args, capsys)
+    option = [a for a in args if a.startswith("--")][-1]
+    _assert_clean_error(code, err, option)
+    assert not out.exists() and _files(tmp_path) == set()
+
+
+def test_unreachable_scheduler_fails_fast(tmp_path: Path, selection_setup: tuple[Path, Path],
+                                          capsys: pytest.CaptureFixture) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sel, events = selection_setup
+    start = time.perf_counter()
+    code, _, err = _cli(["select", sel, "--sample", f"s={events}", "--out", tmp_path / "out",
+                         "--scheduler", f"tcp://127.0.0.1:{port}"], capsys)
+    assert time.perf_counter() - start < 12
+    _assert_clean_error(code, err, f"tcp://127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (" + ".join(["x"] * 200_000), "longer than the limit"),
+        ("+".join(["x"] * 2500), "more than 2000 terms"),
+        ("9**9**9**9", "constant too large"),
+    ],
+)
+def test_enormous_expressions_are_refused(tmp_path: Path, selection_setup: tuple[Path, Path],
+                                          capsys: pytest.CaptureFixture, text: str, needle: str) -> None:
+    _, events = selection_setup
+    sel = tmp_path / "big.yaml"
+    sel.write_text(yaml.safe_dump({**SELECTION, "cuts": [{"name": "c", "expression": text}]}))
+    code, _, err = _cli(["select", sel, "--sample", f"s={events}", "--out", tmp_path / "out"], capsys)
+    _assert_clean_error(code, err, "big.yaml", "cut 'c'", needle)
+    assert not (tmp_path / "out").exists()
+
+
+def test_histogram_bins_are_capped(tmp_path: Path, selection_setup: tuple[Path, Path],
+                                   capsys: pytest.CaptureFixture) -> None:
+    _, events = selection_setup
+    sel = tmp_path / "bins.yaml"
+    sel.write_text(yaml.safe_dump({**SELECTION, "histograms": [
+        {"name": "h", "expression": "x", "bins": {"regular": [1_000_000_000, 0, 1]}}]}))
+    code, _, err = _cli(["select", sel, "--sample", f"s={events}", "--out", tmp_path / "out"], capsys)
+    _assert_clean_error(code, err, "bins.yaml", "histogram 'h'", "limit of 1000000")
+
+
+def _workspace_config(tmp_path: Path, **changes: Any) -> Path:
+    cfg = {"name": "t", "setup": "na64e-invisible", "exposure": 2.84e11,
+           "channels": [{"name": "box", "observed": 0,
+                         "samples": [{"name": "background", "yield": {"value": 0.5, "error": 0.1}}]}],
+           "signal": {"channel": "box", "model": "dark_photon", "coupling": 1e-4, "efficiency": 0.5,
+                      "masses": [0.01, 0.1]}}
+    for key, value in changes.items():
+        if key in ("observed", "yield"):
+            target = cfg["channels"][0] if key == "observed" else cfg["channels"][0]["samples"][0]
+            target[key] = value
+        else:
+            cfg["signal"][key] = value
+    path = tmp_path / "ws" / "config.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"yield": {"value": 0.5, "error": -0.1}}, "error >= 0"),
+        ({"observed": 0.5}, "whole numbers >= 0"),
+        ({"observed": -1}, "whole numbers >= 0"),
+        ({"coupling": 0}, "coupling must be a finite positive"),
+        ({"masses": [0.01, 150.0]}, "above the limit of 100 GeV"),
+        ({"masses": [0.01, -0.01]}, "masses"),
+    ],
+)
+def test_workspace_build_rejects_bad_values(tmp_path: Path, capsys: pytest.CaptureFixture, changes: dict,
+                                            needle: str) -> None:
+    config = _workspace_config(tmp_path, **changes)
+    code, _, err = _cli(["workspace", "build", config], capsys)
+    _assert_clean_error(code, err, needle)
+    assert _files(config.parent) == {"config.yaml"}
+
+
+def test_zero_signal_patches_are_refused(tmp_path: Path) -> None:
+    from na64stat.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build
+
+    d = WorkspaceDescription("demo", (Channel("box", (0.0,), (Sample("bkg", (0.5,)),)),),
+                             (SignalPatch("m150", {"box": (0.0,)}, (150.0,), {"mass_gev": 150.0}),))
+    with pytest.raises(InputError, match="signal 'm150' .* zero expected events"):
+        build(d)
+
+
+@pytest.fixture()
+def built_workspace(tmp_path: Path, capsys: pytest.CaptureFixture) -> Path:
+    config = _workspace_config(tmp_path)
+    code, _, err = _cli(["workspace", "build", config], capsys)
+    assert code == 0, err
+    return config.parent
+
+
+@pytest.mark.parametrize("damage", ["data_length", "no_poi"])
+@pytest.mark.parametrize("verb", ["validate", "inspect"])
+def test_workspace_validate_builds_the_model_with_its_poi(built_workspace: Path, capsys: pytest.CaptureFixture,
+                                                          damage: str, verb: str) -> None:
+    spec = json.loads((built_workspace / "bkgonly.json").read_text())
+    if damage == "data_length":
+        spec["observations"][0]["data"] = [0.0, 1.0]
+        needle = "observation 'box' has 2 bins"
+    else:
+        spec["channels"][0]["samples"] = [s for s in spec["channels"][0]["samples"] if s["name"] != "signal"]
+        needle = "parameter of interest"
+    bad = built_workspace / "bad.json"
+    bad.write_text(json.dumps(spec))
+    code, _, err = _cli(["workspace", verb, bad], capsys)
+    _assert_clean_error(code, err, str(bad), needle)
+
+
+def test_workspace_validate_reads_plain_json_patches(built_workspace: Path, capsys: pytest.CaptureFixture) -> None:
+    patchset = json.loads((built_workspace / "patchset.json").read_text())
+    plain = built_workspace / "plain.json"
+    plain.write_text(json.dumps(patchset["patches"][0]["patch"]))
+    code, out, err = _cli(["workspace", "validate", built_workspace / "bkgonly.json", plain], capsys)
+    assert code == 0 and "valid JSON patch" in out, err
+
+
+# ---------------------------------------------------------------------------
+# class 4: outputs committed as a set
+
+
+def _full_disk(monkeypatch: pytest.MonkeyPatch, after: int = 1) -> None:
+    """The ``after``-th text write and every ROOT file creation fail with ENOSPC."""
+    import na64stat.io as nio
+
+    real = Path.write_text
+    calls = {"n": 0}
+
+    def write_text(self: Path, *args: Any, **kwargs: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] >= after:
+            real(self, "partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(nio.Path, "write_text", write_text)
+
+    def recreate(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[0]))
+
+    monkeypatch.setattr(uproot, "recreate", recreate)
+
+
+@pytest.mark.parametrize("after", [1, 2, 3, 4])
+def test_select_on_a_full_disk_leaves_nothing(tmp_path: Path, selection_setup: tuple[Path, Path],
+                                              capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+                                              after: int) -> None:
+    sel, events = selection_setup
+    out = tmp_path / "out"
+    _full_disk(monkeypatch, after)
+    code, _, err = _cli(["select", sel, "--sample", f"s={events}", "--out", out, "--no-cache"], capsys)
+    _assert_clean_error(code, err, "no space left on device", str(out))
+    assert not out.exists()
+
+
+def test_workspace_build_on_a_full_disk_leaves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _workspace_config(tmp_path)
+    _full_disk(monkeypatch, after=2)
+    code, _, err = _cli(["workspace", "build", config], capsys)
+    _assert_clean_error(code, err, "no space left on device")
+    assert _files(config.parent) == {"config.yaml"}
+
+
+def test_simulate_on_a_full_disk_leaves_no_temporary_file(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _full_disk(monkeypatch)
+    out = tmp_path / "sim"
+    code, _, err = _cli(["simulate", "--flavour", "mc", "--process", "hadron", "--n-events", "100", "--out", out],
+                        capsys)
+    _assert_clean_error(code, err, "no space left on device")
+    assert not [p for p in _files(out) if p.endswith(".tmp") or p.endswith(".root")]
+
+
+@pytest.mark.parametrize("verb", ["select", "recast", "reach", "hepdata", "workspace build"])
+def test_an_output_path_that_is_a_file_is_one_clear_line(tmp_path: Path, selection_setup: tuple[Path, Path],
+                                                         capsys: pytest.CaptureFixture, verb: str) -> None:
+    sel, events = selection_setup
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    out = blocker / "out"
+    limits = _limits_file(tmp_path / "limits.json")
+    args = {
+        "select": ["select", sel, "--sample", f"s={events}", "--out", out],
+        "recast": ["recast", limits, "--out", out / "c.json"],
+        "reach": ["reach", "--json", out / "r.json"],
+        "hepdata": ["hepdata", tmp_path / "c.json", "--out", out],
+        "workspace build": ["workspace", "build", _workspace_config(tmp_path), "--out", out],
+    }[verb]
+    if verb == "hepdata":
+        assert _cli(["recast", limits, "--out", tmp_path / "c.json"], capsys)[0] == 0
+    code, _, err = _cli(args, capsys)
+    _assert_clean_error(code, err, str(blocker))
+    assert blocker.read_text() == "a file where a folder should be"
+
+
+def test_two_selects_into_one_folder_use_distinct_temporary_names(tmp_path: Path) -> None:
+    from na64stat.io import OutputSet
+
+    out = tmp_path / "out"
+    with OutputSet(out) as a, OutputSet(out) as b:
+        assert a.path("histograms.root") != b.path("histograms.root")
+        a.write_text("cutflow.txt", "a")
+        b.write_text("cutflow.txt", "b")
+    assert sorted(p.name for p in out.iterdir()) == ["cutflow.txt"]
