@@ -341,7 +341,8 @@ def test_unreachable_scheduler_fails_fast(tmp_path: Path, selection_setup: tuple
     ("text", "needle"),
     [
         (" + ".join(["x"] * 200_000), "longer than the limit"),
-        ("+".join(["x"] * 2500), "more than 2000 terms"),
+        ("+".join(["x"] * 2500), "nested deeper than 100 levels"),
+        (" and ".join(["x>1"] * 800), "more than 2000 terms"),
         ("9**9**9**9", "constant too large"),
     ],
 )
