@@ -59,8 +59,15 @@ def write_hepdata(
     mass_name: str = "$m_{A'}$",
     setup: str | None = None,
     source: str = "the couplings file",
+    references: Sequence[str] = (),
 ) -> Path:
     """Write a validated HEPData submission for the limits in ``couplings`` into ``out_dir``.
+
+    The y table's independent variable is m_chi (m_A' divided by the
+    couplings file's ``settings.mass_ratio``, default 3), with alpha_D and
+    m_A'/m_chi as qualifiers, as y is drawn; the other tables use
+    ``mass_name`` (m_A'). ``references`` (journal / arXiv citations) go into
+    the submission comment and each table's description.
 
     ``couplings`` is the content of a recast file: ``{"points": {key: {"observed": {...}, "expected_median": {...}, ...}}}``.
     Returns the folder. A point without a limit in some column (NaN / None)
@@ -77,22 +84,33 @@ def write_hepdata(
         raise InputError(f"cannot export coupling(s) {unknown}; known: {', '.join(COUPLING_NAMES)}")
     ordered = sorted(points.values(), key=lambda v: _mass(v))
     masses = [_mass(v) for v in ordered]
+    settings = couplings.get("settings") if isinstance(couplings.get("settings"), Mapping) else {}
+    alpha_d = float(settings.get("alpha_d") or 0.1)
+    ratio = float(settings.get("mass_ratio") or 3.0)
+    cited = "" if not references else " References: " + "; ".join(references) + "."
     submission = Submission()
-    submission.comment = description
+    submission.comment = description + cited
     for coupling in couplings_to_export:
         table = Table(f"Upper limits on {coupling}")
-        table.description = f"{title}: 90% CL upper limits on {COUPLING_NAMES[coupling]} versus mass."
+        on_chi = coupling == "y"
+        versus = "$m_{\\chi}$" if on_chi else mass_name
+        table.description = (f"{title}: 90% CL upper limits on {COUPLING_NAMES[coupling]} versus {versus}"
+                             + (f" for alpha_D = {alpha_d:g} and m_A'/m_chi = {ratio:g}" if on_chi else "")
+                             + f". {description}{cited}")
         table.location = "na64stat output"
         table.keywords["observables"] = ["UL"]
         table.keywords["phrases"] = ["Dark photon", "Light dark matter", "Missing energy", "Upper limit"]
-        x = Variable(mass_name, is_independent=True, is_binned=False, units="GeV")
-        x.values = masses
+        x = Variable(versus, is_independent=True, is_binned=False, units="GeV")
+        x.values = [float(f"{m / ratio:.6g}") for m in masses] if on_chi else masses
         table.add_variable(x)
         for key, label in _COLUMNS:
             y = Variable(f"{label} {COUPLING_NAMES[coupling]}", is_independent=False, is_binned=False, units="")
             y.values = [_value(v.get(key), coupling) for v in ordered]
             y.add_qualifier("CL", "90%")
             y.add_qualifier("Limit", label)
+            if on_chi:
+                y.add_qualifier("$\\alpha_D$", f"{alpha_d:g}")
+                y.add_qualifier("$m_{A'}/m_{\\chi}$", f"{ratio:g}")
             if setup:
                 y.add_qualifier("Setup", setup)
             table.add_variable(y)

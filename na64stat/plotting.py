@@ -28,19 +28,32 @@ import numpy as np  # noqa: E402
 from na64stat.errors import InputError  # noqa: E402
 from na64stat.io import write_text_atomic  # noqa: E402
 
-__all__ = ["LimitCurve", "Overlay", "exclusion_plot", "curves_plot", "cls_scan_plot", "cutflow_figure", "COUPLING_LABELS", "save_figure"]
+__all__ = ["LimitCurve", "Overlay", "exclusion_plot", "curves_plot", "cls_scan_plot", "cutflow_figure", "COUPLING_LABELS",
+           "MASS_LABELS", "band_note", "load_lmt", "save_figure"]
 
-#: Axis labels of the couplings the plots use.
+#: Axis labels of the couplings the plots use (mathtext; mplhep's ROOT style sets its
+#: symbols upright in TeX Gyre Heros). Short labels are drawn horizontally above the
+#: axis: a rotated epsilon reads as an omega.
 COUPLING_LABELS: dict[str, str] = {
-    "epsilon": r"$\varepsilon$",
-    "epsilon2": r"$\varepsilon^2$",
+    "epsilon": r"$\epsilon$",
+    "epsilon2": r"$\epsilon^2$",
     "e_mu": r"$g_{Z'} = e_\mu$",
     "alpha_mu": r"$\alpha_\mu$",
-    "y": r"$y = \varepsilon^2 \alpha_D (m_\chi / m_{A'})^4$",
+    "y": r"$y = \epsilon^2 \alpha_D (m_\chi / m_{A'})^4$",
     "alpha_d": r"$\alpha_D$",
     "eot": "electrons on target needed",
     "sigma_e": r"$\bar{\sigma}_e$ [cm$^2$]",
 }
+
+#: Mass axis labels by variable.
+MASS_LABELS: dict[str, str] = {
+    "m_aprime": r"$m_{A'}$ [GeV]",
+    "m_chi": r"$m_\chi$ [GeV]",
+    "m_zprime": r"$m_{Z'}$ [GeV]",
+}
+
+#: Labels drawn horizontally at the top of the y axis (single symbols).
+_HORIZONTAL = ("epsilon", "epsilon2", "alpha_mu", "alpha_d")
 
 _BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
 
@@ -118,6 +131,59 @@ def _csv(curve: LimitCurve, coupling: str, overlays: Sequence[Overlay]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _set_ylabel(ax: plt.Axes, coupling: str) -> None:
+    """The coupling's label: horizontal above the axis for a single symbol, rotated otherwise."""
+    if coupling in _HORIZONTAL:
+        ax.set_ylabel(COUPLING_LABELS[coupling], rotation=0, ha="right", va="bottom", fontsize=22)
+        ax.yaxis.set_label_coords(-0.02, 1.0)
+    else:
+        ax.set_ylabel(COUPLING_LABELS[coupling], fontsize=18)
+
+
+def _draw_bands(ax: plt.Axes, m: np.ndarray, e: Mapping[str, np.ndarray], tag: str = "") -> None:
+    """+-1 sigma green and +-2 sigma yellow, each edge also drawn as a thin line so a band of zero width stays visible.
+
+    A lower edge equal to the median (counting with little background: the
+    background-only outcome n = 0 is more likely than 84% or 97.5%, so the
+    median and the lower quantiles are the same limit) is said in the legend.
+    """
+    if not all(b in e for b in _BANDS):
+        return
+    e = {b: np.asarray(e[b], dtype=float) for b in _BANDS}
+    ax.fill_between(m, e["-2sigma"], e["+2sigma"], color="#ffdf00", lw=0, label=rf"{tag}expected $\pm 2\sigma$")
+    ax.fill_between(m, e["-1sigma"], e["+1sigma"], color="#00cc00", lw=0, label=rf"{tag}expected $\pm 1\sigma$")
+    for band, color in (("-2sigma", "#b59b00"), ("+2sigma", "#b59b00"), ("-1sigma", "#007a00"), ("+1sigma", "#007a00")):
+        ax.plot(m, e[band], color=color, lw=0.8)
+    note = band_note(e)
+    if note:
+        ax.plot([], [], " ", label=f"  {note}")
+
+
+def band_note(expected: Mapping[str, np.ndarray]) -> str | None:
+    """What the legend says about a band that is narrow or collapses onto the median, or None.
+
+    Counting with little background: the background-only outcome n = 0 is more
+    likely than 50%, so the median and the lower quantiles are (nearly) the same
+    limit; what spread remains comes from the auxiliary measurements of the
+    nuisance parameters (the signal efficiency).
+    """
+    if not all(b in expected for b in _BANDS):
+        return None
+    e = {b: np.asarray(expected[b], dtype=float) for b in _BANDS}
+    ok = np.isfinite(e["-2sigma"]) & np.isfinite(e["+2sigma"]) & np.isfinite(e["median"]) & (e["median"] > 0)
+    if not ok.any():
+        return None
+    width = float(np.max(np.abs(e["+2sigma"][ok] - e["-2sigma"][ok]) / e["median"][ok]))
+    if width < 0.5:
+        return f"bands within {width:.0%} of the median: n = 0 nearly always"
+    low = float(np.max(np.abs(e["median"][ok] - e["-2sigma"][ok]) / e["median"][ok]))
+    if low < 0.01:
+        return r"$-1\sigma$, $-2\sigma$ = median: n = 0 is the most likely count"
+    if low < 0.2:
+        return rf"$-1\sigma$, $-2\sigma$ within {low:.0%} of the median: n = 0 most likely"
+    return None
+
+
 def exclusion_plot(
     curve: LimitCurve,
     stem: str | os.PathLike[str],
@@ -126,64 +192,134 @@ def exclusion_plot(
     overlays: Sequence[Overlay] = (),
     title: str = "",
     ratio_to: Overlay | None = None,
+    ratio_of: Overlay | None = None,
     ylim: tuple[float, float] | None = None,
+    x_label: str = MASS_LABELS["m_aprime"],
+    extra_curves: Sequence[LimitCurve] = (),
 ) -> list[Path]:
     """Draw a 90% CL exclusion plot and write ``stem.png``, ``stem.pdf`` and ``stem.csv``.
 
-    ``ratio_to`` adds a lower panel with observed / reference (e.g. our limit
-    over the published one).
+    NA64 style: log-log, ``x_label`` (``$m_{A'}$ [GeV]`` by default; use
+    :data:`MASS_LABELS` ``["m_chi"]`` where the x values are m_chi), the
+    observed limit solid, the median expected dashed, the +-1/+-2 sigma bands
+    with their edges drawn (a band of zero width, as at n = 0 with little
+    background, stays visible and is named in the legend), the legend to the
+    right of the axes so it covers no curve. ``extra_curves`` are further
+    limits drawn with their observed (solid) and median expected (dashed)
+    lines in their own colour. ``ratio_to`` adds a lower panel with
+    ``ratio_of`` (default: the observed limit of ``curve``) over the
+    reference.
     """
     if coupling not in COUPLING_LABELS:
         raise InputError(f"unknown coupling {coupling!r}; known: {', '.join(COUPLING_LABELS)}")
     _style()
     if ratio_to is not None:
-        fig, (ax, rax) = plt.subplots(2, 1, figsize=(8, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05})
+        fig, (ax, rax) = plt.subplots(2, 1, figsize=(12, 8.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
     else:
-        fig, ax = plt.subplots(figsize=(8, 6.5))
+        fig, ax = plt.subplots(figsize=(12, 6.5))
         rax = None
     m = np.asarray(curve.mass_gev, dtype=float)
-    e = curve.expected
-    if all(b in e for b in _BANDS):
-        ax.fill_between(m, e["-2sigma"], e["+2sigma"], color="#ffdf00", label=r"Expected $\pm 2\sigma$", lw=0)
-        ax.fill_between(m, e["-1sigma"], e["+1sigma"], color="#00cc00", label=r"Expected $\pm 1\sigma$", lw=0)
-    if "median" in e:
-        ax.plot(m, e["median"], "k--", lw=1.5, label="Expected (median)")
+    _draw_bands(ax, m, curve.expected)
+    if "median" in curve.expected:
+        ax.plot(m, curve.expected["median"], "k--", lw=1.5, label="expected (median)")
     if curve.observed is not None:
-        ax.plot(m, curve.observed, "k-", lw=2.2, label=f"{curve.label} observed (90% CL)")
+        ax.plot(m, curve.observed, "k-", lw=2.2, label=f"{curve.label}, observed 90% CL")
+    colors = ("tab:red", "tab:purple", "tab:brown")
+    for i, extra in enumerate(extra_curves):
+        color = colors[i % len(colors)]
+        if extra.observed is not None:
+            ax.plot(extra.mass_gev, extra.observed, "-", color=color, lw=2.2, label=f"{extra.label}, observed")
+        if "median" in extra.expected:
+            ax.plot(extra.mass_gev, extra.expected["median"], "--", color=color, lw=1.5,
+                    label=f"{extra.label}, expected")
+        if all(b in extra.expected for b in _BANDS):
+            x = {b: np.asarray(extra.expected[b], dtype=float) for b in _BANDS}
+            ax.fill_between(extra.mass_gev, x["-2sigma"], x["+2sigma"], color=color, alpha=0.12, lw=0,
+                            label=rf"{extra.label}, expected $\pm 2\sigma$")
+            ax.fill_between(extra.mass_gev, x["-1sigma"], x["+1sigma"], color=color, alpha=0.25, lw=0,
+                            label=rf"{extra.label}, expected $\pm 1\sigma$")
+            note = band_note(x)
+            if note:
+                ax.plot([], [], " ", label=f"  {note}")
     _draw_overlays(ax, overlays)
-    ax.set_ylabel(COUPLING_LABELS[coupling])
+    _set_ylabel(ax, coupling)
     if ylim:
         ax.set_ylim(*ylim)
-    ax.set_xlim(m.min() * 0.8, m.max() * 1.25)
-    ax.legend(fontsize=11, loc="upper left", frameon=False)
+    lo = min([m.min(), *(np.min(x.mass_gev) for x in extra_curves)])
+    hi = max([m.max(), *(np.max(x.mass_gev) for x in extra_curves)])
+    ax.set_xlim(lo * 0.8, hi * 1.25)
+    ax.legend(fontsize=12, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, borderaxespad=0)
     if title:
-        ax.set_title(title, fontsize=13)
+        ax.set_title(title, fontsize=14, loc="left", pad=12)
     axis = rax if rax is not None else ax
-    axis.set_xlabel("Mass [GeV]")
-    if rax is not None and curve.observed is not None:
-        reference = np.exp(np.interp(np.log(m), np.log(ratio_to.mass_gev), np.log(ratio_to.lower), left=np.nan, right=np.nan))
-        rax.plot(m, curve.observed / reference, "ko-", ms=4)
-        rax.axhline(1.0, color="grey", lw=1)
-        rax.set_ylabel(f"obs. / {ratio_to.label.split()[0]}", fontsize=12)
+    axis.set_xlabel(x_label)
+    if rax is not None and ratio_to is not None:
+        num_m = m if ratio_of is None else np.asarray(ratio_of.mass_gev, dtype=float)
+        num = curve.observed if ratio_of is None else np.asarray(ratio_of.lower, dtype=float)
+        if num is not None:
+            reference = np.exp(np.interp(np.log(num_m), np.log(ratio_to.mass_gev), np.log(ratio_to.lower),
+                                         left=np.nan, right=np.nan))
+            rax.plot(num_m, num / reference, "o-", color="tab:red" if ratio_of is not None else "k", ms=4)
+            rax.axhline(1.0, color="grey", lw=1)
+            finite = (num / reference)[np.isfinite(num / reference)]
+            if finite.size:
+                rax.set_ylim(min(0.5, finite.min() * 0.9), max(1.5, finite.max() * 1.1))
+        name = (ratio_of.label if ratio_of is not None else curve.label).split(",")[0]
+        rax.set_ylabel("ratio to\npublished", fontsize=13)
         rax.set_yscale("linear")
+        rax.text(1.02, 0.5, f"{name} / {ratio_to.label.split(',')[0]}", transform=rax.transAxes, fontsize=11,
+                 va="center", ha="left", wrap=True)
     written = save_figure(fig, stem)
     written.append(write_text_atomic(Path(stem).with_suffix(".csv"), _csv(curve, coupling, overlays)))
     return written
 
 
+def load_lmt(path: str | os.PathLike[str], label: str | None = None, **style: object) -> Overlay:
+    """An overlay from a darkcast ``.lmt`` limit file: '#' comments, then one 'mass_GeV value' pair per line.
+
+    Such files hold limits of other experiments (darkcast's ``limits/`` folder);
+    the label defaults to the file name without its suffix. A file with
+    fewer than two points, or a line that is not two positive numbers, is an
+    InputError naming the file and the line.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read limit file {source}: {exc}") from None
+    mass, value = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.replace(",", " ").split()
+        try:
+            x, y = float(parts[0]), float(parts[1])
+        except (IndexError, ValueError):
+            raise InputError(f"{source}: line {number} is not 'mass value': {line[:60]!r}") from None
+        if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
+            raise InputError(f"{source}: line {number} needs positive finite numbers, got {line[:60]!r}")
+        mass.append(x)
+        value.append(y)
+    if len(mass) < 2:
+        raise InputError(f"{source}: fewer than two points")
+    return Overlay(label or source.stem, np.array(mass), np.array(value), **style)  # type: ignore[arg-type]
+
+
 def curves_plot(overlays: Sequence[Overlay], stem: str | os.PathLike[str], *, coupling: str, title: str = "",
-                x_label: str = "Mass [GeV]") -> list[Path]:
+                x_label: str = MASS_LABELS["m_aprime"]) -> list[Path]:
     """Several curves / bands in (mass, coupling), log-log (projections, reference curves); PNG and PDF."""
     if coupling not in COUPLING_LABELS:
         raise InputError(f"unknown coupling {coupling!r}; known: {', '.join(COUPLING_LABELS)}")
     _style()
-    fig, ax = plt.subplots(figsize=(8, 6.5))
+    fig, ax = plt.subplots(figsize=(12, 6.5))
     _draw_overlays(ax, overlays)
     ax.set_xlabel(x_label)
-    ax.set_ylabel(COUPLING_LABELS[coupling])
-    ax.legend(fontsize=10, frameon=False, loc="best")
+    _set_ylabel(ax, coupling)
+    ax.legend(fontsize=10, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     if title:
-        ax.set_title(title, fontsize=12)
+        ax.set_title(title, fontsize=12, loc="left", pad=12)
     return save_figure(fig, stem)
 
 
@@ -211,20 +347,58 @@ def cls_scan_plot(mu: Sequence[float], cls_observed: Sequence[float], cls_expect
 
 
 def cutflow_figure(cutflow: Mapping[str, object], sample: str, stem: str | os.PathLike[str]) -> list[Path]:
-    """A table figure of one sample's cutflow (from a selection's ``cutflow.json``)."""
+    """One sample's cutflow (from a selection's ``cutflow.json``) as horizontal bars; PNG and PDF.
+
+    Each cut is a bar of its cumulative efficiency (log scale: backgrounds fall
+    by many orders), its relative efficiency as a lighter bar, and the events
+    left (raw and weighted) written next to it; the regions follow as bars of
+    their weighted yields relative to the total ('blinded' where not filled).
+    """
     samples = cutflow.get("samples", {})  # type: ignore[union-attr]
     if sample not in samples:
         raise InputError(f"no sample {sample!r} in the cutflow; samples are {sorted(samples)}")
     s = samples[sample]
-    rows = [[row["cut"], f"{row['raw']}", f"{row['weighted']:.4g}", f"{row['cumulative_efficiency'] or 0:.3g}",
-             f"{row['failed_with_nan']}"] for row in s["cutflow"]]
-    rows += [[f"region {name}", "-" if value == "blinded" else f"{value['raw']}",
-              "blinded" if value == "blinded" else f"{value['weighted']:.4g}", "", ""] for name, value in s["regions"].items()]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.2))
-    ax.axis("off")
-    table = ax.table(cellText=rows, colLabels=["cut / region", "raw", "weighted", "cum. eff.", "NaN"], loc="center")
-    table.auto_set_font_size(False)
-    table.set_fontsize(10)
-    table.scale(1.0, 1.3)
-    ax.set_title(f"cutflow: {sample}", fontsize=12)
+    total = s.get("total", {}) or {}
+    total_w = float(total.get("weighted") or 0.0)
+    names: list[str] = []
+    cumulative: list[float] = []
+    relative: list[float] = []
+    texts: list[str] = []
+    for row in s["cutflow"]:
+        names.append(str(row["cut"]))
+        cumulative.append(float(row.get("cumulative_efficiency") or 0.0))
+        relative.append(float(row.get("relative_efficiency") or 0.0))
+        nan = f", {row['failed_with_nan']} NaN" if row.get("failed_with_nan") else ""
+        texts.append(f"{row['raw']} ev. ({row['weighted']:.3g} w.){nan}")
+    for name, value in s.get("regions", {}).items():
+        names.append(f"region: {name}")
+        if value == "blinded":
+            cumulative.append(0.0)
+            relative.append(0.0)
+            texts.append("blinded")
+        else:
+            eff = float(value["weighted"]) / total_w if total_w > 0 else 0.0
+            cumulative.append(eff)
+            relative.append(0.0)
+            texts.append(f"{value['raw']} ev. ({value['weighted']:.3g} w.)")
+    _style()
+    fig, ax = plt.subplots(figsize=(12, 0.55 * len(names) + 1.8))
+    y = np.arange(len(names))[::-1]
+    shown = [c for c in cumulative if c > 0]
+    left = max(1e-12, min(shown) / 20 if shown else 1e-3)
+    ax.barh(y, [max(r, left) for r in relative], color="#c6dbef", height=0.75)
+    ax.barh(y, [max(c, left) for c in cumulative], color="#2171b5", height=0.45)
+    ax.set_xscale("log")
+    ax.set_xlim(left, 1.5)
+    ax.set_ylim(-0.7, len(names) - 0.3)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names, fontsize=12)
+    ax.tick_params(axis="y", which="both", length=0)
+    for yi, c, text in zip(y, cumulative, texts):
+        ax.text(1.02, yi, f"{c:.3g}:  {text}" if c > 0 else f"0:  {text}" if text != "blinded" else text,
+                transform=ax.get_yaxis_transform(), va="center", fontsize=11)
+    ax.set_xlabel("efficiency: cumulative (dark bars), of this cut alone (light bars)", fontsize=13)
+    head = f"{total.get('raw', '?')} events" + (f", weighted {total_w:.4g}" if total_w else "")
+    ax.set_title(f"cutflow: {sample} ({head}); right: cumulative efficiency, events left (weighted)",
+                 fontsize=12, loc="left")
     return save_figure(fig, stem)

@@ -167,3 +167,68 @@ def test_fig7_visible_exclusion_at_the_x17_mass(tmp_path: Path) -> None:
     bands = json.loads((tmp_path / "fig7.json").read_text())["bands"]["this workspace: excluded grid points"]
     assert bands["mass_gev"] == [0.0167]
     assert 3e-5 < bands["lower"][0] <= 1.5e-4 and 5e-4 <= bands["upper"][0] < 1e-3  # published: 1.2e-4 - 6.8e-4
+
+
+def test_band_note_names_narrow_and_collapsed_bands() -> None:
+    from na64stat.plotting import band_note
+
+    m = np.ones(3)
+    assert band_note({b: m * f for b, f in zip(BANDS, (0.97, 0.99, 1.0, 1.02, 1.05))}).startswith("bands within 8%")
+    assert "= median" in band_note({b: m * f for b, f in zip(BANDS, (1.0, 1.0, 1.0, 1.6, 2.4))})
+    assert "within 10%" in band_note({b: m * f for b, f in zip(BANDS, (0.9, 0.95, 1.0, 1.6, 2.4))})
+    assert band_note({b: m * f for b, f in zip(BANDS, (0.5, 0.7, 1.0, 1.4, 2.0))}) is None
+
+
+def test_exclusion_plot_extra_curve_ratio_and_lmt_overlay(tmp_path: Path) -> None:
+    from na64stat.plotting import MASS_LABELS, load_lmt
+
+    lmt = tmp_path / "BaBar_2017.lmt"
+    lmt.write_text("# mass [GeV]  epsilon\n0.001 1e-3\n0.1 1e-3\n")
+    other = load_lmt(lmt, color="tab:gray")
+    assert other.label == "BaBar_2017" and list(other.lower) == [1e-3, 1e-3]
+    curve = _curve()
+    ref = Overlay("published", np.array([0.001, 0.1]), np.array([1e-5, 1e-3]))
+    scaled = LimitCurve(curve.mass_gev, curve.observed / 2, {b: v / 2 for b, v in curve.expected.items()}, label="x")
+    files = exclusion_plot(curve, tmp_path / "e", overlays=[ref, other], extra_curves=[scaled], ratio_to=ref,
+                           ratio_of=Overlay("x", scaled.mass_gev, scaled.observed), x_label=MASS_LABELS["m_chi"])
+    assert (tmp_path / "e.png").stat().st_size > 1000 and len(files) == 3
+    (tmp_path / "bad.lmt").write_text("0.01 abc\n")
+    with pytest.raises(InputError, match="bad.lmt: line 1"):
+        load_lmt(tmp_path / "bad.lmt")
+    (tmp_path / "one.lmt").write_text("0.01 1e-4\n")
+    with pytest.raises(InputError, match="fewer than two points"):
+        load_lmt(tmp_path / "one.lmt")
+
+
+def test_hepdata_y_table_is_against_m_chi_with_alpha_d_and_mass_ratio(tmp_path: Path) -> None:
+    couplings = _couplings()
+    couplings["settings"] = {"alpha_d": 0.5, "mass_ratio": 2.5}
+    folder = write_hepdata(couplings, tmp_path / "hd", couplings_to_export=("epsilon", "y"),
+                           references=["NA64, PRL 123 (2019) 121801, arXiv:1906.00176"])
+    table = yaml.safe_load((folder / "upper_limits_on_y.yaml").read_text())
+    x = table["independent_variables"][0]
+    assert x["header"] == {"name": "$m_{\\chi}$", "units": "GeV"}
+    assert [v["value"] for v in x["values"]] == pytest.approx([0.001 / 2.5, 0.01 / 2.5, 0.1 / 2.5])
+    qualifiers = {q["name"]: q["value"] for q in table["dependent_variables"][0]["qualifiers"]}
+    assert qualifiers["$\\alpha_D$"] == "0.5" and qualifiers["$m_{A'}/m_{\\chi}$"] == "2.5"
+    eps = yaml.safe_load((folder / "upper_limits_on_epsilon.yaml").read_text())
+    assert eps["independent_variables"][0]["header"]["name"] == "$m_{A'}$"
+    submission = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
+    assert "arXiv:1906.00176" in submission[0]["comment"]
+    assert all("arXiv:1906.00176" in d["description"] for d in submission if "data_file" in d)
+
+
+def test_scale_workspace_scales_yields_and_errors_and_keeps_a_valid_patchset() -> None:
+    from na64stat.pipeline import scale_workspace, workspace_reach
+    from na64stat.workspace import validate_patchset
+
+    spec = json.loads((Path(__file__).parent.parent / "workspaces" / "na64e-invisible-2016-2018" / "bkgonly.json").read_text())
+    patchset = json.loads((Path(__file__).parent.parent / "workspaces" / "na64e-invisible-2016-2018" / "patchset.json").read_text())
+    scaled, patches = scale_workspace(spec, patchset, 2.0, observed=0.0)
+    background = next(s for s in spec["channels"][0]["samples"] if s["name"] == "background")
+    new = next(s for s in scaled["channels"][0]["samples"] if s["name"] == "background")
+    assert new["data"][0] == pytest.approx(2 * background["data"][0])
+    validate_patchset(patches, scaled, "scaled")
+    m, eps = workspace_reach(patchset, 1e-4)
+    m2, eps2 = workspace_reach(patches, 1e-4)
+    np.testing.assert_allclose(eps2, eps / np.sqrt(2.0), rtol=1e-12)  # background-free reach: 1/sqrt(exposure)
