@@ -183,3 +183,25 @@ def test_recast_of_a_scan(inputs, tmp_path, capsys):
         main(["recast", str(tmp_path / "s" / "limits.json"), "--out", str(tmp_path / "never.json")])
     assert failed.value.code == 1 and not (tmp_path / "never.json").exists()
     assert "reference_coupling" in capsys.readouterr().err
+
+
+def test_a_damaged_point_file_is_recomputed_not_fatal(tmp_path) -> None:  # noqa: ANN001
+    """A resumed scan whose points/ file is binary, truncated or not a record recomputes that point."""
+    import pyhf as _pyhf
+
+    from na64stat.inference.scan import ScanSettings, SignalPoint, run_scan
+
+    spec = {"channels": [{"name": "c", "samples": [{"name": "bkg", "data": [0.5], "modifiers": []}]}],
+            "observations": [{"name": "c", "data": [0.0]}],
+            "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}], "version": "1.0.0"}
+    patch = [{"op": "add", "path": "/channels/0/samples/0", "value": {
+        "name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}}]
+    _pyhf.Workspace(spec)
+    point = SignalPoint("p1", patch, {"mass_gev": 0.01})
+    first = run_scan(spec, [point], tmp_path, ScanSettings(), n_workers=1)
+    (point_file,) = (tmp_path / "points").iterdir()
+    for junk in (b"\x89PNG\x00\xff\xfe", b'{"digest": ', b"[1, 2]"):
+        point_file.write_bytes(junk)
+        again = run_scan(spec, [point], tmp_path, ScanSettings(), n_workers=1)
+        assert again["n_resumed"] == 0
+        assert again["limits"]["0.01"]["observed"] == first["limits"]["0.01"]["observed"]

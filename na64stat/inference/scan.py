@@ -143,9 +143,9 @@ def _existing(out_dir: Path, point: SignalPoint, digest: str) -> dict[str, Any] 
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, ValueError):  # unreadable, binary or not JSON: recompute the point
         return None
-    return record if record.get("digest") == digest else None
+    return record if isinstance(record, dict) and record.get("digest") == digest else None
 
 
 def _run_tasks(
