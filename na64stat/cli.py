@@ -151,7 +151,7 @@ def reach(setup_name: str, masses: str, exposure: float | None, efficiency: floa
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUTPUT,
               show_default=True, help="Output folder.")
-@click.option("--masses", default=None, help="Signal masses [GeV] (default: 1 MeV - 1 GeV, 7 points).")
+@click.option("--masses", default=None, help="Signal masses [GeV] (default: 22 log-spaced from 1 MeV to 1 GeV).")
 @click.option("--n-eot", type=float, default=None, callback=_positive_finite,
               help="Exposure of the simulated data (default 5e8 EOT).")
 @click.option("--mc-events", type=int, default=None, callback=_at_least(1), help="MC events per process (default 50,000).")
@@ -228,6 +228,7 @@ def simulate(setup_name: str, flavour: str, processes: tuple[str, ...], masses: 
     """Generate NA64-style events as ROOT files (weighted MC and/or real-style data)."""
     out_dir = out_dir or Path(DEFAULT_OUTPUT) / "events" / setup_name
     mass_list = _parse_masses(masses) if masses else []
+    unit = "EOT" if get_setup(setup_name).beam == "electron" else "MOT"  # electrons / muons on target
     if flavour in ("data", "both"):  # the size guards, before anything is generated
         check_data_size(setup_name, n_eot if n_eot is not None else DEFAULT_DATA_POT[setup_name], max_events)
     if flavour in ("mc", "both") and n_events > max_events:
@@ -239,14 +240,14 @@ def simulate(setup_name: str, flavour: str, processes: tuple[str, ...], masses: 
                                 n_events=n_events, n_pot=n_eot, coupling=coupling, seed=seed,
                                 compression=compression, progress=bar, max_events=max_events)
         for f in files:
-            click.echo(f"{f.path}: {f.n_events} events, expected {f.weight_sum:.4g} for {f.exposure:.3g} POT")
+            click.echo(f"{f.path}: {f.n_events} events, expected {f.weight_sum:.4g} for {f.exposure:.3g} {unit}")
     if flavour in ("data", "both"):
         exposure = n_eot if n_eot is not None else DEFAULT_DATA_POT[setup_name]
-        with Progress(exposure, "simulate data", "POT") as bar:
+        with Progress(exposure, "simulate data", unit) as bar:
             files = simulate_data(setup_name, out_dir / "data", n_eot=exposure, seed=seed, compression=compression,
                                   progress=bar, max_events=max_events)
         total = sum(f.n_events for f in files)
-        click.echo(f"{out_dir / 'data'}: {len(files)} files, {total} triggered events, {exposure:.4g} POT")
+        click.echo(f"{out_dir / 'data'}: {len(files)} files, {total} triggered events, {exposure:.4g} {unit}")
 
 
 def _parse_samples(items: tuple[str, ...]) -> dict[str, list[str]]:
@@ -360,7 +361,9 @@ def workspace_inspect(bkgonly: Path, patchset: Path | None, patch_names: tuple[s
     labels = patches.labels
     click.echo(f"\n{patchset}: {len(patches)} patches, labels {labels}")
     for patch in patches.patches:
-        signal = [op["value"]["data"] for op in patch.patch if op.get("op") == "add" and "value" in op]
+        # the patch's signal sample yields, whether the patch adds or replaces the sample
+        signal = [[float(f"{x:.4g}") for x in op["value"]["data"]] for op in patch.patch
+                  if op.get("op") in ("add", "replace") and isinstance(op.get("value"), dict) and "data" in op["value"]]
         click.echo(f"  {patch.name:<24} values {list(patch.values)}  signal {signal}")
     for name in patch_names:
         try:

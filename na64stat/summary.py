@@ -112,17 +112,17 @@ def format_summary(summary: Summary) -> str:
         f"efficiency {s.efficiency:g}, cross section {s.cross_section.upper()}",
         f"  background-free 90% CL reach ({r.n_events:.3f} events); "
         f"y for alpha_D = {r.alpha_d:g}, m_A'/m_chi = {r.mass_ratio:g}",
-        "   m [MeV]   N/eps^2    N/e_mu^2     eps^2       eps        e_mu        y",
+        "   m [GeV]   N/eps^2    N/e_mu^2     eps^2       eps        e_mu        y",
     ]
     for i, m in enumerate(r.mass_gev):
         row = [r.events_per_epsilon2[i], r.events_per_e_mu2[i], r.epsilon2[i], r.epsilon[i], r.e_mu[i], r.y[i]]
-        lines.append(f"  {m * 1e3:8.3g} " + " ".join(_fmt(v) for v in row))
+        lines.append(f"  {m:8.3g} " + " ".join(_fmt(v) for v in row))
     for c in summary.comparisons:
         lines.append(f"  compared with {c.reference} ({c.coupling}): {c.description}")
-        lines.append("   m [MeV]   ours      reference  ours/ref")
+        lines.append("   m [GeV]   ours      reference  ours/ref")
         ours = getattr(r, c.coupling)
         for i, m in enumerate(r.mass_gev):
-            lines.append(f"  {m * 1e3:8.3g} {_fmt(ours[i])} {_fmt(c.reference_values[i])} {_fmt(c.ratio[i])}")
+            lines.append(f"  {m:8.3g} {_fmt(ours[i])} {_fmt(c.reference_values[i])} {_fmt(c.ratio[i])}")
     return "\n".join(lines)
 
 

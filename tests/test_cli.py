@@ -124,3 +124,23 @@ def test_unknown_setup_is_a_usage_error(capsys):
 def test_python_dash_m():
     result = subprocess.run([sys.executable, "-m", "na64stat", "--version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_workspace_inspect_prints_each_patch_signal_yields(capsys):
+    """Patches that replace the signal sample (as na64stat writes them) show their yields, not []."""
+    folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
+    code, out, _ = run_cli(capsys, "workspace", "inspect", str(folder / "bkgonly.json"), str(folder / "patchset.json"))
+    assert code == 0 and "signal []" not in out
+    line = next(l for l in out.splitlines() if l.strip().startswith("m0p01 "))
+    patch = json.loads((folder / "patchset.json").read_text())["patches"]
+    value = next(p for p in patch if p["metadata"]["name"] == "m0p01")["patch"][0]["value"]["data"][0]
+    assert f"signal [[{float(f'{value:.4g}')}]]" in line
+
+
+def test_simulate_and_reach_units(capsys, tmp_path):
+    """EOT for electron beams, MOT for muon beams; reach tables in GeV like every other output."""
+    code, out, _ = run_cli(capsys, "simulate", "--setup", "na64mu-invisible", "--process", "muon", "--n-events", "100",
+                           "--n-eot", "1e5", "--out", str(tmp_path / "mu"))
+    assert code == 0 and "MOT" in out and "POT" not in out and "EOT" not in out
+    code, out, _ = run_cli(capsys, "reach", "--masses", "0.01")
+    assert code == 0 and "m [GeV]" in out and "m [MeV]" not in out

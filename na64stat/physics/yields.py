@@ -62,6 +62,10 @@ _PB_TO_CM2 = 1e-36
 #: this project, not a published number: NA64 quotes mass-dependent
 #: efficiencies in its papers, which were not available here. Pass the
 #: efficiency of your analysis explicitly for real results.
+#: The review whose equations the physics module implements (cited in the setups' sources).
+SEED_REVIEW: str = ("S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for dark sector physics with NA64, "
+                    "Phys. Part. Nucl. 51 (2020) 829, arXiv:2003.07257")
+
 ASSUMED_SIGNAL_EFFICIENCY: float = 0.6
 
 
@@ -148,8 +152,8 @@ SETUPS: dict[str, Setup] = {
             description="NA64e invisible mode 2016-2018: 100 GeV e-, Pb/Sc ECAL active target, "
             "signal box E_ECAL < 50 GeV and no HCAL activity",
             sources=(
-                "seed sec. 4.1: ECAL ~40 X0 Pb/Sc shashlik; eq. (57)",
-                "PHYSICS.md: 2.84e11 EOT, signal box E_ECAL < 50 GeV (PRL 123 (2019) 121801)",
+                f"{SEED_REVIEW}, sec. 4.1: ECAL ~40 X0 Pb/Sc shashlik; eq. (57)",
+                "NA64, Phys. Rev. Lett. 123 (2019) 121801, arXiv:1906.00176: 2.84e11 EOT, signal box E_ECAL < 50 GeV",
                 "efficiency: project assumption ASSUMED_SIGNAL_EFFICIENCY",
             ),
         ),
@@ -165,8 +169,8 @@ SETUPS: dict[str, Setup] = {
             description="NA64mu 2022: 160 GeV mu+, Pb active target, outgoing muon p < 80 GeV/c, "
             "no activity in the downstream calorimeters",
             sources=(
-                "PHYSICS.md: (1.98 +- 0.02)e10 MOT, p_mu' < 80 GeV/c (PRL 132 (2024) 211803)",
-                "seed eq. (57): L^mu ~ 40 X0 of Pb",
+                "NA64, Phys. Rev. Lett. 132 (2024) 211803: (1.98 +- 0.02)e10 MOT, p_mu' < 80 GeV/c",
+                f"{SEED_REVIEW}, eq. (57): L^mu ~ 40 X0 of Pb",
                 "cross section: WW with the muon mass and x-dependent t_min (no ETL table for "
                 "muons; expected within ~10% of ETL, see na64stat.physics.production)",
                 "efficiency: project assumption ASSUMED_SIGNAL_EFFICIENCY",
@@ -184,7 +188,8 @@ SETUPS: dict[str, Setup] = {
             description="NA64e visible-mode tungsten dump (WCAL); production only, the decay-volume "
             "acceptance is applied by the visible-mode analysis",
             sources=(
-                "PHYSICS.md: W (Z = 74, A = 183.84, rho = 19.3 g/cm^3, X0 = 0.3504 cm), 8.4e10 EOT",
+                "NA64, Phys. Rev. D 101 (2020) 071101, arXiv:1912.11389: W (Z = 74, A = 183.84, rho = 19.3 g/cm^3, "
+                "X0 = 0.3504 cm), 8.4e10 EOT",
                 "cross section: IWW (DMG4 K factors are tabulated for Pb only)",
             ),
         ),
