@@ -102,8 +102,15 @@ def _draw_overlays(ax: plt.Axes, overlays: Sequence[Overlay]) -> None:
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
+#: No creation date or software version in the files (same inputs: same bytes where the backend allows).
+_METADATA: dict[str, dict[str, None]] = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None}}
+
+#: Resolution of the PNGs [dots per inch] (the image-comparison tests lower it for small baselines).
+DPI: int = 150
+
+
 def save_figure(fig: plt.Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file) and close it."""
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file, at :data:`DPI`) and close it."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
@@ -111,7 +118,7 @@ def save_figure(fig: plt.Figure, stem: str | os.PathLike[str], formats: Sequence
         for fmt in formats:
             target = stem.with_suffix(f".{fmt}")
             tmp = target.with_name(f".{target.name}.tmp")
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+            fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight", metadata=_METADATA.get(fmt))
             os.replace(tmp, target)
             written.append(target)
     finally:
