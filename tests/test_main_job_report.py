@@ -1,0 +1,49 @@
+"""The main job's report explains its numbers (method, efficiency, bands at n = 0, events at the limit, the paper)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from na64stat.pipeline import MainJobSettings, run_main_job
+
+
+@pytest.fixture(scope="module")
+def small_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("job")
+    run_main_job(out, MainJobSettings(masses_gev=(0.01, 0.1), data_eot=2e7, mc_events=4000, n_toys=300, workers=1),
+                 log=lambda line: None)
+    return out
+
+
+def test_report_explains_method_efficiency_bands_and_events(small_job: Path) -> None:
+    report = json.loads((small_job / "report.json").read_text())
+    assert set(report["explanations"]) == {"method", "efficiency", "band_at_n0", "events_at_the_limit",
+                                           "published_exposure"}
+    assert report["method"]["methods"] == ["exact"] and report["method"]["method_reasons"]
+    for key, entry in report["signal_efficiency"].items():
+        assert 0 < entry["of_all_produced"] <= entry["relative_to_physics_yield_above_cut"] <= 1.2, key
+    assert all(1.5 < v < 3.0 for v in report["signal_events_at_observed_limit"].values())
+    text = (small_job / "report.txt").read_text()
+    for phrase in ("band at n0:", "events at the limit:", "Phys. Rev. Lett. 123 (2019) 121801", "arXiv:1906.00176",
+                   "2.303", "ratio"):
+        assert phrase in text, phrase
+    assert "PHYSICS.md" not in text
+
+
+def test_the_chain_at_the_published_exposure(small_job: Path) -> None:
+    """Yields x 2.84e11 / 2e7 EOT, observed 0; its limit near the published curve (the ratio the panel shows)."""
+    report = json.loads((small_job / "report.json").read_text())
+    pub = report["published_exposure"]
+    assert pub["scale"] == pytest.approx(2.84e11 / 2e7) and pub["observed"] == 0
+    spec = json.loads((small_job / "workspace" / "bkgonly.json").read_text())
+    scaled = json.loads((small_job / "workspace_published_exposure" / "bkgonly.json").read_text())
+    b = next(s for s in spec["channels"][0]["samples"] if s["name"] == "background")["data"][0]
+    b_pub = next(s for s in scaled["channels"][0]["samples"] if s["name"] == "background")["data"][0]
+    assert b_pub == pytest.approx(b * pub["scale"]) and scaled["observations"][0]["data"] == [0.0]
+    for v in pub["limits"].values():
+        assert 0.3 < v["ratio_to_published"] < 2.0
+    hepdata = small_job / "hepdata" / "upper_limits_on_y.yaml"
+    assert "chi" in json.dumps(__import__("yaml").safe_load(hepdata.read_text())["independent_variables"][0]["header"])
