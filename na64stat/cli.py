@@ -158,8 +158,10 @@ def reach(setup_name: str, masses: str, exposure: float | None, efficiency: floa
 @click.option("--n-toys", type=int, default=None, callback=_at_least(1), help="Toys per hypothesis (default 2,000).")
 @click.option("--workers", type=int, default=None, callback=_at_least(1), help="Local Dask worker processes (default 2).")
 @click.option("--seed", type=int, default=None, callback=_at_least(0), help="Seed of simulation and toys (default 1).")
+@click.option("--overlay", "overlays", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="darkcast .lmt limit file (mass [GeV], epsilon) of another experiment to draw (repeatable).")
 def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int | None, n_toys: int | None,
-        workers: int | None, seed: int | None) -> None:
+        workers: int | None, seed: int | None, overlays: tuple[Path, ...]) -> None:
     """Run the main job on built-in defaults (no downloads, no servers).
 
     Simulates a default NA64e invisible data set (MC and real-style data),
@@ -177,6 +179,12 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
                                  ("workers", workers), ("seed", seed)) if v is not None}
     if masses:
         changes["masses_gev"] = tuple(_parse_masses(masses))
+    if overlays:
+        from na64stat.plotting import load_lmt
+
+        for path in overlays:  # read before anything is simulated: a bad file is one line now
+            load_lmt(path)
+        changes["overlays"] = tuple(str(p) for p in overlays)
     settings = replace(MainJobSettings(), **changes)
     from na64stat.simulation.generate import check_data_size
 

@@ -90,6 +90,8 @@ class MainJobSettings:
     workers: int = 2
     n_toys: int = 2000
     efficiency_uncertainty: float = 0.1
+    #: darkcast-style ``.lmt`` files (mass [GeV], epsilon) drawn as other experiments' limits.
+    overlays: tuple[str, ...] = ()
 
 
 def packaged_selection(setup: str) -> Selection:
@@ -471,7 +473,7 @@ def _figures(out: Path, selected: Path, couplings: dict[str, Any], couplings_pub
     from na64stat.inference.calculators import best_calculator
     from na64stat.inference.likelihood import Likelihood
     from na64stat.physics.couplings import relic_target_y_full
-    from na64stat.plotting import MASS_LABELS, cls_scan_plot, cutflow_figure
+    from na64stat.plotting import MASS_LABELS, cls_scan_plot, cutflow_figure, load_lmt
 
     sim = f"simulated NA64e, {settings.data_eot:.2g} EOT"
     pub = f"same chain scaled to {PUBLISHED_EOT:.3g} EOT"
@@ -490,6 +492,8 @@ def _figures(out: Path, selected: Path, couplings: dict[str, Any], couplings_pub
         Overlay(r"$(g-2)_\mu$ explained, $\pm 2\sigma$ (arXiv:2102.07781)", gm2_m, gm2_lo.interpolate(gm2_m),
                 gm2_hi.interpolate(gm2_m), color="tab:green"),
     ]
+    styles = ("-.", "--", ":")
+    overlays += [load_lmt(path, color=f"C{5 + i % 5}", linestyle=styles[i % 3]) for i, path in enumerate(settings.overlays)]
     title = f"na64stat main job: {sim}; and scaled to the published exposure"
     files = exclusion_plot(curve, out / "exclusion_epsilon", coupling="epsilon", overlays=overlays, title=title,
                            extra_curves=[curve_pub], ratio_to=ref,

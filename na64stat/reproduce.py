@@ -265,6 +265,16 @@ ALL_FIGURES = ("fig3", "fig6", "fig6_eot", "fig7", "fig8", "fig10", "fig11", "fi
 FIGURES: dict[str, Callable[[], FigureData]] = {"fig3": fig3, "fig6": fig6, "fig6_eot": fig6_eot, "fig8": fig8, "fig10": fig10, "fig11": fig11, "fig13": fig13}
 
 
+#: The figures' plain-text mass variables (kept in their JSON) as mathtext axis labels.
+_MATHTEXT_X: dict[str, str] = {
+    "m_A' [GeV]": r"$m_{A'}$ [GeV]",
+    "m_Z' [GeV]": r"$m_{Z'}$ [GeV]",
+    "m_Z_mu [GeV]": r"$m_{Z_\mu}$ [GeV]",
+    "m_chi [GeV]": r"$m_\chi$ [GeV]",
+    "m [GeV]": r"$m_{A'}$ [GeV]",
+}
+
+
 def reproduce(name: str, out_dir: str | os.PathLike[str], **options: object) -> list[Path]:
     """Compute and draw one figure into ``out_dir``: ``<name>.png``, ``.pdf`` and ``.json`` (the numbers).
 
@@ -283,7 +293,8 @@ def reproduce(name: str, out_dir: str | os.PathLike[str], **options: object) -> 
     palette = ("tab:gray", "tab:orange", "tab:purple")
     overlays += [Overlay(label, m, lo, hi, color="tab:green" if "g-2" in label else palette[i % len(palette)])
                  for i, (label, (m, lo, hi)) in enumerate(data.bands.items())]
-    files = curves_plot(overlays, out / name, coupling=data.coupling, title=data.title, x_label=data.x_label)
+    files = curves_plot(overlays, out / name, coupling=data.coupling, title=data.title,
+                        x_label=_MATHTEXT_X.get(data.x_label, data.x_label))
     files.append(write_json_atomic(out / f"{name}.json", data.to_dict()))
     return files
 

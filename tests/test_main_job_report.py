@@ -13,8 +13,10 @@ from na64stat.pipeline import MainJobSettings, run_main_job
 @pytest.fixture(scope="module")
 def small_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("job")
-    run_main_job(out, MainJobSettings(masses_gev=(0.01, 0.1), data_eot=2e7, mc_events=4000, n_toys=300, workers=1),
-                 log=lambda line: None)
+    lmt = out.parent / "E137_like.lmt"
+    lmt.write_text("# another experiment, mass [GeV] epsilon\n0.001 1e-4\n1.0 1e-2\n")
+    run_main_job(out, MainJobSettings(masses_gev=(0.01, 0.1), data_eot=2e7, mc_events=4000, n_toys=300, workers=1,
+                                      overlays=(str(lmt),)), log=lambda line: None)
     return out
 
 
@@ -47,3 +49,20 @@ def test_the_chain_at_the_published_exposure(small_job: Path) -> None:
         assert 0.3 < v["ratio_to_published"] < 2.0
     hepdata = small_job / "hepdata" / "upper_limits_on_y.yaml"
     assert "chi" in json.dumps(__import__("yaml").safe_load(hepdata.read_text())["independent_variables"][0]["header"])
+
+
+def test_lmt_overlays_are_drawn(small_job: Path) -> None:
+    assert "# overlay: E137_like (2 points" in (small_job / "exclusion_epsilon.csv").read_text()
+    assert "# overlay: E137_like (2 points" in (small_job / "exclusion_epsilon2.csv").read_text()
+
+
+def test_run_reads_overlays_before_simulating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from na64stat.cli import main
+
+    bad = tmp_path / "bad.lmt"
+    bad.write_text("0.01 not-a-number\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--out", str(tmp_path / "out"), "--overlay", str(bad)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "bad.lmt: line 1" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
