@@ -191,14 +191,17 @@ def _open_tree(path: str, tree_name: str) -> tuple[Any, Any]:
         keys = sorted({k.split(";")[0] for k in handle.keys()})
         handle.close()
         raise InputError(f"{path}: no tree {tree_name!r}; the file has {keys}") from None
-    if not isinstance(tree, (uproot.TTree, _RNTUPLE)):
+    if not isinstance(tree, (uproot.TTree, *_RNTUPLE)):
         handle.close()
         raise InputError(f"{path}: {tree_name!r} is a {type(tree).__name__}, not a TTree or RNTuple")
     return handle, tree
 
 
-#: uproot's RNTuple reader (``f[name] = arrays`` writes RNTuples with uproot >= 5.7); read like a TTree.
-_RNTUPLE = uproot.models.RNTuple.Model_ROOT_3a3a_RNTuple
+#: uproot's RNTuple reader classes (``f[name] = arrays`` writes RNTuples with uproot >= 5.7); read like a
+#: TTree. The class is ROOT::RNTuple from uproot 5.5 on, ROOT::Experimental::RNTuple before.
+_RNTUPLE = tuple(cls for cls in (getattr(uproot.models.RNTuple, name, None) for name in
+                                 ("Model_ROOT_3a3a_RNTuple", "Model_ROOT_3a3a_Experimental_3a3a_RNTuple"))
+                 if isinstance(cls, type))
 
 
 def _is_rntuple(tree: Any) -> bool:
