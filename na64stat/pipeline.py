@@ -439,9 +439,11 @@ def _hepdata_description(settings: MainJobSettings, limits: dict[str, Any]) -> s
     methods = sorted({r["method"] for r in limits["limits"].values()})
     return (f"90% CL upper limits (CLs, q~_mu test statistic, method: {', '.join(methods)}) from na64stat's main job: "
             f"simulated NA64e invisible-mode data of {settings.data_eot:.3g} EOT with no event in the signal box, "
-            f"signal efficiency from the simulated selection with a {settings.efficiency_uncertainty:.0%} uncertainty. "
-            "Expected bands are quantiles of the limit over background-only experiments; with little background the "
-            "-1 and -2 sigma quantiles equal the median (n = 0 is the most likely count). Not an NA64 result.")
+            f"signal yields from the simulated selection (the cuts that select the data) with a "
+            f"{settings.efficiency_uncertainty:.0%} efficiency uncertainty. Expected bands are quantiles of the limit "
+            "over background-only experiments; with little background n = 0 is the most likely count, so the -1 and "
+            "-2 sigma quantiles equal the median up to the spread of the efficiency's auxiliary measurement. "
+            "Not an NA64 result.")
 
 
 def _epsilon_curve(couplings: dict[str, Any], coupling: str = "epsilon", label: str = "simulated NA64e") -> LimitCurve:

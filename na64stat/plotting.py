@@ -1,10 +1,17 @@
 """Exclusion plots in the conventions of the field, CLs scans and cutflow figures.
 
-Exclusion plots (:func:`exclusion_plot`): mplhep style, log-log axes, the
-observed limit as a solid line, the median expected dashed, +-1 sigma green
-and +-2 sigma yellow bands, overlays (published curves, other experiments,
-the (g-2)_mu band, thermal-relic targets) and the numbers behind the figure
-in a CSV next to the PNG and PDF. Every writer returns the paths it wrote;
+Exclusion plots (:func:`exclusion_plot`) in the style of NA64's papers:
+mplhep's ROOT style, log-log axes, the mass variable on x (``$m_{A'}$ [GeV]``
+or ``$m_\\chi$ [GeV]``, :data:`MASS_LABELS`), a single-symbol coupling label
+horizontal above the axis (a rotated epsilon reads as an omega), the observed
+limit as a solid line, the median expected dashed, +-1 sigma green and +-2
+sigma yellow bands with their edges drawn (a band of zero width stays visible;
+:func:`band_note` says in the legend why it is narrow or collapsed), further
+limits (``extra_curves``), overlays (published curves, other experiments from
+darkcast ``.lmt`` files via :func:`load_lmt`, the (g-2)_mu band, thermal-relic
+targets), a ratio panel, the legend beside the axes, and the numbers behind the
+figure in a CSV next to the PNG and PDF. :func:`cutflow_figure` draws a cutflow
+as bars of efficiency with the counts. Every writer returns the paths it wrote;
 files go through a temporary name and a rename.
 """
 
