@@ -157,6 +157,11 @@ class AsymptoticCalculator:
         self._base_converged = bool(self.free.converged[0] and at_zero.converged[0])
 
     @property
+    def evaluations(self) -> tuple[CLsPoint, ...]:
+        """Asymptotic CLs points are not kept (the search works on sqrt(q) directly)."""
+        return ()
+
+    @property
     def n_evaluations(self) -> int:
         """Distinct mu values at which conditional fits were made."""
         return len(set(self._sq_obs) | set(self._sq_asimov))

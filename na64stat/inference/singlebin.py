@@ -98,11 +98,11 @@ def _evaluate(term: _Term, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
             p = p * xi + 1.0
             f, f1, f2 = np.where(inside, p, f), np.where(inside, p1, f1), np.where(inside, p2, f2)
         return f, f1, f2
-    up, dn = term.coeffs  # histosys deltas hi - nom, nom - lo
-    lin = np.where(x >= 0, up, dn)
+    delta_up, delta_dn = term.coeffs  # histosys deltas hi - nom, nom - lo
+    lin = np.where(x >= 0, delta_up, delta_dn)
     if term.kind == "code0":
         return x * lin, lin, np.zeros_like(x)
-    s, a = 0.5 * (up + dn), 0.0625 * (up - dn)  # code4p
+    s, a = 0.5 * (delta_up + delta_dn), 0.0625 * (delta_up - delta_dn)  # code4p
     inside = np.abs(x) <= 1.0
     x2 = x * x
     d = x * s + a * x2 * (15.0 - 10.0 * x2 + 3.0 * x2 * x2)
@@ -151,7 +151,7 @@ class SingleBinModel:
                     hi, lo = float(mod["data"]["hi"]), float(mod["data"]["lo"])
                     if not (hi > 0 and lo > 0):
                         return None
-                    coeffs = (math.log(hi), math.log(lo))
+                    coeffs: tuple[float, ...] = (math.log(hi), math.log(lo))
                     if normsys_code == "code4":
                         coeffs += _code4_coefficients(hi, lo)
                     factors.append(_Term(par, normsys_code, coeffs))
@@ -168,19 +168,19 @@ class SingleBinModel:
         return cls(tuple(samples), lik.n_pars, aux)
 
     # ------------------------------------------------------------------ the expected count
-    def rate(self, pars: np.ndarray, order: int = 0) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """lambda, and with ``order`` >= 1 its gradient (N, P), with 2 its Hessian (N, P, P)."""
+    def rate(self, pars: np.ndarray, order: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """lambda, and with ``order`` >= 1 its gradient (N, P), with 2 its Hessian (N, P, P) (else empty)."""
         n = pars.shape[0]
         lam = np.zeros(n)
-        grad = np.zeros((n, self.n_pars)) if order >= 1 else None
-        hess = np.zeros((n, self.n_pars, self.n_pars)) if order >= 2 else None
+        grad = np.zeros((n, self.n_pars) if order >= 1 else (0, 0))
+        hess = np.zeros((n, self.n_pars, self.n_pars) if order >= 2 else (0, 0, 0))
         for sample in self.samples:
             a = np.full(n, sample.nominal)
             a_d: dict[int, tuple[np.ndarray, np.ndarray]] = {}
             for term in sample.additive:
                 d, d1, d2 = _evaluate(term, pars[:, term.par])
                 a = a + d
-                prev = a_d.get(term.par, (0.0, 0.0))
+                prev = a_d.get(term.par, (np.zeros(n), np.zeros(n)))
                 a_d[term.par] = (prev[0] + d1, prev[1] + d2)
             vals = [_evaluate(t, pars[:, t.par]) for t in sample.factors]
             m = np.prod([v[0] for v in vals], axis=0) if vals else np.ones(n)
@@ -221,11 +221,12 @@ class SingleBinModel:
 
     def derivatives(self, pars: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(-2 ln L, gradient (N, P), Hessian (N, P, P)) at ``pars`` for ``data`` (N rows each)."""
-        return self._evaluate(pars, data, order=2)  # type: ignore[return-value]
+        return self._evaluate(pars, data, order=2)
 
-    def _evaluate(self, pars: np.ndarray, data: np.ndarray, order: int):  # noqa: ANN202 - internal
+    def _evaluate(self, pars: np.ndarray, data: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lam, dlam, d2lam = self.rate(pars, order)
         n = data[:, 0]
+        grad, hess = dlam, d2lam  # empty unless order >= 1 / 2
         with np.errstate(all="ignore"):
             value = 2.0 * (lam - special.xlogy(n, lam) + special.gammaln(n + 1.0))
             if order:
@@ -249,6 +250,4 @@ class SingleBinModel:
                         grad[:, p] += 2.0 * (scale - np.where(a == 0, 0.0, a / theta))
                         hess[:, p, p] += 2.0 * np.where(a == 0, 0.0, a / (theta * theta))
         value = np.where(np.isfinite(value) & (lam >= 0), value, np.inf)
-        if not order:
-            return value, None, None
         return value, grad, hess
