@@ -102,12 +102,12 @@ def _evaluate(term: _Term, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     lin = np.where(x >= 0, delta_up, delta_dn)
     if term.kind == "code0":
         return x * lin, lin, np.zeros_like(x)
-    s, a = 0.5 * (delta_up + delta_dn), 0.0625 * (delta_up - delta_dn)  # code4p
+    sym, asym = 0.5 * (delta_up + delta_dn), 0.0625 * (delta_up - delta_dn)  # code4p
     inside = np.abs(x) <= 1.0
     x2 = x * x
-    d = x * s + a * x2 * (15.0 - 10.0 * x2 + 3.0 * x2 * x2)
-    d1 = s + a * (30.0 * x - 40.0 * x2 * x + 18.0 * x2 * x2 * x)
-    d2 = a * (30.0 - 120.0 * x2 + 90.0 * x2 * x2)
+    d = x * sym + asym * x2 * (15.0 - 10.0 * x2 + 3.0 * x2 * x2)
+    d1 = sym + asym * (30.0 * x - 40.0 * x2 * x + 18.0 * x2 * x2 * x)
+    d2 = asym * (30.0 - 120.0 * x2 + 90.0 * x2 * x2)
     return np.where(inside, d, x * lin), np.where(inside, d1, lin), np.where(inside, d2, 0.0)
 
 
