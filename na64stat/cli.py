@@ -402,6 +402,29 @@ def workspace_validate(bkgonly: Path, patchset: Path | None) -> None:
 
 
 @cli.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--model", type=click.Choice(["dark_photon", "lmutau"]), default="dark_photon", show_default=True,
+              help="Common signal model: dark_photon (epsilon) or lmutau (e_mu).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder for bkgonly.json + patchset.json.")
+@click.option("--correlate", "correlated", multiple=True,
+              help="Modifier name shared between the experiments (repeatable); all others are independent.")
+@click.option("--masses", default=None, help="Common mass grid in GeV, comma-separated (default: the union).")
+@click.option("--reference-coupling", type=float, default=None, callback=_positive_finite,
+              help="Common reference coupling (mu = 1); default the first input's in the model.")
+def combine(folders: tuple[Path, ...], model: str, out_dir: Path, correlated: tuple[str, ...], masses: str | None,
+            reference_coupling: float | None) -> None:
+    """Combine several workspace folders (bkgonly.json + patchset.json) into one, in a common coupling."""
+    from na64stat.combine import combine_folders
+    from na64stat.workspace import format_inspection
+
+    spec, patchset, written = combine_folders(folders, out_dir, model, _parse_masses(masses) if masses else None,
+                                              correlated, reference_coupling=reference_coupling)
+    click.echo(format_inspection(spec, f"combined workspace: {len(patchset['patches'])} signal patches"))
+    logger.info(f"wrote {', '.join(str(p) for p in written)}")
+
+
+@cli.command()
 @click.argument("workspace", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("patches", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("limits"),

@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import jsonpatch
@@ -51,9 +53,9 @@ from na64stat.errors import InputError
 from na64stat.physics.constants import ALPHA_EM
 from na64stat.physics.couplings import mixing_from_e_mu
 from na64stat.physics.decays import branching_zprime_invisible
-from na64stat.workspace import NO_HEPDATA_RECORD, patch_name, validate_patchset, validate_spec
+from na64stat.workspace import NO_HEPDATA_RECORD, patch_name, read_json, validate_patchset, validate_spec
 
-__all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "combine_workspaces"]
+__all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "combine_workspaces", "combine_folders"]
 
 #: Signal models a combination can be expressed in, and the name of their coupling.
 MODELS = ("dark_photon", "lmutau")
@@ -400,3 +402,25 @@ def combine_workspaces(
     }
     validate_patchset(patchset, spec, "combined patchset")
     return spec, patchset
+
+
+def combine_folders(
+    folders: Sequence[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    model: str = "dark_photon",
+    masses: Sequence[float] | None = None,
+    correlated: Iterable[str] = (),
+    *,
+    reference_coupling: float | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
+    """Read ``bkgonly.json`` + ``patchset.json`` of each folder, combine them, write both files atomically."""
+    from na64stat.workspace import load_patchset, load_workspace, write_workspace
+
+    inputs = []
+    for folder in folders:
+        folder = Path(folder)
+        spec = load_workspace(folder / "bkgonly.json")
+        load_patchset(folder / "patchset.json", spec)  # validated, with errors naming the file
+        inputs.append((spec, read_json(folder / "patchset.json", "patchset")))
+    spec, patchset = combine_workspaces(inputs, model, masses, correlated, reference_coupling=reference_coupling)
+    return spec, patchset, write_workspace(out_dir, spec, patchset)

@@ -137,3 +137,20 @@ def test_pyhf_cli_reads_combined_workspace(tmp_path):
         pytest.skip(f"no pyhf console script next to {sys.executable}")
     out = subprocess.run([str(pyhf_cli), "cls", str(path)], capture_output=True, text=True, check=True)
     assert 0.0 <= json.loads(out.stdout)["CLs_obs"] <= 1.0
+
+
+def test_cli_combine_writes_a_valid_workspace(tmp_path):
+    from click.testing import CliRunner
+
+    from na64stat.cli import cli
+    from na64stat.workspace import load_patchset
+
+    out = tmp_path / "combined"
+    result = CliRunner().invoke(cli, ["combine", str(WORKSPACES / "na64e-invisible-2016-2022"),
+                                      str(WORKSPACES / "na64mu-2022"), "--model", "lmutau", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    spec = load_workspace(out / "bkgonly.json")
+    patches = load_patchset(out / "patchset.json", spec)
+    assert len(patches) == 10 and patches.metadata["coupling_name"] == "e_mu"
+    bad = CliRunner().invoke(cli, ["combine", str(WORKSPACES / "na64e-visible-2017-2018"), "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 1 and not (tmp_path / "x" / "bkgonly.json").exists()
