@@ -466,7 +466,11 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
         obs, med = record.get("observed"), (record.get("expected") or {}).get("median")
         click.echo(f"{key:>24}  {_g(obs):>10}  {_g(record.get('observed_error')):>8}  {_g(med):>10}  "
                    f"{record.get('method', '-'):<10}  {record.get('status_observed', '-')}")
-    logger.info(f"wrote {out_dir / 'limits.json'} and {out_dir / 'limits.csv'} ({summary['n_resumed']} points resumed)")
+    from na64stat.limitfiles import COMBINE_LIMITS_NAME, write_combine_limits
+
+    write_combine_limits(out_dir / COMBINE_LIMITS_NAME, summary)  # CombineHarvester-style, for other tools' plots
+    logger.info(f"wrote {out_dir / 'limits.json'}, {out_dir / 'limits.csv'} and {out_dir / COMBINE_LIMITS_NAME} "
+                f"({summary['n_resumed']} points resumed)")
 
 
 @cli.command()

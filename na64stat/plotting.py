@@ -297,28 +297,11 @@ def load_lmt(path: str | os.PathLike[str], label: str | None = None, **style: ob
     fewer than two points, or a line that is not two positive numbers, is an
     InputError naming the file and the line.
     """
+    from na64stat.limitfiles import read_lmt
+
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read limit file {source}: {exc}") from None
-    mass, value = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.replace(",", " ").split()
-        try:
-            x, y = float(parts[0]), float(parts[1])
-        except (IndexError, ValueError):
-            raise InputError(f"{source}: line {number} is not 'mass value': {line[:60]!r}") from None
-        if not (math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0):
-            raise InputError(f"{source}: line {number} needs positive finite numbers, got {line[:60]!r}")
-        mass.append(x)
-        value.append(y)
-    if len(mass) < 2:
-        raise InputError(f"{source}: fewer than two points")
-    return Overlay(label or source.stem, np.array(mass), np.array(value), **style)  # type: ignore[arg-type]
+    curve = read_lmt(source)  # the lower (or only) coupling column
+    return Overlay(label or source.stem, curve.mass_gev, curve.lower, **style)  # type: ignore[arg-type]
 
 
 def curves_plot(overlays: Sequence[Overlay], stem: str | os.PathLike[str], *, coupling: str, title: str = "",

@@ -1,0 +1,152 @@
+"""Limit curves in the field's exchange formats: darkcast ``.lmt`` and CombineHarvester limit JSON.
+
+* darkcast ``.lmt``: ``#`` comments, then one line per mass: ``mass_GeV lower
+  [upper]`` (one coupling column for an upper limit, two for a two-sided
+  excluded region), whitespace separated. :func:`read_lmt` / :func:`write_lmt`.
+* CombineHarvester (``combineTool.py -M CollectLimits``) JSON:
+  ``{mass: {"obs", "exp-2", "exp-1", "exp0", "exp+1", "exp+2"}}``, the limits
+  on the signal strength; :func:`combine_limits_from_scan` turns a
+  ``limits.json`` of ``na64stat limits`` into it, :func:`write_combine_limits`
+  and :func:`read_combine_limits` write and read it.
+
+Examples
+--------
+>>> combine_limits_from_scan({"limits": {"0.01": {"metadata": {"mass_gev": 0.01}, "observed": 2.0,
+...     "expected": {"-2sigma": 1, "-1sigma": 1.5, "median": 2, "+1sigma": 3, "+2sigma": 4}}}})["0.01"]["exp0"]
+2.0
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from na64stat.errors import InputError
+from na64stat.io import write_json_atomic, write_text_atomic
+from na64stat.loaders import load_json
+
+__all__ = ["LmtCurve", "read_lmt", "write_lmt", "COMBINE_KEYS", "combine_limits_from_scan",
+           "write_combine_limits", "read_combine_limits", "COMBINE_LIMITS_NAME"]
+
+#: CombineHarvester's keys and the ``limits.json`` bands they hold.
+COMBINE_KEYS = {"obs": None, "exp-2": "-2sigma", "exp-1": "-1sigma", "exp0": "median", "exp+1": "+1sigma",
+                "exp+2": "+2sigma"}
+#: File name of the CombineHarvester JSON written next to ``limits.json``.
+COMBINE_LIMITS_NAME = "limits_combine.json"
+
+
+@dataclass(frozen=True)
+class LmtCurve:
+    """A darkcast limit: masses [GeV], the lower (or only) coupling column, the upper column if two-sided."""
+
+    mass_gev: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray | None = None
+    comments: tuple[str, ...] = ()
+
+
+def read_lmt(path: str | os.PathLike[str], *, min_points: int = 2) -> LmtCurve:
+    """Read a darkcast ``.lmt`` file; a malformed line or too few points is an InputError naming the file and line."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read limit file {source}: {exc}") from None
+    rows: list[list[float]] = []
+    comments = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line, _, comment = raw.partition("#")
+        if comment.strip() or raw.strip().startswith("#"):
+            comments.append(comment.strip())
+        line = line.strip()
+        if not line:
+            continue
+        parts = line.replace(",", " ").split()
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise InputError(f"{source}: line {number} is not 'mass value [value]': {line[:60]!r}") from None
+        if len(values) not in (2, 3):
+            raise InputError(f"{source}: line {number} is not 'mass value [value]': {line[:60]!r}")
+        if not all(math.isfinite(v) and v > 0 for v in values):
+            raise InputError(f"{source}: line {number} needs positive finite numbers, got {line[:60]!r}")
+        if rows and len(values) != len(rows[0]):
+            raise InputError(f"{source}: line {number} has {len(values) - 1} coupling columns, "
+                             f"the first data line {len(rows[0]) - 1}")
+        rows.append(values)
+    if len(rows) < min_points:
+        raise InputError(f"{source}: fewer than {'two' if min_points == 2 else min_points} points")
+    table = np.array(rows, dtype=float)
+    return LmtCurve(table[:, 0], table[:, 1], table[:, 2] if table.shape[1] == 3 else None, tuple(comments))
+
+
+def write_lmt(path: str | os.PathLike[str], mass_gev: Sequence[float], lower: Sequence[float],
+              upper: Sequence[float] | None = None, comments: Sequence[str] = ()) -> Path:
+    """Write a darkcast ``.lmt`` file (atomically); points with a missing or non-positive value are left out.
+
+    Values are written with 10 significant digits (``%.9e``), so :func:`read_lmt` gives them back to 1e-9.
+    """
+    columns = [np.asarray(mass_gev, dtype=float), np.asarray(lower, dtype=float)]
+    if upper is not None:
+        columns.append(np.asarray(upper, dtype=float))
+    if len({len(c) for c in columns}) != 1:
+        raise InputError(f"write_lmt: columns of different lengths {[len(c) for c in columns]}")
+    lines = [f"# {c}" for c in comments]
+    lines.append("#" + "".join(f"{name:>17}" for name in ("mass", "lower", "upper")[:len(columns)]))
+    for row in zip(*columns):
+        if all(math.isfinite(v) and v > 0 for v in row):
+            lines.append(" " + " ".join(f"{v:16.9e}" for v in row))
+    return write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def combine_limits_from_scan(limits: Mapping[str, Any], source: str = "limits file") -> dict[str, dict[str, float]]:
+    """CombineHarvester-style ``{mass: {"obs", "exp-2", ..., "exp+2"}}`` from a ``limits.json`` content.
+
+    The key is the patch's ``mass_gev`` (its point key where masses repeat,
+    e.g. visible-mode points per coupling); missing values are left out.
+    """
+    if not isinstance(limits, Mapping) or not isinstance(limits.get("limits"), Mapping):
+        raise InputError(f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')")
+    records = limits["limits"]
+    masses = [(r.get("metadata") or {}).get("mass_gev") for r in records.values()]
+    unique = None not in masses and len(set(masses)) == len(masses)
+    out: dict[str, dict[str, float]] = {}
+    for (key, record), mass in zip(records.items(), masses):
+        entry = {}
+        for name, band in COMBINE_KEYS.items():
+            value = record.get("observed") if band is None else (record.get("expected") or {}).get(band)
+            if value is not None and math.isfinite(float(value)):
+                entry[name] = float(value)
+        out[repr(float(mass)) if unique else str(key)] = entry
+    return out
+
+
+def write_combine_limits(path: str | os.PathLike[str], limits: Mapping[str, Any]) -> Path:
+    """Write the CombineHarvester JSON of a ``limits.json`` content (atomically)."""
+    return write_json_atomic(path, combine_limits_from_scan(limits))
+
+
+def read_combine_limits(path: str | os.PathLike[str]) -> dict[float | str, dict[str, float]]:
+    """Read a CombineHarvester limit JSON: masses (as floats where they are numbers) to their limits."""
+    content = load_json(path, "CombineHarvester limits")
+    if not isinstance(content, dict):
+        raise InputError(f"{path}: a CombineHarvester limit file is a JSON object of masses")
+    out: dict[float | str, dict[str, float]] = {}
+    for key, entry in content.items():
+        if not isinstance(entry, dict) or not set(entry) <= set(COMBINE_KEYS):
+            raise InputError(f"{path}: entry {key!r} must be an object with keys among {', '.join(COMBINE_KEYS)}")
+        try:
+            values = {k: float(v) for k, v in entry.items()}
+        except (TypeError, ValueError):
+            raise InputError(f"{path}: entry {key!r} has non-numeric limits {entry}") from None
+        try:
+            mass: float | str = float(key)
+        except ValueError:
+            mass = key
+        out[mass] = values
+    return out
