@@ -49,10 +49,8 @@ import numpy as np
 import pyhf
 
 from na64stat import __version__
-from na64stat.errors import InputError
-from na64stat.physics.constants import ALPHA_EM
-from na64stat.physics.couplings import mixing_from_e_mu
-from na64stat.physics.decays import branching_zprime_invisible
+from na64stat.errors import InputError, PhysicsError
+from na64stat.physics.yields import invisible_alpha_x_per_coupling2
 from na64stat.workspace import NO_HEPDATA_RECORD, patch_name, read_json, validate_patchset, validate_spec
 
 __all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "combine_workspaces", "combine_folders"]
@@ -67,17 +65,11 @@ _SHAREABLE = ("normsys", "lumi", "normfactor", "histosys")
 
 
 def _per_coupling2(model: str, beam: str, mass_gev: float) -> float:
-    """Events per coupling^2 relative to events per alpha_X (the production's common factor)."""
-    if model == "dark_photon":
-        return ALPHA_EM  # A' -> invisible, Br = 1, for electron and muon beams alike
-    if model == "lmutau":
-        br = float(branching_zprime_invisible(mass_gev))
-        if beam == "muon":
-            return br / (4.0 * math.pi)
-        if beam == "electron":
-            return ALPHA_EM * float(mixing_from_e_mu(1.0, mass_gev**2)) ** 2 * br
-    raise InputError(f"no conversion for model {model!r} with a {beam!r} beam; models: {', '.join(MODELS)}, "
-                     "beams: electron, muon")
+    """Invisible events per coupling^2 relative to events per alpha_X (the production's common factor)."""
+    try:
+        return float(invisible_alpha_x_per_coupling2(model, beam, mass_gev))
+    except PhysicsError as exc:
+        raise InputError(f"{exc}; models: {', '.join(MODELS)}") from None
 
 
 def yield_conversion(source_model: str, target_model: str, beam: str, mass_gev: float) -> float:

@@ -47,6 +47,7 @@ __all__ = [
     "SETUPS",
     "get_setup",
     "events_per_alpha_x",
+    "invisible_alpha_x_per_coupling2",
     "events_per_epsilon2",
     "events_per_e_mu2",
     "Reach",
@@ -312,7 +313,30 @@ def events_per_epsilon2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     alpha_X = alpha eps^2 for both electron and muon beams (the A' couples to
     every charged lepton with eps e; seed section 5.2).
     """
-    return ALPHA_EM * events_per_alpha_x(setup, masses_gev)
+    return invisible_alpha_x_per_coupling2("dark_photon", setup.beam, masses_gev) * events_per_alpha_x(setup, masses_gev)
+
+
+def invisible_alpha_x_per_coupling2(model: str, beam: str, masses_gev: ArrayLike) -> np.ndarray:
+    """alpha_X x Br(invisible) per coupling^2: what turns events per alpha_X into invisible events per
+    eps^2 (``"dark_photon"``: alpha, Br = 1, both beams; seed section 5.2) or per e_mu^2
+    (``"lmutau"``: muon beams 1 / 4 pi, electron beams alpha x the on-shell loop mixing of eq. (54)
+    squared; times Br(Z' -> nu nubar)).
+
+    >>> float(invisible_alpha_x_per_coupling2("lmutau", "muon", 0.01)) == float(branching_zprime_invisible(0.01)) / (4 * math.pi)
+    True
+    """
+    masses = np.asarray(masses_gev, dtype=float)
+    if model == "dark_photon":
+        return np.full(masses.shape, ALPHA_EM)
+    if model == "lmutau" and beam in ("electron", "muon"):
+        if beam == "muon":
+            alpha_x_per_g2 = np.full(masses.shape, 1.0 / (4.0 * math.pi))
+        else:
+            # the Z' is radiated on shell: the loop mixing at q^2 = m_Z'^2 (eq. 54 is its q^2 -> 0 limit)
+            alpha_x_per_g2 = ALPHA_EM * mixing_from_e_mu(1.0, masses**2) ** 2
+        return alpha_x_per_g2 * branching_zprime_invisible(masses)
+    raise PhysicsError(f"no invisible rate for model {model!r} with a {beam!r} beam (models: dark_photon, lmutau; "
+                       "beams: electron, muon)")
 
 
 def events_per_e_mu2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
@@ -323,14 +347,7 @@ def events_per_e_mu2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     (0.0144 e_mu for m_Z' << m_mu, up to 1.5x that near 2 m_mu). Both include
     Br(Z' -> nu nubar), which drops to ~1/2 above 2 m_mu.
     """
-    masses = np.asarray(masses_gev, dtype=float)
-    per_alpha = events_per_alpha_x(setup, masses)
-    if setup.beam == "muon":
-        alpha_x_per_g2 = 1.0 / (4.0 * math.pi)
-    else:
-        # the Z' is radiated on shell: the loop mixing at q^2 = m_Z'^2 (eq. 54 is its q^2 -> 0 limit)
-        alpha_x_per_g2 = ALPHA_EM * mixing_from_e_mu(1.0, masses**2) ** 2
-    return per_alpha * alpha_x_per_g2 * branching_zprime_invisible(masses)
+    return invisible_alpha_x_per_coupling2("lmutau", setup.beam, masses_gev) * events_per_alpha_x(setup, masses_gev)
 
 
 @dataclass(frozen=True)
