@@ -381,12 +381,17 @@ class _ProfiledCalculator:
     def q_values(self, mu: float, datasets: np.ndarray, free: FitResult | None = None,
                  init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """q~_mu for many datasets; returns (values, converged). ``init``: start of the conditional fits."""
+        q, ok, _ = self._q_with_conditional(mu, datasets, free, init)
+        return q, ok
+
+    def _q_with_conditional(self, mu: float, datasets: np.ndarray, free: FitResult | None = None,
+                            init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, FitResult]:
+        """:meth:`q_values` and the conditional fits themselves (warm starts for the next mu)."""
         if free is None:
             free = _twice_nll_free_fit(self.lik, datasets, init=self.free.pars[0])
         cond = self.lik.fit(datasets, init=free.pars if init is None else init, fixed_poi=mu)
-        self._last_conditional = cond
         q = _qtilde(mu, free, cond, self.lik.poi_index)
-        return q, free.converged & cond.converged
+        return q, free.converged & cond.converged, cond
 
 
 class ToyCalculator(_ProfiledCalculator):
@@ -643,10 +648,10 @@ class ExactCalculator(_ProfiledCalculator):
         init = free.pars if near is None else self._grid_conditional[near]
         if need.any():
             sub = FitResult(free.pars[need], free.twice_nll[need], free.converged[need])
-            q_need, ok_need = self.q_values(mu, self._grid_data[need], free=sub, init=init[need])
+            q_need, ok_need, cond = self._q_with_conditional(mu, self._grid_data[need], free=sub, init=init[need])
             q[need], ok[need] = q_need, ok_need
             start = init.copy()
-            start[need] = self._last_conditional.pars
+            start[need] = cond.pars
             if mu > 0:
                 self._grid_conditional[mu] = start
         return q, ok

@@ -175,7 +175,7 @@ class CountingGrid:
         # outer rows (combinations of counts and outer measurements) that no generator of the layout
         # reaches with probability above _PRUNE are not fitted; their probability under the tested
         # generators is added to the numerical error
-        self.active = np.ones(int(np.prod(self.shape[:-1])), dtype=bool)
+        self._weights_cache: dict[tuple[bytes, int, bool], np.ndarray] = {}
         self.active = self.row_weights(gens, 0, all_rows=True).max(axis=0) > _PRUNE
         if self.size > MAX_GRID:
             raise InputError(
@@ -231,7 +231,7 @@ class CountingGrid:
         """Weights of the (active) outer rows per generator, shape (G, rows); ``coarse`` = level: every
         2**level-th continuous node, its weight x 2**level."""
         key = (np.asarray(generators, dtype=float).tobytes(), coarse, all_rows)
-        cache = self.__dict__.setdefault("_weights_cache", {})
+        cache = self._weights_cache
         if key not in cache:
             rates = self.rates(generators)
             out = np.ones((len(generators), 1))
@@ -272,7 +272,14 @@ class GridStatistic:
     def __init__(self, grid: CountingGrid, q: np.ndarray) -> None:
         self.grid = grid
         self.q = q.reshape(-1, grid.shape[-1])
-        self._cubics = {level: _cubic_coefficients(self.q[:, :: 2**level]) for level in (0, 1, 2)}
+        self._cubics: dict[int, np.ndarray] = {}
+
+    def _cubic(self, level: int) -> np.ndarray:
+        """Interpolants on the grid of spacing 2**level (made when first needed: the coarse ones only
+        for the error estimate)."""
+        if level not in self._cubics:
+            self._cubics[level] = _cubic_coefficients(self.q[:, :: 2**level])
+        return self._cubics[level]
 
     def probability(self, thresholds: np.ndarray, generators: np.ndarray, with_error: bool = True) -> RegionProbability:
         """P_g(q >= t), shape (T, G), and its numerical error (module docstring)."""
@@ -300,7 +307,7 @@ class GridStatistic:
             hit = self.q[None, :, 0] >= t[:, None] - 1e-9 * (1.0 + np.abs(t[:, None]))  # (T, D)
             return hit.astype(float) @ rows.T
         cols = slice(None, None, 2**coarse)
-        x, qq, cubic = grid.inner.nodes[cols], self.q[:, cols], self._cubics[coarse]
+        x, qq, cubic = grid.inner.nodes[cols], self.q[:, cols], self._cubic(coarse)
         keep = rows.sum(axis=0) > 1e-300
         if not keep.all():
             rows, qq, cubic = rows[:, keep], qq[keep], cubic[keep]
