@@ -48,12 +48,19 @@ def _random_points(model: pyhf.pdf.Model, data: list[float], n: int = 300) -> tu
     return pars, datasets
 
 
-@pytest.mark.parametrize("settings", SETTINGS, ids=["code4-code4p", "code1-code0"])
-def test_twice_nll_equals_pyhf_logpdf(settings: dict) -> None:
+def _closed_form(settings: dict) -> tuple[pyhf.pdf.Model, list[float], SingleBinModel]:
+    """The test model with the given interpolation codes, its data and its closed form."""
     workspace = pyhf.Workspace(SPEC)
     model = workspace.model(modifier_settings=settings)
     data = workspace.data(model)
     fast = SingleBinModel.from_likelihood(Likelihood(model, data))
+    assert fast is not None
+    return model, data, fast
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=["code4-code4p", "code1-code0"])
+def test_twice_nll_equals_pyhf_logpdf(settings: dict) -> None:
+    model, data, fast = _closed_form(settings)
     assert fast is not None
     pars, datasets = _random_points(model, data)
     reference = np.array([-2.0 * float(model.logpdf(p, d)[0]) for p, d in zip(pars, datasets)])
@@ -66,10 +73,7 @@ def test_twice_nll_equals_pyhf_logpdf(settings: dict) -> None:
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=["code4-code4p", "code1-code0"])
 def test_derivatives_equal_finite_differences(settings: dict) -> None:
-    workspace = pyhf.Workspace(SPEC)
-    model = workspace.model(modifier_settings=settings)
-    data = workspace.data(model)
-    fast = SingleBinModel.from_likelihood(Likelihood(model, data))
+    model, data, fast = _closed_form(settings)
     pars, datasets = _random_points(model, data)
     # keep away from the kinks of code1/code0 at alpha = 0, where only one-sided derivatives exist
     for name in ("bu", "eff", "shp"):
