@@ -76,7 +76,7 @@ def main() -> None:
     try:
         bare, ours, dask, cluster, startup = [], [], [], [], []
         n_events = 0
-        from na64stat.distributed import dask_client
+        from na64stat.core.distributed import dask_client
 
         for _ in range(args.repeats):
             t = time.perf_counter()

@@ -30,7 +30,7 @@ from na64stat.simulation.detectors import digitize, get_detector, reco_branch_ty
 from na64stat.simulation.generate import simulate_data
 from na64stat.simulation.processes import BACKGROUNDS
 from na64stat.simulation.sampling import Draw
-from na64stat.rootio import RootFileWriter, parse_compression
+from na64stat.simulation.rootio import RootFileWriter, parse_compression
 
 
 def _arrays(n: int) -> dict[str, np.ndarray]:

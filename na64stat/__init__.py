@@ -1,15 +1,15 @@
 """na64stat: statistical analysis for dark-sector searches at NA64-style experiments.
 
-The package is organised as a pipeline (see ``DESIGN.md`` in the shared notes):
-``physics`` (cross sections, yields, widths, couplings) feeds event simulation,
-selections, pyhf workspaces and CLs limits.
+The package is organised by stage, in the order the data flows:
+``core`` (shared helpers), ``physics``, ``simulation``, ``selection``, ``model``
+(backgrounds, workspaces), ``inference`` (CLs limits), ``results`` and ``app``.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from na64stat.errors import InputError, Na64StatError, PhysicsError, ResourceError
+from na64stat.core.errors import InputError, Na64StatError, PhysicsError, ResourceError
 
 try:
     __version__ = version("na64stat")

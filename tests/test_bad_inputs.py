@@ -1,7 +1,7 @@
 """Issue 17: bad input never crashes, never passes silently, never leaves a broken folder, no cache file runs code.
 
 The bad-input corpus is generated here, into ``tmp_path`` (no committed junk):
-each case runs the command line (``na64stat.cli.main``) and asserts a
+each case runs the command line (``na64stat.app.cli.main``) and asserts a
 non-zero exit, one ``na64stat: error:`` line naming the file / key / value,
 no traceback, and that the output folder holds nothing new.
 """
@@ -20,8 +20,8 @@ import pytest
 import uproot
 import yaml
 
-from na64stat.cli import main
-from na64stat.errors import InputError
+from na64stat.app.cli import main
+from na64stat.core.errors import InputError
 
 SELECTION = {
     "name": "t",
@@ -405,7 +405,7 @@ def test_workspace_build_rejects_bad_values(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_zero_signal_patches_are_refused(tmp_path: Path) -> None:
-    from na64stat.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build
+    from na64stat.model.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build
 
     d = WorkspaceDescription("demo", (Channel("box", (0.0,), (Sample("bkg", (0.5,)),)),),
                              (SignalPatch("m150", {"box": (0.0,)}, (150.0,), {"mass_gev": 150.0}),))
@@ -452,7 +452,7 @@ def test_workspace_validate_reads_plain_json_patches(built_workspace: Path, caps
 
 def _full_disk(monkeypatch: pytest.MonkeyPatch, after: int = 1) -> None:
     """The ``after``-th text write and every ROOT file creation fail with ENOSPC."""
-    import na64stat.io as nio
+    import na64stat.core.io as nio
 
     real = Path.write_text
     calls = {"n": 0}
@@ -526,7 +526,7 @@ def test_an_output_path_that_is_a_file_is_one_clear_line(tmp_path: Path, selecti
 
 
 def test_two_selects_into_one_folder_use_distinct_temporary_names(tmp_path: Path) -> None:
-    from na64stat.io import OutputSet
+    from na64stat.core.io import OutputSet
 
     out = tmp_path / "out"
     with OutputSet(out) as a, OutputSet(out) as b:

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from na64stat import __version__
-from na64stat.cli import main
+from na64stat.app.cli import main
 
 from conftest import REPO
 
@@ -76,7 +76,7 @@ def test_main_job_writes_summary(capsys, tmp_path, monkeypatch):
     assert [s["setup"]["name"] for s in data["summaries"]] == ["na64e-invisible", "na64mu-invisible"]
     report = (out_dir / "report.txt").read_text()
     assert report.startswith("na64stat") and "setup na64e-invisible" in report and "limits" in report
-    from na64stat.pipeline import main_job_outputs
+    from na64stat.app.pipeline import main_job_outputs
 
     for path in main_job_outputs(out_dir):
         assert path.exists(), path

@@ -1,4 +1,4 @@
-"""Combined workspaces (na64stat.combine): exposure doubling, null experiments, strength, pyhf's own CLs."""
+"""Combined workspaces (na64stat.model.combine): exposure doubling, null experiments, strength, pyhf's own CLs."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import jsonpatch
 import pyhf
 import pytest
 
-from na64stat.combine import combine_workspaces, yield_conversion
-from na64stat.errors import InputError
+from na64stat.model.combine import combine_workspaces, yield_conversion
+from na64stat.core.errors import InputError
 from na64stat.inference.limits import upper_limit
-from na64stat.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build, load_workspace
+from na64stat.model.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build, load_workspace
 
 WORKSPACES = Path(__file__).resolve().parents[1] / "na64stat" / "workspaces"
 
@@ -142,8 +142,8 @@ def test_pyhf_cli_reads_combined_workspace(tmp_path):
 def test_cli_combine_writes_a_valid_workspace(tmp_path):
     from click.testing import CliRunner
 
-    from na64stat.cli import cli
-    from na64stat.workspace import load_patchset
+    from na64stat.app.cli import cli
+    from na64stat.model.workspace import load_patchset
 
     out = tmp_path / "combined"
     result = CliRunner().invoke(cli, ["combine", str(WORKSPACES / "na64e-invisible-2016-2022"),

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 from na64stat.physics import constants as c
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from na64stat.errors import PhysicsError
+from na64stat.core.errors import PhysicsError
 from na64stat.physics import couplings as c
 from na64stat.physics.constants import ALPHA_EM, M_MU_GEV, M_TAU_GEV
 
@@ -51,7 +51,7 @@ def test_gm2_couplings_physics_md():
 def test_gm2_agrees_with_shipped_band(shared_limits):
     # The darkcast band uses Delta a = (2.79 +- 0.76)e-9; our coupling for its central value
     # must lie between its 2-sigma edges.
-    from na64stat.references import load_curve
+    from na64stat.core.references import load_curve
 
     lo, hi = load_curve("gm2_lmutau_2sigma_lower"), load_curve("gm2_lmutau_2sigma_upper")
     masses = np.array([0.001, 0.01, 0.1, 1.0])

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from na64stat.errors import PhysicsError
+from na64stat.core.errors import PhysicsError
 from na64stat.physics import decays as d
 from na64stat.physics.constants import ALPHA_EM, M_E_GEV, M_MU_GEV
 

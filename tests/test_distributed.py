@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from na64stat.distributed import dask_client
+from na64stat.core.distributed import dask_client
 
 
 def test_local_cluster_is_silent_with_port_8787_taken_and_a_failing_task(capfd: pytest.CaptureFixture) -> None:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from na64stat.cli import main
-from na64stat.errors import InputError
-from na64stat.hepdata import validate_hepdata, write_hepdata
-from na64stat.plotting import LimitCurve, Overlay, cls_scan_plot, cutflow_figure, exclusion_plot
+from na64stat.app.cli import main
+from na64stat.core.errors import InputError
+from na64stat.results.hepdata import validate_hepdata, write_hepdata
+from na64stat.results.plotting import LimitCurve, Overlay, cls_scan_plot, cutflow_figure, exclusion_plot
 
 BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
 
@@ -95,7 +95,7 @@ def test_cli_hepdata(tmp_path: Path) -> None:
 
 def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None:
     from na64stat.physics.yields import background_free_reach, get_setup
-    from na64stat.reproduce import FIGURES, MASSES_GEV, reproduce
+    from na64stat.app.reproduce import FIGURES, MASSES_GEV, reproduce
 
     for name in FIGURES:
         files = reproduce(name, tmp_path)
@@ -118,7 +118,7 @@ def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None
 def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target(tmp_path: Path) -> None:
     from na64stat.physics.couplings import relic_target_y_full
     from na64stat.physics.yields import background_free_reach, get_setup
-    from na64stat.reproduce import reproduce
+    from na64stat.app.reproduce import reproduce
 
     reproduce("fig6_eot", tmp_path)
     curve = json.loads((tmp_path / "fig6_eot.json").read_text())["curves"]["scalar, m_A'/m_chi = 3.0, alpha_D = 0.1"]
@@ -134,7 +134,7 @@ def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target(tmp_path: Path) 
 
 @pytest.mark.parametrize(("name", "coupling"), [("na64e-invisible-2016-2018", "epsilon"), ("na64mu-2022", "e_mu")])
 def test_workspace_figures_recast_the_shipped_limits(tmp_path: Path, name: str, coupling: str) -> None:
-    from na64stat.reproduce import reproduce
+    from na64stat.app.reproduce import reproduce
 
     files = reproduce(name, tmp_path, n_toys=300, workers=1, masses_gev=(0.01,))
     assert {p.suffix for p in files} == {".png", ".pdf", ".csv", ".json"}
@@ -145,8 +145,8 @@ def test_workspace_figures_recast_the_shipped_limits(tmp_path: Path, name: str, 
 
 def test_fig3_cross_section_follows_eq51(tmp_path: Path) -> None:
     from na64stat.physics.constants import ALPHA_EM, GEV2_TO_CM2, M_E_GEV
-    from na64stat.references import load_curve
-    from na64stat.reproduce import reproduce
+    from na64stat.core.references import load_curve
+    from na64stat.app.reproduce import reproduce
 
     reproduce("fig3", tmp_path)
     curves = json.loads((tmp_path / "fig3.json").read_text())["curves"]
@@ -161,7 +161,7 @@ def test_fig3_cross_section_follows_eq51(tmp_path: Path) -> None:
 
 
 def test_fig7_visible_exclusion_at_the_x17_mass(tmp_path: Path) -> None:
-    from na64stat.reproduce import reproduce
+    from na64stat.app.reproduce import reproduce
 
     reproduce("fig7", tmp_path, n_toys=300, masses_gev=(0.0167,))
     bands = json.loads((tmp_path / "fig7.json").read_text())["bands"]["this workspace: excluded grid points"]
@@ -170,7 +170,7 @@ def test_fig7_visible_exclusion_at_the_x17_mass(tmp_path: Path) -> None:
 
 
 def test_band_note_names_narrow_and_collapsed_bands() -> None:
-    from na64stat.plotting import band_note
+    from na64stat.results.plotting import band_note
 
     m = np.ones(3)
     assert band_note({b: m * f for b, f in zip(BANDS, (0.97, 0.99, 1.0, 1.02, 1.05))}).startswith("bands within 8%")
@@ -180,7 +180,7 @@ def test_band_note_names_narrow_and_collapsed_bands() -> None:
 
 
 def test_exclusion_plot_extra_curve_ratio_and_lmt_overlay(tmp_path: Path) -> None:
-    from na64stat.plotting import MASS_LABELS, load_lmt
+    from na64stat.results.plotting import MASS_LABELS, load_lmt
 
     lmt = tmp_path / "BaBar_2017.lmt"
     lmt.write_text("# mass [GeV]  epsilon\n0.001 1e-3\n0.1 1e-3\n")
@@ -219,8 +219,8 @@ def test_hepdata_y_table_is_against_m_chi_with_alpha_d_and_mass_ratio(tmp_path: 
 
 
 def test_scale_workspace_scales_yields_and_errors_and_keeps_a_valid_patchset() -> None:
-    from na64stat.pipeline import scale_workspace, workspace_reach
-    from na64stat.workspace import validate_patchset
+    from na64stat.app.pipeline import scale_workspace, workspace_reach
+    from na64stat.model.workspace import validate_patchset
 
     spec = json.loads((Path(__file__).parent.parent / "workspaces" / "na64e-invisible-2016-2018" / "bkgonly.json").read_text())
     patchset = json.loads((Path(__file__).parent.parent / "workspaces" / "na64e-invisible-2016-2018" / "patchset.json").read_text())

@@ -1,8 +1,8 @@
 """The main figures against committed baseline PNGs (as cabinetry and pyhf compare their plots).
 
 Each figure is drawn from fixed, synthetic inputs by the same functions the
-main job uses (:func:`na64stat.plotting.exclusion_plot`,
-:func:`~na64stat.plotting.cutflow_figure`) at a low resolution
+main job uses (:func:`na64stat.results.plotting.exclusion_plot`,
+:func:`~na64stat.results.plotting.cutflow_figure`) at a low resolution
 (:data:`DPI`) and compared with ``tests/baselines/<name>.png`` by
 ``matplotlib.testing.compare.compare_images`` with an RMS tolerance
 (:data:`TOLERANCE`, on the 0-255 scale). Both images are first smoothed with a
@@ -76,7 +76,7 @@ def _masses() -> np.ndarray:
 
 
 def _limit(scale: float, widths: tuple[float, ...], label: str):
-    from na64stat.plotting import LimitCurve
+    from na64stat.results.plotting import LimitCurve
 
     m = _masses()
     median = scale * 1.5e-4 * (m / 1e-3) ** 0.75
@@ -85,7 +85,7 @@ def _limit(scale: float, widths: tuple[float, ...], label: str):
 
 def draw_exclusion_epsilon(stem: Path) -> None:
     """The headline layout: simulated limit (narrow bands), the scaled chain (collapsed lower band), published ratio."""
-    from na64stat.plotting import Overlay, exclusion_plot
+    from na64stat.results.plotting import Overlay, exclusion_plot
 
     sim = _limit(1.0, (0.93, 0.96, 1.0, 1.04, 1.08), "simulated NA64e, 5e+08 EOT")
     pub = _limit(1 / 23.8, (0.92, 0.95, 1.0, 1.42, 2.05), "same chain scaled to 2.84e+11 EOT")
@@ -100,7 +100,7 @@ def draw_exclusion_epsilon(stem: Path) -> None:
 def draw_exclusion_y(stem: Path) -> None:
     """y against m_chi with the relic targets on a dense grid and a collapsed band."""
     from na64stat.physics.couplings import relic_target_y_full
-    from na64stat.plotting import MASS_LABELS, LimitCurve, Overlay, exclusion_plot
+    from na64stat.results.plotting import MASS_LABELS, LimitCurve, Overlay, exclusion_plot
 
     m_chi = _masses() / 3.0
     median = 3e-11 * (m_chi / m_chi[0]) ** 3
@@ -115,7 +115,7 @@ def draw_exclusion_y(stem: Path) -> None:
 
 def draw_cutflow(stem: Path) -> None:
     """Cutflow bars with counts, a NaN count, a blinded and an empty region."""
-    from na64stat.plotting import cutflow_figure
+    from na64stat.results.plotting import cutflow_figure
 
     rows, n, w = [], 100_000, 1e5
     for cut, keep in (("beam_momentum", 0.76), ("srd", 0.38), ("preshower", 1.0), ("shower_shape", 0.12), ("veto", 0.1)):
@@ -137,7 +137,7 @@ FIGURES: dict[str, Callable[[Path], None]] = {
 
 def render(name: str, folder: Path) -> Path:
     """Draw figure ``name`` into ``folder`` at the baselines' resolution; returns the PNG."""
-    import na64stat.plotting as plotting
+    import na64stat.results.plotting as plotting
 
     previous = plotting.DPI
     plotting.DPI = DPI
@@ -214,7 +214,7 @@ def test_figure_matches_its_baseline(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["exclusion_y"])
 def test_the_comparison_sees_missing_bands(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tolerance is not so loose that a figure whose bands are not drawn (legend unchanged) would pass."""
-    import na64stat.plotting as plotting
+    import na64stat.results.plotting as plotting
 
     original = plotting._draw_bands
 

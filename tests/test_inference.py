@@ -8,7 +8,7 @@ import pyhf
 import pytest
 from scipy import optimize, stats
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 from na64stat.inference import (
     AsymptoticCalculator,
     ExactCalculator,

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from na64stat.errors import InputError
-from na64stat.limitfiles import (
+from na64stat.core.errors import InputError
+from na64stat.results.limitfiles import (
     combine_limits_from_scan,
     read_combine_limits,
     read_lmt,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from na64stat.errors import PhysicsError
+from na64stat.core.errors import PhysicsError
 from na64stat.physics import longlived as ll
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from na64stat.pipeline import MainJobSettings, run_main_job
+from na64stat.app.pipeline import MainJobSettings, run_main_job
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_lmt_overlays_are_drawn(small_job: Path) -> None:
 
 
 def test_run_reads_overlays_before_simulating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from na64stat.cli import main
+    from na64stat.app.cli import main
 
     bad = tmp_path / "bad.lmt"
     bad.write_text("0.01 not-a-number\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from na64stat.cli import main
+from na64stat.app.cli import main
 
 from conftest import REPO
 
@@ -60,7 +60,7 @@ def test_run(capsys, where) -> None:
     cwd, out_arg, out = where
     code, stdout, _ = run_cli(capsys, "run", "--out", out_arg, *SMALL_RUN)
     assert code == 0 and stdout.splitlines()[0].split()[:2] == ["mass", "[GeV]"]
-    from na64stat.pipeline import main_job_outputs
+    from na64stat.app.pipeline import main_job_outputs
 
     assert [p for p in main_job_outputs(out) if not p.exists()] == []
     assert (out / "physics_summary.json").exists()

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import integrate
 
-from na64stat.errors import PhysicsError
+from na64stat.core.errors import PhysicsError
 from na64stat.physics import production as p
 from na64stat.physics.constants import ALPHA_EM, GEV2_TO_PB, LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN
 

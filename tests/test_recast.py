@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 from na64stat.physics.couplings import mixing_from_e_mu, relic_target_y_full
 from na64stat.physics.decays import branching_zprime_invisible
-from na64stat.recast import alpha_d_excluded_below, e_mu_from_epsilon2, recast_limit
+from na64stat.results.recast import alpha_d_excluded_below, e_mu_from_epsilon2, recast_limit
 
 
 def test_dark_photon_recast_chain():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from na64stat.errors import ResourceError
-from na64stat.references import available_resources, load_curve, load_resource
+from na64stat.core.errors import ResourceError
+from na64stat.core.references import available_resources, load_curve, load_resource
 
 
 def _read_lmt(path):

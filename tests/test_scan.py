@@ -10,8 +10,8 @@ import pyhf
 import pytest
 
 from conftest import SHARED
-from na64stat.cli import main
-from na64stat.errors import InputError
+from na64stat.app.cli import main
+from na64stat.core.errors import InputError
 from na64stat.inference import scan as scan_module
 from na64stat.inference.calculators import AsymptoticCalculator
 from na64stat.inference.likelihood import Likelihood

@@ -12,8 +12,8 @@ import pytest
 import uproot
 import yaml
 
-from na64stat.cli import main
-from na64stat.errors import InputError
+from na64stat.app.cli import main
+from na64stat.core.errors import InputError
 from na64stat.selection.config import load_selection, parse_selection
 from na64stat.selection.outputs import load_histograms, region_yield, summary, write_outputs
 from na64stat.selection.processing import resolve_samples, run_selection
@@ -279,7 +279,7 @@ def test_shipped_selections_run_on_generated_events(tmp_path: Path, setup: str) 
 
 
 def test_selection_on_a_scheduler_address_equals_single_process(tmp_path: Path) -> None:
-    from na64stat.distributed import dask_client
+    from na64stat.core.distributed import dask_client
 
     files = [str(_write_small(tmp_path / f"g{i}.root", x=np.random.default_rng(20 + i).normal(size=3000))) for i in range(2)]
     sel = parse_selection({"tree": "events", "cuts": [{"name": "c", "expression": "x > 0.2"}],

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import uproot
 
-from na64stat.cli import main
-from na64stat.errors import InputError
+from na64stat.app.cli import main
+from na64stat.core.errors import InputError
 from na64stat.simulation import BACKGROUNDS, DataSettings, read_metadata, simulate_data, simulate_mc
 from na64stat.simulation.detectors import get_detector, trigger
 from na64stat.simulation.sampling import Draw
-from na64stat.rootio import RootFileWriter, frozen_uproot_clock, parse_compression
+from na64stat.simulation.rootio import RootFileWriter, frozen_uproot_clock, parse_compression
 
 N_EOT = 30_000_000
 

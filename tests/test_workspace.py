@@ -14,12 +14,12 @@ import numpy as np
 import pyhf
 import pytest
 
-from na64stat.cli import main
-from na64stat.errors import InputError
+from na64stat.app.cli import main
+from na64stat.core.errors import InputError
 from na64stat.inference.limits import upper_limit
 from na64stat.physics.yields import background_free_reach, get_setup
-from na64stat.workspace import build, load_patchset, load_workspace, validate_patchset, validate_spec
-from na64stat.workspace_config import load_workspace_config
+from na64stat.model.workspace import build, load_patchset, load_workspace, validate_patchset, validate_spec
+from na64stat.model.workspace_config import load_workspace_config
 
 from conftest import GOLDEN_REL, REPO, assert_json_close
 
@@ -188,7 +188,7 @@ def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: P
     import uproot
     import yaml
 
-    from na64stat.background import abcd, fit_tail
+    from na64stat.model.background import abcd, fit_tail
     from na64stat.selection.config import parse_selection
     from na64stat.selection.outputs import write_outputs
     from na64stat.selection.processing import run_selection

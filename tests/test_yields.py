@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from na64stat.errors import InputError, PhysicsError
+from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics import production as p
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD
 from na64stat.physics.couplings import mixing_from_e_mu
@@ -19,7 +19,7 @@ from na64stat.physics.yields import (
     events_per_epsilon2,
     get_setup,
 )
-from na64stat.references import load_curve
+from na64stat.core.references import load_curve
 
 NA64E = get_setup("na64e-invisible")
 NA64MU = get_setup("na64mu-invisible")

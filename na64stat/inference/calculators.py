@@ -47,7 +47,7 @@ from typing import Callable, Protocol
 import numpy as np
 from scipy import special, stats
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 from na64stat.inference.counting import CountingGrid, GridStatistic
 from na64stat.inference.likelihood import FitResult, Likelihood
 
@@ -517,7 +517,7 @@ class ExactCalculator(_ProfiledCalculator):
     integrals over the Gaussian ones, with the acceptance region
     {q >= t} located on a fine grid (:mod:`na64stat.inference.counting`);
     every CLs value carries the numerical error of that calculation.
-    Raises :class:`~na64stat.errors.InputError` for multi-bin models or a
+    Raises :class:`~na64stat.core.errors.InputError` for multi-bin models or a
     data space too large to lay out (use toys).
 
     Examples

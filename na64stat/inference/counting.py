@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 
 __all__ = ["MAX_GRID", "MAX_POISSON_MEAN", "Axis", "CountingGrid", "RegionProbability"]
 

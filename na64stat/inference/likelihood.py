@@ -34,7 +34,7 @@ import numpy as np
 import pyhf
 from numpy.typing import ArrayLike
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 
 __all__ = ["MAX_NEWTON_PARAMETERS", "FitResult", "AuxTerm", "Likelihood"]
 

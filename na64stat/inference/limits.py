@@ -54,7 +54,7 @@ import pyhf
 from numpy.typing import ArrayLike
 from scipy import optimize, special
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 from na64stat.inference.calculators import (
     N_SIGMAS,
     AsymptoticCalculator,
@@ -119,7 +119,7 @@ class UpperLimit:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN stays NaN; use :func:`na64stat.io.to_jsonable` to write)."""
+        """JSON-ready dict (NaN stays NaN; use :func:`na64stat.core.io.to_jsonable` to write)."""
         out = asdict(self)
         out["expected"] = dict(zip(_BAND_NAMES, self.expected))
         out["status_expected"] = dict(zip(_BAND_NAMES, self.status_expected))

@@ -27,11 +27,11 @@ from typing import Any, Callable, Iterable, Sequence
 import jsonpatch
 import pyhf
 
-from na64stat.distributed import dask_client
-from na64stat.errors import InputError
+from na64stat.core.distributed import dask_client
+from na64stat.core.errors import InputError
 from na64stat.inference.limits import METHODS, upper_limit
-from na64stat.io import OutputSet, to_jsonable, write_json_atomic
-from na64stat.workspace import load_workspace, read_json, validate_patchset, validate_spec
+from na64stat.core.io import OutputSet, to_jsonable, write_json_atomic
+from na64stat.model.workspace import load_workspace, read_json, validate_patchset, validate_spec
 
 __all__ = ["SignalPoint", "ScanSettings", "load_scan_inputs", "compute_point", "run_scan"]
 
@@ -80,7 +80,7 @@ def load_scan_inputs(workspace_path: Path, patch_paths: Sequence[Path]) -> tuple
     """Read a background-only workspace and its signal patches.
 
     ``patch_paths`` is one pyhf PatchSet file, or any number of JSON-patch
-    files. Everything is validated (:mod:`na64stat.workspace`): the pyhf
+    files. Everything is validated (:mod:`na64stat.model.workspace`): the pyhf
     schema, yields, PatchSet digests, and every patch must apply and build.
     """
     spec = load_workspace(workspace_path)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from scipy import constants as _sc
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 
 __all__ = [
     "ALPHA_EM",

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import integrate
 
-from na64stat.errors import PhysicsError
+from na64stat.core.errors import PhysicsError
 from na64stat.physics.constants import ALPHA_EM, E_CHARGE, GEV2_TO_CM2, M_E_GEV, M_MU_GEV, M_TAU_GEV
 
 __all__ = [
@@ -242,7 +242,7 @@ def relic_target_y_full(m_chi_gev: ArrayLike, model: Literal["scalar", "majorana
     >>> round(float(relic_target_y_full(0.01, "scalar")) * 1e11, 2)
     1.15
     """
-    from na64stat.references import load_curve
+    from na64stat.core.references import load_curve
 
     if model not in _RELIC_CURVES:
         raise PhysicsError(f"unknown relic model {model!r}; known: {', '.join(_RELIC_CURVES)}")

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from na64stat.errors import PhysicsError
+from na64stat.core.errors import PhysicsError
 from na64stat.physics.constants import ALPHA_EM, HBARC_GEV_CM, M_E_GEV, M_MU_GEV, M_TAU_GEV
 
 __all__ = [

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from na64stat.errors import PhysicsError
+from na64stat.core.errors import PhysicsError
 
 __all__ = [
     "NA64_L_EXP_CM",

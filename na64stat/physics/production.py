@@ -40,9 +40,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.interpolate import RegularGridInterpolator
 
-from na64stat.errors import PhysicsError, ResourceError
+from na64stat.core.errors import PhysicsError, ResourceError
 from na64stat.physics.constants import ALPHA_EM, GEV2_TO_PB, LEAD, M_E_GEV, M_MU_GEV, Material
-from na64stat.references import load_resource
+from na64stat.core.references import load_resource
 
 __all__ = [
     "alpha_x_dark_photon",
@@ -340,7 +340,7 @@ def k_factor(mass_gev: float, beam_energy_gev: ArrayLike) -> np.ndarray:
     20 - 160 GeV; ``resources/dmg4_kfactors_pb.json``). Beam energies outside
     20-160 GeV are clamped to the table edge (K varies by < 1% per 20 GeV at
     the edges for m <~ 100 MeV); masses outside the table raise
-    :class:`~na64stat.errors.PhysicsError`.
+    :class:`~na64stat.core.errors.PhysicsError`.
 
     >>> round(float(k_factor(0.001, 100.0)), 6)
     0.604626
@@ -367,7 +367,7 @@ def sigma_etl_pb(
     """Exact-tree-level cross section for electrons on lead, sigma_IWW / K [pb].
 
     The K factors are DMG4's for lead; other materials raise
-    :class:`~na64stat.errors.PhysicsError` (use :func:`sigma_iww_dmg4_pb`).
+    :class:`~na64stat.core.errors.PhysicsError` (use :func:`sigma_iww_dmg4_pb`).
 
     >>> a = float(alpha_x_dark_photon(1.0))
     >>> ratio = float(sigma_iww_dmg4_pb(0.1, 100.0, a) / sigma_etl_pb(0.1, 100.0, a))

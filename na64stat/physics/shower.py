@@ -45,7 +45,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import linalg
 
-from na64stat.errors import PhysicsError
+from na64stat.core.errors import PhysicsError
 
 __all__ = ["TrackLengthSpectrum", "shower_track_length", "PAIR_RATE_PER_X0"]
 

@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from na64stat.errors import InputError, PhysicsError
+from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN, Material
 from na64stat.physics.couplings import mixing_from_e_mu, y_from_epsilon2
 from na64stat.physics.decays import branching_zprime_invisible

@@ -29,7 +29,7 @@ A selection file describes one analysis::
 
 Every expression is parsed when the file is loaded (see
 :mod:`na64stat.selection.expressions`); any problem raises
-:class:`~na64stat.errors.InputError` naming the file and the item.
+:class:`~na64stat.core.errors.InputError` naming the file and the item.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from na64stat.errors import InputError
-from na64stat.loaders import check_name, load_yaml
+from na64stat.core.errors import InputError
+from na64stat.core.loaders import check_name, load_yaml
 from na64stat.selection.expressions import Expression
 
 __all__ = ["Cut", "Region", "AxisSpec", "HistogramSpec", "SampleSpec", "Selection", "load_selection", "parse_selection"]
@@ -354,7 +354,7 @@ def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> 
 def load_selection(path: str | os.PathLike[str]) -> Selection:
     """Read and parse a selection YAML file; errors name the file (and line for YAML syntax).
 
-    The file goes through :func:`na64stat.loaders.load_yaml` (size, nesting
+    The file goes through :func:`na64stat.core.loaders.load_yaml` (size, nesting
     and alias expansion bounded before anything is built).
     """
     content = load_yaml(path, "selection file")

@@ -43,7 +43,7 @@ from typing import Any, Callable, Mapping
 import awkward as ak
 import numpy as np
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 
 __all__ = ["Expression", "ExpressionError", "FUNCTIONS", "REDUCTIONS", "MAX_EXPRESSION_LENGTH", "MAX_EXPRESSION_NODES",
            "MAX_EXPRESSION_DEPTH"]

@@ -25,10 +25,10 @@ import numpy as np
 import uhi.io.json as uhi_json
 
 from na64stat import __version__
-from na64stat.errors import InputError
-from na64stat.io import OutputSet
-from na64stat.loaders import load_json
-from na64stat.rootio import write_root_objects
+from na64stat.core.errors import InputError
+from na64stat.core.io import OutputSet
+from na64stat.core.loaders import load_json
+from na64stat.simulation.rootio import write_root_objects
 from na64stat.selection.processing import SampleResult, SelectionRun
 
 __all__ = ["summary", "cutflow_table", "write_outputs", "load_histograms", "histograms_to_json"]

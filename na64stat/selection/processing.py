@@ -31,8 +31,8 @@ import numpy as np
 import uproot
 
 from na64stat import __version__
-from na64stat.errors import InputError
-from na64stat.loaders import open_root
+from na64stat.core.errors import InputError
+from na64stat.core.loaders import open_root
 from na64stat.selection.config import HistogramSpec, Selection
 from na64stat.selection.expressions import Expression, ExpressionError
 
@@ -844,7 +844,7 @@ def _run_dask(selection: Selection, jobs: Sequence[FileJob], unblind: bool, step
 
     ``scheduler`` given: on that Dask cluster. Otherwise Dask's local
     multi-process scheduler with ``n_workers`` processes (see
-    :func:`na64stat.distributed.compute_in_processes` for why not a
+    :func:`na64stat.core.distributed.compute_in_processes` for why not a
     ``LocalCluster``). Results are put back in task order, so the merged
     result equals the single-process one.
     """
@@ -865,7 +865,7 @@ def _run_dask(selection: Selection, jobs: Sequence[FileJob], unblind: bool, step
                 if (t.entry_start, t.entry_stop) not in job.skip:
                     calls.append((run_task, (selection, t, job.is_data, unblind, chunk), t.n_entries))
                     layout.append((k, t))
-    from na64stat.distributed import compute_in_processes, compute_on_scheduler
+    from na64stat.core.distributed import compute_in_processes, compute_on_scheduler
 
     def done(i: int, value: Any) -> None:
         k, task = layout[i]

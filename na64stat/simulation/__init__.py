@@ -11,7 +11,7 @@ from __future__ import annotations
 from na64stat.simulation.detectors import DETECTORS, Detector, get_detector
 from na64stat.simulation.generate import DataSettings, SimulatedFile, mc_processes, simulate_data, simulate_mc
 from na64stat.simulation.processes import BACKGROUNDS, Process, get_process, signal_process
-from na64stat.rootio import read_metadata
+from na64stat.simulation.rootio import read_metadata
 
 __all__ = [
     "DETECTORS",

@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import erf
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 
 __all__ = [
     "Detector",

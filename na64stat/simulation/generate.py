@@ -27,12 +27,12 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from na64stat import __version__
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 from na64stat.physics.yields import get_setup
 from na64stat.simulation.detectors import Calibration, Detector, digitize, get_detector, reco_branch_types, trigger
 from na64stat.simulation.processes import BACKGROUNDS, Process, SignalModel, get_process, signal_process, truth_branch_types
 from na64stat.simulation.sampling import Draw
-from na64stat.rootio import RootFileWriter, parse_compression
+from na64stat.simulation.rootio import RootFileWriter, parse_compression
 
 __all__ = [
     "DataSettings",

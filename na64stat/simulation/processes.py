@@ -32,7 +32,7 @@ from typing import Callable, Literal
 import numpy as np
 from scipy.special import gammainc
 
-from na64stat.errors import InputError, PhysicsError
+from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range

@@ -6,7 +6,7 @@ returns small typed records.
 
 Examples
 --------
->>> from na64stat.references import load_curve
+>>> from na64stat.core.references import load_curve
 >>> curve = load_curve("na64e_invisible_2019")
 >>> curve.coupling, curve.confidence_level
 ('epsilon', 0.9)
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from na64stat.errors import ResourceError
+from na64stat.core.errors import ResourceError
 
 __all__ = ["ReferenceCurve", "load_resource", "load_curve", "available_resources"]
 

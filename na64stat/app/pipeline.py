@@ -10,9 +10,9 @@ downloads and no servers:
    simulated data are unblinded: the job knows they contain no signal);
 3. estimate the background in the signal box from the MC templates, scaled
    from the exposure the weights represent to the data's, with the MC
-   statistical error (:mod:`na64stat.background`);
+   statistical error (:mod:`na64stat.model.background`);
 4. build the background-only workspace and the signal PatchSet
-   (:mod:`na64stat.workspace`);
+   (:mod:`na64stat.model.workspace`);
 5. compute the 90% CL CLs limits on mu per mass (``auto``: exact counting for
    this one-bin workspace, Gaussian constraints included) and recast them to epsilon;
 6. write the exclusion plots in epsilon (observed, expected bands, the
@@ -34,21 +34,21 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from na64stat import __version__
-from na64stat.hepdata import write_hepdata
+from na64stat.results.hepdata import write_hepdata
 from na64stat.inference.scan import ScanSettings, SignalPoint, run_scan
-from na64stat.io import write_json_atomic, write_text_atomic
+from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.physics.yields import get_setup
-from na64stat.plotting import LimitCurve, Overlay, exclusion_plot
-from na64stat.progress import Progress, logger, point_line
-from na64stat.recast import recast_limits_file
-from na64stat.references import load_curve
+from na64stat.results.plotting import LimitCurve, Overlay, exclusion_plot
+from na64stat.core.progress import Progress, logger, point_line
+from na64stat.results.recast import recast_limits_file
+from na64stat.core.references import load_curve
 from na64stat.selection.config import Selection, load_selection
 from na64stat.selection.outputs import summary as selection_summary
 from na64stat.selection.outputs import write_outputs
 from na64stat.selection.processing import resolve_samples, run_selection
 from na64stat.simulation.generate import mc_processes, simulate_data, simulate_mc
-from na64stat.workspace import build, write_workspace
-from na64stat.workspace_config import parse_workspace_config
+from na64stat.model.workspace import build, write_workspace
+from na64stat.model.workspace_config import parse_workspace_config
 
 __all__ = ["MainJobSettings", "packaged_selection", "run_main_job", "main_job_outputs", "limits_table"]
 
@@ -130,7 +130,7 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
     ``OUT/events/<setup>/mc`` and ``OUT/events/<setup>/data`` (``na64stat
     simulate``), ``OUT/selection/<selection name>`` (``na64stat select``).
     Step summaries go to ``log`` (default: the ``na64stat`` logger), progress
-    to :class:`~na64stat.progress.Progress` (a bar on a terminal, else lines).
+    to :class:`~na64stat.core.progress.Progress` (a bar on a terminal, else lines).
     """
     out = Path(out_dir)
     log = log or logger.info
@@ -475,7 +475,7 @@ def _figures(out: Path, selected: Path, couplings: dict[str, Any], couplings_pub
     from na64stat.inference.calculators import best_calculator
     from na64stat.inference.likelihood import Likelihood
     from na64stat.physics.couplings import relic_target_y_full
-    from na64stat.plotting import MASS_LABELS, cls_scan_plot, cutflow_figure, load_lmt
+    from na64stat.results.plotting import MASS_LABELS, cls_scan_plot, cutflow_figure, load_lmt
 
     sim = f"simulated NA64e, {settings.data_eot:.2g} EOT"
     pub = f"same chain scaled to {PUBLISHED_EOT:.3g} EOT"

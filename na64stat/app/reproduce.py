@@ -30,13 +30,13 @@ from typing import Callable
 
 import numpy as np
 
-from na64stat.errors import InputError
-from na64stat.io import write_json_atomic
+from na64stat.core.errors import InputError
+from na64stat.core.io import write_json_atomic
 from na64stat.physics.couplings import dm_electron_cross_section_cm2, g_explaining_delta_a, relic_target_y_full
 from na64stat.physics.yields import background_free_reach, get_setup
-from na64stat.plotting import Overlay, curves_plot
-from na64stat.progress import Progress
-from na64stat.references import load_curve
+from na64stat.results.plotting import Overlay, curves_plot
+from na64stat.core.progress import Progress
+from na64stat.core.references import load_curve
 
 __all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "ALL_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV",
            "shipped_workspaces"]
@@ -170,9 +170,9 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     hypothesis, seeded) on ``workers`` local processes.
     """
     from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
-    from na64stat.progress import point_line
-    from na64stat.plotting import LimitCurve, exclusion_plot
-    from na64stat.recast import recast_limits_file
+    from na64stat.core.progress import point_line
+    from na64stat.results.plotting import LimitCurve, exclusion_plot
+    from na64stat.results.recast import recast_limits_file
 
     folder = _workspace_folder(name)
     spec, points = load_scan_inputs(folder / "bkgonly.json", [folder / "patchset.json"])
@@ -222,7 +222,7 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
 
     from na64stat.inference.calculators import best_calculator
     from na64stat.inference.likelihood import Likelihood
-    from na64stat.workspace import load_patchset, load_workspace
+    from na64stat.model.workspace import load_patchset, load_workspace
 
     folder = _workspace_folder("na64e-visible-2017-2018")
     spec = load_workspace(folder / "bkgonly.json")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 
 __all__ = ["write_text_atomic", "write_json_atomic", "to_jsonable", "OutputSet", "output_error", "make_output_folder"]
 

@@ -8,13 +8,13 @@ the ``mu`` normfactor, so that its measurement's POI exists and ``pyhf
 inspect`` / ``pyhf cls`` work on it too; each patch replaces that sample.
 Each patch's metadata carries the setup, the mass in GeV, the signal model
 and the reference coupling the signal was made with, so a limit on the
-signal strength ``mu`` converts to a coupling (:mod:`na64stat.recast`). The
+signal strength ``mu`` converts to a coupling (:mod:`na64stat.results.recast`). The
 files are plain pyhf: ``pyhf inspect``, ``pyhf patchset apply`` and
 ``pyhf cls`` read them unchanged.
 
 Everything read or written is validated: the pyhf schema, non-negative
 yields and observations, a model that builds, digests that match, patches
-that apply. Any problem raises :class:`~na64stat.errors.InputError` naming
+that apply. Any problem raises :class:`~na64stat.core.errors.InputError` naming
 the file and the item, and nothing is written.
 
 The pyhf PatchSet schema requires ``metadata.references.hepdata`` to be an
@@ -35,9 +35,9 @@ import jsonpatch
 import pyhf
 
 from na64stat import __version__
-from na64stat.errors import InputError
-from na64stat.io import OutputSet
-from na64stat.loaders import load_json
+from na64stat.core.errors import InputError
+from na64stat.core.io import OutputSet
+from na64stat.core.loaders import load_json
 
 __all__ = [
     "NO_HEPDATA_RECORD",

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from na64stat.physics.yields import Reach, Setup, background_free_reach
-from na64stat.references import load_curve
+from na64stat.core.references import load_curve
 
 __all__ = [
     "DEFAULT_MASSES_GEV",

@@ -2,7 +2,7 @@
 
 Every file na64stat reads comes in through one of these functions, so a
 binary, undecodable, empty, truncated, oversized or hostile file ends in one
-:class:`~na64stat.errors.InputError` naming the file, never in a traceback:
+:class:`~na64stat.core.errors.InputError` naming the file, never in a traceback:
 
 * :func:`read_text`: bytes from disk, at most a size limit, strictly UTF-8,
   no NUL bytes (a binary file is named as such);
@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 
 __all__ = [
     "MAX_YAML_BYTES",
@@ -64,7 +64,7 @@ def read_text(path: str | os.PathLike[str], what: str, *, max_bytes: int = MAX_J
     >>> read_text("/nonexistent.yaml", "selection file")
     Traceback (most recent call last):
     ...
-    na64stat.errors.InputError: selection file /nonexistent.yaml does not exist
+    na64stat.core.errors.InputError: selection file /nonexistent.yaml does not exist
     """
     p = Path(path)
     try:
@@ -228,7 +228,7 @@ def check_name(name: Any, what: str, source: str = "") -> str:
     >>> check_name("../x", "selection name", "sel.yaml")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    na64stat.errors.InputError: sel.yaml: selection name '../x' may not contain ...
+    na64stat.core.errors.InputError: sel.yaml: selection name '../x' may not contain ...
     """
     prefix = f"{source}: " if source else ""
     text = str(name) if name is not None else ""

@@ -26,7 +26,7 @@ import numpy as np
 from iminuit import Minuit, cost
 from scipy import stats
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 
 __all__ = [
     "BackgroundEstimate",

@@ -39,8 +39,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import uproot
 
-from na64stat.errors import InputError
-from na64stat.io import output_error, to_jsonable
+from na64stat.core.errors import InputError
+from na64stat.core.io import output_error, to_jsonable
 
 __all__ = [
     "RootFileWriter",
@@ -289,7 +289,7 @@ class RootFileWriter:
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON ``metadata`` string of a file written by na64stat.
 
-    Raises :class:`~na64stat.errors.InputError` naming the file when it has none.
+    Raises :class:`~na64stat.core.errors.InputError` naming the file when it has none.
     """
     try:
         with uproot.open(path) as f:

@@ -32,8 +32,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 
-from na64stat.errors import InputError  # noqa: E402
-from na64stat.io import write_text_atomic  # noqa: E402
+from na64stat.core.errors import InputError  # noqa: E402
+from na64stat.core.io import write_text_atomic  # noqa: E402
 
 __all__ = ["LimitCurve", "Overlay", "exclusion_plot", "curves_plot", "cls_scan_plot", "cutflow_figure", "COUPLING_LABELS",
            "MASS_LABELS", "band_note", "load_lmt", "save_figure"]
@@ -297,7 +297,7 @@ def load_lmt(path: str | os.PathLike[str], label: str | None = None, **style: ob
     fewer than two points, or a line that is not two positive numbers, is an
     InputError naming the file and the line.
     """
-    from na64stat.limitfiles import read_lmt
+    from na64stat.results.limitfiles import read_lmt
 
     source = Path(path)
     curve = read_lmt(source)  # the lower (or only) coupling column

@@ -29,7 +29,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from na64stat.errors import InputError
+from na64stat.core.checks import check_mass, check_number
+from na64stat.core.errors import InputError
 from na64stat.physics.couplings import (
     mixing_from_e_mu,
     relic_target_y,
@@ -163,37 +164,12 @@ def recast_limit(
     )
 
 
-#: Largest boson mass [GeV] a limits or couplings file may carry (NA64 probes MeV - GeV masses).
-MAX_MASS_GEV = 100.0
-
-
-def _number(value: Any, what: str, *, positive: bool = False, allow_none: bool = False) -> float | None:
-    """A finite number (>= 0, or > 0 with ``positive``); text, NaN, inf and negatives are InputErrors naming ``what``."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{what} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        raise InputError(f"{what} must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
-    return number
-
-
-def check_mass(value: Any, what: str) -> float:
-    """A mass in GeV in (0, :data:`MAX_MASS_GEV`]."""
-    mass = _number(value, what, positive=True)
-    assert mass is not None
-    if mass > MAX_MASS_GEV:
-        raise InputError(f"{what} = {mass:g} GeV is above the limit of {MAX_MASS_GEV:g} GeV (a mass in MeV?)")
-    return mass
-
-
 def check_recast_settings(alpha_d: float, mass_ratio: float, reference_coupling: float | None = None) -> None:
     """alpha_D > 0, m_A'/m_chi > 0 and a positive reference coupling, each finite."""
-    _number(alpha_d, "--alpha-d", positive=True)
-    _number(mass_ratio, "--mass-ratio", positive=True)
+    check_number(alpha_d, "--alpha-d", positive=True)
+    check_number(mass_ratio, "--mass-ratio", positive=True)
     if reference_coupling is not None:
-        _number(reference_coupling, "--reference-coupling", positive=True)
+        check_number(reference_coupling, "--reference-coupling", positive=True)
 
 
 def recast_limits_file(
@@ -236,14 +212,14 @@ def recast_limits_file(
                 "(in its patch metadata or as options)"
             )
         mass = check_mass(mass, f"{where}: mass_gev")
-        ref = _number(ref, f"{where}: reference_coupling", positive=True)
+        ref = check_number(ref, f"{where}: reference_coupling", positive=True)
         if model not in ("dark_photon", "lmutau"):
             raise InputError(f"{where}: unknown signal model {model!r}; choose 'dark_photon' or 'lmutau'")
         if "observed" not in record and not record.get("expected"):
             raise InputError(f"{where}: has neither an observed nor an expected limit")
-        _number(record.get("observed"), f"{where}: observed limit", allow_none=True)
+        check_number(record.get("observed"), f"{where}: observed limit", allow_none=True)
         for band, value in record.get("expected", {}).items():
-            _number(value, f"{where}: expected {band} limit", allow_none=True)
+            check_number(value, f"{where}: expected {band} limit", allow_none=True)
         settings = dict(alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived)
         point_beam = beam or (get_setup(str(meta["setup"])).beam if "setup" in meta else "electron")
         values = {"observed": record.get("observed"), **{f"expected_{k}": v for k, v in record.get("expected", {}).items()}}

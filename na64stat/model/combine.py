@@ -21,11 +21,11 @@ patch per mass:
 
 Absolute per-bin modifier data of a signal sample (histosys, staterror,
 shapesys) are scaled with its yields; relative ones are kept. The result is
-validated like every na64stat workspace (:mod:`na64stat.workspace`).
+validated like every na64stat workspace (:mod:`na64stat.model.workspace`).
 
 Examples
 --------
->>> from na64stat.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build
+>>> from na64stat.model.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build
 >>> d = WorkspaceDescription(name="demo", channels=(Channel("box", (0.0,), (Sample("bkg", (0.5,)),)),),
 ...     signals=(SignalPatch("m0p01", {"box": (10.0,)}, (0.01,), {"mass_gev": 0.01, "signal_model": "dark_photon",
 ...              "reference_coupling": 1e-4, "setup": "na64e-invisible"}),))
@@ -49,9 +49,9 @@ import numpy as np
 import pyhf
 
 from na64stat import __version__
-from na64stat.errors import InputError, PhysicsError
+from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.yields import invisible_alpha_x_per_coupling2
-from na64stat.workspace import NO_HEPDATA_RECORD, patch_name, read_json, validate_patchset, validate_spec
+from na64stat.model.workspace import NO_HEPDATA_RECORD, patch_name, read_json, validate_patchset, validate_spec
 
 __all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "combine_workspaces", "combine_folders"]
 
@@ -383,7 +383,7 @@ def combine_workspaces(
                                   if k in e.metadata}} for e in experiments],
             "assumptions": [
                 "each experiment's signal rescaled to the common model and reference coupling "
-                "(na64stat.combine.yield_conversion); dark photon: Br(A' -> invisible) = 1 for every beam",
+                "(na64stat.model.combine.yield_conversion); dark photon: Br(A' -> invisible) = 1 for every beam",
                 "between an experiment's patch masses its signal yields are interpolated log-log; "
                 "outside its mass range its signal is 0 (no extrapolation)",
                 "modifiers not declared correlated are independent per experiment",
@@ -406,7 +406,7 @@ def combine_folders(
     reference_coupling: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
     """Read ``bkgonly.json`` + ``patchset.json`` of each folder, combine them, write both files atomically."""
-    from na64stat.workspace import load_patchset, load_workspace, write_workspace
+    from na64stat.model.workspace import load_patchset, load_workspace, write_workspace
 
     inputs = []
     for folder in folders:

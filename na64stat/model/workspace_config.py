@@ -49,12 +49,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from na64stat.background import BackgroundEstimate, abcd, fit_tail, mc_template
-from na64stat.errors import InputError
-from na64stat.loaders import load_yaml
-from na64stat.recast import check_mass
+from na64stat.model.background import BackgroundEstimate, abcd, fit_tail, mc_template
+from na64stat.core.errors import InputError
+from na64stat.core.loaders import load_yaml
+from na64stat.core.checks import check_mass
 from na64stat.physics.yields import events_per_e_mu2, events_per_epsilon2, get_setup
-from na64stat.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, patch_name, read_json, uncertainty_modifier
+from na64stat.model.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, patch_name, read_json, uncertainty_modifier
 
 __all__ = ["load_workspace_config", "parse_workspace_config", "expected_signal_events", "VISIBLE_MC_EVENTS"]
 

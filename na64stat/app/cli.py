@@ -1,7 +1,7 @@
 """The ``na64stat`` command line: parse options, call the library, print.
 
 Every verb is one library call that a script can make too; errors raised as
-:class:`~na64stat.errors.Na64StatError` become one line on stderr and exit
+:class:`~na64stat.core.errors.Na64StatError` become one line on stderr and exit
 code 1 (usage errors: exit code 2, from click). Results go to stdout;
 progress (a bar on a terminal, else a line per item), step summaries and the
 files written go to stderr through the ``na64stat`` logger.
@@ -19,14 +19,14 @@ from typing import Any, Callable
 import click
 
 from na64stat import __version__
-from na64stat.errors import InputError, Na64StatError
+from na64stat.core.errors import InputError, Na64StatError
 from na64stat.inference.limits import METHODS
 from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
-from na64stat.io import write_json_atomic, write_text_atomic
-from na64stat.loaders import check_name, load_json
+from na64stat.core.io import write_json_atomic, write_text_atomic
+from na64stat.core.loaders import check_name, load_json
 from na64stat.physics.yields import SETUPS, get_setup
-from na64stat.progress import Progress, configure_logging, logger, point_line
-from na64stat.recast import DM_MODELS, recast_limits_file
+from na64stat.core.progress import Progress, configure_logging, logger, point_line
+from na64stat.results.recast import DM_MODELS, recast_limits_file
 from na64stat.selection.config import load_selection
 from na64stat.selection.outputs import cutflow_table, write_outputs
 from na64stat.selection.processing import resolve_samples, run_selection
@@ -38,7 +38,7 @@ from na64stat.simulation.generate import (
     simulate_data,
     simulate_mc,
 )
-from na64stat.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
+from na64stat.results.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
 
 __all__ = ["main", "cli"]
 
@@ -173,14 +173,14 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
     """
     from dataclasses import replace
 
-    from na64stat.pipeline import MainJobSettings, limits_table, run_main_job
+    from na64stat.app.pipeline import MainJobSettings, limits_table, run_main_job
 
     changes = {k: v for k, v in (("data_eot", n_eot), ("mc_events", mc_events), ("n_toys", n_toys),
                                  ("workers", workers), ("seed", seed)) if v is not None}
     if masses:
         changes["masses_gev"] = tuple(_parse_masses(masses))
     if overlays:
-        from na64stat.plotting import load_lmt
+        from na64stat.results.plotting import load_lmt
 
         for path in overlays:  # read before anything is simulated: a bad file is one line now
             load_lmt(path)
@@ -339,8 +339,8 @@ def workspace() -> None:
               help="Output folder (default: the config's folder).")
 def workspace_build(config: Path, out_dir: Path | None) -> None:
     """Build a workspace from a config (selection outputs, background models, signal)."""
-    from na64stat.workspace import build, format_inspection, write_workspace
-    from na64stat.workspace_config import load_workspace_config
+    from na64stat.model.workspace import build, format_inspection, write_workspace
+    from na64stat.model.workspace_config import load_workspace_config
 
     description = load_workspace_config(config)
     spec, patchset = build(description)
@@ -357,7 +357,7 @@ def workspace_inspect(bkgonly: Path, patchset: Path | None, patch_names: tuple[s
     """Yields per sample and region, modifiers, and the signal patches."""
     import jsonpatch as _jsonpatch
 
-    from na64stat.workspace import format_inspection, load_patchset, load_workspace, validate_spec
+    from na64stat.model.workspace import format_inspection, load_patchset, load_workspace, validate_spec
 
     spec = load_workspace(bkgonly)
     if patchset is None:  # the background-only model must then build with its POI
@@ -386,7 +386,7 @@ def workspace_inspect(bkgonly: Path, patchset: Path | None, patch_names: tuple[s
 @click.argument("patchset", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def workspace_validate(bkgonly: Path, patchset: Path | None) -> None:
     """Check schema, yields, digests and that every patch applies and builds; exit 1 on the first problem."""
-    from na64stat.workspace import load_patchset, load_workspace, read_json, validate_plain_patch, validate_spec
+    from na64stat.model.workspace import load_patchset, load_workspace, read_json, validate_plain_patch, validate_spec
 
     spec = load_workspace(bkgonly)
     message = f"{bkgonly}: valid"
@@ -415,8 +415,8 @@ def workspace_validate(bkgonly: Path, patchset: Path | None) -> None:
 def combine(folders: tuple[Path, ...], model: str, out_dir: Path, correlated: tuple[str, ...], masses: str | None,
             reference_coupling: float | None) -> None:
     """Combine several workspace folders (bkgonly.json + patchset.json) into one, in a common coupling."""
-    from na64stat.combine import combine_folders
-    from na64stat.workspace import format_inspection
+    from na64stat.model.combine import combine_folders
+    from na64stat.model.workspace import format_inspection
 
     spec, patchset, written = combine_folders(folders, out_dir, model, _parse_masses(masses) if masses else None,
                                               correlated, reference_coupling=reference_coupling)
@@ -466,7 +466,7 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
         obs, med = record.get("observed"), (record.get("expected") or {}).get("median")
         click.echo(f"{key:>24}  {_g(obs):>10}  {_g(record.get('observed_error')):>8}  {_g(med):>10}  "
                    f"{record.get('method', '-'):<10}  {record.get('status_observed', '-')}")
-    from na64stat.limitfiles import COMBINE_LIMITS_NAME, write_combine_limits
+    from na64stat.results.limitfiles import COMBINE_LIMITS_NAME, write_combine_limits
 
     write_combine_limits(out_dir / COMBINE_LIMITS_NAME, summary)  # CombineHarvester-style, for other tools' plots
     logger.info(f"wrote {out_dir / 'limits.json'}, {out_dir / 'limits.csv'} and {out_dir / COMBINE_LIMITS_NAME} "
@@ -511,7 +511,7 @@ def recast(limits_json: Path, out_path: Path, signal_model: str | None, referenc
 @click.option("--title", default="na64stat limits", show_default=True, help="Title used in the table descriptions.")
 def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...], title: str) -> None:
     """Export recast limits (na64stat recast output) as a validated HEPData submission."""
-    from na64stat.hepdata import write_hepdata
+    from na64stat.results.hepdata import write_hepdata
 
     content = load_json(couplings_json, "couplings file")
     folder = write_hepdata(content, out_dir, couplings_to_export=coupling_names, title=title,
@@ -538,8 +538,8 @@ def reproduce(figure: str | None, all_figures: bool, out_dir: Path, n_toys: int,
     shipped workspaces (toys, minutes): fig7 (visible), na64e-invisible-2016-2018,
     na64mu-2022.
     """
-    from na64stat.reproduce import ALL_FIGURES, WORKSPACE_FIGURES
-    from na64stat.reproduce import reproduce as make
+    from na64stat.app.reproduce import ALL_FIGURES, WORKSPACE_FIGURES
+    from na64stat.app.reproduce import reproduce as make
 
     names = list(ALL_FIGURES) if all_figures else ([figure] if figure else [])
     if not names:

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from na64stat.errors import InputError
+from na64stat.core.errors import InputError
 
 __all__ = ["write_hepdata", "validate_hepdata", "COUPLING_NAMES"]
 
@@ -137,7 +137,7 @@ def write_hepdata(
 
 def _check_points(points: Mapping[str, Any], source: str) -> None:
     """Every column of every point: None, or an object with a mass in (0, 100] GeV and finite, non-negative couplings."""
-    from na64stat.recast import _number, check_mass
+    from na64stat.core.checks import check_mass, check_number
 
     for key, point in points.items():
         where = f"{source}: point {key!r}"
@@ -153,7 +153,7 @@ def _check_points(points: Mapping[str, Any], source: str) -> None:
             check_mass(entry.get("mass_gev"), f"{where}: {column}.mass_gev")
             for name in COUPLING_NAMES:
                 if name in entry:
-                    _number(entry[name], f"{where}: {column}.{name}", allow_none=True)
+                    check_number(entry[name], f"{where}: {column}.{name}", allow_none=True)
 
 
 @contextlib.contextmanager

@@ -26,9 +26,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from na64stat.errors import InputError
-from na64stat.io import write_json_atomic, write_text_atomic
-from na64stat.loaders import load_json
+from na64stat.core.errors import InputError
+from na64stat.core.io import write_json_atomic, write_text_atomic
+from na64stat.core.loaders import load_json
 
 __all__ = ["LmtCurve", "read_lmt", "write_lmt", "COMBINE_KEYS", "combine_limits_from_scan",
            "write_combine_limits", "read_combine_limits", "COMBINE_LIMITS_NAME"]

@@ -1,0 +1,53 @@
+"""The package layout the README describes: one package per stage, each importing
+only from the stages before it (and from ``core``), and no import of another
+module's private names."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "na64stat"
+#: Stages in the order the data flows (README, "Layout").
+STAGES = ["core", "physics", "simulation", "selection", "model", "inference", "results", "app"]
+
+
+def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, module, imported names) of every ``na64stat`` import in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("na64stat"):
+            found.append((node.lineno, node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name, []) for a in node.names if a.name.startswith("na64stat")]
+    return found
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_every_module_lives_in_a_stage_package():
+    top_level = {p.name for p in PACKAGE.glob("*.py")}
+    assert top_level == {"__init__.py", "__main__.py"}
+    assert {p.parent.name for p in _modules() if p.parent != PACKAGE} == set(STAGES)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_imports_only_earlier_stages(stage):
+    later = set(STAGES[STAGES.index(stage) + 1:])
+    wrong = [f"{path.relative_to(PACKAGE)}:{line} imports {module}"
+             for path in (PACKAGE / stage).glob("*.py")
+             for line, module, _ in _imports(path)
+             if module.split(".")[1:2] and module.split(".")[1] in later]
+    assert wrong == []
+
+
+def test_no_module_imports_private_names_of_another():
+    wrong = [f"{path.relative_to(PACKAGE)}:{line} imports {name} from {module}"
+             for path in _modules()
+             for line, module, names in _imports(path)
+             for name in names if name.startswith("_") and not name.startswith("__")]
+    assert wrong == []
