@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,16 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
                   Path(where).parent / "workspaces" / "na64e-invisible-simulated" / "config.yaml", "--out", work / "ws"],
                  work, env)
     assert "signal patches" in built.stdout and (work / "ws" / "patchset.json").exists()
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_typing_marker(tmp_path: Path) -> None:
+    """PEP 561: the wheel carries ``na64stat/py.typed``, so type checkers read na64stat's annotations."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, symlinks=True, ignore=IGNORE)
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", source, "-w", tmp_path / "wheels"], tmp_path, env)
+    (wheel,) = (tmp_path / "wheels").glob("na64stat-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "na64stat/py.typed" in names, sorted(n for n in names if n.count("/") == 1)
