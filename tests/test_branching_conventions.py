@@ -43,3 +43,18 @@ def test_unknown_convention_names_the_choices():
     with pytest.raises(PhysicsError, match="physical, darkcast"):
         branching_zprime_invisible(0.1, "three_flavours")
     assert set(BRANCHING_CONVENTIONS) == {"physical", "darkcast"}
+
+
+def test_recast_e_mu_scales_as_one_over_sqrt_br():
+    from na64stat.results.recast import e_mu_from_epsilon2, recast_limit
+
+    eps2, m = 1e-10, 1.0
+    physical = float(e_mu_from_epsilon2(eps2, m))
+    darkcast = float(e_mu_from_epsilon2(eps2, m, "darkcast"))
+    assert physical / darkcast == pytest.approx(math.sqrt(1 / _closed_form_physical(m)), rel=1e-3)
+    # an lmutau signal made with the physical Br, recast to darkcast's convention
+    made = recast_limit(2.0, m, "lmutau", 1e-4, "muon")
+    other = recast_limit(2.0, m, "lmutau", 1e-4, "muon", branching="darkcast")
+    assert made.e_mu / other.e_mu == pytest.approx(math.sqrt(1 / _closed_form_physical(m)), rel=1e-3)
+    below = recast_limit(2.0, 0.1, "lmutau", 1e-4, "muon", branching="darkcast")
+    assert below.e_mu == pytest.approx(math.sqrt(2.0) * 1e-4, rel=1e-4)  # below 2 m_mu the conventions agree

@@ -8,6 +8,10 @@ coupling^2_up = mu_up * coupling_ref^2. From there:
 * L_mu - L_tau Z' from NA64e: e_mu through the on-shell loop mixing (eq. 54)
   and Br(Z' -> invisible): e_mu^2 = eps^2 / (kappa(m)^2 Br_inv(m));
 * L_mu - L_tau Z' from NA64mu: e_mu directly (the signal already includes Br);
+* Br(Z' -> invisible) under a named convention (``branching``:
+  ``"physical"`` from the widths, the default, or ``"darkcast"`` = 1; see
+  :data:`na64stat.physics.decays.BRANCHING_CONVENTIONS`); an ``lmutau`` signal
+  made under one convention is recast to another with e_mu x sqrt(Br_made / Br_wanted);
 * light dark matter: y = eps^2 alpha_D (m_chi/m_A')^4 and the alpha_D below
   which a thermal relic is excluded; for pseudo-Dirac DM optionally the
   Appendix B long-lived correction eps^2 / P_min (eq. 131).
@@ -37,7 +41,7 @@ from na64stat.physics.couplings import (
     relic_target_y_full,
     y_from_epsilon2,
 )
-from na64stat.physics.decays import branching_zprime_invisible
+from na64stat.physics.decays import branching_zprime_invisible, check_branching_convention
 from na64stat.physics.longlived import epsilon2_limit_correction
 from na64stat.physics.yields import get_setup
 
@@ -65,13 +69,15 @@ def coupling_from_mu(mu: ArrayLike, coupling_ref: float) -> np.ndarray:
     return np.sqrt(np.asarray(mu, dtype=float)) * coupling_ref
 
 
-def e_mu_from_epsilon2(epsilon2: ArrayLike, mass_gev: ArrayLike) -> np.ndarray:
+def e_mu_from_epsilon2(epsilon2: ArrayLike, mass_gev: ArrayLike, branching: str = "physical") -> np.ndarray:
     """L_mu - L_tau coupling from an NA64e dark-photon eps^2 limit at mass ``mass_gev`` [GeV].
 
-    e_mu^2 = eps^2 / (kappa^2 Br_inv), kappa = |eps(e_mu = 1, q^2 = m^2)| (eq. 54).
+    e_mu^2 = eps^2 / (kappa^2 Br_inv), kappa = |eps(e_mu = 1, q^2 = m^2)| (eq. 54),
+    Br_inv under the ``branching`` convention (``"physical"`` or ``"darkcast"``).
     """
     m = np.asarray(mass_gev, dtype=float)
-    return np.sqrt(np.asarray(epsilon2, dtype=float) / branching_zprime_invisible(m)) / mixing_from_e_mu(1.0, m**2)
+    br = branching_zprime_invisible(m, branching)
+    return np.sqrt(np.asarray(epsilon2, dtype=float) / br) / mixing_from_e_mu(1.0, m**2)
 
 
 def alpha_d_excluded_below(
@@ -125,6 +131,8 @@ def recast_limit(
     mass_ratio: float = 3.0,
     dm_model: Literal["scalar", "majorana", "pseudodirac"] = "scalar",
     long_lived: bool = False,
+    branching: str = "physical",
+    signal_branching: str = "physical",
 ) -> Recast:
     """All couplings a mu limit implies at ``mass_gev`` [GeV].
 
@@ -133,6 +141,8 @@ def recast_limit(
     how a dark-photon limit converts to e_mu (through the loop mixing for
     electrons; directly for an ``lmutau`` signal). ``long_lived`` applies the
     Appendix B factor 1/P_min (pseudo-Dirac chi2 decays) to eps^2.
+    ``branching`` is the Br(Z' -> invisible) convention of the e_mu result;
+    ``signal_branching`` the one an ``lmutau`` signal was made with.
 
     >>> r = recast_limit(2.0, 0.01, "dark_photon", 1e-4)
     >>> r.epsilon2, round(r.y / r.epsilon2 * 81, 3)
@@ -142,9 +152,11 @@ def recast_limit(
         eps2 = float(epsilon2_from_mu(mu, reference_coupling))
         correction = epsilon2_limit_correction() if long_lived else 1.0
         eps2 *= correction
-        e_mu = float(e_mu_from_epsilon2(eps2, mass_gev)) if beam == "electron" else math.nan
+        e_mu = float(e_mu_from_epsilon2(eps2, mass_gev, branching)) if beam == "electron" else math.nan
     elif signal_model == "lmutau":
-        e_mu = float(coupling_from_mu(mu, reference_coupling))
+        made = float(branching_zprime_invisible(mass_gev, signal_branching))
+        wanted = float(branching_zprime_invisible(mass_gev, branching))
+        e_mu = float(coupling_from_mu(mu, reference_coupling)) * math.sqrt(made / wanted)
         eps2, correction = math.nan, 1.0
     else:
         raise InputError(f"unknown signal model {signal_model!r}; choose 'dark_photon' or 'lmutau'")
@@ -183,6 +195,7 @@ def recast_limits_file(
     dm_model: str = "scalar",
     long_lived: bool = False,
     source: str = "limits file",
+    branching: str = "physical",
 ) -> dict[str, Any]:
     """Recast every point of a ``limits.json`` content (observed and expected limits).
 
@@ -190,8 +203,12 @@ def recast_limits_file(
     ``reference_coupling`` come from the metadata (keys ``signal_model``,
     ``reference_coupling``) unless given here; ``beam`` defaults to the beam of
     the metadata's ``setup`` (na64stat workspaces carry it), else electron.
+    ``branching`` is the Br(Z' -> invisible) convention of the e_mu results;
+    an ``lmutau`` signal's own convention is its metadata's ``branching``
+    (default ``"physical"``).
     """
     check_recast_settings(alpha_d, mass_ratio, reference_coupling)
+    check_branching_convention(branching)
     if not isinstance(limits, dict) or not isinstance(limits.get("limits"), dict):
         raise InputError(f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')")
     if not limits["limits"]:
@@ -220,7 +237,8 @@ def recast_limits_file(
         check_number(record.get("observed"), f"{where}: observed limit", allow_none=True)
         for band, value in record.get("expected", {}).items():
             check_number(value, f"{where}: expected {band} limit", allow_none=True)
-        settings = dict(alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived)
+        settings = dict(alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived,
+                        branching=branching, signal_branching=str(meta.get("branching", "physical")))
         point_beam = beam or (get_setup(str(meta["setup"])).beam if "setup" in meta else "electron")
         values = {"observed": record.get("observed"), **{f"expected_{k}": v for k, v in record.get("expected", {}).items()}}
         out[key] = {
@@ -229,4 +247,4 @@ def recast_limits_file(
             for name, mu in values.items()
         }
     return {"settings": {"beam": beam, "alpha_d": alpha_d, "mass_ratio": mass_ratio, "dm_model": dm_model,
-                         "long_lived": long_lived}, "points": out}
+                         "long_lived": long_lived, "branching": branching}, "points": out}
