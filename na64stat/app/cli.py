@@ -9,6 +9,7 @@ files written go to stderr through the ``na64stat`` logger.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -101,8 +102,33 @@ def _check_scheduler(address: str | None, timeout: float = SCHEDULER_TIMEOUT_S) 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="na64stat")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="More diagnostics on stderr (debug messages).")
+@click.option("-q", "--quiet", count=True,
+              help="Less on stderr: -q warnings and errors only (no progress), -qq errors only.")
+def cli(verbose: int, quiet: int) -> None:
     """Statistical analysis for dark-sector searches at NA64-style experiments."""
+    logger.setLevel(log_level(verbose, quiet))
+
+
+def log_level(verbose: int = 0, quiet: int = 0) -> int:
+    """The ``na64stat`` logger's level for ``-v`` / ``-q`` counts: INFO by default, one step per flag.
+
+    Parameters
+    ----------
+    verbose, quiet : int
+        How often ``-v`` and ``-q`` were given.
+
+    Returns
+    -------
+    int
+        A :mod:`logging` level between DEBUG and ERROR.
+
+    Examples
+    --------
+    >>> log_level(), log_level(verbose=1), log_level(quiet=1), log_level(quiet=5)
+    (20, 10, 30, 40)
+    """
+    return min(logging.ERROR, max(logging.DEBUG, logging.INFO + 10 * (quiet - verbose)))
 
 
 @cli.command()

@@ -69,7 +69,9 @@ class Progress:
         self.items = 0
         self._last = time.monotonic()
         self._bar = None
-        if terminal if terminal is not None else _is_terminal(sys.stderr):
+        if terminal is None:  # a bar on a terminal, unless the logger was set above INFO (na64stat -q)
+            terminal = _is_terminal(sys.stderr) and logger.level <= logging.INFO
+        if terminal:
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=desc, unit=unit or "it", unit_scale=bool(unit), leave=False,

@@ -13,6 +13,10 @@ targets), a ratio panel, the legend beside the axes, and the numbers behind the
 figure in a CSV next to the PNG and PDF. :func:`cutflow_figure` draws a cutflow
 as bars of efficiency with the counts. Every writer returns the paths it wrote;
 files go through a temporary name and a rename.
+
+The figures are :class:`matplotlib.figure.Figure` objects made without
+pyplot: importing this module selects no backend and opens no window (a
+notebook keeps its own backend), and saving a figure needs no display.
 """
 
 from __future__ import annotations
@@ -23,17 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
+import matplotlib.ticker
+import mplhep
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.ticker  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import mplhep  # noqa: E402
-import numpy as np  # noqa: E402
-
-from na64stat.core.errors import InputError  # noqa: E402
-from na64stat.core.io import write_text_atomic  # noqa: E402
+from na64stat.core.errors import InputError
+from na64stat.core.io import write_text_atomic
 
 __all__ = ["LimitCurve", "Overlay", "exclusion_plot", "curves_plot", "cls_scan_plot", "cutflow_figure", "COUPLING_LABELS",
            "MASS_LABELS", "band_note", "load_lmt", "save_figure"]
@@ -96,7 +97,7 @@ def _style() -> None:
     mplhep.style.use("ROOT")
 
 
-def _draw_overlays(ax: plt.Axes, overlays: Sequence[Overlay]) -> None:
+def _draw_overlays(ax: Axes, overlays: Sequence[Overlay]) -> None:
     """Lines and filled bands on log-log axes (no labels on the minor ticks)."""
     for overlay in overlays:
         if overlay.upper is not None:
@@ -116,8 +117,8 @@ _METADATA: dict[str, dict[str, None]] = {"png": {"Software": None}, "pdf": {"Cre
 DPI: int = 150
 
 
-def save_figure(fig: plt.Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file, at :data:`DPI`) and close it."""
+def save_figure(fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file, at :data:`DPI`); close it if pyplot made it."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
@@ -129,7 +130,10 @@ def save_figure(fig: plt.Figure, stem: str | os.PathLike[str], formats: Sequence
             os.replace(tmp, target)
             written.append(target)
     finally:
-        plt.close(fig)
+        if fig.canvas.manager is not None:  # a figure made through pyplot: release it there
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
     return written
 
 
@@ -145,7 +149,7 @@ def _csv(curve: LimitCurve, coupling: str, overlays: Sequence[Overlay]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def _set_ylabel(ax: plt.Axes, coupling: str) -> None:
+def _set_ylabel(ax: Axes, coupling: str) -> None:
     """The coupling's label: horizontal above the axis for a single symbol, rotated otherwise."""
     if coupling in _HORIZONTAL:
         ax.set_ylabel(COUPLING_LABELS[coupling], rotation=0, ha="right", va="bottom", fontsize=22)
@@ -154,7 +158,7 @@ def _set_ylabel(ax: plt.Axes, coupling: str) -> None:
         ax.set_ylabel(COUPLING_LABELS[coupling], fontsize=18)
 
 
-def _draw_bands(ax: plt.Axes, m: np.ndarray, e: Mapping[str, np.ndarray], tag: str = "") -> None:
+def _draw_bands(ax: Axes, m: np.ndarray, e: Mapping[str, np.ndarray], tag: str = "") -> None:
     """+-1 sigma green and +-2 sigma yellow, each edge also drawn as a thin line so a band of zero width stays visible.
 
     A lower edge equal to the median (counting with little background: the
@@ -228,10 +232,11 @@ def exclusion_plot(
         raise InputError(f"unknown coupling {coupling!r}; known: {', '.join(COUPLING_LABELS)}")
     _style()
     if ratio_to is not None:
-        fig, (ax, rax) = plt.subplots(2, 1, figsize=(12, 8.5), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
+        fig = Figure(figsize=(12, 8.5))
+        ax, rax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.06})
     else:
-        fig, ax = plt.subplots(figsize=(12, 6.5))
+        fig = Figure(figsize=(12, 6.5))
+        ax = fig.subplots()
         rax = None
     m = np.asarray(curve.mass_gev, dtype=float)
     _draw_bands(ax, m, curve.expected)
@@ -310,7 +315,8 @@ def curves_plot(overlays: Sequence[Overlay], stem: str | os.PathLike[str], *, co
     if coupling not in COUPLING_LABELS:
         raise InputError(f"unknown coupling {coupling!r}; known: {', '.join(COUPLING_LABELS)}")
     _style()
-    fig, ax = plt.subplots(figsize=(12, 6.5))
+    fig = Figure(figsize=(12, 6.5))
+    ax = fig.subplots()
     _draw_overlays(ax, overlays)
     ax.set_xlabel(x_label)
     _set_ylabel(ax, coupling)
@@ -325,7 +331,8 @@ def cls_scan_plot(mu: Sequence[float], cls_observed: Sequence[float], cls_expect
                   title: str = "") -> list[Path]:
     """CLs against the signal strength (or coupling) at one mass, with the expected band and the CL line."""
     _style()
-    fig, ax = plt.subplots(figsize=(8, 6))
+    fig = Figure(figsize=(8, 6))
+    ax = fig.subplots()
     x = np.asarray(mu, dtype=float)
     e = {k: np.asarray(v, dtype=float) for k, v in cls_expected.items()}
     if all(b in e for b in _BANDS):
@@ -379,7 +386,8 @@ def cutflow_figure(cutflow: Mapping[str, object], sample: str, stem: str | os.Pa
             relative.append(0.0)
             texts.append(f"{value['raw']} ev. ({value['weighted']:.3g} w.)")
     _style()
-    fig, ax = plt.subplots(figsize=(12, 0.55 * len(names) + 1.8))
+    fig = Figure(figsize=(12, 0.55 * len(names) + 1.8))
+    ax = fig.subplots()
     y = np.arange(len(names))[::-1]
     shown = [c for c in cumulative if c > 0]
     left = max(1e-12, min(shown) / 20 if shown else 1e-3)
