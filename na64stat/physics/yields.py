@@ -8,6 +8,10 @@ Eq. (57) of the review, N = (rho N_A / A) n L sigma epsilon_sel, made precise:
   :func:`~na64stat.physics.shower.shower_track_length` (for 100 GeV and
   E_cut = 50 GeV it is ~0.91 X0: the seed's "L^e ~ X0"). The cross section is
   DMG4's ETL (IWW / K) with the missing-energy acceptance from eq. (22).
+  Shower positrons also make the A' by resonant annihilation on atomic
+  electrons, e+ e- -> A' (Marsicano et al., PRL 121 (2018) 041802;
+  :mod:`~na64stat.physics.annihilation`), added unless
+  ``Setup.positron_annihilation`` is False.
 * Muon beams (NA64mu): muons do not shower; the Z' is radiated along the
   whole target ("L^mu ~ 40 X0") at the beam energy, with the recoil cut
   p_mu' < p_max, i.e. E_Z' > E0 - p_max.
@@ -39,6 +43,7 @@ from na64stat.physics.production import (
     sigma_muon_iww_pb,
     x_shape_fraction,
 )
+from na64stat.physics.annihilation import annihilation_events_per_pot
 from na64stat.physics.shower import shower_track_length
 
 __all__ = [
@@ -54,6 +59,7 @@ __all__ = [
     "background_free_reach",
     "EmissionSpectrum",
     "electron_emission_spectrum",
+    "annihilation_events_per_alpha_x",
 ]
 
 _PB_TO_CM2 = 1e-36
@@ -98,6 +104,12 @@ class Setup:
         ``"etl"`` (DMG4 IWW / K, electrons on Pb) or ``"iww"``.
     description, sources:
         What the setup is and where each number comes from.
+    positron_annihilation:
+        Electron beams: add resonant annihilation of shower positrons,
+        e+ e- -> A' (:mod:`na64stat.physics.annihilation`), to bremsstrahlung.
+        NA64 counts it since its 2016-2022 analysis (PRL 131 (2023) 161801);
+        the PRL 123 (2019) curve did not (it is smooth at 226-320 MeV, where
+        the channel would show), so compare with that curve with ``False``.
     """
 
     name: str
@@ -111,6 +123,7 @@ class Setup:
     cross_section: Literal["etl", "iww"] = "etl"
     description: str = ""
     sources: tuple[str, ...] = field(default_factory=tuple)
+    positron_annihilation: bool = True
 
     def __post_init__(self) -> None:
         if self.beam not in ("electron", "muon"):
@@ -239,8 +252,9 @@ class EmissionSpectrum:
 def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectrum:
     """Per shower-energy bin contributions to eq. (57): T_j sigma(E_j; E_X > E_cut).
 
-    The sum over bins is :func:`events_per_alpha_x` for an electron setup;
-    the event generator samples the radiating electron's energy from it.
+    The sum over bins is the bremsstrahlung part of :func:`events_per_alpha_x`
+    for an electron setup (:func:`annihilation_events_per_alpha_x` is the
+    rest); the event generator samples the radiating electron's energy from it.
 
     >>> s = electron_emission_spectrum(get_setup("na64e-invisible"), 0.01)
     >>> bool(abs(s.events_per_alpha_x.sum() / events_per_alpha_x(get_setup("na64e-invisible"), 0.01)[0] - 1) < 1e-12)
@@ -263,8 +277,35 @@ def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectru
     return EmissionSpectrum(energies, per_bin)
 
 
+def _annihilation_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
+    if setup.beam != "electron" or not setup.positron_annihilation:
+        return 0.0
+    per_pot = annihilation_events_per_pot(mass_gev, 1.0, setup.beam_energy_gev, setup.missing_energy_cut_gev,
+                                          setup.target, setup.target_length_x0)
+    return setup.exposure * setup.efficiency * per_pot
+
+
 def _electron_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
-    return float(electron_emission_spectrum(setup, mass_gev).events_per_alpha_x.sum())
+    brems = float(electron_emission_spectrum(setup, mass_gev).events_per_alpha_x.sum())
+    return brems + _annihilation_events_per_alpha_x(setup, mass_gev)
+
+
+def annihilation_events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
+    """The resonant-annihilation part of :func:`events_per_alpha_x` (e+ e- -> A', electron beams).
+
+    Non-zero only where the A' energy E_R = (m^2 - 2 m_e^2)/(2 m_e) lies between
+    the missing-energy cut and the beam energy (NA64e, 50-100 GeV: 226-320 MeV);
+    0 for muon beams and with ``setup.positron_annihilation = False``.
+
+    >>> s = get_setup("na64e-invisible")
+    >>> a = annihilation_events_per_alpha_x(s, [0.1, 0.25, 0.4])
+    >>> bool(a[0] == 0 and a[1] > 0 and a[2] == 0)
+    True
+    """
+    masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
+    if np.any(~np.isfinite(masses)) or np.any(masses <= 0):
+        raise PhysicsError(f"masses must be positive and finite, got {masses_gev!r}")
+    return np.array([_annihilation_events_per_alpha_x(setup, float(m)) for m in masses])
 
 
 def _muon_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
@@ -286,7 +327,10 @@ def events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     """Expected signal events per unit alpha_X (coupling^2 / 4 pi to the beam lepton).
 
     Invisible decays (Br = 1) and the setup's exposure and efficiency.
-    Returns 0 where the mass cannot be produced above the cut.
+    Electron beams: bremsstrahlung on the shower plus, if
+    ``setup.positron_annihilation``, resonant e+ e- -> A'
+    (:func:`annihilation_events_per_alpha_x`). Returns 0 where the mass
+    cannot be produced above the cut.
 
     >>> n = events_per_alpha_x(get_setup("na64e-invisible"), [0.001, 0.1])
     >>> bool(n[0] > n[1] > 0)
