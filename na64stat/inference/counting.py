@@ -25,7 +25,7 @@ test statistic q(n, a) reaches a threshold t under a generator theta_g is
 
 Every probability comes with a numerical error, from the same sums on the
 grids with twice and four times the spacing (subsets of the fine grid, so no
-extra fits): with d1 = |P(h) - P(2h)|, d2 = |P(2h) - P(4h)| and r = d2 / d1,
+extra fits): with d1 = ``|P(h) - P(2h)|``, d2 = ``|P(2h) - P(4h)|`` and r = d2 / d1,
 the error of P(h) is d1 / (r - 1) (Aitken's estimate for geometric
 convergence), or d1 where the sums do not converge clearly (r < 2);
 ``tests/test_limit_edges.py`` checks it against a grid four times finer.

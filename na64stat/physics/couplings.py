@@ -46,7 +46,7 @@ DELTA_A_MU_SEED: float = 288e-11
 
 
 def mixing_from_e_mu(e_mu: ArrayLike, q2_gev2: ArrayLike = 0.0) -> np.ndarray:
-    """Loop-induced kinetic mixing |eps| of the L_mu - L_tau Z' with the photon, eq. (54).
+    """Loop-induced kinetic mixing ``|eps|`` of the L_mu - L_tau Z' with the photon, eq. (54).
 
     Parameters
     ----------

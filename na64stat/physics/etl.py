@@ -24,7 +24,7 @@ NA64's DMG4 K factors):
 * Phase space (derived; same reduction as arXiv:1609.06781 and
   arXiv:1712.05706 eq. 4): variables x = k0/E0, the X polar angle theta, t
   and the azimuth phi of q around V = p - k (the energy delta fixes the angle
-  between q and V). With the flux 1/(4 M |p|),
+  between q and V). With the flux ``1/(4 M |p|)``::
 
       sigma / alpha_X = (alpha^2 / 4) Int dx dcos(theta) dt
                         E0 |k| G2(t) <R>_phi / (t^2 |p| |V|),

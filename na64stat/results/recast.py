@@ -72,7 +72,7 @@ def coupling_from_mu(mu: ArrayLike, coupling_ref: float) -> np.ndarray:
 def e_mu_from_epsilon2(epsilon2: ArrayLike, mass_gev: ArrayLike, branching: str = "physical") -> np.ndarray:
     """L_mu - L_tau coupling from an NA64e dark-photon eps^2 limit at mass ``mass_gev`` [GeV].
 
-    e_mu^2 = eps^2 / (kappa^2 Br_inv), kappa = |eps(e_mu = 1, q^2 = m^2)| (eq. 54),
+    e_mu^2 = eps^2 / (kappa^2 Br_inv), kappa = ``|eps(e_mu = 1, q^2 = m^2)|`` (eq. 54),
     Br_inv under the ``branching`` convention (``"physical"`` or ``"darkcast"``).
     """
     m = np.asarray(mass_gev, dtype=float)
