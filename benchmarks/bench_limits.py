@@ -37,9 +37,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # o
 
 import argparse
 import json
-from pathlib import Path
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import pyhf
@@ -76,7 +76,7 @@ def pyhf_scan(models, n_scan: int) -> tuple[float, list[float]]:
     return time.perf_counter() - start, limits
 
 
-def timed_scans(models, args: argparse.Namespace):  # noqa: ANN201 - benchmark helper
+def timed_scans(models, args: argparse.Namespace):
     """Both scans ``--repeats`` times: (our times, pyhf's times, our limits, pyhf's, relative differences)."""
     ours_t, pyhf_t = [], []
     for _ in range(args.repeats):
@@ -188,7 +188,7 @@ def twenty_bin_models(n_points: int) -> list[tuple[pyhf.pdf.Model, list[float]]]
 
 def bench_twenty_bins(args: argparse.Namespace) -> None:
     models = twenty_bin_models(args.points_20)
-    ours_t, pyhf_t, ours_limits, pyhf_limits, rel = timed_scans(models, args)
+    ours_t, pyhf_t, _, _, rel = timed_scans(models, args)
     print(f"asymptotic, 20 bins with 10 nuisance parameters, {args.points_20} models, observed + 5 expected each")
     print(f"  na64stat : median {statistics.median(ours_t):8.2f} s; pyhf ({args.scan}-point hypotest scan): "
           f"median {statistics.median(pyhf_t):8.2f} s")

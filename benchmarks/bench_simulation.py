@@ -29,8 +29,8 @@ import uproot
 from na64stat.simulation.detectors import digitize, get_detector, reco_branch_types
 from na64stat.simulation.generate import simulate_data
 from na64stat.simulation.processes import BACKGROUNDS
-from na64stat.simulation.sampling import Draw
 from na64stat.simulation.rootio import RootFileWriter, parse_compression
+from na64stat.simulation.sampling import Draw
 
 
 def _arrays(n: int) -> dict[str, np.ndarray]:
@@ -92,7 +92,8 @@ def main() -> None:
         print(f"events: {n}, chunk {args.chunk}, compression {args.compression}, repeats {args.repeats}")
         print(f"bare uproot write     : {n / t_bare:12.0f} events/s  (median {t_bare:.2f} s; all {[round(t, 2) for t in bare]})")
         print(f"RootFileWriter        : {n / t_ours:12.0f} events/s  (median {t_ours:.2f} s; all {[round(t, 2) for t in ours]})")
-        print(f"simulate_data (total) : {rate_full:12.0f} events/s  (median {t_full:.2f} s for ~{statistics.median(full_events):.0f} events)")
+        print(f"simulate_data (total) : {rate_full:12.0f} events/s  "
+              f"(median {t_full:.2f} s for ~{statistics.median(full_events):.0f} events)")
         print(f"ratio writer / bare uproot        : {t_bare / t_ours:.2f}")
         print(f"ratio full generator / bare write : {rate_full / (n / t_bare):.2f}")
     finally:

@@ -18,7 +18,7 @@ from na64stat import __version__  # noqa: E402
 
 project = "na64stat"
 author = "na64stat developers"
-copyright = "na64stat developers, MIT license"  # noqa: A001 - Sphinx's name for it
+copyright = "na64stat developers, MIT license"
 release = __version__
 version = ".".join(__version__.split(".")[:2])
 

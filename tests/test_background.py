@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from na64stat.model.background import BackgroundEstimate, abcd, abcd_closure, fit_tail, mc_template
 from na64stat.core.errors import InputError
+from na64stat.model.background import BackgroundEstimate, abcd, abcd_closure, fit_tail, mc_template
 from na64stat.selection.config import parse_selection
 from na64stat.selection.outputs import region_yield
 from na64stat.selection.processing import run_selection

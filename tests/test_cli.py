@@ -5,11 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from na64stat import __version__
 from na64stat.app.cli import main
-
-from conftest import REPO
 
 
 def run_cli(capsys, *args):
@@ -100,7 +99,7 @@ def test_select_without_events_names_the_folder_it_searched(capsys, tmp_path, mo
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["reach", "--masses", "abc"], "--masses must be comma-separated numbers"),
         (["reach", "--masses", "-1"], "--masses needs positive masses"),
@@ -110,7 +109,7 @@ def test_select_without_events_names_the_folder_it_searched(capsys, tmp_path, mo
 )
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(capsys, tmp_path, args, message):
     target = tmp_path / "never.json"
-    code, out, err = run_cli(capsys, *args, "--json", str(target))
+    code, _out, err = run_cli(capsys, *args, "--json", str(target))
     assert code == 1
     assert message in err and err.count("\n") == 1 and err.startswith("na64stat: error:")
     assert not target.exists()
@@ -131,7 +130,7 @@ def test_workspace_inspect_prints_each_patch_signal_yields(capsys):
     folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
     code, out, _ = run_cli(capsys, "workspace", "inspect", str(folder / "bkgonly.json"), str(folder / "patchset.json"))
     assert code == 0 and "signal []" not in out
-    line = next(l for l in out.splitlines() if l.strip().startswith("m0p01 "))
+    line = next(row for row in out.splitlines() if row.strip().startswith("m0p01 "))
     patch = json.loads((folder / "patchset.json").read_text())["patches"]
     value = next(p for p in patch if p["metadata"]["name"] == "m0p01")["patch"][0]["value"]["data"][0]
     assert f"signal [[{float(f'{value:.4g}')}]]" in line

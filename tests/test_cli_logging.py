@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from na64stat.app import cli as cli_module
 from na64stat.app.cli import log_level, main
 from na64stat.core import progress

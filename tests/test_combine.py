@@ -13,9 +13,9 @@ import jsonpatch
 import pyhf
 import pytest
 
-from na64stat.model.combine import combine_workspaces, yield_conversion
 from na64stat.core.errors import InputError
 from na64stat.inference.limits import upper_limit
+from na64stat.model.combine import combine_workspaces, yield_conversion
 from na64stat.model.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build, load_workspace
 
 WORKSPACES = Path(__file__).resolve().parents[1] / "na64stat" / "workspaces"
@@ -75,7 +75,7 @@ def test_interpolation_and_no_extrapolation():
     a = _toy(signal=10.0, masses=(0.01, 0.1))
     a[1]["patches"][1]["patch"][0]["value"]["data"] = [1000.0]  # yields 10 -> 1000: log-log midpoint 100
     b = _toy(name="b", signal=3.0, masses=(0.01,))
-    spec, ps = combine_workspaces([a, b], masses=[math.sqrt(0.001), 0.01])
+    _spec, ps = combine_workspaces([a, b], masses=[math.sqrt(0.001), 0.01])
     mid = ps["patches"][1]
     assert mid["metadata"]["experiments_without_signal"] == ["b"]
     assert mid["patch"][0]["value"]["data"][0] == pytest.approx(100.0)

@@ -21,14 +21,13 @@ def test_local_cluster_is_silent_with_port_8787_taken_and_a_failing_task(capfd: 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with pytest.raises(ZeroDivisionError):
-                with dask_client(n_workers=2) as client:
-                    from dask.distributed import as_completed
+            with pytest.raises(ZeroDivisionError), dask_client(n_workers=2) as client:
+                from dask.distributed import as_completed
 
-                    futures = [client.submit(lambda: 1 / 0, pure=False),
-                               client.submit(time.sleep, 3, pure=False)]  # cancelled when the first fails
-                    for future in as_completed(futures):
-                        future.result()
+                futures = [client.submit(lambda: 1 / 0, pure=False),
+                           client.submit(time.sleep, 3, pure=False)]  # cancelled when the first fails
+                for future in as_completed(futures):
+                    future.result()
     finally:
         holder.close()
     err = capfd.readouterr().err

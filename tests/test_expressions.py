@@ -26,12 +26,14 @@ ARRAYS = {
         ("-a < b <= 1.5", lambda x: (-x["a"] < x["b"]) & (x["b"] <= 1.5)),
         ("a > 0 and b < 1.5 or not n == 2", lambda x: ((x["a"] > 0) & (x["b"] < 1.5)) | ~(x["n"] == 2)),
         ("(a > 0) & ~(b < 1.5) | (n != 1)", lambda x: ((x["a"] > 0) & ~(x["b"] < 1.5)) | (x["n"] != 1)),
-        ("sqrt(abs(a)) + log(b) + log10(b) + exp(-b)", lambda x: np.sqrt(np.abs(x["a"])) + np.log(x["b"]) + np.log10(x["b"]) + np.exp(-x["b"])),
+        ("sqrt(abs(a)) + log(b) + log10(b) + exp(-b)",
+         lambda x: np.sqrt(np.abs(x["a"])) + np.log(x["b"]) + np.log10(x["b"]) + np.exp(-x["b"])),
         ("min(a, b) + max(a, 0)", lambda x: np.minimum(x["a"], x["b"]) + np.maximum(x["a"], 0)),
         ("sum(cells) / max(cells)", lambda x: x["cells"].sum(axis=(1, 2)) / x["cells"].max(axis=(1, 2))),
         ("cells[2, 3] / sum(cells)", lambda x: x["cells"][:, 2, 3] / x["cells"].sum(axis=(1, 2))),
         ("all(srd > 1) and any(srd > 9)", lambda x: (x["srd"] > 1).all(axis=1) & (x["srd"] > 9).any(axis=1)),
-        ("mean(srd) + min(srd) + count(srd) + srd[0]", lambda x: x["srd"].mean(axis=1) + x["srd"].min(axis=1) + 3 + x["srd"][:, 0]),
+        ("mean(srd) + min(srd) + count(srd) + srd[0]",
+         lambda x: x["srd"].mean(axis=1) + x["srd"].min(axis=1) + 3 + x["srd"][:, 0]),
         ("where(a > 0, a, b)", lambda x: np.where(x["a"] > 0, x["a"], x["b"])),
         ("isfinite(a) and not isnan(b) and True", lambda x: np.isfinite(x["a"]) & ~np.isnan(x["b"])),
     ],
@@ -77,7 +79,7 @@ def test_names_are_collected() -> None:
     ],
 )
 def test_rejected_expressions_point_at_the_offending_part(text: str, message: str, pointer: str) -> None:
-    with pytest.raises(ExpressionError, match="my.yaml: cut 'c'") as info:
+    with pytest.raises(ExpressionError, match=r"my\.yaml: cut 'c'") as info:
         Expression.parse(text, where="my.yaml: cut 'c'")
     assert message in str(info.value)
     assert pointer in str(info.value)

@@ -94,8 +94,8 @@ def test_cli_hepdata(tmp_path: Path) -> None:
 
 
 def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None:
-    from na64stat.physics.yields import background_free_reach, get_setup
     from na64stat.app.reproduce import FIGURES, MASSES_GEV, reproduce
+    from na64stat.physics.yields import background_free_reach, get_setup
 
     for name in FIGURES:
         files = reproduce(name, tmp_path)
@@ -116,9 +116,9 @@ def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None
 
 
 def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target(tmp_path: Path) -> None:
+    from na64stat.app.reproduce import reproduce
     from na64stat.physics.couplings import relic_target_y_full
     from na64stat.physics.yields import background_free_reach, get_setup
-    from na64stat.app.reproduce import reproduce
 
     reproduce("fig6_eot", tmp_path)
     curve = json.loads((tmp_path / "fig6_eot.json").read_text())["curves"]["scalar, m_A'/m_chi = 3.0, alpha_D = 0.1"]
@@ -140,13 +140,13 @@ def test_workspace_figures_recast_the_shipped_limits(tmp_path: Path, name: str, 
     assert {p.suffix for p in files} == {".png", ".pdf", ".csv", ".json"}
     point = json.loads((tmp_path / f"{name}.json").read_text())["points"]["0.01"]
     mu = point["observed"]["mu"]
-    assert 0 < mu and point["observed"][coupling] == pytest.approx(1e-4 * np.sqrt(mu), rel=0.05 if coupling == "e_mu" else 1e-9)
+    assert mu > 0 and point["observed"][coupling] == pytest.approx(1e-4 * np.sqrt(mu), rel=0.05 if coupling == "e_mu" else 1e-9)
 
 
 def test_fig3_cross_section_follows_eq51(tmp_path: Path) -> None:
-    from na64stat.physics.constants import ALPHA_EM, GEV2_TO_CM2, M_E_GEV
-    from na64stat.core.references import load_curve
     from na64stat.app.reproduce import reproduce
+    from na64stat.core.references import load_curve
+    from na64stat.physics.constants import ALPHA_EM, GEV2_TO_CM2, M_E_GEV
 
     reproduce("fig3", tmp_path)
     curves = json.loads((tmp_path / "fig3.json").read_text())["curves"]
@@ -193,7 +193,7 @@ def test_exclusion_plot_extra_curve_ratio_and_lmt_overlay(tmp_path: Path) -> Non
                            ratio_of=Overlay("x", scaled.mass_gev, scaled.observed), x_label=MASS_LABELS["m_chi"])
     assert (tmp_path / "e.png").stat().st_size > 1000 and len(files) == 3
     (tmp_path / "bad.lmt").write_text("0.01 abc\n")
-    with pytest.raises(InputError, match="bad.lmt: line 1"):
+    with pytest.raises(InputError, match=r"bad\.lmt: line 1"):
         load_lmt(tmp_path / "bad.lmt")
     (tmp_path / "one.lmt").write_text("0.01 1e-4\n")
     with pytest.raises(InputError, match="fewer than two points"):
@@ -222,13 +222,14 @@ def test_scale_workspace_scales_yields_and_errors_and_keeps_a_valid_patchset() -
     from na64stat.app.pipeline import scale_workspace, workspace_reach
     from na64stat.model.workspace import validate_patchset
 
-    spec = json.loads((Path(__file__).parent.parent / "workspaces" / "na64e-invisible-2016-2018" / "bkgonly.json").read_text())
-    patchset = json.loads((Path(__file__).parent.parent / "workspaces" / "na64e-invisible-2016-2018" / "patchset.json").read_text())
+    folder = Path(__file__).parent.parent / "workspaces" / "na64e-invisible-2016-2018"
+    spec = json.loads((folder / "bkgonly.json").read_text())
+    patchset = json.loads((folder / "patchset.json").read_text())
     scaled, patches = scale_workspace(spec, patchset, 2.0, observed=0.0)
     background = next(s for s in spec["channels"][0]["samples"] if s["name"] == "background")
     new = next(s for s in scaled["channels"][0]["samples"] if s["name"] == "background")
     assert new["data"][0] == pytest.approx(2 * background["data"][0])
     validate_patchset(patches, scaled, "scaled")
-    m, eps = workspace_reach(patchset, 1e-4)
-    m2, eps2 = workspace_reach(patches, 1e-4)
+    _, eps = workspace_reach(patchset, 1e-4)
+    _, eps2 = workspace_reach(patches, 1e-4)
     np.testing.assert_allclose(eps2, eps / np.sqrt(2.0), rtol=1e-12)  # background-free reach: 1/sqrt(exposure)

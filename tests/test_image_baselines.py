@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -137,7 +137,7 @@ FIGURES: dict[str, Callable[[Path], None]] = {
 
 def render(name: str, folder: Path) -> Path:
     """Draw figure ``name`` into ``folder`` at the baselines' resolution; returns the PNG."""
-    import na64stat.results.plotting as plotting
+    from na64stat.results import plotting
 
     previous = plotting.DPI
     plotting.DPI = DPI
@@ -195,7 +195,6 @@ def compare(actual: Path, expected: Path, folder: Path) -> float | None:
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_figure_matches_its_baseline(name: str, tmp_path: Path) -> None:
-    from matplotlib.testing.compare import compare_images
 
     if os.environ.get("NA64STAT_REGENERATE_BASELINES"):
         BASELINES.mkdir(exist_ok=True)
@@ -214,7 +213,7 @@ def test_figure_matches_its_baseline(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["exclusion_y"])
 def test_the_comparison_sees_missing_bands(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The tolerance is not so loose that a figure whose bands are not drawn (legend unchanged) would pass."""
-    import na64stat.results.plotting as plotting
+    from na64stat.results import plotting
 
     original = plotting._draw_bands
 

@@ -168,7 +168,7 @@ def test_auto_explains_its_choice() -> None:
 
 def test_exact_error_estimate_bounds_the_error_of_the_grid(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reported numerical error against a grid four times finer in every continuous direction."""
-    import na64stat.inference.counting as counting
+    from na64stat.inference import counting
 
     spec = {"channels": [{"name": "box", "samples": [
         {"name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None},
@@ -198,7 +198,7 @@ def test_a_failed_fit_of_the_observed_data_is_a_fit_failure(monkeypatch: pytest.
 
     original = calculators._twice_nll_free_fit
 
-    def failing(lik, data, init=None):  # noqa: ANN001, ANN202
+    def failing(lik, data, init=None):
         result = original(lik, data, init)
         if data.shape[0] == 1:  # the observed data
             return FitResult(result.pars, result.twice_nll, np.zeros(1, dtype=bool))

@@ -12,10 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from na64stat.app.cli import main
-
-from conftest import REPO
 
 SMALL_RUN = ["--masses", "0.01,0.1", "--mc-events", "2000", "--n-eot", "1e7", "--n-toys", "100", "--workers", "1"]
 

@@ -96,7 +96,7 @@ def test_dmg4_total_cross_section_formula():
 
 def test_k_factor_reproduces_dmg4_table_at_grid_points(shared_limits):
     with open(shared_limits / "dmg4_KFactor_IWW_over_ETL_darkphoton_Pb.csv") as handle:
-        rows = [r for r in csv.reader(line for line in handle if not line.startswith("#"))]
+        rows = list(csv.reader(line for line in handle if not line.startswith("#")))
     energies = [float(h.split("_")[2].replace("GeV", "")) for h in rows[0][1:]]
     assert len(rows) - 1 == 44 and len(energies) == 8
     for row in rows[1:]:

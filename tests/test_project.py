@@ -8,7 +8,6 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 import yaml
-
 from conftest import REPO
 
 

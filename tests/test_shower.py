@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 import pytest
-
 from _shower_mc import electron_track_lengths
+
 from na64stat.core.errors import PhysicsError
 from na64stat.physics.shower import shower_track_length
 

@@ -13,15 +13,14 @@ import jsonpatch
 import numpy as np
 import pyhf
 import pytest
+from conftest import GOLDEN_REL, REPO, assert_json_close
 
 from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.inference.limits import upper_limit
-from na64stat.physics.yields import background_free_reach, get_setup
 from na64stat.model.workspace import build, load_patchset, load_workspace, validate_patchset, validate_spec
 from na64stat.model.workspace_config import load_workspace_config
-
-from conftest import GOLDEN_REL, REPO, assert_json_close
+from na64stat.physics.yields import background_free_reach, get_setup
 
 SHIPPED = sorted(p.parent for p in (REPO / "workspaces").glob("*/config.yaml"))
 PYHF = shutil.which("pyhf") or str(Path(sys.executable).parent / "pyhf")
@@ -75,7 +74,7 @@ def test_shipped_files_are_what_their_config_builds(folder: Path) -> None:
 def test_pyhf_command_line_reads_the_files_unchanged(tmp_path: Path) -> None:
     folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
     bkg, ps = str(folder / "bkgonly.json"), str(folder / "patchset.json")
-    run = lambda *args: subprocess.run([PYHF, *args], capture_output=True, text=True, check=True).stdout  # noqa: E731
+    run = lambda *args: subprocess.run([PYHF, *args], capture_output=True, text=True, check=True).stdout
     assert "signal_box" in run("inspect", bkg)
     assert "All good" in run("patchset", "verify", bkg, ps)
     out = tmp_path / "m0p01.json"
@@ -232,7 +231,8 @@ def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: P
     assert samples["tail_bkg"]["data"][0] == pytest.approx(expected_tail, rel=1e-6)
     signal = patchset["patches"][0]
     assert signal["metadata"]["mass_gev"] == pytest.approx(0.01)
-    assert signal["patch"][0]["value"]["data"][0] == pytest.approx(2.0 * summary["signal_m10MeV"]["regions"]["signal"]["weighted"])
+    weighted = summary["signal_m10MeV"]["regions"]["signal"]["weighted"]
+    assert signal["patch"][0]["value"]["data"][0] == pytest.approx(2.0 * weighted)
 
 
 def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path: Path) -> None:
@@ -253,7 +253,8 @@ def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path
         files[name] = [str(tmp_path / f"{name}.root")]
     sel = parse_selection({"tree": "events", "weight": "weight",
                            "regions": {"sr": {"where": "x >= 40"}, "cr": {"where": "x < 40"}},
-                           "histograms": [{"name": "x", "expression": "x", "bins": {"regular": [6, 40, 100]}, "regions": ["sr"]}]})
+                           "histograms": [{"name": "x", "expression": "x", "bins": {"regular": [6, 40, 100]},
+                                           "regions": ["sr"]}]})
     write_outputs(run_selection(sel, files, data_samples=["data"], unblind=True), tmp_path / "sel")
     hist_file = "sel/histograms.json"
     config = {

@@ -185,7 +185,7 @@ def espp(src, fname, name, description, reference, notes, cl, extra=None):
 def kfactors(src):
     fname = "dmg4_KFactor_IWW_over_ETL_darkphoton_Pb.csv"
     with open(os.path.join(src, fname), newline="") as handle:
-        lines = [l for l in handle if l.strip() and not l.startswith("#")]
+        lines = [row for row in handle if row.strip() and not row.startswith("#")]
     reader = csv.reader(io.StringIO("".join(lines)))
     header = next(reader)
     if header[0] != "mA_MeV":

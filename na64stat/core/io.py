@@ -134,7 +134,7 @@ class OutputSet:
         self._created: list[Path] = []
         self._tmp: Path | None = None
 
-    def __enter__(self) -> "OutputSet":
+    def __enter__(self) -> OutputSet:
         self._created = make_output_folder(self.out_dir)
         try:
             self._tmp = Path(tempfile.mkdtemp(prefix=".na64stat-", suffix=".tmp", dir=self.out_dir))

@@ -103,14 +103,14 @@ class Progress:
             return
         self._last = time.monotonic()
         of = f"/{self.total:g}" if self.total else ""
-        logger.info(f"  {self.desc} [{self.items}{of}] {text}")
+        logger.info("  %s [%d%s] %s", self.desc, self.items, of, text)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:

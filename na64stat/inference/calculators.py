@@ -41,8 +41,9 @@ published band [2.303, 2.303, 2.303, 3.508, 4.843] at b = 0.5, n = 0).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 from scipy import special, stats
@@ -211,10 +212,7 @@ class AsymptoticCalculator:
         sq, sqa = self.sqrt_q(mu)
         if sqa <= 0.0:  # no sensitivity at this mu: nothing is excluded
             return CLsPoint(mu=mu, cls_obs=1.0, clsb_obs=0.5, clb_obs=0.5, cls_exp=(1.0,) * len(N_SIGMAS))
-        if sq <= sqa:
-            t = sq - sqa
-        else:
-            t = (sq * sq - sqa * sqa) / (2.0 * sqa)
+        t = sq - sqa if sq <= sqa else (sq * sq - sqa * sqa) / (2.0 * sqa)
         clsb = float(special.ndtr(-(t + sqa)))
         clb = float(special.ndtr(-t))
         expected = tuple(float(special.ndtr(-(n + sqa)) / special.ndtr(-n)) for n in N_SIGMAS)
@@ -260,7 +258,7 @@ def _failed_point(mu: float, n_failed: int) -> CLsPoint:
 
 
 def _cls_from_distributions(mu: float, q_obs: float, sb: TestStatDistribution, b: TestStatDistribution, n_failed: int = 0,
-                            errors: "Callable[[float, float, int, int], float] | None" = None) -> CLsPoint:
+                            errors: Callable[[float, float, int, int], float] | None = None) -> CLsPoint:
     def cls_at(q: float) -> tuple[float, float, float]:
         clsb, clb = sb.pvalue(q), b.pvalue(q)
         return (clsb / clb if clb > 0 else 1.0), clsb, clb
@@ -296,7 +294,7 @@ class ToyEnsemble:
     seeds: tuple[int, ...]
     n_failed: int = 0
 
-    def merge(self, other: "ToyEnsemble") -> "ToyEnsemble":
+    def merge(self, other: ToyEnsemble) -> ToyEnsemble:
         """Pool the toys of two runs made at the same mu on the same data.
 
         >>> a = ToyEnsemble(1.0, 2.0, np.array([0.0, 3.0]), np.array([0.0]), (1,))
@@ -305,8 +303,10 @@ class ToyEnsemble:
         >>> m.q_sb.size, m.q_b.size, m.seeds
         (3, 2, (1, 2))
         """
-        if not math.isclose(self.mu, other.mu, rel_tol=1e-12) or not math.isclose(self.q_obs, other.q_obs, rel_tol=1e-6, abs_tol=1e-9):
-            raise InputError(f"cannot merge toys at mu = {self.mu} (q_obs {self.q_obs}) with mu = {other.mu} (q_obs {other.q_obs})")
+        same_q = math.isclose(self.q_obs, other.q_obs, rel_tol=1e-6, abs_tol=1e-9)
+        if not math.isclose(self.mu, other.mu, rel_tol=1e-12) or not same_q:
+            raise InputError(f"cannot merge toys at mu = {self.mu} (q_obs {self.q_obs}) "
+                             f"with mu = {other.mu} (q_obs {other.q_obs})")
         if set(self.seeds) & set(other.seeds):
             raise InputError(f"toy runs share seeds {sorted(set(self.seeds) & set(other.seeds))}: merging would double count")
         return ToyEnsemble(
@@ -493,7 +493,7 @@ class ToyCalculator(_ProfiledCalculator):
         n = self.block_size
         failed_sb: set[int] = set()
         failed_b: set[int] = set()
-        for (mu, k), (_, ok_sb, _, ok_b) in self._blocks.items():
+        for (_mu, k), (_, ok_sb, _, ok_b) in self._blocks.items():
             failed_sb.update((k * n + np.flatnonzero(~ok_sb)).tolist())
             failed_b.update((k * n + np.flatnonzero(~ok_b)).tolist())
         return len(failed_sb) + len(failed_b)
@@ -577,7 +577,8 @@ class ExactCalculator(_ProfiledCalculator):
         pars = np.repeat(likelihood.init[None, :], 2, axis=0)
         pars[1, likelihood.poi_index] = 0.0
         background = float(likelihood.expected_data(pars[1], include_auxdata=False)[0, 0])
-        pars[0, likelihood.poi_index] = (5.0 + 3.0 * math.sqrt(max(background, 0.0))) * likelihood.typical_scale[likelihood.poi_index]
+        poi = likelihood.poi_index
+        pars[0, poi] = (5.0 + 3.0 * math.sqrt(max(background, 0.0))) * likelihood.typical_scale[poi]
         return CountingGrid(likelihood, pars, rate_margin=1.5).size
 
     @classmethod

@@ -117,7 +117,7 @@ class RegionProbability:
 
 
 def _uniform_nodes(lo: float, hi: float, width: float) -> np.ndarray:
-    half = 2 * max(int(math.ceil((hi - lo) / (4.0 * width))), 1)  # 4k + 1 nodes: both coarser grids keep the ends
+    half = 2 * max(math.ceil((hi - lo) / (4.0 * width)), 1)  # 4k + 1 nodes: both coarser grids keep the ends
     return 0.5 * (lo + hi) + width * np.arange(-half, half + 1)
 
 
@@ -135,7 +135,7 @@ class CountingGrid:
         generator's, so that nearby tested mu reuse the grid.
     """
 
-    def __init__(self, lik, generators: np.ndarray, rate_margin: float = 1.0) -> None:  # noqa: ANN001 - Likelihood
+    def __init__(self, lik, generators: np.ndarray, rate_margin: float = 1.0) -> None:
         if lik.n_main != 1:
             raise InputError(f"exact counting needs a single-bin model, this one has {lik.n_main} bins")
         self.lik = lik
@@ -204,7 +204,8 @@ class CountingGrid:
             for g in gens:
                 if axis.continuous:
                     centre, sigma = axis.normal(g)
-                    if centre - (_HALF_WIDTH - 0.5) * sigma < axis.nodes[0] or centre + (_HALF_WIDTH - 0.5) * sigma > axis.nodes[-1]:
+                    reach = (_HALF_WIDTH - 0.5) * sigma
+                    if centre - reach < axis.nodes[0] or centre + reach > axis.nodes[-1]:
                         return False
                 else:
                     mean = float(g[axis.par_index]) * axis.scale
@@ -255,7 +256,7 @@ class CountingGrid:
         """
         return self.statistic(q).probability(thresholds, generators, with_error)
 
-    def statistic(self, q: np.ndarray) -> "GridStatistic":
+    def statistic(self, q: np.ndarray) -> GridStatistic:
         """The test statistic on this grid, with its interpolants precomputed."""
         return GridStatistic(self, q)
 

@@ -131,7 +131,7 @@ class Likelihood:
             scale[self.poi_index] = 1.0 / signal
         return scale
 
-    def with_poi_bounds(self, lo: float, hi: float) -> "Likelihood":
+    def with_poi_bounds(self, lo: float, hi: float) -> Likelihood:
         """The same likelihood with the POI bounded by [lo, hi] (the model itself is unchanged)."""
         other = copy.copy(self)
         other.bounds = self.bounds.copy()
@@ -312,7 +312,8 @@ class Likelihood:
             if rest.size == 0:
                 continue
             # phase 1: the Newton step at a few lengths
-            improved, fnew, xnew = self._try_steps(xs[rest], fs[rest], ds[rest], free, lo, hi, [(newton[rest], _NEWTON_FRACTIONS)])
+            improved, fnew, xnew = self._try_steps(xs[rest], fs[rest], ds[rest], free, lo, hi,
+                                                   [(newton[rest], _NEWTON_FRACTIONS)])
             # phase 2, only where phase 1 failed: freeze coordinates that would leave the box,
             # and a diagonally scaled gradient step down to tiny lengths
             retry = np.flatnonzero(~improved)
@@ -409,7 +410,8 @@ class Likelihood:
         idx = np.arange(q)
         hess[:, idx, idx] = 2.0 * (a * db - b * da) / (h * h * denom)
         for m, (i, j) in enumerate(pairs):
-            hij = (vals[:, 1 + 2 * q + m] - vals[:, 1 + i] - vals[:, 1 + j] + vals[:, 0]) / (a[:, i] * h[:, i] * a[:, j] * h[:, j])
+            hij = ((vals[:, 1 + 2 * q + m] - vals[:, 1 + i] - vals[:, 1 + j] + vals[:, 0])
+                   / (a[:, i] * h[:, i] * a[:, j] * h[:, j]))
             hess[:, i, j] = hess[:, j, i] = hij
         return grad, hess
 

@@ -127,7 +127,7 @@ class SingleBinModel:
         self.aux = aux  # (kind, parameter index, sigma or tau) in auxdata order
 
     @classmethod
-    def from_likelihood(cls, lik: "Likelihood") -> "SingleBinModel | None":
+    def from_likelihood(cls, lik: Likelihood) -> SingleBinModel | None:
         """The closed form of ``lik``'s model, or None where it does not apply."""
         model = lik.model
         cfg = model.config

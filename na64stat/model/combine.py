@@ -40,9 +40,10 @@ import copy
 import math
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import jsonpatch
 import numpy as np
@@ -50,8 +51,8 @@ import pyhf
 
 from na64stat import __version__
 from na64stat.core.errors import InputError, PhysicsError
-from na64stat.physics.yields import invisible_alpha_x_per_coupling2
 from na64stat.model.workspace import NO_HEPDATA_RECORD, patch_name, read_json, validate_patchset, validate_spec
+from na64stat.physics.yields import invisible_alpha_x_per_coupling2
 
 __all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "combine_workspaces", "combine_folders"]
 

@@ -98,5 +98,5 @@ def decay_probability_in_window(l_decay_cm: ArrayLike, start_cm: float, end_cm: 
     """
     if not (0.0 <= start_cm < end_cm):
         raise PhysicsError(f"need 0 <= start ({start_cm} cm) < end ({end_cm} cm)")
-    l = np.asarray(l_decay_cm, dtype=float)
-    return np.exp(-start_cm / l) - np.exp(-end_cm / l)
+    length = np.asarray(l_decay_cm, dtype=float)
+    return np.exp(-start_cm / length) - np.exp(-end_cm / length)

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib.ticker
 import mplhep
@@ -118,7 +118,10 @@ DPI: int = 150
 
 
 def save_figure(fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file, at :data:`DPI`); close it if pyplot made it."""
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file, at :data:`DPI`).
+
+    A figure made through pyplot is closed there afterwards.
+    """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []

@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -148,7 +149,7 @@ class Expression:
         return (_parse, (self.text, self.where))
 
     @classmethod
-    def parse(cls, text: str, *, where: str = "expression") -> "Expression":
+    def parse(cls, text: str, *, where: str = "expression") -> Expression:
         """Parse ``text``; ``where`` names it in errors (e.g. ``"selections/x.yaml: cut 'veto'"``)."""
         if not isinstance(text, (str, int, float)) or isinstance(text, bool):
             raise ExpressionError(f"{where}: expected an expression string, got {text!r}")
@@ -250,7 +251,8 @@ class _Compiler:
     def fail(self, node: ast.AST, message: str) -> ExpressionError:
         col = getattr(node, "col_offset", 0) + 1
         end = getattr(node, "end_col_offset", None)
-        return ExpressionError(f"{self.where}: {message} in {self.source!r}\n{_caret(self.source, col, (end or col) + 1 if end else None)}")
+        caret = _caret(self.source, col, (end or col) + 1 if end else None)
+        return ExpressionError(f"{self.where}: {message} in {self.source!r}\n{caret}")
 
     def compile(self, node: ast.AST) -> Evaluator:
         method = getattr(self, f"_{type(node).__name__}", None)
@@ -260,7 +262,7 @@ class _Compiler:
 
     def _Constant(self, node: ast.Constant) -> Evaluator:
         value = node.value
-        if isinstance(value, bool) or isinstance(value, (int, float)):
+        if isinstance(value, (bool, int, float)):
             return lambda arrays: value
         raise self.fail(node, f"constant {value!r} is not allowed (numbers only)")
 

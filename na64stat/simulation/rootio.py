@@ -33,8 +33,9 @@ import tempfile
 import threading
 import types
 import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import uproot
@@ -134,10 +135,8 @@ def _unique_tmp(target: Path) -> Path:
 def _drop_tmp(tmp: Path) -> None:
     """Remove a temporary file of :func:`_unique_tmp` and its folder."""
     tmp.unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):
         tmp.parent.rmdir()
-    except OSError:
-        pass
 
 
 def _branch_types(types_: Mapping[str, tuple[str, tuple[int, ...]]]) -> dict[str, np.dtype]:
@@ -174,7 +173,7 @@ class RootFileWriter:
         *,
         metadata: Mapping[str, Any] | None = None,
         key: str = "",
-        compression: Any = uproot.ZLIB(1),
+        compression: Any = uproot.ZLIB(1),  # noqa: B008 -- an immutable settings object, made once at import
         basket_entries: int = 100_000,
     ) -> None:
         self.path = Path(path)
@@ -252,10 +251,8 @@ class RootFileWriter:
             os.replace(self._tmp, self.path)
             _drop_tmp(self._tmp)
         except BaseException as exc:
-            try:
+            with contextlib.suppress(Exception):
                 self._file.close()
-            except Exception:
-                pass
             _drop_tmp(self._tmp)
             if isinstance(exc, OSError):
                 raise output_error(self.path, exc) from None
@@ -276,7 +273,7 @@ class RootFileWriter:
             self._clock.__exit__(None, None, None)
             _drop_tmp(self._tmp)
 
-    def __enter__(self) -> "RootFileWriter":
+    def __enter__(self) -> RootFileWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
