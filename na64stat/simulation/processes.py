@@ -33,6 +33,7 @@ import numpy as np
 from scipy.special import gammainc
 
 from na64stat.core.errors import InputError, PhysicsError
+from na64stat.physics.annihilation import annihilation_events_per_pot, resonance_energy_gev
 from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
@@ -519,7 +520,15 @@ def _inverse_cdf_x(rng: np.random.Generator, u: np.ndarray, x_lo: float, x_hi: f
 
 
 def _electron_signal_energy(draw: Draw, setup_name: str, mass_gev: float, e_cut_gev: float) -> tuple[np.ndarray, np.ndarray]:
-    """(E_X [GeV], energy of the radiating shower electron [GeV]) from eq. (22) on the track-length spectrum."""
+    """(E_X [GeV], energy of the radiating shower lepton [GeV]) from eq. (22) on the track-length spectrum.
+
+    With resonant annihilation on (``Setup.positron_annihilation``), a share
+    N_ann / (N_brems + N_ann) of the events, the two channels' yields above
+    ``e_cut_gev``, is e+ e- -> A' instead: the A' carries E_R = (m^2 - 2 m_e^2)/(2 m_e)
+    and the positron had E_R (:mod:`na64stat.physics.annihilation`). Like the
+    bremsstrahlung A', E_R is then scaled with the beam particle's energy
+    (a 1% spread; the resonance fixes it exactly).
+    """
     setup = get_setup(setup_name).with_(missing_energy_cut_gev=e_cut_gev, exposure=1.0, efficiency=1.0)
     spectrum = electron_emission_spectrum(setup, mass_gev)
     weights = spectrum.events_per_alpha_x
@@ -533,7 +542,16 @@ def _electron_signal_energy(draw: Draw, setup_name: str, mass_gev: float, e_cut_
         x = _inverse_cdf_x(draw.rng, u[sel], max(float(lo), e_cut_gev / e_j), float(hi),
                            lambda x: dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, setup.target))
         energy_x[sel] = x * e_j
-    return energy_x, spectrum.energy_gev[bins]
+    radiator = spectrum.energy_gev[bins]
+    annihilation = 0.0  # per EOT and unit alpha_X, like the bremsstrahlung weights (exposure = efficiency = 1)
+    if setup.positron_annihilation:
+        annihilation = annihilation_events_per_pot(mass_gev, 1.0, setup.beam_energy_gev, e_cut_gev, setup.target,
+                                                   setup.target_length_x0)
+    if annihilation > 0.0:  # no extra draw otherwise: the bremsstrahlung-only streams stay as they were
+        chosen = draw.bernoulli(annihilation / (annihilation + float(weights.sum())))
+        energy_x = np.where(chosen, float(resonance_energy_gev(mass_gev)), energy_x)
+        radiator = np.where(chosen, float(resonance_energy_gev(mass_gev)), radiator)
+    return energy_x, radiator
 
 
 def _signal_sampler(setup_name: str, mass_gev: float, coupling: float) -> Sampler:
