@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 import pytest
+from _positron_mc import positron_track_lengths
 from scipy.integrate import quad
 
-from _positron_mc import positron_track_lengths
 from na64stat.physics.annihilation import (
     annihilation_events_per_pot,
     breit_wigner_cross_section_cm2,
@@ -96,3 +96,41 @@ def test_annihilation_yield_is_the_density_times_the_area_and_counts_only_inside
     assert annihilation_events_per_pot(0.225, ALPHA_EM, 100.0, 50.0, LEAD, 40.0) == 0.0
     assert annihilation_events_per_pot(0.4, ALPHA_EM, 100.0, 50.0, LEAD, 40.0) == 0.0
     assert annihilation_events_per_pot(0.225, ALPHA_EM, 100.0, 20.0, LEAD, 40.0) > 0.0
+
+
+def test_yield_switch_and_the_reported_part():
+    from na64stat.physics.yields import annihilation_events_per_alpha_x, events_per_alpha_x, get_setup
+
+    on = get_setup("na64e-invisible")
+    off = on.with_(positron_annihilation=False)
+    masses = [0.1, 0.25, 0.3]
+    total, brems = events_per_alpha_x(on, masses), events_per_alpha_x(off, masses)
+    part = annihilation_events_per_alpha_x(on, masses)
+    assert np.allclose(total, brems + part, rtol=1e-12)
+    assert part[0] == 0.0 and np.all(part[1:] > 0)
+    per_pot = annihilation_events_per_pot(0.25, 1.0, 100.0, 50.0, LEAD, 40.0)
+    assert part[1] == pytest.approx(on.exposure * on.efficiency * per_pot, rel=1e-12)
+    assert np.all(annihilation_events_per_alpha_x(off, masses) == 0.0)
+
+
+def test_generated_signal_mixes_the_channels_by_their_yields():
+    from na64stat.physics.yields import annihilation_events_per_alpha_x, events_per_alpha_x, get_setup
+    from na64stat.simulation.detectors import get_detector
+    from na64stat.simulation.processes import signal_process
+    from na64stat.simulation.sampling import Draw
+
+    mass, n = 0.25, 20_000
+    process = signal_process("na64e-invisible", mass, 1e-3)
+    truth = process.sample(Draw(np.random.default_rng(5), n, biased=True), get_detector("na64e-invisible"))
+    e_x = truth["true_x"] * truth["true_beam_energy"]
+    e_r = float(resonance_energy_gev(mass))
+    # annihilation A' carry E_R (scaled by the 1% beam spread); bremsstrahlung A' are spread over 20-100 GeV
+    resonant = np.abs(e_x / e_r - 1.0) < 0.05
+    physics = get_setup("na64e-invisible").with_(missing_energy_cut_gev=process.metadata["generation_cut_gev"],
+                                                  exposure=1.0, efficiency=1.0)
+    share = float(annihilation_events_per_alpha_x(physics, [mass])[0] / events_per_alpha_x(physics, [mass])[0])
+    brems_near = 0.05  # bremsstrahlung A' within 5% of E_R: a few % of them (tolerance below)
+    assert 0.8 < share < 0.95
+    assert resonant.mean() == pytest.approx(share, abs=4 * math.sqrt(share * (1 - share) / n) + brems_near * (1 - share))
+    # the rest of the beam energy goes into the ECAL
+    assert np.allclose((truth["true_e_ecal"] + e_x)[resonant], truth["true_beam_energy"][resonant], rtol=1e-6)
