@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from na64stat.core.errors import ResourceError
 
@@ -84,7 +85,7 @@ class ReferenceCurve:
     upper: np.ndarray | None
     source: dict[str, Any]
 
-    def interpolate(self, mass_gev: float | np.ndarray, which: str = "lower") -> np.ndarray:
+    def interpolate(self, mass_gev: ArrayLike, which: str = "lower") -> np.ndarray:
         """Log-log interpolation of the curve at ``mass_gev`` [GeV].
 
         Returns NaN outside the tabulated mass range rather than extrapolating.

@@ -232,7 +232,9 @@ class TestStatDistribution:
     """A weighted sample of a test statistic (toys: unit weights; exact: probabilities)."""
 
     values: np.ndarray
-    weights: np.ndarray = field(default=None)  # type: ignore[assignment]
+    weights: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: unit weights, set below
+    _sorted: np.ndarray = field(init=False, repr=False, compare=False)
+    _cdf: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.weights is None:

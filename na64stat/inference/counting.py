@@ -39,11 +39,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special, stats
 
 from na64stat.core.errors import InputError
+
+if TYPE_CHECKING:
+    from na64stat.inference.likelihood import Likelihood
 
 __all__ = ["MAX_GRID", "MAX_POISSON_MEAN", "Axis", "CountingGrid", "RegionProbability"]
 
@@ -135,7 +139,7 @@ class CountingGrid:
         generator's, so that nearby tested mu reuse the grid.
     """
 
-    def __init__(self, lik, generators: np.ndarray, rate_margin: float = 1.0) -> None:
+    def __init__(self, lik: Likelihood, generators: np.ndarray, rate_margin: float = 1.0) -> None:
         if lik.n_main != 1:
             raise InputError(f"exact counting needs a single-bin model, this one has {lik.n_main} bins")
         self.lik = lik

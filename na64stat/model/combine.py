@@ -98,7 +98,7 @@ class _Signal:
 class _Experiment:
     name: str
     prefix: str
-    spec: dict[str, Any]
+    spec: Mapping[str, Any]
     poi: str
     model: str
     beam: str
@@ -198,8 +198,8 @@ def _rename(name: str, exp: _Experiment, correlated: set[str]) -> str:
 def _renamed_modifiers(modifiers: Iterable[Mapping[str, Any]], exp: _Experiment, correlated: set[str],
                        scale: Sequence[float] | None = None) -> list[dict[str, Any]]:
     out = []
-    for mod in modifiers:
-        mod = copy.deepcopy(dict(mod))
+    for original in modifiers:
+        mod = copy.deepcopy(dict(original))
         if mod["name"] in correlated and mod["type"] not in _SHAREABLE:
             raise InputError(f"modifier {mod['name']!r} of {exp.name}: a {mod['type']} modifier cannot be "
                              f"correlated between experiments (only {', '.join(_SHAREABLE)})")
@@ -310,7 +310,9 @@ def combine_workspaces(
             raise InputError(f"masses {outside} GeV are outside every experiment's mass range "
                              f"({', '.join(f'{e.name}: {e.signals[0].mass:g}-{e.signals[-1].mass:g}' for e in experiments)})")
     # background-only spec: one placeholder signal sample first in every channel that has signal anywhere
-    channels, observations, placements = [], [], {}
+    channels: list[dict[str, Any]] = []
+    observations: list[dict[str, Any]] = []
+    placements: dict[tuple[str, str], int] = {}
     for exp in experiments:
         observed = {o["name"]: o["data"] for o in exp.spec["observations"]}
         has_signal = {c for s in exp.signals for c in s.samples}
@@ -338,7 +340,9 @@ def combine_workspaces(
     # one patch per grid mass
     patches = []
     for mass in grid:
-        ops, with_signal, without = [], [], []
+        ops: list[dict[str, Any]] = []
+        with_signal: list[str] = []
+        without: list[str] = []
         for exp in experiments:
             nearest, yields = _interpolate(exp, mass)
             if nearest is None:

@@ -26,6 +26,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib.ticker
 import mplhep
@@ -353,7 +354,7 @@ def cls_scan_plot(mu: Sequence[float], cls_observed: Sequence[float], cls_expect
     return save_figure(fig, stem)
 
 
-def cutflow_figure(cutflow: Mapping[str, object], sample: str, stem: str | os.PathLike[str]) -> list[Path]:
+def cutflow_figure(cutflow: Mapping[str, Any], sample: str, stem: str | os.PathLike[str]) -> list[Path]:
     """One sample's cutflow (from a selection's ``cutflow.json``) as horizontal bars; PNG and PDF.
 
     Each cut is a bar of its cumulative efficiency (log scale: backgrounds fall
@@ -361,7 +362,7 @@ def cutflow_figure(cutflow: Mapping[str, object], sample: str, stem: str | os.Pa
     left (raw and weighted) written next to it; the regions follow as bars of
     their weighted yields relative to the total ('blinded' where not filled).
     """
-    samples = cutflow.get("samples", {})  # type: ignore[union-attr]
+    samples = cutflow.get("samples", {})
     if sample not in samples:
         raise InputError(f"no sample {sample!r} in the cutflow; samples are {sorted(samples)}")
     s = samples[sample]
