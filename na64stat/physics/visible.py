@@ -28,6 +28,17 @@ as an assumption. The excluded epsilon range at a mass is where the summed
 events of the runs exceed 2.303 (90% CL, no event observed, no background:
 PHYSICS.md), :func:`excluded_epsilon_range`.
 
+Comparison with the papers (``tools/annihilation_and_visible_tables.py``), X17
+(16.7 MeV), efficiency 0.6: 2017 alone 8.8e-5 < eps < 8.0e-4 (PRL 120:
+1.3e-4 - 4.2e-4); 2017 + 2018 7.0e-5 < eps < 1.17e-3 (PRD 101: 1.2e-4 -
+6.8e-4), i.e. 0.59 and 1.72 of the published edges. Both upper edges are set
+by the dump length: with a WCAL of 0.8 cm per X0 (a W / scintillator sandwich
+2.3 times longer than solid W) they become 4.4e-4 and 6.6e-4, within 5% of
+both papers, but no source for that length was available, so it is not used.
+The lower edges are not explained by the geometry: at 2 MeV the lower edge is
+0.90 of PRD 101's, falling to 0.59 at 16.7 MeV; the papers' efficiencies and
+decay-volume length, not known here, are the first suspects.
+
 Units: GeV, cm.
 """
 
