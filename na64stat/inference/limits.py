@@ -501,29 +501,57 @@ def upper_limit(
 ) -> UpperLimit:
     """CLs upper limit on the POI of a pyhf model at ``confidence_level``.
 
+    The test statistic is the one-sided q~_mu; the limit is the mu where CLs
+    = 1 - ``confidence_level``. The POI's declared upper bound never clips the
+    answer: where the free fit or a crossing comes within a factor 2 of it,
+    the bound is widened and ``notes`` says so (below it, a clipped free fit
+    leaves q~ unchanged).
+
     Parameters
     ----------
-    model, data:
-        A pyhf model and its observed data (main bins then auxiliary data).
-    confidence_level:
+    model : pyhf.pdf.Model
+        Any pyhf model; its POI is the signal strength mu (dimensionless: the
+        signal yields of the model are multiplied by it).
+    data : array_like
+        Observed data, main bins [events] then auxiliary data, as
+        ``workspace.data(model)`` gives them.
+    confidence_level : float, optional
         0.90 by default (NA64); 0.95 for the LHC convention.
-    method:
-        ``"auto"`` (:func:`plan_method`), ``"asymptotic"``, ``"toys"`` or ``"exact"``.
-    n_toys, seed:
-        Toys per hypothesis to start with and their seed (``toys`` only; bit-for-bit reproducible).
-    max_toys:
+    method : {"auto", "asymptotic", "toys", "exact"}, optional
+        ``"auto"`` chooses by :func:`plan_method` (exact counting for one bin
+        with under 100 background events, toys for small counts, asymptotic
+        formulae otherwise) within ``budget_s``.
+    n_toys : int, optional
+        Toys per hypothesis to start with (``toys`` only).
+    seed : int, optional
+        Seed of the toys (bit-for-bit reproducible).
+    max_toys : int, optional
         Toys are added (x4 per round, like CMS Combine's HybridNew) until the CLs
         error at every crossing is below ``cls_accuracy``, up to this many
         (default 8 x n_toys); a crossing still less precise gets the status
         ``low_toy_statistics``.
-    cls_accuracy:
+    cls_accuracy : float, optional
         Target Monte-Carlo error of CLs at each crossing (absolute; Combine's ``clsAcc``).
-    budget_s:
-        Seconds ``auto`` may plan to spend (its cost estimate decides the method).
+    budget_s : float, optional
+        Seconds [s] ``auto`` may plan to spend (its cost estimate decides the method).
 
-    The POI's declared upper bound never clips the answer: where the free fit
-    or a crossing comes within a factor 2 of it, the bound is widened and
-    ``notes`` says so (below it, a clipped free fit leaves q~ unchanged).
+    Returns
+    -------
+    UpperLimit
+        The observed and expected (-2, -1, 0, +1, +2 sigma) limits on mu, each
+        with a status and an error, the method used and why
+        (``method_reason``), and ``notes``.
+
+    Examples
+    --------
+    Zero events observed over 0.5 +- 0.1 expected: about 2.3 signal events
+    at 90% CL, like the background-free -ln(0.1) = 2.303:
+
+    >>> import pyhf
+    >>> model = pyhf.simplemodels.uncorrelated_background([1.0], [0.5], [0.1])
+    >>> limit = upper_limit(model, [0.0] + model.config.auxdata)
+    >>> limit.method, round(limit.observed, 1)
+    ('exact', 2.3)
     """
     if not 0.0 < confidence_level < 1.0:
         raise InputError(f"confidence level must be in (0, 1), got {confidence_level}")
