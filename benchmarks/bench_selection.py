@@ -34,7 +34,8 @@ from pathlib import Path
 import uproot
 
 from na64stat.selection.config import load_selection
-from na64stat.selection.processing import DEFAULT_CHUNK, run_selection
+from na64stat.selection.kernel import DEFAULT_CHUNK
+from na64stat.selection.processing import run_selection
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -97,10 +97,7 @@ def test_planted_cache_files_are_never_executed(tmp_path: Path, selection_setup:
     assert cache_files and not any(p.suffix == ".pkl" for p in cache_files)
     marker = tmp_path / "pwned"
     for path in cache_files:  # every cache entry replaced by a pickle that would run code
-        if path.suffix == ".npz":
-            np.savez(path, meta=np.array([_Payload(marker)], dtype=object))
-        else:
-            path.write_bytes(pickle.dumps(_Payload(marker)))
+        path.write_bytes(pickle.dumps(_Payload(marker)))
         (out / ".cache" / (path.stem + ".pkl")).write_bytes(pickle.dumps(_Payload(marker)))
     code, again, err = _cli(args, capsys)
     assert code == 0, err
@@ -108,7 +105,7 @@ def test_planted_cache_files_are_never_executed(tmp_path: Path, selection_setup:
     assert again == first  # recomputed, same tables
     assert "0 from cache" in err
     # garbage and truncated cache files are ignored as well
-    for path in (out / ".cache").glob("*.npz"):
+    for path in (out / ".cache").glob("*.json"):
         path.write_bytes(path.read_bytes()[:20])
     code, third, _ = _cli(args, capsys)
     assert code == 0 and third == first and not marker.exists()
@@ -175,8 +172,8 @@ def test_select_reads_rntuples_like_ttrees(tmp_path: Path) -> None:
                            "histograms": [{"name": "hv", "expression": "v", "bins": {"regular": [5, 0, 5]}}]})
     rn = run_selection(sel, {"s": [str(tmp_path / "rn.root")]}, chunk=7).samples["s"]
     tt = run_selection(sel, {"s": [str(tmp_path / "tt.root")]}).samples["s"]
-    assert rn.cut_raw.tolist() == tt.cut_raw.tolist() and rn.cut_raw[0] == n - 3
-    np.testing.assert_array_equal(rn.cut_w, tt.cut_w)
+    assert rn.cutflow.after_cut.raw.tolist() == tt.cutflow.after_cut.raw.tolist() and rn.cutflow.after_cut.raw[0] == n - 3
+    np.testing.assert_array_equal(rn.cutflow.after_cut.sum_w, tt.cutflow.after_cut.sum_w)
     for region in tt.histograms:
         assert rn.histograms[region]["hv"] == tt.histograms[region]["hv"]
 

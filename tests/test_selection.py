@@ -16,7 +16,8 @@ from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.selection.config import load_selection, parse_selection
 from na64stat.selection.outputs import load_histograms, region_yield, summary, write_outputs
-from na64stat.selection.processing import resolve_samples, run_selection
+from na64stat.selection.inputs import resolve_samples
+from na64stat.selection.processing import run_selection
 
 from conftest import REPO, SHARED
 
@@ -71,12 +72,12 @@ def test_zmumu_counts_equal_numpy(name: str) -> None:
     alive = np.ones_like(d["all"])
     for k, cut in enumerate(d["cuts"]):
         alive &= cut
-        assert r.cut_raw[k] == alive.sum()
+        assert r.cutflow.after_cut.raw[k] == alive.sum()
     for k in range(3):
         others = np.logical_and.reduce([c for j, c in enumerate(d["cuts"]) if j != k])
-        assert r.nminus1_raw[k] == others.sum()
-    assert r.region_raw[0] == (d["all"] & d["window"]).sum()
-    assert r.region_raw[1] == (d["all"] & ~d["window"]).sum()
+        assert r.cutflow.n_minus_1.raw[k] == others.sum()
+    assert r.regions["z_window"].counts.raw == (d["all"] & d["window"]).sum()
+    assert r.regions["sideband"].counts.raw == (d["all"] & ~d["window"]).sum()
     expected, _ = np.histogram(d["a"]["M"][d["all"] & d["window"]], np.linspace(60, 120, 41))
     np.testing.assert_array_equal(r.histograms["z_window"]["mass"].values(), expected)
 
@@ -92,7 +93,7 @@ def test_files_split_at_basket_boundaries_give_the_same_result(tmp_path: Path) -
     split = run_selection(sel, {"s": [str(tmp_path / "many.root")]}, step=250, chunk=100)
     whole = run_selection(sel, {"s": [str(tmp_path / "many.root")]})
     assert (split.n_tasks, whole.n_tasks) == (4, 1)
-    assert split.samples["s"].cut_raw.tolist() == whole.samples["s"].cut_raw.tolist() == [(x > 0.5).sum()]
+    assert split.samples["s"].cutflow.after_cut.raw.tolist() == whole.samples["s"].cutflow.after_cut.raw.tolist() == [(x > 0.5).sum()]
     assert split.samples["s"].histograms["all"]["h"] == whole.samples["s"].histograms["all"]["h"]
 
 
@@ -110,9 +111,9 @@ def test_hzz_jagged_counts_and_weights_equal_awkward_for_every_compression() -> 
     hist_expected, _ = np.histogram(ak.to_numpy(ak.flatten(pt[sel])), np.linspace(0, 100, 21),
                                     weights=ak.to_numpy(ak.flatten(ak.broadcast_arrays(w[sel], pt[sel])[0])))
     for result in run.samples.values():
-        assert result.cut_raw.tolist() == [c1.sum(), (c1 & c2).sum(), sel.sum()]
-        assert result.region_w[0] == pytest.approx(w[sel].sum(), rel=1e-12)
-        assert result.region_w2[0] == pytest.approx((w[sel] ** 2).sum(), rel=1e-12)
+        assert result.cutflow.after_cut.raw.tolist() == [c1.sum(), (c1 & c2).sum(), sel.sum()]
+        assert result.regions["all"].counts.sum_w == pytest.approx(w[sel].sum(), rel=1e-12)
+        assert result.regions["all"].counts.sum_w2 == pytest.approx((w[sel] ** 2).sum(), rel=1e-12)
         np.testing.assert_allclose(result.histograms["all"]["muon_pt"].values(), hist_expected, rtol=1e-6)
 
 
@@ -149,7 +150,7 @@ def test_nan_events_are_counted_in_the_cutflow(tmp_path: Path) -> None:
     sel = parse_selection({"tree": "events", "cuts": [{"name": "x", "expression": "x > 0"},
                                                       {"name": "y", "expression": "all(y > 0)"}]})
     r = run_selection(sel, {"s": [str(path)]}).samples["s"]
-    assert r.cut_raw.tolist() == [3, 2] and r.cut_nan.tolist() == [2, 1] and r.n_total == 5
+    assert r.cutflow.after_cut.raw.tolist() == [3, 2] and r.cutflow.failed_with_nan.tolist() == [2, 1] and r.cutflow.total.raw == 5
 
 
 def test_cache_skips_unchanged_work_and_recomputes_what_changed(tmp_path: Path) -> None:
@@ -161,12 +162,12 @@ def test_cache_skips_unchanged_work_and_recomputes_what_changed(tmp_path: Path) 
     again = run_selection(sel, {"s": [str(a), str(b)]}, cache_dir=cache)
     assert (first.n_cached, first.entries_read) == (0, 30)
     assert (again.n_cached, again.entries_read) == (2, 0)
-    assert again.samples["s"].cut_raw.tolist() == first.samples["s"].cut_raw.tolist() == [20]
+    assert again.samples["s"].cutflow.after_cut.raw.tolist() == first.samples["s"].cutflow.after_cut.raw.tolist() == [20]
     _write_small(b, x=np.arange(5.0))  # change one file
     os.utime(b, ns=(os.stat(b).st_atime_ns, os.stat(b).st_mtime_ns + 10**9))
     changed = run_selection(sel, {"s": [str(a), str(b)]}, cache_dir=cache)
     assert (changed.n_cached, changed.entries_read) == (1, 5)
-    assert changed.samples["s"].cut_raw.tolist() == [5]
+    assert changed.samples["s"].cutflow.after_cut.raw.tolist() == [5]
     other = parse_selection({"tree": "events", "cuts": [{"name": "c", "expression": "x > 1"}]})
     assert run_selection(other, {"s": [str(a), str(b)]}, cache_dir=cache).entries_read == 15
 
@@ -179,7 +180,7 @@ def test_dask_two_workers_equals_single_process(tmp_path: Path) -> None:
     single = run_selection(sel, {"s": files}, step=2000)
     dask = run_selection(sel, {"s": files}, step=2000, n_workers=2)
     a, b = single.samples["s"], dask.samples["s"]
-    assert a.cut_w.tolist() == b.cut_w.tolist() and a.region_w2.tolist() == b.region_w2.tolist()
+    assert a.cutflow.after_cut.sum_w.tolist() == b.cutflow.after_cut.sum_w.tolist() and a.regions["all"].counts.sum_w2.tolist() == b.regions["all"].counts.sum_w2.tolist()
     assert a.histograms["all"]["h"] == b.histograms["all"]["h"]
 
 
@@ -244,7 +245,7 @@ def test_bad_inputs_name_the_file_branch_or_tree(tmp_path: Path) -> None:
     bad_jagged = parse_selection({"tree": "events", "cuts": [{"name": "c", "expression": "v > 1"}]})
     with pytest.raises(InputError, match="cut 'c' gives a list per event"):
         run_selection(bad_jagged, {"s": [str(jagged)]})
-    assert run_selection(per_event, {"s": [str(good)]}).samples["s"].cut_raw.tolist() == [999]
+    assert run_selection(per_event, {"s": [str(good)]}).samples["s"].cutflow.after_cut.raw.tolist() == [999]
 
 
 def test_cli_select_error_leaves_no_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -270,7 +271,7 @@ def test_shipped_selections_run_on_generated_events(tmp_path: Path, setup: str) 
     run = run_selection(selection, resolve_samples(selection, tmp_path))
     signal = next(s for s in run.samples if s.startswith("signal"))
     weight, _ = region_yield(run, signal, "signal")
-    total = run.samples[signal].w_total
+    total = run.samples[signal].cutflow.total.sum_w
     assert 0.25 < weight / total < 1.0  # a sizeable part of the generated signal lands in the box
     background = sum(region_yield(run, s, "signal")[0] for s in run.samples if s not in ("data", signal))
     assert 0.0 <= background < 5.0  # a few tenths of an event, at most, for the published exposure
@@ -287,5 +288,5 @@ def test_selection_on_a_scheduler_address_equals_single_process(tmp_path: Path) 
     single = run_selection(sel, {"s": files})
     with dask_client(None, 1) as client:
         remote = run_selection(sel, {"s": files}, scheduler=client.scheduler.address)
-    assert single.samples["s"].cut_raw.tolist() == remote.samples["s"].cut_raw.tolist()
+    assert single.samples["s"].cutflow.after_cut.raw.tolist() == remote.samples["s"].cutflow.after_cut.raw.tolist()
     assert single.samples["s"].histograms["all"]["h"] == remote.samples["s"].histograms["all"]["h"]

@@ -30,7 +30,8 @@ from na64stat.core.progress import Progress, configure_logging, logger, point_li
 from na64stat.results.recast import DM_MODELS, recast_limits_file
 from na64stat.selection.config import load_selection
 from na64stat.selection.outputs import cutflow_table, write_outputs
-from na64stat.selection.processing import resolve_samples, run_selection
+from na64stat.selection.inputs import resolve_samples
+from na64stat.selection.processing import run_selection
 from na64stat.simulation.generate import (
     DEFAULT_DATA_POT,
     MAX_EVENTS,

@@ -45,7 +45,8 @@ from na64stat.core.references import load_curve
 from na64stat.selection.config import Selection, load_selection
 from na64stat.selection.outputs import summary as selection_summary
 from na64stat.selection.outputs import write_outputs
-from na64stat.selection.processing import resolve_samples, run_selection
+from na64stat.selection.inputs import resolve_samples
+from na64stat.selection.processing import run_selection
 from na64stat.simulation.generate import mc_processes, simulate_data, simulate_mc
 from na64stat.model.workspace import build, write_workspace
 from na64stat.model.workspace_config import parse_workspace_config

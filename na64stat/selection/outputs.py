@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import hist
-import numpy as np
 import uhi.io.json as uhi_json
 
 from na64stat import __version__
@@ -29,7 +28,7 @@ from na64stat.core.errors import InputError
 from na64stat.core.io import OutputSet
 from na64stat.core.loaders import load_json
 from na64stat.simulation.rootio import write_root_objects
-from na64stat.selection.processing import SampleResult, SelectionRun
+from na64stat.selection.records import Counts, SampleResult, SelectionRun
 
 __all__ = ["summary", "cutflow_table", "write_outputs", "load_histograms", "histograms_to_json"]
 
@@ -38,33 +37,40 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
-def _sample_summary(run: SelectionRun, result: SampleResult) -> dict[str, Any]:
-    sel = run.selection
-    cutflow = []
-    prev_raw, prev_w = result.n_total, result.w_total
-    for k, cut in enumerate(sel.cuts):
-        raw, w = int(result.cut_raw[k]), float(result.cut_w[k])
-        cutflow.append({
+def _cutflow_rows(run: SelectionRun, result: SampleResult) -> list[dict[str, Any]]:
+    """Per cut: raw and weighted counts after it, efficiencies and the events lost to NaN."""
+    cf = result.cutflow
+    rows = []
+    prev_raw, prev_w = int(cf.total.raw), float(cf.total.sum_w)
+    for k, cut in enumerate(run.selection.cuts):
+        raw, w = int(cf.after_cut.raw[k]), float(cf.after_cut.sum_w[k])
+        rows.append({
             "cut": cut.name, "description": cut.description, "expression": str(cut.expression),
-            "raw": raw, "weighted": w, "weighted_error": math.sqrt(result.cut_w2[k]),
-            "relative_efficiency": _ratio(w, prev_w), "cumulative_efficiency": _ratio(w, result.w_total),
-            "raw_relative_efficiency": _ratio(raw, prev_raw), "failed_with_nan": int(result.cut_nan[k]),
+            "raw": raw, "weighted": w, "weighted_error": math.sqrt(cf.after_cut.sum_w2[k]),
+            "relative_efficiency": _ratio(w, prev_w), "cumulative_efficiency": _ratio(w, float(cf.total.sum_w)),
+            "raw_relative_efficiency": _ratio(raw, prev_raw), "failed_with_nan": int(cf.failed_with_nan[k]),
         })
         prev_raw, prev_w = raw, w
-    nminus1 = [{"cut": cut.name, "raw": int(result.nminus1_raw[k]), "weighted": float(result.nminus1_w[k]),
-                "weighted_error": math.sqrt(result.nminus1_w2[k])} for k, cut in enumerate(sel.cuts)]
-    regions: dict[str, Any] = {}
-    for r, region in enumerate(sel.regions):
-        if region.name in result.blinded:
-            regions[region.name] = "blinded"
-        else:
-            regions[region.name] = {"raw": int(result.region_raw[r]), "weighted": float(result.region_w[r]),
-                                    "weighted_error": math.sqrt(result.region_w2[r])}
+    return rows
+
+
+def _counts(counts: Counts) -> dict[str, Any]:
+    """``{"raw", "weighted", "weighted_error"}`` of one count."""
+    return {"raw": int(counts.raw), "weighted": float(counts.sum_w), "weighted_error": math.sqrt(counts.sum_w2)}
+
+
+def _sample_summary(run: SelectionRun, result: SampleResult) -> dict[str, Any]:
+    sel = run.selection
+    nm1 = result.cutflow.n_minus_1
+    nminus1 = [{"cut": cut.name, "raw": int(nm1.raw[k]), "weighted": float(nm1.sum_w[k]),
+                "weighted_error": math.sqrt(nm1.sum_w2[k])} for k, cut in enumerate(sel.cuts)]
+    regions: dict[str, Any] = {r.name: "blinded" if r.name in result.blinded else _counts(result.regions[r.name].counts)
+                               for r in sel.regions}
     return {
         "data": result.is_data,
         "files": run.inputs.get(result.sample, list(result.files)),
-        "total": {"raw": result.n_total, "weighted": result.w_total, "weighted_error": math.sqrt(result.w2_total)},
-        "cutflow": cutflow,
+        "total": _counts(result.cutflow.total),
+        "cutflow": _cutflow_rows(run, result),
         "n_minus_1": nminus1,
         "regions": regions,
     }
@@ -157,5 +163,5 @@ def region_yield(run: SelectionRun, sample: str, region: str) -> tuple[float, fl
         raise InputError(f"selection {run.selection.name!r} has no region {region!r}; regions are {names}")
     if region in result.blinded:
         raise InputError(f"region {region!r} is blinded for sample {sample!r}")
-    r = names.index(region)
-    return float(result.region_w[r]), float(np.sqrt(result.region_w2[r]))
+    counts = result.regions[region].counts
+    return float(counts.sum_w), float(counts.error)
