@@ -355,7 +355,28 @@ def events_per_epsilon2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     """Expected events per eps^2 for a dark photon decaying invisibly (Br = 1).
 
     alpha_X = alpha eps^2 for both electron and muon beams (the A' couples to
-    every charged lepton with eps e; seed section 5.2).
+    every charged lepton with eps e; seed section 5.2), so this is
+    :func:`events_per_alpha_x` times alpha.
+
+    Parameters
+    ----------
+    setup : Setup
+        Beam, target, missing-energy cut, exposure [EOT or MOT] and signal
+        efficiency.
+    masses_gev : array_like
+        A' masses [GeV].
+
+    Returns
+    -------
+    numpy.ndarray
+        Signal events per unit eps^2 at the setup's exposure, one per mass
+        (the expected signal is this times eps^2).
+
+    Examples
+    --------
+    >>> n = events_per_epsilon2(get_setup("na64e-invisible"), [0.01, 0.1])
+    >>> bool(n[0] > n[1] > 0)  # fewer A' at higher mass
+    True
     """
     return invisible_alpha_x_per_coupling2("dark_photon", setup.beam, masses_gev) * events_per_alpha_x(setup, masses_gev)
 
