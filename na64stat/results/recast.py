@@ -136,14 +136,48 @@ def recast_limit(
 ) -> Recast:
     """All couplings a mu limit implies at ``mass_gev`` [GeV].
 
-    ``signal_model`` and ``reference_coupling`` are what the signal patch was
-    made with (eps for ``dark_photon``, e_mu for ``lmutau``); ``beam`` tells
-    how a dark-photon limit converts to e_mu (through the loop mixing for
-    electrons; directly for an ``lmutau`` signal). ``long_lived`` applies the
-    Appendix B factor 1/P_min (pseudo-Dirac chi2 decays) to eps^2.
-    ``branching`` is the Br(Z' -> invisible) convention of the e_mu result;
-    ``signal_branching`` the one an ``lmutau`` signal was made with.
+    The signal yield scales as the coupling squared, so a limit mu on the
+    signal strength of a patch made at coupling g_ref is a limit
+    g^2 = mu g_ref^2: eps^2 for a dark photon, e_mu^2 for an L_mu - L_tau Z';
+    y = eps^2 alpha_D (m_chi / m_A')^4 and the alpha_D excluded below follow.
 
+    Parameters
+    ----------
+    mu : float
+        Upper limit on the signal strength (dimensionless).
+    mass_gev : float
+        A' / Z' mass [GeV].
+    signal_model : {"dark_photon", "lmutau"}
+        What the signal patch was made with: eps for ``dark_photon``, e_mu
+        for ``lmutau``.
+    reference_coupling : float
+        The coupling the patch's signal yields were computed at (eps or e_mu,
+        dimensionless; e.g. 1e-4).
+    beam : {"electron", "muon"}, optional
+        How a dark-photon limit converts to e_mu: through the loop mixing for
+        electrons; directly for an ``lmutau`` signal.
+    alpha_d : float, optional
+        Dark coupling alpha_D of the y limit.
+    mass_ratio : float, optional
+        m_A' / m_chi of the y and alpha_D limits.
+    dm_model : {"scalar", "majorana", "pseudodirac"}, optional
+        Dark-matter type of the alpha_D limit.
+    long_lived : bool, optional
+        Apply the Appendix B factor 1/P_min (pseudo-Dirac chi2 decays) to eps^2.
+    branching : str, optional
+        Br(Z' -> invisible) convention of the e_mu result (``"physical"`` or
+        ``"darkcast"``).
+    signal_branching : str, optional
+        The convention an ``lmutau`` signal was made with.
+
+    Returns
+    -------
+    Recast
+        mu and the excluded eps^2, eps, e_mu, y and alpha_D (NaN where a
+        coupling does not apply), and the long-lived correction used.
+
+    Examples
+    --------
     >>> r = recast_limit(2.0, 0.01, "dark_photon", 1e-4)
     >>> r.epsilon2, round(r.y / r.epsilon2 * 81, 3)
     (2e-08, 0.1)
