@@ -255,8 +255,98 @@ def _check_definitions(definitions: Mapping[str, Expression], source: str) -> No
         visit(name, [])
 
 
+def _optional_expression(raw: Mapping[str, Any], key: str, source: str, item: str) -> Expression | None:
+    """The expression under ``raw[key]``, or None when the key is absent or null."""
+    return _expression(raw[key], source, item) if raw.get(key) is not None else None
+
+
+def _parse_cuts(content: Mapping[str, Any], source: str) -> list[Cut]:
+    """The ``cuts`` list, in order; names unique."""
+    cuts = []
+    for i, raw in enumerate(_expect(content.get("cuts") or [], list, source, "cuts")):
+        raw = _expect(raw, dict, source, f"cuts[{i}]")
+        _keys(raw, {"name", "expression", "description"}, source, f"cuts[{i}]")
+        name = str(_expect(raw.get("name"), str, source, f"cuts[{i}].name"))
+        cuts.append(Cut(name, _expression(raw.get("expression"), source, f"cut {name!r}"), str(raw.get("description", ""))))
+    cut_names = [c.name for c in cuts]
+    if len(set(cut_names)) != len(cut_names):
+        raise InputError(f"{source}: cut names must be unique, got {cut_names}")
+    return cuts
+
+
+def _parse_region(name: str, raw: Any, cut_names: Sequence[str], source: str) -> Region:
+    """One region: its cuts (default all, in order), ``where`` condition, blinding and description."""
+    raw = _expect(raw or {}, dict, source, f"region {name!r}")
+    _keys(raw, {"cuts", "where", "blinded", "description"}, source, f"region {name!r}")
+    chosen = raw.get("cuts", "all")
+    if chosen == "all":
+        chosen = list(cut_names)
+    chosen = [str(c) for c in _expect(chosen, list, source, f"region {name!r}.cuts")]
+    unknown = [c for c in chosen if c not in cut_names]
+    if unknown:
+        raise InputError(f"{_where(source, f'region {name!r}')}: unknown cut(s) {unknown}; cuts are {list(cut_names)}")
+    where = _optional_expression(raw, "where", source, f"region {name!r}")
+    check_name(name, "region name", source)
+    return Region(str(name), tuple(chosen), where, bool(raw.get("blinded", False)), str(raw.get("description", "")))
+
+
+def _parse_histogram(i: int, raw: Any, region_names: Sequence[str], source: str) -> HistogramSpec:
+    """Histogram ``i``: one or two expressions with as many axes, its regions (default all) and weight."""
+    raw = _expect(raw, dict, source, f"histograms[{i}]")
+    _keys(raw, {"name", "expression", "bins", "regions", "weight", "label"}, source, f"histograms[{i}]")
+    name = str(_expect(raw.get("name"), str, source, f"histograms[{i}].name"))
+    check_name(name, "histogram name", source)
+    item = f"histogram {name!r}"
+    exprs = raw.get("expression")
+    exprs = exprs if isinstance(exprs, list) else [exprs]
+    bins = raw.get("bins")
+    bins = bins if isinstance(bins, list) else [bins]
+    if not 1 <= len(exprs) <= 2 or len(bins) != len(exprs):
+        raise InputError(f"{_where(source, item)}: give one or two expressions and as many 'bins' entries")
+    variables = tuple(_expression(e, source, item) for e in exprs)
+    axes = tuple(_axis(b, source, f"{item}.bins") for b in bins)
+    total_bins = math.prod(len(a.edges) - 1 if a.kind == "variable" else int(a.edges[0]) for a in axes)
+    if total_bins > MAX_BINS:
+        raise InputError(f"{_where(source, item)}: {total_bins} bins is more than the limit of {MAX_BINS} per histogram")
+    in_regions = [str(r) for r in _expect(raw.get("regions", list(region_names)), list, source, f"{item}.regions")]
+    unknown = [r for r in in_regions if r not in region_names]
+    if unknown:
+        raise InputError(f"{_where(source, item)}: unknown region(s) {unknown}; regions are {list(region_names)}")
+    weight = _optional_expression(raw, "weight", source, f"{item}.weight")
+    return HistogramSpec(name, variables, axes, tuple(in_regions), weight)
+
+
+def _parse_sample(name: Any, raw: Any, definitions: Mapping[str, Expression], source: str) -> SampleSpec:
+    """One sample's files, data flag, weight and definitions (checked for cycles with the global ones)."""
+    check_name(str(name).replace("*", "x").replace("?", "x"), "sample name", source)
+    raw = _expect(raw or {}, dict, source, f"sample {name!r}")
+    _keys(raw, {"files", "data", "weight", "definitions", "per_file"}, source, f"sample {name!r}")
+    files = raw.get("files", [])
+    files = [files] if isinstance(files, str) else _expect(files, list, source, f"sample {name!r}.files")
+    defs = {str(k): _expression(v, source, f"sample {name!r} definition {k!r}")
+            for k, v in _expect(raw.get("definitions") or {}, dict, source, f"sample {name!r}.definitions").items()}
+    weight = _optional_expression(raw, "weight", source, f"sample {name!r}.weight")
+    spec = SampleSpec(str(name), tuple(str(f) for f in files), bool(raw.get("data", False)), weight, defs,
+                      bool(raw.get("per_file", False)))
+    _check_definitions({**definitions, **defs}, source)
+    return spec
+
+
 def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> Selection:
     """Build a :class:`Selection` from the parsed YAML mapping ``content``.
+
+    Parameters
+    ----------
+    content:
+        The selection file's mapping (see the module docstring for its keys).
+    source:
+        File name (or a label) that error messages name.
+
+    Returns
+    -------
+    Selection
+        The checked selection; any problem is an :class:`InputError` naming
+        ``source`` and the item.
 
     >>> s = parse_selection({"tree": "events", "cuts": [{"name": "a", "expression": "x > 1"}]})
     >>> [c.name for c in s.cuts], [r.name for r in s.regions], s.branches_for("any")
@@ -268,86 +358,23 @@ def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> 
     raw_defs = _expect(content.get("definitions") or {}, dict, source, "definitions")
     definitions = {str(k): _expression(v, source, f"definition {k!r}") for k, v in raw_defs.items()}
     _check_definitions(definitions, source)
-    cuts = []
-    for i, raw in enumerate(_expect(content.get("cuts") or [], list, source, "cuts")):
-        raw = _expect(raw, dict, source, f"cuts[{i}]")
-        _keys(raw, {"name", "expression", "description"}, source, f"cuts[{i}]")
-        name = str(_expect(raw.get("name"), str, source, f"cuts[{i}].name"))
-        cuts.append(Cut(name, _expression(raw.get("expression"), source, f"cut {name!r}"), str(raw.get("description", ""))))
-    cut_names = [c.name for c in cuts]
-    if len(set(cut_names)) != len(cut_names):
-        raise InputError(f"{source}: cut names must be unique, got {cut_names}")
-    regions = []
+    cuts = _parse_cuts(content, source)
     raw_regions = _expect(content.get("regions") or {"all": {}}, dict, source, "regions")
-    for name, raw in raw_regions.items():
-        raw = _expect(raw or {}, dict, source, f"region {name!r}")
-        _keys(raw, {"cuts", "where", "blinded", "description"}, source, f"region {name!r}")
-        chosen = raw.get("cuts", "all")
-        if chosen == "all":
-            chosen = cut_names
-        chosen = [str(c) for c in _expect(chosen, list, source, f"region {name!r}.cuts")]
-        unknown = [c for c in chosen if c not in cut_names]
-        if unknown:
-            raise InputError(f"{_where(source, f'region {name!r}')}: unknown cut(s) {unknown}; cuts are {cut_names}")
-        where = _expression(raw["where"], source, f"region {name!r}") if raw.get("where") is not None else None
-        check_name(name, "region name", source)
-        regions.append(Region(str(name), tuple(chosen), where, bool(raw.get("blinded", False)), str(raw.get("description", ""))))
-    region_names = [r.name for r in regions]
-    histograms = []
-    for i, raw in enumerate(_expect(content.get("histograms") or [], list, source, "histograms")):
-        raw = _expect(raw, dict, source, f"histograms[{i}]")
-        _keys(raw, {"name", "expression", "bins", "regions", "weight", "label"}, source, f"histograms[{i}]")
-        name = str(_expect(raw.get("name"), str, source, f"histograms[{i}].name"))
-        check_name(name, "histogram name", source)
-        item = f"histogram {name!r}"
-        exprs = raw.get("expression")
-        exprs = exprs if isinstance(exprs, list) else [exprs]
-        bins = raw.get("bins")
-        bins = bins if isinstance(bins, list) else [bins]
-        if not 1 <= len(exprs) <= 2 or len(bins) != len(exprs):
-            raise InputError(f"{_where(source, item)}: give one or two expressions and as many 'bins' entries")
-        variables = tuple(_expression(e, source, item) for e in exprs)
-        axes = tuple(_axis(b, source, f"{item}.bins") for b in bins)
-        total_bins = math.prod(len(a.edges) - 1 if a.kind == "variable" else int(a.edges[0]) for a in axes)
-        if total_bins > MAX_BINS:
-            raise InputError(f"{_where(source, item)}: {total_bins} bins is more than the limit of {MAX_BINS} per histogram")
-        in_regions = [str(r) for r in _expect(raw.get("regions", region_names), list, source, f"{item}.regions")]
-        unknown = [r for r in in_regions if r not in region_names]
-        if unknown:
-            raise InputError(f"{_where(source, item)}: unknown region(s) {unknown}; regions are {region_names}")
-        weight = _expression(raw["weight"], source, f"{item}.weight") if raw.get("weight") is not None else None
-        histograms.append(HistogramSpec(name, variables, axes, tuple(in_regions), weight))
+    regions = [_parse_region(name, raw, [c.name for c in cuts], source) for name, raw in raw_regions.items()]
+    histograms = [_parse_histogram(i, raw, [r.name for r in regions], source)
+                  for i, raw in enumerate(_expect(content.get("histograms") or [], list, source, "histograms"))]
     if len({h.name for h in histograms}) != len(histograms):
         raise InputError(f"{source}: histogram names must be unique")
-    samples = []
-    for name, raw in (_expect(content.get("samples") or {}, dict, source, "samples")).items():
-        check_name(str(name).replace("*", "x").replace("?", "x"), "sample name", source)
-        raw = _expect(raw or {}, dict, source, f"sample {name!r}")
-        _keys(raw, {"files", "data", "weight", "definitions", "per_file"}, source, f"sample {name!r}")
-        files = raw.get("files", [])
-        files = [files] if isinstance(files, str) else _expect(files, list, source, f"sample {name!r}.files")
-        defs = {str(k): _expression(v, source, f"sample {name!r} definition {k!r}")
-                for k, v in _expect(raw.get("definitions") or {}, dict, source, f"sample {name!r}.definitions").items()}
-        weight = _expression(raw["weight"], source, f"sample {name!r}.weight") if raw.get("weight") is not None else None
-        samples.append(SampleSpec(str(name), tuple(str(f) for f in files), bool(raw.get("data", False)), weight, defs,
-                                  bool(raw.get("per_file", False))))
-        _check_definitions({**definitions, **defs}, source)
-    weight = _expression(content["weight"], source, "weight") if content.get("weight") is not None else None
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    samples = [_parse_sample(name, raw, definitions, source)
+               for name, raw in (_expect(content.get("samples") or {}, dict, source, "samples")).items()]
+    weight = _optional_expression(content, "weight", source, "weight")
     name = check_name(_expect(content.get("name", Path(source).stem), (str, int, float), source, "name"),
                       "selection name", source)
     return Selection(
-        name=name,
-        tree=tree,
-        cuts=tuple(cuts),
-        regions=tuple(regions),
-        histograms=tuple(histograms),
-        definitions=definitions,
-        weight=weight,
-        samples=tuple(samples),
-        description=str(content.get("description", "")),
-        source=source,
-        digest=digest,
+        name=name, tree=tree, cuts=tuple(cuts), regions=tuple(regions), histograms=tuple(histograms),
+        definitions=definitions, weight=weight,
+        samples=tuple(samples), description=str(content.get("description", "")), source=source,
+        digest=hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest(),
     )
 
 
