@@ -172,29 +172,41 @@ def simulate_mc(
 
     Parameters
     ----------
-    setup:
+    setup : str
         ``na64e-invisible``, ``na64mu-invisible`` or ``na64e-visible``.
-    out:
+    out : str or pathlib.Path
         Output folder; files are ``<process>.root``.
-    processes, masses_gev, coupling, model:
-        What to generate (see :func:`mc_processes`); signals at ``coupling``.
-    n_events:
+    processes : sequence of str, optional
+        What to generate (see :func:`mc_processes`); default every background
+        process, plus the signal when ``masses_gev`` is given.
+    masses_gev : sequence of float, optional
+        Signal masses [GeV], one file ``signal_m<mass>.root`` each.
+    coupling : float, optional
+        Coupling of the signal (eps, or e_mu for NA64mu; dimensionless).
+    model : SignalModel, optional
+        The signal model (default: the setup's).
+    n_events : int, optional
         Generated events per process.
-    n_pot:
-        Particles on target the weights represent (default: the setup's
-        published exposure, e.g. 2.84e11 EOT for NA64e invisible).
-    seed:
-        Seed; each process has its own stream derived from it.
-    compression:
+    n_pot : float, optional
+        Particles on target [EOT or MOT] the weights represent (default: the
+        setup's published exposure, e.g. 2.84e11 EOT for NA64e invisible).
+    seed : int, optional
+        Seed; each process has its own stream derived from it (the same seed
+        gives byte-identical files).
+    compression : str, optional
         ``zlib``, ``lz4``, ``zstd``, ``lzma`` or ``none`` (``:LEVEL`` optional).
-    chunk_size:
+    chunk_size : int, optional
         Events generated and written per step (memory is flat in ``n_events``).
-    progress:
+    progress : callable, optional
         Called with the number of events done after each chunk.
+    max_events : int, optional
+        Size guard: the most events per process (an InputError above it).
 
     Returns
     -------
     list of SimulatedFile
+        One per file written: path, events, sum of weights [expected events
+        for ``n_pot``] and the exposure.
     """
     _check_positive("n_events", n_events)
     _check_positive("chunk_size", chunk_size)
@@ -361,8 +373,33 @@ def simulate_data(
     ``run``, ``spill``, ``event``) and ``spills`` (``run``, ``spill``, ``eot``).
     The sum of ``eot`` over all files equals ``n_eot`` exactly.
 
-    ``chunk_size`` bounds the number of truth-level events held at once;
-    ``progress`` is called with the EOT done after each batch of spills.
+    Parameters
+    ----------
+    setup : str
+        ``na64e-invisible``, ``na64mu-invisible`` or ``na64e-visible``.
+    out : str or pathlib.Path
+        Output folder.
+    n_eot : float
+        Particles on target [EOT or MOT] of the data set (5e8 EOT is about 1e6
+        triggered events).
+    seed : int, optional
+        Seed (the same seed gives byte-identical files).
+    settings : DataSettings, optional
+        Run structure (EOT per spill, spills per run, events per file, first
+        run number), missing tracks and pile-up.
+    compression : str, optional
+        ``zlib``, ``lz4``, ``zstd``, ``lzma`` or ``none`` (``:LEVEL`` optional).
+    chunk_size : int, optional
+        Bounds the number of truth-level events held at once.
+    progress : callable, optional
+        Called with the EOT done after each batch of spills.
+    max_events : int, optional
+        Size guard: the most triggered events expected for ``n_eot``.
+
+    Returns
+    -------
+    list of SimulatedFile
+        One per run file: path, triggered events and exposure.
     """
     _check_positive("chunk_size", chunk_size)
     check_data_size(setup, n_eot, max_events, settings)
