@@ -48,19 +48,29 @@ def run_selection(
 
     Parameters
     ----------
-    data_samples:
+    selection : Selection
+        A parsed selection file (:func:`na64stat.selection.config.load_selection`):
+        tree, definitions, ordered cuts, regions, histograms.
+    samples : mapping of str to sequence of str
+        Sample name -> ROOT file paths (:func:`na64stat.selection.inputs.resolve_samples`
+        expands globs).
+    data_samples : sequence of str, optional
         Samples that are data (also those marked ``data: true`` in the
         selection): unweighted unless overridden, blinded regions not filled.
-    unblind:
+    unblind : bool, optional
         Fill blinded regions for data too.
-    step, chunk:
-        Entries per task and per read.
-    cache_dir:
+    step : int, optional
+        Entries per task.
+    chunk : int, optional
+        Entries per read (memory is bounded by it).
+    cache_dir : str or os.PathLike, optional
         Folder of the task cache (``None``: no cache).
-    scheduler, n_workers:
-        Dask scheduler address, or a local cluster of ``n_workers`` processes
-        when ``n_workers > 1``; default: in this process.
-    progress:
+    scheduler : str, optional
+        Dask scheduler address (e.g. ``tcp://host:8786``).
+    n_workers : int, optional
+        A local Dask cluster of this many processes when above 1; default:
+        in this process.
+    progress : callable, optional
         Called with the number of entries of each finished task.
 
     Returns
