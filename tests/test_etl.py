@@ -132,7 +132,7 @@ def _explicit_dsigma_dx_dcos(e0, m, mx, x, th, recoil_mass, n_t=24, n_phi=32):
 
 
 @pytest.mark.parametrize(
-    "e0, m, mx, x, th",
+    ("e0", "m", "mx", "x", "th"),
     [(20.0, M_MU_GEV, 1.0, 0.7, 0.05), (20.0, M_MU_GEV, 0.1, 0.9, 0.003), (20.0, M_E_GEV, 0.5, 0.95, 0.01)],
 )
 def test_fast_integrand_matches_explicit_dirac_matrices(e0, m, mx, x, th):
@@ -149,7 +149,7 @@ def test_quadrature_converged_and_dsigma_dx_integrates_to_sigma():
     base = etl.compute_etl("mu", "Pb", 0.05, 160.0, x_min=0.5, **FAST)
     fine = etl.compute_etl("mu", "Pb", 0.05, 160.0, x_min=0.5, n_x=48, n_theta=64, n_t=96)
     assert base.sigma_pb == pytest.approx(fine.sigma_pb, rel=1e-3)
-    spectrum = lambda x: float(etl.dsigma_dx_etl_pb(x, "mu", "Pb", 0.05, 160.0, n_theta=32, n_t=48))  # noqa: E731
+    spectrum = lambda x: float(etl.dsigma_dx_etl_pb(x, "mu", "Pb", 0.05, 160.0, n_theta=32, n_t=48))
     assert etl.dsigma_dx_etl_pb(0.7, "mu", "Pb", 0.05, 160.0).shape == ()
     quad, _ = integrate.quad(spectrum, 0.5, 1.0 - M_MU_GEV / 160.0, limit=200, epsrel=1e-5)
     assert quad == pytest.approx(fine.sigma_pb, rel=2e-3)
@@ -219,7 +219,7 @@ def test_dmg4_k_factors_reproduced():
     assert 0.2 < np.max(dev) < 0.26 and np.argmax(dev) == dev.size - energies.size  # worst: 3 GeV, 20 GeV
 
 
-@pytest.mark.parametrize("m, e0", [(0.004, 100.0), (0.05, 60.0), (0.3, 140.0)])
+@pytest.mark.parametrize(("m", "e0"), [(0.004, 100.0), (0.05, 60.0), (0.3, 140.0)])
 def test_dmg4_k_factor_direct_points(m, e0):
     """A few direct integrations (no table) in the region where 2% is reached."""
     raw = load_resource("dmg4_kfactors_pb")
@@ -248,7 +248,7 @@ def test_dmg4_k_factors_direct_slow():
 def _iww_muon_pb(m: float, e0: float) -> float:
     """IWW of eqs. (22)-(25) with m_e -> m_mu: fixed chi(t_min = m^4/(4 E0^2), t_max = m^2 + m_mu^2)."""
     chi = float(chi_elastic(m**4 / (4 * e0**2), m**2 + M_MU_GEV**2, LEAD))
-    shape = lambda x: (1 - x + x * x / 3) / (m * m * (1 - x) / x + M_MU_GEV**2 * x)  # noqa: E731
+    shape = lambda x: (1 - x + x * x / 3) / (m * m * (1 - x) / x + M_MU_GEV**2 * x)
     value, _ = integrate.quad(shape, m / e0, 1 - M_MU_GEV / e0, limit=200, points=[0.5])
     return 4 * ALPHA_EM**2 * chi * value * GEV2_TO_PB
 

@@ -95,7 +95,8 @@ def build(quick: bool = False) -> dict:
         },
         "notes": (
             "Cubic-spline interpolation of ln sigma in (ln m, ln E0, x_min) "
-            "(na64stat.physics.etl.sigma_etl_pb; above the last cut sigma falls linearly to 0 at x = 1 - m_l/E0). Electrons on Pb: K = sigma_IWW(DMG4)/sigma from this table "
+            "(na64stat.physics.etl.sigma_etl_pb; above the last cut sigma falls linearly to 0 at x = 1 - m_l/E0). "
+            "Electrons on Pb: K = sigma_IWW(DMG4)/sigma from this table "
             "agrees with DMG4's K factors within 2% for 2 - 70 MeV at all beam energies and within 3.5% up to 1 GeV at "
             "E0 >= 40 GeV; -3.7% at 1 MeV, growing with m/E0 above 1 GeV to +24% at 3 GeV, 20 GeV (tests/test_etl.py)."
         ),
