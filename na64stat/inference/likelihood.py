@@ -111,10 +111,13 @@ class Likelihood:
         self.n_pars = self.init.size
         self.aux_terms = self._aux_terms()
         self._batched: dict[int, pyhf.pdf.Model] = {}
-        from na64stat.inference.singlebin import SingleBinModel
+        from na64stat.inference.singlebin import BinnedModel, SingleBinModel
 
-        #: closed-form -2 ln L with analytic derivatives for one-bin models (None: pyhf path)
+        #: closed-form one-bin model: its expected count (exact counting) and -2 ln L (None: not one bin)
         self.closed_form: SingleBinModel | None = SingleBinModel.from_likelihood(self)
+        #: closed-form -2 ln L with analytic derivatives, one bin or a few (None: pyhf path)
+        self.closed_form_nll: SingleBinModel | BinnedModel | None = (
+            self.closed_form or BinnedModel.from_likelihood(self))
         self.typical_scale = self._typical_scale()
 
     def _typical_scale(self) -> np.ndarray:
@@ -181,8 +184,8 @@ class Likelihood:
         p = np.atleast_2d(np.asarray(pars, dtype=float))
         d = np.asarray(data, dtype=float)
         d = np.broadcast_to(d, (p.shape[0], d.shape[-1]))
-        if self.closed_form is not None:
-            return self.closed_form.twice_nll(p, d)
+        if self.closed_form_nll is not None:
+            return self.closed_form_nll.twice_nll(p, d)
         out = np.empty(p.shape[0])
         chunk = _MAX_POINTS_PER_CALL
         for start in range(0, p.shape[0], chunk):
@@ -382,8 +385,8 @@ class Likelihood:
         at a lower bound and (-h, -2h) at an upper bound, so the stencil never
         leaves the box and is centred on x itself.
         """
-        if self.closed_form is not None:  # exact derivatives, no step size
-            _, grad_all, hess_all = self.closed_form.derivatives(x, data)
+        if self.closed_form_nll is not None:  # exact derivatives, no step size
+            _, grad_all, hess_all = self.closed_form_nll.derivatives(x, data)
             return grad_all[:, free], hess_all[:, free][:, :, free]
         n, q = x.shape[0], free.size
         xf = x[:, free]

@@ -142,7 +142,7 @@ _EVALUATIONS = {"toys": 25, "exact": 16}
 
 def _seconds_per_fit(lik: Likelihood) -> float:
     """Measured cost of one fit of one dataset in a batch (the batched fitter amortises its overhead)."""
-    batch = 256 if lik.closed_form is not None or np.count_nonzero(~lik.fixed) <= MAX_NEWTON_PARAMETERS else 2
+    batch = 256 if lik.closed_form_nll is not None or np.count_nonzero(~lik.fixed) <= MAX_NEWTON_PARAMETERS else 2
     data = np.repeat(lik.data[None, :], batch, axis=0)
     start = time.perf_counter()
     lik.fit(data)

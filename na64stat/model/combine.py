@@ -37,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import re
@@ -54,7 +55,7 @@ from na64stat.core.errors import InputError, PhysicsError
 from na64stat.model.workspace import NO_HEPDATA_RECORD, patch_name, read_json, validate_patchset, validate_spec
 from na64stat.physics.yields import invisible_alpha_x_per_coupling2
 
-__all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "combine_workspaces", "combine_folders"]
+__all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "poi_upper_bound", "combine_workspaces", "combine_folders"]
 
 #: Signal models a combination can be expressed in, and the name of their coupling.
 MODELS = ("dark_photon", "lmutau")
@@ -125,8 +126,19 @@ def _beam(setup: str, where: str) -> str:
         raise InputError(f"{where}: unknown setup {setup!r} (its beam decides the coupling conversion)") from None
 
 
+def _patchset_content(patchset: Any) -> Mapping[str, Any] | None:
+    """The JSON content of a PatchSet given as a mapping or as a :class:`pyhf.PatchSet` (public attributes only)."""
+    if isinstance(patchset, Mapping):
+        return patchset
+    if isinstance(patchset, pyhf.PatchSet):
+        return {"metadata": dict(patchset.metadata), "version": patchset.version,
+                "patches": [{"metadata": dict(p.metadata), "patch": json.loads(p.to_string())}
+                            for p in patchset.patches]}
+    return None
+
+
 def _experiment(index: int, spec: Mapping[str, Any], patchset: Any, used: set[str]) -> _Experiment:
-    content = patchset if isinstance(patchset, Mapping) else getattr(patchset, "_data", None)
+    content = _patchset_content(patchset)
     if not isinstance(content, Mapping):
         raise InputError(f"input {index}: the patchset must be a PatchSet JSON object")
     source = f"input {index} ({content.get('metadata', {}).get('name', '?')})"
@@ -280,6 +292,16 @@ def combine_workspaces(
         first experiment made in ``model``, else of the first experiment.
     name : str, optional
         Name of the combined measurement and PatchSet.
+
+    Returns
+    -------
+    spec : dict
+        The background-only workspace (one placeholder signal sample per
+        channel with signal), validated.
+    patchset : dict
+        The PatchSet content (one patch per mass), validated. Each
+        patch also sets the POI's bounds to [0, :func:`poi_upper_bound`] so
+        that ``pyhf cls`` finds the limit inside them.
     """
     if model not in MODELS:
         raise InputError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
@@ -288,28 +310,55 @@ def combine_workspaces(
     correlated = set(correlated)
     used: set[str] = set()
     experiments = [_experiment(i, spec, ps, used) for i, (spec, ps) in enumerate(inputs)]
+    _check_correlated(experiments, correlated)
+    reference = _reference_coupling(experiments, model, reference_coupling)
+    grid = _mass_grid(experiments, masses)
+    title = name or "combined_" + "_".join(e.prefix for e in experiments)
+    spec, placements = _combined_spec(experiments, correlated, title)
+    patches = [_combined_patch(mass, experiments, placements, spec, model, reference, correlated) for mass in grid]
+    patchset = {"metadata": _patchset_metadata(experiments, spec, title, model, reference, correlated),
+                "patches": patches, "version": "1.0.0"}
+    validate_patchset(patchset, spec, "combined patchset")
+    return spec, patchset
+
+
+def _check_correlated(experiments: Sequence[_Experiment], correlated: set[str]) -> None:
+    """Every name declared correlated is a modifier of some input."""
     found = {m["name"] for e in experiments for c in e.spec["channels"] for s in c["samples"] for m in s["modifiers"]}
     found |= {m["name"] for e in experiments for s in e.signals for _, mods in s.samples.values() for m in mods}
     missing = sorted(correlated - found)
     if missing:
         raise InputError(f"--correlate {', '.join(missing)}: no such modifier in any input; "
                          f"modifiers are {', '.join(sorted(found))}")
-    if reference_coupling is None:
-        reference_coupling = next((e.reference for e in experiments if e.model == model), experiments[0].reference)
-    if not (isinstance(reference_coupling, (int, float)) and math.isfinite(reference_coupling)
-            and reference_coupling > 0):
-        raise InputError(f"reference coupling must be a finite positive number, got {reference_coupling!r}")
+
+
+def _reference_coupling(experiments: Sequence[_Experiment], model: str, given: float | None) -> float:
+    """The common reference coupling: ``given``, else the first experiment's in ``model``, else the first's."""
+    reference = given if given is not None else next(
+        (e.reference for e in experiments if e.model == model), experiments[0].reference)
+    if not (isinstance(reference, (int, float)) and math.isfinite(reference) and reference > 0):
+        raise InputError(f"reference coupling must be a finite positive number, got {reference!r}")
+    return float(reference)
+
+
+def _mass_grid(experiments: Sequence[_Experiment], masses: Sequence[float] | None) -> list[float]:
+    """The common masses [GeV]: the union of the experiments' or ``masses``, each inside some experiment's range."""
     if masses is None:
-        grid = sorted({s.mass for e in experiments for s in e.signals})
-    else:
-        grid = sorted({float(m) for m in masses})
-        if not grid or any(not (math.isfinite(m) and m > 0) for m in grid):
-            raise InputError(f"masses must be finite and positive [GeV], got {list(masses)}")
-        outside = [m for m in grid if all(_interpolate(e, m)[0] is None for e in experiments)]
-        if outside:
-            raise InputError(f"masses {outside} GeV are outside every experiment's mass range "
-                             f"({', '.join(f'{e.name}: {e.signals[0].mass:g}-{e.signals[-1].mass:g}' for e in experiments)})")
-    # background-only spec: one placeholder signal sample first in every channel that has signal anywhere
+        return sorted({s.mass for e in experiments for s in e.signals})
+    grid = sorted({float(m) for m in masses})
+    if not grid or any(not (math.isfinite(m) and m > 0) for m in grid):
+        raise InputError(f"masses must be finite and positive [GeV], got {list(masses)}")
+    outside = [m for m in grid if all(_interpolate(e, m)[0] is None for e in experiments)]
+    if outside:
+        ranges = ", ".join(f"{e.name}: {e.signals[0].mass:g}-{e.signals[-1].mass:g}" for e in experiments)
+        raise InputError(f"masses {outside} GeV are outside every experiment's mass range ({ranges})")
+    return grid
+
+
+def _combined_spec(experiments: Sequence[_Experiment], correlated: set[str],
+                   title: str) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
+    """The background-only spec: one placeholder signal sample first in every channel that has signal
+    anywhere, and where each (experiment prefix, channel) landed."""
     channels: list[dict[str, Any]] = []
     observations: list[dict[str, Any]] = []
     placements: dict[tuple[str, str], int] = {}
@@ -318,87 +367,120 @@ def combine_workspaces(
         has_signal = {c for s in exp.signals for c in s.samples}
         for channel in exp.spec["channels"]:
             cname = f"{exp.prefix}_{channel['name']}"
-            n_bins = len(observed[channel["name"]])
             samples = []
             if channel["name"] in has_signal:
-                samples.append({"name": "signal", "data": [0.0] * n_bins,
+                samples.append({"name": "signal", "data": [0.0] * len(observed[channel["name"]]),
                                 "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]})
                 placements[(exp.prefix, channel["name"])] = len(channels)
-            for sample in channel["samples"]:
-                if _poi_sample(sample, exp.poi):
-                    continue
-                samples.append({"name": sample["name"], "data": list(sample["data"]),
-                                "modifiers": _renamed_modifiers(sample["modifiers"], exp, correlated)})
+            samples += [{"name": sample["name"], "data": list(sample["data"]),
+                         "modifiers": _renamed_modifiers(sample["modifiers"], exp, correlated)}
+                        for sample in channel["samples"] if not _poi_sample(sample, exp.poi)]
             channels.append({"name": cname, "samples": samples})
             observations.append({"name": cname, "data": list(observed[channel["name"]])})
     params = _merge_parameters([(p, e) for e in experiments for m in e.spec["measurements"][:1]
                                 for p in m["config"].get("parameters", [])], correlated)
-    title = name or "combined_" + "_".join(e.prefix for e in experiments)
     spec = {"channels": channels, "observations": observations,
             "measurements": [{"name": title, "config": {"poi": "mu", "parameters": params}}], "version": "1.0.0"}
     validate_spec(spec, "combined background-only workspace")
-    # one patch per grid mass
-    patches = []
-    for mass in grid:
-        ops: list[dict[str, Any]] = []
-        with_signal: list[str] = []
-        without: list[str] = []
-        for exp in experiments:
-            nearest, yields = _interpolate(exp, mass)
-            if nearest is None:
-                without.append(exp.prefix)
-                continue
-            with_signal.append(exp.prefix)
-            factor = yield_conversion(exp.model, model, exp.beam, mass) * (reference_coupling / exp.reference) ** 2
-            for channel, values in yields.items():
-                base = nearest.samples.get(channel)
-                scaled = [y * factor for y in values]
-                ratio = [(s / b) if b > 0 else 0.0 for s, b in zip(scaled, base[0])] if base else [0.0] * len(values)
-                mods = _renamed_modifiers(base[1] if base else [{"name": exp.poi, "type": "normfactor", "data": None}],
-                                          exp, correlated, scale=ratio)
-                ops.append({"op": "replace", "path": f"/channels/{placements[(exp.prefix, channel)]}/samples/0",
-                            "value": {"name": "signal", "data": scaled, "modifiers": mods}})
-        ops.sort(key=lambda op: int(op["path"].split("/")[2]))
-        patches.append({"metadata": {"name": patch_name(mass), "values": [mass], "mass_gev": mass,
-                                     "signal_model": model, "coupling_name": COUPLING_NAMES[model],
-                                     "reference_coupling": float(reference_coupling),
-                                     "experiments_with_signal": with_signal,
-                                     "experiments_without_signal": without,
-                                     "interpolated": [e.prefix for e in experiments if e.prefix in with_signal
-                                                      and all(abs(s.mass - mass) > 1e-9 * mass for s in e.signals)]},
-                        "patch": ops})
-    patchset = {
-        "metadata": {
-            "name": title,
-            "description": "combination of " + ", ".join(
-                f"{e.metadata.get('name', e.prefix)} ({e.setup}, {e.model})" for e in experiments)
-            + f" in {COUPLING_NAMES[model]}",
-            "digests": {"sha256": pyhf.utils.digest(spec, "sha256")},
-            "labels": ["mass_gev"],
-            "references": {"hepdata": NO_HEPDATA_RECORD},
-            "generator": f"na64stat {__version__}",
-            "model": model,
-            "coupling_name": COUPLING_NAMES[model],
-            "reference_coupling": float(reference_coupling),
-            "correlated": sorted(correlated),
-            "combined_from": [{"name": e.metadata.get("name", e.prefix), "prefix": e.prefix, "setup": e.setup,
-                               "beam": e.beam, "signal_model": e.model, "reference_coupling": e.reference,
-                               "masses_gev": [s.mass for s in e.signals],
-                               **{k: e.metadata[k] for k in ("exposure", "exposure_unit", "publication")
-                                  if k in e.metadata}} for e in experiments],
-            "assumptions": [
-                "each experiment's signal rescaled to the common model and reference coupling "
-                "(na64stat.model.combine.yield_conversion); dark photon: Br(A' -> invisible) = 1 for every beam",
-                "between an experiment's patch masses its signal yields are interpolated log-log; "
-                "outside its mass range its signal is 0 (no extrapolation)",
-                "modifiers not declared correlated are independent per experiment",
-            ],
-        },
-        "patches": patches,
-        "version": "1.0.0",
+    return spec, placements
+
+
+def poi_upper_bound(signal: float, background: float, observed: float) -> float:
+    """Upper POI bound [mu] that holds the 90-95% CL limit of a counting combination with room to spare.
+
+    The limit on mu lies below (observed + 5 sqrt(observed + background + 1) + 5) / signal
+    (a generous Poisson upper bound at n = observed for any background); the bound is
+    ten times that, rounded up to a power of ten, and never below pyhf's default 10.
+    ``signal``, ``background`` and ``observed`` are event counts summed over all bins
+    (signal at mu = 1).
+
+    >>> poi_upper_bound(10.0, 0.5, 0.0)
+    100.0
+    >>> poi_upper_bound(0.01, 0.5, 0.0)
+    100000.0
+    """
+    if not signal > 0:
+        return 10.0
+    reach = (observed + 5.0 * math.sqrt(observed + background + 1.0) + 5.0) / signal
+    return max(10.0, 10.0 ** math.ceil(math.log10(10.0 * reach)))
+
+
+def _combined_patch(mass: float, experiments: Sequence[_Experiment], placements: Mapping[tuple[str, str], int],
+                    spec: Mapping[str, Any], model: str, reference: float, correlated: set[str]) -> dict[str, Any]:
+    """The patch at ``mass``: each experiment's signal rescaled to ``model`` at ``reference``, and the POI bounds."""
+    ops: list[dict[str, Any]] = []
+    with_signal, without, beams = [], [], set()
+    for exp in experiments:
+        nearest, yields = _interpolate(exp, mass)
+        if nearest is None:
+            without.append(exp.prefix)
+            continue
+        with_signal.append(exp.prefix)
+        beams.add(exp.beam)
+        factor = yield_conversion(exp.model, model, exp.beam, mass) * (reference / exp.reference) ** 2
+        ops += [_signal_op(exp, channel, values, factor, nearest, placements, correlated)
+                for channel, values in yields.items()]
+    ops.sort(key=lambda op: int(op["path"].split("/")[2]))
+    signal = sum(sum(op["value"]["data"]) for op in ops)
+    background = sum(sum(s["data"]) for c in spec["channels"] for s in c["samples"] if s["name"] != "signal")
+    observed = sum(sum(o["data"]) for o in spec["observations"])
+    bound = poi_upper_bound(signal, background, observed)
+    parameters = [p for p in spec["measurements"][0]["config"]["parameters"] if p["name"] != "mu"]
+    ops.append({"op": "replace", "path": "/measurements/0/config/parameters",
+                "value": [*parameters, {"name": "mu", "bounds": [[0.0, bound]], "inits": [1.0]}]})
+    interpolated = [e.prefix for e in experiments
+                    if e.prefix in with_signal and all(abs(s.mass - mass) > 1e-9 * mass for s in e.signals)]
+    return {"metadata": {"name": patch_name(mass), "values": [mass], "mass_gev": mass,
+                         "signal_model": model, "coupling_name": COUPLING_NAMES[model],
+                         "reference_coupling": reference,
+                         "beam": beams.pop() if len(beams) == 1 else "mixed",
+                         "experiments_with_signal": with_signal, "experiments_without_signal": without,
+                         "interpolated": interpolated, "poi_bounds": [0.0, bound]},
+            "patch": ops}
+
+
+def _signal_op(exp: _Experiment, channel: str, values: Sequence[float], factor: float, nearest: _Signal,
+               placements: Mapping[tuple[str, str], int], correlated: set[str]) -> dict[str, Any]:
+    """The JSON-patch operation that puts one experiment's rescaled signal into its channel."""
+    base = nearest.samples.get(channel)
+    scaled = [y * factor for y in values]
+    ratio = [(s / b) if b > 0 else 0.0 for s, b in zip(scaled, base[0])] if base else [0.0] * len(values)
+    mods = _renamed_modifiers(base[1] if base else [{"name": exp.poi, "type": "normfactor", "data": None}],
+                              exp, correlated, scale=ratio)
+    return {"op": "replace", "path": f"/channels/{placements[(exp.prefix, channel)]}/samples/0",
+            "value": {"name": "signal", "data": scaled, "modifiers": mods}}
+
+
+def _patchset_metadata(experiments: Sequence[_Experiment], spec: Mapping[str, Any], title: str, model: str,
+                       reference: float, correlated: set[str]) -> dict[str, Any]:
+    """The combined PatchSet's metadata: what was combined, how, and under which assumptions."""
+    return {
+        "name": title,
+        "description": "combination of " + ", ".join(
+            f"{e.metadata.get('name', e.prefix)} ({e.setup}, {e.model})" for e in experiments)
+        + f" in {COUPLING_NAMES[model]}",
+        "digests": {"sha256": pyhf.utils.digest(spec, "sha256")},
+        "labels": ["mass_gev"],
+        "references": {"hepdata": NO_HEPDATA_RECORD},
+        "generator": f"na64stat {__version__}",
+        "model": model,
+        "coupling_name": COUPLING_NAMES[model],
+        "reference_coupling": reference,
+        "beams": sorted({e.beam for e in experiments}),
+        "correlated": sorted(correlated),
+        "combined_from": [{"name": e.metadata.get("name", e.prefix), "prefix": e.prefix, "setup": e.setup,
+                           "beam": e.beam, "signal_model": e.model, "reference_coupling": e.reference,
+                           "masses_gev": [s.mass for s in e.signals],
+                           **{k: e.metadata[k] for k in ("exposure", "exposure_unit", "publication")
+                              if k in e.metadata}} for e in experiments],
+        "assumptions": [
+            "each experiment's signal rescaled to the common model and reference coupling "
+            "(na64stat.model.combine.yield_conversion); dark photon: Br(A' -> invisible) = 1 for every beam",
+            "between an experiment's patch masses its signal yields are interpolated log-log; "
+            "outside its mass range its signal is 0 (no extrapolation)",
+            "modifiers not declared correlated are independent per experiment",
+        ],
     }
-    validate_patchset(patchset, spec, "combined patchset")
-    return spec, patchset
 
 
 def combine_folders(

@@ -210,6 +210,15 @@ def recast_limit(
     )
 
 
+def _point_beam(meta: dict[str, Any]) -> str:
+    """The beam a limit point was made with: its ``beam`` (combined workspaces: ``"mixed"`` when
+    several beams contribute, which has no e_mu reading of a dark-photon limit), else its
+    setup's beam, else electron."""
+    if "beam" in meta:
+        return str(meta["beam"])
+    return get_setup(str(meta["setup"])).beam if "setup" in meta else "electron"
+
+
 def check_recast_settings(alpha_d: float, mass_ratio: float, reference_coupling: float | None = None) -> None:
     """alpha_D > 0, m_A'/m_chi > 0 and a positive reference coupling, each finite."""
     check_number(alpha_d, "--alpha-d", positive=True)
@@ -273,7 +282,7 @@ def recast_limits_file(
             check_number(value, f"{where}: expected {band} limit", allow_none=True)
         settings = dict(alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived,
                         branching=branching, signal_branching=str(meta.get("branching", "physical")))
-        point_beam = beam or (get_setup(str(meta["setup"])).beam if "setup" in meta else "electron")
+        point_beam = beam or _point_beam(meta)
         values = {"observed": record.get("observed"), **{f"expected_{k}": v for k, v in record.get("expected", {}).items()}}
         out[key] = {
             name: (recast_limit(float(mu), float(mass), model, float(ref), point_beam, **settings).to_dict()
