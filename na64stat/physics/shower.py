@@ -49,6 +49,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -117,7 +118,7 @@ class TrackLengthSpectrum:
         return np.where((e >= self.energy_gev[-1]) & (e <= self.energy_gev[0]), value, 0.0)
 
 
-def _hat_piece(density, offset_index: int, a: float, b: float, h: float) -> float:
+def _hat_piece(density: Callable[[np.ndarray], np.ndarray], offset_index: int, a: float, b: float, h: float) -> float:
     """int_a^b density(l) * hat(l/h - k) dl with hat = max(0, 1 - |l/h - k|) (Gauss-Legendre)."""
     mid, half = 0.5 * (a + b), 0.5 * (b - a)
     ell = mid + half * _GL_NODES
@@ -125,7 +126,7 @@ def _hat_piece(density, offset_index: int, a: float, b: float, h: float) -> floa
     return half * float(np.sum(_GL_WEIGHTS * density(ell) * hat))
 
 
-def _hat_integral(density, offset_index: int, h: float) -> float:
+def _hat_integral(density: Callable[[np.ndarray], np.ndarray], offset_index: int, h: float) -> float:
     """Rate into offset ``offset_index`` (in bins): the hat-weighted integral over l >= 0."""
     lower = max((offset_index - 1) * h, 0.0)
     total = _hat_piece(density, offset_index, offset_index * h, (offset_index + 1) * h, h)
