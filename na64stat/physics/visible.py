@@ -191,9 +191,11 @@ def etl_sigma_w_pb(mass_gev: float, energy_gev: ArrayLike) -> np.ndarray:
     """Exact-tree-level sigma(e W -> e W A') per unit alpha_X [pb], all A' energies.
 
     The single hook to the ETL numbers: the tabulated
-    :func:`na64stat.physics.etl.sigma_etl_pb` where its table is shipped, else
-    :func:`~na64stat.physics.etl.sigma_etl_computed_pb` on 8 energies from
-    the lowest requested to the highest, interpolated in ln sigma vs ln E.
+    :func:`na64stat.physics.etl.sigma_etl_pb` (``resources/etl_cross_sections.json``,
+    e on W, 20-160 GeV), else, where the table is missing or does not cover
+    the energies, :func:`~na64stat.physics.etl.sigma_etl_computed_pb` on 8
+    energies from the lowest requested to the highest, interpolated in
+    ln sigma vs ln E (the two agree to 0.1% at 16.7 MeV).
 
     >>> s = etl_sigma_w_pb(0.0167, [100.0])
     >>> 3e13 < float(s[0]) < 5e13
