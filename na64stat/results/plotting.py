@@ -206,6 +206,46 @@ def band_note(expected: Mapping[str, np.ndarray]) -> str | None:
     return None
 
 
+def _draw_extra_curves(ax: Axes, extra_curves: Sequence[LimitCurve]) -> None:
+    """Further limits: observed solid, median expected dashed, bands in each curve's own colour."""
+    colors = ("tab:red", "tab:purple", "tab:brown")
+    for i, extra in enumerate(extra_curves):
+        color = colors[i % len(colors)]
+        if extra.observed is not None:
+            ax.plot(extra.mass_gev, extra.observed, "-", color=color, lw=2.2, label=f"{extra.label}, observed")
+        if "median" in extra.expected:
+            ax.plot(extra.mass_gev, extra.expected["median"], "--", color=color, lw=1.5,
+                    label=f"{extra.label}, expected")
+        if all(b in extra.expected for b in _BANDS):
+            x = {b: np.asarray(extra.expected[b], dtype=float) for b in _BANDS}
+            ax.fill_between(extra.mass_gev, x["-2sigma"], x["+2sigma"], color=color, alpha=0.12, lw=0,
+                            label=rf"{extra.label}, expected $\pm 2\sigma$")
+            ax.fill_between(extra.mass_gev, x["-1sigma"], x["+1sigma"], color=color, alpha=0.25, lw=0,
+                            label=rf"{extra.label}, expected $\pm 1\sigma$")
+            note = band_note(x)
+            if note:
+                ax.plot([], [], " ", label=f"  {note}")
+
+
+def _draw_ratio_panel(rax: Axes, curve: LimitCurve, ratio_to: Overlay, ratio_of: Overlay | None) -> None:
+    """The lower panel: ``ratio_of`` (default the observed limit of ``curve``) over ``ratio_to``, log-log interpolated."""
+    num_m = np.asarray(curve.mass_gev, dtype=float) if ratio_of is None else np.asarray(ratio_of.mass_gev, dtype=float)
+    num = curve.observed if ratio_of is None else np.asarray(ratio_of.lower, dtype=float)
+    if num is not None:
+        reference = np.exp(np.interp(np.log(num_m), np.log(ratio_to.mass_gev), np.log(ratio_to.lower),
+                                     left=np.nan, right=np.nan))
+        rax.plot(num_m, num / reference, "o-", color="tab:red" if ratio_of is not None else "k", ms=4)
+        rax.axhline(1.0, color="grey", lw=1)
+        finite = (num / reference)[np.isfinite(num / reference)]
+        if finite.size:
+            rax.set_ylim(min(0.5, finite.min() * 0.9), max(1.5, finite.max() * 1.1))
+    name = (ratio_of.label if ratio_of is not None else curve.label).split(",")[0]
+    rax.set_ylabel("ratio to\npublished", fontsize=13)
+    rax.set_yscale("linear")
+    rax.text(1.02, 0.5, f"{name} / {ratio_to.label.split(',')[0]}", transform=rax.transAxes, fontsize=11,
+             va="center", ha="left", wrap=True)
+
+
 def exclusion_plot(
     curve: LimitCurve,
     stem: str | os.PathLike[str],
@@ -248,23 +288,7 @@ def exclusion_plot(
         ax.plot(m, curve.expected["median"], "k--", lw=1.5, label="expected (median)")
     if curve.observed is not None:
         ax.plot(m, curve.observed, "k-", lw=2.2, label=f"{curve.label}, observed 90% CL")
-    colors = ("tab:red", "tab:purple", "tab:brown")
-    for i, extra in enumerate(extra_curves):
-        color = colors[i % len(colors)]
-        if extra.observed is not None:
-            ax.plot(extra.mass_gev, extra.observed, "-", color=color, lw=2.2, label=f"{extra.label}, observed")
-        if "median" in extra.expected:
-            ax.plot(extra.mass_gev, extra.expected["median"], "--", color=color, lw=1.5,
-                    label=f"{extra.label}, expected")
-        if all(b in extra.expected for b in _BANDS):
-            x = {b: np.asarray(extra.expected[b], dtype=float) for b in _BANDS}
-            ax.fill_between(extra.mass_gev, x["-2sigma"], x["+2sigma"], color=color, alpha=0.12, lw=0,
-                            label=rf"{extra.label}, expected $\pm 2\sigma$")
-            ax.fill_between(extra.mass_gev, x["-1sigma"], x["+1sigma"], color=color, alpha=0.25, lw=0,
-                            label=rf"{extra.label}, expected $\pm 1\sigma$")
-            note = band_note(x)
-            if note:
-                ax.plot([], [], " ", label=f"  {note}")
+    _draw_extra_curves(ax, extra_curves)
     _draw_overlays(ax, overlays)
     _set_ylabel(ax, coupling)
     if ylim:
@@ -278,21 +302,7 @@ def exclusion_plot(
     axis = rax if rax is not None else ax
     axis.set_xlabel(x_label)
     if rax is not None and ratio_to is not None:
-        num_m = m if ratio_of is None else np.asarray(ratio_of.mass_gev, dtype=float)
-        num = curve.observed if ratio_of is None else np.asarray(ratio_of.lower, dtype=float)
-        if num is not None:
-            reference = np.exp(np.interp(np.log(num_m), np.log(ratio_to.mass_gev), np.log(ratio_to.lower),
-                                         left=np.nan, right=np.nan))
-            rax.plot(num_m, num / reference, "o-", color="tab:red" if ratio_of is not None else "k", ms=4)
-            rax.axhline(1.0, color="grey", lw=1)
-            finite = (num / reference)[np.isfinite(num / reference)]
-            if finite.size:
-                rax.set_ylim(min(0.5, finite.min() * 0.9), max(1.5, finite.max() * 1.1))
-        name = (ratio_of.label if ratio_of is not None else curve.label).split(",")[0]
-        rax.set_ylabel("ratio to\npublished", fontsize=13)
-        rax.set_yscale("linear")
-        rax.text(1.02, 0.5, f"{name} / {ratio_to.label.split(',')[0]}", transform=rax.transAxes, fontsize=11,
-                 va="center", ha="left", wrap=True)
+        _draw_ratio_panel(rax, curve, ratio_to, ratio_of)
     written = save_figure(fig, stem)
     written.append(write_text_atomic(Path(stem).with_suffix(".csv"), _csv(curve, coupling, overlays)))
     return written
