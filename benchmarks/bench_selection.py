@@ -98,8 +98,10 @@ def main() -> None:
                 cluster.append(time.perf_counter() - t)
         t_bare, t_ours, t_dask, t_cl, t_up = (statistics.median(v) for v in (bare, ours, dask, cluster, startup))
         print(f"input: {len(files)} files, {n_events} events, branches {branches}")
-        print(f"bare uproot read      : {n_events / t_bare:12.0f} events/s (median {t_bare:.2f} s; all {[round(x, 2) for x in bare]})")
-        print(f"selection, 1 process  : {n_events / t_ours:12.0f} events/s (median {t_ours:.2f} s; all {[round(x, 2) for x in ours]})")
+        print(f"bare uproot read      : {n_events / t_bare:12.0f} events/s "
+              f"(median {t_bare:.2f} s; all {[round(x, 2) for x in bare]})")
+        print(f"selection, 1 process  : {n_events / t_ours:12.0f} events/s "
+              f"(median {t_ours:.2f} s; all {[round(x, 2) for x in ours]})")
         print(f"selection, dask 2 proc: {n_events / t_dask:12.0f} events/s (median {t_dask:.2f} s, start-up included; "
               f"all {[round(x, 2) for x in dask]})")
         print(f"running LocalCluster 2: {n_events / t_cl:12.0f} events/s (median {t_cl:.2f} s; its start-up "

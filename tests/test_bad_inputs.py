@@ -64,7 +64,7 @@ def _write_events(path: Path, n: int = 10) -> Path:
     return path
 
 
-@pytest.fixture()
+@pytest.fixture
 def selection_setup(tmp_path: Path) -> tuple[Path, Path]:
     """A selection file and an events file of 10 entries."""
     sel = tmp_path / "t.yaml"
@@ -406,11 +406,11 @@ def test_zero_signal_patches_are_refused(tmp_path: Path) -> None:
 
     d = WorkspaceDescription("demo", (Channel("box", (0.0,), (Sample("bkg", (0.5,)),)),),
                              (SignalPatch("m150", {"box": (0.0,)}, (150.0,), {"mass_gev": 150.0}),))
-    with pytest.raises(InputError, match="signal 'm150' .* zero expected events"):
+    with pytest.raises(InputError, match=r"signal 'm150' .* zero expected events"):
         build(d)
 
 
-@pytest.fixture()
+@pytest.fixture
 def built_workspace(tmp_path: Path, capsys: pytest.CaptureFixture) -> Path:
     config = _workspace_config(tmp_path)
     code, _, err = _cli(["workspace", "build", config], capsys)
@@ -497,7 +497,7 @@ def test_simulate_on_a_full_disk_leaves_no_temporary_file(tmp_path: Path, capsys
     code, _, err = _cli(["simulate", "--flavour", "mc", "--process", "hadron", "--n-events", "100", "--out", out],
                         capsys)
     _assert_clean_error(code, err, "no space left on device")
-    assert not [p for p in _files(out) if p.endswith(".tmp") or p.endswith(".root")]
+    assert not [p for p in _files(out) if p.endswith((".tmp", ".root"))]
 
 
 @pytest.mark.parametrize("verb", ["select", "recast", "reach", "hepdata", "workspace build"])

@@ -161,7 +161,7 @@ SHIPPED_COMBINATIONS = {"na64-combined-e2016-2022-mu2022-epsilon": "dark_photon"
                         "na64-combined-e2016-2022-mu2022-gzprime": "lmutau"}
 
 
-@pytest.mark.parametrize("folder, model", SHIPPED_COMBINATIONS.items())
+@pytest.mark.parametrize(("folder", "model"), SHIPPED_COMBINATIONS.items())
 def test_shipped_combinations_are_the_combination_of_the_shipped_inputs(folder, model):
     spec, ps = _shipped(folder)
     fresh_spec, fresh_ps = combine_workspaces([_shipped("na64e-invisible-2016-2022"), _shipped("na64mu-2022")],
