@@ -15,7 +15,7 @@ from na64stat.core.errors import InputError
 from na64stat.simulation import BACKGROUNDS, DataSettings, read_metadata, simulate_data, simulate_mc
 from na64stat.simulation.detectors import get_detector, trigger
 from na64stat.simulation.sampling import Draw
-from na64stat.simulation.rootio import RootFileWriter, frozen_uproot_clock, parse_compression
+from na64stat.simulation.rootio import RootFileWriter, parse_compression, tdatime_code, write_root_objects
 
 N_EOT = 30_000_000
 
@@ -119,18 +119,13 @@ def test_data_count_agrees_with_the_mc_prediction(data_files: list) -> None:
     assert abs(observed - predicted) < 4 * np.sqrt(variance + predicted)
 
 
-def test_writer_is_atomic_and_restores_uproot_clock(tmp_path: Path) -> None:
+def test_writer_is_atomic(tmp_path: Path) -> None:
     path = tmp_path / "x.root"
     with pytest.raises(RuntimeError):
         with RootFileWriter(path, "events", {"x": ("f4", ())}) as w:
             w.extend({"x": np.zeros(3, np.float32)})
             raise RuntimeError("boom")
     assert not path.exists() and not list(tmp_path.iterdir())
-    import uproot.writing._cascade as cascade
-
-    with frozen_uproot_clock(datetime.datetime(2001, 2, 3)):
-        assert cascade.datetime.datetime.now() == datetime.datetime(2001, 2, 3)
-    assert cascade.datetime is datetime
     with pytest.raises(InputError, match="differ"):
         with RootFileWriter(path, "events", {"x": ("f4", ())}) as w:
             w.extend({"y": np.zeros(3)})
@@ -176,3 +171,42 @@ def test_data_generation_memory_is_flat_in_the_exposure(tmp_path: Path) -> None:
         tracemalloc.stop()
         assert sum(f.n_events for f in files) > n_eot * 1e-3
     assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def _write_both(folder: Path) -> tuple[Path, Path]:
+    """A tree file (several baskets, an extra tree, metadata) and a histogram file with sub-folders."""
+    folder.mkdir()
+    with RootFileWriter(folder / "t.root", "events", {"x": ("f4", ()), "v": ("f8", (3,))}, metadata={"a": 1},
+                        key="k", basket_entries=10) as w:
+        for i in range(5):
+            w.extend({"x": np.arange(10, dtype=np.float32) + i, "v": np.ones((10, 3))})
+        w.add_tree("spills", {"eot": np.arange(4)})
+    import hist
+
+    h = hist.Hist(hist.axis.Regular(5, 0.0, 1.0), storage=hist.storage.Weight())
+    h.fill([0.1, 0.3, 0.3], weight=[1.0, 2.0, 0.5])
+    return folder / "t.root", write_root_objects(folder / "h.root", {"a/b/h": h, "a/h2": h, "top": h}, key="x")
+
+
+def test_root_writing_is_reproducible_across_time_and_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two writes more than a second apart (TDatime resolution) give identical bytes; every key and
+    directory carries SOURCE_DATE_EPOCH (uproot's own reader), and the contents read back."""
+    import time
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14 22:13:20 UTC
+    first = _write_both(tmp_path / "1")
+    time.sleep(1.1)
+    second = _write_both(tmp_path / "2")
+    assert [_digest(p) for p in first] == [_digest(p) for p in second]
+    code = tdatime_code(datetime.datetime(2023, 11, 14, 22, 13, 20))
+    with uproot.open(first[0]) as f:
+        assert f["events"]["x"].array(library="np")[-1] == 13.0 and f["events"].num_entries == 50
+        assert f["spills"]["eot"].array(library="np").tolist() == [0, 1, 2, 3]
+        assert '"n_entries": 50' in str(f["metadata"])
+        assert all(f.key(k).fDatime == code for k in f.keys())
+        assert f.created_on == f.modified_on == datetime.datetime(2023, 11, 14, 22, 13, 20)
+    with uproot.open(first[1]) as f:
+        np.testing.assert_array_equal(f["a/b/h"].values(), [1.0, 2.5, 0.0, 0.0, 0.0])
+        np.testing.assert_array_equal(f["a/b/h"].variances(), [1.0, 4.25, 0.0, 0.0, 0.0])
+        assert all(f.key(k).fDatime == code for k in f.keys(recursive=True))
+        assert f["a"].modified_on == f["a/b"].created_on == datetime.datetime(2023, 11, 14, 22, 13, 20)

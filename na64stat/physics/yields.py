@@ -104,6 +104,10 @@ class Setup:
         ``"etl"`` (DMG4 IWW / K, electrons on Pb) or ``"iww"``.
     description, sources:
         What the setup is and where each number comes from.
+    mode:
+        ``"invisible"`` (the boson decays to invisible particles: missing
+        energy) or ``"visible"`` (A' -> e+ e- behind a dump: the decay
+        probability enters the signal yield).
     positron_annihilation:
         Electron beams: add resonant annihilation of shower positrons,
         e+ e- -> A' (:mod:`na64stat.physics.annihilation`), to bremsstrahlung.
@@ -121,6 +125,7 @@ class Setup:
     exposure: float
     efficiency: float = ASSUMED_SIGNAL_EFFICIENCY
     cross_section: Literal["etl", "iww"] = "etl"
+    mode: Literal["invisible", "visible"] = "invisible"
     description: str = ""
     sources: tuple[str, ...] = field(default_factory=tuple)
     positron_annihilation: bool = True
@@ -141,6 +146,13 @@ class Setup:
             raise InputError(f"setup {self.name!r}: target length must be positive, got {self.target_length_x0} X0")
         if self.cross_section not in ("etl", "iww"):
             raise InputError(f"setup {self.name!r}: cross_section must be 'etl' or 'iww', got {self.cross_section!r}")
+        if self.mode not in ("invisible", "visible"):
+            raise InputError(f"setup {self.name!r}: mode must be 'invisible' or 'visible', got {self.mode!r}")
+
+    @property
+    def exposure_unit(self) -> str:
+        """``"EOT"`` (electrons on target) or ``"MOT"`` (muons on target)."""
+        return "EOT" if self.beam == "electron" else "MOT"
 
     @property
     def lepton_mass_gev(self) -> float:
@@ -199,6 +211,7 @@ SETUPS: dict[str, Setup] = {
             missing_energy_cut_gev=50.0,
             exposure=8.4e10,
             cross_section="iww",
+            mode="visible",
             description="NA64e visible-mode tungsten dump (WCAL); production only, the decay-volume "
             "acceptance is applied by the visible-mode analysis",
             sources=(

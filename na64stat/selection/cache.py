@@ -14,9 +14,10 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import astuple
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import uhi.io.json as uhi_json
 

@@ -39,11 +39,13 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
 from na64stat.core.errors import InputError
 from na64stat.core.loaders import check_name, load_yaml
 from na64stat.selection.expressions import Expression

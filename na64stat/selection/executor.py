@@ -8,7 +8,8 @@ it. The Dask helpers themselves are in :mod:`na64stat.core.distributed`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from na64stat.selection.config import Selection
 from na64stat.selection.kernel import run_file, run_task
@@ -67,7 +68,7 @@ def run_dask(selection: Selection, jobs: Sequence[FileJob], unblind: bool, step:
     from na64stat.core.distributed import compute_in_processes, compute_on_scheduler
 
     outcomes: list[FileOutcome] = [([], {}) for _ in jobs]
-    per_file = len(jobs) >= 2 * n_workers or scheduler is not None and len(jobs) >= 2
+    per_file = len(jobs) >= 2 * n_workers or (scheduler is not None and len(jobs) >= 2)
     calls = _calls(selection, jobs, unblind, step, chunk, per_file, outcomes)
 
     def done(i: int, value: Any) -> None:

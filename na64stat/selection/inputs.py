@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import uproot
 
@@ -94,7 +95,7 @@ def open_tree(path: str, tree_name: str) -> tuple[Any, Any]:
     try:
         tree = handle[tree_name]
     except Exception:
-        keys = sorted({k.split(";")[0] for k in handle.keys()})
+        keys = sorted({k.split(";")[0] for k in handle.keys()})  # noqa: SIM118 - uproot directory, not a dict
         handle.close()
         raise InputError(f"{path}: no tree {tree_name!r}; the file has {keys}") from None
     if not isinstance(tree, (uproot.TTree, *_RNTUPLE)):

@@ -10,8 +10,9 @@ what the executors run, in this process or on Dask workers.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import awkward as ak
 import numpy as np

@@ -11,8 +11,9 @@ basket (an RNTuple's clusters), so no basket is read twice.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from na64stat.selection.config import Selection
 from na64stat.selection.inputs import check_branches, is_rntuple, open_tree

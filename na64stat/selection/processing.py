@@ -14,8 +14,8 @@ order, so every way of running gives the same
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from na64stat.core.errors import InputError
 from na64stat.selection.cache import check_cache_dir, load_plan, load_result, plan_key, store_plan, store_result, task_key

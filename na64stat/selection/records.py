@@ -14,8 +14,9 @@ record turns into plain data with ``to_dict`` and back with ``from_dict``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import hist
 import numpy as np
@@ -60,7 +61,7 @@ class Counts:
     sum_w2: np.ndarray
 
     @classmethod
-    def zeros(cls, n: int | None = None) -> "Counts":
+    def zeros(cls, n: int | None = None) -> Counts:
         """Nothing counted yet: shape ``(n,)``, or ``()`` for ``n=None``."""
         shape = () if n is None else (n,)
         return cls(np.zeros(shape, np.int64), np.zeros(shape), np.zeros(shape))
@@ -70,7 +71,7 @@ class Counts:
         """Monte-Carlo error of :attr:`sum_w`, sqrt(sum w^2)."""
         return np.sqrt(self.sum_w2)
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         return Counts(self.raw + other.raw, self.sum_w + other.sum_w, self.sum_w2 + other.sum_w2)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,7 +79,7 @@ class Counts:
         return {"raw": self.raw.tolist(), "sum_w": self.sum_w.tolist(), "sum_w2": self.sum_w2.tolist()}
 
     @classmethod
-    def from_dict(cls, content: Mapping[str, Any]) -> "Counts":
+    def from_dict(cls, content: Mapping[str, Any]) -> Counts:
         """Inverse of :meth:`to_dict`; ``ValueError`` when a value is not numbers of the same shape."""
         out = cls(_int_array(content["raw"], "raw"), _float_array(content["sum_w"], "sum_w"),
                   _float_array(content["sum_w2"], "sum_w2"))
@@ -110,11 +111,11 @@ class Cutflow:
     n_minus_1: Counts
 
     @classmethod
-    def zeros(cls, n_cuts: int) -> "Cutflow":
+    def zeros(cls, n_cuts: int) -> Cutflow:
         """The cutflow of no events."""
         return cls(Counts.zeros(), Counts.zeros(n_cuts), np.zeros(n_cuts, np.int64), Counts.zeros(n_cuts))
 
-    def __add__(self, other: "Cutflow") -> "Cutflow":
+    def __add__(self, other: Cutflow) -> Cutflow:
         return Cutflow(self.total + other.total, self.after_cut + other.after_cut,
                        self.failed_with_nan + other.failed_with_nan, self.n_minus_1 + other.n_minus_1)
 
@@ -124,7 +125,7 @@ class Cutflow:
                 "failed_with_nan": self.failed_with_nan.tolist(), "n_minus_1": self.n_minus_1.to_dict()}
 
     @classmethod
-    def from_dict(cls, content: Mapping[str, Any]) -> "Cutflow":
+    def from_dict(cls, content: Mapping[str, Any]) -> Cutflow:
         """Inverse of :meth:`to_dict`."""
         return cls(Counts.from_dict(content["total"]), Counts.from_dict(content["after_cut"]),
                    _int_array(content["failed_with_nan"], "failed_with_nan"), Counts.from_dict(content["n_minus_1"]))
@@ -154,7 +155,7 @@ class RegionResult:
     counts: Counts
     histograms: Mapping[str, hist.Hist]
 
-    def __add__(self, other: "RegionResult") -> "RegionResult":
+    def __add__(self, other: RegionResult) -> RegionResult:
         return RegionResult(self.counts + other.counts,
                             {name: h + other.histograms[name] for name, h in self.histograms.items()})
 
@@ -163,7 +164,7 @@ class RegionResult:
         return {"counts": self.counts.to_dict(), "histograms": {n: h._to_uhi_() for n, h in self.histograms.items()}}
 
     @classmethod
-    def from_dict(cls, content: Mapping[str, Any]) -> "RegionResult":
+    def from_dict(cls, content: Mapping[str, Any]) -> RegionResult:
         """Inverse of :meth:`to_dict` (histograms read with ``uhi.io.json.object_hook``)."""
         return cls(Counts.from_dict(content["counts"]),
                    {str(n): hist.Hist(d) for n, d in content["histograms"].items()})
@@ -201,7 +202,7 @@ class SampleResult:
     files: tuple[str, ...] = ()
 
     @classmethod
-    def empty(cls, selection: Selection, sample: str, is_data: bool, unblind: bool) -> "SampleResult":
+    def empty(cls, selection: Selection, sample: str, is_data: bool, unblind: bool) -> SampleResult:
         """The result of no events: zero counts, empty histograms, data regions blinded unless ``unblind``."""
         blinded = tuple(r.name for r in selection.regions if r.blinded and is_data and not unblind)
         regions = {r.name: RegionResult(Counts.zeros(), {h.name: new_histogram(h) for h in selection.histograms
@@ -214,7 +215,7 @@ class SampleResult:
         """Region name -> histogram name -> histogram (regions looked at only)."""
         return {name: region.histograms for name, region in self.regions.items()}
 
-    def merge(self, other: "SampleResult") -> "SampleResult":
+    def merge(self, other: SampleResult) -> SampleResult:
         """Sum of two partial results of the same sample (``ValueError`` for another sample)."""
         if other.sample != self.sample:
             raise ValueError(f"cannot merge sample {other.sample!r} into {self.sample!r}")
@@ -230,7 +231,7 @@ class SampleResult:
                 "blinded": list(self.blinded), "entries_read": self.entries_read, "files": list(self.files)}
 
     @classmethod
-    def from_dict(cls, content: Mapping[str, Any]) -> "SampleResult":
+    def from_dict(cls, content: Mapping[str, Any]) -> SampleResult:
         """Inverse of :meth:`to_dict`; ``ValueError`` / ``KeyError`` / ``TypeError`` for malformed content."""
         sample, is_data, entries, files = (content["sample"], content["is_data"], content["entries_read"],
                                            content["files"])

@@ -6,13 +6,13 @@
 (a ``TObjString`` named ``metadata``). The file is written under a temporary
 name and renamed on success, so an interrupted run leaves no partial file.
 
-Reproducibility: ROOT files embed a creation time and a UUID. The writer
-derives the UUID from a caller-given key (the seed and the file name) and
-fixes uproot's clock to ``SOURCE_DATE_EPOCH`` (the reproducible-builds
-convention; default 2026-01-01), so the same seed gives byte-identical files.
-uproot has no public option for the timestamps; :func:`frozen_uproot_clock`
-swaps the ``datetime`` module seen by uproot's writing modules while a file
-is written (a test guards against uproot changing this).
+Reproducibility: ROOT files embed creation times and a UUID. The writer
+derives the UUID from a caller-given key (the seed and the file name), given
+to uproot through its public ``uuid_function``; uproot has no option for the
+times, so once uproot has closed the file :func:`normalise_root_file` sets
+every time stamp to ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention;
+default 2026-01-01) and blanks the space uproot freed, following the ROOT file
+format: the same seed gives byte-identical files.
 
 >>> import tempfile, os, numpy as np, uproot
 >>> path = os.path.join(tempfile.mkdtemp(), "demo.root")
@@ -29,13 +29,12 @@ import datetime
 import hashlib
 import json
 import os
+import struct
 import tempfile
-import threading
-import types
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import uproot
@@ -47,7 +46,8 @@ __all__ = [
     "RootFileWriter",
     "COMPRESSIONS",
     "parse_compression",
-    "frozen_uproot_clock",
+    "normalise_root_file",
+    "tdatime_code",
     "read_metadata",
     "write_root_objects",
 ]
@@ -55,9 +55,6 @@ __all__ = [
 #: Compression algorithms by name (level after a colon: ``"zstd:5"``).
 COMPRESSIONS = {"zlib": uproot.ZLIB, "lz4": uproot.LZ4, "zstd": uproot.ZSTD, "lzma": uproot.LZMA}
 _DEFAULT_LEVEL = {"zlib": 1, "lz4": 1, "zstd": 3, "lzma": 1}
-_CLOCK_LOCK = threading.RLock()
-_UPROOT_WRITING_MODULES = ("uproot.writing._cascade", "uproot.writing._cascadetree",
-                           "uproot.writing._cascadentuple", "uproot.writing.writable")
 
 
 def parse_compression(text: str) -> Any:
@@ -92,34 +89,159 @@ def _source_date() -> datetime.datetime:
     return datetime.datetime(2026, 1, 1)
 
 
-@contextlib.contextmanager
-def frozen_uproot_clock(when: datetime.datetime | None = None) -> Iterator[None]:
-    """While active, files written by uproot carry ``when`` as creation/modification time."""
-    fixed = when or _source_date()
+def tdatime_code(when: datetime.datetime) -> int:
+    """ROOT's packed TDatime of a (naive, UTC) time, to the second.
 
-    class _Fixed(datetime.datetime):
-        @classmethod
-        def now(cls, tz: datetime.tzinfo | None = None) -> datetime.datetime:  # type: ignore[override]
-            return fixed
+    ``(year - 1995) << 26 | month << 22 | day << 17 | hour << 12 | minute << 6 | second``
+    (ROOT ``TDatime::Set``; years 1995-2058).
 
-    shim = types.SimpleNamespace(datetime=_Fixed, timezone=datetime.timezone, timedelta=datetime.timedelta)
-    import importlib
+    >>> tdatime_code(datetime.datetime(2026, 1, 1))
+    2084700160
+    """
+    if not 1995 <= when.year < 2059:
+        raise InputError(f"time stamp {when} outside the years 1995-2058 a ROOT TDatime holds")
+    return ((when.year - 1995) << 26 | when.month << 22 | when.day << 17 | when.hour << 12
+            | when.minute << 6 | when.second)
 
-    with _CLOCK_LOCK:
-        patched = []
-        for name in _UPROOT_WRITING_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ImportError:  # pragma: no cover - layout of a future uproot
-                continue
-            if getattr(module, "datetime", None) is datetime:
-                module.datetime = shim  # type: ignore[attr-defined]
-                patched.append(module)
-        try:
-            yield
-        finally:
-            for module in patched:
-                module.datetime = datetime  # type: ignore[attr-defined]
+
+# The ROOT file format (https://root.cern/doc/master/classTFile.html, "ROOT file format";
+# io/doc/TFile in the ROOT sources): a header at byte 0, then records that each start with a
+# TKey header: Nbytes (i4), Version (i2), ObjLen (i4), Datime (u4), KeyLen (i2), Cycle (i2),
+# SeekKey and SeekPdir (i4, or i8 for key versions > 1000), ClassName, Name, Title. Big-endian.
+_KEY_DATIME = 10  #: offset of fDatime in a TKey header
+_DIR_DATIMES = (2, 6)  #: offsets of fDatimeC, fDatimeM in a TDirectory record (after its i2 version)
+_DIRECTORY_CLASSES = (b"TDirectory", b"TDirectoryFile")
+
+
+def _read(handle: BinaryIO, position: int, n: int) -> bytes:
+    handle.seek(position)
+    data = handle.read(n)
+    if len(data) != n:
+        raise ValueError(f"ROOT record at byte {position} runs past the end of the file")
+    return data
+
+
+def _file_header(handle: BinaryIO) -> dict[str, int]:
+    """fBEGIN, fEND, fSeekFree, fNbytesFree, fNbytesName, fSeekInfo of the file header."""
+    head = _read(handle, 0, 64)
+    if head[:4] != b"root":
+        raise ValueError("not a ROOT file")
+    version, begin = struct.unpack(">ii", head[4:12])
+    if version < 1000000:  # 32-bit seeks
+        end, seek_free, nbytes_free, _, nbytes_name = struct.unpack(">iiiii", head[12:32])
+        (seek_info,) = struct.unpack(">i", head[37:41])
+    else:
+        end, seek_free, nbytes_free, _, nbytes_name = struct.unpack(">qqiii", head[12:40])
+        (seek_info,) = struct.unpack(">q", head[45:53])
+    return {"begin": begin, "end": end, "seek_free": seek_free, "nbytes_free": nbytes_free,
+            "nbytes_name": nbytes_name, "seek_info": seek_info}
+
+
+def _tstring(data: bytes, position: int) -> tuple[bytes, int]:
+    """A ROOT TString (1-byte length, or 255 and a 4-byte length) and the position after it."""
+    n = data[position]
+    if n == 255:
+        (n,) = struct.unpack(">i", data[position + 1:position + 5])
+        position += 4
+    return data[position + 1:position + 1 + n], position + 1 + n
+
+
+def _key(handle: BinaryIO, position: int) -> tuple[int, bytes, int]:
+    """(KeyLen, ClassName, SeekKey) of the TKey header at ``position``."""
+    (version,) = struct.unpack(">h", _read(handle, position + 4, 2))
+    (keylen,) = struct.unpack(">h", _read(handle, position + 14, 2))
+    data = _read(handle, position, keylen)
+    (seek_key,) = struct.unpack(">q" if version > 1000 else ">i", data[18:26 if version > 1000 else 22])
+    class_name, _ = _tstring(data, 34 if version > 1000 else 26)
+    return keylen, class_name, seek_key
+
+
+def _directory_datimes(handle: BinaryIO, position: int) -> list[int]:
+    """Byte offsets of every TDatime of the TDirectory record at ``position``: its own two, its keys
+    list's, each key's (in the list and at its record) and, recursively, its subdirectories'."""
+    (version,) = struct.unpack(">h", _read(handle, position, 2))
+    big = version > 1000
+    (seek_keys,) = struct.unpack(">q" if big else ">i", _read(handle, position + (34 if big else 26), 8 if big else 4))
+    found = [position + o for o in _DIR_DATIMES]
+    if seek_keys == 0:
+        return found
+    keylen, _, _ = _key(handle, seek_keys)
+    found.append(seek_keys + _KEY_DATIME)
+    (n_keys,) = struct.unpack(">i", _read(handle, seek_keys + keylen, 4))
+    cursor = seek_keys + keylen + 4
+    for _ in range(n_keys):
+        length, class_name, seek_key = _key(handle, cursor)
+        found += [cursor + _KEY_DATIME, seek_key + _KEY_DATIME]
+        if class_name in _DIRECTORY_CLASSES:
+            found += _directory_datimes(handle, seek_key + _key(handle, seek_key)[0])
+        cursor += length
+    return found
+
+
+def _basket_datimes(path: Path) -> list[int]:
+    """Byte offsets of the TDatime of every TTree basket (positions from uproot's reader: fBasketSeek)."""
+    found = []
+    with uproot.open(path) as f:
+        for name, class_name in f.classnames(recursive=True).items():
+            if class_name == "TTree":
+                for branch in f[name].itervalues(recursive=True):
+                    found += [int(seek) + _KEY_DATIME for seek in branch.member("fBasketSeek")[:branch.num_baskets]]
+            elif class_name not in ("TDirectory", "TObjString", "TH1D", "TH2D", "TH1F", "TH2F"):
+                raise ValueError(f"cannot normalise the time stamps of a {class_name} ({name})")
+    return found
+
+
+def _free_segments(handle: BinaryIO, header: Mapping[str, int]) -> list[tuple[int, int]]:
+    """(first, last) byte of every free segment before the end of the file (the FreeSegments record)."""
+    position = header["seek_free"]
+    keylen, _, _ = _key(handle, position)
+    data = _read(handle, position + keylen, header["nbytes_free"] - keylen)
+    segments, cursor = [], 0
+    while cursor < len(data):
+        (version,) = struct.unpack(">h", data[cursor:cursor + 2])
+        fmt, size = (">qq", 16) if version > 1000 else (">ii", 8)
+        first, last = struct.unpack(fmt, data[cursor + 2:cursor + 2 + size])
+        cursor += 2 + size
+        if last < header["end"]:
+            segments.append((first, last))
+    return segments
+
+
+def normalise_root_file(path: str | os.PathLike[str], when: datetime.datetime | None = None) -> None:
+    """Give a closed ROOT file written by uproot fixed time stamps and blank its free space, in place.
+
+    Every TDatime (each TKey's fDatime, each TDirectory's fDatimeC and
+    fDatimeM) becomes ``when`` (default: ``SOURCE_DATE_EPOCH``, else
+    2026-01-01), found by following the ROOT file format from the header: the
+    top directory, keys lists (recursively), the StreamerInfo and
+    FreeSegments records, and the baskets of every TTree. Space uproot freed
+    while writing (stale copies of moved records, with their times) is
+    zeroed and marked as a gap with a negative byte count, as ROOT's
+    ``TFile::MakeFree`` does. Objects other than TTrees, TObjStrings,
+    histograms and directories are refused (their records are not walked).
+
+    Parameters
+    ----------
+    path:
+        The ROOT file (rewritten in place; its size does not change).
+    when:
+        Naive UTC time to write.
+    """
+    code = struct.pack(">I", tdatime_code(when or _source_date()))
+    target = Path(path)
+    offsets = _basket_datimes(target)
+    with target.open("r+b") as handle:
+        header = _file_header(handle)
+        offsets += [header["begin"] + _KEY_DATIME, header["seek_info"] + _KEY_DATIME,
+                    header["seek_free"] + _KEY_DATIME]
+        offsets += _directory_datimes(handle, header["begin"] + header["nbytes_name"])
+        for first, last in _free_segments(handle, header):
+            handle.seek(first)
+            n = last - first + 1
+            handle.write((struct.pack(">i", -n) + bytes(n - 4)) if n >= 4 else bytes(n))
+        for offset in sorted(set(offsets)):
+            handle.seek(offset)
+            handle.write(code)
 
 
 def _unique_tmp(target: Path) -> Path:
@@ -186,13 +308,10 @@ class RootFileWriter:
         self._metadata = dict(metadata or {})
         digest = hashlib.sha256((key or self.path.name).encode()).digest()
         self._uuid = uuid.UUID(bytes=digest[:16])
-        self._clock = frozen_uproot_clock()
-        self._clock.__enter__()
         try:
             self._file = uproot.recreate(self._tmp, compression=compression, uuid_function=lambda: self._uuid)
             self._tree = self._file.mktree(tree, self._types)
         except BaseException as exc:
-            self._clock.__exit__(None, None, None)
             _drop_tmp(self._tmp)
             if isinstance(exc, OSError):
                 raise output_error(self.path, exc) from None
@@ -248,6 +367,7 @@ class RootFileWriter:
             self._metadata["n_entries"] = self.n_entries
             self._file["metadata"] = json.dumps(to_jsonable(self._metadata), sort_keys=True)
             self._file.close()
+            normalise_root_file(self._tmp)
             os.replace(self._tmp, self.path)
             _drop_tmp(self._tmp)
         except BaseException as exc:
@@ -259,7 +379,6 @@ class RootFileWriter:
             raise
         finally:
             self._closed = True
-            self._clock.__exit__(None, None, None)
         return self.path
 
     def abort(self) -> None:
@@ -270,7 +389,6 @@ class RootFileWriter:
         try:
             self._file.close()
         finally:
-            self._clock.__exit__(None, None, None)
             _drop_tmp(self._tmp)
 
     def __enter__(self) -> RootFileWriter:
@@ -312,9 +430,10 @@ def write_root_objects(path: str | os.PathLike[str], objects: Mapping[str, Any],
     tmp = _unique_tmp(target)
     file_uuid = uuid.UUID(bytes=hashlib.sha256((key or target.name).encode()).digest()[:16])
     try:
-        with frozen_uproot_clock(), uproot.recreate(tmp, uuid_function=lambda: file_uuid) as f:
+        with uproot.recreate(tmp, uuid_function=lambda: file_uuid) as f:
             for name, obj in objects.items():
                 f[name] = obj
+        normalise_root_file(tmp)
         os.replace(tmp, target)
         _drop_tmp(tmp)
     except BaseException as exc:
