@@ -8,6 +8,7 @@ import pytest
 
 from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics import production as p
+from na64stat.physics.etl import sigma_etl_pb as sigma_etl_table_pb
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD
 from na64stat.physics.couplings import mixing_from_e_mu
 from na64stat.physics.decays import branching_zprime_invisible
@@ -36,9 +37,11 @@ def test_thin_electron_target_is_eq57_with_the_primary_only():
 
 def test_muon_yield_is_eq57_over_the_whole_target():
     m = 0.05
-    sigma = float(p.sigma_muon_iww_pb(m, 160.0, 1.0, x_min=0.5))
-    expected = NA64MU.exposure * NA64MU.efficiency * LEAD.nuclei_per_cm3 * 40 * LEAD.x0_cm * sigma * 1e-36
-    assert float(events_per_alpha_x(NA64MU, m)[0]) == pytest.approx(expected, rel=1e-12)
+    # default: the computed exact-tree-level table; cross_section="ww": the old Weizsacker-Williams path
+    for setup, sigma in ((NA64MU, float(sigma_etl_table_pb("mu", "Pb", m, 160.0, 0.5))),
+                         (NA64MU.with_(cross_section="ww"), float(p.sigma_muon_iww_pb(m, 160.0, 1.0, x_min=0.5)))):
+        expected = setup.exposure * setup.efficiency * LEAD.nuclei_per_cm3 * 40 * LEAD.x0_cm * sigma * 1e-36
+        assert float(events_per_alpha_x(setup, m)[0]) == pytest.approx(expected, rel=1e-12)
 
 
 def test_yield_is_linear_in_exposure_and_efficiency():

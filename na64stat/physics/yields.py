@@ -37,6 +37,7 @@ from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN, Material
 from na64stat.physics.couplings import mixing_from_e_mu, y_from_epsilon2
 from na64stat.physics.decays import branching_zprime_invisible
+from na64stat.physics.etl import sigma_etl_pb as etl_table_sigma_pb
 from na64stat.physics.production import (
     sigma_etl_pb,
     sigma_iww_dmg4_pb,
@@ -75,6 +76,9 @@ SEED_REVIEW: str = ("S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for 
 
 ASSUMED_SIGNAL_EFFICIENCY: float = 0.6
 
+#: Allowed ``Setup.cross_section`` values per beam (see :class:`Setup`).
+_CROSS_SECTIONS: dict[str, tuple[str, ...]] = {"electron": ("etl", "etl-computed", "iww"), "muon": ("etl", "ww", "iww")}
+
 
 @dataclass(frozen=True)
 class Setup:
@@ -101,7 +105,13 @@ class Setup:
     efficiency:
         Overall signal efficiency, mass independent.
     cross_section:
-        ``"etl"`` (DMG4 IWW / K, electrons on Pb) or ``"iww"``.
+        Electron beams: ``"etl"`` (DMG4 IWW / K, Pb only), ``"etl-computed"``
+        (this project's exact-tree-level table, Pb or W,
+        :func:`na64stat.physics.etl.sigma_etl_pb`) or ``"iww"`` (DMG4's IWW
+        formula). Muon beams: ``"etl"`` (the computed ETL table; the default
+        of the NA64mu setup) or ``"ww"`` (Weizsacker-Williams,
+        :func:`~na64stat.physics.production.sigma_muon_iww_pb`; ``"iww"`` is
+        the same, kept for old configurations).
     description, sources:
         What the setup is and where each number comes from.
     mode:
@@ -124,7 +134,7 @@ class Setup:
     missing_energy_cut_gev: float
     exposure: float
     efficiency: float = ASSUMED_SIGNAL_EFFICIENCY
-    cross_section: Literal["etl", "iww"] = "etl"
+    cross_section: Literal["etl", "etl-computed", "iww", "ww"] = "etl"
     mode: Literal["invisible", "visible"] = "invisible"
     description: str = ""
     sources: tuple[str, ...] = field(default_factory=tuple)
@@ -144,8 +154,11 @@ class Setup:
             raise InputError(f"setup {self.name!r}: exposure must be positive, got {self.exposure}")
         if not self.target_length_x0 > 0.0:
             raise InputError(f"setup {self.name!r}: target length must be positive, got {self.target_length_x0} X0")
-        if self.cross_section not in ("etl", "iww"):
-            raise InputError(f"setup {self.name!r}: cross_section must be 'etl' or 'iww', got {self.cross_section!r}")
+        if self.cross_section not in _CROSS_SECTIONS[self.beam]:
+            raise InputError(
+                f"setup {self.name!r}: cross_section for a {self.beam} beam must be one of "
+                f"{', '.join(_CROSS_SECTIONS[self.beam])}, got {self.cross_section!r}"
+            )
         if self.mode not in ("invisible", "visible"):
             raise InputError(f"setup {self.name!r}: mode must be 'invisible' or 'visible', got {self.mode!r}")
 
@@ -191,14 +204,15 @@ SETUPS: dict[str, Setup] = {
             target_length_x0=40.0,
             missing_energy_cut_gev=80.0,
             exposure=1.98e10,
-            cross_section="iww",
+            cross_section="etl",
             description="NA64mu 2022: 160 GeV mu+, Pb active target, outgoing muon p < 80 GeV/c, "
             "no activity in the downstream calorimeters",
             sources=(
                 "NA64, Phys. Rev. Lett. 132 (2024) 211803: (1.98 +- 0.02)e10 MOT, p_mu' < 80 GeV/c",
                 f"{SEED_REVIEW}, eq. (57): L^mu ~ 40 X0 of Pb",
-                "cross section: WW with the muon mass and x-dependent t_min (no ETL table for "
-                "muons; expected within ~10% of ETL, see na64stat.physics.production)",
+                "cross section: exact tree level (ETL), computed in na64stat.physics.etl (numerical 2 -> 3 "
+                "integration, elastic form factor; resources/etl_cross_sections.json); the WW of "
+                "na64stat.physics.production is 1.23-1.8x higher at x > 0.5 (cross_section='ww')",
                 "efficiency: project assumption ASSUMED_SIGNAL_EFFICIENCY",
             ),
         ),
@@ -238,6 +252,8 @@ def get_setup(name: str) -> Setup:
 
 def _electron_sigma_pb(setup: Setup, mass_gev: float, energy_gev: np.ndarray) -> np.ndarray:
     """Cross section [pb] per unit alpha_X for A' energy above the cut, electrons of ``energy_gev``."""
+    if setup.cross_section == "etl-computed":  # the computed ETL x spectrum, not eq. (22)'s shape
+        return etl_table_sigma_pb("e", setup.target, mass_gev, energy_gev, setup.missing_energy_cut_gev / energy_gev)
     total = (sigma_etl_pb if setup.cross_section == "etl" else sigma_iww_dmg4_pb)(
         mass_gev, energy_gev, 1.0, setup.target
     )
@@ -322,10 +338,11 @@ def annihilation_events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.n
 
 
 def _muon_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
-    if setup.cross_section == "etl":
-        raise PhysicsError(f"setup {setup.name!r}: no ETL cross section for muon beams; use 'iww'")
     x_min = setup.missing_energy_cut_gev / setup.beam_energy_gev
-    sigma = float(sigma_muon_iww_pb(mass_gev, setup.beam_energy_gev, 1.0, setup.target, x_min))
+    if setup.cross_section == "etl":
+        sigma = float(etl_table_sigma_pb("mu", setup.target, mass_gev, setup.beam_energy_gev, x_min))
+    else:  # "ww" (and its old name "iww")
+        sigma = float(sigma_muon_iww_pb(mass_gev, setup.beam_energy_gev, 1.0, setup.target, x_min))
     return (
         setup.exposure
         * setup.efficiency
