@@ -22,10 +22,15 @@ For muons the Weizsacker-Williams (WW) form with the x-dependent
 t_min(x) = (U(x) / (2 E0 (1 - x)))^2 and t_max = m^2 + m_mu^2 is used (eqs.
 56-57), since for m <~ m_mu the muon mass, not m, sets the momentum transfer,
 and the lepton-mass term that eq. (22) drops is kept (:func:`_x_shape`). The
-seed's Fig. 12 shows the fixed-t_min IWW above ETL by ~2 for 20 MeV - 1 GeV;
-this WW form lies 20-25% below that IWW there and is expected to be within
-~10% of ETL (Voronchikhin & Kirpichnikov, arXiv:2409.12748; not re-derived
-here). No K factor is applied to muons.
+seed's Fig. 12 shows the fixed-t_min IWW above ETL by ~2 for 20 MeV - 1 GeV.
+Measured against the exact-tree-level calculation of
+:mod:`na64stat.physics.etl` (160 GeV muons on Pb, x = E_X/E0 > 0.5), this WW
+form is 1.23x ETL at 1-20 MeV, 1.27x at 100 MeV, 1.38x at 300 MeV and 1.81x at
+1 GeV (not "within ~10%"); the fixed-t_min IWW of eqs. (22)-(25) with
+t_max = m^2 + m_mu^2 is 1.60-1.66x ETL at x > 0.5 up to 300 MeV (1.47-1.65x
+for the total cross section) and 2.15x (total 2.26x) at 1 GeV. The
+muon yields therefore use the computed ETL by default (``Setup.cross_section``
+``"etl"``); this WW stays available as ``"ww"``. No K factor is applied to muons.
 
 Units: masses and energies in GeV, momentum transfers in GeV^2, cross
 sections in pb (``*_pb``).
