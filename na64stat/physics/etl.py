@@ -311,6 +311,7 @@ def compute_etl(
     x_min: float = 0.0,
     *,
     inelastic: bool = False,
+    elastic: bool = True,
     n_x: int = 48,
     n_theta: int = 48,
     n_t: int = 64,
@@ -331,6 +332,8 @@ def compute_etl(
         Lower cut on x = E_X/E0 (0: the whole kinematic range m/E0 < x < 1 - m_l/E0).
     inelastic:
         Add the quasi-elastic proton term G2_inel (module docstring).
+    elastic:
+        Include the coherent (elastic) term; ``elastic=False, inelastic=True`` gives the proton term alone.
     n_x, n_theta, n_t:
         Gauss-Legendre nodes per x panel, in ln theta and in ln t.
 
@@ -351,7 +354,9 @@ def compute_etl(
     x, wx = _x_nodes(x_lo, x_hi, n_x)
     m_nucleus = mat.a * ATOMIC_MASS_UNIT_GEV
     d_nuc = 0.164 * mat.a ** (-2.0 / 3.0)
-    dsdx = _integrand_xtheta(x, e0, m, mx, mat, m_nucleus, g2_elastic, n_theta, n_t, 1e4 * d_nuc)
+    dsdx = np.zeros(x.shape)
+    if elastic:
+        dsdx = dsdx + _integrand_xtheta(x, e0, m, mx, mat, m_nucleus, g2_elastic, n_theta, n_t, 1e4 * d_nuc)
     if inelastic:
         dsdx = dsdx + _integrand_xtheta(x, e0, m, mx, mat, M_PROTON_GEV, g2_inelastic, n_theta, n_t, 1e3 * 0.71)
     dsdx_pb = dsdx * GEV2_TO_PB
