@@ -355,6 +355,110 @@ def _lose_tracks(rng: np.random.Generator, reco: dict[str, np.ndarray], probabil
             reco[name][lost] = np.nan
 
 
+class _DataFiles:
+    """The run files of :func:`simulate_data`: a file per run (and part), filled spill by spill.
+
+    A new run draws its calibration; a file is closed (with its ``spills``
+    tree) when the run ends or it holds ``settings.events_per_file`` events.
+    """
+
+    def __init__(self, setup: str, out: Path, seed: int, detector: Detector, codec: Any, settings: DataSettings,
+                 pot_unit: str) -> None:
+        self.setup, self.out, self.seed, self.detector, self.codec = setup, out, seed, detector, codec
+        self.settings, self.pot_unit = settings, pot_unit
+        self.branches = {"run": ("i4", ()), "spill": ("i4", ()), "event": ("i8", ()), **reco_branch_types(detector)}
+        self.files: list[SimulatedFile] = []
+        self.state: _RunState | None = None
+
+    def _open(self, state: _RunState) -> RootFileWriter:
+        """The next file of the current run, ``run<NNNN>_<PP>.root``."""
+        name = f"run{state.run:04d}_{state.part:02d}.root"
+        state.part += 1
+        metadata = {"flavour": "data", "setup": self.setup, "run": state.run, "seed": int(self.seed),
+                    "generator": f"na64stat {__version__}", "pot_unit": self.pot_unit}
+        return RootFileWriter(self.out / name, "events", self.branches, metadata=metadata,
+                              key=f"{self.seed}/{self.setup}/data/{name}", compression=self.codec)
+
+    def _run_state(self, rng: np.random.Generator, run: int) -> _RunState:
+        """The state of ``run`` (a new run closes the file and draws its calibration) with a file open."""
+        if self.state is None or self.state.run != run:
+            self.close_file()
+            settings, detector = self.settings, self.detector
+            calibration = Calibration(
+                ecal_scale=float(1.0 + settings.ecal_drift * rng.standard_normal()),
+                hcal_scale=float(1.0 + settings.hcal_drift * rng.standard_normal()),
+                dead_cell=detector.dead_cell if "ecal_cells" in detector.branches else None,
+            )
+            self.state = _RunState(run=run, calibration=calibration)
+        if self.state.writer is None:
+            self.state.writer = self._open(self.state)
+        return self.state
+
+    def write_spill(self, rng: np.random.Generator, global_spill: int, eot: int, truth: dict[str, np.ndarray],
+                    count: int) -> None:
+        """Digitise and write the ``count`` triggered events of one spill of ``eot`` particles on target."""
+        settings = self.settings
+        run = settings.first_run + global_spill // settings.spills_per_run
+        spill_number = global_spill % settings.spills_per_run + 1
+        state = self._run_state(rng, run)
+        assert state.writer is not None
+        if count:
+            _imperfections(rng, self.detector, truth, settings)
+            reco = digitize(rng, self.detector, truth, state.calibration)
+            _lose_tracks(rng, reco, settings.missing_track)
+            state.writer.extend({
+                "run": np.full(count, run, dtype=np.int32),
+                "spill": np.full(count, spill_number, dtype=np.int32),
+                "event": np.arange(state.next_event, state.next_event + count),
+                **reco,
+            })
+            state.next_event += count
+        state.spills["run"].append(run)
+        state.spills["spill"].append(spill_number)
+        state.spills["eot"].append(int(eot))
+        if state.writer.n_entries >= settings.events_per_file:
+            self.close_file()
+
+    def close_file(self) -> None:
+        """Write the open file's ``spills`` tree, close it and record it (nothing when none is open)."""
+        state = self.state
+        if state is None or state.writer is None:
+            return
+        state.writer.add_tree("spills", {
+            "run": np.asarray(state.spills["run"], dtype=np.int32),
+            "spill": np.asarray(state.spills["spill"], dtype=np.int32),
+            "eot": np.asarray(state.spills["eot"], dtype=np.int64),
+        })
+        path = state.writer.close()
+        eot = float(np.sum(state.spills["eot"]))
+        self.files.append(SimulatedFile(path, "data", state.writer.n_entries, float(state.writer.n_entries), eot))
+        state.writer = None
+        state.spills = {"run": [], "spill": [], "eot": []}
+
+    def abort(self) -> None:
+        """Drop the open file and delete the files written so far."""
+        if self.state is not None and self.state.writer is not None:
+            self.state.writer.abort()
+        for f in self.files:
+            f.path.unlink(missing_ok=True)
+
+
+def _write_batch(rng: np.random.Generator, files: _DataFiles, processes: Sequence[Process], batch: np.ndarray,
+                 start: int) -> None:
+    """Generate the triggered events of a batch of spills (``batch``: EOT per spill, the first being spill
+    ``start`` of the data set) and write them spill by spill, shuffled within each spill."""
+    truth, spill_index = _triggered_batch(rng, files.detector, processes, batch)
+    order = np.lexsort((rng.random(spill_index.size), spill_index))  # spill order, shuffled inside
+    truth = {k: v[order] for k, v in truth.items()}
+    per_spill = np.bincount(spill_index[order], minlength=batch.size)
+    first = 0
+    for local, eot in enumerate(batch):
+        count = int(per_spill[local])
+        spill_truth = {k: v[first:first + count] for k, v in truth.items()} if truth else {}
+        first += count
+        files.write_spill(rng, start + local, int(eot), spill_truth, count)
+
+
 def simulate_data(
     setup: str,
     out: str | Path,
@@ -410,83 +514,15 @@ def simulate_data(
     truth_rate = sum(p.rate_per_pot * p.triggerable_fraction for p in processes)
     spill_eot = _spill_exposures(rng, int(n_eot), settings)
     spills_per_batch = max(1, int(chunk_size / max(truth_rate * settings.spill_eot, 1.0)))
-    branches = {"run": ("i4", ()), "spill": ("i4", ()), "event": ("i8", ()), **reco_branch_types(detector)}
-    files: list[SimulatedFile] = []
-    state: _RunState | None = None
-
-    def close_file() -> None:
-        if state is None or state.writer is None:
-            return
-        state.writer.add_tree("spills", {
-            "run": np.asarray(state.spills["run"], dtype=np.int32),
-            "spill": np.asarray(state.spills["spill"], dtype=np.int32),
-            "eot": np.asarray(state.spills["eot"], dtype=np.int64),
-        })
-        path = state.writer.close()
-        eot = float(np.sum(state.spills["eot"]))
-        files.append(SimulatedFile(path, "data", state.writer.n_entries, float(state.writer.n_entries), eot))
-        state.writer = None
-        state.spills = {"run": [], "spill": [], "eot": []}
-
-    def open_file() -> RootFileWriter:
-        assert state is not None
-        name = f"run{state.run:04d}_{state.part:02d}.root"
-        state.part += 1
-        metadata = {"flavour": "data", "setup": setup, "run": state.run, "seed": int(seed),
-                    "generator": f"na64stat {__version__}", "pot_unit": "EOT" if detector.beam_particle == "e-" else "MOT"}
-        return RootFileWriter(Path(out) / name, "events", branches, metadata=metadata,
-                              key=f"{seed}/{setup}/data/{name}", compression=codec)
-
+    files = _DataFiles(setup, Path(out), seed, detector, codec, settings, "EOT" if detector.beam_particle == "e-" else "MOT")
     try:
         for start in range(0, spill_eot.size, spills_per_batch):
             batch = spill_eot[start:start + spills_per_batch]
-            truth, spill_index = _triggered_batch(rng, detector, processes, batch)
-            order = np.lexsort((rng.random(spill_index.size), spill_index))  # spill order, shuffled inside
-            truth = {k: v[order] for k, v in truth.items()}
-            spill_index = spill_index[order]
-            per_spill = np.bincount(spill_index, minlength=batch.size)
-            first = 0
-            for local, eot in enumerate(batch):
-                global_spill = start + local
-                run = settings.first_run + global_spill // settings.spills_per_run
-                if state is None or state.run != run:
-                    close_file()
-                    calibration = Calibration(
-                        ecal_scale=float(1.0 + settings.ecal_drift * rng.standard_normal()),
-                        hcal_scale=float(1.0 + settings.hcal_drift * rng.standard_normal()),
-                        dead_cell=detector.dead_cell if "ecal_cells" in detector.branches else None,
-                    )
-                    state = _RunState(run=run, calibration=calibration)
-                if state.writer is None:
-                    state.writer = open_file()
-                count = int(per_spill[local])
-                sl = slice(first, first + count)
-                first += count
-                spill_truth = {k: v[sl] for k, v in truth.items()} if truth else {}
-                if count:
-                    _imperfections(rng, detector, spill_truth, settings)
-                    reco = digitize(rng, detector, spill_truth, state.calibration)
-                    _lose_tracks(rng, reco, settings.missing_track)
-                    spill_number = global_spill % settings.spills_per_run + 1
-                    state.writer.extend({
-                        "run": np.full(count, run, dtype=np.int32),
-                        "spill": np.full(count, spill_number, dtype=np.int32),
-                        "event": np.arange(state.next_event, state.next_event + count),
-                        **reco,
-                    })
-                    state.next_event += count
-                state.spills["run"].append(run)
-                state.spills["spill"].append(global_spill % settings.spills_per_run + 1)
-                state.spills["eot"].append(int(eot))
-                if state.writer.n_entries >= settings.events_per_file:
-                    close_file()
+            _write_batch(rng, files, processes, batch, start)
             if progress:
                 progress(int(batch.sum()))
-        close_file()
+        files.close_file()
     except BaseException:
-        if state is not None and state.writer is not None:
-            state.writer.abort()
-        for f in files:
-            f.path.unlink(missing_ok=True)
+        files.abort()
         raise
-    return files
+    return files.files
