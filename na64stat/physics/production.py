@@ -46,8 +46,8 @@ from numpy.typing import ArrayLike
 from scipy.interpolate import RegularGridInterpolator
 
 from na64stat.core.errors import PhysicsError, ResourceError
-from na64stat.physics.constants import ALPHA_EM, GEV2_TO_PB, LEAD, M_E_GEV, M_MU_GEV, Material
 from na64stat.core.references import load_resource
+from na64stat.physics.constants import ALPHA_EM, GEV2_TO_PB, LEAD, M_E_GEV, M_MU_GEV, Material
 
 __all__ = [
     "alpha_x_dark_photon",
@@ -264,6 +264,7 @@ def _integrate_over_x(
     one_minus_x = np.exp(-s)
     x = 1.0 - one_minus_x
     u = _u_gev2(x, mass_gev, lepton_mass_gev)
+    chi: np.ndarray | float
     if x_dependent_tmin:
         t_min = (u / (2.0 * e0[:, None] * one_minus_x)) ** 2
         chi = chi_elastic(t_min, mass_gev**2 + lepton_mass_gev**2, material)

@@ -31,7 +31,7 @@ __all__ = ["DEFAULT_CHUNK", "CompiledSample", "compile_sample", "read_chunks", "
 DEFAULT_CHUNK = 200_000
 
 
-class _Env(dict):  # type: ignore[type-arg]
+class _Env(dict):
     """Branch arrays plus definitions evaluated on first use."""
 
     def __init__(self, arrays: Mapping[str, Any], definitions: Mapping[str, Expression]) -> None:
