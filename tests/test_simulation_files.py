@@ -13,9 +13,10 @@ import uproot
 from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.simulation import BACKGROUNDS, DataSettings, read_metadata, simulate_data, simulate_mc
-from na64stat.simulation.detectors import get_detector, trigger
+from na64stat.simulation.detectors import trigger
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.rootio import RootFileWriter, parse_compression, tdatime_code, write_root_objects
+from na64stat.simulation.setups import get_detector
 
 N_EOT = 30_000_000
 
@@ -210,3 +211,30 @@ def test_root_writing_is_reproducible_across_time_and_reads_back(tmp_path: Path,
         np.testing.assert_array_equal(f["a/b/h"].variances(), [1.0, 4.25, 0.0, 0.0, 0.0])
         assert all(f.key(k).fDatime == code for k in f.keys(recursive=True))
         assert f["a"].modified_on == f["a/b"].created_on == datetime.datetime(2023, 11, 14, 22, 13, 20)
+
+
+def test_normalised_free_space_is_blank_and_rntuples_are_refused(tmp_path: Path) -> None:
+    """Stale records in the space uproot freed are blanked as ROOT marks a gap (a negative byte count,
+    TFile::MakeFree); a file with an RNTuple (records the walk does not know) is an error."""
+    import struct
+
+    from na64stat.simulation.rootio import normalise_root_file
+
+    tree_file, _ = _write_both(tmp_path / "w")
+    data = tree_file.read_bytes()
+    (seek_free,) = struct.unpack(">i", data[16:20])  # file header (32-bit seeks): fSeekFree
+    (nbytes_free,) = struct.unpack(">i", data[20:24])
+    (keylen,) = struct.unpack(">h", data[seek_free + 14:seek_free + 16])
+    record = data[seek_free + keylen:seek_free + nbytes_free]
+    gaps = [struct.unpack(">hii", record[i:i + 10])[1:] for i in range(0, len(record) - 10, 10)]  # all but the last
+    assert gaps  # uproot moved the growing TTree metadata at least once
+    for first, last in gaps:
+        assert struct.unpack(">i", data[first:first + 4])[0] == -(last - first + 1)
+        assert data[first + 4:last + 1] == bytes(last - first - 3)
+    with uproot.recreate(tmp_path / "rn.root") as f:
+        f["events"] = {"x": np.arange(3.0)}
+    with uproot.open(tmp_path / "rn.root") as f:
+        if isinstance(f["events"], uproot.TTree):  # uproot < 5.7 (the lowest allowed) writes TTrees here
+            return
+    with pytest.raises(ValueError, match="RNTuple"):
+        normalise_root_file(tmp_path / "rn.root")

@@ -186,7 +186,7 @@ def _basket_datimes(path: Path) -> list[int]:
             if class_name == "TTree":
                 for branch in f[name].itervalues(recursive=True):
                     found += [int(seek) + _KEY_DATIME for seek in branch.member("fBasketSeek")[:branch.num_baskets]]
-            elif class_name not in ("TDirectory", "TObjString", "TH1D", "TH2D", "TH1F", "TH2F"):
+            elif "RNTuple" in class_name:  # its pages and page lists are records this walk does not know
                 raise ValueError(f"cannot normalise the time stamps of a {class_name} ({name})")
     return found
 
@@ -217,8 +217,8 @@ def normalise_root_file(path: str | os.PathLike[str], when: datetime.datetime | 
     FreeSegments records, and the baskets of every TTree. Space uproot freed
     while writing (stale copies of moved records, with their times) is
     zeroed and marked as a gap with a negative byte count, as ROOT's
-    ``TFile::MakeFree`` does. Objects other than TTrees, TObjStrings,
-    histograms and directories are refused (their records are not walked).
+    ``TFile::MakeFree`` does. Objects are single records (histograms,
+    strings) or TTrees; RNTuples are refused (their page records are not walked).
 
     Parameters
     ----------
