@@ -99,7 +99,12 @@ def test_annihilation_yield_is_the_density_times_the_area_and_counts_only_inside
 
 
 def test_yield_switch_and_the_reported_part():
-    from na64stat.physics.yields import annihilation_events_per_alpha_x, events_per_alpha_x, get_setup
+    from na64stat.physics.yields import (
+        annihilation_events_per_alpha_x,
+        events_per_alpha_x,
+        get_setup,
+        signal_efficiency,
+    )
 
     on = get_setup("na64e-invisible")
     off = on.with_(positron_annihilation=False)
@@ -109,7 +114,8 @@ def test_yield_switch_and_the_reported_part():
     assert np.allclose(total, brems + part, rtol=1e-12)
     assert part[0] == 0.0 and np.all(part[1:] > 0)
     per_pot = annihilation_events_per_pot(0.25, 1.0, 100.0, 50.0, LEAD, 40.0)
-    assert part[1] == pytest.approx(on.exposure * on.efficiency * per_pot, rel=1e-12)
+    efficiency = float(signal_efficiency(on, 0.25)[0])  # computed by default (simulated selection)
+    assert part[1] == pytest.approx(on.exposure * efficiency * per_pot, rel=1e-12)
     assert np.all(annihilation_events_per_alpha_x(off, masses) == 0.0)
 
 

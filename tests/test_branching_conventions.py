@@ -58,3 +58,19 @@ def test_recast_e_mu_scales_as_one_over_sqrt_br():
     assert made.e_mu / other.e_mu == pytest.approx(math.sqrt(1 / _closed_form_physical(m)), rel=1e-3)
     below = recast_limit(2.0, 0.1, "lmutau", 1e-4, "muon", branching="darkcast")
     assert below.e_mu == pytest.approx(math.sqrt(2.0) * 1e-4, rel=1e-4)  # below 2 m_mu the conventions agree
+
+
+def test_reach_cli_branching_option(tmp_path):
+    import json
+
+    from na64stat.app.cli import main
+
+    out = {}
+    for convention in ("physical", "darkcast"):
+        path = tmp_path / f"{convention}.json"
+        main(["reach", "--setup", "na64mu-invisible", "--masses", "0.1,1.0", "--branching", convention,
+              "--json", str(path)])
+        out[convention] = json.loads(path.read_text())["e_mu"]
+    assert out["physical"][0] == pytest.approx(out["darkcast"][0], rel=1e-4)  # below 2 m_mu: the same
+    ratio = out["physical"][1] / out["darkcast"][1]
+    assert ratio == pytest.approx(math.sqrt(1 / _closed_form_physical(1.0)), rel=1e-3)  # sqrt(2) at 1 GeV

@@ -157,8 +157,10 @@ def setups() -> None:
               help="m_A'/m_chi for the y reach.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the numbers to this JSON file.")
+@click.option("--branching", type=click.Choice(["physical", "darkcast"]), default="physical", show_default=True,
+              help="Br(Z' -> invisible) of the L_mu - L_tau e_mu reach: physical widths, or darkcast's Br = 1.")
 def reach(setup_name: str, masses: str, exposure: float | None, efficiency: float | None,
-          alpha_d: float, mass_ratio: float, json_path: Path | None) -> None:
+          alpha_d: float, mass_ratio: float, json_path: Path | None, branching: str) -> None:
     """Expected signal yield per coupling^2 and background-free 90% CL reach.
 
     Prints events per eps^2 and the reach in eps^2, eps, e_mu (L_mu - L_tau Z')
@@ -168,7 +170,7 @@ def reach(setup_name: str, masses: str, exposure: float | None, efficiency: floa
     setup = get_setup(setup_name)
     changes = {k: v for k, v in (("exposure", exposure), ("efficiency", efficiency)) if v is not None}
     setup = setup.with_(**changes) if changes else setup
-    summary = summarize(setup, _parse_masses(masses), alpha_d=alpha_d, mass_ratio=mass_ratio)
+    summary = summarize(setup, _parse_masses(masses), alpha_d=alpha_d, mass_ratio=mass_ratio, branching=branching)
     click.echo(format_summary(summary))
     if json_path is not None:
         write_json_atomic(json_path, summary_to_dict(summary))
@@ -514,12 +516,16 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
 @click.option("--mass-ratio", type=float, default=3.0, show_default=True, help="m_A'/m_chi.")
 @click.option("--dm-model", type=click.Choice(list(DM_MODELS)), default="scalar", show_default=True)
 @click.option("--long-lived", is_flag=True, help="Apply the Appendix B pseudo-Dirac correction (eq. 131).")
+@click.option("--branching", type=click.Choice(["physical", "darkcast"]), default="physical", show_default=True,
+              help="Br(Z' -> invisible) convention of the e_mu results: physical widths, or darkcast's Br = 1.")
 def recast(limits_json: Path, out_path: Path, signal_model: str | None, reference_coupling: float | None,
-           beam: str | None, alpha_d: float, mass_ratio: float, dm_model: str, long_lived: bool) -> None:
+           beam: str | None, alpha_d: float, mass_ratio: float, dm_model: str, long_lived: bool,
+           branching: str) -> None:
     """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D."""
     content = load_json(limits_json, "limits file")
     result = recast_limits_file(content, signal_model=signal_model, reference_coupling=reference_coupling, beam=beam,
                                 alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived,
+                                branching=branching,
                                 source=f"limits file {limits_json}")
     write_json_atomic(out_path, result)
     for key, bands in result["points"].items():
@@ -563,10 +569,20 @@ def reproduce(figure: str | None, all_figures: bool, out_dir: Path, n_toys: int,
 
     Projections: fig3, fig6, fig6_eot, fig8, fig10, fig11, fig13. From the
     shipped workspaces (toys, minutes): fig7 (visible), na64e-invisible-2016-2018,
-    na64mu-2022.
+    na64mu-2022. ``published``: the ratio prediction / published coupling of
+    every shipped published curve at 1, 10, 100 and 1000 MeV (or --masses),
+    from the exposure and setup alone, as a table and OUT/published.json.
     """
     from na64stat.app.reproduce import ALL_FIGURES, WORKSPACE_FIGURES
     from na64stat.app.reproduce import reproduce as make
+
+    if figure == "published":
+        from na64stat.app.published import COMPARISON_MASSES_GEV, reproduce_published
+
+        table, written = reproduce_published(out_dir, tuple(_parse_masses(masses)) if masses else COMPARISON_MASSES_GEV)
+        click.echo(table)
+        logger.info(f"wrote {', '.join(str(f) for f in written)}")
+        return
 
     names = list(ALL_FIGURES) if all_figures else ([figure] if figure else [])
     if not names:

@@ -214,7 +214,9 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     """The 90% CL limit of a shipped workspace with its expected bands and the reference curves.
 
     ``na64e-invisible-2016-2018``: epsilon with the published NA64e curve and a
-    ratio panel; ``na64mu-2022``: g_Z' with the (g-2)_mu band. ``masses_gev``
+    ratio panel; ``na64mu-2022``: g_Z' with the (g-2)_mu band and
+    ``<name>_gm2_overlap.json``, the share of the band the observed limit
+    excludes at each mass (:func:`~na64stat.results.summary.gm2_band_overlap`). ``masses_gev``
     restricts the patches (quick checks); CLs by toys (``n_toys`` per
     hypothesis, seeded) on ``workers`` local processes.
     """
@@ -252,6 +254,11 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     files = exclusion_plot(curve, out / name, coupling=coupling, overlays=overlays, ratio_to=ratio_to,
                            title=f"{name}: 90% CL from the shipped workspace")
     files.append(write_json_atomic(out / f"{name}.json", couplings))
+    if coupling == "e_mu":  # how much of the (g-2)_mu band the observed limit excludes: computed, not claimed
+        from na64stat.results.summary import gm2_band_overlap
+
+        overlap = gm2_band_overlap(mass, column("observed"))
+        files.append(write_json_atomic(out / f"{name}_gm2_overlap.json", overlap.to_dict()))
     return files
 
 

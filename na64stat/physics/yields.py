@@ -21,7 +21,20 @@ functions return events per unit alpha_X, per eps^2 or per g^2; a
 background-free 90% CL exclusion needs 2.303 events (PHYSICS.md).
 
 Every number that is not physics is a field of :class:`Setup` with its
-source; nothing depends on the mass except through the physics.
+source; nothing depends on the mass except through the physics and the
+signal efficiency.
+
+Signal efficiency: by default (``Setup.efficiency = None``) it is computed,
+:func:`signal_efficiency`: the project's own simulated selection efficiency
+per mass (``resources/signal_efficiency.json``, written by
+``tools/make_efficiency_table.py`` from :mod:`na64stat.simulation` and the
+packaged ``selections/<setup>.yaml``) times the setup's mass-independent
+``efficiency_factors`` (detector / DAQ factors, each with its source). A float
+``efficiency`` is an explicit override (e.g. :data:`ASSUMED_SIGNAL_EFFICIENCY`).
+
+Br(Z' -> invisible) of the L_mu - L_tau Z' follows a named convention
+(``branching``: ``"physical"`` by default, or ``"darkcast"``;
+:data:`~na64stat.physics.decays.BRANCHING_CONVENTIONS`).
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ from numpy.typing import ArrayLike
 from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN, Material
 from na64stat.physics.couplings import mixing_from_e_mu, y_from_epsilon2
+from na64stat.core.references import load_resource
 from na64stat.physics.decays import branching_zprime_invisible
 from na64stat.physics.etl import sigma_etl_pb as etl_table_sigma_pb
 from na64stat.physics.production import (
@@ -49,6 +63,9 @@ from na64stat.physics.shower import shower_track_length
 
 __all__ = [
     "ASSUMED_SIGNAL_EFFICIENCY",
+    "EfficiencyFactor",
+    "signal_efficiency",
+    "simulated_efficiency_table",
     "Setup",
     "SETUPS",
     "get_setup",
@@ -65,16 +82,37 @@ __all__ = [
 
 _PB_TO_CM2 = 1e-36
 
-#: Overall signal efficiency assumed when none is given (trigger, particle ID,
-#: shower shape, veto and HCAL cuts, DAQ dead time together). An ASSUMPTION of
-#: this project, not a published number: NA64 quotes mass-dependent
-#: efficiencies in its papers, which were not available here. Pass the
-#: efficiency of your analysis explicitly for real results.
 #: The review whose equations the physics module implements (cited in the setups' sources).
 SEED_REVIEW: str = ("S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for dark sector physics with NA64, "
                     "Phys. Part. Nucl. 51 (2020) 829, arXiv:2003.07257")
 
+#: An example of an explicit, flat signal-efficiency override (trigger, particle
+#: ID, shower shape, veto and HCAL cuts, DAQ dead time together), e.g.
+#: ``setup.with_(efficiency=ASSUMED_SIGNAL_EFFICIENCY)``. An ASSUMPTION, not a
+#: published number, and NOT the default: setups compute their efficiency
+#: (:func:`signal_efficiency`). The visible mode, which has no simulated
+#: efficiency table, uses it explicitly.
 ASSUMED_SIGNAL_EFFICIENCY: float = 0.6
+
+#: Resource (``na64stat/resources/<name>.json``) with the simulated selection efficiency per setup and mass.
+EFFICIENCY_TABLE: str = "signal_efficiency"
+
+
+@dataclass(frozen=True)
+class EfficiencyFactor:
+    """A mass-independent efficiency factor (detector, trigger, DAQ) with its source.
+
+    >>> EfficiencyFactor("DAQ live time", 0.9, "a paper, sec. 2").value
+    0.9
+    """
+
+    name: str
+    value: float
+    source: str
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.value, (int, float)) and 0.0 < self.value <= 1.0):
+            raise InputError(f"efficiency factor {self.name!r}: value must be in (0, 1], got {self.value!r}")
 
 #: Allowed ``Setup.cross_section`` values per beam (see :class:`Setup`).
 _CROSS_SECTIONS: dict[str, tuple[str, ...]] = {"electron": ("etl", "etl-computed", "iww"), "muon": ("etl", "ww", "iww")}
@@ -103,7 +141,12 @@ class Setup:
     exposure:
         Particles on target (EOT or MOT).
     efficiency:
-        Overall signal efficiency, mass independent.
+        ``None`` (default): computed per mass by :func:`signal_efficiency`
+        (simulated selection efficiency x ``efficiency_factors``). A float in
+        (0, 1]: an explicit, mass-independent override.
+    efficiency_factors:
+        Mass-independent detector / DAQ factors the papers state, each with
+        its source; used only when ``efficiency`` is ``None``.
     cross_section:
         Electron beams: ``"etl"`` (DMG4 IWW / K, Pb only), ``"etl-computed"``
         (this project's exact-tree-level table, Pb or W,
@@ -133,11 +176,12 @@ class Setup:
     target_length_x0: float
     missing_energy_cut_gev: float
     exposure: float
-    efficiency: float = ASSUMED_SIGNAL_EFFICIENCY
+    efficiency: float | None = None
     cross_section: Literal["etl", "etl-computed", "iww", "ww"] = "etl"
     mode: Literal["invisible", "visible"] = "invisible"
     description: str = ""
     sources: tuple[str, ...] = field(default_factory=tuple)
+    efficiency_factors: tuple[EfficiencyFactor, ...] = field(default_factory=tuple)
     positron_annihilation: bool = True
 
     def __post_init__(self) -> None:
@@ -148,8 +192,10 @@ class Setup:
                 f"setup {self.name!r}: missing-energy cut {self.missing_energy_cut_gev} GeV "
                 f"must lie between 0 and the beam energy {self.beam_energy_gev} GeV"
             )
-        if not 0.0 < self.efficiency <= 1.0:
-            raise InputError(f"setup {self.name!r}: efficiency must be in (0, 1], got {self.efficiency}")
+        if self.efficiency is not None and not (isinstance(self.efficiency, (int, float))
+                                                and 0.0 < self.efficiency <= 1.0):
+            raise InputError(f"setup {self.name!r}: efficiency must be in (0, 1] or None (computed), "
+                             f"got {self.efficiency}")
         if not self.exposure > 0.0:
             raise InputError(f"setup {self.name!r}: exposure must be positive, got {self.exposure}")
         if not self.target_length_x0 > 0.0:
@@ -177,6 +223,12 @@ class Setup:
         return replace(self, **changes)
 
 
+#: Where a computed efficiency comes from (the setups' sources cite it).
+EFFICIENCY_SOURCE: str = ("efficiency: computed per mass (signal_efficiency): na64stat's simulated selection "
+                          "efficiency, resources/signal_efficiency.json from tools/make_efficiency_table.py "
+                          "(seeded signal MC through the packaged selection; MC error in the table)")
+
+
 SETUPS: dict[str, Setup] = {
     s.name: s
     for s in (
@@ -193,7 +245,10 @@ SETUPS: dict[str, Setup] = {
             sources=(
                 f"{SEED_REVIEW}, sec. 4.1: ECAL ~40 X0 Pb/Sc shashlik; eq. (57)",
                 "NA64, Phys. Rev. Lett. 123 (2019) 121801, arXiv:1906.00176: 2.84e11 EOT, signal box E_ECAL < 50 GeV",
-                "efficiency: project assumption ASSUMED_SIGNAL_EFFICIENCY",
+                EFFICIENCY_SOURCE,
+                "efficiency factors: none applied. ASSUMPTION: the mass-independent detector / DAQ factors of "
+                "PRL 123 could not be read here (only the abstract was available); the simulation already "
+                "applies trigger, SRD, preshower, shower-shape, veto and HCAL cuts",
             ),
         ),
         Setup(
@@ -208,16 +263,32 @@ SETUPS: dict[str, Setup] = {
             description="NA64mu 2022: 160 GeV mu+, Pb active target, outgoing muon p < 80 GeV/c, "
             "no activity in the downstream calorimeters",
             sources=(
-                "NA64, Phys. Rev. Lett. 132 (2024) 211803: (1.98 +- 0.02)e10 MOT, p_mu' < 80 GeV/c",
-                f"{SEED_REVIEW}, eq. (57): L^mu ~ 40 X0 of Pb",
+                "NA64, Phys. Rev. Lett. 132 (2024) 211803, arXiv:2401.01708 (abstract): muons of 160 GeV/c from "
+                "the CERN SPS M2 beam line on an active target, (1.98 +- 0.02)e10 MOT, signal = a single scattered "
+                "muon with p < 80 GeV/c and no activity in the downstream calorimeters, no event observed",
+                "NA64, arXiv:2409.10128 (abstract): the full 2022 sample, 160 GeV muons, the scattered muon with "
+                "less than about half of the beam energy",
+                f"target: the active target ECAL (Pb/Sc shashlik) as 40 X0 of Pb. ASSUMPTION: the seed gives "
+                f"~40 X0 for the NA64 shashlik ECAL (sec. 4.1) and 'L^mu ~ 40 X0' for the NA64mu active Pb target "
+                f"(eq. 57) ({SEED_REVIEW}); the X0 count of the 2022 target could not be read here (only the "
+                f"papers' abstracts were available). Pb/Sc is counted as Pb: Pb dominates the radiation length",
+                "beam momentum spread: not found in a readable source; the simulation uses 1% rms (a choice of "
+                "na64stat.simulation, Detector.beam_energy_spread), which only smears the selection",
+                "scattered-muon acceptance and trigger: the simulation's online p_out < 100 GeV/c trigger, one "
+                "MS2 track (99% tracking efficiency), veto and ECAL-MIP cuts (selections/na64mu-invisible.yaml, "
+                "choices); the papers' MS2 angular acceptance and trigger efficiencies could not be read here and "
+                "are not applied",
                 "cross section: exact tree level (ETL), computed in na64stat.physics.etl (numerical 2 -> 3 "
                 "integration, elastic form factor; resources/etl_cross_sections.json); the WW of "
                 "na64stat.physics.production is 1.23-1.8x higher at x > 0.5 (cross_section='ww')",
-                "efficiency: project assumption ASSUMED_SIGNAL_EFFICIENCY",
+                EFFICIENCY_SOURCE,
+                "efficiency factors: none applied. ASSUMPTION: the mass-independent detector / DAQ factors of "
+                "PRL 132 and arXiv:2409.10128 could not be read here (only their abstracts were available)",
             ),
         ),
         Setup(
             name="na64e-visible",
+            efficiency=ASSUMED_SIGNAL_EFFICIENCY,
             beam="electron",
             beam_energy_gev=100.0,
             target=TUNGSTEN,
@@ -232,6 +303,8 @@ SETUPS: dict[str, Setup] = {
                 "NA64, Phys. Rev. D 101 (2020) 071101, arXiv:1912.11389: W (Z = 74, A = 183.84, rho = 19.3 g/cm^3, "
                 "X0 = 0.3504 cm), 8.4e10 EOT",
                 "cross section: IWW (DMG4 K factors are tabulated for Pb only)",
+                "efficiency: the explicit override ASSUMED_SIGNAL_EFFICIENCY (0.6), an assumption: no simulated "
+                "visible-mode efficiency table",
             ),
         ),
     )
@@ -248,6 +321,55 @@ def get_setup(name: str) -> Setup:
         return SETUPS[name]
     except KeyError:
         raise InputError(f"unknown setup {name!r}; known: {', '.join(SETUPS)}") from None
+
+
+def simulated_efficiency_table(setup_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mass [GeV], efficiency, MC error) of a setup's simulated selection efficiency (``resources/signal_efficiency.json``).
+
+    >>> m, eff, err = simulated_efficiency_table("na64e-invisible")
+    >>> bool(m[0] <= 0.001 and m[-1] >= 1.0 and np.all((eff > 0) & (eff <= 1)) and np.all(err < 0.01))
+    True
+    """
+    table = load_resource(EFFICIENCY_TABLE)
+    try:
+        rows = table["setups"][setup_name]["rows"]
+    except KeyError:
+        raise ResourceError(f"resources/{EFFICIENCY_TABLE}.json has no efficiency table for setup {setup_name!r} "
+                            f"(it has {', '.join(table.get('setups', {}))}); give the setup an explicit efficiency "
+                            f"or rerun tools/make_efficiency_table.py") from None
+    mass = np.array([r["mass_gev"] for r in rows], dtype=float)
+    order = np.argsort(mass)
+    return (mass[order], np.array([r["efficiency"] for r in rows], dtype=float)[order],
+            np.array([r["mc_error"] for r in rows], dtype=float)[order])
+
+
+def signal_efficiency(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
+    """Overall signal efficiency of ``setup`` at each mass.
+
+    ``setup.efficiency`` if it is a number (an explicit override); otherwise
+    the simulated selection efficiency of the setup (interpolated linearly in
+    log mass between the table's points, :func:`simulated_efficiency_table`)
+    times the product of ``setup.efficiency_factors``. The table belongs to
+    the setup's name, i.e. to its simulated beam energy and cuts; a setup
+    changed with :meth:`Setup.with_` keeps that table.
+
+    >>> e = signal_efficiency(get_setup("na64e-invisible"), [0.001, 1.0])
+    >>> bool(0.5 < e[1] < e[0] <= 1.0)
+    True
+    >>> float(signal_efficiency(get_setup("na64e-invisible").with_(efficiency=0.6), 0.01)[0])
+    0.6
+    """
+    masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
+    if setup.efficiency is not None:
+        return np.full(masses.shape, float(setup.efficiency))
+    mass, eff, _ = simulated_efficiency_table(setup.name)
+    outside = (masses < mass[0] * (1 - 1e-9)) | (masses > mass[-1] * (1 + 1e-9))
+    if np.any(outside):
+        raise PhysicsError(f"setup {setup.name!r}: mass {masses[outside][0]:g} GeV is outside the simulated "
+                           f"efficiency table ({mass[0]:g} - {mass[-1]:g} GeV, resources/{EFFICIENCY_TABLE}.json); "
+                           f"give an explicit efficiency")
+    factor = float(np.prod([f.value for f in setup.efficiency_factors])) if setup.efficiency_factors else 1.0
+    return np.interp(np.log(masses), np.log(mass), eff) * factor
 
 
 def _electron_sigma_pb(setup: Setup, mass_gev: float, energy_gev: np.ndarray) -> np.ndarray:
@@ -297,7 +419,7 @@ def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectru
     sigma = _electron_sigma_pb(setup, mass_gev, energies)
     per_bin = (
         setup.exposure
-        * setup.efficiency
+        * float(signal_efficiency(setup, mass_gev)[0])
         * setup.target.nuclei_per_cm2_per_x0
         * tracks.electron_x0[usable]
         * sigma
@@ -311,7 +433,7 @@ def _annihilation_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
         return 0.0
     per_pot = annihilation_events_per_pot(mass_gev, 1.0, setup.beam_energy_gev, setup.missing_energy_cut_gev,
                                           setup.target, setup.target_length_x0)
-    return setup.exposure * setup.efficiency * per_pot
+    return setup.exposure * float(signal_efficiency(setup, mass_gev)[0]) * per_pot
 
 
 def _electron_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
@@ -345,7 +467,7 @@ def _muon_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
         sigma = float(sigma_muon_iww_pb(mass_gev, setup.beam_energy_gev, 1.0, setup.target, x_min))
     return (
         setup.exposure
-        * setup.efficiency
+        * float(signal_efficiency(setup, mass_gev)[0])
         * setup.target.nuclei_per_cm2_per_x0
         * setup.target_length_x0
         * sigma
@@ -411,11 +533,12 @@ def events_per_epsilon2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     return invisible_alpha_x_per_coupling2("dark_photon", setup.beam, masses_gev) * events_per_alpha_x(setup, masses_gev)
 
 
-def invisible_alpha_x_per_coupling2(model: str, beam: str, masses_gev: ArrayLike) -> np.ndarray:
+def invisible_alpha_x_per_coupling2(model: str, beam: str, masses_gev: ArrayLike,
+                                    branching: str = "physical") -> np.ndarray:
     """alpha_X x Br(invisible) per coupling^2: what turns events per alpha_X into invisible events per
     eps^2 (``"dark_photon"``: alpha, Br = 1, both beams; seed section 5.2) or per e_mu^2
     (``"lmutau"``: muon beams 1 / 4 pi, electron beams alpha x the on-shell loop mixing of eq. (54)
-    squared; times Br(Z' -> nu nubar)).
+    squared; times Br(Z' -> invisible) under the ``branching`` convention, ``"physical"`` or ``"darkcast"``).
 
     >>> float(invisible_alpha_x_per_coupling2("lmutau", "muon", 0.01)) == float(branching_zprime_invisible(0.01)) / (4 * math.pi)
     True
@@ -429,20 +552,22 @@ def invisible_alpha_x_per_coupling2(model: str, beam: str, masses_gev: ArrayLike
         else:
             # the Z' is radiated on shell: the loop mixing at q^2 = m_Z'^2 (eq. 54 is its q^2 -> 0 limit)
             alpha_x_per_g2 = ALPHA_EM * mixing_from_e_mu(1.0, masses**2) ** 2
-        return alpha_x_per_g2 * branching_zprime_invisible(masses)
+        return alpha_x_per_g2 * branching_zprime_invisible(masses, branching)
     raise PhysicsError(f"no invisible rate for model {model!r} with a {beam!r} beam (models: dark_photon, lmutau; "
                        "beams: electron, muon)")
 
 
-def events_per_e_mu2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
+def events_per_e_mu2(setup: Setup, masses_gev: ArrayLike, branching: str = "physical") -> np.ndarray:
     """Expected invisible events per e_mu^2 for the L_mu - L_tau Z'.
 
     Muon beams couple directly (alpha_X = e_mu^2 / 4 pi); electron beams
     through the loop mixing of eq. (54) evaluated on shell, q^2 = m_Z'^2
     (0.0144 e_mu for m_Z' << m_mu, up to 1.5x that near 2 m_mu). Both include
-    Br(Z' -> nu nubar), which drops to ~1/2 above 2 m_mu.
+    Br(Z' -> invisible) under the ``branching`` convention: ``"physical"``
+    (default) drops to ~1/2 above 2 m_mu, ``"darkcast"`` stays 1.
     """
-    return invisible_alpha_x_per_coupling2("lmutau", setup.beam, masses_gev) * events_per_alpha_x(setup, masses_gev)
+    return (invisible_alpha_x_per_coupling2("lmutau", setup.beam, masses_gev, branching)
+            * events_per_alpha_x(setup, masses_gev))
 
 
 @dataclass(frozen=True)
@@ -492,8 +617,12 @@ def background_free_reach(
     alpha_d: float = 0.1,
     mass_ratio: float = 3.0,
     n_events: float = CL90_EVENTS,
+    branching: str = "physical",
 ) -> Reach:
     """Coupling reach for ``n_events`` signal events (2.303: 90% CL, no background).
+
+    ``branching`` is the Br(Z' -> invisible) convention of the e_mu reach
+    (``"physical"`` or ``"darkcast"``).
 
     Examples
     --------
@@ -503,7 +632,7 @@ def background_free_reach(
     """
     masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
     per_eps2 = events_per_epsilon2(setup, masses)
-    per_g2 = events_per_e_mu2(setup, masses)
+    per_g2 = events_per_e_mu2(setup, masses, branching)
     with np.errstate(divide="ignore"):
         eps2 = np.where(per_eps2 > 0, n_events / np.where(per_eps2 > 0, per_eps2, 1.0), np.nan)
         g2 = np.where(per_g2 > 0, n_events / np.where(per_g2 > 0, per_g2, 1.0), np.nan)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from na64stat.physics.yields import Reach, Setup, background_free_reach
+from na64stat.physics.yields import Reach, Setup, background_free_reach, signal_efficiency
 from na64stat.core.references import load_curve
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "summarize",
     "format_summary",
     "summary_to_dict",
+    "BandOverlap",
+    "gm2_band_overlap",
 ]
 
 #: Masses of the default summary [GeV]: 1, 10, 100 and 1000 MeV.
@@ -63,11 +65,84 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class BandOverlap:
+    """How much of the (g-2)_mu 2 sigma band in g_Z' = e_mu a limit excludes, computed per mass.
+
+    Attributes
+    ----------
+    mass_gev, limit:
+        The limit's masses [GeV] and e_mu upper limits.
+    band_lower, band_upper:
+        The band's edges there (NaN outside its mass range).
+    excluded_fraction:
+        Share of the band, in log e_mu, above the limit (0: none, 1: all); NaN outside the band.
+    statement:
+        One sentence from these numbers: where all, part or none of the band is excluded.
+    """
+
+    mass_gev: np.ndarray
+    limit: np.ndarray
+    band_lower: np.ndarray
+    band_upper: np.ndarray
+    excluded_fraction: np.ndarray
+    statement: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mass_gev": self.mass_gev, "limit": self.limit, "band_lower": self.band_lower,
+                "band_upper": self.band_upper, "excluded_fraction": self.excluded_fraction,
+                "statement": self.statement}
+
+
+def _mass_ranges(mass: np.ndarray, selected: np.ndarray) -> str:
+    """'a - b GeV, c GeV' for the runs of consecutive selected masses."""
+    runs, start = [], None
+    for i, flag in enumerate(selected):
+        if flag and start is None:
+            start = i
+        if start is not None and (not flag or i == len(selected) - 1):
+            stop = i if flag else i - 1
+            runs.append(f"{mass[start]:.3g}" + (f" - {mass[stop]:.3g}" if stop > start else ""))
+            start = None
+    return ", ".join(runs) + " GeV" if runs else "no mass"
+
+
+def gm2_band_overlap(mass_gev: ArrayLike, e_mu_limit: ArrayLike) -> BandOverlap:
+    """The share of the (g-2)_mu 2 sigma band (L_mu - L_tau, resources ``gm2_lmutau_2sigma_*``) a limit excludes.
+
+    At each mass the limit excludes e_mu above it: the excluded share of the
+    band [lo, hi] is (ln hi - ln max(limit, lo)) / (ln hi - ln lo), clipped to
+    [0, 1]. The statement says at which of the given masses the whole band,
+    part of it, or none is excluded (never more than the numbers show).
+
+    >>> o = gm2_band_overlap([0.01, 0.1], [1e-3, 1e-5])
+    >>> [float(f) for f in o.excluded_fraction]
+    [0.0, 1.0]
+    """
+    mass = np.atleast_1d(np.asarray(mass_gev, dtype=float))
+    limit = np.atleast_1d(np.asarray(e_mu_limit, dtype=float))
+    lo = load_curve("gm2_lmutau_2sigma_lower").interpolate(mass)
+    hi = load_curve("gm2_lmutau_2sigma_upper").interpolate(mass)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = (np.log(hi) - np.log(np.maximum(limit, lo))) / (np.log(hi) - np.log(lo))
+    share = np.where(np.isfinite(lo) & np.isfinite(hi) & np.isfinite(limit), np.clip(share, 0.0, 1.0), np.nan)
+    inside = np.isfinite(share)
+    if not inside.any():
+        statement = "the (g-2)_mu band is not defined at these masses"
+    else:
+        parts = [f"all of the (g-2)_mu 2 sigma band at {_mass_ranges(mass, inside & (share >= 1.0))}",
+                 f"part of it at {_mass_ranges(mass, inside & (share > 0.0) & (share < 1.0))}",
+                 f"none at {_mass_ranges(mass, inside & (share <= 0.0))}"]
+        statement = "excludes " + "; ".join(parts) + f" (of the masses {mass[inside][0]:.3g} - {mass[inside][-1]:.3g} GeV given)"
+    return BandOverlap(mass, limit, lo, hi, share, statement)
+
+
+@dataclass(frozen=True)
 class Summary:
-    """A setup's background-free reach and its comparisons."""
+    """A setup's background-free reach and its comparisons (and, for e_mu, the (g-2)_mu band overlap)."""
 
     reach: Reach
     comparisons: tuple[Comparison, ...]
+    gm2_overlap: BandOverlap | None = None
 
 
 def summarize(
@@ -76,9 +151,13 @@ def summarize(
     *,
     alpha_d: float = 0.1,
     mass_ratio: float = 3.0,
+    branching: str = "physical",
 ) -> Summary:
-    """Compute the reach of ``setup`` and compare it with its reference curves."""
-    reach = background_free_reach(setup, masses_gev, alpha_d=alpha_d, mass_ratio=mass_ratio)
+    """Compute the reach of ``setup`` and compare it with its reference curves.
+
+    ``branching``: the Br(Z' -> invisible) convention of the e_mu reach (``"physical"`` or ``"darkcast"``).
+    """
+    reach = background_free_reach(setup, masses_gev, alpha_d=alpha_d, mass_ratio=mass_ratio, branching=branching)
     comparisons = []
     for name, field_name in REFERENCE_CURVES.get(setup.name, ()):
         curve = load_curve(name)
@@ -93,11 +172,21 @@ def summarize(
                 ratio=ours / ref,
             )
         )
-    return Summary(reach=reach, comparisons=tuple(comparisons))
+    overlap = (gm2_band_overlap(reach.mass_gev, reach.e_mu)
+               if any(name.startswith("gm2_lmutau") for name, _ in REFERENCE_CURVES.get(setup.name, ())) else None)
+    return Summary(reach=reach, comparisons=tuple(comparisons), gm2_overlap=overlap)
 
 
 def _fmt(value: float) -> str:
     return "      -   " if not np.isfinite(value) else f"{value:10.3e}"
+
+
+def _efficiency_text(setup: Setup, masses: np.ndarray) -> str:
+    """The flat override, or 'computed a - b' over the masses (simulated selection x factors)."""
+    if setup.efficiency is not None:
+        return f"{setup.efficiency:g} (explicit)"
+    values = signal_efficiency(setup, masses)
+    return f"computed {values.min():.3g} - {values.max():.3g}" if values.size else "computed"
 
 
 def format_summary(summary: Summary) -> str:
@@ -109,7 +198,7 @@ def format_summary(summary: Summary) -> str:
         f"setup {s.name}: {s.description}",
         f"  {s.beam_energy_gev:g} GeV {s.beam}s on {s.target_length_x0:g} X0 {s.target.name}, "
         f"E_miss > {s.missing_energy_cut_gev:g} GeV, {s.exposure:.3g} {unit}, "
-        f"efficiency {s.efficiency:g}, cross section {s.cross_section.upper()}",
+        f"efficiency {_efficiency_text(s, r.mass_gev)}, cross section {s.cross_section.upper()}",
         f"  background-free 90% CL reach ({r.n_events:.3f} events); "
         f"y for alpha_D = {r.alpha_d:g}, m_A'/m_chi = {r.mass_ratio:g}",
         "   m [GeV]   N/eps^2    N/e_mu^2     eps^2       eps        e_mu        y",
@@ -123,6 +212,8 @@ def format_summary(summary: Summary) -> str:
         ours = getattr(r, c.coupling)
         for i, m in enumerate(r.mass_gev):
             lines.append(f"  {m:8.3g} {_fmt(ours[i])} {_fmt(c.reference_values[i])} {_fmt(c.ratio[i])}")
+    if summary.gm2_overlap is not None:
+        lines.append(f"  e_mu reach {summary.gm2_overlap.statement}")
     return "\n".join(lines)
 
 
@@ -140,7 +231,7 @@ def summary_to_dict(summary: Summary) -> dict[str, Any]:
             "target_length_x0": s.target_length_x0,
             "missing_energy_cut_gev": s.missing_energy_cut_gev,
             "exposure": s.exposure,
-            "efficiency": s.efficiency,
+            "efficiency": s.efficiency if s.efficiency is not None else "computed (signal_efficiency)",
             "cross_section": s.cross_section,
             "sources": list(s.sources),
         },
@@ -149,6 +240,7 @@ def summary_to_dict(summary: Summary) -> dict[str, Any]:
         "alpha_d": r.alpha_d,
         "mass_ratio_aprime_over_chi": r.mass_ratio,
         "mass_gev": r.mass_gev,
+        "signal_efficiency": signal_efficiency(s, r.mass_gev),
         "events_per_epsilon2": r.events_per_epsilon2,
         "events_per_e_mu2": r.events_per_e_mu2,
         "epsilon2": r.epsilon2,
@@ -165,4 +257,5 @@ def summary_to_dict(summary: Summary) -> dict[str, Any]:
             }
             for c in summary.comparisons
         ],
+        "gm2_band_overlap": summary.gm2_overlap.to_dict() if summary.gm2_overlap is not None else None,
     }
