@@ -121,9 +121,9 @@ def test_yield_switch_and_the_reported_part():
 
 def test_generated_signal_mixes_the_channels_by_their_yields():
     from na64stat.physics.yields import annihilation_events_per_alpha_x, events_per_alpha_x, get_setup
-    from na64stat.simulation.detectors import get_detector
     from na64stat.simulation.processes import signal_process
     from na64stat.simulation.sampling import Draw
+    from na64stat.simulation.setups import get_detector
 
     mass, n = 0.25, 20_000
     process = signal_process("na64e-invisible", mass, 1e-3)

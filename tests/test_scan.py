@@ -57,7 +57,7 @@ def test_scan_writes_limits_keyed_by_mass(inputs, tmp_path):
     spec, points = load_scan_inputs(*inputs[:1], [inputs[1]])
     out = tmp_path / "out"
     summary = run_scan(spec, points, out, ScanSettings(), n_workers=1)
-    assert list(summary["limits"]) == ["0.001", "0.01", "0.1"]
+    assert list(summary.limits) == ["0.001", "0.01", "0.1"]
     data = json.loads((out / "limits.json").read_text())
     first = data["limits"]["0.001"]
     assert first["method"] == "exact" and first["confidence_level"] == 0.9
@@ -78,9 +78,9 @@ def test_scan_resumes_and_recomputes_only_what_changed(inputs, tmp_path, monkeyp
     original = scan_module.compute_point
     monkeypatch.setattr(scan_module, "compute_point", lambda *a, **k: calls.append(a[1].name) or original(*a, **k))
     second = run_scan(spec, points, out, ScanSettings(), n_workers=1)
-    assert calls == [points[1].name] and second["n_resumed"] == 2
-    assert second["limits"] == first["limits"] | {k: second["limits"][k] for k in second["limits"]}
-    assert second["limits"]["0.01"]["observed"] == pytest.approx(first["limits"]["0.01"]["observed"])
+    assert calls == [points[1].name] and second.n_resumed == 2
+    assert second.limits == first.limits | {k: second.limits[k] for k in second.limits}
+    assert second.limits["0.01"]["observed"] == pytest.approx(first.limits["0.01"]["observed"])
     # different settings: nothing is reused
     calls.clear()
     run_scan(spec, points, out, ScanSettings(confidence_level=0.95), n_workers=1)
@@ -91,8 +91,8 @@ def test_scan_on_local_dask_equals_in_process(inputs, tmp_path):
     spec, points = load_scan_inputs(inputs[0], [inputs[1]])
     serial = run_scan(spec, points, tmp_path / "a", n_workers=1)
     parallel = run_scan(spec, points, tmp_path / "b", n_workers=2)
-    for key in serial["limits"]:
-        assert parallel["limits"][key]["observed"] == serial["limits"][key]["observed"]
+    for key in serial.limits:
+        assert parallel.limits[key]["observed"] == serial.limits[key]["observed"]
 
 
 def test_bad_inputs_name_the_file(tmp_path, inputs):
@@ -156,13 +156,13 @@ def test_sbottom_scan_runs_through_the_mass_scan_path(sbottom, tmp_path):
     patches = [sbottom / "patch.sbottom_1300_205_60.json", sbottom / "patch.sbottom_600_180_50.json"]
     spec, points = load_scan_inputs(sbottom / "BkgOnly.json", patches)
     summary = run_scan(spec, points, tmp_path, ScanSettings(method="asymptotic"), n_workers=2)
-    limit = summary["limits"]["sbottom_1300_205_60"]
+    limit = summary.limits["sbottom_1300_205_60"]
     assert limit["status_observed"] == "ok"
     ws = pyhf.Workspace(__import__("jsonpatch").apply_patch(spec, points[0].patch))
     model = ws.model()
     cls = float(pyhf.infer.hypotest(limit["observed"], ws.data(model), model, test_stat="qtilde"))
     assert cls == pytest.approx(0.10, abs=5e-4)
-    assert not math.isnan(summary["limits"]["sbottom_600_180_50"]["observed"])
+    assert not math.isnan(summary.limits["sbottom_600_180_50"]["observed"])
 
 
 def test_recast_of_a_scan(inputs, tmp_path, capsys):
@@ -203,5 +203,5 @@ def test_a_damaged_point_file_is_recomputed_not_fatal(tmp_path) -> None:  # noqa
     for junk in (b"\x89PNG\x00\xff\xfe", b'{"digest": ', b"[1, 2]"):
         point_file.write_bytes(junk)
         again = run_scan(spec, [point], tmp_path, ScanSettings(), n_workers=1)
-        assert again["n_resumed"] == 0
-        assert again["limits"]["0.01"]["observed"] == first["limits"]["0.01"]["observed"]
+        assert again.n_resumed == 0
+        assert again.limits["0.01"]["observed"] == first.limits["0.01"]["observed"]

@@ -13,9 +13,10 @@ import uproot
 from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.simulation import BACKGROUNDS, DataSettings, read_metadata, simulate_data, simulate_mc
-from na64stat.simulation.detectors import get_detector, trigger
+from na64stat.simulation.detectors import trigger
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.rootio import RootFileWriter, parse_compression, tdatime_code, write_root_objects
+from na64stat.simulation.setups import get_detector
 
 N_EOT = 30_000_000
 

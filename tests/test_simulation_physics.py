@@ -10,9 +10,10 @@ from na64stat.physics.constants import LEAD, M_MU_GEV
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
 from na64stat.physics.yields import electron_emission_spectrum, events_per_e_mu2, events_per_epsilon2, get_setup
-from na64stat.simulation.detectors import get_detector, trigger
+from na64stat.simulation.detectors import trigger
 from na64stat.simulation.processes import BACKGROUNDS, signal_process
 from na64stat.simulation.sampling import Draw
+from na64stat.simulation.setups import get_detector
 
 
 def _sample(process, n, seed=7, biased=True, forced=False):

@@ -23,7 +23,7 @@ from na64stat import __version__
 from na64stat.core.errors import InputError, Na64StatError
 from na64stat.inference.limits import METHODS
 from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
-from na64stat.core.io import write_json_atomic, write_text_atomic
+from na64stat.core.io import write_json_atomic
 from na64stat.core.loaders import check_name, load_json
 from na64stat.physics.yields import SETUPS, get_setup
 from na64stat.core.progress import Progress, configure_logging, logger, point_line
@@ -33,9 +33,9 @@ from na64stat.selection.outputs import cutflow_table, write_outputs
 from na64stat.selection.inputs import resolve_samples
 from na64stat.selection.processing import run_selection
 from na64stat.simulation.generate import (
-    DEFAULT_DATA_POT,
     MAX_EVENTS,
     check_data_size,
+    default_data_pot,
     mc_processes,
     simulate_data,
     simulate_mc,
@@ -45,7 +45,6 @@ from na64stat.results.summary import DEFAULT_MASSES_GEV, format_summary, summari
 __all__ = ["main", "cli"]
 
 DEFAULT_OUTPUT = "na64stat-output"
-MAIN_JOB_SETUPS = ("na64e-invisible", "na64mu-invisible")
 
 
 def _parse_masses(text: str) -> list[float]:
@@ -136,8 +135,7 @@ def log_level(verbose: int = 0, quiet: int = 0) -> int:
 def setups() -> None:
     """List the predefined experimental setups and their sources."""
     for setup in SETUPS.values():
-        unit = "EOT" if setup.beam == "electron" else "MOT"
-        click.echo(f"{setup.name}: {setup.description} (default {setup.exposure:.3g} {unit})")
+        click.echo(f"{setup.name}: {setup.description} (default {setup.exposure:.3g} {setup.exposure_unit})")
         for source in setup.sources:
             click.echo(f"    - {source}")
 
@@ -202,7 +200,7 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
     """
     from dataclasses import replace
 
-    from na64stat.app.pipeline import MainJobSettings, limits_table, run_main_job
+    from na64stat.app.pipeline import MainJobSettings, add_physics_summary, check_main_job_settings, run_main_job
 
     changes = {k: v for k, v in (("data_eot", n_eot), ("mc_events", mc_events), ("n_toys", n_toys),
                                  ("workers", workers), ("seed", seed)) if v is not None}
@@ -215,23 +213,12 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
             load_lmt(path)
         changes["overlays"] = tuple(str(p) for p in overlays)
     settings = replace(MainJobSettings(), **changes)
-    from na64stat.simulation.generate import check_data_size
-
-    check_data_size("na64e-invisible", settings.data_eot)  # before anything is simulated
-    if settings.mc_events > MAX_EVENTS:
-        raise InputError(f"--mc-events {settings.mc_events} is above the limit of {MAX_EVENTS} events per process")
-    report = run_main_job(out_dir, settings)
-    summaries = [summarize(get_setup(name)) for name in MAIN_JOB_SETUPS]
-    text = "\n\n".join(format_summary(s) for s in summaries)
-    write_json_atomic(out_dir / "physics_summary.json", {
-        "na64stat_version": __version__,
-        "summaries": [summary_to_dict(s) for s in summaries],
-    })
-    main_report = (out_dir / "report.txt").read_text(encoding="utf-8")
-    write_text_atomic(out_dir / "report.txt", main_report + "\nPhysics summary (background-free reach)\n\n" + text + "\n")
-    click.echo(limits_table(report), nl=False)
+    check_main_job_settings(settings)  # before anything is simulated
+    result = run_main_job(out_dir, settings)
+    add_physics_summary(out_dir)
+    click.echo(result.limits_table(), nl=False)
     logger.info(f"wrote {out_dir / 'report.txt'}, {out_dir / 'exclusion_epsilon.png'}, "
-                f"{out_dir / 'limits' / 'limits.json'} ({len(report['limits'])} masses), "
+                f"{out_dir / 'limits' / 'limits.json'} ({len(result.report['limits'])} masses), "
                 f"{out_dir / 'physics_summary.json'}")
 
 
@@ -265,9 +252,10 @@ def simulate(setup_name: str, flavour: str, processes: tuple[str, ...], masses: 
     """Generate NA64-style events as ROOT files (weighted MC and/or real-style data)."""
     out_dir = out_dir or Path(DEFAULT_OUTPUT) / "events" / setup_name
     mass_list = _parse_masses(masses) if masses else []
-    unit = "EOT" if get_setup(setup_name).beam == "electron" else "MOT"  # electrons / muons on target
+    unit = get_setup(setup_name).exposure_unit  # electrons / muons on target
+    exposure = n_eot if n_eot is not None else default_data_pot(setup_name)
     if flavour in ("data", "both"):  # the size guards, before anything is generated
-        check_data_size(setup_name, n_eot if n_eot is not None else DEFAULT_DATA_POT[setup_name], max_events)
+        check_data_size(setup_name, exposure, max_events)
     if flavour in ("mc", "both") and n_events > max_events:
         raise InputError(f"--n-events {n_events} per process is above the limit of {max_events} (--max-events)")
     if flavour in ("mc", "both"):
@@ -279,7 +267,6 @@ def simulate(setup_name: str, flavour: str, processes: tuple[str, ...], masses: 
         for f in files:
             click.echo(f"{f.path}: {f.n_events} events, expected {f.weight_sum:.4g} for {f.exposure:.3g} {unit}")
     if flavour in ("data", "both"):
-        exposure = n_eot if n_eot is not None else DEFAULT_DATA_POT[setup_name]
         with Progress(exposure, "simulate data", unit) as bar:
             files = simulate_data(setup_name, out_dir / "data", n_eot=exposure, seed=seed, compression=compression,
                                   progress=bar, max_events=max_events)
@@ -368,13 +355,14 @@ def workspace() -> None:
               help="Output folder (default: the config's folder).")
 def workspace_build(config: Path, out_dir: Path | None) -> None:
     """Build a workspace from a config (selection outputs, background models, signal)."""
-    from na64stat.model.workspace import build, format_inspection, write_workspace
+    from na64stat.model.workspace import build, format_inspection
     from na64stat.model.workspace_config import load_workspace_config
+    from na64stat.simulation.signal_yields import expected_signal_events
 
-    description = load_workspace_config(config)
-    spec, patchset = build(description)
-    written = write_workspace(out_dir or config.parent, spec, patchset)
-    click.echo(format_inspection(spec, f"workspace {description.name}: {len(patchset['patches'])} signal patches"))
+    description = load_workspace_config(config, signal_yield=expected_signal_events)
+    built = build(description)
+    written = built.write(out_dir or config.parent)
+    click.echo(format_inspection(built.spec, f"workspace {description.name}: {len(built.patchset['patches'])} signal patches"))
     logger.info(f"wrote {', '.join(str(p) for p in written)}")
 
 
@@ -491,7 +479,7 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
         summary = run_scan(spec, points, out_dir, settings, scheduler=scheduler, n_workers=workers,
                            progress=lambda record: bar.item(point_line(record)))
     click.echo(f"{'point':>24}  {'observed':>10}  {'+-':>8}  {'median exp':>10}  {'method':<10}  status")
-    for key, record in summary["limits"].items():
+    for key, record in summary.limits.items():
         obs, med = record.get("observed"), (record.get("expected") or {}).get("median")
         click.echo(f"{key:>24}  {_g(obs):>10}  {_g(record.get('observed_error')):>8}  {_g(med):>10}  "
                    f"{record.get('method', '-'):<10}  {record.get('status_observed', '-')}")
@@ -499,7 +487,7 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
 
     write_combine_limits(out_dir / COMBINE_LIMITS_NAME, summary)  # CombineHarvester-style, for other tools' plots
     logger.info(f"wrote {out_dir / 'limits.json'}, {out_dir / 'limits.csv'} and {out_dir / COMBINE_LIMITS_NAME} "
-                f"({summary['n_resumed']} points resumed)")
+                f"({summary.n_resumed} points resumed)")
 
 
 @cli.command()
@@ -527,8 +515,8 @@ def recast(limits_json: Path, out_path: Path, signal_model: str | None, referenc
                                 alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived,
                                 branching=branching,
                                 source=f"limits file {limits_json}")
-    write_json_atomic(out_path, result)
-    for key, bands in result["points"].items():
+    write_json_atomic(out_path, result.to_dict())
+    for key, bands in result.points.items():
         obs = bands["observed"]
         click.echo(f"{key:>12}: eps^2 < {_g(obs and obs['epsilon2'])}, e_mu < {_g(obs and obs['e_mu'])}, "
                    f"y < {_g(obs and obs['y'])}")

@@ -29,35 +29,41 @@ import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from na64stat import __version__
 from na64stat.results.hepdata import write_hepdata
-from na64stat.inference.scan import ScanSettings, SignalPoint, run_scan
+from na64stat.inference.scan import ScanResult, ScanSettings, points_from_patchset, run_scan
+from na64stat.core.errors import InputError
 from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.physics.yields import get_setup
+from na64stat.results.summary import Summary, format_summary, summarize, summary_to_dict
 from na64stat.results.plotting import LimitCurve, Overlay, exclusion_plot
 from na64stat.core.progress import Progress, logger, point_line
-from na64stat.results.recast import recast_limits_file
+from na64stat.results.recast import RecastResult, recast_limits_file
 from na64stat.core.references import load_curve
 from na64stat.selection.config import Selection, load_selection
 from na64stat.selection.outputs import summary as selection_summary
 from na64stat.selection.outputs import write_outputs
 from na64stat.selection.inputs import resolve_samples
 from na64stat.selection.processing import run_selection
-from na64stat.simulation.generate import mc_processes, simulate_data, simulate_mc
-from na64stat.model.workspace import build, write_workspace
+from na64stat.simulation.generate import MAX_EVENTS, check_data_size, mc_processes, simulate_data, simulate_mc
+from na64stat.model.workspace import BuiltWorkspace, WorkspaceDescription, build
 from na64stat.model.workspace_config import parse_workspace_config
 
-__all__ = ["MainJobSettings", "packaged_selection", "run_main_job", "main_job_outputs", "limits_table"]
+__all__ = ["MainJobSettings", "MainJobResult", "check_main_job_settings", "packaged_selection", "run_main_job",
+           "add_physics_summary", "PHYSICS_SUMMARY_SETUPS", "main_job_outputs", "limits_table"]
 
 Log = Callable[[str], None]
 
 
 #: The main job's masses [GeV]: 22 log-spaced from 1 MeV to 1 GeV (3 significant digits; the decades included).
 DEFAULT_MASSES_GEV: tuple[float, ...] = tuple(float(f"{m:.3g}") for m in np.logspace(-3, 0, 22))
+
+#: Setups whose background-free reach ``na64stat run`` adds to the report (:func:`add_physics_summary`).
+PHYSICS_SUMMARY_SETUPS: tuple[str, ...] = ("na64e-invisible", "na64mu-invisible")
 
 #: Exposure of the published NA64e 2016-2018 invisible-mode result (PRL 123 (2019) 121801).
 PUBLISHED_EOT: float = 2.84e11
@@ -124,26 +130,64 @@ def _workspace_config(settings: MainJobSettings, mc_exposure: float) -> dict[str
     }
 
 
-def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSettings(), log: Log | None = None) -> dict[str, Any]:
-    """Run the chain (module docstring) into ``out_dir``; returns the summary written to ``report.json``.
+@dataclass(frozen=True)
+class MainJobResult:
+    """What the main job hands back (besides the files in ``out_dir``).
 
-    The folders are the ones the other verbs read and write by default:
-    ``OUT/events/<setup>/mc`` and ``OUT/events/<setup>/data`` (``na64stat
-    simulate``), ``OUT/selection/<selection name>`` (``na64stat select``).
-    Step summaries go to ``log`` (default: the ``na64stat`` logger), progress
-    to :class:`~na64stat.core.progress.Progress` (a bar on a terminal, else lines).
+    Attributes
+    ----------
+    out_dir:
+        Where everything was written.
+    report:
+        The content of ``report.json`` (:meth:`to_dict`).
+    workspace, workspace_published:
+        The built workspace and the same scaled to the published exposure.
+    scan, scan_published:
+        The limits on mu (``limits/limits.json``, ``limits_published_exposure/limits.json``).
+    couplings, couplings_published:
+        The limits recast to the couplings (``couplings.json``, ``couplings_published_exposure.json``).
     """
-    out = Path(out_dir)
-    log = log or logger.info
-    t0 = time.perf_counter()
-    steps: list[dict[str, Any]] = []
 
-    def step(name: str, **facts: Any) -> None:
-        steps.append({"step": name, "seconds": round(time.perf_counter() - t0, 1), **facts})
-        log(f"[{steps[-1]['seconds']:6.1f} s] {name}: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
+    out_dir: Path
+    report: Mapping[str, Any]
+    workspace: BuiltWorkspace
+    workspace_published: BuiltWorkspace
+    scan: ScanResult
+    scan_published: ScanResult
+    couplings: RecastResult
+    couplings_published: RecastResult
 
+    def to_dict(self) -> dict[str, Any]:
+        """The ``report.json`` content."""
+        return dict(self.report)
+
+    def limits_table(self) -> str:
+        """The 90% CL limits on epsilon per mass (:func:`limits_table`)."""
+        return limits_table(self.report)
+
+
+def check_main_job_settings(settings: MainJobSettings) -> None:
+    """Refuse settings that would simulate more than the size guards allow, before anything is simulated."""
+    check_data_size(settings.setup, settings.data_eot)
+    if settings.mc_events > MAX_EVENTS:
+        raise InputError(f"--mc-events {settings.mc_events} is above the limit of {MAX_EVENTS} events per process")
+
+
+class _Steps:
+    """The main job's step log: seconds since the start and the facts of each step, logged as they come."""
+
+    def __init__(self, log: Log) -> None:
+        self.log, self.t0 = log, time.perf_counter()
+        self.steps: list[dict[str, Any]] = []
+
+    def __call__(self, name: str, **facts: Any) -> None:
+        self.steps.append({"step": name, "seconds": round(time.perf_counter() - self.t0, 1), **facts})
+        self.log(f"[{self.steps[-1]['seconds']:6.1f} s] {name}: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
+
+
+def _simulate(events: Path, settings: MainJobSettings, step: _Steps) -> int:
+    """Weighted MC and real-style data into ``events/mc`` and ``events/data``; returns the events written."""
     mc_exposure = get_setup(settings.setup).exposure
-    events = out / "events" / settings.setup
     n_mc = len(mc_processes(settings.setup, None, settings.masses_gev, settings.coupling))
     with Progress(n_mc * settings.mc_events, "simulate MC", "ev") as bar:
         mc = simulate_mc(settings.setup, events / "mc", masses_gev=settings.masses_gev, n_events=settings.mc_events,
@@ -153,65 +197,134 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
         data = simulate_data(settings.setup, events / "data", n_eot=settings.data_eot, seed=settings.seed,
                              progress=bar)
     step("simulated data", files=len(data), triggered_events=sum(f.n_events for f in data), eot=f"{settings.data_eot:.3g}")
+    return sum(f.n_events for f in (*mc, *data))
 
+
+def _select(events: Path, out: Path, n_events: int, settings: MainJobSettings) -> tuple[Path, dict[str, Any]]:
+    """The packaged selection on the simulated events (unblinded); returns its folder and summary."""
     selection = packaged_selection(settings.setup)
     selected = out / "selection" / selection.name
-    with Progress(sum(f.n_events for f in (*mc, *data)), "select", "ev") as bar:
+    with Progress(n_events, "select", "ev") as bar:
         run = run_selection(selection, resolve_samples(selection, events), unblind=True, n_workers=settings.workers,
                             progress=bar)
     write_outputs(run, selected)
-    info = selection_summary(run)
-    observed = info["samples"]["data"]["regions"]["signal"]["raw"]
-    step("selected", selection=selection.name, observed_in_signal_box=observed)
+    return selected, selection_summary(run)
 
-    description = parse_workspace_config(_workspace_config(settings, mc_exposure), selected, "main job")
-    spec, patchset = build(description)
-    write_workspace(out / "workspace", spec, patchset)
-    background = description.channels[0].samples[0]
-    step("workspace", background_events=f"{background.yields[0]:.3g}", signal_patches=len(patchset["patches"]))
 
-    points = [SignalPoint(p["metadata"]["name"], p["patch"], dict(p["metadata"])) for p in patchset["patches"]]
-    with Progress(len(points), "limits") as bar:
-        limits = run_scan(spec, points, out / "limits", ScanSettings(n_toys=settings.n_toys, seed=settings.seed),
-                          n_workers=settings.workers, progress=lambda r: bar.item(point_line(r)))
-    couplings = recast_limits_file(limits)
-    write_json_atomic(out / "couplings.json", couplings)
-    step("limits", points=len(points), methods=sorted({r["method"] for r in limits["limits"].values()}))
+def _limits(workspace: BuiltWorkspace, out: Path, names: tuple[str, str], title: str,
+            settings: MainJobSettings) -> tuple[ScanResult, RecastResult]:
+    """Limits on mu for every patch into the folder ``out/names[0]``, their couplings into the file ``out/names[1]``."""
+    points = points_from_patchset(workspace.patchset)
+    with Progress(len(points), title) as bar:
+        scan = run_scan(workspace.spec, points, out / names[0], ScanSettings(n_toys=settings.n_toys, seed=settings.seed),
+                        n_workers=settings.workers, progress=lambda r: bar.item(point_line(r)))
+    couplings = recast_limits_file(scan)
+    write_json_atomic(out / names[1], couplings.to_dict())
+    return scan, couplings
 
-    # the same selection and workspace scaled to the published exposure, observed count 0 as published
-    factor = PUBLISHED_EOT / settings.data_eot
-    spec_pub, patchset_pub = scale_workspace(spec, patchset, factor, observed=0.0)
-    write_workspace(out / "workspace_published_exposure", spec_pub, patchset_pub)
-    points_pub = [SignalPoint(p["metadata"]["name"], p["patch"], dict(p["metadata"])) for p in patchset_pub["patches"]]
-    with Progress(len(points_pub), "limits at 2.84e11 EOT") as bar:
-        limits_pub = run_scan(spec_pub, points_pub, out / "limits_published_exposure",
-                              ScanSettings(n_toys=settings.n_toys, seed=settings.seed), n_workers=settings.workers,
-                              progress=lambda r: bar.item(point_line(r)))
-    couplings_pub = recast_limits_file(limits_pub)
-    write_json_atomic(out / "couplings_published_exposure.json", couplings_pub)
-    step("limits at the published exposure", eot=f"{PUBLISHED_EOT:.3g}", scale=f"{factor:.4g}",
-         background_events=f"{background.yields[0] * factor:.3g}", observed=0)
 
-    figures = _figures(out, selected, couplings, couplings_pub, spec, patchset, settings)
-    step("plotted", files=[p.name for p in figures if p.suffix == ".png"])
-    hepdata = write_hepdata(couplings, out / "hepdata", couplings_to_export=("epsilon", "epsilon2", "y"),
-                            title=f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)", setup=settings.setup,
-                            description=_hepdata_description(settings, limits), references=list(REFERENCES.values()))
-    step("HEPData", folder=hepdata.name, validated=True)
-
-    report = {
+def _report(settings: MainJobSettings, steps: _Steps, info: dict[str, Any], description: WorkspaceDescription,
+            built: BuiltWorkspace, scans: tuple[ScanResult, ScanResult],
+            couplings: tuple[RecastResult, RecastResult]) -> dict[str, Any]:
+    """The ``report.json`` content."""
+    background = description.channels[0].samples[0].yields[0]
+    return {
         "na64stat_version": __version__,
         "settings": asdict(settings),
-        "steps": steps,
+        "steps": steps.steps,
         "limits": {k: {"mass_gev": v["observed"]["mass_gev"] if v["observed"] else None,
                        "epsilon_observed": v["observed"]["epsilon"] if v["observed"] else None,
                        "epsilon_expected_median": v["expected_median"]["epsilon"] if v["expected_median"] else None}
-                   for k, v in couplings["points"].items()},
-        **explain(info, limits, limits_pub, couplings_pub, patchset, settings, background.yields[0]),
+                   for k, v in couplings[0].points.items()},
+        **explain(info, scans[0], scans[1], couplings[1], built.patchset, settings, background),
     }
+
+
+def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSettings(),
+                 log: Log | None = None) -> MainJobResult:
+    """Run the chain (module docstring) into ``out_dir``.
+
+    The folders are the ones the other verbs read and write by default:
+    ``OUT/events/<setup>/mc`` and ``OUT/events/<setup>/data`` (``na64stat
+    simulate``), ``OUT/selection/<selection name>`` (``na64stat select``).
+    Step summaries go to ``log`` (default: the ``na64stat`` logger), progress
+    to :class:`~na64stat.core.progress.Progress` (a bar on a terminal, else lines).
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        Output folder (``na64stat-output`` on the command line); every file
+        :func:`main_job_outputs` lists is written there.
+    settings : MainJobSettings, optional
+        Masses [GeV], data exposure [EOT], MC events per process, workers,
+        toys, overlays: the options of ``na64stat run``.
+    log : callable, optional
+        Receives one line per step summary (default: the ``na64stat`` logger
+        at INFO).
+
+    Returns
+    -------
+    MainJobResult
+        The records of each stage; ``result.report`` is what ``report.json`` holds.
+    """
+    check_main_job_settings(settings)
+    out = Path(out_dir)
+    step = _Steps(log or logger.info)
+    events = out / "events" / settings.setup
+    n_events = _simulate(events, settings, step)
+    selected, info = _select(events, out, n_events, settings)
+    description = parse_workspace_config(_workspace_config(settings, get_setup(settings.setup).exposure), selected,
+                                         "main job", signal_yield=None)
+    step("selected", selection=selected.name, observed_in_signal_box=int(description.channels[0].observed[0]))
+    built = build(description)
+    built.write(out / "workspace")
+    background = description.channels[0].samples[0].yields[0]
+    step("workspace", background_events=f"{background:.3g}", signal_patches=len(built.patchset["patches"]))
+    scan, couplings = _limits(built, out, ("limits", "couplings.json"), "limits", settings)
+    step("limits", points=scan.n_points, methods=scan.methods)
+
+    # the same selection and workspace scaled to the published exposure, observed count 0 as published
+    factor = PUBLISHED_EOT / settings.data_eot
+    published = BuiltWorkspace(*scale_workspace(built.spec, built.patchset, factor, observed=0.0))
+    published.write(out / "workspace_published_exposure")
+    scan_pub, couplings_pub = _limits(published, out, ("limits_published_exposure", "couplings_published_exposure.json"),
+                                     "limits at 2.84e11 EOT", settings)
+    step("limits at the published exposure", eot=f"{PUBLISHED_EOT:.3g}", scale=f"{factor:.4g}",
+         background_events=f"{background * factor:.3g}", observed=0)
+
+    figures = _figures(out, selected, couplings, couplings_pub, built.spec, built.patchset, settings)
+    step("plotted", files=[p.name for p in figures if p.suffix == ".png"])
+    hepdata = write_hepdata(couplings, out / "hepdata", couplings_to_export=("epsilon", "epsilon2", "y"),
+                            title=f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)", setup=settings.setup,
+                            description=_hepdata_description(settings, scan), references=list(REFERENCES.values()))
+    step("HEPData", folder=hepdata.name, validated=True)
+    report = _report(settings, step, info, description, built, (scan, scan_pub), (couplings, couplings_pub))
     write_json_atomic(out / "report.json", report)
     write_text_atomic(out / "report.txt", _report_text(report))
-    return report
+    return MainJobResult(out, report, built, published, scan, scan_pub, couplings, couplings_pub)
+
+
+def add_physics_summary(out_dir: str | Path, setups: Sequence[str] = PHYSICS_SUMMARY_SETUPS) -> list[Summary]:
+    """Add the background-free reach of ``setups`` to a main job's folder.
+
+    Writes ``physics_summary.json`` and appends the printed summaries to
+    ``report.txt`` (what ``na64stat run`` does after :func:`run_main_job`).
+
+    Returns
+    -------
+    list of Summary
+        One per setup (:func:`na64stat.results.summary.summarize`).
+    """
+    out = Path(out_dir)
+    summaries = [summarize(get_setup(name)) for name in setups]
+    write_json_atomic(out / "physics_summary.json", {
+        "na64stat_version": __version__,
+        "summaries": [summary_to_dict(s) for s in summaries],
+    })
+    text = "\n\n".join(format_summary(s) for s in summaries)
+    main_report = (out / "report.txt").read_text(encoding="utf-8")
+    write_text_atomic(out / "report.txt", main_report + "\nPhysics summary (background-free reach)\n\n" + text + "\n")
+    return summaries
 
 
 def scale_workspace(spec: dict[str, Any], patchset: dict[str, Any], factor: float,
@@ -291,10 +404,10 @@ def _span(values: Sequence[float], fmt: str = ".3g") -> str:
     return lo if lo == hi else f"{lo} - {hi}"
 
 
-def _band_widths(limits: dict[str, Any]) -> tuple[list[float], list[float]]:
+def _band_widths(limits: ScanResult) -> tuple[list[float], list[float]]:
     """Per mass: (median - (-2 sigma)) / median and ((+2 sigma) - median) / median of the expected limits on mu."""
     low, high = [], []
-    for r in limits["limits"].values():
+    for r in limits.limits.values():
         e = r.get("expected") or {}
         if all(isinstance(e.get(b), (int, float)) for b in ("-2sigma", "median", "+2sigma")) and e["median"] > 0:
             low.append((e["median"] - e["-2sigma"]) / e["median"])
@@ -302,7 +415,7 @@ def _band_widths(limits: dict[str, Any]) -> tuple[list[float], list[float]]:
     return low, high
 
 
-def explain(info: dict[str, Any], limits: dict[str, Any], limits_pub: dict[str, Any], couplings_pub: dict[str, Any],
+def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, couplings_pub: RecastResult,
             patchset: dict[str, Any], settings: MainJobSettings, background: float) -> dict[str, Any]:
     """What the numbers mean: method and why, efficiency and why, the band at n = 0, events at the limit, references.
 
@@ -313,7 +426,7 @@ def explain(info: dict[str, Any], limits: dict[str, Any], limits_pub: dict[str, 
     from na64stat.physics.constants import CL90_EVENTS
     from na64stat.physics.yields import events_per_epsilon2, signal_efficiency
 
-    records = list(limits["limits"].values())
+    records = list(limits.limits.values())
     methods = sorted({r["method"] for r in records})
     reasons = [r.get("method_reason", "") for r in records if r.get("method_reason")]
     groups: dict[str, list[str]] = {}
@@ -343,13 +456,13 @@ def explain(info: dict[str, Any], limits: dict[str, Any], limits_pub: dict[str, 
                 "relative_to_physics_yield_above_cut": round(s / physics, 4) if s and physics > 0 else None,
             }
     events = {}
-    for key, r in limits["limits"].items():
+    for key, r in limits.limits.items():
         s = yields.get(key)
         if s and r.get("observed") is not None:
             events[key] = round(float(r["observed"]) * s, 4)
     published = load_curve("na64e_invisible_2019")
     ratio = {}
-    for key, v in couplings_pub["points"].items():
+    for key, v in couplings_pub.points.items():
         if v.get("observed") and v["observed"].get("epsilon") is not None:
             ref = float(published.interpolate(float(key)))
             ratio[key] = {"mass_gev": float(key), "epsilon_observed": v["observed"]["epsilon"],
@@ -438,8 +551,8 @@ def _strip_numbers(reason: str) -> str:
     return re.sub(r"[0-9][0-9.eE+-]*( s)?", "#", reason).replace("# s", "#")
 
 
-def _hepdata_description(settings: MainJobSettings, limits: dict[str, Any]) -> str:
-    methods = sorted({r["method"] for r in limits["limits"].values()})
+def _hepdata_description(settings: MainJobSettings, limits: ScanResult) -> str:
+    methods = limits.methods
     return (f"90% CL upper limits (CLs, q~_mu test statistic, method: {', '.join(methods)}) from na64stat's main job: "
             f"simulated NA64e invisible-mode data of {settings.data_eot:.3g} EOT with no event in the signal box, "
             f"signal yields from the simulated selection (the cuts that select the data) with a "
@@ -449,8 +562,8 @@ def _hepdata_description(settings: MainJobSettings, limits: dict[str, Any]) -> s
             "Not an NA64 result.")
 
 
-def _epsilon_curve(couplings: dict[str, Any], coupling: str = "epsilon", label: str = "simulated NA64e") -> LimitCurve:
-    points = sorted(couplings["points"].items(), key=lambda kv: float(kv[0]))
+def _epsilon_curve(couplings: RecastResult, coupling: str = "epsilon", label: str = "simulated NA64e") -> LimitCurve:
+    points = sorted(couplings.points.items(), key=lambda kv: float(kv[0]))
     mass = np.array([float(k) for k, _ in points])
 
     def column(name: str) -> np.ndarray:
@@ -461,7 +574,7 @@ def _epsilon_curve(couplings: dict[str, Any], coupling: str = "epsilon", label: 
     return LimitCurve(mass, column("observed"), expected, label=label)
 
 
-def _figures(out: Path, selected: Path, couplings: dict[str, Any], couplings_pub: dict[str, Any],
+def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: RecastResult,
              spec: dict[str, Any], patchset: dict[str, Any], settings: MainJobSettings) -> list[Path]:
     """The main job's figures.
 
@@ -508,7 +621,7 @@ def _figures(out: Path, selected: Path, couplings: dict[str, Any], couplings_pub
     files += exclusion_plot(_epsilon_curve(couplings, "epsilon2", sim), out / "exclusion_epsilon2", coupling="epsilon2",
                             overlays=squared, extra_curves=[_epsilon_curve(couplings_pub, "epsilon2", pub)],
                             title=title)
-    recast = couplings.get("settings", {})
+    recast = couplings.settings
     alpha_d, ratio = float(recast.get("alpha_d", 0.1)), float(recast.get("mass_ratio", 3.0))
     y_curve = _epsilon_curve(couplings, "y", sim)
     y_pub = _epsilon_curve(couplings_pub, "y", pub)
@@ -535,7 +648,7 @@ def _figures(out: Path, selected: Path, couplings: dict[str, Any], couplings_pub
     workspace = pyhf.Workspace(jsonpatch.apply_patch(spec, patch["patch"]))
     model = workspace.model()
     calc = best_calculator(Likelihood(model, workspace.data(model)), n_toys=settings.n_toys, seed=settings.seed)
-    mu_up = couplings["points"][f"{patch['metadata']['mass_gev']:.6g}"]["observed"]["mu"]
+    mu_up = couplings.points[f"{patch['metadata']['mass_gev']:.6g}"]["observed"]["mu"]
     mus = np.linspace(0.05, 2.5, 14) * mu_up
     points = []
     with Progress(len(mus), "CLs scan") as bar:

@@ -234,8 +234,8 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
         limits = run_scan(spec, points, out / f"{name}_limits", ScanSettings(n_toys=n_toys, seed=1),
                           n_workers=workers, progress=lambda record: bar.item(point_line(record)))
     couplings = recast_limits_file(limits)
-    coupling = "e_mu" if "mu" in name.split("-")[0] else "epsilon"
-    items = sorted(couplings["points"].items(), key=lambda kv: float(kv[0]))
+    coupling = "e_mu" if points and points[0].metadata.get("signal_model") == "lmutau" else "epsilon"
+    items = sorted(couplings.points.items(), key=lambda kv: float(kv[0]))
     mass = np.array([float(k) for k, _ in items])
 
     def column(key: str) -> np.ndarray:
@@ -253,7 +253,7 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
         overlays, ratio_to = [Overlay("(g-2)_mu 2 sigma", m, lo, hi, color="tab:green")], None
     files = exclusion_plot(curve, out / name, coupling=coupling, overlays=overlays, ratio_to=ratio_to,
                            title=f"{name}: 90% CL from the shipped workspace")
-    files.append(write_json_atomic(out / f"{name}.json", couplings))
+    files.append(write_json_atomic(out / f"{name}.json", couplings.to_dict()))
     if coupling == "e_mu":  # how much of the (g-2)_mu band the observed limit excludes: computed, not claimed
         from na64stat.results.summary import gm2_band_overlap
 

@@ -290,6 +290,96 @@ def _evaluator(calc: Calculator, points: dict[float, list[float]]) -> Callable[[
     return evaluate
 
 
+@dataclass
+class _CurveSearch:
+    """Where the crossing search of one CLs curve stands (:func:`_shared_crossings`).
+
+    ``stalls`` counts expansions without a bracket, or refinements that did
+    not halve the bracket; ``width`` is the last bracket's width in ln(mu);
+    ``result`` is (mu, status) once the curve is done.
+    """
+
+    stalls: int = 0
+    width: float = math.inf
+    result: tuple[float, str] | None = None
+
+
+@dataclass(frozen=True)
+class _Bracket:
+    """A bracket of the crossing in (ln mu, ln CLs): CLs above alpha at ``la``, at or below at ``lb``."""
+
+    la: float
+    lb: float
+    fa: float
+    fb: float
+
+    @property
+    def width(self) -> float:
+        """Width in ln(mu)."""
+        return self.lb - self.la
+
+    def secant(self, level: float) -> float:
+        """ln(mu) where the straight line through the ends reaches ``level`` (regula falsi)."""
+        return self.la + (level - self.fa) * (self.lb - self.la) / (self.fb - self.fa)
+
+
+def _expand(search: _CurveSearch, mus: list[float], up: bool) -> float | None:
+    """The next mu outside the evaluated range (doubling steps), or None when it leaves the search range."""
+    target = mus[-1] * 2.0 ** (1 + search.stalls) if up else mus[0] / 2.0 ** (1 + search.stalls)
+    search.stalls += 1
+    if (target > _MU_MAX) if up else (target < _MU_MIN):
+        search.result = (math.nan, "no_crossing")
+        return None
+    return target
+
+
+def _bracket(mus: list[float], vals: list[float], above: list[int], below: list[int]) -> _Bracket | None:
+    """The bracket around the first mu where CLs <= alpha, or None when no smaller mu has CLs above alpha."""
+    hi = min(below)  # first mu where CLs <= alpha
+    lower = [i for i in above if i < hi]
+    if not lower:
+        return None
+    lo = max(lower)
+    return _Bracket(math.log(mus[lo]), math.log(mus[hi]), math.log(max(vals[lo], 1e-300)),
+                    math.log(max(vals[hi], 1e-300)))
+
+
+def _refine(search: _CurveSearch, bracket: _Bracket, level: float, rtol: float) -> float | None:
+    """The next mu inside the bracket (regula falsi, bisection when the bracket stops shrinking), or
+    None when the bracket is narrower than ``rtol`` (the crossing is then interpolated into ``result``)."""
+    la, lb = bracket.la, bracket.lb
+    width = bracket.width
+    if width < rtol:
+        x = la if bracket.fa == bracket.fb else bracket.secant(level)
+        search.result = (math.exp(min(max(x, la), lb)), "ok")
+        return None
+    search.stalls = search.stalls + 1 if width > 0.5 * search.width else 0
+    search.width = width
+    if search.stalls >= 2 or bracket.fa == bracket.fb:
+        x = 0.5 * (la + lb)
+    else:
+        margin = 0.02 * width
+        x = min(max(bracket.secant(level), la + margin), lb - margin)
+    return math.exp(x)
+
+
+def _next_mu(search: _CurveSearch, mus: list[float], vals: list[float], alpha: float, rtol: float) -> float | None:
+    """The mu one curve wants evaluated next (None: the curve is done, see ``search.result``)."""
+    if any(not math.isfinite(v) for v in vals):
+        search.result = (math.nan, "fit_failure")
+        return None
+    above = [i for i, v in enumerate(vals) if v > alpha]
+    below = [i for i, v in enumerate(vals) if v <= alpha]
+    if not below:  # CLs still above alpha: go up
+        return _expand(search, mus, up=True)
+    if not above:  # already excluded at the smallest mu: go down
+        return _expand(search, mus, up=False)
+    bracket = _bracket(mus, vals, above, below)
+    if bracket is None:
+        return mus[0] / 2.0
+    return _refine(search, bracket, math.log(alpha), rtol)
+
+
 def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[tuple[float, str]]:
     """All six crossings (observed, then the bands) from one shared set of CLs evaluations.
 
@@ -302,68 +392,20 @@ def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
     """
     points: dict[float, list[float]] = {}
     evaluate = _evaluator(calc, points)
-
-    n_curves = 1 + len(N_SIGMAS)
     evaluate(sorted({float(f"{m:.6g}") for m in starts if math.isfinite(m) and m > 0} or {1.0}))
-    result: list[tuple[float, str] | None] = [None] * n_curves
-    stalls = [0] * n_curves
-    widths = [math.inf] * n_curves
+    searches = [_CurveSearch() for _ in range(1 + len(N_SIGMAS))]
     for _ in range(60):
         mus = sorted(points)
         new: list[float] = []
-        for c in range(n_curves):
-            if result[c] is not None:
-                continue
-            vals = [points[m][c] for m in mus]
-            if any(not math.isfinite(v) for v in vals):
-                result[c] = (math.nan, "fit_failure")
-                continue
-            above = [i for i, v in enumerate(vals) if v > alpha]
-            below = [i for i, v in enumerate(vals) if v <= alpha]
-            if not below:  # CLs still above alpha: go up
-                target = mus[-1] * 2.0 ** (1 + stalls[c])
-                stalls[c] += 1
-                if target > _MU_MAX:
-                    result[c] = (math.nan, "no_crossing")
-                else:
-                    new.append(target)
-                continue
-            if not above:  # already excluded at the smallest mu: go down
-                target = mus[0] / 2.0 ** (1 + stalls[c])
-                stalls[c] += 1
-                if target < _MU_MIN:
-                    result[c] = (math.nan, "no_crossing")
-                else:
-                    new.append(target)
-                continue
-            hi = min(below)  # first mu where CLs <= alpha
-            lo = max(i for i in above if i < hi) if any(i < hi for i in above) else None
-            if lo is None:
-                target = mus[0] / 2.0
-                new.append(target)
-                continue
-            a, b = mus[lo], mus[hi]
-            fa, fb = math.log(max(vals[lo], 1e-300)), math.log(max(vals[hi], 1e-300))
-            la, lb = math.log(a), math.log(b)
-            width = lb - la
-            level = math.log(alpha)
-            if width < rtol:
-                x = la if fa == fb else la + (level - fa) * (lb - la) / (fb - fa)
-                result[c] = (math.exp(min(max(x, la), lb)), "ok")
-                continue
-            stalls[c] = stalls[c] + 1 if width > 0.5 * widths[c] else 0
-            widths[c] = width
-            if stalls[c] >= 2 or fa == fb:
-                x = 0.5 * (la + lb)
-            else:
-                x = la + (level - fa) * (lb - la) / (fb - fa)
-                margin = 0.02 * width
-                x = min(max(x, la + margin), lb - margin)
-            new.append(math.exp(x))
+        for c, search in enumerate(searches):
+            if search.result is None:
+                mu = _next_mu(search, mus, [points[m][c] for m in mus], alpha, rtol)
+                if mu is not None:
+                    new.append(mu)
         if not new:
             break
         evaluate(new)
-    return [r if r is not None else (math.nan, "no_crossing") for r in result]
+    return [s.result if s.result is not None else (math.nan, "no_crossing") for s in searches]
 
 
 def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[tuple[float, str]]:

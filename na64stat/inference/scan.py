@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import jsonpatch
 import pyhf
@@ -33,7 +33,8 @@ from na64stat.inference.limits import METHODS, upper_limit
 from na64stat.core.io import OutputSet, to_jsonable, write_json_atomic
 from na64stat.model.workspace import load_workspace, read_json, validate_patchset, validate_spec
 
-__all__ = ["SignalPoint", "ScanSettings", "load_scan_inputs", "compute_point", "run_scan"]
+__all__ = ["SignalPoint", "ScanSettings", "ScanResult", "points_from_patchset", "load_scan_inputs", "compute_point",
+           "run_scan"]
 
 _BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
 
@@ -74,6 +75,69 @@ class ScanSettings:
     def digest(self, workspace: dict[str, Any], point: SignalPoint) -> str:
         blob = json.dumps([asdict(self), workspace, point.patch, point.name, point.metadata], sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a scan found: the content of ``limits.json``.
+
+    Attributes
+    ----------
+    confidence_level, method_requested, n_toys, seed:
+        The scan's settings.
+    n_points, n_resumed:
+        Points in the scan, and how many were read back from ``points/``.
+    limits:
+        Per point key (the mass in GeV as ``%.6g``, else the patch name): the
+        point's record (``observed``, ``expected`` bands on mu, ``method``,
+        status, ``metadata`` of its patch, ...).
+
+    Examples
+    --------
+    >>> r = ScanResult.from_dict({"confidence_level": 0.9, "method_requested": "auto", "n_toys": 10, "seed": 0,
+    ...                           "n_points": 1, "n_resumed": 0, "limits": {"0.01": {"method": "exact"}}})
+    >>> r.methods, r.to_dict()["limits"]["0.01"]["method"]
+    (['exact'], 'exact')
+    """
+
+    confidence_level: float
+    method_requested: str
+    n_toys: int
+    seed: int
+    n_points: int
+    n_resumed: int
+    limits: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def methods(self) -> list[str]:
+        """The methods the points used, sorted."""
+        return sorted({str(r["method"]) for r in self.limits.values()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``limits.json`` content."""
+        return {"confidence_level": self.confidence_level, "method_requested": self.method_requested,
+                "n_toys": self.n_toys, "seed": self.seed, "n_points": self.n_points, "n_resumed": self.n_resumed,
+                "limits": {k: dict(v) for k, v in self.limits.items()}}
+
+    @classmethod
+    def from_dict(cls, content: Mapping[str, Any], source: str = "limits file") -> ScanResult:
+        """Read a ``limits.json`` content (an :class:`InputError` naming ``source`` when it is not one)."""
+        if not isinstance(content, Mapping) or not isinstance(content.get("limits"), dict):
+            raise InputError(f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')")
+        limits = content["limits"]
+        return cls(confidence_level=content.get("confidence_level", math.nan),
+                   method_requested=str(content.get("method_requested", "")), n_toys=content.get("n_toys", 0),
+                   seed=content.get("seed", 0), n_points=int(content.get("n_points", len(limits))),
+                   n_resumed=int(content.get("n_resumed", 0)), limits=limits)
+
+
+def points_from_patchset(patchset: Mapping[str, Any]) -> list[SignalPoint]:
+    """One :class:`SignalPoint` per patch of a PatchSet content (name, JSON patch, metadata).
+
+    >>> [p.key for p in points_from_patchset({"patches": [{"metadata": {"name": "m0p01", "mass_gev": 0.01}, "patch": []}]})]
+    ['0.01']
+    """
+    return [SignalPoint(p["metadata"]["name"], p["patch"], dict(p["metadata"])) for p in patchset["patches"]]
 
 
 def load_scan_inputs(workspace_path: Path, patch_paths: Sequence[Path]) -> tuple[dict[str, Any], list[SignalPoint]]:
@@ -186,10 +250,13 @@ def run_scan(
     scheduler: str | None = None,
     n_workers: int = 2,
     progress: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
+) -> ScanResult:
     """Limits for every point, resuming from ``out_dir/points``; writes limits.json and limits.csv.
 
-    Returns the content of limits.json.
+    Returns
+    -------
+    ScanResult
+        The content of limits.json (:meth:`ScanResult.to_dict`).
     """
     out_dir = Path(out_dir)
     points = list(points)
@@ -208,19 +275,13 @@ def run_scan(
     if len(set(keys)) != len(keys):  # e.g. two models at the same mass: key by patch name
         for r in ordered:
             r["key"] = r["name"]
-    summary = {
-        "confidence_level": settings.confidence_level,
-        "method_requested": settings.method,
-        "n_toys": settings.n_toys,
-        "seed": settings.seed,
-        "n_points": len(ordered),
-        "n_resumed": len(points) - len(todo),
-        "limits": {r["key"]: r for r in ordered},
-    }
+    result = ScanResult(confidence_level=settings.confidence_level, method_requested=settings.method,
+                        n_toys=settings.n_toys, seed=settings.seed, n_points=len(ordered),
+                        n_resumed=len(points) - len(todo), limits={r["key"]: r for r in ordered})
     with OutputSet(out_dir) as staged:  # limits.json and limits.csv appear together or not at all
-        staged.write_json("limits.json", summary)
+        staged.write_json("limits.json", result.to_dict())
         staged.write_text("limits.csv", _csv(ordered))
-    return summary
+    return result
 
 
 def _csv(records: list[dict[str, Any]]) -> str:

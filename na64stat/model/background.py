@@ -186,6 +186,19 @@ def _fit_one(counts: np.ndarray, edges: np.ndarray, use: np.ndarray, shape_name:
             "parameters": dict(zip(shape.names, par.tolist())), "ndof": ndof, "fval": float(m.fval)}
 
 
+def _control_bins(n: np.ndarray, edges: np.ndarray, box: tuple[float, float],
+                  fit_range: tuple[float, float] | None) -> tuple[np.ndarray, tuple[float, float]]:
+    """Mask of the bins a tail fit uses (centre in ``fit_range``, outside ``box``) and the range, checked."""
+    if not box[0] < box[1]:
+        raise InputError(f"box must be (low, high) with low < high, got {box}")
+    lo, hi = fit_range if fit_range is not None else (edges[0], edges[-1])
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    use = (centres >= lo) & (centres <= hi) & ~((centres >= box[0]) & (centres < box[1]))
+    if np.count_nonzero(use) < 3:
+        raise InputError(f"tail fit needs at least 3 bins outside the box {box} within {fit_range}")
+    return use, (lo, hi)
+
+
 def fit_tail(
     counts: Sequence[float] | np.ndarray,
     edges: Sequence[float] | np.ndarray,
@@ -234,13 +247,7 @@ def fit_tail(
         raise InputError(f"tail fit needs counts per bin and increasing edges (got {n.shape} counts, {edges.shape} edges)")
     if shape not in TAIL_SHAPES or any(a not in TAIL_SHAPES for a in alternatives):
         raise InputError(f"unknown tail shape in {[shape, *alternatives]}; known: {sorted(TAIL_SHAPES)}")
-    if not box[0] < box[1]:
-        raise InputError(f"box must be (low, high) with low < high, got {box}")
-    lo, hi = fit_range if fit_range is not None else (edges[0], edges[-1])
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    use = (centres >= lo) & (centres <= hi) & ~((centres >= box[0]) & (centres < box[1]))
-    if np.count_nonzero(use) < 3:
-        raise InputError(f"tail fit needs at least 3 bins outside the box {box} within {fit_range}")
+    use, (lo, hi) = _control_bins(n, edges, box, fit_range)
     data = n if variances is None else np.stack([n, np.asarray(variances, dtype=float)], axis=-1)
     central = _fit_one(data, edges, use, shape, box)
     others = []

@@ -29,7 +29,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import jsonpatch
 import pyhf
@@ -45,6 +45,7 @@ __all__ = [
     "Channel",
     "SignalPatch",
     "WorkspaceDescription",
+    "BuiltWorkspace",
     "build",
     "validate_spec",
     "validate_patchset",
@@ -128,6 +129,20 @@ class WorkspaceDescription:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+class BuiltWorkspace(NamedTuple):
+    """A built workspace: the background-only pyhf spec and the signal PatchSet (both validated JSON content).
+
+    A frozen record that also unpacks as ``spec, patchset = build(description)``.
+    """
+
+    spec: dict[str, Any]
+    patchset: dict[str, Any]
+
+    def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
+        """Validate and write ``bkgonly.json`` and ``patchset.json`` into ``out_dir`` (:func:`write_workspace`)."""
+        return write_workspace(out_dir, self.spec, self.patchset)
+
+
 def patch_name(*values: float, prefix: str = "m") -> str:
     """A PatchSet-safe name (``^[a-zA-Z0-9_]+$``) from values, e.g. ``m0p0167`` or ``m0p0167_e1p2em04``.
 
@@ -159,8 +174,64 @@ def _sample_dict(sample: Sample) -> dict[str, Any]:
     return {"name": sample.name, "data": [float(y) for y in sample.yields], "modifiers": [dict(m) for m in sample.modifiers]}
 
 
-def build(description: WorkspaceDescription) -> tuple[dict[str, Any], dict[str, Any]]:
+def _background_spec(description: WorkspaceDescription) -> dict[str, Any]:
+    """The background-only pyhf spec: a zero-yield ``signal`` placeholder (the POI's sample) in each signal channel."""
+    signal_channels = {name for sig in description.signals for name in sig.yields}
+    placeholder = {"name": "signal", "modifiers": [{"name": description.poi, "type": "normfactor", "data": None}]}
+    return {
+        "channels": [{"name": c.name, "samples": ([{**placeholder, "data": [0.0] * len(c.observed)}]
+                                                   if c.name in signal_channels else [])
+                      + [_sample_dict(s) for s in c.samples]} for c in description.channels],
+        "observations": [{"name": c.name, "data": [float(x) for x in c.observed]} for c in description.channels],
+        "measurements": [{"name": description.name, "config": {"poi": description.poi,
+                                                              "parameters": [dict(p) for p in description.parameters]}}],
+        "version": "1.0.0",
+    }
+
+
+def _signal_yields(signal: SignalPatch, channel: Channel) -> list[float]:
+    """The signal's yields in ``channel``, checked: finite, >= 0, one per bin."""
+    yields = [float(y) for y in signal.yields[channel.name]]
+    if not all(math.isfinite(y) and y >= 0 for y in yields):
+        raise InputError(f"signal {signal.name!r}, channel {channel.name!r}: yields must be finite and >= 0, "
+                         f"got {yields}")
+    if len(yields) != len(channel.observed):
+        raise InputError(f"signal {signal.name!r}, channel {channel.name!r}: {len(yields)} bins, "
+                         f"the channel has {len(channel.observed)}")
+    return yields
+
+
+def _signal_patch(description: WorkspaceDescription, signal: SignalPatch) -> dict[str, Any]:
+    """One PatchSet entry: replace the ``signal`` placeholder of every channel the signal has yields in."""
+    channel_names = [c.name for c in description.channels]
+    unknown = sorted(set(signal.yields) - set(channel_names))
+    if unknown:
+        raise InputError(f"signal {signal.name!r}: unknown channel(s) {unknown}; channels are {channel_names}")
+    modifiers = [{"name": description.poi, "type": "normfactor", "data": None},
+                 *(dict(m) for m in description.signal_modifiers)]
+    ops = [{"op": "replace", "path": f"/channels/{index}/samples/0",
+            "value": {"name": "signal", "data": _signal_yields(signal, channel), "modifiers": [dict(m) for m in modifiers]}}
+           for index, channel in enumerate(description.channels) if channel.name in signal.yields]
+    if not any(y > 0 for channel_yields in signal.yields.values() for y in channel_yields):
+        raise InputError(f"workspace {description.name!r}: signal {signal.name!r} (values {list(signal.values)}) "
+                         "has zero expected events: no limit can be set there (mass beyond the setup's reach, "
+                         "or coupling 0?)")
+    return {"metadata": {"name": signal.name, "values": [float(v) for v in signal.values], **dict(signal.metadata)},
+            "patch": ops}
+
+
+def build(description: WorkspaceDescription) -> BuiltWorkspace:
     """The background-only spec and the PatchSet of a description (both validated).
+
+    Parameters
+    ----------
+    description:
+        Channels, backgrounds and signal points.
+
+    Returns
+    -------
+    BuiltWorkspace
+        ``(spec, patchset)``: the pyhf background-only workspace and its PatchSet.
 
     Examples
     --------
@@ -176,44 +247,9 @@ def build(description: WorkspaceDescription) -> tuple[dict[str, Any], dict[str, 
     channel_names = [c.name for c in description.channels]
     if len(set(channel_names)) != len(channel_names) or not channel_names:
         raise InputError(f"workspace {description.name!r}: channel names must be unique and non-empty, got {channel_names}")
-    signal_channels = sorted({name for sig in description.signals for name in sig.yields})
-    placeholder = {"name": "signal", "modifiers": [{"name": description.poi, "type": "normfactor", "data": None}]}
-    spec = {
-        "channels": [{"name": c.name, "samples": ([{**placeholder, "data": [0.0] * len(c.observed)}]
-                                                   if c.name in signal_channels else [])
-                      + [_sample_dict(s) for s in c.samples]} for c in description.channels],
-        "observations": [{"name": c.name, "data": [float(x) for x in c.observed]} for c in description.channels],
-        "measurements": [{"name": description.name, "config": {"poi": description.poi,
-                                                              "parameters": [dict(p) for p in description.parameters]}}],
-        "version": "1.0.0",
-    }
+    spec = _background_spec(description)
     validate_spec(spec, f"workspace {description.name!r}")
-    patches = []
-    for signal in description.signals:
-        unknown = sorted(set(signal.yields) - set(channel_names))
-        if unknown:
-            raise InputError(f"signal {signal.name!r}: unknown channel(s) {unknown}; channels are {channel_names}")
-        ops = []
-        for index, channel in enumerate(description.channels):
-            if channel.name not in signal.yields:
-                continue
-            yields = [float(y) for y in signal.yields[channel.name]]
-            if not all(math.isfinite(y) and y >= 0 for y in yields):
-                raise InputError(f"signal {signal.name!r}, channel {channel.name!r}: yields must be finite and >= 0, "
-                                 f"got {yields}")
-            if len(yields) != len(channel.observed):
-                raise InputError(f"signal {signal.name!r}, channel {channel.name!r}: {len(yields)} bins, "
-                                 f"the channel has {len(channel.observed)}")
-            modifiers = [{"name": description.poi, "type": "normfactor", "data": None},
-                         *(dict(m) for m in description.signal_modifiers)]
-            ops.append({"op": "replace", "path": f"/channels/{index}/samples/0",
-                        "value": {"name": "signal", "data": yields, "modifiers": modifiers}})
-        if not any(y > 0 for channel_yields in signal.yields.values() for y in channel_yields):
-            raise InputError(f"workspace {description.name!r}: signal {signal.name!r} (values {list(signal.values)}) "
-                             "has zero expected events: no limit can be set there (mass beyond the setup's reach, "
-                             "or coupling 0?)")
-        patches.append({"metadata": {"name": signal.name, "values": [float(v) for v in signal.values],
-                                     **dict(signal.metadata)}, "patch": ops})
+    patches = [_signal_patch(description, signal) for signal in description.signals]
     if not patches:
         raise InputError(f"workspace {description.name!r}: no signal points")
     patchset = {
@@ -230,11 +266,54 @@ def build(description: WorkspaceDescription) -> tuple[dict[str, Any], dict[str, 
         "version": "1.0.0",
     }
     validate_patchset(patchset, spec, f"patchset of {description.name!r}")
-    return spec, patchset
+    return BuiltWorkspace(spec, patchset)
 
 
 # ---------------------------------------------------------------------------
 # validation and I/O
+
+
+def _check_counts(spec: Mapping[str, Any], source: str) -> None:
+    """Non-negative, finite yields and observations, an observation per channel."""
+    for channel in spec["channels"]:
+        for sample in channel["samples"]:
+            bad = [y for y in sample["data"] if not (math.isfinite(y) and y >= 0)]
+            if bad:
+                raise InputError(f"{source}: channel {channel['name']!r}, sample {sample['name']!r} has "
+                                 f"negative or non-finite yields {bad}")
+    for obs in spec["observations"]:
+        if any(not (math.isfinite(x) and x >= 0) for x in obs["data"]):
+            raise InputError(f"{source}: observation {obs['name']!r} has negative or non-finite counts {obs['data']}")
+    missing = sorted({c["name"] for c in spec["channels"]} - {o["name"] for o in spec["observations"]})
+    if missing:
+        raise InputError(f"{source}: no observation for channel(s) {missing}")
+
+
+def _check_bins(spec: Mapping[str, Any], source: str) -> None:
+    """The samples of a channel and its observation have the same number of bins."""
+    observed = {o["name"]: len(o["data"]) for o in spec["observations"]}
+    for channel in spec["channels"]:
+        lengths = {sample["name"]: len(sample["data"]) for sample in channel["samples"]}
+        if len(set(lengths.values())) > 1:
+            raise InputError(f"{source}: channel {channel['name']!r}: samples have different numbers of bins {lengths}")
+        n_bins = next(iter(lengths.values()), None)
+        if n_bins is not None and observed[channel["name"]] != n_bins:
+            raise InputError(f"{source}: observation {channel['name']!r} has {observed[channel['name']]} bins, "
+                             f"its channel's samples have {n_bins}")
+
+
+def _check_models_build(workspace: pyhf.Workspace, source: str, require_poi: bool) -> None:
+    """Every measurement's model builds (without its POI where that is allowed)."""
+    try:
+        for measurement in workspace.measurement_names:
+            try:
+                workspace.model(measurement_name=measurement)
+            except pyhf.exceptions.InvalidModel as exc:
+                if require_poi or "parameter of interest" not in str(exc):
+                    raise
+                workspace.model(measurement_name=measurement, poi_name=None)
+    except Exception as exc:
+        raise InputError(f"{source}: the model does not build: {_short(exc)}") from None
 
 
 def validate_spec(spec: Any, source: str, *, require_poi: bool = False) -> pyhf.Workspace:
@@ -250,37 +329,9 @@ def validate_spec(spec: Any, source: str, *, require_poi: bool = False) -> pyhf.
         workspace = pyhf.Workspace(spec)
     except Exception as exc:  # pyhf raises several types for invalid specs
         raise InputError(f"{source}: not a valid pyhf workspace: {_short(exc)}") from None
-    for channel in spec["channels"]:
-        for sample in channel["samples"]:
-            bad = [y for y in sample["data"] if not (math.isfinite(y) and y >= 0)]
-            if bad:
-                raise InputError(f"{source}: channel {channel['name']!r}, sample {sample['name']!r} has "
-                                 f"negative or non-finite yields {bad}")
-    for obs in spec["observations"]:
-        if any(not (math.isfinite(x) and x >= 0) for x in obs["data"]):
-            raise InputError(f"{source}: observation {obs['name']!r} has negative or non-finite counts {obs['data']}")
-    missing = sorted({c["name"] for c in spec["channels"]} - {o["name"] for o in spec["observations"]})
-    if missing:
-        raise InputError(f"{source}: no observation for channel(s) {missing}")
-    observed = {o["name"]: len(o["data"]) for o in spec["observations"]}
-    for channel in spec["channels"]:
-        lengths = {sample["name"]: len(sample["data"]) for sample in channel["samples"]}
-        if len(set(lengths.values())) > 1:
-            raise InputError(f"{source}: channel {channel['name']!r}: samples have different numbers of bins {lengths}")
-        n_bins = next(iter(lengths.values()), None)
-        if n_bins is not None and observed[channel["name"]] != n_bins:
-            raise InputError(f"{source}: observation {channel['name']!r} has {observed[channel['name']]} bins, "
-                             f"its channel's samples have {n_bins}")
-    try:
-        for measurement in workspace.measurement_names:
-            try:
-                workspace.model(measurement_name=measurement)
-            except pyhf.exceptions.InvalidModel as exc:
-                if require_poi or "parameter of interest" not in str(exc):
-                    raise
-                workspace.model(measurement_name=measurement, poi_name=None)
-    except Exception as exc:
-        raise InputError(f"{source}: the model does not build: {_short(exc)}") from None
+    _check_counts(spec, source)
+    _check_bins(spec, source)
+    _check_models_build(workspace, source, require_poi)
     return workspace
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from na64stat.core.errors import InputError
+from na64stat.results.recast import RecastResult
 
 __all__ = ["write_hepdata", "validate_hepdata", "COUPLING_NAMES"]
 
@@ -50,7 +51,7 @@ def validate_hepdata(folder: str | os.PathLike[str]) -> None:
 
 
 def write_hepdata(
-    couplings: Mapping[str, Any],
+    couplings: RecastResult | Mapping[str, Any],
     out_dir: str | os.PathLike[str],
     *,
     couplings_to_export: Sequence[str] = ("epsilon",),
@@ -75,6 +76,8 @@ def write_hepdata(
     """
     from hepdata_lib import Submission, Table, Variable
 
+    if isinstance(couplings, RecastResult):
+        couplings = couplings.to_dict()
     points = couplings.get("points") if isinstance(couplings, Mapping) else None
     if not isinstance(points, Mapping) or not points:
         raise InputError(f"{source}: no points to export (write it with 'na64stat recast')")

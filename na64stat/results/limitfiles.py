@@ -29,6 +29,7 @@ import numpy as np
 from na64stat.core.errors import InputError
 from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.core.loaders import load_json
+from na64stat.inference.scan import ScanResult
 
 __all__ = ["LmtCurve", "read_lmt", "write_lmt", "COMBINE_KEYS", "combine_limits_from_scan",
            "write_combine_limits", "read_combine_limits", "COMBINE_LIMITS_NAME"]
@@ -104,12 +105,15 @@ def write_lmt(path: str | os.PathLike[str], mass_gev: Sequence[float], lower: Se
     return write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def combine_limits_from_scan(limits: Mapping[str, Any], source: str = "limits file") -> dict[str, dict[str, float]]:
+def combine_limits_from_scan(limits: ScanResult | Mapping[str, Any],
+                             source: str = "limits file") -> dict[str, dict[str, float]]:
     """CombineHarvester-style ``{mass: {"obs", "exp-2", ..., "exp+2"}}`` from a ``limits.json`` content.
 
     The key is the patch's ``mass_gev`` (its point key where masses repeat,
     e.g. visible-mode points per coupling); missing values are left out.
     """
+    if isinstance(limits, ScanResult):
+        limits = limits.to_dict()
     if not isinstance(limits, Mapping) or not isinstance(limits.get("limits"), Mapping):
         raise InputError(f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')")
     records = limits["limits"]
@@ -126,7 +130,7 @@ def combine_limits_from_scan(limits: Mapping[str, Any], source: str = "limits fi
     return out
 
 
-def write_combine_limits(path: str | os.PathLike[str], limits: Mapping[str, Any]) -> Path:
+def write_combine_limits(path: str | os.PathLike[str], limits: ScanResult | Mapping[str, Any]) -> Path:
     """Write the CombineHarvester JSON of a ``limits.json`` content (atomically)."""
     return write_json_atomic(path, combine_limits_from_scan(limits))
 

@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from numpy.typing import ArrayLike
 
 from na64stat.core.checks import check_mass, check_number
 from na64stat.core.errors import InputError
+from na64stat.inference.scan import ScanResult
 from na64stat.physics.couplings import (
     mixing_from_e_mu,
     relic_target_y,
@@ -54,6 +56,7 @@ __all__ = [
     "Recast",
     "recast_limit",
     "recast_limits_file",
+    "RecastResult",
 ]
 
 DM_MODELS = ("scalar", "majorana", "pseudodirac")
@@ -227,8 +230,43 @@ def check_recast_settings(alpha_d: float, mass_ratio: float, reference_coupling:
         check_number(reference_coupling, "--reference-coupling", positive=True)
 
 
+@dataclass(frozen=True)
+class RecastResult:
+    """Limits of a scan in the couplings: the content of ``couplings.json``.
+
+    Attributes
+    ----------
+    settings:
+        How they were recast (``beam``, ``alpha_d``, ``mass_ratio``,
+        ``dm_model``, ``long_lived``, ``branching``).
+    points:
+        Per point key: ``observed`` and ``expected_<band>``, each a
+        :meth:`RecastLimit.to_dict` (mu, epsilon2, epsilon, e_mu, y, ...) or None.
+
+    Examples
+    --------
+    >>> r = RecastResult.from_dict({"settings": {"alpha_d": 0.1}, "points": {"0.01": {"observed": None}}})
+    >>> r.to_dict()["points"]["0.01"], r.settings["alpha_d"]
+    ({'observed': None}, 0.1)
+    """
+
+    settings: Mapping[str, Any]
+    points: Mapping[str, Mapping[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``couplings.json`` content."""
+        return {"settings": dict(self.settings), "points": {k: dict(v) for k, v in self.points.items()}}
+
+    @classmethod
+    def from_dict(cls, content: Mapping[str, Any], source: str = "couplings file") -> RecastResult:
+        """Read a ``couplings.json`` content (an :class:`InputError` naming ``source`` when it is not one)."""
+        if not isinstance(content, Mapping) or not isinstance(content.get("points"), dict):
+            raise InputError(f"{source}: not a couplings file (no 'points' object; write one with 'na64stat recast')")
+        return cls(settings=dict(content.get("settings", {})), points=content["points"])
+
+
 def recast_limits_file(
-    limits: dict[str, Any],
+    limits: ScanResult | Mapping[str, Any],
     *,
     signal_model: str | None = None,
     reference_coupling: float | None = None,
@@ -239,8 +277,9 @@ def recast_limits_file(
     long_lived: bool = False,
     source: str = "limits file",
     branching: str = "physical",
-) -> dict[str, Any]:
-    """Recast every point of a ``limits.json`` content (observed and expected limits).
+) -> RecastResult:
+    """Recast every point of a scan (:class:`~na64stat.inference.scan.ScanResult` or a ``limits.json``
+    content), observed and expected limits.
 
     Each point needs ``mass_gev`` in its patch metadata; ``signal_model`` and
     ``reference_coupling`` come from the metadata (keys ``signal_model``,
@@ -252,6 +291,8 @@ def recast_limits_file(
     """
     check_recast_settings(alpha_d, mass_ratio, reference_coupling)
     check_branching_convention(branching)
+    if isinstance(limits, ScanResult):
+        limits = limits.to_dict()
     if not isinstance(limits, dict) or not isinstance(limits.get("limits"), dict):
         raise InputError(f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')")
     if not limits["limits"]:
@@ -289,5 +330,5 @@ def recast_limits_file(
                    if mu is not None and math.isfinite(float(mu)) else None)
             for name, mu in values.items()
         }
-    return {"settings": {"beam": beam, "alpha_d": alpha_d, "mass_ratio": mass_ratio, "dm_model": dm_model,
-                         "long_lived": long_lived, "branching": branching}, "points": out}
+    return RecastResult({"beam": beam, "alpha_d": alpha_d, "mass_ratio": mass_ratio, "dm_model": dm_model,
+                         "long_lived": long_lived, "branching": branching}, out)

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 from scipy.special import erf
 
 from na64stat.core.errors import InputError
+from na64stat.physics.yields import Setup
 
 __all__ = [
     "Detector",
-    "DETECTORS",
+    "Trigger",
     "Calibration",
     "NOMINAL",
-    "get_detector",
     "ECAL_SHAPE",
     "lateral_fractions",
     "digitize",
@@ -44,6 +45,13 @@ ECAL_SHAPE: tuple[int, int] = (6, 6)
 #: centred electron, ~95% within the Moliere radius of a Pb/Sc shashlik.
 EM_LATERAL_PROFILE: tuple[tuple[float, float], ...] = ((0.85, 0.9), (0.15, 3.0))
 
+#: What the physics trigger looks at (:func:`trigger`): ``"ecal_missing_energy"``
+#: (preshower fired, ECAL below threshold: NA64e invisible), ``"dump_missing_energy"``
+#: (WCAL dump below threshold and an SRD tag: NA64e visible) or ``"muon_momentum"``
+#: (soft outgoing muon: NA64mu).
+Trigger = Literal["ecal_missing_energy", "dump_missing_energy", "muon_momentum"]
+_TRIGGERS: tuple[str, ...] = ("ecal_missing_energy", "dump_missing_energy", "muon_momentum")
+
 
 @dataclass(frozen=True)
 class Detector:
@@ -51,12 +59,12 @@ class Detector:
 
     Attributes
     ----------
-    setup:
-        Name of the physics setup (:data:`na64stat.physics.yields.SETUPS`).
-    beam_particle:
-        ``"e-"`` or ``"mu"``.
-    beam_energy_gev:
-        Nominal beam energy [GeV].
+    physics:
+        The physics setup (:data:`na64stat.physics.yields.SETUPS`): its name,
+        beam (``"electron"`` or ``"muon"``), nominal beam energy [GeV] and mode
+        are the detector's :attr:`setup`, :attr:`beam`, :attr:`beam_energy_gev`.
+    trigger:
+        What the physics trigger looks at (:data:`Trigger`).
     beam_energy_spread:
         Relative Gaussian momentum spread of the beam (choice: 1%, H4 line).
     tracker_resolution:
@@ -92,16 +100,15 @@ class Detector:
         Probability that the downstream spectrometer finds a charged track
         (NA64mu ``n_tracks_out``; choice).
     trigger_srd_min_mev:
-        If set, the trigger also needs this much SRD signal (summed over the
-        three counters): the visible-mode choice, where the dump alone would
-        trigger on every beam hadron.
+        The ``"dump_missing_energy"`` trigger also needs this much SRD signal
+        (summed over the three counters): the visible-mode choice, where the
+        dump alone would trigger on every beam hadron.
     dead_cell:
         ECAL cell (row, column) that is dead in the real-style data (choice).
     """
 
-    setup: str
-    beam_particle: str
-    beam_energy_gev: float
+    physics: Setup
+    trigger: Trigger
     beam_energy_spread: float = 0.01
     tracker_resolution: float = 0.01
     ecal_stochastic: float = 0.10
@@ -120,55 +127,29 @@ class Detector:
     trigger_energy_max_gev: float = 80.0
     trigger_p_out_max_gev: float = 100.0
     tracking_efficiency: float = 0.99
-    trigger_srd_min_mev: float | None = None
+    trigger_srd_min_mev: float = 3.0
     dead_cell: tuple[int, int] = (3, 1)
     description: str = ""
     branches: tuple[str, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        if self.trigger not in _TRIGGERS:
+            raise InputError(f"detector of {self.setup!r}: trigger must be one of {_TRIGGERS}, got {self.trigger!r}")
 
-DETECTORS: dict[str, Detector] = {
-    d.setup: d
-    for d in (
-        Detector(
-            setup="na64e-invisible",
-            beam_particle="e-",
-            beam_energy_gev=100.0,
-            description="upstream tracker, 3 SRD counters, 6x6 ECAL with preshower, veto, HCAL0-3 (seed Fig. 4)",
-            branches=("p_track", "srd_e", "ecal_cells", "ecal_e", "ps_e", "ecal_chi2", "veto_e", "hcal_e"),
-        ),
-        Detector(
-            setup="na64mu-invisible",
-            beam_particle="mu",
-            beam_energy_gev=160.0,
-            hcal_modules=3,
-            description="two magnetic spectrometers (p_in, p_out), active-target ECAL, veto, 3 HCAL modules (seed Fig. 9)",
-            branches=("p_in", "p_out", "n_tracks_out", "ecal_cells", "ecal_e", "veto_e", "hcal_e"),
-        ),
-        Detector(
-            setup="na64e-visible",
-            beam_particle="e-",
-            beam_energy_gev=100.0,
-            trigger_srd_min_mev=3.0,
-            description="tracker, SRD, W/Sc WCAL dump with W2 veto, V2, decay volume, S4, ECAL, veto, HCAL (seed Fig. 5)",
-            branches=(
-                "p_track", "srd_e", "wcal_e", "w2_e", "v2_e", "s4_e",
-                "ecal_cells", "ecal_e", "ecal_chi2", "veto_e", "hcal_e",
-            ),
-        ),
-    )
-}
+    @property
+    def setup(self) -> str:
+        """Name of the setup (the registry key, file metadata)."""
+        return self.physics.name
 
+    @property
+    def beam(self) -> str:
+        """``"electron"`` or ``"muon"`` (the physics setup's beam)."""
+        return self.physics.beam
 
-def get_detector(setup: str) -> Detector:
-    """The detector of a setup by name.
-
-    >>> get_detector("na64mu-invisible").hcal_modules
-    3
-    """
-    try:
-        return DETECTORS[setup]
-    except KeyError:
-        raise InputError(f"unknown setup {setup!r}; known: {', '.join(DETECTORS)}") from None
+    @property
+    def beam_energy_gev(self) -> float:
+        """Nominal beam energy [GeV] (the physics setup's)."""
+        return self.physics.beam_energy_gev
 
 
 def reco_branch_types(detector: Detector) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -207,23 +188,23 @@ def lateral_fractions(x_cm: np.ndarray, y_cm: np.ndarray, width_scale: np.ndarra
 
 
 @lru_cache(maxsize=8)
-def _centroid_table(detector: Detector) -> tuple[np.ndarray, np.ndarray]:
-    """(true x, energy-weighted x centroid) of an e-m shower along one axis [cm].
+def _centroid_table(cell_cm: float) -> tuple[np.ndarray, np.ndarray]:
+    """(true x, energy-weighted x centroid) of an e-m shower along one axis [cm], cells of ``cell_cm``.
 
     The profile is a sum of separable Gaussians, so the x centroid depends on x
     only; it is S-shaped within a cell and is inverted by interpolation.
     """
-    half = 0.5 * ECAL_SHAPE[1] * detector.ecal_cell_cm
+    half = 0.5 * ECAL_SHAPE[1] * cell_cm
     x = np.linspace(-half + 0.5, half - 0.5, 801)
-    f = lateral_fractions(x, np.zeros_like(x), np.ones_like(x), detector.ecal_cell_cm)
-    centres = (np.arange(ECAL_SHAPE[1]) - ECAL_SHAPE[1] / 2 + 0.5) * detector.ecal_cell_cm
+    f = lateral_fractions(x, np.zeros_like(x), np.ones_like(x), cell_cm)
+    centres = (np.arange(ECAL_SHAPE[1]) - ECAL_SHAPE[1] / 2 + 0.5) * cell_cm
     column_sums = f.sum(axis=1)
     return x, (column_sums @ centres) / column_sums.sum(axis=1)
 
 
 def _impact_point(detector: Detector, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Shower position [cm] from the cell energies: centroid, corrected for the S-curve."""
-    true_x, centroid = _centroid_table(detector)
+    true_x, centroid = _centroid_table(detector.ecal_cell_cm)
     centres = (np.arange(ECAL_SHAPE[1]) - ECAL_SHAPE[1] / 2 + 0.5) * detector.ecal_cell_cm
     positive = np.clip(cells, 0.0, None)
     total = np.maximum(positive.sum(axis=(1, 2)), 1e-9)
@@ -328,20 +309,24 @@ def digitize(
 def trigger(rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndarray]) -> np.ndarray:
     """Whether the physics trigger fires, from the analog sums (own noise).
 
-    * NA64e invisible: preshower > 0.3 GeV and ECAL < 80 GeV (missing energy).
-    * NA64e visible: WCAL < 80 GeV (energy left the dump) and SRD sum > 3 MeV.
-    * NA64mu: outgoing-muon momentum (online) < 100 GeV/c.
+    By ``detector.trigger``:
+
+    * ``"ecal_missing_energy"`` (NA64e invisible): ECAL < 80 GeV (missing
+      energy) and preshower > 0.3 GeV.
+    * ``"dump_missing_energy"`` (NA64e visible): WCAL < 80 GeV (energy left
+      the dump) and SRD sum > 3 MeV.
+    * ``"muon_momentum"`` (NA64mu): outgoing-muon momentum (online) < 100 GeV/c.
     """
-    if detector.setup == "na64mu-invisible":
+    if detector.trigger == "muon_momentum":
         p = truth["true_p_out"] * truth["true_p_out_scale"]
         p = p * (1.0 + detector.tracker_resolution * rng.standard_normal(p.shape))
         return p < detector.trigger_p_out_max_gev
-    dump = truth["true_e_wcal"] if detector.setup == "na64e-visible" else truth["true_e_ecal"]
+    dump = truth["true_e_wcal"] if detector.trigger == "dump_missing_energy" else truth["true_e_ecal"]
     analog = _calorimeter(rng, dump, detector.ecal_stochastic, 0.05)
     fired = analog < detector.trigger_energy_max_gev
-    if detector.trigger_srd_min_mev is not None:
+    if detector.trigger == "dump_missing_energy":
         fired &= _counter(rng, detector, truth["true_srd"]).sum(axis=1) > detector.trigger_srd_min_mev
-    if detector.setup == "na64e-invisible":
+    else:
         ps = _calorimeter(rng, truth["true_e_ecal"] * truth["true_ps_fraction"], detector.ecal_stochastic, 0.02)
         fired &= ps > detector.trigger_ps_min_gev
     return fired

@@ -28,11 +28,11 @@ import numpy as np
 
 from na64stat import __version__
 from na64stat.core.errors import InputError
-from na64stat.physics.yields import get_setup
-from na64stat.simulation.detectors import Calibration, Detector, digitize, get_detector, reco_branch_types, trigger
-from na64stat.simulation.processes import BACKGROUNDS, Process, SignalModel, get_process, signal_process, truth_branch_types
+from na64stat.simulation.detectors import Calibration, Detector, digitize, reco_branch_types, trigger
+from na64stat.simulation.processes import Process, SignalModel, backgrounds, get_process, signal_process, truth_branch_types
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.rootio import RootFileWriter, parse_compression
+from na64stat.simulation.setups import get_simulation_setup
 
 __all__ = [
     "DataSettings",
@@ -44,7 +44,7 @@ __all__ = [
     "simulate_mc",
     "simulate_data",
     "DEFAULT_SPILL_EOT",
-    "DEFAULT_DATA_POT",
+    "default_data_pot",
 ]
 
 Progress = Callable[[int], None]
@@ -52,9 +52,15 @@ Progress = Callable[[int], None]
 #: Mean particles on target per SPS spill (seed sec. 4.1: ~5e6 e- per spill).
 DEFAULT_SPILL_EOT: float = 5e6
 
-#: Exposure of the default real-style data set per setup (a laptop-sized
-#: sample: ~1e6, ~3e5 and ~1e5 triggered events).
-DEFAULT_DATA_POT: dict[str, float] = {"na64e-invisible": 5e8, "na64mu-invisible": 5e8, "na64e-visible": 1e10}
+
+def default_data_pot(setup: str) -> float:
+    """Exposure of the default real-style data set of a setup [EOT / MOT] (the registry's
+    :attr:`~na64stat.simulation.setups.Generation.default_data_pot`).
+
+    >>> default_data_pot("na64e-visible")
+    10000000000.0
+    """
+    return get_simulation_setup(setup).generation.default_data_pot
 
 
 #: Most events one ``simulate`` call may generate (MC: per process; data: triggered
@@ -67,7 +73,7 @@ MAX_SPILLS: int = 50_000_000
 
 def expected_data_events(setup: str, n_eot: float) -> float:
     """Triggered events expected in real-style data of ``n_eot`` particles on target."""
-    return float(n_eot) * sum(p.rate_per_pot * p.triggerable_fraction for p in BACKGROUNDS[setup].values())
+    return float(n_eot) * sum(p.rate_per_pot * p.triggerable_fraction for p in backgrounds(setup).values())
 
 
 def check_data_size(setup: str, n_eot: float, max_events: int = MAX_EVENTS,
@@ -131,8 +137,8 @@ def mc_processes(
     >>> [p.name for p in mc_processes("na64mu-invisible", ["muon", "signal"], [0.01])]
     ['muon', 'signal_m10MeV']
     """
-    get_detector(setup)
-    names = list(processes) if processes else [*BACKGROUNDS[setup], *(["signal"] if masses_gev else [])]
+    get_simulation_setup(setup)
+    names = list(processes) if processes else [*backgrounds(setup), *(["signal"] if masses_gev else [])]
     out: list[Process] = []
     for name in names:
         if name == "signal":
@@ -213,8 +219,8 @@ def simulate_mc(
     if n_events > max_events:
         raise InputError(f"--n-events {n_events:.3g} per process is above the limit of {max_events:.3g} events "
                          "(raise it with --max-events)")
-    detector = get_detector(setup)
-    exposure = float(n_pot if n_pot is not None else get_setup(setup).exposure)
+    detector = get_simulation_setup(setup).detector
+    exposure = float(n_pot if n_pot is not None else detector.physics.exposure)
     _check_positive("n_pot", exposure)
     codec = parse_compression(compression)
     branches = {**reco_branch_types(detector), **truth_branch_types(detector), "event": ("i8", ()), "weight": ("f8", ())}
@@ -242,7 +248,7 @@ def _simulate_process(
         "flavour": "mc", "setup": setup, "process": process.name, "process_code": process.code,
         "description": process.description, "rate_per_pot": process.rate_per_pot,
         "n_generated": int(n_events), "pot_represented": exposure,
-        "pot_unit": "EOT" if detector.beam_particle == "e-" else "MOT",
+        "pot_unit": detector.physics.exposure_unit,
         "seed": int(seed), "generator": f"na64stat {__version__}", **process.metadata,
     }
     path = out / f"{process.name}.root"
@@ -507,14 +513,14 @@ def simulate_data(
     """
     _check_positive("chunk_size", chunk_size)
     check_data_size(setup, n_eot, max_events, settings)
-    detector = get_detector(setup)
+    detector = get_simulation_setup(setup).detector
     codec = parse_compression(compression)
     rng = np.random.default_rng(_seed_sequence(seed, setup, "data"))
-    processes = list(BACKGROUNDS[setup].values())
+    processes = list(backgrounds(setup).values())
     truth_rate = sum(p.rate_per_pot * p.triggerable_fraction for p in processes)
     spill_eot = _spill_exposures(rng, int(n_eot), settings)
     spills_per_batch = max(1, int(chunk_size / max(truth_rate * settings.spill_eot, 1.0)))
-    files = _DataFiles(setup, Path(out), seed, detector, codec, settings, "EOT" if detector.beam_particle == "e-" else "MOT")
+    files = _DataFiles(setup, Path(out), seed, detector, codec, settings, detector.physics.exposure_unit)
     try:
         for start in range(0, spill_eot.size, spills_per_batch):
             batch = spill_eot[start:start + spills_per_batch]

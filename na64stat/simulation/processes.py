@@ -37,9 +37,10 @@ from na64stat.physics.annihilation import annihilation_events_per_pot, resonance
 from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
-from na64stat.physics.yields import electron_emission_spectrum, events_per_e_mu2, events_per_epsilon2, get_setup
-from na64stat.simulation.detectors import Detector, get_detector
+from na64stat.physics.yields import Setup, electron_emission_spectrum, events_per_e_mu2, events_per_epsilon2
+from na64stat.simulation.detectors import Detector
 from na64stat.simulation.sampling import Draw
+from na64stat.simulation.setups import get_simulation_setup
 
 __all__ = [
     "Process",
@@ -47,19 +48,14 @@ __all__ = [
     "SignalModel",
     "signal_process",
     "get_process",
+    "backgrounds",
     "truth_branch_types",
     "new_truth",
-    "GENERATION_CUT_FRACTION",
     "VISIBLE_GEOMETRY_CM",
 ]
 
 Sampler = Callable[[Draw, Detector, bool], dict[str, np.ndarray]]
 SignalModel = Literal["dark_photon", "lmutau"]
-
-#: Signal is generated with the boson carrying more than this fraction of the
-#: beam energy (NA64e: 20 GeV, below the trigger's 80 GeV ECAL threshold;
-#: NA64mu: 48 GeV, below its 100 GeV/c p_out trigger).
-GENERATION_CUT_FRACTION: dict[str, float] = {"na64e-invisible": 0.2, "na64e-visible": 0.2, "na64mu-invisible": 0.3}
 
 #: Visible mode geometry [cm] (choice): W dump of the setup's 40 X0, then a
 #: decay volume up to the S4 counter; the ECAL follows S4.
@@ -132,13 +128,13 @@ def truth_branch_types(detector: Detector) -> dict[str, tuple[str, tuple[int, ..
         "true_mass": ("f4", ()),
         "true_track_scale": ("f4", ()),
     }
-    if detector.beam_particle == "e-":
+    if detector.beam == "electron":
         types["true_srd"] = ("f4", (3,))
     else:
         types["true_p_out"] = ("f4", ())
         types["true_p_out_scale"] = ("f4", ())
         types["true_n_out"] = ("i4", ())
-    if detector.setup == "na64e-visible":
+    if detector.physics.mode == "visible":
         types.update({name: ("f4", ()) for name in ("true_e_wcal", "true_e_w2", "true_e_v2", "true_e_s4", "true_decay_z")})
     return types
 
@@ -504,6 +500,19 @@ def get_process(setup: str, name: str) -> Process:
         raise InputError(f"setup {setup!r} has no process {name!r}; known: signal, {', '.join(processes)}") from None
 
 
+def backgrounds(setup: str) -> dict[str, Process]:
+    """The background processes of a setup (registry key, as in
+    :data:`~na64stat.simulation.setups.SIMULATION_SETUPS`), by process name.
+
+    >>> list(backgrounds("na64mu-invisible"))
+    ['muon', 'beam_tail', 'trident', 'photonuclear']
+    """
+    try:
+        return BACKGROUNDS[setup]
+    except KeyError:
+        raise InputError(f"unknown setup {setup!r}; known: {', '.join(BACKGROUNDS)}") from None
+
+
 # ---------------------------------------------------------------------------
 # signal
 
@@ -519,7 +528,7 @@ def _inverse_cdf_x(rng: np.random.Generator, u: np.ndarray, x_lo: float, x_hi: f
     return -np.expm1(-np.interp(u * cdf[-1], cdf, s))
 
 
-def _electron_signal_energy(draw: Draw, setup_name: str, mass_gev: float, e_cut_gev: float) -> tuple[np.ndarray, np.ndarray]:
+def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_gev: float) -> tuple[np.ndarray, np.ndarray]:
     """(E_X [GeV], energy of the radiating shower lepton [GeV]) from eq. (22) on the track-length spectrum.
 
     With resonant annihilation on (``Setup.positron_annihilation``), a share
@@ -529,7 +538,7 @@ def _electron_signal_energy(draw: Draw, setup_name: str, mass_gev: float, e_cut_
     bremsstrahlung A', E_R is then scaled with the beam particle's energy
     (a 1% spread; the resonance fixes it exactly).
     """
-    setup = get_setup(setup_name).with_(missing_energy_cut_gev=e_cut_gev, exposure=1.0, efficiency=1.0)
+    setup = physics.with_(missing_energy_cut_gev=e_cut_gev, exposure=1.0, efficiency=1.0)
     spectrum = electron_emission_spectrum(setup, mass_gev)
     weights = spectrum.events_per_alpha_x
     bins = draw.choice(weights)
@@ -554,14 +563,14 @@ def _electron_signal_energy(draw: Draw, setup_name: str, mass_gev: float, e_cut_
     return energy_x, radiator
 
 
-def _signal_sampler(setup_name: str, mass_gev: float, coupling: float) -> Sampler:
-    cut = GENERATION_CUT_FRACTION[setup_name]
+def _signal_sampler(mass_gev: float, coupling: float, cut: float) -> Sampler:
+    """Truth sampler of the signal; ``cut`` is the generation cut as a fraction of the beam energy."""
 
     def sample(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarray]:
         beam = _beam(draw, det)
         t = new_truth(det, draw.n)
         t["true_mass"][:] = mass_gev
-        if det.beam_particle == "mu":
+        if det.beam == "muon":
             lo, hi = x_range(mass_gev, det.beam_energy_gev, M_MU_GEV)
             x = _inverse_cdf_x(draw.rng, draw.uniform(), max(float(lo), cut), float(hi),
                                lambda x: dsigma_dx_iww_pb(x, mass_gev, det.beam_energy_gev, 1.0, LEAD, M_MU_GEV,
@@ -572,10 +581,10 @@ def _signal_sampler(setup_name: str, mass_gev: float, coupling: float) -> Sample
             p_out = beam - energy_x - t["true_e_ecal"]
             _mu_out(draw, det, t, p_out, (p_out > det.trigger_p_out_max_gev).astype(float), np.zeros(draw.n, bool))
         else:
-            energy_x, _ = _electron_signal_energy(draw, setup_name, mass_gev, cut * det.beam_energy_gev)
+            energy_x, _ = _electron_signal_energy(draw, det.physics, mass_gev, cut * det.beam_energy_gev)
             energy_x = energy_x * beam / det.beam_energy_gev
             t["true_srd"] = _srd_electron(draw, det, beam)
-            if det.setup == "na64e-visible":
+            if det.physics.mode == "visible":
                 _visible_decay(draw, det, t, beam, energy_x, mass_gev, coupling)
             else:
                 t["true_e_ecal"] = beam - energy_x
@@ -613,7 +622,8 @@ def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: S
     ``model``: ``"dark_photon"`` (coupling = epsilon; default for electron
     setups) or ``"lmutau"`` (coupling = e_mu = g_Z'; default for NA64mu). The
     rate per particle on target is eq. (57) with efficiency 1 and the boson
-    above :data:`GENERATION_CUT_FRACTION` of the beam energy (invisible decays,
+    above the setup's generation cut
+    (:attr:`~na64stat.simulation.setups.Generation.signal_cut_fraction`) of the beam energy (invisible decays,
     Br_inv included; visible mode: production, the decay probability enters
     the event weights).
 
@@ -625,14 +635,15 @@ def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: S
         raise InputError(f"signal mass must be positive, got {mass_gev!r} GeV")
     if not (np.isfinite(coupling) and coupling > 0):
         raise InputError(f"reference coupling must be positive, got {coupling!r}")
-    det = get_detector(setup)
-    model = model or ("lmutau" if det.beam_particle == "mu" else "dark_photon")
-    if model not in ("dark_photon", "lmutau") or (setup == "na64e-visible" and model != "dark_photon"):
+    record = get_simulation_setup(setup)
+    det = record.detector
+    model = model or ("lmutau" if det.beam == "muon" else "dark_photon")
+    if model not in ("dark_photon", "lmutau") or (record.physics.mode == "visible" and model != "dark_photon"):
         raise InputError(f"setup {setup!r}: unsupported signal model {model!r}")
-    cut_gev = GENERATION_CUT_FRACTION[setup] * det.beam_energy_gev
+    cut_gev = record.signal_cut_gev
     if mass_gev >= det.beam_energy_gev - cut_gev:
         raise InputError(f"setup {setup!r}: mass {mass_gev} GeV cannot carry {cut_gev} GeV of missing energy")
-    physics = get_setup(setup).with_(missing_energy_cut_gev=cut_gev, exposure=1.0, efficiency=1.0)
+    physics = record.physics.with_(missing_energy_cut_gev=cut_gev, exposure=1.0, efficiency=1.0)
     per_g2 = events_per_epsilon2 if model == "dark_photon" else events_per_e_mu2
     rate = float(per_g2(physics, [mass_gev])[0]) * coupling**2
     coupling_name = "epsilon" if model == "dark_photon" else "e_mu"
@@ -643,7 +654,7 @@ def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: S
         rate_per_pot=rate,
         triggerable_fraction=1.0,
         description=f"{model} signal, m = {mass_gev} GeV, {coupling_name} = {coupling:g}, boson energy > {cut_gev:g} GeV",
-        sampler=_signal_sampler(setup, mass_gev, coupling),
+        sampler=_signal_sampler(mass_gev, coupling, record.generation.signal_cut_fraction),
         metadata={"mass_gev": mass_gev, "model": model, "coupling_name": coupling_name, "coupling": coupling,
                   "generation_cut_gev": cut_gev},
     )
