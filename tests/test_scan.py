@@ -8,8 +8,8 @@ import tarfile
 import numpy as np
 import pyhf
 import pytest
-
 from conftest import SHARED
+
 from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.inference import scan as scan_module
@@ -38,14 +38,15 @@ def _patchset(masses=(0.001, 0.01, 0.1), yields=(4.0, 2.0, 0.5)):
                 "name": "signal", "data": [s], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}}],
         })
     return {
-        "metadata": {"name": "test", "references": {"hepdata": "ins0000000"}, "description": "signal per mass", "digests": {"sha256": pyhf.utils.digest(_bkgonly())},
+        "metadata": {"name": "test", "references": {"hepdata": "ins0000000"}, "description": "signal per mass",
+                     "digests": {"sha256": pyhf.utils.digest(_bkgonly())},
                      "labels": ["mass_gev"]},
         "patches": patches,
         "version": "1.0.0",
     }
 
 
-@pytest.fixture()
+@pytest.fixture
 def inputs(tmp_path):
     ws_path, ps_path = tmp_path / "bkgonly.json", tmp_path / "patchset.json"
     ws_path.write_text(json.dumps(_bkgonly()))
@@ -98,7 +99,7 @@ def test_scan_on_local_dask_equals_in_process(inputs, tmp_path):
 def test_bad_inputs_name_the_file(tmp_path, inputs):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(InputError, match="bad.json is not valid JSON"):
+    with pytest.raises(InputError, match=r"bad\.json is not valid JSON"):
         load_scan_inputs(bad, [inputs[1]])
     with pytest.raises(InputError, match="does not exist"):
         load_scan_inputs(tmp_path / "missing.json", [inputs[1]])
@@ -185,7 +186,7 @@ def test_recast_of_a_scan(inputs, tmp_path, capsys):
     assert "reference_coupling" in capsys.readouterr().err
 
 
-def test_a_damaged_point_file_is_recomputed_not_fatal(tmp_path) -> None:  # noqa: ANN001
+def test_a_damaged_point_file_is_recomputed_not_fatal(tmp_path) -> None:
     """A resumed scan whose points/ file is binary, truncated or not a record recomputes that point."""
     import pyhf as _pyhf
 

@@ -31,7 +31,7 @@ def test_table_values_lie_in_0_1_with_small_mc_errors(name):
 def test_electron_efficiency_falls_with_mass():
     # A heavier A' takes a softer share of the shower energy near the cut and leaves a wider
     # recoil: the simulated selection keeps less. Monotone within 3 MC errors, 0.96 -> 0.84 over 1 MeV - 1 GeV.
-    mass, eff, err = simulated_efficiency_table("na64e-invisible")
+    _, eff, err = simulated_efficiency_table("na64e-invisible")
     assert np.all(np.diff(eff) < 3 * np.hypot(err[1:], err[:-1]))
     low, high = signal_efficiency(get_setup("na64e-invisible"), [0.001, 1.0])
     assert 0.93 < low < 0.99 and 0.80 < high < 0.88

@@ -14,8 +14,8 @@ from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.simulation import BACKGROUNDS, DataSettings, read_metadata, simulate_data, simulate_mc
 from na64stat.simulation.detectors import trigger
-from na64stat.simulation.sampling import Draw
 from na64stat.simulation.rootio import RootFileWriter, parse_compression, tdatime_code, write_root_objects
+from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_detector
 
 N_EOT = 30_000_000
@@ -54,7 +54,7 @@ def test_mc_file_layout_and_metadata(tmp_path: Path) -> None:
 
 
 def test_same_seed_gives_byte_identical_files_other_seed_differs(tmp_path: Path) -> None:
-    kwargs = dict(processes=["hadron"], n_events=2_000, compression="lz4")
+    kwargs = {"processes": ["hadron"], "n_events": 2_000, "compression": "lz4"}
     a = simulate_mc("na64e-invisible", tmp_path / "a", seed=3, **kwargs)[0].path
     b = simulate_mc("na64e-invisible", tmp_path / "b", seed=3, **kwargs)[0].path
     c = simulate_mc("na64e-invisible", tmp_path / "c", seed=4, **kwargs)[0].path
@@ -78,7 +78,7 @@ def test_real_style_data_has_no_truth_and_the_spills_sum_to_the_exposure(data_fi
     for f in data_files:
         with uproot.open(f.path) as handle:
             events = handle["events"]
-            assert not [k for k in events.keys() if k.startswith("true_") or k == "weight"]
+            assert not [k for k in events.keys() if k.startswith("true_") or k == "weight"]  # noqa: SIM118 -- uproot: names
             assert {"run", "spill", "event", "p_track", "srd_e", "ecal_cells", "ps_e", "ecal_chi2", "veto_e",
                     "hcal_e"} <= set(events.keys())
             assert isinstance(handle["spills"], uproot.TTree)
@@ -122,14 +122,12 @@ def test_data_count_agrees_with_the_mc_prediction(data_files: list) -> None:
 
 def test_writer_is_atomic(tmp_path: Path) -> None:
     path = tmp_path / "x.root"
-    with pytest.raises(RuntimeError):
-        with RootFileWriter(path, "events", {"x": ("f4", ())}) as w:
-            w.extend({"x": np.zeros(3, np.float32)})
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), RootFileWriter(path, "events", {"x": ("f4", ())}) as w:
+        w.extend({"x": np.zeros(3, np.float32)})
+        raise RuntimeError("boom")
     assert not path.exists() and not list(tmp_path.iterdir())
-    with pytest.raises(InputError, match="differ"):
-        with RootFileWriter(path, "events", {"x": ("f4", ())}) as w:
-            w.extend({"y": np.zeros(3)})
+    with pytest.raises(InputError, match="differ"), RootFileWriter(path, "events", {"x": ("f4", ())}) as w:
+        w.extend({"y": np.zeros(3)})
     assert not path.exists()
 
 
@@ -204,7 +202,7 @@ def test_root_writing_is_reproducible_across_time_and_reads_back(tmp_path: Path,
         assert f["events"]["x"].array(library="np")[-1] == 13.0 and f["events"].num_entries == 50
         assert f["spills"]["eot"].array(library="np").tolist() == [0, 1, 2, 3]
         assert '"n_entries": 50' in str(f["metadata"])
-        assert all(f.key(k).fDatime == code for k in f.keys())
+        assert all(f.key(k).fDatime == code for k in f.keys())  # noqa: SIM118 -- uproot: keys() are the names
         assert f.created_on == f.modified_on == datetime.datetime(2023, 11, 14, 22, 13, 20)
     with uproot.open(first[1]) as f:
         np.testing.assert_array_equal(f["a/b/h"].values(), [1.0, 2.5, 0.0, 0.0, 0.0])

@@ -13,24 +13,26 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from na64stat import __version__
 from na64stat.core.errors import InputError, Na64StatError
-from na64stat.inference.limits import METHODS
-from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
 from na64stat.core.io import write_json_atomic
 from na64stat.core.loaders import check_name, load_json
-from na64stat.physics.yields import SETUPS, get_setup
 from na64stat.core.progress import Progress, configure_logging, logger, point_line
+from na64stat.inference.limits import METHODS
+from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
+from na64stat.physics.yields import SETUPS, get_setup
 from na64stat.results.recast import DM_MODELS, recast_limits_file
+from na64stat.results.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
 from na64stat.selection.config import load_selection
-from na64stat.selection.outputs import cutflow_table, write_outputs
 from na64stat.selection.inputs import resolve_samples
+from na64stat.selection.outputs import cutflow_table, write_outputs
 from na64stat.selection.processing import run_selection
 from na64stat.simulation.generate import (
     MAX_EVENTS,
@@ -40,7 +42,6 @@ from na64stat.simulation.generate import (
     simulate_data,
     simulate_mc,
 )
-from na64stat.results.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
 
 __all__ = ["main", "cli"]
 
@@ -202,7 +203,7 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
 
     from na64stat.app.pipeline import MainJobSettings, add_physics_summary, check_main_job_settings, run_main_job
 
-    changes = {k: v for k, v in (("data_eot", n_eot), ("mc_events", mc_events), ("n_toys", n_toys),
+    changes: dict[str, Any] = {k: v for k, v in (("data_eot", n_eot), ("mc_events", mc_events), ("n_toys", n_toys),
                                  ("workers", workers), ("seed", seed)) if v is not None}
     if masses:
         changes["masses_gev"] = tuple(_parse_masses(masses))

@@ -26,32 +26,33 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
 from na64stat import __version__
-from na64stat.results.hepdata import write_hepdata
-from na64stat.inference.scan import ScanResult, ScanSettings, points_from_patchset, run_scan
 from na64stat.core.errors import InputError
 from na64stat.core.io import write_json_atomic, write_text_atomic
-from na64stat.physics.yields import get_setup
-from na64stat.results.summary import Summary, format_summary, summarize, summary_to_dict
-from na64stat.results.plotting import LimitCurve, Overlay, exclusion_plot
 from na64stat.core.progress import Progress, logger, point_line
-from na64stat.results.recast import RecastResult, recast_limits_file
 from na64stat.core.references import load_curve
-from na64stat.selection.config import Selection, load_selection
-from na64stat.selection.outputs import summary as selection_summary
-from na64stat.selection.outputs import write_outputs
-from na64stat.selection.inputs import resolve_samples
-from na64stat.selection.processing import run_selection
-from na64stat.simulation.generate import MAX_EVENTS, check_data_size, mc_processes, simulate_data, simulate_mc
+from na64stat.inference.scan import ScanResult, ScanSettings, points_from_patchset, run_scan
 from na64stat.model.workspace import BuiltWorkspace, WorkspaceDescription, build
 from na64stat.model.workspace_config import parse_workspace_config
+from na64stat.physics.yields import get_setup
+from na64stat.results.hepdata import write_hepdata
+from na64stat.results.plotting import LimitCurve, Overlay, exclusion_plot
+from na64stat.results.recast import RecastResult, recast_limits_file
+from na64stat.results.summary import Summary, format_summary, summarize, summary_to_dict
+from na64stat.selection.config import Selection, load_selection
+from na64stat.selection.inputs import resolve_samples
+from na64stat.selection.outputs import summary as selection_summary
+from na64stat.selection.outputs import write_outputs
+from na64stat.selection.processing import run_selection
+from na64stat.simulation.generate import MAX_EVENTS, check_data_size, mc_processes, simulate_data, simulate_mc
 
 __all__ = ["MainJobSettings", "MainJobResult", "check_main_job_settings", "packaged_selection", "run_main_job",
            "add_physics_summary", "PHYSICS_SUMMARY_SETUPS", "main_job_outputs", "limits_table"]
@@ -440,7 +441,7 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
             note_groups[key] = note_groups.get(key, 0) + 1
     yields = _signal_yields(patchset)
     setup = get_setup(settings.setup).with_(exposure=settings.data_eot, efficiency=1.0)
-    efficiency: dict[str, dict[str, float]] = {}
+    efficiency: dict[str, dict[str, Any]] = {}
     for name, sample in info["samples"].items():
         if not name.startswith("signal_m"):
             continue
@@ -615,7 +616,7 @@ def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: 
     title = f"na64stat main job: {sim}; and scaled to the published exposure"
     files = exclusion_plot(curve, out / "exclusion_epsilon", coupling="epsilon", overlays=overlays, title=title,
                            extra_curves=[curve_pub], ratio_to=ref,
-                           ratio_of=Overlay(pub, curve_pub.mass_gev, curve_pub.observed))
+                           ratio_of=Overlay(pub, curve_pub.mass_gev, np.asarray(curve_pub.observed, dtype=float)))
     squared = [Overlay(o.label, o.mass_gev, o.lower**2, None if o.upper is None else o.upper**2, color=o.color,
                        linestyle=o.linestyle) for o in overlays]
     files += exclusion_plot(_epsilon_curve(couplings, "epsilon2", sim), out / "exclusion_epsilon2", coupling="epsilon2",
@@ -629,16 +630,17 @@ def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: 
     m_chi_pub = LimitCurve(y_pub.mass_gev / ratio, y_pub.observed, dict(y_pub.expected), label=y_pub.label)
     dense = np.geomspace(m_chi.mass_gev.min(), m_chi.mass_gev.max(), 200)
     babar = load_curve("babar_monophoton")
-    styles = {"scalar": ("tab:orange", "--"), "majorana": ("tab:purple", "-."), "pseudodirac": ("tab:cyan", ":")}
+    relic_styles: dict[Literal["scalar", "majorana", "pseudodirac"], tuple[str, str]] = {
+        "scalar": ("tab:orange", "--"), "majorana": ("tab:purple", "-."), "pseudodirac": ("tab:cyan", ":")}
     relic = [Overlay(f"thermal relic: {m.replace('pseudodirac', 'pseudo-Dirac')}", dense, relic_target_y_full(dense, m),
-                     color=styles[m][0], linestyle=styles[m][1]) for m in styles]
+                     color=relic_styles[m][0], linestyle=relic_styles[m][1]) for m in relic_styles]
     extra = f", $\\alpha_D = {alpha_d:g}$, $m_{{A'}} = {ratio:g}\\, m_\\chi$"
     files += exclusion_plot(m_chi, out / "exclusion_y", coupling="y", x_label=MASS_LABELS["m_chi"],
                             overlays=[*relic, Overlay("BaBar mono-photon (PRL 119 (2017) 131804)", babar.mass_gev,
                                                       babar.lower, color="tab:gray")],
                             extra_curves=[m_chi_pub], title=f"na64stat main job: {sim}" + extra)
     alpha = _epsilon_curve(couplings, "alpha_d_excluded_below", sim)
-    if np.any(np.isfinite(alpha.observed)):
+    if alpha.observed is not None and np.any(np.isfinite(alpha.observed)):
         files += exclusion_plot(LimitCurve(alpha.mass_gev / ratio, alpha.observed, alpha.expected,
                                            label=r"$\alpha_D$ excluded below (scalar target), " + sim),
                                 out / "exclusion_alpha_d", coupling="alpha_d", x_label=MASS_LABELS["m_chi"],
@@ -666,7 +668,7 @@ def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: 
     return files
 
 
-def limits_table(report: dict[str, Any]) -> str:
+def limits_table(report: Mapping[str, Any]) -> str:
     """The result of the main job: 90% CL limits on epsilon per mass (observed, median expected)."""
     lines = [f"{'mass [GeV]':>12}  {'eps observed':>13}  {'eps expected':>13}"]
     for v in report["limits"].values():

@@ -10,8 +10,8 @@ with the setups' assumed signal efficiency (0.6), as in the seed
 
 Implemented: Fig. 6 (eps^2: the published NA64e bound and the 5e12 / 1e13
 EOT projections; the EOT needed to exclude the scalar, Majorana and
-pseudo-Dirac targets for m_A'/m_chi = 2.5, 3 and alpha_D = 0.1, 0.05, 0.02), Fig. 8 (e_mu: NA64e 4e12 / 4e13 EOT, NA64mu 1e12 MOT, (g-2)_mu
-band), Fig. 10 (alpha_mu: 1e12 muons at 150 GeV), Fig. 11 (epsilon: NA64e
+pseudo-Dirac targets for m_A'/m_chi = 2.5, 3 and alpha_D = 0.1, 0.05, 0.02), Fig. 8 (e_mu: NA64e
+4e12 / 4e13 EOT, NA64mu 1e12 MOT, (g-2)_mu band), Fig. 10 (alpha_mu: 1e12 muons at 150 GeV), Fig. 11 (epsilon: NA64e
 2.84e11 / 5e12 EOT against NA64mu 5e12 / 5e13 MOT), Fig. 13 (y for
 alpha_D = 0.1 and 0.5, m_A' = 3 m_chi: NA64e 1e13 EOT combined with NA64mu
 2e13 MOT, with the thermal-relic targets), and from the shipped workspaces
@@ -23,20 +23,20 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from na64stat.core.errors import InputError
 from na64stat.core.io import write_json_atomic
-from na64stat.physics.couplings import dm_electron_cross_section_cm2, g_explaining_delta_a, relic_target_y_full
-from na64stat.physics.yields import background_free_reach, events_per_epsilon2, get_setup
-from na64stat.results.plotting import Overlay, curves_plot
 from na64stat.core.progress import Progress
 from na64stat.core.references import load_curve
+from na64stat.physics.couplings import dm_electron_cross_section_cm2, g_explaining_delta_a, relic_target_y_full
+from na64stat.physics.yields import Reach, background_free_reach, events_per_epsilon2, get_setup
+from na64stat.results.plotting import Overlay, curves_plot
 
 __all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "ALL_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV",
            "shipped_workspaces"]
@@ -69,7 +69,7 @@ class FigureData:
         }
 
 
-def _reach(setup: str, exposure: float, **changes: float):
+def _reach(setup: str, exposure: float, **changes: float) -> Reach:
     return background_free_reach(get_setup(setup).with_(exposure=exposure, **changes), MASSES_GEV)
 
 
@@ -167,7 +167,7 @@ def fig13() -> FigureData:
     from na64stat.model.combine import combine_workspaces
 
     e_ws, mu_ws = _projected_workspace("na64e-invisible", 1e13, "EOT"), _projected_workspace("na64mu-invisible", 2e13, "MOT")
-    spec, patchset = combine_workspaces([e_ws, mu_ws], "dark_photon")
+    _, patchset = combine_workspaces([e_ws, mu_ws], "dark_photon")
     eps2 = {label: math.log(10.0) * _FIG13_EPSILON_REF**2 / np.array(_total_signal(ps))
             for label, ps in (("combined", patchset), ("NA64e", e_ws[1]), ("NA64mu", mu_ws[1]))}
     m_chi = MASSES_GEV / 3.0
@@ -220,8 +220,8 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     restricts the patches (quick checks); CLs by toys (``n_toys`` per
     hypothesis, seeded) on ``workers`` local processes.
     """
-    from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
     from na64stat.core.progress import point_line
+    from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
     from na64stat.results.plotting import LimitCurve, exclusion_plot
     from na64stat.results.recast import recast_limits_file
 
@@ -301,7 +301,8 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
         lower.append(min(excluded) if excluded else np.nan)
         upper.append(max(excluded) if excluded else np.nan)
     published = load_curve("na64e_visible_2019")
-    bands = {"NA64e visible 2017-2018 (published, 8.4e10 EOT)": (published.mass_gev, published.lower, published.upper),
+    published_upper = np.asarray(published.upper, dtype=float)  # the published band has both edges
+    bands = {"NA64e visible 2017-2018 (published, 8.4e10 EOT)": (published.mass_gev, published.lower, published_upper),
              "this workspace: excluded grid points": (masses, np.array(lower), np.array(upper))}
     x17 = 0.0167
     curves = {"X17 (16.7 MeV)": (np.array([x17, x17]), np.array([1e-5, 1e-2]))}
@@ -318,7 +319,8 @@ WORKSPACE_FIGURES = ("na64e-invisible-2016-2018", "na64mu-2022")
 ALL_FIGURES = ("fig3", "fig6", "fig6_eot", "fig7", "fig8", "fig10", "fig11", "fig13", *WORKSPACE_FIGURES)
 
 #: Figures by name.
-FIGURES: dict[str, Callable[[], FigureData]] = {"fig3": fig3, "fig6": fig6, "fig6_eot": fig6_eot, "fig8": fig8, "fig10": fig10, "fig11": fig11, "fig13": fig13}
+FIGURES: dict[str, Callable[[], FigureData]] = {"fig3": fig3, "fig6": fig6, "fig6_eot": fig6_eot, "fig8": fig8,
+                                                 "fig10": fig10, "fig11": fig11, "fig13": fig13}
 
 
 #: The figures' plain-text mass variables (kept in their JSON) as mathtext axis labels.

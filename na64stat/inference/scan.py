@@ -20,17 +20,18 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import jsonpatch
 import pyhf
 
 from na64stat.core.distributed import dask_client
 from na64stat.core.errors import InputError
-from na64stat.inference.limits import METHODS, upper_limit
 from na64stat.core.io import OutputSet, to_jsonable, write_json_atomic
+from na64stat.inference.limits import METHODS, upper_limit
 from na64stat.model.workspace import load_workspace, read_json, validate_patchset, validate_spec
 
 __all__ = ["SignalPoint", "ScanSettings", "ScanResult", "points_from_patchset", "load_scan_inputs", "compute_point",
@@ -181,7 +182,8 @@ def _safe_name(name: str) -> str:
     return safe if safe == name else f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
-def compute_point(workspace: dict[str, Any], point: SignalPoint, settings: ScanSettings, out_dir: str | None = None) -> dict[str, Any]:
+def compute_point(workspace: dict[str, Any], point: SignalPoint, settings: ScanSettings,
+                  out_dir: str | None = None) -> dict[str, Any]:
     """Upper limit for one signal point; written to ``out_dir/points`` when given."""
     ws = pyhf.Workspace(jsonpatch.apply_patch(workspace, point.patch))
     model = ws.model()

@@ -19,8 +19,9 @@ consumes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from iminuit import Minuit, cost
@@ -81,7 +82,7 @@ class BackgroundEstimate:
         return out
 
     @classmethod
-    def from_dict(cls, content: Mapping[str, Any], source: str = "background estimate") -> "BackgroundEstimate":
+    def from_dict(cls, content: Mapping[str, Any], source: str = "background estimate") -> BackgroundEstimate:
         """Read back :meth:`to_dict` output (errors name ``source``)."""
         try:
             return cls(value=float(content["value"]), stat_error=float(content["stat_error"]),
@@ -168,7 +169,7 @@ def _fit_one(counts: np.ndarray, edges: np.ndarray, use: np.ndarray, shape_name:
     cov = np.array(m.covariance) if m.covariance is not None else np.full((len(par), len(par)), np.nan)
 
     def box_integral(p: np.ndarray) -> float:
-        return float(shape.cdf(np.array([box[1]]), x0, p)[0] - shape.cdf(np.array([box[0]]), x0, p)[0])
+        return float(shape.cdf(np.array([box[1]]), x0, list(p))[0] - shape.cdf(np.array([box[0]]), x0, list(p))[0])
 
     value = box_integral(par)
     grad = np.zeros(len(par))

@@ -28,8 +28,7 @@ background samples, and the signal points::
       channel: signal_box
       model: dark_photon                 # or lmutau (coupling e_mu)
       coupling: 1.0e-4                   # reference coupling of the yields
-      # efficiency: 0.6                  # physics yields only: a flat override; absent (default): the
-                                         # computed per-mass efficiency (na64stat.physics.yields.signal_efficiency)
+      efficiency: 0.6                    # physics yields only
       efficiency_uncertainty: 0.1        # relative, a normsys on the signal
       exposure_uncertainty: 0.01         # relative, a lumi modifier on the signal
       masses: [0.001, 0.01, 0.1]         # physics yields: eq. (57) via na64stat.physics
@@ -51,8 +50,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from na64stat.core.errors import InputError
 from na64stat.core.loaders import load_yaml

@@ -18,8 +18,9 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from na64stat.core.errors import InputError
 from na64stat.results.recast import RecastResult
@@ -44,7 +45,7 @@ def validate_hepdata(folder: str | os.PathLike[str]) -> None:
 
     validator = FullSubmissionValidator()
     if not validator.validate(directory=str(folder)):
-        messages = []
+        messages: list[str] = []
         for path, errors in validator.get_messages().items():
             messages.extend(f"{Path(path).name}: {e.message}" for e in errors)
         raise InputError(f"HEPData submission {folder} is not valid: {'; '.join(messages)[:800]}")
@@ -85,9 +86,10 @@ def write_hepdata(
     unknown = [c for c in couplings_to_export if c not in COUPLING_NAMES]
     if unknown:
         raise InputError(f"cannot export coupling(s) {unknown}; known: {', '.join(COUPLING_NAMES)}")
-    ordered = sorted(points.values(), key=lambda v: _mass(v))
+    ordered = sorted(points.values(), key=_mass)
     masses = [_mass(v) for v in ordered]
-    settings = couplings.get("settings") if isinstance(couplings.get("settings"), Mapping) else {}
+    raw_settings = couplings.get("settings")
+    settings = raw_settings if isinstance(raw_settings, Mapping) else {}
     alpha_d = float(settings.get("alpha_d") or 0.1)
     ratio = float(settings.get("mass_ratio") or 3.0)
     cited = "" if not references else " References: " + "; ".join(references) + "."

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,7 @@ def combine_limits_from_scan(limits: ScanResult | Mapping[str, Any],
             value = record.get("observed") if band is None else (record.get("expected") or {}).get(band)
             if value is not None and math.isfinite(float(value)):
                 entry[name] = float(value)
-        out[repr(float(mass)) if unique else str(key)] = entry
+        out[repr(float(mass)) if unique and mass is not None else str(key)] = entry
     return out
 
 

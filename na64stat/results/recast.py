@@ -321,12 +321,13 @@ def recast_limits_file(
         check_number(record.get("observed"), f"{where}: observed limit", allow_none=True)
         for band, value in record.get("expected", {}).items():
             check_number(value, f"{where}: expected {band} limit", allow_none=True)
-        settings = dict(alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived,
-                        branching=branching, signal_branching=str(meta.get("branching", "physical")))
+        settings: dict[str, Any] = {"alpha_d": alpha_d, "mass_ratio": mass_ratio, "dm_model": dm_model, "long_lived": long_lived,
+                    "branching": branching, "signal_branching": str(meta.get("branching", "physical"))}
         point_beam = beam or _point_beam(meta)
         values = {"observed": record.get("observed"), **{f"expected_{k}": v for k, v in record.get("expected", {}).items()}}
         out[key] = {
-            name: (recast_limit(float(mu), float(mass), model, float(ref), point_beam, **settings).to_dict()
+            name: (recast_limit(float(mu), float(mass), model, float(ref), point_beam,  # type: ignore[arg-type]  # names checked above
+                                **settings).to_dict()
                    if mu is not None and math.isfinite(float(mu)) else None)
             for name, mu in values.items()
         }

@@ -244,13 +244,15 @@ class Calibration:
 NOMINAL = Calibration()
 
 
-def _ecal(rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndarray], calib: Calibration) -> dict[str, np.ndarray]:
+def _ecal(rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndarray],
+          calib: Calibration) -> dict[str, np.ndarray]:
     n = truth["true_e_ecal"].shape[0]
     cx, cy = _beam_centre(detector)
     x = cx + detector.beam_spot_cm * rng.standard_normal(n)
     y = cy + detector.beam_spot_cm * rng.standard_normal(n)
-    fractions = lateral_fractions(x, y, truth["true_shower_width"], detector.ecal_cell_cm)
-    cells = _calorimeter(rng, truth["true_e_ecal"][:, None, None] * fractions, detector.ecal_stochastic, detector.ecal_cell_noise_gev)
+    fractions = lateral_fractions(np.asarray(x), np.asarray(y), truth["true_shower_width"], detector.ecal_cell_cm)
+    cells = _calorimeter(rng, truth["true_e_ecal"][:, None, None] * fractions, detector.ecal_stochastic,
+                         detector.ecal_cell_noise_gev)
     cells *= calib.ecal_scale
     if calib.dead_cell is not None:
         cells[:, calib.dead_cell[0], calib.dead_cell[1]] = 0.0

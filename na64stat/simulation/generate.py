@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,8 @@ from na64stat import __version__
 from na64stat.core.errors import InputError
 from na64stat.simulation.detectors import Calibration, Detector, digitize, reco_branch_types, trigger
 from na64stat.simulation.processes import Process, SignalModel, backgrounds, get_process, signal_process, truth_branch_types
-from na64stat.simulation.sampling import Draw
 from na64stat.simulation.rootio import RootFileWriter, parse_compression
+from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_simulation_setup
 
 __all__ = [
@@ -77,7 +78,7 @@ def expected_data_events(setup: str, n_eot: float) -> float:
 
 
 def check_data_size(setup: str, n_eot: float, max_events: int = MAX_EVENTS,
-                    settings: "DataSettings | None" = None) -> None:
+                    settings: DataSettings | None = None) -> None:
     """Refuse a data exposure whose expected event count (or spill count) is above the limit, before allocating."""
     _check_positive("n_eot", n_eot)
     if int(n_eot) != n_eot:

@@ -26,8 +26,9 @@ for electron beams on the shower electrons' energy spectrum.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 from scipy.special import gammainc
@@ -135,7 +136,7 @@ def truth_branch_types(detector: Detector) -> dict[str, tuple[str, tuple[int, ..
         types["true_p_out_scale"] = ("f4", ())
         types["true_n_out"] = ("i4", ())
     if detector.physics.mode == "visible":
-        types.update({name: ("f4", ()) for name in ("true_e_wcal", "true_e_w2", "true_e_v2", "true_e_s4", "true_decay_z")})
+        types.update(dict.fromkeys(("true_e_wcal", "true_e_w2", "true_e_v2", "true_e_s4", "true_decay_z"), ("f4", ())))
     return types
 
 
@@ -312,7 +313,8 @@ def _e_beam_tail(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarra
 # NA64mu (160 GeV muons, Pb active target, two spectrometers)
 
 
-def _mu_out(draw: Draw, det: Detector, t: dict[str, np.ndarray], p_out: np.ndarray, n_muons_on_axis: np.ndarray, gap: np.ndarray) -> None:
+def _mu_out(draw: Draw, det: Detector, t: dict[str, np.ndarray], p_out: np.ndarray, n_muons_on_axis: np.ndarray,
+            gap: np.ndarray) -> None:
     """Outgoing muon(s): soft ones (< 100 GeV/c) are bent out of the HCAL acceptance by MS2."""
     t["true_p_out"] = p_out
     t["true_n_out"][:] = 1
@@ -517,7 +519,8 @@ def backgrounds(setup: str) -> dict[str, Process]:
 # signal
 
 
-def _inverse_cdf_x(rng: np.random.Generator, u: np.ndarray, x_lo: float, x_hi: float, density: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def _inverse_cdf_x(rng: np.random.Generator, u: np.ndarray, x_lo: float, x_hi: float,
+                   density: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Invert the CDF of ``density(x)`` on [x_lo, x_hi] in s = -ln(1 - x) (resolves the x -> 1 peak)."""
     s = np.linspace(-math.log1p(-x_lo), -math.log1p(-x_hi), 2049)
     x = -np.expm1(-s)
@@ -549,7 +552,7 @@ def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_g
         e_j = float(spectrum.energy_gev[j])
         lo, hi = x_range(mass_gev, e_j, M_E_GEV)
         x = _inverse_cdf_x(draw.rng, u[sel], max(float(lo), e_cut_gev / e_j), float(hi),
-                           lambda x: dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, setup.target))
+                           lambda x: dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, setup.target))  # noqa: B023 -- called in this iteration
         energy_x[sel] = x * e_j
     radiator = spectrum.energy_gev[bins]
     annihilation = 0.0  # per EOT and unit alpha_X, like the bremsstrahlung weights (exposure = efficiency = 1)
