@@ -621,8 +621,32 @@ def background_free_reach(
 ) -> Reach:
     """Coupling reach for ``n_events`` signal events (2.303: 90% CL, no background).
 
-    ``branching`` is the Br(Z' -> invisible) convention of the e_mu reach
-    (``"physical"`` or ``"darkcast"``).
+    With no background and no observed event the 90% CL upper limit is
+    -ln(0.1) = 2.303 signal events; the reach is the coupling that gives that
+    many at the setup's exposure and efficiency: eps^2 = n_events / (events
+    per eps^2), and likewise for e_mu (L_mu - L_tau Z') and
+    y = eps^2 alpha_D (m_chi / m_A')^4.
+
+    Parameters
+    ----------
+    setup : Setup
+        The experiment (beam, target, cut, exposure [EOT or MOT], efficiency).
+    masses_gev : array_like
+        A' / Z' masses [GeV].
+    alpha_d : float, optional
+        Dark coupling alpha_D of the y reach (0.1, the usual benchmark).
+    mass_ratio : float, optional
+        m_A' / m_chi of the y reach (3, the usual benchmark).
+    n_events : float, optional
+        Signal events excluded [events]; 2.303 (90% CL, no background).
+    branching : {"physical", "darkcast"}, optional
+        Br(Z' -> invisible) convention of the e_mu reach.
+
+    Returns
+    -------
+    Reach
+        Per mass: events per eps^2 and per e_mu^2, and the reach in eps^2,
+        eps, e_mu and y (NaN where no signal can be produced).
 
     Examples
     --------
