@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 import uproot
 import yaml
+from conftest import REPO, SHARED
 
 from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.selection.config import load_selection, parse_selection
-from na64stat.selection.outputs import load_histograms, region_yield, summary, write_outputs
 from na64stat.selection.inputs import resolve_samples
+from na64stat.selection.outputs import load_histograms, region_yield, summary, write_outputs
 from na64stat.selection.processing import run_selection
-
-from conftest import REPO, SHARED
 
 TESTDATA = SHARED / "testdata"
 needs_testdata = pytest.mark.skipif(not TESTDATA.is_dir(), reason="../shared/testdata is not available")
@@ -290,3 +289,27 @@ def test_selection_on_a_scheduler_address_equals_single_process(tmp_path: Path) 
         remote = run_selection(sel, {"s": files}, scheduler=client.scheduler.address)
     assert single.samples["s"].cutflow.after_cut.raw.tolist() == remote.samples["s"].cutflow.after_cut.raw.tolist()
     assert single.samples["s"].histograms["all"]["h"] == remote.samples["s"].histograms["all"]["h"]
+
+
+def test_sample_result_round_trips_through_json_and_refuses_malformed_counts(tmp_path: Path) -> None:
+    import json
+
+    import uhi.io.json as uhi_json
+
+    from na64stat.selection.records import SampleResult
+
+    path = _write_small(tmp_path / "r.root", x=np.arange(20.0), w=np.linspace(0.5, 2.0, 20))
+    sel = parse_selection({"tree": "events", "weight": "w", "cuts": [{"name": "c", "expression": "x > 4"}],
+                           "regions": {"box": {"where": "x < 10", "blinded": True}, "side": {"where": "x >= 10"}},
+                           "histograms": [{"name": "h", "expression": "x", "bins": {"regular": [4, 0, 20]}}]})
+    result = run_selection(sel, {"data": [str(path)]}, data_samples=["data"]).samples["data"]
+    text = json.dumps(result.to_dict(), default=uhi_json.default)
+    back = SampleResult.from_dict(json.loads(text, object_hook=uhi_json.object_hook))
+    assert json.dumps(back.to_dict(), default=uhi_json.default) == text
+    assert back.layout() == result.layout() and back.blinded == ("box",) and list(back.regions) == ["side"]
+    assert back.regions["side"].counts.raw == 10 and back.cutflow.after_cut.raw.tolist() == [15]
+    assert back.histograms["side"]["h"] == result.histograms["side"]["h"]
+    broken = json.loads(text)
+    broken["cutflow"]["after_cut"]["raw"] = [1.5]  # counts must be integers
+    with pytest.raises(ValueError, match="integer"):
+        SampleResult.from_dict(broken)
