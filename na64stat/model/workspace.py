@@ -322,7 +322,35 @@ def validate_spec(spec: Any, source: str, *, require_poi: bool = False) -> pyhf.
 
     A background-only workspace from elsewhere may lack its POI (ATLAS
     ``BkgOnly.json`` files do); it must then build without one.
-    ``require_poi`` (signal-patched workspaces) insists on the POI.
+
+    Parameters
+    ----------
+    spec : Any
+        The parsed JSON of a pyhf workspace (``bkgonly.json``).
+    source : str
+        What to name in error messages (usually the file path).
+    require_poi : bool, optional
+        Insist on the POI (signal-patched workspaces).
+
+    Returns
+    -------
+    pyhf.Workspace
+        The validated workspace.
+
+    Raises
+    ------
+    InputError
+        Naming ``source`` and the channel, sample or modifier at fault.
+
+    Examples
+    --------
+    >>> mu = {"name": "mu", "type": "normfactor", "data": None}
+    >>> spec = {"channels": [{"name": "box", "samples": [{"name": "signal", "data": [0.0], "modifiers": [mu]},
+    ...                                                  {"name": "bkg", "data": [0.5], "modifiers": []}]}],
+    ...         "observations": [{"name": "box", "data": [0.0]}],
+    ...         "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}], "version": "1.0.0"}
+    >>> validate_spec(spec, "demo").channels
+    ['box']
     """
     if not isinstance(spec, dict):
         raise InputError(f"{source}: a workspace must be a JSON object, got {type(spec).__name__}")
