@@ -186,3 +186,28 @@ def test_pyhf_cls_at_the_shipped_combined_limit(folder):
         assert not any("widened" in note for note in limit.notes)  # the patch's bounds already hold the limit
         cls = float(pyhf.infer.hypotest(limit.observed, ws.data(model), model, test_stat="qtilde"))
         assert cls == pytest.approx(0.10, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_auto_limit_of_the_shipped_combination_is_at_least_as_strong_as_each_input():
+    """The default method end to end: exact counting for each single bin, adaptive toys for the two-bin
+    combination (n = 0 in both boxes); the combined limit is below the stronger single one within the
+    toys' stated error."""
+    spec, ps = _shipped("na64-combined-e2016-2022-mu2022-gzprime")
+    index = 5
+    ws = _patched(spec, ps, index)
+    model = ws.model()
+    combined = upper_limit(model, ws.data(model), budget_s=math.inf)  # the choice, not this machine's speed
+    assert combined.method == "toys" and "up to" in combined.method_reason
+    ref = ps["metadata"]["reference_coupling"]
+    for name in ("na64e-invisible-2016-2022", "na64mu-2022"):
+        exp = _shipped(name)
+        single_ws = _patched(*exp, index)
+        single_model = single_ws.model()
+        single = upper_limit(single_model, single_ws.data(single_model))
+        meta = exp[1]["patches"][index]["metadata"]
+        beam = "muon" if meta["setup"].startswith("na64mu") else "electron"
+        scale = yield_conversion(meta["signal_model"], "lmutau", beam, meta["mass_gev"]) \
+            * (ref / meta["reference_coupling"]) ** 2
+        assert single.method == "exact"
+        assert combined.observed - 3 * combined.observed_error <= single.observed / scale

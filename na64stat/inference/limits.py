@@ -149,14 +149,18 @@ def _seconds_per_fit(lik: Likelihood) -> float:
     return (time.perf_counter() - start) / batch
 
 
-def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 600.0) -> MethodChoice:
+def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 600.0,
+                max_toys: int | None = None) -> MethodChoice:
     """The method ``auto`` uses, with the reason and the estimated cost (module docstring).
 
     Exact counting for single-bin models with an expected background below
     100 events, toys for other models with a signal bin below
     :data:`SMALL_COUNT` expected background events, asymptotic otherwise;
     a method whose estimated cost exceeds ``budget_s`` gives way to the next
-    one (exact -> toys -> asymptotic), and the reason says so.
+    one (exact -> toys -> asymptotic), and the reason says so. Toys are
+    costed at ``max_toys`` (default 8 ``n_toys``), the most the adaptive
+    search adds to reach its CLs accuracy: a two-bin NA64e + NA64mu
+    combination at n = 0 needs all of them.
     """
     lik = likelihood
     pars = np.repeat(lik.init[None, :], 2, axis=0)
@@ -165,7 +169,8 @@ def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 
     signal_bins = np.abs(with_signal - background) > 0  # bins where the POI changes the expectation
     small = float(np.min(background[signal_bins])) if np.any(signal_bins) else math.inf
     per_fit = _seconds_per_fit(lik)
-    toy_cost = per_fit * 2 * 2 * n_toys * _EVALUATIONS["toys"]  # s+b and b-only toys, two fits each
+    most_toys = max_toys if max_toys is not None else 8 * n_toys
+    toy_cost = per_fit * 2 * 2 * most_toys * _EVALUATIONS["toys"]  # s+b and b-only toys, two fits each
     skipped: list[str] = []
     if lik.n_main == 1 and background[0] < SMALL_COUNT * 10:
         try:
@@ -180,7 +185,7 @@ def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 
     if small < SMALL_COUNT or skipped:
         if toy_cost <= budget_s:
             why = f"background {small:.3g} < {SMALL_COUNT:g} events in a signal bin" if small < SMALL_COUNT else "small counts"
-            return MethodChoice("toys", "; ".join(skipped + [f"{why}: {n_toys} toys, estimated {toy_cost:.2g} s"]), toy_cost)
+            return MethodChoice("toys", "; ".join(skipped + [f"{why}: {n_toys} toys (up to {most_toys}), estimated at most {toy_cost:.2g} s"]), toy_cost)
         skipped.append(f"toys estimated {toy_cost:.2g} s > budget {budget_s:g} s")
         return MethodChoice("asymptotic", "; ".join(skipped + [
             f"asymptotic formulae at small counts (background {small:.3g}) are approximate"]), 0.0)
@@ -602,7 +607,7 @@ def upper_limit(
     if not cls_accuracy > 0:
         raise InputError(f"cls_accuracy must be positive, got {cls_accuracy}")
     lik, asym, asymptotic_crossings, notes = _with_adequate_poi_bound(Likelihood(model, data), confidence_level)
-    choice = plan_method(lik, n_toys, budget_s) if method == "auto" else MethodChoice(method, "requested", math.nan)
+    choice = plan_method(lik, n_toys, budget_s, max_toys) if method == "auto" else MethodChoice(method, "requested", math.nan)
     used = choice.method
     if "approximate" in choice.reason:
         notes += ("approximate: asymptotic formulae at small counts (the other methods exceed the budget)",)
