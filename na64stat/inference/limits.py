@@ -45,9 +45,10 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyhf
@@ -185,7 +186,8 @@ def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 
     if small < SMALL_COUNT or skipped:
         if toy_cost <= budget_s:
             why = f"background {small:.3g} < {SMALL_COUNT:g} events in a signal bin" if small < SMALL_COUNT else "small counts"
-            return MethodChoice("toys", "; ".join(skipped + [f"{why}: {n_toys} toys (up to {most_toys}), estimated at most {toy_cost:.2g} s"]), toy_cost)
+            plan = f"{why}: {n_toys} toys (up to {most_toys}), estimated at most {toy_cost:.2g} s"
+            return MethodChoice("toys", "; ".join([*skipped, plan]), toy_cost)
         skipped.append(f"toys estimated {toy_cost:.2g} s > budget {budget_s:g} s")
         return MethodChoice("asymptotic", "; ".join(skipped + [
             f"asymptotic formulae at small counts (background {small:.3g}) are approximate"]), 0.0)
@@ -271,7 +273,8 @@ def _asymptotic_expected(calc: AsymptoticCalculator, alpha: float, rtol: float) 
     return results
 
 
-def _asymptotic_limits(calc: AsymptoticCalculator, alpha: float, rtol: float) -> tuple[tuple[float, str], list[tuple[float, str]]]:
+def _asymptotic_limits(calc: AsymptoticCalculator, alpha: float,
+                       rtol: float) -> tuple[tuple[float, str], list[tuple[float, str]]]:
     expected = _asymptotic_expected(calc, alpha, rtol)
     start = 1.0
     if expected[2][1] == "ok":
@@ -520,7 +523,8 @@ def _cubic_reading(mus: np.ndarray, cls: np.ndarray, alpha: float, order: int = 
     return float(a + (b - a) * fa / (fa - fb))
 
 
-def limit_from_calculator(calc: Calculator, confidence_level: float = 0.9, starts: list[float] | None = None, rtol: float = 1e-6) -> tuple[tuple[float, str], list[tuple[float, str]]]:
+def limit_from_calculator(calc: Calculator, confidence_level: float = 0.9, starts: list[float] | None = None,
+                          rtol: float = 1e-6) -> tuple[tuple[float, str], list[tuple[float, str]]]:
     """Observed and expected crossings of CLs = 1 - CL for any calculator.
 
     ``starts`` are first guesses of the six crossings (e.g. the asymptotic
