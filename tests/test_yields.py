@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from na64stat.core.errors import InputError, PhysicsError
+from na64stat.core.references import load_curve
 from na64stat.physics import production as p
-from na64stat.physics.etl import sigma_etl_pb as sigma_etl_table_pb
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD
 from na64stat.physics.couplings import mixing_from_e_mu
 from na64stat.physics.decays import branching_zprime_invisible
+from na64stat.physics.etl import sigma_etl_pb as sigma_etl_table_pb
 from na64stat.physics.yields import (
     SETUPS,
     background_free_reach,
@@ -21,7 +22,6 @@ from na64stat.physics.yields import (
     get_setup,
     signal_efficiency,
 )
-from na64stat.core.references import load_curve
 
 NA64E = get_setup("na64e-invisible")
 NA64MU = get_setup("na64mu-invisible")

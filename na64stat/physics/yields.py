@@ -41,15 +41,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from na64stat.core.errors import InputError, PhysicsError
+from na64stat.core.errors import InputError, PhysicsError, ResourceError
+from na64stat.core.references import load_resource
+from na64stat.physics.annihilation import annihilation_events_per_pot
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN, Material
 from na64stat.physics.couplings import mixing_from_e_mu, y_from_epsilon2
-from na64stat.core.references import load_resource
 from na64stat.physics.decays import branching_zprime_invisible
 from na64stat.physics.etl import sigma_etl_pb as etl_table_sigma_pb
 from na64stat.physics.production import (
@@ -58,7 +59,6 @@ from na64stat.physics.production import (
     sigma_muon_iww_pb,
     x_shape_fraction,
 )
-from na64stat.physics.annihilation import annihilation_events_per_pot
 from na64stat.physics.shower import shower_track_length
 
 __all__ = [
@@ -218,7 +218,7 @@ class Setup:
         """Mass of the beam lepton [GeV]."""
         return M_E_GEV if self.beam == "electron" else M_MU_GEV
 
-    def with_(self, **changes: object) -> "Setup":
+    def with_(self, **changes: Any) -> Setup:
         """A copy with some fields changed, e.g. ``setup.with_(exposure=5e12)``."""
         return replace(self, **changes)
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from na64stat.physics.yields import Reach, Setup, background_free_reach, signal_efficiency
 from na64stat.core.references import load_curve
+from na64stat.physics.yields import Reach, Setup, background_free_reach, signal_efficiency
 
 __all__ = [
     "DEFAULT_MASSES_GEV",
