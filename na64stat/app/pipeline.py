@@ -416,6 +416,7 @@ def _band_widths(limits: ScanResult) -> tuple[list[float], list[float]]:
     return low, high
 
 
+# long (about 120 lines): one paragraph of report.txt per fact, in the order it prints them; each is a few lines of text
 def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, couplings_pub: RecastResult,
             patchset: dict[str, Any], settings: MainJobSettings, background: float) -> dict[str, Any]:
     """What the numbers mean: method and why, efficiency and why, the band at n = 0, events at the limit, references.
@@ -575,6 +576,7 @@ def _epsilon_curve(couplings: RecastResult, coupling: str = "epsilon", label: st
     return LimitCurve(mass, column("observed"), expected, label=label)
 
 
+# long (about 80 lines): one short block per main-job figure, in the order the README lists them
 def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: RecastResult,
              spec: dict[str, Any], patchset: dict[str, Any], settings: MainJobSettings) -> list[Path]:
     """The main job's figures.

@@ -416,6 +416,7 @@ def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
     return [s.result if s.result is not None else (math.nan, "no_crossing") for s in searches]
 
 
+# long (63 lines): one loop advances all six crossings on shared CLs evaluations; a split would pass their state around
 def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[tuple[float, str]]:
     """All six crossings for a calculator whose CLs(mu) is exact (no Monte Carlo noise).
 

@@ -137,6 +137,7 @@ def _patchset_content(patchset: Any) -> Mapping[str, Any] | None:
     return None
 
 
+# long (62 lines): one check after another on one experiment's patches, each raising its own named error
 def _experiment(index: int, spec: Mapping[str, Any], patchset: Any, used: set[str]) -> _Experiment:
     content = _patchset_content(patchset)
     if not isinstance(content, Mapping):

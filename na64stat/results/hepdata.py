@@ -51,6 +51,7 @@ def validate_hepdata(folder: str | os.PathLike[str]) -> None:
         raise InputError(f"HEPData submission {folder} is not valid: {'; '.join(messages)[:800]}")
 
 
+# long (63 lines): the input checks, then one hepdata_lib table per coupling and the atomic write, in sequence
 def write_hepdata(
     couplings: RecastResult | Mapping[str, Any],
     out_dir: str | os.PathLike[str],
