@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import integrate
 
 from na64stat.physics.constants import LEAD, M_MU_GEV
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
+from na64stat.physics.etl import compute_etl, etl_table_grid, sigma_etl_pb
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
 from na64stat.physics.yields import electron_emission_spectrum, events_per_e_mu2, events_per_epsilon2, get_setup
 from na64stat.simulation.detectors import trigger
-from na64stat.simulation.processes import BACKGROUNDS, signal_process
+from na64stat.simulation.processes import BACKGROUNDS, VISIBLE_GEOMETRY_CM, signal_process
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_detector
 
@@ -56,9 +59,16 @@ def test_electron_signal_missing_energy_follows_dsigma_dx(mass_gev: float) -> No
     assert _chi2_per_bin(observed, expected) < 2.0
 
 
-def test_muon_signal_energy_fraction_follows_dsigma_dx() -> None:
+def _muon_detector(cross_section: str):
+    det = get_detector("na64mu-invisible")
+    return dataclasses.replace(det, physics=det.physics.with_(cross_section=cross_section))
+
+
+def test_muon_signal_energy_fraction_follows_ww_dsigma_dx_with_ww() -> None:
+    """cross_section = 'ww': x follows the WW shape of eq. (22) (x-dependent t_min), by quadrature."""
     n = 40_000
-    truth, _ = _sample(signal_process("na64mu-invisible", 0.02), n)
+    draw = Draw(np.random.default_rng(7), n, biased=True)
+    truth = signal_process("na64mu-invisible", 0.02).sample(draw, _muon_detector("ww"))
     _, hi = x_range(0.02, 160.0, M_MU_GEV)
     x_lo = 0.3
 
@@ -69,6 +79,63 @@ def test_muon_signal_energy_fraction_follows_dsigma_dx() -> None:
     expected = np.array([integrate.quad(pdf, a, b)[0] for a, b in zip(edges[:-1], edges[1:])])
     expected *= n / expected.sum()
     assert _chi2_per_bin(np.histogram(truth["true_x"], edges)[0], expected) < 2.0
+
+
+@pytest.mark.parametrize("mass_gev", [0.02, 0.5])  # both between the ETL table's mass nodes
+def test_muon_signal_energy_fraction_follows_etl(mass_gev: float) -> None:
+    """Default NA64mu (cross_section = 'etl'): P(x > x_min | x > 0.3) = sigma_ETL(x > x_min) / sigma_ETL(x > 0.3).
+
+    Reference: direct numerical integration of the 2 -> 3 matrix element (etl.compute_etl, default
+    nodes), not the interpolated table the generator inverts. Tolerance: 4 binomial standard
+    deviations sqrt(f (1 - f) / n) of the generated fraction (n = 200,000), plus 0.2% of f for the
+    table's quadrature and interpolation accuracy (the table vs direct integration differ by
+    < 0.05% here; the ETL quadrature is ~0.1%). The WW shape (1.07x at x_min = 0.7, 1.16x at 0.9
+    for 20 MeV) is outside this tolerance at m = 20 MeV: checked below, so the test can tell the two.
+    """
+    n, x_cut = 200_000, 0.3
+    process = signal_process("na64mu-invisible", mass_gev)
+    det = get_detector("na64mu-invisible")
+    assert det.physics.cross_section == "etl"
+    x = process.sample(Draw(np.random.default_rng(3), n, biased=False), det)["true_x"]
+    x_ww = process.sample(Draw(np.random.default_rng(3), n, biased=False), _muon_detector("ww"))["true_x"]
+    assert np.all((x >= x_cut) & (x < 1.0 - M_MU_GEV / 160.0))
+    norm = compute_etl("mu", LEAD, mass_gev, 160.0, x_cut).sigma_pb
+    for x_min in (0.5, 0.62, 0.7, 0.9):  # 0.62: between the table's cuts
+        f = compute_etl("mu", LEAD, mass_gev, 160.0, x_min).sigma_pb / norm
+        tol = 4.0 * np.sqrt(f * (1.0 - f) / n) + 2e-3 * f
+        assert abs(float(np.mean(x > x_min)) - f) < tol, (mass_gev, x_min)
+        if mass_gev == 0.02 and x_min >= 0.7:
+            assert abs(float(np.mean(x_ww > x_min)) - f) > tol
+
+
+def test_etl_table_falls_monotonically_in_x_min_for_muons() -> None:
+    """The generator inverts F(x) = 1 - sigma(x' > x)/sigma(x' > 0.3): the interpolated table must fall in x."""
+    masses, _, _ = etl_table_grid("mu")
+    x = -np.expm1(-np.linspace(-np.log1p(-0.3), -np.log1p(-(1.0 - M_MU_GEV / 160.0)), 2049))
+    for m in masses:
+        sigma = sigma_etl_pb("mu", LEAD, float(m), 160.0, x)
+        assert np.all(np.diff(sigma) <= 0.0) and sigma[0] > 0.0, m
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_visible_signal_below_the_ee_threshold_never_decays() -> None:
+    """m < 2 m_e: Gamma(A' -> e+ e-) = 0, decay length infinite: weight exactly 0, decay point the
+    lambda -> inf limit of the truncated exponential (uniform in the 300 cm volume), no inf * 0."""
+    truth, w = _sample(signal_process("na64e-visible", 0.001, 1e-4), 20_000)
+    z = truth["true_decay_z"]
+    assert np.all(w == 0.0) and np.all(np.isfinite(z))
+    start = VISIBLE_GEOMETRY_CM["wcal_length"]
+    assert np.all((z >= start) & (z <= start + 300.0))
+    # uniform on [L_WCAL, L_WCAL + 300 cm]: mean at the middle within 4 standard errors (300 / sqrt(12 n))
+    assert abs(float(np.mean(z)) - (start + 150.0)) < 4 * 300.0 / np.sqrt(12 * z.size)
+
+
+def test_muon_signal_is_reproducible_from_its_seed() -> None:
+    """Same seed, same events (the ETL CDF is cached, the draws are the same)."""
+    process = signal_process("na64mu-invisible", 0.1)
+    det = get_detector("na64mu-invisible")
+    a, b = (process.sample(Draw(np.random.default_rng(11), 5_000, biased=True), det) for _ in range(2))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,12 @@ event, the NA64mu one for 1.98e10 MOT at ~0.1), not published numbers.
 Signal processes are built per mass by :func:`signal_process` from the
 physics module: the rate is eq. (57) per particle on target at a reference
 coupling, and the boson energy fraction is sampled from dsigma/dx (eq. 22),
-for electron beams on the shower electrons' energy spectrum.
+for electron beams on the shower electrons' energy spectrum. For muon beams
+the x spectrum follows the setup's cross section: with
+``Setup.cross_section = "etl"`` (the NA64mu default) the exact-tree-level
+spectrum of :mod:`na64stat.physics.etl`, the same table the rate uses, so the
+generated x distribution and the yield above any cut agree; with ``"ww"`` the
+Weizsacker-Williams shape of eq. (22).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -37,6 +43,7 @@ from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.annihilation import annihilation_events_per_pot, resonance_energy_gev
 from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
+from na64stat.physics.etl import sigma_etl_pb
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
 from na64stat.physics.yields import Setup, electron_emission_spectrum, events_per_e_mu2, events_per_epsilon2
 from na64stat.simulation.detectors import Detector
@@ -531,6 +538,49 @@ def _inverse_cdf_x(rng: np.random.Generator, u: np.ndarray, x_lo: float, x_hi: f
     return -np.expm1(-np.interp(u * cdf[-1], cdf, s))
 
 
+#: Nodes in s = -ln(1 - x) of the tabulated muon ETL x CDF (as in :func:`_inverse_cdf_x`).
+_ETL_CDF_NODES = 2049
+
+
+@cache
+def _muon_etl_x_cdf(target: str, mass_gev: float, beam_energy_gev: float, x_lo: float) -> tuple[np.ndarray, np.ndarray]:
+    """(s = -ln(1 - x) grid, CDF of x on it) of the ETL muon x spectrum above ``x_lo``.
+
+    The ETL table holds sigma(x > x_min) [pb / alpha_X] at several cuts
+    (:func:`na64stat.physics.etl.sigma_etl_pb`, ``resources/etl_cross_sections.json``,
+    integrated by :func:`na64stat.physics.etl.compute_etl`). Since
+    d sigma(x > x_min)/d x_min = -dsigma/dx, the complementary CDF of x above a
+    generation cut x_lo is exactly S(x) = sigma(x' > x) / sigma(x' > x_lo), so
+
+        F(x) = 1 - sigma_ETL(x' > x) / sigma_ETL(x' > x_lo),   x_lo <= x <= 1 - m_mu/E0,
+
+    with no numerical derivative or re-integration: F is the interpolated
+    table itself (cubic in x_min between its cuts, linear to 0 above the last
+    one), the same numbers the muon yield reads, so the generated fraction
+    above any cut equals the yield's ratio. Cached per (target, mass, E0, x_lo):
+    one table evaluation per mass, then every batch only inverts it.
+
+    Units: x dimensionless; ``mass_gev``, ``beam_energy_gev`` in GeV.
+    """
+    x_hi = 1.0 - M_MU_GEV / beam_energy_gev
+    s = np.linspace(-math.log1p(-x_lo), -math.log1p(-x_hi), _ETL_CDF_NODES)
+    above = np.asarray(sigma_etl_pb("mu", target, mass_gev, beam_energy_gev, -np.expm1(-s)), dtype=float)
+    if not above[0] > 0:
+        raise PhysicsError(f"empty ETL muon x spectrum for m = {mass_gev} GeV, E0 = {beam_energy_gev} GeV, "
+                           f"x > {x_lo} (target {target})")
+    cdf = 1.0 - above / above[0]
+    # The interpolated table falls monotonically (checked in tests); guard the inversion against rounding.
+    cdf = np.maximum.accumulate(np.clip(cdf, 0.0, 1.0))
+    cdf[-1] = 1.0  # sigma(x > 1 - m_mu/E0) = 0 (the table's linear tail ends there)
+    return s, cdf
+
+
+def _muon_etl_x(u: np.ndarray, target: str, mass_gev: float, beam_energy_gev: float, x_lo: float) -> np.ndarray:
+    """x = E_X/E0 of muon-beam signal by inverse-CDF sampling of :func:`_muon_etl_x_cdf` (u uniform in [0, 1))."""
+    s, cdf = _muon_etl_x_cdf(target, float(mass_gev), float(beam_energy_gev), float(x_lo))
+    return -np.expm1(-np.interp(u, cdf, s))
+
+
 def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_gev: float) -> tuple[np.ndarray, np.ndarray]:
     """(E_X [GeV], energy of the radiating shower lepton [GeV]) from eq. (22) on the track-length spectrum.
 
@@ -575,9 +625,13 @@ def _signal_sampler(mass_gev: float, coupling: float, cut: float) -> Sampler:
         t["true_mass"][:] = mass_gev
         if det.beam == "muon":
             lo, hi = x_range(mass_gev, det.beam_energy_gev, M_MU_GEV)
-            x = _inverse_cdf_x(draw.rng, draw.uniform(), max(float(lo), cut), float(hi),
-                               lambda x: dsigma_dx_iww_pb(x, mass_gev, det.beam_energy_gev, 1.0, LEAD, M_MU_GEV,
-                                                          x_dependent_tmin=True))
+            if det.physics.cross_section == "etl":  # the spectrum the rate uses (physics.yields, muon beams)
+                x = _muon_etl_x(draw.uniform(), det.physics.target.name, mass_gev, det.beam_energy_gev,
+                                max(float(lo), cut))
+            else:  # "ww" / "iww": Weizsacker-Williams, eq. (22)
+                x = _inverse_cdf_x(draw.rng, draw.uniform(), max(float(lo), cut), float(hi),
+                                   lambda x: dsigma_dx_iww_pb(x, mass_gev, det.beam_energy_gev, 1.0, LEAD, M_MU_GEV,
+                                                              x_dependent_tmin=True))
             energy_x = x * beam
             t["true_e_ecal"] = det.ecal_mip_gev * draw.gamma_mean(1.0, 8.0)
             t["true_e_veto"] = _counter_mips(draw, det, np.ones(draw.n))
@@ -601,17 +655,29 @@ def _signal_sampler(mass_gev: float, coupling: float, cut: float) -> Sampler:
 
 def _visible_decay(draw: Draw, det: Detector, t: dict[str, np.ndarray], beam: np.ndarray, energy_x: np.ndarray,
                    mass_gev: float, epsilon: float) -> None:
-    """A' -> e+ e- forced to decay between the dump and S4, weighted by that probability (eq. 118)."""
+    """A' -> e+ e- forced to decay between the dump and S4, weighted by that probability (eq. 118).
+
+    With decay length lambda (lab frame), the rest of the dump L_d = L_WCAL - z_prod and the decay
+    volume D, the probability is P = exp(-L_d/lambda) (1 - exp(-D/lambda)) and the decay point is the
+    exponential truncated to [L_WCAL, L_WCAL + D]: z = L_WCAL - lambda ln(1 - u (1 - exp(-D/lambda))).
+    The limits are taken explicitly: lambda = inf (no open decay channel, m < 2 m_e: width 0) gives
+    P = 0 and z uniform in the volume (lambda -> inf of z: L_WCAL + u D); lambda = 0 (boson at rest)
+    gives P = 0 and z = L_WCAL (unless L_d = 0 as well, where P = 0 too).
+    """
     length = decay_length_cm(width_aprime_to_ee_gev(mass_gev, epsilon), mass_gev, energy_x)
     z_prod = np.minimum(draw.gamma_mean(2.0 * TUNGSTEN.x0_cm, 2.0), VISIBLE_GEOMETRY_CM["wcal_length"])
-    a = (VISIBLE_GEOMETRY_CM["wcal_length"] - z_prod) / length
-    b = a + VISIBLE_GEOMETRY_CM["decay_volume_length"] / length
-    p_in = np.exp(-a) - np.exp(-b)
-    # truncated exponential between a and b, in units of the decay length
+    rest = VISIBLE_GEOMETRY_CM["wcal_length"] - z_prod  # >= 0 [cm]
+    volume = VISIBLE_GEOMETRY_CM["decay_volume_length"]
+    finite = np.isfinite(length) & (length > 0)
+    safe = np.where(finite, length, 1.0)
+    # P = exp(-rest/lambda) (1 - exp(-D/lambda)); 0 in both limits lambda = 0 and lambda = inf
+    p_in = np.where(finite, np.exp(-rest / safe) * -np.expm1(-volume / safe), 0.0)
     u = draw.uniform()
-    depth = a - np.log1p(-u * (1.0 - np.exp(-(b - a))))
+    # truncated exponential on [L_WCAL, L_WCAL + D]; offset -> u D as lambda -> inf, -> 0 as lambda -> 0
+    offset = np.where(finite, -safe * np.log1p(u * np.expm1(-volume / safe)),
+                      np.where(np.isinf(length), u * volume, 0.0))
     draw.weight *= p_in
-    t["true_decay_z"] = z_prod + depth * length
+    t["true_decay_z"] = VISIBLE_GEOMETRY_CM["wcal_length"] + offset
     t["true_e_wcal"] = beam - energy_x
     t["true_e_s4"] = _counter_mips(draw, det, np.full(draw.n, 2))
     t["true_e_ecal"] = energy_x
