@@ -46,6 +46,7 @@ with sorted keys.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import subprocess
@@ -65,6 +66,7 @@ from na64stat.physics.yields import events_per_e_mu2, events_per_epsilon2, get_s
 from na64stat.selection.config import load_selection  # noqa: E402
 from na64stat.selection.outputs import summary as selection_summary  # noqa: E402
 from na64stat.selection.processing import run_selection  # noqa: E402
+from na64stat.simulation import setups as simulation_setups  # noqa: E402
 from na64stat.simulation.generate import simulate_mc  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "na64stat" / "resources" / "signal_efficiency.json"
@@ -85,7 +87,11 @@ def efficiency_rows(setup_name: str, model: str, masses: tuple[float, ...], n_ev
     setup = get_setup(setup_name)
     if getattr(setup, "positron_annihilation", False):  # bremsstrahlung only (module docstring)
         setup = setup.with_(positron_annihilation=False)
-        yields.SETUPS[setup_name] = setup  # the generator reads the physics registry
+        yields.SETUPS[setup_name] = setup
+        # the generator reads the simulation registry, whose detector holds the physics record
+        record = simulation_setups.SIMULATION_SETUPS[setup_name]
+        simulation_setups.SIMULATION_SETUPS[setup_name] = dataclasses.replace(
+            record, detector=dataclasses.replace(record.detector, physics=setup))
     exposure = 1e12  # the weights' exposure: cancels in the ratio
     folder = work / setup_name
     files = simulate_mc(setup_name, folder, processes=["signal"], masses_gev=list(masses), n_events=n_events,
