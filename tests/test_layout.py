@@ -51,3 +51,30 @@ def test_no_module_imports_private_names_of_another():
              for line, module, names in _imports(path)
              for name in names if name.startswith("_") and not name.startswith("__")]
     assert wrong == []
+
+
+def _module_aliases(tree: ast.AST) -> dict[str, str]:
+    """Local names bound to na64stat modules: ``import na64stat.a.b as x`` and ``from na64stat.a import b``."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases.update({a.asname: a.name for a in node.names if a.name.startswith("na64stat.") and a.asname})
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("na64stat"):
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                if (PACKAGE.parent / full.replace(".", "/")).with_suffix(".py").is_file() \
+                        or (PACKAGE.parent / full.replace(".", "/") / "__init__.py").is_file():
+                    aliases[a.asname or a.name] = full
+    return aliases
+
+
+def test_no_module_reads_private_attributes_of_another():
+    wrong = []
+    for path in _modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases = _module_aliases(tree)
+        wrong += [f"{path.relative_to(PACKAGE)}:{node.lineno} reads {aliases[node.value.id]}.{node.attr}"
+                  for node in ast.walk(tree)
+                  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                  and node.attr.startswith("_") and not node.attr.startswith("__")]
+    assert wrong == []

@@ -41,7 +41,7 @@ import numpy as np
 from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.core.references import load_curve
 from na64stat.physics.constants import CL90_EVENTS, M_E_GEV
-from na64stat.physics.yields import background_free_reach, get_setup
+from na64stat.physics.yields import Setup, background_free_reach, get_setup
 
 __all__ = ["PublishedCurve", "PUBLISHED_CURVES", "COMPARISON_MASSES_GEV", "published_comparison",
            "format_published_table", "reproduce_published"]
@@ -96,11 +96,9 @@ PUBLISHED_CURVES: tuple[PublishedCurve, ...] = (
 )
 
 
-def _setup_for(curve: PublishedCurve) -> Any:
-    setup = get_setup(curve.setup).with_(exposure=curve.exposure)
-    if hasattr(setup, "positron_annihilation"):
-        setup = setup.with_(positron_annihilation=curve.positron_annihilation)
-    return setup
+def _setup_for(curve: PublishedCurve) -> Setup:
+    """The curve's setup at its exposure, with positron annihilation as the publication counted it."""
+    return get_setup(curve.setup).with_(exposure=curve.exposure, positron_annihilation=curve.positron_annihilation)
 
 
 def visible_excluded_band(runs: Sequence[str], mass_gev: float) -> tuple[float, float]:

@@ -53,7 +53,7 @@ import pyhf
 from na64stat import __version__
 from na64stat.core.errors import InputError, PhysicsError
 from na64stat.model.workspace import NO_HEPDATA_RECORD, patch_name, read_json, validate_patchset, validate_spec
-from na64stat.physics.yields import invisible_alpha_x_per_coupling2
+from na64stat.physics.yields import get_setup, invisible_alpha_x_per_coupling2
 
 __all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "poi_upper_bound", "combine_workspaces", "combine_folders"]
 
@@ -118,11 +118,10 @@ def _poi_sample(sample: Mapping[str, Any], poi: str) -> bool:
 
 
 def _beam(setup: str, where: str) -> str:
-    from na64stat.physics.yields import get_setup
-
+    """The beam of a registered setup (its beam decides the coupling conversion)."""
     try:
         return get_setup(setup).beam
-    except Exception:
+    except InputError:
         raise InputError(f"{where}: unknown setup {setup!r} (its beam decides the coupling conversion)") from None
 
 
