@@ -207,7 +207,9 @@ def test_dmg4_k_factors_reproduced():
     1 GeV, to +24% at 3 GeV and 20 GeV, where the elastic form factor suppresses the
     cross section (t_min ~ m^4/(4 E0^2) >> d) and the result is most sensitive to the
     nuclear form factor and to what else DMG4 included there. Not tuned: these are the
-    numbers this calculation gives.
+    numbers this calculation gives. Asserted: the issue's 2% where it holds, and the
+    stated bounds up to 1 GeV; the 1 MeV row and the > 1 GeV corner are reported in this
+    docstring only (pinning them would test the code against its own output).
     """
     masses, energies, dev = _k_deviation_from_table()
     mid = (masses >= 0.002 - 1e-12) & (masses <= 0.070 + 1e-12)
@@ -215,8 +217,6 @@ def test_dmg4_k_factors_reproduced():
     up_to_1gev = (masses >= 0.002 - 1e-12) & (masses <= 1.0 + 1e-12)
     assert np.max(np.abs(dev[up_to_1gev][:, 1:])) < 0.035  # E0 >= 40 GeV
     assert np.max(np.abs(dev[up_to_1gev])) < 0.075
-    assert dev[0] == pytest.approx(np.full(energies.size, -0.037), abs=0.005)  # 1 MeV row
-    assert 0.2 < np.max(dev) < 0.26 and np.argmax(dev) == dev.size - energies.size  # worst: 3 GeV, 20 GeV
 
 
 def test_dmg4_k_factors_with_the_inelastic_term():
@@ -236,8 +236,6 @@ def test_dmg4_k_factors_with_the_inelastic_term():
     band = (masses >= 0.004 - 1e-12) & (masses <= 1.0 + 1e-12)
     assert np.max(np.abs(dev[band])) < 0.02
     assert np.max(np.abs(dev[(masses >= 0.01 - 1e-12) & (masses <= 0.02 + 1e-12)])) < 0.002
-    assert dev[0] == pytest.approx(np.full(energies.size, -0.05), abs=0.005)
-    assert np.min(dev) < -0.4
 
 
 def test_tabulated_inelastic_term_matches_direct_integration():
