@@ -211,7 +211,7 @@ def test_dmg4_k_factors_reproduced():
     stated bounds up to 1 GeV; the 1 MeV row and the > 1 GeV corner are reported in this
     docstring only (pinning them would test the code against its own output).
     """
-    masses, energies, dev = _k_deviation_from_table()
+    masses, _, dev = _k_deviation_from_table()
     mid = (masses >= 0.002 - 1e-12) & (masses <= 0.070 + 1e-12)
     assert np.max(np.abs(dev[mid])) < 0.02
     up_to_1gev = (masses >= 0.002 - 1e-12) & (masses <= 1.0 + 1e-12)
