@@ -124,30 +124,30 @@ class Setup:
 
     Attributes
     ----------
-    name:
+    name : str
         Identifier used on the command line.
-    beam:
+    beam : {"electron", "muon"}
         ``"electron"`` (showering active target) or ``"muon"`` (thin-target
         production along the whole target).
-    beam_energy_gev:
+    beam_energy_gev : float
         Beam energy E0 [GeV].
-    target:
+    target : Material
         Target material (the active target's absorber).
-    target_length_x0:
+    target_length_x0 : float
         Target thickness in radiation lengths of ``target``.
-    missing_energy_cut_gev:
+    missing_energy_cut_gev : float
         Minimum energy carried by the invisible boson [GeV]: E0 - E_ECAL cut for
         NA64e, E0 - p_max(outgoing muon) for NA64mu.
-    exposure:
-        Particles on target (EOT or MOT).
-    efficiency:
+    exposure : float
+        Particles on target [EOT or MOT].
+    efficiency : float or None
         ``None`` (default): computed per mass by :func:`signal_efficiency`
         (simulated selection efficiency x ``efficiency_factors``). A float in
         (0, 1]: an explicit, mass-independent override.
-    efficiency_factors:
+    efficiency_factors : tuple of EfficiencyFactor
         Mass-independent detector / DAQ factors the papers state, each with
         its source; used only when ``efficiency`` is ``None``.
-    cross_section:
+    cross_section : {"etl", "etl-computed", "iww", "ww"}
         Electron beams: ``"etl"`` (DMG4 IWW / K, Pb only), ``"etl-computed"``
         (this project's exact-tree-level table, Pb or W,
         :func:`na64stat.physics.etl.sigma_etl_pb`) or ``"iww"`` (DMG4's IWW
@@ -157,11 +157,11 @@ class Setup:
         the same, kept for old configurations).
     description, sources:
         What the setup is and where each number comes from.
-    mode:
+    mode : {"invisible", "visible"}
         ``"invisible"`` (the boson decays to invisible particles: missing
         energy) or ``"visible"`` (A' -> e+ e- behind a dump: the decay
         probability enters the signal yield).
-    positron_annihilation:
+    positron_annihilation : bool
         Electron beams: add resonant annihilation of shower positrons,
         e+ e- -> A' (:mod:`na64stat.physics.annihilation`), to bremsstrahlung.
         NA64 counts it since its 2016-2022 analysis (PRL 131 (2023) 161801);
