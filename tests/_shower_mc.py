@@ -3,7 +3,10 @@
 Samples every bremsstrahlung emission with photon fraction v > v_min from
 phi0(v) = (1/v)(4/3 - 4/3 v + v^2) and every pair conversion from
 psi0(u) = 1 - 4/3 u(1-u) (rate 7/9 per X0); softer emissions are a
-continuous loss. It shares no code with ``na64stat.physics.shower``.
+continuous loss. Each lepton keeps its charge (the e+ of a pair takes the
+fraction u), so the e+ track length alone is counted directly, without the
+e+ e- symmetry argument :mod:`na64stat.physics.shower` rests on. It shares no
+code with ``na64stat.physics.shower``.
 """
 
 from __future__ import annotations
@@ -35,29 +38,41 @@ def electron_track_lengths(
     beam_energy: float, cut: float, thickness: float, n_primaries: int, edges: np.ndarray, seed: int
 ) -> np.ndarray:
     """e+ e- track length [X0] per primary in energy bins ``edges`` (ascending, GeV)."""
+    return _track_lengths(beam_energy, cut, thickness, n_primaries, edges, seed, ("e-", "e+"))
+
+
+def positron_track_lengths(
+    beam_energy: float, cut: float, thickness: float, n_primaries: int, edges: np.ndarray, seed: int
+) -> np.ndarray:
+    """e+ track length [X0] per primary e- in energy bins ``edges`` (ascending, GeV)."""
+    return _track_lengths(beam_energy, cut, thickness, n_primaries, edges, seed, ("e+",))
+
+
+def _track_lengths(beam_energy: float, cut: float, thickness: float, n_primaries: int, edges: np.ndarray,
+                   seed: int, counted: tuple[str, ...]) -> np.ndarray:
+    """Track length [X0] per primary e- of the leptons whose charge is in ``counted``, binned in energy."""
     rng = np.random.default_rng(seed)
     hist = np.zeros(len(edges) - 1)
     for _ in range(n_primaries):
-        stack = [("e", beam_energy, 0.0)]
+        stack: list[tuple[str, float, float]] = [("e-", beam_energy, 0.0)]
         while stack:
             kind, energy, depth = stack.pop()
             if kind == "g":
-                step = rng.exponential(1.0 / (7.0 / 9.0))
-                depth += step
+                depth += rng.exponential(9.0 / 7.0)
                 if depth >= thickness:
                     continue
-                u = _sample_u(rng)
-                for frac in (u, 1.0 - u):
+                u = _sample_u(rng)  # positron fraction
+                for charge, frac in (("e+", u), ("e-", 1.0 - u)):
                     if frac * energy > cut:
-                        stack.append(("e", frac * energy, depth))
+                        stack.append((charge, frac * energy, depth))
                 continue
             while energy > cut and depth < thickness:
                 step = min(rng.exponential(1.0 / _BREMS_RATE), thickness - depth)
                 end_energy = energy * math.exp(-_SOFT_LOSS * step)
                 # continuous soft loss: energy falls exponentially along the step
                 lo = max(end_energy, cut)
-                length = math.log(energy / lo) / _SOFT_LOSS
-                _deposit(hist, edges, energy, lo, length)
+                if kind in counted:
+                    _deposit(hist, edges, energy, lo, math.log(energy / lo) / _SOFT_LOSS)
                 depth += step
                 if end_energy <= cut or depth >= thickness:
                     break

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from _positron_mc import positron_track_lengths
+from _shower_mc import positron_track_lengths
 from scipy.integrate import quad
 
 from na64stat.physics.annihilation import (
@@ -130,13 +130,13 @@ def test_generated_signal_mixes_the_channels_by_their_yields():
     truth = process.sample(Draw(np.random.default_rng(5), n, biased=True), get_detector("na64e-invisible"))
     e_x = truth["true_x"] * truth["true_beam_energy"]
     e_r = float(resonance_energy_gev(mass))
-    # annihilation A' carry E_R (scaled by the 1% beam spread); bremsstrahlung A' are spread over 20-100 GeV
-    resonant = np.abs(e_x / e_r - 1.0) < 0.05
+    # annihilation A' carry exactly E_R (the resonance fixes it, whatever the beam particle's energy);
+    # bremsstrahlung A' are spread continuously over 20-100 GeV
+    resonant = np.isclose(e_x, e_r, rtol=1e-9, atol=0.0)
     physics = get_setup("na64e-invisible").with_(missing_energy_cut_gev=process.metadata["generation_cut_gev"],
                                                   exposure=1.0, efficiency=1.0)
     share = float(annihilation_events_per_alpha_x(physics, [mass])[0] / events_per_alpha_x(physics, [mass])[0])
-    brems_near = 0.05  # bremsstrahlung A' within 5% of E_R: a few % of them (tolerance below)
     assert 0.8 < share < 0.95
-    assert resonant.mean() == pytest.approx(share, abs=4 * math.sqrt(share * (1 - share) / n) + brems_near * (1 - share))
+    assert resonant.mean() == pytest.approx(share, abs=4 * math.sqrt(share * (1 - share) / n))
     # the rest of the beam energy goes into the ECAL
     assert np.allclose((truth["true_e_ecal"] + e_x)[resonant], truth["true_beam_energy"][resonant], rtol=1e-6)

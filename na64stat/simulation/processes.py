@@ -582,14 +582,15 @@ def _muon_etl_x(u: np.ndarray, target: str, mass_gev: float, beam_energy_gev: fl
 
 
 def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_gev: float) -> tuple[np.ndarray, np.ndarray]:
-    """(E_X [GeV], energy of the radiating shower lepton [GeV]) from eq. (22) on the track-length spectrum.
+    """(E_X [GeV] at the nominal beam energy, whether each event is resonant annihilation) from eq. (22)
+    on the track-length spectrum.
 
     With resonant annihilation on (``Setup.positron_annihilation``), a share
     N_ann / (N_brems + N_ann) of the events, the two channels' yields above
     ``e_cut_gev``, is e+ e- -> A' instead: the A' carries E_R = (m^2 - 2 m_e^2)/(2 m_e)
-    and the positron had E_R (:mod:`na64stat.physics.annihilation`). Like the
-    bremsstrahlung A', E_R is then scaled with the beam particle's energy
-    (a 1% spread; the resonance fixes it exactly).
+    and the positron had E_R (:mod:`na64stat.physics.annihilation`). The caller
+    scales the bremsstrahlung A' energies with the beam particle's energy (a 1%
+    spread), not E_R, which the resonance fixes whatever the beam energy.
     """
     setup = physics.with_(missing_energy_cut_gev=e_cut_gev, exposure=1.0, efficiency=1.0)
     spectrum = electron_emission_spectrum(setup, mass_gev)
@@ -604,16 +605,15 @@ def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_g
         x = _inverse_cdf_x(draw.rng, u[sel], max(float(lo), e_cut_gev / e_j), float(hi),
                            lambda x: dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, setup.target))  # noqa: B023 -- called in this iteration
         energy_x[sel] = x * e_j
-    radiator = spectrum.energy_gev[bins]
+    resonant = np.zeros(draw.n, dtype=bool)
     annihilation = 0.0  # per EOT and unit alpha_X, like the bremsstrahlung weights (exposure = efficiency = 1)
     if setup.positron_annihilation:
         annihilation = annihilation_events_per_pot(mass_gev, 1.0, setup.beam_energy_gev, e_cut_gev, setup.target,
                                                    setup.target_length_x0)
     if annihilation > 0.0:  # no extra draw otherwise: the bremsstrahlung-only streams stay as they were
-        chosen = draw.bernoulli(annihilation / (annihilation + float(weights.sum())))
-        energy_x = np.where(chosen, float(resonance_energy_gev(mass_gev)), energy_x)
-        radiator = np.where(chosen, float(resonance_energy_gev(mass_gev)), radiator)
-    return energy_x, radiator
+        resonant = np.asarray(draw.bernoulli(annihilation / (annihilation + float(weights.sum()))), dtype=bool)
+        energy_x = np.where(resonant, float(resonance_energy_gev(mass_gev)), energy_x)
+    return energy_x, resonant
 
 
 def _signal_sampler(mass_gev: float, coupling: float, cut: float) -> Sampler:
@@ -638,8 +638,8 @@ def _signal_sampler(mass_gev: float, coupling: float, cut: float) -> Sampler:
             p_out = beam - energy_x - t["true_e_ecal"]
             _mu_out(draw, det, t, p_out, (p_out > det.trigger_p_out_max_gev).astype(float), np.zeros(draw.n, bool))
         else:
-            energy_x, _ = _electron_signal_energy(draw, det.physics, mass_gev, cut * det.beam_energy_gev)
-            energy_x = energy_x * beam / det.beam_energy_gev
+            energy_x, resonant = _electron_signal_energy(draw, det.physics, mass_gev, cut * det.beam_energy_gev)
+            energy_x = np.where(resonant, energy_x, energy_x * beam / det.beam_energy_gev)
             t["true_srd"] = _srd_electron(draw, det, beam)
             if det.physics.mode == "visible":
                 _visible_decay(draw, det, t, beam, energy_x, mass_gev, coupling)
