@@ -142,7 +142,9 @@ def bench_shipped(args: argparse.Namespace) -> None:
     lim = limits[name]
     bounds = model.config.suggested_bounds()
     bounds[model.config.poi_index] = (0.0, 10.0 * lim.observed)
-    calc = pyhf.infer.calculators.ToyCalculator(data, model, par_bounds=bounds, ntoys=args.pyhf_toys,
+    init = model.config.suggested_init()
+    init[model.config.poi_index] = lim.observed  # inside the bounds also when the limit is below pyhf's init of 1
+    calc = pyhf.infer.calculators.ToyCalculator(data, model, init_pars=init, par_bounds=bounds, ntoys=args.pyhf_toys,
                                                 test_stat="qtilde", track_progress=False)
     times = []
     for _ in range(args.repeats):
