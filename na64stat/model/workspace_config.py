@@ -28,7 +28,8 @@ background samples, and the signal points::
       channel: signal_box
       model: dark_photon                 # or lmutau (coupling e_mu)
       coupling: 1.0e-4                   # reference coupling of the yields
-      efficiency: 0.6                    # physics yields only
+      # efficiency: 0.6                  # physics yields only: a flat override; absent (default): the
+                                         # computed per-mass efficiency (na64stat.physics.yields.signal_efficiency)
       efficiency_uncertainty: 0.1        # relative, a normsys on the signal
       exposure_uncertainty: 0.01         # relative, a lumi modifier on the signal
       masses: [0.001, 0.01, 0.1]         # physics yields: eq. (57) via na64stat.physics

@@ -155,8 +155,6 @@ class Setup:
         of the NA64mu setup) or ``"ww"`` (Weizsacker-Williams,
         :func:`~na64stat.physics.production.sigma_muon_iww_pb`; ``"iww"`` is
         the same, kept for old configurations).
-    description, sources:
-        What the setup is and where each number comes from.
     mode : {"invisible", "visible"}
         ``"invisible"`` (the boson decays to invisible particles: missing
         energy) or ``"visible"`` (A' -> e+ e- behind a dump: the decay
@@ -167,6 +165,8 @@ class Setup:
         NA64 counts it since its 2016-2022 analysis (PRL 131 (2023) 161801);
         the PRL 123 (2019) curve did not (it is smooth at 226-320 MeV, where
         the channel would show), so compare with that curve with ``False``.
+    description, sources:
+        What the setup is and where each number comes from.
     """
 
     name: str
