@@ -140,6 +140,17 @@ def new_histogram(spec: HistogramSpec) -> hist.Hist:
     return hist.Hist(*axes, storage=hist.storage.Weight(), name=spec.name)
 
 
+def _hist_from_uhi(content: dict[str, Any]) -> hist.Hist:
+    """A histogram from its UHI dictionary, with its name and label (hist < 2.10 drops them otherwise).
+
+    >>> h = hist.Hist(hist.axis.Regular(2, 0, 1, name="x0"), name="h", label="E")
+    >>> _hist_from_uhi(h._to_uhi_()).name
+    'h'
+    """
+    metadata = content.get("metadata", {})
+    return hist.Hist(content, name=metadata.get("name"), label=metadata.get("label"))
+
+
 @dataclass(frozen=True, eq=False)
 class RegionResult:
     """Yield and histograms of one region.
@@ -167,7 +178,7 @@ class RegionResult:
     def from_dict(cls, content: Mapping[str, Any]) -> RegionResult:
         """Inverse of :meth:`to_dict` (histograms read with ``uhi.io.json.object_hook``)."""
         return cls(Counts.from_dict(content["counts"]),
-                   {str(n): hist.Hist(d) for n, d in content["histograms"].items()})
+                   {str(n): _hist_from_uhi(d) for n, d in content["histograms"].items()})
 
 
 @dataclass(frozen=True, eq=False)
