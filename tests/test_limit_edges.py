@@ -256,3 +256,13 @@ def test_exact_agrees_with_toys_for_every_constraint_type(kind: str, b: float, n
     assert abs(point.cls_obs - exact.cls_obs) < 4 * toys.cls_error()
     for k in range(5):
         assert abs(point.cls_exp[k] - exact.cls_exp[k]) < 5 * max(point.cls_exp_error[k], 1e-3)
+
+
+def test_toys_stop_adding_toys_at_the_budget() -> None:
+    """With 500 toys the CLs error at the crossings is far above 0.005; a budget that the first round
+    already used up stops the growth there, and the status says the accuracy was not reached."""
+    model = one_bin(1.0, 3.0)
+    unlimited = upper_limit(model, [2.0], method="toys", n_toys=500, max_toys=2000, seed=4)
+    capped = upper_limit(model, [2.0], method="toys", n_toys=500, max_toys=2000, seed=4, budget_s=1e-9)
+    assert unlimited.n_toys == 2000 and capped.n_toys == 500
+    assert capped.status_observed == "low_toy_statistics"

@@ -585,7 +585,9 @@ def upper_limit(
     cls_accuracy : float, optional
         Target Monte-Carlo error of CLs at each crossing (absolute; Combine's ``clsAcc``).
     budget_s : float, optional
-        Seconds [s] ``auto`` may plan to spend (its cost estimate decides the method).
+        Seconds [s] ``auto`` may plan to spend (its cost estimate decides the method); toys
+        also stop adding toys when the next round would end after it (status
+        ``low_toy_statistics`` where the accuracy was not reached).
 
     Returns
     -------
@@ -632,7 +634,7 @@ def upper_limit(
         else:
             toys = ToyCalculator(lik, n_toys=n_toys, seed=seed)
             observed, expected = _adaptive_toy_limits(toys, confidence_level, starts, cls_accuracy,
-                                                      max_toys if max_toys is not None else 8 * n_toys)
+                                                      max_toys if max_toys is not None else 8 * n_toys, budget_s)
             failures = toys.failed_toys()
             calc, n_used = toys, toys.n_toys
         n_eval = len(calc.evaluations)
@@ -681,9 +683,12 @@ def _with_adequate_poi_bound(
 
 
 def _adaptive_toy_limits(calc: ToyCalculator, confidence_level: float, starts: list[float], accuracy: float,
-                         max_toys: int) -> tuple[tuple[float, str], list[tuple[float, str]]]:
-    """Toy limits with toys added until the CLs error at each crossing is below ``accuracy`` (or the cap)."""
+                         max_toys: int, budget_s: float = math.inf) -> tuple[tuple[float, str], list[tuple[float, str]]]:
+    """Toy limits with toys added until the CLs error at each crossing is below ``accuracy``, or the cap
+    ``max_toys``, or until the next round (four times the toys, so about four times the time spent so far
+    again) would end after ``budget_s`` seconds from the start."""
     alpha = 1.0 - confidence_level
+    start = time.perf_counter()
     while True:
         crossings = _shared_crossings(calc, starts, alpha, 2e-3)
         # a crossing is imprecise if its CLs error is above the target, or if the search failed where
@@ -693,7 +698,8 @@ def _adaptive_toy_limits(calc: ToyCalculator, confidence_level: float, starts: l
                      if (status == "ok" and _cls_error_at(calc, value, k) > accuracy) or (status != "ok" and k == 0 and starved)]
         if not imprecise:
             break
-        if calc.n_toys >= max_toys:
+        spent = time.perf_counter() - start
+        if calc.n_toys >= max_toys or spent + 4.0 * spent > budget_s:
             crossings = [(v, "low_toy_statistics") if k in imprecise else (v, s) for k, (v, s) in enumerate(crossings)]
             break
         calc.add_toys(min(max_toys, 4 * calc.n_toys))
