@@ -5,8 +5,9 @@ Each figure is a function returning :class:`FigureData` (named curves in
 writes as JSON next to the picture, so a figure can be checked without
 reading pixels. Projections are background-free 90% CL reaches
 (2.303 signal events, :func:`na64stat.physics.yields.background_free_reach`)
-with the setups' assumed signal efficiency (0.6), as in the seed
-("assuming zero background").
+with the setups' computed signal efficiency (simulated selection per mass,
+:func:`na64stat.physics.yields.signal_efficiency`); background free as in the
+seed ("assuming zero background").
 
 Implemented: Fig. 6 (eps^2: the published NA64e bound and the 5e12 / 1e13
 EOT projections; the EOT needed to exclude the scalar, Majorana and
@@ -107,7 +108,7 @@ def fig6_eot() -> FigureData:
                 target = relic_target_y_full(MASSES_GEV / ratio, model) * ratio**4 / alpha_d
                 curves[f"{model}, m_A'/m_chi = {ratio}, alpha_D = {alpha_d}"] = (MASSES_GEV, reference * reach / target)
     return FigureData("fig6_eot", "Fig. 6: EOT needed to exclude the relic targets", "eot", "m_A' [GeV]", curves,
-                      notes=("background-free, efficiency 0.6; NaN outside the relic curves' mass range",))
+                      notes=("background-free, computed efficiency; NaN outside the relic curves' mass range",))
 
 
 def fig8() -> FigureData:
