@@ -315,7 +315,10 @@ def combine_workspaces(
     grid = _mass_grid(experiments, masses)
     title = name or "combined_" + "_".join(e.prefix for e in experiments)
     spec, placements = _combined_spec(experiments, correlated, title)
-    patches = [_combined_patch(mass, experiments, placements, spec, model, reference, correlated) for mass in grid]
+    background = sum(sum(s["data"]) for c in spec["channels"] for s in c["samples"] if s["name"] != "signal")
+    observed = sum(sum(o["data"]) for o in spec["observations"])
+    patches = [_combined_patch(mass, experiments, placements, spec, model, reference, correlated, (background, observed))
+               for mass in grid]
     patchset = {"metadata": _patchset_metadata(experiments, spec, title, model, reference, correlated),
                 "patches": patches, "version": "1.0.0"}
     validate_patchset(patchset, spec, "combined patchset")
@@ -406,8 +409,10 @@ def poi_upper_bound(signal: float, background: float, observed: float) -> float:
 
 
 def _combined_patch(mass: float, experiments: Sequence[_Experiment], placements: Mapping[tuple[str, str], int],
-                    spec: Mapping[str, Any], model: str, reference: float, correlated: set[str]) -> dict[str, Any]:
-    """The patch at ``mass``: each experiment's signal rescaled to ``model`` at ``reference``, and the POI bounds."""
+                    spec: Mapping[str, Any], model: str, reference: float, correlated: set[str],
+                    counts: tuple[float, float]) -> dict[str, Any]:
+    """The patch at ``mass``: each experiment's signal rescaled to ``model`` at ``reference``, and the POI
+    bounds (from the signal and the spec's (background, observed) ``counts``, summed over all bins)."""
     ops: list[dict[str, Any]] = []
     with_signal, without, beams = [], [], set()
     for exp in experiments:
@@ -421,11 +426,8 @@ def _combined_patch(mass: float, experiments: Sequence[_Experiment], placements:
         ops += [_signal_op(exp, channel, values, factor, nearest, placements, correlated)
                 for channel, values in yields.items()]
     ops.sort(key=lambda op: int(op["path"].split("/")[2]))
-    signal = sum(sum(op["value"]["data"]) for op in ops)
-    background = sum(sum(s["data"]) for c in spec["channels"] for s in c["samples"] if s["name"] != "signal")
-    observed = sum(sum(o["data"]) for o in spec["observations"])
-    bound = poi_upper_bound(signal, background, observed)
-    parameters = [p for p in spec["measurements"][0]["config"]["parameters"] if p["name"] != "mu"]
+    bound = poi_upper_bound(sum(sum(op["value"]["data"]) for op in ops), *counts)
+    parameters = spec["measurements"][0]["config"]["parameters"]  # never "mu": _merge_parameters drops the POIs
     ops.append({"op": "replace", "path": "/measurements/0/config/parameters",
                 "value": [*parameters, {"name": "mu", "bounds": [[0.0, bound]], "inits": [1.0]}]})
     interpolated = [e.prefix for e in experiments
