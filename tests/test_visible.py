@@ -5,11 +5,19 @@ import math
 import numpy as np
 import pytest
 
+from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.constants import TUNGSTEN
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.production import k_factor, sigma_iww_dmg4_pb
 from na64stat.physics.shower import electron_track_by_depth, shower_track_length
-from na64stat.physics.visible import VISIBLE_RUNS, etl_sigma_w_pb, excluded_epsilon_range, visible_events
+from na64stat.physics.visible import (
+    DECAY_TO_SHIELDING_RATIO,
+    VISIBLE_RUNS,
+    etl_sigma_w_pb,
+    excluded_epsilon_range,
+    runs_at,
+    visible_events,
+)
 
 RUNS = (VISIBLE_RUNS["2017"], VISIBLE_RUNS["2018"])
 X17 = 0.0167
@@ -59,16 +67,43 @@ def test_short_lifetime_limit_is_the_survival_through_the_dump():
 def test_x17_range_against_the_published_one():
     """PRD 101 (2020) 071101: 1.2e-4 < eps < 6.8e-4 at 16.7 MeV (8.4e10 EOT, 2017 + 2018).
 
-    The dump is modelled as solid tungsten, the shortest dump the number of X0 allows (the real W /
-    scintillator WCAL is longer), so the predicted upper edge must lie above the published one; with the
-    project's assumed efficiency and a 3 m decay volume the lower edge lies below it. The tolerance (a
-    factor 2 at both edges) records that the geometry is not known here, not an agreement
-    (measured: 0.59 and 1.72 of the published edges).
+    The lower edge (long lifetimes: events ~ eps^4 x decay-volume length) uses darkcast's decay volume
+    of 4 x the shielding and the assumed efficiency 0.6: measured 0.84 of the published edge, inside the
+    30% aim. The dump is modelled as solid tungsten, the shortest dump the number of X0 allows (the real
+    W / scintillator WCAL is longer), so the predicted upper edge must lie above the published one:
+    measured 1.72 of it, outside the aim; the factor-2 bound records that, it is not an agreement.
     """
     lower, upper = excluded_epsilon_range(RUNS, X17)
-    assert 1.2e-4 / 2 < lower < 1.2e-4
+    assert lower == pytest.approx(1.2e-4, rel=0.3)
     assert 6.8e-4 < upper < 2 * 6.8e-4
-    # 2017 alone (PRL 120 (2018) 231802: 1.3e-4 - 4.2e-4 at 100 GeV): the same direction
+    # 2017 alone (PRL 120 (2018) 231802: 1.3e-4 - 4.2e-4 at 100 GeV): the same pattern
     lower17, upper17 = excluded_epsilon_range(RUNS[:1], X17)
-    assert lower17 < 1.3e-4 and upper17 > 4.2e-4
+    assert lower17 == pytest.approx(1.3e-4, rel=0.3) and upper17 > 4.2e-4
     assert upper17 < upper  # the 150 GeV, shorter-WCAL 2018 run reaches larger couplings
+
+
+def test_decay_volume_is_darkcasts_four_times_the_shielding():
+    for run in RUNS:
+        assert run.s4_cm - run.veto_end_cm == pytest.approx(DECAY_TO_SHIELDING_RATIO * run.veto_end_cm, rel=1e-12)
+    assert DECAY_TO_SHIELDING_RATIO == pytest.approx(4.0)
+
+
+def test_runs_at_keeps_the_mix_and_scales_the_events_linearly():
+    scaled = runs_at(exposure=2 * 8.4e10, efficiency=0.3)
+    assert sum(r.exposure for r in scaled) == pytest.approx(2 * 8.4e10, rel=1e-12)
+    assert scaled[0].exposure / scaled[1].exposure == pytest.approx(5.4 / 3.0, rel=1e-12)
+    eps = [1e-4, 5e-4]
+    for new, old in zip(scaled, RUNS):  # events ~ exposure x efficiency at fixed geometry: 2 x 0.3 / 0.6 = 1
+        assert visible_events(new, X17, eps) == pytest.approx(visible_events(old, X17, eps), rel=1e-9)
+    assert [r.efficiency for r in runs_at()] == [r.efficiency for r in RUNS]
+    with pytest.raises(PhysicsError, match="exposure"):
+        runs_at(exposure=-1.0)
+
+
+def test_visible_workspace_yields_are_the_runs_events():
+    from na64stat.simulation.signal_yields import expected_signal_events
+
+    n = expected_signal_events("na64e-visible", X17, 3e-4, "dark_photon", 8.4e10, 0.6)
+    assert n == pytest.approx(sum(float(visible_events(r, X17, [3e-4])[0]) for r in RUNS), rel=1e-9)
+    with pytest.raises(InputError, match="dark-photon"):
+        expected_signal_events("na64e-visible", X17, 3e-4, "lmutau", 8.4e10, 0.6)

@@ -28,16 +28,21 @@ as an assumption. The excluded epsilon range at a mass is where the summed
 events of the runs exceed 2.303 (90% CL, no event observed, no background:
 PHYSICS.md), :func:`excluded_epsilon_range`.
 
-Comparison with the papers (``tools/annihilation_and_visible_tables.py``), X17
-(16.7 MeV), efficiency 0.6: 2017 alone 8.8e-5 < eps < 8.0e-4 (PRL 120:
-1.3e-4 - 4.2e-4); 2017 + 2018 7.0e-5 < eps < 1.17e-3 (PRD 101: 1.2e-4 -
-6.8e-4), i.e. 0.59 and 1.72 of the published edges. Both upper edges are set
-by the dump length: with a WCAL of 0.8 cm per X0 (a W / scintillator sandwich
-2.3 times longer than solid W) they become 4.4e-4 and 6.6e-4, within 5% of
-both papers, but no source for that length was available, so it is not used.
-The lower edges are not explained by the geometry: at 2 MeV the lower edge is
-0.90 of PRD 101's, falling to 0.59 at 16.7 MeV; the papers' efficiencies and
-decay-volume length, not known here, are the first suspects.
+Decay volume: darkcast's reading of both papers, decay-volume length /
+shielding length = 4 (:data:`DECAY_TO_SHIELDING_RATIO`,
+:data:`DARKCAST_NA64_VISIBLE`), the shielding being the WCAL with its vetoes.
+
+Comparison with the papers (``na64stat reproduce published``), X17
+(16.7 MeV), efficiency 0.6: 2017 alone 1.20e-4 < eps < 8.0e-4 (PRL 120:
+1.3e-4 - 4.2e-4); 2017 + 2018 1.01e-4 < eps < 1.17e-3 (PRD 101: 1.2e-4 -
+6.8e-4), i.e. 0.84 and 1.72 of the published edges (0.92 and 1.91 for
+PRL 120). The lower edges (long lifetimes, events ~ eps^4 x decay-volume
+length) moved from 0.59 to 0.84 when the assumed 3 m decay volume gave way
+to darkcast's 4 x the shielding. Both upper edges are set by the dump
+length: with a WCAL of 0.8 cm per X0 (a W / scintillator sandwich 2.3 times
+longer than solid W) they come within 5% of both papers, but no source for
+that length was available, so solid W (the shortest dump the X0 count
+allows) stays, and the upper edges stay too high.
 
 Units: GeV, cm.
 """
@@ -45,7 +50,7 @@ Units: GeV, cm.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -61,6 +66,9 @@ from na64stat.physics.shower import electron_track_by_depth
 __all__ = [
     "VisibleRun",
     "VISIBLE_RUNS",
+    "DECAY_TO_SHIELDING_RATIO",
+    "DARKCAST_NA64_VISIBLE",
+    "runs_at",
     "etl_sigma_w_pb",
     "visible_events",
     "excluded_epsilon_range",
@@ -133,11 +141,34 @@ class VisibleRun:
         return self.wcal_x0 * self.wcal_cm_per_x0
 
 
+#: darkcast's recast of both NA64 visible-mode results (the source of :data:`DECAY_TO_SHIELDING_RATIO`).
+DARKCAST_NA64_VISIBLE: str = (
+    "darkcast (P. Ilten, Y. Soreq, M. Williams, W. Xue, JHEP 06 (2018) 004, arXiv:1801.04847), "
+    "limits/NA64_Banerjee2018vgk.py (PRL 120) and limits/NA64_Banerjee2019hmi.py (PRD 101): 'a displaced search "
+    "where the decay volume length over the shielding length is approximately 4/1' (Efficiency(lratio = 4.0/1.0))")
+
+#: Decay-volume length over shielding length of the NA64 visible-mode setups (both runs):
+#: darkcast's value, :data:`DARKCAST_NA64_VISIBLE`. The shielding is the WCAL with its vetoes
+#: (``veto_end_cm``), the decay volume runs from there to S4: ``s4_cm = veto_end_cm (1 + ratio)``.
+DECAY_TO_SHIELDING_RATIO: float = 4.0
+
+
+def _s4_cm(veto_end_cm: float) -> float:
+    """S4 position [cm from the WCAL front] from the shielding length and :data:`DECAY_TO_SHIELDING_RATIO`.
+
+    >>> _s4_cm(14.0)
+    70.0
+    """
+    return veto_end_cm * (1.0 + DECAY_TO_SHIELDING_RATIO)
+
+
 _COMMON_ASSUMPTIONS = (
     "WCAL as solid tungsten (0.3504 cm per X0): the W/scintillator sandwich is longer, its layer thicknesses "
     "were not available here; a longer dump lowers the upper epsilon edge",
     "vetoes W2 and V2 end at the WCAL's end (V2 is 'immediately after' W2, seed sec. 4.2; its thickness neglected)",
-    "S4 3 m behind the WCAL: the seed says 'several meters downstream'; the exact distance was not available here",
+    "decay volume (end of the vetoes to S4) = DECAY_TO_SHIELDING_RATIO (4) x the shielding (WCAL and vetoes): "
+    "darkcast's reading of the papers' geometry (DARKCAST_NA64_VISIBLE), not the papers' own lengths, which were "
+    "not available here",
     "A' energy above 20 GeV counted: the pair must shower in the ECAL; the papers' ECAL threshold was not available here",
     "efficiency 0.6 (na64stat's ASSUMED_SIGNAL_EFFICIENCY): the papers' signal efficiencies were not available here",
 )
@@ -153,12 +184,12 @@ VISIBLE_RUNS: dict[str, VisibleRun] = {
             wcal_x0=40.0,
             wcal_cm_per_x0=TUNGSTEN.x0_cm,
             veto_end_cm=40.0 * TUNGSTEN.x0_cm,
-            s4_cm=40.0 * TUNGSTEN.x0_cm + 300.0,
+            s4_cm=_s4_cm(40.0 * TUNGSTEN.x0_cm),
             min_boson_energy_gev=20.0,
             efficiency=0.6,
             sources=(f"{_PRL120}, abstract: 100 GeV e- beam, 5.4e10 EOT; excluded 1.3e-4 < eps < 4.2e-4 at 16.7 MeV",
                      f"{_SEED}: WCAL of tungsten and scintillator plates, W2 = its last layers, V2 right after, "
-                     "S4 several meters downstream"),
+                     "S4 several meters downstream", DARKCAST_NA64_VISIBLE),
             assumptions=("WCAL 40 X0: recalled from PRL 120, not read in its text here",) + _COMMON_ASSUMPTIONS,
         ),
         VisibleRun(
@@ -168,16 +199,38 @@ VISIBLE_RUNS: dict[str, VisibleRun] = {
             wcal_x0=30.0,
             wcal_cm_per_x0=TUNGSTEN.x0_cm,
             veto_end_cm=30.0 * TUNGSTEN.x0_cm,
-            s4_cm=30.0 * TUNGSTEN.x0_cm + 300.0,
+            s4_cm=_s4_cm(30.0 * TUNGSTEN.x0_cm),
             min_boson_energy_gev=20.0,
             efficiency=0.6,
             sources=(f"{_PRD101}, abstract: 8.4e10 EOT in 2017 and 2018 together, so 8.4e10 - 5.4e10 = 3.0e10 "
-                     "in 2018; excluded 1.2e-4 < eps < 6.8e-4 at 16.7 MeV (both runs)",),
+                     "in 2018; excluded 1.2e-4 < eps < 6.8e-4 at 16.7 MeV (both runs)", DARKCAST_NA64_VISIBLE),
             assumptions=("150 GeV beam and a WCAL shortened to 30 X0 in 2018: recalled from PRD 101, not read in its "
                          "text here (the abstract no longer says 100 GeV)",) + _COMMON_ASSUMPTIONS,
         ),
     )
 }
+
+
+def runs_at(exposure: float | None = None, efficiency: float | None = None,
+            runs: tuple[VisibleRun, ...] | None = None) -> tuple[VisibleRun, ...]:
+    """The visible-mode runs (default: all of :data:`VISIBLE_RUNS`) at another exposure or efficiency.
+
+    ``exposure`` [EOT] is the runs' total: each run keeps its share of it (2017 : 2018 =
+    5.4 : 3.0), so the beam energies and dumps of the mix stay those of the runs.
+    ``efficiency`` replaces every run's efficiency; ``None`` keeps each run's own.
+
+    >>> [round(r.exposure / 1e10, 3) for r in runs_at(exposure=8.4e11)]
+    [54.0, 30.0]
+    """
+    chosen = tuple(VISIBLE_RUNS.values()) if runs is None else tuple(runs)
+    if not chosen:
+        raise PhysicsError("runs_at: no visible-mode run given")
+    total = sum(r.exposure for r in chosen)
+    scale = 1.0 if exposure is None else float(exposure) / total
+    if not (math.isfinite(scale) and scale > 0.0):
+        raise PhysicsError(f"runs_at: exposure must be positive and finite, got {exposure!r}")
+    return tuple(replace(r, exposure=r.exposure * scale,
+                         efficiency=r.efficiency if efficiency is None else float(efficiency)) for r in chosen)
 
 
 @lru_cache(maxsize=64)

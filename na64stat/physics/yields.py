@@ -295,14 +295,17 @@ SETUPS: dict[str, Setup] = {
             target_length_x0=40.0,
             missing_energy_cut_gev=50.0,
             exposure=8.4e10,
-            cross_section="iww",
+            cross_section="etl-computed",
             mode="visible",
-            description="NA64e visible-mode tungsten dump (WCAL); production only, the decay-volume "
-            "acceptance is applied by the visible-mode analysis",
+            description="NA64e visible-mode tungsten dump (WCAL), the 2017 run's beam and dump "
+            "(na64stat.physics.visible.VISIBLE_RUNS['2017']) for the simulation; production only, the decay "
+            "probability is applied by the visible-mode analysis. Yields of the 2017 + 2018 runs: "
+            "na64stat.physics.visible",
             sources=(
                 "NA64, Phys. Rev. D 101 (2020) 071101, arXiv:1912.11389: W (Z = 74, A = 183.84, rho = 19.3 g/cm^3, "
-                "X0 = 0.3504 cm), 8.4e10 EOT",
-                "cross section: IWW (DMG4 K factors are tabulated for Pb only)",
+                "X0 = 0.3504 cm), 8.4e10 EOT (2017 and 2018)",
+                "cross section: exact tree level on W, computed (na64stat.physics.etl; DMG4 tabulates K for Pb "
+                "only), as in na64stat.physics.visible",
                 "efficiency: the explicit override ASSUMED_SIGNAL_EFFICIENCY (0.6), an assumption: no simulated "
                 "visible-mode efficiency table",
             ),

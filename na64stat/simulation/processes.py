@@ -45,6 +45,7 @@ from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.etl import sigma_etl_pb
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
+from na64stat.physics.visible import VISIBLE_RUNS
 from na64stat.physics.yields import Setup, electron_emission_spectrum, events_per_e_mu2, events_per_epsilon2
 from na64stat.simulation.detectors import Detector
 from na64stat.simulation.sampling import Draw
@@ -65,9 +66,15 @@ __all__ = [
 Sampler = Callable[[Draw, Detector, bool], dict[str, np.ndarray]]
 SignalModel = Literal["dark_photon", "lmutau"]
 
-#: Visible mode geometry [cm] (choice): W dump of the setup's 40 X0, then a
-#: decay volume up to the S4 counter; the ECAL follows S4.
-VISIBLE_GEOMETRY_CM: dict[str, float] = {"wcal_length": 40 * TUNGSTEN.x0_cm, "decay_volume_length": 300.0}
+#: Visible mode geometry [cm]: that of the 2017 run (100 GeV, the setup's beam) of
+#: :data:`na64stat.physics.visible.VISIBLE_RUNS`, one source for the simulation and
+#: the yields: the W dump with its vetoes (``veto_end_cm``), then the decay volume up
+#: to the S4 counter (``s4_cm - veto_end_cm``, darkcast's 4 x the shielding); the ECAL
+#: follows S4.
+VISIBLE_GEOMETRY_CM: dict[str, float] = {
+    "wcal_length": VISIBLE_RUNS["2017"].veto_end_cm,
+    "decay_volume_length": VISIBLE_RUNS["2017"].s4_cm - VISIBLE_RUNS["2017"].veto_end_cm,
+}
 
 _PB_ECAL_LAMBDA_INT = 1.0  # nuclear interaction lengths of the 40 X0 Pb/Sc ECAL (choice, ~22 cm Pb + Sc)
 _W_DUMP_LAMBDA_INT = 1.4   # of the 40 X0 W WCAL (14 cm W, lambda_I = 9.9 cm)

@@ -1,4 +1,4 @@
-"""Expected signal events of a setup for a workspace: physics yields, or signal MC for the visible mode.
+"""Expected signal events of a setup for a workspace, from physics (invisible and visible mode).
 
 The model stage builds workspaces from numbers; where a workspace config
 asks for signal yields "from physics" (``signal.masses``), the caller hands
@@ -11,17 +11,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import numpy as np
-
-from na64stat.physics.yields import events_per_e_mu2, events_per_epsilon2, signal_efficiency
-from na64stat.simulation.processes import signal_process
-from na64stat.simulation.sampling import Draw
+from na64stat.core.errors import InputError
+from na64stat.physics.visible import runs_at, visible_events
+from na64stat.physics.yields import events_per_e_mu2, events_per_epsilon2
 from na64stat.simulation.setups import get_simulation_setup
 
-__all__ = ["SignalYield", "expected_signal_events", "VISIBLE_MC_EVENTS"]
-
-#: Signal MC events used to average the visible-mode decay probability.
-VISIBLE_MC_EVENTS = 20_000
+__all__ = ["SignalYield", "expected_signal_events"]
 
 
 class SignalYield(Protocol):
@@ -32,7 +27,7 @@ class SignalYield(Protocol):
 
 
 def expected_signal_events(setup: str, mass_gev: float, coupling: float, model: str, exposure: float,
-                           efficiency: float | None, *, seed: int = 1) -> float:
+                           efficiency: float | None) -> float:
     """Signal events at ``coupling`` for ``exposure`` particles on target and an overall efficiency.
 
     Parameters
@@ -42,27 +37,30 @@ def expected_signal_events(setup: str, mass_gev: float, coupling: float, model: 
     mass_gev, coupling:
         Boson mass [GeV] and coupling (epsilon, or e_mu for ``"lmutau"``).
     model:
-        ``"dark_photon"`` or ``"lmutau"``.
+        ``"dark_photon"`` or ``"lmutau"`` (the visible mode: ``"dark_photon"`` only).
     exposure, efficiency:
-        Particles on target (EOT / MOT) and the overall signal efficiency.
-    seed:
-        Seed of the visible-mode signal MC.
+        Particles on target (EOT / MOT) and the overall signal efficiency
+        (``None``: the setup's own, computed where the setup computes it).
 
     Returns
     -------
     float
         Expected events. Invisible mode: eq. (57) through
         :mod:`na64stat.physics.yields` with the setup's missing-energy cut
-        (Br_inv and the loop mixing included). Visible mode: production with
-        the A' above the generation cut times the probability that it decays
-        between the dump and S4 (eq. 118), averaged over the A' energy
-        spectrum with :data:`VISIBLE_MC_EVENTS` seeded signal events
-        (:func:`~na64stat.simulation.processes.signal_process`).
+        (Br_inv and the loop mixing included). Visible mode: the runs of
+        :data:`~na64stat.physics.visible.VISIBLE_RUNS` (2017 at 100 GeV, 2018
+        at 150 GeV, each with its dump and decay volume) at ``exposure`` in
+        total, production in the WCAL shower times the probability to decay
+        between the vetoes and S4 (eq. 118),
+        :func:`~na64stat.physics.visible.visible_events`.
 
     Examples
     --------
     >>> n = expected_signal_events("na64e-invisible", 0.01, 1e-4, "dark_photon", 2.84e11, 1.0)
     >>> 30 < n < 40
+    True
+    >>> n = expected_signal_events("na64e-visible", 0.0167, 3e-4, "dark_photon", 8.4e10, None)
+    >>> n > 2.303
     True
     """
     record = get_simulation_setup(setup)
@@ -70,8 +68,7 @@ def expected_signal_events(setup: str, mass_gev: float, coupling: float, model: 
         physics = record.physics.with_(exposure=exposure, efficiency=efficiency)
         per_g2 = events_per_epsilon2 if model == "dark_photon" else events_per_e_mu2
         return float(per_g2(physics, [mass_gev])[0]) * coupling**2
-    process = signal_process(setup, mass_gev, coupling, "dark_photon")
-    draw = Draw(np.random.default_rng(seed), VISIBLE_MC_EVENTS, biased=True)
-    process.sample(draw, record.detector)
-    flat = float(signal_efficiency(record.physics.with_(efficiency=efficiency), [mass_gev])[0])  # None: computed
-    return process.rate_per_pot * exposure * flat * float(np.mean(draw.weight))
+    if model != "dark_photon":
+        raise InputError(f"setup {setup!r}: the visible mode has the dark-photon signal only, got model {model!r}")
+    runs = runs_at(exposure=exposure, efficiency=efficiency)
+    return float(sum(visible_events(run, mass_gev, [coupling])[0] for run in runs))
