@@ -30,7 +30,15 @@ import numpy as np
 from na64stat import __version__
 from na64stat.core.errors import InputError
 from na64stat.simulation.detectors import Calibration, Detector, digitize, reco_branch_types, trigger
-from na64stat.simulation.processes import Process, SignalModel, backgrounds, get_process, signal_process, truth_branch_types
+from na64stat.simulation.processes import (
+    Process,
+    SignalModel,
+    SignalProduction,
+    backgrounds,
+    get_process,
+    signal_process,
+    truth_branch_types,
+)
 from na64stat.simulation.rootio import RootFileWriter, parse_compression
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_simulation_setup
@@ -132,11 +140,19 @@ def mc_processes(
     masses_gev: Sequence[float] = (),
     coupling: float = 1e-4,
     model: SignalModel | None = None,
+    *,
+    signal_production: SignalProduction | None = None,
 ) -> list[Process]:
     """The processes named (``"signal"`` expands to one per mass); default all backgrounds + signals.
 
+    ``signal_production``: one signal channel alone (``"bremsstrahlung"`` or
+    ``"annihilation"``, :func:`~na64stat.simulation.processes.signal_process`);
+    ``None``: the setup's channels together.
+
     >>> [p.name for p in mc_processes("na64mu-invisible", ["muon", "signal"], [0.01])]
     ['muon', 'signal_m10MeV']
+    >>> [p.name for p in mc_processes("na64e-invisible", ["signal"], [0.3], signal_production="annihilation")]
+    ['signal_m300MeV_annihilation']
     """
     get_simulation_setup(setup)
     names = list(processes) if processes else [*backgrounds(setup), *(["signal"] if masses_gev else [])]
@@ -145,7 +161,8 @@ def mc_processes(
         if name == "signal":
             if not masses_gev:
                 raise InputError("process 'signal' needs --masses")
-            out.extend(signal_process(setup, float(m), coupling, model) for m in masses_gev)
+            out.extend(signal_process(setup, float(m), coupling, model, production=signal_production)
+                       for m in masses_gev)
         else:
             out.append(get_process(setup, name))
     return out
@@ -174,6 +191,7 @@ def simulate_mc(
     chunk_size: int = 100_000,
     progress: Progress | None = None,
     max_events: int = MAX_EVENTS,
+    signal_production: SignalProduction | None = None,
 ) -> list[SimulatedFile]:
     """Generate weighted MC, one file per process, in ``out``.
 
@@ -208,6 +226,12 @@ def simulate_mc(
         Called with the number of events done after each chunk.
     max_events : int, optional
         Size guard: the most events per process (an InputError above it).
+    signal_production : {"bremsstrahlung", "annihilation"}, optional
+        Generate one signal production channel alone, with that channel's rate
+        (files ``signal_m<MeV>MeV_<channel>.root``); default ``None``: the
+        setup's channels together (electron beams: bremsstrahlung plus
+        resonant annihilation where ``Setup.positron_annihilation``). The
+        setup registries are read, never changed.
 
     Returns
     -------
@@ -227,7 +251,8 @@ def simulate_mc(
     branches = {**reco_branch_types(detector), **truth_branch_types(detector), "event": ("i8", ()), "weight": ("f8", ())}
     written: list[SimulatedFile] = []
     try:
-        for process in mc_processes(setup, processes, masses_gev, coupling, model):
+        for process in mc_processes(setup, processes, masses_gev, coupling, model,
+                                    signal_production=signal_production):
             written.append(_simulate_process(process, detector, Path(out), branches, n_events, exposure, seed, codec,
                                              chunk_size, progress))
     except BaseException:

@@ -46,7 +46,14 @@ from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.etl import sigma_etl_pb
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
 from na64stat.physics.visible import VISIBLE_RUNS
-from na64stat.physics.yields import Setup, electron_emission_spectrum, events_per_e_mu2, events_per_epsilon2
+from na64stat.physics.yields import (
+    Setup,
+    annihilation_events_per_alpha_x,
+    electron_emission_spectrum,
+    events_per_e_mu2,
+    events_per_epsilon2,
+    invisible_alpha_x_per_coupling2,
+)
 from na64stat.simulation.detectors import Detector
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_simulation_setup
@@ -55,6 +62,7 @@ __all__ = [
     "Process",
     "BACKGROUNDS",
     "SignalModel",
+    "SignalProduction",
     "signal_process",
     "get_process",
     "backgrounds",
@@ -65,6 +73,10 @@ __all__ = [
 
 Sampler = Callable[[Draw, Detector, bool], dict[str, np.ndarray]]
 SignalModel = Literal["dark_photon", "lmutau"]
+#: A signal production channel alone (:func:`signal_process`): ``"bremsstrahlung"`` (A' / Z'
+#: radiated by the beam lepton or, for electron beams, the shower e+ / e-) or ``"annihilation"``
+#: (resonant e+ e- -> A' of shower positrons, electron beams; :mod:`na64stat.physics.annihilation`).
+SignalProduction = Literal["bremsstrahlung", "annihilation"]
 
 #: Visible mode geometry [cm]: that of the 2017 run (100 GeV, the setup's beam) of
 #: :data:`na64stat.physics.visible.VISIBLE_RUNS`, one source for the simulation and
@@ -588,7 +600,8 @@ def _muon_etl_x(u: np.ndarray, target: str, mass_gev: float, beam_energy_gev: fl
     return -np.expm1(-np.interp(u, cdf, s))
 
 
-def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_gev: float) -> tuple[np.ndarray, np.ndarray]:
+def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_gev: float,
+                            production: SignalProduction | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(E_X [GeV] at the nominal beam energy, whether each event is resonant annihilation) from eq. (22)
     on the track-length spectrum.
 
@@ -598,8 +611,13 @@ def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_g
     and the positron had E_R (:mod:`na64stat.physics.annihilation`). The caller
     scales the bremsstrahlung A' energies with the beam particle's energy (a 1%
     spread), not E_R, which the resonance fixes whatever the beam energy.
+    ``production`` picks one channel alone (every event bremsstrahlung, or every
+    event resonant); ``None``: the setup's mixture above.
     """
-    setup = physics.with_(missing_energy_cut_gev=e_cut_gev, exposure=1.0, efficiency=1.0)
+    if production == "annihilation":
+        return np.full(draw.n, float(resonance_energy_gev(mass_gev))), np.ones(draw.n, dtype=bool)
+    setup = physics.with_(missing_energy_cut_gev=e_cut_gev, exposure=1.0, efficiency=1.0,
+                          positron_annihilation=physics.positron_annihilation and production is None)
     spectrum = electron_emission_spectrum(setup, mass_gev)
     weights = spectrum.events_per_alpha_x
     bins = draw.choice(weights)
@@ -623,8 +641,9 @@ def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_g
     return energy_x, resonant
 
 
-def _signal_sampler(mass_gev: float, coupling: float, cut: float) -> Sampler:
-    """Truth sampler of the signal; ``cut`` is the generation cut as a fraction of the beam energy."""
+def _signal_sampler(mass_gev: float, coupling: float, cut: float, production: SignalProduction | None = None) -> Sampler:
+    """Truth sampler of the signal; ``cut`` is the generation cut as a fraction of the beam energy,
+    ``production`` one channel alone (``None``: the setup's channels, :func:`_electron_signal_energy`)."""
 
     def sample(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarray]:
         beam = _beam(draw, det)
@@ -645,7 +664,8 @@ def _signal_sampler(mass_gev: float, coupling: float, cut: float) -> Sampler:
             p_out = beam - energy_x - t["true_e_ecal"]
             _mu_out(draw, det, t, p_out, (p_out > det.trigger_p_out_max_gev).astype(float), np.zeros(draw.n, bool))
         else:
-            energy_x, resonant = _electron_signal_energy(draw, det.physics, mass_gev, cut * det.beam_energy_gev)
+            energy_x, resonant = _electron_signal_energy(draw, det.physics, mass_gev, cut * det.beam_energy_gev,
+                                                         production)
             energy_x = np.where(resonant, energy_x, energy_x * beam / det.beam_energy_gev)
             t["true_srd"] = _srd_electron(draw, det, beam)
             if det.physics.mode == "visible":
@@ -692,7 +712,8 @@ def _visible_decay(draw: Draw, det: Detector, t: dict[str, np.ndarray], beam: np
     t["true_ps_fraction"] = _em_ps_fraction(draw, energy_x)
 
 
-def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: SignalModel | None = None) -> Process:
+def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: SignalModel | None = None, *,
+                   production: SignalProduction | None = None) -> Process:
     """The signal of boson mass ``mass_gev`` at a reference coupling.
 
     ``model``: ``"dark_photon"`` (coupling = epsilon; default for electron
@@ -703,9 +724,23 @@ def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: S
     Br_inv included; visible mode: production, the decay probability enters
     the event weights).
 
+    ``production`` (keyword): ``None`` (default) generates the setup's channels
+    together (electron beams: bremsstrahlung plus, if
+    ``Setup.positron_annihilation``, resonant annihilation, mixed by their
+    yields); ``"bremsstrahlung"`` or ``"annihilation"`` one channel alone, with
+    that channel's rate (the registries are not changed: the choice lives in
+    the process). A single channel's process is named
+    ``signal_m<MeV>MeV_<production>``, so it never matches the ``signal_m*MeV``
+    samples of the model stage. ``"annihilation"`` needs an electron beam and a
+    mass whose A' energy E_R = (m^2 - 2 m_e^2) / (2 m_e) lies between the
+    generation cut and the beam energy (an :class:`InputError` otherwise).
+
     >>> p = signal_process("na64e-invisible", 0.01, 1e-4)
     >>> p.code, p.metadata["model"], 1e-12 < p.rate_per_pot < 1e-9
     (0, 'dark_photon', True)
+    >>> a = signal_process("na64e-invisible", 0.25, 1e-4, production="annihilation")
+    >>> a.name, a.metadata["production"]
+    ('signal_m250MeV_annihilation', 'annihilation')
     """
     if not (np.isfinite(mass_gev) and mass_gev > 0):
         raise InputError(f"signal mass must be positive, got {mass_gev!r} GeV")
@@ -719,18 +754,35 @@ def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: S
     cut_gev = record.signal_cut_gev
     if mass_gev >= det.beam_energy_gev - cut_gev:
         raise InputError(f"setup {setup!r}: mass {mass_gev} GeV cannot carry {cut_gev} GeV of missing energy")
+    if production not in (None, "bremsstrahlung", "annihilation"):
+        raise InputError(f"setup {setup!r}: unknown signal production {production!r} "
+                         "(None, 'bremsstrahlung' or 'annihilation')")
     physics = record.physics.with_(missing_energy_cut_gev=cut_gev, exposure=1.0, efficiency=1.0)
-    per_g2 = events_per_epsilon2 if model == "dark_photon" else events_per_e_mu2
-    rate = float(per_g2(physics, [mass_gev])[0]) * coupling**2
+    if production == "annihilation":
+        if det.beam != "electron":
+            raise InputError(f"setup {setup!r}: resonant annihilation needs an electron beam, not {det.beam!r}")
+        per_alpha_x = annihilation_events_per_alpha_x(physics.with_(positron_annihilation=True), [mass_gev])
+        rate = float((invisible_alpha_x_per_coupling2(model, det.beam, [mass_gev]) * per_alpha_x)[0]) * coupling**2
+        if not rate > 0.0:
+            raise InputError(f"setup {setup!r}: no resonant annihilation at m = {mass_gev} GeV: its A' energy "
+                             f"E_R = {float(resonance_energy_gev(mass_gev)):.4g} GeV is not between the generation "
+                             f"cut {cut_gev:g} GeV and the beam energy {det.beam_energy_gev:g} GeV")
+    else:
+        if production == "bremsstrahlung":
+            physics = physics.with_(positron_annihilation=False)
+        per_g2 = events_per_epsilon2 if model == "dark_photon" else events_per_e_mu2
+        rate = float(per_g2(physics, [mass_gev])[0]) * coupling**2
     coupling_name = "epsilon" if model == "dark_photon" else "e_mu"
+    channel = f" ({production} only)" if production else ""
     return Process(
-        name=f"signal_m{mass_gev * 1e3:g}MeV",
+        name=f"signal_m{mass_gev * 1e3:g}MeV" + (f"_{production}" if production else ""),
         setup=setup,
         code=0,
         rate_per_pot=rate,
         triggerable_fraction=1.0,
-        description=f"{model} signal, m = {mass_gev} GeV, {coupling_name} = {coupling:g}, boson energy > {cut_gev:g} GeV",
-        sampler=_signal_sampler(mass_gev, coupling, record.generation.signal_cut_fraction),
+        description=f"{model} signal{channel}, m = {mass_gev} GeV, {coupling_name} = {coupling:g}, "
+                    f"boson energy > {cut_gev:g} GeV",
+        sampler=_signal_sampler(mass_gev, coupling, record.generation.signal_cut_fraction, production),
         metadata={"mass_gev": mass_gev, "model": model, "coupling_name": coupling_name, "coupling": coupling,
-                  "generation_cut_gev": cut_gev},
+                  "generation_cut_gev": cut_gev, **({"production": production} if production else {})},
     )
