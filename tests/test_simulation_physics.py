@@ -59,6 +59,31 @@ def test_electron_signal_missing_energy_follows_dsigma_dx(mass_gev: float) -> No
     assert _chi2_per_bin(observed, expected) < 2.0
 
 
+@pytest.mark.parametrize("mass_gev", [0.01, 0.5])
+def test_electron_signal_follows_the_computed_etl_spectrum_with_etl_computed(mass_gev: float) -> None:
+    """cross_section = 'etl-computed': on the shower, the weighted share of events with E_A' above E
+    equals the yield with the missing-energy cut at E over the yield at the generation cut (both from
+    the computed ETL table, physics.yields), at E = 30, 50, 70 GeV; 4 binomial standard errors plus 1e-3.
+
+    Resolution: the eq. (22) shape differs from the ETL one by only 1-3% of these shares (0.387 against
+    0.392 above 50 GeV at 10 MeV), below what 40,000 events resolve, so this checks that the etl-computed
+    sampler follows the table to ~2%, not that it beats eq. (22); the yields' track-length grid, which
+    starts at the cut, differs from the generator's by ~1% (measured offset 0.004)."""
+    det = get_detector("na64e-invisible")
+    physics = det.physics.with_(cross_section="etl-computed", positron_annihilation=False)
+    draw = Draw(np.random.default_rng(3), 40_000, biased=True)
+    truth = signal_process("na64e-invisible", mass_gev).sample(draw, dataclasses.replace(det, physics=physics))
+    e_miss, w = truth["true_x"] * physics.beam_energy_gev, draw.weight  # at the nominal beam energy
+    generated = e_miss.min() * (1 - 1e-6)
+    at = lambda cut: float(events_per_epsilon2(physics.with_(missing_energy_cut_gev=cut, exposure=1.0,
+                                                             efficiency=1.0), [mass_gev])[0])
+    for cut in (30.0, 50.0, 70.0):
+        share = float(w[e_miss > cut].sum() / w.sum())
+        expected = at(cut) / at(20.0)
+        error = np.sqrt(expected * (1 - expected) * np.sum(w**2) / w.sum() ** 2)
+        assert generated > 19.9 and abs(share - expected) < 4 * error + 1e-3, (cut, share, expected)
+
+
 def _muon_detector(cross_section: str):
     det = get_detector("na64mu-invisible")
     return dataclasses.replace(det, physics=det.physics.with_(cross_section=cross_section))

@@ -557,13 +557,14 @@ def _inverse_cdf_x(rng: np.random.Generator, u: np.ndarray, x_lo: float, x_hi: f
     return -np.expm1(-np.interp(u * cdf[-1], cdf, s))
 
 
-#: Nodes in s = -ln(1 - x) of the tabulated muon ETL x CDF (as in :func:`_inverse_cdf_x`).
+#: Nodes in s = -ln(1 - x) of the tabulated ETL x CDF (as in :func:`_inverse_cdf_x`).
 _ETL_CDF_NODES = 2049
 
 
 @cache
-def _muon_etl_x_cdf(target: str, mass_gev: float, beam_energy_gev: float, x_lo: float) -> tuple[np.ndarray, np.ndarray]:
-    """(s = -ln(1 - x) grid, CDF of x on it) of the ETL muon x spectrum above ``x_lo``.
+def _etl_x_cdf(lepton: str, target: str, mass_gev: float, beam_energy_gev: float,
+               x_lo: float) -> tuple[np.ndarray, np.ndarray]:
+    """(s = -ln(1 - x) grid, CDF of x on it) of the ETL x spectrum of ``lepton`` ("e" / "mu") above ``x_lo``.
 
     The ETL table holds sigma(x > x_min) [pb / alpha_X] at several cuts
     (:func:`na64stat.physics.etl.sigma_etl_pb`, ``resources/etl_cross_sections.json``,
@@ -571,39 +572,41 @@ def _muon_etl_x_cdf(target: str, mass_gev: float, beam_energy_gev: float, x_lo: 
     d sigma(x > x_min)/d x_min = -dsigma/dx, the complementary CDF of x above a
     generation cut x_lo is exactly S(x) = sigma(x' > x) / sigma(x' > x_lo), so
 
-        F(x) = 1 - sigma_ETL(x' > x) / sigma_ETL(x' > x_lo),   x_lo <= x <= 1 - m_mu/E0,
+        F(x) = 1 - sigma_ETL(x' > x) / sigma_ETL(x' > x_lo),   x_lo <= x <= 1 - m_l/E0,
 
     with no numerical derivative or re-integration: F is the interpolated
     table itself (cubic in x_min between its cuts, linear to 0 above the last
-    one), the same numbers the muon yield reads, so the generated fraction
-    above any cut equals the yield's ratio. Cached per (target, mass, E0, x_lo):
-    one table evaluation per mass, then every batch only inverts it.
+    one), the same numbers the yield reads, so the generated fraction above
+    any cut equals the yield's ratio. Cached per (lepton, target, mass, E0,
+    x_lo): one table evaluation per point, then every batch only inverts it.
 
     Units: x dimensionless; ``mass_gev``, ``beam_energy_gev`` in GeV.
     """
-    x_hi = 1.0 - M_MU_GEV / beam_energy_gev
+    x_hi = 1.0 - (M_MU_GEV if lepton == "mu" else M_E_GEV) / beam_energy_gev
     s = np.linspace(-math.log1p(-x_lo), -math.log1p(-x_hi), _ETL_CDF_NODES)
-    above = np.asarray(sigma_etl_pb("mu", target, mass_gev, beam_energy_gev, -np.expm1(-s)), dtype=float)
+    above = np.asarray(sigma_etl_pb(lepton, target, mass_gev, beam_energy_gev, -np.expm1(-s)), dtype=float)
     if not above[0] > 0:
-        raise PhysicsError(f"empty ETL muon x spectrum for m = {mass_gev} GeV, E0 = {beam_energy_gev} GeV, "
+        raise PhysicsError(f"empty ETL {lepton} x spectrum for m = {mass_gev} GeV, E0 = {beam_energy_gev} GeV, "
                            f"x > {x_lo} (target {target})")
     cdf = 1.0 - above / above[0]
     # The interpolated table falls monotonically (checked in tests); guard the inversion against rounding.
     cdf = np.maximum.accumulate(np.clip(cdf, 0.0, 1.0))
-    cdf[-1] = 1.0  # sigma(x > 1 - m_mu/E0) = 0 (the table's linear tail ends there)
+    cdf[-1] = 1.0  # sigma(x > 1 - m_l/E0) = 0 (the table's linear tail ends there)
     return s, cdf
 
 
-def _muon_etl_x(u: np.ndarray, target: str, mass_gev: float, beam_energy_gev: float, x_lo: float) -> np.ndarray:
-    """x = E_X/E0 of muon-beam signal by inverse-CDF sampling of :func:`_muon_etl_x_cdf` (u uniform in [0, 1))."""
-    s, cdf = _muon_etl_x_cdf(target, float(mass_gev), float(beam_energy_gev), float(x_lo))
+def _etl_x(u: np.ndarray, lepton: str, target: str, mass_gev: float, beam_energy_gev: float,
+           x_lo: float) -> np.ndarray:
+    """x = E_X/E of ETL signal by inverse-CDF sampling of :func:`_etl_x_cdf` (u uniform in [0, 1))."""
+    s, cdf = _etl_x_cdf(lepton, target, float(mass_gev), float(beam_energy_gev), float(x_lo))
     return -np.expm1(-np.interp(u, cdf, s))
 
 
 def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_gev: float,
                             production: SignalProduction | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(E_X [GeV] at the nominal beam energy, whether each event is resonant annihilation) from eq. (22)
-    on the track-length spectrum.
+    """(E_X [GeV] at the nominal beam energy, whether each event is resonant annihilation) on the
+    track-length spectrum: x from eq. (22), or from the computed ETL spectrum where the setup's
+    ``cross_section`` is ``"etl-computed"`` (:func:`_etl_x`).
 
     With resonant annihilation on (``Setup.positron_annihilation``), a share
     N_ann / (N_brems + N_ann) of the events, the two channels' yields above
@@ -627,8 +630,11 @@ def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_g
         sel = bins == j
         e_j = float(spectrum.energy_gev[j])
         lo, hi = x_range(mass_gev, e_j, M_E_GEV)
-        x = _inverse_cdf_x(draw.rng, u[sel], max(float(lo), e_cut_gev / e_j), float(hi),
-                           lambda x: dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, setup.target))  # noqa: B023 -- called in this iteration
+        if setup.cross_section == "etl-computed":  # the computed ETL x spectrum the yield uses (physics.yields)
+            x = _etl_x(u[sel], "e", setup.target.name, mass_gev, e_j, max(float(lo), e_cut_gev / e_j))
+        else:  # "etl" (DMG4's IWW / K) and "iww": the x shape of eq. (22)
+            x = _inverse_cdf_x(draw.rng, u[sel], max(float(lo), e_cut_gev / e_j), float(hi),
+                               lambda x: dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, setup.target))  # noqa: B023 -- called in this iteration
         energy_x[sel] = x * e_j
     resonant = np.zeros(draw.n, dtype=bool)
     annihilation = 0.0  # per EOT and unit alpha_X, like the bremsstrahlung weights (exposure = efficiency = 1)
@@ -652,8 +658,8 @@ def _signal_sampler(mass_gev: float, coupling: float, cut: float, production: Si
         if det.beam == "muon":
             lo, hi = x_range(mass_gev, det.beam_energy_gev, M_MU_GEV)
             if det.physics.cross_section == "etl":  # the spectrum the rate uses (physics.yields, muon beams)
-                x = _muon_etl_x(draw.uniform(), det.physics.target.name, mass_gev, det.beam_energy_gev,
-                                max(float(lo), cut))
+                x = _etl_x(draw.uniform(), "mu", det.physics.target.name, mass_gev, det.beam_energy_gev,
+                           max(float(lo), cut))
             else:  # "ww" / "iww": Weizsacker-Williams, eq. (22)
                 x = _inverse_cdf_x(draw.rng, draw.uniform(), max(float(lo), cut), float(hi),
                                    lambda x: dsigma_dx_iww_pb(x, mass_gev, det.beam_energy_gev, 1.0, LEAD, M_MU_GEV,
