@@ -228,7 +228,8 @@ def simulate_mc(
         Size guard: the most events per process (an InputError above it).
     signal_production : {"bremsstrahlung", "annihilation"}, optional
         Generate one signal production channel alone, with that channel's rate
-        (files ``signal_m<MeV>MeV_<channel>.root``); default ``None``: the
+        (files ``signal_m<MeV>MeV_annihilation.root``, or
+        ``signal_m<MeV>MeV.root`` for bremsstrahlung); default ``None``: the
         setup's channels together (electron beams: bremsstrahlung plus
         resonant annihilation where ``Setup.positron_annihilation``). The
         setup registries are read, never changed.

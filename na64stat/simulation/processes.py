@@ -735,9 +735,13 @@ def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: S
     ``Setup.positron_annihilation``, resonant annihilation, mixed by their
     yields); ``"bremsstrahlung"`` or ``"annihilation"`` one channel alone, with
     that channel's rate (the registries are not changed: the choice lives in
-    the process). A single channel's process is named
-    ``signal_m<MeV>MeV_<production>``, so it never matches the ``signal_m*MeV``
-    samples of the model stage. ``"annihilation"`` needs an electron beam and a
+    the process). The annihilation-only process is named
+    ``signal_m<MeV>MeV_annihilation``, so it never matches the ``signal_m*MeV``
+    samples of the model stage; the bremsstrahlung-only one keeps the plain
+    name ``signal_m<MeV>MeV`` and so its random stream: it is the signal the
+    setup generates with ``Setup.positron_annihilation = False`` (and, for
+    muon beams, the setup's whole signal), event for event; its metadata
+    records ``production``. ``"annihilation"`` needs an electron beam and a
     mass whose A' energy E_R = (m^2 - 2 m_e^2) / (2 m_e) lies between the
     generation cut and the beam energy (an :class:`InputError` otherwise).
 
@@ -781,7 +785,7 @@ def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: S
     coupling_name = "epsilon" if model == "dark_photon" else "e_mu"
     channel = f" ({production} only)" if production else ""
     return Process(
-        name=f"signal_m{mass_gev * 1e3:g}MeV" + (f"_{production}" if production else ""),
+        name=f"signal_m{mass_gev * 1e3:g}MeV" + ("_annihilation" if production == "annihilation" else ""),
         setup=setup,
         code=0,
         rate_per_pot=rate,
