@@ -114,7 +114,7 @@ def test_yield_switch_and_the_reported_part():
     assert np.allclose(total, brems + part, rtol=1e-12)
     assert part[0] == 0.0 and np.all(part[1:] > 0)
     per_pot = annihilation_events_per_pot(0.25, 1.0, 100.0, 50.0, LEAD, 40.0)
-    efficiency = float(signal_efficiency(on, 0.25)[0])  # computed by default (simulated selection)
+    efficiency = float(signal_efficiency(on, 0.25, "annihilation")[0])  # the channel's own simulated selection
     assert part[1] == pytest.approx(on.exposure * efficiency * per_pot, rel=1e-12)
     assert np.all(annihilation_events_per_alpha_x(off, masses) == 0.0)
 
