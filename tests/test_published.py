@@ -52,3 +52,35 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     assert "na64e_invisible_2019" in out and "PRL 123 (2019) 121801" in out and "n/a" not in out.split("\n")[2]
     data = json.loads((tmp_path / "published.json").read_text())
     assert data["masses_gev"] == [0.001, 0.01] and set(data["curves"]) == {c.resource for c in PUBLISHED_CURVES}
+
+
+def test_caveats_quote_the_ratios_the_comparison_measures(result):
+    """The setups' caveats state measured ratios; they must stay what the code computes (to their 2 digits)."""
+    import re
+
+    from na64stat.physics.visible import VISIBLE_RUNS, excluded_epsilon_range
+    from na64stat.physics.yields import get_setup
+
+    (invisible,) = get_setup("na64e-invisible").caveats
+    quoted = float(re.search(r"(\d\.\d\d) of its epsilon at 1 GeV", invisible).group(1))
+    measured = result["curves"]["na64e_invisible_2019"]["points"]["1"]["ratio"]
+    assert measured == pytest.approx(quoted, abs=0.006) and abs(measured - 1) > 0.3
+    assert all(abs(result["curves"]["na64e_invisible_2019"]["points"][m]["ratio"] - 1) < 0.3
+               for m in ("0.001", "0.01", "0.1"))  # "within 30% at 1-100 MeV"
+
+    (visible,) = get_setup("na64e-visible").caveats
+    prd, prl = (float(v) for v in re.search(r"(\d\.\d)x PRD 101's and (\d\.\d)x PRL 120's", visible).groups())
+    both = excluded_epsilon_range((VISIBLE_RUNS["2017"], VISIBLE_RUNS["2018"]), 0.0167)
+    first = excluded_epsilon_range((VISIBLE_RUNS["2017"],), 0.0167)
+    assert both[1] / 6.8e-4 == pytest.approx(prd, abs=0.06) and first[1] / 4.2e-4 == pytest.approx(prl, abs=0.06)
+    assert both[0] / 1.2e-4 == pytest.approx(1.0, abs=0.3)  # "the lower edge within 30%"
+
+
+def test_every_caveat_is_printed(result):
+    from na64stat.app.published import format_published_table
+    from na64stat.physics.yields import SETUPS
+
+    table = format_published_table(result)
+    for setup in SETUPS.values():
+        for caveat in setup.caveats:
+            assert f"caveat ({setup.name}): {caveat}" in table

@@ -43,7 +43,7 @@ from na64stat.core.references import load_curve
 from na64stat.physics.constants import CL90_EVENTS, M_E_GEV
 from na64stat.physics.yields import Setup, background_free_reach, get_setup
 
-__all__ = ["PublishedCurve", "PUBLISHED_CURVES", "COMPARISON_MASSES_GEV", "published_comparison",
+__all__ = ["PublishedCurve", "PUBLISHED_CURVES", "NOT_SHIPPED", "COMPARISON_MASSES_GEV", "published_comparison",
            "format_published_table", "reproduce_published"]
 
 #: Masses of the comparison [GeV]: 1, 10, 100 and 1000 MeV.
@@ -96,6 +96,13 @@ PUBLISHED_CURVES: tuple[PublishedCurve, ...] = (
 )
 
 
+#: Published results without a shipped curve: (setup of :mod:`na64stat.physics.yields`, what is missing).
+NOT_SHIPPED: tuple[tuple[str, str], ...] = (
+    ("na64mu-invisible", "NA64mu 2022 (PRL 132 (2024) 211803): no published curve in na64stat/resources, so no ratio"),
+    ("na64e-invisible", "NA64e 2016-2022 (PRL 131 (2023) 161801): likewise"),
+)
+
+
 def _setup_for(curve: PublishedCurve) -> Setup:
     """The curve's setup at its exposure, with positron annihilation as the publication counted it."""
     return get_setup(curve.setup).with_(exposure=curve.exposure, positron_annihilation=curve.positron_annihilation)
@@ -133,7 +140,7 @@ def published_comparison(masses_gev: Sequence[float] = COMPARISON_MASSES_GEV,
         record: dict[str, Any] = {
             "publication": curve.publication, "description": reference.description, "setup": curve.setup,
             "exposure": curve.exposure, "positron_annihilation": curve.positron_annihilation,
-            "notes": list(curve.notes), "points": {},
+            "notes": list(curve.notes), "caveats": list(setup.caveats), "points": {},
         }
         if reference.upper is None:
             record["kind"] = "upper_limit"
@@ -171,8 +178,9 @@ def published_comparison(masses_gev: Sequence[float] = COMPARISON_MASSES_GEV,
         if record["kind"] == "upper_limit":
             record["efficiency"] = setup.efficiency if setup.efficiency is not None else "computed per mass"
         out["curves"][curve.resource] = record
-    out["not_shipped"] = ["NA64mu 2022 (PRL 132 (2024) 211803): no published curve in na64stat/resources, "
-                          "so no ratio; NA64e 2016-2022 (PRL 131 (2023) 161801): likewise"]
+    out["not_shipped"] = [text for _, text in NOT_SHIPPED]
+    out["not_shipped_caveats"] = {name: list(get_setup(name).caveats) for name, _ in NOT_SHIPPED
+                                  if get_setup(name).caveats}
     return out
 
 
@@ -201,6 +209,12 @@ def format_published_table(result: dict[str, Any]) -> str:
             lines.append(f"{label:<26} {record['publication']:<22} {record['exposure']:>9.3g}  "
                          + "  ".join(f"{c:>11}" for c in cells))
     lines += [f"not compared: {text}" for text in result.get("not_shipped", [])]
+    caveats: dict[str, list[str]] = {}  # setup -> its caveats, each once, in the order met
+    for record in result["curves"].values():
+        caveats.setdefault(record["setup"], list(record.get("caveats", [])))
+    for name, texts in result.get("not_shipped_caveats", {}).items():
+        caveats.setdefault(name, list(texts))
+    lines += [f"caveat ({name}): {c}" for name, texts in caveats.items() for c in texts]
     return "\n".join(lines)
 
 

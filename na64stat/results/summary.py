@@ -214,6 +214,7 @@ def format_summary(summary: Summary) -> str:
             lines.append(f"  {m:8.3g} {_fmt(ours[i])} {_fmt(c.reference_values[i])} {_fmt(c.ratio[i])}")
     if summary.gm2_overlap is not None:
         lines.append(f"  e_mu reach {summary.gm2_overlap.statement}")
+    lines.extend(f"  caveat: {c}" for c in s.caveats)
     return "\n".join(lines)
 
 
@@ -234,6 +235,7 @@ def summary_to_dict(summary: Summary) -> dict[str, Any]:
             "efficiency": s.efficiency if s.efficiency is not None else "computed (signal_efficiency)",
             "cross_section": s.cross_section,
             "sources": list(s.sources),
+            "caveats": list(s.caveats),
         },
         "confidence_level": 0.9,
         "n_events": r.n_events,
