@@ -61,12 +61,21 @@ def test_caveats_quote_the_ratios_the_comparison_measures(result):
     from na64stat.physics.visible import VISIBLE_RUNS, excluded_epsilon_range
     from na64stat.physics.yields import get_setup
 
-    (invisible,) = get_setup("na64e-invisible").caveats
+    invisible = " ".join(get_setup("na64e-invisible").caveats)
     quoted = float(re.search(r"(\d\.\d\d) of its epsilon at 1 GeV", invisible).group(1))
     measured = result["curves"]["na64e_invisible_2019"]["points"]["1"]["ratio"]
     assert measured == pytest.approx(quoted, abs=0.006) and abs(measured - 1) > 0.3
     assert all(abs(result["curves"]["na64e_invisible_2019"]["points"][m]["ratio"] - 1) < 0.3
                for m in ("0.001", "0.01", "0.1"))  # "within 30% at 1-100 MeV"
+
+    # with annihilation on (the setup's default), the ratio to PRL 123 (which did not count it) at 226-250 MeV
+    from na64stat.physics.yields import background_free_reach
+
+    quoted_ann = float(re.search(r"about (\d\.\d\d) at 226-250 MeV", invisible).group(1))
+    masses = [0.2265, 0.235, 0.25]
+    ratio = (background_free_reach(get_setup("na64e-invisible"), masses).epsilon
+             / load_curve("na64e_invisible_2019").interpolate(masses))
+    assert all(abs(r - quoted_ann) < 0.03 for r in ratio), ratio
 
     (visible,) = get_setup("na64e-visible").caveats
     prd, prl = (float(v) for v in re.search(r"(\d\.\d)x PRD 101's and (\d\.\d)x PRL 120's", visible).groups())
@@ -74,6 +83,10 @@ def test_caveats_quote_the_ratios_the_comparison_measures(result):
     first = excluded_epsilon_range((VISIBLE_RUNS["2017"],), 0.0167)
     assert both[1] / 6.8e-4 == pytest.approx(prd, abs=0.06) and first[1] / 4.2e-4 == pytest.approx(prl, abs=0.06)
     assert both[0] / 1.2e-4 == pytest.approx(1.0, abs=0.3)  # "the lower edge within 30%"
+    curve_prd, curve_prl = (float(v) for v in re.search(r"prints (\d\.\d)x and (\d\.\d)x at 10 MeV", visible).groups())
+    points = result["curves"]
+    assert points["na64e_visible_2019"]["points"]["0.01"]["ratio_upper"] == pytest.approx(curve_prd, abs=0.06)
+    assert points["na64e_visible_2018"]["points"]["0.01"]["ratio_upper"] == pytest.approx(curve_prl, abs=0.06)
 
 
 def test_every_caveat_is_printed(result):

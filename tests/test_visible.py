@@ -89,15 +89,22 @@ def test_decay_volume_is_darkcasts_four_times_the_shielding():
 
 
 def test_runs_at_keeps_the_mix_and_scales_the_events_linearly():
-    scaled = runs_at(exposure=2 * 8.4e10, efficiency=0.3)
-    assert sum(r.exposure for r in scaled) == pytest.approx(2 * 8.4e10, rel=1e-12)
+    scaled = runs_at(exposure=3 * 8.4e10, efficiency=0.3)
+    assert sum(r.exposure for r in scaled) == pytest.approx(3 * 8.4e10, rel=1e-12)
     assert scaled[0].exposure / scaled[1].exposure == pytest.approx(5.4 / 3.0, rel=1e-12)
+    assert all(r.efficiency == pytest.approx(0.3) for r in scaled)
     eps = [1e-4, 5e-4]
-    for new, old in zip(scaled, RUNS):  # events ~ exposure x efficiency at fixed geometry: 2 x 0.3 / 0.6 = 1
-        assert visible_events(new, X17, eps) == pytest.approx(visible_events(old, X17, eps), rel=1e-9)
+    for new, old in zip(scaled, RUNS):  # events ~ exposure x efficiency at fixed geometry: 3 x 0.3 / 0.6 = 1.5
+        assert visible_events(new, X17, eps) == pytest.approx(1.5 * visible_events(old, X17, eps), rel=1e-9)
     assert [r.efficiency for r in runs_at()] == [r.efficiency for r in RUNS]
-    with pytest.raises(PhysicsError, match="exposure"):
-        runs_at(exposure=-1.0)
+    for bad in ({"exposure": -1.0}, {"exposure": "abc"}, {"efficiency": 1.5}, {"efficiency": "x"}):
+        with pytest.raises(PhysicsError, match=f"runs_at: {next(iter(bad))}"):
+            runs_at(**bad)
+
+
+def test_visible_events_refuse_masses_above_the_muon_threshold():
+    with pytest.raises(PhysicsError, match="2 m_mu"):
+        visible_events(RUNS[0], 0.3, [1e-4])
 
 
 def test_visible_workspace_yields_are_the_runs_events():

@@ -142,3 +142,24 @@ def test_setup_validation_and_lookup():
         NA64E.with_(missing_energy_cut_gev=120.0)
     with pytest.raises(PhysicsError, match="masses must be positive"):
         events_per_alpha_x(NA64E, [-1.0])
+
+
+def test_visible_setup_has_no_missing_energy_reach_and_names_its_runs():
+    from na64stat.core.errors import InputError
+
+    visible = SETUPS["na64e-visible"]
+    assert visible.visible_runs == ("2017", "2018")
+    with pytest.raises(InputError, match=r"visible-mode setup.*excluded_epsilon_range"):
+        background_free_reach(visible, [0.0167])
+    with pytest.raises(InputError, match="visible_runs"):
+        NA64E.with_(mode="visible")  # a visible setup must name its runs
+
+
+def test_signal_efficiency_checks_the_production_before_a_flat_override():
+    from na64stat.core.errors import InputError
+    from na64stat.physics.yields import signal_efficiency
+
+    with pytest.raises(InputError, match="unknown signal production"):
+        signal_efficiency(NA64E.with_(efficiency=0.5), [0.01], "annihilatoin")
+    with pytest.raises(InputError, match="needs an electron beam"):
+        signal_efficiency(NA64MU, [0.01], "annihilation")

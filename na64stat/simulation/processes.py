@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -561,7 +561,7 @@ def _inverse_cdf_x(rng: np.random.Generator, u: np.ndarray, x_lo: float, x_hi: f
 _ETL_CDF_NODES = 2049
 
 
-@cache
+@lru_cache(maxsize=2048)  # ~33 kB each; a shower has ~120 energy bins per mass
 def _etl_x_cdf(lepton: str, target: str, mass_gev: float, beam_energy_gev: float,
                x_lo: float) -> tuple[np.ndarray, np.ndarray]:
     """(s = -ln(1 - x) grid, CDF of x on it) of the ETL x spectrum of ``lepton`` ("e" / "mu") above ``x_lo``.
