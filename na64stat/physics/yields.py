@@ -480,8 +480,8 @@ def signal_efficiency(setup: Setup, masses_gev: ArrayLike, production: Productio
         low, high = min(low, float(window[0])), max(high, float(window[1]))
     outside = (masses < low * (1 - 1e-9)) | (masses > high * (1 + 1e-9))
     if np.any(outside):
-        raise PhysicsError(f"mass {masses[outside][0]:g} GeV is outside the simulated "
-                           f"{production} efficiency table of setup {setup.name!r} ({low:g} - {high:g} GeV, "
+        raise PhysicsError(f"setup {setup.name!r}: mass {masses[outside][0]:g} GeV is outside the simulated "
+                           f"{production} efficiency table ({low:g} - {high:g} GeV, "
                            f"resources/{EFFICIENCY_TABLE}.json); give an explicit efficiency")
     factor = float(np.prod([f.value for f in setup.efficiency_factors])) if setup.efficiency_factors else 1.0
     return np.interp(np.log(masses), np.log(mass), eff) * factor
@@ -621,8 +621,10 @@ def events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
             continue  # kinematically forbidden: no events
         try:
             out[i] = per_mass(setup, float(m))
-        except PhysicsError as exc:
-            raise PhysicsError(f"setup {setup.name!r}, mass {m} GeV: {exc}") from exc
+        except PhysicsError as exc:  # name the setup and mass once (an inner message may already)
+            text = str(exc)
+            raise PhysicsError(text if text.startswith(f"setup {setup.name!r}") else
+                               f"setup {setup.name!r}, mass {m} GeV: {text}") from exc
     return out
 
 
