@@ -97,3 +97,20 @@ def test_every_caveat_is_printed(result):
     for setup in SETUPS.values():
         for caveat in setup.caveats:
             assert f"caveat ({setup.name}): {caveat}" in table
+
+
+def test_reach_compares_with_prl123_without_annihilation_like_for_like():
+    """PRL 123 did not count e+ e- -> A': summarize compares its curve with the reach without it (at 250 MeV,
+    inside the window, the two reaches differ by a factor ~4); a setup already without it gets no note."""
+    from na64stat.physics.yields import background_free_reach, get_setup
+    from na64stat.results.summary import summarize
+
+    setup = get_setup("na64e-invisible")
+    (comparison,) = summarize(setup, [0.25]).comparisons
+    off = background_free_reach(setup.with_(positron_annihilation=False), [0.25]).epsilon
+    on = background_free_reach(setup, [0.25]).epsilon
+    assert comparison.ours == pytest.approx(off, rel=1e-12) and on[0] < off[0] / 3
+    assert comparison.ratio == pytest.approx(off / load_curve("na64e_invisible_2019").interpolate([0.25]), rel=1e-12)
+    assert "did not count" in comparison.note
+    (plain,) = summarize(setup.with_(positron_annihilation=False), [0.25]).comparisons
+    assert plain.note == "" and plain.ratio == pytest.approx(comparison.ratio, rel=1e-12)

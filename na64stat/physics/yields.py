@@ -275,8 +275,8 @@ SETUPS: dict[str, Setup] = {
                 "factors are not applied, and the simulated selection keeps more heavy-A' signal than the "
                 "published analysis implies",
                 "at 226-320 MeV the reach includes resonant e+ e- -> A' (positron_annihilation), which PRL 123 "
-                "did not count: a ratio to that curve there (about 0.16 at 226-250 MeV) is not like for like; "
-                "compare with positron_annihilation=False, as reproduce published does",
+                "did not count: reach and reproduce published compare with that curve without it (like for "
+                "like); with it the ratio would be about 0.16 at 226-250 MeV",
             ),
         ),
         Setup(
