@@ -42,6 +42,7 @@ from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.core.references import load_curve
 from na64stat.physics.constants import CL90_EVENTS, M_E_GEV
 from na64stat.physics.yields import Setup, background_free_reach, get_setup
+from na64stat.results.summary import WITHOUT_ANNIHILATION
 
 __all__ = ["PublishedCurve", "PUBLISHED_CURVES", "NOT_SHIPPED", "COMPARISON_MASSES_GEV", "published_comparison",
            "format_published_table", "reproduce_published"]
@@ -66,9 +67,6 @@ class PublishedCurve:
         Journal reference.
     notes:
         What the prediction assumes beyond the setup.
-    positron_annihilation:
-        Whether the publication counted e+ e- -> A' (NA64 did from its
-        2016-2022 analysis on; the earlier curves are bremsstrahlung only).
     visible_runs:
         Visible mode: the runs of :data:`na64stat.physics.visible.VISIBLE_RUNS`
         behind the curve (their exposures add up to ``exposure``).
@@ -79,8 +77,14 @@ class PublishedCurve:
     exposure: float
     publication: str
     notes: tuple[str, ...] = ()
-    positron_annihilation: bool = False
     visible_runs: tuple[str, ...] = ()
+
+    @property
+    def positron_annihilation(self) -> bool:
+        """Whether the publication counted e+ e- -> A' (NA64 did from its 2016-2022 analysis on): not for the
+        curves of :data:`na64stat.results.summary.WITHOUT_ANNIHILATION`, nor for the visible mode (which has
+        no annihilation term)."""
+        return not self.visible_runs and self.resource not in WITHOUT_ANNIHILATION
 
 
 #: The published curves the package ships (``resources/README.md``) with their exposures.
@@ -115,9 +119,9 @@ def visible_excluded_band(runs: Sequence[str], mass_gev: float) -> tuple[float, 
     >>> bool(1e-5 < lo < hi < 1e-2)
     True
     """
-    from na64stat.physics.visible import VISIBLE_RUNS, excluded_epsilon_range
+    from na64stat.physics.visible import excluded_epsilon_range, get_runs
 
-    return excluded_epsilon_range(tuple(VISIBLE_RUNS[r] for r in runs), mass_gev, CL90_EVENTS)
+    return excluded_epsilon_range(get_runs(runs), mass_gev, CL90_EVENTS)
 
 
 def _ratio(ours: float, published: float) -> float | None:
@@ -155,9 +159,9 @@ def published_comparison(masses_gev: Sequence[float] = COMPARISON_MASSES_GEV,
             record["kind"] = "excluded_band"
             record["method"] = ("background-free: epsilon where the visible-mode signal of the runs "
                                 f"{', '.join(curve.visible_runs)} (na64stat.physics.visible) exceeds 2.303 events")
-            from na64stat.physics.visible import VISIBLE_RUNS
+            from na64stat.physics.visible import get_runs
 
-            record["efficiency"] = [VISIBLE_RUNS[r].efficiency for r in curve.visible_runs]
+            record["efficiency"] = [r.efficiency for r in get_runs(curve.visible_runs)]
             for m in masses_gev:
                 lo_pub, hi_pub = (float(reference.interpolate(m, which)) for which in ("lower", "upper"))
                 point: dict[str, Any] = {"mass_gev": float(m)}

@@ -52,6 +52,7 @@ Units: GeV, cm.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -59,7 +60,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import brentq
 
-from na64stat.core.errors import PhysicsError, ResourceError
+from na64stat.core.checks import check_number
+from na64stat.core.errors import InputError, PhysicsError, ResourceError
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, M_E_GEV, M_MU_GEV, TUNGSTEN
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
@@ -71,6 +73,8 @@ __all__ = [
     "DECAY_TO_SHIELDING_RATIO",
     "DARKCAST_NA64_VISIBLE",
     "runs_at",
+    "get_runs",
+    "total_events",
     "etl_sigma_w_pb",
     "visible_events",
     "excluded_epsilon_range",
@@ -155,13 +159,21 @@ DARKCAST_NA64_VISIBLE: str = (
 DECAY_TO_SHIELDING_RATIO: float = 4.0
 
 
-def _s4_cm(veto_end_cm: float) -> float:
-    """S4 position [cm from the WCAL front] from the shielding length and :data:`DECAY_TO_SHIELDING_RATIO`.
+def _solid_w_run(name: str, beam_energy_gev: float, exposure: float, wcal_x0: float,
+                 sources: tuple[str, ...], assumptions: tuple[str, ...]) -> VisibleRun:
+    """A run with the geometry rule of both papers' runs: a solid-W WCAL of ``wcal_x0`` X0, the vetoes ending
+    with it, and S4 at (1 + :data:`DECAY_TO_SHIELDING_RATIO`) times that shielding [cm]; A' above 20 GeV counted,
+    efficiency 0.6 (the assumptions of ``_COMMON_ASSUMPTIONS``).
 
-    >>> _s4_cm(14.0)
-    70.0
+    >>> r = _solid_w_run("x", 100.0, 1e10, 40.0, (), ())
+    >>> round(r.veto_end_cm, 3), round(r.s4_cm / r.veto_end_cm, 12)
+    (14.016, 5.0)
     """
-    return veto_end_cm * (1.0 + DECAY_TO_SHIELDING_RATIO)
+    shielding_cm = wcal_x0 * TUNGSTEN.x0_cm
+    return VisibleRun(name=name, beam_energy_gev=beam_energy_gev, exposure=exposure, wcal_x0=wcal_x0,
+                      wcal_cm_per_x0=TUNGSTEN.x0_cm, veto_end_cm=shielding_cm,
+                      s4_cm=shielding_cm * (1.0 + DECAY_TO_SHIELDING_RATIO), min_boson_energy_gev=20.0,
+                      efficiency=0.6, sources=sources, assumptions=assumptions + _COMMON_ASSUMPTIONS)
 
 
 _COMMON_ASSUMPTIONS = (
@@ -179,38 +191,34 @@ _COMMON_ASSUMPTIONS = (
 VISIBLE_RUNS: dict[str, VisibleRun] = {
     r.name: r
     for r in (
-        VisibleRun(
-            name="2017",
-            beam_energy_gev=100.0,
-            exposure=5.4e10,
-            wcal_x0=40.0,
-            wcal_cm_per_x0=TUNGSTEN.x0_cm,
-            veto_end_cm=40.0 * TUNGSTEN.x0_cm,
-            s4_cm=_s4_cm(40.0 * TUNGSTEN.x0_cm),
-            min_boson_energy_gev=20.0,
-            efficiency=0.6,
+        _solid_w_run(
+            "2017", 100.0, 5.4e10, 40.0,
             sources=(f"{_PRL120}, abstract: 100 GeV e- beam, 5.4e10 EOT; excluded 1.3e-4 < eps < 4.2e-4 at 16.7 MeV",
                      f"{_SEED}: WCAL of tungsten and scintillator plates, W2 = its last layers, V2 right after, "
                      "S4 several meters downstream", DARKCAST_NA64_VISIBLE),
-            assumptions=("WCAL 40 X0: recalled from PRL 120, not read in its text here",) + _COMMON_ASSUMPTIONS,
+            assumptions=("WCAL 40 X0: recalled from PRL 120, not read in its text here",),
         ),
-        VisibleRun(
-            name="2018",
-            beam_energy_gev=150.0,
-            exposure=3.0e10,
-            wcal_x0=30.0,
-            wcal_cm_per_x0=TUNGSTEN.x0_cm,
-            veto_end_cm=30.0 * TUNGSTEN.x0_cm,
-            s4_cm=_s4_cm(30.0 * TUNGSTEN.x0_cm),
-            min_boson_energy_gev=20.0,
-            efficiency=0.6,
+        _solid_w_run(
+            "2018", 150.0, 3.0e10, 30.0,
             sources=(f"{_PRD101}, abstract: 8.4e10 EOT in 2017 and 2018 together, so 8.4e10 - 5.4e10 = 3.0e10 "
                      "in 2018; excluded 1.2e-4 < eps < 6.8e-4 at 16.7 MeV (both runs)", DARKCAST_NA64_VISIBLE),
             assumptions=("150 GeV beam and a WCAL shortened to 30 X0 in 2018: recalled from PRD 101, not read in its "
-                         "text here (the abstract no longer says 100 GeV)",) + _COMMON_ASSUMPTIONS,
+                         "text here (the abstract no longer says 100 GeV)",),
         ),
     )
 }
+
+
+def get_runs(names: Sequence[str]) -> tuple[VisibleRun, ...]:
+    """The runs of :data:`VISIBLE_RUNS` named ``names``, in that order (a PhysicsError names an unknown one).
+
+    >>> [r.beam_energy_gev for r in get_runs(("2017", "2018"))]
+    [100.0, 150.0]
+    """
+    unknown = [n for n in names if n not in VISIBLE_RUNS]
+    if unknown:
+        raise PhysicsError(f"unknown visible-mode run {unknown[0]!r} (known: {', '.join(VISIBLE_RUNS)})")
+    return tuple(VISIBLE_RUNS[n] for n in names)
 
 
 def runs_at(exposure: float | None = None, efficiency: float | None = None,
@@ -227,22 +235,25 @@ def runs_at(exposure: float | None = None, efficiency: float | None = None,
     chosen = tuple(VISIBLE_RUNS.values()) if runs is None else tuple(runs)
     if not chosen:
         raise PhysicsError("runs_at: no visible-mode run given")
-    total = sum(r.exposure for r in chosen)
-    scale = 1.0 if exposure is None else _number(exposure, "exposure") / total
-    if not (math.isfinite(scale) and scale > 0.0):
-        raise PhysicsError(f"runs_at: exposure must be positive and finite, got {exposure!r}")
-    if efficiency is not None and not 0.0 < _number(efficiency, "efficiency") <= 1.0:
+    try:  # core.checks: finite and positive, text rejected; re-raised as the physics error of this function
+        total = check_number(exposure, "runs_at: exposure", positive=True, allow_none=True)
+        eff = check_number(efficiency, "runs_at: efficiency", positive=True, allow_none=True)
+    except InputError as exc:
+        raise PhysicsError(str(exc)) from None
+    if eff is not None and eff > 1.0:
         raise PhysicsError(f"runs_at: efficiency must be in (0, 1], got {efficiency!r}")
-    return tuple(replace(r, exposure=r.exposure * scale,
-                         efficiency=r.efficiency if efficiency is None else float(efficiency)) for r in chosen)
+    scale = 1.0 if total is None else total / sum(r.exposure for r in chosen)
+    return tuple(replace(r, exposure=r.exposure * scale, efficiency=r.efficiency if eff is None else eff)
+                 for r in chosen)
 
 
-def _number(value: object, what: str) -> float:
-    """``value`` as a float, or a PhysicsError naming ``what`` (runs_at's inputs)."""
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise PhysicsError(f"runs_at: {what} must be a number, got {value!r}") from None
+def total_events(runs: Sequence[VisibleRun], mass_gev: float, epsilon: float) -> float:
+    """Expected A' -> e+ e- decays in the decay volumes of ``runs`` together (:func:`visible_events` summed).
+
+    >>> total_events(get_runs(("2017",)), 0.0167, 3e-4) == float(visible_events(VISIBLE_RUNS["2017"], 0.0167, [3e-4])[0])
+    True
+    """
+    return float(sum(visible_events(run, mass_gev, [epsilon])[0] for run in runs))
 
 
 @lru_cache(maxsize=64)
@@ -359,8 +370,7 @@ def excluded_epsilon_range(runs: tuple[VisibleRun, ...], mass_gev: float,
     interval, bracketed on a log grid and refined with :func:`scipy.optimize.brentq`.
     """
     def total(log_eps: float) -> float:
-        e = math.exp(log_eps)
-        return float(sum(visible_events(r, mass_gev, [e])[0] for r in runs)) - n_events
+        return total_events(runs, mass_gev, math.exp(log_eps)) - n_events
 
     grid = np.linspace(math.log(1e-6), math.log(1e-1), 46)  # steps of 0.25 in ln eps, then brentq
     values = np.array([total(g) for g in grid])

@@ -62,6 +62,7 @@ from na64stat.physics.production import (
     x_shape_fraction,
 )
 from na64stat.physics.shower import shower_track_length
+from na64stat.physics.visible import get_runs
 
 __all__ = [
     "ASSUMED_SIGNAL_EFFICIENCY",
@@ -226,6 +227,10 @@ class Setup:
         if (self.mode == "visible") != bool(self.visible_runs):
             raise InputError(f"setup {self.name!r}: a visible-mode setup names its visible_runs and an invisible "
                              f"one none, got mode {self.mode!r} with visible_runs {self.visible_runs!r}")
+        try:
+            get_runs(self.visible_runs)
+        except PhysicsError as exc:
+            raise InputError(f"setup {self.name!r}: {exc}") from None
 
     @property
     def exposure_unit(self) -> str:
@@ -381,10 +386,15 @@ Production = Literal["bremsstrahlung", "annihilation"]
 _EFFICIENCY_ROWS: dict[str, str] = {"bremsstrahlung": "rows", "annihilation": "annihilation_rows"}
 
 
-def _efficiency_entry(setup_name: str, production: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(the setup's entry, the rows of ``production``) of the efficiency table, or a ResourceError naming them."""
+def _check_production(production: str) -> None:
+    """An InputError unless ``production`` names a channel of the efficiency table (:data:`_EFFICIENCY_ROWS`)."""
     if production not in _EFFICIENCY_ROWS:
         raise InputError(f"unknown signal production {production!r} (known: {', '.join(_EFFICIENCY_ROWS)})")
+
+
+def _efficiency_entry(setup_name: str, production: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the setup's entry, the rows of ``production``) of the efficiency table, or a ResourceError naming them."""
+    _check_production(production)
     table = load_resource(EFFICIENCY_TABLE)
     key = _EFFICIENCY_ROWS[production]
     try:
@@ -466,8 +476,7 @@ def signal_efficiency(setup: Setup, masses_gev: ArrayLike, production: Productio
     True
     """
     masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
-    if production not in _EFFICIENCY_ROWS:
-        raise InputError(f"unknown signal production {production!r} (known: {', '.join(_EFFICIENCY_ROWS)})")
+    _check_production(production)
     if production == "annihilation" and setup.beam != "electron":
         raise InputError(f"setup {setup.name!r}: resonant annihilation (e+ e- -> A') needs an electron beam, "
                          f"not a {setup.beam} beam")

@@ -52,8 +52,8 @@ REFERENCE_CURVES: dict[str, tuple[tuple[str, str], ...]] = {
 
 #: Reference curves whose publication did not count resonant e+ e- -> A' (NA64 counts it from its
 #: 2016-2022 analysis on; PRL 123's curve is smooth at 226-320 MeV): an electron setup is compared
-#: with them with ``positron_annihilation=False``, like for like.
-WITHOUT_ANNIHILATION: frozenset[str] = frozenset({"na64e_invisible_2019"})
+#: with them with ``positron_annihilation=False``, like for like (here and in ``reproduce published``).
+WITHOUT_ANNIHILATION: frozenset[str] = frozenset({"na64e_invisible_2016", "na64e_invisible_2017", "na64e_invisible_2019"})
 
 
 @dataclass(frozen=True)

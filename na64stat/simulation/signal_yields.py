@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from na64stat.core.errors import InputError
-from na64stat.physics.visible import VISIBLE_RUNS, runs_at, visible_events
+from na64stat.physics.visible import get_runs, runs_at, total_events
 from na64stat.physics.yields import events_per_e_mu2, events_per_epsilon2
 from na64stat.simulation.setups import get_simulation_setup
 
@@ -52,7 +52,7 @@ def expected_signal_events(setup: str, mass_gev: float, coupling: float, model: 
         (``na64e-visible``: 2017 at 100 GeV and 2018 at 150 GeV, each with its
         dump and decay volume) at ``exposure`` in total, production in the WCAL shower times the probability to decay
         between the vetoes and S4 (eq. 118),
-        :func:`~na64stat.physics.visible.visible_events`.
+        :func:`~na64stat.physics.visible.total_events`.
 
     Examples
     --------
@@ -70,10 +70,5 @@ def expected_signal_events(setup: str, mass_gev: float, coupling: float, model: 
         return float(per_g2(physics, [mass_gev])[0]) * coupling**2
     if model != "dark_photon":
         raise InputError(f"setup {setup!r}: the visible mode has the dark-photon signal only, got model {model!r}")
-    try:
-        chosen = tuple(VISIBLE_RUNS[r] for r in record.physics.visible_runs)
-    except KeyError as exc:
-        raise InputError(f"setup {setup!r}: unknown visible run {exc.args[0]!r} (known: "
-                         f"{', '.join(VISIBLE_RUNS)})") from None
-    runs = runs_at(exposure=exposure, efficiency=efficiency, runs=chosen)
-    return float(sum(visible_events(run, mass_gev, [coupling])[0] for run in runs))
+    runs = runs_at(exposure=exposure, efficiency=efficiency, runs=get_runs(record.physics.visible_runs))
+    return total_events(runs, mass_gev, coupling)
