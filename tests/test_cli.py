@@ -35,6 +35,22 @@ def test_help_on_every_verb(capsys, verb):
             assert name in out
 
 
+def test_command_line_loads_no_heavy_module():
+    """``na64stat --help`` / ``--version`` stay fast: the command line imports numpy, scipy, pyhf or matplotlib
+    only inside the verbs (benchmarks/bench_cli_startup.py times it)."""
+    code = ("import sys; import na64stat.app.cli; "
+            "print(sorted(m for m in ('numpy', 'scipy', 'pyhf', 'matplotlib', 'awkward', 'uproot') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_reach_offers_only_setups_it_accepts(capsys):
+    code, out, _ = run_cli(capsys, "reach", "--help")
+    assert code == 0 and "na64e-invisible" in out and "na64e-visible" not in out
+    code, _, err = run_cli(capsys, "reach", "--setup", "na64e-visible")
+    assert code == 2 and "na64e-visible" in err
+
+
 def test_reach_prints_ratios_to_published_curve(capsys, tmp_path):
     target = tmp_path / "reach.json"
     code, out, _ = run_cli(capsys, "reach", "--setup", "na64e-invisible", "--masses", "0.001,0.01,0.1,1", "--json", str(target))

@@ -22,30 +22,63 @@ import click
 
 from na64stat import __version__
 from na64stat.core.errors import InputError, Na64StatError
-from na64stat.core.io import write_json_atomic
 from na64stat.core.loaders import check_name, load_json
 from na64stat.core.progress import Progress, configure_logging, logger, point_line
-from na64stat.inference.limits import METHODS
-from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
-from na64stat.physics.yields import SETUPS, get_setup
-from na64stat.results.recast import DM_MODELS, recast_limits_file
-from na64stat.results.summary import DEFAULT_MASSES_GEV, format_summary, summarize, summary_to_dict
-from na64stat.selection.config import load_selection
-from na64stat.selection.inputs import resolve_samples
-from na64stat.selection.outputs import cutflow_table, write_outputs
-from na64stat.selection.processing import run_selection
-from na64stat.simulation.generate import (
-    MAX_EVENTS,
-    check_data_size,
-    default_data_pot,
-    mc_processes,
-    simulate_data,
-    simulate_mc,
-)
+
+# Only light modules at import time: ``na64stat --help`` and ``--version`` must not load numpy, scipy,
+# pyhf or matplotlib (benchmarks/bench_cli_startup.py times them); each verb imports what it uses.
 
 __all__ = ["main", "cli"]
 
 DEFAULT_OUTPUT = "na64stat-output"
+
+
+class _LazyChoice(click.Choice):
+    """A :class:`click.Choice` whose choices are computed on first use (the help of its verb, or parsing).
+
+    The setup names live in :mod:`na64stat.physics.yields`, which loads numpy and scipy; computing them
+    only when a verb's option is used keeps ``na64stat --help`` fast.
+    """
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load = load
+        self._loaded: tuple[str, ...] | None = None
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        if self._loaded is None:
+            self._loaded = tuple(self._load())
+        return self._loaded
+
+    @choices.setter
+    def choices(self, value: Any) -> None:  # click's __init__ assigns (); the real choices come from _load
+        pass
+
+
+def _setup_names() -> list[str]:
+    from na64stat.physics.yields import SETUPS
+
+    return sorted(SETUPS)
+
+
+def _invisible_setup_names() -> list[str]:
+    """Setups with a missing-energy reach (``reach`` refuses the visible-mode ones)."""
+    from na64stat.physics.yields import SETUPS
+
+    return sorted(name for name, setup in SETUPS.items() if setup.mode != "visible")
+
+
+def _limit_methods() -> tuple[str, ...]:
+    from na64stat.inference.limits import METHODS
+
+    return METHODS
+
+
+def _dm_models() -> list[str]:
+    from na64stat.results.recast import DM_MODELS
+
+    return list(DM_MODELS)
 
 
 def _parse_masses(text: str) -> list[float]:
@@ -135,6 +168,8 @@ def log_level(verbose: int = 0, quiet: int = 0) -> int:
 @cli.command()
 def setups() -> None:
     """List the predefined experimental setups and their sources."""
+    from na64stat.physics.yields import SETUPS
+
     for setup in SETUPS.values():
         click.echo(f"{setup.name}: {setup.description} (default {setup.exposure:.3g} {setup.exposure_unit})")
         for source in setup.sources:
@@ -143,9 +178,9 @@ def setups() -> None:
 
 @cli.command()
 @click.option("--setup", "setup_name", default="na64e-invisible", show_default=True,
-              type=click.Choice(sorted(SETUPS)), help="Predefined setup.")
-@click.option("--masses", default=",".join(f"{m:g}" for m in DEFAULT_MASSES_GEV), show_default=True,
-              help="Comma-separated boson masses [GeV].")
+              type=_LazyChoice(_invisible_setup_names),
+              help="Predefined missing-energy setup (a visible-mode setup has no such reach).")
+@click.option("--masses", default="0.001,0.01,0.1,1", show_default=True, help="Comma-separated boson masses [GeV].")
 @click.option("--exposure", type=float, default=None, callback=_positive_finite,
               help="Particles on target (EOT / MOT); default: the setup's.")
 @click.option("--efficiency", type=float, default=None, callback=_positive_finite,
@@ -166,6 +201,10 @@ def reach(setup_name: str, masses: str, exposure: float | None, efficiency: floa
     and y, with ratios to the reference curves the setup has (the published
     NA64e 2016-2018 limit; the (g-2)_mu band for NA64mu).
     """
+    from na64stat.core.io import write_json_atomic
+    from na64stat.physics.yields import get_setup
+    from na64stat.results.summary import format_summary, summarize, summary_to_dict
+
     setup = get_setup(setup_name)
     changes = {k: v for k, v in (("exposure", exposure), ("efficiency", efficiency)) if v is not None}
     setup = setup.with_(**changes) if changes else setup
@@ -225,7 +264,7 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
 
 @cli.command()
 @click.option("--setup", "setup_name", default="na64e-invisible", show_default=True,
-              type=click.Choice(sorted(SETUPS)), help="Predefined setup.")
+              type=_LazyChoice(_setup_names), help="Predefined setup.")
 @click.option("--flavour", type=click.Choice(["mc", "data", "both"]), default="both", show_default=True,
               help="Weighted MC per process, real-style data runs, or both.")
 @click.option("--process", "processes", multiple=True,
@@ -236,8 +275,9 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
               help="Reference coupling of the signal (epsilon, or e_mu for NA64mu).")
 @click.option("--n-events", type=int, default=100_000, show_default=True, callback=_at_least(1),
               help="Generated MC events per process.")
-@click.option("--max-events", type=int, default=MAX_EVENTS, show_default=True, callback=_at_least(1),
-              help="Size guard: most MC events per process, and most data events expected for --n-eot.")
+@click.option("--max-events", type=int, default=None, callback=_at_least(1),
+              help="Size guard: most MC events per process, and most data events expected for --n-eot "
+                   "(default 50,000,000).")
 @click.option("--n-eot", type=float, default=None, callback=_positive_finite,
               help="Particles on target (EOT/MOT): the exposure the MC weights represent (default: the setup's "
                    "published one) and of the data (default: a laptop-sized run).")
@@ -248,9 +288,20 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
 @click.option("--compression", default="zlib", show_default=True,
               help="none, zlib, lz4, zstd or lzma, optionally with :LEVEL.")
 def simulate(setup_name: str, flavour: str, processes: tuple[str, ...], masses: str | None, coupling: float,
-             n_events: int, max_events: int, n_eot: float | None, seed: int, out_dir: Path | None,
+             n_events: int, max_events: int | None, n_eot: float | None, seed: int, out_dir: Path | None,
              compression: str) -> None:
     """Generate NA64-style events as ROOT files (weighted MC and/or real-style data)."""
+    from na64stat.physics.yields import get_setup
+    from na64stat.simulation.generate import (
+        MAX_EVENTS,
+        check_data_size,
+        default_data_pot,
+        mc_processes,
+        simulate_data,
+        simulate_mc,
+    )
+
+    max_events = MAX_EVENTS if max_events is None else max_events
     out_dir = out_dir or Path(DEFAULT_OUTPUT) / "events" / setup_name
     mass_list = _parse_masses(masses) if masses else []
     unit = get_setup(setup_name).exposure_unit  # electrons / muons on target
@@ -325,6 +376,11 @@ def select(selection_file: Path, sample_items: tuple[str, ...], data_samples: tu
     OUT/cutflow.json, OUT/cutflow.txt, OUT/histograms.json (UHI) and
     OUT/histograms.root; a rerun with nothing changed reads no events.
     """
+    from na64stat.selection.config import load_selection
+    from na64stat.selection.inputs import resolve_samples
+    from na64stat.selection.outputs import cutflow_table, write_outputs
+    from na64stat.selection.processing import run_selection
+
     _check_scheduler(scheduler)
     selection = load_selection(_selection_path(selection_file))
     base = input_dir if input_dir is not None else Path(DEFAULT_OUTPUT) / "events" / selection.name
@@ -448,7 +504,7 @@ def combine(folders: tuple[Path, ...], model: str, out_dir: Path, correlated: tu
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("limits"),
               show_default=True, help="Output folder (limits.json, limits.csv, points/).")
 @click.option("--cl", "confidence_level", type=float, default=0.9, show_default=True, help="Confidence level.")
-@click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
+@click.option("--method", type=_LazyChoice(_limit_methods), default="auto", show_default=True,
               help="CLs method; auto uses exact counting or toys at small counts.")
 @click.option("--n-toys", type=int, default=10_000, show_default=True, callback=_at_least(1),
               help="Toys per hypothesis to start with (toys method).")
@@ -472,6 +528,8 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
     Points are written one by one to OUT/points, so a rerun resumes; the summary
     goes to OUT/limits.json and OUT/limits.csv.
     """
+    from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
+
     settings = ScanSettings(confidence_level=confidence_level, method=method, n_toys=n_toys, seed=seed,
                             max_toys=max_toys, cls_accuracy=cls_accuracy, budget_s=budget_s)
     _check_scheduler(scheduler)
@@ -503,7 +561,7 @@ def limits(workspace: Path, patches: tuple[Path, ...], out_dir: Path, confidence
               help="Beam of the setup (default: from the patch metadata's setup, else electron).")
 @click.option("--alpha-d", type=float, default=0.1, show_default=True)
 @click.option("--mass-ratio", type=float, default=3.0, show_default=True, help="m_A'/m_chi.")
-@click.option("--dm-model", type=click.Choice(list(DM_MODELS)), default="scalar", show_default=True)
+@click.option("--dm-model", type=_LazyChoice(_dm_models), default="scalar", show_default=True)
 @click.option("--long-lived", is_flag=True, help="Apply the Appendix B pseudo-Dirac correction (eq. 131).")
 @click.option("--branching", type=click.Choice(["physical", "darkcast"]), default="physical", show_default=True,
               help="Br(Z' -> invisible) convention of the e_mu results: physical widths, or darkcast's Br = 1.")
@@ -511,6 +569,9 @@ def recast(limits_json: Path, out_path: Path, signal_model: str | None, referenc
            beam: str | None, alpha_d: float, mass_ratio: float, dm_model: str, long_lived: bool,
            branching: str) -> None:
     """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D."""
+    from na64stat.core.io import write_json_atomic
+    from na64stat.results.recast import recast_limits_file
+
     content = load_json(limits_json, "limits file")
     result = recast_limits_file(content, signal_model=signal_model, reference_coupling=reference_coupling, beam=beam,
                                 alpha_d=alpha_d, mass_ratio=mass_ratio, dm_model=dm_model, long_lived=long_lived,
