@@ -443,6 +443,82 @@ def test_workspace_validate_reads_plain_json_patches(built_workspace: Path, caps
     assert code == 0 and "valid JSON patch" in out, err
 
 
+def _damage_patchset(folder: Path, damage: str) -> tuple[Path, str]:
+    """A copy of ``folder``'s patchset with one bad patch; returns its path and what the error must say."""
+    patchset = json.loads((folder / "patchset.json").read_text())
+    first, second = (p["metadata"] for p in patchset["patches"][:2])
+    if damage == "repeated_mass":
+        second.update(values=list(first["values"]), mass_gev=first["mass_gev"])
+        needle = f"patches {first['name']!r} and {second['name']!r} are the same signal point"
+    elif damage == "text_mass":
+        second.update(values=["0.1"], mass_gev="0.1")
+        needle = f"patch {second['name']!r}: mass_gev must be a finite number"
+    elif damage == "negative_mass":
+        second.update(values=[-0.1], mass_gev=-0.1)
+        needle = f"patch {second['name']!r}: mass_gev must be a finite positive number"
+    elif damage == "disagreeing_mass":
+        second["mass_gev"] = 0.2
+        needle = f"patch {second['name']!r}: metadata mass_gev = 0.2 differs"
+    else:  # a metadata mass that is not a number, with numeric values
+        second["mass_gev"] = float("nan")
+        needle = f"patch {second['name']!r}: mass_gev must be a finite positive number"
+    bad = folder / "bad_patchset.json"
+    bad.write_text(json.dumps(patchset))
+    return bad, needle
+
+
+PATCH_DAMAGES = ["repeated_mass", "text_mass", "negative_mass", "disagreeing_mass", "nan_mass"]
+
+
+@pytest.mark.parametrize("damage", PATCH_DAMAGES)
+@pytest.mark.parametrize("verb", ["validate", "inspect", "limits"])
+def test_patch_metadata_is_checked_where_it_enters(built_workspace: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture, damage: str, verb: str) -> None:
+    bad, needle = _damage_patchset(built_workspace, damage)
+    out = tmp_path / "limits_out"
+    args = (["limits", built_workspace / "bkgonly.json", bad, "--out", out, "--workers", "1"] if verb == "limits"
+            else ["workspace", verb, built_workspace / "bkgonly.json", bad])
+    code, _, err = _cli(args, capsys)
+    _assert_clean_error(code, err, str(bad), needle)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("damage", ["repeated_mass", "text_mass"])
+def test_combine_checks_patch_metadata(built_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                       damage: str) -> None:
+    bad, needle = _damage_patchset(built_workspace, damage)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "bkgonly.json").write_text((built_workspace / "bkgonly.json").read_text())
+    bad.rename(other / "patchset.json")
+    out = tmp_path / "combined"
+    code, _, err = _cli(["combine", built_workspace, other, "--out", out], capsys)
+    _assert_clean_error(code, err, "patchset.json", needle)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("damage", "needle"), [
+    ("text_mass", "mass_gev must be a number"),
+    ("repeated_mass", "are the same signal point"),
+])
+def test_recast_checks_point_metadata(tmp_path: Path, capsys: pytest.CaptureFixture, damage: str, needle: str) -> None:
+    meta = {"signal_model": "dark_photon", "reference_coupling": 1e-4, "setup": "na64e-invisible"}
+    points = {name: {"observed": 1.0, "expected": {"median": 1.0},
+                     "metadata": {"name": name, "values": [m], "mass_gev": m, **meta}}
+              for name, m in (("m0p01", 0.01), ("m0p1", 0.1))}
+    second = points["m0p1"]["metadata"]
+    if damage == "text_mass":
+        second.update(values=["0.1"], mass_gev="0.1")
+    else:
+        second.update(values=[0.01], mass_gev=0.01)
+    limits = tmp_path / "limits.json"
+    limits.write_text(json.dumps({"limits": points}))
+    out = tmp_path / "couplings.json"
+    code, _, err = _cli(["recast", limits, "--out", out], capsys)
+    _assert_clean_error(code, err, str(limits), "m0p1", needle)
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------------------
 # class 4: outputs committed as a set
 

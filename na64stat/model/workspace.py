@@ -50,6 +50,7 @@ __all__ = [
     "build",
     "validate_spec",
     "validate_patchset",
+    "check_patch_metadata",
     "read_json",
     "load_workspace",
     "load_patchset",
@@ -369,8 +370,84 @@ def _short(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:400]
 
 
+def _finite_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_patch_metadata(patches: Any, labels: Any, source: str) -> None:
+    """Check the signal points of a PatchSet's patches where they enter (``validate``, ``limits``, ``combine``).
+
+    Each patch's ``values`` match the PatchSet's ``labels`` and are finite
+    numbers; its mass (metadata ``mass_gev`` and the ``mass_gev`` entry of its
+    values, where given) is a finite positive number and both agree; a
+    ``reference_coupling`` is finite and positive; and no two patches sit at
+    the same point (the same mass, and the same coupling where the patches
+    are per mass and coupling). pyhf's own PatchSet check misses repeated
+    values.
+
+    Parameters
+    ----------
+    patches : list of dict
+        The PatchSet's ``patches`` (each with ``metadata``).
+    labels : list of str
+        The PatchSet's ``metadata.labels``.
+    source : str
+        What the patches came from, for the message.
+
+    Raises
+    ------
+    InputError
+        One line naming the patch and the field.
+
+    Examples
+    --------
+    >>> ok = [{"metadata": {"name": "m0p01", "values": [0.01], "mass_gev": 0.01}}]
+    >>> check_patch_metadata(ok, ["mass_gev"], "patchset p.json")
+    >>> check_patch_metadata(ok + ok, ["mass_gev"], "patchset p.json")
+    Traceback (most recent call last):
+    ...
+    na64stat.core.errors.InputError: patchset p.json: patches 'm0p01' and 'm0p01' are the same signal point (mass_gev = 0.01)
+    """
+    if not isinstance(patches, list) or not isinstance(labels, list):
+        raise InputError(f"{source}: a PatchSet needs a list of patches and a list of labels")
+    seen: dict[tuple[float, ...], str] = {}
+    for index, patch in enumerate(patches):
+        meta = patch.get("metadata") if isinstance(patch, Mapping) else None
+        if not isinstance(meta, Mapping):
+            raise InputError(f"{source}: patch {index} has no metadata object")
+        where = f"{source}: patch {meta.get('name', index)!r}"
+        values = meta.get("values")
+        if not isinstance(values, list) or len(values) != len(labels):
+            raise InputError(f"{where}: values {values!r} do not match the labels {labels}")
+        for label, value in zip(labels, values):
+            if not _finite_number(value):
+                raise InputError(f"{where}: {label} must be a finite number, got {value!r}")
+        masses = [values[labels.index("mass_gev")]] if "mass_gev" in labels else []
+        if "mass_gev" in meta:
+            masses.append(meta["mass_gev"])
+        for mass in masses:
+            if not _finite_number(mass) or not mass > 0:
+                raise InputError(f"{where}: mass_gev must be a finite positive number [GeV], got {mass!r}")
+        if len(masses) == 2 and not math.isclose(masses[0], masses[1], rel_tol=1e-9):
+            raise InputError(f"{where}: metadata mass_gev = {masses[1]!r} differs from its values' mass_gev = {masses[0]!r}")
+        ref = meta.get("reference_coupling")
+        if ref is not None and not (_finite_number(ref) and ref > 0):
+            raise InputError(f"{where}: reference_coupling must be a finite positive number, got {ref!r}")
+        point = tuple(float(v) for v in values) if values else tuple(float(m) for m in masses[-1:])
+        if not point:
+            continue
+        if point in seen:
+            described = ", ".join(f"{label} = {v:g}" for label, v in zip(labels if values else ["mass_gev"], point))
+            raise InputError(f"{source}: patches {seen[point]!r} and {meta.get('name', index)!r} "
+                             f"are the same signal point ({described})")
+        seen[point] = str(meta.get("name", index))
+
+
 def validate_patchset(content: Any, spec: Mapping[str, Any], source: str) -> pyhf.PatchSet:
-    """Check a PatchSet against its background-only spec: schema, digests, every patch applies and builds."""
+    """Check a PatchSet against its background-only spec: schema, digests, patch metadata
+    (:func:`check_patch_metadata`), every patch applies and builds."""
+    if isinstance(content, Mapping) and isinstance(content.get("metadata"), Mapping) and "patches" in content:
+        check_patch_metadata(content["patches"], content["metadata"].get("labels"), source)  # clearer than pyhf's
     try:
         patchset = pyhf.PatchSet(content)
     except Exception as exc:

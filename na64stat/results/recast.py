@@ -298,6 +298,7 @@ def recast_limits_file(
     if not limits["limits"]:
         raise InputError(f"{source}: no limits points")
     out: dict[str, Any] = {}
+    seen: dict[tuple[Any, ...], str] = {}
     for key, record in limits["limits"].items():
         where = f"{source}: point {key!r}"
         if not isinstance(record, dict) or not isinstance(record.get("metadata", {}), dict) \
@@ -314,6 +315,12 @@ def recast_limits_file(
             )
         mass = check_mass(mass, f"{where}: mass_gev")
         ref = check_number(ref, f"{where}: reference_coupling", positive=True)
+        values = meta.get("values")
+        point = (mass, *values) if isinstance(values, list) and len(values) > 1 else (mass,)  # per mass and coupling
+        if point in seen:
+            raise InputError(f"{source}: points {seen[point]!r} and {key!r} are the same signal point "
+                             f"(mass_gev = {mass:g}{', values ' + str(values) if len(point) > 1 else ''})")
+        seen[point] = key
         if model not in ("dark_photon", "lmutau"):
             raise InputError(f"{where}: unknown signal model {model!r}; choose 'dark_photon' or 'lmutau'")
         if "observed" not in record and not record.get("expected"):
