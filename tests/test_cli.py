@@ -97,11 +97,15 @@ def test_main_job_writes_summary(capsys, tmp_path, monkeypatch):
         assert path.exists(), path
     limits = json.loads((out_dir / "limits" / "limits.json").read_text())["limits"]
     assert sorted(float(k) for k in limits) == [0.01, 0.1]
-    # the README's follow-on command finds the events with its defaults (a packaged selection's name works too)
+    # the README's follow-on command finds the events with its defaults (a packaged selection's name works too);
+    # blinded, it writes beside the main job's unblinded selection, never over it
+    unblinded = (out_dir / "selection" / "na64e-invisible" / "cutflow.json").read_bytes()
     for selection in ("na64e-invisible", str(REPO / "selections" / "na64e-invisible.yaml")):
         code, out, err = run_cli(capsys, "select", selection)
-        assert code == 0 and "sample data (data)" in out, err
-    assert (out_dir / "selection" / "na64e-invisible" / ".cache").is_dir()
+        assert code == 0 and "data (data):" in out and "signal blinded" in out, err
+        assert len(out.splitlines()) < 30, out  # one line per sample; the full cutflow is in cutflow.txt
+    assert (out_dir / "selection" / "na64e-invisible" / "cutflow.json").read_bytes() == unblinded
+    assert (out_dir / "selection" / "na64e-invisible-blinded" / ".cache").is_dir()
 
 
 def test_select_without_events_names_the_folder_it_searched(capsys, tmp_path, monkeypatch):

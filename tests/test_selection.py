@@ -262,6 +262,42 @@ def test_cli_select_error_leaves_no_output(tmp_path: Path, capsys: pytest.Captur
     assert not out.exists()
 
 
+def test_blinded_select_never_replaces_unblinded_results(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: a blinded ``select`` after an unblinded run (the main job's) writes beside it, never over it,
+    and prints one line per sample (the full cutflow stays in cutflow.txt)."""
+    monkeypatch.chdir(tmp_path)
+    sel = tmp_path / "s.yaml"
+    sel.write_text(yaml.safe_dump({"name": "s", "tree": "events", "cuts": [{"name": "c", "expression": "x > 1"}],
+                                   "regions": {"box": {"where": "x < 3", "blinded": True}}}))
+    events = _write_small(tmp_path / "f.root", x=np.arange(5.0))
+    common = [str(sel), "--sample", f"d={events}", "--data", "d", "--no-cache"]
+
+    def select(*extra: str) -> tuple[int, str, str]:
+        try:
+            main(["select", *common, *extra])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    default = tmp_path / "na64stat-output" / "selection" / "s"
+    code, out, err = select("--unblind")
+    assert code == 0, err
+    assert out.splitlines()[0] == "d (data): 5 events, 3 pass all cuts; regions: box 1"
+    assert len(out.splitlines()) == 2 and "cutflow.txt" in out
+    unblinded = (default / "cutflow.json").read_bytes()
+    code, out, err = select()
+    assert code == 0, err
+    assert (default / "cutflow.json").read_bytes() == unblinded
+    assert "regions: box blinded" in out and "s-blinded" in err
+    assert (default.with_name("s-blinded") / "cutflow.json").is_file()
+    code, _, err = select("--out", str(default))
+    assert code == 1 and "holds unblinded results" in err
+    assert (default / "cutflow.json").read_bytes() == unblinded
+
+
 @pytest.mark.parametrize("setup", ["na64e-invisible", "na64mu-invisible", "na64e-visible"])
 def test_shipped_selections_run_on_generated_events(tmp_path: Path, setup: str) -> None:
     from na64stat.simulation import simulate_data, simulate_mc

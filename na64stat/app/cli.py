@@ -222,7 +222,10 @@ def reach(setup_name: str, masses: str, exposure: float | None, efficiency: floa
 @click.option("--n-eot", type=float, default=None, callback=_positive_finite,
               help="Exposure of the simulated data (default 5e8 EOT).")
 @click.option("--mc-events", type=int, default=None, callback=_at_least(1), help="MC events per process (default 50,000).")
-@click.option("--n-toys", type=int, default=None, callback=_at_least(1), help="Toys per hypothesis (default 2,000).")
+@click.option("--n-toys", type=int, default=None, callback=_at_least(1),
+              help="Toys per hypothesis where a limit uses toys (default 2,000). The main job's single-bin limits "
+                   "use exact counting, which needs no toys, so this has no effect on them; each limits.json "
+                   "record names its method.")
 @click.option("--workers", type=int, default=None, callback=_at_least(1), help="Local Dask worker processes (default 2).")
 @click.option("--seed", type=int, default=None, callback=_at_least(0), help="Seed of simulation and toys (default 1).")
 @click.option("--overlay", "overlays", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -375,10 +378,13 @@ def select(selection_file: Path, sample_items: tuple[str, ...], data_samples: tu
     (na64e-invisible, na64mu-invisible, na64e-visible). Writes
     OUT/cutflow.json, OUT/cutflow.txt, OUT/histograms.json (UHI) and
     OUT/histograms.root; a rerun with nothing changed reads no events.
+    Prints one line per sample (the full cutflow is in OUT/cutflow.txt).
+    A blinded run never replaces unblinded results: the default folder then
+    gives way to OUT-blinded beside it, an explicit --out is refused.
     """
     from na64stat.selection.config import load_selection
     from na64stat.selection.inputs import resolve_samples
-    from na64stat.selection.outputs import cutflow_table, write_outputs
+    from na64stat.selection.outputs import short_summary, write_outputs
     from na64stat.selection.processing import run_selection
 
     _check_scheduler(scheduler)
@@ -389,16 +395,39 @@ def select(selection_file: Path, sample_items: tuple[str, ...], data_samples: tu
         raise InputError(f"no events folder {os.path.abspath(base)} (the selection's sample files are relative to it): "
                          f"run 'na64stat simulate --setup {selection.name}' or 'na64stat run' first, or give --input-dir")
     samples = resolve_samples(selection, base, extra)
-    out_dir = out_dir or Path(DEFAULT_OUTPUT) / "selection" / selection.name
+    out_dir = _selection_out(out_dir, selection.name, unblind)
     cache = None if no_cache else (cache_dir or out_dir / ".cache")
     with Progress(None, "select", "ev") as bar:  # the total is known only once files are opened: count and rate
         run = run_selection(selection, samples, data_samples=data_samples, unblind=unblind, step=step,
                             cache_dir=cache, scheduler=scheduler, n_workers=workers, progress=bar)
     written = write_outputs(run, out_dir)
     for sample in run.samples:
-        click.echo(cutflow_table(run, sample) + "\n")
+        click.echo(short_summary(run, sample))
+    click.echo(f"full cutflow, N-1 and regions: {out_dir / 'cutflow.txt'}")
     logger.info(f"{run.n_tasks} tasks ({run.n_cached} from cache, {run.entries_read} entries read); "
                 f"wrote {', '.join(str(p) for p in written)}")
+
+
+def _selection_out(out_dir: Path | None, name: str, unblind: bool) -> Path:
+    """Where ``select`` writes: never over the unblinded results of another run with a blinded one.
+
+    The default folder (``na64stat-output/selection/<name>``, where the main job writes its unblinded
+    selection) gives way to ``<name>-blinded`` beside it; an explicit ``--out`` holding unblinded results
+    is refused.
+    """
+    from na64stat.selection.outputs import holds_unblinded_data
+
+    if out_dir is not None:
+        if not unblind and holds_unblinded_data(out_dir):
+            raise InputError(f"{out_dir} holds unblinded results of another selection run; a blinded run would "
+                             f"replace them: choose another --out, or give --unblind")
+        return out_dir
+    default = Path(DEFAULT_OUTPUT) / "selection" / name
+    if not unblind and holds_unblinded_data(default):
+        beside = default.with_name(f"{name}-blinded")
+        logger.info(f"{default} holds unblinded results (the main job's); the blinded selection goes to {beside}")
+        return beside
+    return default
 
 
 @cli.group()

@@ -30,7 +30,8 @@ from na64stat.core.loaders import load_json
 from na64stat.selection.records import Counts, SampleResult, SelectionRun
 from na64stat.simulation.rootio import write_root_objects
 
-__all__ = ["summary", "cutflow_table", "write_outputs", "load_histograms", "histograms_to_json"]
+__all__ = ["summary", "cutflow_table", "short_summary", "write_outputs", "load_histograms", "histograms_to_json",
+           "holds_unblinded_data", "is_unblinded"]
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -117,6 +118,45 @@ def cutflow_table(run: SelectionRun, sample: str) -> str:
             lines.append(f"  region {name}: {value['raw']} events, weighted {_fmt(value['weighted'])} "
                          f"+- {_fmt(value['weighted_error'], 2)}")
     return "\n".join(lines)
+
+
+def short_summary(run: SelectionRun, sample: str) -> str:
+    """One line per sample: events read, events passing every cut, and each region's yield (or ``blinded``).
+
+    The full cutflow (every cut, N-1, efficiencies) is :func:`cutflow_table`, written to ``cutflow.txt``.
+    """
+    s = _sample_summary(run, run.samples[sample])
+    last = s["cutflow"][-1] if s["cutflow"] else s["total"]
+    if s["data"]:
+        passed = f"{last['raw']} pass all cuts"
+    else:
+        passed = f"{last['raw']} pass all cuts (expected {_fmt(last['weighted'])} +- {_fmt(last['weighted_error'], 2)})"
+    regions = [f"{name} blinded" if value == "blinded"
+               else f"{name} {value['raw'] if s['data'] else _fmt(value['weighted'])}"
+               for name, value in s["regions"].items()]
+    line = f"{sample} ({'data' if s['data'] else 'MC'}): {s['total']['raw']} events, {passed}"
+    return line + (f"; regions: {', '.join(regions)}" if regions else "")
+
+
+def is_unblinded(info: Any) -> bool:
+    """Whether a ``cutflow.json`` content shows data in a region the selection blinds (an unblinded run)."""
+    if not isinstance(info, dict) or not isinstance(info.get("samples"), dict) or not isinstance(info.get("regions"), dict):
+        return False
+    blinded = {name for name, region in info["regions"].items() if isinstance(region, dict) and region.get("blinded")}
+    return any(isinstance(sample, dict) and sample.get("data") and isinstance(sample.get("regions"), dict)
+               and any(sample["regions"].get(name, "blinded") != "blinded" for name in blinded)
+               for sample in info["samples"].values())
+
+
+def holds_unblinded_data(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` holds the outputs of a selection run that looked at data in a blinded region."""
+    path = Path(folder) / "cutflow.json"
+    if not path.is_file():
+        return False
+    try:
+        return is_unblinded(load_json(path, "cutflow file"))
+    except InputError:  # unreadable: not ours to judge, and not unblinded results either
+        return False
 
 
 def histograms_to_json(run: SelectionRun) -> dict[str, Any]:
