@@ -309,18 +309,19 @@ def exclusion_plot(
 
 
 def load_lmt(path: str | os.PathLike[str], label: str | None = None, **style: object) -> Overlay:
-    """An overlay from a darkcast ``.lmt`` limit file: '#' comments, then one 'mass_GeV value' pair per line.
+    """An overlay from a darkcast ``.lmt`` limit file: '#' comments, then 'mass_GeV lower [upper]' per line.
 
     Such files hold limits of other experiments (darkcast's ``limits/`` folder);
-    the label defaults to the file name without its suffix. A file with
-    fewer than two points, or a line that is not two positive numbers, is an
-    InputError naming the file and the line.
+    the label defaults to the file name without its suffix. A two-sided file
+    (beam-dump searches) is drawn as the closed region between its lower and
+    upper columns, a one-sided one as a line. A file with fewer than two
+    points, or a malformed line, is an InputError naming the file and the line.
     """
     from na64stat.results.limitfiles import read_lmt
 
     source = Path(path)
-    curve = read_lmt(source)  # the lower (or only) coupling column
-    return Overlay(label or source.stem, curve.mass_gev, curve.lower, **style)  # type: ignore[arg-type]
+    curve = read_lmt(source)
+    return Overlay(label or source.stem, curve.mass_gev, curve.lower, curve.upper, **style)  # type: ignore[arg-type]
 
 
 def curves_plot(overlays: Sequence[Overlay], stem: str | os.PathLike[str], *, coupling: str, title: str = "",
