@@ -39,9 +39,11 @@ from na64stat.core.errors import InputError
 from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.core.progress import Progress, logger, point_line
 from na64stat.core.references import load_curve
+from na64stat.core.tasks import post, run_tasks
 from na64stat.inference.scan import ScanResult, ScanSettings, points_from_patchset, run_scan
 from na64stat.model.workspace import BuiltWorkspace, WorkspaceDescription, build
 from na64stat.model.workspace_config import parse_workspace_config
+from na64stat.physics.annihilation import with_resonance_masses
 from na64stat.physics.yields import get_setup
 from na64stat.results.hepdata import write_hepdata
 from na64stat.results.plotting import LimitCurve, Overlay, exclusion_plot
@@ -58,10 +60,13 @@ __all__ = ["MainJobSettings", "MainJobResult", "check_main_job_settings", "packa
            "add_physics_summary", "PHYSICS_SUMMARY_SETUPS", "main_job_outputs", "limits_table"]
 
 Log = Callable[[str], None]
+Call = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
-#: The main job's masses [GeV]: 22 log-spaced from 1 MeV to 1 GeV (3 significant digits; the decades included).
-DEFAULT_MASSES_GEV: tuple[float, ...] = tuple(float(f"{m:.3g}") for m in np.logspace(-3, 0, 22))
+#: The main job's masses [GeV]: 22 log-spaced from 1 MeV to 1 GeV (3 significant digits; the decades included)
+#: and the resonant-annihilation window sampled densely (na64stat.physics.annihilation.RESONANCE_SCAN_MASSES_GEV:
+#: 8 masses between 150 and 320 MeV), 28 in all.
+DEFAULT_MASSES_GEV: tuple[float, ...] = with_resonance_masses(tuple(float(f"{m:.3g}") for m in np.logspace(-3, 0, 22)))
 
 #: Setups whose background-free reach ``na64stat run`` adds to the report (:func:`add_physics_summary`).
 PHYSICS_SUMMARY_SETUPS: tuple[str, ...] = ("na64e-invisible", "na64mu-invisible")
@@ -186,17 +191,49 @@ class _Steps:
         self.log(f"[{self.steps[-1]['seconds']:6.1f} s] {name}: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
 
 
+#: Compression of the main job's ROOT files: zstd writes them ten times faster than zlib (the 22 s of
+#: zlib.compress in a profile of the job were 2 s) and no larger; ROOT reads it since 6.20, uproot through cramjam.
+COMPRESSION: str = "zstd"
+
+
+def _simulate_mc_task(setup: str, out: Path, process: str, mass: float | None, settings: MainJobSettings) -> list[Any]:
+    """One MC file (a background process, or the signal at one mass); progress as ``("mc", events)`` messages."""
+    return simulate_mc(setup, out, processes=[process], masses_gev=() if mass is None else (mass,),
+                       n_events=settings.mc_events, coupling=settings.coupling, seed=settings.seed,
+                       compression=COMPRESSION, progress=lambda n: post(("mc", n)))
+
+
+def _simulate_data_task(setup: str, out: Path, settings: MainJobSettings) -> list[Any]:
+    """The real-style data set; progress as ``("data", EOT)`` messages."""
+    return simulate_data(setup, out, n_eot=settings.data_eot, seed=settings.seed, compression=COMPRESSION,
+                         progress=lambda n: post(("data", n)))
+
+
 def _simulate(events: Path, settings: MainJobSettings, step: _Steps) -> int:
-    """Weighted MC and real-style data into ``events/mc`` and ``events/data``; returns the events written."""
+    """Weighted MC and real-style data into ``events/mc`` and ``events/data``; returns the events written.
+
+    Every file is its own task (each process and mass has its own random stream, so the files do not depend
+    on the order or the process that writes them), the data set first as the longest, on ``settings.workers``
+    local processes.
+    """
     mc_exposure = get_setup(settings.setup).exposure
-    n_mc = len(mc_processes(settings.setup, None, settings.masses_gev, settings.coupling))
-    with Progress(n_mc * settings.mc_events, "simulate MC", "ev") as bar:
-        mc = simulate_mc(settings.setup, events / "mc", masses_gev=settings.masses_gev, n_events=settings.mc_events,
-                         coupling=settings.coupling, seed=settings.seed, progress=bar)
+    names = [p.name for p in mc_processes(settings.setup, None, (), settings.coupling)]
+    calls: list[Call] = [(_simulate_data_task, (settings.setup, events / "data", settings))]
+    calls += [(_simulate_mc_task, (settings.setup, events / "mc", name, None, settings)) for name in names]
+    calls += [(_simulate_mc_task, (settings.setup, events / "mc", "signal", float(m), settings))
+              for m in settings.masses_gev]
+    results: list[Any] = [None] * len(calls)
+    with Progress((len(calls) - 1) * settings.mc_events, "simulate MC", "ev") as mc_bar, \
+            Progress(settings.data_eot, "simulate data", "EOT") as data_bar:
+        bars = {"mc": mc_bar, "data": data_bar}
+
+        def done(i: int, files: list[Any]) -> None:
+            results[i] = files
+
+        run_tasks(calls, settings.workers, done, lambda message: bars[message[0]].update(message[1]))
+    data = results[0]
+    mc = [f for files in results[1:] for f in files]
     step("simulated MC", files=len(mc), events_per_file=settings.mc_events, represents=f"{mc_exposure:.3g} EOT")
-    with Progress(settings.data_eot, "simulate data", "EOT") as bar:
-        data = simulate_data(settings.setup, events / "data", n_eot=settings.data_eot, seed=settings.seed,
-                             progress=bar)
     step("simulated data", files=len(data), triggered_events=sum(f.n_events for f in data), eot=f"{settings.data_eot:.3g}")
     return sum(f.n_events for f in (*mc, *data))
 
@@ -212,16 +249,37 @@ def _select(events: Path, out: Path, n_events: int, settings: MainJobSettings) -
     return selected, selection_summary(run)
 
 
-def _limits(workspace: BuiltWorkspace, out: Path, names: tuple[str, str], title: str,
-            settings: MainJobSettings) -> tuple[ScanResult, RecastResult]:
-    """Limits on mu for every patch into the folder ``out/names[0]``, their couplings into the file ``out/names[1]``."""
+def _scan_task(workspace: BuiltWorkspace, out_dir: Path, title: str, settings: MainJobSettings) -> ScanResult:
+    """Limits on mu for every patch of ``workspace`` into ``out_dir`` (in this process); a ``(title, line)`` per point."""
     points = points_from_patchset(workspace.patchset)
-    with Progress(len(points), title) as bar:
-        scan = run_scan(workspace.spec, points, out / names[0], ScanSettings(n_toys=settings.n_toys, seed=settings.seed),
-                        n_workers=settings.workers, progress=lambda r: bar.item(point_line(r)))
-    couplings = recast_limits_file(scan)
-    write_json_atomic(out / names[1], couplings.to_dict())
-    return scan, couplings
+    return run_scan(workspace.spec, points, out_dir, ScanSettings(n_toys=settings.n_toys, seed=settings.seed),
+                    n_workers=1, progress=lambda r: post((title, point_line(r))))
+
+
+def _limits(scans: Sequence[tuple[BuiltWorkspace, str, str, str]], out: Path,
+            settings: MainJobSettings) -> list[tuple[ScanResult, RecastResult]]:
+    """Limits on mu for every patch of each workspace into the folder ``out/<folder>``, their couplings into the file.
+
+    ``scans``: (workspace, folder, couplings file, progress title) each. The scans run side by side, one per
+    local process (``settings.workers``; one after the other for 1), each point in its scan's process.
+    """
+    results: list[Any] = [None] * len(scans)
+    bars = {title: Progress(len(ws.patchset["patches"]), title) for ws, _, _, title in scans}
+    try:
+        def done(i: int, scan: ScanResult) -> None:
+            results[i] = scan
+
+        run_tasks([(_scan_task, (ws, out / folder, title, settings)) for ws, folder, _, title in scans],
+                  settings.workers, done, lambda message: bars[message[0]].item(message[1]))
+    finally:
+        for bar in bars.values():
+            bar.close()
+    out_pairs = []
+    for scan, (_, _, name, _) in zip(results, scans):
+        couplings = recast_limits_file(scan)
+        write_json_atomic(out / name, couplings.to_dict())
+        out_pairs.append((scan, couplings))
+    return out_pairs
 
 
 def _report(settings: MainJobSettings, steps: _Steps, info: dict[str, Any], description: WorkspaceDescription,
@@ -281,23 +339,34 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
     built.write(out / "workspace")
     background = description.channels[0].samples[0].yields[0]
     step("workspace", background_events=f"{background:.3g}", signal_patches=len(built.patchset["patches"]))
-    scan, couplings = _limits(built, out, ("limits", "couplings.json"), "limits", settings)
-    step("limits", points=scan.n_points, methods=scan.methods)
-
     # the same selection and workspace scaled to the published exposure, observed count 0 as published
     factor = PUBLISHED_EOT / settings.data_eot
     published = BuiltWorkspace(*scale_workspace(built.spec, built.patchset, factor, observed=0.0))
     published.write(out / "workspace_published_exposure")
-    scan_pub, couplings_pub = _limits(published, out, ("limits_published_exposure", "couplings_published_exposure.json"),
-                                     "limits at 2.84e11 EOT", settings)
+    (scan, couplings), (scan_pub, couplings_pub) = _limits(
+        [(built, "limits", "couplings.json", "limits"),
+         (published, "limits_published_exposure", "couplings_published_exposure.json", "limits at 2.84e11 EOT")],
+        out, settings)
+    step("limits", points=scan.n_points, methods=scan.methods)
     step("limits at the published exposure", eot=f"{PUBLISHED_EOT:.3g}", scale=f"{factor:.4g}",
          background_events=f"{background * factor:.3g}", observed=0)
 
-    figures = _figures(out, selected, couplings, couplings_pub, built.spec, built.patchset, settings)
+    # the figures and the HEPData submission, side by side on the local processes
+    calls = _figures(out, selected, couplings, couplings_pub, built.spec, built.patchset, settings)
+    calls.append((_plot, (write_hepdata, (couplings, out / "hepdata"), {
+        "couplings_to_export": ("epsilon", "epsilon2", "y"),
+        "title": f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)", "setup": settings.setup,
+        "description": _hepdata_description(settings, scan), "references": list(REFERENCES.values())})))
+    written: list[Any] = [None] * len(calls)
+
+    with Progress(len(calls), "figures and HEPData") as bar:
+        def done(i: int, result: Any) -> None:
+            written[i] = result
+            bar.update(1)
+
+        run_tasks(calls, settings.workers, done)
+    figures, hepdata = [p for files in written[:-1] for p in files], written[-1]
     step("plotted", files=[p.name for p in figures if p.suffix == ".png"])
-    hepdata = write_hepdata(couplings, out / "hepdata", couplings_to_export=("epsilon", "epsilon2", "y"),
-                            title=f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)", setup=settings.setup,
-                            description=_hepdata_description(settings, scan), references=list(REFERENCES.values()))
     step("HEPData", folder=hepdata.name, validated=True)
     report = _report(settings, step, info, description, built, (scan, scan_pub), (couplings, couplings_pub))
     write_json_atomic(out / "report.json", report)
@@ -578,8 +647,8 @@ def _epsilon_curve(couplings: RecastResult, coupling: str = "epsilon", label: st
 
 # long (about 80 lines): one short block per main-job figure, in the order the README lists them
 def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: RecastResult,
-             spec: dict[str, Any], patchset: dict[str, Any], settings: MainJobSettings) -> list[Path]:
-    """The main job's figures.
+             spec: dict[str, Any], patchset: dict[str, Any], settings: MainJobSettings) -> list[Call]:
+    """The main job's figures, as calls (each returns the files it wrote).
 
     ``exclusion_epsilon``: the simulated-data limit with its bands, the same
     chain scaled to the published exposure against the published curve (ratio
@@ -588,13 +657,8 @@ def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: 
     targets on a dense grid, BaBar), ``exclusion_alpha_d``; CLs against
     epsilon near 10 MeV; cutflow bars.
     """
-    import jsonpatch
-    import pyhf
-
-    from na64stat.inference.calculators import best_calculator
-    from na64stat.inference.likelihood import Likelihood
     from na64stat.physics.couplings import relic_target_y_full
-    from na64stat.results.plotting import MASS_LABELS, cls_scan_plot, cutflow_figure, load_lmt
+    from na64stat.results.plotting import MASS_LABELS, cutflow_figure, load_lmt
 
     sim = f"simulated NA64e, {settings.data_eot:.2g} EOT"
     pub = f"same chain scaled to {PUBLISHED_EOT:.3g} EOT"
@@ -616,14 +680,14 @@ def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: 
     styles = ("-.", "--", ":")
     overlays += [load_lmt(path, color=f"C{5 + i % 5}", linestyle=styles[i % 3]) for i, path in enumerate(settings.overlays)]
     title = f"na64stat main job: {sim}; and scaled to the published exposure"
-    files = exclusion_plot(curve, out / "exclusion_epsilon", coupling="epsilon", overlays=overlays, title=title,
-                           extra_curves=[curve_pub], ratio_to=ref,
-                           ratio_of=Overlay(pub, curve_pub.mass_gev, np.asarray(curve_pub.observed, dtype=float)))
+    calls: list[Call] = [(_plot, (exclusion_plot, (curve, out / "exclusion_epsilon"), {
+        "coupling": "epsilon", "overlays": overlays, "title": title, "extra_curves": [curve_pub], "ratio_to": ref,
+        "ratio_of": Overlay(pub, curve_pub.mass_gev, np.asarray(curve_pub.observed, dtype=float))}))]
     squared = [Overlay(o.label, o.mass_gev, o.lower**2, None if o.upper is None else o.upper**2, color=o.color,
                        linestyle=o.linestyle) for o in overlays]
-    files += exclusion_plot(_epsilon_curve(couplings, "epsilon2", sim), out / "exclusion_epsilon2", coupling="epsilon2",
-                            overlays=squared, extra_curves=[_epsilon_curve(couplings_pub, "epsilon2", pub)],
-                            title=title)
+    calls.append((_plot, (exclusion_plot, (_epsilon_curve(couplings, "epsilon2", sim), out / "exclusion_epsilon2"), {
+        "coupling": "epsilon2", "overlays": squared, "extra_curves": [_epsilon_curve(couplings_pub, "epsilon2", pub)],
+        "title": title})))
     recast = couplings.settings
     alpha_d, ratio = float(recast.get("alpha_d", 0.1)), float(recast.get("mass_ratio", 3.0))
     y_curve = _epsilon_curve(couplings, "y", sim)
@@ -637,37 +701,52 @@ def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: 
     relic = [Overlay(f"thermal relic: {m.replace('pseudodirac', 'pseudo-Dirac')}", dense, relic_target_y_full(dense, m),
                      color=relic_styles[m][0], linestyle=relic_styles[m][1]) for m in relic_styles]
     extra = f", $\\alpha_D = {alpha_d:g}$, $m_{{A'}} = {ratio:g}\\, m_\\chi$"
-    files += exclusion_plot(m_chi, out / "exclusion_y", coupling="y", x_label=MASS_LABELS["m_chi"],
-                            overlays=[*relic, Overlay("BaBar mono-photon (PRL 119 (2017) 131804)", babar.mass_gev,
-                                                      babar.lower, color="tab:gray")],
-                            extra_curves=[m_chi_pub], title=f"na64stat main job: {sim}" + extra)
+    calls.append((_plot, (exclusion_plot, (m_chi, out / "exclusion_y"), {
+        "coupling": "y", "x_label": MASS_LABELS["m_chi"],
+        "overlays": [*relic, Overlay("BaBar mono-photon (PRL 119 (2017) 131804)", babar.mass_gev, babar.lower,
+                                  color="tab:gray")],
+        "extra_curves": [m_chi_pub], "title": f"na64stat main job: {sim}" + extra})))
     alpha = _epsilon_curve(couplings, "alpha_d_excluded_below", sim)
     if alpha.observed is not None and np.any(np.isfinite(alpha.observed)):
-        files += exclusion_plot(LimitCurve(alpha.mass_gev / ratio, alpha.observed, alpha.expected,
-                                           label=r"$\alpha_D$ excluded below (scalar target), " + sim),
-                                out / "exclusion_alpha_d", coupling="alpha_d", x_label=MASS_LABELS["m_chi"],
-                                title=f"na64stat main job: {sim}, $m_{{A'}} = {ratio:g}\\, m_\\chi$")
+        calls.append((_plot, (exclusion_plot, (LimitCurve(alpha.mass_gev / ratio, alpha.observed, alpha.expected,
+                                                          label=r"$\alpha_D$ excluded below (scalar target), " + sim),
+                                               out / "exclusion_alpha_d"), {
+            "coupling": "alpha_d", "x_label": MASS_LABELS["m_chi"],
+            "title": f"na64stat main job: {sim}, $m_{{A'}} = {ratio:g}\\, m_\\chi$"})))
     # CLs against epsilon at the mass nearest 10 MeV
     patch = min(patchset["patches"], key=lambda p: abs(np.log(p["metadata"]["mass_gev"] / 0.01)))
+    mu_up = couplings.points[f"{patch['metadata']['mass_gev']:.6g}"]["observed"]["mu"]
+    calls.append((_cls_scan_figure, (spec, patch, float(mu_up), out / "cls_scan", sim, settings)))
+    cutflow = json.loads((selected / "cutflow.json").read_text(encoding="utf-8"))
+    calls += [(cutflow_figure, (cutflow, sample, selected / f"cutflow_{sample}"))
+              for sample in ("data", f"signal_m{patch['metadata']['mass_gev'] * 1e3:g}MeV") if sample in cutflow["samples"]]
+    return calls
+
+
+def _plot(function: Callable[..., list[Path]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Path]:
+    """``function(*args, **kwargs)``: a plotting call with keywords as one task."""
+    return function(*args, **kwargs)
+
+
+def _cls_scan_figure(spec: dict[str, Any], patch: dict[str, Any], mu_up: float, stem: Path, sim: str,
+                     settings: MainJobSettings) -> list[Path]:
+    """CLs against epsilon from 0.05 to 2.5 times the observed limit at one mass (``cls_scan.png``)."""
+    import jsonpatch
+    import pyhf
+
+    from na64stat.inference.calculators import best_calculator
+    from na64stat.inference.likelihood import Likelihood
+    from na64stat.results.plotting import cls_scan_plot
+
     workspace = pyhf.Workspace(jsonpatch.apply_patch(spec, patch["patch"]))
     model = workspace.model()
     calc = best_calculator(Likelihood(model, workspace.data(model)), n_toys=settings.n_toys, seed=settings.seed)
-    mu_up = couplings.points[f"{patch['metadata']['mass_gev']:.6g}"]["observed"]["mu"]
     mus = np.linspace(0.05, 2.5, 14) * mu_up
-    points = []
-    with Progress(len(mus), "CLs scan") as bar:
-        for mu in mus:
-            points.append(calc.cls(float(mu)))
-            bar.update(1)
+    points = [calc.cls(float(mu)) for mu in mus]
     bands = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
-    files += cls_scan_plot(settings.coupling * np.sqrt(mus), [p.cls_obs for p in points],
-                           {b: [p.cls_exp[i] for p in points] for i, b in enumerate(bands)}, out / "cls_scan",
-                           xlabel=r"$\epsilon$", title=f"CLs at $m_{{A'}}$ = {patch['metadata']['mass_gev']:g} GeV, {sim}")
-    cutflow = json.loads((selected / "cutflow.json").read_text(encoding="utf-8"))
-    for sample in ("data", f"signal_m{patch['metadata']['mass_gev'] * 1e3:g}MeV"):
-        if sample in cutflow["samples"]:
-            files += cutflow_figure(cutflow, sample, selected / f"cutflow_{sample}")
-    return files
+    return cls_scan_plot(list(settings.coupling * np.sqrt(mus)), [p.cls_obs for p in points],
+                         {b: [p.cls_exp[i] for p in points] for i, b in enumerate(bands)}, stem,
+                         xlabel=r"$\epsilon$", title=f"CLs at $m_{{A'}}$ = {patch['metadata']['mass_gev']:g} GeV, {sim}")
 
 
 def limits_table(report: Mapping[str, Any]) -> str:
