@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 
 from na64stat.app.cli import main
 from na64stat.core.errors import InputError
@@ -54,7 +55,7 @@ def _couplings() -> dict:
         entry = {"mass_gev": m, "epsilon": eps, "epsilon2": eps**2, "y": eps**2 * 0.1 / 81, "e_mu": eps / 0.0144}
         points[f"{m:g}"] = {"observed": entry, **{f"expected_{b}": dict(entry) for b in BANDS}}
     points["0.1"]["expected_+2sigma"] = None  # a missing band value
-    return {"points": points}
+    return {"settings": {"confidence_level": 0.9}, "points": points}
 
 
 def test_hepdata_export_validates_and_has_one_column_per_band(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,7 +216,7 @@ def test_exclusion_plot_extra_curve_ratio_and_lmt_overlay(tmp_path: Path) -> Non
 
 def test_hepdata_y_table_is_against_m_chi_with_alpha_d_and_mass_ratio(tmp_path: Path) -> None:
     couplings = _couplings()
-    couplings["settings"] = {"alpha_d": 0.5, "mass_ratio": 2.5}
+    couplings["settings"] = {"alpha_d": 0.5, "mass_ratio": 2.5, "confidence_level": 0.9}
     folder = write_hepdata(couplings, tmp_path / "hd", couplings_to_export=("epsilon", "y"),
                            references=["NA64, PRL 123 (2019) 121801, arXiv:1906.00176"])
     table = yaml.safe_load((folder / "upper_limits_on_y.yaml").read_text())
@@ -229,6 +230,69 @@ def test_hepdata_y_table_is_against_m_chi_with_alpha_d_and_mass_ratio(tmp_path: 
     submission = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
     assert "arXiv:1906.00176" in submission[0]["comment"]
     assert all("arXiv:1906.00176" in d["description"] for d in submission if "data_file" in d)
+
+
+def test_hepdata_confidence_level_is_the_runs(tmp_path: Path) -> None:
+    """Issue 24: the CL of the limits, not always 90%; a file without one needs it given, and a given one must match."""
+    couplings = _couplings()
+    couplings["settings"]["confidence_level"] = 0.95
+    folder = write_hepdata(couplings, tmp_path / "hd95")
+    table = yaml.safe_load((folder / "upper_limits_on_epsilon.yaml").read_text())
+    assert {q["value"] for v in table["dependent_variables"] for q in v["qualifiers"] if q["name"] == "CL"} == {"95%"}
+    submission = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
+    assert "95% CL" in submission[0]["comment"] and "90%" not in (folder / "submission.yaml").read_text()
+    with pytest.raises(InputError, match="at 95% CL, not the 90% given"):
+        write_hepdata(couplings, tmp_path / "bad", confidence_level=0.9)
+    del couplings["settings"]["confidence_level"]
+    with pytest.raises(InputError, match="no confidence level"):
+        write_hepdata(couplings, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    folder = write_hepdata(couplings, tmp_path / "hd68", confidence_level=0.6827)
+    assert "68.27%" in (folder / "upper_limits_on_epsilon.yaml").read_text()
+
+
+def test_hepdata_keywords_and_attached_likelihood(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Reaction, observable and energy keywords from the setup; the pyhf likelihood as a HistFactory resource;
+    hepdata-validator accepts the folder (write_hepdata validates, and so does this test)."""
+    import tarfile
+
+    ws = REPO / "workspaces" / "na64mu-2022"
+    source = tmp_path / "couplings.json"
+    source.write_text(json.dumps(_couplings()))
+    main(["hepdata", str(source), "--out", str(tmp_path / "hd"), "--coupling", "epsilon", "--coupling", "e_mu",
+          "--setup", "na64mu-invisible", "--likelihood", str(ws), "--cl", "0.9"])
+    folder = tmp_path / "hd"
+    validate_hepdata(folder)
+    submission = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
+    resources = [r for r in submission[0]["additional_resources"] if r.get("type") == "HistFactory"]
+    assert len(resources) == 1 and resources[0]["location"] == "likelihood.tar.gz"
+    with tarfile.open(folder / "likelihood.tar.gz") as tar:
+        assert sorted(tar.getnames()) == ["bkgonly.json", "patchset.json"]
+        for name in tar.getnames():
+            extracted = tar.extractfile(name)
+            assert extracted is not None and extracted.read() == (ws / name).read_bytes()
+    tables = {d["name"]: d for d in submission if "data_file" in d}
+    keywords = {k["name"]: k["values"] for k in tables["Upper limits on e_mu"]["keywords"]}
+    assert keywords["reactions"] == ["MU- PB --> MU- PB Z'"] and keywords["observables"] == ["UL"]
+    # sqrt(s) of a 160 GeV muon on a nucleon at rest: sqrt(m_mu^2 + m_N^2 + 2 E m_N) = 17.35 GeV
+    assert keywords["cmenergies"] == [pytest.approx(17.35, abs=0.01)]
+    eps = {k["name"]: k["values"] for k in tables["Upper limits on epsilon"]["keywords"]}
+    assert eps["reactions"] == ["MU- PB --> MU- PB A'"]
+    table = yaml.safe_load((folder / "upper_limits_on_e_mu.yaml").read_text())
+    assert {q["value"] for q in table["dependent_variables"][0]["qualifiers"] if q["name"] == "Beam"} == {"160 GeV MU-"}
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        main(["hepdata", str(source), "--out", str(tmp_path / "hd2"), "--likelihood", str(tmp_path / "empty")])
+    assert "bkgonly.json" in capsys.readouterr().err and not (tmp_path / "hd2").exists()
+
+
+def test_recast_records_the_confidence_level() -> None:
+    from na64stat.results.recast import recast_limits_file
+
+    meta = {"mass_gev": 0.01, "signal_model": "dark_photon", "reference_coupling": 1e-4}
+    limits = {"confidence_level": 0.95, "limits": {"0.01": {"observed": 1.0, "expected": {"median": 1.0},
+                                                            "metadata": meta}}}
+    assert recast_limits_file(limits).settings["confidence_level"] == 0.95
 
 
 def test_scale_workspace_scales_yields_and_errors_and_keeps_a_valid_patchset() -> None:

@@ -621,14 +621,25 @@ def recast(limits_json: Path, out_path: Path, signal_model: str | None, referenc
 @click.option("--coupling", "coupling_names", multiple=True, default=("epsilon",), show_default=True,
               type=click.Choice(["epsilon", "epsilon2", "e_mu", "y"]), help="Coupling table(s) to export.")
 @click.option("--title", default="na64stat limits", show_default=True, help="Title used in the table descriptions.")
-def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...], title: str) -> None:
+@click.option("--cl", "confidence_level", type=float, default=None,
+              help="Confidence level of the limits; default: the couplings file's (na64stat recast records it), "
+                   "which a given one must match.")
+@click.option("--setup", "setup_name", type=_LazyChoice(_setup_names), default=None,
+              help="Setup of the limits: the beam, its energy and the target of the HEPData keywords.")
+@click.option("--likelihood", "likelihood_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder with the bkgonly.json and patchset.json of the limits, attached as the pyhf likelihood.")
+def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...], title: str,
+            confidence_level: float | None, setup_name: str | None, likelihood_dir: Path | None) -> None:
     """Export recast limits (na64stat recast output) as a validated HEPData submission."""
     from na64stat.results.hepdata import write_hepdata
 
     content = load_json(couplings_json, "couplings file")
-    folder = write_hepdata(content, out_dir, couplings_to_export=coupling_names, title=title,
+    folder = write_hepdata(content, out_dir, couplings_to_export=coupling_names, title=title, setup=setup_name,
+                           confidence_level=confidence_level, likelihood=likelihood_dir,
                            source=f"couplings file {couplings_json}")
-    logger.info(f"wrote {folder}/submission.yaml and {len(coupling_names)} table(s); validated with hepdata-validator")
+    attached = ", the pyhf likelihood attached" if likelihood_dir is not None else ""
+    logger.info(f"wrote {folder}/submission.yaml and {len(coupling_names)} table(s){attached}; "
+                "validated with hepdata-validator")
 
 
 @cli.command()

@@ -4,7 +4,14 @@
 ``couplings.json``) into a HEPData submission: ``submission.yaml`` plus one
 table per coupling, the mass as the independent variable (GeV) and the
 observed limit and each expected band (-2..+2 sigma) as their own dependent
-columns with qualifiers (CL, band, setup). The folder is validated with
+columns with qualifiers (the run's confidence level, band, setup, beam). Each
+table carries HEPData's keywords: the reaction (``E- PB --> E- PB A'``), the
+observable (``UL``) and the centre-of-mass energy of the beam particle on a
+target nucleon (``cmenergies``; the beam energy itself is the ``Beam``
+qualifier). The pyhf likelihood (``bkgonly.json`` + ``patchset.json``), where
+given, is attached as an additional resource of type ``HistFactory``, as
+HEPData expects of full likelihoods (a ``.tar.gz`` of the two files, read
+with pyhf first). The folder is validated with
 ``hepdata_validator.FullSubmissionValidator`` and moved into place only when
 it is valid, so a failed export leaves nothing behind (hepdata_lib's
 ``submission.tar.gz``, which it writes into the working directory, is made in
@@ -25,7 +32,14 @@ from typing import Any
 from na64stat.core.errors import InputError
 from na64stat.results.recast import RecastResult
 
-__all__ = ["write_hepdata", "validate_hepdata", "COUPLING_NAMES"]
+__all__ = ["write_hepdata", "validate_hepdata", "COUPLING_NAMES", "LIKELIHOOD_ARCHIVE"]
+
+#: File name of the attached pyhf likelihood (bkgonly.json + patchset.json).
+LIKELIHOOD_ARCHIVE = "likelihood.tar.gz"
+#: Nucleon mass [GeV] (the proton's) of the centre-of-mass energy keyword (beam particle on a target nucleon).
+_NUCLEON_MASS_GEV = 0.93827
+#: HEPData's name and the mass [GeV] of each beam particle.
+_BEAM = {"electron": ("E-", 0.000511), "muon": ("MU-", 0.10566)}
 
 #: HEPData variable names (LaTeX) of the recast couplings.
 COUPLING_NAMES: dict[str, str] = {
@@ -51,18 +65,19 @@ def validate_hepdata(folder: str | os.PathLike[str]) -> None:
         raise InputError(f"HEPData submission {folder} is not valid: {'; '.join(messages)[:800]}")
 
 
-# long (63 lines): the input checks, then one hepdata_lib table per coupling and the atomic write, in sequence
 def write_hepdata(
     couplings: RecastResult | Mapping[str, Any],
     out_dir: str | os.PathLike[str],
     *,
     couplings_to_export: Sequence[str] = ("epsilon",),
     title: str = "na64stat limits",
-    description: str = "90% CL upper limits computed with na64stat (CLs).",
+    description: str | None = None,
     mass_name: str = "$m_{A'}$",
     setup: str | None = None,
     source: str = "the couplings file",
     references: Sequence[str] = (),
+    confidence_level: float | None = None,
+    likelihood: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write a validated HEPData submission for the limits in ``couplings`` into ``out_dir``.
 
@@ -75,8 +90,16 @@ def write_hepdata(
     ``couplings`` is the content of a recast file: ``{"points": {key: {"observed": {...}, "expected_median": {...}, ...}}}``.
     Returns the folder. A point without a limit in some column (NaN / None)
     gets HEPData's ``-`` there (tables are rectangular).
+
+    ``confidence_level`` is that of the limits: by default the couplings
+    file's ``settings.confidence_level`` (``na64stat recast`` copies it from
+    the limits file); a file without one needs it given, and a given one must
+    agree with the file's. ``setup`` (a predefined setup's name) gives the
+    beam, its energy and the target of the keywords. ``likelihood`` is a
+    folder with the ``bkgonly.json`` and ``patchset.json`` of the limits, to
+    attach.
     """
-    from hepdata_lib import Submission, Table, Variable
+    from hepdata_lib import Submission
 
     if isinstance(couplings, RecastResult):
         couplings = couplings.to_dict()
@@ -88,39 +111,71 @@ def write_hepdata(
     if unknown:
         raise InputError(f"cannot export coupling(s) {unknown}; known: {', '.join(COUPLING_NAMES)}")
     ordered = sorted(points.values(), key=_mass)
-    masses = [_mass(v) for v in ordered]
     raw_settings = couplings.get("settings")
     settings = raw_settings if isinstance(raw_settings, Mapping) else {}
-    alpha_d = float(settings.get("alpha_d") or 0.1)
-    ratio = float(settings.get("mass_ratio") or 3.0)
+    cl = _confidence_level(confidence_level, settings.get("confidence_level"), source)
+    description = description or f"{_percent(cl)} CL upper limits computed with na64stat (CLs)."
     cited = "" if not references else " References: " + "; ".join(references) + "."
+    options: dict[str, Any] = {
+        "title": title, "mass_name": mass_name, "setup": setup, "cl": cl, "beam": _beam(setup),
+        "alpha_d": float(settings.get("alpha_d") or 0.1), "ratio": float(settings.get("mass_ratio") or 3.0),
+        "description": description, "cited": cited}
     submission = Submission()
     submission.comment = description + cited
-    for coupling in couplings_to_export:
-        table = Table(f"Upper limits on {coupling}")
-        on_chi = coupling == "y"
-        versus = "$m_{\\chi}$" if on_chi else mass_name
-        table.description = (f"{title}: 90% CL upper limits on {COUPLING_NAMES[coupling]} versus {versus}"
-                             + (f" for alpha_D = {alpha_d:g} and m_A'/m_chi = {ratio:g}" if on_chi else "")
-                             + f". {description}{cited}")
-        table.location = "na64stat output"
-        table.keywords["observables"] = ["UL"]
-        table.keywords["phrases"] = ["Dark photon", "Light dark matter", "Missing energy", "Upper limit"]
-        x = Variable(versus, is_independent=True, is_binned=False, units="GeV")
-        x.values = [float(f"{m / ratio:.6g}") for m in masses] if on_chi else masses
-        table.add_variable(x)
-        for key, label in _COLUMNS:
-            y = Variable(f"{label} {COUPLING_NAMES[coupling]}", is_independent=False, is_binned=False, units="")
-            y.values = [_value(v.get(key), coupling) for v in ordered]
-            y.add_qualifier("CL", "90%")
-            y.add_qualifier("Limit", label)
-            if on_chi:
-                y.add_qualifier("$\\alpha_D$", f"{alpha_d:g}")
-                y.add_qualifier("$m_{A'}/m_{\\chi}$", f"{ratio:g}")
-            if setup:
-                y.add_qualifier("Setup", setup)
-            table.add_variable(y)
-        submission.add_table(table)
+    with tempfile.TemporaryDirectory() as archive_dir:
+        if likelihood is not None:  # copied into the submission when its files are written, below
+            archive = _likelihood_archive(Path(likelihood), Path(archive_dir) / LIKELIHOOD_ARCHIVE)
+            submission.add_additional_resource(
+                "The pyhf likelihood of these limits: the background-only workspace (bkgonly.json) and one signal "
+                "patch per point (patchset.json), for 'pyhf patchset apply' and 'pyhf cls'." + cited,
+                str(archive), copy_file=True, file_type="HistFactory")
+        for coupling in couplings_to_export:
+            submission.add_table(_table(coupling, ordered, **options))
+        return _write_validated(submission, out_dir)
+
+
+def _table(coupling: str, ordered: Sequence[Mapping[str, Any]], *, title: str, description: str, cited: str,
+           mass_name: str, alpha_d: float, ratio: float, cl: float, setup: str | None,
+           beam: tuple[str, str, float, str] | None) -> Any:
+    """One hepdata_lib table: the ``coupling`` limits against the mass (against m_chi for y)."""
+    from hepdata_lib import Table, Variable
+
+    table = Table(f"Upper limits on {coupling}")
+    on_chi = coupling == "y"
+    versus = "$m_{\\chi}$" if on_chi else mass_name
+    table.description = (f"{title}: {_percent(cl)} CL upper limits on {COUPLING_NAMES[coupling]} versus {versus}"
+                         + (f" for alpha_D = {alpha_d:g} and m_A'/m_chi = {ratio:g}" if on_chi else "")
+                         + f". {description}{cited}")
+    table.location = "na64stat output"
+    table.keywords["observables"] = ["UL"]
+    table.keywords["phrases"] = ["Dark photon", "Light dark matter", "Missing energy", "Upper limit"]
+    if beam is not None:
+        particle, target, sqrt_s, _ = beam
+        boson = "Z'" if coupling == "e_mu" else "A'"
+        table.keywords["reactions"] = [f"{particle} {target} --> {particle} {target} {boson}"]
+        table.keywords["cmenergies"] = [sqrt_s]
+    masses = [_mass(v) for v in ordered]
+    x = Variable(versus, is_independent=True, is_binned=False, units="GeV")
+    x.values = [float(f"{m / ratio:.6g}") for m in masses] if on_chi else masses
+    table.add_variable(x)
+    for key, label in _COLUMNS:
+        y = Variable(f"{label} {COUPLING_NAMES[coupling]}", is_independent=False, is_binned=False, units="")
+        y.values = [_value(v.get(key), coupling) for v in ordered]
+        y.add_qualifier("CL", _percent(cl))
+        y.add_qualifier("Limit", label)
+        if on_chi:
+            y.add_qualifier("$\\alpha_D$", f"{alpha_d:g}")
+            y.add_qualifier("$m_{A'}/m_{\\chi}$", f"{ratio:g}")
+        if setup:
+            y.add_qualifier("Setup", setup)
+        if beam is not None:
+            y.add_qualifier("Beam", beam[3])
+        table.add_variable(y)
+    return table
+
+
+def _write_validated(submission: Any, out_dir: str | os.PathLike[str]) -> Path:
+    """hepdata_lib's files into a scratch folder next to ``out_dir``, validated, then moved into place."""
     # absolute before hepdata_lib runs in a scratch working directory (a relative
     # temporary path would then point into the scratch folder)
     target = Path(out_dir).resolve()
@@ -139,6 +194,72 @@ def write_hepdata(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _percent(cl: float) -> str:
+    """A confidence level as HEPData's qualifiers write it.
+
+    >>> _percent(0.9), _percent(0.95), _percent(0.6827)
+    ('90%', '95%', '68.27%')
+    """
+    return f"{cl * 100:.4g}%"
+
+
+def _confidence_level(given: float | None, recorded: Any, source: str) -> float:
+    """The limits' confidence level: the couplings file's, or the one given (which must then agree)."""
+    from na64stat.core.checks import check_number
+
+    for value, what in ((given, "confidence level"), (recorded, f"{source}: settings.confidence_level")):
+        if value is not None:
+            number = check_number(value, what, positive=True)
+            if number is None or not number < 1:
+                raise InputError(f"{what} must be between 0 and 1, got {value!r}")
+    if recorded is None and given is None:
+        raise InputError(f"{source}: no confidence level in its settings (a couplings file written before "
+                         "na64stat recorded it): rerun 'na64stat recast' on the limits file, or give it (--cl)")
+    if given is not None and recorded is not None and not math.isclose(float(given), float(recorded), rel_tol=1e-9):
+        raise InputError(f"{source}: the limits are at {_percent(float(recorded))} CL, not the "
+                         f"{_percent(float(given))} given")
+    return float(given if given is not None else recorded)
+
+
+def _beam(setup: str | None) -> tuple[str, str, float, str] | None:
+    """HEPData's beam particle, target, centre-of-mass energy per target nucleon [GeV] and a beam label of a
+    predefined setup (None for no or an unknown setup)."""
+    if not setup:
+        return None
+    from na64stat.physics.yields import SETUPS
+
+    if setup not in SETUPS:
+        return None
+    s = SETUPS[setup]
+    particle, mass = _BEAM[s.beam]
+    sqrt_s = math.sqrt(mass**2 + _NUCLEON_MASS_GEV**2 + 2 * s.beam_energy_gev * _NUCLEON_MASS_GEV)
+    return particle, s.target.name.upper(), float(f"{sqrt_s:.4g}"), f"{s.beam_energy_gev:g} GeV {particle}"
+
+
+def _likelihood_archive(folder: Path, archive: Path) -> Path:
+    """``bkgonly.json`` and ``patchset.json`` of ``folder``, validated with pyhf, as a byte-reproducible ``.tar.gz``."""
+    import gzip
+    import io
+    import tarfile
+
+    from na64stat.model.workspace import load_patchset, load_workspace
+
+    files = [folder / "bkgonly.json", folder / "patchset.json"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise InputError(f"likelihood folder {folder}: no {', '.join(missing)} (the workspace the limits came from)")
+    load_patchset(files[1], load_workspace(files[0]))  # a likelihood pyhf reads, or an InputError naming the file
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in files:  # fixed names, times and owners: equal workspaces give equal archives
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    archive.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
+    return archive
 
 
 def _check_points(points: Mapping[str, Any], source: str) -> None:

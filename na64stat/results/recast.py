@@ -238,7 +238,8 @@ class RecastResult:
     ----------
     settings:
         How they were recast (``beam``, ``alpha_d``, ``mass_ratio``,
-        ``dm_model``, ``long_lived``, ``branching``).
+        ``dm_model``, ``long_lived``, ``branching``) and the confidence level of
+        the limits (``confidence_level``, from the limits file; None where it has none).
     points:
         Per point key: ``observed`` and ``expected_<band>``, each a
         :meth:`RecastLimit.to_dict` (mu, epsilon2, epsilon, e_mu, y, ...) or None.
@@ -338,5 +339,10 @@ def recast_limits_file(
                    if mu is not None and math.isfinite(float(mu)) else None)
             for name, mu in values.items()
         }
+    confidence_level = limits.get("confidence_level")
+    if confidence_level is not None:
+        confidence_level = check_number(confidence_level, f"{source}: confidence_level", positive=True)
+        if confidence_level is None or not confidence_level < 1:
+            raise InputError(f"{source}: confidence_level must be below 1, got {confidence_level!r}")
     return RecastResult({"beam": beam, "alpha_d": alpha_d, "mass_ratio": mass_ratio, "dm_model": dm_model,
-                         "long_lived": long_lived, "branching": branching}, out)
+                         "long_lived": long_lived, "branching": branching, "confidence_level": confidence_level}, out)
