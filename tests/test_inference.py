@@ -208,8 +208,12 @@ def test_auto_method_choice():
     assert choose_method(Likelihood(counting_model(1.0, 0.5), [0.0])) == "exact"
     model, data = multichannel_model()
     assert choice(Likelihood(model, data)) == "asymptotic"
+    # a combination of counting channels: count vectors summed exactly
     small = pyhf.simplemodels.uncorrelated_background([1.0, 1.0], [0.5, 3.0], [0.1, 0.5])
-    assert choice(Likelihood(small, [0.0, 2.0] + small.config.auxdata)) == "toys"
+    assert choice(Likelihood(small, [0.0, 2.0] + small.config.auxdata)) == "exact"
+    # more bins than a combination of counting experiments has: toys
+    shape = pyhf.simplemodels.uncorrelated_background([1.0] * 10, [0.5] * 10, [0.1] * 10)
+    assert choice(Likelihood(shape, [0.0] * 10 + shape.config.auxdata)) == "toys"
 
 
 def test_bad_arguments():
@@ -217,9 +221,9 @@ def test_bad_arguments():
         upper_limit(counting_model(), [0.0], confidence_level=90)
     with pytest.raises(InputError, match="unknown method"):
         upper_limit(counting_model(), [0.0], method="bayes")
-    with pytest.raises(InputError, match="single-bin"):
+    with pytest.raises(InputError, match="count vectors"):  # five bins of 15-30 events
         model, data = multichannel_model()
-        ExactCalculator(Likelihood(model, data))
+        ExactCalculator(Likelihood(model, data)).cls(1.0)
     with pytest.raises(InputError, match="entries"):
         Likelihood(counting_model(), [0.0, 1.0])
 

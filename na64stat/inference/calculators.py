@@ -49,8 +49,10 @@ import numpy as np
 from scipy import special, stats
 
 from na64stat.core.errors import InputError
-from na64stat.inference.counting import CountingGrid, GridStatistic
+from na64stat.inference.counting import CountingGrid, GridStatistic, RegionProbability
+from na64stat.inference.joint import JointGrid
 from na64stat.inference.likelihood import FitResult, Likelihood
+from na64stat.inference.singlebin import MAX_BINS
 
 __all__ = [
     "N_SIGMAS",
@@ -62,8 +64,13 @@ __all__ = [
     "TestStatDistribution",
     "ToyEnsemble",
     "best_calculator",
+    "profile_on_data",
+    "EDGE_NOTE",
 ]
 
+#: Said where some fits stop where an interpolated yield reaches zero (the likelihood is undefined beyond).
+EDGE_NOTE = ("some fits end where an interpolated expected count reaches zero (e.g. a histosys down variation "
+             "below -100%): the likelihood is undefined beyond, so they are minima on that edge")
 #: Expected bands in pyhf's order: -2, -1, 0, +1, +2 sigma of the limit, i.e. the
 #: b-only test statistic at +2, +1, 0, -1, -2 sigma.
 N_SIGMAS: tuple[int, ...] = (2, 1, 0, -1, -2)
@@ -106,8 +113,13 @@ class Calculator(Protocol):
     """What the upper-limit search needs from a CLs calculator."""
 
     method: str
+    #: what the user should know about the calculation, collected while it runs
+    notes: set[str]
 
     def cls(self, mu: float) -> CLsPoint: ...
+
+    def prepare(self, mus: list[float]) -> None:
+        """Get ready to evaluate CLs for mu across this range (e.g. lay out a data space once)."""
 
     @property
     def evaluations(self) -> tuple[CLsPoint, ...]: ...
@@ -117,6 +129,38 @@ def _twice_nll_free_fit(lik: Likelihood, data: np.ndarray, init: np.ndarray | No
     """Free fit with the POI bounded below by 0 (the q~_mu convention)."""
     hi = lik.bounds[lik.poi_index, 1]
     return lik.fit(data, init=init, poi_bounds=(0.0, hi))
+
+
+def profile_on_data(lik: Likelihood, mu: float, init: np.ndarray) -> FitResult:
+    """Conditional fit of the observed data at ``mu``: the generator of pseudo-data at mu.
+
+    Where the data are impossible at mu - a bin that expects no events at mu
+    holds some, e.g. a channel without background at mu = 0 - the likelihood
+    is 0 for every nuisance value; the nuisance parameters are then profiled
+    on the other bins (the empty bins' counts taken as 0, so their term is a
+    constant), which is the generator such a hypothesis implies: its
+    pseudo-data have 0 events in those bins.
+
+    >>> import pyhf
+    >>> spec = {"channels": [{"name": "a", "samples": [
+    ...     {"name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+    ...     {"name": "bkg", "data": [0.0], "modifiers": []}]}]}
+    >>> lik = Likelihood(pyhf.Model(spec, poi_name="mu"), [1.0])
+    >>> bool(profile_on_data(lik, 0.0, lik.init).converged[0])
+    True
+    """
+    fit = lik.fit(lik.data[None, :], init=init, fixed_poi=mu)
+    if np.isfinite(fit.twice_nll[0]):
+        return fit
+    pars = np.array(init, dtype=float)
+    pars[lik.poi_index] = mu
+    expected = lik.expected_data(pars, include_auxdata=False)[0]
+    empty = (expected <= 0.0) & (lik.data[: lik.n_main] > 0)
+    if not empty.any():
+        return fit
+    data = lik.data.copy()
+    data[: lik.n_main][empty] = 0.0
+    return lik.fit(data[None, :], init=init, fixed_poi=mu)
 
 
 def _qtilde(mu: float, free: FitResult, cond: FitResult, poi_index: int) -> np.ndarray:
@@ -145,7 +189,7 @@ class AsymptoticCalculator:
         data = likelihood.data[None, :]
         self.free = _twice_nll_free_fit(likelihood, data)
         self.mu_hat = float(self.free.pars[0, likelihood.poi_index])
-        at_zero = likelihood.fit(data, init=self.free.pars[0], fixed_poi=0.0)
+        at_zero = profile_on_data(likelihood, 0.0, self.free.pars[0])
         self.asimov = likelihood.expected_data(at_zero.pars[0])[0]
         # The Asimov data are the expectation at these parameters (aux included), so they
         # are its maximum-likelihood estimate: no free fit of the Asimov data is needed.
@@ -154,6 +198,7 @@ class AsymptoticCalculator:
         self._sq_asimov: dict[float, float] = {}
         self._inits: dict[tuple[int, float], np.ndarray] = {}
         self.fit_failures = int(not self.free.converged[0]) + int(not at_zero.converged[0])
+        self.notes: set[str] = set()
         #: the free fit and the Asimov generator feed every CLs value: if either failed, all are NaN
         self._base_converged = bool(self.free.converged[0] and at_zero.converged[0])
 
@@ -161,6 +206,9 @@ class AsymptoticCalculator:
     def evaluations(self) -> tuple[CLsPoint, ...]:
         """Asymptotic CLs points are not kept (the search works on sqrt(q) directly)."""
         return ()
+
+    def prepare(self, mus: list[float]) -> None:
+        """Nothing to lay out: each mu costs two conditional fits."""
 
     @property
     def n_evaluations(self) -> int:
@@ -361,15 +409,20 @@ class _ProfiledCalculator:
         data = likelihood.data[None, :]
         self.free = _twice_nll_free_fit(likelihood, data)
         self._profiled: dict[float, FitResult] = {}
+        #: what the user should know about the calculation (e.g. fits on the edge of the model's domain)
+        self.notes: set[str] = set()
 
     def _profiled_fit(self, mu: float) -> FitResult:
         if mu not in self._profiled:
-            self._profiled[mu] = self.lik.fit(self.lik.data[None, :], init=self.free.pars[0], fixed_poi=mu)
+            self._profiled[mu] = profile_on_data(self.lik, mu, self.free.pars[0])
         return self._profiled[mu]
 
     def profiled_pars(self, mu: float) -> np.ndarray:
         """Conditional MLE of the nuisance parameters on the data at ``mu`` (the generator)."""
         return self._profiled_fit(mu).pars[0]
+
+    def prepare(self, mus: list[float]) -> None:
+        """Nothing to prepare by default (toys are drawn as mu is tested)."""
 
     def observed_fits_converged(self, mu: float) -> bool:
         """Whether the fits to the observed data that feed mu converged: the free fit, the conditional
@@ -392,6 +445,15 @@ class _ProfiledCalculator:
         if free is None:
             free = _twice_nll_free_fit(self.lik, datasets, init=self.free.pars[0])
         cond = self.lik.fit(datasets, init=free.pars if init is None else init, fixed_poi=mu)
+        if init is not None and not cond.converged.all():  # a warm start that failed: once more from the free fit
+            again = np.flatnonzero(~cond.converged)
+            retry = self.lik.fit(datasets[again], init=free.pars[again], fixed_poi=mu)
+            better = retry.converged
+            pars, nll, ok = cond.pars.copy(), cond.twice_nll.copy(), cond.converged.copy()
+            pars[again[better]], nll[again[better]], ok[again[better]] = retry.pars[better], retry.twice_nll[better], True
+            cond = FitResult(pars, nll, ok)
+        if free.n_on_edge or cond.n_on_edge:
+            self.notes.add(EDGE_NOTE)
         q = _qtilde(mu, free, cond, self.lik.poi_index)
         return q, free.converged & cond.converged, cond
 
@@ -536,16 +598,18 @@ class ExactCalculator(_ProfiledCalculator):
 
     method = "exact"
 
-    def __init__(self, likelihood: Likelihood) -> None:
-        if likelihood.n_main != 1:
-            raise InputError(f"exact counting needs a single-bin model, this one has {likelihood.n_main} bins")
+    def __init__(self, likelihood: Likelihood, seed: int = 0) -> None:
+        _check_exact_applies(likelihood)
         super().__init__(likelihood)
+        #: seed of the quasi-random points of a several-bin layout (no effect on one bin)
+        self.seed = int(seed)
         self._points: dict[float, CLsPoint] = {}
-        self.notes: set[str] = set()
-        self._grid: CountingGrid | None = None
+        self._grid: CountingGrid | JointGrid | None = None
         self._grid_data = np.zeros((0, likelihood.data.size))
         self._grid_free: FitResult | None = None
         self._grid_conditional: dict[float, np.ndarray] = {}
+        #: several bins: each count vector with the auxiliary data as observed (the band's outcomes)
+        self._outcomes = _Outcomes(self, np.zeros((0, likelihood.data.size)))
 
     def prepare(self, mus: list[float]) -> None:
         """Lay out the data grid for the generators of all these mu (and mu = 0) at once, so that a
@@ -555,15 +619,19 @@ class ExactCalculator(_ProfiledCalculator):
             self._grid = None
             self._grid_for(generators)
 
-    def _grid_for(self, generators: np.ndarray) -> CountingGrid:
+    def _grid_for(self, generators: np.ndarray) -> CountingGrid | JointGrid:
         """The data grid serving these generators: reused while it covers them (its free fits do not
         depend on mu), else laid out anew with room for larger rates."""
         if self._grid is None or not self._grid.covers(generators):
-            self._grid = CountingGrid(self.lik, generators, rate_margin=1.5)
+            self._grid = _layout(self.lik, generators, self.seed)
             self._grid_data = self._grid.datasets(self.lik.data)
             self._grid_free = _twice_nll_free_fit(self.lik, self._grid_data, init=self._free_start(self._grid_data))
             self._grid_conditional = {}
             self.notes.update(self._grid.notes)
+            if self._grid_free.n_on_edge:
+                self.notes.add(EDGE_NOTE)
+            if isinstance(self._grid, JointGrid):
+                self._outcomes = _Outcomes(self, self._grid.outcomes(self.lik.data))
         return self._grid
 
     @property
@@ -574,14 +642,13 @@ class ExactCalculator(_ProfiledCalculator):
     @classmethod
     def grid_size(cls, likelihood: Likelihood) -> int:
         """Data points per tested mu near the limit (raises InputError where exact counting cannot apply)."""
-        if likelihood.n_main != 1:
-            raise InputError(f"exact counting needs a single-bin model, this one has {likelihood.n_main} bins")
+        _check_exact_applies(likelihood)
         pars = np.repeat(likelihood.init[None, :], 2, axis=0)
         pars[1, likelihood.poi_index] = 0.0
-        background = float(likelihood.expected_data(pars[1], include_auxdata=False)[0, 0])
+        background = float(likelihood.expected_data(pars[1], include_auxdata=False)[0].sum())
         poi = likelihood.poi_index
         pars[0, poi] = (5.0 + 3.0 * math.sqrt(max(background, 0.0))) * likelihood.typical_scale[poi]
-        return CountingGrid(likelihood, pars, rate_margin=1.5).size
+        return _layout(likelihood, pars).size
 
     @classmethod
     def applicable(cls, likelihood: Likelihood) -> bool:
@@ -625,7 +692,14 @@ class ExactCalculator(_ProfiledCalculator):
         poi = lik.poi_index
         at_zero = start.copy()
         at_zero[:, poi] = 0.0
-        if lik.closed_form is not None:
+        if lik.n_main > 1:  # the summed excess over the summed signal per unit POI, at the nominal nuisances
+            pars = np.repeat(self.free.pars[:1], 2, axis=0)
+            pars[:, poi] = (0.0, 1.0)
+            background, with_signal = lik.expected_data(pars, include_auxdata=False).sum(axis=1)
+            per_unit = with_signal - background
+            guess = (data[:, : lik.n_main].sum(axis=1) - background) / per_unit if per_unit > 0 else 0.0 * data[:, 0]
+            start[:, poi] = np.clip(np.nan_to_num(guess), 0.0, hi[poi])
+        elif lik.closed_form is not None:
             background = lik.closed_form.rate(at_zero)[0]
             at_zero[:, poi] = 1.0
             per_unit = lik.closed_form.rate(at_zero)[0] - background
@@ -659,23 +733,91 @@ class ExactCalculator(_ProfiledCalculator):
                 self._grid_conditional[mu] = start
         return q, ok
 
-    def _point(self, mu: float, q_obs: float, grid: CountingGrid, q: np.ndarray, generators: np.ndarray,
+    def _point(self, mu: float, q_obs: float, grid: CountingGrid | JointGrid, q: np.ndarray, generators: np.ndarray,
                n_failed: int) -> CLsPoint:
         """Observed and expected CLs from the test statistic on the grid."""
         p_band = np.array([special.ndtr(n) for n in N_SIGMAS])
         statistic = grid.statistic(q)
-        thresholds = np.concatenate([[q_obs], _lower_quantiles(statistic, p_band, generators[1:])])
+        if isinstance(grid, JointGrid):
+            band = self._outcomes.quantiles(mu, p_band, grid.count_probability(generators[1:])[0])
+        else:
+            band = _lower_quantiles(statistic, p_band, generators[1:])
+        thresholds = np.concatenate([[q_obs], band])
         prob = statistic.probability(thresholds, generators)
         sb, b = prob.value[:, 0], prob.value[:, 1]
         cls = np.where(b > 0, sb / np.where(b > 0, b, 1.0), 1.0)
         cls = np.where(thresholds <= 0.0, 1.0, np.minimum(cls, 1.0))
-        with np.errstate(all="ignore"):
-            rel = np.hypot(prob.error[:, 0] / sb, prob.error[:, 1] / b)
-        error = np.where(np.isfinite(rel), cls * rel, 0.0)
+        error = _ratio_error(prob, cls)
         error = np.where(thresholds <= 0.0, 0.0, error)
         return CLsPoint(mu=mu, cls_obs=float(cls[0]), clsb_obs=float(sb[0]), clb_obs=float(b[0]),
                         cls_exp=tuple(float(c) for c in cls[1:]), n_failed=n_failed,
                         cls_obs_error=float(error[0]), cls_exp_error=tuple(float(e) for e in error[1:]))
+
+
+def _ratio_error(prob: RegionProbability, cls: np.ndarray) -> np.ndarray:
+    """Numerical error of CLs = P_sb / P_b (columns 0 and 1 of ``prob``) for each threshold.
+
+    The quadrature errors of the two probabilities are combined as independent; sampled rows (several
+    bins) enter through their influences, linearised for the ratio, (I_sb - CLs I_b) / P_b, whose squares
+    sum to its variance: the numerator and denominator share the same points, so most of their sampling
+    noise cancels in CLs.
+    """
+    sb, b = prob.value[:, 0], prob.value[:, 1]
+    quadrature = prob.error if prob.quadrature is None else prob.quadrature
+    with np.errstate(all="ignore"):
+        rel = np.hypot(quadrature[:, 0] / sb, quadrature[:, 1] / b)
+        error = np.where(np.isfinite(rel), cls * rel, 0.0)
+        if prob.influence is not None:
+            linear = (prob.influence[:, :, 0] - cls[:, None] * prob.influence[:, :, 1]) / b[:, None]
+            error = np.hypot(error, np.where(b > 0, np.sqrt(np.sum(linear**2, axis=1)), 0.0))
+    return error
+
+
+def _check_exact_applies(likelihood: Likelihood) -> None:
+    """Raise InputError where exact counting does not apply: more main bins than a combination of
+    counting experiments has (:data:`~na64stat.inference.singlebin.MAX_BINS`)."""
+    if likelihood.n_main > MAX_BINS:
+        raise InputError(f"exact counting sums over count vectors of at most {MAX_BINS} bins, "
+                         f"this model has {likelihood.n_main}; use toys or asymptotic")
+
+
+def _layout(lik: Likelihood, generators: np.ndarray, seed: int = 0) -> CountingGrid | JointGrid:
+    """The data space of ``lik`` serving ``generators``: the one-bin grid or the several-bin layout."""
+    if lik.n_main == 1:
+        return CountingGrid(lik, generators, rate_margin=1.5)
+    return JointGrid(lik, generators, rate_margin=1.5, seed=seed)
+
+
+class _Outcomes:
+    """The count vectors of a :class:`JointGrid` with the auxiliary measurements as observed, and q~ on them.
+
+    The expected band at n sigma uses the b-only distribution of q~ over these outcomes (the counts an
+    experiment could have seen, its calibration measurements fixed as published): the Phi(n) lower
+    quantile. At n = 0 in every bin the observed q~ is the largest value, so no band lies below the
+    observed limit there.
+    """
+
+    def __init__(self, calc: ExactCalculator, data: np.ndarray) -> None:
+        self.calc = calc
+        self.data = data
+        self.free = _twice_nll_free_fit(calc.lik, data, init=calc.free.pars[0]) if data.size else None
+        self._q: dict[float, np.ndarray] = {}
+
+    def q(self, mu: float) -> np.ndarray:
+        """q~_mu of every outcome (NaN where a fit failed)."""
+        if mu not in self._q:
+            q, ok = self.calc.q_values(mu, self.data, free=self.free)
+            self._q[mu] = np.where(ok, q, np.nan)
+        return self._q[mu]
+
+    def quantiles(self, mu: float, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Lower quantiles of q~_mu over the outcomes with b-only probabilities ``weights``, for each p."""
+        q = self.q(mu)
+        finite = np.isfinite(q)
+        if not finite.any():
+            return np.full(p.size, np.nan)
+        dist = TestStatDistribution(q[finite], weights[finite])
+        return np.array([dist.quantile(float(pk)) for pk in p])
 
 
 def _lower_quantiles(statistic: GridStatistic, p: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -687,6 +829,7 @@ def _lower_quantiles(statistic: GridStatistic, p: np.ndarray, background: np.nda
     for v by the Illinois method on the exact region probability.
     """
     grid, q = statistic.grid, statistic.q
+    assert isinstance(grid, CountingGrid)  # several bins take their bands from _Outcomes
     if grid.inner is None:
         weights = grid.row_weights(background, 0)[0]
         finite = np.isfinite(q.ravel())
@@ -732,6 +875,7 @@ def _lower_quantiles(statistic: GridStatistic, p: np.ndarray, background: np.nda
 def _empirical_bracket(statistic: GridStatistic, background: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A bracket of each b-only quantile from the grid nodes taken as weighted points (p -+ 0.003)."""
     grid = statistic.grid
+    assert isinstance(grid, CountingGrid)
     inner = grid.inner
     assert inner is not None
     rows = grid.row_weights(background, 0)[0]

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from scipy import special, stats
@@ -49,7 +49,8 @@ from na64stat.core.errors import InputError
 if TYPE_CHECKING:
     from na64stat.inference.likelihood import Likelihood
 
-__all__ = ["MAX_GRID", "MAX_POISSON_MEAN", "Axis", "CountingGrid", "RegionProbability"]
+__all__ = ["MAX_GRID", "MAX_POISSON_MEAN", "Axis", "CountingGrid", "DataSpace", "GridStatistic", "RegionProbability",
+           "uniform_nodes"]
 
 #: Largest number of data points (grid nodes) one tested mu may need.
 MAX_GRID: int = 4_000_000
@@ -112,15 +113,50 @@ class Axis:
         return stats.norm.pdf(self.nodes, centre, sigma) * (self.nodes[1] - self.nodes[0])
 
 
+class DataSpace(Protocol):
+    """What :class:`GridStatistic` needs of a data space: rows of data points (each row a line along the
+    inner axis, or one point), their weights per generator, and what the layout leaves out or samples.
+    Implemented by :class:`CountingGrid` (one bin) and :class:`~na64stat.inference.joint.JointGrid`."""
+
+    shape: tuple[int, ...]
+    #: the inner axes and, for each, the rows (a mask over the rows) that lie along it
+    inner_groups: list[tuple[Axis, np.ndarray]]
+
+    def row_weights(self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False) -> np.ndarray: ...
+
+    def tail_probability(self, generators: np.ndarray) -> np.ndarray: ...
+
+    def sampling_influence(self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> np.ndarray | None: ...
+
+
 @dataclass(frozen=True)
 class RegionProbability:
-    """P_g(q >= t) for thresholds t: shape (T, G) for G generators, with its numerical error."""
+    """P_g(q >= t) for thresholds t: shape (T, G) for G generators, with its numerical error.
+
+    Attributes
+    ----------
+    value, error:
+        The probabilities and their numerical error (quadrature, sampling and the probability left out).
+    quadrature:
+        The part of the error that is not from sampling (equal to ``error`` without sampled rows).
+    influence:
+        Sampled layouts only: each sampled row's centred contribution to the value, shape (T, D, G), whose
+        squares sum to the sampling variance; ratios of probabilities over the same rows (CLs) take
+        their sampling error from it, with the correlation between numerator and denominator.
+    """
 
     value: np.ndarray
     error: np.ndarray
+    quadrature: np.ndarray | None = None
+    influence: np.ndarray | None = None
 
 
-def _uniform_nodes(lo: float, hi: float, width: float) -> np.ndarray:
+def uniform_nodes(lo: float, hi: float, width: float) -> np.ndarray:
+    """Uniform nodes spanning [lo, hi] at spacing ``width``, 4k + 1 of them (both coarser grids keep the ends).
+
+    >>> uniform_nodes(-1.0, 1.0, 0.5).tolist()
+    [-1.0, -0.5, 0.0, 0.5, 1.0]
+    """
     half = 2 * max(math.ceil((hi - lo) / (4.0 * width)), 1)  # 4k + 1 nodes: both coarser grids keep the ends
     return 0.5 * (lo + hi) + width * np.arange(-half, half + 1)
 
@@ -165,7 +201,7 @@ class CountingGrid:
             axis = Axis(1 + k, np.zeros(0), kind, term.par_index, term.scale)
             centres, sigmas = zip(*(axis.normal(g) for g in gens))
             lo, hi = min(centres) - _HALF_WIDTH * max(sigmas), max(centres) + _HALF_WIDTH * max(sigmas)
-            continuous.append(Axis(1 + k, _uniform_nodes(lo, hi, min(sigmas) * _OUTER_STEP), kind, term.par_index,
+            continuous.append(Axis(1 + k, uniform_nodes(lo, hi, min(sigmas) * _OUTER_STEP), kind, term.par_index,
                                    term.scale))
             influence.append(abs(slopes[term.par_index]) * max(sigmas) / (term.scale if kind != "normal" else 1.0))
         self.inner: Axis | None = None
@@ -173,14 +209,17 @@ class CountingGrid:
             chosen = continuous.pop(int(np.argmax(influence)))
             lo, hi = chosen.nodes[0], chosen.nodes[-1]
             step = (chosen.nodes[1] - chosen.nodes[0]) * _INNER_STEP / _OUTER_STEP
-            self.inner = Axis(chosen.column, _uniform_nodes(lo, hi, step), chosen.kind, chosen.par_index, chosen.scale)
+            self.inner = Axis(chosen.column, uniform_nodes(lo, hi, step), chosen.kind, chosen.par_index, chosen.scale)
         self.outer: list[Axis] = discrete + continuous
+        self.inner_groups: list[tuple[Axis, np.ndarray]] = []
         self.shape = tuple(a.nodes.size for a in self.outer) + ((self.inner.nodes.size,) if self.inner else (1,))
         # outer rows (combinations of counts and outer measurements) that no generator of the layout
         # reaches with probability above _PRUNE are not fitted; their probability under the tested
         # generators is added to the numerical error
         self._weights_cache: dict[tuple[bytes, int, bool], np.ndarray] = {}
         self.active = self.row_weights(gens, 0, all_rows=True).max(axis=0) > _PRUNE
+        if self.inner is not None:
+            self.inner_groups = [(self.inner, np.ones(int(self.active.sum()), dtype=bool))]
         if self.size > MAX_GRID:
             raise InputError(
                 f"exact counting would need {self.size} data points ({len(lik.aux_terms)} auxiliary "
@@ -232,7 +271,7 @@ class CountingGrid:
             data[:, axis.column] = values.ravel()[keep]
         return data
 
-    def row_weights(self, generators: np.ndarray, coarse: int, all_rows: bool = False) -> np.ndarray:
+    def row_weights(self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False) -> np.ndarray:
         """Weights of the (active) outer rows per generator, shape (G, rows); ``coarse`` = level: every
         2**level-th continuous node, its weight x 2**level."""
         key = (np.asarray(generators, dtype=float).tobytes(), coarse, all_rows)
@@ -249,6 +288,14 @@ class CountingGrid:
                 cache.clear()
             cache[key] = out if all_rows else out[:, self.active]
         return cache[key]
+
+    def tail_probability(self, generators: np.ndarray) -> np.ndarray:
+        """Probability of the data points left out (rows no generator of the layout reaches), per generator."""
+        return self.row_weights(generators, 0, all_rows=True)[:, ~self.active].sum(axis=1)
+
+    def sampling_influence(self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> np.ndarray | None:
+        """Each sampled row's centred contribution to P(q >= t): None here (every row is a quadrature node)."""
+        return None
 
     def probability(self, q: np.ndarray, thresholds: np.ndarray, generators: np.ndarray,
                     with_error: bool = True) -> RegionProbability:
@@ -274,7 +321,7 @@ _STENCILS = {offset: np.linalg.inv(np.vander(np.arange(4.0) + offset, 4, increas
 class GridStatistic:
     """q on a :class:`CountingGrid`, ready for P(q >= t) at any threshold and generator."""
 
-    def __init__(self, grid: CountingGrid, q: np.ndarray) -> None:
+    def __init__(self, grid: DataSpace, q: np.ndarray) -> None:
         self.grid = grid
         self.q = q.reshape(-1, grid.shape[-1])
         self._cubics: dict[int, np.ndarray] = {}
@@ -291,35 +338,51 @@ class GridStatistic:
         grid = self.grid
         t = np.atleast_1d(np.asarray(thresholds, dtype=float))
         gens = np.atleast_2d(generators)
-        fine = self._probability(t, gens, 0)
+        mass, rows, keep = self._row_mass(t, gens, 0)
+        fine = np.einsum("tdg,gd->tg", mass, rows)
         if not with_error:
             return RegionProbability(fine, np.zeros_like(fine))
         d1 = np.abs(fine - self._probability(t, gens, 1))
         d2 = np.abs(self._probability(t, gens, 1) - self._probability(t, gens, 2))
-        skipped = grid.row_weights(gens, 0, all_rows=True)[:, ~grid.active].sum(axis=1)
+        skipped = grid.tail_probability(gens)
+        influence = grid.sampling_influence(mass, rows, keep)
+        sampled = np.zeros_like(fine) if influence is None else np.sqrt(np.sum(influence**2, axis=1))
         # Aitken: with a geometric convergence ratio r = d2 / d1 per halving, the fine sum is off by
         # d1 / (r - 1); without clear convergence (r < 2) by d1 itself
         with np.errstate(all="ignore"):
             ratio = np.where(d1 > 0, d2 / d1, np.inf)
         with np.errstate(all="ignore"):
             error = np.where(ratio >= 2.0, d1 / (ratio - 1.0), d1)
-        return RegionProbability(fine, np.maximum(error, 1e-15) + skipped[None, :])
+        quadrature = np.maximum(error, 1e-15) + skipped[None, :]
+        return RegionProbability(fine, np.hypot(np.maximum(error, 1e-15), sampled) + skipped[None, :], quadrature, influence)
 
     def _probability(self, t: np.ndarray, gens: np.ndarray, coarse: int) -> np.ndarray:
+        mass, rows, _ = self._row_mass(t, gens, coarse)
+        return np.einsum("tdg,gd->tg", mass, rows)
+
+    def _row_mass(self, t: np.ndarray, gens: np.ndarray, coarse: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per threshold, row and generator the probability of q >= t along the row's inner axis (T, D, G;
+        0 or 1 without one), the rows' weights (G, D) and the indices of the rows kept (weight > 0)."""
         grid = self.grid
         rows = grid.row_weights(gens, coarse)  # (G, D)
-        if grid.inner is None:
-            hit = self.q[None, :, 0] >= t[:, None] - 1e-9 * (1.0 + np.abs(t[:, None]))  # (T, D)
-            return hit.astype(float) @ rows.T
+        keep = np.flatnonzero(rows.sum(axis=0) > 1e-300)
+        rows = rows[:, keep]
+        if not grid.inner_groups:
+            hit = self.q[None, keep, 0] >= t[:, None] - 1e-9 * (1.0 + np.abs(t[:, None]))  # (T, D)
+            return np.repeat(hit.astype(float)[:, :, None], len(gens), axis=2), rows, keep
         cols = slice(None, None, 2**coarse)
-        x, qq, cubic = grid.inner.nodes[cols], self.q[:, cols], self._cubic(coarse)
-        keep = rows.sum(axis=0) > 1e-300
-        if not keep.all():
-            rows, qq, cubic = rows[:, keep], qq[keep], cubic[keep]
-        normals = [grid.inner.normal(g) for g in gens]
-        cdf = np.stack([special.ndtr((x - c) / s) for c, s in normals], axis=1)  # (I, G)
-        mass = _inner_mass(qq, cubic, x, t, cdf, normals)  # (T, D, G)
-        return np.einsum("tdg,gd->tg", mass, rows)
+        cubic = self._cubic(coarse)
+        mass = np.zeros((t.size, keep.size, len(gens)))
+        for axis, members in grid.inner_groups:
+            sel = np.flatnonzero(members[keep])
+            if sel.size == 0:
+                continue
+            idx = keep[sel]
+            x = axis.nodes[cols]
+            normals = [axis.normal(g) for g in gens]
+            cdf = np.stack([special.ndtr((x - c) / s) for c, s in normals], axis=1)  # (I, G)
+            mass[:, sel] = _inner_mass(self.q[idx][:, cols], cubic[idx], x, t, cdf, normals)
+        return mass, rows, keep
 
 
 def _cubic_coefficients(q: np.ndarray) -> np.ndarray:

@@ -57,11 +57,15 @@ class FitResult:
         -2 ln L at the best fit, shape (N,).
     converged:
         Whether each fit converged, shape (N,).
+    n_on_edge:
+        Fits that ended on the edge of the region where -2 ln L is defined (an interpolated yield
+        reaching zero; pyhf's likelihood is undefined beyond it): converged there, counted here.
     """
 
     pars: np.ndarray
     twice_nll: np.ndarray
     converged: np.ndarray
+    n_on_edge: int = 0
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,7 @@ class Likelihood:
         n = x.shape[0]
         done = ~np.isfinite(f)
         converged = np.zeros(n, dtype=bool)
+        on_edge = np.zeros(n, dtype=bool)
         # finite-difference steps: 1e-4 (1 + |x|) to start, then 1e-3 of each parameter's
         # uncertainty from the last Hessian (a POI whose scale is 1e-6 needs tiny steps)
         typical = self.typical_scale[free]
@@ -326,17 +331,28 @@ class Likelihood:
                 projected = _newton_step(grad[r], hess[r], leaving)
                 curvature = np.maximum(np.abs(np.diagonal(hess[r], axis1=1, axis2=2)), 1e-8)
                 descent = np.where(blocked[r], 0.0, -grad[r] / curvature)
+                # and the Newton step cut where -2 ln L stops being defined (a yield turning negative)
+                to_edge = self._to_edge(xs[r], ds[r], free, lo, hi, newton[r])
                 imp2, f2, x2 = self._try_steps(
-                    xs[r], fs[r], ds[r], free, lo, hi, [(projected, _NEWTON_FRACTIONS), (descent, _GRADIENT_FRACTIONS)]
+                    xs[r], fs[r], ds[r], free, lo, hi,
+                    [(projected, _NEWTON_FRACTIONS), (descent, _GRADIENT_FRACTIONS), (to_edge, np.ones(1))]
                 )
                 improved[retry], fnew[retry], xnew[retry] = imp2, f2, x2
             rows = todo[rest]
             x[rows], f[rows] = xnew, fnew
-            # no decrease: converged if within 100x the tolerance (round-off floor), else a failed fit
+            # no decrease: converged if within 100x the tolerance (round-off floor), else a failed fit;
+            # no decrease or a decrease below the tolerance on the edge of the region where -2 ln L is
+            # defined (a tiny step downhill leaves it): converged there, the minimum where it is defined
             stuck = ~improved
-            converged[rows[stuck & (decrement[rest] < 100 * tolerance[rest])]] = True
-            done[rows[stuck]] = True
-        return FitResult(pars=x, twice_nll=f, converged=converged & np.isfinite(f))
+            near = stuck & (decrement[rest] < 100 * tolerance[rest])
+            edge = (stuck & ~near) | (improved & (fs[rest] - fnew < tolerance[rest]))
+            if edge.any():
+                r = rest[edge]
+                edge[edge] = self._on_edge(xnew[edge], ds[r], free, lo, hi, -grad[r], blocked[r])
+            converged[rows[near | edge]] = True
+            on_edge[rows[edge]] = True
+            done[rows[stuck | edge]] = True
+        return FitResult(pars=x, twice_nll=f, converged=converged & np.isfinite(f), n_on_edge=int(on_edge.sum()))
 
     def _try_steps(
         self, xs: np.ndarray, fs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -356,6 +372,39 @@ class Likelihood:
         fbest = fc[rows, best]
         improved = fbest < fs
         return improved, np.where(improved, fbest, fs), np.where(improved[:, None], full[rows, best], xs)
+
+    def _to_edge(self, xs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 step: np.ndarray) -> np.ndarray:
+        """``step`` shortened to the longest fraction (bisection, 40 halvings) at which -2 ln L is still
+        finite; unchanged where the whole step is (then it adds nothing new)."""
+        xf = xs[:, free]
+
+        def finite(frac: np.ndarray) -> np.ndarray:
+            trial = xs.copy()
+            trial[:, free] = np.clip(xf + frac[:, None] * step, lo, hi)
+            return np.isfinite(self.twice_nll(trial, ds))
+
+        good, bad = np.zeros(xs.shape[0]), np.ones(xs.shape[0])
+        if finite(bad).all():
+            return step
+        for _ in range(40):
+            mid = 0.5 * (good + bad)
+            ok = finite(mid)
+            good, bad = np.where(ok, mid, good), np.where(ok, bad, mid)
+        return good[:, None] * step
+
+    def _on_edge(self, xs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 downhill: np.ndarray, blocked: np.ndarray) -> np.ndarray:
+        """Whether a tiny step downhill (1e-7 of each parameter's scale) makes -2 ln L undefined: the fit
+        then ends on the edge of the region where every expected count is positive (an interpolated yield
+        that turns negative beyond it), the minimum of the likelihood where it is defined."""
+        direction = np.where(blocked, 0.0, downhill)
+        norm = np.abs(direction).max(axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            unit = np.where(norm > 0, direction / norm, 0.0)
+        trial = xs.copy()
+        trial[:, free] = np.clip(xs[:, free] + 1e-7 * (self.typical_scale[free] + np.abs(xs[:, free])) * unit, lo, hi)
+        return (norm[:, 0] > 0) & ~np.isfinite(self.twice_nll(trial, ds))
 
     def _finite_start(self, x0: np.ndarray, data: np.ndarray, free: np.ndarray) -> np.ndarray:
         """Replace starting points with an infinite -2 ln L (e.g. zero expected counts where
@@ -463,22 +512,11 @@ def _newton_step(grad: np.ndarray, hess: np.ndarray, frozen: np.ndarray) -> np.n
 
 
 def _positive_definite(h: np.ndarray) -> np.ndarray:
-    """Rows whose symmetric matrix is well-conditioned positive definite (leading minors, up to 3x3)."""
-    q = h.shape[1]
-    if q > 3:
-        ok = np.zeros(h.shape[0], dtype=bool)
-        try:
-            np.linalg.cholesky(h)
-            ok[:] = True
-        except np.linalg.LinAlgError:
-            pass
-        return ok
+    """Rows whose symmetric matrix is well-conditioned positive definite: every leading principal minor
+    above 1e-8 of its scale (Sylvester's criterion, one batched determinant per order, so one row that is
+    not definite does not send the whole batch to the eigendecomposition)."""
     scale = np.abs(h).max(axis=(1, 2)) + 1e-300
     ok = h[:, 0, 0] > 1e-8 * scale
-    if q >= 2:
-        m2 = h[:, 0, 0] * h[:, 1, 1] - h[:, 0, 1] * h[:, 1, 0]
-        ok &= m2 > 1e-8 * scale**2
-    if q == 3:
-        ok &= np.linalg.det(h) > 1e-8 * scale**3
+    for k in range(2, h.shape[1] + 1):
+        ok &= np.linalg.det(h[:, :k, :k]) > 1e-8 * scale**k
     return ok
-

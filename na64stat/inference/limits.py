@@ -9,7 +9,11 @@ its own status instead of one exception losing the rest:
 * ``no_crossing`` - it does not (the value is NaN);
 * ``fit_failure`` - a fit failed where the crossing had to be evaluated;
 * ``low_toy_statistics`` - toys reached their cap before the CLs error at the
-  crossing met ``cls_accuracy`` (the value is the best estimate, with its error).
+  crossing met ``cls_accuracy`` (the value is the best estimate, with its error);
+* ``approximate`` - asymptotic formulae where a signal bin expects fewer than
+  :data:`SMALL_COUNT` background events (``auto`` fell back to them because
+  exact counting and toys exceed the budget): at such counts they are known
+  to be too strong (~1.6 instead of 2.303 events at n = 0, b = 0.5).
 
 Every limit carries an error (the CLs error at the crossing over the slope of
 CLs there), the reason for its method and notes (e.g. a widened POI bound:
@@ -21,14 +25,17 @@ found with a handful of Asimov fits. Toys and exact counting reuse every CLs
 evaluation for all six crossings; exact counting reads them off cubics in
 (mu, ln CLs), since its CLs has no Monte-Carlo noise.
 
-``method="auto"`` (:func:`plan_method`) uses exact counting for single-bin
-models with less than 100 expected background events, toys for other models
+``method="auto"`` (:func:`plan_method`) uses exact counting for counting
+models (one bin, or a combination of up to
+:data:`~na64stat.inference.singlebin.MAX_BINS` one-bin channels) with less
+than 100 expected background events per bin, toys for other models
 whenever the expected background of a signal bin is below
-:data:`SMALL_COUNT`, where asymptotic formulae are wrong (PHYSICS.md: they
-give ~1.6 instead of 2.303 events at n = 0, b = 0.5), and asymptotic
-otherwise; it estimates each method's cost from a timed batch of fits and
-falls back (exact -> toys -> asymptotic) when the estimate exceeds the
-budget, saying so in ``method_reason``.
+:data:`SMALL_COUNT`, where asymptotic formulae are wrong (they give ~1.6
+instead of 2.303 events at n = 0, b = 0.5), and asymptotic otherwise; it
+estimates each method's cost from a timed batch of fits and falls back
+(exact -> toys -> asymptotic) when the estimate exceeds the budget, saying
+so in ``method_reason`` (and, for asymptotic formulae at small counts, in
+the status: ``approximate``).
 
 Examples
 --------
@@ -64,6 +71,7 @@ from na64stat.inference.calculators import (
     ToyCalculator,
 )
 from na64stat.inference.likelihood import MAX_NEWTON_PARAMETERS, Likelihood
+from na64stat.inference.singlebin import MAX_BINS
 
 __all__ = ["SMALL_COUNT", "METHODS", "UpperLimit", "MethodChoice", "plan_method", "choose_method", "upper_limit",
            "limit_from_calculator"]
@@ -130,11 +138,13 @@ class UpperLimit:
 
 
 class MethodChoice(NamedTuple):
-    """What ``auto`` chose, why, and what it expected the calculation to cost (seconds)."""
+    """What ``auto`` chose, why, and what it expected the calculation to cost (seconds); ``approximate``:
+    asymptotic formulae at small counts, a fallback whose limits carry the status ``approximate``."""
 
     method: str
     reason: str
     estimated_seconds: float
+    approximate: bool = False
 
 
 #: CLs evaluations a limit search typically needs (toys: bracketing; exact: smooth readings).
@@ -173,15 +183,15 @@ def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 
     most_toys = max_toys if max_toys is not None else 8 * n_toys
     toy_cost = per_fit * 2 * 2 * most_toys * _EVALUATIONS["toys"]  # s+b and b-only toys, two fits each
     skipped: list[str] = []
-    if lik.n_main == 1 and background[0] < SMALL_COUNT * 10:
+    if lik.n_main <= MAX_BINS and float(np.max(background)) < SMALL_COUNT * 10:
         try:
             exact_cost = per_fit * 2 * ExactCalculator.grid_size(lik) * _EVALUATIONS["exact"]
         except InputError as exc:
             skipped.append(f"exact not applicable ({exc})")
         else:
             if exact_cost <= budget_s:
-                return MethodChoice("exact", f"single bin with background {background[0]:.3g} < {SMALL_COUNT * 10:g}: "
-                                    f"exact counting, estimated {exact_cost:.2g} s", exact_cost)
+                return MethodChoice("exact", f"{_counting_words(background)}: exact counting, "
+                                    f"estimated {exact_cost:.2g} s", exact_cost)
             skipped.append(f"exact estimated {exact_cost:.2g} s > budget {budget_s:g} s")
     if small < SMALL_COUNT or skipped:
         if toy_cost <= budget_s:
@@ -189,9 +199,23 @@ def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 
             plan = f"{why}: {n_toys} toys (up to {most_toys}), estimated at most {toy_cost:.2g} s"
             return MethodChoice("toys", "; ".join([*skipped, plan]), toy_cost)
         skipped.append(f"toys estimated {toy_cost:.2g} s > budget {budget_s:g} s")
-        return MethodChoice("asymptotic", "; ".join(skipped + [
-            f"asymptotic formulae at small counts (background {small:.3g}) are approximate"]), 0.0)
+        why = "; ".join([*skipped, f"asymptotic formulae at small counts (background {small:.3g}) are approximate"])
+        return MethodChoice("asymptotic", why, 0.0, approximate=small < SMALL_COUNT)
     return MethodChoice("asymptotic", f"every signal bin expects >= {SMALL_COUNT:g} background events", 0.0)
+
+
+def _counting_words(background: np.ndarray) -> str:
+    """Why a model is a counting model: its bins' expected backgrounds, all below 10 x SMALL_COUNT.
+
+    >>> _counting_words(np.array([0.5]))
+    'single bin with background 0.5 < 100'
+    >>> _counting_words(np.array([1.75, 0.07]))
+    '2 one-bin channels with backgrounds 1.75, 0.07 < 100 (count vectors summed exactly)'
+    """
+    if background.size == 1:
+        return f"single bin with background {background[0]:.3g} < {SMALL_COUNT * 10:g}"
+    values = ", ".join(f"{b:.3g}" for b in background)
+    return f"{background.size} one-bin channels with backgrounds {values} < {SMALL_COUNT * 10:g} (count vectors summed exactly)"
 
 
 def choose_method(likelihood: Likelihood) -> str:
@@ -438,8 +462,7 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
 
     good = sorted(m for m in starts if math.isfinite(m) and m > 0) or [1.0]
     lo, hi = good[0] / 1.15, good[-1] * 1.15
-    if hasattr(calc, "prepare"):
-        calc.prepare([lo, 1.3 * hi])
+    calc.prepare([lo, 1.3 * hi])
     evaluate(list(np.geomspace(lo, hi, 4 if hi / lo > 1.5 else 3)))
     n_curves = 1 + len(N_SIGMAS)
     result: list[tuple[float, str] | None] = [None] * n_curves
@@ -616,20 +639,22 @@ def upper_limit(
     lik, asym, asymptotic_crossings, notes = _with_adequate_poi_bound(Likelihood(model, data), confidence_level)
     choice = plan_method(lik, n_toys, budget_s, max_toys) if method == "auto" else MethodChoice(method, "requested", math.nan)
     used = choice.method
-    if "approximate" in choice.reason:
+    approximate = used == "asymptotic" and choice.approximate
+    if approximate:
         notes += ("approximate: asymptotic formulae at small counts (the other methods exceed the budget)",)
     if used == "asymptotic":
         observed, expected = limit_from_calculator(asym, confidence_level)
+        if approximate:  # a fallback that may be wrong says so in its status, not only in its reason
+            observed, expected = _approximate(observed), [_approximate(c) for c in expected]
         n_eval, failures = asym.n_evaluations, asym.fit_failures
         errors = [0.0] * 6
         n_used = None
     else:
         starts = [v for v, status in asymptotic_crossings if status == "ok"]
         if used == "exact":
-            calc: Calculator = ExactCalculator(lik)
+            calc: Calculator = ExactCalculator(lik, seed=seed)
             observed, expected = limit_from_calculator(calc, confidence_level, starts, rtol=1e-5)
             failures = sum(p.n_failed for p in calc.evaluations)
-            notes += tuple(sorted(getattr(calc, "notes", ())))
             n_used = None
         else:
             toys = ToyCalculator(lik, n_toys=n_toys, seed=seed)
@@ -637,6 +662,7 @@ def upper_limit(
                                                       max_toys if max_toys is not None else 8 * n_toys, budget_s)
             failures = toys.failed_toys()
             calc, n_used = toys, toys.n_toys
+        notes += tuple(sorted(calc.notes))
         n_eval = len(calc.evaluations)
         errors = [_limit_error(calc, value, k, 1.0 - confidence_level) for k, (value, _) in enumerate([observed, *expected])]
     return UpperLimit(
@@ -655,6 +681,12 @@ def upper_limit(
         method_reason=choice.reason,
         notes=notes,
     )
+
+
+def _approximate(crossing: tuple[float, str]) -> tuple[float, str]:
+    """A crossing found by asymptotic formulae at small counts: ``ok`` becomes ``approximate``."""
+    value, status = crossing
+    return value, ("approximate" if status == "ok" else status)
 
 
 def _with_adequate_poi_bound(
