@@ -244,7 +244,7 @@ def _limits_file(path: Path, **changes: Any) -> Path:
                            "setup": "na64e-invisible"}}
     meta = {**record["metadata"], **changes.pop("metadata", {})}
     record = {**record, **changes, "metadata": meta}
-    path.write_text(json.dumps({"limits": {"0.01": record}}))
+    path.write_text(json.dumps({"confidence_level": 0.9, "limits": {"0.01": record}}))
     return path
 
 

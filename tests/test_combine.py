@@ -49,7 +49,7 @@ def test_self_combination_doubles_exposure_closed_form():
     doubled = _toy(signal=2 * s)
     assert _limit(*_toy(signal=s), 0, method="exact").observed == pytest.approx(math.log(10.0) / s, rel=1e-3)
     assert _limit(*doubled, 0, method="exact").observed == pytest.approx(math.log(10.0) / (2 * s), rel=1e-3)
-    spec, ps = combine_workspaces([_toy(signal=s), _toy(signal=s)])
+    spec, ps = combine_workspaces([_toy(signal=s), _toy(signal=s)], reference_coupling=1e-4)  # mu as the inputs'
     # the combined likelihood ratio in mu is the doubled exposure's: every method gives the same limit
     combined, single = _patched(spec, ps, 0), _patched(*doubled, 0)
     cm, sm = combined.model(), single.model()
@@ -66,7 +66,7 @@ def test_zero_signal_experiment_changes_nothing():
     a = _toy(signal=5.0, background=0.5)
     null = copy.deepcopy(_toy(name="null", signal=1.0, background=0.3))
     null[1]["patches"][0]["patch"][0]["value"]["data"] = [0.0]
-    spec, ps = combine_workspaces([a, null])
+    spec, ps = combine_workspaces([a, null], reference_coupling=1e-4)
     for method in ("asymptotic",):
         assert _limit(spec, ps, 0, method).observed == pytest.approx(_limit(*a, 0, method).observed, rel=1e-6)
 
@@ -75,7 +75,7 @@ def test_interpolation_and_no_extrapolation():
     a = _toy(signal=10.0, masses=(0.01, 0.1))
     a[1]["patches"][1]["patch"][0]["value"]["data"] = [1000.0]  # yields 10 -> 1000: log-log midpoint 100
     b = _toy(name="b", signal=3.0, masses=(0.01,))
-    _spec, ps = combine_workspaces([a, b], masses=[math.sqrt(0.001), 0.01])
+    _spec, ps = combine_workspaces([a, b], masses=[math.sqrt(0.001), 0.01], reference_coupling=1e-4)
     mid = ps["patches"][1]
     assert mid["metadata"]["experiments_without_signal"] == ["b"]
     assert mid["patch"][0]["value"]["data"][0] == pytest.approx(100.0)
@@ -83,6 +83,24 @@ def test_interpolation_and_no_extrapolation():
             if op["path"].startswith("/channels/")] == pytest.approx([10.0, 3.0])
     with pytest.raises(InputError, match="outside every experiment"):
         combine_workspaces([b], masses=[0.5])
+
+
+def test_combined_patches_are_normalised_and_the_coupling_limit_is_unchanged():
+    """Without --reference-coupling each mass gets the coupling where the combined signal expects about 3 events
+    (mu of order one near the limit); the limit in coupling^2 (mu x reference^2) is the fixed-reference one."""
+    a, b = _toy(signal=40.0, masses=(0.01, 0.1)), _toy(name="b", signal=8.0, masses=(0.01, 0.1))
+    b[1]["patches"][1]["metadata"]["reference_coupling"] = 2e-4  # inputs with per-mass references too
+    fixed_spec, fixed = combine_workspaces([a, b], reference_coupling=1e-4)
+    spec, normalised = combine_workspaces([a, b])
+    assert "reference_coupling" not in normalised["metadata"]
+    for index in range(2):
+        meta = normalised["patches"][index]["metadata"]
+        signal = sum(sum(op["value"]["data"]) for op in normalised["patches"][index]["patch"]
+                     if op["path"].startswith("/channels/"))
+        assert signal == pytest.approx(3.0, rel=0.1)
+        coupling2 = _limit(spec, normalised, index, "asymptotic").observed * meta["reference_coupling"] ** 2
+        fixed2 = _limit(fixed_spec, fixed, index, "asymptotic").observed * 1e-4**2
+        assert coupling2 == pytest.approx(fixed2, rel=1e-3)
 
 
 def test_unknown_correlated_modifier_and_visible_mode_rejected():
@@ -102,8 +120,8 @@ def test_conversion_factors():
 def test_combined_at_least_as_strong_as_each(model):
     e, mu = _shipped("na64e-invisible-2016-2022"), _shipped("na64mu-2022")
     spec, ps = combine_workspaces([e, mu], model=model)
-    ref = ps["metadata"]["reference_coupling"]
     for index in range(len(ps["patches"])):
+        ref = ps["patches"][index]["metadata"]["reference_coupling"]  # each patch its own (normalised)
         # one method for all: auto picks exact counting for a single bin, asymptotics for two
         combined = _limit(spec, ps, index, method="asymptotic")
         for exp, single_ps in ((e, e[1]), (mu, mu[1])):
@@ -152,7 +170,7 @@ def test_cli_combine_writes_a_valid_workspace(tmp_path):
     assert result.exit_code == 0, result.output
     spec = load_workspace(out / "bkgonly.json")
     patches = load_patchset(out / "patchset.json", spec)
-    assert len(patches) == 10 and patches.metadata["coupling_name"] == "e_mu"
+    assert len(patches) == 17 and patches.metadata["coupling_name"] == "e_mu"
     bad = CliRunner().invoke(cli, ["combine", str(WORKSPACES / "na64e-visible-2017-2018"), "--out", str(tmp_path / "x")])
     assert bad.exit_code == 1 and not (tmp_path / "x" / "bkgonly.json").exists()
 
@@ -199,7 +217,7 @@ def test_auto_limit_of_the_shipped_combination_is_at_least_as_strong_as_each_inp
     model = ws.model()
     combined = upper_limit(model, ws.data(model), budget_s=math.inf)  # the choice, not this machine's speed
     assert combined.method == "toys" and "up to" in combined.method_reason
-    ref = ps["metadata"]["reference_coupling"]
+    ref = ps["patches"][index]["metadata"]["reference_coupling"]
     for name in ("na64e-invisible-2016-2022", "na64mu-2022"):
         exp = _shipped(name)
         single_ws = _patched(*exp, index)

@@ -142,7 +142,7 @@ def test_cli_build_inspect_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
     main(["workspace", "validate", str(folder / "bkgonly.json"), str(folder / "patchset.json")])
     main(["workspace", "inspect", str(folder / "bkgonly.json"), str(folder / "patchset.json"), "--patch", "m0p1"])
     out = capsys.readouterr().out
-    assert "background" in out and "10 patches" in out and "with patch m0p1" in out
+    assert "background" in out and "17 patches" in out and "with patch m0p1" in out
     main(["workspace", "build", str(folder / "config.yaml"), "--out", str(tmp_path / "ws")])
     assert_json_close(json.loads((tmp_path / "ws" / "bkgonly.json").read_text()),
                       json.loads((folder / "bkgonly.json").read_text()))
@@ -232,7 +232,8 @@ def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: P
     signal = patchset["patches"][0]
     assert signal["metadata"]["mass_gev"] == pytest.approx(0.01)
     weighted = summary["signal_m10MeV"]["regions"]["signal"]["weighted"]
-    assert signal["patch"][0]["value"]["data"][0] == pytest.approx(2.0 * weighted)
+    normalised = (signal["metadata"]["reference_coupling"] / 1e-4) ** 2  # simulated at 1e-4, normalised per mass
+    assert signal["patch"][0]["value"]["data"][0] == pytest.approx(2.0 * weighted * normalised)
 
 
 def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path: Path) -> None:
@@ -266,7 +267,7 @@ def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path
             {"name": "cr", "observed": {"cutflow": "sel/cutflow.json", "sample": "data", "region": "cr"},
              "samples": [{"name": "bkg", "template": {"cutflow": "sel/cutflow.json", "samples": ["bkg"], "region": "cr",
                                                       "scale": 1.0}}]}],
-        "signal": {"channel": "sr", "exposure_uncertainty": 0.02,
+        "signal": {"channel": "sr", "exposure_uncertainty": 0.02, "normalise": True,
                    "from_selection": {"cutflow": "sel/cutflow.json", "histograms": hist_file, "region": "sr",
                                       "histogram": "x", "scale": 1.0}},
     }
@@ -278,7 +279,9 @@ def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path
     np.testing.assert_allclose(bkg["data"], np.maximum(hists["bkg"]["sr"]["x"].values(), 1e-6))
     np.testing.assert_allclose(bkg["modifiers"][0]["data"], np.sqrt(hists["bkg"]["sr"]["x"].variances()))
     patch = patchset["patches"][0]["patch"][0]["value"]
-    np.testing.assert_allclose(patch["data"], hists["signal_m10MeV"]["sr"]["x"].values())
+    normalised = (patchset["patches"][0]["metadata"]["reference_coupling"] / 1e-4) ** 2  # per-mass reference coupling
+    np.testing.assert_allclose(patch["data"], hists["signal_m10MeV"]["sr"]["x"].values() * normalised)
+    assert sum(patch["data"]) == pytest.approx(3.0, rel=0.1)  # about REFERENCE_SIGNAL_EVENTS
     assert {"name": "lumi", "type": "lumi", "data": None} in patch["modifiers"]
     model = pyhf.Workspace(jsonpatch.apply_patch(spec, patchset["patches"][0]["patch"])).model()
     assert model.config.channel_nbins == {"cr": 1, "sr": 6} and "lumi" in model.config.parameters

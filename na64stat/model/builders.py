@@ -13,6 +13,19 @@ The signal comes from one of :data:`SIGNAL_BUILDERS`: ``from_selection``
 and coupling) or ``masses`` (physics yields). The last two need a
 :data:`~na64stat.simulation.signal_yields.SignalYield` function, injected by
 the caller, so this stage never runs the simulation itself.
+
+Patches per mass are normalised (:func:`normalise_signal`; by default for
+``masses``, with ``normalise: true`` for ``from_selection``, whose default
+keeps every patch at the simulated coupling): each
+mass gets its own reference coupling, at which it expects about
+:data:`REFERENCE_SIGNAL_EVENTS` events, so that the limit on the signal
+strength mu is of order one at every mass, where pyhf's and cabinetry's
+defaults find it. An invisible signal yield is proportional to the coupling
+squared (production x Br(invisible), the branching ratio independent of the
+coupling), so the yields scale exactly by (coupling / computed coupling)^2,
+and the patch's ``reference_coupling`` records the coupling they belong to:
+a recast (mu x reference_coupling^2) is unchanged. Visible-mode patches
+(``couplings``) are predictions at their own coupling and stay as they are.
 """
 
 from __future__ import annotations
@@ -33,6 +46,8 @@ from na64stat.model.workspace import Sample, SignalPatch, patch_name, uncertaint
 from na64stat.simulation.signal_yields import SignalYield
 
 __all__ = [
+    "REFERENCE_SIGNAL_EVENTS",
+    "normalise_signal",
     "BackgroundPart",
     "BACKGROUND_BUILDERS",
     "background_sample",
@@ -166,6 +181,32 @@ def background_sample(sources: ConfigSources, raw: Mapping[str, Any], channel: s
 # ---------------------------------------------------------------------------
 # signal
 
+#: Expected signal events of a normalised patch at its reference coupling: about the 90-95% CL limit at small
+#: backgrounds (2.3 - 3 events), so that the limit on mu is of order one (0.1 - 10, cabinetry's default search).
+REFERENCE_SIGNAL_EVENTS = 3.0
+
+
+def normalise_signal(patch: SignalPatch, target: float = REFERENCE_SIGNAL_EVENTS) -> SignalPatch:
+    """``patch`` at the coupling (two significant digits) where it expects about ``target`` events.
+
+    The yields, proportional to the coupling squared, scale by (new / old
+    reference coupling)^2; the metadata's ``reference_coupling`` becomes the
+    new one. A patch without signal is returned unchanged.
+
+    >>> p = SignalPatch("m0p01", {"box": (12.0,)}, (0.01,), {"mass_gev": 0.01, "reference_coupling": 1e-4})
+    >>> n = normalise_signal(p)
+    >>> n.metadata["reference_coupling"], round(n.yields["box"][0], 6)
+    (5e-05, 3.0)
+    """
+    total = sum(y for values in patch.yields.values() for y in values)
+    old = float(patch.metadata["reference_coupling"])
+    if not (total > 0 and math.isfinite(total)):
+        return patch
+    new = float(f"{old * math.sqrt(target / total):.2g}")
+    factor = (new / old) ** 2
+    yields = {channel: tuple(y * factor for y in values) for channel, values in patch.yields.items()}
+    return SignalPatch(patch.name, yields, patch.values, {**patch.metadata, "reference_coupling": new})
+
 
 @dataclass(frozen=True)
 class SignalContext:
@@ -182,6 +223,8 @@ class SignalContext:
         Config location for error messages.
     signal_yield:
         Expected events of one physics signal point (injected).
+    normalise:
+        Patches per mass get their own reference coupling (:func:`normalise_signal`).
     """
 
     setup: str
@@ -192,6 +235,7 @@ class SignalContext:
     where: str
     signal_yield: SignalYield | None = None
     common: Mapping[str, Any] = field(default_factory=dict)
+    normalise: bool = True
 
     def events(self, mass_gev: float, coupling: float, efficiency: float | None) -> float:
         """Expected signal events of one point from the injected :data:`SignalYield`."""
@@ -230,6 +274,7 @@ def _from_selection(sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalC
         else:
             yields = (region_counts(cutflow, name, str(spec.get("region", "signal")), where)["weighted"] * scale,)
         patches.append(SignalPatch(patch_name(mass), {ctx.channel: yields}, (mass,), {"mass_gev": mass, **ctx.common}))
+    patches = [normalise_signal(p) for p in patches] if ctx.normalise else patches
     return SignalSet(tuple(sorted(patches, key=lambda p: p.values)), ("mass_gev",))
 
 
@@ -257,6 +302,7 @@ def _physics_masses(sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalC
     masses, efficiency = _masses(raw, ctx.where), (None if raw.get("efficiency") is None else float(raw["efficiency"]))
     patches = [SignalPatch(patch_name(m), {ctx.channel: (ctx.events(m, ctx.coupling, efficiency),)}, (m,),
                            {"mass_gev": m, **ctx.common}) for m in masses]
+    patches = [normalise_signal(p) for p in patches] if ctx.normalise else patches
     return SignalSet(tuple(patches), ("mass_gev",))
 
 

@@ -29,9 +29,16 @@ Examples
 >>> d = WorkspaceDescription(name="demo", channels=(Channel("box", (0.0,), (Sample("bkg", (0.5,)),)),),
 ...     signals=(SignalPatch("m0p01", {"box": (10.0,)}, (0.01,), {"mass_gev": 0.01, "signal_model": "dark_photon",
 ...              "reference_coupling": 1e-4, "setup": "na64e-invisible"}),))
->>> spec, ps = combine_workspaces([build(d), build(d)])
+>>> spec, ps = combine_workspaces([build(d), build(d)], reference_coupling=1e-4)
 >>> [c["name"] for c in spec["channels"]], ps["patches"][0]["patch"][1]["value"]["data"]
 (['demo_box', 'demo_2_box'], [10.0])
+
+Without a common reference coupling each mass gets its own, where the combined signal expects about 3 events
+(20 events at 1e-4: 3.9e-5, rounded to two digits):
+
+>>> _, ps = combine_workspaces([build(d), build(d)])
+>>> ps["patches"][0]["metadata"]["reference_coupling"], round(ps["patches"][0]["patch"][1]["value"]["data"][0], 4)
+(3.9e-05, 1.521)
 """
 
 from __future__ import annotations
@@ -52,7 +59,14 @@ import pyhf
 
 from na64stat import __version__
 from na64stat.core.errors import InputError, PhysicsError
-from na64stat.model.workspace import NO_HEPDATA_RECORD, patch_name, read_json, validate_patchset, validate_spec
+from na64stat.model.workspace import (
+    NO_HEPDATA_RECORD,
+    patch_name,
+    poi_upper_bound,
+    read_json,
+    validate_patchset,
+    validate_spec,
+)
 from na64stat.physics.yields import get_setup, invisible_alpha_x_per_coupling2
 
 __all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "poi_upper_bound", "combine_workspaces", "combine_folders"]
@@ -156,7 +170,8 @@ def _experiment(index: int, spec: Mapping[str, Any], patchset: Any, used: set[st
     poi = measurements[0]["config"].get("poi") if measurements else None
     if not poi:
         raise InputError(f"{source}: the measurement has no POI")
-    signals, models, refs, setups = [], set(), set(), set()
+    signals: list[tuple[_Signal, float]] = []
+    models, setups = set(), set()
     background = {c["name"]: [s for s in c["samples"] if not _poi_sample(s, poi)] for c in spec["channels"]}
     for patch in content["patches"]:
         pm = patch["metadata"]
@@ -173,7 +188,6 @@ def _experiment(index: int, spec: Mapping[str, Any], patchset: Any, used: set[st
             raise InputError(f"{where}: needs signal_model (one of {', '.join(MODELS)}), a positive "
                              f"reference_coupling and setup in its metadata; got {model!r}, {ref!r}, {setup!r}")
         models.add(model)
-        refs.add(float(ref))
         setups.add(str(setup))
         patched = jsonpatch.apply_patch(copy.deepcopy(spec), list(patch["patch"]))
         samples: dict[str, tuple[list[float], list[dict[str, Any]]]] = {}
@@ -188,17 +202,35 @@ def _experiment(index: int, spec: Mapping[str, Any], patchset: Any, used: set[st
                                  "combine supports one signal sample per channel")
             if sig:
                 samples[channel["name"]] = ([float(y) for y in sig[0]["data"]], copy.deepcopy(sig[0]["modifiers"]))
-        signals.append(_Signal(float(mass), samples))
-    if len(models) != 1 or len(refs) != 1 or len(setups) != 1:
-        raise InputError(f"{source}: patches mix signal models {sorted(models)}, reference couplings {sorted(refs)} "
-                         f"or setups {sorted(setups)}")
-    masses = [s.mass for s in signals]
+        signals.append((_Signal(float(mass), samples), float(ref)))
+    if len(models) != 1 or len(setups) != 1:
+        raise InputError(f"{source}: patches mix signal models {sorted(models)} or setups {sorted(setups)}")
+    masses = [s.mass for s, _ in signals]
     if len(set(masses)) != len(masses):
         raise InputError(f"{source}: several patches at the same mass; combine needs one patch per mass")
-    signals.sort(key=lambda s: s.mass)
+    signals.sort(key=lambda pair: pair[0].mass)
     setup = setups.pop()
-    return _Experiment(name, prefix, spec, poi, models.pop(), _beam(setup, source), setup, refs.pop(), signals,
-                       meta)
+    reference = signals[0][1]  # each patch's own reference coupling (normalised workspaces): all to this one
+    common = [_rescaled(signal, (reference / ref) ** 2) for signal, ref in signals]
+    return _Experiment(name, prefix, spec, poi, models.pop(), _beam(setup, source), setup, reference, common, meta)
+
+
+def _rescaled(signal: _Signal, factor: float) -> _Signal:
+    """``signal`` with its yields and absolute modifier data (staterror, shapesys, histosys) times ``factor``."""
+    if factor == 1.0:
+        return signal
+    samples = {}
+    for channel, (yields, modifiers) in signal.samples.items():
+        mods = copy.deepcopy(modifiers)
+        for mod in mods:
+            if mod.get("type") in _ABSOLUTE and mod.get("data") is not None:
+                if mod["type"] == "histosys":
+                    for key in ("hi_data", "lo_data"):
+                        mod["data"][key] = [float(v) * factor for v in mod["data"][key]]
+                else:
+                    mod["data"] = [float(v) * factor for v in mod["data"]]
+        samples[channel] = ([y * factor for y in yields], mods)
+    return _Signal(signal.mass, samples)
 
 
 def _rename(name: str, exp: _Experiment, correlated: set[str]) -> str:
@@ -288,8 +320,10 @@ def combine_workspaces(
         Modifier names shared between experiments (one parameter); all others
         become one per experiment.
     reference_coupling : float, optional
-        The common reference coupling (mu = 1; eps or e_mu, dimensionless); default the reference of the
-        first experiment made in ``model``, else of the first experiment.
+        The common reference coupling of every patch (mu = 1; eps or e_mu, dimensionless). Default: each
+        mass its own, where the combined signal expects about
+        :data:`~na64stat.model.builders.REFERENCE_SIGNAL_EVENTS` events (mu of order one near the
+        limit), recorded in the patch's ``reference_coupling``.
     name : str, optional
         Name of the combined measurement and PatchSet.
 
@@ -312,14 +346,16 @@ def combine_workspaces(
     experiments = [_experiment(i, spec, ps, used) for i, (spec, ps) in enumerate(inputs)]
     _check_correlated(experiments, correlated)
     reference = _reference_coupling(experiments, model, reference_coupling)
+    normalise = reference_coupling is None
     grid = _mass_grid(experiments, masses)
     title = name or "combined_" + "_".join(e.prefix for e in experiments)
     spec, placements = _combined_spec(experiments, correlated, title)
     background = sum(sum(s["data"]) for c in spec["channels"] for s in c["samples"] if s["name"] != "signal")
     observed = sum(sum(o["data"]) for o in spec["observations"])
-    patches = [_combined_patch(mass, experiments, placements, spec, model, reference, correlated, (background, observed))
-               for mass in grid]
-    patchset = {"metadata": _patchset_metadata(experiments, spec, title, model, reference, correlated),
+    patches = [_combined_patch(mass, experiments, placements, spec, model, reference, correlated, (background, observed),
+                               normalise) for mass in grid]
+    patchset = {"metadata": _patchset_metadata(experiments, spec, title, model, None if normalise else reference,
+                                               correlated),
                 "patches": patches, "version": "1.0.0"}
     validate_patchset(patchset, spec, "combined patchset")
     return spec, patchset
@@ -388,42 +424,33 @@ def _combined_spec(experiments: Sequence[_Experiment], correlated: set[str],
     return spec, placements
 
 
-def poi_upper_bound(signal: float, background: float, observed: float) -> float:
-    """Upper POI bound [mu] that holds the 90-95% CL limit of a counting combination with room to spare.
-
-    The limit on mu lies below (observed + 5 sqrt(observed + background + 1) + 5) / signal
-    (a generous Poisson upper bound at n = observed for any background); the bound is
-    ten times that, rounded up to a power of ten, and never below pyhf's default 10.
-    ``signal``, ``background`` and ``observed`` are event counts summed over all bins
-    (signal at mu = 1).
-
-    >>> poi_upper_bound(10.0, 0.5, 0.0)
-    100.0
-    >>> poi_upper_bound(0.01, 0.5, 0.0)
-    100000.0
-    """
-    if not signal > 0:
-        return 10.0
-    reach = (observed + 5.0 * math.sqrt(observed + background + 1.0) + 5.0) / signal
-    return max(10.0, 10.0 ** math.ceil(math.log10(10.0 * reach)))
-
-
 def _combined_patch(mass: float, experiments: Sequence[_Experiment], placements: Mapping[tuple[str, str], int],
                     spec: Mapping[str, Any], model: str, reference: float, correlated: set[str],
-                    counts: tuple[float, float]) -> dict[str, Any]:
-    """The patch at ``mass``: each experiment's signal rescaled to ``model`` at ``reference``, and the POI
-    bounds (from the signal and the spec's (background, observed) ``counts``, summed over all bins)."""
+                    counts: tuple[float, float], normalise: bool = False) -> dict[str, Any]:
+    """The patch at ``mass``: each experiment's signal rescaled to ``model`` at ``reference`` (with
+    ``normalise``, at this mass's own reference, where the combined signal expects about
+    REFERENCE_SIGNAL_EVENTS events), and the POI bounds (from the signal and the spec's
+    (background, observed) ``counts``, summed over all bins)."""
+    from na64stat.model.builders import REFERENCE_SIGNAL_EVENTS
+
     ops: list[dict[str, Any]] = []
     with_signal, without, beams = [], [], set()
-    for exp in experiments:
-        nearest, yields = _interpolate(exp, mass)
+    found = [(exp, *_interpolate(exp, mass)) for exp in experiments]
+    factors = {exp.prefix: yield_conversion(exp.model, model, exp.beam, mass) * (reference / exp.reference) ** 2
+               for exp, nearest, _ in found if nearest is not None}
+    total = sum(sum(values) * factors[exp.prefix] for exp, nearest, yields in found if nearest is not None
+                for values in yields.values())
+    if normalise and total > 0 and math.isfinite(total):
+        new = float(f"{reference * math.sqrt(REFERENCE_SIGNAL_EVENTS / total):.2g}")
+        factors = {k: f * (new / reference) ** 2 for k, f in factors.items()}
+        reference = new
+    for exp, nearest, yields in found:
         if nearest is None:
             without.append(exp.prefix)
             continue
         with_signal.append(exp.prefix)
         beams.add(exp.beam)
-        factor = yield_conversion(exp.model, model, exp.beam, mass) * (reference / exp.reference) ** 2
-        ops += [_signal_op(exp, channel, values, factor, nearest, placements, correlated)
+        ops += [_signal_op(exp, channel, values, factors[exp.prefix], nearest, placements, correlated)
                 for channel, values in yields.items()]
     ops.sort(key=lambda op: int(op["path"].split("/")[2]))
     bound = poi_upper_bound(sum(sum(op["value"]["data"]) for op in ops), *counts)
@@ -454,9 +481,10 @@ def _signal_op(exp: _Experiment, channel: str, values: Sequence[float], factor: 
 
 
 def _patchset_metadata(experiments: Sequence[_Experiment], spec: Mapping[str, Any], title: str, model: str,
-                       reference: float, correlated: set[str]) -> dict[str, Any]:
-    """The combined PatchSet's metadata: what was combined, how, and under which assumptions."""
-    return {
+                       reference: float | None, correlated: set[str]) -> dict[str, Any]:
+    """The combined PatchSet's metadata: what was combined, how, and under which assumptions
+    (``reference`` None: each patch has its own reference coupling)."""
+    metadata: dict[str, Any] = {
         "name": title,
         "description": "combination of " + ", ".join(
             f"{e.metadata.get('name', e.prefix)} ({e.setup}, {e.model})" for e in experiments)
@@ -483,6 +511,12 @@ def _patchset_metadata(experiments: Sequence[_Experiment], spec: Mapping[str, An
             "modifiers not declared correlated are independent per experiment",
         ],
     }
+    if reference is None:
+        del metadata["reference_coupling"]
+        metadata["assumptions"].append(
+            "each patch at its own reference coupling (patch metadata reference_coupling), where the combined "
+            "signal expects about 3 events: mu = (coupling / reference_coupling)^2 is of order one near the limit")
+    return metadata
 
 
 def combine_folders(

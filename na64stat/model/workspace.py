@@ -51,6 +51,7 @@ __all__ = [
     "validate_spec",
     "validate_patchset",
     "check_patch_metadata",
+    "poi_upper_bound",
     "read_json",
     "load_workspace",
     "load_patchset",
@@ -118,6 +119,10 @@ class WorkspaceDescription:
     metadata:
         Facts stored in the PatchSet metadata (setup, model, reference
         coupling, exposure, publication, assumptions).
+    poi_bounds:
+        ``(low, high)`` of the POI declared in the measurement (so pyhf,
+        its command line and cabinetry search inside them), or None for
+        pyhf's default of the normfactor.
     """
 
     name: str
@@ -129,6 +134,7 @@ class WorkspaceDescription:
     poi: str = "mu"
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    poi_bounds: tuple[float, float] | None = None
 
 
 class BuiltWorkspace(NamedTuple):
@@ -176,6 +182,37 @@ def _sample_dict(sample: Sample) -> dict[str, Any]:
     return {"name": sample.name, "data": [float(y) for y in sample.yields], "modifiers": [dict(m) for m in sample.modifiers]}
 
 
+def poi_upper_bound(signal: float, background: float, observed: float) -> float:
+    """Upper POI bound [mu] that holds the 90-95% CL limit of a counting experiment with room to spare.
+
+    The limit on mu lies below (observed + 5 sqrt(observed + background + 1) + 5) / signal
+    (a generous Poisson upper bound at n = observed for any background); the bound is
+    ten times that, rounded up to a power of ten, and never below pyhf's default 10.
+    ``signal``, ``background`` and ``observed`` are event counts summed over all bins
+    (signal at mu = 1).
+
+    >>> poi_upper_bound(10.0, 0.5, 0.0)
+    100.0
+    >>> poi_upper_bound(0.01, 0.5, 0.0)
+    100000.0
+    """
+    if not signal > 0:
+        return 10.0
+    reach = (observed + 5.0 * math.sqrt(observed + background + 1.0) + 5.0) / signal
+    return max(10.0, 10.0 ** math.ceil(math.log10(10.0 * reach)))
+
+
+def _parameters(description: WorkspaceDescription) -> list[dict[str, Any]]:
+    """The measurement's parameter settings, with the POI's bounds where the description declares them."""
+    parameters = [dict(p) for p in description.parameters]
+    if description.poi_bounds is not None and all(p.get("name") != description.poi for p in parameters):
+        low, high = (float(b) for b in description.poi_bounds)
+        if not (math.isfinite(low) and math.isfinite(high) and 0 <= low < high):
+            raise InputError(f"workspace {description.name!r}: POI bounds must be 0 <= low < high, got {description.poi_bounds}")
+        parameters.append({"name": description.poi, "bounds": [[low, high]], "inits": [1.0]})
+    return parameters
+
+
 def _background_spec(description: WorkspaceDescription) -> dict[str, Any]:
     """The background-only pyhf spec: a zero-yield ``signal`` placeholder (the POI's sample) in each signal channel."""
     signal_channels = {name for sig in description.signals for name in sig.yields}
@@ -186,7 +223,7 @@ def _background_spec(description: WorkspaceDescription) -> dict[str, Any]:
                       + [_sample_dict(s) for s in c.samples]} for c in description.channels],
         "observations": [{"name": c.name, "data": [float(x) for x in c.observed]} for c in description.channels],
         "measurements": [{"name": description.name, "config": {"poi": description.poi,
-                                                              "parameters": [dict(p) for p in description.parameters]}}],
+                                                              "parameters": _parameters(description)}}],
         "version": "1.0.0",
     }
 

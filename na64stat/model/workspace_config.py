@@ -27,7 +27,11 @@ background samples, and the signal points::
     signal:
       channel: signal_box
       model: dark_photon                 # or lmutau (coupling e_mu)
-      coupling: 1.0e-4                   # reference coupling of the yields
+      coupling: 1.0e-4                   # coupling the yields are computed (or were simulated) at
+      # normalise: true                  # patches per mass at their own reference coupling, where they
+                                         # expect ~3 events (mu ~ 1 near the limit; the POI bounds go into
+                                         # the measurement). Default: true for physics yields (masses),
+                                         # false for from_selection (all at the simulated `coupling`)
       # efficiency: 0.6                  # physics yields only: a flat override; absent (default): the
                                          # computed per-mass efficiency (na64stat.physics.yields.signal_efficiency)
       efficiency_uncertainty: 0.1        # relative, a normsys on the signal
@@ -59,7 +63,7 @@ from na64stat.core.errors import InputError
 from na64stat.core.loaders import load_yaml
 from na64stat.model.builders import SignalContext, SignalSet, background_sample, build_signals
 from na64stat.model.sources import ConfigSources, numbers
-from na64stat.model.workspace import Channel, WorkspaceDescription
+from na64stat.model.workspace import Channel, WorkspaceDescription, poi_upper_bound
 from na64stat.simulation.setups import get_simulation_setup
 from na64stat.simulation.signal_yields import SignalYield, expected_signal_events
 
@@ -116,7 +120,11 @@ def _signal_context(raw: Mapping[str, Any], channels: Sequence[Channel], cfg: Ma
     setup = str(cfg.get("setup", ""))
     common = {"setup": setup, "signal_model": model, "coupling_name": "epsilon" if model == "dark_photon" else "e_mu",
               "reference_coupling": coupling}
-    return SignalContext(setup, channel, model, coupling, float(cfg.get("exposure", 0.0)), where, signal_yield, common)
+    normalise = raw.get("normalise", "from_selection" not in raw)  # a simulation keeps its own coupling by default
+    if not isinstance(normalise, bool):
+        raise InputError(f"{where}.normalise must be true or false, got {normalise!r}")
+    return SignalContext(setup, channel, model, coupling, float(cfg.get("exposure", 0.0)), where, signal_yield, common,
+                         normalise)
 
 
 def _signal_modifiers(raw: Mapping[str, Any], parameters: list[Any]) -> list[Any]:
@@ -137,7 +145,9 @@ def _signal_modifiers(raw: Mapping[str, Any], parameters: list[Any]) -> list[Any
 def _metadata(cfg: Mapping[str, Any], raw: Mapping[str, Any], ctx: SignalContext) -> dict[str, Any]:
     metadata = {k: cfg[k] for k in ("setup", "exposure", "exposure_unit", "publication", "hepdata", "assumptions",
                                     "sources") if k in cfg}
-    metadata.update({"model": ctx.model, "reference_coupling": ctx.coupling, "efficiency": raw.get("efficiency"),
+    per_mass = ctx.normalise and "couplings" not in raw
+    metadata.update({"model": ctx.model, "reference_coupling": None if per_mass else ctx.coupling,  # else: per patch
+                     "efficiency": raw.get("efficiency"),
                      "signal_source": "selection" if "from_selection" in raw else "physics"})
     return {k: v for k, v in metadata.items() if v is not None}
 
@@ -174,6 +184,7 @@ def parse_workspace_config(cfg: Mapping[str, Any], base: Path, source: str = "<c
     signals: SignalSet = build_signals(sources, signal_cfg, ctx)
     parameters = list(cfg.get("parameters", []))
     signal_modifiers = _signal_modifiers(signal_cfg, parameters)
+    poi_bounds = _poi_bounds(channels, signals) if ctx.normalise and signals.labels == ("mass_gev",) else None
     return WorkspaceDescription(
         name=str(cfg.get("name", Path(source).parent.name)),
         channels=tuple(channels),
@@ -183,7 +194,16 @@ def parse_workspace_config(cfg: Mapping[str, Any], base: Path, source: str = "<c
         parameters=tuple(parameters),
         description=str(cfg.get("description", "")),
         metadata=_metadata(cfg, signal_cfg, ctx),
+        poi_bounds=poi_bounds,
     )
+
+
+def _poi_bounds(channels: Sequence[Channel], signals: SignalSet) -> tuple[float, float]:
+    """[0, the largest :func:`~na64stat.model.workspace.poi_upper_bound` of the patches]: every patch's limit inside."""
+    background = sum(y for c in channels for s in c.samples for y in s.yields)
+    observed = sum(x for c in channels for x in c.observed)
+    signal = [sum(y for values in p.yields.values() for y in values) for p in signals.patches]
+    return 0.0, max(poi_upper_bound(s, background, observed) for s in signal) if signal else 10.0
 
 
 def load_workspace_config(path: str | Path, *,
