@@ -62,7 +62,30 @@ __all__ = [
     "integrated_cross_section_cm2_gev",
     "breit_wigner_cross_section_cm2",
     "annihilation_events_per_pot",
+    "RESONANCE_SCAN_MASSES_GEV",
+    "with_resonance_masses",
 ]
+
+#: Masses [GeV] that every NA64e mass scan adds (shipped workspaces, the main job) so that the
+#: resonant-annihilation window of a 100 GeV beam with the E_miss > 50 GeV cut, 226.1 - 320 MeV
+#: (resonance_mass_gev(50) + ...; the yield steps up at its lower edge and falls smoothly to 0 at
+#: E_R = E0), is drawn as a dip and not as a one-point spike: 150 MeV on the approach, one point on
+#: each side of the lower edge (225.5 and 227 MeV) and 240 - 310 MeV through the window. With a
+#: scan's own 193 / 200 and 268 MeV points, at least 8 masses fall between 150 and 320 MeV.
+RESONANCE_SCAN_MASSES_GEV: tuple[float, ...] = (0.15, 0.2255, 0.227, 0.24, 0.268, 0.295, 0.31)
+
+
+def with_resonance_masses(masses_gev: tuple[float, ...]) -> tuple[float, ...]:
+    """``masses_gev`` with :data:`RESONANCE_SCAN_MASSES_GEV` added, sorted, each once (within 1e-9 relative).
+
+    >>> with_resonance_masses((0.1, 0.31, 1.0))
+    (0.1, 0.15, 0.2255, 0.227, 0.24, 0.268, 0.295, 0.31, 1.0)
+    """
+    out: list[float] = []
+    for m in sorted(float(x) for x in (*masses_gev, *RESONANCE_SCAN_MASSES_GEV)):
+        if not out or abs(m / out[-1] - 1.0) > 1e-9:
+            out.append(m)
+    return tuple(out)
 
 
 def resonance_energy_gev(mass_gev: ArrayLike) -> np.ndarray:

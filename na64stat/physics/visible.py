@@ -3,7 +3,7 @@
 Seed review sec. 4.2 and PRL 120 (2018) 231802 / PRD 101 (2020) 071101: the
 A' is radiated by the beam electron and its shower in the first radiation
 lengths of the WCAL (reaction 53), crosses the rest of the dump and the veto
-counters W2 (last WCAL layers) and V2 without interacting, and decays in
+W2 (read out behind the WCAL) without interacting, and decays in
 flight to e+ e- in the decay volume before the counter S4; the pair showers
 in the ECAL with E_WCAL + E_ECAL = E0.
 
@@ -28,23 +28,22 @@ as an assumption. The excluded epsilon range at a mass is where the summed
 events of the runs exceed 2.303 (90% CL, no event observed, no background:
 PHYSICS.md), :func:`excluded_epsilon_range`.
 
-Decay volume: darkcast's reading of both papers, decay-volume length /
+Geometry (:data:`VISIBLE_RUNS`, one WCAL for both runs): the thesis of an
+NA64 analyser (E. Depero, ETH 2020, public LaTeX source;
+:data:`na64stat.physics.analysis_factors.THESIS`) gives the WCAL as a W /
+scintillator sandwich of 35 layers of 3 mm W + 2 mm Sc, ~30 X0 in 175 mm,
+the veto W2 (6 mm) behind it, V2 ~3 cm further (not a cut), and for 2018 a
+3.1 m vacuum tube with S4 right after it. The 2017 decay volume is not in the
+thesis: it keeps darkcast's reading of both papers, decay-volume length /
 shielding length = 4 (:data:`DECAY_TO_SHIELDING_RATIO`,
-:data:`DARKCAST_NA64_VISIBLE`), the shielding being the WCAL with its vetoes.
+:data:`DARKCAST_NA64_VISIBLE`), the shielding being the WCAL with W2.
 
-Comparison with the X17 ranges the papers' abstracts state
-(``tools/annihilation_and_visible_tables.py``; ``na64stat reproduce
-published`` compares with the shipped digitized curves instead, 1.8x and
-2.4x at the upper edge at 10 MeV), 16.7 MeV, efficiency 0.6: 2017 alone 1.20e-4 < eps < 8.0e-4 (PRL 120:
-1.3e-4 - 4.2e-4); 2017 + 2018 1.01e-4 < eps < 1.17e-3 (PRD 101: 1.2e-4 -
-6.8e-4), i.e. 0.84 and 1.72 of the published edges (0.92 and 1.91 for
-PRL 120). The lower edges (long lifetimes, events ~ eps^4 x decay-volume
-length) moved from 0.59 to 0.84 when the assumed 3 m decay volume gave way
-to darkcast's 4 x the shielding. Both upper edges are set by the dump
-length: with a WCAL of 0.8 cm per X0 (a W / scintillator sandwich 2.3 times
-longer than solid W) they come within 5% of both papers, but no source for
-that length was available, so solid W (the shortest dump the X0 count
-allows) stays, and the upper edges stay too high.
+Comparison with the X17 ranges the papers' abstracts state, 16.7 MeV,
+efficiency 0.6 (``excluded_epsilon_range``; ``na64stat reproduce published``
+compares with the shipped digitized curves instead): 2017 + 2018
+0.90e-4 < eps < 8.4e-4 against PRD 101's 1.2e-4 - 6.8e-4 (0.75 and 1.24 of
+its edges); 2017 alone 1.26e-4 - 6.7e-4 against PRL 120's 1.3e-4 - 4.2e-4
+(0.97 and 1.60). ``tests/test_visible.py`` keeps these numbers.
 
 Units: GeV, cm.
 """
@@ -62,6 +61,7 @@ from scipy.optimize import brentq
 
 from na64stat.core.checks import check_number
 from na64stat.core.errors import InputError, PhysicsError, ResourceError
+from na64stat.physics.analysis_factors import THESIS_COMMIT
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, M_E_GEV, M_MU_GEV, TUNGSTEN
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
@@ -71,6 +71,15 @@ __all__ = [
     "VisibleRun",
     "VISIBLE_RUNS",
     "DECAY_TO_SHIELDING_RATIO",
+    "WCAL_LAYERS",
+    "WCAL_LAYER_CM",
+    "WCAL_X0",
+    "W2_CM",
+    "V2_GAP_CM",
+    "DECAY_TUBE_2018_CM",
+    "MIN_ECAL_ENERGY_GEV",
+    "SIGNAL_WINDOW_2018_GEV",
+    "wcal_length_cm",
     "DARKCAST_NA64_VISIBLE",
     "runs_at",
     "get_runs",
@@ -102,10 +111,10 @@ class VisibleRun:
     wcal_x0:
         WCAL (tungsten dump) thickness in radiation lengths of W.
     wcal_cm_per_x0:
-        Physical WCAL length per radiation length [cm]: 0.3504 for solid W; a
-        W / scintillator sandwich is longer.
+        Physical WCAL length per radiation length [cm]: 0.3504 for solid W;
+        the NA64 W / scintillator sandwich, 17.5 cm / 30 X0 = 0.583.
     veto_end_cm:
-        Distance from the WCAL front to the end of the vetoes (W2, V2) [cm]: a
+        Distance from the WCAL front to the end of the veto W2 [cm]: a
         decay before it is vetoed.
     s4_cm:
         Distance from the WCAL front to the S4 counter [cm]: the decay must
@@ -159,51 +168,98 @@ DARKCAST_NA64_VISIBLE: str = (
 DECAY_TO_SHIELDING_RATIO: float = 4.0
 
 
-def _solid_w_run(name: str, beam_energy_gev: float, exposure: float, wcal_x0: float,
-                 sources: tuple[str, ...], assumptions: tuple[str, ...]) -> VisibleRun:
-    """A run with the geometry rule of both papers' runs: a solid-W WCAL of ``wcal_x0`` X0, the vetoes ending
-    with it, and S4 at (1 + :data:`DECAY_TO_SHIELDING_RATIO`) times that shielding [cm]; A' above 20 GeV counted,
-    efficiency 0.6 (the assumptions of ``_COMMON_ASSUMPTIONS``).
+#: Thesis file prefix of the WCAL numbers (na64stat.physics.analysis_factors.THESIS is the thesis).
+_THESIS_FILES = f"Depero thesis (ETH 2020, {THESIS_COMMIT[:7]})"
 
-    >>> r = _solid_w_run("x", 100.0, 1e10, 40.0, (), ())
-    >>> round(r.veto_end_cm, 3), round(r.s4_cm / r.veto_end_cm, 12)
-    (14.016, 5.0)
+#: WCAL layers: 35 of 3 mm W + 2 mm scintillator, ~30 X0, active length 175 mm (120 x 120 x 175 mm^3), 200 mm
+#: with its aluminium box: thesis chapters/chapter2.tex ("The Tungsten Electromagnetic Calorimeter (WCAL)") and
+#: appendices/appendixF.tex (table "Detailed properties of the detectors": 35 layers, 3.0 mm W + 2.0 mm Sc,
+#: 30 X0, active 120 x 120 x 175 mm^3). chapter5.tex calls the design of the previous searches "34 layers ...
+#: ~30X0"; the 35-layer count and 175 mm are the two tables' numbers.
+WCAL_LAYERS: int = 35
+#: Tungsten and scintillator thickness of one WCAL layer [cm] (3 mm + 2 mm; same sources as :data:`WCAL_LAYERS`).
+WCAL_LAYER_CM: tuple[float, float] = (0.30, 0.20)
+#: Radiation lengths of the WCAL (same sources; 35 x 3 mm W alone is 29.97 X0 of W).
+WCAL_X0: float = 30.0
+#: W2, the veto read out behind the WCAL's main section [cm]: 6 mm, thesis chapters/chapter5.tex ("The
+#: thickness of this counter was minimized from the 6 mm used previously to 3 mm"; chapter2.tex's
+#: "60 x 120 x 120 mm^3" for its three stacked counters is read as 6.0 mm, the chapter-5 number).
+W2_CM: float = 0.6
+#: V2, a thicker counter ~3 cm downstream of W2 "for testing purposes ... to cross-check its efficiency"
+#: (thesis chapters/chapter2.tex, "The Veto system") [cm]: not a cut of the 2018 selection (chapter3.tex,
+#: "Selection criteria" of the visible mode: W2 < 0.7 MIP, S4 > 1.5 MIP), so decays after W2 count.
+V2_GAP_CM: float = 3.0
+#: The 2018 vacuum decay tube [cm], S4 "placed immediately after the tube": thesis chapters/chapter2.tex
+#: ("The visible mode setup").
+DECAY_TUBE_2018_CM: float = 310.0
+#: Smallest A' energy counted [GeV]: the 2018 selection's "At least 25 GeV deposited in the ECAL"
+#: (thesis chapters/chapter3.tex, visible-mode selection criteria).
+MIN_ECAL_ENERGY_GEV: float = 25.0
+#: The 2018 signal window on E_WCAL + E_ECAL [GeV] (thesis chapters/chapter3.tex): it contains the 150 GeV
+#: beam energy that a signal event deposits (WCAL resolution 20%/sqrt(E)), so its efficiency is taken as 1.
+SIGNAL_WINDOW_2018_GEV: tuple[float, float] = (130.0, 200.0)
+
+
+def wcal_length_cm() -> float:
+    """Active length of the W/Sc WCAL [cm]: 35 layers of 3 mm W + 2 mm scintillator = 17.5 cm.
+
+    >>> round(wcal_length_cm(), 9)
+    17.5
     """
-    shielding_cm = wcal_x0 * TUNGSTEN.x0_cm
-    return VisibleRun(name=name, beam_energy_gev=beam_energy_gev, exposure=exposure, wcal_x0=wcal_x0,
-                      wcal_cm_per_x0=TUNGSTEN.x0_cm, veto_end_cm=shielding_cm,
-                      s4_cm=shielding_cm * (1.0 + DECAY_TO_SHIELDING_RATIO), min_boson_energy_gev=20.0,
-                      efficiency=0.6, sources=sources, assumptions=assumptions + _COMMON_ASSUMPTIONS)
+    return WCAL_LAYERS * sum(WCAL_LAYER_CM)
 
+
+def _sandwich_run(name: str, beam_energy_gev: float, exposure: float, s4_cm: float,
+                  sources: tuple[str, ...], assumptions: tuple[str, ...]) -> VisibleRun:
+    """A run with the thesis's WCAL (:data:`WCAL_LAYERS` W/Sc layers, :data:`WCAL_X0`), the veto W2 right behind
+    it (:data:`W2_CM`; a decay before its end is vetoed) and S4 at ``s4_cm`` from the WCAL front; A' above
+    :data:`MIN_ECAL_ENERGY_GEV` counted, efficiency 0.6 (an assumption, ``_COMMON_ASSUMPTIONS``).
+
+    >>> r = _sandwich_run("x", 100.0, 1e10, 100.0, (), ())
+    >>> round(r.wcal_length_cm, 6), round(r.veto_end_cm, 6), round(r.wcal_cm_per_x0, 4)
+    (17.5, 18.1, 0.5833)
+    """
+    return VisibleRun(name=name, beam_energy_gev=beam_energy_gev, exposure=exposure, wcal_x0=WCAL_X0,
+                      wcal_cm_per_x0=wcal_length_cm() / WCAL_X0, veto_end_cm=wcal_length_cm() + W2_CM,
+                      s4_cm=s4_cm, min_boson_energy_gev=MIN_ECAL_ENERGY_GEV, efficiency=0.6,
+                      sources=sources + _COMMON_SOURCES, assumptions=assumptions + _COMMON_ASSUMPTIONS)
+
+
+_COMMON_SOURCES = (
+    f"{_THESIS_FILES}: WCAL of 35 layers of 3 mm W + 2 mm scintillator, ~30 X0, 175 mm active (chapter2.tex, "
+    "appendixF.tex); W2 6 mm behind it (chapter5.tex); V2 ~3 cm behind W2, not a cut (chapter2.tex, chapter3.tex); "
+    "A' energy above 25 GeV (the ECAL cut, chapter3.tex)",
+)
 
 _COMMON_ASSUMPTIONS = (
-    "WCAL as solid tungsten (0.3504 cm per X0): the W/scintillator sandwich is longer, its layer thicknesses "
-    "were not available here; a longer dump lowers the upper epsilon edge",
-    "vetoes W2 and V2 end at the WCAL's end (V2 is 'immediately after' W2, seed sec. 4.2; its thickness neglected)",
-    "decay volume (end of the vetoes to S4) = DECAY_TO_SHIELDING_RATIO (4) x the shielding (WCAL and vetoes): "
-    "darkcast's reading of the papers' geometry (DARKCAST_NA64_VISIBLE), not the papers' own lengths, which were "
-    "not available here",
-    "A' energy above 20 GeV counted: the pair must shower in the ECAL; the papers' ECAL threshold was not available here",
+    "the shower develops in X0 of the sandwich (17.5 cm / 30 X0 = 0.583 cm per X0): the layers are not resolved",
+    "a decay in W2 is vetoed, one after it counts (V2 is not a cut); the 2018 selection's W2 < 0.7 MIP as a perfect "
+    "veto",
     "efficiency 0.6 (na64stat's ASSUMED_SIGNAL_EFFICIENCY): the papers' signal efficiencies were not available here",
 )
 
-#: The 2017 and 2018 visible-mode runs (PRL 120 (2018) 231802; PRD 101 (2020) 071101).
+#: The 2017 and 2018 visible-mode runs (PRL 120 (2018) 231802; PRD 101 (2020) 071101), one WCAL for both.
 VISIBLE_RUNS: dict[str, VisibleRun] = {
     r.name: r
     for r in (
-        _solid_w_run(
-            "2017", 100.0, 5.4e10, 40.0,
+        _sandwich_run(
+            "2017", 100.0, 5.4e10, (wcal_length_cm() + W2_CM) * (1.0 + DECAY_TO_SHIELDING_RATIO),
             sources=(f"{_PRL120}, abstract: 100 GeV e- beam, 5.4e10 EOT; excluded 1.3e-4 < eps < 4.2e-4 at 16.7 MeV",
-                     f"{_SEED}: WCAL of tungsten and scintillator plates, W2 = its last layers, V2 right after, "
-                     "S4 several meters downstream", DARKCAST_NA64_VISIBLE),
-            assumptions=("WCAL 40 X0: recalled from PRL 120, not read in its text here",),
+                     f"{_THESIS_FILES}, chapter2.tex: 'The first run in 2017 was performed at 100 GeV'",
+                     DARKCAST_NA64_VISIBLE),
+            assumptions=("decay volume of 2017 (end of W2 to S4) = DECAY_TO_SHIELDING_RATIO (4) x the shielding "
+                         "(WCAL and W2): darkcast's reading (DARKCAST_NA64_VISIBLE); the thesis gives only the "
+                         "2017 WCAL-ECAL distance, 4.2 m (chapter3.tex), not S4's place",
+                         "the 2017 WCAL is the thesis's one (chapter5.tex: 'the design used in previous searches')"),
         ),
-        _solid_w_run(
-            "2018", 150.0, 3.0e10, 30.0,
+        _sandwich_run(
+            "2018", 150.0, 3.0e10, wcal_length_cm() + W2_CM + V2_GAP_CM + DECAY_TUBE_2018_CM,
             sources=(f"{_PRD101}, abstract: 8.4e10 EOT in 2017 and 2018 together, so 8.4e10 - 5.4e10 = 3.0e10 "
-                     "in 2018; excluded 1.2e-4 < eps < 6.8e-4 at 16.7 MeV (both runs)", DARKCAST_NA64_VISIBLE),
-            assumptions=("150 GeV beam and a WCAL shortened to 30 X0 in 2018: recalled from PRD 101, not read in its "
-                         "text here (the abstract no longer says 100 GeV)",),
+                     "in 2018; excluded 1.2e-4 < eps < 6.8e-4 at 16.7 MeV (both runs)",
+                     f"{_THESIS_FILES}, chapter2.tex: 150 GeV beam in 2018, a 3.1 m vacuum tube with S4 "
+                     "immediately after it; chapter3.tex: signal window 130 < E_WCAL + E_ECAL < 200 GeV"),
+            assumptions=("the 3.1 m tube starts at V2 (3 cm behind W2; V2's thickness neglected): where it starts "
+                         "is not stated",),
         ),
     )
 }

@@ -41,7 +41,7 @@ from scipy.special import gammainc
 
 from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.annihilation import annihilation_events_per_pot, resonance_energy_gev
-from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN
+from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.etl import sigma_etl_pb
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
@@ -80,16 +80,18 @@ SignalProduction = Literal["bremsstrahlung", "annihilation"]
 
 #: Visible mode geometry [cm]: that of the 2017 run (100 GeV, the setup's beam) of
 #: :data:`na64stat.physics.visible.VISIBLE_RUNS`, one source for the simulation and
-#: the yields: the W dump with its vetoes (``veto_end_cm``), then the decay volume up
-#: to the S4 counter (``s4_cm - veto_end_cm``, darkcast's 4 x the shielding); the ECAL
-#: follows S4.
+#: the yields: the W/Sc WCAL with its veto W2 (``veto_end_cm``), then the decay volume up
+#: to the S4 counter (``s4_cm - veto_end_cm``, darkcast's 4 x the shielding in 2017); the
+#: ECAL follows S4.
 VISIBLE_GEOMETRY_CM: dict[str, float] = {
     "wcal_length": VISIBLE_RUNS["2017"].veto_end_cm,
     "decay_volume_length": VISIBLE_RUNS["2017"].s4_cm - VISIBLE_RUNS["2017"].veto_end_cm,
 }
 
 _PB_ECAL_LAMBDA_INT = 1.0  # nuclear interaction lengths of the 40 X0 Pb/Sc ECAL (choice, ~22 cm Pb + Sc)
-_W_DUMP_LAMBDA_INT = 1.4   # of the 40 X0 W WCAL (14 cm W, lambda_I = 9.9 cm)
+# of the W/Sc WCAL (na64stat.physics.visible: 35 x 3 mm W, lambda_I = 9.95 cm, + 35 x 2 mm scintillator,
+# lambda_I ~ 77 cm, PDG): 1.06 + 0.09
+_W_DUMP_LAMBDA_INT = 1.15
 _PS_DEPTH = 0.1            # preshower share of the ECAL depth (4 of 40 X0)
 
 
@@ -698,7 +700,7 @@ def _visible_decay(draw: Draw, det: Detector, t: dict[str, np.ndarray], beam: np
     gives P = 0 and z = L_WCAL (unless L_d = 0 as well, where P = 0 too).
     """
     length = decay_length_cm(width_aprime_to_ee_gev(mass_gev, epsilon), mass_gev, energy_x)
-    z_prod = np.minimum(draw.gamma_mean(2.0 * TUNGSTEN.x0_cm, 2.0), VISIBLE_GEOMETRY_CM["wcal_length"])
+    z_prod = np.minimum(draw.gamma_mean(2.0 * VISIBLE_RUNS["2017"].wcal_cm_per_x0, 2.0), VISIBLE_GEOMETRY_CM["wcal_length"])
     rest = VISIBLE_GEOMETRY_CM["wcal_length"] - z_prod  # >= 0 [cm]
     volume = VISIBLE_GEOMETRY_CM["decay_volume_length"]
     finite = np.isfinite(length) & (length > 0)
