@@ -36,7 +36,7 @@ from na64stat.core.io import write_json_atomic
 from na64stat.core.progress import Progress
 from na64stat.core.references import load_curve
 from na64stat.physics.couplings import dm_electron_cross_section_cm2, g_explaining_delta_a, relic_target_y_full
-from na64stat.physics.yields import Reach, background_free_reach, events_per_epsilon2, get_setup
+from na64stat.physics.yields import SETUPS, UPPER_BOUND_NOTE, Reach, background_free_reach, events_per_epsilon2, get_setup
 from na64stat.results.plotting import Overlay, curves_plot
 
 __all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "ALL_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV",
@@ -111,26 +111,33 @@ def fig6_eot() -> FigureData:
                       notes=("background-free, computed efficiency; NaN outside the relic curves' mass range",))
 
 
+#: The note of every figure with an NA64mu curve predicted from the setup alone (Setup.upper_bound).
+_NA64MU_NOTE = f"NA64mu curves (upper bound): {UPPER_BOUND_NOTE}"
+
+
 def fig8() -> FigureData:
     curves = {f"NA64e {n:.0e} EOT": (MASSES_GEV, _reach("na64e-invisible", n).e_mu) for n in (4e12, 4e13)}
-    curves["NA64mu 1e12 MOT"] = (MASSES_GEV, _reach("na64mu-invisible", 1e12).e_mu)
+    curves["NA64mu 1e12 MOT (upper bound)"] = (MASSES_GEV, _reach("na64mu-invisible", 1e12).e_mu)
     return FigureData("fig8", "Fig. 8: expected 90% CL on e_mu (L_mu - L_tau Z')", "e_mu", "m_Z' [GeV]", curves,
-                      _gm2_band("e_mu"), ("NA64e through the loop mixing of eq. (54) on shell; Br(Z' -> nu nu) included",))
+                      _gm2_band("e_mu"), ("NA64e through the loop mixing of eq. (54) on shell; Br(Z' -> nu nu) included",
+                                          _NA64MU_NOTE))
 
 
 def fig10() -> FigureData:
     reach = _reach("na64mu-invisible", 1e12, beam_energy_gev=150.0, missing_energy_cut_gev=75.0)
-    curves = {"NA64mu 1e12 MOT, 150 GeV": (MASSES_GEV, reach.e_mu**2 / (4 * math.pi))}
+    curves = {"NA64mu 1e12 MOT, 150 GeV (upper bound)": (MASSES_GEV, reach.e_mu**2 / (4 * math.pi))}
     gm2 = g_explaining_delta_a(MASSES_GEV) ** 2 / (4 * math.pi)
     curves["alpha_mu explaining Delta a_mu = 288e-11 (eqs. 31-32)"] = (MASSES_GEV, gm2)
     return FigureData("fig10", "Fig. 10: alpha_mu reach, 1e12 muons at 150 GeV", "alpha_mu", "m_Z_mu [GeV]", curves,
-                      notes=("missing-energy cut 75 GeV (half the beam energy), an assumption",))
+                      notes=("missing-energy cut 75 GeV (half the beam energy), an assumption", _NA64MU_NOTE))
 
 
 def fig11() -> FigureData:
     curves = {f"NA64e {n:.3g} EOT": (MASSES_GEV, _reach("na64e-invisible", n).epsilon) for n in (2.84e11, 5e12)}
-    curves.update({f"NA64mu {n:.0e} MOT": (MASSES_GEV, _reach("na64mu-invisible", n).epsilon) for n in (5e12, 5e13)})
-    return FigureData("fig11", "Fig. 11: NA64e against NA64mu in epsilon", "epsilon", "m_A' [GeV]", curves)
+    curves.update({f"NA64mu {n:.0e} MOT (upper bound)": (MASSES_GEV, _reach("na64mu-invisible", n).epsilon)
+                   for n in (5e12, 5e13)})
+    return FigureData("fig11", "Fig. 11: NA64e against NA64mu in epsilon", "epsilon", "m_A' [GeV]", curves,
+                      notes=(_NA64MU_NOTE,))
 
 
 #: Reference coupling (epsilon) of the projected workspaces that Fig. 13 combines.
@@ -176,7 +183,7 @@ def fig13() -> FigureData:
     for alpha_d in (0.1, 0.5):
         curves[f"NA64e 1e13 EOT + NA64mu 2e13 MOT (combined), alpha_D = {alpha_d}"] = (m_chi, eps2["combined"] * alpha_d / 81.0)
     curves["NA64e 1e13 EOT alone, alpha_D = 0.1"] = (m_chi, eps2["NA64e"] * 0.1 / 81.0)
-    curves["NA64mu 2e13 MOT alone, alpha_D = 0.1"] = (m_chi, eps2["NA64mu"] * 0.1 / 81.0)
+    curves["NA64mu 2e13 MOT alone (upper bound), alpha_D = 0.1"] = (m_chi, eps2["NA64mu"] * 0.1 / 81.0)
     for model in ("scalar", "majorana", "pseudodirac"):
         curves[f"relic target: {model}"] = (m_chi, relic_target_y_full(m_chi, model))
     gain = eps2["combined"] / np.fmin(eps2["NA64e"], eps2["NA64mu"])
@@ -184,7 +191,8 @@ def fig13() -> FigureData:
                       notes=("combined likelihood of the two projected counting workspaces (na64stat.model.combine), "
                              "one POI in eps^2; zero background: 90% CL at ln 10 signal events summed over both",
                              f"combined / better single eps^2: {gain.min():.2f} - {gain.max():.2f}",
-                             "y = eps^2 alpha_D / 81 (NA64mu produces the A' through its eps e coupling to muons)"),
+                             "y = eps^2 alpha_D / 81 (NA64mu produces the A' through its eps e coupling to muons)",
+                             _NA64MU_NOTE),
                       tables={"combined_over_better_single_eps2": {"m_aprime_gev": [float(m) for m in MASSES_GEV],
                                                                   "ratio": [float(g) for g in gain]}})
 
@@ -242,9 +250,12 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     def column(key: str) -> np.ndarray:
         return np.array([v[key][coupling] if v.get(key) else np.nan for _, v in items])
 
+    record = SETUPS.get(str(points[0].metadata.get("setup", ""))) if points else None
+    upper_bound = record is not None and record.upper_bound
+    label = f"{name} (setup alone: an upper bound on the sensitivity, not a reproduction)" if upper_bound else name
     curve = LimitCurve(mass, column("observed"), {b: column(f"expected_{b}") for b in
                                                   ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")},
-                       label=name)
+                       label=label)
     if coupling == "epsilon":
         ref = load_curve("na64e_invisible_2019")
         overlays = [Overlay("NA64e published (PRL 123 (2019) 121801)", ref.mass_gev, ref.lower, color="tab:blue")]
@@ -258,7 +269,7 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     if coupling == "e_mu":  # how much of the (g-2)_mu band the observed limit excludes: computed, not claimed
         from na64stat.results.summary import gm2_band_overlap
 
-        overlap = gm2_band_overlap(mass, column("observed"))
+        overlap = gm2_band_overlap(mass, column("observed"), upper_bound=upper_bound)
         files.append(write_json_atomic(out / f"{name}_gm2_overlap.json", overlap.to_dict()))
     return files
 

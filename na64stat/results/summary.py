@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from na64stat.core.references import load_curve
-from na64stat.physics.yields import Reach, Setup, background_free_reach, signal_efficiency
+from na64stat.physics.yields import UPPER_BOUND_NOTE, Reach, Setup, background_free_reach, signal_efficiency
 
 __all__ = [
     "DEFAULT_MASSES_GEV",
@@ -118,13 +118,16 @@ def _mass_ranges(mass: np.ndarray, selected: np.ndarray) -> str:
     return ", ".join(runs) + " GeV" if runs else "no mass"
 
 
-def gm2_band_overlap(mass_gev: ArrayLike, e_mu_limit: ArrayLike) -> BandOverlap:
+def gm2_band_overlap(mass_gev: ArrayLike, e_mu_limit: ArrayLike, *, upper_bound: bool = False) -> BandOverlap:
     """The share of the (g-2)_mu 2 sigma band (L_mu - L_tau, resources ``gm2_lmutau_2sigma_*``) a limit excludes.
 
     At each mass the limit excludes e_mu above it: the excluded share of the
     band [lo, hi] is (ln hi - ln max(limit, lo)) / (ln hi - ln lo), clipped to
     [0, 1]. The statement says at which of the given masses the whole band,
     part of it, or none is excluded (never more than the numbers show).
+    ``upper_bound``: the limit is a prediction that is only an upper bound
+    on the sensitivity (:attr:`~na64stat.physics.yields.Setup.upper_bound`);
+    the statement then says "could exclude at most" and why.
 
     >>> o = gm2_band_overlap([0.01, 0.1], [1e-3, 1e-5])
     >>> [float(f) for f in o.excluded_fraction]
@@ -144,7 +147,10 @@ def gm2_band_overlap(mass_gev: ArrayLike, e_mu_limit: ArrayLike) -> BandOverlap:
         parts = [f"all of the (g-2)_mu 2 sigma band at {_mass_ranges(mass, inside & (share >= 1.0))}",
                  f"part of it at {_mass_ranges(mass, inside & (share > 0.0) & (share < 1.0))}",
                  f"none at {_mass_ranges(mass, inside & (share <= 0.0))}"]
-        statement = "excludes " + "; ".join(parts) + f" (of the masses {mass[inside][0]:.3g} - {mass[inside][-1]:.3g} GeV given)"
+        verb = "could exclude at most " if upper_bound else "excludes "
+        statement = verb + "; ".join(parts) + f" (of the masses {mass[inside][0]:.3g} - {mass[inside][-1]:.3g} GeV given)"
+        if upper_bound:
+            statement += f"; {UPPER_BOUND_NOTE}"
     return BandOverlap(mass, limit, lo, hi, share, statement)
 
 
@@ -191,7 +197,7 @@ def summarize(
                 note=note,
             )
         )
-    overlap = (gm2_band_overlap(reach.mass_gev, reach.e_mu)
+    overlap = (gm2_band_overlap(reach.mass_gev, reach.e_mu, upper_bound=setup.upper_bound)
                if any(name.startswith("gm2_lmutau") for name, _ in REFERENCE_CURVES.get(setup.name, ())) else None)
     return Summary(reach=reach, comparisons=tuple(comparisons), gm2_overlap=overlap)
 
@@ -220,6 +226,7 @@ def format_summary(summary: Summary) -> str:
         f"efficiency {_efficiency_text(s, r.mass_gev)}, cross section {s.cross_section.upper()}",
         f"  background-free 90% CL reach ({r.n_events:.3f} events); "
         f"y for alpha_D = {r.alpha_d:g}, m_A'/m_chi = {r.mass_ratio:g}",
+        *([f"  this reach is {UPPER_BOUND_NOTE}"] if s.upper_bound else []),
         "   m [GeV]   N/eps^2    N/e_mu^2     eps^2       eps        e_mu        y",
     ]
     for i, m in enumerate(r.mass_gev):
@@ -258,6 +265,8 @@ def summary_to_dict(summary: Summary) -> dict[str, Any]:
             "sources": list(s.sources),
             "caveats": list(s.caveats),
         },
+        "prediction": (f"upper bound on the sensitivity: {UPPER_BOUND_NOTE}" if s.upper_bound
+                       else "from the setup alone (its caveats say how it compares with the published result)"),
         "confidence_level": 0.9,
         "n_events": r.n_events,
         "alpha_d": r.alpha_d,
