@@ -48,7 +48,7 @@ Combined from (by channel and modifier prefix; the inputs are the shipped folder
 
 How (`na64stat.model.combine`): each experiment's channels and modifiers carry its prefix, so nothing is
 shared by accident; no modifier is declared correlated (the two signal-efficiency uncertainties belong to
-different detectors, and neither input carries a production cross-section uncertainty). Each experiment's
+different detectors; NA64e's includes PRD 97's 10% signal cross section, NA64mu's is an assumed 10%). Each experiment's
 signal is rescaled from its own model and reference coupling with the physics of `na64stat.physics.yields`
 (dark photon: the same epsilon for electron and muon beams; L_mu - L_tau: NA64e through the loop mixing
 of eq. (54) and Br(Z' -> invisible), NA64mu directly). {interpolation} Each patch sets the POI bounds to [0, U] with U from `na64stat.model.combine.poi_upper_bound`,
