@@ -263,6 +263,7 @@ def _limits_file(path: Path, **changes: Any) -> Path:
         ({}, ["--alpha-d", "0"], "--alpha-d must be a finite positive"),
         ({}, ["--alpha-d", "-0.1"], "--alpha-d"),
         ({}, ["--reference-coupling", "0"], "--reference-coupling"),
+        ({}, ["--reference-coupling", "2e-4"], "made at reference coupling 0.0001 (patch metadata), not 0.0002"),
     ],
 )
 def test_recast_rejects_bad_limits(tmp_path: Path, capsys: pytest.CaptureFixture, changes: dict, options: list,

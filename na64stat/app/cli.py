@@ -655,7 +655,7 @@ def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...]
               help="Only these masses [GeV] of a shipped workspace (workspace figures and fig7; quick checks).")
 def reproduce(figure: str | None, all_figures: bool, out_dir: Path, n_toys: int, workers: int,
               masses: str | None) -> None:
-    """Rebuild a figure of the seed review with its numbers (JSON next to PNG/PDF).
+    """Rebuild a figure of the NA64 review (Phys. Part. Nucl. 51 (2020) 829) with its numbers (JSON next to PNG/PDF).
 
     Projections: fig3, fig6, fig6_eot, fig8, fig10, fig11, fig13. From the
     shipped workspaces (toys, minutes): fig7 (visible), na64e-invisible-2016-2018,

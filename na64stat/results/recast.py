@@ -309,6 +309,12 @@ def recast_limits_file(
         mass = meta.get("mass_gev")
         model = signal_model or meta.get("signal_model")
         ref = reference_coupling if reference_coupling is not None else meta.get("reference_coupling")
+        recorded = meta.get("reference_coupling")
+        if reference_coupling is not None and isinstance(recorded, (int, float)) and not isinstance(recorded, bool) \
+                and not math.isclose(float(recorded), reference_coupling, rel_tol=1e-9):
+            raise InputError(f"{where}: its signal was made at reference coupling {recorded:g} (patch metadata), "
+                             f"not {reference_coupling:g}: leave out --reference-coupling (normalised workspaces "
+                             "have one per mass)")
         if mass is None or model is None or ref is None:
             raise InputError(
                 f"{where}: needs mass_gev, signal_model and reference_coupling "
