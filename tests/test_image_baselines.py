@@ -98,18 +98,22 @@ def draw_exclusion_epsilon(stem: Path) -> None:
 
 
 def draw_exclusion_y(stem: Path) -> None:
-    """y against m_chi with the relic targets on a dense grid and a collapsed band."""
+    """y against m_chi with the relic targets on a dense grid, a collapsed band, BaBar's excluded region and
+    one mass inside the resonant-annihilation window (a marker, no notch)."""
     from na64stat.physics.couplings import relic_target_y_full
     from na64stat.results.plotting import MASS_LABELS, LimitCurve, Overlay, exclusion_plot
 
     m_chi = _masses() / 3.0
     median = 3e-11 * (m_chi / m_chi[0]) ** 3
-    curve = LimitCurve(m_chi, median, {b: median * f for b, f in zip(BANDS, (1.0, 1.0, 1.0, 1.9, 3.6))},
-                       label="limit")
+    window = (0.2261 / 3.0, 0.3197 / 3.0)
+    median[(m_chi > window[0]) & (m_chi < window[1])] /= 30.0
+    curve = LimitCurve(m_chi, median, {b: median * f for b, f in zip(BANDS, (1.0, 1.0, 1.0, 4.0, 16.0))},
+                       label="limit", breaks=window)
     dense = np.geomspace(m_chi.min(), m_chi.max(), 200)
     relic = [Overlay(f"thermal relic: {k}", dense, relic_target_y_full(dense, k), linestyle="--")
              for k in ("scalar", "majorana", "pseudodirac")]
-    exclusion_plot(curve, stem, coupling="y", overlays=relic, x_label=MASS_LABELS["m_chi"],
+    babar = Overlay("BaBar-like", np.array([1e-3, 0.4]), np.array([1.1e-9, 1.1e-9]), color="tab:gray", excluded=True)
+    exclusion_plot(curve, stem, coupling="y", overlays=[*relic, babar], x_label=MASS_LABELS["m_chi"],
                    title=r"image test: y, $\alpha_D = 0.1$, $m_{A'} = 3\, m_\chi$")
 
 
@@ -219,9 +223,10 @@ def test_the_comparison_sees_missing_bands(name: str, tmp_path: Path, monkeypatc
 
     def hidden_bands(ax, *args, **kwargs):  # type: ignore[no-untyped-def]
         before = len(ax.collections)
-        original(ax, *args, **kwargs)
+        handle = original(ax, *args, **kwargs)
         for collection in ax.collections[before:]:
             collection.set_alpha(0.0)
+        return handle
 
     monkeypatch.setattr(plotting, "_draw_bands", hidden_bands)
     _skip_other_matplotlib()
