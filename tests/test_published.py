@@ -123,3 +123,26 @@ def test_reach_compares_with_prl123_without_annihilation_like_for_like():
     assert "did not count" in comparison.note
     (plain,) = summarize(setup.with_(positron_annihilation=False), [0.25]).comparisons
     assert plain.note == "" and plain.ratio == pytest.approx(comparison.ratio, rel=1e-12)
+
+
+def test_readme_quotes_the_measured_numbers(result):
+    """The README's paragraph on the published comparison states what the code computes (to its digits)."""
+    import re
+    from pathlib import Path
+
+    from na64stat.physics.analysis_factors import cutflow_factor, dimuon_reweighting_factor
+    from na64stat.physics.visible import VISIBLE_RUNS, excluded_epsilon_range
+
+    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    quoted = [float(v) for v in re.search(r"2016-2018 background-free reach in epsilon is (\d\.\d\d), (\d\.\d\d), "
+                                          r"(\d\.\d\d) and (\d\.\d\d) times", text).groups()]
+    points = result["curves"]["na64e_invisible_2019"]["points"]
+    assert [points[m]["ratio"] for m in ("0.001", "0.01", "0.1", "1")] == pytest.approx(quoted, abs=0.006)
+    factor, dimuon = (float(v) for v in re.search(r"itself \((\d\.\d\d\d) of the cumulative 0.48\), and the dimuon "
+                                                  r"reweighting \((\d\.\d\d\d)\)", text).groups())
+    assert cutflow_factor() == pytest.approx(factor, abs=6e-4) and dimuon_reweighting_factor() == pytest.approx(dimuon)
+    lo, hi, r_lo, r_hi = (float(v) for v in re.search(r"X17 range, (\d\.\d\de-4) < epsilon < (\d\.\de-4) at 16.7 MeV, "
+                                                      r"is (\d\.\d\d) and (\d\.\d\d) of PRD 101's edges", text).groups())
+    both = excluded_epsilon_range((VISIBLE_RUNS["2017"], VISIBLE_RUNS["2018"]), 0.0167)
+    assert both[0] == pytest.approx(lo, rel=0.006) and both[1] == pytest.approx(hi, rel=0.006)
+    assert [both[0] / 1.2e-4, both[1] / 6.8e-4] == pytest.approx([r_lo, r_hi], abs=0.006)
