@@ -91,7 +91,7 @@ _YELLOW, _GREEN, _EXCLUDED = "#ffdf00", "#00cc00", "#9ab6d3"
 _HIDDEN_PT = 2.0
 
 
-class _SideBySide(tuple):  # type: ignore[type-arg]
+class _SideBySide(tuple):
     """Legend handles shown next to each other (the two expected bands); a plain tuple is drawn superposed."""
 
 
@@ -231,10 +231,12 @@ def save_figure(fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     try:
+        # the tight bounding box once for all formats (bbox_inches="tight" draws the whole figure once more per file)
+        bbox = fig.get_tightbbox().padded(0.1)
         for fmt in formats:
             target = stem.with_suffix(f".{fmt}")
             tmp = target.with_name(f".{target.name}.tmp")
-            fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight", metadata=_METADATA.get(fmt))
+            fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches=bbox, metadata=_METADATA.get(fmt))
             os.replace(tmp, target)
             written.append(target)
     finally:
