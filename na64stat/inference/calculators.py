@@ -639,6 +639,11 @@ class ExactCalculator(_ProfiledCalculator):
         """Every CLs point computed so far, in order of mu."""
         return tuple(self._points[m] for m in sorted(self._points))
 
+    @property
+    def layout(self) -> CountingGrid | JointGrid | None:
+        """The data space in use (None before the first CLs evaluation)."""
+        return self._grid
+
     @classmethod
     def grid_size(cls, likelihood: Likelihood) -> int:
         """Data points per tested mu near the limit (raises InputError where exact counting cannot apply)."""

@@ -71,14 +71,14 @@ if TYPE_CHECKING:
 __all__ = ["COUNT_CUTOFF", "MAX_COUNT_VECTORS", "MAX_SAMPLES", "MIN_SAMPLES", "JointGrid", "count_vectors"]
 
 #: Count vectors whose probability under every generator of the layout stays below this are left out.
-COUNT_CUTOFF: float = 1e-10
+COUNT_CUTOFF: float = 1e-9
 #: Most count vectors one layout may enumerate (each is fitted with its Sobol points and inner axis).
 MAX_COUNT_VECTORS: int = 20_000
 #: Sobol points per count vector for the most probable vectors (a power of two) ...
 MAX_SAMPLES: int = 64
 #: ... and for the least probable ones.
-MIN_SAMPLES: int = 4
-_INNER_STEP, _HALF_WIDTH = 1.0, 6.5  # inner axis: spacing and half-width in units of its sigma (q~ is smooth along it)
+MIN_SAMPLES: int = 2
+_INNER_STEP, _HALF_WIDTH = 1.0, 5.5  # inner axis: spacing and half-width in units of its sigma (q~ is smooth along it)
 _PROPOSAL_WIDTH = 1.25  # proposal sigma of a sampled Gaussian measurement, in units of its own sigma
 
 
@@ -88,7 +88,7 @@ def _pmf_envelope(n: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return stats.poisson.pmf(n, np.clip(n, lo, hi))
 
 
-def count_vectors(rate_lo: np.ndarray, rate_hi: np.ndarray, cutoff: float = COUNT_CUTOFF) -> np.ndarray:
+def count_vectors(rate_lo: np.ndarray, rate_hi: np.ndarray, cutoff: float | None = None) -> np.ndarray:
     """Every count vector (one count per bin) that some rates in the box [rate_lo, rate_hi] give a
     probability above ``cutoff``, shape (C, B), most probable first.
 
@@ -100,6 +100,7 @@ def count_vectors(rate_lo: np.ndarray, rate_hi: np.ndarray, cutoff: float = COUN
     >>> count_vectors(np.array([0.0, 1.0]), np.array([0.0, 1.0]), cutoff=1e-3).shape
     (6, 2)
     """
+    cutoff = COUNT_CUTOFF if cutoff is None else cutoff
     vectors = np.zeros((1, 0), dtype=int)
     bound = np.ones(1)
     for lo, hi in zip(rate_lo, rate_hi):
