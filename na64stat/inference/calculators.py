@@ -13,19 +13,25 @@
   every mu (common random numbers), so that CLs(mu) is a smooth monotone
   function a root finder can use. The b-only ensemble does not depend on mu:
   it is generated and fitted once.
-* :class:`ExactCalculator` - for single-bin models (every NA64 result): the
-  distributions of q~_mu are sums over every main count n and every value of
-  the Poisson auxiliary measurements (shapesys), and integrals over the
-  Gaussian ones (normsys, histosys, lumi, staterror) with the acceptance
-  region {q >= t} located on a fine grid of the data space
-  (:mod:`na64stat.inference.counting`) - the toys' ensemble without
-  Monte-Carlo error, with a stated numerical error instead. (A fixed
-  quadrature rule does not work here: the integrand of P(q >= t) is a step
-  function of the auxiliary value; Gauss-Hermite nodes gave an observed limit
-  10% and a -2 sigma band 3x away from 20,000 toys on the shipped
-  workspaces.) The fits use the closed-form likelihood of
-  :mod:`na64stat.inference.singlebin`; grid points whose free fit already has
-  mu_hat >= mu (q~ = 0) need no conditional fit.
+* :class:`ExactCalculator` - for counting models: one bin (every NA64
+  result) or a combination of one-bin channels (NA64e + NA64mu, up to
+  :data:`~na64stat.inference.singlebin.MAX_BINS`). The distributions of q~_mu
+  are sums over the main counts and integrals over the auxiliary
+  measurements with the same test statistic and constraint terms as the
+  toys - the toys' ensemble without Monte-Carlo error, with a stated
+  numerical error instead. One bin (:mod:`na64stat.inference.counting`):
+  every count n and Poisson measurement (shapesys) summed, the Gaussian ones
+  (normsys, histosys, lumi, staterror) integrated with the acceptance region
+  {q >= t} located on a fine grid. Several bins
+  (:mod:`na64stat.inference.joint`): every count vector summed (the
+  probability left out bounded), per count vector the measurement that moves
+  q~ most integrated the same way, the others by shifted Sobol points with
+  importance weights. (A fixed quadrature rule does not work here: the
+  integrand of P(q >= t) is a step function of the auxiliary value;
+  Gauss-Hermite nodes gave an observed limit 10% and a -2 sigma band 3x away
+  from 20,000 toys on the shipped workspaces.) The fits use the closed-form
+  likelihood of :mod:`na64stat.inference.singlebin`; data points whose free
+  fit already has mu_hat >= mu (q~ = 0) need no conditional fit.
 
 Every :class:`CLsPoint` carries the error of its CLs values: binomial for
 toys (at least one toy's worth where no toy reaches a tail), numerical for
@@ -35,7 +41,11 @@ All return :class:`CLsPoint` (observed and the -2..+2 sigma expected CLs).
 Expected values follow pyhf's convention: the expected test statistic at
 n sigma is the Phi(n) quantile of the b-only distribution (for toys and exact
 counting the lower inverse CDF, which for discrete counts gives the
-published band [2.303, 2.303, 2.303, 3.508, 4.843] at b = 0.5, n = 0).
+published band [2.303, 2.303, 2.303, 3.508, 4.843] at b = 0.5, n = 0). For
+several bins the b-only distribution is that of the count outcomes with the
+auxiliary measurements as observed (the discrete distribution of what the
+experiment could have counted): at n = 0 in every bin the observed q~ is then
+its largest value, so no band lies below the observed limit.
 """
 
 from __future__ import annotations
@@ -574,15 +584,21 @@ class ToyCalculator(_ProfiledCalculator):
 
 
 class ExactCalculator(_ProfiledCalculator):
-    """CLs without toys for single-bin counting models (NA64's signal box).
+    """CLs without toys for counting models: NA64's signal box, or a combination of such boxes.
 
     The distributions of q~_mu under the s+b and b-only generators are sums
-    over the main count and the Poisson auxiliary measurements and exact
+    over the main counts and the Poisson auxiliary measurements and exact
     integrals over the Gaussian ones, with the acceptance region
     {q >= t} located on a fine grid (:mod:`na64stat.inference.counting`);
-    every CLs value carries the numerical error of that calculation.
-    Raises :class:`~na64stat.core.errors.InputError` for multi-bin models or a
-    data space too large to lay out (use toys).
+    with several bins, sums over every count vector with the measurements
+    integrated per count vector (:mod:`na64stat.inference.joint`). Every CLs
+    value carries the numerical error of that calculation. Raises
+    :class:`~na64stat.core.errors.InputError` for models with more than
+    :data:`~na64stat.inference.singlebin.MAX_BINS` bins or a data space too
+    large to lay out (use toys).
+
+    ``seed`` seeds the Sobol points of a several-bin layout (its result moves
+    within its stated error from seed to seed); one bin uses none.
 
     Examples
     --------
