@@ -66,3 +66,32 @@ def test_run_reads_overlays_before_simulating(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert exit_info.value.code == 1 and "bad.lmt: line 1" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_timings_go_to_the_run_log_and_interchange_files_are_written(small_job: Path) -> None:
+    """Issue 24: report.json / report.txt hold no timings (run_log.txt does); the main job writes the
+    CombineHarvester JSON and attaches its pyhf likelihood to the HEPData submission, at the run's CL."""
+    import yaml
+
+    from na64stat.results.limitfiles import read_combine_limits
+
+    report = json.loads((small_job / "report.json").read_text())
+    assert report["steps"] and all("seconds" not in s for s in report["steps"])
+    assert " s] " not in (small_job / "report.txt").read_text()
+    log = (small_job / "run_log.txt").read_text().splitlines()
+    assert len(log) == len(report["steps"]) and all(line.startswith("[") and " s] " in line for line in log)
+    combine = read_combine_limits(small_job / "limits" / "limits_combine.json")
+    assert set(combine) == {0.01, 0.1} and all("exp0" in v for v in combine.values())
+    submission = list(yaml.safe_load_all((small_job / "hepdata" / "submission.yaml").read_text()))
+    assert [r["type"] for r in submission[0]["additional_resources"] if "type" in r] == ["HistFactory"]
+    assert (small_job / "hepdata" / "likelihood.tar.gz").is_file()
+
+
+@pytest.mark.slow
+def test_result_files_are_byte_reproducible(small_job: Path, tmp_path: Path) -> None:
+    """The same inputs give the same report.json, couplings.json and limits_combine.json, byte for byte."""
+    lmt = small_job.parent / "E137_like.lmt"
+    run_main_job(tmp_path, MainJobSettings(masses_gev=(0.01, 0.1), data_eot=2e7, mc_events=4000, n_toys=300, workers=1,
+                                           overlays=(str(lmt),)), log=lambda line: None)
+    for name in ("report.json", "report.txt", "couplings.json", "limits/limits_combine.json"):
+        assert (tmp_path / name).read_bytes() == (small_job / name).read_bytes(), name

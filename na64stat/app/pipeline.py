@@ -46,6 +46,7 @@ from na64stat.model.workspace_config import parse_workspace_config
 from na64stat.physics.annihilation import with_resonance_masses
 from na64stat.physics.yields import get_setup
 from na64stat.results.hepdata import write_hepdata
+from na64stat.results.limitfiles import COMBINE_LIMITS_NAME, write_combine_limits
 from na64stat.results.plotting import LimitCurve, Overlay, exclusion_plot
 from na64stat.results.recast import RecastResult, recast_limits_file
 from na64stat.results.summary import Summary, format_summary, summarize, summary_to_dict
@@ -180,15 +181,19 @@ def check_main_job_settings(settings: MainJobSettings) -> None:
 
 
 class _Steps:
-    """The main job's step log: seconds since the start and the facts of each step, logged as they come."""
+    """The main job's step log: the facts of each step (``steps``, for report.json, equal for equal inputs) and the
+    seconds since the start (``lines``, for the run log ``run_log.txt``), logged as they come."""
 
     def __init__(self, log: Log) -> None:
         self.log, self.t0 = log, time.perf_counter()
         self.steps: list[dict[str, Any]] = []
+        self.lines: list[str] = []
 
     def __call__(self, name: str, **facts: Any) -> None:
-        self.steps.append({"step": name, "seconds": round(time.perf_counter() - self.t0, 1), **facts})
-        self.log(f"[{self.steps[-1]['seconds']:6.1f} s] {name}: " + ", ".join(f"{k} {v}" for k, v in facts.items()))
+        self.steps.append({"step": name, **facts})
+        self.lines.append(f"[{time.perf_counter() - self.t0:6.1f} s] {name}: "
+                          + ", ".join(f"{k} {v}" for k, v in facts.items()))
+        self.log(self.lines[-1])
 
 
 #: Compression of the main job's ROOT files: zstd writes them ten times faster than zlib (the 22 s of
@@ -249,8 +254,14 @@ def _select(events: Path, out: Path, n_events: int, settings: MainJobSettings) -
     return selected, selection_summary(run)
 
 
+#: The folder each scan's workspace is written to (by the scan's task: validating it takes seconds).
+_WORKSPACE_FOLDERS: dict[str, str] = {"limits": "workspace", "limits_published_exposure": "workspace_published_exposure"}
+
+
 def _scan_task(workspace: BuiltWorkspace, out_dir: Path, title: str, settings: MainJobSettings) -> ScanResult:
-    """Limits on mu for every patch of ``workspace`` into ``out_dir`` (in this process); a ``(title, line)`` per point."""
+    """The workspace validated and written (:data:`_WORKSPACE_FOLDERS`), then the limits on mu for every patch
+    into ``out_dir`` (in this process); a ``(title, line)`` message per point."""
+    workspace.write(out_dir.parent / _WORKSPACE_FOLDERS[out_dir.name])
     points = points_from_patchset(workspace.patchset)
     return run_scan(workspace.spec, points, out_dir, ScanSettings(n_toys=settings.n_toys, seed=settings.seed),
                     n_workers=1, progress=lambda r: post((title, point_line(r))))
@@ -275,7 +286,8 @@ def _limits(scans: Sequence[tuple[BuiltWorkspace, str, str, str]], out: Path,
         for bar in bars.values():
             bar.close()
     out_pairs = []
-    for scan, (_, _, name, _) in zip(results, scans):
+    for scan, (_, folder, name, _) in zip(results, scans):
+        write_combine_limits(out / folder / COMBINE_LIMITS_NAME, scan)  # CombineHarvester JSON, for other tools
         couplings = recast_limits_file(scan)
         write_json_atomic(out / name, couplings.to_dict())
         out_pairs.append((scan, couplings))
@@ -336,13 +348,11 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
                                          "main job", signal_yield=None)
     step("selected", selection=selected.name, observed_in_signal_box=int(description.channels[0].observed[0]))
     built = build(description)
-    built.write(out / "workspace")
     background = description.channels[0].samples[0].yields[0]
     step("workspace", background_events=f"{background:.3g}", signal_patches=len(built.patchset["patches"]))
     # the same selection and workspace scaled to the published exposure, observed count 0 as published
     factor = PUBLISHED_EOT / settings.data_eot
     published = BuiltWorkspace(*scale_workspace(built.spec, built.patchset, factor, observed=0.0))
-    published.write(out / "workspace_published_exposure")
     (scan, couplings), (scan_pub, couplings_pub) = _limits(
         [(built, "limits", "couplings.json", "limits"),
          (published, "limits_published_exposure", "couplings_published_exposure.json", "limits at 2.84e11 EOT")],
@@ -356,7 +366,8 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
     calls.append((_plot, (write_hepdata, (couplings, out / "hepdata"), {
         "couplings_to_export": ("epsilon", "epsilon2", "y"),
         "title": f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)", "setup": settings.setup,
-        "description": _hepdata_description(settings, scan), "references": list(REFERENCES.values())})))
+        "description": _hepdata_description(settings, scan), "references": list(REFERENCES.values()),
+        "likelihood": out / "workspace"})))
     written: list[Any] = [None] * len(calls)
 
     with Progress(len(calls), "figures and HEPData") as bar:
@@ -371,6 +382,7 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
     report = _report(settings, step, info, description, built, (scan, scan_pub), (couplings, couplings_pub))
     write_json_atomic(out / "report.json", report)
     write_text_atomic(out / "report.txt", _report_text(report))
+    write_text_atomic(out / "run_log.txt", "\n".join(step.lines) + "\n")  # the timings: not in the result files
     return MainJobResult(out, report, built, published, scan, scan_pub, couplings, couplings_pub)
 
 
@@ -499,7 +511,7 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
 
     records = list(limits.limits.values())
     methods = sorted({r["method"] for r in records})
-    reasons = [r.get("method_reason", "") for r in records if r.get("method_reason")]
+    reasons = [_without_timing(r["method_reason"]) for r in records if r.get("method_reason")]
     groups: dict[str, list[str]] = {}
     for reason in reasons:
         groups.setdefault(_strip_numbers(reason), []).append(reason)
@@ -581,8 +593,9 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
             f"events in the signal box, such an experiment sees n = 0 with probability {np.exp(-background):.4f}, "
             f"so the median and every quantile are the n = 0 limit: the bands span only "
             f"-{_span(low, '.0%')} / +{_span(high, '.0%')} of the median (in mu), and what spread remains comes from "
-            f"the efficiency's auxiliary measurement. The plots draw each band edge as a line and say this in the "
-            f"legend. At the published exposure ({b_pub:.3g} background events, P(n = 0) = {np.exp(-b_pub):.2f}) "
+            f"the efficiency's auxiliary measurement. The plots draw a band only where it is wider than a line, "
+            f"and the median only where it leaves the observed line (the legend lists what is drawn). At the "
+            f"published exposure ({b_pub:.3g} background events, P(n = 0) = {np.exp(-b_pub):.2f}) "
             f"the median and -1/-2 sigma are still n = 0 (within {_span(low_pub, '.0%')} of the median), while "
             f"+1 and +2 sigma are n = 1 and 2 (+{_span(high_pub, '.0%')} at +2 sigma)."),
         "events_at_the_limit": (
@@ -590,8 +603,8 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
             f"{CL90_EVENTS:.3f} = ln 10, the background-free Poisson limit with a perfectly known efficiency): the "
             f"efficiency is a constrained nuisance parameter, and the frequentist construction (profiled nuisance, "
             f"p-values over the count and the auxiliary measurement together, exact counting) moves the limit by a "
-            f"few percent. The dotted reach curve of the headline plot is the background-free 2.303-event reach from "
-            f"the same signal yields, so it sits sqrt(2.303 / events) = {_span([np.sqrt(1 / (1 + x)) for x in shift], '.3f')} "
+            f"few percent. The background-free 2.303-event reach from the same signal yields (not drawn: it would "
+            f"hide under the observed line) sits sqrt(2.303 / events) = {_span([np.sqrt(1 / (1 + x)) for x in shift], '.3f')} "
             f"times the observed limit."),
         "published_exposure": (
             f"The same selection and workspace scaled to {PUBLISHED_EOT:.3g} EOT (signal and background yields x "
@@ -613,6 +626,18 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
         "explanations": explanations,
         "references": REFERENCES,
     }
+
+
+def _without_timing(reason: str) -> str:
+    """A method reason without the cost estimate that ``auto`` measured on this machine (it varies run to run;
+    report.json holds only what equal inputs reproduce).
+
+    >>> _without_timing("single bin with background 0.07 < 100: exact counting, estimated 9.1 s")
+    'single bin with background 0.07 < 100: exact counting'
+    """
+    import re
+
+    return re.sub(r",? estimated (at most )?[0-9][0-9.eE+-]* s", "", reason)
 
 
 def _strip_numbers(reason: str) -> str:
@@ -784,9 +809,9 @@ def limits_table(report: Mapping[str, Any]) -> str:
 
 def _report_text(report: dict[str, Any]) -> str:
     lines = [f"na64stat {report['na64stat_version']} main job", ""]
-    for s in report["steps"]:
+    for s in report["steps"]:  # the seconds of each step are in run_log.txt
         facts = ", ".join(f"{k} {v}" for k, v in s.items() if k not in ("step", "seconds"))
-        lines.append(f"[{s['seconds']:6.1f} s] {s['step']}: {facts}")
+        lines.append(f"{s['step']}: {facts}")
     text = "\n".join(lines) + "\n\n" + limits_table(report)
     pub = report.get("published_exposure")
     if pub:
@@ -816,7 +841,8 @@ def main_job_outputs(out_dir: str | Path, settings: MainJobSettings = MainJobSet
     events = Path("events") / settings.setup
     selection = Path("selection") / packaged_selection(settings.setup).name
     return [out / name for name in (
-        "report.txt", "report.json", "couplings.json", "limits/limits.json", "limits/limits.csv",
+        "report.txt", "report.json", "run_log.txt", "couplings.json", "limits/limits.json", "limits/limits.csv",
+        "limits/limits_combine.json", "hepdata/likelihood.tar.gz",
         "exclusion_epsilon.png", "exclusion_epsilon.pdf", "exclusion_epsilon.csv",
         "exclusion_epsilon2.png", "exclusion_epsilon2.pdf", "exclusion_epsilon2.csv",
         "exclusion_y.png", "exclusion_y.pdf", "exclusion_y.csv", "cls_scan.png", "cls_scan.pdf",
