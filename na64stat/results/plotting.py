@@ -19,9 +19,9 @@ a rename.
 
 A limit computed on a mass grid is drawn as lines between the grid points,
 except across the masses listed in :attr:`LimitCurve.breaks`, where the limit
-can change faster than any grid resolves (e.g. the edges of the resonant
-e+ e- -> A' window, where the signal yield steps): no line is drawn across
-them, and a grid point alone between two breaks is drawn as a marker.
+can change faster than any grid resolves (e.g. the lower edge of the
+resonant e+ e- -> A' window, where the signal yield steps up): no line is
+drawn across them, and a grid point alone between two breaks is a marker.
 
 The style applies inside a :func:`matplotlib.style.context` around each
 figure: a plotting call leaves the caller's ``matplotlib.rcParams`` as they
