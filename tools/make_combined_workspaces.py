@@ -28,9 +28,15 @@ COMBINATIONS = {"na64-combined-e2016-2022-mu2022-epsilon": "dark_photon",
 def readme(folder: str, model: str, patchset: dict) -> str:
     """The README of one combined folder: what it combines, how, and how to use it."""
     meta = patchset["metadata"]
-    parts = "\n".join(f"- `{e['name']}` ({e['setup']}, {e['beam']} beam, made in {e['signal_model']} at "
-                      f"{e['reference_coupling']:g}; {e.get('exposure', 0):.3g} {e.get('exposure_unit', '')}, "
+    parts = "\n".join(f"- `{e['name']}` ({e['setup']}, {e['beam']} beam, made in {e['signal_model']}; "
+                      f"{e.get('exposure', 0):.3g} {e.get('exposure_unit', '')}, "
                       f"{e.get('publication', '')})" for e in meta["combined_from"])
+    refs = [p["metadata"]["reference_coupling"] for p in patchset["patches"]]
+    poi = (f"one POI `mu = ({COUPLING_NAMES[model]} / {meta['reference_coupling']:g})^2`"
+           if "reference_coupling" in meta else
+           f"one POI `mu = ({COUPLING_NAMES[model]} / reference_coupling)^2`, each patch at its own reference "
+           f"coupling (patch metadata `reference_coupling`, {min(refs):.2g} to {max(refs):.2g}), where the "
+           "combined signal expects about 3 events, so that mu is of order one near the limit,")
     interpolated = sorted({p["metadata"]["mass_gev"] for p in patchset["patches"] if p["metadata"]["interpolated"]})
     interpolation = ("The inputs share every mass, so nothing is interpolated." if not interpolated else
                      f"At {', '.join(f'{m:g}' for m in interpolated)} GeV some input is interpolated log-log "
@@ -40,7 +46,7 @@ def readme(folder: str, model: str, patchset: dict) -> str:
     return f"""# {folder}
 
 Combined likelihood of NA64e (2016-2022) and NA64mu (2022) in one coupling, {coupling}:
-one POI `mu = ({COUPLING_NAMES[model]} / {meta['reference_coupling']:g})^2` for both experiments' signal boxes.
+{poi} for both experiments' signal boxes.
 
 Combined from (by channel and modifier prefix; the inputs are the shipped folders `{INPUTS[0]}` and `{INPUTS[1]}`):
 
