@@ -35,6 +35,7 @@ from na64stat.core.errors import InputError
 from na64stat.core.io import write_json_atomic
 from na64stat.core.progress import Progress
 from na64stat.core.references import load_curve
+from na64stat.physics.annihilation import with_resonance_masses
 from na64stat.physics.couplings import dm_electron_cross_section_cm2, g_explaining_delta_a, relic_target_y_full
 from na64stat.physics.yields import SETUPS, UPPER_BOUND_NOTE, Reach, background_free_reach, events_per_epsilon2, get_setup
 from na64stat.results.plotting import Overlay, curves_plot
@@ -42,8 +43,10 @@ from na64stat.results.plotting import Overlay, curves_plot
 __all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "ALL_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV",
            "shipped_workspaces"]
 
-#: Mass grid of the projections [GeV].
-MASSES_GEV = np.logspace(-3, 0, 31)
+#: Mass grid of the projections [GeV]: 31 log-spaced from 1 MeV to 1 GeV and the resonant-annihilation window
+#: sampled densely (na64stat.physics.annihilation.RESONANCE_SCAN_MASSES_GEV), so that NA64e's dip at
+#: 226-320 MeV is drawn with 9 masses between 150 and 320 MeV, not as a one-point spike.
+MASSES_GEV = np.array(with_resonance_masses(tuple(float(m) for m in np.logspace(-3, 0, 31))))
 
 
 @dataclass(frozen=True)
