@@ -669,6 +669,8 @@ class ExactCalculator(_ProfiledCalculator):
         background = float(likelihood.expected_data(pars[1], include_auxdata=False)[0].sum())
         poi = likelihood.poi_index
         pars[0, poi] = (5.0 + 3.0 * math.sqrt(max(background, 0.0))) * likelihood.typical_scale[poi]
+        if likelihood.n_main > 1:
+            return JointGrid.planned_size(likelihood, pars, rate_margin=1.5)
         return _layout(likelihood, pars).size
 
     @classmethod

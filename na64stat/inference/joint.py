@@ -79,6 +79,7 @@ MAX_SAMPLES: int = 64
 #: ... and for the least probable ones.
 MIN_SAMPLES: int = 2
 _INNER_STEP, _HALF_WIDTH = 1.0, 5.5  # inner axis: spacing and half-width in units of its sigma (q~ is smooth along it)
+_CHOICE_VECTORS = 24  # count vectors whose inner axis is chosen by fits (the others: the nearest one's)
 _PROPOSAL_WIDTH = 1.25  # proposal sigma of a sampled Gaussian measurement, in units of its own sigma
 
 
@@ -117,6 +118,32 @@ def count_vectors(rate_lo: np.ndarray, rate_hi: np.ndarray, cutoff: float | None
         bound = joint[rows, cols]
     order = np.argsort(-bound, kind="stable")
     return vectors[order]
+
+
+def _poisson_probability(counts: np.ndarray, rates: np.ndarray) -> np.ndarray:
+    """P(n) of each count vector (C, B) under each row of rates (G, B): shape (G, C).
+
+    >>> _poisson_probability(np.array([[0, 0], [1, 0]]), np.array([[1.0, 0.5]])).round(4).tolist()
+    [[0.2231, 0.2231]]
+    """
+    logp = np.zeros((len(rates), len(counts)))
+    for b in range(counts.shape[1]):
+        logp += stats.poisson.logpmf(counts[None, :, b], rates[:, b : b + 1])
+    return np.exp(logp)
+
+
+def _allocation(weight: np.ndarray, n_sampled: int) -> np.ndarray:
+    """Sobol points per count vector of probability ``weight``: MAX_SAMPLES for the most probable, halving
+    with the probability down to MIN_SAMPLES (one each where no measurement is sampled).
+
+    >>> _allocation(np.array([0.5, 0.25, 1e-6]), 2).tolist()
+    [64, 32, 2]
+    """
+    if n_sampled == 0:
+        return np.ones(weight.size, dtype=int)
+    ratio = np.maximum(weight / max(float(weight.max()), 1e-300), 1e-300)
+    level = np.clip(np.ceil(math.log2(MAX_SAMPLES) + np.log2(ratio)), math.log2(MIN_SAMPLES), math.log2(MAX_SAMPLES))
+    return (2 ** level.astype(int)).astype(int)
 
 
 class JointGrid:
@@ -201,7 +228,11 @@ class JointGrid:
 
     def _inner_choice(self, gens: np.ndarray, normals: list[int]) -> np.ndarray:
         """Per count vector, the Gaussian measurement that moves q~ most at the largest generator mu
-        when it moves by -+1 sigma from its observed value (the first one where q~ does not move)."""
+        when it moves by -+1 sigma from its observed value (the first one where q~ does not move).
+
+        Measured on the :data:`_CHOICE_VECTORS` most probable count vectors; every other vector takes
+        the choice of the nearest of them (in counts): the rare vectors carry little of the probability.
+        """
         lik = self.lik
         n_vec = len(self.counts)
         if not normals:
@@ -210,8 +241,18 @@ class JointGrid:
         mu = float(gens[:, poi].max())
         if mu <= 0 or len(normals) == 1:
             return np.full(n_vec, normals[0])
+        top = np.argsort(-self._count_probability(gens).max(axis=0), kind="stable")[:_CHOICE_VECTORS]
+        measured = self._measured_choice(self.counts[top], mu, normals)
+        distance = np.abs(self.counts[:, None, :] - self.counts[top][None, :, :]).sum(axis=2)
+        return measured[np.argmin(distance, axis=1)]
+
+    def _measured_choice(self, counts: np.ndarray, mu: float, normals: list[int]) -> np.ndarray:
+        """For each count vector in ``counts``, the Gaussian measurement whose -+1 sigma move changes q~_mu most."""
+        lik = self.lik
+        poi = lik.poi_index
+        n_vec = len(counts)
         data = np.repeat(lik.data[None, :], 2 * len(normals) * n_vec, axis=0)
-        data[:, : lik.n_main] = np.tile(self.counts, (2 * len(normals), 1))
+        data[:, : lik.n_main] = np.tile(counts, (2 * len(normals), 1))
         signs = np.tile(np.repeat([-1.0, 1.0], n_vec), len(normals))
         for j, k in enumerate(normals):
             block = slice(2 * j * n_vec, 2 * (j + 1) * n_vec)
@@ -224,14 +265,24 @@ class JointGrid:
         return np.asarray(normals)[np.argmax(np.abs(q[:, 1] - q[:, 0]), axis=0)]
 
     def _allocation(self, gens: np.ndarray, n_sampled: int) -> np.ndarray:
-        """Sobol points per count vector: MAX_SAMPLES for the most probable, halving with the probability
-        down to MIN_SAMPLES (one where nothing is sampled)."""
-        if n_sampled == 0:
-            return np.ones(len(self.counts), dtype=int)
-        weight = self._count_probability(gens).max(axis=0)
-        ratio = np.maximum(weight / max(float(weight.max()), 1e-300), 1e-300)
-        level = np.clip(np.ceil(math.log2(MAX_SAMPLES) + np.log2(ratio)), math.log2(MIN_SAMPLES), math.log2(MAX_SAMPLES))
-        return (2 ** level.astype(int)).astype(int)
+        """Sobol points per count vector (:func:`_allocation`)."""
+        return _allocation(self._count_probability(gens).max(axis=0), n_sampled)
+
+    @classmethod
+    def planned_size(cls, lik: Likelihood, generators: np.ndarray, rate_margin: float = 1.0) -> int:
+        """Data points a layout for these generators will have, without laying it out (no fits): for cost
+        estimates. Raises InputError where the count vectors are too many."""
+        gens = np.atleast_2d(generators)
+        rates = lik.expected_data(gens, include_auxdata=False)
+        counts = count_vectors(rates.min(axis=0), rates.max(axis=0) * rate_margin)
+        normals = [term for term in lik.aux_terms if term.kind == "normal"]
+        rows = _allocation(_poisson_probability(counts, rates).max(axis=0), len(lik.aux_terms) - min(len(normals), 1))
+        nodes = 1
+        for term in normals:
+            means = gens[:, term.par_index]
+            span = (means.min() - _HALF_WIDTH * term.scale, means.max() + _HALF_WIDTH * term.scale)
+            nodes = max(nodes, uniform_nodes(*span, _INNER_STEP * term.scale).size)
+        return int(rows.sum()) * nodes
 
     def _proposal(self, k: int) -> tuple[float, float]:
         """(centre, sigma) of the normal proposal, or (mean, 0) of the Poisson one, of measurement k."""
@@ -304,13 +355,9 @@ class JointGrid:
         gens = np.atleast_2d(generators)
         key = np.asarray(gens, dtype=float).tobytes()
         if key not in self._pmf_cache:
-            rates = self.rates(gens)
-            logp = np.zeros((len(gens), len(self.counts)))
-            for b in range(self.counts.shape[1]):
-                logp += stats.poisson.logpmf(self.counts[None, :, b], rates[:, b : b + 1])
             if len(self._pmf_cache) > 64:
                 self._pmf_cache.clear()
-            self._pmf_cache[key] = np.exp(logp)
+            self._pmf_cache[key] = _poisson_probability(self.counts, self.rates(gens))
         return self._pmf_cache[key]
 
     def count_probability(self, generators: np.ndarray) -> np.ndarray:
