@@ -198,12 +198,12 @@ def test_three_channels() -> None:
 
 @pytest.mark.slow
 def test_combination_with_uncertainties_agrees_with_toys() -> None:
-    """The shipped NA64e + NA64mu combination's model at n = 0, 0 against 400,000 toys per hypothesis."""
+    """The shipped NA64e + NA64mu combination's model at n = 0, 0 against 200,000 toys per hypothesis."""
     model = counting_channels([60.0, 0.5], [1.75, 0.07], [0.32, 0.3])
     lik = Likelihood(model, [0.0, 0.0] + model.config.auxdata)
     exact = ExactCalculator(lik)
     toys = ToyCalculator(lik, n_toys=100_000, seed=11)
-    toys.add_toys(400_000)
+    toys.add_toys(200_000)
     for mu in (0.03, 0.05):
         point, ensemble = exact.cls(mu), toys.ensemble(mu)
         error = math.hypot(point.cls_obs_error, ensemble.cls_error())
