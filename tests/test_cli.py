@@ -39,7 +39,7 @@ def test_command_line_loads_no_heavy_module():
     """``na64stat --help`` / ``--version`` stay fast: the command line imports numpy, scipy, pyhf or matplotlib
     only inside the verbs (benchmarks/bench_cli_startup.py times it)."""
     code = ("import sys; import na64stat.app.cli; "
-            "print(sorted(m for m in ('numpy', 'scipy', 'pyhf', 'matplotlib', 'awkward', 'uproot') if m in sys.modules))")
+            "print(sorted(m for m in ('numpy', 'scipy', 'pyhf', 'matplotlib', 'awkward', 'uproot', 'yaml') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
 

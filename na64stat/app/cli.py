@@ -22,11 +22,10 @@ import click
 
 from na64stat import __version__
 from na64stat.core.errors import InputError, Na64StatError
-from na64stat.core.loaders import check_name, load_json
 from na64stat.core.progress import Progress, configure_logging, logger, point_line
 
-# Only light modules at import time: ``na64stat --help`` and ``--version`` must not load numpy, scipy,
-# pyhf or matplotlib (benchmarks/bench_cli_startup.py times them); each verb imports what it uses.
+# Only light modules at import time (click, logging): ``na64stat --help`` and ``--version`` must not load numpy,
+# scipy, pyhf, matplotlib or yaml (benchmarks/bench_cli_startup.py times them); each verb imports what it uses.
 
 __all__ = ["main", "cli"]
 
@@ -330,6 +329,8 @@ def simulate(setup_name: str, flavour: str, processes: tuple[str, ...], masses: 
 
 
 def _parse_samples(items: tuple[str, ...]) -> dict[str, list[str]]:
+    from na64stat.core.loaders import check_name
+
     samples: dict[str, list[str]] = {}
     for item in items:
         name, sep, patterns = item.partition("=")
@@ -599,6 +600,7 @@ def recast(limits_json: Path, out_path: Path, signal_model: str | None, referenc
            branching: str) -> None:
     """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D."""
     from na64stat.core.io import write_json_atomic
+    from na64stat.core.loaders import load_json
     from na64stat.results.recast import recast_limits_file
 
     content = load_json(limits_json, "limits file")
@@ -631,6 +633,7 @@ def recast(limits_json: Path, out_path: Path, signal_model: str | None, referenc
 def hepdata(couplings_json: Path, out_dir: Path, coupling_names: tuple[str, ...], title: str,
             confidence_level: float | None, setup_name: str | None, likelihood_dir: Path | None) -> None:
     """Export recast limits (na64stat recast output) as a validated HEPData submission."""
+    from na64stat.core.loaders import load_json
     from na64stat.results.hepdata import write_hepdata
 
     content = load_json(couplings_json, "couplings file")
