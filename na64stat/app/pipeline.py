@@ -672,13 +672,17 @@ def _epsilon_curve(couplings: RecastResult, coupling: str = "epsilon", label: st
 
 
 def _annihilation_window(setup_name: str) -> tuple[float, ...]:
-    """The masses [GeV] between which resonant e+ e- -> A' adds to the signal (its yield steps at the edges), or ()."""
+    """The mass [GeV] where resonant e+ e- -> A' starts to add to the signal, or ().
+
+    There (E_R + m_e at the missing-energy cut) the signal yield steps up; at the window's upper end (E_R at the
+    beam energy) the annihilation yield falls smoothly to zero, so a line may cross that end.
+    """
     from na64stat.physics.annihilation import resonance_mass_gev
 
     setup = get_setup(setup_name)
     if setup.beam != "electron" or not setup.positron_annihilation:
         return ()
-    return (float(resonance_mass_gev(setup.missing_energy_cut_gev)), float(resonance_mass_gev(setup.beam_energy_gev)))
+    return (float(resonance_mass_gev(setup.missing_energy_cut_gev)),)
 
 
 # long (about 90 lines): one short block per main-job figure, in the order the README lists them
@@ -693,9 +697,9 @@ def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: 
     hide under it: report.txt gives the ratio); ``exclusion_epsilon2``, ``exclusion_y``
     (against m_chi, relic targets on a dense grid, BaBar), ``exclusion_alpha_d``;
     CLs against epsilon near 10 MeV; cutflow bars. No line joins two masses
-    across an edge of the resonant-annihilation window (the signal yield
-    steps there, so a single mass inside it would draw a notch the grid does
-    not resolve): a lone mass inside is a marker.
+    across the lower edge of the resonant-annihilation window (the signal
+    yield steps there, and a line from the last mass below it to the first
+    inside would draw a slope that no mass resolves).
     """
     from na64stat.physics.couplings import relic_target_y_full
     from na64stat.results.plotting import MASS_LABELS, cutflow_figure, load_lmt
