@@ -53,12 +53,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from scipy import special, stats
 
 from na64stat.core.errors import InputError
+from na64stat.core.vocabulary import N_SIGMAS
 from na64stat.inference.counting import CountingGrid, GridStatistic, RegionProbability
 from na64stat.inference.joint import JointGrid
 from na64stat.inference.likelihood import FitResult, Likelihood
@@ -76,14 +77,12 @@ __all__ = [
     "best_calculator",
     "profile_on_data",
     "EDGE_NOTE",
+    "SearchRule",
 ]
 
 #: Said where some fits stop where an interpolated yield reaches zero (the likelihood is undefined beyond).
 EDGE_NOTE = ("some fits end where an interpolated expected count reaches zero (e.g. a histosys down variation "
              "below -100%): the likelihood is undefined beyond, so they are minima on that edge")
-#: Expected bands in pyhf's order: -2, -1, 0, +1, +2 sigma of the limit, i.e. the
-#: b-only test statistic at +2, +1, 0, -1, -2 sigma.
-N_SIGMAS: tuple[int, ...] = (2, 1, 0, -1, -2)
 _TIE = 1e-9
 #: Largest fraction of failed toy fits (and largest failed probability in exact
 #: counting) that is dropped; above it the CLs value is NaN, i.e. a fit failure.
@@ -119,10 +118,17 @@ class CLsPoint:
     cls_exp_error: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
 
+#: How the limit search reads a calculator's crossings: ``asymptotic`` solves for sqrt(q_mu,A) targets,
+#: ``smooth`` reads them off interpolants of a CLs without Monte-Carlo noise, ``bracket`` brackets each
+#: crossing of a noisy CLs (toys).
+SearchRule = Literal["asymptotic", "smooth", "bracket"]
+
+
 class Calculator(Protocol):
     """What the upper-limit search needs from a CLs calculator."""
 
     method: str
+    search: SearchRule
     #: what the user should know about the calculation, collected while it runs
     notes: set[str]
 
@@ -193,6 +199,7 @@ class AsymptoticCalculator:
     """
 
     method = "asymptotic"
+    search: SearchRule = "asymptotic"
 
     def __init__(self, likelihood: Likelihood) -> None:
         self.lik = likelihood
@@ -483,6 +490,7 @@ class ToyCalculator(_ProfiledCalculator):
     """
 
     method = "toys"
+    search: SearchRule = "bracket"
 
     def __init__(self, likelihood: Likelihood, n_toys: int = 10_000, seed: int = 0) -> None:
         if n_toys < 10:
@@ -613,6 +621,7 @@ class ExactCalculator(_ProfiledCalculator):
     """
 
     method = "exact"
+    search: SearchRule = "smooth"
 
     def __init__(self, likelihood: Likelihood, seed: int = 0) -> None:
         _check_exact_applies(likelihood)

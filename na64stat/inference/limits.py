@@ -55,7 +55,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pyhf
@@ -63,6 +63,7 @@ from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 from na64stat.core.errors import InputError
+from na64stat.core.vocabulary import BAND_NAMES, METHODS, LimitStatus, Method
 from na64stat.inference.calculators import (
     N_SIGMAS,
     AsymptoticCalculator,
@@ -73,14 +74,19 @@ from na64stat.inference.calculators import (
 from na64stat.inference.likelihood import MAX_NEWTON_PARAMETERS, Likelihood
 from na64stat.inference.singlebin import MAX_BINS
 
-__all__ = ["SMALL_COUNT", "METHODS", "UpperLimit", "MethodChoice", "plan_method", "choose_method", "upper_limit",
+__all__ = ["SMALL_COUNT", "METHODS", "Crossing", "UpperLimit", "MethodChoice", "plan_method", "choose_method", "upper_limit",
            "limit_from_calculator"]
 
 #: Expected background per bin below which asymptotic formulae are not trusted.
 SMALL_COUNT: float = 10.0
-METHODS = ("auto", "asymptotic", "toys", "exact")
 _MU_MIN, _MU_MAX = 1e-12, 1e12
-_BAND_NAMES = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
+
+
+class Crossing(NamedTuple):
+    """Where one CLs curve (observed or a band) crosses 1 - CL: the mu found (NaN if none) and its status."""
+
+    value: float
+    status: LimitStatus
 
 
 @dataclass(frozen=True)
@@ -114,9 +120,9 @@ class UpperLimit:
 
     observed: float
     expected: tuple[float, ...]
-    status_observed: str
-    status_expected: tuple[str, ...]
-    method: str
+    status_observed: LimitStatus
+    status_expected: tuple[LimitStatus, ...]
+    method: Method
     confidence_level: float
     n_toys: int | None = None
     seed: int | None = None
@@ -130,9 +136,9 @@ class UpperLimit:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN stays NaN; use :func:`na64stat.core.io.to_jsonable` to write)."""
         out = asdict(self)
-        out["expected"] = dict(zip(_BAND_NAMES, self.expected))
-        out["status_expected"] = dict(zip(_BAND_NAMES, self.status_expected))
-        out["expected_error"] = dict(zip(_BAND_NAMES, self.expected_error))
+        out["expected"] = dict(zip(BAND_NAMES, self.expected))
+        out["status_expected"] = dict(zip(BAND_NAMES, self.status_expected))
+        out["expected_error"] = dict(zip(BAND_NAMES, self.expected_error))
         out["notes"] = list(self.notes)
         return out
 
@@ -141,7 +147,7 @@ class MethodChoice(NamedTuple):
     """What ``auto`` chose, why, and what it expected the calculation to cost (seconds); ``approximate``:
     asymptotic formulae at small counts, a fallback whose limits carry the status ``approximate``."""
 
-    method: str
+    method: Method
     reason: str
     estimated_seconds: float
     approximate: bool = False
@@ -226,7 +232,7 @@ def choose_method(likelihood: Likelihood) -> str:
 
 def _solve(
     func: Callable[[float], float], level: float, mu_start: float, rtol: float, first_step: float = 2.0
-) -> tuple[float, str]:
+) -> Crossing:
     """Find mu with func(mu) = level for a decreasing func, in ln(mu), bracket expanding from mu_start.
 
     The bracket grows geometrically from a factor ``first_step`` (so a good
@@ -248,23 +254,23 @@ def _solve(
         while True:
             xb = xa + direction * step
             if not (math.log(_MU_MIN) <= xb <= math.log(_MU_MAX)):
-                return math.nan, "no_crossing"
+                return Crossing(math.nan, "no_crossing")
             gb = g(xb)
             if (gb > 0) != (ga > 0) or gb == 0:
                 break
             xa, ga, step = xb, gb, step * 2.0
         lo, hi = sorted((xa, xb))
         root = optimize.brentq(g, lo, hi, xtol=rtol, rtol=1e-12, maxiter=200)
-        return math.exp(root), "ok"
+        return Crossing(math.exp(root), "ok")
     except _FitFailure:
-        return math.nan, "fit_failure"
+        return Crossing(math.nan, "fit_failure")
 
 
 class _FitFailure(Exception):
     pass
 
 
-def _asymptotic_expected(calc: AsymptoticCalculator, alpha: float, rtol: float) -> list[tuple[float, str]]:
+def _asymptotic_expected(calc: AsymptoticCalculator, alpha: float, rtol: float) -> list[Crossing]:
     """Expected limits: solve sqrt(q_mu,A) = target_n for all bands together.
 
     sqrt(q_mu,A) ~ mu / sigma(mu) with sigma slowly varying, so the fixed-point
@@ -275,31 +281,31 @@ def _asymptotic_expected(calc: AsymptoticCalculator, alpha: float, rtol: float) 
     sqa1 = calc.sqrt_q_asimov([1.0])[0]
     sigma = 1.0 / sqa1 if math.isfinite(sqa1) and sqa1 > 0 else 1.0
     mus = [sigma * t for t in targets]
-    done = [False] * len(targets)
+    # each band: "open" (iterating), "converged", or "stalled" (left to the bracketing search)
+    state = ["open"] * len(targets)
     for _ in range(30):
-        open_bands = [k for k in range(len(targets)) if not done[k]]
+        open_bands = [k for k in range(len(targets)) if state[k] == "open"]
         if not open_bands:
             break
         values = calc.sqrt_q_asimov([mus[k] for k in open_bands])
         for k, sqa in zip(open_bands, values):
             if not (math.isfinite(sqa) and sqa > 0 and _MU_MIN < mus[k] < _MU_MAX):
-                done[k] = None  # type: ignore[call-overload]
-                continue
-            if abs(sqa / targets[k] - 1.0) < rtol * 1e-2:
-                done[k] = True
+                state[k] = "stalled"
+            elif abs(sqa / targets[k] - 1.0) < rtol * 1e-2:
+                state[k] = "converged"
             else:
                 mus[k] *= targets[k] / sqa
     results = []
     for k, target in enumerate(targets):
-        if done[k] is True:
-            results.append((mus[k], "ok"))
+        if state[k] == "converged":
+            results.append(Crossing(mus[k], "ok"))
         else:
             results.append(_solve(lambda mu: -calc.sqrt_q_asimov([mu])[0], -target, mus[k], rtol))
     return results
 
 
 def _asymptotic_limits(calc: AsymptoticCalculator, alpha: float,
-                       rtol: float) -> tuple[tuple[float, str], list[tuple[float, str]]]:
+                       rtol: float) -> tuple[Crossing, list[Crossing]]:
     expected = _asymptotic_expected(calc, alpha, rtol)
     start = 1.0
     if expected[2][1] == "ok":
@@ -334,7 +340,7 @@ class _CurveSearch:
 
     stalls: int = 0
     width: float = math.inf
-    result: tuple[float, str] | None = None
+    result: Crossing | None = None
 
 
 @dataclass(frozen=True)
@@ -361,7 +367,7 @@ def _expand(search: _CurveSearch, mus: list[float], up: bool) -> float | None:
     target = mus[-1] * 2.0 ** (1 + search.stalls) if up else mus[0] / 2.0 ** (1 + search.stalls)
     search.stalls += 1
     if (target > _MU_MAX) if up else (target < _MU_MIN):
-        search.result = (math.nan, "no_crossing")
+        search.result = Crossing(math.nan, "no_crossing")
         return None
     return target
 
@@ -384,7 +390,7 @@ def _refine(search: _CurveSearch, bracket: _Bracket, level: float, rtol: float) 
     width = bracket.width
     if width < rtol:
         x = la if bracket.fa == bracket.fb else bracket.secant(level)
-        search.result = (math.exp(min(max(x, la), lb)), "ok")
+        search.result = Crossing(math.exp(min(max(x, la), lb)), "ok")
         return None
     search.stalls = search.stalls + 1 if width > 0.5 * search.width else 0
     search.width = width
@@ -399,7 +405,7 @@ def _refine(search: _CurveSearch, bracket: _Bracket, level: float, rtol: float) 
 def _next_mu(search: _CurveSearch, mus: list[float], vals: list[float], alpha: float, rtol: float) -> float | None:
     """The mu one curve wants evaluated next (None: the curve is done, see ``search.result``)."""
     if any(not math.isfinite(v) for v in vals):
-        search.result = (math.nan, "fit_failure")
+        search.result = Crossing(math.nan, "fit_failure")
         return None
     above = [i for i, v in enumerate(vals) if v > alpha]
     below = [i for i, v in enumerate(vals) if v <= alpha]
@@ -413,7 +419,7 @@ def _next_mu(search: _CurveSearch, mus: list[float], vals: list[float], alpha: f
     return _refine(search, bracket, math.log(alpha), rtol)
 
 
-def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[tuple[float, str]]:
+def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[Crossing]:
     """All six crossings (observed, then the bands) from one shared set of CLs evaluations.
 
     Each evaluation of a toy or exact calculator yields the observed and all
@@ -438,11 +444,11 @@ def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
         if not new:
             break
         evaluate(new)
-    return [s.result if s.result is not None else (math.nan, "no_crossing") for s in searches]
+    return [s.result if s.result is not None else Crossing(math.nan, "no_crossing") for s in searches]
 
 
 # long (63 lines): one loop advances all six crossings on shared CLs evaluations; a split would pass their state around
-def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[tuple[float, str]]:
+def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[Crossing]:
     """All six crossings for a calculator whose CLs(mu) is exact (no Monte Carlo noise).
 
     ln CLs is close to linear in mu (exactly so for a background-free count),
@@ -466,7 +472,7 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
     calc.prepare([lo, 1.3 * hi])
     evaluate(list(np.geomspace(lo, hi, 4 if hi / lo > 1.5 else 3)))
     n_curves = 1 + len(N_SIGMAS)
-    result: list[tuple[float, str] | None] = [None] * n_curves
+    result: list[Crossing | None] = [None] * n_curves
     previous = [math.nan] * n_curves
     widths = [math.inf] * n_curves
     expansions = [0] * n_curves
@@ -479,14 +485,14 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
                 continue
             v = values[:, c]
             if not np.all(np.isfinite(v)):
-                result[c] = (math.nan, "fit_failure")
+                result[c] = Crossing(math.nan, "fit_failure")
                 continue
             if np.all(v > alpha) or np.all(v <= alpha):
                 expansions[c] += 1
                 step = 2.0 ** expansions[c]
                 target = mus[-1] * step if np.all(v > alpha) else mus[0] / step
                 if not _MU_MIN <= target <= _MU_MAX:
-                    result[c] = (math.nan, "no_crossing")
+                    result[c] = Crossing(math.nan, "no_crossing")
                 else:
                     new.append(float(target))
                 continue
@@ -497,7 +503,7 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
             a, b = float(mus[first_below - 1]), float(mus[first_below])
             width = math.log(b / a)
             if width < rtol:
-                result[c] = (_cubic_reading(mus, v, alpha), "ok")
+                result[c] = Crossing(_cubic_reading(mus, v, alpha), "ok")
                 continue
             estimate = _cubic_reading(mus, v, alpha)
             # converged: the reading repeats, and at the previous reading (evaluated) CLs was alpha
@@ -506,10 +512,10 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
             last = points.get(previous[c]) if math.isfinite(previous[c]) else None
             if last is not None and abs(estimate / previous[c] - 1.0) < rtol \
                     and abs(math.log(max(last[c], 1e-300) / alpha)) < 1e-3:
-                result[c] = (estimate, "ok")
+                result[c] = Crossing(estimate, "ok")
                 continue
             if width < 0.1 and abs(_cubic_reading(mus, v, alpha, order=2) / estimate - 1.0) < 0.1 * rtol:
-                result[c] = (estimate, "ok")
+                result[c] = Crossing(estimate, "ok")
                 continue
             if width > 0.5 * widths[c] or not a < estimate < b:
                 estimate = math.sqrt(a * b)  # not converging like a smooth function: bisect
@@ -519,7 +525,7 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
         if not new:
             break
         evaluate(sorted(set(new)))
-    return [r if r is not None else (math.nan, "no_crossing") for r in result]
+    return [r if r is not None else Crossing(math.nan, "no_crossing") for r in result]
 
 
 def _cubic_reading(mus: np.ndarray, cls: np.ndarray, alpha: float, order: int = 3) -> float:
@@ -549,16 +555,16 @@ def _cubic_reading(mus: np.ndarray, cls: np.ndarray, alpha: float, order: int = 
 
 
 def limit_from_calculator(calc: Calculator, confidence_level: float = 0.9, starts: list[float] | None = None,
-                          rtol: float = 1e-6) -> tuple[tuple[float, str], list[tuple[float, str]]]:
+                          rtol: float = 1e-6) -> tuple[Crossing, list[Crossing]]:
     """Observed and expected crossings of CLs = 1 - CL for any calculator.
 
     ``starts`` are first guesses of the six crossings (e.g. the asymptotic
     limits); they are ignored by the asymptotic calculator, which finds its own.
     """
     alpha = 1.0 - confidence_level
-    if isinstance(calc, AsymptoticCalculator):
-        return _asymptotic_limits(calc, alpha, rtol)
-    search = _smooth_crossings if isinstance(calc, ExactCalculator) else _shared_crossings
+    if calc.search == "asymptotic":
+        return _asymptotic_limits(cast(AsymptoticCalculator, calc), alpha, rtol)
+    search = _smooth_crossings if calc.search == "smooth" else _shared_crossings
     crossings = search(calc, starts or [1.0], alpha, rtol)
     return crossings[0], crossings[1:]
 
@@ -638,7 +644,8 @@ def upper_limit(
     if not cls_accuracy > 0:
         raise InputError(f"cls_accuracy must be positive, got {cls_accuracy}")
     lik, asym, asymptotic_crossings, notes = _with_adequate_poi_bound(Likelihood(model, data), confidence_level)
-    choice = plan_method(lik, n_toys, budget_s, max_toys) if method == "auto" else MethodChoice(method, "requested", math.nan)
+    requested = cast(Method, method)  # checked against METHODS above
+    choice = plan_method(lik, n_toys, budget_s, max_toys) if method == "auto" else MethodChoice(requested, "requested", math.nan)
     used = choice.method
     approximate = used == "asymptotic" and choice.approximate
     if approximate:
@@ -684,15 +691,14 @@ def upper_limit(
     )
 
 
-def _approximate(crossing: tuple[float, str]) -> tuple[float, str]:
+def _approximate(crossing: Crossing) -> Crossing:
     """A crossing found by asymptotic formulae at small counts: ``ok`` becomes ``approximate``."""
-    value, status = crossing
-    return value, ("approximate" if status == "ok" else status)
+    return crossing._replace(status="approximate") if crossing.status == "ok" else crossing
 
 
 def _with_adequate_poi_bound(
     lik: Likelihood, confidence_level: float
-) -> tuple[Likelihood, AsymptoticCalculator, list[tuple[float, str]], tuple[str, ...]]:
+) -> tuple[Likelihood, AsymptoticCalculator, list[Crossing], tuple[str, ...]]:
     """The likelihood with a POI upper bound at least 2x the free-fit value and the asymptotic limits.
 
     A free fit stuck at the declared bound (pyhf's default [0, 10] with a large
@@ -716,7 +722,7 @@ def _with_adequate_poi_bound(
 
 
 def _adaptive_toy_limits(calc: ToyCalculator, confidence_level: float, starts: list[float], accuracy: float,
-                         max_toys: int, budget_s: float = math.inf) -> tuple[tuple[float, str], list[tuple[float, str]]]:
+                         max_toys: int, budget_s: float = math.inf) -> tuple[Crossing, list[Crossing]]:
     """Toy limits with toys added until the CLs error at each crossing is below ``accuracy``, or the cap
     ``max_toys``, or until the next round (four times the toys, so about four times the time spent so far
     again) would end after ``budget_s`` seconds from the start."""
@@ -733,7 +739,7 @@ def _adaptive_toy_limits(calc: ToyCalculator, confidence_level: float, starts: l
             break
         spent = time.perf_counter() - start
         if calc.n_toys >= max_toys or spent + 4.0 * spent > budget_s:
-            crossings = [(v, "low_toy_statistics") if k in imprecise else (v, s) for k, (v, s) in enumerate(crossings)]
+            crossings = [c._replace(status="low_toy_statistics") if k in imprecise else c for k, c in enumerate(crossings)]
             break
         calc.add_toys(min(max_toys, 4 * calc.n_toys))
         starts = [v for v, status in crossings if status == "ok"] or starts

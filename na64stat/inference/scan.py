@@ -31,13 +31,13 @@ import pyhf
 from na64stat.core.distributed import dask_client
 from na64stat.core.errors import InputError
 from na64stat.core.io import OutputSet, to_jsonable, write_json_atomic
+from na64stat.core.vocabulary import BAND_NAMES
 from na64stat.inference.limits import METHODS, upper_limit
 from na64stat.model.workspace import load_workspace, read_json, validate_patchset, validate_spec
 
 __all__ = ["SignalPoint", "ScanSettings", "ScanResult", "points_from_patchset", "load_scan_inputs", "compute_point",
            "run_scan"]
 
-_BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
 
 
 @dataclass(frozen=True)
@@ -289,14 +289,14 @@ def run_scan(
 def _csv(records: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = ["key", "name", "mass_gev", "observed", *[f"expected_{b}" for b in _BANDS], "status_observed",
+    header = ["key", "name", "mass_gev", "observed", *[f"expected_{b}" for b in BAND_NAMES], "status_observed",
               "method", "confidence_level", "n_toys", "seed"]
     writer.writerow(header)
     for r in records:
         expected = r["expected"]
         writer.writerow([
             r["key"], r["name"], r["metadata"].get("mass_gev", ""), _num(r["observed"]),
-            *[_num(expected[b]) for b in _BANDS], r["status_observed"], r["method"], r["confidence_level"],
+            *[_num(expected[b]) for b in BAND_NAMES], r["status_observed"], r["method"], r["confidence_level"],
             r["n_toys"] if r["n_toys"] is not None else "", r["seed"] if r["seed"] is not None else "",
         ])
     return buffer.getvalue()
