@@ -87,6 +87,7 @@ def test_main_job_writes_summary(capsys, tmp_path, monkeypatch):
     lines = out.splitlines()
     assert lines[0].split() == ["mass", "[GeV]", "eps", "observed", "eps", "expected"] and len(lines) == 3
     assert "simulated MC" in err and "limits [2/2] m = " in err and "wrote " in err and "Warning" not in err
+    assert "--n-toys 300 had no effect: every limit used exact (no toys)" in err  # said, not silently ignored
     data = json.loads((out_dir / "physics_summary.json").read_text())
     assert [s["setup"]["name"] for s in data["summaries"]] == ["na64e-invisible", "na64mu-invisible"]
     report = (out_dir / "report.txt").read_text()

@@ -257,6 +257,9 @@ def run(out_dir: Path, masses: str | None, n_eot: float | None, mc_events: int |
     settings = replace(MainJobSettings(), **changes)
     check_main_job_settings(settings)  # before anything is simulated
     result = run_main_job(out_dir, settings)
+    used = sorted(set(result.scan.methods) | set(result.scan_published.methods))
+    if n_toys is not None and "toys" not in used:
+        logger.info(f"--n-toys {n_toys} had no effect: every limit used {', '.join(used)} (no toys)")
     add_physics_summary(out_dir)
     click.echo(result.limits_table(), nl=False)
     logger.info(f"wrote {out_dir / 'report.txt'}, {out_dir / 'exclusion_epsilon.png'}, "
