@@ -146,7 +146,7 @@ def plot_style() -> Iterator[None]:
 def _pieces(mass: np.ndarray, breaks: Sequence[float]) -> list[np.ndarray]:
     """Indices of the runs of grid points not separated by a break (a point on a break belongs to both sides).
 
-    >>> [list(p) for p in _pieces(np.array([0.1, 0.2, 0.27, 0.4]), (0.226, 0.32))]
+    >>> [p.tolist() for p in _pieces(np.array([0.1, 0.2, 0.27, 0.4]), (0.226, 0.32))]
     [[0, 1], [2], [3]]
     """
     order = np.argsort(mass)
