@@ -40,6 +40,7 @@ def test_positrons_in_a_thin_target_follow_the_closed_form(energy):
                                                                       rel=0.015)
 
 
+@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
 @pytest.mark.parametrize("thickness", [math.inf, 2.0])
 def test_positrons_agree_with_a_charge_tracking_monte_carlo(thickness):
     edges = np.array([50.0, 60.0, 70.0, 80.0, 100.001])

@@ -22,6 +22,7 @@ def _cdf(x: np.ndarray) -> np.ndarray:
     return TOTAL * (1.0 - np.exp(-np.asarray(x) / TAU))
 
 
+@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
 @pytest.mark.parametrize("box", [(0.0, 20.0), (80.0, 100.0)])
 def test_tail_extrapolation_pulls_have_mean_zero_and_width_one(box: tuple[float, float]) -> None:
     """An injected exponential spectrum: fit outside the box, compare the box prediction with the truth."""

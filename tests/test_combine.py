@@ -116,6 +116,7 @@ def test_conversion_factors():
     assert yield_conversion("dark_photon", "lmutau", "electron", 0.001) == pytest.approx(0.0144**2, rel=1e-2)
 
 
+@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
 @pytest.mark.parametrize("model", ["dark_photon", "lmutau"])
 def test_combined_at_least_as_strong_as_each(model):
     e, mu = _shipped("na64e-invisible-2016-2022"), _shipped("na64mu-2022")

@@ -23,6 +23,7 @@ def test_every_example_is_checked() -> None:
     assert sorted(p.name for p in EXAMPLES) == sorted(EXPECTED)
 
 
+@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}

@@ -165,6 +165,7 @@ def test_toys_are_reproducible_and_mergeable():
         a.merge(a2)
 
 
+@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
 def test_toy_limit_reproducible_bit_for_bit():
     model = counting_model(1.0, 0.8, 0.3)
     data = [0.0] + model.config.auxdata

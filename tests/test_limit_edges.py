@@ -96,6 +96,7 @@ def test_zero_observed_with_a_large_uncertain_background_needs_no_toys() -> None
     assert lim.observed_error < 1e-4
 
 
+@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
 def test_toys_that_cannot_reach_the_tail_say_so() -> None:
     # the same case by toys: CLb ~ e^-10 is beyond 4,000 toys; the result must not read "ok" unless right
     model = one_bin(1.0, 10.0, 0.1)

@@ -139,6 +139,7 @@ def sbottom(tmp_path_factory):
     return folder / "RegionA"
 
 
+@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
 def test_sbottom_cls_equals_pyhf_reference(sbottom):
     spec, points = load_scan_inputs(sbottom / "BkgOnly.json", [sbottom / "patch.sbottom_1300_205_60.json"])
     import jsonpatch

@@ -30,6 +30,7 @@ def _chi2_per_bin(observed: np.ndarray, expected: np.ndarray) -> float:
     return float(np.sum((observed[keep] - expected[keep]) ** 2 / expected[keep]) / keep.sum())
 
 
+@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
 @pytest.mark.parametrize("mass_gev", [0.005, 0.1, 0.8])
 def test_electron_signal_missing_energy_follows_dsigma_dx(mass_gev: float) -> None:
     """E_A' spectrum = sum_j T_j sigma_j dsigma/dx(E/E_j)/E_j (eq. 22 on the shower), by quadrature."""
