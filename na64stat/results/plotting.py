@@ -283,7 +283,7 @@ def _csv(curve: LimitCurve, coupling: str, extra_curves: Sequence[LimitCurve], o
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["mass_gev", *(columns[j][0] for j in keep)])
     for k, row in zip(keys, table):
-        writer.writerow([k, *("" if not np.isfinite(row[j]) and j >= first_of_curve else f"{row[j]:.6g}" for j in keep)])
+        writer.writerow([k, *("" if not np.isfinite(row[j]) else f"{row[j]:.6g}" for j in keep)])
     note = band_note(curve.expected)
     if note:
         buffer.write(f"# {curve.label}: {note}\n")
