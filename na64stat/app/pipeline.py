@@ -200,18 +200,23 @@ class _Steps:
 #: zlib.compress in a profile of the job were 2 s) and no larger; ROOT reads it since 6.20, uproot through cramjam.
 COMPRESSION: str = "zstd"
 
+#: Branches the main job does not write: the 6x6 ECAL cell energies are 70% of every file (the shower-shape
+#: chi2 and the ECAL sum made from them are kept, and the packaged selection reads only those). ``na64stat
+#: simulate`` writes them.
+DROPPED_BRANCHES: tuple[str, ...] = ("ecal_cells",)
+
 
 def _simulate_mc_task(setup: str, out: Path, process: str, mass: float | None, settings: MainJobSettings) -> list[Any]:
     """One MC file (a background process, or the signal at one mass); progress as ``("mc", events)`` messages."""
     return simulate_mc(setup, out, processes=[process], masses_gev=() if mass is None else (mass,),
                        n_events=settings.mc_events, coupling=settings.coupling, seed=settings.seed,
-                       compression=COMPRESSION, progress=lambda n: post(("mc", n)))
+                       compression=COMPRESSION, progress=lambda n: post(("mc", n)), drop_branches=DROPPED_BRANCHES)
 
 
 def _simulate_data_task(setup: str, out: Path, settings: MainJobSettings) -> list[Any]:
     """The real-style data set; progress as ``("data", EOT)`` messages."""
     return simulate_data(setup, out, n_eot=settings.data_eot, seed=settings.seed, compression=COMPRESSION,
-                         progress=lambda n: post(("data", n)))
+                         progress=lambda n: post(("data", n)), drop_branches=DROPPED_BRANCHES)
 
 
 def _simulate(events: Path, settings: MainJobSettings, step: _Steps) -> int:

@@ -168,6 +168,16 @@ def mc_processes(
     return out
 
 
+def _kept(branches: dict[str, tuple[str, tuple[int, ...]]], drop: Sequence[str],
+          required: Sequence[str]) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``branches`` without ``drop``; an InputError for a name that is not a branch or is required."""
+    for name in drop:
+        if name not in branches or name in required:
+            raise InputError(f"cannot drop branch {name!r}: droppable branches are "
+                             f"{', '.join(b for b in branches if b not in required)}")
+    return {k: v for k, v in branches.items() if k not in drop}
+
+
 def _chunks(total: int, size: int) -> Iterable[int]:
     done = 0
     while done < total:
@@ -192,6 +202,7 @@ def simulate_mc(
     progress: Progress | None = None,
     max_events: int = MAX_EVENTS,
     signal_production: SignalProduction | None = None,
+    drop_branches: Sequence[str] = (),
 ) -> list[SimulatedFile]:
     """Generate weighted MC, one file per process, in ``out``.
 
@@ -233,6 +244,9 @@ def simulate_mc(
         setup's channels together (electron beams: bremsstrahlung plus
         resonant annihilation where ``Setup.positron_annihilation``). The
         setup registries are read, never changed.
+    drop_branches : sequence of str, optional
+        Branches not written (e.g. ``ecal_cells``, 70% of a file, which the
+        packaged selections do not read); the events are the same.
 
     Returns
     -------
@@ -249,7 +263,8 @@ def simulate_mc(
     exposure = float(n_pot if n_pot is not None else detector.physics.exposure)
     _check_positive("n_pot", exposure)
     codec = parse_compression(compression)
-    branches = {**reco_branch_types(detector), **truth_branch_types(detector), "event": ("i8", ()), "weight": ("f8", ())}
+    branches = _kept({**reco_branch_types(detector), **truth_branch_types(detector), "event": ("i8", ()),
+                      "weight": ("f8", ())}, drop_branches, ("event", "weight"))
     written: list[SimulatedFile] = []
     try:
         for process in mc_processes(setup, processes, masses_gev, coupling, model,
@@ -288,7 +303,8 @@ def _simulate_process(
             reco = digitize(rng, detector, truth)
             weight = scale * draw.weight
             weight_sum += float(weight.sum())
-            writer.extend({**reco, **truth, "event": np.arange(writer.n_entries, writer.n_entries + n), "weight": weight})
+            chunk = {**reco, **truth, "event": np.arange(writer.n_entries, writer.n_entries + n), "weight": weight}
+            writer.extend({name: chunk[name] for name in branches})
             if progress:
                 progress(n)
     return SimulatedFile(path, process.name, int(n_events), weight_sum, exposure)
@@ -396,10 +412,11 @@ class _DataFiles:
     """
 
     def __init__(self, setup: str, out: Path, seed: int, detector: Detector, codec: Any, settings: DataSettings,
-                 pot_unit: str) -> None:
+                 pot_unit: str, drop_branches: Sequence[str] = ()) -> None:
         self.setup, self.out, self.seed, self.detector, self.codec = setup, out, seed, detector, codec
         self.settings, self.pot_unit = settings, pot_unit
-        self.branches = {"run": ("i4", ()), "spill": ("i4", ()), "event": ("i8", ()), **reco_branch_types(detector)}
+        self.branches = _kept({"run": ("i4", ()), "spill": ("i4", ()), "event": ("i8", ()), **reco_branch_types(detector)},
+                              drop_branches, ("run", "spill", "event"))
         self.files: list[SimulatedFile] = []
         self.state: _RunState | None = None
 
@@ -439,12 +456,13 @@ class _DataFiles:
             _imperfections(rng, self.detector, truth, settings)
             reco = digitize(rng, self.detector, truth, state.calibration)
             _lose_tracks(rng, reco, settings.missing_track)
-            state.writer.extend({
+            chunk = {
                 "run": np.full(count, run, dtype=np.int32),
                 "spill": np.full(count, spill_number, dtype=np.int32),
                 "event": np.arange(state.next_event, state.next_event + count),
                 **reco,
-            })
+            }
+            state.writer.extend({name: chunk[name] for name in self.branches})
             state.next_event += count
         state.spills["run"].append(run)
         state.spills["spill"].append(spill_number)
@@ -503,6 +521,7 @@ def simulate_data(
     chunk_size: int = 200_000,
     progress: Progress | None = None,
     max_events: int = MAX_EVENTS,
+    drop_branches: Sequence[str] = (),
 ) -> list[SimulatedFile]:
     """Generate real-style data for ``n_eot`` particles on target into ``out``.
 
@@ -532,6 +551,8 @@ def simulate_data(
         Called with the EOT done after each batch of spills.
     max_events : int, optional
         Size guard: the most triggered events expected for ``n_eot``.
+    drop_branches : sequence of str, optional
+        Branches not written (as for :func:`simulate_mc`); the events are the same.
 
     Returns
     -------
@@ -547,7 +568,7 @@ def simulate_data(
     truth_rate = sum(p.rate_per_pot * p.triggerable_fraction for p in processes)
     spill_eot = _spill_exposures(rng, int(n_eot), settings)
     spills_per_batch = max(1, int(chunk_size / max(truth_rate * settings.spill_eot, 1.0)))
-    files = _DataFiles(setup, Path(out), seed, detector, codec, settings, detector.physics.exposure_unit)
+    files = _DataFiles(setup, Path(out), seed, detector, codec, settings, detector.physics.exposure_unit, drop_branches)
     try:
         for start in range(0, spill_eot.size, spills_per_batch):
             batch = spill_eot[start:start + spills_per_batch]
