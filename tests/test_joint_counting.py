@@ -222,3 +222,55 @@ def test_stated_errors_cover_the_spread_over_seeds() -> None:
         if np.all(values == 1.0):
             continue
         assert values.std(ddof=1) <= 1.5 * errors.mean() + 1e-12
+
+
+def test_a_fit_on_the_edge_still_minimises_along_it() -> None:
+    """Background zero at a histosys pull of -1.25 and a normsys beside it: the fit stops on the edge
+    with the normsys pull at its minimum, whatever the start (L-BFGS-B with the pull bounded as reference)."""
+    spec = {"channels": [{"name": "a", "samples": [
+        {"name": "sig", "data": [1.0], "modifiers": [MU]},
+        {"name": "bkg", "data": [2.0], "modifiers": [
+            {"name": "h", "type": "histosys", "data": {"hi_data": [3.6], "lo_data": [0.4]}},
+            {"name": "n", "type": "normsys", "data": {"hi": 1.3, "lo": 1 / 1.3}}]}]}]}
+    model = pyhf.Model(spec, poi_name="mu")
+    data = [0.0] + model.config.auxdata
+    order = model.config.par_order
+
+    def twice_nll(x: np.ndarray) -> float:
+        pars = np.zeros(3)
+        pars[order.index("h")], pars[order.index("n")] = x
+        return float(-2.0 * model.logpdf(pars, data)[0])
+
+    reference = optimize.minimize(twice_nll, [0.0, 0.0], method="L-BFGS-B", bounds=[(-1.25 + 1e-12, 5.0), (-5.0, 5.0)])
+    lik = Likelihood(model, data)
+    for normsys_start in (-1.0, 0.0, 1.0):
+        start = np.zeros(3)
+        start[order.index("n")] = normsys_start
+        fit = lik.fit(lik.data[None, :], init=start, fixed_poi=0.0)
+        assert fit.converged[0] and fit.n_on_edge == 1
+        assert fit.twice_nll[0] == pytest.approx(reference.fun, abs=1e-6)
+
+
+def test_a_background_zero_only_at_its_nominal_value_is_a_possible_generator() -> None:
+    from na64stat.inference.calculators import profile_on_data
+
+    spec = {"channels": [{"name": "a", "samples": [
+        {"name": "sig", "data": [1.0], "modifiers": [MU]},
+        {"name": "bkg", "data": [0.0], "modifiers": [
+            {"name": "h", "type": "histosys", "data": {"hi_data": [1.0], "lo_data": [0.0]}}]}]}]}
+    model = pyhf.Model(spec, poi_name="mu")
+    lik = Likelihood(model, [1.0] + model.config.auxdata)
+    generator = profile_on_data(lik, 0.0, lik.init)
+    assert generator.converged[0]
+    # the profiled pull against a bounded scalar minimisation of pyhf's own -2 ln L at mu = 0
+    index = model.config.par_order.index("h")
+
+    def twice_nll(h: float) -> float:
+        pars = np.zeros(2)
+        pars[index] = h
+        value = float(-2.0 * model.logpdf(pars, lik.data)[0])
+        return value if math.isfinite(value) else 1e10
+
+    reference = optimize.minimize_scalar(twice_nll, bounds=(1e-9, 5.0), method="bounded", options={"xatol": 1e-10})
+    assert generator.pars[0, index] == pytest.approx(reference.x, abs=1e-5)
+    assert generator.twice_nll[0] == pytest.approx(reference.fun, abs=1e-8)

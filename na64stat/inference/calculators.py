@@ -155,7 +155,10 @@ def profile_on_data(lik: Likelihood, mu: float, init: np.ndarray) -> FitResult:
     is 0 for every nuisance value; the nuisance parameters are then profiled
     on the other bins (the empty bins' counts taken as 0, so their term is a
     constant), which is the generator such a hypothesis implies: its
-    pseudo-data have 0 events in those bins.
+    pseudo-data have 0 events in those bins. (Before that, starts with the
+    nuisance parameters moved by -+1, 2, 3 are tried: a background that is zero
+    only at its nominal value makes the data possible elsewhere.) Its
+    ``twice_nll`` is then that of the altered data: use it as a generator only.
 
     >>> import pyhf
     >>> spec = {"channels": [{"name": "a", "samples": [
@@ -168,6 +171,16 @@ def profile_on_data(lik: Likelihood, mu: float, init: np.ndarray) -> FitResult:
     fit = lik.fit(lik.data[None, :], init=init, fixed_poi=mu)
     if np.isfinite(fit.twice_nll[0]):
         return fit
+    # the start may be where the data are impossible while other nuisance values allow them (a background
+    # that is zero at its nominal value only): starts with every nuisance parameter moved by -+1, 2, 3
+    nuisance = np.flatnonzero(~lik.fixed & (np.arange(lik.n_pars) != lik.poi_index))
+    starts = np.repeat(np.asarray(init, dtype=float)[None, :], 6, axis=0)
+    starts[:, nuisance] += np.array([1.0, -1.0, 2.0, -2.0, 3.0, -3.0])[:, None]
+    starts[:, lik.poi_index] = mu
+    starts = np.clip(starts, lik.bounds[:, 0], lik.bounds[:, 1])
+    finite = np.isfinite(lik.twice_nll(starts, lik.data))
+    if finite.any():
+        return lik.fit(lik.data[None, :], init=starts[int(np.argmax(finite))], fixed_poi=mu)
     pars = np.array(init, dtype=float)
     pars[lik.poi_index] = mu
     expected = lik.expected_data(pars, include_auxdata=False)[0]
@@ -779,6 +792,7 @@ class ExactCalculator(_ProfiledCalculator):
         sb, b = prob.value[:, 0], prob.value[:, 1]
         cls = np.where(b > 0, sb / np.where(b > 0, b, 1.0), 1.0)
         cls = np.where(thresholds <= 0.0, 1.0, np.minimum(cls, 1.0))
+        cls = np.where(np.isnan(thresholds), np.nan, cls)  # a band whose outcomes failed to fit
         error = _ratio_error(prob, cls)
         error = np.where(thresholds <= 0.0, 0.0, error)
         return CLsPoint(mu=mu, cls_obs=float(cls[0]), clsb_obs=float(sb[0]), clb_obs=float(b[0]),
@@ -846,8 +860,8 @@ class _Outcomes:
         """Lower quantiles of q~_mu over the outcomes with b-only probabilities ``weights``, for each p."""
         q = self.q(mu)
         finite = np.isfinite(q)
-        if not finite.any():
-            return np.full(p.size, np.nan)
+        if not finite.any() or weights[~finite].sum() > MAX_FAILED_PROBABILITY * weights.sum():
+            return np.full(p.size, np.nan)  # too much of the band's distribution failed to fit
         dist = TestStatDistribution(q[finite], weights[finite])
         return np.array([dist.quantile(float(pk)) for pk in p])
 

@@ -68,12 +68,17 @@ from na64stat.inference.counting import MAX_GRID, Axis, GridStatistic, RegionPro
 if TYPE_CHECKING:
     from na64stat.inference.likelihood import AuxTerm, Likelihood
 
-__all__ = ["COUNT_CUTOFF", "MAX_COUNT_VECTORS", "MAX_SAMPLES", "MIN_SAMPLES", "JointGrid", "count_vectors"]
+__all__ = ["COUNT_CUTOFF", "COUNT_TAIL", "MAX_COUNT_VECTORS", "MAX_SAMPLES", "MIN_SAMPLES", "JointGrid", "count_vectors",
+           "covering_vectors"]
 
-#: Count vectors whose probability under every generator of the layout stays below this are left out.
+#: Count vectors whose probability under every generator of the layout stays below this are not
+#: even candidates (:func:`count_vectors`) ...
 COUNT_CUTOFF: float = 1e-9
-#: Most count vectors one layout may enumerate (each is fitted with its Sobol points and inner axis).
-MAX_COUNT_VECTORS: int = 20_000
+#: ... and of the candidates, a layout keeps those that hold all but this probability under each of its
+#: generators (:func:`covering_vectors`); what is left out is computed per generator and counted in the error.
+COUNT_TAIL: float = 1e-7
+#: Most candidate count vectors one layout may enumerate (those it keeps are fitted with their points).
+MAX_COUNT_VECTORS: int = 200_000
 #: Sobol points per count vector for the most probable vectors (a power of two) ...
 MAX_SAMPLES: int = 64
 #: ... and for the least probable ones.
@@ -91,10 +96,22 @@ def _pmf_envelope(n: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 def count_vectors(rate_lo: np.ndarray, rate_hi: np.ndarray, cutoff: float | None = None) -> np.ndarray:
     """Every count vector (one count per bin) that some rates in the box [rate_lo, rate_hi] give a
-    probability above ``cutoff``, shape (C, B), most probable first.
+    probability above ``cutoff``, most probable first.
 
     The product of per-bin envelopes bounds the joint probability, and a partial product bounds every
     extension of it (each further factor is at most 1), so vectors are pruned bin by bin.
+
+    Parameters
+    ----------
+    rate_lo, rate_hi : ndarray
+        Lowest and highest expected count of each bin [events], shape (B,).
+    cutoff : float, optional
+        Probability below which a vector is left out (default :data:`COUNT_CUTOFF`).
+
+    Returns
+    -------
+    ndarray
+        Integer count vectors, shape (C, B). Raises InputError beyond :data:`MAX_COUNT_VECTORS`.
 
     >>> count_vectors(np.array([0.5]), np.array([0.5]), cutoff=1e-3)[:, 0].tolist()
     [0, 1, 2, 3, 4]
@@ -118,6 +135,40 @@ def count_vectors(rate_lo: np.ndarray, rate_hi: np.ndarray, cutoff: float | None
         bound = joint[rows, cols]
     order = np.argsort(-bound, kind="stable")
     return vectors[order]
+
+
+def covering_vectors(rates: np.ndarray, tail: float | None = None) -> np.ndarray:
+    """The count vectors that hold all but ``tail`` (default :data:`COUNT_TAIL`) of the probability under
+    each row of ``rates`` (R, B): for each row its most probable vectors up to 1 - tail, all rows'
+    together, most probable first; shape (C, B). Candidates come from :func:`count_vectors` over the box
+    the rows span.
+
+    Parameters
+    ----------
+    rates : ndarray
+        Expected counts [events], one row per generator, one column per bin.
+    tail : float, optional
+        Probability each row may leave out (it is computed exactly for every generator and added to
+        the numerical error).
+
+    Returns
+    -------
+    ndarray
+        Integer count vectors, shape (C, B).
+
+    >>> covering_vectors(np.array([[0.5]]), tail=1e-3)[:, 0].tolist()   # P(n > 4) = 1.4e-4
+    [0, 1, 2, 3, 4]
+    """
+    tail = COUNT_TAIL if tail is None else tail
+    candidates = count_vectors(rates.min(axis=0), rates.max(axis=0))
+    probability = _poisson_probability(candidates, rates)  # (R, C)
+    keep = np.zeros(len(candidates), dtype=bool)
+    for row in probability:
+        order = np.argsort(-row, kind="stable")
+        needed = int(np.searchsorted(np.cumsum(row[order]), 1.0 - tail)) + 1
+        keep[order[:needed]] = True
+    chosen = candidates[keep]
+    return chosen[np.argsort(-probability[:, keep].max(axis=0), kind="stable")]
 
 
 def _poisson_probability(counts: np.ndarray, rates: np.ndarray) -> np.ndarray:
@@ -169,7 +220,7 @@ class JointGrid:
         self._pmf_cache: dict[bytes, np.ndarray] = {}
         rates = self.rates(gens)  # (G, B)
         self.rate_lo, self.rate_hi = rates.min(axis=0), rates.max(axis=0) * rate_margin
-        self.counts = count_vectors(self.rate_lo, self.rate_hi)
+        self.counts = covering_vectors(np.vstack([rates, self.rate_hi]))
         self.centres = np.array([self._centre(term, gens) for term in lik.aux_terms]).reshape(-1, 2)
         normals = [k for k, term in enumerate(lik.aux_terms) if term.kind == "normal"]
         #: per count vector, the auxiliary measurement on its inner axis (-1: none)
@@ -274,7 +325,7 @@ class JointGrid:
         estimates. Raises InputError where the count vectors are too many."""
         gens = np.atleast_2d(generators)
         rates = lik.expected_data(gens, include_auxdata=False)
-        counts = count_vectors(rates.min(axis=0), rates.max(axis=0) * rate_margin)
+        counts = covering_vectors(np.vstack([rates, rates.max(axis=0) * rate_margin]))
         normals = [term for term in lik.aux_terms if term.kind == "normal"]
         rows = _allocation(_poisson_probability(counts, rates).max(axis=0), len(lik.aux_terms) - min(len(normals), 1))
         nodes = 1
@@ -300,7 +351,8 @@ class JointGrid:
             return np.zeros((n_rows, 0)), np.zeros((n_rows, 0))
         # one scrambled Sobol net of MAX_SAMPLES points; each count vector takes its first K points (a net
         # itself, K a power of two) under its own random shift modulo 1 (Cranley-Patterson rotation), so
-        # that the count vectors' integrals are independent and each is unbiased
+        # that the count vectors' integrals are independent (the self-normalised weights leave a bias of
+        # order 1/K, below the stated error)
         net = qmc.Sobol(dim, scramble=True, seed=np.random.default_rng([seed, 0])).random_base2(int(MAX_SAMPLES).bit_length() - 1)
         shifts = np.random.default_rng([seed, 1]).random((len(self.per_vector), dim))
         first = np.arange(n_rows) - np.repeat(np.cumsum(self.per_vector) - self.per_vector, self.per_vector)
@@ -365,9 +417,22 @@ class JointGrid:
         return self._count_probability(generators)
 
     def row_weights(self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False) -> np.ndarray:
-        """Weight of each row per generator, shape (G, rows): P_g(n) times the row's self-normalised
-        importance weight within its count vector (``coarse`` and ``all_rows`` do not apply: every row is
-        a sampled point, none is left out)."""
+        """Weight of each row per generator: P_g(n) times the row's self-normalised importance weight
+        within its count vector.
+
+        Parameters
+        ----------
+        generators : ndarray
+            Parameter points, shape (G, n_pars).
+        coarse, all_rows :
+            The one-bin grid's options (coarser quadrature levels, pruned rows); they do not apply here:
+            every row is a sampled point and none is left out.
+
+        Returns
+        -------
+        ndarray
+            Shape (G, rows); each count vector's rows sum to its probability P_g(n).
+        """
         gens = np.atleast_2d(generators)
         inner = self.inner_of[self.stratum]
         log_ratio = np.zeros((len(gens), self.stratum.size))
@@ -378,7 +443,11 @@ class JointGrid:
                 mean = self._mean(term, float(pars[term.par_index]))
                 log_p = stats.norm.logpdf(x, mean, term.scale) if term.kind == "normal" else stats.poisson.logpmf(x, mean)
                 log_ratio[g, sampled] += log_p - self.log_proposal[sampled, k]
-        ratio = np.exp(log_ratio - log_ratio.max(axis=1, keepdims=True))
+        # each count vector's own largest ratio as the reference (a global one could underflow a whole vector)
+        top = np.full((len(gens), len(self.counts)), -np.inf)
+        for g in range(len(gens)):
+            np.maximum.at(top[g], self.stratum, log_ratio[g])
+        ratio = np.exp(log_ratio - top[:, self.stratum])
         per_vector = np.stack([np.bincount(self.stratum, weights=r, minlength=len(self.counts)) for r in ratio])
         with np.errstate(all="ignore"):
             normalised = np.where(per_vector[:, self.stratum] > 0, ratio / per_vector[:, self.stratum], 0.0)

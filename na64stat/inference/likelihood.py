@@ -349,6 +349,16 @@ class Likelihood:
             if edge.any():
                 r = rest[edge]
                 edge[edge] = self._on_edge(xnew[edge], ds[r], free, lo, hi, -grad[r], blocked[r])
+            if edge.any():
+                # on the edge, the minimum may still lie along it: Newton and gradient steps in the
+                # coordinates that do not leave the domain; where they decrease -2 ln L the fit goes on
+                k = np.flatnonzero(edge)
+                r = rest[k]
+                moved, f_e, x_e = self._along_edge(xnew[k], fnew[k], ds[r], free, lo, hi, grad[r], hess[r], blocked[r])
+                moved &= fnew[k] - f_e > tolerance[r]
+                x[rows[k[moved]]], f[rows[k[moved]]] = x_e[moved], f_e[moved]
+                edge[k[moved]] = False
+                stuck[k[moved]] = False
             converged[rows[near | edge]] = True
             on_edge[rows[edge]] = True
             done[rows[stuck | edge]] = True
@@ -392,6 +402,23 @@ class Likelihood:
             ok = finite(mid)
             good, bad = np.where(ok, mid, good), np.where(ok, bad, mid)
         return good[:, None] * step
+
+    def _along_edge(self, xs: np.ndarray, fs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray,
+                    hi: np.ndarray, grad: np.ndarray, hess: np.ndarray,
+                    blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Steps along the edge of the domain: each coordinate whose own tiny step downhill leaves it is
+        frozen (like a parameter at its bound), and the projected Newton step and a scaled gradient step
+        are tried in the others. Returns (decreased, -2 ln L, parameters) per row."""
+        leaving = blocked.copy()
+        for i, p in enumerate(free):
+            trial = xs.copy()
+            trial[:, p] = np.clip(xs[:, p] - np.sign(grad[:, i]) * 1e-7 * (self.typical_scale[p] + np.abs(xs[:, p])),
+                                  lo[i], hi[i])
+            leaving[:, i] |= ~np.isfinite(self.twice_nll(trial, ds))
+        projected = _newton_step(grad, hess, leaving)
+        curvature = np.maximum(np.abs(np.diagonal(hess, axis1=1, axis2=2)), 1e-8)
+        descent = np.where(leaving, 0.0, -grad / curvature)
+        return self._try_steps(xs, fs, ds, free, lo, hi, [(projected, _NEWTON_FRACTIONS), (descent, _GRADIENT_FRACTIONS)])
 
     def _on_edge(self, xs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                  downhill: np.ndarray, blocked: np.ndarray) -> np.ndarray:
@@ -512,11 +539,21 @@ def _newton_step(grad: np.ndarray, hess: np.ndarray, frozen: np.ndarray) -> np.n
 
 
 def _positive_definite(h: np.ndarray) -> np.ndarray:
-    """Rows whose symmetric matrix is well-conditioned positive definite: every leading principal minor
-    above 1e-8 of its scale (Sylvester's criterion, one batched determinant per order, so one row that is
-    not definite does not send the whole batch to the eigendecomposition)."""
-    scale = np.abs(h).max(axis=(1, 2)) + 1e-300
-    ok = h[:, 0, 0] > 1e-8 * scale
-    for k in range(2, h.shape[1] + 1):
-        ok &= np.linalg.det(h[:, :k, :k]) > 1e-8 * scale**k
+    """Rows whose symmetric matrix is well-conditioned positive definite: after scaling to a unit
+    diagonal (so that a POI of 1e6 events per unit next to a unit nuisance parameter is not
+    ill-conditioned by units alone), every leading principal minor above 1e-8 (Sylvester's criterion:
+    closed forms up to 3x3, one batched determinant per larger order), so one row that is not definite
+    does not send the whole batch to the eigendecomposition."""
+    diag = np.diagonal(h, axis1=1, axis2=2)
+    ok = np.all(diag > 0, axis=1)
+    d = np.sqrt(np.where(diag > 0, diag, 1.0))
+    u = h / (d[:, :, None] * d[:, None, :])
+    q = h.shape[1]
+    if q >= 2:
+        ok &= 1.0 - u[:, 0, 1] * u[:, 1, 0] > 1e-8
+    if q >= 3:
+        a, b, c = u[:, 0, 1], u[:, 0, 2], u[:, 1, 2]
+        ok &= 1.0 + 2.0 * a * b * c - a * a - b * b - c * c > 1e-8
+    for k in range(4, q + 1):
+        ok &= np.linalg.det(u[:, :k, :k]) > 1e-8
     return ok
