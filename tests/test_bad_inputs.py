@@ -484,6 +484,20 @@ def test_patch_metadata_is_checked_where_it_enters(built_workspace: Path, tmp_pa
     assert not out.exists()
 
 
+def test_patch_metadata_allows_text_labels_other_than_the_mass() -> None:
+    """pyhf allows text values (e.g. a model name); the mass must be a number, and each point appears once."""
+    from na64stat.model.workspace import check_patch_metadata
+
+    def patch(name: str, *values: Any) -> dict:
+        return {"metadata": {"name": name, "values": list(values)}}
+
+    check_patch_metadata([patch("a", 0.01, "scalar"), patch("b", 0.01, "fermion")], ["mass_gev", "model"], "ps")
+    with pytest.raises(InputError, match=r"patches 'a' and 'b' are the same signal point .*model = 'scalar'"):
+        check_patch_metadata([patch("a", 0.01, "scalar"), patch("b", 0.01, "scalar")], ["mass_gev", "model"], "ps")
+    with pytest.raises(InputError, match="patch 'b': mass_gev must be a finite number"):
+        check_patch_metadata([patch("a", 0.01, "x"), patch("b", "0.1", "x")], ["mass_gev", "model"], "ps")
+
+
 @pytest.mark.parametrize("damage", ["repeated_mass", "text_mass"])
 def test_combine_checks_patch_metadata(built_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                                        damage: str) -> None:

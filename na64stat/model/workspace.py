@@ -447,7 +447,7 @@ def check_patch_metadata(patches: Any, labels: Any, source: str) -> None:
     """
     if not isinstance(patches, list) or not isinstance(labels, list):
         raise InputError(f"{source}: a PatchSet needs a list of patches and a list of labels")
-    seen: dict[tuple[float, ...], str] = {}
+    seen: dict[tuple[Any, ...], str] = {}
     for index, patch in enumerate(patches):
         meta = patch.get("metadata") if isinstance(patch, Mapping) else None
         if not isinstance(meta, Mapping):
@@ -456,8 +456,8 @@ def check_patch_metadata(patches: Any, labels: Any, source: str) -> None:
         values = meta.get("values")
         if not isinstance(values, list) or len(values) != len(labels):
             raise InputError(f"{where}: values {values!r} do not match the labels {labels}")
-        for label, value in zip(labels, values):
-            if not _finite_number(value):
+        for label, value in zip(labels, values):  # pyhf allows text values (e.g. a model name), not for a mass
+            if (label == "mass_gev" or not isinstance(value, str)) and not _finite_number(value):
                 raise InputError(f"{where}: {label} must be a finite number, got {value!r}")
         masses = [values[labels.index("mass_gev")]] if "mass_gev" in labels else []
         if "mass_gev" in meta:
@@ -470,11 +470,12 @@ def check_patch_metadata(patches: Any, labels: Any, source: str) -> None:
         ref = meta.get("reference_coupling")
         if ref is not None and not (_finite_number(ref) and ref > 0):
             raise InputError(f"{where}: reference_coupling must be a finite positive number, got {ref!r}")
-        point = tuple(float(v) for v in values) if values else tuple(float(m) for m in masses[-1:])
+        point = tuple(values) if values else tuple(float(m) for m in masses[-1:])
         if not point:
             continue
         if point in seen:
-            described = ", ".join(f"{label} = {v:g}" for label, v in zip(labels if values else ["mass_gev"], point))
+            described = ", ".join(f"{label} = {v:g}" if isinstance(v, float) else f"{label} = {v!r}"
+                                  for label, v in zip(labels if values else ["mass_gev"], point))
             raise InputError(f"{source}: patches {seen[point]!r} and {meta.get('name', index)!r} "
                              f"are the same signal point ({described})")
         seen[point] = str(meta.get("name", index))
