@@ -87,6 +87,9 @@ _TIE = 1e-9
 #: Largest fraction of failed toy fits (and largest failed probability in exact
 #: counting) that is dropped; above it the CLs value is NaN, i.e. a fit failure.
 MAX_FAILED_FRACTION = 0.01
+#: Headroom of a several-bin layout's count vectors above the largest rate it was laid out for (the
+#: search lays it out for its whole mu range; a one-bin grid, cheap to widen, takes 1.5).
+_JOINT_RATE_MARGIN = 1.1
 MAX_FAILED_PROBABILITY = 1e-6
 
 
@@ -692,7 +695,7 @@ class ExactCalculator(_ProfiledCalculator):
         poi = likelihood.poi_index
         pars[0, poi] = (5.0 + 3.0 * math.sqrt(max(background, 0.0))) * likelihood.typical_scale[poi]
         if likelihood.n_main > 1:
-            return JointGrid.planned_size(likelihood, pars, rate_margin=1.5)
+            return JointGrid.planned_size(likelihood, pars, rate_margin=_JOINT_RATE_MARGIN)
         return _layout(likelihood, pars).size
 
     @classmethod
@@ -831,7 +834,7 @@ def _layout(lik: Likelihood, generators: np.ndarray, seed: int = 0) -> CountingG
     """The data space of ``lik`` serving ``generators``: the one-bin grid or the several-bin layout."""
     if lik.n_main == 1:
         return CountingGrid(lik, generators, rate_margin=1.5)
-    return JointGrid(lik, generators, rate_margin=1.5, seed=seed)
+    return JointGrid(lik, generators, rate_margin=_JOINT_RATE_MARGIN, seed=seed)
 
 
 class _Outcomes:
