@@ -110,7 +110,7 @@ def test_pure_counting_cls_equals_direct_sums(n_obs: list[float], mu: float) -> 
     obs, expected = _BruteForce(s, b).cls(mu, n_obs)
     assert point.cls_obs == pytest.approx(obs, rel=1e-6)
     assert list(point.cls_exp) == pytest.approx(expected, rel=1e-6)
-    assert point.cls_obs_error < 1e-8  # no sampled measurement: a sum over count vectors
+    assert point.cls_obs_error < 1e-5  # no sampled measurement: a sum over count vectors, all but 1e-7
 
 
 @pytest.mark.parametrize("cl", [0.68, 0.9, 0.95, 0.99])
