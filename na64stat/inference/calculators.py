@@ -38,14 +38,18 @@ toys (at least one toy's worth where no toy reaches a tail), numerical for
 exact counting, 0 for asymptotic.
 
 All return :class:`CLsPoint` (observed and the -2..+2 sigma expected CLs).
-Expected values follow pyhf's convention: the expected test statistic at
-n sigma is the Phi(n) quantile of the b-only distribution (for toys and exact
-counting the lower inverse CDF, which for discrete counts gives the
-published band [2.303, 2.303, 2.303, 3.508, 4.843] at b = 0.5, n = 0). For
-several bins the b-only distribution is that of the count outcomes with the
-auxiliary measurements as observed (the discrete distribution of what the
-experiment could have counted): at n = 0 in every bin the observed q~ is then
-its largest value, so no band lies below the observed limit.
+Expected values: the expected test statistic at n sigma is the Phi(n) lower
+quantile of its b-only distribution over the count outcomes, the counts the
+experiment could have seen with its auxiliary (calibration) measurements as
+measured - the discrete distribution of outcomes, which gives the published
+band [2.303, 2.303, 2.303, 3.508, 4.843] at b = 0.5, n = 0, and at n = 0 in
+every bin makes the observed q~ the largest value, so no band lies below the
+observed limit. Toys and exact counting both use it (toys: the b-only toys'
+counts refitted with the auxiliary data as observed). pyhf's toys take the
+quantile over the b-only toys with their auxiliary data drawn too; without
+auxiliary measurements the two are the same, with them pyhf's spreads the
+bands by the calibration's uncertainty (e.g. a -2 sigma band below the
+observed limit at n = 0). Asymptotic bands are pyhf's (Asimov).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ from scipy import special, stats
 
 from na64stat.core.errors import InputError
 from na64stat.core.vocabulary import N_SIGMAS
-from na64stat.inference.counting import CountingGrid, GridStatistic, RegionProbability
+from na64stat.inference.counting import CountingGrid, RegionProbability
 from na64stat.inference.joint import JointGrid
 from na64stat.inference.likelihood import FitResult, Likelihood
 from na64stat.inference.singlebin import MAX_BINS
@@ -341,13 +345,17 @@ def _failed_point(mu: float, n_failed: int) -> CLsPoint:
 
 
 def _cls_from_distributions(mu: float, q_obs: float, sb: TestStatDistribution, b: TestStatDistribution, n_failed: int = 0,
-                            errors: Callable[[float, float, int, int], float] | None = None) -> CLsPoint:
+                            errors: Callable[[float, float, int, int], float] | None = None,
+                            band: TestStatDistribution | None = None) -> CLsPoint:
+    """CLs from the s+b and b-only distributions; the bands' thresholds are quantiles of ``band`` (the
+    b-only count outcomes with the auxiliary data as observed), or of ``b`` where it is not given."""
     def cls_at(q: float) -> tuple[float, float, float]:
         clsb, clb = sb.pvalue(q), b.pvalue(q)
         return (clsb / clb if clb > 0 else 1.0), clsb, clb
 
     cls_obs, clsb, clb = cls_at(q_obs)
-    at_bands = [cls_at(b.quantile(float(special.ndtr(n)))) for n in N_SIGMAS]
+    quantiles = band if band is not None else b
+    at_bands = [cls_at(quantiles.quantile(float(special.ndtr(n)))) for n in N_SIGMAS]
     n_sb, n_b = sb.values.size, b.values.size
     return CLsPoint(mu=mu, cls_obs=cls_obs, clsb_obs=clsb, clb_obs=clb, cls_exp=tuple(c[0] for c in at_bands),
                     n_failed=n_failed, cls_obs_error=errors(clsb, clb, n_sb, n_b) if errors else 0.0,
@@ -368,6 +376,9 @@ class ToyEnsemble:
         Seeds of the runs merged into this ensemble.
     n_failed:
         Toys whose fit failed (not in q_sb / q_b).
+    q_band:
+        q~_mu of the b-only toys' counts with the auxiliary data as observed: the outcomes whose quantiles
+        set the expected bands, as for exact counting (None: the quantiles of ``q_b``, pyhf's choice).
     """
 
     mu: float
@@ -376,6 +387,7 @@ class ToyEnsemble:
     q_b: np.ndarray
     seeds: tuple[int, ...]
     n_failed: int = 0
+    q_band: np.ndarray | None = None
 
     def merge(self, other: ToyEnsemble) -> ToyEnsemble:
         """Pool the toys of two runs made at the same mu on the same data.
@@ -399,6 +411,7 @@ class ToyEnsemble:
             q_b=np.concatenate([self.q_b, other.q_b]),
             seeds=self.seeds + other.seeds,
             n_failed=self.n_failed + other.n_failed,
+            q_band=None if self.q_band is None or other.q_band is None else np.concatenate([self.q_band, other.q_band]),
         )
 
     def cls(self) -> CLsPoint:
@@ -406,8 +419,9 @@ class ToyEnsemble:
         total = self.q_sb.size + self.q_b.size + self.n_failed
         if self.n_failed > MAX_FAILED_FRACTION * total or self.q_sb.size == 0 or self.q_b.size == 0:
             return _failed_point(self.mu, self.n_failed)
+        band = TestStatDistribution(self.q_band) if self.q_band is not None and self.q_band.size else None
         return _cls_from_distributions(self.mu, self.q_obs, TestStatDistribution(self.q_sb), TestStatDistribution(self.q_b),
-                                       self.n_failed, errors=cls_binomial_error)
+                                       self.n_failed, errors=cls_binomial_error, band=band)
 
     def cls_error(self) -> float:
         """Binomial Monte-Carlo error of the observed CLs (never 0: see :func:`cls_binomial_error`)."""
@@ -521,6 +535,9 @@ class ToyCalculator(_ProfiledCalculator):
         self._u_b: list[np.ndarray] = []
         self._b_toys: list[np.ndarray] = []
         self._b_free: list[FitResult] = []
+        self._b_outcomes: list[np.ndarray] = []
+        self._b_outcome_free: list[FitResult] = []
+        self._band_blocks: dict[tuple[float, int], np.ndarray] = {}
         self._points: dict[float, CLsPoint] = {}
         self._ensembles: dict[float, ToyEnsemble] = {}
         self._blocks: dict[tuple[float, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -539,6 +556,10 @@ class ToyCalculator(_ProfiledCalculator):
         b_toys = self.sample(self.profiled_pars(0.0), self._u_b[-1])
         self._b_toys.append(b_toys)
         self._b_free.append(_twice_nll_free_fit(self.lik, b_toys, init=self.free.pars[0]))
+        outcomes = b_toys.copy()  # the same counts, the auxiliary data as observed: the bands' outcomes
+        outcomes[:, self.lik.n_main :] = self.lik.data[self.lik.n_main :]
+        self._b_outcomes.append(outcomes)
+        self._b_outcome_free.append(_twice_nll_free_fit(self.lik, outcomes, init=self.free.pars[0]))
 
     def add_toys(self, n_toys: int) -> None:
         """Grow to at least ``n_toys`` toys per hypothesis (whole blocks); CLs values are recomputed."""
@@ -572,6 +593,13 @@ class ToyCalculator(_ProfiledCalculator):
             self._blocks[(mu, k)] = (q_sb, ok_sb, q_b, ok_b)
         return self._blocks[(mu, k)]
 
+    def _band_block(self, mu: float, k: int) -> np.ndarray:
+        """q~_mu of block k's b-only counts with the auxiliary data as observed (converged fits only)."""
+        if (mu, k) not in self._band_blocks:
+            q, ok = self.q_values(mu, self._b_outcomes[k], free=self._b_outcome_free[k])
+            self._band_blocks[(mu, k)] = q[ok]
+        return self._band_blocks[(mu, k)]
+
     def ensemble(self, mu: float) -> ToyEnsemble:
         """The toys at ``mu``: observed q~_mu and its s+b and b-only distributions."""
         if mu not in self._ensembles:
@@ -583,7 +611,8 @@ class ToyCalculator(_ProfiledCalculator):
             q_sb = np.concatenate([p[0][p[1]] for p in parts])
             q_b = np.concatenate([p[2][p[3]] for p in parts])
             n_failed = int(sum((~p[1]).sum() + (~p[3]).sum() for p in parts))
-            self._ensembles[mu] = ToyEnsemble(mu, q_obs, q_sb, q_b, (self.seed,), n_failed)
+            q_band = np.concatenate([self._band_block(mu, k) for k in range(len(self._u_sb))])
+            self._ensembles[mu] = ToyEnsemble(mu, q_obs, q_sb, q_b, (self.seed,), n_failed, q_band=q_band)
         return self._ensembles[mu]
 
     def failed_toys(self) -> int:
@@ -671,8 +700,7 @@ class ExactCalculator(_ProfiledCalculator):
             self.notes.update(self._grid.notes)
             if self._grid_free.n_on_edge:
                 self.notes.add(EDGE_NOTE)
-            if isinstance(self._grid, JointGrid):
-                self._outcomes = _Outcomes(self, self._grid.outcomes(self.lik.data))
+            self._outcomes = _Outcomes(self, self._grid.outcomes(self.lik.data))
         return self._grid
 
     @property
@@ -786,10 +814,7 @@ class ExactCalculator(_ProfiledCalculator):
         """Observed and expected CLs from the test statistic on the grid."""
         p_band = np.array([special.ndtr(n) for n in N_SIGMAS])
         statistic = grid.statistic(q)
-        if isinstance(grid, JointGrid):
-            band = self._outcomes.quantiles(mu, p_band, grid.count_probability(generators[1:])[0])
-        else:
-            band = _lower_quantiles(statistic, p_band, generators[1:])
+        band = self._outcomes.quantiles(mu, p_band, grid.count_probability(generators[1:])[0])
         thresholds = np.concatenate([[q_obs], band])
         prob = statistic.probability(thresholds, generators)
         sb, b = prob.value[:, 0], prob.value[:, 1]
@@ -867,78 +892,6 @@ class _Outcomes:
             return np.full(p.size, np.nan)  # too much of the band's distribution failed to fit
         dist = TestStatDistribution(q[finite], weights[finite])
         return np.array([dist.quantile(float(pk)) for pk in p])
-
-
-def _lower_quantiles(statistic: GridStatistic, p: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Lower quantiles of q under the b-only generator: the smallest v with P_b(q <= v) >= p, for each p.
-
-    Without a continuous axis q takes finitely many values (a weighted
-    discrete distribution); with one, q is continuous apart from an atom at
-    q = 0 (where the free fit reaches mu), and P_b(q >= v) = 1 - p is solved
-    for v by the Illinois method on the exact region probability.
-    """
-    grid, q = statistic.grid, statistic.q
-    assert isinstance(grid, CountingGrid)  # several bins take their bands from _Outcomes
-    if grid.inner is None:
-        weights = grid.row_weights(background, 0)[0]
-        finite = np.isfinite(q.ravel())
-        dist = TestStatDistribution(q.ravel()[finite], weights[finite])
-        return np.array([dist.quantile(float(pk)) for pk in p])
-    tiny = 1e-6  # q below this is the atom at q = 0 (fits leave ~1e-12 of round-off there)
-    def g_b(t: np.ndarray) -> np.ndarray:
-        return statistic.probability(t, background, with_error=False).value[:, 0]
-
-    above_zero = float(g_b(np.array([tiny]))[0])
-    result = np.zeros(p.size)
-    todo = np.flatnonzero(1.0 - above_zero < p)  # else the atom at 0 already holds probability p
-    if todo.size == 0:
-        return result
-    target = 1.0 - p[todo]
-    lo, hi = _empirical_bracket(statistic, background, p[todo])
-    lo, hi = np.maximum(lo, tiny), np.maximum(hi, tiny)
-    f_lo, f_hi = g_b(lo) - target, g_b(hi) - target
-    wrong = (f_lo < 0) | (f_hi > 0)  # the empirical bracket missed: the whole range
-    if wrong.any():
-        lo[wrong], hi[wrong] = tiny, float(np.nanmax(q))
-        f_lo[wrong], f_hi[wrong] = above_zero - target[wrong], g_b(hi[wrong]) - target[wrong]
-    side = np.zeros(todo.size)
-    v = 0.5 * (lo + hi)
-    for _ in range(60):
-        with np.errstate(all="ignore"):
-            v = np.where(f_lo != f_hi, lo - f_lo * (hi - lo) / (f_hi - f_lo), 0.5 * (lo + hi))
-        v = np.clip(v, lo, hi)
-        fv = g_b(v) - target
-        move_lo = fv > 0
-        lo, f_lo = np.where(move_lo, v, lo), np.where(move_lo, fv, f_lo)
-        hi, f_hi = np.where(move_lo, hi, v), np.where(move_lo, f_hi, fv)
-        # Illinois: halve the stale end's value when the same end moves twice
-        f_hi = np.where(move_lo & (side > 0), 0.5 * f_hi, f_hi)
-        f_lo = np.where(~move_lo & (side < 0), 0.5 * f_lo, f_lo)
-        side = np.where(move_lo, 1.0, -1.0)
-        if np.all((np.abs(fv) < 1e-5 * np.maximum(target, 1e-300)) | (hi - lo < 1e-12 * (1.0 + hi))):
-            break
-    result[todo] = v
-    return result
-
-
-def _empirical_bracket(statistic: GridStatistic, background: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A bracket of each b-only quantile from the grid nodes taken as weighted points (p -+ 0.003)."""
-    grid = statistic.grid
-    assert isinstance(grid, CountingGrid)
-    inner = grid.inner
-    assert inner is not None
-    rows = grid.row_weights(background, 0)[0]
-    centre, sigma = inner.normal(background[0])
-    cols = stats.norm.pdf(inner.nodes, centre, sigma) * (inner.nodes[1] - inner.nodes[0])
-    weights = (rows[:, None] * cols[None, :]).ravel()
-    values = statistic.q.ravel()
-    finite = np.isfinite(values)
-    order = np.argsort(values[finite], kind="stable")
-    sorted_values = values[finite][order]
-    cdf = np.cumsum(weights[finite][order])
-    cdf /= cdf[-1]
-    index = lambda prob: np.clip(np.searchsorted(cdf, prob), 0, sorted_values.size - 1)  # noqa: E731
-    return sorted_values[index(np.clip(p - 0.003, 0.0, 1.0))].copy(), sorted_values[index(np.clip(p + 0.003, 0.0, 1.0))].copy()
 
 
 def best_calculator(likelihood: Likelihood, n_toys: int = 10_000, seed: int = 0) -> Calculator:

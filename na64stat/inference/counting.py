@@ -271,6 +271,19 @@ class CountingGrid:
             data[:, axis.column] = values.ravel()[keep]
         return data
 
+    def outcomes(self, observed: np.ndarray) -> np.ndarray:
+        """Every main count n of the grid with the auxiliary measurements as observed, shape (N, n_data):
+        the outcomes whose b-only distribution defines the expected bands."""
+        counts = self.outer[0].nodes
+        data = np.repeat(np.asarray(observed, dtype=float)[None, :], counts.size, axis=0)
+        data[:, 0] = counts
+        return data
+
+    def count_probability(self, generators: np.ndarray) -> np.ndarray:
+        """P_g(n) of every main count of :meth:`outcomes`, shape (G, N)."""
+        rates = self.rates(np.atleast_2d(generators))
+        return stats.poisson.pmf(self.outer[0].nodes[None, :], rates[:, None])
+
     def row_weights(self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False) -> np.ndarray:
         """Weights of the (active) outer rows per generator, shape (G, rows); ``coarse`` = level: every
         2**level-th continuous node, its weight x 2**level."""
