@@ -594,11 +594,13 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
             f"{masses_table[0]:g} - {masses_table[-1]:g} GeV), so their reach and this chain use one efficiency "
             f"up to the MC statistics of this job's {settings.mc_events} events per mass."),
         "band_at_n0": (
-            f"Expected limits are quantiles over background-only experiments. With {background:.3g} background "
-            f"events in the signal box, such an experiment sees n = 0 with probability {np.exp(-background):.4f}, "
-            f"so the median and every quantile are the n = 0 limit: the bands span only "
-            f"-{_span(low, '.0%')} / +{_span(high, '.0%')} of the median (in mu), and what spread remains comes from "
-            f"the efficiency's auxiliary measurement. The plots draw a band only where it is wider than a line, "
+            f"Expected limits are quantiles over background-only experiments: the counts such an experiment "
+            f"could see, with the efficiency's auxiliary measurement as measured. With {background:.3g} background "
+            f"events in the signal box, it sees n = 0 with probability {np.exp(-background):.4f}, "
+            f"so the median and every quantile are the n = 0 limit, the observed one: the bands span "
+            f"-{_span(low, '.0%')} / +{_span(high, '.0%')} of the median (in mu). (pyhf's toys would also redraw the "
+            f"auxiliary measurement and spread the band by the efficiency's uncertainty.) The plots draw a band "
+            f"only where it is wider than a line, "
             f"and the median only where it leaves the observed line (the legend lists what is drawn). At the "
             f"published exposure ({b_pub:.3g} background events, P(n = 0) = {np.exp(-b_pub):.2f}) "
             f"the median and -1/-2 sigma are still n = 0 (within {_span(low_pub, '.0%')} of the median), while "
