@@ -178,7 +178,7 @@ def fig13() -> FigureData:
     from na64stat.model.combine import combine_workspaces
 
     e_ws, mu_ws = _projected_workspace("na64e-invisible", 1e13, "EOT"), _projected_workspace("na64mu-invisible", 2e13, "MOT")
-    _, patchset = combine_workspaces([e_ws, mu_ws], "dark_photon")
+    _, patchset = combine_workspaces([e_ws, mu_ws], "dark_photon", reference_coupling=_FIG13_EPSILON_REF)
     eps2 = {label: math.log(10.0) * _FIG13_EPSILON_REF**2 / np.array(_total_signal(ps))
             for label, ps in (("combined", patchset), ("NA64e", e_ws[1]), ("NA64mu", mu_ws[1]))}
     m_chi = MASSES_GEV / 3.0
