@@ -1,4 +1,4 @@
-"""Rebuild the seed review's NA64 projection figures from the physics module.
+"""Rebuild the NA64 review's projection figures (arXiv:2003.07257) from the physics module.
 
 Each figure is a function returning :class:`FigureData` (named curves in
 (mass, coupling), their sources) that :func:`reproduce` draws (PNG, PDF) and
@@ -87,7 +87,7 @@ def _gm2_band(coupling: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def fig6() -> FigureData:
-    """NA64e bound in (m_A', eps^2) with the 5e12 / 1e13 EOT projections (left panel of the seed's Fig. 6)."""
+    """NA64e bound in (m_A', eps^2) with the 5e12 / 1e13 EOT projections (left panel of the review's Fig. 6)."""
     published = load_curve("na64e_invisible_2019")
     curves = {"NA64e 2016-2018, 2.84e11 EOT (published)": (published.mass_gev, published.lower**2)}
     curves.update({f"NA64e {n:.0e} EOT (projection)": (MASSES_GEV, _reach("na64e-invisible", n).epsilon2)
@@ -96,7 +96,7 @@ def fig6() -> FigureData:
 
 
 def fig6_eot() -> FigureData:
-    """EOT needed to exclude the thermal-relic targets (right panels of the seed's Fig. 6).
+    """EOT needed to exclude the thermal-relic targets (right panels of the review's Fig. 6).
 
     The target eps^2 = y_relic(m_chi) (m_A'/m_chi)^4 / alpha_D (y from the full relic
     curves); background-free reach in eps^2 scales as 1/EOT, so the EOT needed is

@@ -197,13 +197,15 @@ def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 
             skipped.append(f"exact not applicable ({exc})")
         else:
             if exact_cost <= budget_s:
-                return MethodChoice("exact", f"{_counting_words(background)}: exact counting, "
-                                    f"estimated {exact_cost:.2g} s", exact_cost)
+                # the reason names no timing (it is written into result files, which must not change from run
+                # to run); the estimate stays in estimated_seconds
+                return MethodChoice("exact", f"{_counting_words(background)}: exact counting within the budget "
+                                    f"({budget_s:g} s)", exact_cost)
             skipped.append(f"exact estimated {exact_cost:.2g} s > budget {budget_s:g} s")
     if small < SMALL_COUNT or skipped:
         if toy_cost <= budget_s:
             why = f"background {small:.3g} < {SMALL_COUNT:g} events in a signal bin" if small < SMALL_COUNT else "small counts"
-            plan = f"{why}: {n_toys} toys (up to {most_toys}), estimated at most {toy_cost:.2g} s"
+            plan = f"{why}: {n_toys} toys (up to {most_toys}) within the budget ({budget_s:g} s)"
             return MethodChoice("toys", "; ".join([*skipped, plan]), toy_cost)
         skipped.append(f"toys estimated {toy_cost:.2g} s > budget {budget_s:g} s")
         why = "; ".join([*skipped, f"asymptotic formulae at small counts (background {small:.3g}) are approximate"])

@@ -193,7 +193,7 @@ def relic_target_epsilon2_alpha_d(
 
     eps^2 alpha_D = C (m_A'^2 - 4 m_chi^2)^2 / m_chi^2 with C from eq. (106)
     (fermions) or (111) (scalars) times the thermal factor of eqs. (108)/(113).
-    These are the seed's order-of-magnitude estimates; the full calculation
+    These are the NA64 review's order-of-magnitude estimates; the full calculation
     is in ``resources/relic_target_*.json``.
 
     >>> round(float(relic_target_epsilon2_alpha_d(0.001, "dirac")) * 1e12, 3)
@@ -234,9 +234,9 @@ def relic_target_y_full(m_chi_gev: ArrayLike, model: Literal["scalar", "majorana
     """Thermal-relic target in y from a full calculation (ESPP 2026 compilation), m_A' = 3 m_chi.
 
     Log-log interpolation of ``resources/relic_target_<model>.json``; NaN
-    outside its mass range. The seed's estimates (:func:`relic_target_y`)
+    outside its mass range. The NA64 review's estimates (:func:`relic_target_y`)
     agree with these within ~15% for scalars and (pseudo-)Dirac fermions;
-    for Majorana fermions the full target is ~5x the seed's "2x the Dirac
+    for Majorana fermions the full target is ~5x the NA64 review's "2x the Dirac
     value", so prefer this function for Majorana.
 
     >>> round(float(relic_target_y_full(0.01, "scalar")) * 1e11, 2)

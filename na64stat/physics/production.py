@@ -22,7 +22,7 @@ For muons the Weizsacker-Williams (WW) form with the x-dependent
 t_min(x) = (U(x) / (2 E0 (1 - x)))^2 and t_max = m^2 + m_mu^2 is used (eqs.
 56-57), since for m <~ m_mu the muon mass, not m, sets the momentum transfer,
 and the lepton-mass term that eq. (22) drops is kept (:func:`_x_shape`). The
-seed's Fig. 12 shows the fixed-t_min IWW above ETL by ~2 for 20 MeV - 1 GeV.
+NA64 review's Fig. 12 shows the fixed-t_min IWW above ETL by ~2 for 20 MeV - 1 GeV.
 Measured against the exact-tree-level calculation of
 :mod:`na64stat.physics.etl` (160 GeV muons on Pb, x = E_X/E0 > 0.5), this WW
 form is 1.23x ETL at 1-20 MeV, 1.27x at 100 MeV, 1.38x at 300 MeV and 1.81x at

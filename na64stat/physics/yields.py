@@ -6,7 +6,7 @@ Eq. (57) of the review, N = (rho N_A / A) n L sigma epsilon_sel, made precise:
   enough energy, so L sigma becomes the track-length integral
   sum_j T_j sigma(E_j; E_A' > E_cut) with T_j from
   :func:`~na64stat.physics.shower.shower_track_length` (for 100 GeV and
-  E_cut = 50 GeV it is ~0.91 X0: the seed's "L^e ~ X0"). The cross section is
+  E_cut = 50 GeV it is ~0.91 X0: the NA64 review's "L^e ~ X0"). The cross section is
   DMG4's ETL (IWW / K) with the missing-energy acceptance from eq. (22).
   Shower positrons also make the A' by resonant annihilation on atomic
   electrons, e+ e- -> A' (Marsicano et al., PRL 121 (2018) 041802;
@@ -333,20 +333,20 @@ SETUPS: dict[str, Setup] = {
                 "less than about half of the beam energy",
                 f"target: the active target ECAL (Pb/Sc shashlik) as 40 X0 of Pb. ASSUMPTION: the seed gives "
                 f"~40 X0 for the NA64 shashlik ECAL (sec. 4.1) and 'L^mu ~ 40 X0' for the NA64mu active Pb target "
-                f"(eq. 57) ({SEED_REVIEW}); the X0 count of the 2022 target could not be read here (only the "
-                f"papers' abstracts were available). Pb/Sc is counted as Pb: Pb dominates the radiation length",
+                f"(eq. 57) ({SEED_REVIEW}); the papers' abstracts do not give the X0 count of the 2022 target. "
+                f"Pb/Sc is counted as Pb: Pb dominates the radiation length",
                 "beam momentum spread: not found in a readable source; the simulation uses 1% rms (a choice of "
                 "na64stat.simulation, Detector.beam_energy_spread), which only smears the selection",
                 "scattered-muon acceptance and trigger: the simulation's online p_out < 100 GeV/c trigger, one "
                 "MS2 track (99% tracking efficiency), veto and ECAL-MIP cuts (selections/na64mu-invisible.yaml, "
-                "choices); the papers' MS2 angular acceptance and trigger efficiencies could not be read here and "
-                "are not applied",
+                "choices); the papers' MS2 angular acceptance and trigger efficiencies are not in their abstracts "
+                "and are not applied",
                 "cross section: exact tree level (ETL), computed in na64stat.physics.etl (numerical 2 -> 3 "
                 "integration, elastic form factor; resources/etl_cross_sections.json); the WW of "
                 "na64stat.physics.production is 1.23-1.8x higher at x > 0.5 (cross_section='ww')",
                 EFFICIENCY_SOURCE,
-                "efficiency factors: none applied. ASSUMPTION: the mass-independent detector / DAQ factors of "
-                "PRL 132 and arXiv:2409.10128 could not be read here (only their abstracts were available)",
+                "efficiency factors: none applied. ASSUMPTION: the abstracts of PRL 132 and arXiv:2409.10128 "
+                "do not give their mass-independent detector / DAQ factors",
             ),
             caveats=(
                 "an upper bound on the sensitivity, not a reproduction: predicted from this setup alone the reach "

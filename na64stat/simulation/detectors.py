@@ -77,7 +77,7 @@ class Detector:
     beam_spot_cm:
         Gaussian width of the beam spot on the ECAL face [cm] (choice).
     hcal_modules, hcal_stochastic, hcal_noise_gev:
-        Number of HCAL modules (NA64e: HCAL0-3; NA64mu: 3), the seed's 0.6/sqrt(E),
+        Number of HCAL modules (NA64e: HCAL0-3; NA64mu: 3), the NA64 review's 0.6/sqrt(E),
         and per-module noise (choice: 0.1 GeV).
     hcal_mip_gev:
         Most probable signal of a muon crossing one HCAL module [GeV] (choice).

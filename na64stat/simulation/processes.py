@@ -9,7 +9,7 @@ mis-measured by the spectrometer, an HCAL gap) are decided by
 weighted in MC and physical in real-style data, so a laptop-sized MC sample
 represents 1e11 - 1e12 particles on target honestly.
 
-Sources. The seed review names the backgrounds (sec. 4.1: hadron
+Sources. The NA64 review (arXiv:2003.07257) names the backgrounds (sec. 4.1: hadron
 contamination pi/e <~ 1e-2 suppressed by the SRD by ~2 orders of magnitude;
 sec. 5.2: muon low-energy tail, HCAL non-hermeticity, photonuclear reactions
 and tridents at the <~ 1e-12 level). Individual rates and tail probabilities
