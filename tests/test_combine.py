@@ -209,15 +209,15 @@ def test_pyhf_cls_at_the_shipped_combined_limit(folder):
 
 @pytest.mark.slow
 def test_auto_limit_of_the_shipped_combination_is_at_least_as_strong_as_each_input():
-    """The default method end to end: exact counting for each single bin, adaptive toys for the two-bin
-    combination (n = 0 in both boxes); the combined limit is below the stronger single one within the
-    toys' stated error."""
+    """The default method end to end: exact counting for each single bin and for the two-bin combination
+    (n = 0 in both boxes, count vectors summed); the combined limit is below the stronger single one
+    within its stated error."""
     spec, ps = _shipped("na64-combined-e2016-2022-mu2022-gzprime")
     index = 5
     ws = _patched(spec, ps, index)
     model = ws.model()
     combined = upper_limit(model, ws.data(model), budget_s=math.inf)  # the choice, not this machine's speed
-    assert combined.method == "toys" and "up to" in combined.method_reason
+    assert combined.method == "exact" and "count vectors summed exactly" in combined.method_reason
     ref = ps["patches"][index]["metadata"]["reference_coupling"]
     for name in ("na64e-invisible-2016-2022", "na64mu-2022"):
         exp = _shipped(name)

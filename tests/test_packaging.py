@@ -61,7 +61,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
                  "exclusion_epsilon.png", "selection/na64e-invisible/cutflow.json"):
         assert (out / name).exists(), name
     select = _run([na64stat, "select", "na64e-invisible"], work, env)  # a packaged selection, by name
-    assert "sample data (data)" in select.stdout
+    assert "data (data):" in select.stdout and "pass all cuts" in select.stdout  # the short summary line
 
     figure = _run([na64stat, "reproduce", "na64e-invisible-2016-2018", "--masses", "0.01,0.1", "--n-toys", "200",
                    "--workers", "1"], work, env)

@@ -94,7 +94,8 @@ def test_na64e_limit_from_the_shipped_workspace_matches_the_background_free_reac
     limit = upper_limit(model, ws.data(model), method="auto", n_toys=3000, seed=3)
     assert limit.method == "exact"  # one bin: exact counting, the Gaussian efficiency constraint integrated
     assert limit.status_observed == "ok" and limit.observed_error < 1e-3 * limit.observed
-    epsilon = 1e-4 * np.sqrt(limit.observed)
+    reference = next(p.metadata["reference_coupling"] for p in patchset.patches if p.name == "m0p01")  # mu = 1
+    epsilon = reference * np.sqrt(limit.observed)
     reach = background_free_reach(get_setup("na64e-invisible"), [0.01]).epsilon[0]
     assert epsilon / reach == pytest.approx(1.0, abs=0.08)
 
