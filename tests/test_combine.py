@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonpatch
 import pyhf
 import pytest
+from conftest import assert_json_close
 
 from na64stat.core.errors import InputError
 from na64stat.inference.limits import upper_limit
@@ -186,7 +187,8 @@ def test_shipped_combinations_are_the_combination_of_the_shipped_inputs(folder, 
     fresh_spec, fresh_ps = combine_workspaces([_shipped("na64e-invisible-2016-2022"), _shipped("na64mu-2022")],
                                               model=model)
     assert spec == fresh_spec, f"rerun python tools/make_combined_workspaces.py ({folder} is stale)"
-    assert ps["patches"] == fresh_ps["patches"], f"rerun python tools/make_combined_workspaces.py ({folder} is stale)"
+    # numbers to 1e-12: the lowest allowed numpy / scipy differ from the newest in the last bit of a yield
+    assert_json_close(fresh_ps["patches"], ps["patches"], rel=1e-12, abs=0.0)
     assert ps["metadata"]["model"] == model and [e["setup"] for e in ps["metadata"]["combined_from"]] == \
         ["na64e-invisible", "na64mu-invisible"]
     assert all(p["metadata"]["beam"] == "mixed" for p in ps["patches"])
