@@ -4,7 +4,7 @@ Constants come from :mod:`scipy.constants` (CODATA) rather than being typed
 in by hand; the conversion factors turn natural-unit results into laboratory
 units (cm, cm^2, pb).
 
-Target materials are the ones NA64 uses (PHYSICS.md, "Target materials"):
+Target materials are the ones NA64 uses (the PDG's atomic and nuclear properties):
 lead for the NA64e / NA64mu active ECAL target and tungsten for the
 visible-mode WCAL dump.
 
@@ -65,7 +65,7 @@ GEV2_TO_PB: float = GEV2_TO_CM2 / 1e-36
 #: Avogadro's number [1/mol].
 AVOGADRO: float = _sc.Avogadro
 #: Signal events excluded at 90% CL with zero observed events and no
-#: background uncertainty: ln(10) = 2.303 (PHYSICS.md, "Statistics").
+#: background uncertainty: ln(10) = 2.303 (the Poisson limit, -ln 0.1).
 CL90_EVENTS: float = math.log(10.0)
 
 
@@ -109,9 +109,9 @@ class Material:
         return self.nuclei_per_cm3 * self.x0_cm
 
 
-#: Lead (PHYSICS.md): Z = 82, A = 207.2, rho = 11.35 g/cm^3, X0 = 0.5612 cm.
+#: Lead (PDG, atomic and nuclear properties): Z = 82, A = 207.2, rho = 11.35 g/cm^3, X0 = 0.5612 cm.
 LEAD = Material(name="Pb", z=82, a=207.2, density_g_cm3=11.35, x0_cm=0.5612)
-#: Tungsten (PHYSICS.md): Z = 74, A = 183.84, rho = 19.3 g/cm^3, X0 = 0.3504 cm.
+#: Tungsten (PDG, atomic and nuclear properties): Z = 74, A = 183.84, rho = 19.3 g/cm^3, X0 = 0.3504 cm.
 TUNGSTEN = Material(name="W", z=74, a=183.84, density_g_cm3=19.3, x0_cm=0.3504)
 
 MATERIALS: dict[str, Material] = {LEAD.name: LEAD, TUNGSTEN.name: TUNGSTEN}

@@ -58,7 +58,7 @@ def mixing_from_e_mu(e_mu: ArrayLike, q2_gev2: ArrayLike = 0.0) -> np.ndarray:
 
     Examples
     --------
-    PHYSICS.md: eps = 0.0144 e_mu; e_mu = 4.8e-4 gives eps = 6.9e-6.
+    The NA64 review (arXiv:2003.07257): eps = 0.0144 e_mu; e_mu = 4.8e-4 gives eps = 6.9e-6.
 
     >>> round(float(mixing_from_e_mu(1.0)), 4), round(float(mixing_from_e_mu(4.8e-4)) * 1e6, 2)
     (0.0144, 6.93)
@@ -133,7 +133,7 @@ def delta_a_mu(g: ArrayLike, mass_gev: ArrayLike) -> np.ndarray:
 def alpha_explaining_delta_a(mass_gev: ArrayLike, delta_a: float = DELTA_A_MU_SEED) -> np.ndarray:
     """alpha' = 2 pi Delta a / F(m/m_mu) that explains ``delta_a`` (eqs. 29-32).
 
-    PHYSICS.md: 1.81e-8 for m << m_mu; 2.7e-8 (m/m_mu)^2 for m >> m_mu.
+    The NA64 review (arXiv:2003.07257): 1.81e-8 for m << m_mu; 2.7e-8 (m/m_mu)^2 for m >> m_mu.
 
     >>> round(float(alpha_explaining_delta_a(1e-5)) * 1e8, 2)
     1.81

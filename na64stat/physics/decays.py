@@ -189,7 +189,7 @@ def decay_length_cm(width_gev: ArrayLike, mass_gev: float, energy_gev: ArrayLike
 
     Examples
     --------
-    PHYSICS.md: 0.81 mm for gamma = 10, eps = 1e-4, m = 100 MeV (eq. 118):
+    The NA64 review (arXiv:2003.07257): 0.81 mm for gamma = 10, eps = 1e-4, m = 100 MeV (eq. 118):
 
     >>> l_cm = float(decay_length_cm(width_aprime_to_ee_gev(0.1, 1e-4), 0.1, 1.0))
     >>> round(l_cm * 10, 2)

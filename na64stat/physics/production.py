@@ -12,7 +12,7 @@ Weizsacker-Williams (IWW) approximation:
   (:func:`chi_elastic`).
 
 For electrons the total cross section follows NA64's DMG4 package
-(PHYSICS.md): sigma_IWW = (4/3) alpha^2 alpha_X chi beta ln(1/c^2) / m^2 with
+(Bondi et al., Comput. Phys. Commun. 269 (2021) 108129): sigma_IWW = (4/3) alpha^2 alpha_X chi beta ln(1/c^2) / m^2 with
 c = max(m_e/m, m/E0), beta = sqrt(1 - m^2/E0^2), chi from t_min = m^4/(4 E0^2)
 to t_max = m^2, and the exact-tree-level value sigma_ETL = sigma_IWW / K with
 DMG4's K factors for lead (:func:`k_factor`). The x shape within that total
@@ -105,7 +105,7 @@ def chi_elastic(
     With G2_el = Z^2 [a^2 t / (1 + a^2 t)]^2 [1 / (1 + t/d)]^2, writing
     t_a = 1/a^2 the integrand is Z^2 d^2 (t - t_min) / ((t + t_a)^2 (t + d)^2),
     whose partial fractions integrate in closed form; this is the closed form
-    DMG4 evaluates (PHYSICS.md). Dimensionless; vectorised over both limits.
+    DMG4 evaluates (Comput. Phys. Commun. 269 (2021) 108129). Dimensionless; vectorised over both limits.
 
     Parameters
     ----------

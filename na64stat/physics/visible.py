@@ -26,7 +26,7 @@ Expected events of one run (eq. 57 resolved in depth and energy):
 The runs' numbers are in :data:`VISIBLE_RUNS`, each with its source or marked
 as an assumption. The excluded epsilon range at a mass is where the summed
 events of the runs exceed 2.303 (90% CL, no event observed, no background:
-PHYSICS.md), :func:`excluded_epsilon_range`.
+the Poisson limit -ln 0.1), :func:`excluded_epsilon_range`.
 
 Geometry (:data:`VISIBLE_RUNS`, one WCAL for both runs): the thesis of an
 NA64 analyser (E. Depero, ETH 2020, public LaTeX source;

@@ -18,7 +18,7 @@ Eq. (57) of the review, N = (rho N_A / A) n L sigma epsilon_sel, made precise:
 
 Yields are linear in the coupling strength alpha_X (invisible decays), so the
 functions return events per unit alpha_X, per eps^2 or per g^2; a
-background-free 90% CL exclusion needs 2.303 events (PHYSICS.md).
+background-free 90% CL exclusion needs 2.303 events (-ln 0.1).
 
 Every number that is not physics is a field of :class:`Setup` with its
 source; nothing depends on the mass except through the physics and the
