@@ -38,6 +38,15 @@ def counting_channels(signal: list[float], background: list[float], uncertainty:
     return pyhf.Model({"channels": channels}, poi_name="mu")
 
 
+def histosys_box(background: float, hi: float, lo: float, *extra: dict) -> pyhf.Model:
+    """One bin: signal 1 (mu) over ``background`` with a histosys to ``hi`` / ``lo`` and ``extra`` modifiers."""
+    modifiers = [{"name": "h", "type": "histosys", "data": {"hi_data": [hi], "lo_data": [lo]}}, *extra]
+    spec = {"channels": [{"name": "a", "samples": [
+        {"name": "sig", "data": [1.0], "modifiers": [MU]},
+        {"name": "bkg", "data": [background], "modifiers": modifiers}]}]}
+    return pyhf.Model(spec, poi_name="mu")
+
+
 class _BruteForce:
     """q~_mu and CLs of independent Poisson channels with known backgrounds, by direct sums over every
     count vector up to ``n_max`` per channel; mu_hat by bisection on the score equation (numpy, all
@@ -164,11 +173,7 @@ def test_a_channel_without_background_next_to_a_normal_one_gives_a_limit() -> No
 
 def test_a_background_that_interpolates_below_zero_is_kept_at_zero_with_a_note() -> None:
     # histosys down variation -80%: the background is negative for a pull below -1.25
-    spec = {"channels": [{"name": "a", "samples": [
-        {"name": "sig", "data": [1.0], "modifiers": [MU]},
-        {"name": "bkg", "data": [2.0], "modifiers": [
-            {"name": "h", "type": "histosys", "data": {"hi_data": [3.6], "lo_data": [0.4]}}]}]}]}
-    model = pyhf.Model(spec, poi_name="mu")
+    model = histosys_box(2.0, 3.6, 0.4)
     data = [1.0] + model.config.auxdata
     lim = upper_limit(model, data, method="exact")
     assert lim.status_observed == "ok" and all(s == "ok" for s in lim.status_expected)
@@ -227,12 +232,7 @@ def test_stated_errors_cover_the_spread_over_seeds() -> None:
 def test_a_fit_on_the_edge_still_minimises_along_it() -> None:
     """Background zero at a histosys pull of -1.25 and a normsys beside it: the fit stops on the edge
     with the normsys pull at its minimum, whatever the start (L-BFGS-B with the pull bounded as reference)."""
-    spec = {"channels": [{"name": "a", "samples": [
-        {"name": "sig", "data": [1.0], "modifiers": [MU]},
-        {"name": "bkg", "data": [2.0], "modifiers": [
-            {"name": "h", "type": "histosys", "data": {"hi_data": [3.6], "lo_data": [0.4]}},
-            {"name": "n", "type": "normsys", "data": {"hi": 1.3, "lo": 1 / 1.3}}]}]}]}
-    model = pyhf.Model(spec, poi_name="mu")
+    model = histosys_box(2.0, 3.6, 0.4, {"name": "n", "type": "normsys", "data": {"hi": 1.3, "lo": 1 / 1.3}})
     data = [0.0] + model.config.auxdata
     order = model.config.par_order
 
@@ -254,11 +254,7 @@ def test_a_fit_on_the_edge_still_minimises_along_it() -> None:
 def test_a_background_zero_only_at_its_nominal_value_is_a_possible_generator() -> None:
     from na64stat.inference.calculators import profile_on_data
 
-    spec = {"channels": [{"name": "a", "samples": [
-        {"name": "sig", "data": [1.0], "modifiers": [MU]},
-        {"name": "bkg", "data": [0.0], "modifiers": [
-            {"name": "h", "type": "histosys", "data": {"hi_data": [1.0], "lo_data": [0.0]}}]}]}]}
-    model = pyhf.Model(spec, poi_name="mu")
+    model = histosys_box(0.0, 1.0, 0.0)
     lik = Likelihood(model, [1.0] + model.config.auxdata)
     generator = profile_on_data(lik, 0.0, lik.init)
     assert generator.converged[0]

@@ -355,8 +355,9 @@ class GridStatistic:
         fine = np.einsum("tdg,gd->tg", mass, rows)
         if not with_error:
             return RegionProbability(fine, np.zeros_like(fine))
-        d1 = np.abs(fine - self._probability(t, gens, 1))
-        d2 = np.abs(self._probability(t, gens, 1) - self._probability(t, gens, 2))
+        half = self._probability(t, gens, 1)  # twice the spacing, then four times
+        d1 = np.abs(fine - half)
+        d2 = np.abs(half - self._probability(t, gens, 2))
         skipped = grid.tail_probability(gens)
         influence = grid.sampling_influence(mass, rows, keep)
         sampled = np.zeros_like(fine) if influence is None else np.sqrt(np.sum(influence**2, axis=1))

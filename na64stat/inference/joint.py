@@ -183,6 +183,16 @@ def _poisson_probability(counts: np.ndarray, rates: np.ndarray) -> np.ndarray:
     return np.exp(logp)
 
 
+def _inner_span(term: AuxTerm, lo: float, hi: float) -> tuple[float, float]:
+    """The inner axis of a Gaussian measurement whose means span [lo, hi]: _HALF_WIDTH sigma beyond both."""
+    return lo - _HALF_WIDTH * term.scale, hi + _HALF_WIDTH * term.scale
+
+
+def _inner_nodes(term: AuxTerm, lo: float, hi: float) -> int:
+    """Nodes of an inner axis over [lo, hi] at _INNER_STEP sigma."""
+    return int(uniform_nodes(lo, hi, _INNER_STEP * term.scale).size)
+
+
 def _allocation(weight: np.ndarray, n_sampled: int) -> np.ndarray:
     """Sobol points per count vector of probability ``weight``: MAX_SAMPLES for the most probable, halving
     with the probability down to MIN_SAMPLES (one each where no measurement is sampled).
@@ -268,9 +278,8 @@ class JointGrid:
     def _inner_axes(self, chosen: list[int]) -> dict[int, Axis]:
         """Uniform grids of the chosen Gaussian measurements, all with the same number of nodes."""
         terms = self.lik.aux_terms
-        spans = {k: (self.centres[k][0] - _HALF_WIDTH * terms[k].scale, self.centres[k][1] + _HALF_WIDTH * terms[k].scale)
-                 for k in chosen}
-        n_nodes = max((uniform_nodes(lo, hi, _INNER_STEP * terms[k].scale).size for k, (lo, hi) in spans.items()), default=1)
+        spans = {k: _inner_span(terms[k], *self.centres[k]) for k in chosen}
+        n_nodes = max((_inner_nodes(terms[k], *span) for k, span in spans.items()), default=1)
         axes = {}
         for k, (lo, hi) in spans.items():
             nodes = np.linspace(lo, hi, n_nodes)
@@ -292,7 +301,7 @@ class JointGrid:
         mu = float(gens[:, poi].max())
         if mu <= 0 or len(normals) == 1:
             return np.full(n_vec, normals[0])
-        top = np.argsort(-self._count_probability(gens).max(axis=0), kind="stable")[:_CHOICE_VECTORS]
+        top = np.argsort(-self.count_probability(gens).max(axis=0), kind="stable")[:_CHOICE_VECTORS]
         measured = self._measured_choice(self.counts[top], mu, normals)
         distance = np.abs(self.counts[:, None, :] - self.counts[top][None, :, :]).sum(axis=2)
         return measured[np.argmin(distance, axis=1)]
@@ -317,7 +326,7 @@ class JointGrid:
 
     def _allocation(self, gens: np.ndarray, n_sampled: int) -> np.ndarray:
         """Sobol points per count vector (:func:`_allocation`)."""
-        return _allocation(self._count_probability(gens).max(axis=0), n_sampled)
+        return _allocation(self.count_probability(gens).max(axis=0), n_sampled)
 
     @classmethod
     def planned_size(cls, lik: Likelihood, generators: np.ndarray, rate_margin: float = 1.0) -> int:
@@ -328,11 +337,8 @@ class JointGrid:
         counts = covering_vectors(np.vstack([rates, rates.max(axis=0) * rate_margin]))
         normals = [term for term in lik.aux_terms if term.kind == "normal"]
         rows = _allocation(_poisson_probability(counts, rates).max(axis=0), len(lik.aux_terms) - min(len(normals), 1))
-        nodes = 1
-        for term in normals:
-            means = gens[:, term.par_index]
-            span = (means.min() - _HALF_WIDTH * term.scale, means.max() + _HALF_WIDTH * term.scale)
-            nodes = max(nodes, uniform_nodes(*span, _INNER_STEP * term.scale).size)
+        spans = [_inner_span(term, gens[:, term.par_index].min(), gens[:, term.par_index].max()) for term in normals]
+        nodes = max((_inner_nodes(term, *span) for term, span in zip(normals, spans)), default=1)
         return int(rows.sum()) * nodes
 
     def _proposal(self, k: int) -> tuple[float, float]:
@@ -402,8 +408,8 @@ class JointGrid:
         return data
 
     # ------------------------------------------------------------------ weights
-    def _count_probability(self, generators: np.ndarray) -> np.ndarray:
-        """P_g(n) of every count vector, shape (G, C) (cached per generator set)."""
+    def count_probability(self, generators: np.ndarray) -> np.ndarray:
+        """P_g(n) of every enumerated count vector, shape (G, C) (cached per generator set)."""
         gens = np.atleast_2d(generators)
         key = np.asarray(gens, dtype=float).tobytes()
         if key not in self._pmf_cache:
@@ -411,10 +417,6 @@ class JointGrid:
                 self._pmf_cache.clear()
             self._pmf_cache[key] = _poisson_probability(self.counts, self.rates(gens))
         return self._pmf_cache[key]
-
-    def count_probability(self, generators: np.ndarray) -> np.ndarray:
-        """P_g(n) of every enumerated count vector, shape (G, C)."""
-        return self._count_probability(generators)
 
     def row_weights(self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False) -> np.ndarray:
         """Weight of each row per generator: P_g(n) times the row's self-normalised importance weight
@@ -451,11 +453,11 @@ class JointGrid:
         per_vector = np.stack([np.bincount(self.stratum, weights=r, minlength=len(self.counts)) for r in ratio])
         with np.errstate(all="ignore"):
             normalised = np.where(per_vector[:, self.stratum] > 0, ratio / per_vector[:, self.stratum], 0.0)
-        return self._count_probability(gens)[:, self.stratum] * normalised
+        return self.count_probability(gens)[:, self.stratum] * normalised
 
     def tail_probability(self, generators: np.ndarray) -> np.ndarray:
         """Probability of the count vectors left out, per generator."""
-        return np.clip(1.0 - self._count_probability(generators).sum(axis=1), 0.0, 1.0)
+        return np.clip(1.0 - self.count_probability(generators).sum(axis=1), 0.0, 1.0)
 
     def sampling_influence(self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> np.ndarray | None:
         """Each kept row's centred contribution w_i (m_i - m_bar) to P(q >= t), shape (T, D, G) (module
