@@ -25,13 +25,15 @@ def quick_start_commands(readme: Path) -> dict[str, str]:
     if fence is None:
         raise SystemExit(f"{readme}: no fenced block under '## Quick start'")
     end = next((i for i in range(fence + 1, len(lines)) if lines[i].startswith("```")), len(lines))
-    block = lines[fence + 1:end]
+    block = lines[fence + 1 : end]
     commands = {}
     for name, marker in MARKERS.items():
         at = next((i for i, line in enumerate(block) if line.startswith(marker)), None)
-        following = [line for line in block[at + 1:] if line.strip()] if at is not None else []
+        following = [line for line in block[at + 1 :] if line.strip()] if at is not None else []
         if not following or following[0].startswith("#"):
-            raise SystemExit(f"{readme}: no command after a line starting with {marker!r} in the quick-start block")
+            raise SystemExit(
+                f"{readme}: no command after a line starting with {marker!r} in the quick-start block"
+            )
         commands[name] = following[0]
     return commands
 

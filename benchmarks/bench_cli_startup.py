@@ -47,7 +47,9 @@ def _time(command: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="runs of each command (median reported)")
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="runs of each command (median reported)"
+    )
     args = parser.parse_args()
 
     commands = {
@@ -68,10 +70,14 @@ def main() -> None:
     for name, values in times.items():
         median = statistics.median(values)
         print(f"{name:<28} {median:>10.3f} {min(values):>8.3f} {median / bare:>8.1f}")
-    worst = max(statistics.median(times["na64stat --version"]), statistics.median(times["na64stat --help"]))
+    worst = max(
+        statistics.median(times["na64stat --version"]), statistics.median(times["na64stat --help"])
+    )
     verdict = "meets" if worst < GOAL_S else "misses"
-    print(f"slower of --help / --version: {worst:.3f} s, {verdict} the {GOAL_S} s goal "
-          f"({args.repeats} runs each)")
+    print(
+        f"slower of --help / --version: {worst:.3f} s, {verdict} the {GOAL_S} s goal "
+        f"({args.repeats} runs each)"
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,11 @@ from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one core, as the issue asks
+for _var in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+):  # one core, as the issue asks
     os.environ.setdefault(_var, "1")
 
 import argparse
@@ -60,7 +64,9 @@ def scan_models(n_points: int) -> list[tuple[pyhf.pdf.Model, list[float]]]:
     for i in range(n_points):
         centre = 2.0 * i / max(n_points - 1, 1)
         signal = [10.0 * np.exp(-0.5 * (b - centre) ** 2) + 0.5 for b in range(3)]
-        model = pyhf.simplemodels.uncorrelated_background(signal, [40.0, 30.0, 20.0], [4.0, 3.0, 2.0])
+        model = pyhf.simplemodels.uncorrelated_background(
+            signal, [40.0, 30.0, 20.0], [4.0, 3.0, 2.0]
+        )
         out.append((model, [42.0, 27.0, 21.0] + model.config.auxdata))
     return out
 
@@ -105,13 +111,17 @@ def pyhf_toy_cls(mu: float, data: list[float], model: pyhf.pdf.Model, ntoys: int
     interpolation=...)``, which numpy >= 2.4 removed (see DEVELOPERS.md); the toys -
     the expensive part - are generated and fitted by ``distributions`` exactly as in hypotest.
     """
-    calc = pyhf.infer.calculators.ToyCalculator(data, model, ntoys=ntoys, test_stat="qtilde", track_progress=False)
+    calc = pyhf.infer.calculators.ToyCalculator(
+        data, model, ntoys=ntoys, test_stat="qtilde", track_progress=False
+    )
     teststat = calc.teststatistic(mu)
     sb, b = calc.distributions(mu)
     return float(calc.pvalues(teststat, sb, b)[2])
 
 
-def shipped_points(name: str = "na64e-invisible-2016-2018") -> list[tuple[str, pyhf.pdf.Model, list[float]]]:
+def shipped_points(
+    name: str = "na64e-invisible-2016-2018",
+) -> list[tuple[str, pyhf.pdf.Model, list[float]]]:
     """Every signal patch of a shipped workspace as (name, model, data)."""
     import jsonpatch
 
@@ -140,8 +150,10 @@ def bench_shipped(args: argparse.Namespace, workspace: str = "na64e-invisible-20
     medians = {name: statistics.median(t) for name, t in per_point.items()}
     print(f"shipped {workspace}, {len(points)} mass points, default settings (auto), one core")
     for name, lim in limits.items():
-        print(f"  {name:>7}: {medians[name]:6.3f} s  {lim.method:<6} mu < {lim.observed:.5g} +- {lim.observed_error:.2g}"
-              f"  ({lim.n_evaluations} CLs evaluations, {lim.status_observed})")
+        print(
+            f"  {name:>7}: {medians[name]:6.3f} s  {lim.method:<6} mu < {lim.observed:.5g} +- {lim.observed_error:.2g}"
+            f"  ({lim.n_evaluations} CLs evaluations, {lim.status_observed})"
+        )
     ours = statistics.median(medians.values())
     print(f"  na64stat: median {ours:.3f} s per mass point, slowest {max(medians.values()):.3f} s")
     # pyhf's toys on one of the patches (the 10 MeV point), timed at --pyhf-toys and scaled
@@ -150,9 +162,18 @@ def bench_shipped(args: argparse.Namespace, workspace: str = "na64e-invisible-20
     bounds = model.config.suggested_bounds()
     bounds[model.config.poi_index] = (0.0, 10.0 * lim.observed)
     init = model.config.suggested_init()
-    init[model.config.poi_index] = lim.observed  # inside the bounds also when the limit is below pyhf's init of 1
-    calc = pyhf.infer.calculators.ToyCalculator(data, model, init_pars=init, par_bounds=bounds, ntoys=args.pyhf_toys,
-                                                test_stat="qtilde", track_progress=False)
+    init[model.config.poi_index] = (
+        lim.observed
+    )  # inside the bounds also when the limit is below pyhf's init of 1
+    calc = pyhf.infer.calculators.ToyCalculator(
+        data,
+        model,
+        init_pars=init,
+        par_bounds=bounds,
+        ntoys=args.pyhf_toys,
+        test_stat="qtilde",
+        track_progress=False,
+    )
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
@@ -161,15 +182,23 @@ def bench_shipped(args: argparse.Namespace, workspace: str = "na64e-invisible-20
     per_toy = statistics.median(times) / args.pyhf_toys
     alpha = 1.0 - lim.confidence_level
     for label, error in (("na64stat's own error", _cls_error_of(lim)), ("CLs error 0.005", 0.005)):
-        n_toys = alpha * (1.0 - alpha) / max(error, 1e-12) ** 2 / 0.5  # CLs = CLsb / CLb with CLb ~ 0.5
+        n_toys = (
+            alpha * (1.0 - alpha) / max(error, 1e-12) ** 2 / 0.5
+        )  # CLs = CLsb / CLb with CLb ~ 0.5
         pyhf_limit = per_toy * n_toys * args.scan
-        print(f"  pyhf toys at equal precision ({label}: ~{n_toys:.3g} toys per hypothesis, {args.scan}-point scan): "
-              f"{pyhf_limit:.3g} s per mass point, ratio {pyhf_limit / ours:.3g}x")
+        print(
+            f"  pyhf toys at equal precision ({label}: ~{n_toys:.3g} toys per hypothesis, {args.scan}-point scan): "
+            f"{pyhf_limit:.3g} s per mass point, ratio {pyhf_limit / ours:.3g}x"
+        )
 
 
 def _cls_error_of(lim) -> float:
     """The CLs error at the observed limit implied by the limit's error and the local slope ~ CLs / mu."""
-    return float(lim.observed_error / lim.observed * (1.0 - lim.confidence_level)) if lim.observed_error > 0 else 1e-6
+    return (
+        float(lim.observed_error / lim.observed * (1.0 - lim.confidence_level))
+        if lim.observed_error > 0
+        else 1e-6
+    )
 
 
 def twenty_bin_models(n_points: int) -> list[tuple[pyhf.pdf.Model, list[float]]]:
@@ -180,16 +209,37 @@ def twenty_bin_models(n_points: int) -> list[tuple[pyhf.pdf.Model, list[float]]]
     data = rng.poisson(background).astype(float).tolist()
     models = []
     for i in range(n_points):
-        signal = (8.0 * np.exp(-0.5 * ((bins - 2.0 - 15.0 * i / max(n_points - 1, 1)) / 1.5) ** 2) + 0.1).tolist()
+        signal = (
+            8.0 * np.exp(-0.5 * ((bins - 2.0 - 15.0 * i / max(n_points - 1, 1)) / 1.5) ** 2) + 0.1
+        ).tolist()
         modifiers = []
         for k in range(10):
             shape = 0.05 * np.sin((k + 1) * bins / 6.0)
-            modifiers.append({"name": f"shape_{k}", "type": "histosys",
-                              "data": {"hi_data": (background * (1 + shape)).tolist(),
-                                       "lo_data": (background * (1 - shape)).tolist()}})
-        spec = {"channels": [{"name": "c", "samples": [
-            {"name": "sig", "data": signal, "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
-            {"name": "bkg", "data": background.tolist(), "modifiers": modifiers}]}]}
+            modifiers.append(
+                {
+                    "name": f"shape_{k}",
+                    "type": "histosys",
+                    "data": {
+                        "hi_data": (background * (1 + shape)).tolist(),
+                        "lo_data": (background * (1 - shape)).tolist(),
+                    },
+                }
+            )
+        spec = {
+            "channels": [
+                {
+                    "name": "c",
+                    "samples": [
+                        {
+                            "name": "sig",
+                            "data": signal,
+                            "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                        },
+                        {"name": "bkg", "data": background.tolist(), "modifiers": modifiers},
+                    ],
+                }
+            ]
+        }
         model = pyhf.Model(spec, poi_name="mu")
         models.append((model, data + model.config.auxdata))
     return models
@@ -198,23 +248,35 @@ def twenty_bin_models(n_points: int) -> list[tuple[pyhf.pdf.Model, list[float]]]
 def bench_twenty_bins(args: argparse.Namespace) -> None:
     models = twenty_bin_models(args.points_20)
     ours_t, pyhf_t, _, _, rel = timed_scans(models, args)
-    print(f"asymptotic, 20 bins with 10 nuisance parameters, {args.points_20} models, observed + 5 expected each")
-    print(f"  na64stat : median {statistics.median(ours_t):8.2f} s; pyhf ({args.scan}-point hypotest scan): "
-          f"median {statistics.median(pyhf_t):8.2f} s")
-    print(f"  ratio pyhf / na64stat: {statistics.median(pyhf_t) / statistics.median(ours_t):.1f}x; observed limits agree "
-          f"to a median {np.median(rel):.1e} (pyhf interpolates between scan points)")
+    print(
+        f"asymptotic, 20 bins with 10 nuisance parameters, {args.points_20} models, observed + 5 expected each"
+    )
+    print(
+        f"  na64stat : median {statistics.median(ours_t):8.2f} s; pyhf ({args.scan}-point hypotest scan): "
+        f"median {statistics.median(pyhf_t):8.2f} s"
+    )
+    print(
+        f"  ratio pyhf / na64stat: {statistics.median(pyhf_t) / statistics.median(ours_t):.1f}x; observed limits agree "
+        f"to a median {np.median(rel):.1e} (pyhf interpolates between scan points)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--points", type=int, default=100)
     parser.add_argument("--scan", type=int, default=21, help="pyhf scan points per mass point")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--toys", type=int, default=10_000)
     parser.add_argument("--pyhf-toys", type=int, default=300)
     parser.add_argument("--points-20", type=int, default=10, help="20-bin models (asymptotic)")
-    parser.add_argument("--only", choices=["shipped", "combined", "twenty", "scan", "toys"], default=None,
-                        help="run one section only")
+    parser.add_argument(
+        "--only",
+        choices=["shipped", "combined", "twenty", "scan", "toys"],
+        default=None,
+        help="run one section only",
+    )
     args = parser.parse_args()
     if args.only in (None, "shipped"):
         bench_shipped(args)
@@ -228,15 +290,23 @@ def main() -> None:
     models = scan_models(args.points)
     ours_t, pyhf_t, ours_limits, pyhf_limits, rel = timed_scans(models, args)
     print(f"asymptotic scan, {args.points} points, observed + 5 expected each")
-    print(f"  na64stat : median {statistics.median(ours_t):8.2f} s  (runs: {', '.join(f'{t:.2f}' for t in ours_t)})")
-    print(f"  pyhf     : median {statistics.median(pyhf_t):8.2f} s  ({args.scan}-point hypotest scan per mass)")
+    print(
+        f"  na64stat : median {statistics.median(ours_t):8.2f} s  (runs: {', '.join(f'{t:.2f}' for t in ours_t)})"
+    )
+    print(
+        f"  pyhf     : median {statistics.median(pyhf_t):8.2f} s  ({args.scan}-point hypotest scan per mass)"
+    )
     print(f"  ratio pyhf / na64stat: {statistics.median(pyhf_t) / statistics.median(ours_t):.1f}x")
-    print(f"  observed limits agree: median relative difference {np.median(rel):.1e}, max {rel.max():.1e} "
-          "(pyhf interpolates CLs linearly between its scan points)")
+    print(
+        f"  observed limits agree: median relative difference {np.median(rel):.1e}, max {rel.max():.1e} "
+        "(pyhf interpolates CLs linearly between its scan points)"
+    )
     m0, d0 = models[0]
     at_ours = float(pyhf.infer.hypotest(ours_limits[0], d0, m0, test_stat="qtilde"))
     at_pyhf = float(pyhf.infer.hypotest(pyhf_limits[0], d0, m0, test_stat="qtilde"))
-    print(f"  pyhf's own hypotest CLs at the first point's limits: na64stat {at_ours:.5f}, pyhf scan {at_pyhf:.5f} (target 0.10)")
+    print(
+        f"  pyhf's own hypotest CLs at the first point's limits: na64stat {at_ours:.5f}, pyhf scan {at_pyhf:.5f} (target 0.10)"
+    )
 
     model, data = toy_model()
     mu = 3.0
@@ -254,17 +324,29 @@ def main() -> None:
     ours_cls = ens.cls()
     err_pyhf = np.sqrt(ours_cls.cls_obs * (1 - ours_cls.cls_obs) / args.pyhf_toys)
     print(f"toys, single-bin model with background uncertainty, CLs at mu = {mu}")
-    print(f"  na64stat : median {statistics.median(ours_cls_t):8.2f} s for {args.toys} toys per hypothesis")
-    print(f"  pyhf     : median {statistics.median(pyhf_cls_t):8.2f} s scaled to {args.toys} toys (measured at {args.pyhf_toys})")
-    print(f"  ratio pyhf / na64stat: {statistics.median(pyhf_cls_t) / statistics.median(ours_cls_t):.0f}x per CLs evaluation")
-    print(f"  CLs: na64stat {ours_cls.cls_obs:.4f} +- {ens.cls_error():.4f}, pyhf {float(pyhf_cls):.4f} (+- ~{err_pyhf:.3f} MC)")
+    print(
+        f"  na64stat : median {statistics.median(ours_cls_t):8.2f} s for {args.toys} toys per hypothesis"
+    )
+    print(
+        f"  pyhf     : median {statistics.median(pyhf_cls_t):8.2f} s scaled to {args.toys} toys (measured at {args.pyhf_toys})"
+    )
+    print(
+        f"  ratio pyhf / na64stat: {statistics.median(pyhf_cls_t) / statistics.median(ours_cls_t):.0f}x per CLs evaluation"
+    )
+    print(
+        f"  CLs: na64stat {ours_cls.cls_obs:.4f} +- {ens.cls_error():.4f}, pyhf {float(pyhf_cls):.4f} (+- ~{err_pyhf:.3f} MC)"
+    )
     n_eval = lim.n_evaluations
     pyhf_limit = statistics.median(pyhf_cls_t) * args.scan
-    print(f"  full toy limit per point (observed + 5 expected, {n_eval} CLs evaluations): median "
-          f"{statistics.median(ours_lim_t):.2f} s")
-    print(f"  pyhf toy limit per point = {args.scan}-point scan x one {args.toys}-toy hypotest "
-          f"({statistics.median(pyhf_cls_t):.0f} s each) = {pyhf_limit:.0f} s: "
-          f"ratio {pyhf_limit / statistics.median(ours_lim_t):.0f}x")
+    print(
+        f"  full toy limit per point (observed + 5 expected, {n_eval} CLs evaluations): median "
+        f"{statistics.median(ours_lim_t):.2f} s"
+    )
+    print(
+        f"  pyhf toy limit per point = {args.scan}-point scan x one {args.toys}-toy hypotest "
+        f"({statistics.median(pyhf_cls_t):.0f} s each) = {pyhf_limit:.0f} s: "
+        f"ratio {pyhf_limit / statistics.median(ours_lim_t):.0f}x"
+    )
     print(f"  toy limit {lim.observed:.3f}, expected {', '.join(f'{v:.3f}' for v in lim.expected)}")
 
 

@@ -55,21 +55,35 @@ def run_job(src: Path, workers: int | None, extra: list[str]) -> tuple[float, fl
         subprocess.run(command, check=True, env=env, cwd=tmp, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
         after = os.times()
-        cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+        cpu = (after.children_user - before.children_user) + (
+            after.children_system - before.children_system
+        )
         return wall, cpu, disk_mb(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="repetitions (medians are printed)")
-    parser.add_argument("--workers", type=int, default=None, help="workers of the timed job (default: the job's, 2)")
-    parser.add_argument("--baseline-src", type=Path, default=None,
-                        help="run the baseline from this checkout (default: this one with --workers 1)")
-    parser.add_argument("--masses", default=None, help="pass --masses to both jobs (default: the job's own 22+)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="workers of the timed job (default: the job's, 2)"
+    )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        default=None,
+        help="run the baseline from this checkout (default: this one with --workers 1)",
+    )
+    parser.add_argument(
+        "--masses", default=None, help="pass --masses to both jobs (default: the job's own 22+)"
+    )
     args = parser.parse_args()
     extra = ["--masses", args.masses] if args.masses else []
     if args.baseline_src is not None:
-        baseline = (f"the job from {args.baseline_src} (its defaults)", args.baseline_src.resolve(), args.workers)
+        baseline = (
+            f"the job from {args.baseline_src} (its defaults)",
+            args.baseline_src.resolve(),
+            args.workers,
+        )
     else:
         baseline = ("the same job in one process (--workers 1)", ROOT, 1)
     print(f"na64stat main job on {os.cpu_count()} CPUs; baseline: {baseline[0]}", flush=True)
@@ -77,15 +91,21 @@ def main() -> None:
     base: list[tuple[float, float, float]] = []
     for i in range(args.repeat):
         job.append(run_job(ROOT, args.workers, extra))
-        print(f"  [{i + 1}] main job: {job[-1][0]:6.1f} s wall, {job[-1][1]:6.1f} s CPU, {job[-1][2]:6.0f} MB written",
-              flush=True)
+        print(
+            f"  [{i + 1}] main job: {job[-1][0]:6.1f} s wall, {job[-1][1]:6.1f} s CPU, {job[-1][2]:6.0f} MB written",
+            flush=True,
+        )
         base.append(run_job(baseline[1], baseline[2], extra))
-        print(f"  [{i + 1}] baseline: {base[-1][0]:6.1f} s wall, {base[-1][1]:6.1f} s CPU, {base[-1][2]:6.0f} MB written",
-              flush=True)
+        print(
+            f"  [{i + 1}] baseline: {base[-1][0]:6.1f} s wall, {base[-1][1]:6.1f} s CPU, {base[-1][2]:6.0f} MB written",
+            flush=True,
+        )
     t_job, t_base = statistics.median(r[0] for r in job), statistics.median(r[0] for r in base)
-    print(f"main job: {t_job:.1f} s (median of {len(job)}), baseline: {t_base:.1f} s; "
-          f"main job / baseline = {t_job / t_base:.2f}; "
-          f"disk {statistics.median(r[2] for r in job):.0f} MB (baseline {statistics.median(r[2] for r in base):.0f} MB)")
+    print(
+        f"main job: {t_job:.1f} s (median of {len(job)}), baseline: {t_base:.1f} s; "
+        f"main job / baseline = {t_job / t_base:.2f}; "
+        f"disk {statistics.median(r[2] for r in job):.0f} MB (baseline {statistics.median(r[2] for r in base):.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,15 @@ def _bare_read(files: list[str], tree_name: str, branches: list[str], chunk: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=None, help="folder of real-style data files (default: generate)")
-    parser.add_argument("--n-eot", type=float, default=1e9, help="exposure to generate (~2e-3 events per EOT)")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        default=None,
+        help="folder of real-style data files (default: generate)",
+    )
+    parser.add_argument(
+        "--n-eot", type=float, default=1e9, help="exposure to generate (~2e-3 events per EOT)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     selection = load_selection(REPO / "selections" / "na64e-invisible.yaml")
@@ -94,18 +101,30 @@ def main() -> None:
                 client.run(lambda: __import__("na64stat.selection.processing"))
                 startup.append(time.perf_counter() - t)
                 t = time.perf_counter()
-                run_selection(selection, samples, data_samples=["data"], scheduler=client.scheduler.address)
+                run_selection(
+                    selection, samples, data_samples=["data"], scheduler=client.scheduler.address
+                )
                 cluster.append(time.perf_counter() - t)
-        t_bare, t_ours, t_dask, t_cl, t_up = (statistics.median(v) for v in (bare, ours, dask, cluster, startup))
+        t_bare, t_ours, t_dask, t_cl, t_up = (
+            statistics.median(v) for v in (bare, ours, dask, cluster, startup)
+        )
         print(f"input: {len(files)} files, {n_events} events, branches {branches}")
-        print(f"bare uproot read      : {n_events / t_bare:12.0f} events/s "
-              f"(median {t_bare:.2f} s; all {[round(x, 2) for x in bare]})")
-        print(f"selection, 1 process  : {n_events / t_ours:12.0f} events/s "
-              f"(median {t_ours:.2f} s; all {[round(x, 2) for x in ours]})")
-        print(f"selection, dask 2 proc: {n_events / t_dask:12.0f} events/s (median {t_dask:.2f} s, start-up included; "
-              f"all {[round(x, 2) for x in dask]})")
-        print(f"running LocalCluster 2: {n_events / t_cl:12.0f} events/s (median {t_cl:.2f} s; its start-up "
-              f"~{t_up:.2f} s not included; all {[round(x, 2) for x in cluster]})")
+        print(
+            f"bare uproot read      : {n_events / t_bare:12.0f} events/s "
+            f"(median {t_bare:.2f} s; all {[round(x, 2) for x in bare]})"
+        )
+        print(
+            f"selection, 1 process  : {n_events / t_ours:12.0f} events/s "
+            f"(median {t_ours:.2f} s; all {[round(x, 2) for x in ours]})"
+        )
+        print(
+            f"selection, dask 2 proc: {n_events / t_dask:12.0f} events/s (median {t_dask:.2f} s, start-up included; "
+            f"all {[round(x, 2) for x in dask]})"
+        )
+        print(
+            f"running LocalCluster 2: {n_events / t_cl:12.0f} events/s (median {t_cl:.2f} s; its start-up "
+            f"~{t_up:.2f} s not included; all {[round(x, 2) for x in cluster]})"
+        )
         print(f"ratio selection / bare uproot throughput : {t_bare / t_ours:.2f}   (target >= 0.8)")
         print(f"ratio dask 2 workers / single process    : {t_ours / t_dask:.2f}   (target >= 1.5)")
         print(f"ratio running LocalCluster / single      : {t_ours / t_cl:.2f}")

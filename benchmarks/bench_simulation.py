@@ -40,23 +40,35 @@ def _arrays(n: int) -> dict[str, np.ndarray]:
     draw = Draw(rng, n, biased=False)
     truth = BACKGROUNDS["na64e-invisible"]["hadron"].sample(draw, detector, triggerable_only=True)
     reco = digitize(rng, detector, truth)
-    return {"run": np.full(n, 1, np.int32), "spill": np.ones(n, np.int32), "event": np.arange(n), **reco}
+    return {
+        "run": np.full(n, 1, np.int32),
+        "spill": np.ones(n, np.int32),
+        "event": np.arange(n),
+        **reco,
+    }
 
 
 def _bare(path: Path, arrays: dict[str, np.ndarray], chunk: int, codec: object) -> None:
-    types = {k: v.dtype if v.ndim == 1 else np.dtype((v.dtype, v.shape[1:])) for k, v in arrays.items()}
+    types = {
+        k: v.dtype if v.ndim == 1 else np.dtype((v.dtype, v.shape[1:])) for k, v in arrays.items()
+    }
     with uproot.recreate(path, compression=codec) as f:
         tree = f.mktree("events", types)
         for start in range(0, len(arrays["event"]), chunk):
-            tree.extend({k: v[start:start + chunk] for k, v in arrays.items()})
+            tree.extend({k: v[start : start + chunk] for k, v in arrays.items()})
 
 
 def _ours(path: Path, arrays: dict[str, np.ndarray], chunk: int, codec: object) -> None:
     detector = get_detector("na64e-invisible")
-    types = {"run": ("i4", ()), "spill": ("i4", ()), "event": ("i8", ()), **reco_branch_types(detector)}
+    types = {
+        "run": ("i4", ()),
+        "spill": ("i4", ()),
+        "event": ("i8", ()),
+        **reco_branch_types(detector),
+    }
     with RootFileWriter(path, "events", types, metadata={"bench": True}, compression=codec) as w:
         for start in range(0, len(arrays["event"]), chunk):
-            w.extend({k: v[start:start + chunk] for k, v in arrays.items()})
+            w.extend({k: v[start : start + chunk] for k, v in arrays.items()})
 
 
 def _timed(fn, *args) -> float:
@@ -82,19 +94,36 @@ def main() -> None:
             ours.append(_timed(_ours, tmp / f"ours{i}.root", arrays, args.chunk, codec))
             out = tmp / f"data{i}"
             start = time.perf_counter()
-            files = simulate_data("na64e-invisible", out, n_eot=int(args.events / 1.95e-3), seed=i,
-                                  compression=args.compression)
+            files = simulate_data(
+                "na64e-invisible",
+                out,
+                n_eot=int(args.events / 1.95e-3),
+                seed=i,
+                compression=args.compression,
+            )
             full.append(time.perf_counter() - start)
             full_events.append(sum(f.n_events for f in files))
             shutil.rmtree(out)
         n = args.events
-        t_bare, t_ours, t_full = statistics.median(bare), statistics.median(ours), statistics.median(full)
+        t_bare, t_ours, t_full = (
+            statistics.median(bare),
+            statistics.median(ours),
+            statistics.median(full),
+        )
         rate_full = statistics.median(e / t for e, t in zip(full_events, full))
-        print(f"events: {n}, chunk {args.chunk}, compression {args.compression}, repeats {args.repeats}")
-        print(f"bare uproot write     : {n / t_bare:12.0f} events/s  (median {t_bare:.2f} s; all {[round(t, 2) for t in bare]})")
-        print(f"RootFileWriter        : {n / t_ours:12.0f} events/s  (median {t_ours:.2f} s; all {[round(t, 2) for t in ours]})")
-        print(f"simulate_data (total) : {rate_full:12.0f} events/s  "
-              f"(median {t_full:.2f} s for ~{statistics.median(full_events):.0f} events)")
+        print(
+            f"events: {n}, chunk {args.chunk}, compression {args.compression}, repeats {args.repeats}"
+        )
+        print(
+            f"bare uproot write     : {n / t_bare:12.0f} events/s  (median {t_bare:.2f} s; all {[round(t, 2) for t in bare]})"
+        )
+        print(
+            f"RootFileWriter        : {n / t_ours:12.0f} events/s  (median {t_ours:.2f} s; all {[round(t, 2) for t in ours]})"
+        )
+        print(
+            f"simulate_data (total) : {rate_full:12.0f} events/s  "
+            f"(median {t_full:.2f} s for ~{statistics.median(full_events):.0f} events)"
+        )
         print(f"ratio writer / bare uproot        : {t_bare / t_ours:.2f}")
         print(f"ratio full generator / bare write : {rate_full / (n / t_bare):.2f}")
     finally:

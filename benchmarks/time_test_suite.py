@@ -24,8 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(extra: list[str]) -> tuple[float, str]:
     """(wall seconds, pytest's last line) of the default suite with ``extra`` options."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - start
     lines = done.stdout.strip().splitlines() or [""]
     for line in lines:  # a failing test is named, and the run is still timed

@@ -39,7 +39,9 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 autosummary_generate = True
 autosummary_imported_members = False
 autodoc_member_order = "bysource"
-autodoc_typehints = "signature"  # types in the signature; the docstrings say what each parameter means
+autodoc_typehints = (
+    "signature"  # types in the signature; the docstrings say what each parameter means
+)
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
 autodoc_mock_imports: list[str] = []

@@ -27,12 +27,15 @@ def main() -> None:
     model = workspace.model(patches=[patch])
     limit = upper_limit(model, workspace.data(model))  # auto: exact counting for one bin
     mass = patch.metadata["mass_gev"]
-    coupling = recast_limit(limit.observed, mass, patch.metadata["signal_model"],
-                            patch.metadata["reference_coupling"])
+    coupling = recast_limit(
+        limit.observed, mass, patch.metadata["signal_model"], patch.metadata["reference_coupling"]
+    )
     published = float(load_curve("na64e_invisible_2019").interpolate(mass))
     print(f"patch {patch.name}: m = {mass:g} GeV, method {limit.method} ({limit.method_reason})")
     print(f"  mu < {limit.observed:.4g} (expected median {limit.expected[2]:.4g})")
-    print(f"  epsilon < {coupling.epsilon:.3e}; published {published:.3e}; ratio {coupling.epsilon / published:.2f}")
+    print(
+        f"  epsilon < {coupling.epsilon:.3e}; published {published:.3e}; ratio {coupling.epsilon / published:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,12 +25,18 @@ from na64stat.model.workspace import (
 
 
 def main() -> None:
-    background = Sample("background", (0.5,), (uncertainty_modifier("background_uncertainty", 0.5, 0.05),))
+    background = Sample(
+        "background", (0.5,), (uncertainty_modifier("background_uncertainty", 0.5, 0.05),)
+    )
     description = WorkspaceDescription(
         name="toy",
         description="one bin: b = 0.5 +- 0.05, n = 0",
         channels=(Channel("signal_box", observed=(0.0,), samples=(background,)),),
-        signals=(SignalPatch("m0p01", yields={"signal_box": (1.0,)}, values=(0.01,), metadata={"mass_gev": 0.01}),),
+        signals=(
+            SignalPatch(
+                "m0p01", yields={"signal_box": (1.0,)}, values=(0.01,), metadata={"mass_gev": 0.01}
+            ),
+        ),
     )
     spec, patchset = build(description)
     workspace = validate_spec(spec, "toy bkgonly.json")

@@ -36,7 +36,9 @@ def published_curve(path: Path, y_vs_mchi: bool) -> tuple[np.ndarray, np.ndarray
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("workspace", type=Path)
     parser.add_argument("curve", type=Path)
     parser.add_argument("masses", help="comma-separated masses [GeV] (patch masses)")
@@ -51,20 +53,36 @@ def main() -> None:
         mass = float(patch["metadata"]["mass_gev"])
         if not any(abs(mass / m - 1) < 1e-9 for m in wanted):
             continue
-        signal = next(op["value"] for op in patch["patch"] if isinstance(op.get("value"), dict)
-                      and op["value"].get("name") == "signal")
+        signal = next(
+            op["value"]
+            for op in patch["patch"]
+            if isinstance(op.get("value"), dict) and op["value"].get("name") == "signal"
+        )
         s = float(sum(signal["data"]))
-        r = next((mod["data"]["hi"] - 1.0 for mod in signal.get("modifiers", []) if mod["type"] == "normsys"), 0.0)
+        r = next(
+            (
+                mod["data"]["hi"] - 1.0
+                for mod in signal.get("modifiers", [])
+                if mod["type"] == "normsys"
+            ),
+            0.0,
+        )
         k = (1.0 + r) ** nodes
-        mu = brentq(lambda x, s=s, k=k: float(np.sum(weights * np.exp(-x * s * k))) - 0.1, 1e-9, 1e9)
+        mu = brentq(
+            lambda x, s=s, k=k: float(np.sum(weights * np.exp(-x * s * k))) - 0.1, 1e-9, 1e9
+        )
         ref = float(patch["metadata"]["reference_coupling"])
         plain, hybrid = ref * math.sqrt(math.log(10.0) / s), ref * math.sqrt(mu)
         if not mass_pub.min() <= mass <= mass_pub.max():
-            print(f"{mass * 1e3:8.1f} MeV  n/a: the curve covers {mass_pub.min():.4g} - {mass_pub.max():.4g} GeV")
+            print(
+                f"{mass * 1e3:8.1f} MeV  n/a: the curve covers {mass_pub.min():.4g} - {mass_pub.max():.4g} GeV"
+            )
             continue
         pub = math.exp(float(np.interp(math.log(mass), np.log(mass_pub), np.log(eps_pub))))
-        print(f"{mass * 1e3:8.1f} MeV  eps {plain:.3e} (2.303 events) {hybrid:.3e} (normsys {r:.3f})  "
-              f"published {pub:.3e}  ratio {plain / pub:.2f} / {hybrid / pub:.2f}")
+        print(
+            f"{mass * 1e3:8.1f} MeV  eps {plain:.3e} (2.303 events) {hybrid:.3e} (normsys {r:.3f})  "
+            f"published {pub:.3e}  ratio {plain / pub:.2f} / {hybrid / pub:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ writes ``na64stat/workspaces/na64-combined-e2016-2022-mu2022-{epsilon,gzprime}/`
     na64stat combine workspaces/na64e-invisible-2016-2022 workspaces/na64mu-2022 --model MODEL --out DIR
 
 writes. Run it after rebuilding either input (``na64stat workspace build``);
-``tests/test_combine.py`` checks that the shipped files equal a fresh combination.
+``tests/model/test_combine.py`` checks that the shipped files equal a fresh combination.
 """
 
 from __future__ import annotations
@@ -21,28 +21,43 @@ from na64stat.model.combine import COUPLING_NAMES, combine_folders
 ROOT = Path(__file__).resolve().parents[1] / "na64stat" / "workspaces"
 INPUTS = ("na64e-invisible-2016-2022", "na64mu-2022")
 #: Shipped combinations: folder name -> common model.
-COMBINATIONS = {"na64-combined-e2016-2022-mu2022-epsilon": "dark_photon",
-                "na64-combined-e2016-2022-mu2022-gzprime": "lmutau"}
+COMBINATIONS = {
+    "na64-combined-e2016-2022-mu2022-epsilon": "dark_photon",
+    "na64-combined-e2016-2022-mu2022-gzprime": "lmutau",
+}
 
 
 def readme(folder: str, model: str, patchset: dict) -> str:
     """The README of one combined folder: what it combines, how, and how to use it."""
     meta = patchset["metadata"]
-    parts = "\n".join(f"- `{e['name']}` ({e['setup']}, {e['beam']} beam, made in {e['signal_model']}; "
-                      f"{e.get('exposure', 0):.3g} {e.get('exposure_unit', '')}, "
-                      f"{e.get('publication', '')})" for e in meta["combined_from"])
+    parts = "\n".join(
+        f"- `{e['name']}` ({e['setup']}, {e['beam']} beam, made in {e['signal_model']}; "
+        f"{e.get('exposure', 0):.3g} {e.get('exposure_unit', '')}, "
+        f"{e.get('publication', '')})"
+        for e in meta["combined_from"]
+    )
     refs = [p["metadata"]["reference_coupling"] for p in patchset["patches"]]
-    poi = (f"one POI `mu = ({COUPLING_NAMES[model]} / {meta['reference_coupling']:g})^2`"
-           if "reference_coupling" in meta else
-           f"one POI `mu = ({COUPLING_NAMES[model]} / reference_coupling)^2`, each patch at its own reference "
-           f"coupling (patch metadata `reference_coupling`, {min(refs):.2g} to {max(refs):.2g}), where the "
-           "combined signal expects about 3 events, so that mu is of order one near the limit,")
-    interpolated = sorted({p["metadata"]["mass_gev"] for p in patchset["patches"] if p["metadata"]["interpolated"]})
-    interpolation = ("The inputs share every mass, so nothing is interpolated." if not interpolated else
-                     f"At {', '.join(f'{m:g}' for m in interpolated)} GeV some input is interpolated log-log "
-                     "(patch metadata `interpolated`).")
-    coupling = "epsilon (dark photon, Br(A' -> invisible) = 1)" if model == "dark_photon" else \
-        "g_Z' = e_mu (L_mu - L_tau Z', Br(Z' -> invisible) from the physical widths)"
+    poi = (
+        f"one POI `mu = ({COUPLING_NAMES[model]} / {meta['reference_coupling']:g})^2`"
+        if "reference_coupling" in meta
+        else f"one POI `mu = ({COUPLING_NAMES[model]} / reference_coupling)^2`, each patch at its own reference "
+        f"coupling (patch metadata `reference_coupling`, {min(refs):.2g} to {max(refs):.2g}), where the "
+        "combined signal expects about 3 events, so that mu is of order one near the limit,"
+    )
+    interpolated = sorted(
+        {p["metadata"]["mass_gev"] for p in patchset["patches"] if p["metadata"]["interpolated"]}
+    )
+    interpolation = (
+        "The inputs share every mass, so nothing is interpolated."
+        if not interpolated
+        else f"At {', '.join(f'{m:g}' for m in interpolated)} GeV some input is interpolated log-log "
+        "(patch metadata `interpolated`)."
+    )
+    coupling = (
+        "epsilon (dark photon, Br(A' -> invisible) = 1)"
+        if model == "dark_photon"
+        else "g_Z' = e_mu (L_mu - L_tau Z', Br(Z' -> invisible) from the physical widths)"
+    )
     return f"""# {folder}
 
 Combined likelihood of NA64e (2016-2022) and NA64mu (2022) in one coupling, {coupling}:

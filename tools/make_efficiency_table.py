@@ -102,7 +102,9 @@ from na64stat.simulation.processes import SignalProduction  # noqa: E402
 DEFAULT_OUT = REPO_ROOT / "na64stat" / "resources" / "signal_efficiency.json"
 
 #: Mass grid [GeV]: 1 MeV - 3 GeV, 4 points per decade (the range of DMG4's K-factor table).
-MASSES_GEV: tuple[float, ...] = tuple(float(f"{m:.4g}") for m in np.logspace(-3, math.log10(3.0), 15))
+MASSES_GEV: tuple[float, ...] = tuple(
+    float(f"{m:.4g}") for m in np.logspace(-3, math.log10(3.0), 15)
+)
 
 #: Setups and the signal model their table is made for (the model's Br does not
 #: enter the ratio: numerator and denominator carry the same coupling factor).
@@ -114,8 +116,24 @@ COUPLING = 1e-4
 #: (E_R + m_e = cut + offset): 10 MeV inside the window's lower edge, dense over the
 #: first few GeV where the ECAL energy beam - E_R crosses the cut (1% beam spread), up to
 #: 2 GeV below a 100 GeV beam (:func:`annihilation_masses` keeps those below the beam energy).
-ANNIHILATION_OFFSETS_GEV: tuple[float, ...] = (0.01, 0.5, 1.0, 2.0, 3.5, 5.0, 7.5, 10.0, 15.0, 20.0, 25.0, 30.0,
-                                               35.0, 40.0, 45.0, 48.0)
+ANNIHILATION_OFFSETS_GEV: tuple[float, ...] = (
+    0.01,
+    0.5,
+    1.0,
+    2.0,
+    3.5,
+    5.0,
+    7.5,
+    10.0,
+    15.0,
+    20.0,
+    25.0,
+    30.0,
+    35.0,
+    40.0,
+    45.0,
+    48.0,
+)
 
 
 def annihilation_window_gev(setup: Setup) -> tuple[float, float]:
@@ -125,28 +143,50 @@ def annihilation_window_gev(setup: Setup) -> tuple[float, float]:
     >>> [round(m, 4) for m in annihilation_window_gev(get_setup("na64e-invisible"))]
     [0.2261, 0.3197]
     """
-    return (float(resonance_mass_gev(setup.missing_energy_cut_gev - M_E_GEV)),
-            float(resonance_mass_gev(setup.beam_energy_gev)))
+    return (
+        float(resonance_mass_gev(setup.missing_energy_cut_gev - M_E_GEV)),
+        float(resonance_mass_gev(setup.beam_energy_gev)),
+    )
 
 
 def annihilation_masses(setup: Setup) -> tuple[float, ...]:
     """Masses [GeV] of the annihilation rows: E_R + m_e = cut + :data:`ANNIHILATION_OFFSETS_GEV`
     below the beam energy (7 significant digits: E_R moves by < 1e-3 GeV)."""
     cut, beam = setup.missing_energy_cut_gev, setup.beam_energy_gev
-    return tuple(float(f"{float(resonance_mass_gev(cut + offset - M_E_GEV)):.7g}")
-                 for offset in ANNIHILATION_OFFSETS_GEV if cut + offset - M_E_GEV < beam)
+    return tuple(
+        float(f"{float(resonance_mass_gev(cut + offset - M_E_GEV)):.7g}")
+        for offset in ANNIHILATION_OFFSETS_GEV
+        if cut + offset - M_E_GEV < beam
+    )
 
 
-def efficiency_rows(setup_name: str, model: str, masses: tuple[float, ...], n_events: int, seed: int,
-                    work: Path, production: SignalProduction = "bremsstrahlung") -> list[dict[str, float]]:
+def efficiency_rows(
+    setup_name: str,
+    model: str,
+    masses: tuple[float, ...],
+    n_events: int,
+    seed: int,
+    work: Path,
+    production: SignalProduction = "bremsstrahlung",
+) -> list[dict[str, float]]:
     """Simulated selection efficiency and its MC error at each mass for one production channel
     (``"bremsstrahlung"`` or ``"annihilation"``; see the module docstring)."""
     setup = get_setup(setup_name)
     exposure = 1e12  # the weights' exposure: cancels in the ratio
     folder = work / setup_name
-    files = simulate_mc(setup_name, folder, processes=["signal"], masses_gev=list(masses), n_events=n_events,
-                        n_pot=exposure, coupling=COUPLING, model=model, seed=seed, compression="none",
-                        signal_production=production)
+    files = simulate_mc(
+        setup_name,
+        folder,
+        processes=["signal"],
+        masses_gev=list(masses),
+        n_events=n_events,
+        n_pot=exposure,
+        coupling=COUPLING,
+        model=model,
+        seed=seed,
+        compression="none",
+        signal_production=production,
+    )
     selection = load_selection(REPO_ROOT / "na64stat" / "selections" / f"{setup_name}.yaml")
     run = run_selection(selection, {f.process: [str(f.path)] for f in files}, unblind=True)
     samples = selection_summary(run)["samples"]
@@ -157,33 +197,52 @@ def efficiency_rows(setup_name: str, model: str, masses: tuple[float, ...], n_ev
         per_g2 = invisible_alpha_x_per_coupling2(model, setup.beam, list(masses)) * per_alpha_x
     else:
         physics_setup = physics_setup.with_(positron_annihilation=False)
-        per_g2 = (events_per_epsilon2 if model == "dark_photon" else events_per_e_mu2)(physics_setup, list(masses))
+        per_g2 = (events_per_epsilon2 if model == "dark_photon" else events_per_e_mu2)(
+            physics_setup, list(masses)
+        )
     rows = []
     for i, (mass, f) in enumerate(zip(masses, files)):
         sample = samples[f.process]
         box = sample["regions"]["signal"]
         selected, selected_w2 = float(box["weighted"]), float(box["weighted_error"]) ** 2
-        total, total_w2 = float(sample["total"]["weighted"]), float(sample["total"]["weighted_error"]) ** 2
+        total, total_w2 = (
+            float(sample["total"]["weighted"]),
+            float(sample["total"]["weighted_error"]) ** 2,
+        )
         p = selected / total
-        sigma_p = math.sqrt((1 - p) ** 2 * selected_w2 + p**2 * max(total_w2 - selected_w2, 0.0)) / total
+        sigma_p = (
+            math.sqrt((1 - p) ** 2 * selected_w2 + p**2 * max(total_w2 - selected_w2, 0.0)) / total
+        )
         physics = float(per_g2[i]) * COUPLING**2
         if not physics > 0.0:
             raise SystemExit(f"{setup_name}, m = {mass} GeV: no {production} yield above the cut")
-        if production == "annihilation":  # every generated A' is above the cut: the sample is the yield's (docstring)
+        if (
+            production == "annihilation"
+        ):  # every generated A' is above the cut: the sample is the yield's (docstring)
             efficiency, error = p, sigma_p
         else:
             efficiency, error = selected / physics, sigma_p * total / physics
         if efficiency > 1 + 5 * error:
-            raise SystemExit(f"{setup_name}, m = {mass} GeV: {production} efficiency {efficiency:.3f} +- {error:.3f} "
-                             "> 1: the generator's rate and the physics yield disagree")
-        row = {"mass_gev": mass, "efficiency": round(efficiency, 6), "mc_error": round(error, 6),
-               "generated": int(n_events), "selected_raw": int(box["raw"]),
-               "generated_over_physics": round(total / physics, 6)}
+            raise SystemExit(
+                f"{setup_name}, m = {mass} GeV: {production} efficiency {efficiency:.3f} +- {error:.3f} "
+                "> 1: the generator's rate and the physics yield disagree"
+            )
+        row = {
+            "mass_gev": mass,
+            "efficiency": round(efficiency, 6),
+            "mc_error": round(error, 6),
+            "generated": int(n_events),
+            "selected_raw": int(box["raw"]),
+            "generated_over_physics": round(total / physics, 6),
+        }
         if production == "annihilation":
             row["resonance_energy_gev"] = round(float(resonance_energy_gev(mass)), 4)
         rows.append(row)
-        print(f"{setup_name:>17} {production:>14} m = {mass:8.4g} GeV: efficiency {efficiency:.4f} +- {error:.4f} "
-              f"(generated / physics above the cut {total / physics:.3f})", file=sys.stderr)
+        print(
+            f"{setup_name:>17} {production:>14} m = {mass:8.4g} GeV: efficiency {efficiency:.4f} +- {error:.4f} "
+            f"(generated / physics above the cut {total / physics:.3f})",
+            file=sys.stderr,
+        )
     for f in files:
         f.path.unlink(missing_ok=True)
     return rows
@@ -191,7 +250,9 @@ def efficiency_rows(setup_name: str, model: str, masses: tuple[float, ...], n_ev
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000, help="signal events per mass and setup")
+    parser.add_argument(
+        "--events", type=int, default=200_000, help="signal events per mass and setup"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
@@ -199,27 +260,49 @@ def main(argv: list[str] | None = None) -> int:
     table = {}
     with tempfile.TemporaryDirectory(prefix="na64stat-efficiency-") as tmp:
         for name, model in SETUPS.items():
-            table[name] = {"model": model, "selection": f"na64stat/selections/{name}.yaml",
-                           "rows": efficiency_rows(name, model, MASSES_GEV, args.events, args.seed, Path(tmp))}
+            table[name] = {
+                "model": model,
+                "selection": f"na64stat/selections/{name}.yaml",
+                "rows": efficiency_rows(name, model, MASSES_GEV, args.events, args.seed, Path(tmp)),
+            }
             setup = get_setup(name)
             if setup.beam == "electron" and setup.positron_annihilation:
-                table[name]["annihilation_rows"] = efficiency_rows(name, model, annihilation_masses(setup),
-                                                                   args.events, args.seed, Path(tmp), "annihilation")
-                table[name]["annihilation_window_gev"] = list(annihilation_window_gev(setup))  # unrounded: the edges
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                            check=False).stdout.strip() or "unknown"
+                table[name]["annihilation_rows"] = efficiency_rows(
+                    name,
+                    model,
+                    annihilation_masses(setup),
+                    args.events,
+                    args.seed,
+                    Path(tmp),
+                    "annihilation",
+                )
+                table[name]["annihilation_window_gev"] = list(
+                    annihilation_window_gev(setup)
+                )  # unrounded: the edges
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+        or "unknown"
+    )
     content = {
         "name": "signal_efficiency",
-        "source": {"repository": "na64stat (this project)", "path": "tools/make_efficiency_table.py",
-                   "commit": commit, "reference": "na64stat's signal generator and packaged selections at that commit",
-                   "note": "computed, not transcribed: rerun the generator to regenerate"},
-        "description": ("Simulated signal selection efficiency per setup, production channel and mass: the "
-                        "signal-region yield of na64stat's signal generator after the packaged selection, divided by "
-                        "the channel's physics yield above the setup's missing-energy cut (efficiency 1). 'rows': "
-                        "bremsstrahlung (muon setups: the whole signal); 'annihilation_rows': resonant e+ e- -> A' "
-                        "alone (electron setups, masses inside 'annihilation_window_gev', where that yield is "
-                        "non-zero). Mass-independent detector/DAQ factors are not included "
-                        "(Setup.efficiency_factors)."),
+        "source": {
+            "repository": "na64stat (this project)",
+            "path": "tools/make_efficiency_table.py",
+            "commit": commit,
+            "reference": "na64stat's signal generator and packaged selections at that commit",
+            "note": "computed, not transcribed: rerun the generator to regenerate",
+        },
+        "description": (
+            "Simulated signal selection efficiency per setup, production channel and mass: the "
+            "signal-region yield of na64stat's signal generator after the packaged selection, divided by "
+            "the channel's physics yield above the setup's missing-energy cut (efficiency 1). 'rows': "
+            "bremsstrahlung (muon setups: the whole signal); 'annihilation_rows': resonant e+ e- -> A' "
+            "alone (electron setups, masses inside 'annihilation_window_gev', where that yield is "
+            "non-zero). Mass-independent detector/DAQ factors are not included "
+            "(Setup.efficiency_factors)."
+        ),
         "generator": f"tools/make_efficiency_table.py --events {args.events} --seed {args.seed} (na64stat {__version__})",
         "mass_unit": "GeV",
         "mc_error": "MC statistical (binomial) error of each point's efficiency",

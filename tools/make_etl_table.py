@@ -33,8 +33,10 @@ from na64stat.physics.constants import material  # noqa: E402
 
 DEFAULT_OUTPUT = os.path.join(REPO_ROOT, "na64stat", "resources", "etl_cross_sections.json")
 MASSES_GEV = [float(f"{m:.6g}") for m in np.geomspace(1e-3, 3.0, 36)]
-ENERGIES_GEV = {"e": [20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 140.0, 160.0],
-                "mu": [100.0, 120.0, 140.0, 160.0, 180.0, 200.0]}
+ENERGIES_GEV = {
+    "e": [20.0, 40.0, 60.0, 80.0, 100.0, 120.0, 140.0, 160.0],
+    "mu": [100.0, 120.0, 140.0, 160.0, 180.0, 200.0],
+}
 X_CUTS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995]
 TARGETS = ["Pb", "W"]
 # Gauss-Legendre nodes: per x panel, in ln theta, in ln t (converged to ~3e-4; doubling all changes < 1e-5)
@@ -45,8 +47,12 @@ NODES_INELASTIC = {"n_x": 24, "n_theta": 24, "n_t": 40}
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", REPO_ROOT, "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -69,10 +75,22 @@ def build(quick: bool = False) -> dict:
                 for j, e0 in enumerate(energies[lepton]):
                     for k, cut in enumerate(cuts):
                         grid[i, j, k] = etl.sigma_etl_computed_pb(lepton, mat, m, e0, cut, **NODES)
-                        grid_inel[i, j, k] = etl.compute_etl(lepton, mat, m, e0, cut, elastic=False, inelastic=True,
-                                                             **NODES_INELASTIC).sigma_pb
-            tables[lepton][target] = [[[float(f"{v:.6e}") for v in row] for row in plane] for plane in grid]
-            inelastic[lepton][target] = [[[float(f"{v:.6e}") for v in row] for row in plane] for plane in grid_inel]
+                        grid_inel[i, j, k] = etl.compute_etl(
+                            lepton,
+                            mat,
+                            m,
+                            e0,
+                            cut,
+                            elastic=False,
+                            inelastic=True,
+                            **NODES_INELASTIC,
+                        ).sigma_pb
+            tables[lepton][target] = [
+                [[float(f"{v:.6e}") for v in row] for row in plane] for plane in grid
+            ]
+            inelastic[lepton][target] = [
+                [[float(f"{v:.6e}") for v in row] for row in plane] for plane in grid_inel
+            ]
             print(f"{lepton} {target}: done after {time.time() - start:.0f} s", flush=True)
     return {
         "name": "etl_cross_sections",
@@ -81,7 +99,12 @@ def build(quick: bool = False) -> dict:
             "L_mu - L_tau Z') per unit alpha_X (alpha_X = alpha eps^2 or g^2/(4 pi)), in pb, x = E_X/E0. "
             "sigma_pb[lepton][target][i_mass][i_energy][i_cut]."
         ),
-        "units": {"mass_gev": "GeV", "beam_energy_gev": "GeV", "x_min": "dimensionless", "sigma_pb": "pb / alpha_X"},
+        "units": {
+            "mass_gev": "GeV",
+            "beam_energy_gev": "GeV",
+            "x_min": "dimensionless",
+            "sigma_pb": "pb / alpha_X",
+        },
         "mass_gev": masses,
         "beam_energy_gev": energies,
         "x_min": cuts,
@@ -111,7 +134,7 @@ def build(quick: bool = False) -> dict:
             "(na64stat.physics.etl.sigma_etl_pb; above the last cut sigma falls linearly to 0 at x = 1 - m_l/E0). "
             "Electrons on Pb: K = sigma_IWW(DMG4)/sigma from this table "
             "agrees with DMG4's K factors within 2% for 2 - 70 MeV at all beam energies and within 3.5% up to 1 GeV at "
-            "E0 >= 40 GeV; -3.7% at 1 MeV, growing with m/E0 above 1 GeV to +24% at 3 GeV, 20 GeV (tests/test_etl.py)."
+            "E0 >= 40 GeV; -3.7% at 1 MeV, growing with m/E0 above 1 GeV to +24% at 3 GeV, 20 GeV (tests/physics/test_etl.py)."
         ),
     }
 

@@ -55,10 +55,25 @@ from na64stat.selection.inputs import resolve_samples
 from na64stat.selection.outputs import summary as selection_summary
 from na64stat.selection.outputs import write_outputs
 from na64stat.selection.processing import run_selection
-from na64stat.simulation.generate import MAX_EVENTS, check_data_size, mc_processes, simulate_data, simulate_mc
+from na64stat.simulation.generate import (
+    MAX_EVENTS,
+    check_data_size,
+    mc_processes,
+    simulate_data,
+    simulate_mc,
+)
 
-__all__ = ["MainJobSettings", "MainJobResult", "check_main_job_settings", "packaged_selection", "run_main_job",
-           "add_physics_summary", "PHYSICS_SUMMARY_SETUPS", "main_job_outputs", "limits_table"]
+__all__ = [
+    "MainJobSettings",
+    "MainJobResult",
+    "check_main_job_settings",
+    "packaged_selection",
+    "run_main_job",
+    "add_physics_summary",
+    "PHYSICS_SUMMARY_SETUPS",
+    "main_job_outputs",
+    "limits_table",
+]
 
 Log = Callable[[str], None]
 Call = tuple[Callable[..., Any], tuple[Any, ...]]
@@ -67,7 +82,9 @@ Call = tuple[Callable[..., Any], tuple[Any, ...]]
 #: The main job's masses [GeV]: 22 log-spaced from 1 MeV to 1 GeV (3 significant digits; the decades included)
 #: and the resonant-annihilation window sampled densely (na64stat.physics.annihilation.RESONANCE_SCAN_MASSES_GEV:
 #: 8 masses between 150 and 320 MeV), 28 in all.
-DEFAULT_MASSES_GEV: tuple[float, ...] = with_resonance_masses(tuple(float(f"{m:.3g}") for m in np.logspace(-3, 0, 22)))
+DEFAULT_MASSES_GEV: tuple[float, ...] = with_resonance_masses(
+    tuple(float(f"{m:.3g}") for m in np.logspace(-3, 0, 22))
+)
 
 #: Setups whose background-free reach ``na64stat run`` adds to the report (:func:`add_physics_summary`).
 PHYSICS_SUMMARY_SETUPS: tuple[str, ...] = ("na64e-invisible", "na64mu-invisible")
@@ -78,16 +95,16 @@ PUBLISHED_EOT: float = 2.84e11
 #: Citations of the curves the main job draws (journal and arXiv).
 REFERENCES: dict[str, str] = {
     "na64e_invisible_2019": "NA64, D. Banerjee et al., Phys. Rev. Lett. 123 (2019) 121801, arXiv:1906.00176 "
-                            "(curve digitized by darkcast: Ilten et al., JHEP 06 (2018) 004, arXiv:1801.04847)",
+    "(curve digitized by darkcast: Ilten et al., JHEP 06 (2018) 004, arXiv:1801.04847)",
     "babar_monophoton": "BaBar, J. P. Lees et al., Phys. Rev. Lett. 119 (2017) 131804, arXiv:1702.03327",
     "gm2_darkphoton": "(g-2)_mu 2 sigma band, Delta a_mu = (2.79 +- 0.76)e-9: Bodas et al., arXiv:2102.07781 "
-                      "(computed with darkcast)",
+    "(computed with darkcast)",
     "relic_targets": "thermal-relic targets for alpha_D = 0.1, m_A' = 3 m_chi: ESPP 2026 briefing compilation "
-                     "(ESPP2026-PPG/Quasi-elastic-DM)",
+    "(ESPP2026-PPG/Quasi-elastic-DM)",
     "cls": "A. L. Read, J. Phys. G 28 (2002) 2693 (CLs); Cowan, Cranmer, Gross, Vitells, Eur. Phys. J. C 71 (2011) "
-           "1554, arXiv:1007.1727 (test statistic q~_mu)",
+    "1554, arXiv:1007.1727 (test statistic q~_mu)",
     "physics": "S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for dark sector physics with NA64, "
-               "Phys. Part. Nucl. 51 (2020) 829, arXiv:2003.07257 (signal-yield equations)",
+    "Phys. Part. Nucl. 51 (2020) 829, arXiv:2003.07257 (signal-yield equations)",
 }
 
 
@@ -125,15 +142,33 @@ def _workspace_config(settings: MainJobSettings, mc_exposure: float) -> dict[str
         "mc_exposure": mc_exposure,
         "exposure_unit": "EOT",
         "publication": "none (simulated with na64stat)",
-        "assumptions": ["generator rates and tail probabilities are documented choices of na64stat",
-                        f"signal efficiency uncertainty {settings.efficiency_uncertainty:.0%}"],
-        "channels": [{"name": "signal_box",
-                      "observed": {"cutflow": "cutflow.json", "sample": "data", "region": "signal"},
-                      "samples": [{"name": "background",
-                                   "template": {"cutflow": "cutflow.json", "samples": backgrounds, "region": "signal"}}]}],
-        "signal": {"channel": "signal_box", "model": "dark_photon", "coupling": settings.coupling,
-                   "efficiency_uncertainty": settings.efficiency_uncertainty,
-                   "from_selection": {"cutflow": "cutflow.json", "region": "signal"}},
+        "assumptions": [
+            "generator rates and tail probabilities are documented choices of na64stat",
+            f"signal efficiency uncertainty {settings.efficiency_uncertainty:.0%}",
+        ],
+        "channels": [
+            {
+                "name": "signal_box",
+                "observed": {"cutflow": "cutflow.json", "sample": "data", "region": "signal"},
+                "samples": [
+                    {
+                        "name": "background",
+                        "template": {
+                            "cutflow": "cutflow.json",
+                            "samples": backgrounds,
+                            "region": "signal",
+                        },
+                    }
+                ],
+            }
+        ],
+        "signal": {
+            "channel": "signal_box",
+            "model": "dark_photon",
+            "coupling": settings.coupling,
+            "efficiency_uncertainty": settings.efficiency_uncertainty,
+            "from_selection": {"cutflow": "cutflow.json", "region": "signal"},
+        },
     }
 
 
@@ -177,7 +212,9 @@ def check_main_job_settings(settings: MainJobSettings) -> None:
     """Refuse settings that would simulate more than the size guards allow, before anything is simulated."""
     check_data_size(settings.setup, settings.data_eot)
     if settings.mc_events > MAX_EVENTS:
-        raise InputError(f"--mc-events {settings.mc_events} is above the limit of {MAX_EVENTS} events per process")
+        raise InputError(
+            f"--mc-events {settings.mc_events} is above the limit of {MAX_EVENTS} events per process"
+        )
 
 
 class _Steps:
@@ -191,8 +228,10 @@ class _Steps:
 
     def __call__(self, name: str, **facts: Any) -> None:
         self.steps.append({"step": name, **facts})
-        self.lines.append(f"[{time.perf_counter() - self.t0:6.1f} s] {name}: "
-                          + ", ".join(f"{k} {v}" for k, v in facts.items()))
+        self.lines.append(
+            f"[{time.perf_counter() - self.t0:6.1f} s] {name}: "
+            + ", ".join(f"{k} {v}" for k, v in facts.items())
+        )
         self.log(self.lines[-1])
 
 
@@ -206,17 +245,35 @@ COMPRESSION: str = "zstd"
 DROPPED_BRANCHES: tuple[str, ...] = ("ecal_cells",)
 
 
-def _simulate_mc_task(setup: str, out: Path, process: str, mass: float | None, settings: MainJobSettings) -> list[Any]:
+def _simulate_mc_task(
+    setup: str, out: Path, process: str, mass: float | None, settings: MainJobSettings
+) -> list[Any]:
     """One MC file (a background process, or the signal at one mass); progress as ``("mc", events)`` messages."""
-    return simulate_mc(setup, out, processes=[process], masses_gev=() if mass is None else (mass,),
-                       n_events=settings.mc_events, coupling=settings.coupling, seed=settings.seed,
-                       compression=COMPRESSION, progress=lambda n: post(("mc", n)), drop_branches=DROPPED_BRANCHES)
+    return simulate_mc(
+        setup,
+        out,
+        processes=[process],
+        masses_gev=() if mass is None else (mass,),
+        n_events=settings.mc_events,
+        coupling=settings.coupling,
+        seed=settings.seed,
+        compression=COMPRESSION,
+        progress=lambda n: post(("mc", n)),
+        drop_branches=DROPPED_BRANCHES,
+    )
 
 
 def _simulate_data_task(setup: str, out: Path, settings: MainJobSettings) -> list[Any]:
     """The real-style data set; progress as ``("data", EOT)`` messages."""
-    return simulate_data(setup, out, n_eot=settings.data_eot, seed=settings.seed, compression=COMPRESSION,
-                         progress=lambda n: post(("data", n)), drop_branches=DROPPED_BRANCHES)
+    return simulate_data(
+        setup,
+        out,
+        n_eot=settings.data_eot,
+        seed=settings.seed,
+        compression=COMPRESSION,
+        progress=lambda n: post(("data", n)),
+        drop_branches=DROPPED_BRANCHES,
+    )
 
 
 def _simulate(events: Path, settings: MainJobSettings, step: _Steps) -> int:
@@ -229,51 +286,88 @@ def _simulate(events: Path, settings: MainJobSettings, step: _Steps) -> int:
     mc_exposure = get_setup(settings.setup).exposure
     names = [p.name for p in mc_processes(settings.setup, None, (), settings.coupling)]
     calls: list[Call] = [(_simulate_data_task, (settings.setup, events / "data", settings))]
-    calls += [(_simulate_mc_task, (settings.setup, events / "mc", name, None, settings)) for name in names]
-    calls += [(_simulate_mc_task, (settings.setup, events / "mc", "signal", float(m), settings))
-              for m in settings.masses_gev]
+    calls += [
+        (_simulate_mc_task, (settings.setup, events / "mc", name, None, settings)) for name in names
+    ]
+    calls += [
+        (_simulate_mc_task, (settings.setup, events / "mc", "signal", float(m), settings))
+        for m in settings.masses_gev
+    ]
     results: list[Any] = [None] * len(calls)
-    with Progress((len(calls) - 1) * settings.mc_events, "simulate MC", "ev") as mc_bar, \
-            Progress(settings.data_eot, "simulate data", "EOT") as data_bar:
+    with (
+        Progress((len(calls) - 1) * settings.mc_events, "simulate MC", "ev") as mc_bar,
+        Progress(settings.data_eot, "simulate data", "EOT") as data_bar,
+    ):
         bars = {"mc": mc_bar, "data": data_bar}
 
         def done(i: int, files: list[Any]) -> None:
             results[i] = files
 
-        run_tasks(calls, settings.workers, done, lambda message: bars[message[0]].update(message[1]))
+        run_tasks(
+            calls, settings.workers, done, lambda message: bars[message[0]].update(message[1])
+        )
     data = results[0]
     mc = [f for files in results[1:] for f in files]
-    step("simulated MC", files=len(mc), events_per_file=settings.mc_events, represents=f"{mc_exposure:.3g} EOT")
-    step("simulated data", files=len(data), triggered_events=sum(f.n_events for f in data), eot=f"{settings.data_eot:.3g}")
+    step(
+        "simulated MC",
+        files=len(mc),
+        events_per_file=settings.mc_events,
+        represents=f"{mc_exposure:.3g} EOT",
+    )
+    step(
+        "simulated data",
+        files=len(data),
+        triggered_events=sum(f.n_events for f in data),
+        eot=f"{settings.data_eot:.3g}",
+    )
     return sum(f.n_events for f in (*mc, *data))
 
 
-def _select(events: Path, out: Path, n_events: int, settings: MainJobSettings) -> tuple[Path, dict[str, Any]]:
+def _select(
+    events: Path, out: Path, n_events: int, settings: MainJobSettings
+) -> tuple[Path, dict[str, Any]]:
     """The packaged selection on the simulated events (unblinded); returns its folder and summary."""
     selection = packaged_selection(settings.setup)
     selected = out / "selection" / selection.name
     with Progress(n_events, "select", "ev") as bar:
-        run = run_selection(selection, resolve_samples(selection, events), unblind=True, n_workers=settings.workers,
-                            progress=bar)
+        run = run_selection(
+            selection,
+            resolve_samples(selection, events),
+            unblind=True,
+            n_workers=settings.workers,
+            progress=bar,
+        )
     write_outputs(run, selected)
     return selected, selection_summary(run)
 
 
 #: The folder each scan's workspace is written to (by the scan's task: validating it takes seconds).
-_WORKSPACE_FOLDERS: dict[str, str] = {"limits": "workspace", "limits_published_exposure": "workspace_published_exposure"}
+_WORKSPACE_FOLDERS: dict[str, str] = {
+    "limits": "workspace",
+    "limits_published_exposure": "workspace_published_exposure",
+}
 
 
-def _scan_task(workspace: BuiltWorkspace, out_dir: Path, title: str, settings: MainJobSettings) -> ScanResult:
+def _scan_task(
+    workspace: BuiltWorkspace, out_dir: Path, title: str, settings: MainJobSettings
+) -> ScanResult:
     """The workspace validated and written (:data:`_WORKSPACE_FOLDERS`), then the limits on mu for every patch
     into ``out_dir`` (in this process); a ``(title, line)`` message per point."""
     workspace.write(out_dir.parent / _WORKSPACE_FOLDERS[out_dir.name])
     points = points_from_patchset(workspace.patchset)
-    return run_scan(workspace.spec, points, out_dir, ScanSettings(n_toys=settings.n_toys, seed=settings.seed),
-                    n_workers=1, progress=lambda r: post((title, point_line(r))))
+    return run_scan(
+        workspace.spec,
+        points,
+        out_dir,
+        ScanSettings(n_toys=settings.n_toys, seed=settings.seed),
+        n_workers=1,
+        progress=lambda r: post((title, point_line(r))),
+    )
 
 
-def _limits(scans: Sequence[tuple[BuiltWorkspace, str, str, str]], out: Path,
-            settings: MainJobSettings) -> list[tuple[ScanResult, RecastResult]]:
+def _limits(
+    scans: Sequence[tuple[BuiltWorkspace, str, str, str]], out: Path, settings: MainJobSettings
+) -> list[tuple[ScanResult, RecastResult]]:
     """Limits on mu for every patch of each workspace into the folder ``out/<folder>``, their couplings into the file.
 
     ``scans``: (workspace, folder, couplings file, progress title) each. The scans run side by side, one per
@@ -282,42 +376,62 @@ def _limits(scans: Sequence[tuple[BuiltWorkspace, str, str, str]], out: Path,
     results: list[Any] = [None] * len(scans)
     bars = {title: Progress(len(ws.patchset["patches"]), title) for ws, _, _, title in scans}
     try:
+
         def done(i: int, scan: ScanResult) -> None:
             results[i] = scan
 
-        run_tasks([(_scan_task, (ws, out / folder, title, settings)) for ws, folder, _, title in scans],
-                  settings.workers, done, lambda message: bars[message[0]].item(message[1]))
+        run_tasks(
+            [(_scan_task, (ws, out / folder, title, settings)) for ws, folder, _, title in scans],
+            settings.workers,
+            done,
+            lambda message: bars[message[0]].item(message[1]),
+        )
     finally:
         for bar in bars.values():
             bar.close()
     out_pairs = []
     for scan, (_, folder, name, _) in zip(results, scans):
-        write_combine_limits(out / folder / COMBINE_LIMITS_NAME, scan)  # CombineHarvester JSON, for other tools
+        write_combine_limits(
+            out / folder / COMBINE_LIMITS_NAME, scan
+        )  # CombineHarvester JSON, for other tools
         couplings = recast_limits_file(scan)
         write_json_atomic(out / name, couplings.to_dict())
         out_pairs.append((scan, couplings))
     return out_pairs
 
 
-def _report(settings: MainJobSettings, steps: _Steps, info: dict[str, Any], description: WorkspaceDescription,
-            built: BuiltWorkspace, scans: tuple[ScanResult, ScanResult],
-            couplings: tuple[RecastResult, RecastResult]) -> dict[str, Any]:
+def _report(
+    settings: MainJobSettings,
+    steps: _Steps,
+    info: dict[str, Any],
+    description: WorkspaceDescription,
+    built: BuiltWorkspace,
+    scans: tuple[ScanResult, ScanResult],
+    couplings: tuple[RecastResult, RecastResult],
+) -> dict[str, Any]:
     """The ``report.json`` content."""
     background = description.channels[0].samples[0].yields[0]
     return {
         "na64stat_version": __version__,
         "settings": asdict(settings),
         "steps": steps.steps,
-        "limits": {k: {"mass_gev": v["observed"]["mass_gev"] if v["observed"] else None,
-                       "epsilon_observed": v["observed"]["epsilon"] if v["observed"] else None,
-                       "epsilon_expected_median": v["expected_median"]["epsilon"] if v["expected_median"] else None}
-                   for k, v in couplings[0].points.items()},
+        "limits": {
+            k: {
+                "mass_gev": v["observed"]["mass_gev"] if v["observed"] else None,
+                "epsilon_observed": v["observed"]["epsilon"] if v["observed"] else None,
+                "epsilon_expected_median": v["expected_median"]["epsilon"]
+                if v["expected_median"]
+                else None,
+            }
+            for k, v in couplings[0].points.items()
+        },
         **explain(info, scans[0], scans[1], couplings[1], built.patchset, settings, background),
     }
 
 
-def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSettings(),
-                 log: Log | None = None) -> MainJobResult:
+def run_main_job(
+    out_dir: str | Path, settings: MainJobSettings = MainJobSettings(), log: Log | None = None
+) -> MainJobResult:
     """Run the chain (module docstring) into ``out_dir``.
 
     The folders are the ones the other verbs read and write by default:
@@ -349,33 +463,72 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
     events = out / "events" / settings.setup
     n_events = _simulate(events, settings, step)
     selected, info = _select(events, out, n_events, settings)
-    description = parse_workspace_config(_workspace_config(settings, get_setup(settings.setup).exposure), selected,
-                                         "main job", signal_yield=None)
-    step("selected", selection=selected.name, observed_in_signal_box=int(description.channels[0].observed[0]))
+    description = parse_workspace_config(
+        _workspace_config(settings, get_setup(settings.setup).exposure),
+        selected,
+        "main job",
+        signal_yield=None,
+    )
+    step(
+        "selected",
+        selection=selected.name,
+        observed_in_signal_box=int(description.channels[0].observed[0]),
+    )
     built = build(description)
     background = description.channels[0].samples[0].yields[0]
-    step("workspace", background_events=f"{background:.3g}", signal_patches=len(built.patchset["patches"]))
+    step(
+        "workspace",
+        background_events=f"{background:.3g}",
+        signal_patches=len(built.patchset["patches"]),
+    )
     # the same selection and workspace scaled to the published exposure, observed count 0 as published
     factor = PUBLISHED_EOT / settings.data_eot
     published = BuiltWorkspace(*scale_workspace(built.spec, built.patchset, factor, observed=0.0))
     (scan, couplings), (scan_pub, couplings_pub) = _limits(
-        [(built, "limits", "couplings.json", "limits"),
-         (published, "limits_published_exposure", "couplings_published_exposure.json", "limits at 2.84e11 EOT")],
-        out, settings)
+        [
+            (built, "limits", "couplings.json", "limits"),
+            (
+                published,
+                "limits_published_exposure",
+                "couplings_published_exposure.json",
+                "limits at 2.84e11 EOT",
+            ),
+        ],
+        out,
+        settings,
+    )
     step("limits", points=scan.n_points, methods=scan.methods)
-    step("limits at the published exposure", eot=f"{PUBLISHED_EOT:.3g}", scale=f"{factor:.4g}",
-         background_events=f"{background * factor:.3g}", observed=0)
+    step(
+        "limits at the published exposure",
+        eot=f"{PUBLISHED_EOT:.3g}",
+        scale=f"{factor:.4g}",
+        background_events=f"{background * factor:.3g}",
+        observed=0,
+    )
 
     # the figures and the HEPData submission, side by side on the local processes
     calls = _figures(out, selected, couplings, couplings_pub, built.spec, built.patchset, settings)
-    calls.append((_plot, (write_hepdata, (couplings, out / "hepdata"), {
-        "couplings_to_export": ("epsilon", "epsilon2", "y"),
-        "title": f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)", "setup": settings.setup,
-        "description": _hepdata_description(settings, scan), "references": list(REFERENCES.values()),
-        "likelihood": out / "workspace"})))
+    calls.append(
+        (
+            _plot,
+            (
+                write_hepdata,
+                (couplings, out / "hepdata"),
+                {
+                    "couplings_to_export": ("epsilon", "epsilon2", "y"),
+                    "title": f"na64stat main job (simulated NA64e, {settings.data_eot:.2g} EOT)",
+                    "setup": settings.setup,
+                    "description": _hepdata_description(settings, scan),
+                    "references": list(REFERENCES.values()),
+                    "likelihood": out / "workspace",
+                },
+            ),
+        )
+    )
     written: list[Any] = [None] * len(calls)
 
     with Progress(len(calls), "figures and HEPData") as bar:
+
         def done(i: int, result: Any) -> None:
             written[i] = result
             bar.update(1)
@@ -384,14 +537,20 @@ def run_main_job(out_dir: str | Path, settings: MainJobSettings = MainJobSetting
     figures, hepdata = [p for files in written[:-1] for p in files], written[-1]
     step("plotted", files=[p.name for p in figures if p.suffix == ".png"])
     step("HEPData", folder=hepdata.name, validated=True)
-    report = _report(settings, step, info, description, built, (scan, scan_pub), (couplings, couplings_pub))
+    report = _report(
+        settings, step, info, description, built, (scan, scan_pub), (couplings, couplings_pub)
+    )
     write_json_atomic(out / "report.json", report)
     write_text_atomic(out / "report.txt", _report_text(report))
-    write_text_atomic(out / "run_log.txt", "\n".join(step.lines) + "\n")  # the timings: not in the result files
+    write_text_atomic(
+        out / "run_log.txt", "\n".join(step.lines) + "\n"
+    )  # the timings: not in the result files
     return MainJobResult(out, report, built, published, scan, scan_pub, couplings, couplings_pub)
 
 
-def add_physics_summary(out_dir: str | Path, setups: Sequence[str] = PHYSICS_SUMMARY_SETUPS) -> list[Summary]:
+def add_physics_summary(
+    out_dir: str | Path, setups: Sequence[str] = PHYSICS_SUMMARY_SETUPS
+) -> list[Summary]:
     """Add the background-free reach of ``setups`` to a main job's folder.
 
     Writes ``physics_summary.json`` and appends the printed summaries to
@@ -404,18 +563,25 @@ def add_physics_summary(out_dir: str | Path, setups: Sequence[str] = PHYSICS_SUM
     """
     out = Path(out_dir)
     summaries = [summarize(get_setup(name)) for name in setups]
-    write_json_atomic(out / "physics_summary.json", {
-        "na64stat_version": __version__,
-        "summaries": [summary_to_dict(s) for s in summaries],
-    })
+    write_json_atomic(
+        out / "physics_summary.json",
+        {
+            "na64stat_version": __version__,
+            "summaries": [summary_to_dict(s) for s in summaries],
+        },
+    )
     text = "\n\n".join(format_summary(s) for s in summaries)
     main_report = (out / "report.txt").read_text(encoding="utf-8")
-    write_text_atomic(out / "report.txt", main_report + "\nPhysics summary (background-free reach)\n\n" + text + "\n")
+    write_text_atomic(
+        out / "report.txt",
+        main_report + "\nPhysics summary (background-free reach)\n\n" + text + "\n",
+    )
     return summaries
 
 
-def scale_workspace(spec: dict[str, Any], patchset: dict[str, Any], factor: float,
-                    observed: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def scale_workspace(
+    spec: dict[str, Any], patchset: dict[str, Any], factor: float, observed: float | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The workspace for ``factor`` times the exposure: every yield (and its absolute MC error) times ``factor``.
 
     Relative uncertainties (normsys) are unchanged; ``observed`` replaces the
@@ -447,7 +613,10 @@ def scale_workspace(spec: dict[str, Any], patchset: dict[str, Any], factor: floa
         for s in channel["samples"]:
             sample(s)
     for obs in new_spec["observations"]:
-        obs["data"] = [float(observed) if observed is not None else float(round(x * factor)) for x in obs["data"]]
+        obs["data"] = [
+            float(observed) if observed is not None else float(round(x * factor))
+            for x in obs["data"]
+        ]
     new_patchset = copy.deepcopy(patchset)
     for patch in new_patchset["patches"]:
         for op in patch["patch"]:
@@ -465,8 +634,12 @@ def _signal_yields(patchset: dict[str, Any]) -> dict[str, float]:
     """Signal events at the reference coupling per mass key (sum over bins of the patch's signal sample)."""
     out = {}
     for patch in patchset["patches"]:
-        total = sum(float(x) for op in patch["patch"] if isinstance(op.get("value"), dict)
-                    for x in op["value"].get("data", []))
+        total = sum(
+            float(x)
+            for op in patch["patch"]
+            if isinstance(op.get("value"), dict)
+            for x in op["value"].get("data", [])
+        )
         out[f"{patch['metadata']['mass_gev']:.6g}"] = total
     return out
 
@@ -479,7 +652,9 @@ def workspace_reach(patchset: dict[str, Any], coupling: float) -> tuple[np.ndarr
     mass = np.array(sorted(float(k) for k in yields))
     s = np.array([yields[f"{m:.6g}"] for m in mass])
     with np.errstate(divide="ignore", invalid="ignore"):
-        return mass, np.where(s > 0, coupling * np.sqrt(CL90_EVENTS / np.where(s > 0, s, 1.0)), np.nan)
+        return mass, np.where(
+            s > 0, coupling * np.sqrt(CL90_EVENTS / np.where(s > 0, s, 1.0)), np.nan
+        )
 
 
 def _span(values: Sequence[float], fmt: str = ".3g") -> str:
@@ -496,15 +671,25 @@ def _band_widths(limits: ScanResult) -> tuple[list[float], list[float]]:
     low, high = [], []
     for r in limits.limits.values():
         e = r.get("expected") or {}
-        if all(isinstance(e.get(b), (int, float)) for b in ("-2sigma", "median", "+2sigma")) and e["median"] > 0:
+        if (
+            all(isinstance(e.get(b), (int, float)) for b in ("-2sigma", "median", "+2sigma"))
+            and e["median"] > 0
+        ):
             low.append((e["median"] - e["-2sigma"]) / e["median"])
             high.append((e["+2sigma"] - e["median"]) / e["median"])
     return low, high
 
 
 # long (about 120 lines): one paragraph of report.txt per fact, in the order it prints them; each is a few lines of text
-def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, couplings_pub: RecastResult,
-            patchset: dict[str, Any], settings: MainJobSettings, background: float) -> dict[str, Any]:
+def explain(
+    info: dict[str, Any],
+    limits: ScanResult,
+    limits_pub: ScanResult,
+    couplings_pub: RecastResult,
+    patchset: dict[str, Any],
+    settings: MainJobSettings,
+    background: float,
+) -> dict[str, Any]:
     """What the numbers mean: method and why, efficiency and why, the band at n = 0, events at the limit, references.
 
     Returns the report's ``method``, ``signal_efficiency``,
@@ -534,14 +719,16 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
             continue
         total = float(sample.get("total", {}).get("weighted") or 0.0)
         box = sample["regions"].get("signal")
-        mass = float(name[len("signal_m"):-len("MeV")]) / 1e3
+        mass = float(name[len("signal_m") : -len("MeV")]) / 1e3
         s = yields.get(f"{mass:.6g}")
         if total > 0 and isinstance(box, dict):
             physics = float(events_per_epsilon2(setup, [mass])[0]) * settings.coupling**2
             efficiency[f"{mass:.6g}"] = {
                 "mass_gev": mass,
                 "of_all_produced": round(float(box["weighted"]) / total, 4),
-                "relative_to_physics_yield_above_cut": round(s / physics, 4) if s and physics > 0 else None,
+                "relative_to_physics_yield_above_cut": round(s / physics, 4)
+                if s and physics > 0
+                else None,
             }
     events = {}
     for key, r in limits.limits.items():
@@ -553,16 +740,31 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
     for key, v in couplings_pub.points.items():
         if v.get("observed") and v["observed"].get("epsilon") is not None:
             ref = float(published.interpolate(float(key)))
-            ratio[key] = {"mass_gev": float(key), "epsilon_observed": v["observed"]["epsilon"],
-                          "epsilon_expected_median": (v.get("expected_median") or {}).get("epsilon"),
-                          "epsilon_published": ref if np.isfinite(ref) else None,
-                          "ratio_to_published": round(v["observed"]["epsilon"] / ref, 4) if np.isfinite(ref) else None}
-    ratios = [r["ratio_to_published"] for r in ratio.values() if r["ratio_to_published"] is not None]
+            ratio[key] = {
+                "mass_gev": float(key),
+                "epsilon_observed": v["observed"]["epsilon"],
+                "epsilon_expected_median": (v.get("expected_median") or {}).get("epsilon"),
+                "epsilon_published": ref if np.isfinite(ref) else None,
+                "ratio_to_published": round(v["observed"]["epsilon"] / ref, 4)
+                if np.isfinite(ref)
+                else None,
+            }
+    ratios = [
+        r["ratio_to_published"] for r in ratio.values() if r["ratio_to_published"] is not None
+    ]
     masses = sorted(float(k) for k in ratio)
     from na64stat.physics.yields import background_free_reach
 
-    reach_ratio = (background_free_reach(get_setup(settings.setup).with_(exposure=PUBLISHED_EOT), masses).epsilon
-                   / published.interpolate(masses)) if masses else np.array([np.nan])
+    reach_ratio = (
+        (
+            background_free_reach(
+                get_setup(settings.setup).with_(exposure=PUBLISHED_EOT), masses
+            ).epsilon
+            / published.interpolate(masses)
+        )
+        if masses
+        else np.array([np.nan])
+    )
     if not masses:
         masses = [float("nan")]
     relative = [e["relative_to_physics_yield_above_cut"] for e in efficiency.values()]
@@ -572,13 +774,28 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
     b_pub = background * PUBLISHED_EOT / settings.data_eot
     ev = list(events.values())
     shift = [e / CL90_EVENTS - 1 for e in ev]
-    method = (f"{', '.join(methods)} CLs (Read 2002) at 90% CL with the q~_mu test statistic (Cowan et al. 2011). "
-              "Why, as the scan planned it: "
-              + "; ".join(f"'{examples[0]}'" + (f" (and so at {len(examples) - 1} more masses, with their own numbers)"
-                                                 if len(examples) > 1 else "") for examples in groups.values())
-              + ". Each limits.json record carries its 'method_reason' and 'notes'"
-              + (" (notes here: " + "; ".join(f"'{k}' at {v} masses" for k, v in note_groups.items()) + ")"
-                 if note_groups else "") + ".")
+    method = (
+        f"{', '.join(methods)} CLs (Read 2002) at 90% CL with the q~_mu test statistic (Cowan et al. 2011). "
+        "Why, as the scan planned it: "
+        + "; ".join(
+            f"'{examples[0]}'"
+            + (
+                f" (and so at {len(examples) - 1} more masses, with their own numbers)"
+                if len(examples) > 1
+                else ""
+            )
+            for examples in groups.values()
+        )
+        + ". Each limits.json record carries its 'method_reason' and 'notes'"
+        + (
+            " (notes here: "
+            + "; ".join(f"'{k}' at {v} masses" for k, v in note_groups.items())
+            + ")"
+            if note_groups
+            else ""
+        )
+        + "."
+    )
     explanations = {
         "method": method,
         "efficiency": (
@@ -592,7 +809,8 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
             f"400,000 seeded signal events each (resources/signal_efficiency.json: "
             f"{_span(list(signal_efficiency(get_setup(settings.setup), masses_table)), '.3f')} over "
             f"{masses_table[0]:g} - {masses_table[-1]:g} GeV), so their reach and this chain use one efficiency "
-            f"up to the MC statistics of this job's {settings.mc_events} events per mass."),
+            f"up to the MC statistics of this job's {settings.mc_events} events per mass."
+        ),
         "band_at_n0": (
             f"Expected limits are quantiles over background-only experiments: the counts such an experiment "
             f"could see, with the efficiency's auxiliary measurement as measured. With {background:.3g} background "
@@ -604,7 +822,8 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
             f"and the median only where it leaves the observed line (the legend lists what is drawn). At the "
             f"published exposure ({b_pub:.3g} background events, P(n = 0) = {np.exp(-b_pub):.2f}) "
             f"the median and -1/-2 sigma are still n = 0 (within {_span(low_pub, '.0%')} of the median), while "
-            f"+1 and +2 sigma are n = 1 and 2 (+{_span(high_pub, '.0%')} at +2 sigma)."),
+            f"+1 and +2 sigma are n = 1 and 2 (+{_span(high_pub, '.0%')} at +2 sigma)."
+        ),
         "events_at_the_limit": (
             f"The observed limit corresponds to {_span(ev)} signal events ({_span(shift, '+.1%')} from "
             f"{CL90_EVENTS:.3f} = ln 10, the background-free Poisson limit with a perfectly known efficiency): the "
@@ -612,7 +831,8 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
             f"p-values over the count and the auxiliary measurement together, exact counting) moves the limit by a "
             f"few percent. The background-free 2.303-event reach from the same signal yields (not drawn: it would "
             f"hide under the observed line) sits sqrt(2.303 / events) = {_span([np.sqrt(1 / (1 + x)) for x in shift], '.3f')} "
-            f"times the observed limit."),
+            f"times the observed limit."
+        ),
         "published_exposure": (
             f"The same selection and workspace scaled to {PUBLISHED_EOT:.3g} EOT (signal and background yields x "
             f"{PUBLISHED_EOT / settings.data_eot:.4g}, observed count 0 as in the paper) give limits "
@@ -622,14 +842,20 @@ def explain(info: dict[str, Any], limits: ScanResult, limits_pub: ScanResult, co
             f"mass-independent factor of the paper could be applied: its text was not available); the "
             f"background-free reach of na64stat.physics with the same computed efficiency for "
             f"{PUBLISHED_EOT:.3g} EOT is {reach_ratio[0]:.2f} times the published curve at {masses[0]:g} GeV "
-            f"and {reach_ratio[-1]:.2f} times at {masses[-1]:g} GeV ('na64stat reproduce published')."),
+            f"and {reach_ratio[-1]:.2f} times at {masses[-1]:g} GeV ('na64stat reproduce published')."
+        ),
     }
     return {
         "method": {"methods": methods, "method_reasons": sorted(set(reasons)), "notes": notes},
         "signal_efficiency": efficiency,
         "signal_events_at_observed_limit": events,
-        "published_exposure": {"eot": PUBLISHED_EOT, "scale": PUBLISHED_EOT / settings.data_eot,
-                               "background_events": b_pub, "observed": 0, "limits": ratio},
+        "published_exposure": {
+            "eot": PUBLISHED_EOT,
+            "scale": PUBLISHED_EOT / settings.data_eot,
+            "background_events": b_pub,
+            "observed": 0,
+            "limits": ratio,
+        },
         "explanations": explanations,
         "references": REFERENCES,
     }
@@ -656,25 +882,38 @@ def _strip_numbers(reason: str) -> str:
 
 def _hepdata_description(settings: MainJobSettings, limits: ScanResult) -> str:
     methods = limits.methods
-    return (f"90% CL upper limits (CLs, q~_mu test statistic, method: {', '.join(methods)}) from na64stat's main job: "
-            f"simulated NA64e invisible-mode data of {settings.data_eot:.3g} EOT with no event in the signal box, "
-            f"signal yields from the simulated selection (the cuts that select the data) with a "
-            f"{settings.efficiency_uncertainty:.0%} efficiency uncertainty. Expected bands are quantiles of the limit "
-            "over background-only experiments; with little background n = 0 is the most likely count, so the -1 and "
-            "-2 sigma quantiles equal the median up to the spread of the efficiency's auxiliary measurement. "
-            "Not an NA64 result.")
+    return (
+        f"90% CL upper limits (CLs, q~_mu test statistic, method: {', '.join(methods)}) from na64stat's main job: "
+        f"simulated NA64e invisible-mode data of {settings.data_eot:.3g} EOT with no event in the signal box, "
+        f"signal yields from the simulated selection (the cuts that select the data) with a "
+        f"{settings.efficiency_uncertainty:.0%} efficiency uncertainty. Expected bands are quantiles of the limit "
+        "over background-only experiments; with little background n = 0 is the most likely count, so the -1 and "
+        "-2 sigma quantiles equal the median up to the spread of the efficiency's auxiliary measurement. "
+        "Not an NA64 result."
+    )
 
 
-def _epsilon_curve(couplings: RecastResult, coupling: str = "epsilon", label: str = "simulated NA64e",
-                   breaks: tuple[float, ...] = ()) -> LimitCurve:
+def _epsilon_curve(
+    couplings: RecastResult,
+    coupling: str = "epsilon",
+    label: str = "simulated NA64e",
+    breaks: tuple[float, ...] = (),
+) -> LimitCurve:
     points = sorted(couplings.points.items(), key=lambda kv: float(kv[0]))
     mass = np.array([float(k) for k, _ in points])
 
     def column(name: str) -> np.ndarray:
-        return np.array([v[name][coupling] if v.get(name) and v[name][coupling] is not None else np.nan
-                         for _, v in points], dtype=float)
+        return np.array(
+            [
+                v[name][coupling] if v.get(name) and v[name][coupling] is not None else np.nan
+                for _, v in points
+            ],
+            dtype=float,
+        )
 
-    expected = {b: column(f"expected_{b}") for b in ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")}
+    expected = {
+        b: column(f"expected_{b}") for b in ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
+    }
     return LimitCurve(mass, column("observed"), expected, label=label, breaks=breaks)
 
 
@@ -693,8 +932,15 @@ def _annihilation_window(setup_name: str) -> tuple[float, ...]:
 
 
 # long (about 90 lines): one short block per main-job figure, in the order the README lists them
-def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: RecastResult,
-             spec: dict[str, Any], patchset: dict[str, Any], settings: MainJobSettings) -> list[Call]:
+def _figures(
+    out: Path,
+    selected: Path,
+    couplings: RecastResult,
+    couplings_pub: RecastResult,
+    spec: dict[str, Any],
+    patchset: dict[str, Any],
+    settings: MainJobSettings,
+) -> list[Call]:
     """The main job's figures, as calls (each returns the files it wrote).
 
     ``exclusion_epsilon``: the simulated-data limit with its bands, the same
@@ -717,7 +963,10 @@ def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: 
     curve = _epsilon_curve(couplings, label=sim, breaks=window)
     curve_pub = _epsilon_curve(couplings_pub, label=pub, breaks=window)
     published = load_curve("na64e_invisible_2019")
-    gm2_lo, gm2_hi = load_curve("gm2_darkphoton_2sigma_lower"), load_curve("gm2_darkphoton_2sigma_upper")
+    gm2_lo, gm2_hi = (
+        load_curve("gm2_darkphoton_2sigma_lower"),
+        load_curve("gm2_darkphoton_2sigma_upper"),
+    )
     gm2_m = gm2_lo.mass_gev[(gm2_lo.mass_gev >= 1e-3) & (gm2_lo.mass_gev <= 1.0)]
     recast = couplings.settings
     alpha_d, ratio = float(recast.get("alpha_d", 0.1)), float(recast.get("mass_ratio", 3.0))
@@ -725,70 +974,192 @@ def _figures(out: Path, selected: Path, couplings: RecastResult, couplings_pub: 
     # BaBar's y limit at the benchmark it was expressed in (its alpha_D, m_A' = 3 m_chi) back in epsilon and m_A'
     babar_alpha, babar_ratio = float(load_resource("babar_monophoton").get("alpha_d", 0.1)), 3.0
     babar_label = "BaBar mono-photon (PRL 119 (2017) 131804)"
-    babar_eps = Overlay(babar_label, babar.mass_gev * babar_ratio,
-                        np.sqrt(babar.lower * babar_ratio**4 / babar_alpha), color="tab:gray", excluded=True)
-    ref = Overlay(f"NA64e 2016-2018, {PUBLISHED_EOT:.3g} EOT, published (PRL 123 (2019) 121801)", published.mass_gev,
-                  published.lower, color="tab:blue")
+    babar_eps = Overlay(
+        babar_label,
+        babar.mass_gev * babar_ratio,
+        np.sqrt(babar.lower * babar_ratio**4 / babar_alpha),
+        color="tab:gray",
+        excluded=True,
+    )
+    ref = Overlay(
+        f"NA64e 2016-2018, {PUBLISHED_EOT:.3g} EOT, published (PRL 123 (2019) 121801)",
+        published.mass_gev,
+        published.lower,
+        color="tab:blue",
+    )
     overlays = [
         ref,
         babar_eps,
-        Overlay(r"$(g-2)_\mu$ explained, $\pm 2\sigma$ (arXiv:2102.07781)", gm2_m, gm2_lo.interpolate(gm2_m),
-                gm2_hi.interpolate(gm2_m), color="tab:green"),
+        Overlay(
+            r"$(g-2)_\mu$ explained, $\pm 2\sigma$ (arXiv:2102.07781)",
+            gm2_m,
+            gm2_lo.interpolate(gm2_m),
+            gm2_hi.interpolate(gm2_m),
+            color="tab:green",
+        ),
     ]
     styles = ("-.", "--", ":")
-    overlays += [load_lmt(path, color=f"C{5 + i % 5}", linestyle=styles[i % 3]) for i, path in enumerate(settings.overlays)]
+    overlays += [
+        load_lmt(path, color=f"C{5 + i % 5}", linestyle=styles[i % 3])
+        for i, path in enumerate(settings.overlays)
+    ]
     title = f"na64stat main job: {sim}; and scaled to the published exposure"
-    calls: list[Call] = [(_plot, (exclusion_plot, (curve, out / "exclusion_epsilon"), {
-        "coupling": "epsilon", "overlays": overlays, "title": title, "extra_curves": [curve_pub], "ratio_to": ref,
-        "ratio_of": Overlay(pub, curve_pub.mass_gev, np.asarray(curve_pub.observed, dtype=float))}))]
-    squared = [Overlay(o.label, o.mass_gev, o.lower**2, None if o.upper is None else o.upper**2, color=o.color,
-                       linestyle=o.linestyle, excluded=o.excluded) for o in overlays]
-    calls.append((_plot, (exclusion_plot, (_epsilon_curve(couplings, "epsilon2", sim, window), out / "exclusion_epsilon2"), {
-        "coupling": "epsilon2", "overlays": squared, "extra_curves": [_epsilon_curve(couplings_pub, "epsilon2", pub, window)],
-        "title": title})))
+    calls: list[Call] = [
+        (
+            _plot,
+            (
+                exclusion_plot,
+                (curve, out / "exclusion_epsilon"),
+                {
+                    "coupling": "epsilon",
+                    "overlays": overlays,
+                    "title": title,
+                    "extra_curves": [curve_pub],
+                    "ratio_to": ref,
+                    "ratio_of": Overlay(
+                        pub, curve_pub.mass_gev, np.asarray(curve_pub.observed, dtype=float)
+                    ),
+                },
+            ),
+        )
+    ]
+    squared = [
+        Overlay(
+            o.label,
+            o.mass_gev,
+            o.lower**2,
+            None if o.upper is None else o.upper**2,
+            color=o.color,
+            linestyle=o.linestyle,
+            excluded=o.excluded,
+        )
+        for o in overlays
+    ]
+    calls.append(
+        (
+            _plot,
+            (
+                exclusion_plot,
+                (_epsilon_curve(couplings, "epsilon2", sim, window), out / "exclusion_epsilon2"),
+                {
+                    "coupling": "epsilon2",
+                    "overlays": squared,
+                    "extra_curves": [_epsilon_curve(couplings_pub, "epsilon2", pub, window)],
+                    "title": title,
+                },
+            ),
+        )
+    )
     chi_window = tuple(m / ratio for m in window)
     y_curve = _epsilon_curve(couplings, "y", sim)
     y_pub = _epsilon_curve(couplings_pub, "y", pub)
-    m_chi = LimitCurve(y_curve.mass_gev / ratio, y_curve.observed, dict(y_curve.expected), label=y_curve.label,
-                       breaks=chi_window)
-    m_chi_pub = LimitCurve(y_pub.mass_gev / ratio, y_pub.observed, dict(y_pub.expected), label=y_pub.label,
-                           breaks=chi_window)
+    m_chi = LimitCurve(
+        y_curve.mass_gev / ratio,
+        y_curve.observed,
+        dict(y_curve.expected),
+        label=y_curve.label,
+        breaks=chi_window,
+    )
+    m_chi_pub = LimitCurve(
+        y_pub.mass_gev / ratio,
+        y_pub.observed,
+        dict(y_pub.expected),
+        label=y_pub.label,
+        breaks=chi_window,
+    )
     dense = np.geomspace(m_chi.mass_gev.min(), m_chi.mass_gev.max(), 200)
     relic_styles: dict[Literal["scalar", "majorana", "pseudodirac"], tuple[str, str]] = {
-        "scalar": ("tab:orange", "--"), "majorana": ("tab:purple", "-."), "pseudodirac": ("tab:cyan", ":")}
-    relic = [Overlay(f"thermal relic: {m.replace('pseudodirac', 'pseudo-Dirac')}", dense, relic_target_y_full(dense, m),
-                     color=relic_styles[m][0], linestyle=relic_styles[m][1]) for m in relic_styles]
+        "scalar": ("tab:orange", "--"),
+        "majorana": ("tab:purple", "-."),
+        "pseudodirac": ("tab:cyan", ":"),
+    }
+    relic = [
+        Overlay(
+            f"thermal relic: {m.replace('pseudodirac', 'pseudo-Dirac')}",
+            dense,
+            relic_target_y_full(dense, m),
+            color=relic_styles[m][0],
+            linestyle=relic_styles[m][1],
+        )
+        for m in relic_styles
+    ]
     extra = f", $\\alpha_D = {alpha_d:g}$, $m_{{A'}} = {ratio:g}\\, m_\\chi$"
-    babar_y = [Overlay(babar_label, babar.mass_gev, babar.lower, color="tab:gray", excluded=True)] \
-        if alpha_d == babar_alpha and ratio == babar_ratio else []
-    calls.append((_plot, (exclusion_plot, (m_chi, out / "exclusion_y"), {
-        "coupling": "y", "x_label": MASS_LABELS["m_chi"], "overlays": [*relic, *babar_y],
-        "extra_curves": [m_chi_pub], "title": f"na64stat main job: {sim}" + extra})))
+    babar_y = (
+        [Overlay(babar_label, babar.mass_gev, babar.lower, color="tab:gray", excluded=True)]
+        if alpha_d == babar_alpha and ratio == babar_ratio
+        else []
+    )
+    calls.append(
+        (
+            _plot,
+            (
+                exclusion_plot,
+                (m_chi, out / "exclusion_y"),
+                {
+                    "coupling": "y",
+                    "x_label": MASS_LABELS["m_chi"],
+                    "overlays": [*relic, *babar_y],
+                    "extra_curves": [m_chi_pub],
+                    "title": f"na64stat main job: {sim}" + extra,
+                },
+            ),
+        )
+    )
     alpha = _epsilon_curve(couplings, "alpha_d_excluded_below", sim)
     if alpha.observed is not None and np.any(np.isfinite(alpha.observed)):
-        calls.append((_plot, (exclusion_plot, (LimitCurve(alpha.mass_gev / ratio, alpha.observed, alpha.expected,
-                                                          label=r"$\alpha_D$ excluded below (scalar target), " + sim,
-                                                          breaks=chi_window),
-                                               out / "exclusion_alpha_d"), {
-            "coupling": "alpha_d", "x_label": MASS_LABELS["m_chi"], "excluded": "below", "legend_loc": "upper left",
-            "title": f"na64stat main job: {sim}, $m_{{A'}} = {ratio:g}\\, m_\\chi$"})))
+        calls.append(
+            (
+                _plot,
+                (
+                    exclusion_plot,
+                    (
+                        LimitCurve(
+                            alpha.mass_gev / ratio,
+                            alpha.observed,
+                            alpha.expected,
+                            label=r"$\alpha_D$ excluded below (scalar target), " + sim,
+                            breaks=chi_window,
+                        ),
+                        out / "exclusion_alpha_d",
+                    ),
+                    {
+                        "coupling": "alpha_d",
+                        "x_label": MASS_LABELS["m_chi"],
+                        "excluded": "below",
+                        "legend_loc": "upper left",
+                        "title": f"na64stat main job: {sim}, $m_{{A'}} = {ratio:g}\\, m_\\chi$",
+                    },
+                ),
+            )
+        )
     # CLs against epsilon at the mass nearest 10 MeV
     patch = min(patchset["patches"], key=lambda p: abs(np.log(p["metadata"]["mass_gev"] / 0.01)))
     mu_up = couplings.points[f"{patch['metadata']['mass_gev']:.6g}"]["observed"]["mu"]
     calls.append((_cls_scan_figure, (spec, patch, float(mu_up), out / "cls_scan", sim, settings)))
     cutflow = json.loads((selected / "cutflow.json").read_text(encoding="utf-8"))
-    calls += [(cutflow_figure, (cutflow, sample, selected / f"cutflow_{sample}"))
-              for sample in ("data", f"signal_m{patch['metadata']['mass_gev'] * 1e3:g}MeV") if sample in cutflow["samples"]]
+    calls += [
+        (cutflow_figure, (cutflow, sample, selected / f"cutflow_{sample}"))
+        for sample in ("data", f"signal_m{patch['metadata']['mass_gev'] * 1e3:g}MeV")
+        if sample in cutflow["samples"]
+    ]
     return calls
 
 
-def _plot(function: Callable[..., list[Path]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Path]:
+def _plot(
+    function: Callable[..., list[Path]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[Path]:
     """``function(*args, **kwargs)``: a plotting call with keywords as one task."""
     return function(*args, **kwargs)
 
 
-def _cls_scan_figure(spec: dict[str, Any], patch: dict[str, Any], mu_up: float, stem: Path, sim: str,
-                     settings: MainJobSettings) -> list[Path]:
+def _cls_scan_figure(
+    spec: dict[str, Any],
+    patch: dict[str, Any],
+    mu_up: float,
+    stem: Path,
+    sim: str,
+    settings: MainJobSettings,
+) -> list[Path]:
     """CLs against epsilon from 0.05 to 2.5 times the observed limit at one mass (``cls_scan.png``)."""
     import jsonpatch
     import pyhf
@@ -799,13 +1170,20 @@ def _cls_scan_figure(spec: dict[str, Any], patch: dict[str, Any], mu_up: float, 
 
     workspace = pyhf.Workspace(jsonpatch.apply_patch(spec, patch["patch"]))
     model = workspace.model()
-    calc = best_calculator(Likelihood(model, workspace.data(model)), n_toys=settings.n_toys, seed=settings.seed)
+    calc = best_calculator(
+        Likelihood(model, workspace.data(model)), n_toys=settings.n_toys, seed=settings.seed
+    )
     mus = np.linspace(0.05, 2.5, 14) * mu_up
     points = [calc.cls(float(mu)) for mu in mus]
     bands = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
-    return cls_scan_plot(list(settings.coupling * np.sqrt(mus)), [p.cls_obs for p in points],
-                         {b: [p.cls_exp[i] for p in points] for i, b in enumerate(bands)}, stem,
-                         xlabel=r"$\epsilon$", title=f"CLs at $m_{{A'}}$ = {patch['metadata']['mass_gev']:g} GeV, {sim}")
+    return cls_scan_plot(
+        list(settings.coupling * np.sqrt(mus)),
+        [p.cls_obs for p in points],
+        {b: [p.cls_exp[i] for p in points] for i, b in enumerate(bands)},
+        stem,
+        xlabel=r"$\epsilon$",
+        title=f"CLs at $m_{{A'}}$ = {patch['metadata']['mass_gev']:g} GeV, {sim}",
+    )
 
 
 def limits_table(report: Mapping[str, Any]) -> str:
@@ -813,8 +1191,10 @@ def limits_table(report: Mapping[str, Any]) -> str:
     lines = [f"{'mass [GeV]':>12}  {'eps observed':>13}  {'eps expected':>13}"]
     for v in report["limits"].values():
         obs, med = v["epsilon_observed"], v["epsilon_expected_median"]
-        lines.append(f"{v['mass_gev']:>12.4g}  {obs if obs is None else format(obs, '.3e'):>13}  "
-                     f"{med if med is None else format(med, '.3e'):>13}")
+        lines.append(
+            f"{v['mass_gev']:>12.4g}  {obs if obs is None else format(obs, '.3e'):>13}  "
+            f"{med if med is None else format(med, '.3e'):>13}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -826,24 +1206,35 @@ def _report_text(report: dict[str, Any]) -> str:
     text = "\n".join(lines) + "\n\n" + limits_table(report)
     pub = report.get("published_exposure")
     if pub:
-        text += (f"\nThe same chain at the published exposure ({pub['eot']:.3g} EOT, yields x {pub['scale']:.4g}, "
-                 f"observed 0), against NA64e 2016-2018 (PRL 123 (2019) 121801)\n")
+        text += (
+            f"\nThe same chain at the published exposure ({pub['eot']:.3g} EOT, yields x {pub['scale']:.4g}, "
+            f"observed 0), against NA64e 2016-2018 (PRL 123 (2019) 121801)\n"
+        )
         text += f"{'mass [GeV]':>12}  {'eps observed':>13}  {'eps published':>13}  {'ratio':>7}\n"
         for v in pub["limits"].values():
             ref, r = v["epsilon_published"], v["ratio_to_published"]
-            text += (f"{v['mass_gev']:>12.4g}  {v['epsilon_observed']:>13.3e}  "
-                     f"{'-' if ref is None else format(ref, '.3e'):>13}  {'-' if r is None else format(r, '.3f'):>7}\n")
+            text += (
+                f"{v['mass_gev']:>12.4g}  {v['epsilon_observed']:>13.3e}  "
+                f"{'-' if ref is None else format(ref, '.3e'):>13}  {'-' if r is None else format(r, '.3f'):>7}\n"
+            )
     import textwrap
 
     for name, paragraph in report.get("explanations", {}).items():
-        text += f"\n{name.replace('_', ' ')}:\n" + textwrap.fill(paragraph, 100, initial_indent="  ",
-                                                                subsequent_indent="  ") + "\n"
+        text += (
+            f"\n{name.replace('_', ' ')}:\n"
+            + textwrap.fill(paragraph, 100, initial_indent="  ", subsequent_indent="  ")
+            + "\n"
+        )
     if report.get("references"):
-        text += "\nreferences:\n" + "".join(f"  [{k}] {v}\n" for k, v in report["references"].items())
+        text += "\nreferences:\n" + "".join(
+            f"  [{k}] {v}\n" for k, v in report["references"].items()
+        )
     return text
 
 
-def main_job_outputs(out_dir: str | Path, settings: MainJobSettings = MainJobSettings()) -> Sequence[Path]:
+def main_job_outputs(
+    out_dir: str | Path, settings: MainJobSettings = MainJobSettings()
+) -> Sequence[Path]:
     """The files a finished main job leaves in ``out_dir`` (for the README and tests).
 
     ``na64stat run`` adds ``physics_summary.json``.
@@ -851,16 +1242,41 @@ def main_job_outputs(out_dir: str | Path, settings: MainJobSettings = MainJobSet
     out = Path(out_dir)
     events = Path("events") / settings.setup
     selection = Path("selection") / packaged_selection(settings.setup).name
-    return [out / name for name in (
-        "report.txt", "report.json", "run_log.txt", "couplings.json", "limits/limits.json", "limits/limits.csv",
-        "limits/limits_combine.json", "hepdata/likelihood.tar.gz",
-        "exclusion_epsilon.png", "exclusion_epsilon.pdf", "exclusion_epsilon.csv",
-        "exclusion_epsilon2.png", "exclusion_epsilon2.pdf", "exclusion_epsilon2.csv",
-        "exclusion_y.png", "exclusion_y.pdf", "exclusion_y.csv", "cls_scan.png", "cls_scan.pdf",
-        "couplings_published_exposure.json", "limits_published_exposure/limits.json",
-        "workspace_published_exposure/bkgonly.json", "workspace_published_exposure/patchset.json",
-        "workspace/bkgonly.json", "workspace/patchset.json", "hepdata/submission.yaml",
-        events / "mc" / "em_shower.root", events / "data" / "run1001_00.root",
-        selection / "cutflow.json", selection / "cutflow.txt", selection / "histograms.json",
-        selection / "histograms.root", selection / "cutflow_data.png")]
-
+    return [
+        out / name
+        for name in (
+            "report.txt",
+            "report.json",
+            "run_log.txt",
+            "couplings.json",
+            "limits/limits.json",
+            "limits/limits.csv",
+            "limits/limits_combine.json",
+            "hepdata/likelihood.tar.gz",
+            "exclusion_epsilon.png",
+            "exclusion_epsilon.pdf",
+            "exclusion_epsilon.csv",
+            "exclusion_epsilon2.png",
+            "exclusion_epsilon2.pdf",
+            "exclusion_epsilon2.csv",
+            "exclusion_y.png",
+            "exclusion_y.pdf",
+            "exclusion_y.csv",
+            "cls_scan.png",
+            "cls_scan.pdf",
+            "couplings_published_exposure.json",
+            "limits_published_exposure/limits.json",
+            "workspace_published_exposure/bkgonly.json",
+            "workspace_published_exposure/patchset.json",
+            "workspace/bkgonly.json",
+            "workspace/patchset.json",
+            "hepdata/submission.yaml",
+            events / "mc" / "em_shower.root",
+            events / "data" / "run1001_00.root",
+            selection / "cutflow.json",
+            selection / "cutflow.txt",
+            selection / "histograms.json",
+            selection / "histograms.root",
+            selection / "cutflow_data.png",
+        )
+    ]

@@ -44,8 +44,15 @@ from na64stat.physics.constants import CL90_EVENTS, M_E_GEV
 from na64stat.physics.yields import Setup, background_free_reach, get_setup
 from na64stat.results.summary import WITHOUT_ANNIHILATION
 
-__all__ = ["PublishedCurve", "PUBLISHED_CURVES", "NOT_SHIPPED", "COMPARISON_MASSES_GEV", "published_comparison",
-           "format_published_table", "reproduce_published"]
+__all__ = [
+    "PublishedCurve",
+    "PUBLISHED_CURVES",
+    "NOT_SHIPPED",
+    "COMPARISON_MASSES_GEV",
+    "published_comparison",
+    "format_published_table",
+    "reproduce_published",
+]
 
 #: Masses of the comparison [GeV]: 1, 10, 100 and 1000 MeV.
 COMPARISON_MASSES_GEV: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
@@ -89,27 +96,53 @@ class PublishedCurve:
 
 #: The published curves the package ships (``resources/README.md``) with their exposures.
 PUBLISHED_CURVES: tuple[PublishedCurve, ...] = (
-    PublishedCurve("na64e_invisible_2016", "na64e-invisible", 2.75e9, "PRL 118 (2017) 011802",
-                   ("signal box as in 2016-2018 (E_ECAL < 50 GeV): an assumption for the first run",)),
-    PublishedCurve("na64e_invisible_2017", "na64e-invisible", 4.3e10, "PRD 97 (2018) 072002",
-                   ("signal box as in 2016-2018 (E_ECAL < 50 GeV): an assumption for the 2016 data",)),
+    PublishedCurve(
+        "na64e_invisible_2016",
+        "na64e-invisible",
+        2.75e9,
+        "PRL 118 (2017) 011802",
+        ("signal box as in 2016-2018 (E_ECAL < 50 GeV): an assumption for the first run",),
+    ),
+    PublishedCurve(
+        "na64e_invisible_2017",
+        "na64e-invisible",
+        4.3e10,
+        "PRD 97 (2018) 072002",
+        ("signal box as in 2016-2018 (E_ECAL < 50 GeV): an assumption for the 2016 data",),
+    ),
     PublishedCurve("na64e_invisible_2019", "na64e-invisible", 2.84e11, "PRL 123 (2019) 121801"),
-    PublishedCurve("na64e_visible_2018", "na64e-visible", 5.4e10, "PRL 120 (2018) 231802", visible_runs=("2017",)),
-    PublishedCurve("na64e_visible_2019", "na64e-visible", 8.4e10, "PRD 101 (2020) 071101",
-                   visible_runs=("2017", "2018")),
+    PublishedCurve(
+        "na64e_visible_2018",
+        "na64e-visible",
+        5.4e10,
+        "PRL 120 (2018) 231802",
+        visible_runs=("2017",),
+    ),
+    PublishedCurve(
+        "na64e_visible_2019",
+        "na64e-visible",
+        8.4e10,
+        "PRD 101 (2020) 071101",
+        visible_runs=("2017", "2018"),
+    ),
 )
 
 
 #: Published results without a shipped curve: (setup of :mod:`na64stat.physics.yields`, what is missing).
 NOT_SHIPPED: tuple[tuple[str, str], ...] = (
-    ("na64mu-invisible", "NA64mu 2022 (PRL 132 (2024) 211803): no published curve in na64stat/resources, so no ratio"),
+    (
+        "na64mu-invisible",
+        "NA64mu 2022 (PRL 132 (2024) 211803): no published curve in na64stat/resources, so no ratio",
+    ),
     ("na64e-invisible", "NA64e 2016-2022 (PRL 131 (2023) 161801): likewise"),
 )
 
 
 def _setup_for(curve: PublishedCurve) -> Setup:
     """The curve's setup at its exposure, with positron annihilation as the publication counted it."""
-    return get_setup(curve.setup).with_(exposure=curve.exposure, positron_annihilation=curve.positron_annihilation)
+    return get_setup(curve.setup).with_(
+        exposure=curve.exposure, positron_annihilation=curve.positron_annihilation
+    )
 
 
 def visible_excluded_band(runs: Sequence[str], mass_gev: float) -> tuple[float, float]:
@@ -125,11 +158,17 @@ def visible_excluded_band(runs: Sequence[str], mass_gev: float) -> tuple[float, 
 
 
 def _ratio(ours: float, published: float) -> float | None:
-    return float(ours / published) if math.isfinite(ours) and math.isfinite(published) and published > 0 else None
+    return (
+        float(ours / published)
+        if math.isfinite(ours) and math.isfinite(published) and published > 0
+        else None
+    )
 
 
-def published_comparison(masses_gev: Sequence[float] = COMPARISON_MASSES_GEV,
-                         curves: Sequence[PublishedCurve] = PUBLISHED_CURVES) -> dict[str, Any]:
+def published_comparison(
+    masses_gev: Sequence[float] = COMPARISON_MASSES_GEV,
+    curves: Sequence[PublishedCurve] = PUBLISHED_CURVES,
+) -> dict[str, Any]:
     """Prediction / published coupling for every curve at ``masses_gev`` [GeV] (None where not covered).
 
     Returns a JSON-ready mapping: ``masses_gev`` and per curve its
@@ -142,9 +181,14 @@ def published_comparison(masses_gev: Sequence[float] = COMPARISON_MASSES_GEV,
         reference = load_curve(curve.resource)
         setup = _setup_for(curve)
         record: dict[str, Any] = {
-            "publication": curve.publication, "description": reference.description, "setup": curve.setup,
-            "exposure": curve.exposure, "positron_annihilation": curve.positron_annihilation,
-            "notes": list(curve.notes), "caveats": list(setup.caveats), "points": {},
+            "publication": curve.publication,
+            "description": reference.description,
+            "setup": curve.setup,
+            "exposure": curve.exposure,
+            "positron_annihilation": curve.positron_annihilation,
+            "notes": list(curve.notes),
+            "caveats": list(setup.caveats),
+            "points": {},
         }
         if reference.upper is None:
             record["kind"] = "upper_limit"
@@ -152,39 +196,65 @@ def published_comparison(masses_gev: Sequence[float] = COMPARISON_MASSES_GEV,
             predicted = background_free_reach(setup, list(masses_gev)).epsilon
             published = reference.interpolate(np.asarray(masses_gev, dtype=float))
             for m, ours, pub in zip(masses_gev, predicted, published):
-                record["points"][f"{m:g}"] = {"mass_gev": float(m), "published": None if not np.isfinite(pub) else float(pub),
-                                              "predicted": float(ours) if np.isfinite(ours) else None,
-                                              "ratio": _ratio(float(ours), float(pub))}
+                record["points"][f"{m:g}"] = {
+                    "mass_gev": float(m),
+                    "published": None if not np.isfinite(pub) else float(pub),
+                    "predicted": float(ours) if np.isfinite(ours) else None,
+                    "ratio": _ratio(float(ours), float(pub)),
+                }
         else:
             record["kind"] = "excluded_band"
-            record["method"] = ("background-free: epsilon where the visible-mode signal of the runs "
-                                f"{', '.join(curve.visible_runs)} (na64stat.physics.visible) exceeds 2.303 events")
+            record["method"] = (
+                "background-free: epsilon where the visible-mode signal of the runs "
+                f"{', '.join(curve.visible_runs)} (na64stat.physics.visible) exceeds 2.303 events"
+            )
             from na64stat.physics.visible import get_runs
 
             record["efficiency"] = [r.efficiency for r in get_runs(curve.visible_runs)]
             for m in masses_gev:
-                lo_pub, hi_pub = (float(reference.interpolate(m, which)) for which in ("lower", "upper"))
+                lo_pub, hi_pub = (
+                    float(reference.interpolate(m, which)) for which in ("lower", "upper")
+                )
                 point: dict[str, Any] = {"mass_gev": float(m)}
                 if math.isfinite(lo_pub) and math.isfinite(hi_pub):
-                    if m <= 2 * M_E_GEV:  # no A' -> e+ e- below 2 m_e (the digitized curve starts at 1.0 MeV)
+                    if (
+                        m <= 2 * M_E_GEV
+                    ):  # no A' -> e+ e- below 2 m_e (the digitized curve starts at 1.0 MeV)
                         lo, hi = math.nan, math.nan
-                        point["note"] = "below 2 m_e: no visible decay, the prediction excludes nothing"
+                        point["note"] = (
+                            "below 2 m_e: no visible decay, the prediction excludes nothing"
+                        )
                     else:
                         lo, hi = visible_excluded_band(curve.visible_runs, float(m))
-                    point.update({"published_lower": lo_pub, "published_upper": hi_pub,
-                                  "predicted_lower": lo if math.isfinite(lo) else None,
-                                  "predicted_upper": hi if math.isfinite(hi) else None,
-                                  "ratio_lower": _ratio(lo, lo_pub), "ratio_upper": _ratio(hi, hi_pub)})
+                    point.update(
+                        {
+                            "published_lower": lo_pub,
+                            "published_upper": hi_pub,
+                            "predicted_lower": lo if math.isfinite(lo) else None,
+                            "predicted_upper": hi if math.isfinite(hi) else None,
+                            "ratio_lower": _ratio(lo, lo_pub),
+                            "ratio_upper": _ratio(hi, hi_pub),
+                        }
+                    )
                 else:
-                    point.update({"published_lower": None, "published_upper": None, "ratio_lower": None,
-                                  "ratio_upper": None})
+                    point.update(
+                        {
+                            "published_lower": None,
+                            "published_upper": None,
+                            "ratio_lower": None,
+                            "ratio_upper": None,
+                        }
+                    )
                 record["points"][f"{m:g}"] = point
         if record["kind"] == "upper_limit":
-            record["efficiency"] = setup.efficiency if setup.efficiency is not None else "computed per mass"
+            record["efficiency"] = (
+                setup.efficiency if setup.efficiency is not None else "computed per mass"
+            )
         out["curves"][curve.resource] = record
     out["not_shipped"] = [text for _, text in NOT_SHIPPED]
-    out["not_shipped_caveats"] = {name: list(get_setup(name).caveats) for name, _ in NOT_SHIPPED
-                                  if get_setup(name).caveats}
+    out["not_shipped_caveats"] = {
+        name: list(get_setup(name).caveats) for name, _ in NOT_SHIPPED if get_setup(name).caveats
+    }
     return out
 
 
@@ -202,16 +272,22 @@ def format_published_table(result: dict[str, Any]) -> str:
     """The comparison as a plain-text table: one row per curve (bands: one row per edge)."""
     masses = result["masses_gev"]
     header = f"{'curve':<26} {'publication':<22} {'exposure':>9}  " + "  ".join(
-        f"{m * 1e3:>7g} MeV" for m in masses)
-    lines = ["prediction / published coupling, from the exposure and setup alone "
-             "(n/a: the curve does not cover the mass; none: the prediction excludes nothing there)", header]
+        f"{m * 1e3:>7g} MeV" for m in masses
+    )
+    lines = [
+        "prediction / published coupling, from the exposure and setup alone "
+        "(n/a: the curve does not cover the mass; none: the prediction excludes nothing there)",
+        header,
+    ]
     for name, record in result["curves"].items():
         edges = ("",) if record["kind"] == "upper_limit" else ("lower", "upper")
         for edge in edges:
             label = f"{name} {edge}".strip()
             cells = [_cell(record["points"][f"{m:g}"], edge) for m in masses]
-            lines.append(f"{label:<26} {record['publication']:<22} {record['exposure']:>9.3g}  "
-                         + "  ".join(f"{c:>11}" for c in cells))
+            lines.append(
+                f"{label:<26} {record['publication']:<22} {record['exposure']:>9.3g}  "
+                + "  ".join(f"{c:>11}" for c in cells)
+            )
     lines += [f"not compared: {text}" for text in result.get("not_shipped", [])]
     caveats: dict[str, list[str]] = {}  # setup -> its caveats, each once, in the order met
     for record in result["curves"].values():
@@ -222,11 +298,15 @@ def format_published_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def reproduce_published(out_dir: str | os.PathLike[str],
-                        masses_gev: Sequence[float] = COMPARISON_MASSES_GEV) -> tuple[str, list[Path]]:
+def reproduce_published(
+    out_dir: str | os.PathLike[str], masses_gev: Sequence[float] = COMPARISON_MASSES_GEV
+) -> tuple[str, list[Path]]:
     """Compute the comparison, write ``published.json`` and ``published.txt`` in ``out_dir``; returns (table, files)."""
     result = published_comparison(masses_gev)
     table = format_published_table(result)
     out = Path(out_dir)
-    files = [write_json_atomic(out / "published.json", result), write_text_atomic(out / "published.txt", table + "\n")]
+    files = [
+        write_json_atomic(out / "published.json", result),
+        write_text_atomic(out / "published.txt", table + "\n"),
+    ]
     return table, files

@@ -36,12 +36,31 @@ from na64stat.core.io import write_json_atomic
 from na64stat.core.progress import Progress
 from na64stat.core.references import load_curve
 from na64stat.physics.annihilation import with_resonance_masses
-from na64stat.physics.couplings import dm_electron_cross_section_cm2, g_explaining_delta_a, relic_target_y_full
-from na64stat.physics.yields import SETUPS, UPPER_BOUND_NOTE, Reach, background_free_reach, events_per_epsilon2, get_setup
+from na64stat.physics.couplings import (
+    dm_electron_cross_section_cm2,
+    g_explaining_delta_a,
+    relic_target_y_full,
+)
+from na64stat.physics.yields import (
+    SETUPS,
+    UPPER_BOUND_NOTE,
+    Reach,
+    background_free_reach,
+    events_per_epsilon2,
+    get_setup,
+)
 from na64stat.results.plotting import Overlay, curves_plot
 
-__all__ = ["FigureData", "FIGURES", "WORKSPACE_FIGURES", "ALL_FIGURES", "reproduce", "workspace_limit_figure", "MASSES_GEV",
-           "shipped_workspaces"]
+__all__ = [
+    "FigureData",
+    "FIGURES",
+    "WORKSPACE_FIGURES",
+    "ALL_FIGURES",
+    "reproduce",
+    "workspace_limit_figure",
+    "MASSES_GEV",
+    "shipped_workspaces",
+]
 
 #: Mass grid of the projections [GeV]: 31 log-spaced from 1 MeV to 1 GeV and the resonant-annihilation window
 #: sampled densely (na64stat.physics.annihilation.RESONANCE_SCAN_MASSES_GEV), so that NA64e's dip at
@@ -64,10 +83,18 @@ class FigureData:
 
     def to_dict(self) -> dict:
         return {
-            "figure": self.name, "title": self.title, "coupling": self.coupling, "x": self.x_label,
-            "curves": {k: {"mass_gev": m.tolist(), "values": v.tolist()} for k, (m, v) in self.curves.items()},
-            "bands": {k: {"mass_gev": m.tolist(), "lower": lo.tolist(), "upper": hi.tolist()}
-                      for k, (m, lo, hi) in self.bands.items()},
+            "figure": self.name,
+            "title": self.title,
+            "coupling": self.coupling,
+            "x": self.x_label,
+            "curves": {
+                k: {"mass_gev": m.tolist(), "values": v.tolist()}
+                for k, (m, v) in self.curves.items()
+            },
+            "bands": {
+                k: {"mass_gev": m.tolist(), "lower": lo.tolist(), "upper": hi.tolist()}
+                for k, (m, lo, hi) in self.bands.items()
+            },
             "notes": list(self.notes),
             "tables": self.tables,
         }
@@ -90,9 +117,19 @@ def fig6() -> FigureData:
     """NA64e bound in (m_A', eps^2) with the 5e12 / 1e13 EOT projections (left panel of the review's Fig. 6)."""
     published = load_curve("na64e_invisible_2019")
     curves = {"NA64e 2016-2018, 2.84e11 EOT (published)": (published.mass_gev, published.lower**2)}
-    curves.update({f"NA64e {n:.0e} EOT (projection)": (MASSES_GEV, _reach("na64e-invisible", n).epsilon2)
-                   for n in (5e12, 1e13)})
-    return FigureData("fig6", "Fig. 6: NA64e 90% CL bound and projections in eps^2", "epsilon2", "m_A' [GeV]", curves)
+    curves.update(
+        {
+            f"NA64e {n:.0e} EOT (projection)": (MASSES_GEV, _reach("na64e-invisible", n).epsilon2)
+            for n in (5e12, 1e13)
+        }
+    )
+    return FigureData(
+        "fig6",
+        "Fig. 6: NA64e 90% CL bound and projections in eps^2",
+        "epsilon2",
+        "m_A' [GeV]",
+        curves,
+    )
 
 
 def fig6_eot() -> FigureData:
@@ -109,9 +146,18 @@ def fig6_eot() -> FigureData:
         for ratio in (2.5, 3.0):
             for alpha_d in (0.1, 0.05, 0.02):
                 target = relic_target_y_full(MASSES_GEV / ratio, model) * ratio**4 / alpha_d
-                curves[f"{model}, m_A'/m_chi = {ratio}, alpha_D = {alpha_d}"] = (MASSES_GEV, reference * reach / target)
-    return FigureData("fig6_eot", "Fig. 6: EOT needed to exclude the relic targets", "eot", "m_A' [GeV]", curves,
-                      notes=("background-free, computed efficiency; NaN outside the relic curves' mass range",))
+                curves[f"{model}, m_A'/m_chi = {ratio}, alpha_D = {alpha_d}"] = (
+                    MASSES_GEV,
+                    reference * reach / target,
+                )
+    return FigureData(
+        "fig6_eot",
+        "Fig. 6: EOT needed to exclude the relic targets",
+        "eot",
+        "m_A' [GeV]",
+        curves,
+        notes=("background-free, computed efficiency; NaN outside the relic curves' mass range",),
+    )
 
 
 #: The note of every figure with an NA64mu curve predicted from the setup alone (Setup.upper_bound).
@@ -119,11 +165,22 @@ _NA64MU_NOTE = f"NA64mu curves (upper bound): {UPPER_BOUND_NOTE}"
 
 
 def fig8() -> FigureData:
-    curves = {f"NA64e {n:.0e} EOT": (MASSES_GEV, _reach("na64e-invisible", n).e_mu) for n in (4e12, 4e13)}
+    curves = {
+        f"NA64e {n:.0e} EOT": (MASSES_GEV, _reach("na64e-invisible", n).e_mu) for n in (4e12, 4e13)
+    }
     curves["NA64mu 1e12 MOT (upper bound)"] = (MASSES_GEV, _reach("na64mu-invisible", 1e12).e_mu)
-    return FigureData("fig8", "Fig. 8: expected 90% CL on e_mu (L_mu - L_tau Z')", "e_mu", "m_Z' [GeV]", curves,
-                      _gm2_band("e_mu"), ("NA64e through the loop mixing of eq. (54) on shell; Br(Z' -> nu nu) included",
-                                          _NA64MU_NOTE))
+    return FigureData(
+        "fig8",
+        "Fig. 8: expected 90% CL on e_mu (L_mu - L_tau Z')",
+        "e_mu",
+        "m_Z' [GeV]",
+        curves,
+        _gm2_band("e_mu"),
+        (
+            "NA64e through the loop mixing of eq. (54) on shell; Br(Z' -> nu nu) included",
+            _NA64MU_NOTE,
+        ),
+    )
 
 
 def fig10() -> FigureData:
@@ -131,16 +188,35 @@ def fig10() -> FigureData:
     curves = {"NA64mu 1e12 MOT, 150 GeV (upper bound)": (MASSES_GEV, reach.e_mu**2 / (4 * math.pi))}
     gm2 = g_explaining_delta_a(MASSES_GEV) ** 2 / (4 * math.pi)
     curves["alpha_mu explaining Delta a_mu = 288e-11 (eqs. 31-32)"] = (MASSES_GEV, gm2)
-    return FigureData("fig10", "Fig. 10: alpha_mu reach, 1e12 muons at 150 GeV", "alpha_mu", "m_Z_mu [GeV]", curves,
-                      notes=("missing-energy cut 75 GeV (half the beam energy), an assumption", _NA64MU_NOTE))
+    return FigureData(
+        "fig10",
+        "Fig. 10: alpha_mu reach, 1e12 muons at 150 GeV",
+        "alpha_mu",
+        "m_Z_mu [GeV]",
+        curves,
+        notes=("missing-energy cut 75 GeV (half the beam energy), an assumption", _NA64MU_NOTE),
+    )
 
 
 def fig11() -> FigureData:
-    curves = {f"NA64e {n:.3g} EOT": (MASSES_GEV, _reach("na64e-invisible", n).epsilon) for n in (2.84e11, 5e12)}
-    curves.update({f"NA64mu {n:.0e} MOT (upper bound)": (MASSES_GEV, _reach("na64mu-invisible", n).epsilon)
-                   for n in (5e12, 5e13)})
-    return FigureData("fig11", "Fig. 11: NA64e against NA64mu in epsilon", "epsilon", "m_A' [GeV]", curves,
-                      notes=(_NA64MU_NOTE,))
+    curves = {
+        f"NA64e {n:.3g} EOT": (MASSES_GEV, _reach("na64e-invisible", n).epsilon)
+        for n in (2.84e11, 5e12)
+    }
+    curves.update(
+        {
+            f"NA64mu {n:.0e} MOT (upper bound)": (MASSES_GEV, _reach("na64mu-invisible", n).epsilon)
+            for n in (5e12, 5e13)
+        }
+    )
+    return FigureData(
+        "fig11",
+        "Fig. 11: NA64e against NA64mu in epsilon",
+        "epsilon",
+        "m_A' [GeV]",
+        curves,
+        notes=(_NA64MU_NOTE,),
+    )
 
 
 #: Reference coupling (epsilon) of the projected workspaces that Fig. 13 combines.
@@ -150,17 +226,37 @@ _FIG13_EPSILON_REF = 1e-4
 def _projected_workspace(setup: str, exposure: float, unit: str) -> tuple[dict, dict]:
     """A background-free, systematics-free counting workspace of ``setup`` at ``exposure``,
     one dark-photon patch per :data:`MASSES_GEV` (signal at eps = :data:`_FIG13_EPSILON_REF`)."""
-    from na64stat.model.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build, patch_name
+    from na64stat.model.workspace import (
+        Channel,
+        Sample,
+        SignalPatch,
+        WorkspaceDescription,
+        build,
+        patch_name,
+    )
 
     physics = get_setup(setup).with_(exposure=exposure)
     per_eps2 = events_per_epsilon2(physics, MASSES_GEV)
     name = f"{setup}_{exposure:.0e}_{unit}".replace("+", "")
-    signals = tuple(SignalPatch(patch_name(float(m)), {"signal_box": (float(n) * _FIG13_EPSILON_REF**2,)},
-                                (float(m),), {"mass_gev": float(m), "setup": setup, "signal_model": "dark_photon",
-                                              "reference_coupling": _FIG13_EPSILON_REF})
-                    for m, n in zip(MASSES_GEV, per_eps2))
-    description = WorkspaceDescription(name=name, channels=(Channel("signal_box", (0.0,), (Sample("background", (0.0,)),)),),
-                                       signals=signals)
+    signals = tuple(
+        SignalPatch(
+            patch_name(float(m)),
+            {"signal_box": (float(n) * _FIG13_EPSILON_REF**2,)},
+            (float(m),),
+            {
+                "mass_gev": float(m),
+                "setup": setup,
+                "signal_model": "dark_photon",
+                "reference_coupling": _FIG13_EPSILON_REF,
+            },
+        )
+        for m, n in zip(MASSES_GEV, per_eps2)
+    )
+    description = WorkspaceDescription(
+        name=name,
+        channels=(Channel("signal_box", (0.0,), (Sample("background", (0.0,)),)),),
+        signals=signals,
+    )
     return build(description)
 
 
@@ -177,33 +273,62 @@ def fig13() -> FigureData:
     """
     from na64stat.model.combine import combine_workspaces
 
-    e_ws, mu_ws = _projected_workspace("na64e-invisible", 1e13, "EOT"), _projected_workspace("na64mu-invisible", 2e13, "MOT")
-    _, patchset = combine_workspaces([e_ws, mu_ws], "dark_photon", reference_coupling=_FIG13_EPSILON_REF)
-    eps2 = {label: math.log(10.0) * _FIG13_EPSILON_REF**2 / np.array(_total_signal(ps))
-            for label, ps in (("combined", patchset), ("NA64e", e_ws[1]), ("NA64mu", mu_ws[1]))}
+    e_ws, mu_ws = (
+        _projected_workspace("na64e-invisible", 1e13, "EOT"),
+        _projected_workspace("na64mu-invisible", 2e13, "MOT"),
+    )
+    _, patchset = combine_workspaces(
+        [e_ws, mu_ws], "dark_photon", reference_coupling=_FIG13_EPSILON_REF
+    )
+    eps2 = {
+        label: math.log(10.0) * _FIG13_EPSILON_REF**2 / np.array(_total_signal(ps))
+        for label, ps in (("combined", patchset), ("NA64e", e_ws[1]), ("NA64mu", mu_ws[1]))
+    }
     m_chi = MASSES_GEV / 3.0
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for alpha_d in (0.1, 0.5):
-        curves[f"NA64e 1e13 EOT + NA64mu 2e13 MOT (combined), alpha_D = {alpha_d}"] = (m_chi, eps2["combined"] * alpha_d / 81.0)
+        curves[f"NA64e 1e13 EOT + NA64mu 2e13 MOT (combined), alpha_D = {alpha_d}"] = (
+            m_chi,
+            eps2["combined"] * alpha_d / 81.0,
+        )
     curves["NA64e 1e13 EOT alone, alpha_D = 0.1"] = (m_chi, eps2["NA64e"] * 0.1 / 81.0)
-    curves["NA64mu 2e13 MOT alone (upper bound), alpha_D = 0.1"] = (m_chi, eps2["NA64mu"] * 0.1 / 81.0)
+    curves["NA64mu 2e13 MOT alone (upper bound), alpha_D = 0.1"] = (
+        m_chi,
+        eps2["NA64mu"] * 0.1 / 81.0,
+    )
     for model in ("scalar", "majorana", "pseudodirac"):
         curves[f"relic target: {model}"] = (m_chi, relic_target_y_full(m_chi, model))
     gain = eps2["combined"] / np.fmin(eps2["NA64e"], eps2["NA64mu"])
-    return FigureData("fig13", "Fig. 13: y = eps^2 alpha_D (m_chi/m_A')^4, m_A' = 3 m_chi", "y", "m_chi [GeV]", curves,
-                      notes=("combined likelihood of the two projected counting workspaces (na64stat.model.combine), "
-                             "one POI in eps^2; zero background: 90% CL at ln 10 signal events summed over both",
-                             f"combined / better single eps^2: {gain.min():.2f} - {gain.max():.2f}",
-                             "y = eps^2 alpha_D / 81 (NA64mu produces the A' through its eps e coupling to muons)",
-                             _NA64MU_NOTE),
-                      tables={"combined_over_better_single_eps2": {"m_aprime_gev": [float(m) for m in MASSES_GEV],
-                                                                  "ratio": [float(g) for g in gain]}})
+    return FigureData(
+        "fig13",
+        "Fig. 13: y = eps^2 alpha_D (m_chi/m_A')^4, m_A' = 3 m_chi",
+        "y",
+        "m_chi [GeV]",
+        curves,
+        notes=(
+            "combined likelihood of the two projected counting workspaces (na64stat.model.combine), "
+            "one POI in eps^2; zero background: 90% CL at ln 10 signal events summed over both",
+            f"combined / better single eps^2: {gain.min():.2f} - {gain.max():.2f}",
+            "y = eps^2 alpha_D / 81 (NA64mu produces the A' through its eps e coupling to muons)",
+            _NA64MU_NOTE,
+        ),
+        tables={
+            "combined_over_better_single_eps2": {
+                "m_aprime_gev": [float(m) for m in MASSES_GEV],
+                "ratio": [float(g) for g in gain],
+            }
+        },
+    )
 
 
 def _total_signal(patchset: dict) -> list[float]:
     """Signal events at mu = 1 summed over every channel, per patch (in patch order)."""
-    return [sum(sum(op["value"]["data"]) for op in patch["patch"] if op["path"].startswith("/channels/"))
-            for patch in patchset["patches"]]
+    return [
+        sum(
+            sum(op["value"]["data"]) for op in patch["patch"] if op["path"].startswith("/channels/")
+        )
+        for patch in patchset["patches"]
+    ]
 
 
 def shipped_workspaces() -> list[str]:
@@ -216,13 +341,21 @@ def _workspace_folder(name: str) -> Path:
     """A shipped workspace folder, read through ``importlib.resources`` (package data of ``na64stat``)."""
     folder = resources.files("na64stat") / "workspaces" / name
     if not (folder / "bkgonly.json").is_file():
-        raise InputError(f"no shipped workspace {name!r} in the installed package; "
-                         f"shipped: {', '.join(shipped_workspaces()) or 'none'}")
+        raise InputError(
+            f"no shipped workspace {name!r} in the installed package; "
+            f"shipped: {', '.join(shipped_workspaces()) or 'none'}"
+        )
     return Path(str(folder))  # installed as plain files (setuptools package data, not zipped)
 
 
-def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys: int = 2000, workers: int = 2,
-                           masses_gev: tuple[float, ...] | None = None) -> list[Path]:
+def workspace_limit_figure(
+    name: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    n_toys: int = 2000,
+    workers: int = 2,
+    masses_gev: tuple[float, ...] | None = None,
+) -> list[Path]:
     """The 90% CL limit of a shipped workspace with its expected bands and the reference curves.
 
     ``na64e-invisible-2016-2018``: epsilon with the published NA64e curve and a
@@ -240,13 +373,23 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
     folder = _workspace_folder(name)
     spec, points = load_scan_inputs(folder / "bkgonly.json", [folder / "patchset.json"])
     if masses_gev is not None:
-        points = [p for p in points if any(abs(p.metadata["mass_gev"] / m - 1) < 1e-9 for m in masses_gev)]
+        points = [
+            p for p in points if any(abs(p.metadata["mass_gev"] / m - 1) < 1e-9 for m in masses_gev)
+        ]
     out = Path(out_dir)
     with Progress(len(points), f"{name} limits") as bar:
-        limits = run_scan(spec, points, out / f"{name}_limits", ScanSettings(n_toys=n_toys, seed=1),
-                          n_workers=workers, progress=lambda record: bar.item(point_line(record)))
+        limits = run_scan(
+            spec,
+            points,
+            out / f"{name}_limits",
+            ScanSettings(n_toys=n_toys, seed=1),
+            n_workers=workers,
+            progress=lambda record: bar.item(point_line(record)),
+        )
     couplings = recast_limits_file(limits)
-    coupling = "e_mu" if points and points[0].metadata.get("signal_model") == "lmutau" else "epsilon"
+    coupling = (
+        "e_mu" if points and points[0].metadata.get("signal_model") == "lmutau" else "epsilon"
+    )
     items = sorted(couplings.points.items(), key=lambda kv: float(kv[0]))
     mass = np.array([float(k) for k, _ in items])
 
@@ -255,21 +398,43 @@ def workspace_limit_figure(name: str, out_dir: str | os.PathLike[str], *, n_toys
 
     record = SETUPS.get(str(points[0].metadata.get("setup", ""))) if points else None
     upper_bound = record is not None and record.upper_bound
-    label = f"{name} (setup alone: an upper bound on the sensitivity, not a reproduction)" if upper_bound else name
-    curve = LimitCurve(mass, column("observed"), {b: column(f"expected_{b}") for b in
-                                                  ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")},
-                       label=label)
+    label = (
+        f"{name} (setup alone: an upper bound on the sensitivity, not a reproduction)"
+        if upper_bound
+        else name
+    )
+    curve = LimitCurve(
+        mass,
+        column("observed"),
+        {
+            b: column(f"expected_{b}")
+            for b in ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
+        },
+        label=label,
+    )
     if coupling == "epsilon":
         ref = load_curve("na64e_invisible_2019")
-        overlays = [Overlay("NA64e published (PRL 123 (2019) 121801)", ref.mass_gev, ref.lower, color="tab:blue")]
+        overlays = [
+            Overlay(
+                "NA64e published (PRL 123 (2019) 121801)", ref.mass_gev, ref.lower, color="tab:blue"
+            )
+        ]
         ratio_to = overlays[0]
     else:
-        (m, lo, hi), = _gm2_band("e_mu").values()
+        ((m, lo, hi),) = _gm2_band("e_mu").values()
         overlays, ratio_to = [Overlay("(g-2)_mu 2 sigma", m, lo, hi, color="tab:green")], None
-    files = exclusion_plot(curve, out / name, coupling=coupling, overlays=overlays, ratio_to=ratio_to,
-                           title=f"{name}: 90% CL from the shipped workspace")
+    files = exclusion_plot(
+        curve,
+        out / name,
+        coupling=coupling,
+        overlays=overlays,
+        ratio_to=ratio_to,
+        title=f"{name}: 90% CL from the shipped workspace",
+    )
     files.append(write_json_atomic(out / f"{name}.json", couplings.to_dict()))
-    if coupling == "e_mu":  # how much of the (g-2)_mu band the observed limit excludes: computed, not claimed
+    if (
+        coupling == "e_mu"
+    ):  # how much of the (g-2)_mu band the observed limit excludes: computed, not claimed
         from na64stat.results.summary import gm2_band_overlap
 
         overlap = gm2_band_overlap(mass, column("observed"), upper_bound=upper_bound)
@@ -281,10 +446,21 @@ def fig3() -> FigureData:
     """sigma(e chi -> e chi) implied by the NA64e epsilon limit, eq. (51), m_A' = 3 m_chi."""
     published = load_curve("na64e_invisible_2019")
     m_aprime = published.mass_gev
-    curves = {f"NA64e 2016-2018 (published eps), alpha_D = {a}": (m_aprime / 3.0,
-              dm_electron_cross_section_cm2(published.lower, a, m_aprime)) for a in (0.1, 0.5)}
-    return FigureData("fig3", "Fig. 3: DM-electron cross section from the NA64e epsilon limit (eq. 51)", "sigma_e",
-                      "m_chi [GeV]", curves, notes=("m_A' = 3 m_chi; reduced mass = m_e",))
+    curves = {
+        f"NA64e 2016-2018 (published eps), alpha_D = {a}": (
+            m_aprime / 3.0,
+            dm_electron_cross_section_cm2(published.lower, a, m_aprime),
+        )
+        for a in (0.1, 0.5)
+    }
+    return FigureData(
+        "fig3",
+        "Fig. 3: DM-electron cross section from the NA64e epsilon limit (eq. 51)",
+        "sigma_e",
+        "m_chi [GeV]",
+        curves,
+        notes=("m_A' = 3 m_chi; reduced mass = m_e",),
+    )
 
 
 def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> FigureData:
@@ -299,14 +475,19 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
     spec = load_workspace(folder / "bkgonly.json")
     patchset = load_patchset(folder / "patchset.json", spec)
     cls: dict[float, list[tuple[float, float]]] = {}
-    chosen = [p for p in patchset.patches if masses_gev is None
-              or any(abs(float(p.values[0]) / m - 1) < 1e-9 for m in masses_gev)]
+    chosen = [
+        p
+        for p in patchset.patches
+        if masses_gev is None or any(abs(float(p.values[0]) / m - 1) < 1e-9 for m in masses_gev)
+    ]
     with Progress(len(chosen), "fig7 CLs") as bar:
         for patch in chosen:
             mass, eps = (float(v) for v in patch.values)
             ws = pyhf.Workspace(patchset.apply(spec, patch.name))
             model = ws.model()
-            point = best_calculator(Likelihood(model, ws.data(model)), n_toys=n_toys, seed=1).cls(1.0)
+            point = best_calculator(Likelihood(model, ws.data(model)), n_toys=n_toys, seed=1).cls(
+                1.0
+            )
             cls.setdefault(mass, []).append((eps, point.cls_obs))
             bar.item(f"m = {mass:g} GeV, eps = {eps:g}: CLs(mu=1) = {point.cls_obs:.3g}")
     masses = np.array(sorted(cls))
@@ -317,25 +498,63 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
         upper.append(max(excluded) if excluded else np.nan)
     published = load_curve("na64e_visible_2019")
     published_upper = np.asarray(published.upper, dtype=float)  # the published band has both edges
-    bands = {"NA64e visible 2017-2018 (published, 8.4e10 EOT)": (published.mass_gev, published.lower, published_upper),
-             "this workspace: excluded grid points": (masses, np.array(lower), np.array(upper))}
+    bands = {
+        "NA64e visible 2017-2018 (published, 8.4e10 EOT)": (
+            published.mass_gev,
+            published.lower,
+            published_upper,
+        ),
+        "this workspace: excluded grid points": (masses, np.array(lower), np.array(upper)),
+    }
     x17 = 0.0167
     curves = {"X17 (16.7 MeV)": (np.array([x17, x17]), np.array([1e-5, 1e-2]))}
-    grid = {f"CLs(mu=1), m = {m:g} GeV": {"epsilon": [e for e, _ in sorted(cls[m])], "cls": [c for _, c in sorted(cls[m])]}
-            for m in masses}
-    return FigureData("fig7", "Fig. 7: visible-mode exclusion in (m, eps)", "epsilon", "m [GeV]", curves, bands,
-                      notes=("excluded where CLs(mu = 1) < 0.1 at a grid point (epsilon grid of the PatchSet)",
-                             f"toys: {n_toys} per point"), tables=grid)
+    grid = {
+        f"CLs(mu=1), m = {m:g} GeV": {
+            "epsilon": [e for e, _ in sorted(cls[m])],
+            "cls": [c for _, c in sorted(cls[m])],
+        }
+        for m in masses
+    }
+    return FigureData(
+        "fig7",
+        "Fig. 7: visible-mode exclusion in (m, eps)",
+        "epsilon",
+        "m [GeV]",
+        curves,
+        bands,
+        notes=(
+            "excluded where CLs(mu = 1) < 0.1 at a grid point (epsilon grid of the PatchSet)",
+            f"toys: {n_toys} per point",
+        ),
+        tables=grid,
+    )
 
 
 #: Figures computed from the shipped workspaces (limits with toys: minutes).
 WORKSPACE_FIGURES = ("na64e-invisible-2016-2018", "na64mu-2022")
 #: Every figure name ``reproduce`` knows (fig7 also uses toys on a shipped workspace).
-ALL_FIGURES = ("fig3", "fig6", "fig6_eot", "fig7", "fig8", "fig10", "fig11", "fig13", *WORKSPACE_FIGURES)
+ALL_FIGURES = (
+    "fig3",
+    "fig6",
+    "fig6_eot",
+    "fig7",
+    "fig8",
+    "fig10",
+    "fig11",
+    "fig13",
+    *WORKSPACE_FIGURES,
+)
 
 #: Figures by name.
-FIGURES: dict[str, Callable[[], FigureData]] = {"fig3": fig3, "fig6": fig6, "fig6_eot": fig6_eot, "fig8": fig8,
-                                                 "fig10": fig10, "fig11": fig11, "fig13": fig13}
+FIGURES: dict[str, Callable[[], FigureData]] = {
+    "fig3": fig3,
+    "fig6": fig6,
+    "fig6_eot": fig6_eot,
+    "fig8": fig8,
+    "fig10": fig10,
+    "fig11": fig11,
+    "fig13": fig13,
+}
 
 
 #: The figures' plain-text mass variables (kept in their JSON) as mathtext axis labels.
@@ -358,16 +577,26 @@ def reproduce(name: str, out_dir: str | os.PathLike[str], **options: object) -> 
     if name == "fig7":
         data = fig7(**{k: v for k, v in options.items() if k in ("n_toys", "masses_gev")})  # type: ignore[arg-type]
     elif name not in FIGURES:
-        raise InputError(f"unknown figure {name!r}; known: {', '.join([*FIGURES, 'fig7', *WORKSPACE_FIGURES])}")
+        raise InputError(
+            f"unknown figure {name!r}; known: {', '.join([*FIGURES, 'fig7', *WORKSPACE_FIGURES])}"
+        )
     else:
         data = FIGURES[name]()
     out = Path(out_dir)
     overlays = [Overlay(label, m, v) for label, (m, v) in data.curves.items()]
     palette = ("tab:gray", "tab:orange", "tab:purple")
-    overlays += [Overlay(label, m, lo, hi, color="tab:green" if "g-2" in label else palette[i % len(palette)])
-                 for i, (label, (m, lo, hi)) in enumerate(data.bands.items())]
-    files = curves_plot(overlays, out / name, coupling=data.coupling, title=data.title,
-                        x_label=_MATHTEXT_X.get(data.x_label, data.x_label))
+    overlays += [
+        Overlay(
+            label, m, lo, hi, color="tab:green" if "g-2" in label else palette[i % len(palette)]
+        )
+        for i, (label, (m, lo, hi)) in enumerate(data.bands.items())
+    ]
+    files = curves_plot(
+        overlays,
+        out / name,
+        coupling=data.coupling,
+        title=data.title,
+        x_label=_MATHTEXT_X.get(data.x_label, data.x_label),
+    )
     files.append(write_json_atomic(out / f"{name}.json", data.to_dict()))
     return files
-

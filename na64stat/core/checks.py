@@ -18,7 +18,9 @@ __all__ = ["MAX_MASS_GEV", "check_number", "check_mass"]
 MAX_MASS_GEV = 100.0
 
 
-def check_number(value: Any, what: str, *, positive: bool = False, allow_none: bool = False) -> float | None:
+def check_number(
+    value: Any, what: str, *, positive: bool = False, allow_none: bool = False
+) -> float | None:
     """A finite number (>= 0, or > 0 with ``positive``); text, NaN, inf and negatives are InputErrors naming ``what``."""
     if value is None and allow_none:
         return None
@@ -26,7 +28,9 @@ def check_number(value: Any, what: str, *, positive: bool = False, allow_none: b
         raise InputError(f"{what} must be a number, got {value!r}")
     number = float(value)
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        raise InputError(f"{what} must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
+        raise InputError(
+            f"{what} must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}"
+        )
     return number
 
 
@@ -35,5 +39,7 @@ def check_mass(value: Any, what: str) -> float:
     mass = check_number(value, what, positive=True)
     assert mass is not None
     if mass > MAX_MASS_GEV:
-        raise InputError(f"{what} = {mass:g} GeV is above the limit of {MAX_MASS_GEV:g} GeV (a mass in MeV?)")
+        raise InputError(
+            f"{what} = {mass:g} GeV is above the limit of {MAX_MASS_GEV:g} GeV (a mass in MeV?)"
+        )
     return mass

@@ -37,16 +37,29 @@ def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[An
     cluster = None
     with _quiet_dask_logs():
         if scheduler is None:
-            environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
-                       if k != "MALLOC_TRIM_THRESHOLD_"}
-            with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
-                                  "distributed.worker.profile.enabled": False}):
+            environ = {
+                k: v
+                for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                if k != "MALLOC_TRIM_THRESHOLD_"
+            }
+            with dask.config.set(
+                {
+                    "distributed.nanny.pre-spawn-environ": environ,
+                    "distributed.worker.profile.enabled": False,
+                }
+            ):
                 # The scheduler always serves HTTP (health checks) even without a dashboard, by default
                 # on port 8787 with a "Port 8787 is already in use" warning when something holds it:
                 # a free port on the loopback interface instead, and no dashboard.
-                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
-                                       scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+                cluster = LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.CRITICAL,
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                )
             client = Client(cluster)
             # a failing task is re-raised here with its own message: the workers' own log lines
             # about it ("Compute Failed", cancelled siblings) would only repeat it as noise
@@ -62,9 +75,19 @@ def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[An
 
 
 #: Loggers of Dask / Tornado silenced while a local cluster runs (their errors reach us as exceptions).
-_DASK_LOGGERS = ("distributed", "distributed.worker", "distributed.worker.state_machine", "distributed.nanny",
-                 "distributed.scheduler", "distributed.core", "distributed.client", "distributed.comm",
-                 "distributed.batched", "tornado", "tornado.application")
+_DASK_LOGGERS = (
+    "distributed",
+    "distributed.worker",
+    "distributed.worker.state_machine",
+    "distributed.nanny",
+    "distributed.scheduler",
+    "distributed.core",
+    "distributed.client",
+    "distributed.comm",
+    "distributed.batched",
+    "tornado",
+    "tornado.application",
+)
 
 
 def _quiet_worker_logs() -> None:
@@ -98,7 +121,9 @@ class _Bound:
         return self.function(*self.args)
 
 
-def compute_in_processes(calls: Sequence[Call], n_workers: int, done: Callable[[int, Any], None]) -> None:
+def compute_in_processes(
+    calls: Sequence[Call], n_workers: int, done: Callable[[int, Any], None]
+) -> None:
     """Run ``f(*args)`` for every call on Dask's local multi-process scheduler; ``done(i, result)`` as each ends.
 
     For many short I/O + numpy tasks (selections) this pool-based scheduler
@@ -118,7 +143,9 @@ def compute_in_processes(calls: Sequence[Call], n_workers: int, done: Callable[[
     keys: dict[str, int] = {}
     items = []
     for i, (function, args) in enumerate(calls):
-        item = delayed(_Bound(function, args), pure=False, traverse=False)(dask_key_name=f"na64stat-call-{i}")
+        item = delayed(_Bound(function, args), pure=False, traverse=False)(
+            dask_key_name=f"na64stat-call-{i}"
+        )
         keys[item.key] = i
         items.append(item)
 
@@ -131,11 +158,16 @@ def compute_in_processes(calls: Sequence[Call], n_workers: int, done: Callable[[
         dask.compute(*items, scheduler="processes", num_workers=n_workers)
 
 
-def compute_on_scheduler(calls: Sequence[Call], scheduler: str, done: Callable[[int, Any], None]) -> None:
+def compute_on_scheduler(
+    calls: Sequence[Call], scheduler: str, done: Callable[[int, Any], None]
+) -> None:
     """Run the calls on the Dask cluster at ``scheduler``; ``done(i, result)`` as each ends."""
     from dask.distributed import as_completed
 
     with dask_client(scheduler) as client:
-        futures = {client.submit(function, *args, pure=False): i for i, (function, args) in enumerate(calls)}
+        futures = {
+            client.submit(function, *args, pure=False): i
+            for i, (function, args) in enumerate(calls)
+        }
         for future in as_completed(futures):
             done(futures[future], future.result())

@@ -15,7 +15,14 @@ import numpy as np
 
 from na64stat.core.errors import InputError
 
-__all__ = ["write_text_atomic", "write_json_atomic", "to_jsonable", "OutputSet", "output_error", "make_output_folder"]
+__all__ = [
+    "write_text_atomic",
+    "write_json_atomic",
+    "to_jsonable",
+    "OutputSet",
+    "output_error",
+    "make_output_folder",
+]
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -62,7 +69,9 @@ def make_output_folder(folder: str | os.PathLike[str]) -> list[Path]:
     probe = target
     while not probe.exists() and probe != probe.parent:
         if probe.is_symlink():
-            raise InputError(f"cannot create output folder {target}: {probe} is a broken symbolic link")
+            raise InputError(
+                f"cannot create output folder {target}: {probe} is a broken symbolic link"
+            )
         missing.append(probe)
         probe = probe.parent
     if not probe.is_dir():

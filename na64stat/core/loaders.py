@@ -85,7 +85,9 @@ def read_text(path: str | os.PathLike[str], what: str, *, max_bytes: int = MAX_J
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{what} {p} is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})") from None
+        raise InputError(
+            f"{what} {p} is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
+        ) from None
 
 
 # ---------------------------------------------------------------------------
@@ -119,16 +121,23 @@ def _expanded_size(node: yaml.Node, limit: int, source: str) -> int:
                     break
         active.discard(key)
         if total > limit:
-            raise InputError(f"{source}: the YAML document expands to more than {limit} nodes "
-                             "(aliases referring to aliases?); refusing to expand it")
+            raise InputError(
+                f"{source}: the YAML document expands to more than {limit} nodes "
+                "(aliases referring to aliases?); refusing to expand it"
+            )
         sizes[key] = total
         return total
 
     return size(node, 0)
 
 
-def load_yaml(path: str | os.PathLike[str], what: str, *, max_bytes: int = MAX_YAML_BYTES,
-              max_nodes: int = MAX_YAML_NODES) -> Any:
+def load_yaml(
+    path: str | os.PathLike[str],
+    what: str,
+    *,
+    max_bytes: int = MAX_YAML_BYTES,
+    max_nodes: int = MAX_YAML_NODES,
+) -> Any:
     """Parse a YAML file safely (``yaml.SafeLoader``) with bounded size, nesting and alias expansion.
 
     Returns the parsed content (``None`` is refused as an empty file). Errors
@@ -184,7 +193,9 @@ def parse_json(text: str, source: str, **kwargs: Any) -> Any:
     return content
 
 
-def load_json(path: str | os.PathLike[str], what: str, *, max_bytes: int = MAX_JSON_BYTES, **kwargs: Any) -> Any:
+def load_json(
+    path: str | os.PathLike[str], what: str, *, max_bytes: int = MAX_JSON_BYTES, **kwargs: Any
+) -> Any:
     """Parse a JSON file; missing, binary, empty, truncated or malformed files are InputErrors naming it."""
     return parse_json(read_text(path, what, max_bytes=max_bytes), f"{what} {path}", **kwargs)
 
@@ -210,7 +221,9 @@ def open_root(path: str | os.PathLike[str], what: str = "ROOT file") -> Any:
         raise
     except Exception as exc:  # uproot raises many types for damaged files
         text = str(exc).strip().splitlines()
-        raise InputError(f"{p}: not a readable {what} ({type(exc).__name__}: {text[0][:200] if text else ''})") from None
+        raise InputError(
+            f"{p}: not a readable {what} ({type(exc).__name__}: {text[0][:200] if text else ''})"
+        ) from None
 
 
 # ---------------------------------------------------------------------------
@@ -235,7 +248,9 @@ def check_name(name: Any, what: str, source: str = "") -> str:
     if not text.strip():
         raise InputError(f"{prefix}{what} is empty")
     if _BAD_CHARS.search(text) or ".." in text or os.path.isabs(text) or text in (".",):
-        raise InputError(f"{prefix}{what} {text!r} may not contain '/', '\\\\', ';', '..' or control characters")
+        raise InputError(
+            f"{prefix}{what} {text!r} may not contain '/', '\\\\', ';', '..' or control characters"
+        )
     if len(text) > 200:
         raise InputError(f"{prefix}{what} {text[:40]!r}... is longer than 200 characters")
     return text

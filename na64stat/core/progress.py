@@ -62,20 +62,36 @@ class Progress:
     progress callbacks).
     """
 
-    def __init__(self, total: float | None, desc: str, unit: str = "", *, interval: float = 5.0,
-                 terminal: bool | None = None) -> None:
+    def __init__(
+        self,
+        total: float | None,
+        desc: str,
+        unit: str = "",
+        *,
+        interval: float = 5.0,
+        terminal: bool | None = None,
+    ) -> None:
         self.total, self.desc, self.unit, self.interval = total, desc, unit, interval
         self.done = 0.0
         self.items = 0
         self._last = time.monotonic()
         self._bar = None
-        if terminal is None:  # a bar on a terminal, unless the logger was set above INFO (na64stat -q)
+        if (
+            terminal is None
+        ):  # a bar on a terminal, unless the logger was set above INFO (na64stat -q)
             terminal = _is_terminal(sys.stderr) and logger.level <= logging.INFO
         if terminal:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, unit=unit or "it", unit_scale=bool(unit), leave=False,
-                             file=sys.stderr, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=total,
+                desc=desc,
+                unit=unit or "it",
+                unit_scale=bool(unit),
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
 
     def __call__(self, n: float) -> None:
         self.update(n)
@@ -89,7 +105,9 @@ class Progress:
         if now - self._last >= self.interval:
             self._last = now
             if self.total:
-                logger.info(f"  {self.desc}: {100 * self.done / self.total:.0f}% of {self.total:.3g} {self.unit}".rstrip())
+                logger.info(
+                    f"  {self.desc}: {100 * self.done / self.total:.0f}% of {self.total:.3g} {self.unit}".rstrip()
+                )
             else:
                 logger.info(f"  {self.desc}: {self.done:.4g} {self.unit}".rstrip())
 
@@ -120,7 +138,11 @@ class Progress:
 def point_line(record: dict[str, Any]) -> str:
     """One line for a finished limit point (progress): ``m = 0.01 GeV: mu < 2.41 (toys, ok)``."""
     mass = record.get("metadata", {}).get("mass_gev")
-    what = f"m = {float(mass):g} GeV" if mass is not None else str(record.get("key", record.get("name")))
+    what = (
+        f"m = {float(mass):g} GeV"
+        if mass is not None
+        else str(record.get("key", record.get("name")))
+    )
     observed = record.get("observed")
     value = f"{observed:.4g}" if isinstance(observed, (int, float)) else "nan"
     return f"{what}: mu < {value} ({record.get('method')}, {record.get('status_observed')})"

@@ -53,7 +53,9 @@ def load_resource(name: str) -> dict[str, Any]:
     try:
         return json.loads(_read_json(name))
     except json.JSONDecodeError as exc:
-        raise ResourceError(f"package resource {_FOLDER}/{name}.json is not valid JSON: {exc}") from exc
+        raise ResourceError(
+            f"package resource {_FOLDER}/{name}.json is not valid JSON: {exc}"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,9 @@ class ReferenceCurve:
         if values is None:
             raise ResourceError(f"curve {self.name!r} has no {which!r} column")
         m = np.asarray(mass_gev, dtype=float)
-        out = np.exp(np.interp(np.log(m), np.log(self.mass_gev), np.log(values), left=np.nan, right=np.nan))
+        out = np.exp(
+            np.interp(np.log(m), np.log(self.mass_gev), np.log(values), left=np.nan, right=np.nan)
+        )
         return out
 
 
@@ -121,4 +125,6 @@ def load_curve(name: str) -> ReferenceCurve:
             source=raw["source"],
         )
     except (KeyError, ValueError, TypeError) as exc:
-        raise ResourceError(f"package resource {_FOLDER}/{name}.json is malformed: {exc!r}") from exc
+        raise ResourceError(
+            f"package resource {_FOLDER}/{name}.json is malformed: {exc!r}"
+        ) from exc

@@ -43,8 +43,12 @@ def _worker_init(channel: Any) -> None:
     _channel = channel.put
 
 
-def run_tasks(calls: Sequence[Call], n_workers: int, done: Callable[[int, Any], None],
-              message: Callable[[Any], None] | None = None) -> None:
+def run_tasks(
+    calls: Sequence[Call],
+    n_workers: int,
+    done: Callable[[int, Any], None],
+    message: Callable[[Any], None] | None = None,
+) -> None:
     """Run ``f(*args)`` for every call; ``done(i, result)`` in this process as each ends.
 
     Parameters
@@ -82,14 +86,19 @@ def run_tasks(calls: Sequence[Call], n_workers: int, done: Callable[[int, Any], 
             except queue_module.Empty:
                 return
 
-    with concurrent.futures.ProcessPoolExecutor(min(n_workers, len(calls)), mp_context=context,
-                                                initializer=_worker_init, initargs=(channel,)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        min(n_workers, len(calls)),
+        mp_context=context,
+        initializer=_worker_init,
+        initargs=(channel,),
+    ) as pool:
         futures = {pool.submit(function, *args): i for i, (function, args) in enumerate(calls)}
         pending = set(futures)
         try:
             while pending:
-                finished, pending = concurrent.futures.wait(pending, timeout=0.1,
-                                                            return_when=concurrent.futures.FIRST_COMPLETED)
+                finished, pending = concurrent.futures.wait(
+                    pending, timeout=0.1, return_when=concurrent.futures.FIRST_COMPLETED
+                )
                 drain()
                 for future in sorted(finished, key=futures.__getitem__):
                     done(futures[future], future.result())

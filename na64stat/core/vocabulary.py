@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-__all__ = ["BAND_NAMES", "LIMIT_STATUSES", "METHODS", "N_SIGMAS", "BandName", "LimitStatus", "Method"]
+__all__ = [
+    "BAND_NAMES",
+    "LIMIT_STATUSES",
+    "METHODS",
+    "N_SIGMAS",
+    "BandName",
+    "LimitStatus",
+    "Method",
+]
 
 #: Status of one limit (observed or one band):
 #: ``ok`` - CLs crosses 1 - CL inside the search range;

@@ -1,6 +1,11 @@
 """Statistical inference: CLs upper limits (asymptotic, toys, exact counting) and mass scans."""
 
-from na64stat.inference.calculators import AsymptoticCalculator, CLsPoint, ExactCalculator, ToyCalculator
+from na64stat.inference.calculators import (
+    AsymptoticCalculator,
+    CLsPoint,
+    ExactCalculator,
+    ToyCalculator,
+)
 from na64stat.inference.likelihood import FitResult, Likelihood
 from na64stat.inference.limits import UpperLimit, choose_method, upper_limit
 

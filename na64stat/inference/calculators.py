@@ -85,8 +85,10 @@ __all__ = [
 ]
 
 #: Said where some fits stop where an interpolated yield reaches zero (the likelihood is undefined beyond).
-EDGE_NOTE = ("some fits end where an interpolated expected count reaches zero (e.g. a histosys down variation "
-             "below -100%): the likelihood is undefined beyond, so they are minima on that edge")
+EDGE_NOTE = (
+    "some fits end where an interpolated expected count reaches zero (e.g. a histosys down variation "
+    "below -100%): the likelihood is undefined beyond, so they are minima on that edge"
+)
 _TIE = 1e-9
 #: Largest fraction of failed toy fits (and largest failed probability in exact
 #: counting) that is dropped; above it the CLs value is NaN, i.e. a fit failure.
@@ -148,7 +150,9 @@ class Calculator(Protocol):
     def evaluations(self) -> tuple[CLsPoint, ...]: ...
 
 
-def _twice_nll_free_fit(lik: Likelihood, data: np.ndarray, init: np.ndarray | None = None) -> FitResult:
+def _twice_nll_free_fit(
+    lik: Likelihood, data: np.ndarray, init: np.ndarray | None = None
+) -> FitResult:
     """Free fit with the POI bounded below by 0 (the q~_mu convention)."""
     hi = lik.bounds[lik.poi_index, 1]
     return lik.fit(data, init=init, poi_bounds=(0.0, hi))
@@ -201,7 +205,9 @@ def profile_on_data(lik: Likelihood, mu: float, init: np.ndarray) -> FitResult:
 
 def _qtilde(mu: float, free: FitResult, cond: FitResult, poi_index: int) -> np.ndarray:
     """q~_mu = max(0, t_mu) if mu_hat <= mu else 0, with mu_hat >= 0 (pyhf's qmu_tilde)."""
-    with np.errstate(invalid="ignore"):  # inf - inf where both fits failed: NaN, flagged by `converged`
+    with np.errstate(
+        invalid="ignore"
+    ):  # inf - inf where both fits failed: NaN, flagged by `converged`
         t = np.clip(cond.twice_nll - free.twice_nll, 0.0, None)
     return np.where(free.pars[:, poi_index] > mu, 0.0, t)
 
@@ -230,7 +236,11 @@ class AsymptoticCalculator:
         self.asimov = likelihood.expected_data(at_zero.pars[0])[0]
         # The Asimov data are the expectation at these parameters (aux included), so they
         # are its maximum-likelihood estimate: no free fit of the Asimov data is needed.
-        self.asimov_free = FitResult(at_zero.pars, likelihood.twice_nll(at_zero.pars, self.asimov[None, :]), at_zero.converged)
+        self.asimov_free = FitResult(
+            at_zero.pars,
+            likelihood.twice_nll(at_zero.pars, self.asimov[None, :]),
+            at_zero.converged,
+        )
         self._sq_obs: dict[float, float] = {}
         self._sq_asimov: dict[float, float] = {}
         self._inits: dict[tuple[int, float], np.ndarray] = {}
@@ -257,7 +267,9 @@ class AsymptoticCalculator:
         known = [m for (w, m) in self._inits if w == which]
         if not known:
             return (self.free.pars[0], self.asimov_free.pars[0])[which]
-        nearest = min(known, key=lambda m: abs(math.log(max(m, 1e-300)) - math.log(max(mu, 1e-300))))
+        nearest = min(
+            known, key=lambda m: abs(math.log(max(m, 1e-300)) - math.log(max(mu, 1e-300)))
+        )
         return self._inits[(which, nearest)]
 
     def _conditional(self, requests: list[tuple[int, float]]) -> None:
@@ -296,7 +308,9 @@ class AsymptoticCalculator:
         """Observed and expected CLs at ``mu`` (pyhf's formulas for q~ with a normal base)."""
         sq, sqa = self.sqrt_q(mu)
         if sqa <= 0.0:  # no sensitivity at this mu: nothing is excluded
-            return CLsPoint(mu=mu, cls_obs=1.0, clsb_obs=0.5, clb_obs=0.5, cls_exp=(1.0,) * len(N_SIGMAS))
+            return CLsPoint(
+                mu=mu, cls_obs=1.0, clsb_obs=0.5, clb_obs=0.5, cls_exp=(1.0,) * len(N_SIGMAS)
+            )
         t = sq - sqa if sq <= sqa else (sq * sq - sqa * sqa) / (2.0 * sqa)
         clsb = float(special.ndtr(-(t + sqa)))
         clb = float(special.ndtr(-t))
@@ -341,14 +355,28 @@ class TestStatDistribution:
 
 def _failed_point(mu: float, n_failed: int) -> CLsPoint:
     nan = math.nan
-    return CLsPoint(mu=mu, cls_obs=nan, clsb_obs=nan, clb_obs=nan, cls_exp=(nan,) * len(N_SIGMAS), n_failed=n_failed)
+    return CLsPoint(
+        mu=mu,
+        cls_obs=nan,
+        clsb_obs=nan,
+        clb_obs=nan,
+        cls_exp=(nan,) * len(N_SIGMAS),
+        n_failed=n_failed,
+    )
 
 
-def _cls_from_distributions(mu: float, q_obs: float, sb: TestStatDistribution, b: TestStatDistribution, n_failed: int = 0,
-                            errors: Callable[[float, float, int, int], float] | None = None,
-                            band: TestStatDistribution | None = None) -> CLsPoint:
+def _cls_from_distributions(
+    mu: float,
+    q_obs: float,
+    sb: TestStatDistribution,
+    b: TestStatDistribution,
+    n_failed: int = 0,
+    errors: Callable[[float, float, int, int], float] | None = None,
+    band: TestStatDistribution | None = None,
+) -> CLsPoint:
     """CLs from the s+b and b-only distributions; the bands' thresholds are quantiles of ``band`` (the
     b-only count outcomes with the auxiliary data as observed), or of ``b`` where it is not given."""
+
     def cls_at(q: float) -> tuple[float, float, float]:
         clsb, clb = sb.pvalue(q), b.pvalue(q)
         return (clsb / clb if clb > 0 else 1.0), clsb, clb
@@ -357,9 +385,16 @@ def _cls_from_distributions(mu: float, q_obs: float, sb: TestStatDistribution, b
     quantiles = band if band is not None else b
     at_bands = [cls_at(quantiles.quantile(float(special.ndtr(n)))) for n in N_SIGMAS]
     n_sb, n_b = sb.values.size, b.values.size
-    return CLsPoint(mu=mu, cls_obs=cls_obs, clsb_obs=clsb, clb_obs=clb, cls_exp=tuple(c[0] for c in at_bands),
-                    n_failed=n_failed, cls_obs_error=errors(clsb, clb, n_sb, n_b) if errors else 0.0,
-                    cls_exp_error=tuple(errors(c[1], c[2], n_sb, n_b) if errors else 0.0 for c in at_bands))
+    return CLsPoint(
+        mu=mu,
+        cls_obs=cls_obs,
+        clsb_obs=clsb,
+        clb_obs=clb,
+        cls_exp=tuple(c[0] for c in at_bands),
+        n_failed=n_failed,
+        cls_obs_error=errors(clsb, clb, n_sb, n_b) if errors else 0.0,
+        cls_exp_error=tuple(errors(c[1], c[2], n_sb, n_b) if errors else 0.0 for c in at_bands),
+    )
 
 
 @dataclass(frozen=True)
@@ -400,10 +435,14 @@ class ToyEnsemble:
         """
         same_q = math.isclose(self.q_obs, other.q_obs, rel_tol=1e-6, abs_tol=1e-9)
         if not math.isclose(self.mu, other.mu, rel_tol=1e-12) or not same_q:
-            raise InputError(f"cannot merge toys at mu = {self.mu} (q_obs {self.q_obs}) "
-                             f"with mu = {other.mu} (q_obs {other.q_obs})")
+            raise InputError(
+                f"cannot merge toys at mu = {self.mu} (q_obs {self.q_obs}) "
+                f"with mu = {other.mu} (q_obs {other.q_obs})"
+            )
         if set(self.seeds) & set(other.seeds):
-            raise InputError(f"toy runs share seeds {sorted(set(self.seeds) & set(other.seeds))}: merging would double count")
+            raise InputError(
+                f"toy runs share seeds {sorted(set(self.seeds) & set(other.seeds))}: merging would double count"
+            )
         return ToyEnsemble(
             mu=self.mu,
             q_obs=self.q_obs,
@@ -411,7 +450,9 @@ class ToyEnsemble:
             q_b=np.concatenate([self.q_b, other.q_b]),
             seeds=self.seeds + other.seeds,
             n_failed=self.n_failed + other.n_failed,
-            q_band=None if self.q_band is None or other.q_band is None else np.concatenate([self.q_band, other.q_band]),
+            q_band=None
+            if self.q_band is None or other.q_band is None
+            else np.concatenate([self.q_band, other.q_band]),
         )
 
     def cls(self) -> CLsPoint:
@@ -419,9 +460,20 @@ class ToyEnsemble:
         total = self.q_sb.size + self.q_b.size + self.n_failed
         if self.n_failed > MAX_FAILED_FRACTION * total or self.q_sb.size == 0 or self.q_b.size == 0:
             return _failed_point(self.mu, self.n_failed)
-        band = TestStatDistribution(self.q_band) if self.q_band is not None and self.q_band.size else None
-        return _cls_from_distributions(self.mu, self.q_obs, TestStatDistribution(self.q_sb), TestStatDistribution(self.q_b),
-                                       self.n_failed, errors=cls_binomial_error, band=band)
+        band = (
+            TestStatDistribution(self.q_band)
+            if self.q_band is not None and self.q_band.size
+            else None
+        )
+        return _cls_from_distributions(
+            self.mu,
+            self.q_obs,
+            TestStatDistribution(self.q_sb),
+            TestStatDistribution(self.q_b),
+            self.n_failed,
+            errors=cls_binomial_error,
+            band=band,
+        )
 
     def cls_error(self) -> float:
         """Binomial Monte-Carlo error of the observed CLs (never 0: see :func:`cls_binomial_error`)."""
@@ -474,30 +526,50 @@ class _ProfiledCalculator:
     def observed_fits_converged(self, mu: float) -> bool:
         """Whether the fits to the observed data that feed mu converged: the free fit, the conditional
         fit at mu (the s+b generator) and the one at mu = 0 (the b-only generator)."""
-        return bool(self.free.converged[0] and self._profiled_fit(mu).converged[0] and self._profiled_fit(0.0).converged[0])
+        return bool(
+            self.free.converged[0]
+            and self._profiled_fit(mu).converged[0]
+            and self._profiled_fit(0.0).converged[0]
+        )
 
     def q_observed(self, mu: float) -> float:
         """Observed q~_mu."""
         return float(_qtilde(mu, self.free, self._profiled_fit(mu), self.lik.poi_index)[0])
 
-    def q_values(self, mu: float, datasets: np.ndarray, free: FitResult | None = None,
-                 init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def q_values(
+        self,
+        mu: float,
+        datasets: np.ndarray,
+        free: FitResult | None = None,
+        init: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """q~_mu for many datasets; returns (values, converged). ``init``: start of the conditional fits."""
         q, ok, _ = self._q_with_conditional(mu, datasets, free, init)
         return q, ok
 
-    def _q_with_conditional(self, mu: float, datasets: np.ndarray, free: FitResult | None = None,
-                            init: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, FitResult]:
+    def _q_with_conditional(
+        self,
+        mu: float,
+        datasets: np.ndarray,
+        free: FitResult | None = None,
+        init: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, FitResult]:
         """:meth:`q_values` and the conditional fits themselves (warm starts for the next mu)."""
         if free is None:
             free = _twice_nll_free_fit(self.lik, datasets, init=self.free.pars[0])
         cond = self.lik.fit(datasets, init=free.pars if init is None else init, fixed_poi=mu)
-        if init is not None and not cond.converged.all():  # a warm start that failed: once more from the free fit
+        if (
+            init is not None and not cond.converged.all()
+        ):  # a warm start that failed: once more from the free fit
             again = np.flatnonzero(~cond.converged)
             retry = self.lik.fit(datasets[again], init=free.pars[again], fixed_poi=mu)
             better = retry.converged
             pars, nll, ok = cond.pars.copy(), cond.twice_nll.copy(), cond.converged.copy()
-            pars[again[better]], nll[again[better]], ok[again[better]] = retry.pars[better], retry.twice_nll[better], True
+            pars[again[better]], nll[again[better]], ok[again[better]] = (
+                retry.pars[better],
+                retry.twice_nll[better],
+                True,
+            )
             cond = FitResult(pars, nll, ok)
         if free.n_on_edge or cond.n_on_edge:
             self.notes.add(EDGE_NOTE)
@@ -540,7 +612,9 @@ class ToyCalculator(_ProfiledCalculator):
         self._band_blocks: dict[tuple[float, int], np.ndarray] = {}
         self._points: dict[float, CLsPoint] = {}
         self._ensembles: dict[float, ToyEnsemble] = {}
-        self._blocks: dict[tuple[float, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._blocks: dict[
+            tuple[float, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+        ] = {}
         self._add_block()
 
     @property
@@ -556,7 +630,9 @@ class ToyCalculator(_ProfiledCalculator):
         b_toys = self.sample(self.profiled_pars(0.0), self._u_b[-1])
         self._b_toys.append(b_toys)
         self._b_free.append(_twice_nll_free_fit(self.lik, b_toys, init=self.free.pars[0]))
-        outcomes = b_toys.copy()  # the same counts, the auxiliary data as observed: the bands' outcomes
+        outcomes = (
+            b_toys.copy()
+        )  # the same counts, the auxiliary data as observed: the bands' outcomes
         outcomes[:, self.lik.n_main :] = self.lik.data[self.lik.n_main :]
         self._b_outcomes.append(outcomes)
         self._b_outcome_free.append(_twice_nll_free_fit(self.lik, outcomes, init=self.free.pars[0]))
@@ -604,7 +680,9 @@ class ToyCalculator(_ProfiledCalculator):
         """The toys at ``mu``: observed q~_mu and its s+b and b-only distributions."""
         if mu not in self._ensembles:
             if not self.observed_fits_converged(mu):
-                self._ensembles[mu] = ToyEnsemble(mu, math.nan, np.zeros(0), np.zeros(0), (self.seed,), 0)
+                self._ensembles[mu] = ToyEnsemble(
+                    mu, math.nan, np.zeros(0), np.zeros(0), (self.seed,), 0
+                )
                 return self._ensembles[mu]
             q_obs = self.q_observed(mu)
             parts = [self._block(mu, k) for k in range(len(self._u_sb))]
@@ -612,7 +690,9 @@ class ToyCalculator(_ProfiledCalculator):
             q_b = np.concatenate([p[2][p[3]] for p in parts])
             n_failed = int(sum((~p[1]).sum() + (~p[3]).sum() for p in parts))
             q_band = np.concatenate([self._band_block(mu, k) for k in range(len(self._u_sb))])
-            self._ensembles[mu] = ToyEnsemble(mu, q_obs, q_sb, q_b, (self.seed,), n_failed, q_band=q_band)
+            self._ensembles[mu] = ToyEnsemble(
+                mu, q_obs, q_sb, q_b, (self.seed,), n_failed, q_band=q_band
+            )
         return self._ensembles[mu]
 
     def failed_toys(self) -> int:
@@ -695,7 +775,9 @@ class ExactCalculator(_ProfiledCalculator):
         if self._grid is None or not self._grid.covers(generators):
             self._grid = _layout(self.lik, generators, self.seed)
             self._grid_data = self._grid.datasets(self.lik.data)
-            self._grid_free = _twice_nll_free_fit(self.lik, self._grid_data, init=self._free_start(self._grid_data))
+            self._grid_free = _twice_nll_free_fit(
+                self.lik, self._grid_data, init=self._free_start(self._grid_data)
+            )
             self._grid_conditional = {}
             self.notes.update(self._grid.notes)
             if self._grid_free.n_on_edge:
@@ -747,7 +829,11 @@ class ExactCalculator(_ProfiledCalculator):
         q, ok = self._grid_q(mu)
         n_failed = int((~ok).sum())
         q = np.where(ok, q, np.nan)
-        failed = grid.probability(np.where(ok, 0.0, 1.0), np.array([0.5]), generators).value.max() if n_failed else 0.0
+        failed = (
+            grid.probability(np.where(ok, 0.0, 1.0), np.array([0.5]), generators).value.max()
+            if n_failed
+            else 0.0
+        )
         if failed > MAX_FAILED_PROBABILITY:
             point = _failed_point(mu, n_failed)
         else:
@@ -768,12 +854,18 @@ class ExactCalculator(_ProfiledCalculator):
         poi = lik.poi_index
         at_zero = start.copy()
         at_zero[:, poi] = 0.0
-        if lik.n_main > 1:  # the summed excess over the summed signal per unit POI, at the nominal nuisances
+        if (
+            lik.n_main > 1
+        ):  # the summed excess over the summed signal per unit POI, at the nominal nuisances
             pars = np.repeat(self.free.pars[:1], 2, axis=0)
             pars[:, poi] = (0.0, 1.0)
             background, with_signal = lik.expected_data(pars, include_auxdata=False).sum(axis=1)
             per_unit = with_signal - background
-            guess = (data[:, : lik.n_main].sum(axis=1) - background) / per_unit if per_unit > 0 else 0.0 * data[:, 0]
+            guess = (
+                (data[:, : lik.n_main].sum(axis=1) - background) / per_unit
+                if per_unit > 0
+                else 0.0 * data[:, 0]
+            )
             start[:, poi] = np.clip(np.nan_to_num(guess), 0.0, hi[poi])
         elif lik.closed_form is not None:
             background = lik.closed_form.rate(at_zero)[0]
@@ -797,11 +889,17 @@ class ExactCalculator(_ProfiledCalculator):
         need = free.pars[:, poi] < mu
         q = np.zeros(free.pars.shape[0])
         ok = free.converged.copy()
-        near = min(self._grid_conditional, key=lambda m: abs(math.log(m / mu)), default=None) if mu > 0 else None
+        near = (
+            min(self._grid_conditional, key=lambda m: abs(math.log(m / mu)), default=None)
+            if mu > 0
+            else None
+        )
         init = free.pars if near is None else self._grid_conditional[near]
         if need.any():
             sub = FitResult(free.pars[need], free.twice_nll[need], free.converged[need])
-            q_need, ok_need, cond = self._q_with_conditional(mu, self._grid_data[need], free=sub, init=init[need])
+            q_need, ok_need, cond = self._q_with_conditional(
+                mu, self._grid_data[need], free=sub, init=init[need]
+            )
             q[need], ok[need] = q_need, ok_need
             start = init.copy()
             start[need] = cond.pars
@@ -809,8 +907,15 @@ class ExactCalculator(_ProfiledCalculator):
                 self._grid_conditional[mu] = start
         return q, ok
 
-    def _point(self, mu: float, q_obs: float, grid: CountingGrid | JointGrid, q: np.ndarray, generators: np.ndarray,
-               n_failed: int) -> CLsPoint:
+    def _point(
+        self,
+        mu: float,
+        q_obs: float,
+        grid: CountingGrid | JointGrid,
+        q: np.ndarray,
+        generators: np.ndarray,
+        n_failed: int,
+    ) -> CLsPoint:
         """Observed and expected CLs from the test statistic on the grid."""
         p_band = np.array([special.ndtr(n) for n in N_SIGMAS])
         statistic = grid.statistic(q)
@@ -823,9 +928,16 @@ class ExactCalculator(_ProfiledCalculator):
         cls = np.where(np.isnan(thresholds), np.nan, cls)  # a band whose outcomes failed to fit
         error = _ratio_error(prob, cls)
         error = np.where(thresholds <= 0.0, 0.0, error)
-        return CLsPoint(mu=mu, cls_obs=float(cls[0]), clsb_obs=float(sb[0]), clb_obs=float(b[0]),
-                        cls_exp=tuple(float(c) for c in cls[1:]), n_failed=n_failed,
-                        cls_obs_error=float(error[0]), cls_exp_error=tuple(float(e) for e in error[1:]))
+        return CLsPoint(
+            mu=mu,
+            cls_obs=float(cls[0]),
+            clsb_obs=float(sb[0]),
+            clb_obs=float(b[0]),
+            cls_exp=tuple(float(c) for c in cls[1:]),
+            n_failed=n_failed,
+            cls_obs_error=float(error[0]),
+            cls_exp_error=tuple(float(e) for e in error[1:]),
+        )
 
 
 def _ratio_error(prob: RegionProbability, cls: np.ndarray) -> np.ndarray:
@@ -851,8 +963,10 @@ def _check_exact_applies(likelihood: Likelihood) -> None:
     """Raise InputError where exact counting does not apply: more main bins than a combination of
     counting experiments has (:data:`~na64stat.inference.singlebin.MAX_BINS`)."""
     if likelihood.n_main > MAX_BINS:
-        raise InputError(f"exact counting sums over count vectors of at most {MAX_BINS} bins, "
-                         f"this model has {likelihood.n_main}; use toys or asymptotic")
+        raise InputError(
+            f"exact counting sums over count vectors of at most {MAX_BINS} bins, "
+            f"this model has {likelihood.n_main}; use toys or asymptotic"
+        )
 
 
 def _layout(lik: Likelihood, generators: np.ndarray, seed: int = 0) -> CountingGrid | JointGrid:
@@ -874,7 +988,9 @@ class _Outcomes:
     def __init__(self, calc: ExactCalculator, data: np.ndarray) -> None:
         self.calc = calc
         self.data = data
-        self.free = _twice_nll_free_fit(calc.lik, data, init=calc.free.pars[0]) if data.size else None
+        self.free = (
+            _twice_nll_free_fit(calc.lik, data, init=calc.free.pars[0]) if data.size else None
+        )
         self._q: dict[float, np.ndarray] = {}
 
     def q(self, mu: float) -> np.ndarray:

@@ -28,7 +28,7 @@ grids with twice and four times the spacing (subsets of the fine grid, so no
 extra fits): with d1 = ``|P(h) - P(2h)|``, d2 = ``|P(2h) - P(4h)|`` and r = d2 / d1,
 the error of P(h) is d1 / (r - 1) (Aitken's estimate for geometric
 convergence), or d1 where the sums do not converge clearly (r < 2);
-``tests/test_limit_edges.py`` checks it against a grid four times finer.
+``tests/inference/test_limit_edges.py`` checks it against a grid four times finer.
 
 The grid is independent of t, so q is computed once per tested mu (one
 batched free and one conditional fit per grid point), and P(q >= t) for any
@@ -49,8 +49,16 @@ from na64stat.core.errors import InputError
 if TYPE_CHECKING:
     from na64stat.inference.likelihood import Likelihood
 
-__all__ = ["MAX_GRID", "MAX_POISSON_MEAN", "Axis", "CountingGrid", "DataSpace", "GridStatistic", "RegionProbability",
-           "uniform_nodes"]
+__all__ = [
+    "MAX_GRID",
+    "MAX_POISSON_MEAN",
+    "Axis",
+    "CountingGrid",
+    "DataSpace",
+    "GridStatistic",
+    "RegionProbability",
+    "uniform_nodes",
+]
 
 #: Largest number of data points (grid nodes) one tested mu may need.
 MAX_GRID: int = 4_000_000
@@ -122,11 +130,15 @@ class DataSpace(Protocol):
     #: the inner axes and, for each, the rows (a mask over the rows) that lie along it
     inner_groups: list[tuple[Axis, np.ndarray]]
 
-    def row_weights(self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False) -> np.ndarray: ...
+    def row_weights(
+        self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False
+    ) -> np.ndarray: ...
 
     def tail_probability(self, generators: np.ndarray) -> np.ndarray: ...
 
-    def sampling_influence(self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> np.ndarray | None: ...
+    def sampling_influence(
+        self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray
+    ) -> np.ndarray | None: ...
 
 
 @dataclass(frozen=True)
@@ -157,7 +169,9 @@ def uniform_nodes(lo: float, hi: float, width: float) -> np.ndarray:
     >>> uniform_nodes(-1.0, 1.0, 0.5).tolist()
     [-1.0, -0.5, 0.0, 0.5, 1.0]
     """
-    half = 2 * max(math.ceil((hi - lo) / (4.0 * width)), 1)  # 4k + 1 nodes: both coarser grids keep the ends
+    half = 2 * max(
+        math.ceil((hi - lo) / (4.0 * width)), 1
+    )  # 4k + 1 nodes: both coarser grids keep the ends
     return 0.5 * (lo + hi) + width * np.arange(-half, half + 1)
 
 
@@ -177,7 +191,9 @@ class CountingGrid:
 
     def __init__(self, lik: Likelihood, generators: np.ndarray, rate_margin: float = 1.0) -> None:
         if lik.n_main != 1:
-            raise InputError(f"exact counting needs a single-bin model, this one has {lik.n_main} bins")
+            raise InputError(
+                f"exact counting needs a single-bin model, this one has {lik.n_main} bins"
+            )
         self.lik = lik
         gens = np.atleast_2d(generators)
         rates = self.rates(gens)
@@ -186,7 +202,9 @@ class CountingGrid:
         discrete = [Axis(0, np.arange(n_max + 1, dtype=float), "main")]
         continuous: list[Axis] = []
         influence: list[float] = []
-        slopes = np.max(np.abs([self._slopes(g) for g in gens]), axis=0)  # the POI's reach at any generator
+        slopes = np.max(
+            np.abs([self._slopes(g) for g in gens]), axis=0
+        )  # the POI's reach at any generator
         for k, term in enumerate(lik.aux_terms):
             kind = "normal" if term.kind == "normal" else "poisson"
             if kind == "poisson":
@@ -194,25 +212,55 @@ class CountingGrid:
                 if means.max() <= MAX_POISSON_MEAN:
                     lo = int(stats.poisson.ppf(_AUX_TAIL, max(means.min(), 0.0)))
                     hi = int(stats.poisson.isf(_AUX_TAIL, means.max())) + 2
-                    discrete.append(Axis(1 + k, np.arange(lo, hi + 1, dtype=float), kind, term.par_index, term.scale))
+                    discrete.append(
+                        Axis(
+                            1 + k,
+                            np.arange(lo, hi + 1, dtype=float),
+                            kind,
+                            term.par_index,
+                            term.scale,
+                        )
+                    )
                     continue
                 kind = "poisson_normal"
                 self.notes.append(f"poisson_aux_normal_approximation (mean {means.max():.3g})")
             axis = Axis(1 + k, np.zeros(0), kind, term.par_index, term.scale)
             centres, sigmas = zip(*(axis.normal(g) for g in gens))
-            lo, hi = min(centres) - _HALF_WIDTH * max(sigmas), max(centres) + _HALF_WIDTH * max(sigmas)
-            continuous.append(Axis(1 + k, uniform_nodes(lo, hi, min(sigmas) * _OUTER_STEP), kind, term.par_index,
-                                   term.scale))
-            influence.append(abs(slopes[term.par_index]) * max(sigmas) / (term.scale if kind != "normal" else 1.0))
+            lo, hi = (
+                min(centres) - _HALF_WIDTH * max(sigmas),
+                max(centres) + _HALF_WIDTH * max(sigmas),
+            )
+            continuous.append(
+                Axis(
+                    1 + k,
+                    uniform_nodes(lo, hi, min(sigmas) * _OUTER_STEP),
+                    kind,
+                    term.par_index,
+                    term.scale,
+                )
+            )
+            influence.append(
+                abs(slopes[term.par_index])
+                * max(sigmas)
+                / (term.scale if kind != "normal" else 1.0)
+            )
         self.inner: Axis | None = None
         if continuous:
             chosen = continuous.pop(int(np.argmax(influence)))
             lo, hi = chosen.nodes[0], chosen.nodes[-1]
             step = (chosen.nodes[1] - chosen.nodes[0]) * _INNER_STEP / _OUTER_STEP
-            self.inner = Axis(chosen.column, uniform_nodes(lo, hi, step), chosen.kind, chosen.par_index, chosen.scale)
+            self.inner = Axis(
+                chosen.column,
+                uniform_nodes(lo, hi, step),
+                chosen.kind,
+                chosen.par_index,
+                chosen.scale,
+            )
         self.outer: list[Axis] = discrete + continuous
         self.inner_groups: list[tuple[Axis, np.ndarray]] = []
-        self.shape = tuple(a.nodes.size for a in self.outer) + ((self.inner.nodes.size,) if self.inner else (1,))
+        self.shape = tuple(a.nodes.size for a in self.outer) + (
+            (self.inner.nodes.size,) if self.inner else (1,)
+        )
         # outer rows (combinations of counts and outer measurements) that no generator of the layout
         # reaches with probability above _PRUNE are not fitted; their probability under the tested
         # generators is added to the numerical error
@@ -241,7 +289,10 @@ class CountingGrid:
     def covers(self, generators: np.ndarray) -> bool:
         """Whether the grid holds all but a negligible tail of each generator's data."""
         gens = np.atleast_2d(generators)
-        if stats.poisson.isf(_MAIN_TAIL, float(self.rates(gens).max())) + 2 > self.outer[0].nodes[-1]:
+        if (
+            stats.poisson.isf(_MAIN_TAIL, float(self.rates(gens).max())) + 2
+            > self.outer[0].nodes[-1]
+        ):
             return False
         for axis in self.outer[1:] + ([self.inner] if self.inner else []):
             for g in gens:
@@ -252,7 +303,10 @@ class CountingGrid:
                         return False
                 else:
                     mean = float(g[axis.par_index]) * axis.scale
-                    if stats.poisson.ppf(_AUX_TAIL, mean) < axis.nodes[0] or stats.poisson.isf(_AUX_TAIL, mean) > axis.nodes[-1]:
+                    if (
+                        stats.poisson.ppf(_AUX_TAIL, mean) < axis.nodes[0]
+                        or stats.poisson.isf(_AUX_TAIL, mean) > axis.nodes[-1]
+                    ):
                         return False
         return True
 
@@ -284,7 +338,9 @@ class CountingGrid:
         rates = self.rates(np.atleast_2d(generators))
         return stats.poisson.pmf(self.outer[0].nodes[None, :], rates[:, None])
 
-    def row_weights(self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False) -> np.ndarray:
+    def row_weights(
+        self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False
+    ) -> np.ndarray:
         """Weights of the (active) outer rows per generator, shape (G, rows); ``coarse`` = level: every
         2**level-th continuous node, its weight x 2**level."""
         key = (np.asarray(generators, dtype=float).tobytes(), coarse, all_rows)
@@ -306,12 +362,15 @@ class CountingGrid:
         """Probability of the data points left out (rows no generator of the layout reaches), per generator."""
         return self.row_weights(generators, 0, all_rows=True)[:, ~self.active].sum(axis=1)
 
-    def sampling_influence(self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> np.ndarray | None:
+    def sampling_influence(
+        self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray
+    ) -> np.ndarray | None:
         """Each sampled row's centred contribution to P(q >= t): None here (every row is a quadrature node)."""
         return None
 
-    def probability(self, q: np.ndarray, thresholds: np.ndarray, generators: np.ndarray,
-                    with_error: bool = True) -> RegionProbability:
+    def probability(
+        self, q: np.ndarray, thresholds: np.ndarray, generators: np.ndarray, with_error: bool = True
+    ) -> RegionProbability:
         """P_g(q >= t) for each threshold (array (T,)) and generator, with the numerical error.
 
         ``q`` holds the test statistic at every fitted data point (NaN where a
@@ -327,8 +386,10 @@ class CountingGrid:
 
 #: Inverse Vandermonde matrices of the cubic through four nodes at the offsets below (units of the
 #: spacing, relative to the left end of the interval): interior, first and last interval.
-_STENCILS = {offset: np.linalg.inv(np.vander(np.arange(4.0) + offset, 4, increasing=True))
-             for offset in (-1.0, 0.0, -2.0)}
+_STENCILS = {
+    offset: np.linalg.inv(np.vander(np.arange(4.0) + offset, 4, increasing=True))
+    for offset in (-1.0, 0.0, -2.0)
+}
 
 
 class GridStatistic:
@@ -346,7 +407,9 @@ class GridStatistic:
             self._cubics[level] = _cubic_coefficients(self.q[:, :: 2**level])
         return self._cubics[level]
 
-    def probability(self, thresholds: np.ndarray, generators: np.ndarray, with_error: bool = True) -> RegionProbability:
+    def probability(
+        self, thresholds: np.ndarray, generators: np.ndarray, with_error: bool = True
+    ) -> RegionProbability:
         """P_g(q >= t), shape (T, G), and its numerical error (module docstring)."""
         grid = self.grid
         t = np.atleast_1d(np.asarray(thresholds, dtype=float))
@@ -360,7 +423,9 @@ class GridStatistic:
         d2 = np.abs(half - self._probability(t, gens, 2))
         skipped = grid.tail_probability(gens)
         influence = grid.sampling_influence(mass, rows, keep)
-        sampled = np.zeros_like(fine) if influence is None else np.sqrt(np.sum(influence**2, axis=1))
+        sampled = (
+            np.zeros_like(fine) if influence is None else np.sqrt(np.sum(influence**2, axis=1))
+        )
         # Aitken: with a geometric convergence ratio r = d2 / d1 per halving, the fine sum is off by
         # d1 / (r - 1); without clear convergence (r < 2) by d1 itself
         with np.errstate(all="ignore"):
@@ -368,13 +433,20 @@ class GridStatistic:
         with np.errstate(all="ignore"):
             error = np.where(ratio >= 2.0, d1 / (ratio - 1.0), d1)
         quadrature = np.maximum(error, 1e-15) + skipped[None, :]
-        return RegionProbability(fine, np.hypot(np.maximum(error, 1e-15), sampled) + skipped[None, :], quadrature, influence)
+        return RegionProbability(
+            fine,
+            np.hypot(np.maximum(error, 1e-15), sampled) + skipped[None, :],
+            quadrature,
+            influence,
+        )
 
     def _probability(self, t: np.ndarray, gens: np.ndarray, coarse: int) -> np.ndarray:
         mass, rows, _ = self._row_mass(t, gens, coarse)
         return np.einsum("tdg,gd->tg", mass, rows)
 
-    def _row_mass(self, t: np.ndarray, gens: np.ndarray, coarse: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _row_mass(
+        self, t: np.ndarray, gens: np.ndarray, coarse: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per threshold, row and generator the probability of q >= t along the row's inner axis (T, D, G;
         0 or 1 without one), the rows' weights (G, D) and the indices of the rows kept (weight > 0)."""
         grid = self.grid
@@ -415,8 +487,14 @@ def _cubic_coefficients(q: np.ndarray) -> np.ndarray:
     return out
 
 
-def _inner_mass(q: np.ndarray, cubic: np.ndarray, x: np.ndarray, t: np.ndarray, cdf: np.ndarray,
-                normals: list[tuple[float, float]]) -> np.ndarray:
+def _inner_mass(
+    q: np.ndarray,
+    cubic: np.ndarray,
+    x: np.ndarray,
+    t: np.ndarray,
+    cdf: np.ndarray,
+    normals: list[tuple[float, float]],
+) -> np.ndarray:
     """Per threshold, outer row and generator, the normal probability of {x: q(x) >= t} on the inner axis.
 
     Values within 1e-9 (relative) of t count as reaching it, as for discrete counts: a q that is
@@ -439,8 +517,14 @@ def _inner_mass(q: np.ndarray, cubic: np.ndarray, x: np.ndarray, t: np.ndarray, 
     return mass
 
 
-def _cubic_crossing(q: np.ndarray, cubic: np.ndarray, x: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                    t: np.ndarray) -> np.ndarray:
+def _cubic_crossing(
+    q: np.ndarray,
+    cubic: np.ndarray,
+    x: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
     """The root of the interval's cubic minus t (one threshold per interval) inside [x_i, x_i+1].
 
     The cubic equals q - t at the two ends, which have opposite signs, so a

@@ -63,13 +63,27 @@ from scipy import special, stats
 from scipy.stats import qmc
 
 from na64stat.core.errors import InputError
-from na64stat.inference.counting import MAX_GRID, Axis, GridStatistic, RegionProbability, uniform_nodes
+from na64stat.inference.counting import (
+    MAX_GRID,
+    Axis,
+    GridStatistic,
+    RegionProbability,
+    uniform_nodes,
+)
 
 if TYPE_CHECKING:
     from na64stat.inference.likelihood import AuxTerm, Likelihood
 
-__all__ = ["COUNT_CUTOFF", "COUNT_TAIL", "MAX_COUNT_VECTORS", "MAX_SAMPLES", "MIN_SAMPLES", "JointGrid", "count_vectors",
-           "covering_vectors"]
+__all__ = [
+    "COUNT_CUTOFF",
+    "COUNT_TAIL",
+    "MAX_COUNT_VECTORS",
+    "MAX_SAMPLES",
+    "MIN_SAMPLES",
+    "JointGrid",
+    "count_vectors",
+    "covering_vectors",
+]
 
 #: Count vectors whose probability under every generator of the layout stays below this are not
 #: even candidates (:func:`count_vectors`) ...
@@ -83,9 +97,16 @@ MAX_COUNT_VECTORS: int = 200_000
 MAX_SAMPLES: int = 64
 #: ... and for the least probable ones.
 MIN_SAMPLES: int = 2
-_INNER_STEP, _HALF_WIDTH = 1.0, 5.5  # inner axis: spacing and half-width in units of its sigma (q~ is smooth along it)
-_CHOICE_VECTORS = 24  # count vectors whose inner axis is chosen by fits (the others: the nearest one's)
-_PROPOSAL_WIDTH = 1.25  # proposal sigma of a sampled Gaussian measurement, in units of its own sigma
+_INNER_STEP, _HALF_WIDTH = (
+    1.0,
+    5.5,
+)  # inner axis: spacing and half-width in units of its sigma (q~ is smooth along it)
+_CHOICE_VECTORS = (
+    24  # count vectors whose inner axis is chosen by fits (the others: the nearest one's)
+)
+_PROPOSAL_WIDTH = (
+    1.25  # proposal sigma of a sampled Gaussian measurement, in units of its own sigma
+)
 
 
 def _pmf_envelope(n: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -94,7 +115,9 @@ def _pmf_envelope(n: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return stats.poisson.pmf(n, np.clip(n, lo, hi))
 
 
-def count_vectors(rate_lo: np.ndarray, rate_hi: np.ndarray, cutoff: float | None = None) -> np.ndarray:
+def count_vectors(
+    rate_lo: np.ndarray, rate_hi: np.ndarray, cutoff: float | None = None
+) -> np.ndarray:
     """Every count vector (one count per bin) that some rates in the box [rate_lo, rate_hi] give a
     probability above ``cutoff``, most probable first.
 
@@ -128,9 +151,11 @@ def count_vectors(rate_lo: np.ndarray, rate_hi: np.ndarray, cutoff: float | None
         joint = bound[:, None] * env[None, :]
         rows, cols = np.nonzero(joint > cutoff)
         if rows.size > MAX_COUNT_VECTORS:
-            raise InputError(f"exact counting would sum over more than {MAX_COUNT_VECTORS} count vectors "
-                             f"(expected counts up to {float(np.max(rate_hi)):.3g} in {len(rate_hi)} bins); "
-                             "use toys or asymptotic")
+            raise InputError(
+                f"exact counting would sum over more than {MAX_COUNT_VECTORS} count vectors "
+                f"(expected counts up to {float(np.max(rate_hi)):.3g} in {len(rate_hi)} bins); "
+                "use toys or asymptotic"
+            )
         vectors = np.column_stack([vectors[rows], n[cols]])
         bound = joint[rows, cols]
     order = np.argsort(-bound, kind="stable")
@@ -203,7 +228,11 @@ def _allocation(weight: np.ndarray, n_sampled: int) -> np.ndarray:
     if n_sampled == 0:
         return np.ones(weight.size, dtype=int)
     ratio = np.maximum(weight / max(float(weight.max()), 1e-300), 1e-300)
-    level = np.clip(np.ceil(math.log2(MAX_SAMPLES) + np.log2(ratio)), math.log2(MIN_SAMPLES), math.log2(MAX_SAMPLES))
+    level = np.clip(
+        np.ceil(math.log2(MAX_SAMPLES) + np.log2(ratio)),
+        math.log2(MIN_SAMPLES),
+        math.log2(MAX_SAMPLES),
+    )
     return (2 ** level.astype(int)).astype(int)
 
 
@@ -223,7 +252,9 @@ class JointGrid:
         Seed of the Sobol scrambling and shifts (the same seed gives the same points).
     """
 
-    def __init__(self, lik: Likelihood, generators: np.ndarray, rate_margin: float = 1.0, seed: int = 0) -> None:
+    def __init__(
+        self, lik: Likelihood, generators: np.ndarray, rate_margin: float = 1.0, seed: int = 0
+    ) -> None:
         self.lik = lik
         gens = np.atleast_2d(generators)
         self.notes: list[str] = []
@@ -240,7 +271,9 @@ class JointGrid:
         self.stratum = np.repeat(np.arange(len(self.counts)), self.per_vector)
         self.samples, self.log_proposal = self._draw(seed)
         #: (axis, rows on it) for each inner axis in use: what GridStatistic integrates exactly
-        self.inner_groups = [(axis, self.inner_of[self.stratum] == k) for k, axis in self.axes.items()]
+        self.inner_groups = [
+            (axis, self.inner_of[self.stratum] == k) for k, axis in self.axes.items()
+        ]
         n_inner = next(iter(self.axes.values())).nodes.size if self.axes else 1
         self.shape: tuple[int, ...] = (self.stratum.size, n_inner)
         self.active = np.ones(self.stratum.size, dtype=bool)
@@ -320,7 +353,9 @@ class JointGrid:
         free = lik.fit(data, poi_bounds=(0.0, max(float(lik.bounds[poi, 1]), mu)))
         cond = lik.fit(data, init=free.pars, fixed_poi=mu)
         with np.errstate(invalid="ignore"):
-            q = np.where(free.pars[:, poi] > mu, 0.0, np.clip(cond.twice_nll - free.twice_nll, 0.0, None))
+            q = np.where(
+                free.pars[:, poi] > mu, 0.0, np.clip(cond.twice_nll - free.twice_nll, 0.0, None)
+            )
         q = np.nan_to_num(q, nan=0.0, posinf=0.0).reshape(len(normals), 2, n_vec)
         return np.asarray(normals)[np.argmax(np.abs(q[:, 1] - q[:, 0]), axis=0)]
 
@@ -336,8 +371,14 @@ class JointGrid:
         rates = lik.expected_data(gens, include_auxdata=False)
         counts = covering_vectors(np.vstack([rates, rates.max(axis=0) * rate_margin]))
         normals = [term for term in lik.aux_terms if term.kind == "normal"]
-        rows = _allocation(_poisson_probability(counts, rates).max(axis=0), len(lik.aux_terms) - min(len(normals), 1))
-        spans = [_inner_span(term, gens[:, term.par_index].min(), gens[:, term.par_index].max()) for term in normals]
+        rows = _allocation(
+            _poisson_probability(counts, rates).max(axis=0),
+            len(lik.aux_terms) - min(len(normals), 1),
+        )
+        spans = [
+            _inner_span(term, gens[:, term.par_index].min(), gens[:, term.par_index].max())
+            for term in normals
+        ]
         nodes = max((_inner_nodes(term, *span) for term, span in zip(normals, spans)), default=1)
         return int(rows.sum()) * nodes
 
@@ -359,9 +400,13 @@ class JointGrid:
         # itself, K a power of two) under its own random shift modulo 1 (Cranley-Patterson rotation), so
         # that the count vectors' integrals are independent (the self-normalised weights leave a bias of
         # order 1/K, below the stated error)
-        net = qmc.Sobol(dim, scramble=True, seed=np.random.default_rng([seed, 0])).random_base2(int(MAX_SAMPLES).bit_length() - 1)
+        net = qmc.Sobol(dim, scramble=True, seed=np.random.default_rng([seed, 0])).random_base2(
+            int(MAX_SAMPLES).bit_length() - 1
+        )
         shifts = np.random.default_rng([seed, 1]).random((len(self.per_vector), dim))
-        first = np.arange(n_rows) - np.repeat(np.cumsum(self.per_vector) - self.per_vector, self.per_vector)
+        first = np.arange(n_rows) - np.repeat(
+            np.cumsum(self.per_vector) - self.per_vector, self.per_vector
+        )
         uniforms = np.clip(np.mod(net[first] + shifts[self.stratum], 1.0), 1e-12, 1.0 - 1e-12)
         values, log_q = np.empty((n_rows, dim)), np.empty((n_rows, dim))
         for k in range(dim):
@@ -379,7 +424,9 @@ class JointGrid:
         measurement's mean where its proposal and inner axis still cover it."""
         gens = np.atleast_2d(generators)
         rates = self.rates(gens)
-        if np.any(rates < self.rate_lo * (1 - 1e-9) - 1e-12) or np.any(rates > self.rate_hi * (1 + 1e-9) + 1e-12):
+        if np.any(rates < self.rate_lo * (1 - 1e-9) - 1e-12) or np.any(
+            rates > self.rate_hi * (1 + 1e-9) + 1e-12
+        ):
             return False
         for term, (lo, hi) in zip(self.lik.aux_terms, self.centres):
             means = np.array([self._mean(term, float(g[term.par_index])) for g in gens])
@@ -418,7 +465,9 @@ class JointGrid:
             self._pmf_cache[key] = _poisson_probability(self.counts, self.rates(gens))
         return self._pmf_cache[key]
 
-    def row_weights(self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False) -> np.ndarray:
+    def row_weights(
+        self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False
+    ) -> np.ndarray:
         """Weight of each row per generator: P_g(n) times the row's self-normalised importance weight
         within its count vector.
 
@@ -443,23 +492,33 @@ class JointGrid:
             x = self.samples[sampled, k]
             for g, pars in enumerate(gens):
                 mean = self._mean(term, float(pars[term.par_index]))
-                log_p = stats.norm.logpdf(x, mean, term.scale) if term.kind == "normal" else stats.poisson.logpmf(x, mean)
+                log_p = (
+                    stats.norm.logpdf(x, mean, term.scale)
+                    if term.kind == "normal"
+                    else stats.poisson.logpmf(x, mean)
+                )
                 log_ratio[g, sampled] += log_p - self.log_proposal[sampled, k]
         # each count vector's own largest ratio as the reference (a global one could underflow a whole vector)
         top = np.full((len(gens), len(self.counts)), -np.inf)
         for g in range(len(gens)):
             np.maximum.at(top[g], self.stratum, log_ratio[g])
         ratio = np.exp(log_ratio - top[:, self.stratum])
-        per_vector = np.stack([np.bincount(self.stratum, weights=r, minlength=len(self.counts)) for r in ratio])
+        per_vector = np.stack(
+            [np.bincount(self.stratum, weights=r, minlength=len(self.counts)) for r in ratio]
+        )
         with np.errstate(all="ignore"):
-            normalised = np.where(per_vector[:, self.stratum] > 0, ratio / per_vector[:, self.stratum], 0.0)
+            normalised = np.where(
+                per_vector[:, self.stratum] > 0, ratio / per_vector[:, self.stratum], 0.0
+            )
         return self.count_probability(gens)[:, self.stratum] * normalised
 
     def tail_probability(self, generators: np.ndarray) -> np.ndarray:
         """Probability of the count vectors left out, per generator."""
         return np.clip(1.0 - self.count_probability(generators).sum(axis=1), 0.0, 1.0)
 
-    def sampling_influence(self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> np.ndarray | None:
+    def sampling_influence(
+        self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray
+    ) -> np.ndarray | None:
         """Each kept row's centred contribution w_i (m_i - m_bar) to P(q >= t), shape (T, D, G) (module
         docstring): ``mass`` (T, D, G) is the row's probability of q >= t along its inner axis, ``rows``
         (G, D) the rows' weights and ``keep`` the kept rows' indices. None where nothing is sampled.
@@ -475,7 +534,9 @@ class JointGrid:
             for t in range(mass.shape[0]):
                 m = mass[t, :, g]
                 with np.errstate(all="ignore"):
-                    mean = np.where(total > 0, np.bincount(strata, weights=w * m, minlength=n_vec) / total, 0.0)
+                    mean = np.where(
+                        total > 0, np.bincount(strata, weights=w * m, minlength=n_vec) / total, 0.0
+                    )
                 out[t, :, g] = w * (m - mean[strata])
         return out
 
@@ -484,7 +545,8 @@ class JointGrid:
         """The test statistic on this layout, with its interpolants precomputed."""
         return GridStatistic(self, q)
 
-    def probability(self, q: np.ndarray, thresholds: np.ndarray, generators: np.ndarray,
-                    with_error: bool = True) -> RegionProbability:
+    def probability(
+        self, q: np.ndarray, thresholds: np.ndarray, generators: np.ndarray, with_error: bool = True
+    ) -> RegionProbability:
         """P_g(q >= t) for each threshold and generator, with the numerical error."""
         return self.statistic(q).probability(thresholds, generators, with_error)

@@ -107,7 +107,9 @@ class Likelihood:
         self.data = np.asarray(data, dtype=float)
         expected_size = model.config.nmaindata + model.config.nauxdata
         if self.data.shape != (expected_size,):
-            raise InputError(f"data has {self.data.size} entries, the model expects {expected_size}")
+            raise InputError(
+                f"data has {self.data.size} entries, the model expects {expected_size}"
+            )
         self.poi_index: int = model.config.poi_index
         self.init = np.asarray(model.config.suggested_init(), dtype=float)
         self.bounds = np.asarray(model.config.suggested_bounds(), dtype=float)
@@ -121,7 +123,8 @@ class Likelihood:
         self.closed_form: SingleBinModel | None = SingleBinModel.from_likelihood(self)
         #: closed-form -2 ln L with analytic derivatives, one bin or a few (None: pyhf path)
         self.closed_form_nll: SingleBinModel | BinnedModel | None = (
-            self.closed_form or BinnedModel.from_likelihood(self))
+            self.closed_form or BinnedModel.from_likelihood(self)
+        )
         self.typical_scale = self._typical_scale()
 
     def _typical_scale(self) -> np.ndarray:
@@ -159,7 +162,9 @@ class Likelihood:
             elif pset.pdf_type == "poisson":
                 terms += [AuxTerm("poisson", i, float(f)) for i, f in zip(indices, pset.factors)]
             else:  # pragma: no cover - pyhf has only these two
-                raise InputError(f"unsupported constraint type {pset.pdf_type!r} for parameter {name!r}")
+                raise InputError(
+                    f"unsupported constraint type {pset.pdf_type!r} for parameter {name!r}"
+                )
         return tuple(terms)
 
     @property
@@ -208,7 +213,9 @@ class Likelihood:
     def expected_data(self, pars: ArrayLike, include_auxdata: bool = True) -> np.ndarray:
         """Expected main (and auxiliary) data at ``pars`` (shape (N, n) for (N, p) pars)."""
         p = np.atleast_2d(np.asarray(pars, dtype=float))
-        rows = [np.asarray(self.model.expected_data(row, include_auxdata=include_auxdata)) for row in p]
+        rows = [
+            np.asarray(self.model.expected_data(row, include_auxdata=include_auxdata)) for row in p
+        ]
         return np.asarray(rows)
 
     # ------------------------------------------------------------------ fitting
@@ -235,7 +242,9 @@ class Likelihood:
         """
         d = np.atleast_2d(np.asarray(data, dtype=float))
         n = d.shape[0]
-        x0 = np.broadcast_to(self.init if init is None else np.asarray(init, dtype=float), (n, self.n_pars)).copy()
+        x0 = np.broadcast_to(
+            self.init if init is None else np.asarray(init, dtype=float), (n, self.n_pars)
+        ).copy()
         bounds = self.bounds.copy()
         if poi_bounds is not None:
             bounds[self.poi_index] = poi_bounds
@@ -245,31 +254,46 @@ class Likelihood:
             x0[:, self.poi_index] = np.broadcast_to(np.asarray(fixed_poi, dtype=float), (n,))
             # a fixed POI may lie outside its declared bounds (pyhf's minimisers refuse that)
             values = x0[:, self.poi_index]
-            bounds[self.poi_index] = (min(bounds[self.poi_index, 0], values.min()), max(bounds[self.poi_index, 1], values.max()))
+            bounds[self.poi_index] = (
+                min(bounds[self.poi_index, 0], values.min()),
+                max(bounds[self.poi_index, 1], values.max()),
+            )
         free = np.flatnonzero(~fixed)
         x0[:, free] = np.clip(x0[:, free], bounds[free, 0], bounds[free, 1])
         if free.size == 0:
-            return FitResult(pars=x0, twice_nll=self.twice_nll(x0, d), converged=np.ones(n, dtype=bool))
+            return FitResult(
+                pars=x0, twice_nll=self.twice_nll(x0, d), converged=np.ones(n, dtype=bool)
+            )
         if free.size > MAX_NEWTON_PARAMETERS:
             return self._fit_with_pyhf(d, x0, fixed, bounds)
         return self._fit_newton(d, x0, free, bounds, max_iter)
 
-    def _fit_with_pyhf(self, data: np.ndarray, x0: np.ndarray, fixed: np.ndarray, bounds: np.ndarray) -> FitResult:
+    def _fit_with_pyhf(
+        self, data: np.ndarray, x0: np.ndarray, fixed: np.ndarray, bounds: np.ndarray
+    ) -> FitResult:
         pars = np.empty_like(x0)
         nll = np.empty(data.shape[0])
         ok = np.ones(data.shape[0], dtype=bool)
         for i in range(data.shape[0]):
             try:
                 best, val = pyhf.infer.mle.fit(
-                    data[i], self.model, init_pars=x0[i].tolist(), par_bounds=bounds.tolist(),
-                    fixed_params=fixed.tolist(), return_fitted_val=True,
+                    data[i],
+                    self.model,
+                    init_pars=x0[i].tolist(),
+                    par_bounds=bounds.tolist(),
+                    fixed_params=fixed.tolist(),
+                    return_fitted_val=True,
                 )
                 pars[i], nll[i] = np.asarray(best), float(val)
-            except pyhf.exceptions.FailedMinimization:  # a failed fit is recorded; any other error is raised
+            except (
+                pyhf.exceptions.FailedMinimization
+            ):  # a failed fit is recorded; any other error is raised
                 pars[i], nll[i], ok[i] = x0[i], np.inf, False
         return FitResult(pars=pars, twice_nll=nll, converged=ok)
 
-    def _fit_newton(self, data: np.ndarray, x0: np.ndarray, free: np.ndarray, bounds: np.ndarray, max_iter: int) -> FitResult:
+    def _fit_newton(
+        self, data: np.ndarray, x0: np.ndarray, free: np.ndarray, bounds: np.ndarray, max_iter: int
+    ) -> FitResult:
         """Projected Newton with a gradient fallback, all datasets at once.
 
         Each round takes the finite-difference derivatives (one batched call),
@@ -320,8 +344,9 @@ class Likelihood:
             if rest.size == 0:
                 continue
             # phase 1: the Newton step at a few lengths
-            improved, fnew, xnew = self._try_steps(xs[rest], fs[rest], ds[rest], free, lo, hi,
-                                                   [(newton[rest], _NEWTON_FRACTIONS)])
+            improved, fnew, xnew = self._try_steps(
+                xs[rest], fs[rest], ds[rest], free, lo, hi, [(newton[rest], _NEWTON_FRACTIONS)]
+            )
             # phase 2, only where phase 1 failed: freeze coordinates that would leave the box,
             # and a diagonally scaled gradient step down to tiny lengths
             retry = np.flatnonzero(~improved)
@@ -334,8 +359,17 @@ class Likelihood:
                 # and the Newton step cut where -2 ln L stops being defined (a yield turning negative)
                 to_edge = self._to_edge(xs[r], ds[r], free, lo, hi, newton[r])
                 imp2, f2, x2 = self._try_steps(
-                    xs[r], fs[r], ds[r], free, lo, hi,
-                    [(projected, _NEWTON_FRACTIONS), (descent, _GRADIENT_FRACTIONS), (to_edge, np.ones(1))]
+                    xs[r],
+                    fs[r],
+                    ds[r],
+                    free,
+                    lo,
+                    hi,
+                    [
+                        (projected, _NEWTON_FRACTIONS),
+                        (descent, _GRADIENT_FRACTIONS),
+                        (to_edge, np.ones(1)),
+                    ],
                 )
                 improved[retry], fnew[retry], xnew[retry] = imp2, f2, x2
             rows = todo[rest]
@@ -354,7 +388,9 @@ class Likelihood:
                 # coordinates that do not leave the domain; where they decrease -2 ln L the fit goes on
                 k = np.flatnonzero(edge)
                 r = rest[k]
-                moved, f_e, x_e = self._along_edge(xnew[k], fnew[k], ds[r], free, lo, hi, grad[r], hess[r], blocked[r])
+                moved, f_e, x_e = self._along_edge(
+                    xnew[k], fnew[k], ds[r], free, lo, hi, grad[r], hess[r], blocked[r]
+                )
                 moved &= fnew[k] - f_e > tolerance[r]
                 x[rows[k[moved]]], f[rows[k[moved]]] = x_e[moved], f_e[moved]
                 edge[k[moved]] = False
@@ -362,29 +398,54 @@ class Likelihood:
             converged[rows[near | edge]] = True
             on_edge[rows[edge]] = True
             done[rows[stuck | edge]] = True
-        return FitResult(pars=x, twice_nll=f, converged=converged & np.isfinite(f), n_on_edge=int(on_edge.sum()))
+        return FitResult(
+            pars=x, twice_nll=f, converged=converged & np.isfinite(f), n_on_edge=int(on_edge.sum())
+        )
 
     def _try_steps(
-        self, xs: np.ndarray, fs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+        self,
+        xs: np.ndarray,
+        fs: np.ndarray,
+        ds: np.ndarray,
+        free: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
         steps: list[tuple[np.ndarray, np.ndarray]],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Evaluate x + t * step (clipped to the box) for all steps and lengths in one call; keep the best."""
         xf = xs[:, free]
         cands = np.concatenate(
-            [np.clip(xf[:, None, :] + fr[None, :, None] * st[:, None, :], lo, hi) for st, fr in steps], axis=1
+            [
+                np.clip(xf[:, None, :] + fr[None, :, None] * st[:, None, :], lo, hi)
+                for st, fr in steps
+            ],
+            axis=1,
         )
         k = cands.shape[1]
         full = np.repeat(xs[:, None, :], k, axis=1)
         full[:, :, free] = cands
-        fc = self.twice_nll(full.reshape(-1, self.n_pars), np.repeat(ds, k, axis=0)).reshape(xs.shape[0], k)
+        fc = self.twice_nll(full.reshape(-1, self.n_pars), np.repeat(ds, k, axis=0)).reshape(
+            xs.shape[0], k
+        )
         best = np.argmin(fc, axis=1)
         rows = np.arange(xs.shape[0])
         fbest = fc[rows, best]
         improved = fbest < fs
-        return improved, np.where(improved, fbest, fs), np.where(improved[:, None], full[rows, best], xs)
+        return (
+            improved,
+            np.where(improved, fbest, fs),
+            np.where(improved[:, None], full[rows, best], xs),
+        )
 
-    def _to_edge(self, xs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 step: np.ndarray) -> np.ndarray:
+    def _to_edge(
+        self,
+        xs: np.ndarray,
+        ds: np.ndarray,
+        free: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        step: np.ndarray,
+    ) -> np.ndarray:
         """``step`` shortened to the longest fraction (bisection, 40 halvings) at which -2 ln L is still
         finite; unchanged where the whole step is (then it adds nothing new)."""
         xf = xs[:, free]
@@ -403,25 +464,53 @@ class Likelihood:
             good, bad = np.where(ok, mid, good), np.where(ok, bad, mid)
         return good[:, None] * step
 
-    def _along_edge(self, xs: np.ndarray, fs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray,
-                    hi: np.ndarray, grad: np.ndarray, hess: np.ndarray,
-                    blocked: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _along_edge(
+        self,
+        xs: np.ndarray,
+        fs: np.ndarray,
+        ds: np.ndarray,
+        free: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        grad: np.ndarray,
+        hess: np.ndarray,
+        blocked: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Steps along the edge of the domain: each coordinate whose own tiny step downhill leaves it is
         frozen (like a parameter at its bound), and the projected Newton step and a scaled gradient step
         are tried in the others. Returns (decreased, -2 ln L, parameters) per row."""
         leaving = blocked.copy()
         for i, p in enumerate(free):
             trial = xs.copy()
-            trial[:, p] = np.clip(xs[:, p] - np.sign(grad[:, i]) * 1e-7 * (self.typical_scale[p] + np.abs(xs[:, p])),
-                                  lo[i], hi[i])
+            trial[:, p] = np.clip(
+                xs[:, p] - np.sign(grad[:, i]) * 1e-7 * (self.typical_scale[p] + np.abs(xs[:, p])),
+                lo[i],
+                hi[i],
+            )
             leaving[:, i] |= ~np.isfinite(self.twice_nll(trial, ds))
         projected = _newton_step(grad, hess, leaving)
         curvature = np.maximum(np.abs(np.diagonal(hess, axis1=1, axis2=2)), 1e-8)
         descent = np.where(leaving, 0.0, -grad / curvature)
-        return self._try_steps(xs, fs, ds, free, lo, hi, [(projected, _NEWTON_FRACTIONS), (descent, _GRADIENT_FRACTIONS)])
+        return self._try_steps(
+            xs,
+            fs,
+            ds,
+            free,
+            lo,
+            hi,
+            [(projected, _NEWTON_FRACTIONS), (descent, _GRADIENT_FRACTIONS)],
+        )
 
-    def _on_edge(self, xs: np.ndarray, ds: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                 downhill: np.ndarray, blocked: np.ndarray) -> np.ndarray:
+    def _on_edge(
+        self,
+        xs: np.ndarray,
+        ds: np.ndarray,
+        free: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        downhill: np.ndarray,
+        blocked: np.ndarray,
+    ) -> np.ndarray:
         """Whether a tiny step downhill (1e-7 of each parameter's scale) makes -2 ln L undefined: the fit
         then ends on the edge of the region where every expected count is positive (an interpolated yield
         that turns negative beyond it), the minimum of the likelihood where it is defined."""
@@ -430,7 +519,9 @@ class Likelihood:
         with np.errstate(all="ignore"):
             unit = np.where(norm > 0, direction / norm, 0.0)
         trial = xs.copy()
-        trial[:, free] = np.clip(xs[:, free] + 1e-7 * (self.typical_scale[free] + np.abs(xs[:, free])) * unit, lo, hi)
+        trial[:, free] = np.clip(
+            xs[:, free] + 1e-7 * (self.typical_scale[free] + np.abs(xs[:, free])) * unit, lo, hi
+        )
         return (norm[:, 0] > 0) & ~np.isfinite(self.twice_nll(trial, ds))
 
     def _finite_start(self, x0: np.ndarray, data: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -453,7 +544,13 @@ class Likelihood:
         return x
 
     def _derivatives(
-        self, x: np.ndarray, data: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray, h: np.ndarray
+        self,
+        x: np.ndarray,
+        data: np.ndarray,
+        free: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        h: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Finite-difference gradient and Hessian in the free parameters, one batched call.
 
@@ -479,7 +576,9 @@ class Likelihood:
         for m, (i, j) in enumerate(pairs):
             pts[:, 1 + 2 * q + m, free[i]] += a[:, i] * h[:, i]
             pts[:, 1 + 2 * q + m, free[j]] += a[:, j] * h[:, j]
-        vals = self.twice_nll(pts.reshape(-1, self.n_pars), np.repeat(data, k, axis=0)).reshape(n, k)
+        vals = self.twice_nll(pts.reshape(-1, self.n_pars), np.repeat(data, k, axis=0)).reshape(
+            n, k
+        )
         f0 = vals[:, :1]
         da, db = vals[:, 1 : 1 + q] - f0, vals[:, 1 + q : 1 + 2 * q] - f0
         # quadratic through (0, f0), (a h, fa), (b h, fb)
@@ -489,8 +588,9 @@ class Likelihood:
         idx = np.arange(q)
         hess[:, idx, idx] = 2.0 * (a * db - b * da) / (h * h * denom)
         for m, (i, j) in enumerate(pairs):
-            hij = ((vals[:, 1 + 2 * q + m] - vals[:, 1 + i] - vals[:, 1 + j] + vals[:, 0])
-                   / (a[:, i] * h[:, i] * a[:, j] * h[:, j]))
+            hij = (vals[:, 1 + 2 * q + m] - vals[:, 1 + i] - vals[:, 1 + j] + vals[:, 0]) / (
+                a[:, i] * h[:, i] * a[:, j] * h[:, j]
+            )
             hess[:, i, j] = hess[:, j, i] = hij
         return grad, hess
 
@@ -529,12 +629,20 @@ def _newton_step(grad: np.ndarray, hess: np.ndarray, frozen: np.ndarray) -> np.n
         # a long step towards its bound instead of a vanishing one
         hr, gr = h[rest], g[rest]
         diag_abs = np.abs(np.diagonal(hr, axis1=1, axis2=2))
-        d = np.sqrt(np.maximum(diag_abs, 1e-12 * np.maximum(diag_abs.max(axis=1, keepdims=True), 1e-300)))
+        d = np.sqrt(
+            np.maximum(diag_abs, 1e-12 * np.maximum(diag_abs.max(axis=1, keepdims=True), 1e-300))
+        )
         w, v = np.linalg.eigh(hr / (d[:, :, None] * d[:, None, :]))
-        scale = np.maximum(np.abs(w), 1e-8 * np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12))
-        with np.errstate(over="ignore", invalid="ignore"):  # a flat direction: a step as long as the box
+        scale = np.maximum(
+            np.abs(w), 1e-8 * np.maximum(np.abs(w).max(axis=1, keepdims=True), 1e-12)
+        )
+        with np.errstate(
+            over="ignore", invalid="ignore"
+        ):  # a flat direction: a step as long as the box
             coeff = np.einsum("nij,ni->nj", v, gr / d) / scale
-            step[rest] = np.nan_to_num(-np.einsum("nij,nj->ni", v, coeff) / d, nan=0.0, posinf=1e300, neginf=-1e300)
+            step[rest] = np.nan_to_num(
+                -np.einsum("nij,nj->ni", v, coeff) / d, nan=0.0, posinf=1e300, neginf=-1e300
+            )
     return np.where(frozen, 0.0, step)
 
 

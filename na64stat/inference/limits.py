@@ -74,8 +74,17 @@ from na64stat.inference.calculators import (
 from na64stat.inference.likelihood import MAX_NEWTON_PARAMETERS, Likelihood
 from na64stat.inference.singlebin import MAX_BINS
 
-__all__ = ["SMALL_COUNT", "METHODS", "Crossing", "UpperLimit", "MethodChoice", "plan_method", "choose_method", "upper_limit",
-           "limit_from_calculator"]
+__all__ = [
+    "SMALL_COUNT",
+    "METHODS",
+    "Crossing",
+    "UpperLimit",
+    "MethodChoice",
+    "plan_method",
+    "choose_method",
+    "upper_limit",
+    "limit_from_calculator",
+]
 
 #: Expected background per bin below which asymptotic formulae are not trusted.
 SMALL_COUNT: float = 10.0
@@ -160,15 +169,23 @@ _EVALUATIONS = {"toys": 25, "exact": 16}
 def _seconds_per_fit(lik: Likelihood) -> float:
     """Measured cost of one fit of one dataset in a batch of 2048 (the batched fitter amortises its overhead:
     toys and exact counting fit thousands of datasets at once; a batch of 256 overstated it 4-8 times)."""
-    batch = 2048 if lik.closed_form_nll is not None or np.count_nonzero(~lik.fixed) <= MAX_NEWTON_PARAMETERS else 2
+    batch = (
+        2048
+        if lik.closed_form_nll is not None or np.count_nonzero(~lik.fixed) <= MAX_NEWTON_PARAMETERS
+        else 2
+    )
     data = np.repeat(lik.data[None, :], batch, axis=0)
     start = time.perf_counter()
     lik.fit(data)
     return (time.perf_counter() - start) / batch
 
 
-def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 600.0,
-                max_toys: int | None = None) -> MethodChoice:
+def plan_method(
+    likelihood: Likelihood,
+    n_toys: int = 10_000,
+    budget_s: float = 600.0,
+    max_toys: int | None = None,
+) -> MethodChoice:
     """The method ``auto`` uses, with the reason and the estimated cost (module docstring).
 
     Exact counting for single-bin models with an expected background below
@@ -188,7 +205,9 @@ def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 
     small = float(np.min(background[signal_bins])) if np.any(signal_bins) else math.inf
     per_fit = _seconds_per_fit(lik)
     most_toys = max_toys if max_toys is not None else 8 * n_toys
-    toy_cost = per_fit * 2 * 2 * most_toys * _EVALUATIONS["toys"]  # s+b and b-only toys, two fits each
+    toy_cost = (
+        per_fit * 2 * 2 * most_toys * _EVALUATIONS["toys"]
+    )  # s+b and b-only toys, two fits each
     skipped: list[str] = []
     if lik.n_main <= MAX_BINS and float(np.max(background)) < SMALL_COUNT * 10:
         try:
@@ -199,18 +218,33 @@ def plan_method(likelihood: Likelihood, n_toys: int = 10_000, budget_s: float = 
             if exact_cost <= budget_s:
                 # the reason names no timing (it is written into result files, which must not change from run
                 # to run); the estimate stays in estimated_seconds
-                return MethodChoice("exact", f"{_counting_words(background)}: exact counting within the budget "
-                                    f"({budget_s:g} s)", exact_cost)
+                return MethodChoice(
+                    "exact",
+                    f"{_counting_words(background)}: exact counting within the budget "
+                    f"({budget_s:g} s)",
+                    exact_cost,
+                )
             skipped.append(f"exact estimated {exact_cost:.2g} s > budget {budget_s:g} s")
     if small < SMALL_COUNT or skipped:
         if toy_cost <= budget_s:
-            why = f"background {small:.3g} < {SMALL_COUNT:g} events in a signal bin" if small < SMALL_COUNT else "small counts"
+            why = (
+                f"background {small:.3g} < {SMALL_COUNT:g} events in a signal bin"
+                if small < SMALL_COUNT
+                else "small counts"
+            )
             plan = f"{why}: {n_toys} toys (up to {most_toys}) within the budget ({budget_s:g} s)"
             return MethodChoice("toys", "; ".join([*skipped, plan]), toy_cost)
         skipped.append(f"toys estimated {toy_cost:.2g} s > budget {budget_s:g} s")
-        why = "; ".join([*skipped, f"asymptotic formulae at small counts (background {small:.3g}) are approximate"])
+        why = "; ".join(
+            [
+                *skipped,
+                f"asymptotic formulae at small counts (background {small:.3g}) are approximate",
+            ]
+        )
         return MethodChoice("asymptotic", why, 0.0, approximate=small < SMALL_COUNT)
-    return MethodChoice("asymptotic", f"every signal bin expects >= {SMALL_COUNT:g} background events", 0.0)
+    return MethodChoice(
+        "asymptotic", f"every signal bin expects >= {SMALL_COUNT:g} background events", 0.0
+    )
 
 
 def _counting_words(background: np.ndarray) -> str:
@@ -233,7 +267,11 @@ def choose_method(likelihood: Likelihood) -> str:
 
 
 def _solve(
-    func: Callable[[float], float], level: float, mu_start: float, rtol: float, first_step: float = 2.0
+    func: Callable[[float], float],
+    level: float,
+    mu_start: float,
+    rtol: float,
+    first_step: float = 2.0,
 ) -> Crossing:
     """Find mu with func(mu) = level for a decreasing func, in ln(mu), bracket expanding from mu_start.
 
@@ -306,8 +344,9 @@ def _asymptotic_expected(calc: AsymptoticCalculator, alpha: float, rtol: float) 
     return results
 
 
-def _asymptotic_limits(calc: AsymptoticCalculator, alpha: float,
-                       rtol: float) -> tuple[Crossing, list[Crossing]]:
+def _asymptotic_limits(
+    calc: AsymptoticCalculator, alpha: float, rtol: float
+) -> tuple[Crossing, list[Crossing]]:
     expected = _asymptotic_expected(calc, alpha, rtol)
     start = 1.0
     if expected[2][1] == "ok":
@@ -374,15 +413,21 @@ def _expand(search: _CurveSearch, mus: list[float], up: bool) -> float | None:
     return target
 
 
-def _bracket(mus: list[float], vals: list[float], above: list[int], below: list[int]) -> _Bracket | None:
+def _bracket(
+    mus: list[float], vals: list[float], above: list[int], below: list[int]
+) -> _Bracket | None:
     """The bracket around the first mu where CLs <= alpha, or None when no smaller mu has CLs above alpha."""
     hi = min(below)  # first mu where CLs <= alpha
     lower = [i for i in above if i < hi]
     if not lower:
         return None
     lo = max(lower)
-    return _Bracket(math.log(mus[lo]), math.log(mus[hi]), math.log(max(vals[lo], 1e-300)),
-                    math.log(max(vals[hi], 1e-300)))
+    return _Bracket(
+        math.log(mus[lo]),
+        math.log(mus[hi]),
+        math.log(max(vals[lo], 1e-300)),
+        math.log(max(vals[hi], 1e-300)),
+    )
 
 
 def _refine(search: _CurveSearch, bracket: _Bracket, level: float, rtol: float) -> float | None:
@@ -404,7 +449,9 @@ def _refine(search: _CurveSearch, bracket: _Bracket, level: float, rtol: float) 
     return math.exp(x)
 
 
-def _next_mu(search: _CurveSearch, mus: list[float], vals: list[float], alpha: float, rtol: float) -> float | None:
+def _next_mu(
+    search: _CurveSearch, mus: list[float], vals: list[float], alpha: float, rtol: float
+) -> float | None:
     """The mu one curve wants evaluated next (None: the curve is done, see ``search.result``)."""
     if any(not math.isfinite(v) for v in vals):
         search.result = Crossing(math.nan, "fit_failure")
@@ -421,7 +468,9 @@ def _next_mu(search: _CurveSearch, mus: list[float], vals: list[float], alpha: f
     return _refine(search, bracket, math.log(alpha), rtol)
 
 
-def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[Crossing]:
+def _shared_crossings(
+    calc: Calculator, starts: list[float], alpha: float, rtol: float
+) -> list[Crossing]:
     """All six crossings (observed, then the bands) from one shared set of CLs evaluations.
 
     Each evaluation of a toy or exact calculator yields the observed and all
@@ -446,11 +495,15 @@ def _shared_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
         if not new:
             break
         evaluate(new)
-    return [s.result if s.result is not None else Crossing(math.nan, "no_crossing") for s in searches]
+    return [
+        s.result if s.result is not None else Crossing(math.nan, "no_crossing") for s in searches
+    ]
 
 
 # long (63 lines): one loop advances all six crossings on shared CLs evaluations; a split would pass their state around
-def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol: float) -> list[Crossing]:
+def _smooth_crossings(
+    calc: Calculator, starts: list[float], alpha: float, rtol: float
+) -> list[Crossing]:
     """All six crossings for a calculator whose CLs(mu) is exact (no Monte Carlo noise).
 
     ln CLs is close to linear in mu (exactly so for a background-free count),
@@ -512,11 +565,17 @@ def _smooth_crossings(calc: Calculator, starts: list[float], alpha: float, rtol:
             # (a reading across a jump of CLs can repeat without being a crossing); or, in a narrow
             # bracket, the cubic and the quadratic through the nearest points agree (a smooth curve)
             last = points.get(previous[c]) if math.isfinite(previous[c]) else None
-            if last is not None and abs(estimate / previous[c] - 1.0) < rtol \
-                    and abs(math.log(max(last[c], 1e-300) / alpha)) < 1e-3:
+            if (
+                last is not None
+                and abs(estimate / previous[c] - 1.0) < rtol
+                and abs(math.log(max(last[c], 1e-300) / alpha)) < 1e-3
+            ):
                 result[c] = Crossing(estimate, "ok")
                 continue
-            if width < 0.1 and abs(_cubic_reading(mus, v, alpha, order=2) / estimate - 1.0) < 0.1 * rtol:
+            if (
+                width < 0.1
+                and abs(_cubic_reading(mus, v, alpha, order=2) / estimate - 1.0) < 0.1 * rtol
+            ):
                 result[c] = Crossing(estimate, "ok")
                 continue
             if width > 0.5 * widths[c] or not a < estimate < b:
@@ -549,15 +608,23 @@ def _cubic_reading(mus: np.ndarray, cls: np.ndarray, alpha: float, order: int = 
             coeffs = None
         if coeffs is not None:
             roots = np.roots(coeffs)
-            real = [a + r.real * (b - a) for r in roots if abs(r.imag) < 1e-9 and -1e-12 <= r.real <= 1 + 1e-12]
+            real = [
+                a + r.real * (b - a)
+                for r in roots
+                if abs(r.imag) < 1e-9 and -1e-12 <= r.real <= 1 + 1e-12
+            ]
             if real:
                 return float(real[0])
     fa, fb = y[first_below - 1], y[first_below]
     return float(a + (b - a) * fa / (fa - fb))
 
 
-def limit_from_calculator(calc: Calculator, confidence_level: float = 0.9, starts: list[float] | None = None,
-                          rtol: float = 1e-6) -> tuple[Crossing, list[Crossing]]:
+def limit_from_calculator(
+    calc: Calculator,
+    confidence_level: float = 0.9,
+    starts: list[float] | None = None,
+    rtol: float = 1e-6,
+) -> tuple[Crossing, list[Crossing]]:
     """Observed and expected crossings of CLs = 1 - CL for any calculator.
 
     ``starts`` are first guesses of the six crossings (e.g. the asymptotic
@@ -645,16 +712,26 @@ def upper_limit(
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if not cls_accuracy > 0:
         raise InputError(f"cls_accuracy must be positive, got {cls_accuracy}")
-    lik, asym, asymptotic_crossings, notes = _with_adequate_poi_bound(Likelihood(model, data), confidence_level)
+    lik, asym, asymptotic_crossings, notes = _with_adequate_poi_bound(
+        Likelihood(model, data), confidence_level
+    )
     requested = cast(Method, method)  # checked against METHODS above
-    choice = plan_method(lik, n_toys, budget_s, max_toys) if method == "auto" else MethodChoice(requested, "requested", math.nan)
+    choice = (
+        plan_method(lik, n_toys, budget_s, max_toys)
+        if method == "auto"
+        else MethodChoice(requested, "requested", math.nan)
+    )
     used = choice.method
     approximate = used == "asymptotic" and choice.approximate
     if approximate:
-        notes += ("approximate: asymptotic formulae at small counts (the other methods exceed the budget)",)
+        notes += (
+            "approximate: asymptotic formulae at small counts (the other methods exceed the budget)",
+        )
     if used == "asymptotic":
         observed, expected = limit_from_calculator(asym, confidence_level)
-        if approximate:  # a fallback that may be wrong says so in its status, not only in its reason
+        if (
+            approximate
+        ):  # a fallback that may be wrong says so in its status, not only in its reason
             observed, expected = _approximate(observed), [_approximate(c) for c in expected]
         n_eval, failures = asym.n_evaluations, asym.fit_failures
         errors = [0.0] * 6
@@ -668,13 +745,22 @@ def upper_limit(
             n_used = None
         else:
             toys = ToyCalculator(lik, n_toys=n_toys, seed=seed)
-            observed, expected = _adaptive_toy_limits(toys, confidence_level, starts, cls_accuracy,
-                                                      max_toys if max_toys is not None else 8 * n_toys, budget_s)
+            observed, expected = _adaptive_toy_limits(
+                toys,
+                confidence_level,
+                starts,
+                cls_accuracy,
+                max_toys if max_toys is not None else 8 * n_toys,
+                budget_s,
+            )
             failures = toys.failed_toys()
             calc, n_used = toys, toys.n_toys
         notes += tuple(sorted(calc.notes))
         n_eval = len(calc.evaluations)
-        errors = [_limit_error(calc, value, k, 1.0 - confidence_level) for k, (value, _) in enumerate([observed, *expected])]
+        errors = [
+            _limit_error(calc, value, k, 1.0 - confidence_level)
+            for k, (value, _) in enumerate([observed, *expected])
+        ]
     return UpperLimit(
         observed=observed[0],
         expected=tuple(v for v, _ in expected),
@@ -723,8 +809,14 @@ def _with_adequate_poi_bound(
     return lik, asym, [a_obs, *a_exp], notes
 
 
-def _adaptive_toy_limits(calc: ToyCalculator, confidence_level: float, starts: list[float], accuracy: float,
-                         max_toys: int, budget_s: float = math.inf) -> tuple[Crossing, list[Crossing]]:
+def _adaptive_toy_limits(
+    calc: ToyCalculator,
+    confidence_level: float,
+    starts: list[float],
+    accuracy: float,
+    max_toys: int,
+    budget_s: float = math.inf,
+) -> tuple[Crossing, list[Crossing]]:
     """Toy limits with toys added until the CLs error at each crossing is below ``accuracy``, or the cap
     ``max_toys``, or until the next round (four times the toys, so about four times the time spent so far
     again) would end after ``budget_s`` seconds from the start."""
@@ -735,13 +827,20 @@ def _adaptive_toy_limits(calc: ToyCalculator, confidence_level: float, starts: l
         # a crossing is imprecise if its CLs error is above the target, or if the search failed where
         # fewer than 10 b-only toys reached the observed tail (CLb = 0 reads as CLs = 1)
         starved = any(p.clb_obs * calc.n_toys < 10 for p in calc.evaluations)
-        imprecise = [k for k, (value, status) in enumerate(crossings)
-                     if (status == "ok" and _cls_error_at(calc, value, k) > accuracy) or (status != "ok" and k == 0 and starved)]
+        imprecise = [
+            k
+            for k, (value, status) in enumerate(crossings)
+            if (status == "ok" and _cls_error_at(calc, value, k) > accuracy)
+            or (status != "ok" and k == 0 and starved)
+        ]
         if not imprecise:
             break
         spent = time.perf_counter() - start
         if calc.n_toys >= max_toys or spent + 4.0 * spent > budget_s:
-            crossings = [c._replace(status="low_toy_statistics") if k in imprecise else c for k, c in enumerate(crossings)]
+            crossings = [
+                c._replace(status="low_toy_statistics") if k in imprecise else c
+                for k, c in enumerate(crossings)
+            ]
             break
         calc.add_toys(min(max_toys, 4 * calc.n_toys))
         starts = [v for v, status in crossings if status == "ok"] or starts

@@ -35,9 +35,15 @@ from na64stat.core.vocabulary import BAND_NAMES
 from na64stat.inference.limits import METHODS, upper_limit
 from na64stat.model.workspace import load_workspace, read_json, validate_patchset, validate_spec
 
-__all__ = ["SignalPoint", "ScanSettings", "ScanResult", "points_from_patchset", "load_scan_inputs", "compute_point",
-           "run_scan"]
-
+__all__ = [
+    "SignalPoint",
+    "ScanSettings",
+    "ScanResult",
+    "points_from_patchset",
+    "load_scan_inputs",
+    "compute_point",
+    "run_scan",
+]
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,9 @@ class ScanSettings:
             raise InputError(f"confidence level must be in (0, 1), got {self.confidence_level}")
 
     def digest(self, workspace: dict[str, Any], point: SignalPoint) -> str:
-        blob = json.dumps([asdict(self), workspace, point.patch, point.name, point.metadata], sort_keys=True).encode()
+        blob = json.dumps(
+            [asdict(self), workspace, point.patch, point.name, point.metadata], sort_keys=True
+        ).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -116,20 +124,33 @@ class ScanResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``limits.json`` content."""
-        return {"confidence_level": self.confidence_level, "method_requested": self.method_requested,
-                "n_toys": self.n_toys, "seed": self.seed, "n_points": self.n_points, "n_resumed": self.n_resumed,
-                "limits": {k: dict(v) for k, v in self.limits.items()}}
+        return {
+            "confidence_level": self.confidence_level,
+            "method_requested": self.method_requested,
+            "n_toys": self.n_toys,
+            "seed": self.seed,
+            "n_points": self.n_points,
+            "n_resumed": self.n_resumed,
+            "limits": {k: dict(v) for k, v in self.limits.items()},
+        }
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any], source: str = "limits file") -> ScanResult:
         """Read a ``limits.json`` content (an :class:`InputError` naming ``source`` when it is not one)."""
         if not isinstance(content, Mapping) or not isinstance(content.get("limits"), dict):
-            raise InputError(f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')")
+            raise InputError(
+                f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')"
+            )
         limits = content["limits"]
-        return cls(confidence_level=content.get("confidence_level", math.nan),
-                   method_requested=str(content.get("method_requested", "")), n_toys=content.get("n_toys", 0),
-                   seed=content.get("seed", 0), n_points=int(content.get("n_points", len(limits))),
-                   n_resumed=int(content.get("n_resumed", 0)), limits=limits)
+        return cls(
+            confidence_level=content.get("confidence_level", math.nan),
+            method_requested=str(content.get("method_requested", "")),
+            n_toys=content.get("n_toys", 0),
+            seed=content.get("seed", 0),
+            n_points=int(content.get("n_points", len(limits))),
+            n_resumed=int(content.get("n_resumed", 0)),
+            limits=limits,
+        )
 
 
 def points_from_patchset(patchset: Mapping[str, Any]) -> list[SignalPoint]:
@@ -138,10 +159,15 @@ def points_from_patchset(patchset: Mapping[str, Any]) -> list[SignalPoint]:
     >>> [p.key for p in points_from_patchset({"patches": [{"metadata": {"name": "m0p01", "mass_gev": 0.01}, "patch": []}]})]
     ['0.01']
     """
-    return [SignalPoint(p["metadata"]["name"], p["patch"], dict(p["metadata"])) for p in patchset["patches"]]
+    return [
+        SignalPoint(p["metadata"]["name"], p["patch"], dict(p["metadata"]))
+        for p in patchset["patches"]
+    ]
 
 
-def load_scan_inputs(workspace_path: Path, patch_paths: Sequence[Path]) -> tuple[dict[str, Any], list[SignalPoint]]:
+def load_scan_inputs(
+    workspace_path: Path, patch_paths: Sequence[Path]
+) -> tuple[dict[str, Any], list[SignalPoint]]:
     """Read a background-only workspace and its signal patches.
 
     ``patch_paths`` is one pyhf PatchSet file, or any number of JSON-patch
@@ -160,19 +186,27 @@ def load_scan_inputs(workspace_path: Path, patch_paths: Sequence[Path]) -> tuple
                 meta = dict(patch.metadata)
                 meta.setdefault("values", list(patch.values))
                 points.append(SignalPoint(name=patch.name, patch=list(patch.patch), metadata=meta))
-        elif isinstance(content, list):  # a plain JSON patch: checked here (PatchSets were, patch by patch)
+        elif isinstance(
+            content, list
+        ):  # a plain JSON patch: checked here (PatchSets were, patch by patch)
             name = Path(path).stem.removeprefix("patch.")
             try:
                 patched = jsonpatch.apply_patch(spec, content)
             except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-                raise InputError(f"patch {name!r} does not apply to {workspace_path}: {exc}") from None
+                raise InputError(
+                    f"patch {name!r} does not apply to {workspace_path}: {exc}"
+                ) from None
             validate_spec(patched, f"patch {path}", require_poi=True)
             points.append(SignalPoint(name=name, patch=content, metadata={}))
         else:
-            raise InputError(f"{path} is neither a pyhf PatchSet nor a JSON patch (a list of operations)")
+            raise InputError(
+                f"{path} is neither a pyhf PatchSet nor a JSON patch (a list of operations)"
+            )
     names = [p.name for p in points]
     if len(set(names)) != len(names):
-        raise InputError(f"duplicate patch names: {sorted({n for n in names if names.count(n) > 1})}")
+        raise InputError(
+            f"duplicate patch names: {sorted({n for n in names if names.count(n) > 1})}"
+        )
     return spec, points
 
 
@@ -182,14 +216,25 @@ def _safe_name(name: str) -> str:
     return safe if safe == name else f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
-def compute_point(workspace: dict[str, Any], point: SignalPoint, settings: ScanSettings,
-                  out_dir: str | None = None) -> dict[str, Any]:
+def compute_point(
+    workspace: dict[str, Any],
+    point: SignalPoint,
+    settings: ScanSettings,
+    out_dir: str | None = None,
+) -> dict[str, Any]:
     """Upper limit for one signal point; written to ``out_dir/points`` when given."""
     ws = pyhf.Workspace(jsonpatch.apply_patch(workspace, point.patch))
     model = ws.model()
     limit = upper_limit(
-        model, ws.data(model), settings.confidence_level, settings.method, settings.n_toys, settings.seed,
-        max_toys=settings.max_toys, cls_accuracy=settings.cls_accuracy, budget_s=settings.budget_s,
+        model,
+        ws.data(model),
+        settings.confidence_level,
+        settings.method,
+        settings.n_toys,
+        settings.seed,
+        max_toys=settings.max_toys,
+        cls_accuracy=settings.cls_accuracy,
+        budget_s=settings.budget_s,
     )
     record = {
         "name": point.name,
@@ -209,7 +254,11 @@ def _existing(out_dir: Path, point: SignalPoint, digest: str) -> dict[str, Any] 
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):  # unreadable, binary or not JSON: recompute the point
+    except (
+        OSError,
+        UnicodeDecodeError,
+        ValueError,
+    ):  # unreadable, binary or not JSON: recompute the point
         return None
     return record if isinstance(record, dict) and record.get("digest") == digest else None
 
@@ -235,7 +284,10 @@ def _run_tasks(
 
     with dask_client(scheduler, n_workers) as client:
         ws_future = client.scatter(workspace, broadcast=True)
-        futures = [client.submit(compute_point, ws_future, p, settings, str(out_dir), pure=False) for p in todo]
+        futures = [
+            client.submit(compute_point, ws_future, p, settings, str(out_dir), pure=False)
+            for p in todo
+        ]
         results = []
         for future in as_completed(futures):
             results.append(future.result())
@@ -270,16 +322,24 @@ def run_scan(
             todo.append(point)
         else:
             done[point.name] = record
-    for record in _run_tasks(workspace, todo, settings, out_dir, scheduler, n_workers, progress or (lambda r: None)):
+    for record in _run_tasks(
+        workspace, todo, settings, out_dir, scheduler, n_workers, progress or (lambda r: None)
+    ):
         done[record["name"]] = record
     ordered = [done[p.name] for p in points]
     keys = [r["key"] for r in ordered]
     if len(set(keys)) != len(keys):  # e.g. two models at the same mass: key by patch name
         for r in ordered:
             r["key"] = r["name"]
-    result = ScanResult(confidence_level=settings.confidence_level, method_requested=settings.method,
-                        n_toys=settings.n_toys, seed=settings.seed, n_points=len(ordered),
-                        n_resumed=len(points) - len(todo), limits={r["key"]: r for r in ordered})
+    result = ScanResult(
+        confidence_level=settings.confidence_level,
+        method_requested=settings.method,
+        n_toys=settings.n_toys,
+        seed=settings.seed,
+        n_points=len(ordered),
+        n_resumed=len(points) - len(todo),
+        limits={r["key"]: r for r in ordered},
+    )
     with OutputSet(out_dir) as staged:  # limits.json and limits.csv appear together or not at all
         staged.write_json("limits.json", result.to_dict())
         staged.write_text("limits.csv", _csv(ordered))
@@ -289,18 +349,41 @@ def run_scan(
 def _csv(records: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = ["key", "name", "mass_gev", "observed", *[f"expected_{b}" for b in BAND_NAMES], "status_observed",
-              "method", "confidence_level", "n_toys", "seed"]
+    header = [
+        "key",
+        "name",
+        "mass_gev",
+        "observed",
+        *[f"expected_{b}" for b in BAND_NAMES],
+        "status_observed",
+        "method",
+        "confidence_level",
+        "n_toys",
+        "seed",
+    ]
     writer.writerow(header)
     for r in records:
         expected = r["expected"]
-        writer.writerow([
-            r["key"], r["name"], r["metadata"].get("mass_gev", ""), _num(r["observed"]),
-            *[_num(expected[b]) for b in BAND_NAMES], r["status_observed"], r["method"], r["confidence_level"],
-            r["n_toys"] if r["n_toys"] is not None else "", r["seed"] if r["seed"] is not None else "",
-        ])
+        writer.writerow(
+            [
+                r["key"],
+                r["name"],
+                r["metadata"].get("mass_gev", ""),
+                _num(r["observed"]),
+                *[_num(expected[b]) for b in BAND_NAMES],
+                r["status_observed"],
+                r["method"],
+                r["confidence_level"],
+                r["n_toys"] if r["n_toys"] is not None else "",
+                r["seed"] if r["seed"] is not None else "",
+            ]
+        )
     return buffer.getvalue()
 
 
 def _num(value: Any) -> str:
-    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{float(value):.8g}"
+    return (
+        "nan"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{float(value):.8g}"
+    )

@@ -12,7 +12,7 @@ numpy operations per parameter instead of a pyhf ``logpdf`` call per
 finite-difference stencil point. :class:`SingleBinModel` implements
 pyhf 0.7's interpolation codes (normsys ``code1`` / ``code4``, histosys
 ``code0`` / ``code4p``) and the factors of normfactor, shapefactor, lumi,
-staterror and shapesys; ``tests/test_singlebin.py`` checks ``twice_nll``
+staterror and shapesys; ``tests/inference/test_singlebin.py`` checks ``twice_nll``
 against pyhf's own ``logpdf`` (to 1e-10) and the derivatives against finite
 differences for every modifier type. Models with anything else (more bins,
 other interpolation codes) get ``None`` from :meth:`SingleBinModel.from_likelihood`
@@ -69,8 +69,14 @@ def _code4_coefficients(hi: float, lo: float) -> tuple[float, ...]:
     lo^-alpha at -1 (pyhf ``interpolators.code4`` docstring).
     """
     powers = np.arange(1, 7)
-    rows = [np.ones(6), (-1.0) ** powers, powers.astype(float), powers * (-1.0) ** (powers - 1),
-            powers * (powers - 1.0), powers * (powers - 1.0) * (-1.0) ** (powers - 2)]
+    rows = [
+        np.ones(6),
+        (-1.0) ** powers,
+        powers.astype(float),
+        powers * (-1.0) ** (powers - 1),
+        powers * (powers - 1.0),
+        powers * (powers - 1.0) * (-1.0) ** (powers - 2),
+    ]
     lh, ll = math.log(hi), math.log(lo)
     rhs = [hi - 1.0, lo - 1.0, hi * lh, -lo * ll, hi * lh * lh, lo * ll * ll]
     return tuple(float(c) for c in np.linalg.solve(np.array(rows), np.array(rhs)))
@@ -125,7 +131,9 @@ class _Sample:
 class SingleBinModel:
     """-2 ln L of a one-bin pyhf model and its derivatives, in closed form (module docstring)."""
 
-    def __init__(self, samples: tuple[_Sample, ...], n_pars: int, aux: tuple[tuple[str, int, float], ...]) -> None:
+    def __init__(
+        self, samples: tuple[_Sample, ...], n_pars: int, aux: tuple[tuple[str, int, float], ...]
+    ) -> None:
         self.samples = samples
         self.n_pars = n_pars
         self.aux = aux  # (kind, parameter index, sigma or tau) in auxdata order
@@ -163,8 +171,12 @@ class SingleBinModel:
             if order == 0:
                 continue
             # dM/dtheta_j = f'_j prod_{m != j} f_m (no division: a factor may be 0, e.g. mu = 0)
-            others = [np.prod([vals[k][0] for k in range(len(vals)) if k != j], axis=0) if len(vals) > 1
-                      else np.ones(n) for j in range(len(vals))]
+            others = [
+                np.prod([vals[k][0] for k in range(len(vals)) if k != j], axis=0)
+                if len(vals) > 1
+                else np.ones(n)
+                for j in range(len(vals))
+            ]
             dm = {t.par: vals[j][1] * others[j] for j, t in enumerate(sample.factors)}
             for p, (d1, _) in a_d.items():
                 grad[:, p] += d1 * m
@@ -181,8 +193,11 @@ class SingleBinModel:
                 hess[:, tj.par, tj.par] += a * vals[j][2] * others[j]
                 for k in range(j + 1, len(sample.factors)):
                     tk = sample.factors[k]
-                    rest = np.prod([vals[i][0] for i in range(len(vals)) if i not in (j, k)], axis=0) \
-                        if len(vals) > 2 else np.ones(n)
+                    rest = (
+                        np.prod([vals[i][0] for i in range(len(vals)) if i not in (j, k)], axis=0)
+                        if len(vals) > 2
+                        else np.ones(n)
+                    )
                     h = a * vals[j][1] * vals[k][1] * rest
                     hess[:, tj.par, tk.par] += h
                     hess[:, tk.par, tj.par] += h
@@ -194,11 +209,15 @@ class SingleBinModel:
         value, _, _ = self._evaluate(pars, data, order=0)
         return value
 
-    def derivatives(self, pars: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def derivatives(
+        self, pars: np.ndarray, data: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(-2 ln L, gradient (N, P), Hessian (N, P, P)) at ``pars`` for ``data`` (N rows each)."""
         return self._evaluate(pars, data, order=2)
 
-    def _evaluate(self, pars: np.ndarray, data: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _evaluate(
+        self, pars: np.ndarray, data: np.ndarray, order: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         value, grad, hess = _poisson(*self.rate(pars, order), data[:, 0], order)
         return _with_constraints(value, grad, hess, self.aux, pars, data[:, 1:], order)
 
@@ -222,7 +241,9 @@ class BinnedModel:
     True
     """
 
-    def __init__(self, bins: tuple[SingleBinModel, ...], aux: tuple[tuple[str, int, float], ...]) -> None:
+    def __init__(
+        self, bins: tuple[SingleBinModel, ...], aux: tuple[tuple[str, int, float], ...]
+    ) -> None:
         self.bins = bins
         self.aux = aux
 
@@ -247,20 +268,27 @@ class BinnedModel:
         """-2 ln L exactly as pyhf's ``logpdf``; inf where undefined."""
         return self._evaluate(pars, data, order=0)[0]
 
-    def derivatives(self, pars: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def derivatives(
+        self, pars: np.ndarray, data: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(-2 ln L, gradient (N, P), Hessian (N, P, P)) at ``pars`` for ``data``."""
         return self._evaluate(pars, data, order=2)
 
-    def _evaluate(self, pars: np.ndarray, data: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _evaluate(
+        self, pars: np.ndarray, data: np.ndarray, order: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         value, grad, hess = _poisson(*self.bins[0].rate(pars, order), data[:, 0], order)
         for b, one in enumerate(self.bins[1:], start=1):
             v, g, h = _poisson(*one.rate(pars, order), data[:, b], order)
             value, grad, hess = value + v, grad + g, hess + h
-        return _with_constraints(value, grad, hess, self.aux, pars, data[:, len(self.bins):], order)
+        return _with_constraints(
+            value, grad, hess, self.aux, pars, data[:, len(self.bins) :], order
+        )
 
 
-def _poisson(lam: np.ndarray, dlam: np.ndarray, d2lam: np.ndarray, n: np.ndarray,
-             order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _poisson(
+    lam: np.ndarray, dlam: np.ndarray, d2lam: np.ndarray, n: np.ndarray, order: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-2 ln Poisson(n | lambda) (pyhf's continuous form) and, with ``order``, its derivatives from lambda's."""
     grad, hess = dlam, d2lam  # empty unless order >= 1 / 2
     with np.errstate(all="ignore"):
@@ -270,12 +298,21 @@ def _poisson(lam: np.ndarray, dlam: np.ndarray, d2lam: np.ndarray, n: np.ndarray
             r = 1.0 - ratio
             curv = np.where(n == 0, 0.0, ratio / lam)
             grad = 2.0 * r[:, None] * dlam
-            hess = 2.0 * (r[:, None, None] * d2lam + curv[:, None, None] * dlam[:, :, None] * dlam[:, None, :])
+            hess = 2.0 * (
+                r[:, None, None] * d2lam + curv[:, None, None] * dlam[:, :, None] * dlam[:, None, :]
+            )
     return np.where(lam >= 0, value, np.inf), grad, hess
 
 
-def _with_constraints(value: np.ndarray, grad: np.ndarray, hess: np.ndarray, aux: tuple[tuple[str, int, float], ...],
-                      pars: np.ndarray, aux_data: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _with_constraints(
+    value: np.ndarray,
+    grad: np.ndarray,
+    hess: np.ndarray,
+    aux: tuple[tuple[str, int, float], ...],
+    pars: np.ndarray,
+    aux_data: np.ndarray,
+    order: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Add the Gaussian and Poisson constraint terms (pyhf's, constants included) to -2 ln L."""
     for k, (kind, p, scale) in enumerate(aux):
         a, theta = aux_data[:, k], pars[:, p]

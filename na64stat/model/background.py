@@ -82,13 +82,20 @@ class BackgroundEstimate:
         return out
 
     @classmethod
-    def from_dict(cls, content: Mapping[str, Any], source: str = "background estimate") -> BackgroundEstimate:
+    def from_dict(
+        cls, content: Mapping[str, Any], source: str = "background estimate"
+    ) -> BackgroundEstimate:
         """Read back :meth:`to_dict` output (errors name ``source``)."""
         try:
-            return cls(value=float(content["value"]), stat_error=float(content["stat_error"]),
-                       syst_error=float(content.get("syst_error", 0.0)), method=str(content.get("method", "fixed")),
-                       valid=bool(content.get("valid", True)), quality=content.get("quality"),
-                       details=dict(content.get("details", {})))
+            return cls(
+                value=float(content["value"]),
+                stat_error=float(content["stat_error"]),
+                syst_error=float(content.get("syst_error", 0.0)),
+                method=str(content.get("method", "fixed")),
+                valid=bool(content.get("valid", True)),
+                quality=content.get("quality"),
+                details=dict(content.get("details", {})),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: not a background estimate ({exc})") from None
 
@@ -135,14 +142,25 @@ def _linear_cdf(x: np.ndarray, x0: float, par: Sequence[float]) -> np.ndarray:
 
 #: Functional forms for :func:`fit_tail` (density per unit of x).
 TAIL_SHAPES: dict[str, _Shape] = {
-    "exponential": _Shape(("amplitude", "slope"), _exp_cdf, lambda density, width, x0: (density, 1.0 / width)),
-    "power_law": _Shape(("amplitude", "index"), _power_cdf, lambda density, width, x0: (density, 2.0)),
-    "linear": _Shape(("amplitude", "slope"), _linear_cdf, lambda density, width, x0: (density, 0.0)),
+    "exponential": _Shape(
+        ("amplitude", "slope"), _exp_cdf, lambda density, width, x0: (density, 1.0 / width)
+    ),
+    "power_law": _Shape(
+        ("amplitude", "index"), _power_cdf, lambda density, width, x0: (density, 2.0)
+    ),
+    "linear": _Shape(
+        ("amplitude", "slope"), _linear_cdf, lambda density, width, x0: (density, 0.0)
+    ),
 }
 
 
-def _fit_one(counts: np.ndarray, edges: np.ndarray, use: np.ndarray, shape_name: str,
-             box: tuple[float, float]) -> dict[str, Any]:
+def _fit_one(
+    counts: np.ndarray,
+    edges: np.ndarray,
+    use: np.ndarray,
+    shape_name: str,
+    box: tuple[float, float],
+) -> dict[str, Any]:
     shape = TAIL_SHAPES[shape_name]
     x0 = float(edges[0])
     if shape_name == "power_law" and x0 <= 0:
@@ -159,22 +177,33 @@ def _fit_one(counts: np.ndarray, edges: np.ndarray, use: np.ndarray, shape_name:
     nll.mask = use
     start = shape.start(density, width / 5.0, x0)
     m = Minuit(nll, *start)
-    m.tol = 1e-3  # 10x tighter than the default EDM goal: the box integral is the quantity of interest
+    m.tol = (
+        1e-3  # 10x tighter than the default EDM goal: the box integral is the quantity of interest
+    )
     m.limits[shape.names[0]] = (0.0, None)
     m.migrad()
     if not m.valid:
         m.migrad()
     m.hesse()
     par = np.array(m.values)
-    cov = np.array(m.covariance) if m.covariance is not None else np.full((len(par), len(par)), np.nan)
+    cov = (
+        np.array(m.covariance)
+        if m.covariance is not None
+        else np.full((len(par), len(par)), np.nan)
+    )
 
     def box_integral(p: np.ndarray) -> float:
-        return float(shape.cdf(np.array([box[1]]), x0, list(p))[0] - shape.cdf(np.array([box[0]]), x0, list(p))[0])
+        return float(
+            shape.cdf(np.array([box[1]]), x0, list(p))[0]
+            - shape.cdf(np.array([box[0]]), x0, list(p))[0]
+        )
 
     value = box_integral(par)
     grad = np.zeros(len(par))
     for i in range(len(par)):
-        step = 1e-4 * max(abs(par[i]), math.sqrt(abs(cov[i, i])) if np.isfinite(cov[i, i]) else 0.0, 1e-8)
+        step = 1e-4 * max(
+            abs(par[i]), math.sqrt(abs(cov[i, i])) if np.isfinite(cov[i, i]) else 0.0, 1e-8
+        )
         up, down = par.copy(), par.copy()
         up[i] += step
         down[i] -= step
@@ -182,13 +211,24 @@ def _fit_one(counts: np.ndarray, edges: np.ndarray, use: np.ndarray, shape_name:
     variance = float(grad @ cov @ grad)
     ndof = int(np.count_nonzero(use)) - len(par)
     p_value = float(stats.chi2.sf(m.fval, ndof)) if ndof > 0 else None
-    return {"shape": shape_name, "value": value, "error": math.sqrt(max(variance, 0.0)),
-            "valid": bool(m.valid and m.accurate and np.isfinite(variance)), "p_value": p_value,
-            "parameters": dict(zip(shape.names, par.tolist())), "ndof": ndof, "fval": float(m.fval)}
+    return {
+        "shape": shape_name,
+        "value": value,
+        "error": math.sqrt(max(variance, 0.0)),
+        "valid": bool(m.valid and m.accurate and np.isfinite(variance)),
+        "p_value": p_value,
+        "parameters": dict(zip(shape.names, par.tolist())),
+        "ndof": ndof,
+        "fval": float(m.fval),
+    }
 
 
-def _control_bins(n: np.ndarray, edges: np.ndarray, box: tuple[float, float],
-                  fit_range: tuple[float, float] | None) -> tuple[np.ndarray, tuple[float, float]]:
+def _control_bins(
+    n: np.ndarray,
+    edges: np.ndarray,
+    box: tuple[float, float],
+    fit_range: tuple[float, float] | None,
+) -> tuple[np.ndarray, tuple[float, float]]:
     """Mask of the bins a tail fit uses (centre in ``fit_range``, outside ``box``) and the range, checked."""
     if not box[0] < box[1]:
         raise InputError(f"box must be (low, high) with low < high, got {box}")
@@ -245,9 +285,13 @@ def fit_tail(
     edges = np.asarray(edges, dtype=float)
     n = np.asarray(counts, dtype=float)
     if n.ndim != 1 or edges.shape != (n.size + 1,) or np.any(np.diff(edges) <= 0):
-        raise InputError(f"tail fit needs counts per bin and increasing edges (got {n.shape} counts, {edges.shape} edges)")
+        raise InputError(
+            f"tail fit needs counts per bin and increasing edges (got {n.shape} counts, {edges.shape} edges)"
+        )
     if shape not in TAIL_SHAPES or any(a not in TAIL_SHAPES for a in alternatives):
-        raise InputError(f"unknown tail shape in {[shape, *alternatives]}; known: {sorted(TAIL_SHAPES)}")
+        raise InputError(
+            f"unknown tail shape in {[shape, *alternatives]}; known: {sorted(TAIL_SHAPES)}"
+        )
     use, (lo, hi) = _control_bins(n, edges, box, fit_range)
     data = n if variances is None else np.stack([n, np.asarray(variances, dtype=float)], axis=-1)
     central = _fit_one(data, edges, use, shape, box)
@@ -257,8 +301,11 @@ def fit_tail(
             continue  # a power law is not defined down to x <= 0
         others.append(_fit_one(data, edges, use, alternative, box))
     # only alternatives that describe the control data (p > 0.01) say something about the box
-    deviations = [abs(o["value"] - central["value"]) for o in others
-                  if o["valid"] and o["p_value"] is not None and o["p_value"] > 0.01]
+    deviations = [
+        abs(o["value"] - central["value"])
+        for o in others
+        if o["valid"] and o["p_value"] is not None and o["p_value"] > 0.01
+    ]
     return BackgroundEstimate(
         value=central["value"],
         stat_error=central["error"],
@@ -266,7 +313,12 @@ def fit_tail(
         method="tail_fit",
         valid=central["valid"],
         quality=central["p_value"],
-        details={"box": list(box), "fit_range": [float(lo), float(hi)], "central": central, "alternatives": others},
+        details={
+            "box": list(box),
+            "fit_range": [float(lo), float(hi)],
+            "central": central,
+            "alternatives": others,
+        },
     )
 
 
@@ -275,7 +327,12 @@ def fit_tail(
 
 
 def abcd(
-    n_b: float, n_c: float, n_d: float, *, var_b: float | None = None, var_c: float | None = None,
+    n_b: float,
+    n_c: float,
+    n_d: float,
+    *,
+    var_b: float | None = None,
+    var_c: float | None = None,
     var_d: float | None = None,
 ) -> BackgroundEstimate:
     """ABCD estimate of the signal region A: N_B N_C / N_D.
@@ -289,21 +346,38 @@ def abcd(
     (1.0, 0.266)
     """
     counts = {"B": n_b, "C": n_c, "D": n_d}
-    variances = {"B": n_b if var_b is None else var_b, "C": n_c if var_c is None else var_c,
-                 "D": n_d if var_d is None else var_d}
+    variances = {
+        "B": n_b if var_b is None else var_b,
+        "C": n_c if var_c is None else var_c,
+        "D": n_d if var_d is None else var_d,
+    }
     if any(v < 0 for v in counts.values()):
         raise InputError(f"ABCD counts must be non-negative, got {counts}")
     if n_d <= 0:
-        return BackgroundEstimate(math.nan, math.nan, method="abcd", valid=False,
-                                  details={"counts": counts, "reason": "control region D is empty"})
+        return BackgroundEstimate(
+            math.nan,
+            math.nan,
+            method="abcd",
+            valid=False,
+            details={"counts": counts, "reason": "control region D is empty"},
+        )
     value = n_b * n_c / n_d
     rel2 = sum(variances[k] / counts[k] ** 2 for k in ("B", "C", "D") if counts[k] > 0)
     if n_b == 0 or n_c == 0:  # zero in B or C: use one event as the scale of the uncertainty
         rel_missing = max(n_c if n_b == 0 else n_b, 0.0) / n_d
-        return BackgroundEstimate(0.0, rel_missing, method="abcd", valid=True,
-                                  details={"counts": counts, "variances": variances, "note": "empty B or C"})
-    return BackgroundEstimate(value, value * math.sqrt(rel2), method="abcd",
-                              details={"counts": counts, "variances": variances})
+        return BackgroundEstimate(
+            0.0,
+            rel_missing,
+            method="abcd",
+            valid=True,
+            details={"counts": counts, "variances": variances, "note": "empty B or C"},
+        )
+    return BackgroundEstimate(
+        value,
+        value * math.sqrt(rel2),
+        method="abcd",
+        details={"counts": counts, "variances": variances},
+    )
 
 
 @dataclass(frozen=True)
@@ -318,8 +392,9 @@ class AbcdClosure:
     p_value: float
 
 
-def abcd_closure(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float],
-                 d: tuple[float, float]) -> AbcdClosure:
+def abcd_closure(
+    a: tuple[float, float], b: tuple[float, float], c: tuple[float, float], d: tuple[float, float]
+) -> AbcdClosure:
     """Closure test: (sum w, sum w^2) of A, B, C, D on simulation.
 
     The pull (A - N_B N_C / N_D) / sigma combines the errors of the true A and
@@ -330,16 +405,23 @@ def abcd_closure(a: tuple[float, float], b: tuple[float, float], c: tuple[float,
     sigma = math.hypot(predicted.stat_error, math.sqrt(a[1]))
     pull = (a[0] - predicted.value) / sigma if sigma > 0 else math.nan
     ratio = a[0] / predicted.value if predicted.value else math.nan
-    return AbcdClosure(predicted, a[0], math.sqrt(a[1]), ratio, pull,
-                       float(2 * stats.norm.sf(abs(pull))) if math.isfinite(pull) else math.nan)
+    return AbcdClosure(
+        predicted,
+        a[0],
+        math.sqrt(a[1]),
+        ratio,
+        pull,
+        float(2 * stats.norm.sf(abs(pull))) if math.isfinite(pull) else math.nan,
+    )
 
 
 # ---------------------------------------------------------------------------
 # simulation templates
 
 
-def mc_template(weight_sums: Sequence[tuple[float, float]], *, scale: float = 1.0,
-                names: Sequence[str] = ()) -> BackgroundEstimate:
+def mc_template(
+    weight_sums: Sequence[tuple[float, float]], *, scale: float = 1.0, names: Sequence[str] = ()
+) -> BackgroundEstimate:
     """Background from weighted simulation: sum over samples of (sum w, sum w^2), times ``scale``.
 
     ``scale`` converts the exposure the weights represent into that of the
@@ -353,6 +435,13 @@ def mc_template(weight_sums: Sequence[tuple[float, float]], *, scale: float = 1.
         raise InputError(f"template scale must be non-negative, got {scale}")
     total = sum(w for w, _ in weight_sums)
     variance = sum(v for _, v in weight_sums)
-    return BackgroundEstimate(scale * total, scale * math.sqrt(variance), method="mc_template",
-                              details={"samples": list(names), "scale": scale,
-                                       "per_sample": [[float(w), float(v)] for w, v in weight_sums]})
+    return BackgroundEstimate(
+        scale * total,
+        scale * math.sqrt(variance),
+        method="mc_template",
+        details={
+            "samples": list(names),
+            "scale": scale,
+            "per_sample": [[float(w), float(v)] for w, v in weight_sums],
+        },
+    )

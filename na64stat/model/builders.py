@@ -78,28 +78,50 @@ class BackgroundPart:
     systematic_only: bool = False
 
 
-def _template(sources: ConfigSources, spec: Mapping[str, Any], where: str, channel: str) -> BackgroundPart:
+def _template(
+    sources: ConfigSources, spec: Mapping[str, Any], where: str, channel: str
+) -> BackgroundPart:
     cutflow = sources.json(spec.get("cutflow"), f"{where}.template.cutflow")
     names = sources.match(cutflow, spec.get("samples", []), where)
-    sums = [(v["weighted"], v["weighted_error"] ** 2)
-            for v in (region_counts(cutflow, n, str(spec.get("region")), where) for n in names)]
-    estimate = mc_template(sums, scale=float(spec.get("scale", sources.default_scale(where))), names=names)
-    modifiers = ({"name": f"staterror_{channel}", "type": "staterror", "data": [estimate.stat_error]},) \
-        if estimate.value > 0 else ()
+    sums = [
+        (v["weighted"], v["weighted_error"] ** 2)
+        for v in (region_counts(cutflow, n, str(spec.get("region")), where) for n in names)
+    ]
+    estimate = mc_template(
+        sums, scale=float(spec.get("scale", sources.default_scale(where))), names=names
+    )
+    modifiers = (
+        ({"name": f"staterror_{channel}", "type": "staterror", "data": [estimate.stat_error]},)
+        if estimate.value > 0
+        else ()
+    )
     return BackgroundPart(estimate, modifiers, systematic_only=True)
 
 
-def _abcd(sources: ConfigSources, spec: Mapping[str, Any], where: str, channel: str) -> BackgroundPart:
+def _abcd(
+    sources: ConfigSources, spec: Mapping[str, Any], where: str, channel: str
+) -> BackgroundPart:
     cutflow = sources.json(spec.get("cutflow"), f"{where}.abcd.cutflow")
     regions = spec.get("regions", {})
-    counts = {k: region_counts(cutflow, str(spec.get("sample", "data")), str(regions.get(k)), where)
-              for k in ("B", "C", "D")}
-    return BackgroundPart(abcd(counts["B"]["weighted"], counts["C"]["weighted"], counts["D"]["weighted"],
-                               var_b=counts["B"]["weighted_error"] ** 2, var_c=counts["C"]["weighted_error"] ** 2,
-                               var_d=counts["D"]["weighted_error"] ** 2))
+    counts = {
+        k: region_counts(cutflow, str(spec.get("sample", "data")), str(regions.get(k)), where)
+        for k in ("B", "C", "D")
+    }
+    return BackgroundPart(
+        abcd(
+            counts["B"]["weighted"],
+            counts["C"]["weighted"],
+            counts["D"]["weighted"],
+            var_b=counts["B"]["weighted_error"] ** 2,
+            var_c=counts["C"]["weighted_error"] ** 2,
+            var_d=counts["D"]["weighted_error"] ** 2,
+        )
+    )
 
 
-def _tail_fit(sources: ConfigSources, spec: Mapping[str, Any], where: str, channel: str) -> BackgroundPart:
+def _tail_fit(
+    sources: ConfigSources, spec: Mapping[str, Any], where: str, channel: str
+) -> BackgroundPart:
     """Fit a selection histogram (``histograms.json``) outside the box and extrapolate it into the box."""
     where = f"{where}.tail_fit"
     path = spec.get("histograms")
@@ -112,14 +134,23 @@ def _tail_fit(sources: ConfigSources, spec: Mapping[str, Any], where: str, chann
     fit_range = numbers(spec["fit_range"], f"{where}.fit_range") if "fit_range" in spec else None
     if len(box) != 2 or (fit_range is not None and len(fit_range) != 2):
         raise InputError(f"{where}: box and fit_range are [low, high]")
-    return BackgroundPart(fit_tail(h.values(), h.axes[0].edges, box=(box[0], box[1]),
-                                   fit_range=None if fit_range is None else (fit_range[0], fit_range[1]),
-                                   shape=str(spec.get("shape", "exponential")),
-                                   alternatives=tuple(spec.get("alternatives", ())), variances=h.variances()))
+    return BackgroundPart(
+        fit_tail(
+            h.values(),
+            h.axes[0].edges,
+            box=(box[0], box[1]),
+            fit_range=None if fit_range is None else (fit_range[0], fit_range[1]),
+            shape=str(spec.get("shape", "exponential")),
+            alternatives=tuple(spec.get("alternatives", ())),
+            variances=h.variances(),
+        )
+    )
 
 
 def _estimate(sources: ConfigSources, spec: Any, where: str, channel: str) -> BackgroundPart:
-    return BackgroundPart(BackgroundEstimate.from_dict(sources.json(spec, f"{where}.estimate"), str(spec)))
+    return BackgroundPart(
+        BackgroundEstimate.from_dict(sources.json(spec, f"{where}.estimate"), str(spec))
+    )
 
 
 def _fixed_yield(sources: ConfigSources, spec: Any, where: str, channel: str) -> BackgroundPart:
@@ -127,20 +158,35 @@ def _fixed_yield(sources: ConfigSources, spec: Any, where: str, channel: str) ->
         raise InputError(f"{where}: yield must be {{value: ..., error: ...}}")
     value = numbers(spec.get("value"), f"{where}.yield.value")
     error = numbers(spec.get("error", 0.0), f"{where}.yield.error")
-    if len(value) != 1 or len(error) != 1 or not all(math.isfinite(x) and x >= 0 for x in (value[0], error[0])):
-        raise InputError(f"{where}: yield needs a finite value >= 0 and an error >= 0, "
-                         f"got {spec.get('value')!r} +- {spec.get('error', 0.0)!r}")
+    if (
+        len(value) != 1
+        or len(error) != 1
+        or not all(math.isfinite(x) and x >= 0 for x in (value[0], error[0]))
+    ):
+        raise InputError(
+            f"{where}: yield needs a finite value >= 0 and an error >= 0, "
+            f"got {spec.get('value')!r} +- {spec.get('error', 0.0)!r}"
+        )
     return BackgroundPart(BackgroundEstimate(value[0], error[0]))
 
 
-def _shape(sources: ConfigSources, raw: Mapping[str, Any], name: str, channel: str, where: str) -> Sample:
+def _shape(
+    sources: ConfigSources, raw: Mapping[str, Any], name: str, channel: str, where: str
+) -> Sample:
     """A multi-bin MC template: histogram contents x scale, MC statistics per bin as a staterror."""
     spec = raw["shape"]
     scale = float(spec.get("scale", sources.default_scale(where)))
-    values, variances = sources.histogram(spec, sources.histogram_samples(spec, f"{where}.shape"), f"{where}.shape")
-    yields = np.maximum(values * scale, 1e-6)  # pyhf needs positive expectations where modifiers act
+    values, variances = sources.histogram(
+        spec, sources.histogram_samples(spec, f"{where}.shape"), f"{where}.shape"
+    )
+    yields = np.maximum(
+        values * scale, 1e-6
+    )  # pyhf needs positive expectations where modifiers act
     errors = np.maximum(np.sqrt(variances) * scale, 1e-6)
-    modifiers = [{"name": f"staterror_{channel}", "type": "staterror", "data": errors.tolist()}, *raw.get("modifiers", [])]
+    modifiers = [
+        {"name": f"staterror_{channel}", "type": "staterror", "data": errors.tolist()},
+        *raw.get("modifiers", []),
+    ]
     return Sample(name, tuple(float(y) for y in yields), tuple(modifiers))
 
 
@@ -155,7 +201,9 @@ BACKGROUND_BUILDERS: dict[str, Callable[[ConfigSources, Any, str, str], Backgrou
 _KINDS = (*BACKGROUND_BUILDERS, "shape")
 
 
-def background_sample(sources: ConfigSources, raw: Mapping[str, Any], channel: str, where: str) -> Sample:
+def background_sample(
+    sources: ConfigSources, raw: Mapping[str, Any], channel: str, where: str
+) -> Sample:
     """The :class:`~na64stat.model.workspace.Sample` of one background entry of a channel."""
     name = str(raw.get("name", "background"))
     kinds = [k for k in _KINDS if k in raw]
@@ -166,15 +214,21 @@ def background_sample(sources: ConfigSources, raw: Mapping[str, Any], channel: s
     part = BACKGROUND_BUILDERS[kinds[0]](sources, raw[kinds[0]], where, channel)
     estimate = part.estimate
     if not estimate.valid or not math.isfinite(estimate.value) or estimate.value < 0:
-        raise InputError(f"{where}: background estimate is not usable ({estimate.method}: {estimate.value})")
+        raise InputError(
+            f"{where}: background estimate is not usable ({estimate.method}: {estimate.value})"
+        )
     modifiers = list(part.modifiers)
     error = estimate.syst_error if part.systematic_only else estimate.total_error
     if error > 0 and estimate.value > 0:
-        modifiers.append(uncertainty_modifier(f"{name}_uncertainty_{channel}", estimate.value, error))
+        modifiers.append(
+            uncertainty_modifier(f"{name}_uncertainty_{channel}", estimate.value, error)
+        )
     extra = raw.get("modifiers", [])
     if not isinstance(extra, list):
         raise InputError(f"{where}.modifiers: expected a list of pyhf modifiers")
-    value = max(estimate.value, 1e-6)  # pyhf needs a positive expectation for a sample with modifiers
+    value = max(
+        estimate.value, 1e-6
+    )  # pyhf needs a positive expectation for a sample with modifiers
     return Sample(name, (value,), (*modifiers, *extra))
 
 
@@ -204,8 +258,12 @@ def normalise_signal(patch: SignalPatch, target: float = REFERENCE_SIGNAL_EVENTS
         return patch
     new = float(f"{old * math.sqrt(target / total):.2g}")
     factor = (new / old) ** 2
-    yields = {channel: tuple(y * factor for y in values) for channel, values in patch.yields.items()}
-    return SignalPatch(patch.name, yields, patch.values, {**patch.metadata, "reference_coupling": new})
+    yields = {
+        channel: tuple(y * factor for y in values) for channel, values in patch.yields.items()
+    }
+    return SignalPatch(
+        patch.name, yields, patch.values, {**patch.metadata, "reference_coupling": new}
+    )
 
 
 @dataclass(frozen=True)
@@ -240,9 +298,13 @@ class SignalContext:
     def events(self, mass_gev: float, coupling: float, efficiency: float | None) -> float:
         """Expected signal events of one point from the injected :data:`SignalYield`."""
         if self.signal_yield is None:
-            raise InputError(f"{self.where}: signal yields from physics need a signal_yield function "
-                             "(na64stat.simulation.signal_yields.expected_signal_events)")
-        return self.signal_yield(self.setup, mass_gev, coupling, self.model, self.exposure, efficiency)
+            raise InputError(
+                f"{self.where}: signal yields from physics need a signal_yield function "
+                "(na64stat.simulation.signal_yields.expected_signal_events)"
+            )
+        return self.signal_yield(
+            self.setup, mass_gev, coupling, self.model, self.exposure, efficiency
+        )
 
 
 @dataclass(frozen=True)
@@ -256,11 +318,15 @@ class SignalSet:
 def _selection_mass(name: str, where: str) -> float:
     match = re.fullmatch(r"signal_m([0-9.eE+-]+)MeV", name)
     if not match:
-        raise InputError(f"{where}: cannot read the mass from sample name {name!r} (signal_m<MeV>MeV)")
+        raise InputError(
+            f"{where}: cannot read the mass from sample name {name!r} (signal_m<MeV>MeV)"
+        )
     return float(match.group(1)) * 1e-3
 
 
-def _from_selection(sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalContext) -> SignalSet:
+def _from_selection(
+    sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalContext
+) -> SignalSet:
     """Signal yields of the selected signal MC samples ``signal_m<MeV>MeV`` (one patch per mass)."""
     spec, where = raw["from_selection"], ctx.where
     cutflow = sources.json(spec.get("cutflow"), f"{where}.from_selection.cutflow")
@@ -272,8 +338,15 @@ def _from_selection(sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalC
             values, _ = sources.histogram(spec, [name], where)
             yields = tuple(float(v) * scale for v in values)
         else:
-            yields = (region_counts(cutflow, name, str(spec.get("region", "signal")), where)["weighted"] * scale,)
-        patches.append(SignalPatch(patch_name(mass), {ctx.channel: yields}, (mass,), {"mass_gev": mass, **ctx.common}))
+            yields = (
+                region_counts(cutflow, name, str(spec.get("region", "signal")), where)["weighted"]
+                * scale,
+            )
+        patches.append(
+            SignalPatch(
+                patch_name(mass), {ctx.channel: yields}, (mass,), {"mass_gev": mass, **ctx.common}
+            )
+        )
     patches = [normalise_signal(p) for p in patches] if ctx.normalise else patches
     return SignalSet(tuple(sorted(patches, key=lambda p: p.values)), ("mass_gev",))
 
@@ -285,30 +358,58 @@ def _masses(raw: Mapping[str, Any], where: str) -> tuple[float, ...]:
     return masses
 
 
-def _mass_coupling_grid(sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalContext) -> SignalSet:
+def _mass_coupling_grid(
+    sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalContext
+) -> SignalSet:
     """Visible mode: the yield depends on the coupling through the decay length, one patch per (mass, coupling)."""
-    masses, efficiency = _masses(raw, ctx.where), (None if raw.get("efficiency") is None else float(raw["efficiency"]))
+    masses, efficiency = (
+        _masses(raw, ctx.where),
+        (None if raw.get("efficiency") is None else float(raw["efficiency"])),
+    )
     couplings = numbers(raw["couplings"], f"{ctx.where}.couplings")
     if not all(math.isfinite(g) and g > 0 for g in couplings):
-        raise InputError(f"{ctx.where}.couplings must be finite positive numbers, got {raw['couplings']!r}")
-    patches = [SignalPatch(patch_name(m, g), {ctx.channel: (ctx.events(m, g, efficiency),)}, (m, g),
-                           {"mass_gev": m, **ctx.common, "reference_coupling": g})
-               for m in masses for g in couplings]
+        raise InputError(
+            f"{ctx.where}.couplings must be finite positive numbers, got {raw['couplings']!r}"
+        )
+    patches = [
+        SignalPatch(
+            patch_name(m, g),
+            {ctx.channel: (ctx.events(m, g, efficiency),)},
+            (m, g),
+            {"mass_gev": m, **ctx.common, "reference_coupling": g},
+        )
+        for m in masses
+        for g in couplings
+    ]
     return SignalSet(tuple(patches), ("mass_gev", "coupling"))
 
 
-def _physics_masses(sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalContext) -> SignalSet:
+def _physics_masses(
+    sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalContext
+) -> SignalSet:
     """Physics yields at the reference coupling, one patch per mass."""
-    masses, efficiency = _masses(raw, ctx.where), (None if raw.get("efficiency") is None else float(raw["efficiency"]))
-    patches = [SignalPatch(patch_name(m), {ctx.channel: (ctx.events(m, ctx.coupling, efficiency),)}, (m,),
-                           {"mass_gev": m, **ctx.common}) for m in masses]
+    masses, efficiency = (
+        _masses(raw, ctx.where),
+        (None if raw.get("efficiency") is None else float(raw["efficiency"])),
+    )
+    patches = [
+        SignalPatch(
+            patch_name(m),
+            {ctx.channel: (ctx.events(m, ctx.coupling, efficiency),)},
+            (m,),
+            {"mass_gev": m, **ctx.common},
+        )
+        for m in masses
+    ]
     patches = [normalise_signal(p) for p in patches] if ctx.normalise else patches
     return SignalSet(tuple(patches), ("mass_gev",))
 
 
 #: Signal sources, tried in this order: the first key present in the ``signal`` section wins
 #: (``masses`` is the default).
-SIGNAL_BUILDERS: dict[str, Callable[[ConfigSources, Mapping[str, Any], SignalContext], SignalSet]] = {
+SIGNAL_BUILDERS: dict[
+    str, Callable[[ConfigSources, Mapping[str, Any], SignalContext], SignalSet]
+] = {
     "from_selection": _from_selection,
     "couplings": _mass_coupling_grid,
     "masses": _physics_masses,

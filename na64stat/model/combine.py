@@ -69,7 +69,14 @@ from na64stat.model.workspace import (
 )
 from na64stat.physics.yields import get_setup, invisible_alpha_x_per_coupling2
 
-__all__ = ["MODELS", "COUPLING_NAMES", "yield_conversion", "poi_upper_bound", "combine_workspaces", "combine_folders"]
+__all__ = [
+    "MODELS",
+    "COUPLING_NAMES",
+    "yield_conversion",
+    "poi_upper_bound",
+    "combine_workspaces",
+    "combine_folders",
+]
 
 #: Signal models a combination can be expressed in, and the name of their coupling.
 MODELS = ("dark_photon", "lmutau")
@@ -98,7 +105,9 @@ def yield_conversion(source_model: str, target_model: str, beam: str, mass_gev: 
     """
     if source_model == target_model:
         return 1.0
-    return _per_coupling2(target_model, beam, mass_gev) / _per_coupling2(source_model, beam, mass_gev)
+    return _per_coupling2(target_model, beam, mass_gev) / _per_coupling2(
+        source_model, beam, mass_gev
+    )
 
 
 @dataclass
@@ -128,7 +137,9 @@ def _safe(text: str) -> str:
 
 
 def _poi_sample(sample: Mapping[str, Any], poi: str) -> bool:
-    return any(m.get("type") == "normfactor" and m.get("name") == poi for m in sample.get("modifiers", []))
+    return any(
+        m.get("type") == "normfactor" and m.get("name") == poi for m in sample.get("modifiers", [])
+    )
 
 
 def _beam(setup: str, where: str) -> str:
@@ -136,7 +147,9 @@ def _beam(setup: str, where: str) -> str:
     try:
         return get_setup(setup).beam
     except InputError:
-        raise InputError(f"{where}: unknown setup {setup!r} (its beam decides the coupling conversion)") from None
+        raise InputError(
+            f"{where}: unknown setup {setup!r} (its beam decides the coupling conversion)"
+        ) from None
 
 
 def _patchset_content(patchset: Any) -> Mapping[str, Any] | None:
@@ -144,9 +157,14 @@ def _patchset_content(patchset: Any) -> Mapping[str, Any] | None:
     if isinstance(patchset, Mapping):
         return patchset
     if isinstance(patchset, pyhf.PatchSet):
-        return {"metadata": dict(patchset.metadata), "version": patchset.version,
-                "patches": [{"metadata": dict(p.metadata), "patch": json.loads(p.to_string())}
-                            for p in patchset.patches]}
+        return {
+            "metadata": dict(patchset.metadata),
+            "version": patchset.version,
+            "patches": [
+                {"metadata": dict(p.metadata), "patch": json.loads(p.to_string())}
+                for p in patchset.patches
+            ],
+        }
     return None
 
 
@@ -172,21 +190,27 @@ def _experiment(index: int, spec: Mapping[str, Any], patchset: Any, used: set[st
         raise InputError(f"{source}: the measurement has no POI")
     signals: list[tuple[_Signal, float]] = []
     models, setups = set(), set()
-    background = {c["name"]: [s for s in c["samples"] if not _poi_sample(s, poi)] for c in spec["channels"]}
+    background = {
+        c["name"]: [s for s in c["samples"] if not _poi_sample(s, poi)] for c in spec["channels"]
+    }
     for patch in content["patches"]:
         pm = patch["metadata"]
         where = f"{source}: patch {pm.get('name')!r}"
         mass = pm.get("mass_gev", pm["values"][0] if len(pm.get("values", [])) == 1 else None)
         if mass is None or len(pm.get("values", [])) != 1:
-            raise InputError(f"{where}: combine needs one patch per mass (values [mass_gev]), got values "
-                             f"{pm.get('values')} with labels {meta.get('labels')}: a coupling-dependent "
-                             "(visible-mode) PatchSet cannot be rescaled in the coupling")
+            raise InputError(
+                f"{where}: combine needs one patch per mass (values [mass_gev]), got values "
+                f"{pm.get('values')} with labels {meta.get('labels')}: a coupling-dependent "
+                "(visible-mode) PatchSet cannot be rescaled in the coupling"
+            )
         model = pm.get("signal_model", meta.get("model"))
         ref = pm.get("reference_coupling", meta.get("reference_coupling"))
         setup = pm.get("setup", meta.get("setup"))
         if model not in MODELS or not isinstance(ref, (int, float)) or not ref > 0 or not setup:
-            raise InputError(f"{where}: needs signal_model (one of {', '.join(MODELS)}), a positive "
-                             f"reference_coupling and setup in its metadata; got {model!r}, {ref!r}, {setup!r}")
+            raise InputError(
+                f"{where}: needs signal_model (one of {', '.join(MODELS)}), a positive "
+                f"reference_coupling and setup in its metadata; got {model!r}, {ref!r}, {setup!r}"
+            )
         models.add(model)
         setups.add(str(setup))
         patched = jsonpatch.apply_patch(copy.deepcopy(spec), list(patch["patch"]))
@@ -195,24 +219,39 @@ def _experiment(index: int, spec: Mapping[str, Any], patchset: Any, used: set[st
             sig = [s for s in channel["samples"] if _poi_sample(s, poi)]
             rest = [s for s in channel["samples"] if not _poi_sample(s, poi)]
             if rest != background.get(channel["name"]):
-                raise InputError(f"{where}: the patch changes the background of channel {channel['name']!r}; "
-                                 "combine supports patches that replace the signal only")
+                raise InputError(
+                    f"{where}: the patch changes the background of channel {channel['name']!r}; "
+                    "combine supports patches that replace the signal only"
+                )
             if len(sig) > 1:
-                raise InputError(f"{where}: channel {channel['name']!r} has {len(sig)} samples with the POI; "
-                                 "combine supports one signal sample per channel")
+                raise InputError(
+                    f"{where}: channel {channel['name']!r} has {len(sig)} samples with the POI; "
+                    "combine supports one signal sample per channel"
+                )
             if sig:
-                samples[channel["name"]] = ([float(y) for y in sig[0]["data"]], copy.deepcopy(sig[0]["modifiers"]))
+                samples[channel["name"]] = (
+                    [float(y) for y in sig[0]["data"]],
+                    copy.deepcopy(sig[0]["modifiers"]),
+                )
         signals.append((_Signal(float(mass), samples), float(ref)))
     if len(models) != 1 or len(setups) != 1:
-        raise InputError(f"{source}: patches mix signal models {sorted(models)} or setups {sorted(setups)}")
+        raise InputError(
+            f"{source}: patches mix signal models {sorted(models)} or setups {sorted(setups)}"
+        )
     masses = [s.mass for s, _ in signals]
     if len(set(masses)) != len(masses):
-        raise InputError(f"{source}: several patches at the same mass; combine needs one patch per mass")
+        raise InputError(
+            f"{source}: several patches at the same mass; combine needs one patch per mass"
+        )
     signals.sort(key=lambda pair: pair[0].mass)
     setup = setups.pop()
-    reference = signals[0][1]  # each patch's own reference coupling (normalised workspaces): all to this one
+    reference = signals[0][
+        1
+    ]  # each patch's own reference coupling (normalised workspaces): all to this one
     common = [_rescaled(signal, (reference / ref) ** 2) for signal, ref in signals]
-    return _Experiment(name, prefix, spec, poi, models.pop(), _beam(setup, source), setup, reference, common, meta)
+    return _Experiment(
+        name, prefix, spec, poi, models.pop(), _beam(setup, source), setup, reference, common, meta
+    )
 
 
 def _rescaled(signal: _Signal, factor: float) -> _Signal:
@@ -239,14 +278,20 @@ def _rename(name: str, exp: _Experiment, correlated: set[str]) -> str:
     return name if name in correlated else f"{exp.prefix}_{name}"
 
 
-def _renamed_modifiers(modifiers: Iterable[Mapping[str, Any]], exp: _Experiment, correlated: set[str],
-                       scale: Sequence[float] | None = None) -> list[dict[str, Any]]:
+def _renamed_modifiers(
+    modifiers: Iterable[Mapping[str, Any]],
+    exp: _Experiment,
+    correlated: set[str],
+    scale: Sequence[float] | None = None,
+) -> list[dict[str, Any]]:
     out = []
     for original in modifiers:
         mod = copy.deepcopy(dict(original))
         if mod["name"] in correlated and mod["type"] not in _SHAREABLE:
-            raise InputError(f"modifier {mod['name']!r} of {exp.name}: a {mod['type']} modifier cannot be "
-                             f"correlated between experiments (only {', '.join(_SHAREABLE)})")
+            raise InputError(
+                f"modifier {mod['name']!r} of {exp.name}: a {mod['type']} modifier cannot be "
+                f"correlated between experiments (only {', '.join(_SHAREABLE)})"
+            )
         mod["name"] = _rename(mod["name"], exp, correlated)
         if scale is not None and mod["type"] in _ABSOLUTE and mod.get("data") is not None:
             if mod["type"] == "histosys":
@@ -276,12 +321,18 @@ def _interpolate(exp: _Experiment, mass: float) -> tuple[_Signal | None, dict[st
         n_bins = len((lo_sig.samples.get(channel) or hi_sig.samples[channel])[0])
         a = lo_sig.samples.get(channel, ([0.0] * n_bins, []))[0]
         b = hi_sig.samples.get(channel, ([0.0] * n_bins, []))[0]
-        yields[channel] = [math.exp((1 - t) * math.log(x) + t * math.log(y)) if x > 0 and y > 0
-                           else (1 - t) * x + t * y for x, y in zip(a, b)]
+        yields[channel] = [
+            math.exp((1 - t) * math.log(x) + t * math.log(y))
+            if x > 0 and y > 0
+            else (1 - t) * x + t * y
+            for x, y in zip(a, b)
+        ]
     return nearest, yields
 
 
-def _merge_parameters(configs: list[tuple[dict[str, Any], _Experiment]], correlated: set[str]) -> list[dict[str, Any]]:
+def _merge_parameters(
+    configs: list[tuple[dict[str, Any], _Experiment]], correlated: set[str]
+) -> list[dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for param, exp in configs:
         if param["name"] == exp.poi:
@@ -289,8 +340,10 @@ def _merge_parameters(configs: list[tuple[dict[str, Any], _Experiment]], correla
         param = copy.deepcopy(param)
         param["name"] = _rename(param["name"], exp, correlated)
         if param["name"] in merged and merged[param["name"]] != param:
-            raise InputError(f"correlated parameter {param['name']!r}: the experiments configure it differently "
-                             f"({merged[param['name']]} and {param})")
+            raise InputError(
+                f"correlated parameter {param['name']!r}: the experiments configure it differently "
+                f"({merged[param['name']]} and {param})"
+            )
         merged[param["name"]] = param
     return list(merged.values())
 
@@ -350,31 +403,68 @@ def combine_workspaces(
     grid = _mass_grid(experiments, masses)
     title = name or "combined_" + "_".join(e.prefix for e in experiments)
     spec, placements = _combined_spec(experiments, correlated, title)
-    background = sum(sum(s["data"]) for c in spec["channels"] for s in c["samples"] if s["name"] != "signal")
+    background = sum(
+        sum(s["data"]) for c in spec["channels"] for s in c["samples"] if s["name"] != "signal"
+    )
     observed = sum(sum(o["data"]) for o in spec["observations"])
-    patches = [_combined_patch(mass, experiments, placements, spec, model, reference, correlated, (background, observed),
-                               normalise) for mass in grid]
-    patchset = {"metadata": _patchset_metadata(experiments, spec, title, model, None if normalise else reference,
-                                               correlated),
-                "patches": patches, "version": "1.0.0"}
+    patches = [
+        _combined_patch(
+            mass,
+            experiments,
+            placements,
+            spec,
+            model,
+            reference,
+            correlated,
+            (background, observed),
+            normalise,
+        )
+        for mass in grid
+    ]
+    patchset = {
+        "metadata": _patchset_metadata(
+            experiments, spec, title, model, None if normalise else reference, correlated
+        ),
+        "patches": patches,
+        "version": "1.0.0",
+    }
     validate_patchset(patchset, spec, "combined patchset")
     return spec, patchset
 
 
 def _check_correlated(experiments: Sequence[_Experiment], correlated: set[str]) -> None:
     """Every name declared correlated is a modifier of some input."""
-    found = {m["name"] for e in experiments for c in e.spec["channels"] for s in c["samples"] for m in s["modifiers"]}
-    found |= {m["name"] for e in experiments for s in e.signals for _, mods in s.samples.values() for m in mods}
+    found = {
+        m["name"]
+        for e in experiments
+        for c in e.spec["channels"]
+        for s in c["samples"]
+        for m in s["modifiers"]
+    }
+    found |= {
+        m["name"]
+        for e in experiments
+        for s in e.signals
+        for _, mods in s.samples.values()
+        for m in mods
+    }
     missing = sorted(correlated - found)
     if missing:
-        raise InputError(f"--correlate {', '.join(missing)}: no such modifier in any input; "
-                         f"modifiers are {', '.join(sorted(found))}")
+        raise InputError(
+            f"--correlate {', '.join(missing)}: no such modifier in any input; "
+            f"modifiers are {', '.join(sorted(found))}"
+        )
 
 
-def _reference_coupling(experiments: Sequence[_Experiment], model: str, given: float | None) -> float:
+def _reference_coupling(
+    experiments: Sequence[_Experiment], model: str, given: float | None
+) -> float:
     """The common reference coupling: ``given``, else the first experiment's in ``model``, else the first's."""
-    reference = given if given is not None else next(
-        (e.reference for e in experiments if e.model == model), experiments[0].reference)
+    reference = (
+        given
+        if given is not None
+        else next((e.reference for e in experiments if e.model == model), experiments[0].reference)
+    )
     if not (isinstance(reference, (int, float)) and math.isfinite(reference) and reference > 0):
         raise InputError(f"reference coupling must be a finite positive number, got {reference!r}")
     return float(reference)
@@ -389,13 +479,18 @@ def _mass_grid(experiments: Sequence[_Experiment], masses: Sequence[float] | Non
         raise InputError(f"masses must be finite and positive [GeV], got {list(masses)}")
     outside = [m for m in grid if all(_interpolate(e, m)[0] is None for e in experiments)]
     if outside:
-        ranges = ", ".join(f"{e.name}: {e.signals[0].mass:g}-{e.signals[-1].mass:g}" for e in experiments)
-        raise InputError(f"masses {outside} GeV are outside every experiment's mass range ({ranges})")
+        ranges = ", ".join(
+            f"{e.name}: {e.signals[0].mass:g}-{e.signals[-1].mass:g}" for e in experiments
+        )
+        raise InputError(
+            f"masses {outside} GeV are outside every experiment's mass range ({ranges})"
+        )
     return grid
 
 
-def _combined_spec(experiments: Sequence[_Experiment], correlated: set[str],
-                   title: str) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
+def _combined_spec(
+    experiments: Sequence[_Experiment], correlated: set[str], title: str
+) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
     """The background-only spec: one placeholder signal sample first in every channel that has signal
     anywhere, and where each (experiment prefix, channel) landed."""
     channels: list[dict[str, Any]] = []
@@ -408,25 +503,55 @@ def _combined_spec(experiments: Sequence[_Experiment], correlated: set[str],
             cname = f"{exp.prefix}_{channel['name']}"
             samples = []
             if channel["name"] in has_signal:
-                samples.append({"name": "signal", "data": [0.0] * len(observed[channel["name"]]),
-                                "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]})
+                samples.append(
+                    {
+                        "name": "signal",
+                        "data": [0.0] * len(observed[channel["name"]]),
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    }
+                )
                 placements[(exp.prefix, channel["name"])] = len(channels)
-            samples += [{"name": sample["name"], "data": list(sample["data"]),
-                         "modifiers": _renamed_modifiers(sample["modifiers"], exp, correlated)}
-                        for sample in channel["samples"] if not _poi_sample(sample, exp.poi)]
+            samples += [
+                {
+                    "name": sample["name"],
+                    "data": list(sample["data"]),
+                    "modifiers": _renamed_modifiers(sample["modifiers"], exp, correlated),
+                }
+                for sample in channel["samples"]
+                if not _poi_sample(sample, exp.poi)
+            ]
             channels.append({"name": cname, "samples": samples})
             observations.append({"name": cname, "data": list(observed[channel["name"]])})
-    params = _merge_parameters([(p, e) for e in experiments for m in e.spec["measurements"][:1]
-                                for p in m["config"].get("parameters", [])], correlated)
-    spec = {"channels": channels, "observations": observations,
-            "measurements": [{"name": title, "config": {"poi": "mu", "parameters": params}}], "version": "1.0.0"}
+    params = _merge_parameters(
+        [
+            (p, e)
+            for e in experiments
+            for m in e.spec["measurements"][:1]
+            for p in m["config"].get("parameters", [])
+        ],
+        correlated,
+    )
+    spec = {
+        "channels": channels,
+        "observations": observations,
+        "measurements": [{"name": title, "config": {"poi": "mu", "parameters": params}}],
+        "version": "1.0.0",
+    }
     validate_spec(spec, "combined background-only workspace")
     return spec, placements
 
 
-def _combined_patch(mass: float, experiments: Sequence[_Experiment], placements: Mapping[tuple[str, str], int],
-                    spec: Mapping[str, Any], model: str, reference: float, correlated: set[str],
-                    counts: tuple[float, float], normalise: bool = False) -> dict[str, Any]:
+def _combined_patch(
+    mass: float,
+    experiments: Sequence[_Experiment],
+    placements: Mapping[tuple[str, str], int],
+    spec: Mapping[str, Any],
+    model: str,
+    reference: float,
+    correlated: set[str],
+    counts: tuple[float, float],
+    normalise: bool = False,
+) -> dict[str, Any]:
     """The patch at ``mass``: each experiment's signal rescaled to ``model`` at ``reference`` (with
     ``normalise``, at this mass's own reference, where the combined signal expects about
     REFERENCE_SIGNAL_EVENTS events), and the POI bounds (from the signal and the spec's
@@ -436,10 +561,18 @@ def _combined_patch(mass: float, experiments: Sequence[_Experiment], placements:
     ops: list[dict[str, Any]] = []
     with_signal, without, beams = [], [], set()
     found = [(exp, *_interpolate(exp, mass)) for exp in experiments]
-    factors = {exp.prefix: yield_conversion(exp.model, model, exp.beam, mass) * (reference / exp.reference) ** 2
-               for exp, nearest, _ in found if nearest is not None}
-    total = sum(sum(values) * factors[exp.prefix] for exp, nearest, yields in found if nearest is not None
-                for values in yields.values())
+    factors = {
+        exp.prefix: yield_conversion(exp.model, model, exp.beam, mass)
+        * (reference / exp.reference) ** 2
+        for exp, nearest, _ in found
+        if nearest is not None
+    }
+    total = sum(
+        sum(values) * factors[exp.prefix]
+        for exp, nearest, yields in found
+        if nearest is not None
+        for values in yields.values()
+    )
     if normalise and total > 0 and math.isfinite(total):
         new = float(f"{reference * math.sqrt(REFERENCE_SIGNAL_EVENTS / total):.2g}")
         factors = {k: f * (new / reference) ** 2 for k, f in factors.items()}
@@ -450,44 +583,91 @@ def _combined_patch(mass: float, experiments: Sequence[_Experiment], placements:
             continue
         with_signal.append(exp.prefix)
         beams.add(exp.beam)
-        ops += [_signal_op(exp, channel, values, factors[exp.prefix], nearest, placements, correlated)
-                for channel, values in yields.items()]
+        ops += [
+            _signal_op(exp, channel, values, factors[exp.prefix], nearest, placements, correlated)
+            for channel, values in yields.items()
+        ]
     ops.sort(key=lambda op: int(op["path"].split("/")[2]))
     bound = poi_upper_bound(sum(sum(op["value"]["data"]) for op in ops), *counts)
-    parameters = spec["measurements"][0]["config"]["parameters"]  # never "mu": _merge_parameters drops the POIs
-    ops.append({"op": "replace", "path": "/measurements/0/config/parameters",
-                "value": [*parameters, {"name": "mu", "bounds": [[0.0, bound]], "inits": [1.0]}]})
-    interpolated = [e.prefix for e in experiments
-                    if e.prefix in with_signal and all(abs(s.mass - mass) > 1e-9 * mass for s in e.signals)]
-    return {"metadata": {"name": patch_name(mass), "values": [mass], "mass_gev": mass,
-                         "signal_model": model, "coupling_name": COUPLING_NAMES[model],
-                         "reference_coupling": reference,
-                         "beam": beams.pop() if len(beams) == 1 else "mixed",
-                         "experiments_with_signal": with_signal, "experiments_without_signal": without,
-                         "interpolated": interpolated, "poi_bounds": [0.0, bound]},
-            "patch": ops}
+    parameters = spec["measurements"][0]["config"][
+        "parameters"
+    ]  # never "mu": _merge_parameters drops the POIs
+    ops.append(
+        {
+            "op": "replace",
+            "path": "/measurements/0/config/parameters",
+            "value": [*parameters, {"name": "mu", "bounds": [[0.0, bound]], "inits": [1.0]}],
+        }
+    )
+    interpolated = [
+        e.prefix
+        for e in experiments
+        if e.prefix in with_signal and all(abs(s.mass - mass) > 1e-9 * mass for s in e.signals)
+    ]
+    return {
+        "metadata": {
+            "name": patch_name(mass),
+            "values": [mass],
+            "mass_gev": mass,
+            "signal_model": model,
+            "coupling_name": COUPLING_NAMES[model],
+            "reference_coupling": reference,
+            "beam": beams.pop() if len(beams) == 1 else "mixed",
+            "experiments_with_signal": with_signal,
+            "experiments_without_signal": without,
+            "interpolated": interpolated,
+            "poi_bounds": [0.0, bound],
+        },
+        "patch": ops,
+    }
 
 
-def _signal_op(exp: _Experiment, channel: str, values: Sequence[float], factor: float, nearest: _Signal,
-               placements: Mapping[tuple[str, str], int], correlated: set[str]) -> dict[str, Any]:
+def _signal_op(
+    exp: _Experiment,
+    channel: str,
+    values: Sequence[float],
+    factor: float,
+    nearest: _Signal,
+    placements: Mapping[tuple[str, str], int],
+    correlated: set[str],
+) -> dict[str, Any]:
     """The JSON-patch operation that puts one experiment's rescaled signal into its channel."""
     base = nearest.samples.get(channel)
     scaled = [y * factor for y in values]
-    ratio = [(s / b) if b > 0 else 0.0 for s, b in zip(scaled, base[0])] if base else [0.0] * len(values)
-    mods = _renamed_modifiers(base[1] if base else [{"name": exp.poi, "type": "normfactor", "data": None}],
-                              exp, correlated, scale=ratio)
-    return {"op": "replace", "path": f"/channels/{placements[(exp.prefix, channel)]}/samples/0",
-            "value": {"name": "signal", "data": scaled, "modifiers": mods}}
+    ratio = (
+        [(s / b) if b > 0 else 0.0 for s, b in zip(scaled, base[0])]
+        if base
+        else [0.0] * len(values)
+    )
+    mods = _renamed_modifiers(
+        base[1] if base else [{"name": exp.poi, "type": "normfactor", "data": None}],
+        exp,
+        correlated,
+        scale=ratio,
+    )
+    return {
+        "op": "replace",
+        "path": f"/channels/{placements[(exp.prefix, channel)]}/samples/0",
+        "value": {"name": "signal", "data": scaled, "modifiers": mods},
+    }
 
 
-def _patchset_metadata(experiments: Sequence[_Experiment], spec: Mapping[str, Any], title: str, model: str,
-                       reference: float | None, correlated: set[str]) -> dict[str, Any]:
+def _patchset_metadata(
+    experiments: Sequence[_Experiment],
+    spec: Mapping[str, Any],
+    title: str,
+    model: str,
+    reference: float | None,
+    correlated: set[str],
+) -> dict[str, Any]:
     """The combined PatchSet's metadata: what was combined, how, and under which assumptions
     (``reference`` None: each patch has its own reference coupling)."""
     metadata: dict[str, Any] = {
         "name": title,
-        "description": "combination of " + ", ".join(
-            f"{e.metadata.get('name', e.prefix)} ({e.setup}, {e.model})" for e in experiments)
+        "description": "combination of "
+        + ", ".join(
+            f"{e.metadata.get('name', e.prefix)} ({e.setup}, {e.model})" for e in experiments
+        )
         + f" in {COUPLING_NAMES[model]}",
         "digests": {"sha256": pyhf.utils.digest(spec, "sha256")},
         "labels": ["mass_gev"],
@@ -498,11 +678,23 @@ def _patchset_metadata(experiments: Sequence[_Experiment], spec: Mapping[str, An
         "reference_coupling": reference,
         "beams": sorted({e.beam for e in experiments}),
         "correlated": sorted(correlated),
-        "combined_from": [{"name": e.metadata.get("name", e.prefix), "prefix": e.prefix, "setup": e.setup,
-                           "beam": e.beam, "signal_model": e.model, "reference_coupling": e.reference,
-                           "masses_gev": [s.mass for s in e.signals],
-                           **{k: e.metadata[k] for k in ("exposure", "exposure_unit", "publication")
-                              if k in e.metadata}} for e in experiments],
+        "combined_from": [
+            {
+                "name": e.metadata.get("name", e.prefix),
+                "prefix": e.prefix,
+                "setup": e.setup,
+                "beam": e.beam,
+                "signal_model": e.model,
+                "reference_coupling": e.reference,
+                "masses_gev": [s.mass for s in e.signals],
+                **{
+                    k: e.metadata[k]
+                    for k in ("exposure", "exposure_unit", "publication")
+                    if k in e.metadata
+                },
+            }
+            for e in experiments
+        ],
         "assumptions": [
             "each experiment's signal rescaled to the common model and reference coupling "
             "(na64stat.model.combine.yield_conversion); dark photon: Br(A' -> invisible) = 1 for every beam",
@@ -515,7 +707,8 @@ def _patchset_metadata(experiments: Sequence[_Experiment], spec: Mapping[str, An
         del metadata["reference_coupling"]
         metadata["assumptions"].append(
             "each patch at its own reference coupling (patch metadata reference_coupling), where the combined "
-            "signal expects about 3 events: mu = (coupling / reference_coupling)^2 is of order one near the limit")
+            "signal expects about 3 events: mu = (coupling / reference_coupling)^2 is of order one near the limit"
+        )
     return metadata
 
 
@@ -537,5 +730,7 @@ def combine_folders(
         spec = load_workspace(folder / "bkgonly.json")
         load_patchset(folder / "patchset.json", spec)  # validated, with errors naming the file
         inputs.append((spec, read_json(folder / "patchset.json", "patchset")))
-    spec, patchset = combine_workspaces(inputs, model, masses, correlated, reference_coupling=reference_coupling)
+    spec, patchset = combine_workspaces(
+        inputs, model, masses, correlated, reference_coupling=reference_coupling
+    )
     return spec, patchset, write_workspace(out_dir, spec, patchset)

@@ -40,7 +40,9 @@ def numbers(value: Any, where: str) -> tuple[float, ...]:
     return out
 
 
-def region_counts(cutflow: Mapping[str, Any], sample: str, region: str, where: str) -> Mapping[str, float]:
+def region_counts(
+    cutflow: Mapping[str, Any], sample: str, region: str, where: str
+) -> Mapping[str, float]:
     """The counts (``raw``, ``weighted``, ``weighted_error``) of ``sample`` in ``region`` of a cutflow.
 
     >>> cutflow = {"samples": {"data": {"regions": {"signal": {"raw": 0, "weighted": 0.0, "weighted_error": 0.0}}}}}
@@ -49,13 +51,17 @@ def region_counts(cutflow: Mapping[str, Any], sample: str, region: str, where: s
     """
     samples = cutflow.get("samples", {})
     if sample not in samples:
-        raise InputError(f"{where}: no sample {sample!r} in the selection output; samples are {sorted(samples)}")
+        raise InputError(
+            f"{where}: no sample {sample!r} in the selection output; samples are {sorted(samples)}"
+        )
     regions = samples[sample].get("regions", {})
     if region not in regions:
         raise InputError(f"{where}: no region {region!r}; regions are {sorted(regions)}")
     value = regions[region]
     if value == "blinded":
-        raise InputError(f"{where}: region {region!r} is blinded for {sample!r} (run the selection with --unblind)")
+        raise InputError(
+            f"{where}: region {region!r} is blinded for {sample!r} (run the selection with --unblind)"
+        )
     return value
 
 
@@ -105,9 +111,13 @@ class ConfigSources:
         try:
             return float(self.cfg["exposure"]) / float(self.cfg["mc_exposure"])
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            raise InputError(f"{where}: exposure and mc_exposure must be positive numbers") from None
+            raise InputError(
+                f"{where}: exposure and mc_exposure must be positive numbers"
+            ) from None
 
-    def histogram(self, spec: Mapping[str, Any], samples: Sequence[str], where: str) -> tuple[np.ndarray, np.ndarray]:
+    def histogram(
+        self, spec: Mapping[str, Any], samples: Sequence[str], where: str
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Summed bin contents and variances of a selection histogram over ``samples`` (multi-bin shapes)."""
         hists = self.histograms(spec.get("histograms"), where)
         values, variances = None, None
@@ -115,9 +125,13 @@ class ConfigSources:
             try:
                 h = hists[sample][str(spec["region"])][str(spec["histogram"])]
             except KeyError as exc:
-                raise InputError(f"{where}: {spec.get('histograms')} has no histogram {exc} for sample {sample!r}") from None
+                raise InputError(
+                    f"{where}: {spec.get('histograms')} has no histogram {exc} for sample {sample!r}"
+                ) from None
             if h.ndim != 1:
-                raise InputError(f"{where}: multi-bin channels need 1D histograms, {spec['histogram']!r} has {h.ndim} axes")
+                raise InputError(
+                    f"{where}: multi-bin channels need 1D histograms, {spec['histogram']!r} has {h.ndim} axes"
+                )
             v, w2 = np.asarray(h.values(), dtype=float), np.asarray(h.variances(), dtype=float)
             values = v if values is None else values + v
             variances = w2 if variances is None else variances + w2
@@ -140,9 +154,15 @@ class ConfigSources:
         """The cutflow samples matching glob ``patterns`` (one or a list), in file order."""
         if isinstance(patterns, str):
             patterns = [patterns]
-        names = [n for n in cutflow.get("samples", {}) if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        names = [
+            n
+            for n in cutflow.get("samples", {})
+            if any(fnmatch.fnmatchcase(n, p) for p in patterns)
+        ]
         if not names:
-            raise InputError(f"{where}: samples {patterns!r} match none of {sorted(cutflow.get('samples', {}))}")
+            raise InputError(
+                f"{where}: samples {patterns!r} match none of {sorted(cutflow.get('samples', {}))}"
+            )
         return names
 
     def observed(self, value: Any, where: str) -> tuple[float, ...]:
@@ -159,6 +179,8 @@ class ConfigSources:
             return tuple(float(c) for c in counts)
         if isinstance(value, dict):
             cutflow = self.json(value.get("cutflow"), f"{where}.cutflow")
-            region = region_counts(cutflow, str(value.get("sample", "data")), str(value.get("region")), where)
+            region = region_counts(
+                cutflow, str(value.get("sample", "data")), str(value.get("region")), where
+            )
             return (float(region["raw"]),)
         return numbers(value, where)

@@ -157,10 +157,13 @@ def patch_name(*values: float, prefix: str = "m") -> str:
     >>> patch_name(0.0167), patch_name(0.0167, 1.2e-4)
     ('m0p0167', 'm0p0167_e1p20em04')
     """
+
     def text(value: float, form: str) -> str:
         return format(value, form).replace(".", "p").replace("-", "m").replace("+", "")
 
-    return prefix + "_".join([text(values[0], "g"), *("e" + text(v, ".3g" if v >= 1e-3 else ".2e") for v in values[1:])])
+    return prefix + "_".join(
+        [text(values[0], "g"), *("e" + text(v, ".3g" if v >= 1e-3 else ".2e") for v in values[1:])]
+    )
 
 
 def uncertainty_modifier(name: str, value: float, error: float) -> dict[str, Any]:
@@ -173,13 +176,19 @@ def uncertainty_modifier(name: str, value: float, error: float) -> dict[str, Any
     {'hi': 1.5, 'lo': 0.6666666666666666}
     """
     if value <= 0 or error < 0 or not math.isfinite(error):
-        raise InputError(f"modifier {name!r}: need a positive value and a finite error, got {value} +- {error}")
+        raise InputError(
+            f"modifier {name!r}: need a positive value and a finite error, got {value} +- {error}"
+        )
     r = error / value
     return {"name": name, "type": "normsys", "data": {"hi": 1.0 + r, "lo": 1.0 / (1.0 + r)}}
 
 
 def _sample_dict(sample: Sample) -> dict[str, Any]:
-    return {"name": sample.name, "data": [float(y) for y in sample.yields], "modifiers": [dict(m) for m in sample.modifiers]}
+    return {
+        "name": sample.name,
+        "data": [float(y) for y in sample.yields],
+        "modifiers": [dict(m) for m in sample.modifiers],
+    }
 
 
 def poi_upper_bound(signal: float, background: float, observed: float) -> float:
@@ -205,10 +214,14 @@ def poi_upper_bound(signal: float, background: float, observed: float) -> float:
 def _parameters(description: WorkspaceDescription) -> list[dict[str, Any]]:
     """The measurement's parameter settings, with the POI's bounds where the description declares them."""
     parameters = [dict(p) for p in description.parameters]
-    if description.poi_bounds is not None and all(p.get("name") != description.poi for p in parameters):
+    if description.poi_bounds is not None and all(
+        p.get("name") != description.poi for p in parameters
+    ):
         low, high = (float(b) for b in description.poi_bounds)
         if not (math.isfinite(low) and math.isfinite(high) and 0 <= low < high):
-            raise InputError(f"workspace {description.name!r}: POI bounds must be 0 <= low < high, got {description.poi_bounds}")
+            raise InputError(
+                f"workspace {description.name!r}: POI bounds must be 0 <= low < high, got {description.poi_bounds}"
+            )
         parameters.append({"name": description.poi, "bounds": [[low, high]], "inits": [1.0]})
     return parameters
 
@@ -216,14 +229,32 @@ def _parameters(description: WorkspaceDescription) -> list[dict[str, Any]]:
 def _background_spec(description: WorkspaceDescription) -> dict[str, Any]:
     """The background-only pyhf spec: a zero-yield ``signal`` placeholder (the POI's sample) in each signal channel."""
     signal_channels = {name for sig in description.signals for name in sig.yields}
-    placeholder = {"name": "signal", "modifiers": [{"name": description.poi, "type": "normfactor", "data": None}]}
+    placeholder = {
+        "name": "signal",
+        "modifiers": [{"name": description.poi, "type": "normfactor", "data": None}],
+    }
     return {
-        "channels": [{"name": c.name, "samples": ([{**placeholder, "data": [0.0] * len(c.observed)}]
-                                                   if c.name in signal_channels else [])
-                      + [_sample_dict(s) for s in c.samples]} for c in description.channels],
-        "observations": [{"name": c.name, "data": [float(x) for x in c.observed]} for c in description.channels],
-        "measurements": [{"name": description.name, "config": {"poi": description.poi,
-                                                              "parameters": _parameters(description)}}],
+        "channels": [
+            {
+                "name": c.name,
+                "samples": (
+                    [{**placeholder, "data": [0.0] * len(c.observed)}]
+                    if c.name in signal_channels
+                    else []
+                )
+                + [_sample_dict(s) for s in c.samples],
+            }
+            for c in description.channels
+        ],
+        "observations": [
+            {"name": c.name, "data": [float(x) for x in c.observed]} for c in description.channels
+        ],
+        "measurements": [
+            {
+                "name": description.name,
+                "config": {"poi": description.poi, "parameters": _parameters(description)},
+            }
+        ],
         "version": "1.0.0",
     }
 
@@ -232,11 +263,15 @@ def _signal_yields(signal: SignalPatch, channel: Channel) -> list[float]:
     """The signal's yields in ``channel``, checked: finite, >= 0, one per bin."""
     yields = [float(y) for y in signal.yields[channel.name]]
     if not all(math.isfinite(y) and y >= 0 for y in yields):
-        raise InputError(f"signal {signal.name!r}, channel {channel.name!r}: yields must be finite and >= 0, "
-                         f"got {yields}")
+        raise InputError(
+            f"signal {signal.name!r}, channel {channel.name!r}: yields must be finite and >= 0, "
+            f"got {yields}"
+        )
     if len(yields) != len(channel.observed):
-        raise InputError(f"signal {signal.name!r}, channel {channel.name!r}: {len(yields)} bins, "
-                         f"the channel has {len(channel.observed)}")
+        raise InputError(
+            f"signal {signal.name!r}, channel {channel.name!r}: {len(yields)} bins, "
+            f"the channel has {len(channel.observed)}"
+        )
     return yields
 
 
@@ -245,18 +280,40 @@ def _signal_patch(description: WorkspaceDescription, signal: SignalPatch) -> dic
     channel_names = [c.name for c in description.channels]
     unknown = sorted(set(signal.yields) - set(channel_names))
     if unknown:
-        raise InputError(f"signal {signal.name!r}: unknown channel(s) {unknown}; channels are {channel_names}")
-    modifiers = [{"name": description.poi, "type": "normfactor", "data": None},
-                 *(dict(m) for m in description.signal_modifiers)]
-    ops = [{"op": "replace", "path": f"/channels/{index}/samples/0",
-            "value": {"name": "signal", "data": _signal_yields(signal, channel), "modifiers": [dict(m) for m in modifiers]}}
-           for index, channel in enumerate(description.channels) if channel.name in signal.yields]
+        raise InputError(
+            f"signal {signal.name!r}: unknown channel(s) {unknown}; channels are {channel_names}"
+        )
+    modifiers = [
+        {"name": description.poi, "type": "normfactor", "data": None},
+        *(dict(m) for m in description.signal_modifiers),
+    ]
+    ops = [
+        {
+            "op": "replace",
+            "path": f"/channels/{index}/samples/0",
+            "value": {
+                "name": "signal",
+                "data": _signal_yields(signal, channel),
+                "modifiers": [dict(m) for m in modifiers],
+            },
+        }
+        for index, channel in enumerate(description.channels)
+        if channel.name in signal.yields
+    ]
     if not any(y > 0 for channel_yields in signal.yields.values() for y in channel_yields):
-        raise InputError(f"workspace {description.name!r}: signal {signal.name!r} (values {list(signal.values)}) "
-                         "has zero expected events: no limit can be set there (mass beyond the setup's reach, "
-                         "or coupling 0?)")
-    return {"metadata": {"name": signal.name, "values": [float(v) for v in signal.values], **dict(signal.metadata)},
-            "patch": ops}
+        raise InputError(
+            f"workspace {description.name!r}: signal {signal.name!r} (values {list(signal.values)}) "
+            "has zero expected events: no limit can be set there (mass beyond the setup's reach, "
+            "or coupling 0?)"
+        )
+    return {
+        "metadata": {
+            "name": signal.name,
+            "values": [float(v) for v in signal.values],
+            **dict(signal.metadata),
+        },
+        "patch": ops,
+    }
 
 
 def build(description: WorkspaceDescription) -> BuiltWorkspace:
@@ -285,7 +342,9 @@ def build(description: WorkspaceDescription) -> BuiltWorkspace:
     """
     channel_names = [c.name for c in description.channels]
     if len(set(channel_names)) != len(channel_names) or not channel_names:
-        raise InputError(f"workspace {description.name!r}: channel names must be unique and non-empty, got {channel_names}")
+        raise InputError(
+            f"workspace {description.name!r}: channel names must be unique and non-empty, got {channel_names}"
+        )
     spec = _background_spec(description)
     validate_spec(spec, f"workspace {description.name!r}")
     patches = [_signal_patch(description, signal) for signal in description.signals]
@@ -318,12 +377,18 @@ def _check_counts(spec: Mapping[str, Any], source: str) -> None:
         for sample in channel["samples"]:
             bad = [y for y in sample["data"] if not (math.isfinite(y) and y >= 0)]
             if bad:
-                raise InputError(f"{source}: channel {channel['name']!r}, sample {sample['name']!r} has "
-                                 f"negative or non-finite yields {bad}")
+                raise InputError(
+                    f"{source}: channel {channel['name']!r}, sample {sample['name']!r} has "
+                    f"negative or non-finite yields {bad}"
+                )
     for obs in spec["observations"]:
         if any(not (math.isfinite(x) and x >= 0) for x in obs["data"]):
-            raise InputError(f"{source}: observation {obs['name']!r} has negative or non-finite counts {obs['data']}")
-    missing = sorted({c["name"] for c in spec["channels"]} - {o["name"] for o in spec["observations"]})
+            raise InputError(
+                f"{source}: observation {obs['name']!r} has negative or non-finite counts {obs['data']}"
+            )
+    missing = sorted(
+        {c["name"] for c in spec["channels"]} - {o["name"] for o in spec["observations"]}
+    )
     if missing:
         raise InputError(f"{source}: no observation for channel(s) {missing}")
 
@@ -334,11 +399,15 @@ def _check_bins(spec: Mapping[str, Any], source: str) -> None:
     for channel in spec["channels"]:
         lengths = {sample["name"]: len(sample["data"]) for sample in channel["samples"]}
         if len(set(lengths.values())) > 1:
-            raise InputError(f"{source}: channel {channel['name']!r}: samples have different numbers of bins {lengths}")
+            raise InputError(
+                f"{source}: channel {channel['name']!r}: samples have different numbers of bins {lengths}"
+            )
         n_bins = next(iter(lengths.values()), None)
         if n_bins is not None and observed[channel["name"]] != n_bins:
-            raise InputError(f"{source}: observation {channel['name']!r} has {observed[channel['name']]} bins, "
-                             f"its channel's samples have {n_bins}")
+            raise InputError(
+                f"{source}: observation {channel['name']!r} has {observed[channel['name']]} bins, "
+                f"its channel's samples have {n_bins}"
+            )
 
 
 def _check_models_build(workspace: pyhf.Workspace, source: str, require_poi: bool) -> None:
@@ -456,7 +525,9 @@ def check_patch_metadata(patches: Any, labels: Any, source: str) -> None:
         values = meta.get("values")
         if not isinstance(values, list) or len(values) != len(labels):
             raise InputError(f"{where}: values {values!r} do not match the labels {labels}")
-        for label, value in zip(labels, values):  # pyhf allows text values (e.g. a model name), not for a mass
+        for label, value in zip(
+            labels, values
+        ):  # pyhf allows text values (e.g. a model name), not for a mass
             if (label == "mass_gev" or not isinstance(value, str)) and not _finite_number(value):
                 raise InputError(f"{where}: {label} must be a finite number, got {value!r}")
         masses = [values[labels.index("mass_gev")]] if "mass_gev" in labels else []
@@ -464,28 +535,44 @@ def check_patch_metadata(patches: Any, labels: Any, source: str) -> None:
             masses.append(meta["mass_gev"])
         for mass in masses:
             if not _finite_number(mass) or not mass > 0:
-                raise InputError(f"{where}: mass_gev must be a finite positive number [GeV], got {mass!r}")
+                raise InputError(
+                    f"{where}: mass_gev must be a finite positive number [GeV], got {mass!r}"
+                )
         if len(masses) == 2 and not math.isclose(masses[0], masses[1], rel_tol=1e-9):
-            raise InputError(f"{where}: metadata mass_gev = {masses[1]!r} differs from its values' mass_gev = {masses[0]!r}")
+            raise InputError(
+                f"{where}: metadata mass_gev = {masses[1]!r} differs from its values' mass_gev = {masses[0]!r}"
+            )
         ref = meta.get("reference_coupling")
         if ref is not None and not (_finite_number(ref) and ref > 0):
-            raise InputError(f"{where}: reference_coupling must be a finite positive number, got {ref!r}")
+            raise InputError(
+                f"{where}: reference_coupling must be a finite positive number, got {ref!r}"
+            )
         point = tuple(values) if values else tuple(float(m) for m in masses[-1:])
         if not point:
             continue
         if point in seen:
-            described = ", ".join(f"{label} = {v:g}" if isinstance(v, float) else f"{label} = {v!r}"
-                                  for label, v in zip(labels if values else ["mass_gev"], point))
-            raise InputError(f"{source}: patches {seen[point]!r} and {meta.get('name', index)!r} "
-                             f"are the same signal point ({described})")
+            described = ", ".join(
+                f"{label} = {v:g}" if isinstance(v, float) else f"{label} = {v!r}"
+                for label, v in zip(labels if values else ["mass_gev"], point)
+            )
+            raise InputError(
+                f"{source}: patches {seen[point]!r} and {meta.get('name', index)!r} "
+                f"are the same signal point ({described})"
+            )
         seen[point] = str(meta.get("name", index))
 
 
 def validate_patchset(content: Any, spec: Mapping[str, Any], source: str) -> pyhf.PatchSet:
     """Check a PatchSet against its background-only spec: schema, digests, patch metadata
     (:func:`check_patch_metadata`), every patch applies and builds."""
-    if isinstance(content, Mapping) and isinstance(content.get("metadata"), Mapping) and "patches" in content:
-        check_patch_metadata(content["patches"], content["metadata"].get("labels"), source)  # clearer than pyhf's
+    if (
+        isinstance(content, Mapping)
+        and isinstance(content.get("metadata"), Mapping)
+        and "patches" in content
+    ):
+        check_patch_metadata(
+            content["patches"], content["metadata"].get("labels"), source
+        )  # clearer than pyhf's
     try:
         patchset = pyhf.PatchSet(content)
     except Exception as exc:
@@ -493,7 +580,9 @@ def validate_patchset(content: Any, spec: Mapping[str, Any], source: str) -> pyh
     try:
         patchset.verify(spec)
     except pyhf.exceptions.PatchSetVerificationError as exc:
-        raise InputError(f"{source}: digest mismatch with the background-only workspace: {exc}") from None
+        raise InputError(
+            f"{source}: digest mismatch with the background-only workspace: {exc}"
+        ) from None
     for patch in patchset.patches:
         try:
             patched = jsonpatch.apply_patch(copy.deepcopy(dict(spec)), list(patch.patch))
@@ -519,10 +608,14 @@ def load_patchset(path: str | os.PathLike[str], spec: Mapping[str, Any]) -> pyhf
     """Read and validate a PatchSet against its background-only ``spec``."""
     content = read_json(path, "patchset")
     if isinstance(content, list):
-        raise InputError(f"patchset {path} is a plain JSON patch, not a pyhf PatchSet "
-                         "('workspace validate' and 'limits' read plain patches)")
+        raise InputError(
+            f"patchset {path} is a plain JSON patch, not a pyhf PatchSet "
+            "('workspace validate' and 'limits' read plain patches)"
+        )
     if not isinstance(content, dict):
-        raise InputError(f"patchset {path}: a PatchSet must be a JSON object, got {type(content).__name__}")
+        raise InputError(
+            f"patchset {path}: a PatchSet must be a JSON object, got {type(content).__name__}"
+        )
     return validate_patchset(content, spec, f"patchset {path}")
 
 
@@ -530,19 +623,30 @@ def validate_plain_patch(content: Any, spec: Mapping[str, Any], source: str) -> 
     """Apply a plain JSON patch (one signal point) to ``spec`` and validate the result with its POI."""
     try:
         patched = jsonpatch.apply_patch(copy.deepcopy(dict(spec)), content)
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, AttributeError,
-            KeyError, IndexError) as exc:
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpatch.JsonPointerException,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+    ) as exc:
         raise InputError(f"{source}: the JSON patch does not apply: {exc}") from None
     validate_spec(patched, source, require_poi=True)
     return patched
 
 
-def write_workspace(out_dir: str | os.PathLike[str], spec: Mapping[str, Any], patchset: Mapping[str, Any]) -> list[Path]:
+def write_workspace(
+    out_dir: str | os.PathLike[str], spec: Mapping[str, Any], patchset: Mapping[str, Any]
+) -> list[Path]:
     """Validate, then write ``bkgonly.json`` and ``patchset.json`` (each atomically)."""
     validate_spec(spec, "background-only workspace")
     validate_patchset(patchset, spec, "patchset")
     with OutputSet(out_dir) as staged:  # both files or neither
-        written = [staged.write_json("bkgonly.json", spec), staged.write_json("patchset.json", patchset)]
+        written = [
+            staged.write_json("bkgonly.json", spec),
+            staged.write_json("patchset.json", patchset),
+        ]
     return written
 
 
@@ -568,4 +672,3 @@ def format_inspection(spec: Mapping[str, Any], title: str = "") -> str:
     poi = spec["measurements"][0]["config"].get("poi") if spec.get("measurements") else None
     lines.append(f"measurements: {[m['name'] for m in spec.get('measurements', [])]}, POI {poi!r}")
     return "\n".join(lines)
-

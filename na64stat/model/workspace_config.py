@@ -69,8 +69,21 @@ from na64stat.simulation.signal_yields import SignalYield, expected_signal_event
 
 __all__ = ["load_workspace_config", "parse_workspace_config"]
 
-_KEYS = {"name", "description", "setup", "exposure", "mc_exposure", "exposure_unit", "publication", "hepdata",
-         "assumptions", "sources", "channels", "signal", "parameters"}
+_KEYS = {
+    "name",
+    "description",
+    "setup",
+    "exposure",
+    "mc_exposure",
+    "exposure_unit",
+    "publication",
+    "hepdata",
+    "assumptions",
+    "sources",
+    "channels",
+    "signal",
+    "parameters",
+}
 
 
 def _checked_config(cfg: Any, source: str) -> dict[str, Any]:
@@ -82,7 +95,10 @@ def _checked_config(cfg: Any, source: str) -> dict[str, Any]:
         raise InputError(f"{source}: unknown key(s) {unknown}; allowed: {sorted(_KEYS)}")
     get_simulation_setup(str(cfg.get("setup", "")))
     cfg = dict(cfg)
-    for key in ("exposure", "mc_exposure"):  # YAML 1.1 reads 2.84e11 (no dot in the mantissa) as a string
+    for key in (
+        "exposure",
+        "mc_exposure",
+    ):  # YAML 1.1 reads 2.84e11 (no dot in the mantissa) as a string
         if key in cfg:
             try:
                 cfg[key] = float(cfg[key])
@@ -97,15 +113,22 @@ def _channel(sources: ConfigSources, raw: Mapping[str, Any], index: int, source:
     if not re.fullmatch(r"[A-Za-z0-9_]+", name):
         raise InputError(f"{where}: channel names need letters, digits and _ only")
     observed = sources.observed(raw.get("observed"), f"{where}.observed")
-    samples = tuple(background_sample(sources, s, name, f"{where}, sample {s.get('name', j)!r}")
-                    for j, s in enumerate(raw.get("samples") or []))
+    samples = tuple(
+        background_sample(sources, s, name, f"{where}, sample {s.get('name', j)!r}")
+        for j, s in enumerate(raw.get("samples") or [])
+    )
     if not samples:
         raise InputError(f"{where}: no background samples")
     return Channel(name, observed, samples)
 
 
-def _signal_context(raw: Mapping[str, Any], channels: Sequence[Channel], cfg: Mapping[str, Any], source: str,
-                    signal_yield: SignalYield | None) -> SignalContext:
+def _signal_context(
+    raw: Mapping[str, Any],
+    channels: Sequence[Channel],
+    cfg: Mapping[str, Any],
+    source: str,
+    signal_yield: SignalYield | None,
+) -> SignalContext:
     """Channel, model and reference coupling of the ``signal`` section, checked."""
     where = f"{source}: signal"
     channel = str(raw.get("channel", channels[0].name))
@@ -116,15 +139,32 @@ def _signal_context(raw: Mapping[str, Any], channels: Sequence[Channel], cfg: Ma
         raise InputError(f"{where}: model must be dark_photon or lmutau, got {model!r}")
     coupling = numbers(raw.get("coupling", 1e-4), f"{where}.coupling")[0]
     if not (math.isfinite(coupling) and coupling > 0):
-        raise InputError(f"{where}.coupling must be a finite positive number, got {raw.get('coupling')!r}")
+        raise InputError(
+            f"{where}.coupling must be a finite positive number, got {raw.get('coupling')!r}"
+        )
     setup = str(cfg.get("setup", ""))
-    common = {"setup": setup, "signal_model": model, "coupling_name": "epsilon" if model == "dark_photon" else "e_mu",
-              "reference_coupling": coupling}
-    normalise = raw.get("normalise", "from_selection" not in raw)  # a simulation keeps its own coupling by default
+    common = {
+        "setup": setup,
+        "signal_model": model,
+        "coupling_name": "epsilon" if model == "dark_photon" else "e_mu",
+        "reference_coupling": coupling,
+    }
+    normalise = raw.get(
+        "normalise", "from_selection" not in raw
+    )  # a simulation keeps its own coupling by default
     if not isinstance(normalise, bool):
         raise InputError(f"{where}.normalise must be true or false, got {normalise!r}")
-    return SignalContext(setup, channel, model, coupling, float(cfg.get("exposure", 0.0)), where, signal_yield, common,
-                         normalise)
+    return SignalContext(
+        setup,
+        channel,
+        model,
+        coupling,
+        float(cfg.get("exposure", 0.0)),
+        where,
+        signal_yield,
+        common,
+        normalise,
+    )
 
 
 def _signal_modifiers(raw: Mapping[str, Any], parameters: list[Any]) -> list[Any]:
@@ -134,26 +174,60 @@ def _signal_modifiers(raw: Mapping[str, Any], parameters: list[Any]) -> list[Any
     if raw.get("exposure_uncertainty"):  # EOT / MOT counting: a lumi modifier on the signal
         r = float(raw["exposure_uncertainty"])
         modifiers.append({"name": "lumi", "type": "lumi", "data": None})
-        parameters.append({"name": "lumi", "auxdata": [1.0], "sigmas": [r], "bounds": [[max(0.0, 1 - 5 * r), 1 + 5 * r]],
-                           "inits": [1.0]})
+        parameters.append(
+            {
+                "name": "lumi",
+                "auxdata": [1.0],
+                "sigmas": [r],
+                "bounds": [[max(0.0, 1 - 5 * r), 1 + 5 * r]],
+                "inits": [1.0],
+            }
+        )
     if raw.get("efficiency_uncertainty"):
         r = float(raw["efficiency_uncertainty"])
-        modifiers.append({"name": "signal_efficiency", "type": "normsys", "data": {"hi": 1 + r, "lo": 1 / (1 + r)}})
+        modifiers.append(
+            {
+                "name": "signal_efficiency",
+                "type": "normsys",
+                "data": {"hi": 1 + r, "lo": 1 / (1 + r)},
+            }
+        )
     return modifiers
 
 
 def _metadata(cfg: Mapping[str, Any], raw: Mapping[str, Any], ctx: SignalContext) -> dict[str, Any]:
-    metadata = {k: cfg[k] for k in ("setup", "exposure", "exposure_unit", "publication", "hepdata", "assumptions",
-                                    "sources") if k in cfg}
+    metadata = {
+        k: cfg[k]
+        for k in (
+            "setup",
+            "exposure",
+            "exposure_unit",
+            "publication",
+            "hepdata",
+            "assumptions",
+            "sources",
+        )
+        if k in cfg
+    }
     per_mass = ctx.normalise and "couplings" not in raw
-    metadata.update({"model": ctx.model, "reference_coupling": None if per_mass else ctx.coupling,  # else: per patch
-                     "efficiency": raw.get("efficiency"),
-                     "signal_source": "selection" if "from_selection" in raw else "physics"})
+    metadata.update(
+        {
+            "model": ctx.model,
+            "reference_coupling": None if per_mass else ctx.coupling,  # else: per patch
+            "efficiency": raw.get("efficiency"),
+            "signal_source": "selection" if "from_selection" in raw else "physics",
+        }
+    )
     return {k: v for k, v in metadata.items() if v is not None}
 
 
-def parse_workspace_config(cfg: Mapping[str, Any], base: Path, source: str = "<config>", *,
-                           signal_yield: SignalYield | None = expected_signal_events) -> WorkspaceDescription:
+def parse_workspace_config(
+    cfg: Mapping[str, Any],
+    base: Path,
+    source: str = "<config>",
+    *,
+    signal_yield: SignalYield | None = expected_signal_events,
+) -> WorkspaceDescription:
     """Build a :class:`WorkspaceDescription` from a parsed config (see the module docstring).
 
     Parameters
@@ -174,7 +248,9 @@ def parse_workspace_config(cfg: Mapping[str, Any], base: Path, source: str = "<c
     """
     cfg = _checked_config(cfg, source)
     sources = ConfigSources(base, cfg)
-    channels = [_channel(sources, raw, i, source) for i, raw in enumerate(cfg.get("channels") or [])]
+    channels = [
+        _channel(sources, raw, i, source) for i, raw in enumerate(cfg.get("channels") or [])
+    ]
     if not channels:
         raise InputError(f"{source}: no channels")
     signal_cfg = cfg.get("signal")
@@ -184,7 +260,11 @@ def parse_workspace_config(cfg: Mapping[str, Any], base: Path, source: str = "<c
     signals: SignalSet = build_signals(sources, signal_cfg, ctx)
     parameters = list(cfg.get("parameters", []))
     signal_modifiers = _signal_modifiers(signal_cfg, parameters)
-    poi_bounds = _poi_bounds(channels, signals) if ctx.normalise and signals.labels == ("mass_gev",) else None
+    poi_bounds = (
+        _poi_bounds(channels, signals)
+        if ctx.normalise and signals.labels == ("mass_gev",)
+        else None
+    )
     return WorkspaceDescription(
         name=str(cfg.get("name", Path(source).parent.name)),
         channels=tuple(channels),
@@ -206,8 +286,9 @@ def _poi_bounds(channels: Sequence[Channel], signals: SignalSet) -> tuple[float,
     return 0.0, max(poi_upper_bound(s, background, observed) for s in signal) if signal else 10.0
 
 
-def load_workspace_config(path: str | Path, *,
-                          signal_yield: SignalYield | None = expected_signal_events) -> WorkspaceDescription:
+def load_workspace_config(
+    path: str | Path, *, signal_yield: SignalYield | None = expected_signal_events
+) -> WorkspaceDescription:
     """Read a workspace config YAML file (errors name the file and the item); ``signal_yield`` as in
     :func:`parse_workspace_config`."""
     path = Path(path)

@@ -41,9 +41,11 @@ __all__ = [
 THESIS_COMMIT: str = "cf3b87ebb0e27600df1865ba038df44c1457bed4"
 
 #: The thesis (its public LaTeX source, :data:`THESIS_COMMIT`).
-THESIS: str = ("E. Depero, Searching for Light Dark Matter and a new X17 boson with the NA64 experiment at the "
-               "CERN SPS, Diss. ETH No. 27194 (2020); LaTeX source github.com/CaosOwl/edepero-phdthesis @ "
-               f"{THESIS_COMMIT}")
+THESIS: str = (
+    "E. Depero, Searching for Light Dark Matter and a new X17 boson with the NA64 experiment at the "
+    "CERN SPS, Diss. ETH No. 27194 (2020); LaTeX source github.com/CaosOwl/edepero-phdthesis @ "
+    f"{THESIS_COMMIT}"
+)
 
 
 @dataclass(frozen=True)
@@ -88,27 +90,54 @@ _APPENDIX_F = f"thesis/appendices/appendixF.tex @ {THESIS_COMMIT[:7]}, table 'Da
 #: 0.48 of EOT); the "Efficiency" column below the table's line is relative to the sample after the
 #: dimuon cut (ST 1|2|3: 0.84 = 1.34e5 / 1.57e5 includes the VETO), so it is not multiplied.
 CALIBRATION_CUTFLOW_4009: tuple[CutflowStep, ...] = (
-    CutflowStep("SRD", 1.7e5, 0.61, False,
-                "the simulated SRD cut (each counter 1 - 100 MeV, selections/na64e-invisible.yaml) keeps 0.996 of "
-                "beam electrons (Gamma(6) counter response of mean 5 MeV, a choice of na64stat.simulation): it "
-                "models the SRD's hadron rejection, not the electron losses the data show; applied"),
-    CutflowStep("chi2", 1.63e5, 0.95, True,
-                "the simulated selection applies its own shower-shape chi2 cut to the signal showers (E_ECAL < "
-                "50 GeV, mass dependent, in resources/signal_efficiency.json); the calibration number is for full "
-                "100 GeV showers; not applied"),
-    CutflowStep("ECAL center", 1.63e5, 0.99, False,
-                "no such cut in the simulated selection; applied (its surviving count does not change)"),
-    CutflowStep("Zero degree HCAL", 1.58e5, 0.96, False,
-                "the simulated signal has noise only in the HCAL (no pile-up in signal MC), so its E_HCAL < 1 GeV "
-                "requirement keeps all of it: the data's loss is not modelled; applied"),
-    CutflowStep("Dimuon cut", 1.57e5, 0.99, False, "no such cut in the simulated selection; applied"),
+    CutflowStep(
+        "SRD",
+        1.7e5,
+        0.61,
+        False,
+        "the simulated SRD cut (each counter 1 - 100 MeV, selections/na64e-invisible.yaml) keeps 0.996 of "
+        "beam electrons (Gamma(6) counter response of mean 5 MeV, a choice of na64stat.simulation): it "
+        "models the SRD's hadron rejection, not the electron losses the data show; applied",
+    ),
+    CutflowStep(
+        "chi2",
+        1.63e5,
+        0.95,
+        True,
+        "the simulated selection applies its own shower-shape chi2 cut to the signal showers (E_ECAL < "
+        "50 GeV, mass dependent, in resources/signal_efficiency.json); the calibration number is for full "
+        "100 GeV showers; not applied",
+    ),
+    CutflowStep(
+        "ECAL center",
+        1.63e5,
+        0.99,
+        False,
+        "no such cut in the simulated selection; applied (its surviving count does not change)",
+    ),
+    CutflowStep(
+        "Zero degree HCAL",
+        1.58e5,
+        0.96,
+        False,
+        "the simulated signal has noise only in the HCAL (no pile-up in signal MC), so its E_HCAL < 1 GeV "
+        "requirement keeps all of it: the data's loss is not modelled; applied",
+    ),
+    CutflowStep(
+        "Dimuon cut", 1.57e5, 0.99, False, "no such cut in the simulated selection; applied"
+    ),
     CutflowStep("ST 123", 1.57e5, 0.99, False, "no straw chambers in the simulation; applied"),
     CutflowStep("ST 12|23", 1.57e5, 0.99, False, "no straw chambers in the simulation; applied"),
     CutflowStep("ST mult.", 1.57e5, 0.99, False, "no straw chambers in the simulation; applied"),
-    CutflowStep("VETO", 1.45e5, 0.91, False,
-                "the simulated signal's veto signal is noise (0.1 MeV) against a 1 MeV cut, so the simulated veto "
-                "cut keeps all signal: the data's loss (noise, pile-up, back-splash) is not modelled; applied "
-                "(measured with full-energy showers: possibly pessimistic for signal events)"),
+    CutflowStep(
+        "VETO",
+        1.45e5,
+        0.91,
+        False,
+        "the simulated signal's veto signal is noise (0.1 MeV) against a 1 MeV cut, so the simulated veto "
+        "cut keeps all signal: the data's loss (noise, pile-up, back-splash) is not modelled; applied "
+        "(measured with full-energy showers: possibly pessimistic for signal events)",
+    ),
     CutflowStep("ST 1|2|3", 1.34e5, 0.84, False, "no straw chambers in the simulation; applied"),
 )
 
@@ -184,7 +213,11 @@ def prd97_signal_uncertainty(include_exposure: bool = False) -> float:
     >>> round(prd97_signal_uncertainty(), 3)
     0.135
     """
-    rows = {k: v for k, v in PRD97_SYSTEMATICS.items() if include_exposure or k != "number of collected EOT"}
+    rows = {
+        k: v
+        for k, v in PRD97_SYSTEMATICS.items()
+        if include_exposure or k != "number of collected EOT"
+    }
     return max(math.sqrt(sum(v[i] ** 2 for v in rows.values())) for i in (0, 1))
 
 

@@ -137,7 +137,13 @@ def breit_wigner_cross_section_cm2(
     e = np.asarray(positron_energy_gev, dtype=float)
     s = 2.0 * M_E_GEV**2 + 2.0 * M_E_GEV * e
     gamma_ee = float(width_to_fermions_gev(mass_gev, alpha_x, M_E_GEV))
-    value = 12.0 * math.pi * gamma_ee * total_width_gev / ((s - mass_gev**2) ** 2 + mass_gev**2 * total_width_gev**2)
+    value = (
+        12.0
+        * math.pi
+        * gamma_ee
+        * total_width_gev
+        / ((s - mass_gev**2) ** 2 + mass_gev**2 * total_width_gev**2)
+    )
     return value * GEV2_TO_CM2
 
 
@@ -175,10 +181,18 @@ def annihilation_events_per_pot(
     if not (np.isfinite(mass_gev) and mass_gev > 0.0):
         raise PhysicsError(f"A' mass must be positive and finite, got {mass_gev!r} GeV")
     e_r = float(resonance_energy_gev(mass_gev))
-    if not (e_r + M_E_GEV > min_boson_energy_gev and e_r < beam_energy_gev and mass_gev > 2.0 * M_E_GEV):
+    if not (
+        e_r + M_E_GEV > min_boson_energy_gev and e_r < beam_energy_gev and mass_gev > 2.0 * M_E_GEV
+    ):
         return 0.0
     # the spectrum reaches below the cut so that E_R is always interpolated between bin centres
-    tracks = shower_track_length(beam_energy_gev, 0.5 * min(min_boson_energy_gev, e_r), thickness_x0)
+    tracks = shower_track_length(
+        beam_energy_gev, 0.5 * min(min_boson_energy_gev, e_r), thickness_x0
+    )
     density = float(tracks.positron_density_per_gev(e_r))  # [X0 / GeV]
     electrons_per_cm2_per_x0 = target.z * target.nuclei_per_cm2_per_x0
-    return electrons_per_cm2_per_x0 * density * float(integrated_cross_section_cm2_gev(mass_gev, alpha_x))
+    return (
+        electrons_per_cm2_per_x0
+        * density
+        * float(integrated_cross_section_cm2_gev(mass_gev, alpha_x))
+    )

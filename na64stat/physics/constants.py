@@ -57,7 +57,9 @@ M_MU_GEV: float = _sc.physical_constants["muon mass energy equivalent in MeV"][0
 #: Tau mass [GeV].
 M_TAU_GEV: float = _sc.physical_constants["tau mass energy equivalent in MeV"][0] * 1e-3
 #: hbar * c [GeV cm].
-HBARC_GEV_CM: float = _sc.physical_constants["reduced Planck constant times c in MeV fm"][0] * 1e-3 * 1e-13
+HBARC_GEV_CM: float = (
+    _sc.physical_constants["reduced Planck constant times c in MeV fm"][0] * 1e-3 * 1e-13
+)
 #: 1 GeV^-2 expressed in cm^2, (hbar c)^2.
 GEV2_TO_CM2: float = HBARC_GEV_CM**2
 #: 1 GeV^-2 expressed in pb (1 pb = 1e-36 cm^2).

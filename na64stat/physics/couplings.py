@@ -80,7 +80,11 @@ def _vacuum_polarisation(q2: float, mass: float) -> complex:
         # Im ln(negative - i0) = -pi between the roots: -pi int x(1-x) dx there
         imag = -math.pi * ((x_hi**2 - x_lo**2) / 2.0 - (x_hi**3 - x_lo**3) / 3.0)
     real = integrate.quad(
-        lambda x: x * (1.0 - x) * math.log(abs(m2 - x * (1.0 - x) * q2) or 1e-300), 0.0, 1.0, points=points, limit=200
+        lambda x: x * (1.0 - x) * math.log(abs(m2 - x * (1.0 - x) * q2) or 1e-300),
+        0.0,
+        1.0,
+        points=points,
+        limit=200,
     )[0]
     return complex(real, imag)
 
@@ -117,7 +121,9 @@ def _gm2_loop_scalar(x: float) -> float:
         return 2.0 * z * (1.0 - z) ** 2 / ((1.0 - z) ** 2 + x * x * z)
 
     points = [max(0.0, 1.0 - x)] if 0.0 < x < 1.0 else None
-    return integrate.quad(integrand, 0.0, 1.0, points=points, limit=200, epsabs=0.0, epsrel=1e-10)[0]
+    return integrate.quad(integrand, 0.0, 1.0, points=points, limit=200, epsabs=0.0, epsrel=1e-10)[
+        0
+    ]
 
 
 def delta_a_mu(g: ArrayLike, mass_gev: ArrayLike) -> np.ndarray:
@@ -127,7 +133,11 @@ def delta_a_mu(g: ArrayLike, mass_gev: ArrayLike) -> np.ndarray:
     288
     """
     alpha_prime = np.asarray(g, dtype=float) ** 2 / (4.0 * math.pi)
-    return alpha_prime / (2.0 * math.pi) * gm2_loop_function(np.asarray(mass_gev, dtype=float) / M_MU_GEV)
+    return (
+        alpha_prime
+        / (2.0 * math.pi)
+        * gm2_loop_function(np.asarray(mass_gev, dtype=float) / M_MU_GEV)
+    )
 
 
 def alpha_explaining_delta_a(mass_gev: ArrayLike, delta_a: float = DELTA_A_MU_SEED) -> np.ndarray:
@@ -181,7 +191,11 @@ def _check_ratio(mass_ratio: float) -> None:
 #: multiplied by the thermal factor 2c/sqrt(g*) that eqs. (108) and (113) fix:
 #: 0.8 for fermions (eq. 107 -> 108: 0.5e-12 -> 0.4e-12) and 1 for scalars
 #: (eq. 112 -> 113). Majorana fermions carry an extra factor ~2 (text after eq. 113).
-_RELIC_PREFACTOR_GEV2 = {"dirac": 2.0e-8 * 0.8, "majorana": 2.0 * 2.0e-8 * 0.8, "scalar": 4.0e-7 * 1.0}
+_RELIC_PREFACTOR_GEV2 = {
+    "dirac": 2.0e-8 * 0.8,
+    "majorana": 2.0 * 2.0e-8 * 0.8,
+    "scalar": 4.0e-7 * 1.0,
+}
 
 
 def relic_target_epsilon2_alpha_d(
@@ -202,9 +216,13 @@ def relic_target_epsilon2_alpha_d(
     1.0
     """
     if model not in _RELIC_PREFACTOR_GEV2:
-        raise PhysicsError(f"unknown relic model {model!r}; known: {', '.join(_RELIC_PREFACTOR_GEV2)}")
+        raise PhysicsError(
+            f"unknown relic model {model!r}; known: {', '.join(_RELIC_PREFACTOR_GEV2)}"
+        )
     if not mass_ratio > 2.0:
-        raise PhysicsError(f"relic estimate needs m_A' > 2 m_chi (off resonance), got ratio {mass_ratio}")
+        raise PhysicsError(
+            f"relic estimate needs m_A' > 2 m_chi (off resonance), got ratio {mass_ratio}"
+        )
     m = np.asarray(m_chi_gev, dtype=float)
     return _RELIC_PREFACTOR_GEV2[model] * (mass_ratio**2 - 4.0) ** 2 * m**2
 
@@ -230,7 +248,9 @@ _RELIC_CURVES = {
 }
 
 
-def relic_target_y_full(m_chi_gev: ArrayLike, model: Literal["scalar", "majorana", "pseudodirac"]) -> np.ndarray:
+def relic_target_y_full(
+    m_chi_gev: ArrayLike, model: Literal["scalar", "majorana", "pseudodirac"]
+) -> np.ndarray:
     """Thermal-relic target in y from a full calculation (ESPP 2026 compilation), m_A' = 3 m_chi.
 
     Log-log interpolation of ``resources/relic_target_<model>.json``; NaN
@@ -249,7 +269,9 @@ def relic_target_y_full(m_chi_gev: ArrayLike, model: Literal["scalar", "majorana
     return load_curve(_RELIC_CURVES[model]).interpolate(m_chi_gev)
 
 
-def dm_electron_cross_section_cm2(epsilon: ArrayLike, alpha_d: float, m_aprime_gev: ArrayLike) -> np.ndarray:
+def dm_electron_cross_section_cm2(
+    epsilon: ArrayLike, alpha_d: float, m_aprime_gev: ArrayLike
+) -> np.ndarray:
     """Non-relativistic chi e -> chi e cross section through the A', eq. (51) [cm^2].
 
     sigma = 16 pi m_e^2 alpha eps^2 alpha_D / m_A'^4 (the reduced mass taken as

@@ -41,7 +41,9 @@ __all__ = [
 ]
 
 
-def width_to_fermions_gev(mass_gev: ArrayLike, alpha_coupling: ArrayLike, fermion_mass_gev: float) -> np.ndarray:
+def width_to_fermions_gev(
+    mass_gev: ArrayLike, alpha_coupling: ArrayLike, fermion_mass_gev: float
+) -> np.ndarray:
     """Gamma(V -> f fbar) = alpha_c m / 3 (1 + 2 r) sqrt(1 - 4 r), r = m_f^2/m^2 [GeV] (eqs. 8-9).
 
     ``alpha_coupling`` is the vector coupling squared over 4 pi (alpha_D for
@@ -53,10 +55,14 @@ def width_to_fermions_gev(mass_gev: ArrayLike, alpha_coupling: ArrayLike, fermio
     m = np.asarray(mass_gev, dtype=float)
     r = (fermion_mass_gev / m) ** 2
     phase = np.sqrt(np.clip(1.0 - 4.0 * r, 0.0, None))
-    return np.where(4.0 * r < 1.0, np.asarray(alpha_coupling) * m / 3.0 * (1.0 + 2.0 * r) * phase, 0.0)
+    return np.where(
+        4.0 * r < 1.0, np.asarray(alpha_coupling) * m / 3.0 * (1.0 + 2.0 * r) * phase, 0.0
+    )
 
 
-def width_aprime_to_dirac_dm_gev(mass_gev: ArrayLike, alpha_d: float, m_chi_gev: float) -> np.ndarray:
+def width_aprime_to_dirac_dm_gev(
+    mass_gev: ArrayLike, alpha_d: float, m_chi_gev: float
+) -> np.ndarray:
     """Gamma(A' -> chi chibar) for Dirac fermions chi [GeV], eq. (8).
 
     >>> round(float(width_aprime_to_dirac_dm_gev(0.1, 0.1, 0.0)), 6)
@@ -65,7 +71,9 @@ def width_aprime_to_dirac_dm_gev(mass_gev: ArrayLike, alpha_d: float, m_chi_gev:
     return width_to_fermions_gev(mass_gev, alpha_d, m_chi_gev)
 
 
-def width_aprime_to_scalar_dm_gev(mass_gev: ArrayLike, alpha_d: float, m_chi_gev: float) -> np.ndarray:
+def width_aprime_to_scalar_dm_gev(
+    mass_gev: ArrayLike, alpha_d: float, m_chi_gev: float
+) -> np.ndarray:
     """Gamma(A' -> chi chi*) for complex scalars [GeV], eq. (10): alpha_D m/12 (1 - 4r)^(3/2).
 
     >>> round(float(width_aprime_to_scalar_dm_gev(0.12, 0.1, 0.0)), 6)
@@ -83,7 +91,9 @@ def width_aprime_to_ee_gev(mass_gev: ArrayLike, epsilon: ArrayLike) -> np.ndarra
     >>> round(w * 1e12, 3)
     2.432
     """
-    return width_to_fermions_gev(mass_gev, np.asarray(epsilon, dtype=float) ** 2 * ALPHA_EM, M_E_GEV)
+    return width_to_fermions_gev(
+        mass_gev, np.asarray(epsilon, dtype=float) ** 2 * ALPHA_EM, M_E_GEV
+    )
 
 
 def width_zprime_to_neutrinos_gev(mass_gev: ArrayLike, g: ArrayLike) -> np.ndarray:
@@ -94,7 +104,9 @@ def width_zprime_to_neutrinos_gev(mass_gev: ArrayLike, g: ArrayLike) -> np.ndarr
     >>> round(float(width_zprime_to_neutrinos_gev(0.01, 1.0) / 0.01 * 12 * math.pi), 12)
     1.0
     """
-    return 2.0 * np.asarray(g, dtype=float) ** 2 * np.asarray(mass_gev, dtype=float) / (24.0 * math.pi)
+    return (
+        2.0 * np.asarray(g, dtype=float) ** 2 * np.asarray(mass_gev, dtype=float) / (24.0 * math.pi)
+    )
 
 
 def width_zprime_to_leptons_gev(mass_gev: ArrayLike, g: ArrayLike) -> np.ndarray:
@@ -130,9 +142,9 @@ def width_zprime_total_gev(mass_gev: ArrayLike, g: ArrayLike) -> np.ndarray:
 #: Ilten et al., JHEP 06 (2018) 004, arXiv:1801.04847).
 BRANCHING_CONVENTIONS: dict[str, str] = {
     "physical": "Br(Z' -> nu nubar) from the widths: g^2 m/(24 pi) per left-handed nu_mu, nu_tau against "
-                "g^2 m/(12 pi) (1 + 2 r) sqrt(1 - 4 r) for mu+mu-, tau+tau- and e+e- through the loop mixing",
+    "g^2 m/(12 pi) (1 + 2 r) sqrt(1 - 4 r) for mu+mu-, tau+tau- and e+e- through the loop mixing",
     "darkcast": "Br(Z' -> invisible) = 1 at every mass (dark-sector decays dominate), as darkcast recasts "
-                "invisible searches",
+    "invisible searches",
 }
 
 
@@ -143,8 +155,10 @@ def check_branching_convention(convention: str) -> str:
     'darkcast'
     """
     if convention not in BRANCHING_CONVENTIONS:
-        raise PhysicsError(f"unknown Br(Z' -> invisible) convention {convention!r}; "
-                           f"choose one of {', '.join(BRANCHING_CONVENTIONS)}")
+        raise PhysicsError(
+            f"unknown Br(Z' -> invisible) convention {convention!r}; "
+            f"choose one of {', '.join(BRANCHING_CONVENTIONS)}"
+        )
     return convention
 
 
@@ -167,13 +181,20 @@ def branching_zprime_invisible(mass_gev: ArrayLike, convention: str = "physical"
     return width_zprime_to_neutrinos_gev(m, 1.0) / width_zprime_total_gev(m, 1.0)
 
 
-def width_chi2_to_chi1_ee_gev(epsilon: ArrayLike, alpha_d: float, delta_gev: float, m_aprime_gev: float) -> np.ndarray:
+def width_chi2_to_chi1_ee_gev(
+    epsilon: ArrayLike, alpha_d: float, delta_gev: float, m_aprime_gev: float
+) -> np.ndarray:
     """Gamma(chi2 -> chi1 e+ e-) ~ 4 eps^2 alpha alpha_D Delta^5 / (15 pi m_A'^4) [GeV], eq. (117).
 
     Valid for m_e << Delta << m_A'.
     """
-    return 4.0 * np.asarray(epsilon, dtype=float) ** 2 * ALPHA_EM * alpha_d * delta_gev**5 / (
-        15.0 * math.pi * m_aprime_gev**4
+    return (
+        4.0
+        * np.asarray(epsilon, dtype=float) ** 2
+        * ALPHA_EM
+        * alpha_d
+        * delta_gev**5
+        / (15.0 * math.pi * m_aprime_gev**4)
     )
 
 

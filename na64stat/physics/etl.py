@@ -45,7 +45,7 @@ NA64's DMG4 K factors):
   elastic term, t_min >~ d, i.e. heavy X at low beam energy).
 
 Comparison with DMG4 (K = sigma_IWW(DMG4 formula)/sigma_ETL against DMG4's K
-table for e- on Pb, 1 MeV - 3 GeV x 20 - 160 GeV; tests/test_etl.py): with the
+table for e- on Pb, 1 MeV - 3 GeV x 20 - 160 GeV; tests/physics/test_etl.py): with the
 elastic term alone, within 2% for 2 - 70 MeV at every energy, +2 to +3% for
 80 MeV - 1 GeV at E0 >= 80 GeV, -3.7% at 1 MeV, and growing with m/E0 above
 1 GeV (+24% at 3 GeV, 20 GeV). With the inelastic term added, within ~1.5% for
@@ -160,8 +160,16 @@ def g2_inelastic(t_gev2: ArrayLike, target: Material | str) -> np.ndarray:
 
 
 def _phi_averaged_trace(
-    e: np.ndarray | float, ep: np.ndarray, k0: np.ndarray, kap: np.ndarray, t: np.ndarray, d: np.ndarray,
-    dbar: np.ndarray, b: np.ndarray, m: float, mx: float,
+    e: np.ndarray | float,
+    ep: np.ndarray,
+    k0: np.ndarray,
+    kap: np.ndarray,
+    t: np.ndarray,
+    d: np.ndarray,
+    dbar: np.ndarray,
+    b: np.ndarray,
+    m: float,
+    mx: float,
 ) -> np.ndarray:
     """Azimuthal average <R>_phi of the spin-summed Coulomb trace [GeV^-2 x GeV^2 = dimensionless x ...].
 
@@ -181,17 +189,49 @@ def _phi_averaged_trace(
     at t ~ t_min for electrons).
     """
     m2, mx2 = m * m, mx * mx
-    g0 = -8.0 * (
-        -4.0 * ep**2 * t + 4.0 * ep * d * kap - 4.0 * ep * d * t - 4.0 * ep * k0 * t + 2.0 * d**2 * kap
-        - 2.0 * d**2 * mx2 + 2.0 * d * k0 * kap - 2.0 * d * k0 * t + 4.0 * k0**2 * m2 + 2.0 * k0**2 * mx2
-        - 2.0 * k0**2 * t + kap**2 - 2.0 * mx2 * t + t**2
-    ) / kap**2
-    g1 = -4.0 * (
-        -8.0 * ep**2 * t + 4.0 * ep * d * kap - 8.0 * ep * d * t + 16.0 * ep * k0 * m2 + 8.0 * ep * k0 * mx2
-        - 8.0 * ep * k0 * t - 4.0 * d**2 * mx2 + 8.0 * d * k0 * m2 + 4.0 * d * k0 * mx2 - 4.0 * d * k0 * t
-        + 16.0 * k0**2 * m2 + 8.0 * k0**2 * mx2 - 4.0 * k0**2 * t + kap**2 - 2.0 * kap * t - 4.0 * mx2 * t
-        + 2.0 * t**2
-    ) / kap
+    g0 = (
+        -8.0
+        * (
+            -4.0 * ep**2 * t
+            + 4.0 * ep * d * kap
+            - 4.0 * ep * d * t
+            - 4.0 * ep * k0 * t
+            + 2.0 * d**2 * kap
+            - 2.0 * d**2 * mx2
+            + 2.0 * d * k0 * kap
+            - 2.0 * d * k0 * t
+            + 4.0 * k0**2 * m2
+            + 2.0 * k0**2 * mx2
+            - 2.0 * k0**2 * t
+            + kap**2
+            - 2.0 * mx2 * t
+            + t**2
+        )
+        / kap**2
+    )
+    g1 = (
+        -4.0
+        * (
+            -8.0 * ep**2 * t
+            + 4.0 * ep * d * kap
+            - 8.0 * ep * d * t
+            + 16.0 * ep * k0 * m2
+            + 8.0 * ep * k0 * mx2
+            - 8.0 * ep * k0 * t
+            - 4.0 * d**2 * mx2
+            + 8.0 * d * k0 * m2
+            + 4.0 * d * k0 * mx2
+            - 4.0 * d * k0 * t
+            + 16.0 * k0**2 * m2
+            + 8.0 * k0**2 * mx2
+            - 4.0 * k0**2 * t
+            + kap**2
+            - 2.0 * kap * t
+            - 4.0 * mx2 * t
+            + 2.0 * t**2
+        )
+        / kap
+    )
     g2 = 4.0 * (2.0 * m2 + mx2) * (t - 4.0 * e * (e - d))
     a = kap + dbar
     w = np.sqrt(np.maximum((a - b) * (a + b), 0.0))
@@ -226,8 +266,16 @@ def _x_nodes(x_lo: float, x_hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dsigma_dx_dcos(
-    x: np.ndarray, th: np.ndarray, e0: float, m: float, mx: float, target: Material, recoil_mass: float,
-    g2_func: FormFactor, n_t: int, t_scale_hi: float,
+    x: np.ndarray,
+    th: np.ndarray,
+    e0: float,
+    m: float,
+    mx: float,
+    target: Material,
+    recoil_mass: float,
+    g2_func: FormFactor,
+    n_t: int,
+    t_scale_hi: float,
 ) -> np.ndarray:
     """d^2 sigma / (dx dcos theta) / alpha_X [GeV^-2] on x (nx,) and theta (nx, ntheta); t and phi integrated."""
     p = math.sqrt(e0 * e0 - m * m)
@@ -235,9 +283,9 @@ def _dsigma_dx_dcos(
     kkb = np.sqrt(np.maximum(k0b * k0b - mx * mx, 0.0))
     s2 = np.sin(0.5 * th) ** 2
     # kappa = 2 p.k - mX^2 = 2 (E0 k0 - P K) - mX^2 + 4 P K sin^2(theta/2), the first part without subtraction
-    kap = (mx * mx * (e0 * (e0 - k0b) + (e0 * e0 - p * kkb)) + 2.0 * m * m * (k0b * k0b - mx * mx)) / (
-        e0 * k0b + p * kkb
-    ) + 4.0 * p * kkb * s2
+    kap = (
+        mx * mx * (e0 * (e0 - k0b) + (e0 * e0 - p * kkb)) + 2.0 * m * m * (k0b * k0b - mx * mx)
+    ) / (e0 * k0b + p * kkb) + 4.0 * p * kkb * s2
     v2 = (p - kkb) ** 2 + 4.0 * p * kkb * s2  # |p - k|^2
     v = np.sqrt(v2)
     v0 = e0 - k0b
@@ -276,8 +324,16 @@ def _dsigma_dx_dcos(
 
 
 def _integrand_xtheta(
-    x: np.ndarray, e0: float, m: float, mx: float, target: Material, recoil_mass: float,
-    g2_func: FormFactor, n_theta: int, n_t: int, t_scale_hi: float,
+    x: np.ndarray,
+    e0: float,
+    m: float,
+    mx: float,
+    target: Material,
+    recoil_mass: float,
+    g2_func: FormFactor,
+    n_theta: int,
+    n_t: int,
+    t_scale_hi: float,
 ) -> np.ndarray:
     """dsigma/dx / alpha_X [GeV^-2] at the given x nodes (theta, t, phi integrated)."""
     # characteristic emission angle: U(x) = mX^2 (1-x)/x + m^2 x = E0^2 x theta_c^2
@@ -286,7 +342,9 @@ def _integrand_xtheta(
     lo = np.log(theta_c * 1e-3)
     hi = np.log(np.minimum(math.pi, theta_c * 3e4))
     th = np.exp(lo[:, None] + (hi - lo)[:, None] * ut[None, :])  # (nx, ntheta)
-    w_th = (hi - lo)[:, None] * wt[None, :] * np.sin(th) * th  # dcos(theta) = sin(theta) theta dln(theta)
+    w_th = (
+        (hi - lo)[:, None] * wt[None, :] * np.sin(th) * th
+    )  # dcos(theta) = sin(theta) theta dln(theta)
     d2 = _dsigma_dx_dcos(x, th, e0, m, mx, target, recoil_mass, g2_func, n_t, t_scale_hi)
     return (d2 * w_th).sum(axis=-1)
 
@@ -312,7 +370,9 @@ def _check(m: float, mx: float, e0: float) -> None:
     if not (np.isfinite(mx) and mx > 0.0):
         raise PhysicsError(f"boson mass must be positive and finite, got {mx!r} GeV")
     if not (np.isfinite(e0) and e0 > mx + m):
-        raise PhysicsError(f"beam energy {e0!r} GeV must exceed the boson mass {mx} GeV plus the lepton mass {m} GeV")
+        raise PhysicsError(
+            f"beam energy {e0!r} GeV must exceed the boson mass {mx} GeV plus the lepton mass {m} GeV"
+        )
 
 
 def compute_etl(
@@ -368,16 +428,28 @@ def compute_etl(
     d_nuc = 0.164 * mat.a ** (-2.0 / 3.0)
     dsdx = np.zeros(x.shape)
     if elastic:
-        dsdx = dsdx + _integrand_xtheta(x, e0, m, mx, mat, m_nucleus, g2_elastic, n_theta, n_t, 1e4 * d_nuc)
+        dsdx = dsdx + _integrand_xtheta(
+            x, e0, m, mx, mat, m_nucleus, g2_elastic, n_theta, n_t, 1e4 * d_nuc
+        )
     if inelastic:
-        dsdx = dsdx + _integrand_xtheta(x, e0, m, mx, mat, M_PROTON_GEV, g2_inelastic, n_theta, n_t, 1e3 * 0.71)
+        dsdx = dsdx + _integrand_xtheta(
+            x, e0, m, mx, mat, M_PROTON_GEV, g2_inelastic, n_theta, n_t, 1e3 * 0.71
+        )
     dsdx_pb = dsdx * GEV2_TO_PB
     return EtlResult(x, dsdx_pb, float((dsdx_pb * wx).sum()))
 
 
 def sigma_etl_computed_pb(
-    lepton: str, target: Material | str, mass_gev: float, beam_energy_gev: float, x_min: float = 0.0, *,
-    inelastic: bool = False, n_x: int = 48, n_theta: int = 48, n_t: int = 64,
+    lepton: str,
+    target: Material | str,
+    mass_gev: float,
+    beam_energy_gev: float,
+    x_min: float = 0.0,
+    *,
+    inelastic: bool = False,
+    n_x: int = 48,
+    n_theta: int = 48,
+    n_t: int = 64,
 ) -> float:
     """ETL cross section per unit alpha_X for x = E_X/E0 > x_min, integrated directly [pb].
 
@@ -387,13 +459,29 @@ def sigma_etl_computed_pb(
     >>> 1.3e12 < s < 1.5e12
     True
     """
-    return compute_etl(lepton, target, mass_gev, beam_energy_gev, x_min, inelastic=inelastic, n_x=n_x,
-                       n_theta=n_theta, n_t=n_t).sigma_pb
+    return compute_etl(
+        lepton,
+        target,
+        mass_gev,
+        beam_energy_gev,
+        x_min,
+        inelastic=inelastic,
+        n_x=n_x,
+        n_theta=n_theta,
+        n_t=n_t,
+    ).sigma_pb
 
 
 def dsigma_dx_etl_pb(
-    x: ArrayLike, lepton: str, target: Material | str, mass_gev: float, beam_energy_gev: float, *,
-    inelastic: bool = False, n_theta: int = 48, n_t: int = 64,
+    x: ArrayLike,
+    lepton: str,
+    target: Material | str,
+    mass_gev: float,
+    beam_energy_gev: float,
+    *,
+    inelastic: bool = False,
+    n_theta: int = 48,
+    n_t: int = 64,
 ) -> np.ndarray:
     """ETL dsigma/dx per unit alpha_X at the given x [pb]; zero outside m/E0 < x < 1 - m_l/E0."""
     m = lepton_mass_gev(lepton)
@@ -405,24 +493,56 @@ def dsigma_dx_etl_pb(
     out = np.zeros(xs.shape)
     if np.any(inside):
         xi = xs[inside]
-        val = _integrand_xtheta(xi, e0, m, mx, mat, mat.a * ATOMIC_MASS_UNIT_GEV, g2_elastic, n_theta, n_t,
-                                1e4 * 0.164 * mat.a ** (-2.0 / 3.0))
+        val = _integrand_xtheta(
+            xi,
+            e0,
+            m,
+            mx,
+            mat,
+            mat.a * ATOMIC_MASS_UNIT_GEV,
+            g2_elastic,
+            n_theta,
+            n_t,
+            1e4 * 0.164 * mat.a ** (-2.0 / 3.0),
+        )
         if inelastic:
-            val = val + _integrand_xtheta(xi, e0, m, mx, mat, M_PROTON_GEV, g2_inelastic, n_theta, n_t, 710.0)
+            val = val + _integrand_xtheta(
+                xi, e0, m, mx, mat, M_PROTON_GEV, g2_inelastic, n_theta, n_t, 710.0
+            )
         out[inside] = val * GEV2_TO_PB
     return out.reshape(np.shape(x))
 
 
-def inelastic_fraction(lepton: str, target: Material | str, mass_gev: float, beam_energy_gev: float,
-                       x_min: float = 0.0, *, n_x: int = 48, n_theta: int = 48, n_t: int = 64) -> float:
+def inelastic_fraction(
+    lepton: str,
+    target: Material | str,
+    mass_gev: float,
+    beam_energy_gev: float,
+    x_min: float = 0.0,
+    *,
+    n_x: int = 48,
+    n_theta: int = 48,
+    n_t: int = 64,
+) -> float:
     """sigma(elastic + inelastic) / sigma(elastic) - 1: how much the G2_inel term adds.
 
     >>> 0.01 < inelastic_fraction("mu", "Pb", 0.01, 160.0, 0.5, n_x=16, n_theta=24, n_t=32) < 0.03
     True
     """
-    el = compute_etl(lepton, target, mass_gev, beam_energy_gev, x_min, n_x=n_x, n_theta=n_theta, n_t=n_t).sigma_pb
-    both = compute_etl(lepton, target, mass_gev, beam_energy_gev, x_min, inelastic=True, n_x=n_x, n_theta=n_theta,
-                       n_t=n_t).sigma_pb
+    el = compute_etl(
+        lepton, target, mass_gev, beam_energy_gev, x_min, n_x=n_x, n_theta=n_theta, n_t=n_t
+    ).sigma_pb
+    both = compute_etl(
+        lepton,
+        target,
+        mass_gev,
+        beam_energy_gev,
+        x_min,
+        inelastic=True,
+        n_x=n_x,
+        n_theta=n_theta,
+        n_t=n_t,
+    ).sigma_pb
     return both / el - 1.0
 
 
@@ -434,7 +554,9 @@ class _Table:
     log_mass: np.ndarray
     log_energy: np.ndarray
     x_min: np.ndarray
-    log_sigma: np.ndarray  # (mass, energy, cut): ln sigma; for the inelastic term sigma_inel / sigma_el
+    log_sigma: (
+        np.ndarray
+    )  # (mass, energy, cut): ln sigma; for the inelastic term sigma_inel / sigma_el
 
 
 @cache
@@ -447,11 +569,21 @@ def _table(lepton: str, target: str, term: str = "sigma_pb") -> _Table:
         cuts = np.asarray(raw["x_min"], dtype=float)
         sigma = np.asarray(raw[term][key][target], dtype=float)
     except KeyError as exc:
-        raise ResourceError(f"resources/{_TABLE}.json has no entry {exc} (lepton {key!r}, target {target!r})") from exc
-    if sigma.shape != (mass.size, energy.size, cuts.size) or not np.all(sigma > 0 if term == "sigma_pb" else sigma >= 0):
-        raise ResourceError(f"resources/{_TABLE}.json: {key}/{term}/{target} table shape {sigma.shape} or values invalid")
-    if term != "sigma_pb":  # the proton term as a ratio to the elastic one (smooth, may be 0 near x -> 1)
-        return _Table(np.log(mass), np.log(energy), cuts, sigma / np.exp(_table(lepton, target).log_sigma))
+        raise ResourceError(
+            f"resources/{_TABLE}.json has no entry {exc} (lepton {key!r}, target {target!r})"
+        ) from exc
+    if sigma.shape != (mass.size, energy.size, cuts.size) or not np.all(
+        sigma > 0 if term == "sigma_pb" else sigma >= 0
+    ):
+        raise ResourceError(
+            f"resources/{_TABLE}.json: {key}/{term}/{target} table shape {sigma.shape} or values invalid"
+        )
+    if (
+        term != "sigma_pb"
+    ):  # the proton term as a ratio to the elastic one (smooth, may be 0 near x -> 1)
+        return _Table(
+            np.log(mass), np.log(energy), cuts, sigma / np.exp(_table(lepton, target).log_sigma)
+        )
     return _Table(np.log(mass), np.log(energy), cuts, np.log(sigma))
 
 
@@ -462,9 +594,13 @@ def etl_table_grid(lepton: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @cache
-def _interpolator(lepton_mass: float, target: str, term: str = "sigma_pb") -> RegularGridInterpolator:
+def _interpolator(
+    lepton_mass: float, target: str, term: str = "sigma_pb"
+) -> RegularGridInterpolator:
     tab = _table("e" if lepton_mass == M_E_GEV else "mu", target, term)
-    return RegularGridInterpolator((tab.log_mass, tab.log_energy, tab.x_min), tab.log_sigma, method="cubic")
+    return RegularGridInterpolator(
+        (tab.log_mass, tab.log_energy, tab.x_min), tab.log_sigma, method="cubic"
+    )
 
 
 def sigma_etl_pb(
@@ -481,7 +617,7 @@ def sigma_etl_pb(
     Reads ``resources/etl_cross_sections.json`` (made by ``tools/make_etl_table.py``
     with :func:`compute_etl`) and interpolates ln sigma with cubic splines in
     (ln m, ln E0, x_min) (within 0.5% of direct integration off the grid,
-    tests/test_etl.py; linear interpolation was off by up to 7% at 2-3 GeV). Between the last tabulated cut (0.995) and the end
+    tests/physics/test_etl.py; linear interpolation was off by up to 7% at 2-3 GeV). Between the last tabulated cut (0.995) and the end
     point x = 1 - m_l/E0, sigma falls linearly to zero. Vectorised over
     ``beam_energy_gev`` and ``x_min`` (broadcast); masses or energies outside
     the table raise :class:`~na64stat.core.errors.PhysicsError`.
@@ -518,9 +654,15 @@ def sigma_etl_pb(
             f"ETL table ({lepton}, {mat.name}) covers masses {math.exp(tab.log_mass[0]):.4g}-"
             f"{math.exp(tab.log_mass[-1]):.4g} GeV, not {mass_gev!r} GeV; use compute_etl for one point"
         )
-    e0, cut = np.broadcast_arrays(np.asarray(beam_energy_gev, dtype=float), np.asarray(x_min, dtype=float))
+    e0, cut = np.broadcast_arrays(
+        np.asarray(beam_energy_gev, dtype=float), np.asarray(x_min, dtype=float)
+    )
     le = np.log(e0)
-    if np.any(~np.isfinite(le)) or np.any(le < tab.log_energy[0] - 1e-9) or np.any(le > tab.log_energy[-1] + 1e-9):
+    if (
+        np.any(~np.isfinite(le))
+        or np.any(le < tab.log_energy[0] - 1e-9)
+        or np.any(le > tab.log_energy[-1] + 1e-9)
+    ):
         raise PhysicsError(
             f"ETL table ({lepton}, {mat.name}) covers beam energies {math.exp(tab.log_energy[0]):.4g}-"
             f"{math.exp(tab.log_energy[-1]):.4g} GeV, not {beam_energy_gev!r} GeV"
@@ -530,11 +672,19 @@ def sigma_etl_pb(
     x_end = 1.0 - lepton_mass_gev(lepton) / e0
     c_last = tab.x_min[-1]
     cut_in = np.clip(cut, 0.0, c_last)
-    pts = np.stack([np.full(e0.size, min(max(lm, tab.log_mass[0]), tab.log_mass[-1])),
-                    np.clip(le.ravel(), tab.log_energy[0], tab.log_energy[-1]), cut_in.ravel()], axis=-1)
+    pts = np.stack(
+        [
+            np.full(e0.size, min(max(lm, tab.log_mass[0]), tab.log_mass[-1])),
+            np.clip(le.ravel(), tab.log_energy[0], tab.log_energy[-1]),
+            cut_in.ravel(),
+        ],
+        axis=-1,
+    )
     out = _interpolator(lepton_mass_gev(lepton), mat.name)(pts).reshape(e0.shape)
     if inelastic:
-        ratio = _interpolator(lepton_mass_gev(lepton), mat.name, "sigma_inelastic_pb")(pts).reshape(e0.shape)
+        ratio = _interpolator(lepton_mass_gev(lepton), mat.name, "sigma_inelastic_pb")(pts).reshape(
+            e0.shape
+        )
         out = out + np.log1p(np.maximum(ratio, 0.0))
     sigma = np.exp(out)
     tail = np.clip((x_end - cut) / (x_end - c_last), 0.0, 1.0)

@@ -55,7 +55,9 @@ def probability_outside_decay(l_chi2_cm: ArrayLike, l_exp_cm: float = NA64_L_EXP
     return np.exp(-l_exp_cm / np.asarray(l_chi2_cm, dtype=float))
 
 
-def probability_decay_in_ecal(l_chi2_cm: ArrayLike, l_ecal_cm: float = NA64_L_ECAL_ACTIVE_CM) -> np.ndarray:
+def probability_decay_in_ecal(
+    l_chi2_cm: ArrayLike, l_ecal_cm: float = NA64_L_ECAL_ACTIVE_CM
+) -> np.ndarray:
     """P(chi2 decays inside the active ECAL) = 1 - exp(-l_ECAL / l_chi2), eq. (125)."""
     return -np.expm1(-l_ecal_cm / np.asarray(l_chi2_cm, dtype=float))
 
@@ -69,26 +71,38 @@ def missing_energy_probability(
     (1.0, 1.0)
     """
     _check_lengths(l_exp_cm, l_ecal_cm)
-    return probability_decay_in_ecal(l_chi2_cm, l_ecal_cm) + probability_outside_decay(l_chi2_cm, l_exp_cm)
+    return probability_decay_in_ecal(l_chi2_cm, l_ecal_cm) + probability_outside_decay(
+        l_chi2_cm, l_exp_cm
+    )
 
 
-def l_chi2_min_cm(l_exp_cm: float = NA64_L_EXP_CM, l_ecal_cm: float = NA64_L_ECAL_ACTIVE_CM) -> float:
+def l_chi2_min_cm(
+    l_exp_cm: float = NA64_L_EXP_CM, l_ecal_cm: float = NA64_L_ECAL_ACTIVE_CM
+) -> float:
     """Decay length that minimises eq. (126): (l_exp - l_ECAL) / ln(l_exp / l_ECAL), eq. (128)."""
     _check_lengths(l_exp_cm, l_ecal_cm)
     return (l_exp_cm - l_ecal_cm) / math.log(l_exp_cm / l_ecal_cm)
 
 
-def missing_energy_probability_min(l_exp_cm: float = NA64_L_EXP_CM, l_ecal_cm: float = NA64_L_ECAL_ACTIVE_CM) -> float:
+def missing_energy_probability_min(
+    l_exp_cm: float = NA64_L_EXP_CM, l_ecal_cm: float = NA64_L_ECAL_ACTIVE_CM
+) -> float:
     """P_min, eq. (129): eq. (126) at l_min."""
-    return float(missing_energy_probability(l_chi2_min_cm(l_exp_cm, l_ecal_cm), l_exp_cm, l_ecal_cm))
+    return float(
+        missing_energy_probability(l_chi2_min_cm(l_exp_cm, l_ecal_cm), l_exp_cm, l_ecal_cm)
+    )
 
 
-def epsilon2_limit_correction(l_exp_cm: float = NA64_L_EXP_CM, l_ecal_cm: float = NA64_L_ECAL_ACTIVE_CM) -> float:
+def epsilon2_limit_correction(
+    l_exp_cm: float = NA64_L_EXP_CM, l_ecal_cm: float = NA64_L_ECAL_ACTIVE_CM
+) -> float:
     """Factor 1/P_min by which the invisible eps^2 limit weakens, eq. (131)."""
     return 1.0 / missing_energy_probability_min(l_exp_cm, l_ecal_cm)
 
 
-def decay_probability_in_window(l_decay_cm: ArrayLike, start_cm: float, end_cm: float) -> np.ndarray:
+def decay_probability_in_window(
+    l_decay_cm: ArrayLike, start_cm: float, end_cm: float
+) -> np.ndarray:
     """P(decay between ``start_cm`` and ``end_cm`` from production) = e^(-s/l) - e^(-e/l).
 
     Used for visible-mode decays behind a dump (e.g. A' -> e+e- after the WCAL).

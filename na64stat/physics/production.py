@@ -140,7 +140,9 @@ def chi_elastic(
     return np.where(t_hi > t_lo, np.maximum(chi, 0.0), 0.0)
 
 
-def x_range(mass_gev: float, beam_energy_gev: ArrayLike, lepton_mass_gev: float = M_E_GEV) -> tuple[np.ndarray, np.ndarray]:
+def x_range(
+    mass_gev: float, beam_energy_gev: ArrayLike, lepton_mass_gev: float = M_E_GEV
+) -> tuple[np.ndarray, np.ndarray]:
     """Kinematic range of x = E_X/E0: from m/E0 (X at rest energy) to 1 - m_l/E0.
 
     >>> lo, hi = x_range(0.1, 100.0)
@@ -161,7 +163,9 @@ def _check_mass_energy(mass_gev: float, beam_energy_gev: ArrayLike) -> None:
         raise PhysicsError(f"boson mass must be positive and finite, got {mass_gev!r} GeV")
     e0 = np.asarray(beam_energy_gev, dtype=float)
     if np.any(~np.isfinite(e0)) or np.any(e0 <= mass_gev):
-        raise PhysicsError(f"beam energy must exceed the boson mass {mass_gev} GeV, got {beam_energy_gev!r} GeV")
+        raise PhysicsError(
+            f"beam energy must exceed the boson mass {mass_gev} GeV, got {beam_energy_gev!r} GeV"
+        )
 
 
 def dsigma_dx_iww_pb(
@@ -218,7 +222,12 @@ def dsigma_dx_iww_pb(
 
 
 def _x_shape(
-    x: np.ndarray, u: np.ndarray, mass_gev: float, beam_energy_gev: ArrayLike, lepton_mass_gev: float, exact_lepton_mass: bool
+    x: np.ndarray,
+    u: np.ndarray,
+    mass_gev: float,
+    beam_energy_gev: ArrayLike,
+    lepton_mass_gev: float,
+    exact_lepton_mass: bool,
 ) -> np.ndarray:
     """The x dependence of dsigma/dx divided by 4 alpha^2 alpha_X chi [GeV^-2].
 
@@ -251,7 +260,9 @@ def _integrate_over_x(
     spectrum (width m_l^2/m^2 in 1 - x) over many Gauss-Legendre nodes;
     vectorised over beam energies. Tested against :func:`scipy.integrate.quad`.
     """
-    e0_in, x_in = np.broadcast_arrays(np.asarray(beam_energy_gev, dtype=float), np.asarray(x_from, dtype=float))
+    e0_in, x_in = np.broadcast_arrays(
+        np.asarray(beam_energy_gev, dtype=float), np.asarray(x_from, dtype=float)
+    )
     out_shape = e0_in.shape
     e0 = e0_in.ravel()
     lo, hi = x_range(mass_gev, e0, lepton_mass_gev)
@@ -291,7 +302,9 @@ def x_shape_fraction(
     (1.0, True, 0.0)
     """
     _check_mass_energy(mass_gev, beam_energy_gev)
-    e0, cuts = np.broadcast_arrays(np.asarray(beam_energy_gev, dtype=float), np.asarray(x_cut, dtype=float))
+    e0, cuts = np.broadcast_arrays(
+        np.asarray(beam_energy_gev, dtype=float), np.asarray(x_cut, dtype=float)
+    )
     total = _integrate_over_x(mass_gev, e0, 0.0, lepton_mass_gev, LEAD, False)
     above = _integrate_over_x(mass_gev, e0, cuts, lepton_mass_gev, LEAD, False)
     lo, hi = x_range(mass_gev, e0, lepton_mass_gev)
@@ -323,7 +336,9 @@ def sigma_iww_dmg4_pb(
 
 
 @lru_cache(maxsize=1)
-def _k_factor_interpolator() -> tuple[RegularGridInterpolator, tuple[float, float], tuple[float, float]]:
+def _k_factor_interpolator() -> tuple[
+    RegularGridInterpolator, tuple[float, float], tuple[float, float]
+]:
     raw = load_resource("dmg4_kfactors_pb")
     try:
         mass = np.asarray(raw["mass_mev"], dtype=float) * 1e-3
@@ -382,7 +397,9 @@ def sigma_etl_pb(
     """
     if material.name != LEAD.name:
         raise PhysicsError(f"DMG4 K factors are tabulated for Pb only, not {material.name}")
-    return sigma_iww_dmg4_pb(mass_gev, beam_energy_gev, alpha_x, material) / k_factor(mass_gev, beam_energy_gev)
+    return sigma_iww_dmg4_pb(mass_gev, beam_energy_gev, alpha_x, material) / k_factor(
+        mass_gev, beam_energy_gev
+    )
 
 
 def sigma_muon_iww_pb(

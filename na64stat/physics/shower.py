@@ -59,7 +59,12 @@ from scipy import linalg
 
 from na64stat.core.errors import PhysicsError
 
-__all__ = ["TrackLengthSpectrum", "shower_track_length", "electron_track_by_depth", "PAIR_RATE_PER_X0"]
+__all__ = [
+    "TrackLengthSpectrum",
+    "shower_track_length",
+    "electron_track_by_depth",
+    "PAIR_RATE_PER_X0",
+]
 
 #: Total pair-production probability per radiation length, int psi0 = 7/9.
 PAIR_RATE_PER_X0: float = 7.0 / 9.0
@@ -118,7 +123,9 @@ class TrackLengthSpectrum:
         return np.where((e >= self.energy_gev[-1]) & (e <= self.energy_gev[0]), value, 0.0)
 
 
-def _hat_piece(density: Callable[[np.ndarray], np.ndarray], offset_index: int, a: float, b: float, h: float) -> float:
+def _hat_piece(
+    density: Callable[[np.ndarray], np.ndarray], offset_index: int, a: float, b: float, h: float
+) -> float:
     """int_a^b density(l) * hat(l/h - k) dl with hat = max(0, 1 - |l/h - k|) (Gauss-Legendre)."""
     mid, half = 0.5 * (a + b), 0.5 * (b - a)
     ell = mid + half * _GL_NODES
@@ -126,7 +133,9 @@ def _hat_piece(density: Callable[[np.ndarray], np.ndarray], offset_index: int, a
     return half * float(np.sum(_GL_WEIGHTS * density(ell) * hat))
 
 
-def _hat_integral(density: Callable[[np.ndarray], np.ndarray], offset_index: int, h: float) -> float:
+def _hat_integral(
+    density: Callable[[np.ndarray], np.ndarray], offset_index: int, h: float
+) -> float:
     """Rate into offset ``offset_index`` (in bins): the hat-weighted integral over l >= 0."""
     lower = max((offset_index - 1) * h, 0.0)
     total = _hat_piece(density, offset_index, offset_index * h, (offset_index + 1) * h, h)
@@ -169,7 +178,9 @@ def _brems_total_rate(h: float) -> float:
 def _generator(n_bins: int, h: float) -> np.ndarray:
     """Generator G of the binned cascade, state = [electrons (n), photons (n)]."""
     offsets = np.arange(n_bins + 1)
-    r_e = np.array([_hat_integral(_brems_electron_density, int(k), h) if k >= 1 else 0.0 for k in offsets])
+    r_e = np.array(
+        [_hat_integral(_brems_electron_density, int(k), h) if k >= 1 else 0.0 for k in offsets]
+    )
     r_g = np.array([_hat_integral(_brems_photon_density, int(k), h) for k in offsets])
     r_p = np.array([_hat_integral(_pair_lepton_density, int(k), h) for k in offsets])
     g = np.zeros((2 * n_bins, 2 * n_bins))
@@ -219,11 +230,15 @@ def shower_track_length(
         raise PhysicsError(f"target thickness must be positive, got {thickness_x0} X0")
     if n_bins < 4:
         raise PhysicsError(f"n_bins must be at least 4, got {n_bins}")
-    return _track_length(float(beam_energy_gev), float(min_energy_gev), float(thickness_x0), int(n_bins))
+    return _track_length(
+        float(beam_energy_gev), float(min_energy_gev), float(thickness_x0), int(n_bins)
+    )
 
 
 @lru_cache(maxsize=64)
-def _track_length(beam_energy_gev: float, min_energy_gev: float, thickness_x0: float, n_bins: int) -> TrackLengthSpectrum:
+def _track_length(
+    beam_energy_gev: float, min_energy_gev: float, thickness_x0: float, n_bins: int
+) -> TrackLengthSpectrum:
     """The computation behind :func:`shower_track_length`, cached: a reach over a mass grid asks for
     the same spectrum at every mass (31 masses: 7.9 s -> 0.3 s). The arrays are read-only."""
     l_max = math.log(beam_energy_gev / min_energy_gev)
@@ -240,7 +255,9 @@ def _track_length(beam_energy_gev: float, min_energy_gev: float, thickness_x0: f
     else:
         propagated = linalg.expm(g * thickness_x0) @ start
         track = linalg.solve(g, propagated - start)
-        primary = linalg.solve(g_primary, linalg.expm(g_primary * thickness_x0) @ start[:n_bins] - start[:n_bins])
+        primary = linalg.solve(
+            g_primary, linalg.expm(g_primary * thickness_x0) @ start[:n_bins] - start[:n_bins]
+        )
     centres = np.arange(n_bins) * h
     arrays = (
         beam_energy_gev * np.exp(-centres),
@@ -280,9 +297,13 @@ def electron_track_by_depth(
     True
     """
     if not (0.0 < min_energy_gev < beam_energy_gev):
-        raise PhysicsError(f"need 0 < min energy ({min_energy_gev} GeV) < beam energy ({beam_energy_gev} GeV)")
+        raise PhysicsError(
+            f"need 0 < min energy ({min_energy_gev} GeV) < beam energy ({beam_energy_gev} GeV)"
+        )
     if not (slice_x0 > 0.0 and n_slices >= 1):
-        raise PhysicsError(f"need a positive slice thickness and at least one slice, got {slice_x0} X0 x {n_slices}")
+        raise PhysicsError(
+            f"need a positive slice thickness and at least one slice, got {slice_x0} X0 x {n_slices}"
+        )
     l_max = math.log(beam_energy_gev / min_energy_gev)
     h = l_max / (n_bins - 0.5)
     g = _generator(int(n_bins), round(h, 15))

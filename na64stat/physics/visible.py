@@ -43,7 +43,7 @@ efficiency 0.6 (``excluded_epsilon_range``; ``na64stat reproduce published``
 compares with the shipped digitized curves instead): 2017 + 2018
 0.90e-4 < eps < 8.4e-4 against PRD 101's 1.2e-4 - 6.8e-4 (0.75 and 1.24 of
 its edges); 2017 alone 1.26e-4 - 6.7e-4 against PRL 120's 1.3e-4 - 4.2e-4
-(0.97 and 1.60). ``tests/test_visible.py`` keeps these numbers.
+(0.97 and 1.60). ``tests/physics/test_visible.py`` keeps these numbers.
 
 Units: GeV, cm.
 """
@@ -145,10 +145,14 @@ class VisibleRun:
         if not (self.beam_energy_gev > self.min_boson_energy_gev > 0.0):
             raise PhysicsError(f"run {self.name!r}: need beam energy > minimum A' energy > 0")
         if not (0.0 < wcal_cm <= self.veto_end_cm < self.s4_cm):
-            raise PhysicsError(f"run {self.name!r}: need 0 < WCAL length ({wcal_cm:.3g} cm) <= end of the vetoes "
-                               f"({self.veto_end_cm} cm) < S4 ({self.s4_cm} cm)")
+            raise PhysicsError(
+                f"run {self.name!r}: need 0 < WCAL length ({wcal_cm:.3g} cm) <= end of the vetoes "
+                f"({self.veto_end_cm} cm) < S4 ({self.s4_cm} cm)"
+            )
         if not (self.exposure > 0.0 and 0.0 < self.efficiency <= 1.0):
-            raise PhysicsError(f"run {self.name!r}: exposure must be positive and efficiency in (0, 1]")
+            raise PhysicsError(
+                f"run {self.name!r}: exposure must be positive and efficiency in (0, 1]"
+            )
 
     @property
     def wcal_length_cm(self) -> float:
@@ -160,7 +164,8 @@ class VisibleRun:
 DARKCAST_NA64_VISIBLE: str = (
     "darkcast (P. Ilten, Y. Soreq, M. Williams, W. Xue, JHEP 06 (2018) 004, arXiv:1801.04847), "
     "limits/NA64_Banerjee2018vgk.py (PRL 120) and limits/NA64_Banerjee2019hmi.py (PRD 101): 'a displaced search "
-    "where the decay volume length over the shielding length is approximately 4/1' (Efficiency(lratio = 4.0/1.0))")
+    "where the decay volume length over the shielding length is approximately 4/1' (Efficiency(lratio = 4.0/1.0))"
+)
 
 #: Decay-volume length over shielding length of the NA64 visible-mode setups (both runs):
 #: darkcast's value, :data:`DARKCAST_NA64_VISIBLE`. The shielding is the WCAL with its vetoes
@@ -209,8 +214,14 @@ def wcal_length_cm() -> float:
     return WCAL_LAYERS * sum(WCAL_LAYER_CM)
 
 
-def _sandwich_run(name: str, beam_energy_gev: float, exposure: float, s4_cm: float,
-                  sources: tuple[str, ...], assumptions: tuple[str, ...]) -> VisibleRun:
+def _sandwich_run(
+    name: str,
+    beam_energy_gev: float,
+    exposure: float,
+    s4_cm: float,
+    sources: tuple[str, ...],
+    assumptions: tuple[str, ...],
+) -> VisibleRun:
     """A run with the thesis's WCAL (:data:`WCAL_LAYERS` W/Sc layers, :data:`WCAL_X0`), the veto W2 right behind
     it (:data:`W2_CM`; a decay before its end is vetoed) and S4 at ``s4_cm`` from the WCAL front; A' above
     :data:`MIN_ECAL_ENERGY_GEV` counted, efficiency 0.6 (an assumption, ``_COMMON_ASSUMPTIONS``).
@@ -219,10 +230,19 @@ def _sandwich_run(name: str, beam_energy_gev: float, exposure: float, s4_cm: flo
     >>> round(r.wcal_length_cm, 6), round(r.veto_end_cm, 6), round(r.wcal_cm_per_x0, 4)
     (17.5, 18.1, 0.5833)
     """
-    return VisibleRun(name=name, beam_energy_gev=beam_energy_gev, exposure=exposure, wcal_x0=WCAL_X0,
-                      wcal_cm_per_x0=wcal_length_cm() / WCAL_X0, veto_end_cm=wcal_length_cm() + W2_CM,
-                      s4_cm=s4_cm, min_boson_energy_gev=MIN_ECAL_ENERGY_GEV, efficiency=0.6,
-                      sources=sources + _COMMON_SOURCES, assumptions=assumptions + _COMMON_ASSUMPTIONS)
+    return VisibleRun(
+        name=name,
+        beam_energy_gev=beam_energy_gev,
+        exposure=exposure,
+        wcal_x0=WCAL_X0,
+        wcal_cm_per_x0=wcal_length_cm() / WCAL_X0,
+        veto_end_cm=wcal_length_cm() + W2_CM,
+        s4_cm=s4_cm,
+        min_boson_energy_gev=MIN_ECAL_ENERGY_GEV,
+        efficiency=0.6,
+        sources=sources + _COMMON_SOURCES,
+        assumptions=assumptions + _COMMON_ASSUMPTIONS,
+    )
 
 
 _COMMON_SOURCES = (
@@ -243,23 +263,37 @@ VISIBLE_RUNS: dict[str, VisibleRun] = {
     r.name: r
     for r in (
         _sandwich_run(
-            "2017", 100.0, 5.4e10, (wcal_length_cm() + W2_CM) * (1.0 + DECAY_TO_SHIELDING_RATIO),
-            sources=(f"{_PRL120}, abstract: 100 GeV e- beam, 5.4e10 EOT; excluded 1.3e-4 < eps < 4.2e-4 at 16.7 MeV",
-                     f"{_THESIS_FILES}, chapter2.tex: 'The first run in 2017 was performed at 100 GeV'",
-                     DARKCAST_NA64_VISIBLE),
-            assumptions=("decay volume of 2017 (end of W2 to S4) = DECAY_TO_SHIELDING_RATIO (4) x the shielding "
-                         "(WCAL and W2): darkcast's reading (DARKCAST_NA64_VISIBLE); the thesis gives only the "
-                         "2017 WCAL-ECAL distance, 4.2 m (chapter3.tex), not S4's place",
-                         "the 2017 WCAL is the thesis's one (chapter5.tex: 'the design used in previous searches')"),
+            "2017",
+            100.0,
+            5.4e10,
+            (wcal_length_cm() + W2_CM) * (1.0 + DECAY_TO_SHIELDING_RATIO),
+            sources=(
+                f"{_PRL120}, abstract: 100 GeV e- beam, 5.4e10 EOT; excluded 1.3e-4 < eps < 4.2e-4 at 16.7 MeV",
+                f"{_THESIS_FILES}, chapter2.tex: 'The first run in 2017 was performed at 100 GeV'",
+                DARKCAST_NA64_VISIBLE,
+            ),
+            assumptions=(
+                "decay volume of 2017 (end of W2 to S4) = DECAY_TO_SHIELDING_RATIO (4) x the shielding "
+                "(WCAL and W2): darkcast's reading (DARKCAST_NA64_VISIBLE); the thesis gives only the "
+                "2017 WCAL-ECAL distance, 4.2 m (chapter3.tex), not S4's place",
+                "the 2017 WCAL is the thesis's one (chapter5.tex: 'the design used in previous searches')",
+            ),
         ),
         _sandwich_run(
-            "2018", 150.0, 3.0e10, wcal_length_cm() + W2_CM + V2_GAP_CM + DECAY_TUBE_2018_CM,
-            sources=(f"{_PRD101}, abstract: 8.4e10 EOT in 2017 and 2018 together, so 8.4e10 - 5.4e10 = 3.0e10 "
-                     "in 2018; excluded 1.2e-4 < eps < 6.8e-4 at 16.7 MeV (both runs)",
-                     f"{_THESIS_FILES}, chapter2.tex: 150 GeV beam in 2018, a 3.1 m vacuum tube with S4 "
-                     "immediately after it; chapter3.tex: signal window 130 < E_WCAL + E_ECAL < 200 GeV"),
-            assumptions=("the 3.1 m tube starts at V2 (3 cm behind W2; V2's thickness neglected): where it starts "
-                         "is not stated",),
+            "2018",
+            150.0,
+            3.0e10,
+            wcal_length_cm() + W2_CM + V2_GAP_CM + DECAY_TUBE_2018_CM,
+            sources=(
+                f"{_PRD101}, abstract: 8.4e10 EOT in 2017 and 2018 together, so 8.4e10 - 5.4e10 = 3.0e10 "
+                "in 2018; excluded 1.2e-4 < eps < 6.8e-4 at 16.7 MeV (both runs)",
+                f"{_THESIS_FILES}, chapter2.tex: 150 GeV beam in 2018, a 3.1 m vacuum tube with S4 "
+                "immediately after it; chapter3.tex: signal window 130 < E_WCAL + E_ECAL < 200 GeV",
+            ),
+            assumptions=(
+                "the 3.1 m tube starts at V2 (3 cm behind W2; V2's thickness neglected): where it starts "
+                "is not stated",
+            ),
         ),
     )
 }
@@ -273,12 +307,17 @@ def get_runs(names: Sequence[str]) -> tuple[VisibleRun, ...]:
     """
     unknown = [n for n in names if n not in VISIBLE_RUNS]
     if unknown:
-        raise PhysicsError(f"unknown visible-mode run {unknown[0]!r} (known: {', '.join(VISIBLE_RUNS)})")
+        raise PhysicsError(
+            f"unknown visible-mode run {unknown[0]!r} (known: {', '.join(VISIBLE_RUNS)})"
+        )
     return tuple(VISIBLE_RUNS[n] for n in names)
 
 
-def runs_at(exposure: float | None = None, efficiency: float | None = None,
-            runs: tuple[VisibleRun, ...] | None = None) -> tuple[VisibleRun, ...]:
+def runs_at(
+    exposure: float | None = None,
+    efficiency: float | None = None,
+    runs: tuple[VisibleRun, ...] | None = None,
+) -> tuple[VisibleRun, ...]:
     """The visible-mode runs (default: all of :data:`VISIBLE_RUNS`) at another exposure or efficiency.
 
     ``exposure`` [EOT] is the runs' total: each run keeps its share of it (2017 : 2018 =
@@ -299,8 +338,10 @@ def runs_at(exposure: float | None = None, efficiency: float | None = None,
     if eff is not None and eff > 1.0:
         raise PhysicsError(f"runs_at: efficiency must be in (0, 1], got {efficiency!r}")
     scale = 1.0 if total is None else total / sum(r.exposure for r in chosen)
-    return tuple(replace(r, exposure=r.exposure * scale, efficiency=r.efficiency if eff is None else eff)
-                 for r in chosen)
+    return tuple(
+        replace(r, exposure=r.exposure * scale, efficiency=r.efficiency if eff is None else eff)
+        for r in chosen
+    )
 
 
 def total_events(runs: Sequence[VisibleRun], mass_gev: float, epsilon: float) -> float:
@@ -352,17 +393,22 @@ def etl_sigma_w_pb(mass_gev: float, energy_gev: ArrayLike) -> np.ndarray:
 class _Production:
     """A' production of one run at one mass, per unit alpha_X: weights over (depth, A' energy)."""
 
-    depth_cm: np.ndarray       # (n_z,) production depth from the WCAL front
+    depth_cm: np.ndarray  # (n_z,) production depth from the WCAL front
     boson_energy_gev: np.ndarray  # (n_z, n_e) broadcastable grid of A' energies
-    events: np.ndarray         # (n_z, n_e) expected A' per unit alpha_X in each cell (exposure, efficiency in)
+    events: (
+        np.ndarray
+    )  # (n_z, n_e) expected A' per unit alpha_X in each cell (exposure, efficiency in)
 
 
-def _production(run: VisibleRun, mass_gev: float, n_depth: int = 48, n_x: int = 96,
-                max_depth_x0: float = 12.0) -> _Production:
+def _production(
+    run: VisibleRun, mass_gev: float, n_depth: int = 48, n_x: int = 96, max_depth_x0: float = 12.0
+) -> _Production:
     """Shower electrons by depth slice and energy, times the ETL-normalised x spectrum above the A' threshold."""
     e0, cut = run.beam_energy_gev, run.min_boson_energy_gev
     slice_x0 = min(run.wcal_x0, max_depth_x0) / n_depth
-    energies, tracks = electron_track_by_depth(e0, cut, slice_x0, n_depth)  # (n_bins,), (n_z, n_bins)
+    energies, tracks = electron_track_by_depth(
+        e0, cut, slice_x0, n_depth
+    )  # (n_bins,), (n_z, n_bins)
     depth_edges = slice_x0 * np.arange(n_depth + 1)
     usable = energies > max(mass_gev, cut) * (1.0 + 1e-9)
     energies, tracks = energies[usable], tracks[:, usable]
@@ -375,7 +421,13 @@ def _production(run: VisibleRun, mass_gev: float, n_depth: int = 48, n_x: int = 
         s_lo, s_hi = -math.log1p(-float(lo)), -math.log1p(-float(hi))
         s = 0.5 * (s_lo + s_hi) + 0.5 * (s_hi - s_lo) * nodes
         x = -np.expm1(-s)
-        w = 0.5 * (s_hi - s_lo) * weights * dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, TUNGSTEN) * (1.0 - x)
+        w = (
+            0.5
+            * (s_hi - s_lo)
+            * weights
+            * dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, TUNGSTEN)
+            * (1.0 - x)
+        )
         w = w / w.sum() * sigma_j * (x * e_j > cut)
         cells_e.append(x * e_j)
         cells_w.append(w)
@@ -402,8 +454,10 @@ def visible_events(run: VisibleRun, mass_gev: float, epsilon: ArrayLike) -> np.n
     True
     """
     if not (np.isfinite(mass_gev) and 2.0 * M_E_GEV < mass_gev < 2.0 * M_MU_GEV):
-        raise PhysicsError(f"run {run.name!r}: mass {mass_gev!r} GeV must lie between 2 m_e and 2 m_mu "
-                           f"(Br(A' -> e+ e-) = 1 is assumed; above 2 m_mu the A' also decays to mu+ mu-)")
+        raise PhysicsError(
+            f"run {run.name!r}: mass {mass_gev!r} GeV must lie between 2 m_e and 2 m_mu "
+            f"(Br(A' -> e+ e-) = 1 is assumed; above 2 m_mu the A' also decays to mu+ mu-)"
+        )
     eps = np.atleast_1d(np.asarray(epsilon, dtype=float))
     if np.any(~np.isfinite(eps)) or np.any(eps <= 0):
         raise PhysicsError(f"epsilon must be positive and finite, got {epsilon!r}")
@@ -411,20 +465,24 @@ def visible_events(run: VisibleRun, mass_gev: float, epsilon: ArrayLike) -> np.n
     out = np.empty(eps.shape)
     z = prod.depth_cm[:, None]
     for i, e in enumerate(eps):
-        length = decay_length_cm(width_aprime_to_ee_gev(mass_gev, float(e)), mass_gev, prod.boson_energy_gev)
+        length = decay_length_cm(
+            width_aprime_to_ee_gev(mass_gev, float(e)), mass_gev, prod.boson_energy_gev
+        )
         p_decay = np.exp(-(run.veto_end_cm - z) / length) - np.exp(-(run.s4_cm - z) / length)
         out[i] = ALPHA_EM * e**2 * float(np.sum(prod.events * p_decay))
     return out
 
 
-def excluded_epsilon_range(runs: tuple[VisibleRun, ...], mass_gev: float,
-                           n_events: float = CL90_EVENTS) -> tuple[float, float]:
+def excluded_epsilon_range(
+    runs: tuple[VisibleRun, ...], mass_gev: float, n_events: float = CL90_EVENTS
+) -> tuple[float, float]:
     """(lower, upper) epsilon where the runs' summed events exceed ``n_events`` (NaN, NaN if nowhere).
 
     The events rise as eps^4 at small eps (production x decay inside the
     volume) and fall as exp(-eps^2) at large eps (decay inside the dump): one
     interval, bracketed on a log grid and refined with :func:`scipy.optimize.brentq`.
     """
+
     def total(log_eps: float) -> float:
         return total_events(runs, mass_gev, math.exp(log_eps)) - n_events
 
@@ -435,7 +493,9 @@ def excluded_epsilon_range(runs: tuple[VisibleRun, ...], mass_gev: float,
         return math.nan, math.nan
     i, k = int(above[0]), int(above[-1])
     if i == 0 or k == grid.size - 1:
-        raise PhysicsError(f"mass {mass_gev} GeV: the excluded range reaches the edge of 1e-6 < eps < 1e-1")
+        raise PhysicsError(
+            f"mass {mass_gev} GeV: the excluded range reaches the edge of 1e-6 < eps < 1e-1"
+        )
     lower = math.exp(brentq(total, grid[i - 1], grid[i], xtol=1e-6))
     upper = math.exp(brentq(total, grid[k], grid[k + 1], xtol=1e-6))
     return lower, upper

@@ -50,9 +50,22 @@ from numpy.typing import ArrayLike
 
 from na64stat.core.errors import InputError, PhysicsError, ResourceError
 from na64stat.core.references import load_resource
-from na64stat.physics.analysis_factors import THESIS, cutflow_cumulative, cutflow_factor, dimuon_reweighting_factor
+from na64stat.physics.analysis_factors import (
+    THESIS,
+    cutflow_cumulative,
+    cutflow_factor,
+    dimuon_reweighting_factor,
+)
 from na64stat.physics.annihilation import annihilation_events_per_pot
-from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN, Material
+from na64stat.physics.constants import (
+    ALPHA_EM,
+    CL90_EVENTS,
+    LEAD,
+    M_E_GEV,
+    M_MU_GEV,
+    TUNGSTEN,
+    Material,
+)
 from na64stat.physics.couplings import mixing_from_e_mu, y_from_epsilon2
 from na64stat.physics.decays import branching_zprime_invisible
 from na64stat.physics.etl import sigma_etl_pb as etl_table_sigma_pb
@@ -89,8 +102,10 @@ __all__ = [
 _PB_TO_CM2 = 1e-36
 
 #: The review whose equations the physics module implements (cited in the setups' sources).
-SEED_REVIEW: str = ("S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for dark sector physics with NA64, "
-                    "Phys. Part. Nucl. 51 (2020) 829, arXiv:2003.07257")
+SEED_REVIEW: str = (
+    "S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for dark sector physics with NA64, "
+    "Phys. Part. Nucl. 51 (2020) 829, arXiv:2003.07257"
+)
 
 #: An example of an explicit, flat signal-efficiency override (trigger, particle
 #: ID, shower shape, veto and HCAL cuts, DAQ dead time together), e.g.
@@ -101,8 +116,10 @@ SEED_REVIEW: str = ("S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for 
 ASSUMED_SIGNAL_EFFICIENCY: float = 0.6
 
 #: What every output of a setup with ``upper_bound`` (:class:`Setup`) says about its prediction.
-UPPER_BOUND_NOTE: str = ("an upper bound on the sensitivity, not a reproduction: the analysis's acceptance, trigger "
-                         "and efficiency factors are in no citable source here and are not applied (none is fitted)")
+UPPER_BOUND_NOTE: str = (
+    "an upper bound on the sensitivity, not a reproduction: the analysis's acceptance, trigger "
+    "and efficiency factors are in no citable source here and are not applied (none is fitted)"
+)
 
 #: Name of the NA64e invisible setup's cut-flow efficiency factor (:mod:`na64stat.physics.analysis_factors`).
 CUTFLOW_FACTOR_NAME: str = "calibration-run cut flow not in the simulated selection"
@@ -125,10 +142,16 @@ class EfficiencyFactor:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.value, (int, float)) and 0.0 < self.value <= 1.0):
-            raise InputError(f"efficiency factor {self.name!r}: value must be in (0, 1], got {self.value!r}")
+            raise InputError(
+                f"efficiency factor {self.name!r}: value must be in (0, 1], got {self.value!r}"
+            )
+
 
 #: Allowed ``Setup.cross_section`` values per beam (see :class:`Setup`).
-_CROSS_SECTIONS: dict[str, tuple[str, ...]] = {"electron": ("etl", "etl-computed", "iww"), "muon": ("etl", "ww", "iww")}
+_CROSS_SECTIONS: dict[str, tuple[str, ...]] = {
+    "electron": ("etl", "etl-computed", "iww"),
+    "muon": ("etl", "ww", "iww"),
+}
 
 
 @dataclass(frozen=True)
@@ -220,30 +243,41 @@ class Setup:
 
     def __post_init__(self) -> None:
         if self.beam not in ("electron", "muon"):
-            raise InputError(f"setup {self.name!r}: beam must be 'electron' or 'muon', got {self.beam!r}")
+            raise InputError(
+                f"setup {self.name!r}: beam must be 'electron' or 'muon', got {self.beam!r}"
+            )
         if not 0.0 < self.missing_energy_cut_gev < self.beam_energy_gev:
             raise InputError(
                 f"setup {self.name!r}: missing-energy cut {self.missing_energy_cut_gev} GeV "
                 f"must lie between 0 and the beam energy {self.beam_energy_gev} GeV"
             )
-        if self.efficiency is not None and not (isinstance(self.efficiency, (int, float))
-                                                and 0.0 < self.efficiency <= 1.0):
-            raise InputError(f"setup {self.name!r}: efficiency must be in (0, 1] or None (computed), "
-                             f"got {self.efficiency}")
+        if self.efficiency is not None and not (
+            isinstance(self.efficiency, (int, float)) and 0.0 < self.efficiency <= 1.0
+        ):
+            raise InputError(
+                f"setup {self.name!r}: efficiency must be in (0, 1] or None (computed), "
+                f"got {self.efficiency}"
+            )
         if not self.exposure > 0.0:
             raise InputError(f"setup {self.name!r}: exposure must be positive, got {self.exposure}")
         if not self.target_length_x0 > 0.0:
-            raise InputError(f"setup {self.name!r}: target length must be positive, got {self.target_length_x0} X0")
+            raise InputError(
+                f"setup {self.name!r}: target length must be positive, got {self.target_length_x0} X0"
+            )
         if self.cross_section not in _CROSS_SECTIONS[self.beam]:
             raise InputError(
                 f"setup {self.name!r}: cross_section for a {self.beam} beam must be one of "
                 f"{', '.join(_CROSS_SECTIONS[self.beam])}, got {self.cross_section!r}"
             )
         if self.mode not in ("invisible", "visible"):
-            raise InputError(f"setup {self.name!r}: mode must be 'invisible' or 'visible', got {self.mode!r}")
+            raise InputError(
+                f"setup {self.name!r}: mode must be 'invisible' or 'visible', got {self.mode!r}"
+            )
         if (self.mode == "visible") != bool(self.visible_runs):
-            raise InputError(f"setup {self.name!r}: a visible-mode setup names its visible_runs and an invisible "
-                             f"one none, got mode {self.mode!r} with visible_runs {self.visible_runs!r}")
+            raise InputError(
+                f"setup {self.name!r}: a visible-mode setup names its visible_runs and an invisible "
+                f"one none, got mode {self.mode!r} with visible_runs {self.visible_runs!r}"
+            )
         try:
             get_runs(self.visible_runs)
         except PhysicsError as exc:
@@ -265,9 +299,11 @@ class Setup:
 
 
 #: Where a computed efficiency comes from (the setups' sources cite it).
-EFFICIENCY_SOURCE: str = ("efficiency: computed per mass (signal_efficiency): na64stat's simulated selection "
-                          "efficiency, resources/signal_efficiency.json from tools/make_efficiency_table.py "
-                          "(seeded signal MC through the packaged selection; MC error in the table)")
+EFFICIENCY_SOURCE: str = (
+    "efficiency: computed per mass (signal_efficiency): na64stat's simulated selection "
+    "efficiency, resources/signal_efficiency.json from tools/make_efficiency_table.py "
+    "(seeded signal MC through the packaged selection; MC error in the table)"
+)
 
 
 SETUPS: dict[str, Setup] = {
@@ -296,12 +332,18 @@ SETUPS: dict[str, Setup] = {
                 f"NA64e invisible exposure (2016-2022), an assumption for the years other than 2018",
             ),
             efficiency_factors=(
-                EfficiencyFactor(CUTFLOW_FACTOR_NAME, cutflow_factor(),
-                                 f"{THESIS}: thesis/appendices/appendixF.tex, 'Data cut efficiencies for "
-                                 f"calibration run 4009' (na64stat.physics.analysis_factors)"),
-                EfficiencyFactor("dimuon data/MC reweighting", dimuon_reweighting_factor(),
-                                 f"{THESIS}: thesis/chapters/chapter3.tex, 'The signal yield is reduced by "
-                                 f"5%-10% after these corrections are applied' (middle of the range)"),
+                EfficiencyFactor(
+                    CUTFLOW_FACTOR_NAME,
+                    cutflow_factor(),
+                    f"{THESIS}: thesis/appendices/appendixF.tex, 'Data cut efficiencies for "
+                    f"calibration run 4009' (na64stat.physics.analysis_factors)",
+                ),
+                EfficiencyFactor(
+                    "dimuon data/MC reweighting",
+                    dimuon_reweighting_factor(),
+                    f"{THESIS}: thesis/chapters/chapter3.tex, 'The signal yield is reduced by "
+                    f"5%-10% after these corrections are applied' (middle of the range)",
+                ),
             ),
             caveats=(
                 "with the thesis's calibration-run cut flow and dimuon reweighting applied (efficiency_factors), "
@@ -425,10 +467,14 @@ _EFFICIENCY_ROWS: dict[str, str] = {"bremsstrahlung": "rows", "annihilation": "a
 def _check_production(production: str) -> None:
     """An InputError unless ``production`` names a channel of the efficiency table (:data:`_EFFICIENCY_ROWS`)."""
     if production not in _EFFICIENCY_ROWS:
-        raise InputError(f"unknown signal production {production!r} (known: {', '.join(_EFFICIENCY_ROWS)})")
+        raise InputError(
+            f"unknown signal production {production!r} (known: {', '.join(_EFFICIENCY_ROWS)})"
+        )
 
 
-def _efficiency_entry(setup_name: str, production: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _efficiency_entry(
+    setup_name: str, production: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(the setup's entry, the rows of ``production``) of the efficiency table, or a ResourceError naming them."""
     _check_production(production)
     table = load_resource(EFFICIENCY_TABLE)
@@ -437,14 +483,18 @@ def _efficiency_entry(setup_name: str, production: str) -> tuple[dict[str, Any],
         entry = table["setups"][setup_name]
         rows = entry[key]
     except KeyError:
-        raise ResourceError(f"resources/{EFFICIENCY_TABLE}.json has no {production} efficiency table ({key!r}) for "
-                            f"setup {setup_name!r} (it has {', '.join(table.get('setups', {}))}); give the setup an "
-                            f"explicit efficiency or rerun tools/make_efficiency_table.py") from None
+        raise ResourceError(
+            f"resources/{EFFICIENCY_TABLE}.json has no {production} efficiency table ({key!r}) for "
+            f"setup {setup_name!r} (it has {', '.join(table.get('setups', {}))}); give the setup an "
+            f"explicit efficiency or rerun tools/make_efficiency_table.py"
+        ) from None
     return entry, rows
 
 
-def simulated_efficiency_table(setup_name: str, production: Production = "bremsstrahlung",
-                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def simulated_efficiency_table(
+    setup_name: str,
+    production: Production = "bremsstrahlung",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mass [GeV], efficiency, MC error) of a setup's simulated selection efficiency (``resources/signal_efficiency.json``).
 
     ``production``: ``"bremsstrahlung"`` (default; the table's ``rows``, the
@@ -464,11 +514,16 @@ def simulated_efficiency_table(setup_name: str, production: Production = "bremss
     _, rows = _efficiency_entry(setup_name, production)
     mass = np.array([r["mass_gev"] for r in rows], dtype=float)
     order = np.argsort(mass)
-    return (mass[order], np.array([r["efficiency"] for r in rows], dtype=float)[order],
-            np.array([r["mc_error"] for r in rows], dtype=float)[order])
+    return (
+        mass[order],
+        np.array([r["efficiency"] for r in rows], dtype=float)[order],
+        np.array([r["mc_error"] for r in rows], dtype=float)[order],
+    )
 
 
-def signal_efficiency(setup: Setup, masses_gev: ArrayLike, production: Production = "bremsstrahlung") -> np.ndarray:
+def signal_efficiency(
+    setup: Setup, masses_gev: ArrayLike, production: Production = "bremsstrahlung"
+) -> np.ndarray:
     """Overall signal efficiency of ``setup`` at each mass, for one production channel.
 
     ``setup.efficiency`` if it is a number (an explicit override, the same for
@@ -517,32 +572,46 @@ def signal_efficiency(setup: Setup, masses_gev: ArrayLike, production: Productio
     masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
     _check_production(production)
     if production == "annihilation" and setup.beam != "electron":
-        raise InputError(f"setup {setup.name!r}: resonant annihilation (e+ e- -> A') needs an electron beam, "
-                         f"not a {setup.beam} beam")
+        raise InputError(
+            f"setup {setup.name!r}: resonant annihilation (e+ e- -> A') needs an electron beam, "
+            f"not a {setup.beam} beam"
+        )
     if setup.efficiency is not None:
         return np.full(masses.shape, float(setup.efficiency))
     mass, eff, _ = simulated_efficiency_table(setup.name, production)
     low, high = mass[0], mass[-1]
     if production == "annihilation":  # constant up to the window's edges (docstring: the fallback)
-        window = _efficiency_entry(setup.name, production)[0].get("annihilation_window_gev", (low, high))
+        window = _efficiency_entry(setup.name, production)[0].get(
+            "annihilation_window_gev", (low, high)
+        )
         low, high = min(low, float(window[0])), max(high, float(window[1]))
     outside = (masses < low * (1 - 1e-9)) | (masses > high * (1 + 1e-9))
     if np.any(outside):
-        raise PhysicsError(f"setup {setup.name!r}: mass {masses[outside][0]:g} GeV is outside the simulated "
-                           f"{production} efficiency table ({low:g} - {high:g} GeV, "
-                           f"resources/{EFFICIENCY_TABLE}.json); give an explicit efficiency")
-    factor = float(np.prod([f.value for f in setup.efficiency_factors])) if setup.efficiency_factors else 1.0
+        raise PhysicsError(
+            f"setup {setup.name!r}: mass {masses[outside][0]:g} GeV is outside the simulated "
+            f"{production} efficiency table ({low:g} - {high:g} GeV, "
+            f"resources/{EFFICIENCY_TABLE}.json); give an explicit efficiency"
+        )
+    factor = (
+        float(np.prod([f.value for f in setup.efficiency_factors]))
+        if setup.efficiency_factors
+        else 1.0
+    )
     return np.interp(np.log(masses), np.log(mass), eff) * factor
 
 
 def _electron_sigma_pb(setup: Setup, mass_gev: float, energy_gev: np.ndarray) -> np.ndarray:
     """Cross section [pb] per unit alpha_X for A' energy above the cut, electrons of ``energy_gev``."""
     if setup.cross_section == "etl-computed":  # the computed ETL x spectrum, not eq. (22)'s shape
-        return etl_table_sigma_pb("e", setup.target, mass_gev, energy_gev, setup.missing_energy_cut_gev / energy_gev)
+        return etl_table_sigma_pb(
+            "e", setup.target, mass_gev, energy_gev, setup.missing_energy_cut_gev / energy_gev
+        )
     total = (sigma_etl_pb if setup.cross_section == "etl" else sigma_iww_dmg4_pb)(
         mass_gev, energy_gev, 1.0, setup.target
     )
-    fraction = x_shape_fraction(mass_gev, energy_gev, setup.missing_energy_cut_gev / energy_gev, M_E_GEV)
+    fraction = x_shape_fraction(
+        mass_gev, energy_gev, setup.missing_energy_cut_gev / energy_gev, M_E_GEV
+    )
     return total * fraction
 
 
@@ -574,7 +643,9 @@ def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectru
     >>> bool(abs(s.events_per_alpha_x.sum() / events_per_alpha_x(get_setup("na64e-invisible"), 0.01)[0] - 1) < 1e-12)
     True
     """
-    tracks = shower_track_length(setup.beam_energy_gev, setup.missing_energy_cut_gev, setup.target_length_x0)
+    tracks = shower_track_length(
+        setup.beam_energy_gev, setup.missing_energy_cut_gev, setup.target_length_x0
+    )
     usable = tracks.energy_gev > max(mass_gev, setup.missing_energy_cut_gev) * (1.0 + 1e-9)
     energies = tracks.energy_gev[usable]
     if energies.size == 0:
@@ -594,8 +665,14 @@ def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectru
 def _annihilation_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
     if setup.beam != "electron" or not setup.positron_annihilation:
         return 0.0
-    per_pot = annihilation_events_per_pot(mass_gev, 1.0, setup.beam_energy_gev, setup.missing_energy_cut_gev,
-                                          setup.target, setup.target_length_x0)
+    per_pot = annihilation_events_per_pot(
+        mass_gev,
+        1.0,
+        setup.beam_energy_gev,
+        setup.missing_energy_cut_gev,
+        setup.target,
+        setup.target_length_x0,
+    )
     if per_pot == 0.0:  # outside the resonance window: no efficiency needed (nor tabulated)
         return 0.0
     return setup.exposure * float(signal_efficiency(setup, mass_gev, "annihilation")[0]) * per_pot
@@ -631,7 +708,9 @@ def annihilation_events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.n
 def _muon_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
     x_min = setup.missing_energy_cut_gev / setup.beam_energy_gev
     if setup.cross_section == "etl":
-        sigma = float(etl_table_sigma_pb("mu", setup.target, mass_gev, setup.beam_energy_gev, x_min))
+        sigma = float(
+            etl_table_sigma_pb("mu", setup.target, mass_gev, setup.beam_energy_gev, x_min)
+        )
     else:  # "ww" (and its old name "iww")
         sigma = float(sigma_muon_iww_pb(mass_gev, setup.beam_energy_gev, 1.0, setup.target, x_min))
     return (
@@ -662,7 +741,9 @@ def events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
     if np.any(~np.isfinite(masses)) or np.any(masses <= 0):
         raise PhysicsError(f"masses must be positive and finite, got {masses_gev!r}")
-    per_mass = _electron_events_per_alpha_x if setup.beam == "electron" else _muon_events_per_alpha_x
+    per_mass = (
+        _electron_events_per_alpha_x if setup.beam == "electron" else _muon_events_per_alpha_x
+    )
     out = np.zeros(masses.shape)
     for i, m in enumerate(masses):
         if m >= setup.beam_energy_gev - setup.lepton_mass_gev:
@@ -671,8 +752,11 @@ def events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
             out[i] = per_mass(setup, float(m))
         except PhysicsError as exc:  # name the setup and mass once (an inner message may already)
             text = str(exc)
-            raise PhysicsError(text if text.startswith(f"setup {setup.name!r}") else
-                               f"setup {setup.name!r}, mass {m} GeV: {text}") from exc
+            raise PhysicsError(
+                text
+                if text.startswith(f"setup {setup.name!r}")
+                else f"setup {setup.name!r}, mass {m} GeV: {text}"
+            ) from exc
     return out
 
 
@@ -703,11 +787,14 @@ def events_per_epsilon2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     >>> bool(n[0] > n[1] > 0)  # fewer A' at higher mass
     True
     """
-    return invisible_alpha_x_per_coupling2("dark_photon", setup.beam, masses_gev) * events_per_alpha_x(setup, masses_gev)
+    return invisible_alpha_x_per_coupling2(
+        "dark_photon", setup.beam, masses_gev
+    ) * events_per_alpha_x(setup, masses_gev)
 
 
-def invisible_alpha_x_per_coupling2(model: str, beam: str, masses_gev: ArrayLike,
-                                    branching: str = "physical") -> np.ndarray:
+def invisible_alpha_x_per_coupling2(
+    model: str, beam: str, masses_gev: ArrayLike, branching: str = "physical"
+) -> np.ndarray:
     """alpha_X x Br(invisible) per coupling^2: what turns events per alpha_X into invisible events per
     eps^2 (``"dark_photon"``: alpha, Br = 1, both beams; seed section 5.2) or per e_mu^2
     (``"lmutau"``: muon beams 1 / 4 pi, electron beams alpha x the on-shell loop mixing of eq. (54)
@@ -726,11 +813,15 @@ def invisible_alpha_x_per_coupling2(model: str, beam: str, masses_gev: ArrayLike
             # the Z' is radiated on shell: the loop mixing at q^2 = m_Z'^2 (eq. 54 is its q^2 -> 0 limit)
             alpha_x_per_g2 = ALPHA_EM * mixing_from_e_mu(1.0, masses**2) ** 2
         return alpha_x_per_g2 * branching_zprime_invisible(masses, branching)
-    raise PhysicsError(f"no invisible rate for model {model!r} with a {beam!r} beam (models: dark_photon, lmutau; "
-                       "beams: electron, muon)")
+    raise PhysicsError(
+        f"no invisible rate for model {model!r} with a {beam!r} beam (models: dark_photon, lmutau; "
+        "beams: electron, muon)"
+    )
 
 
-def events_per_e_mu2(setup: Setup, masses_gev: ArrayLike, branching: str = "physical") -> np.ndarray:
+def events_per_e_mu2(
+    setup: Setup, masses_gev: ArrayLike, branching: str = "physical"
+) -> np.ndarray:
     """Expected invisible events per e_mu^2 for the L_mu - L_tau Z'.
 
     Muon beams couple directly (alpha_X = e_mu^2 / 4 pi); electron beams
@@ -739,8 +830,9 @@ def events_per_e_mu2(setup: Setup, masses_gev: ArrayLike, branching: str = "phys
     Br(Z' -> invisible) under the ``branching`` convention: ``"physical"``
     (default) drops to ~1/2 above 2 m_mu, ``"darkcast"`` stays 1.
     """
-    return (invisible_alpha_x_per_coupling2("lmutau", setup.beam, masses_gev, branching)
-            * events_per_alpha_x(setup, masses_gev))
+    return invisible_alpha_x_per_coupling2(
+        "lmutau", setup.beam, masses_gev, branching
+    ) * events_per_alpha_x(setup, masses_gev)
 
 
 @dataclass(frozen=True)
@@ -828,9 +920,11 @@ def background_free_reach(
     True
     """
     if setup.mode == "visible":
-        raise InputError(f"setup {setup.name!r} is a visible-mode setup (A' -> e+ e- behind the dump): it has no "
-                         f"missing-energy reach; its excluded epsilon band is "
-                         f"na64stat.physics.visible.excluded_epsilon_range (na64stat reproduce published prints it)")
+        raise InputError(
+            f"setup {setup.name!r} is a visible-mode setup (A' -> e+ e- behind the dump): it has no "
+            f"missing-energy reach; its excluded epsilon band is "
+            f"na64stat.physics.visible.excluded_epsilon_range (na64stat reproduce published prints it)"
+        )
     masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
     per_eps2 = events_per_epsilon2(setup, masses)
     per_g2 = events_per_e_mu2(setup, masses, branching)

@@ -48,9 +48,14 @@ COUPLING_NAMES: dict[str, str] = {
     "e_mu": "$g_{Z'}$",
     "y": "$y$",
 }
-_COLUMNS = (("observed", "Observed"), ("expected_median", "Expected"), ("expected_-1sigma", "Expected -1 sigma"),
-            ("expected_+1sigma", "Expected +1 sigma"), ("expected_-2sigma", "Expected -2 sigma"),
-            ("expected_+2sigma", "Expected +2 sigma"))
+_COLUMNS = (
+    ("observed", "Observed"),
+    ("expected_median", "Expected"),
+    ("expected_-1sigma", "Expected -1 sigma"),
+    ("expected_+1sigma", "Expected +1 sigma"),
+    ("expected_-2sigma", "Expected -2 sigma"),
+    ("expected_+2sigma", "Expected +2 sigma"),
+)
 
 
 def validate_hepdata(folder: str | os.PathLike[str]) -> None:
@@ -117,9 +122,16 @@ def write_hepdata(
     description = description or f"{_percent(cl)} CL upper limits computed with na64stat (CLs)."
     cited = "" if not references else " References: " + "; ".join(references) + "."
     options: dict[str, Any] = {
-        "title": title, "mass_name": mass_name, "setup": setup, "cl": cl, "beam": _beam(setup),
-        "alpha_d": float(settings.get("alpha_d") or 0.1), "ratio": float(settings.get("mass_ratio") or 3.0),
-        "description": description, "cited": cited}
+        "title": title,
+        "mass_name": mass_name,
+        "setup": setup,
+        "cl": cl,
+        "beam": _beam(setup),
+        "alpha_d": float(settings.get("alpha_d") or 0.1),
+        "ratio": float(settings.get("mass_ratio") or 3.0),
+        "description": description,
+        "cited": cited,
+    }
     submission = Submission()
     submission.comment = description + cited
     with tempfile.TemporaryDirectory() as archive_dir:
@@ -127,28 +139,50 @@ def write_hepdata(
             archive = _likelihood_archive(Path(likelihood), Path(archive_dir) / LIKELIHOOD_ARCHIVE)
             submission.add_additional_resource(
                 "The pyhf likelihood of these limits: the background-only workspace (bkgonly.json) and one signal "
-                "patch per point (patchset.json), for 'pyhf patchset apply' and 'pyhf cls'." + cited,
-                str(archive), copy_file=True, file_type="HistFactory")
+                "patch per point (patchset.json), for 'pyhf patchset apply' and 'pyhf cls'."
+                + cited,
+                str(archive),
+                copy_file=True,
+                file_type="HistFactory",
+            )
         for coupling in couplings_to_export:
             submission.add_table(_table(coupling, ordered, **options))
         return _write_validated(submission, out_dir)
 
 
-def _table(coupling: str, ordered: Sequence[Mapping[str, Any]], *, title: str, description: str, cited: str,
-           mass_name: str, alpha_d: float, ratio: float, cl: float, setup: str | None,
-           beam: tuple[str, str, float, str] | None) -> Any:
+def _table(
+    coupling: str,
+    ordered: Sequence[Mapping[str, Any]],
+    *,
+    title: str,
+    description: str,
+    cited: str,
+    mass_name: str,
+    alpha_d: float,
+    ratio: float,
+    cl: float,
+    setup: str | None,
+    beam: tuple[str, str, float, str] | None,
+) -> Any:
     """One hepdata_lib table: the ``coupling`` limits against the mass (against m_chi for y)."""
     from hepdata_lib import Table, Variable
 
     table = Table(f"Upper limits on {coupling}")
     on_chi = coupling == "y"
     versus = "$m_{\\chi}$" if on_chi else mass_name
-    table.description = (f"{title}: {_percent(cl)} CL upper limits on {COUPLING_NAMES[coupling]} versus {versus}"
-                         + (f" for alpha_D = {alpha_d:g} and m_A'/m_chi = {ratio:g}" if on_chi else "")
-                         + f". {description}{cited}")
+    table.description = (
+        f"{title}: {_percent(cl)} CL upper limits on {COUPLING_NAMES[coupling]} versus {versus}"
+        + (f" for alpha_D = {alpha_d:g} and m_A'/m_chi = {ratio:g}" if on_chi else "")
+        + f". {description}{cited}"
+    )
     table.location = "na64stat output"
     table.keywords["observables"] = ["UL"]
-    table.keywords["phrases"] = ["Dark photon", "Light dark matter", "Missing energy", "Upper limit"]
+    table.keywords["phrases"] = [
+        "Dark photon",
+        "Light dark matter",
+        "Missing energy",
+        "Upper limit",
+    ]
     if beam is not None:
         particle, target, sqrt_s, _ = beam
         boson = "Z'" if coupling == "e_mu" else "A'"
@@ -159,7 +193,9 @@ def _table(coupling: str, ordered: Sequence[Mapping[str, Any]], *, title: str, d
     x.values = [float(f"{m / ratio:.6g}") for m in masses] if on_chi else masses
     table.add_variable(x)
     for key, label in _COLUMNS:
-        y = Variable(f"{label} {COUPLING_NAMES[coupling]}", is_independent=False, is_binned=False, units="")
+        y = Variable(
+            f"{label} {COUPLING_NAMES[coupling]}", is_independent=False, is_binned=False, units=""
+        )
         y.values = [_value(v.get(key), coupling) for v in ordered]
         y.add_qualifier("CL", _percent(cl))
         y.add_qualifier("Limit", label)
@@ -209,17 +245,28 @@ def _confidence_level(given: float | None, recorded: Any, source: str) -> float:
     """The limits' confidence level: the couplings file's, or the one given (which must then agree)."""
     from na64stat.core.checks import check_number
 
-    for value, what in ((given, "confidence level"), (recorded, f"{source}: settings.confidence_level")):
+    for value, what in (
+        (given, "confidence level"),
+        (recorded, f"{source}: settings.confidence_level"),
+    ):
         if value is not None:
             number = check_number(value, what, positive=True)
             if number is None or not number < 1:
                 raise InputError(f"{what} must be between 0 and 1, got {value!r}")
     if recorded is None and given is None:
-        raise InputError(f"{source}: no confidence level in its settings (a couplings file written before "
-                         "na64stat recorded it): rerun 'na64stat recast' on the limits file, or give it (--cl)")
-    if given is not None and recorded is not None and not math.isclose(float(given), float(recorded), rel_tol=1e-9):
-        raise InputError(f"{source}: the limits are at {_percent(float(recorded))} CL, not the "
-                         f"{_percent(float(given))} given")
+        raise InputError(
+            f"{source}: no confidence level in its settings (a couplings file written before "
+            "na64stat recorded it): rerun 'na64stat recast' on the limits file, or give it (--cl)"
+        )
+    if (
+        given is not None
+        and recorded is not None
+        and not math.isclose(float(given), float(recorded), rel_tol=1e-9)
+    ):
+        raise InputError(
+            f"{source}: the limits are at {_percent(float(recorded))} CL, not the "
+            f"{_percent(float(given))} given"
+        )
     return float(given if given is not None else recorded)
 
 
@@ -235,7 +282,12 @@ def _beam(setup: str | None) -> tuple[str, str, float, str] | None:
     s = SETUPS[setup]
     particle, mass = _BEAM[s.beam]
     sqrt_s = math.sqrt(mass**2 + _NUCLEON_MASS_GEV**2 + 2 * s.beam_energy_gev * _NUCLEON_MASS_GEV)
-    return particle, s.target.name.upper(), float(f"{sqrt_s:.4g}"), f"{s.beam_energy_gev:g} GeV {particle}"
+    return (
+        particle,
+        s.target.name.upper(),
+        float(f"{sqrt_s:.4g}"),
+        f"{s.beam_energy_gev:g} GeV {particle}",
+    )
 
 
 def _likelihood_archive(folder: Path, archive: Path) -> Path:
@@ -249,8 +301,12 @@ def _likelihood_archive(folder: Path, archive: Path) -> Path:
     files = [folder / "bkgonly.json", folder / "patchset.json"]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        raise InputError(f"likelihood folder {folder}: no {', '.join(missing)} (the workspace the limits came from)")
-    load_patchset(files[1], load_workspace(files[0]))  # a likelihood pyhf reads, or an InputError naming the file
+        raise InputError(
+            f"likelihood folder {folder}: no {', '.join(missing)} (the workspace the limits came from)"
+        )
+    load_patchset(
+        files[1], load_workspace(files[0])
+    )  # a likelihood pyhf reads, or an InputError naming the file
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in files:  # fixed names, times and owners: equal workspaces give equal archives

@@ -41,12 +41,27 @@ from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.core.loaders import load_json
 from na64stat.inference.scan import ScanResult
 
-__all__ = ["LmtCurve", "read_lmt", "write_lmt", "COMBINE_KEYS", "COMBINE_ERROR_KEYS", "combine_limits_from_scan",
-           "write_combine_limits", "read_combine_limits", "COMBINE_LIMITS_NAME"]
+__all__ = [
+    "LmtCurve",
+    "read_lmt",
+    "write_lmt",
+    "COMBINE_KEYS",
+    "COMBINE_ERROR_KEYS",
+    "combine_limits_from_scan",
+    "write_combine_limits",
+    "read_combine_limits",
+    "COMBINE_LIMITS_NAME",
+]
 
 #: CombineHarvester's keys and the ``limits.json`` bands they hold.
-COMBINE_KEYS = {"obs": None, "exp-2": "-2sigma", "exp-1": "-1sigma", "exp0": "median", "exp+1": "+1sigma",
-                "exp+2": "+2sigma"}
+COMBINE_KEYS = {
+    "obs": None,
+    "exp-2": "-2sigma",
+    "exp-1": "-1sigma",
+    "exp0": "median",
+    "exp+1": "+1sigma",
+    "exp+2": "+2sigma",
+}
 #: CollectLimits' key of each limit's error (``--limit-err``).
 COMBINE_ERROR_KEYS = {f"{key}_err": key for key in COMBINE_KEYS}
 #: File name of the CombineHarvester JSON written next to ``limits.json``.
@@ -83,23 +98,36 @@ def read_lmt(path: str | os.PathLike[str], *, min_points: int = 2) -> LmtCurve:
         try:
             values = [float(p) for p in parts]
         except ValueError:
-            raise InputError(f"{source}: line {number} is not 'mass value [value]': {line[:60]!r}") from None
+            raise InputError(
+                f"{source}: line {number} is not 'mass value [value]': {line[:60]!r}"
+            ) from None
         if len(values) not in (2, 3):
             raise InputError(f"{source}: line {number} is not 'mass value [value]': {line[:60]!r}")
         if not all(math.isfinite(v) and v > 0 for v in values):
-            raise InputError(f"{source}: line {number} needs positive finite numbers, got {line[:60]!r}")
+            raise InputError(
+                f"{source}: line {number} needs positive finite numbers, got {line[:60]!r}"
+            )
         if rows and len(values) != len(rows[0]):
-            raise InputError(f"{source}: line {number} has {len(values) - 1} coupling columns, "
-                             f"the first data line {len(rows[0]) - 1}")
+            raise InputError(
+                f"{source}: line {number} has {len(values) - 1} coupling columns, "
+                f"the first data line {len(rows[0]) - 1}"
+            )
         rows.append(values)
     if len(rows) < min_points:
         raise InputError(f"{source}: fewer than {'two' if min_points == 2 else min_points} points")
     table = np.array(rows, dtype=float)
-    return LmtCurve(table[:, 0], table[:, 1], table[:, 2] if table.shape[1] == 3 else None, tuple(comments))
+    return LmtCurve(
+        table[:, 0], table[:, 1], table[:, 2] if table.shape[1] == 3 else None, tuple(comments)
+    )
 
 
-def write_lmt(path: str | os.PathLike[str], mass_gev: Sequence[float], lower: Sequence[float],
-              upper: Sequence[float] | None = None, comments: Sequence[str] = ()) -> Path:
+def write_lmt(
+    path: str | os.PathLike[str],
+    mass_gev: Sequence[float],
+    lower: Sequence[float],
+    upper: Sequence[float] | None = None,
+    comments: Sequence[str] = (),
+) -> Path:
     """Write a darkcast ``.lmt`` file (atomically); points with a missing or non-positive value are left out.
 
     The first line is the header darkcast's two-sided reader takes the column
@@ -113,7 +141,7 @@ def write_lmt(path: str | os.PathLike[str], mass_gev: Sequence[float], lower: Se
         columns.append(np.asarray(upper, dtype=float))
     if len({len(c) for c in columns}) != 1:
         raise InputError(f"write_lmt: columns of different lengths {[len(c) for c in columns]}")
-    lines = ["#" + "".join(f"{name:>17}" for name in ("mass", "lower", "upper")[:len(columns)])]
+    lines = ["#" + "".join(f"{name:>17}" for name in ("mass", "lower", "upper")[: len(columns)])]
     lines += [f"# {line}".rstrip() for c in comments for line in str(c).splitlines() or [""]]
     for row in zip(*columns):
         if all(math.isfinite(v) and v > 0 for v in row):
@@ -135,8 +163,9 @@ def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def combine_limits_from_scan(limits: ScanResult | Mapping[str, Any],
-                             source: str = "limits file") -> dict[str, dict[str, float]]:
+def combine_limits_from_scan(
+    limits: ScanResult | Mapping[str, Any], source: str = "limits file"
+) -> dict[str, dict[str, float]]:
     """CombineHarvester-style ``{mass: {"obs", "exp-2", ..., "exp+2"}}`` from a ``limits.json`` content.
 
     The key is the patch's ``mass_gev`` as CollectLimits prints a mass
@@ -148,7 +177,9 @@ def combine_limits_from_scan(limits: ScanResult | Mapping[str, Any],
     if isinstance(limits, ScanResult):
         limits = limits.to_dict()
     if not isinstance(limits, Mapping) or not isinstance(limits.get("limits"), Mapping):
-        raise InputError(f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')")
+        raise InputError(
+            f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')"
+        )
     records = limits["limits"]
     masses = [(r.get("metadata") or {}).get("mass_gev") for r in records.values()]
     keys = [_mass_key(m) if _finite(m) else None for m in masses]
@@ -157,8 +188,14 @@ def combine_limits_from_scan(limits: ScanResult | Mapping[str, Any],
     for (name, record), key in zip(records.items(), keys):
         entry = {}
         for combine_key, band in COMBINE_KEYS.items():
-            value = record.get("observed") if band is None else (record.get("expected") or {}).get(band)
-            error = record.get("observed_error") if band is None else (record.get("expected_error") or {}).get(band)
+            value = (
+                record.get("observed") if band is None else (record.get("expected") or {}).get(band)
+            )
+            error = (
+                record.get("observed_error")
+                if band is None
+                else (record.get("expected_error") or {}).get(band)
+            )
             if _finite(value):
                 entry[combine_key] = float(value)
                 if _finite(error):
@@ -174,7 +211,9 @@ def _sort_key(key: str) -> tuple[int, float, str]:
         return (1, 0.0, key)
 
 
-def write_combine_limits(path: str | os.PathLike[str], limits: ScanResult | Mapping[str, Any]) -> Path:
+def write_combine_limits(
+    path: str | os.PathLike[str], limits: ScanResult | Mapping[str, Any]
+) -> Path:
     """Write the CombineHarvester JSON of a ``limits.json`` content (atomically)."""
     return write_json_atomic(path, combine_limits_from_scan(limits))
 
@@ -202,14 +241,25 @@ def read_combine_limits(path: str | os.PathLike[str]) -> dict[float | str, dict[
     out: dict[float | str, dict[str, Any]] = {}
     for key, entry in content.items():
         if not isinstance(entry, dict) or not set(entry) <= allowed:
-            raise InputError(f"{path}: entry {key!r} must be an object with keys among "
-                             f"{', '.join(COMBINE_KEYS)}, their '_err' and 'toys'")
-        values: dict[str, Any] = {k: _limit_value(path, key, k, v) for k, v in entry.items() if k != "toys"}
+            raise InputError(
+                f"{path}: entry {key!r} must be an object with keys among "
+                f"{', '.join(COMBINE_KEYS)}, their '_err' and 'toys'"
+            )
+        values: dict[str, Any] = {
+            k: _limit_value(path, key, k, v) for k, v in entry.items() if k != "toys"
+        }
         if "toys" in entry:
             toys = entry["toys"]
-            if not isinstance(toys, dict) or not set(toys) <= set(COMBINE_KEYS) \
-                    or not all(isinstance(v, list) and all(_finite(x) for x in v) for v in toys.values()):
-                raise InputError(f"{path}: entry {key!r}: 'toys' must map {', '.join(COMBINE_KEYS)} to lists of numbers")
+            if (
+                not isinstance(toys, dict)
+                or not set(toys) <= set(COMBINE_KEYS)
+                or not all(
+                    isinstance(v, list) and all(_finite(x) for x in v) for v in toys.values()
+                )
+            ):
+                raise InputError(
+                    f"{path}: entry {key!r}: 'toys' must map {', '.join(COMBINE_KEYS)} to lists of numbers"
+                )
             values["toys"] = {k: [float(x) for x in v] for k, v in toys.items()}
         try:
             mass: float | str = float(key)

@@ -55,8 +55,20 @@ from matplotlib.patches import Patch
 from na64stat.core.errors import InputError
 from na64stat.core.io import write_text_atomic
 
-__all__ = ["LimitCurve", "Overlay", "exclusion_plot", "curves_plot", "cls_scan_plot", "cutflow_figure", "COUPLING_LABELS",
-           "MASS_LABELS", "band_note", "load_lmt", "save_figure", "plot_style"]
+__all__ = [
+    "LimitCurve",
+    "Overlay",
+    "exclusion_plot",
+    "curves_plot",
+    "cls_scan_plot",
+    "cutflow_figure",
+    "COUPLING_LABELS",
+    "MASS_LABELS",
+    "band_note",
+    "load_lmt",
+    "save_figure",
+    "plot_style",
+]
 
 #: Axis labels of the couplings the plots use (mathtext; mplhep's ROOT style sets its
 #: symbols upright in TeX Gyre Heros). Short labels are drawn horizontally above the
@@ -96,7 +108,10 @@ class _SideBySide(tuple):
 
 
 #: Legend handlers: bands side by side, a shaded region under its line superposed.
-_HANDLERS = {_SideBySide: HandlerTuple(ndivide=None, pad=0.0), tuple: HandlerTuple(ndivide=1, pad=0.0)}
+_HANDLERS = {
+    _SideBySide: HandlerTuple(ndivide=None, pad=0.0),
+    tuple: HandlerTuple(ndivide=1, pad=0.0),
+}
 
 
 @dataclass(frozen=True)
@@ -164,14 +179,27 @@ def _line(ax: Axes, m: np.ndarray, y: np.ndarray, breaks: Sequence[float], **sty
     """``y`` against ``m`` as lines within each piece (:func:`_pieces`), a lone point as a marker."""
     for piece in _pieces(m, breaks):
         if piece.size == 1:
-            ax.plot(m[piece], y[piece], ls="none", marker="o", ms=5, color=style.get("color"),
-                    alpha=style.get("alpha", 1.0))
+            ax.plot(
+                m[piece],
+                y[piece],
+                ls="none",
+                marker="o",
+                ms=5,
+                color=style.get("color"),
+                alpha=style.get("alpha", 1.0),
+            )
         else:
             ax.plot(m[piece], y[piece], **style)
 
 
-def _fill(ax: Axes, m: np.ndarray, lower: np.ndarray, upper: np.ndarray | float, breaks: Sequence[float],
-          **style: Any) -> None:
+def _fill(
+    ax: Axes,
+    m: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray | float,
+    breaks: Sequence[float],
+    **style: Any,
+) -> None:
     """A filled region between ``lower`` and ``upper`` within each piece of two or more points."""
     up = np.broadcast_to(np.asarray(upper, dtype=float), m.shape)
     for piece in _pieces(m, breaks):
@@ -191,21 +219,42 @@ def _same(ax: Axes, m: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.max(np.abs(ya - yb)) * points_per_pixel < _HIDDEN_PT)
 
 
-def _draw_overlays(ax: Axes, overlays: Sequence[Overlay], top: float, legend: list[tuple[Any, str]]) -> None:
+def _draw_overlays(
+    ax: Axes, overlays: Sequence[Overlay], top: float, legend: list[tuple[Any, str]]
+) -> None:
     """Lines, filled bands and other experiments' excluded regions (shaded up to ``top``)."""
     for overlay in overlays:
         m, lower = np.asarray(overlay.mass_gev, dtype=float), np.asarray(overlay.lower, dtype=float)
         if overlay.upper is not None:
-            ax.fill_between(m, lower, np.asarray(overlay.upper, dtype=float), alpha=0.35, color=overlay.color, lw=0)
+            ax.fill_between(
+                m,
+                lower,
+                np.asarray(overlay.upper, dtype=float),
+                alpha=0.35,
+                color=overlay.color,
+                lw=0,
+            )
             legend.append((Patch(color=overlay.color, alpha=0.35, lw=0), overlay.label))
             continue
         line = ax.plot(m, lower, ls=overlay.linestyle, color=overlay.color, lw=1.7)[0]
         if overlay.excluded:
             ax.fill_between(m, lower, top, color=line.get_color(), alpha=0.12, lw=0)
-            legend.append(((Patch(color=line.get_color(), alpha=0.12, lw=0),
-                            Line2D([], [], color=line.get_color(), ls=overlay.linestyle, lw=1.7)), overlay.label))
+            legend.append(
+                (
+                    (
+                        Patch(color=line.get_color(), alpha=0.12, lw=0),
+                        Line2D([], [], color=line.get_color(), ls=overlay.linestyle, lw=1.7),
+                    ),
+                    overlay.label,
+                )
+            )
         else:
-            legend.append((Line2D([], [], color=line.get_color(), ls=overlay.linestyle, lw=1.7), overlay.label))
+            legend.append(
+                (
+                    Line2D([], [], color=line.get_color(), ls=overlay.linestyle, lw=1.7),
+                    overlay.label,
+                )
+            )
 
 
 def _log_axes(ax: Axes) -> None:
@@ -215,13 +264,18 @@ def _log_axes(ax: Axes) -> None:
 
 
 #: No creation date or software version in the files (same inputs: same bytes where the backend allows).
-_METADATA: dict[str, dict[str, None]] = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None}}
+_METADATA: dict[str, dict[str, None]] = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "Producer": None},
+}
 
 #: Resolution of the PNGs [dots per inch] (the image-comparison tests lower it for small baselines).
 DPI: int = 150
 
 
-def save_figure(fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+def save_figure(
+    fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")
+) -> list[Path]:
     """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file, at :data:`DPI`).
 
     A figure made through pyplot is closed there afterwards. Call it inside
@@ -247,7 +301,12 @@ def save_figure(fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str
     return written
 
 
-def _csv(curve: LimitCurve, coupling: str, extra_curves: Sequence[LimitCurve], overlays: Sequence[Overlay]) -> str:
+def _csv(
+    curve: LimitCurve,
+    coupling: str,
+    extra_curves: Sequence[LimitCurve],
+    overlays: Sequence[Overlay],
+) -> str:
     """Every drawn curve in one table: a row per mass of any curve, a column per curve, empty where it has no point.
 
     The first columns are ``curve``'s (``observed_<coupling>``, ``expected_<band>_<coupling>``), then each
@@ -258,8 +317,17 @@ def _csv(curve: LimitCurve, coupling: str, extra_curves: Sequence[LimitCurve], o
     def limit_columns(c: LimitCurve, prefix: str, suffix: str) -> None:
         m = np.asarray(c.mass_gev, dtype=float)
         nan = np.full(m.shape, math.nan)
-        columns.append((f"{prefix}observed{suffix}", m, nan if c.observed is None else np.asarray(c.observed, dtype=float)))
-        columns.extend((f"{prefix}expected_{b}{suffix}", m, np.asarray(c.expected.get(b, nan), dtype=float)) for b in _BANDS)
+        columns.append(
+            (
+                f"{prefix}observed{suffix}",
+                m,
+                nan if c.observed is None else np.asarray(c.observed, dtype=float),
+            )
+        )
+        columns.extend(
+            (f"{prefix}expected_{b}{suffix}", m, np.asarray(c.expected.get(b, nan), dtype=float))
+            for b in _BANDS
+        )
 
     limit_columns(curve, "", f"_{coupling}")
     for extra in extra_curves:
@@ -288,8 +356,10 @@ def _csv(curve: LimitCurve, coupling: str, extra_curves: Sequence[LimitCurve], o
     if note:
         buffer.write(f"# {curve.label}: {note}\n")
     for overlay in overlays:
-        buffer.write(f"# overlay: {overlay.label} ({len(overlay.mass_gev)} points"
-                     f"{', other experiment: region above excluded' if overlay.excluded else ''})\n")
+        buffer.write(
+            f"# overlay: {overlay.label} ({len(overlay.mass_gev)} points"
+            f"{', other experiment: region above excluded' if overlay.excluded else ''})\n"
+        )
     return buffer.getvalue()
 
 
@@ -307,8 +377,14 @@ def _visible_band(ax: Axes, m: np.ndarray, e: Mapping[str, np.ndarray], lo: str,
     return not _same(ax, m, np.asarray(e[lo], dtype=float), np.asarray(e[hi], dtype=float))
 
 
-def _draw_bands(ax: Axes, m: np.ndarray, e: Mapping[str, np.ndarray], breaks: Sequence[float],
-                colors: tuple[str, str] = (_YELLOW, _GREEN), alpha: float = 1.0) -> Any | None:
+def _draw_bands(
+    ax: Axes,
+    m: np.ndarray,
+    e: Mapping[str, np.ndarray],
+    breaks: Sequence[float],
+    colors: tuple[str, str] = (_YELLOW, _GREEN),
+    alpha: float = 1.0,
+) -> Any | None:
     """The +-2 sigma and +-1 sigma bands (where they have a width); the legend handle, or None when nothing shows."""
     if not all(b in e for b in _BANDS):
         return None
@@ -332,7 +408,12 @@ def band_note(expected: Mapping[str, np.ndarray]) -> str | None:
     if not all(b in expected for b in _BANDS):
         return None
     e = {b: np.asarray(expected[b], dtype=float) for b in _BANDS}
-    ok = np.isfinite(e["-2sigma"]) & np.isfinite(e["+2sigma"]) & np.isfinite(e["median"]) & (e["median"] > 0)
+    ok = (
+        np.isfinite(e["-2sigma"])
+        & np.isfinite(e["+2sigma"])
+        & np.isfinite(e["median"])
+        & (e["median"] > 0)
+    )
     if not ok.any():
         return None
     width = float(np.max(np.abs(e["+2sigma"][ok] - e["-2sigma"][ok]) / e["median"][ok]))
@@ -346,14 +427,24 @@ def band_note(expected: Mapping[str, np.ndarray]) -> str | None:
     return None
 
 
-def _draw_limit(ax: Axes, curve: LimitCurve, edge: float, color: str, shade: str | None,
-                legend: list[tuple[Any, str]], bands: tuple[str, str], band_alpha: float) -> None:
+def _draw_limit(
+    ax: Axes,
+    curve: LimitCurve,
+    edge: float,
+    color: str,
+    shade: str | None,
+    legend: list[tuple[Any, str]],
+    bands: tuple[str, str],
+    band_alpha: float,
+) -> None:
     """One limit: its expected band, the median (dashed, unless on top of the observed), the observed line
     with the excluded region between it and ``edge`` (the top or bottom of the axes) shaded (``shade``), each in
     the legend once and only when drawn."""
     m = np.asarray(curve.mass_gev, dtype=float)
     observed = None if curve.observed is None else np.asarray(curve.observed, dtype=float)
-    median = np.asarray(curve.expected["median"], dtype=float) if "median" in curve.expected else None
+    median = (
+        np.asarray(curve.expected["median"], dtype=float) if "median" in curve.expected else None
+    )
     band = _draw_bands(ax, m, curve.expected, curve.breaks, bands, band_alpha)
     if observed is not None and shade is not None:
         _fill(ax, m, observed, edge, curve.breaks, color=shade, alpha=0.45, zorder=0.5)
@@ -370,20 +461,38 @@ def _draw_limit(ax: Axes, curve: LimitCurve, edge: float, color: str, shade: str
     if median is not None and median_shown:
         legend.append((Line2D([], [], color=color, ls="--", lw=1.5), f"{curve.label}, expected"))
     if band is not None:
-        names = [n for n, (lo, hi) in zip((r"$\pm 2\sigma$", r"$\pm 1\sigma$"),
-                                          (("-2sigma", "+2sigma"), ("-1sigma", "+1sigma")))
-                 if _visible_band(ax, m, curve.expected, lo, hi)]
+        names = [
+            n
+            for n, (lo, hi) in zip(
+                (r"$\pm 2\sigma$", r"$\pm 1\sigma$"),
+                (("-2sigma", "+2sigma"), ("-1sigma", "+1sigma")),
+            )
+            if _visible_band(ax, m, curve.expected, lo, hi)
+        ]
         legend.append((band, f"{curve.label}, expected {', '.join(reversed(names))}"))
 
 
-def _draw_ratio_panel(rax: Axes, curve: LimitCurve, ratio_to: Overlay, ratio_of: Overlay | None) -> None:
+def _draw_ratio_panel(
+    rax: Axes, curve: LimitCurve, ratio_to: Overlay, ratio_of: Overlay | None
+) -> None:
     """The lower panel: ``ratio_of`` (default the observed limit of ``curve``) over ``ratio_to``, log-log interpolated."""
-    num_m = np.asarray(curve.mass_gev, dtype=float) if ratio_of is None else np.asarray(ratio_of.mass_gev, dtype=float)
+    num_m = (
+        np.asarray(curve.mass_gev, dtype=float)
+        if ratio_of is None
+        else np.asarray(ratio_of.mass_gev, dtype=float)
+    )
     num = curve.observed if ratio_of is None else np.asarray(ratio_of.lower, dtype=float)
     color = "tab:red" if ratio_of is not None else "k"
     if num is not None:
-        reference = np.exp(np.interp(np.log(num_m), np.log(ratio_to.mass_gev), np.log(ratio_to.lower),
-                                     left=np.nan, right=np.nan))
+        reference = np.exp(
+            np.interp(
+                np.log(num_m),
+                np.log(ratio_to.mass_gev),
+                np.log(ratio_to.lower),
+                left=np.nan,
+                right=np.nan,
+            )
+        )
         ratio = np.asarray(num, dtype=float) / reference
         _line(rax, num_m, ratio, curve.breaks, color=color, marker="o", ms=3.5, lw=1.5)
         rax.axhline(1.0, color="grey", lw=1)
@@ -393,14 +502,25 @@ def _draw_ratio_panel(rax: Axes, curve: LimitCurve, ratio_to: Overlay, ratio_of:
     name = (ratio_of.label if ratio_of is not None else curve.label).split(",")[0]
     rax.set_ylabel("ratio to\npublished", fontsize=13)
     rax.set_yscale("linear")
-    rax.text(0.02, 0.92, f"{name} / {ratio_to.label.split(',')[0]}", transform=rax.transAxes, fontsize=10,
-             va="top", ha="left")
+    rax.text(
+        0.02,
+        0.92,
+        f"{name} / {ratio_to.label.split(',')[0]}",
+        transform=rax.transAxes,
+        fontsize=10,
+        va="top",
+        ha="left",
+    )
 
 
 def _y_range(curves: Sequence[np.ndarray], legend_above: bool = False) -> tuple[float, float]:
     """A log y range around the finite positive values of the drawn curves, with room for the legend below
     them (or above, ``legend_above``)."""
-    values = np.concatenate([np.asarray(c, dtype=float).ravel() for c in curves]) if curves else np.array([1.0])
+    values = (
+        np.concatenate([np.asarray(c, dtype=float).ravel() for c in curves])
+        if curves
+        else np.array([1.0])
+    )
     values = values[np.isfinite(values) & (values > 0)]
     if not values.size:
         return 1e-3, 1.0
@@ -449,17 +569,25 @@ def exclusion_plot(
     lo = min([m.min(), *(np.min(x.mass_gev) for x in extra_curves)])
     hi = max([m.max(), *(np.max(x.mass_gev) for x in extra_curves)])
     xlim = (lo * 0.8, hi * 1.25)
-    drawn = [v for c in (curve, *extra_curves) for v in ([c.observed] if c.observed is not None else [])
-             + [c.expected[b] for b in _BANDS if b in c.expected]]
+    drawn = [
+        v
+        for c in (curve, *extra_curves)
+        for v in ([c.observed] if c.observed is not None else [])
+        + [c.expected[b] for b in _BANDS if b in c.expected]
+    ]
     for o in overlays:  # only the part inside the mass range sets the y range
         inside = (np.asarray(o.mass_gev) >= xlim[0]) & (np.asarray(o.mass_gev) <= xlim[1])
-        drawn += [np.asarray(o.lower)[inside]] + ([] if o.upper is None else [np.asarray(o.upper)[inside]])
+        drawn += [np.asarray(o.lower)[inside]] + (
+            [] if o.upper is None else [np.asarray(o.upper)[inside]]
+        )
     y_range = ylim or _y_range(drawn, legend_above=legend_loc.startswith("upper"))
     top = y_range[1] * 1e3
     with plot_style():
         if ratio_to is not None:
             fig = Figure(figsize=(9, 8.5))
-            ax, rax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3.2, 1], "hspace": 0.06})
+            ax, rax = fig.subplots(
+                2, 1, sharex=True, gridspec_kw={"height_ratios": [3.2, 1], "hspace": 0.06}
+            )
         else:
             fig = Figure(figsize=(9, 7))
             ax = fig.subplots()
@@ -468,16 +596,34 @@ def exclusion_plot(
         ax.set_xlim(*xlim)
         ax.set_ylim(*y_range)
         legend: list[tuple[Any, str]] = []
-        _draw_limit(ax, curve, top if excluded == "above" else y_range[0] / 1e3, "k", _EXCLUDED, legend,
-                    (_YELLOW, _GREEN), 1.0)
+        _draw_limit(
+            ax,
+            curve,
+            top if excluded == "above" else y_range[0] / 1e3,
+            "k",
+            _EXCLUDED,
+            legend,
+            (_YELLOW, _GREEN),
+            1.0,
+        )
         for i, extra in enumerate(extra_curves):
             color = ("tab:red", "tab:purple", "tab:brown")[i % 3]
             _draw_limit(ax, extra, top, color, None, legend, (color, color), 0.18)
         _draw_overlays(ax, overlays, top, legend)
         _set_ylabel(ax, coupling)
-        ax.legend([h for h, _ in legend], [label for _, label in legend], loc=legend_loc, fontsize=9.5,
-                  frameon=True, framealpha=0.92, edgecolor="0.6", fancybox=False, borderaxespad=0.6,
-                  handler_map=_HANDLERS, handlelength=2.4)
+        ax.legend(
+            [h for h, _ in legend],
+            [label for _, label in legend],
+            loc=legend_loc,
+            fontsize=9.5,
+            frameon=True,
+            framealpha=0.92,
+            edgecolor="0.6",
+            fancybox=False,
+            borderaxespad=0.6,
+            handler_map=_HANDLERS,
+            handlelength=2.4,
+        )
         if title:
             ax.set_title(title, fontsize=12, loc="left", pad=10)
         axis = rax if rax is not None else ax
@@ -485,7 +631,11 @@ def exclusion_plot(
         if rax is not None and ratio_to is not None:
             _draw_ratio_panel(rax, curve, ratio_to, ratio_of)
         written = save_figure(fig, stem)
-    written.append(write_text_atomic(Path(stem).with_suffix(".csv"), _csv(curve, coupling, extra_curves, overlays)))
+    written.append(
+        write_text_atomic(
+            Path(stem).with_suffix(".csv"), _csv(curve, coupling, extra_curves, overlays)
+        )
+    )
     return written
 
 
@@ -505,17 +655,30 @@ def load_lmt(path: str | os.PathLike[str], label: str | None = None, **style: ob
     curve = read_lmt(source)
     upper = getattr(curve, "upper", None)
     if upper is not None:  # two coupling columns: the closed region between them is excluded
-        return Overlay(label or source.stem, curve.mass_gev, curve.lower, np.asarray(upper, dtype=float),
-                       **style)  # type: ignore[arg-type]
+        return Overlay(
+            label or source.stem,
+            curve.mass_gev,
+            curve.lower,
+            np.asarray(upper, dtype=float),
+            **style,  # type: ignore[arg-type]
+        )
     return Overlay(label or source.stem, curve.mass_gev, curve.lower, **{"excluded": True, **style})  # type: ignore[arg-type]
 
 
-def curves_plot(overlays: Sequence[Overlay], stem: str | os.PathLike[str], *, coupling: str, title: str = "",
-                x_label: str = MASS_LABELS["m_aprime"]) -> list[Path]:
+def curves_plot(
+    overlays: Sequence[Overlay],
+    stem: str | os.PathLike[str],
+    *,
+    coupling: str,
+    title: str = "",
+    x_label: str = MASS_LABELS["m_aprime"],
+) -> list[Path]:
     """Several curves / bands in (mass, coupling), log-log (projections, reference curves); PNG and PDF."""
     if coupling not in COUPLING_LABELS:
         raise InputError(f"unknown coupling {coupling!r}; known: {', '.join(COUPLING_LABELS)}")
-    drawn = [np.asarray(v, dtype=float) for o in overlays for v in (o.lower, o.upper) if v is not None]
+    drawn = [
+        np.asarray(v, dtype=float) for o in overlays for v in (o.lower, o.upper) if v is not None
+    ]
     y_range = _y_range(drawn)
     with plot_style():
         fig = Figure(figsize=(9, 7))
@@ -526,17 +689,32 @@ def curves_plot(overlays: Sequence[Overlay], stem: str | os.PathLike[str], *, co
         ax.set_ylim(*y_range)
         ax.set_xlabel(x_label)
         _set_ylabel(ax, coupling)
-        ax.legend([h for h, _ in legend], [label for _, label in legend], loc="lower right", fontsize=9.5,
-                  frameon=True, framealpha=0.92, edgecolor="0.6", fancybox=False,
-                  handler_map=_HANDLERS)
+        ax.legend(
+            [h for h, _ in legend],
+            [label for _, label in legend],
+            loc="lower right",
+            fontsize=9.5,
+            frameon=True,
+            framealpha=0.92,
+            edgecolor="0.6",
+            fancybox=False,
+            handler_map=_HANDLERS,
+        )
         if title:
             ax.set_title(title, fontsize=12, loc="left", pad=10)
         return save_figure(fig, stem)
 
 
-def cls_scan_plot(mu: Sequence[float], cls_observed: Sequence[float], cls_expected: Mapping[str, Sequence[float]],
-                  stem: str | os.PathLike[str], *, confidence_level: float = 0.9, xlabel: str = r"$\mu$",
-                  title: str = "") -> list[Path]:
+def cls_scan_plot(
+    mu: Sequence[float],
+    cls_observed: Sequence[float],
+    cls_expected: Mapping[str, Sequence[float]],
+    stem: str | os.PathLike[str],
+    *,
+    confidence_level: float = 0.9,
+    xlabel: str = r"$\mu$",
+    title: str = "",
+) -> list[Path]:
     """CLs against the signal strength (or coupling) at one mass, with the expected band and the CL line."""
     with plot_style():
         fig = Figure(figsize=(8, 6))
@@ -544,11 +722,27 @@ def cls_scan_plot(mu: Sequence[float], cls_observed: Sequence[float], cls_expect
         x = np.asarray(mu, dtype=float)
         e = {k: np.asarray(v, dtype=float) for k, v in cls_expected.items()}
         if all(b in e for b in _BANDS):
-            ax.fill_between(x, e["-2sigma"], e["+2sigma"], color="#ffdf00", lw=0, label=r"Expected $\pm 2\sigma$")
-            ax.fill_between(x, e["-1sigma"], e["+1sigma"], color="#00cc00", lw=0, label=r"Expected $\pm 1\sigma$")
+            ax.fill_between(
+                x,
+                e["-2sigma"],
+                e["+2sigma"],
+                color="#ffdf00",
+                lw=0,
+                label=r"Expected $\pm 2\sigma$",
+            )
+            ax.fill_between(
+                x,
+                e["-1sigma"],
+                e["+1sigma"],
+                color="#00cc00",
+                lw=0,
+                label=r"Expected $\pm 1\sigma$",
+            )
             ax.plot(x, e["median"], "k--", label="Expected (median)")
         ax.plot(x, cls_observed, "k-", lw=2, label="Observed")
-        ax.axhline(1.0 - confidence_level, color="red", lw=1.2, label=f"CLs = {1 - confidence_level:.2f}")
+        ax.axhline(
+            1.0 - confidence_level, color="red", lw=1.2, label=f"CLs = {1 - confidence_level:.2f}"
+        )
         ax.set_xlabel(xlabel)
         ax.set_ylabel("CLs")
         ax.set_ylim(0, 1.05)
@@ -558,7 +752,9 @@ def cls_scan_plot(mu: Sequence[float], cls_observed: Sequence[float], cls_expect
         return save_figure(fig, stem)
 
 
-def cutflow_figure(cutflow: Mapping[str, Any], sample: str, stem: str | os.PathLike[str]) -> list[Path]:
+def cutflow_figure(
+    cutflow: Mapping[str, Any], sample: str, stem: str | os.PathLike[str]
+) -> list[Path]:
     """One sample's cutflow (from a selection's ``cutflow.json``) as horizontal bars; PNG and PDF.
 
     Each cut is a bar of its cumulative efficiency (log scale: backgrounds fall
@@ -608,10 +804,21 @@ def cutflow_figure(cutflow: Mapping[str, Any], sample: str, stem: str | os.PathL
         ax.set_yticklabels(names, fontsize=12)
         ax.tick_params(axis="y", which="both", length=0)
         for yi, c, text in zip(y, cumulative, texts):
-            ax.text(1.02, yi, f"{c:.3g}:  {text}" if c > 0 else f"0:  {text}" if text != "blinded" else text,
-                    transform=ax.get_yaxis_transform(), va="center", fontsize=11)
-        ax.set_xlabel("efficiency: cumulative (dark bars), of this cut alone (light bars)", fontsize=13)
+            ax.text(
+                1.02,
+                yi,
+                f"{c:.3g}:  {text}" if c > 0 else f"0:  {text}" if text != "blinded" else text,
+                transform=ax.get_yaxis_transform(),
+                va="center",
+                fontsize=11,
+            )
+        ax.set_xlabel(
+            "efficiency: cumulative (dark bars), of this cut alone (light bars)", fontsize=13
+        )
         head = f"{total.get('raw', '?')} events" + (f", weighted {total_w:.4g}" if total_w else "")
-        ax.set_title(f"cutflow: {sample} ({head}); right: cumulative efficiency, events left (weighted)",
-                     fontsize=12, loc="left")
+        ax.set_title(
+            f"cutflow: {sample} ({head}); right: cumulative efficiency, events left (weighted)",
+            fontsize=12,
+            loc="left",
+        )
         return save_figure(fig, stem)

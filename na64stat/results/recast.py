@@ -72,7 +72,9 @@ def coupling_from_mu(mu: ArrayLike, coupling_ref: float) -> np.ndarray:
     return np.sqrt(np.asarray(mu, dtype=float)) * coupling_ref
 
 
-def e_mu_from_epsilon2(epsilon2: ArrayLike, mass_gev: ArrayLike, branching: str = "physical") -> np.ndarray:
+def e_mu_from_epsilon2(
+    epsilon2: ArrayLike, mass_gev: ArrayLike, branching: str = "physical"
+) -> np.ndarray:
     """L_mu - L_tau coupling from an NA64e dark-photon eps^2 limit at mass ``mass_gev`` [GeV].
 
     e_mu^2 = eps^2 / (kappa^2 Br_inv), kappa = ``|eps(e_mu = 1, q^2 = m^2)|`` (eq. 54),
@@ -97,7 +99,9 @@ def alpha_d_excluded_below(
     estimates otherwise (pseudo-Dirac as Dirac there).
     """
     if dm_model not in DM_MODELS:
-        raise InputError(f"unknown dark-matter model {dm_model!r}; choose one of {', '.join(DM_MODELS)}")
+        raise InputError(
+            f"unknown dark-matter model {dm_model!r}; choose one of {', '.join(DM_MODELS)}"
+        )
     m = np.asarray(m_chi_gev, dtype=float)
     if math.isclose(mass_ratio, 3.0):
         y_relic = relic_target_y_full(m, dm_model)
@@ -189,7 +193,9 @@ def recast_limit(
         eps2 = float(epsilon2_from_mu(mu, reference_coupling))
         correction = epsilon2_limit_correction() if long_lived else 1.0
         eps2 *= correction
-        e_mu = float(e_mu_from_epsilon2(eps2, mass_gev, branching)) if beam == "electron" else math.nan
+        e_mu = (
+            float(e_mu_from_epsilon2(eps2, mass_gev, branching)) if beam == "electron" else math.nan
+        )
     elif signal_model == "lmutau":
         made = float(branching_zprime_invisible(mass_gev, signal_branching))
         wanted = float(branching_zprime_invisible(mass_gev, branching))
@@ -199,7 +205,9 @@ def recast_limit(
         raise InputError(f"unknown signal model {signal_model!r}; choose 'dark_photon' or 'lmutau'")
     y = float(y_from_epsilon2(eps2, alpha_d, mass_ratio)) if math.isfinite(eps2) else math.nan
     alpha_limit = (
-        float(alpha_d_excluded_below(eps2, mass_gev / mass_ratio, dm_model, mass_ratio)) if math.isfinite(eps2) else math.nan
+        float(alpha_d_excluded_below(eps2, mass_gev / mass_ratio, dm_model, mass_ratio))
+        if math.isfinite(eps2)
+        else math.nan
     )
     return Recast(
         mass_gev=mass_gev,
@@ -222,7 +230,9 @@ def _point_beam(meta: dict[str, Any]) -> str:
     return get_setup(str(meta["setup"])).beam if "setup" in meta else "electron"
 
 
-def check_recast_settings(alpha_d: float, mass_ratio: float, reference_coupling: float | None = None) -> None:
+def check_recast_settings(
+    alpha_d: float, mass_ratio: float, reference_coupling: float | None = None
+) -> None:
     """alpha_D > 0, m_A'/m_chi > 0 and a positive reference coupling, each finite."""
     check_number(alpha_d, "--alpha-d", positive=True)
     check_number(mass_ratio, "--mass-ratio", positive=True)
@@ -256,13 +266,18 @@ class RecastResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``couplings.json`` content."""
-        return {"settings": dict(self.settings), "points": {k: dict(v) for k, v in self.points.items()}}
+        return {
+            "settings": dict(self.settings),
+            "points": {k: dict(v) for k, v in self.points.items()},
+        }
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any], source: str = "couplings file") -> RecastResult:
         """Read a ``couplings.json`` content (an :class:`InputError` naming ``source`` when it is not one)."""
         if not isinstance(content, Mapping) or not isinstance(content.get("points"), dict):
-            raise InputError(f"{source}: not a couplings file (no 'points' object; write one with 'na64stat recast')")
+            raise InputError(
+                f"{source}: not a couplings file (no 'points' object; write one with 'na64stat recast')"
+            )
         return cls(settings=dict(content.get("settings", {})), points=content["points"])
 
 
@@ -295,26 +310,41 @@ def recast_limits_file(
     if isinstance(limits, ScanResult):
         limits = limits.to_dict()
     if not isinstance(limits, dict) or not isinstance(limits.get("limits"), dict):
-        raise InputError(f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')")
+        raise InputError(
+            f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')"
+        )
     if not limits["limits"]:
         raise InputError(f"{source}: no limits points")
     out: dict[str, Any] = {}
     seen: dict[tuple[Any, ...], str] = {}
     for key, record in limits["limits"].items():
         where = f"{source}: point {key!r}"
-        if not isinstance(record, dict) or not isinstance(record.get("metadata", {}), dict) \
-                or not isinstance(record.get("expected", {}), dict):
-            raise InputError(f"{where}: expected an object with 'observed', 'expected' and 'metadata'")
+        if (
+            not isinstance(record, dict)
+            or not isinstance(record.get("metadata", {}), dict)
+            or not isinstance(record.get("expected", {}), dict)
+        ):
+            raise InputError(
+                f"{where}: expected an object with 'observed', 'expected' and 'metadata'"
+            )
         meta = record.get("metadata", {})
         mass = meta.get("mass_gev")
         model = signal_model or meta.get("signal_model")
-        ref = reference_coupling if reference_coupling is not None else meta.get("reference_coupling")
+        ref = (
+            reference_coupling if reference_coupling is not None else meta.get("reference_coupling")
+        )
         recorded = meta.get("reference_coupling")
-        if reference_coupling is not None and isinstance(recorded, (int, float)) and not isinstance(recorded, bool) \
-                and not math.isclose(float(recorded), reference_coupling, rel_tol=1e-9):
-            raise InputError(f"{where}: its signal was made at reference coupling {recorded:g} (patch metadata), "
-                             f"not {reference_coupling:g}: leave out --reference-coupling (normalised workspaces "
-                             "have one per mass)")
+        if (
+            reference_coupling is not None
+            and isinstance(recorded, (int, float))
+            and not isinstance(recorded, bool)
+            and not math.isclose(float(recorded), reference_coupling, rel_tol=1e-9)
+        ):
+            raise InputError(
+                f"{where}: its signal was made at reference coupling {recorded:g} (patch metadata), "
+                f"not {reference_coupling:g}: leave out --reference-coupling (normalised workspaces "
+                "have one per mass)"
+            )
         if mass is None or model is None or ref is None:
             raise InputError(
                 f"{where}: needs mass_gev, signal_model and reference_coupling "
@@ -323,32 +353,70 @@ def recast_limits_file(
         mass = check_mass(mass, f"{where}: mass_gev")
         ref = check_number(ref, f"{where}: reference_coupling", positive=True)
         values = meta.get("values")
-        point = (mass, *values) if isinstance(values, list) and len(values) > 1 else (mass,)  # per mass and coupling
+        point = (
+            (mass, *values) if isinstance(values, list) and len(values) > 1 else (mass,)
+        )  # per mass and coupling
         if point in seen:
-            raise InputError(f"{source}: points {seen[point]!r} and {key!r} are the same signal point "
-                             f"(mass_gev = {mass:g}{', values ' + str(values) if len(point) > 1 else ''})")
+            raise InputError(
+                f"{source}: points {seen[point]!r} and {key!r} are the same signal point "
+                f"(mass_gev = {mass:g}{', values ' + str(values) if len(point) > 1 else ''})"
+            )
         seen[point] = key
         if model not in ("dark_photon", "lmutau"):
-            raise InputError(f"{where}: unknown signal model {model!r}; choose 'dark_photon' or 'lmutau'")
+            raise InputError(
+                f"{where}: unknown signal model {model!r}; choose 'dark_photon' or 'lmutau'"
+            )
         if "observed" not in record and not record.get("expected"):
             raise InputError(f"{where}: has neither an observed nor an expected limit")
         check_number(record.get("observed"), f"{where}: observed limit", allow_none=True)
         for band, value in record.get("expected", {}).items():
             check_number(value, f"{where}: expected {band} limit", allow_none=True)
-        settings: dict[str, Any] = {"alpha_d": alpha_d, "mass_ratio": mass_ratio, "dm_model": dm_model, "long_lived": long_lived,
-                    "branching": branching, "signal_branching": str(meta.get("branching", "physical"))}
+        settings: dict[str, Any] = {
+            "alpha_d": alpha_d,
+            "mass_ratio": mass_ratio,
+            "dm_model": dm_model,
+            "long_lived": long_lived,
+            "branching": branching,
+            "signal_branching": str(meta.get("branching", "physical")),
+        }
         point_beam = beam or _point_beam(meta)
-        values = {"observed": record.get("observed"), **{f"expected_{k}": v for k, v in record.get("expected", {}).items()}}
+        values = {
+            "observed": record.get("observed"),
+            **{f"expected_{k}": v for k, v in record.get("expected", {}).items()},
+        }
         out[key] = {
-            name: (recast_limit(float(mu), float(mass), model, float(ref), point_beam,  # type: ignore[arg-type]  # names checked above
-                                **settings).to_dict()
-                   if mu is not None and math.isfinite(float(mu)) else None)
+            name: (
+                recast_limit(
+                    float(mu),
+                    float(mass),
+                    model,  # type: ignore[arg-type]  # names checked above
+                    float(ref),  # type: ignore[arg-type]  # checked above
+                    point_beam,  # type: ignore[arg-type]  # names checked above
+                    **settings,
+                ).to_dict()
+                if mu is not None and math.isfinite(float(mu))
+                else None
+            )
             for name, mu in values.items()
         }
     confidence_level = limits.get("confidence_level")
     if confidence_level is not None:
-        confidence_level = check_number(confidence_level, f"{source}: confidence_level", positive=True)
+        confidence_level = check_number(
+            confidence_level, f"{source}: confidence_level", positive=True
+        )
         if confidence_level is None or not confidence_level < 1:
-            raise InputError(f"{source}: confidence_level must be below 1, got {confidence_level!r}")
-    return RecastResult({"beam": beam, "alpha_d": alpha_d, "mass_ratio": mass_ratio, "dm_model": dm_model,
-                         "long_lived": long_lived, "branching": branching, "confidence_level": confidence_level}, out)
+            raise InputError(
+                f"{source}: confidence_level must be below 1, got {confidence_level!r}"
+            )
+    return RecastResult(
+        {
+            "beam": beam,
+            "alpha_d": alpha_d,
+            "mass_ratio": mass_ratio,
+            "dm_model": dm_model,
+            "long_lived": long_lived,
+            "branching": branching,
+            "confidence_level": confidence_level,
+        },
+        out,
+    )

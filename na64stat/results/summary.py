@@ -23,7 +23,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from na64stat.core.references import load_curve
-from na64stat.physics.yields import UPPER_BOUND_NOTE, Reach, Setup, background_free_reach, signal_efficiency
+from na64stat.physics.yields import (
+    UPPER_BOUND_NOTE,
+    Reach,
+    Setup,
+    background_free_reach,
+    signal_efficiency,
+)
 
 __all__ = [
     "DEFAULT_MASSES_GEV",
@@ -53,7 +59,9 @@ REFERENCE_CURVES: dict[str, tuple[tuple[str, str], ...]] = {
 #: Reference curves whose publication did not count resonant e+ e- -> A' (NA64 counts it from its
 #: 2016-2022 analysis on; PRL 123's curve is smooth at 226-320 MeV): an electron setup is compared
 #: with them with ``positron_annihilation=False``, like for like (here and in ``reproduce published``).
-WITHOUT_ANNIHILATION: frozenset[str] = frozenset({"na64e_invisible_2016", "na64e_invisible_2017", "na64e_invisible_2019"})
+WITHOUT_ANNIHILATION: frozenset[str] = frozenset(
+    {"na64e_invisible_2016", "na64e_invisible_2017", "na64e_invisible_2019"}
+)
 
 
 @dataclass(frozen=True)
@@ -100,9 +108,14 @@ class BandOverlap:
     statement: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mass_gev": self.mass_gev, "limit": self.limit, "band_lower": self.band_lower,
-                "band_upper": self.band_upper, "excluded_fraction": self.excluded_fraction,
-                "statement": self.statement}
+        return {
+            "mass_gev": self.mass_gev,
+            "limit": self.limit,
+            "band_lower": self.band_lower,
+            "band_upper": self.band_upper,
+            "excluded_fraction": self.excluded_fraction,
+            "statement": self.statement,
+        }
 
 
 def _mass_ranges(mass: np.ndarray, selected: np.ndarray) -> str:
@@ -118,7 +131,9 @@ def _mass_ranges(mass: np.ndarray, selected: np.ndarray) -> str:
     return ", ".join(runs) + " GeV" if runs else "no mass"
 
 
-def gm2_band_overlap(mass_gev: ArrayLike, e_mu_limit: ArrayLike, *, upper_bound: bool = False) -> BandOverlap:
+def gm2_band_overlap(
+    mass_gev: ArrayLike, e_mu_limit: ArrayLike, *, upper_bound: bool = False
+) -> BandOverlap:
     """The share of the (g-2)_mu 2 sigma band (L_mu - L_tau, resources ``gm2_lmutau_2sigma_*``) a limit excludes.
 
     At each mass the limit excludes e_mu above it: the excluded share of the
@@ -139,16 +154,24 @@ def gm2_band_overlap(mass_gev: ArrayLike, e_mu_limit: ArrayLike, *, upper_bound:
     hi = load_curve("gm2_lmutau_2sigma_upper").interpolate(mass)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = (np.log(hi) - np.log(np.maximum(limit, lo))) / (np.log(hi) - np.log(lo))
-    share = np.where(np.isfinite(lo) & np.isfinite(hi) & np.isfinite(limit), np.clip(share, 0.0, 1.0), np.nan)
+    share = np.where(
+        np.isfinite(lo) & np.isfinite(hi) & np.isfinite(limit), np.clip(share, 0.0, 1.0), np.nan
+    )
     inside = np.isfinite(share)
     if not inside.any():
         statement = "the (g-2)_mu band is not defined at these masses"
     else:
-        parts = [f"all of the (g-2)_mu 2 sigma band at {_mass_ranges(mass, inside & (share >= 1.0))}",
-                 f"part of it at {_mass_ranges(mass, inside & (share > 0.0) & (share < 1.0))}",
-                 f"none at {_mass_ranges(mass, inside & (share <= 0.0))}"]
+        parts = [
+            f"all of the (g-2)_mu 2 sigma band at {_mass_ranges(mass, inside & (share >= 1.0))}",
+            f"part of it at {_mass_ranges(mass, inside & (share > 0.0) & (share < 1.0))}",
+            f"none at {_mass_ranges(mass, inside & (share <= 0.0))}",
+        ]
         verb = "could exclude at most " if upper_bound else "excludes "
-        statement = verb + "; ".join(parts) + f" (of the masses {mass[inside][0]:.3g} - {mass[inside][-1]:.3g} GeV given)"
+        statement = (
+            verb
+            + "; ".join(parts)
+            + f" (of the masses {mass[inside][0]:.3g} - {mass[inside][-1]:.3g} GeV given)"
+        )
         if upper_bound:
             statement += f"; {UPPER_BOUND_NOTE}"
     return BandOverlap(mass, limit, lo, hi, share, statement)
@@ -175,16 +198,27 @@ def summarize(
 
     ``branching``: the Br(Z' -> invisible) convention of the e_mu reach (``"physical"`` or ``"darkcast"``).
     """
-    reach = background_free_reach(setup, masses_gev, alpha_d=alpha_d, mass_ratio=mass_ratio, branching=branching)
+    reach = background_free_reach(
+        setup, masses_gev, alpha_d=alpha_d, mass_ratio=mass_ratio, branching=branching
+    )
     comparisons = []
     for name, field_name in REFERENCE_CURVES.get(setup.name, ()):
         curve = load_curve(name)
         ref = curve.interpolate(reach.mass_gev)
         note, compared = "", reach
-        if name in WITHOUT_ANNIHILATION and setup.beam == "electron" and setup.positron_annihilation:
+        if (
+            name in WITHOUT_ANNIHILATION
+            and setup.beam == "electron"
+            and setup.positron_annihilation
+        ):
             note = "ours without e+ e- -> A' (positron_annihilation=False): the reference did not count it"
-            compared = background_free_reach(setup.with_(positron_annihilation=False), masses_gev, alpha_d=alpha_d,
-                                             mass_ratio=mass_ratio, branching=branching)
+            compared = background_free_reach(
+                setup.with_(positron_annihilation=False),
+                masses_gev,
+                alpha_d=alpha_d,
+                mass_ratio=mass_ratio,
+                branching=branching,
+            )
         ours = getattr(compared, field_name)
         comparisons.append(
             Comparison(
@@ -197,8 +231,11 @@ def summarize(
                 note=note,
             )
         )
-    overlap = (gm2_band_overlap(reach.mass_gev, reach.e_mu, upper_bound=setup.upper_bound)
-               if any(name.startswith("gm2_lmutau") for name, _ in REFERENCE_CURVES.get(setup.name, ())) else None)
+    overlap = (
+        gm2_band_overlap(reach.mass_gev, reach.e_mu, upper_bound=setup.upper_bound)
+        if any(name.startswith("gm2_lmutau") for name, _ in REFERENCE_CURVES.get(setup.name, ()))
+        else None
+    )
     return Summary(reach=reach, comparisons=tuple(comparisons), gm2_overlap=overlap)
 
 
@@ -230,7 +267,14 @@ def format_summary(summary: Summary) -> str:
         "   m [GeV]   N/eps^2    N/e_mu^2     eps^2       eps        e_mu        y",
     ]
     for i, m in enumerate(r.mass_gev):
-        row = [r.events_per_epsilon2[i], r.events_per_e_mu2[i], r.epsilon2[i], r.epsilon[i], r.e_mu[i], r.y[i]]
+        row = [
+            r.events_per_epsilon2[i],
+            r.events_per_e_mu2[i],
+            r.epsilon2[i],
+            r.epsilon[i],
+            r.e_mu[i],
+            r.y[i],
+        ]
         lines.append(f"  {m:8.3g} " + " ".join(_fmt(v) for v in row))
     for c in summary.comparisons:
         lines.append(f"  compared with {c.reference} ({c.coupling}): {c.description}")
@@ -239,7 +283,9 @@ def format_summary(summary: Summary) -> str:
         lines.append("   m [GeV]   ours      reference  ours/ref")
         ours = getattr(r, c.coupling) if c.ours is None else c.ours
         for i, m in enumerate(r.mass_gev):
-            lines.append(f"  {m:8.3g} {_fmt(ours[i])} {_fmt(c.reference_values[i])} {_fmt(c.ratio[i])}")
+            lines.append(
+                f"  {m:8.3g} {_fmt(ours[i])} {_fmt(c.reference_values[i])} {_fmt(c.ratio[i])}"
+            )
     if summary.gm2_overlap is not None:
         lines.append(f"  e_mu reach {summary.gm2_overlap.statement}")
     lines.extend(f"  caveat: {c}" for c in s.caveats)
@@ -260,13 +306,18 @@ def summary_to_dict(summary: Summary) -> dict[str, Any]:
             "target_length_x0": s.target_length_x0,
             "missing_energy_cut_gev": s.missing_energy_cut_gev,
             "exposure": s.exposure,
-            "efficiency": s.efficiency if s.efficiency is not None else "computed (signal_efficiency)",
+            "efficiency": s.efficiency
+            if s.efficiency is not None
+            else "computed (signal_efficiency)",
             "cross_section": s.cross_section,
             "sources": list(s.sources),
             "caveats": list(s.caveats),
         },
-        "prediction": (f"upper bound on the sensitivity: {UPPER_BOUND_NOTE}" if s.upper_bound
-                       else "from the setup alone (its caveats say how it compares with the published result)"),
+        "prediction": (
+            f"upper bound on the sensitivity: {UPPER_BOUND_NOTE}"
+            if s.upper_bound
+            else "from the setup alone (its caveats say how it compares with the published result)"
+        ),
         "confidence_level": 0.9,
         "n_events": r.n_events,
         "alpha_d": r.alpha_d,
@@ -291,5 +342,7 @@ def summary_to_dict(summary: Summary) -> dict[str, Any]:
             }
             for c in summary.comparisons
         ],
-        "gm2_band_overlap": summary.gm2_overlap.to_dict() if summary.gm2_overlap is not None else None,
+        "gm2_band_overlap": summary.gm2_overlap.to_dict()
+        if summary.gm2_overlap is not None
+        else None,
     }

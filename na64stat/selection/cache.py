@@ -27,8 +27,16 @@ from na64stat.selection.config import Selection
 from na64stat.selection.planning import Task
 from na64stat.selection.records import SampleResult
 
-__all__ = ["CACHE_FORMAT", "check_cache_dir", "task_key", "plan_key", "load_plan", "store_plan",
-           "load_result", "store_result"]
+__all__ = [
+    "CACHE_FORMAT",
+    "check_cache_dir",
+    "task_key",
+    "plan_key",
+    "load_plan",
+    "store_plan",
+    "load_result",
+    "store_result",
+]
 
 #: Version of the cache file layout; entries of another layout are ignored (recomputed).
 CACHE_FORMAT = "na64stat-task-cache-2"
@@ -41,9 +49,16 @@ def task_key(selection: Selection, task: Task, is_data: bool, unblind: bool) -> 
     spec = selection.sample(task.sample)
     payload = {
         "selection": selection.digest,
-        "sample": [spec.name, spec.data, str(spec.weight), {k: str(v) for k, v in spec.definitions.items()}],
+        "sample": [
+            spec.name,
+            spec.data,
+            str(spec.weight),
+            {k: str(v) for k, v in spec.definitions.items()},
+        ],
         "file": [task.path, task.file_size, task.file_mtime_ns, task.entry_start, task.entry_stop],
-        "data": is_data, "unblind": unblind, "version": __version__,
+        "data": is_data,
+        "unblind": unblind,
+        "version": __version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -54,7 +69,15 @@ def plan_key(path: str, tree: str, branches: Sequence[str], step: int) -> str:
         stat = os.stat(path)
     except OSError:
         raise InputError(f"{path}: no such file") from None
-    payload = [os.path.abspath(path), stat.st_size, stat.st_mtime_ns, tree, list(branches), step, __version__]
+    payload = [
+        os.path.abspath(path),
+        stat.st_size,
+        stat.st_mtime_ns,
+        tree,
+        list(branches),
+        step,
+        __version__,
+    ]
     return "plan-" + hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
@@ -71,8 +94,10 @@ def check_cache_dir(cache_dir: Path | None) -> None:
             raise InputError(f"task cache folder {path}: {probe} is a broken symbolic link")
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write the task cache folder {path} ({probe} is not writable); "
-                         "give --cache DIR or --no-cache")
+        raise InputError(
+            f"cannot write the task cache folder {path} ({probe} is not writable); "
+            "give --cache DIR or --no-cache"
+        )
 
 
 def _atomic_bytes(cache_dir: Path, name: str, blob: bytes) -> None:
@@ -87,8 +112,10 @@ def _atomic_bytes(cache_dir: Path, name: str, blob: bytes) -> None:
     except OSError as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"cannot write the task cache {cache_dir}: {exc.strerror or exc} "
-                         "(give --cache DIR or --no-cache)") from None
+        raise InputError(
+            f"cannot write the task cache {cache_dir}: {exc.strerror or exc} "
+            "(give --cache DIR or --no-cache)"
+        ) from None
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -99,7 +126,11 @@ def _read_entry(cache_dir: Path, name: str, key: str, **hooks: Any) -> Any:
     """The ``content`` of a cache file of our format and key, or None (missing, unreadable, foreign)."""
     with (cache_dir / name).open("rb") as handle:
         entry = json.loads(handle.read(_MAX_BYTES + 1).decode("utf-8"), **hooks)
-    if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
+    if (
+        not isinstance(entry, dict)
+        or entry.get("format") != CACHE_FORMAT
+        or entry.get("key") != key
+    ):
         return None
     return entry.get("content")
 
@@ -113,8 +144,12 @@ def _write_entry(cache_dir: Path, name: str, key: str, content: Any, **hooks: An
 def _task_from_row(row: Any) -> Task | None:
     """A :class:`Task` from its JSON row, or None when the row is not one."""
     sample, path, a, b, size, mtime = row
-    if not (isinstance(sample, str) and isinstance(path, str)
-            and all(type(v) is int for v in (a, b, size, mtime)) and 0 <= a <= b):
+    if not (
+        isinstance(sample, str)
+        and isinstance(path, str)
+        and all(type(v) is int for v in (a, b, size, mtime))
+        and 0 <= a <= b
+    ):
         return None
     return Task(sample, path, a, b, size, mtime)
 
@@ -139,8 +174,14 @@ def store_plan(cache_dir: Path | None, key: str, tasks: Sequence[Task]) -> None:
         _write_entry(cache_dir, f"{key}.json", key, [list(astuple(t)) for t in tasks])
 
 
-def load_result(cache_dir: Path | None, key: str, selection: Selection, sample: str, is_data: bool,
-                unblind: bool) -> SampleResult | None:
+def load_result(
+    cache_dir: Path | None,
+    key: str,
+    selection: Selection,
+    sample: str,
+    is_data: bool,
+    unblind: bool,
+) -> SampleResult | None:
     """A task's cached result, or None (missing, unreadable, stale or not matching the selection).
 
     The entry's layout (cuts, regions, histograms with their axes and storage)
@@ -149,7 +190,9 @@ def load_result(cache_dir: Path | None, key: str, selection: Selection, sample: 
     if cache_dir is None:
         return None
     try:
-        content = _read_entry(cache_dir, f"{key}.result.json", key, object_hook=uhi_json.object_hook)
+        content = _read_entry(
+            cache_dir, f"{key}.result.json", key, object_hook=uhi_json.object_hook
+        )
         result = SampleResult.from_dict(content)
         if result.layout() != SampleResult.empty(selection, sample, is_data, unblind).layout():
             return None
@@ -161,4 +204,6 @@ def load_result(cache_dir: Path | None, key: str, selection: Selection, sample: 
 def store_result(cache_dir: Path | None, key: str, result: SampleResult) -> None:
     """Cache a task's result (nothing without a cache folder)."""
     if cache_dir is not None:
-        _write_entry(cache_dir, f"{key}.result.json", key, result.to_dict(), default=uhi_json.default)
+        _write_entry(
+            cache_dir, f"{key}.result.json", key, result.to_dict(), default=uhi_json.default
+        )

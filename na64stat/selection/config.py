@@ -50,7 +50,16 @@ from na64stat.core.errors import InputError
 from na64stat.core.loaders import check_name, load_yaml
 from na64stat.selection.expressions import Expression
 
-__all__ = ["Cut", "Region", "AxisSpec", "HistogramSpec", "SampleSpec", "Selection", "load_selection", "parse_selection"]
+__all__ = [
+    "Cut",
+    "Region",
+    "AxisSpec",
+    "HistogramSpec",
+    "SampleSpec",
+    "Selection",
+    "load_selection",
+    "parse_selection",
+]
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,11 @@ class Selection:
         for h in self.histograms:
             out += list(h.variables) + ([h.weight] if h.weight is not None else [])
         weight = self.weight_for(sample, is_data)
-        return out + ([weight] if weight is not None else []) + list(self.definitions_for(sample).values())
+        return (
+            out
+            + ([weight] if weight is not None else [])
+            + list(self.definitions_for(sample).values())
+        )
 
     def branches_for(self, sample: str, is_data: bool = False) -> list[str]:
         """Branch names the sample needs (names that are not definitions), sorted."""
@@ -187,7 +200,17 @@ class Selection:
 #: Most bins of one histogram axis, and of one histogram (product over its axes).
 MAX_BINS = 1_000_000
 
-_TOP_KEYS = {"name", "description", "tree", "weight", "definitions", "cuts", "regions", "histograms", "samples"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "tree",
+    "weight",
+    "definitions",
+    "cuts",
+    "regions",
+    "histograms",
+    "samples",
+}
 
 
 def _where(source: str, item: str) -> str:
@@ -197,14 +220,18 @@ def _where(source: str, item: str) -> str:
 def _expect(value: Any, kind: type | tuple[type, ...], source: str, item: str) -> Any:
     if not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise InputError(f"{_where(source, item)}: expected {names}, got {type(value).__name__} {value!r}")
+        raise InputError(
+            f"{_where(source, item)}: expected {names}, got {type(value).__name__} {value!r}"
+        )
     return value
 
 
 def _keys(mapping: Mapping[str, Any], allowed: set[str], source: str, item: str) -> None:
     unknown = sorted(set(mapping) - allowed)
     if unknown:
-        raise InputError(f"{_where(source, item)}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        raise InputError(
+            f"{_where(source, item)}: unknown key(s) {unknown}; allowed: {sorted(allowed)}"
+        )
 
 
 def _expression(value: Any, source: str, item: str) -> Expression:
@@ -227,15 +254,28 @@ def _axis(spec: Any, source: str, item: str) -> AxisSpec:
         raise InputError(f"{_where(source, item)}: {kind} needs finite numbers, got {values!r}")
     n_bins = len(numbers) - 1 if kind == "variable" else numbers[0]
     if n_bins > MAX_BINS:
-        raise InputError(f"{_where(source, item)}: {n_bins:.0f} bins is more than the limit of {MAX_BINS} per axis")
+        raise InputError(
+            f"{_where(source, item)}: {n_bins:.0f} bins is more than the limit of {MAX_BINS} per axis"
+        )
     if kind == "variable":
         if len(numbers) < 2 or np.any(np.diff(numbers) <= 0):
-            raise InputError(f"{_where(source, item)}: variable edges must be increasing, got {values!r}")
+            raise InputError(
+                f"{_where(source, item)}: variable edges must be increasing, got {values!r}"
+            )
     else:
-        if len(numbers) != 3 or numbers[0] < 1 or numbers[0] != int(numbers[0]) or not numbers[1] < numbers[2]:
-            raise InputError(f"{_where(source, item)}: {kind} needs [n_bins, low, high] with low < high, got {values!r}")
+        if (
+            len(numbers) != 3
+            or numbers[0] < 1
+            or numbers[0] != int(numbers[0])
+            or not numbers[1] < numbers[2]
+        ):
+            raise InputError(
+                f"{_where(source, item)}: {kind} needs [n_bins, low, high] with low < high, got {values!r}"
+            )
         if kind == "log" and numbers[1] <= 0:
-            raise InputError(f"{_where(source, item)}: log binning needs a positive low edge, got {values!r}")
+            raise InputError(
+                f"{_where(source, item)}: log binning needs a positive low edge, got {values!r}"
+            )
     return AxisSpec(kind=kind, edges=numbers, label=str(spec.get("label", "")))
 
 
@@ -257,7 +297,9 @@ def _check_definitions(definitions: Mapping[str, Expression], source: str) -> No
         visit(name, [])
 
 
-def _optional_expression(raw: Mapping[str, Any], key: str, source: str, item: str) -> Expression | None:
+def _optional_expression(
+    raw: Mapping[str, Any], key: str, source: str, item: str
+) -> Expression | None:
     """The expression under ``raw[key]``, or None when the key is absent or null."""
     return _expression(raw[key], source, item) if raw.get(key) is not None else None
 
@@ -269,7 +311,13 @@ def _parse_cuts(content: Mapping[str, Any], source: str) -> list[Cut]:
         raw = _expect(raw, dict, source, f"cuts[{i}]")
         _keys(raw, {"name", "expression", "description"}, source, f"cuts[{i}]")
         name = str(_expect(raw.get("name"), str, source, f"cuts[{i}].name"))
-        cuts.append(Cut(name, _expression(raw.get("expression"), source, f"cut {name!r}"), str(raw.get("description", ""))))
+        cuts.append(
+            Cut(
+                name,
+                _expression(raw.get("expression"), source, f"cut {name!r}"),
+                str(raw.get("description", "")),
+            )
+        )
     cut_names = [c.name for c in cuts]
     if len(set(cut_names)) != len(cut_names):
         raise InputError(f"{source}: cut names must be unique, got {cut_names}")
@@ -286,16 +334,29 @@ def _parse_region(name: str, raw: Any, cut_names: Sequence[str], source: str) ->
     chosen = [str(c) for c in _expect(chosen, list, source, f"region {name!r}.cuts")]
     unknown = [c for c in chosen if c not in cut_names]
     if unknown:
-        raise InputError(f"{_where(source, f'region {name!r}')}: unknown cut(s) {unknown}; cuts are {list(cut_names)}")
+        raise InputError(
+            f"{_where(source, f'region {name!r}')}: unknown cut(s) {unknown}; cuts are {list(cut_names)}"
+        )
     where = _optional_expression(raw, "where", source, f"region {name!r}")
     check_name(name, "region name", source)
-    return Region(str(name), tuple(chosen), where, bool(raw.get("blinded", False)), str(raw.get("description", "")))
+    return Region(
+        str(name),
+        tuple(chosen),
+        where,
+        bool(raw.get("blinded", False)),
+        str(raw.get("description", "")),
+    )
 
 
 def _parse_histogram(i: int, raw: Any, region_names: Sequence[str], source: str) -> HistogramSpec:
     """Histogram ``i``: one or two expressions with as many axes, its regions (default all) and weight."""
     raw = _expect(raw, dict, source, f"histograms[{i}]")
-    _keys(raw, {"name", "expression", "bins", "regions", "weight", "label"}, source, f"histograms[{i}]")
+    _keys(
+        raw,
+        {"name", "expression", "bins", "regions", "weight", "label"},
+        source,
+        f"histograms[{i}]",
+    )
     name = str(_expect(raw.get("name"), str, source, f"histograms[{i}].name"))
     check_name(name, "histogram name", source)
     item = f"histogram {name!r}"
@@ -304,32 +365,59 @@ def _parse_histogram(i: int, raw: Any, region_names: Sequence[str], source: str)
     bins = raw.get("bins")
     bins = bins if isinstance(bins, list) else [bins]
     if not 1 <= len(exprs) <= 2 or len(bins) != len(exprs):
-        raise InputError(f"{_where(source, item)}: give one or two expressions and as many 'bins' entries")
+        raise InputError(
+            f"{_where(source, item)}: give one or two expressions and as many 'bins' entries"
+        )
     variables = tuple(_expression(e, source, item) for e in exprs)
     axes = tuple(_axis(b, source, f"{item}.bins") for b in bins)
-    total_bins = math.prod(len(a.edges) - 1 if a.kind == "variable" else int(a.edges[0]) for a in axes)
+    total_bins = math.prod(
+        len(a.edges) - 1 if a.kind == "variable" else int(a.edges[0]) for a in axes
+    )
     if total_bins > MAX_BINS:
-        raise InputError(f"{_where(source, item)}: {total_bins} bins is more than the limit of {MAX_BINS} per histogram")
-    in_regions = [str(r) for r in _expect(raw.get("regions", list(region_names)), list, source, f"{item}.regions")]
+        raise InputError(
+            f"{_where(source, item)}: {total_bins} bins is more than the limit of {MAX_BINS} per histogram"
+        )
+    in_regions = [
+        str(r)
+        for r in _expect(raw.get("regions", list(region_names)), list, source, f"{item}.regions")
+    ]
     unknown = [r for r in in_regions if r not in region_names]
     if unknown:
-        raise InputError(f"{_where(source, item)}: unknown region(s) {unknown}; regions are {list(region_names)}")
+        raise InputError(
+            f"{_where(source, item)}: unknown region(s) {unknown}; regions are {list(region_names)}"
+        )
     weight = _optional_expression(raw, "weight", source, f"{item}.weight")
     return HistogramSpec(name, variables, axes, tuple(in_regions), weight)
 
 
-def _parse_sample(name: Any, raw: Any, definitions: Mapping[str, Expression], source: str) -> SampleSpec:
+def _parse_sample(
+    name: Any, raw: Any, definitions: Mapping[str, Expression], source: str
+) -> SampleSpec:
     """One sample's files, data flag, weight and definitions (checked for cycles with the global ones)."""
     check_name(str(name).replace("*", "x").replace("?", "x"), "sample name", source)
     raw = _expect(raw or {}, dict, source, f"sample {name!r}")
     _keys(raw, {"files", "data", "weight", "definitions", "per_file"}, source, f"sample {name!r}")
     files = raw.get("files", [])
-    files = [files] if isinstance(files, str) else _expect(files, list, source, f"sample {name!r}.files")
-    defs = {str(k): _expression(v, source, f"sample {name!r} definition {k!r}")
-            for k, v in _expect(raw.get("definitions") or {}, dict, source, f"sample {name!r}.definitions").items()}
+    files = (
+        [files]
+        if isinstance(files, str)
+        else _expect(files, list, source, f"sample {name!r}.files")
+    )
+    defs = {
+        str(k): _expression(v, source, f"sample {name!r} definition {k!r}")
+        for k, v in _expect(
+            raw.get("definitions") or {}, dict, source, f"sample {name!r}.definitions"
+        ).items()
+    }
     weight = _optional_expression(raw, "weight", source, f"sample {name!r}.weight")
-    spec = SampleSpec(str(name), tuple(str(f) for f in files), bool(raw.get("data", False)), weight, defs,
-                      bool(raw.get("per_file", False)))
+    spec = SampleSpec(
+        str(name),
+        tuple(str(f) for f in files),
+        bool(raw.get("data", False)),
+        weight,
+        defs,
+        bool(raw.get("per_file", False)),
+    )
     _check_definitions({**definitions, **defs}, source)
     return spec
 
@@ -362,21 +450,42 @@ def parse_selection(content: Mapping[str, Any], source: str = "<selection>") -> 
     _check_definitions(definitions, source)
     cuts = _parse_cuts(content, source)
     raw_regions = _expect(content.get("regions") or {"all": {}}, dict, source, "regions")
-    regions = [_parse_region(name, raw, [c.name for c in cuts], source) for name, raw in raw_regions.items()]
-    histograms = [_parse_histogram(i, raw, [r.name for r in regions], source)
-                  for i, raw in enumerate(_expect(content.get("histograms") or [], list, source, "histograms"))]
+    regions = [
+        _parse_region(name, raw, [c.name for c in cuts], source)
+        for name, raw in raw_regions.items()
+    ]
+    histograms = [
+        _parse_histogram(i, raw, [r.name for r in regions], source)
+        for i, raw in enumerate(
+            _expect(content.get("histograms") or [], list, source, "histograms")
+        )
+    ]
     if len({h.name for h in histograms}) != len(histograms):
         raise InputError(f"{source}: histogram names must be unique")
-    samples = [_parse_sample(name, raw, definitions, source)
-               for name, raw in (_expect(content.get("samples") or {}, dict, source, "samples")).items()]
+    samples = [
+        _parse_sample(name, raw, definitions, source)
+        for name, raw in (_expect(content.get("samples") or {}, dict, source, "samples")).items()
+    ]
     weight = _optional_expression(content, "weight", source, "weight")
-    name = check_name(_expect(content.get("name", Path(source).stem), (str, int, float), source, "name"),
-                      "selection name", source)
+    name = check_name(
+        _expect(content.get("name", Path(source).stem), (str, int, float), source, "name"),
+        "selection name",
+        source,
+    )
     return Selection(
-        name=name, tree=tree, cuts=tuple(cuts), regions=tuple(regions), histograms=tuple(histograms),
-        definitions=definitions, weight=weight,
-        samples=tuple(samples), description=str(content.get("description", "")), source=source,
-        digest=hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest(),
+        name=name,
+        tree=tree,
+        cuts=tuple(cuts),
+        regions=tuple(regions),
+        histograms=tuple(histograms),
+        definitions=definitions,
+        weight=weight,
+        samples=tuple(samples),
+        description=str(content.get("description", "")),
+        source=source,
+        digest=hashlib.sha256(
+            json.dumps(content, sort_keys=True, default=str).encode()
+        ).hexdigest(),
     )
 
 

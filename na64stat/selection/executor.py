@@ -24,8 +24,14 @@ FileOutcome = tuple[list[Task], dict[tuple[int, int], SampleResult]]
 _Call = tuple[Callable[..., Any], tuple[Any, ...], int, "Task | None"]
 
 
-def run_serial(selection: Selection, jobs: Sequence[FileJob], unblind: bool, step: int, chunk: int,
-               progress: Callable[[int], None] | None) -> list[FileOutcome]:
+def run_serial(
+    selection: Selection,
+    jobs: Sequence[FileJob],
+    unblind: bool,
+    step: int,
+    chunk: int,
+    progress: Callable[[int], None] | None,
+) -> list[FileOutcome]:
     """Run the jobs one after the other in this process; ``progress(entries)`` after each file."""
     outcomes: list[FileOutcome] = []
     for job in jobs:
@@ -35,26 +41,48 @@ def run_serial(selection: Selection, jobs: Sequence[FileJob], unblind: bool, ste
     return outcomes
 
 
-def _calls(selection: Selection, jobs: Sequence[FileJob], unblind: bool, step: int, chunk: int,
-           per_file: bool, outcomes: list[FileOutcome]) -> list[_Call]:
+def _calls(
+    selection: Selection,
+    jobs: Sequence[FileJob],
+    unblind: bool,
+    step: int,
+    chunk: int,
+    per_file: bool,
+    outcomes: list[FileOutcome],
+) -> list[_Call]:
     """One call per file (``per_file``), else one per entry range still to compute.
 
     Splitting a file here records its tasks in ``outcomes`` (their results come later).
     """
     if per_file:
-        return [(run_file, (selection, job, unblind, step, chunk), k, None) for k, job in enumerate(jobs)]
+        return [
+            (run_file, (selection, job, unblind, step, chunk), k, None)
+            for k, job in enumerate(jobs)
+        ]
     calls: list[_Call] = []
     for k, job in enumerate(jobs):  # few (large) files: split them here and spread the entry ranges
-        tasks = plan_tasks(selection, {job.sample: [job.path]}, step, [job.sample] if job.is_data else [])
+        tasks = plan_tasks(
+            selection, {job.sample: [job.path]}, step, [job.sample] if job.is_data else []
+        )
         outcomes[k] = (tasks, {})
-        calls += [(run_task, (selection, t, job.is_data, unblind, chunk), k, t) for t in tasks
-                  if t.range not in job.skip]
+        calls += [
+            (run_task, (selection, t, job.is_data, unblind, chunk), k, t)
+            for t in tasks
+            if t.range not in job.skip
+        ]
     return calls
 
 
-def run_dask(selection: Selection, jobs: Sequence[FileJob], unblind: bool, step: int, chunk: int,
-             progress: Callable[[int], None] | None, scheduler: str | None, n_workers: int,
-             ) -> list[FileOutcome]:
+def run_dask(
+    selection: Selection,
+    jobs: Sequence[FileJob],
+    unblind: bool,
+    step: int,
+    chunk: int,
+    progress: Callable[[int], None] | None,
+    scheduler: str | None,
+    n_workers: int,
+) -> list[FileOutcome]:
     """Run the jobs with Dask: one call per file when there are enough files, else one per entry range.
 
     ``scheduler`` given: on that Dask cluster. Otherwise Dask's local
@@ -90,8 +118,17 @@ def run_dask(selection: Selection, jobs: Sequence[FileJob], unblind: bool, step:
     return outcomes
 
 
-def run_jobs(selection: Selection, jobs: Sequence[FileJob], *, unblind: bool, step: int, chunk: int,
-             progress: Callable[[int], None] | None, scheduler: str | None, n_workers: int) -> list[FileOutcome]:
+def run_jobs(
+    selection: Selection,
+    jobs: Sequence[FileJob],
+    *,
+    unblind: bool,
+    step: int,
+    chunk: int,
+    progress: Callable[[int], None] | None,
+    scheduler: str | None,
+    n_workers: int,
+) -> list[FileOutcome]:
     """Run the jobs in this process (no scheduler and ``n_workers <= 1``), else with Dask."""
     if scheduler is None and n_workers <= 1:
         return run_serial(selection, jobs, unblind, step, chunk, progress)

@@ -46,8 +46,15 @@ import numpy as np
 
 from na64stat.core.errors import InputError
 
-__all__ = ["Expression", "ExpressionError", "FUNCTIONS", "REDUCTIONS", "MAX_EXPRESSION_LENGTH", "MAX_EXPRESSION_NODES",
-           "MAX_EXPRESSION_DEPTH"]
+__all__ = [
+    "Expression",
+    "ExpressionError",
+    "FUNCTIONS",
+    "REDUCTIONS",
+    "MAX_EXPRESSION_LENGTH",
+    "MAX_EXPRESSION_NODES",
+    "MAX_EXPRESSION_DEPTH",
+]
 
 Array = Any  # numpy.ndarray | awkward.Array
 Evaluator = Callable[[Mapping[str, Array]], Array]
@@ -80,13 +87,23 @@ FUNCTIONS: dict[str, Callable[..., Array]] = {
 REDUCTIONS = ("sum", "mean", "min", "max", "any", "all", "count")
 
 _BINARY = {
-    ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
-    ast.FloorDiv: np.floor_divide, ast.Mod: np.mod, ast.Pow: np.power,
-    ast.BitAnd: np.logical_and, ast.BitOr: np.logical_or,
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.Div: np.true_divide,
+    ast.FloorDiv: np.floor_divide,
+    ast.Mod: np.mod,
+    ast.Pow: np.power,
+    ast.BitAnd: np.logical_and,
+    ast.BitOr: np.logical_or,
 }
 _COMPARE = {
-    ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal,
-    ast.Eq: np.equal, ast.NotEq: np.not_equal,
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
 }
 
 
@@ -119,8 +136,14 @@ def _reduce(name: str, x: Array) -> Array:
 #: (measured on (200000, 3) and (200000, 4) arrays; tests compare the results
 #: with numpy's reductions).
 _SMALL_WIDTH = 16
-_PAIRWISE = {"sum": np.add, "mean": np.add, "min": np.minimum, "max": np.maximum,
-             "any": np.logical_or, "all": np.logical_and}
+_PAIRWISE = {
+    "sum": np.add,
+    "mean": np.add,
+    "min": np.minimum,
+    "max": np.maximum,
+    "any": np.logical_or,
+    "all": np.logical_and,
+}
 
 
 def _reduce_columns(name: str, x: np.ndarray) -> np.ndarray:
@@ -157,12 +180,16 @@ class Expression:
         if not source:
             raise ExpressionError(f"{where}: empty expression")
         if len(source) > MAX_EXPRESSION_LENGTH:
-            raise ExpressionError(f"{where}: expression of {len(source)} characters is longer than the limit of "
-                                  f"{MAX_EXPRESSION_LENGTH} (use definitions for long expressions)")
+            raise ExpressionError(
+                f"{where}: expression of {len(source)} characters is longer than the limit of "
+                f"{MAX_EXPRESSION_LENGTH} (use definitions for long expressions)"
+            )
         try:
             tree = ast.parse(source, mode="eval")
         except SyntaxError as exc:
-            raise ExpressionError(f"{where}: cannot parse {source!r}: {exc.msg}\n{_caret(source, exc.offset, None)}") from None
+            raise ExpressionError(
+                f"{where}: cannot parse {source!r}: {exc.msg}\n{_caret(source, exc.offset, None)}"
+            ) from None
         except (RecursionError, MemoryError):
             raise ExpressionError(f"{where}: expression nested too deeply to parse") from None
         _check_size(tree.body, where)
@@ -187,10 +214,14 @@ def _check_size(root: ast.AST, where: str) -> None:
         node, depth = stack.pop()
         count += 1
         if count > MAX_EXPRESSION_NODES:
-            raise ExpressionError(f"{where}: expression has more than {MAX_EXPRESSION_NODES} terms "
-                                  "(use definitions for long expressions)")
+            raise ExpressionError(
+                f"{where}: expression has more than {MAX_EXPRESSION_NODES} terms "
+                "(use definitions for long expressions)"
+            )
         if depth > MAX_EXPRESSION_DEPTH:
-            raise ExpressionError(f"{where}: expression nested deeper than {MAX_EXPRESSION_DEPTH} levels")
+            raise ExpressionError(
+                f"{where}: expression nested deeper than {MAX_EXPRESSION_DEPTH} levels"
+            )
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
@@ -283,7 +314,9 @@ class _Compiler:
             raise self.fail(node, "constant too large for a float") from None
         if folded is not None:
             return lambda arrays: folded
-        if isinstance(node.op, ast.Pow):  # float powers: no integer overflow, no "negative integer power" error
+        if isinstance(
+            node.op, ast.Pow
+        ):  # float powers: no integer overflow, no "negative integer power" error
             left, right = self.compile(node.left), self.compile(node.right)
             return lambda arrays: _float_power(left(arrays), right(arrays))
         left, right = self.compile(node.left), self.compile(node.right)
@@ -335,7 +368,11 @@ class _Compiler:
         items = index_node.elts if isinstance(index_node, ast.Tuple) else [index_node]
         index = []
         for item in items:
-            if not (isinstance(item, ast.Constant) and isinstance(item.value, int) and not isinstance(item.value, bool)):
+            if not (
+                isinstance(item, ast.Constant)
+                and isinstance(item.value, int)
+                and not isinstance(item.value, bool)
+            ):
                 raise self.fail(item, "only integer constants can index a branch")
             index.append(item.value)
         key = (slice(None), *index)
@@ -345,7 +382,9 @@ class _Compiler:
             try:
                 return value[key]
             except (IndexError, ValueError, TypeError) as exc:
-                raise ExpressionError(f"{self.where}: index {index} out of range in {self.source!r}: {exc}") from None
+                raise ExpressionError(
+                    f"{self.where}: index {index} out of range in {self.source!r}: {exc}"
+                ) from None
 
         return evaluate
 

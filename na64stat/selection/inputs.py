@@ -42,13 +42,17 @@ def expand_inputs(patterns: Sequence[str], base: Path | None = None) -> list[str
         matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
         matches = [m for m in matches if os.path.isfile(m)]
         if not matches:
-            raise InputError(f"input {pattern!r} matches no file (searched {os.path.abspath(full)})")
+            raise InputError(
+                f"input {pattern!r} matches no file (searched {os.path.abspath(full)})"
+            )
         files.extend(matches)
     return list(dict.fromkeys(files))
 
 
 def resolve_samples(
-    selection: Selection, input_dir: str | os.PathLike[str] | None = None, extra: Mapping[str, Sequence[str]] | None = None
+    selection: Selection,
+    input_dir: str | os.PathLike[str] | None = None,
+    extra: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, list[str]]:
     """Sample name -> files, from the selection's ``samples`` (globs relative to ``input_dir``) and ``extra``.
 
@@ -70,15 +74,22 @@ def resolve_samples(
     for name, patterns in (extra or {}).items():
         out[name] = expand_inputs(patterns, None)
     if not out:
-        raise InputError(f"selection {selection.source}: no input files (give samples with files, or --sample NAME=GLOB)")
+        raise InputError(
+            f"selection {selection.source}: no input files (give samples with files, or --sample NAME=GLOB)"
+        )
     return out
 
 
 #: uproot's RNTuple reader classes (``f[name] = arrays`` writes RNTuples with uproot >= 5.7); read like a
 #: TTree. The class is ROOT::RNTuple from uproot 5.5 on, ROOT::Experimental::RNTuple before.
-_RNTUPLE = tuple(cls for cls in (getattr(uproot.models.RNTuple, name, None) for name in
-                                 ("Model_ROOT_3a3a_RNTuple", "Model_ROOT_3a3a_Experimental_3a3a_RNTuple"))
-                 if isinstance(cls, type))
+_RNTUPLE = tuple(
+    cls
+    for cls in (
+        getattr(uproot.models.RNTuple, name, None)
+        for name in ("Model_ROOT_3a3a_RNTuple", "Model_ROOT_3a3a_Experimental_3a3a_RNTuple")
+    )
+    if isinstance(cls, type)
+)
 
 
 def is_rntuple(tree: Any) -> bool:
@@ -100,7 +111,9 @@ def open_tree(path: str, tree_name: str) -> tuple[Any, Any]:
         raise InputError(f"{path}: no tree {tree_name!r}; the file has {keys}") from None
     if not isinstance(tree, (uproot.TTree, *_RNTUPLE)):
         handle.close()
-        raise InputError(f"{path}: {tree_name!r} is a {type(tree).__name__}, not a TTree or RNTuple")
+        raise InputError(
+            f"{path}: {tree_name!r} is a {type(tree).__name__}, not a TTree or RNTuple"
+        )
     return handle, tree
 
 

@@ -22,10 +22,24 @@ from na64stat.core.errors import InputError
 from na64stat.selection.config import HistogramSpec, Region, Selection
 from na64stat.selection.expressions import Expression, ExpressionError
 from na64stat.selection.inputs import check_branches, is_rntuple, open_tree
-from na64stat.selection.planning import DEFAULT_STEP, FileJob, Task, basket_offsets, file_tasks, split_bounds
+from na64stat.selection.planning import (
+    DEFAULT_STEP,
+    FileJob,
+    Task,
+    basket_offsets,
+    file_tasks,
+    split_bounds,
+)
 from na64stat.selection.records import Counts, Cutflow, RegionResult, SampleResult
 
-__all__ = ["DEFAULT_CHUNK", "CompiledSample", "compile_sample", "read_chunks", "run_task", "run_file"]
+__all__ = [
+    "DEFAULT_CHUNK",
+    "CompiledSample",
+    "compile_sample",
+    "read_chunks",
+    "run_task",
+    "run_file",
+]
 
 #: Entries read at once inside a task.
 DEFAULT_CHUNK = 200_000
@@ -50,13 +64,17 @@ def _per_event(value: Any, n: int, what: str, dtype: Any) -> np.ndarray:
     """An expression's result as one value per event."""
     if isinstance(value, ak.Array):
         if value.ndim != 1:
-            raise InputError(f"{what} gives a list per event; reduce it with any(), all(), sum(), count(), ...")
+            raise InputError(
+                f"{what} gives a list per event; reduce it with any(), all(), sum(), count(), ..."
+            )
         value = ak.to_numpy(value)
     array = np.asarray(value, dtype=dtype)
     if array.ndim == 0:
         return np.full(n, array.item(), dtype=dtype)
     if array.shape != (n,):
-        raise InputError(f"{what} gives shape {array.shape[1:]} per event; reduce it with sum(), max(), ...")
+        raise InputError(
+            f"{what} gives shape {array.shape[1:]} per event; reduce it with sum(), max(), ..."
+        )
     return array
 
 
@@ -94,7 +112,9 @@ def _branch_closure(expression: Expression, definitions: Mapping[str, Expression
     return out
 
 
-def _fill_values(value: Any, mask: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fill_values(
+    value: Any, mask: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Selected values (flattened for jagged branches, weights broadcast) of one histogram variable."""
     if isinstance(value, ak.Array) and value.ndim > 1:
         selected = value[mask]
@@ -124,7 +144,10 @@ def compile_sample(selection: Selection, sample: str, is_data: bool) -> Compiled
     """The branches, definitions, weight and per-cut branch sets of one sample."""
     definitions = selection.definitions_for(sample)
     return CompiledSample(
-        selection, sample, tuple(selection.branches_for(sample, is_data)), definitions,
+        selection,
+        sample,
+        tuple(selection.branches_for(sample, is_data)),
+        definitions,
         selection.weight_for(sample, is_data),
         tuple(frozenset(_branch_closure(c.expression, definitions)) for c in selection.cuts),
     )
@@ -187,10 +210,17 @@ class _Tally:
 
     def freeze(self, files: tuple[str, ...]) -> SampleResult:
         """The frozen result (histograms handed over, not copied)."""
-        cutflow = Cutflow(self.total.freeze_one(0), self.cuts.freeze(), self.nan, self.n_minus_1.freeze())
-        regions = {name: RegionResult(sums.freeze_one(0), self.histograms[name]) for name, sums in self.regions.items()}
+        cutflow = Cutflow(
+            self.total.freeze_one(0), self.cuts.freeze(), self.nan, self.n_minus_1.freeze()
+        )
+        regions = {
+            name: RegionResult(sums.freeze_one(0), self.histograms[name])
+            for name, sums in self.regions.items()
+        }
         e = self.empty
-        return SampleResult(e.sample, e.is_data, cutflow, regions, e.blinded, self.entries_read, files)
+        return SampleResult(
+            e.sample, e.is_data, cutflow, regions, e.blinded, self.entries_read, files
+        )
 
 
 def _weights(compiled: CompiledSample, env: _Env, n: int, where: str) -> np.ndarray | None:
@@ -200,8 +230,14 @@ def _weights(compiled: CompiledSample, env: _Env, n: int, where: str) -> np.ndar
     return _per_event(compiled.weight.evaluate(env), n, f"{where}: weight {compiled.weight}", float)
 
 
-def _count_cuts(tally: _Tally, compiled: CompiledSample, masks: Sequence[np.ndarray], sums: _Sums,
-                arrays: Mapping[str, Any], n: int) -> None:
+def _count_cuts(
+    tally: _Tally,
+    compiled: CompiledSample,
+    masks: Sequence[np.ndarray],
+    sums: _Sums,
+    arrays: Mapping[str, Any],
+    n: int,
+) -> None:
     """The cutflow (events after cuts 1..k) and the events failing cut k with a NaN in its branches."""
     nan_cache: dict[str, np.ndarray] = {}
 
@@ -235,8 +271,15 @@ def _count_n_minus_1(tally: _Tally, masks: Sequence[np.ndarray], sums: _Sums, n:
     return prefix[-1]
 
 
-def _region_mask(region: Region, compiled: CompiledSample, env: _Env, masks: Mapping[str, np.ndarray],
-                 all_cuts: np.ndarray, n: int, where: str) -> np.ndarray:
+def _region_mask(
+    region: Region,
+    compiled: CompiledSample,
+    env: _Env,
+    masks: Mapping[str, np.ndarray],
+    all_cuts: np.ndarray,
+    n: int,
+    where: str,
+) -> np.ndarray:
     """Events of one region: its cuts and its ``where`` condition."""
     if region.cuts == tuple(c.name for c in compiled.selection.cuts):
         mask = all_cuts.copy()
@@ -249,22 +292,47 @@ def _region_mask(region: Region, compiled: CompiledSample, env: _Env, masks: Map
     return mask
 
 
-def _fill_histogram(tally: _Tally, region: str, spec: HistogramSpec, env: _Env, mask: np.ndarray,
-                    weights: np.ndarray, n: int, where: str) -> None:
+def _fill_histogram(
+    tally: _Tally,
+    region: str,
+    spec: HistogramSpec,
+    env: _Env,
+    mask: np.ndarray,
+    weights: np.ndarray,
+    n: int,
+    where: str,
+) -> None:
     """Fill one histogram of a region with the region's events (times the histogram's own weight)."""
-    hw = weights if spec.weight is None else weights * _per_event(
-        spec.weight.evaluate(env), n, f"{where}: histogram {spec.name!r} weight", float)
+    hw = (
+        weights
+        if spec.weight is None
+        else weights
+        * _per_event(
+            spec.weight.evaluate(env), n, f"{where}: histogram {spec.name!r} weight", float
+        )
+    )
     columns, fill_weights = [], None
     for variable in spec.variables:
         values, fill_weights = _fill_values(variable.evaluate(env), mask, hw)
         columns.append(values)
     if len({len(c) for c in columns}) > 1:
-        raise InputError(f"{where}: histogram {spec.name!r}: variables have different lengths per event")
+        raise InputError(
+            f"{where}: histogram {spec.name!r}: variables have different lengths per event"
+        )
     tally.histograms[region][spec.name].fill(*columns, weight=fill_weights)
 
 
-def _fill_regions(tally: _Tally, compiled: CompiledSample, env: _Env, masks: Sequence[np.ndarray],
-                  all_cuts: np.ndarray, sums: _Sums, w: np.ndarray | None, n: int, where: str) -> None:
+def _fill_regions(
+    tally: _Tally,
+    compiled: CompiledSample,
+    env: _Env,
+    masks: Sequence[np.ndarray],
+    all_cuts: np.ndarray,
+    sums: _Sums,
+    w: np.ndarray | None,
+    n: int,
+    where: str,
+) -> None:
     """Yields and histograms of every region looked at (blinded ones are skipped)."""
     sel = compiled.selection
     by_name = dict(zip([c.name for c in sel.cuts], masks))
@@ -282,16 +350,26 @@ def _fill_regions(tally: _Tally, compiled: CompiledSample, env: _Env, masks: Seq
                 _fill_histogram(tally, region.name, spec, env, mask, ones, n, where)
 
 
-def _accumulate(tally: _Tally, compiled: CompiledSample, arrays: Mapping[str, Any], n: int, where: str) -> None:
+def _accumulate(
+    tally: _Tally, compiled: CompiledSample, arrays: Mapping[str, Any], n: int, where: str
+) -> None:
     """Add one chunk of ``n`` events (``arrays``: branch -> values) to the tally; errors name ``where``."""
     env = _Env(arrays, compiled.definitions)
     try:
         w = _weights(compiled, env, n, where)
         sums = _Sums(w)
-        masks = [_per_event(c.expression.evaluate(env), n, f"{where}: cut {c.name!r}", bool)
-                 for c in compiled.selection.cuts]
-        tally.total.add(0, (n, float(n) if w is None else float(w.sum()),
-                            float(n) if sums.w2 is None else float(sums.w2.sum())))
+        masks = [
+            _per_event(c.expression.evaluate(env), n, f"{where}: cut {c.name!r}", bool)
+            for c in compiled.selection.cuts
+        ]
+        tally.total.add(
+            0,
+            (
+                n,
+                float(n) if w is None else float(w.sum()),
+                float(n) if sums.w2 is None else float(sums.w2.sum()),
+            ),
+        )
         _count_cuts(tally, compiled, masks, sums, arrays, n)
         all_cuts = _count_n_minus_1(tally, masks, sums, n)
         _fill_regions(tally, compiled, env, masks, all_cuts, sums, w, n, where)
@@ -299,19 +377,25 @@ def _accumulate(tally: _Tally, compiled: CompiledSample, arrays: Mapping[str, An
         raise InputError(f"{where}: {exc}") from None
 
 
-def _chunk_bounds(tree: Any, offsets: Sequence[int], start: int, stop: int, chunk: int) -> list[int]:
+def _chunk_bounds(
+    tree: Any, offsets: Sequence[int], start: int, stop: int, chunk: int
+) -> list[int]:
     """Entry boundaries of the chunks of [start, stop): basket offsets about ``chunk`` apart."""
     inner = [o for o in offsets if start < o < stop]
     bounds = split_bounds([start, *inner, stop], stop, chunk) if stop > start else [start]
     bounds = [b for b in bounds if b >= start]
-    if is_rntuple(tree) and stop > start:  # clusters can be large: read at most ``chunk`` entries at once
+    if (
+        is_rntuple(tree) and stop > start
+    ):  # clusters can be large: read at most ``chunk`` entries at once
         bounds = sorted({*bounds, *range(start, stop, chunk)})
     return bounds
 
 
 def _read_rntuple(tree: Any, branches: Sequence[str], lo: int, hi: int) -> dict[str, Any]:
     """One chunk of an RNTuple: flat and fixed-size fields as numpy, jagged ones stay awkward."""
-    got = tree.arrays(list(branches), entry_start=lo, entry_stop=hi, library="ak") if branches else {}
+    got = (
+        tree.arrays(list(branches), entry_start=lo, entry_stop=hi, library="ak") if branches else {}
+    )
     arrays: dict[str, Any] = {}
     for b in branches:
         try:
@@ -321,13 +405,21 @@ def _read_rntuple(tree: Any, branches: Sequence[str], lo: int, hi: int) -> dict[
     return arrays
 
 
-def read_chunks(tree: Any, branches: Sequence[str], offsets: Sequence[int], start: int, stop: int,
-                chunk: int) -> Iterator[tuple[dict[str, Any], int]]:
+def read_chunks(
+    tree: Any, branches: Sequence[str], offsets: Sequence[int], start: int, stop: int, chunk: int
+) -> Iterator[tuple[dict[str, Any], int]]:
     """(arrays, n) of ``branches`` in entry chunks at the basket ``offsets``: numpy for flat / fixed-size,
     awkward for jagged branches."""
     rntuple = is_rntuple(tree)
-    jagged = [] if rntuple else [b for b in branches
-                                 if isinstance(tree[b].interpretation, uproot.interpretation.jagged.AsJagged)]
+    jagged = (
+        []
+        if rntuple
+        else [
+            b
+            for b in branches
+            if isinstance(tree[b].interpretation, uproot.interpretation.jagged.AsJagged)
+        ]
+    )
     flat = [b for b in branches if b not in jagged]
     bounds = _chunk_bounds(tree, offsets, start, stop, chunk)
     for lo, hi in zip(bounds[:-1], bounds[1:]):
@@ -343,30 +435,49 @@ def read_chunks(tree: Any, branches: Sequence[str], offsets: Sequence[int], star
         yield arrays, hi - lo
 
 
-def _run_range(selection: Selection, compiled: CompiledSample, tree: Any, offsets: Sequence[int], task: Task,
-               is_data: bool, unblind: bool, chunk: int) -> SampleResult:
+def _run_range(
+    selection: Selection,
+    compiled: CompiledSample,
+    tree: Any,
+    offsets: Sequence[int],
+    task: Task,
+    is_data: bool,
+    unblind: bool,
+    chunk: int,
+) -> SampleResult:
     """The result of one task on an open tree; errors name the file (and the item at fault)."""
     tally = _Tally(SampleResult.empty(selection, task.sample, is_data, unblind))
     where = f"{task.path} (sample {task.sample!r})"
     try:
-        for arrays, n in read_chunks(tree, compiled.branches, offsets, task.entry_start, task.entry_stop, chunk):
+        for arrays, n in read_chunks(
+            tree, compiled.branches, offsets, task.entry_start, task.entry_stop, chunk
+        ):
             try:
                 _accumulate(tally, compiled, arrays, n, where)
             except InputError:
                 raise
             except Exception as exc:  # numpy / awkward refusing an operation: the selection's fault, not the file's
-                raise InputError(f"{where}: cannot evaluate the selection ({type(exc).__name__}: {exc})") from None
+                raise InputError(
+                    f"{where}: cannot evaluate the selection ({type(exc).__name__}: {exc})"
+                ) from None
             tally.entries_read += n
     except InputError:
         raise
     except Exception as exc:  # decompression / deserialisation of a damaged file
-        raise InputError(f"{task.path}: cannot read entries {task.entry_start}-{task.entry_stop} "
-                         f"of tree {selection.tree!r} ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"{task.path}: cannot read entries {task.entry_start}-{task.entry_stop} "
+            f"of tree {selection.tree!r} ({type(exc).__name__}: {exc})"
+        ) from None
     return tally.freeze((task.path,))
 
 
-def run_task(selection: Selection, task: Task, is_data: bool, unblind: bool = False,
-             chunk: int = DEFAULT_CHUNK) -> SampleResult:
+def run_task(
+    selection: Selection,
+    task: Task,
+    is_data: bool,
+    unblind: bool = False,
+    chunk: int = DEFAULT_CHUNK,
+) -> SampleResult:
     """Process one task; errors name the file (and the item at fault)."""
     compiled = compile_sample(selection, task.sample, is_data)
     handle, tree = open_tree(task.path, selection.tree)
@@ -376,8 +487,13 @@ def run_task(selection: Selection, task: Task, is_data: bool, unblind: bool = Fa
         return _run_range(selection, compiled, tree, offsets, task, is_data, unblind, chunk)
 
 
-def run_file(selection: Selection, job: FileJob, unblind: bool = False, step: int = DEFAULT_STEP,
-             chunk: int = DEFAULT_CHUNK) -> tuple[list[Task], dict[tuple[int, int], SampleResult]]:
+def run_file(
+    selection: Selection,
+    job: FileJob,
+    unblind: bool = False,
+    step: int = DEFAULT_STEP,
+    chunk: int = DEFAULT_CHUNK,
+) -> tuple[list[Task], dict[tuple[int, int], SampleResult]]:
     """Open a file once, split it into tasks and run those not in ``job.skip``.
 
     Returns the file's tasks and the results computed, keyed by (start, stop).
@@ -388,6 +504,9 @@ def run_file(selection: Selection, job: FileJob, unblind: bool = False, step: in
         check_branches(job.path, tree, compiled.branches, selection.tree)
         offsets = basket_offsets(tree, compiled.branches)
         tasks = file_tasks(job.sample, job.path, tree, offsets, step)
-        done = {t.range: _run_range(selection, compiled, tree, offsets, t, job.is_data, unblind, chunk)
-                for t in tasks if t.range not in job.skip}
+        done = {
+            t.range: _run_range(selection, compiled, tree, offsets, t, job.is_data, unblind, chunk)
+            for t in tasks
+            if t.range not in job.skip
+        }
     return tasks, done

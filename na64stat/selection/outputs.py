@@ -30,8 +30,16 @@ from na64stat.core.loaders import load_json
 from na64stat.selection.records import Counts, SampleResult, SelectionRun
 from na64stat.simulation.rootio import write_root_objects
 
-__all__ = ["summary", "cutflow_table", "short_summary", "write_outputs", "load_histograms", "histograms_to_json",
-           "holds_unblinded_data", "is_unblinded"]
+__all__ = [
+    "summary",
+    "cutflow_table",
+    "short_summary",
+    "write_outputs",
+    "load_histograms",
+    "histograms_to_json",
+    "holds_unblinded_data",
+    "is_unblinded",
+]
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -45,28 +53,49 @@ def _cutflow_rows(run: SelectionRun, result: SampleResult) -> list[dict[str, Any
     prev_raw, prev_w = int(cf.total.raw), float(cf.total.sum_w)
     for k, cut in enumerate(run.selection.cuts):
         raw, w = int(cf.after_cut.raw[k]), float(cf.after_cut.sum_w[k])
-        rows.append({
-            "cut": cut.name, "description": cut.description, "expression": str(cut.expression),
-            "raw": raw, "weighted": w, "weighted_error": math.sqrt(cf.after_cut.sum_w2[k]),
-            "relative_efficiency": _ratio(w, prev_w), "cumulative_efficiency": _ratio(w, float(cf.total.sum_w)),
-            "raw_relative_efficiency": _ratio(raw, prev_raw), "failed_with_nan": int(cf.failed_with_nan[k]),
-        })
+        rows.append(
+            {
+                "cut": cut.name,
+                "description": cut.description,
+                "expression": str(cut.expression),
+                "raw": raw,
+                "weighted": w,
+                "weighted_error": math.sqrt(cf.after_cut.sum_w2[k]),
+                "relative_efficiency": _ratio(w, prev_w),
+                "cumulative_efficiency": _ratio(w, float(cf.total.sum_w)),
+                "raw_relative_efficiency": _ratio(raw, prev_raw),
+                "failed_with_nan": int(cf.failed_with_nan[k]),
+            }
+        )
         prev_raw, prev_w = raw, w
     return rows
 
 
 def _counts(counts: Counts) -> dict[str, Any]:
     """``{"raw", "weighted", "weighted_error"}`` of one count."""
-    return {"raw": int(counts.raw), "weighted": float(counts.sum_w), "weighted_error": math.sqrt(counts.sum_w2)}
+    return {
+        "raw": int(counts.raw),
+        "weighted": float(counts.sum_w),
+        "weighted_error": math.sqrt(counts.sum_w2),
+    }
 
 
 def _sample_summary(run: SelectionRun, result: SampleResult) -> dict[str, Any]:
     sel = run.selection
     nm1 = result.cutflow.n_minus_1
-    nminus1 = [{"cut": cut.name, "raw": int(nm1.raw[k]), "weighted": float(nm1.sum_w[k]),
-                "weighted_error": math.sqrt(nm1.sum_w2[k])} for k, cut in enumerate(sel.cuts)]
-    regions: dict[str, Any] = {r.name: "blinded" if r.name in result.blinded else _counts(result.regions[r.name].counts)
-                               for r in sel.regions}
+    nminus1 = [
+        {
+            "cut": cut.name,
+            "raw": int(nm1.raw[k]),
+            "weighted": float(nm1.sum_w[k]),
+            "weighted_error": math.sqrt(nm1.sum_w2[k]),
+        }
+        for k, cut in enumerate(sel.cuts)
+    ]
+    regions: dict[str, Any] = {
+        r.name: "blinded" if r.name in result.blinded else _counts(result.regions[r.name].counts)
+        for r in sel.regions
+    }
     return {
         "data": result.is_data,
         "files": run.inputs.get(result.sample, list(result.files)),
@@ -82,12 +111,28 @@ def summary(run: SelectionRun) -> dict[str, Any]:
     sel = run.selection
     return {
         "na64stat_version": __version__,
-        "selection": {"name": sel.name, "source": sel.source, "digest": sel.digest, "tree": sel.tree,
-                      "description": sel.description},
-        "regions": {r.name: {"cuts": list(r.cuts), "where": str(r.where) if r.where else None,
-                             "blinded": r.blinded, "description": r.description} for r in sel.regions},
+        "selection": {
+            "name": sel.name,
+            "source": sel.source,
+            "digest": sel.digest,
+            "tree": sel.tree,
+            "description": sel.description,
+        },
+        "regions": {
+            r.name: {
+                "cuts": list(r.cuts),
+                "where": str(r.where) if r.where else None,
+                "blinded": r.blinded,
+                "description": r.description,
+            }
+            for r in sel.regions
+        },
         "samples": {name: _sample_summary(run, result) for name, result in run.samples.items()},
-        "tasks": {"total": run.n_tasks, "from_cache": run.n_cached, "entries_read": run.entries_read},
+        "tasks": {
+            "total": run.n_tasks,
+            "from_cache": run.n_cached,
+            "entries_read": run.entries_read,
+        },
     }
 
 
@@ -103,8 +148,13 @@ def cutflow_table(run: SelectionRun, sample: str) -> str:
     weighted = not s["data"]
     head = f"sample {sample} ({'data' if s['data'] else 'MC'}): {s['total']['raw']} events"
     if weighted:
-        head += f", weighted {_fmt(s['total']['weighted'])} +- {_fmt(s['total']['weighted_error'], 2)}"
-    lines = [head, f"{'cut':<22}{'raw':>12}{'weighted':>14}{'+-':>10}{'rel.eff':>9}{'cum.eff':>9}{'NaN':>7}{'N-1 raw':>11}"]
+        head += (
+            f", weighted {_fmt(s['total']['weighted'])} +- {_fmt(s['total']['weighted_error'], 2)}"
+        )
+    lines = [
+        head,
+        f"{'cut':<22}{'raw':>12}{'weighted':>14}{'+-':>10}{'rel.eff':>9}{'cum.eff':>9}{'NaN':>7}{'N-1 raw':>11}",
+    ]
     for row, nm1 in zip(s["cutflow"], s["n_minus_1"]):
         lines.append(
             f"{row['cut']:<22}{row['raw']:>12}{_fmt(row['weighted']):>14}{_fmt(row['weighted_error'], 2):>10}"
@@ -115,8 +165,10 @@ def cutflow_table(run: SelectionRun, sample: str) -> str:
         if value == "blinded":
             lines.append(f"  region {name}: blinded")
         else:
-            lines.append(f"  region {name}: {value['raw']} events, weighted {_fmt(value['weighted'])} "
-                         f"+- {_fmt(value['weighted_error'], 2)}")
+            lines.append(
+                f"  region {name}: {value['raw']} events, weighted {_fmt(value['weighted'])} "
+                f"+- {_fmt(value['weighted_error'], 2)}"
+            )
     return "\n".join(lines)
 
 
@@ -131,21 +183,36 @@ def short_summary(run: SelectionRun, sample: str) -> str:
         passed = f"{last['raw']} pass all cuts"
     else:
         passed = f"{last['raw']} pass all cuts (expected {_fmt(last['weighted'])} +- {_fmt(last['weighted_error'], 2)})"
-    regions = [f"{name} blinded" if value == "blinded"
-               else f"{name} {value['raw'] if s['data'] else _fmt(value['weighted'])}"
-               for name, value in s["regions"].items()]
+    regions = [
+        f"{name} blinded"
+        if value == "blinded"
+        else f"{name} {value['raw'] if s['data'] else _fmt(value['weighted'])}"
+        for name, value in s["regions"].items()
+    ]
     line = f"{sample} ({'data' if s['data'] else 'MC'}): {s['total']['raw']} events, {passed}"
     return line + (f"; regions: {', '.join(regions)}" if regions else "")
 
 
 def is_unblinded(info: Any) -> bool:
     """Whether a ``cutflow.json`` content shows data in a region the selection blinds (an unblinded run)."""
-    if not isinstance(info, dict) or not isinstance(info.get("samples"), dict) or not isinstance(info.get("regions"), dict):
+    if (
+        not isinstance(info, dict)
+        or not isinstance(info.get("samples"), dict)
+        or not isinstance(info.get("regions"), dict)
+    ):
         return False
-    blinded = {name for name, region in info["regions"].items() if isinstance(region, dict) and region.get("blinded")}
-    return any(isinstance(sample, dict) and sample.get("data") and isinstance(sample.get("regions"), dict)
-               and any(sample["regions"].get(name, "blinded") != "blinded" for name in blinded)
-               for sample in info["samples"].values())
+    blinded = {
+        name
+        for name, region in info["regions"].items()
+        if isinstance(region, dict) and region.get("blinded")
+    }
+    return any(
+        isinstance(sample, dict)
+        and sample.get("data")
+        and isinstance(sample.get("regions"), dict)
+        and any(sample["regions"].get(name, "blinded") != "blinded" for name in blinded)
+        for sample in info["samples"].values()
+    )
 
 
 def holds_unblinded_data(folder: str | os.PathLike[str]) -> bool:
@@ -161,17 +228,23 @@ def holds_unblinded_data(folder: str | os.PathLike[str]) -> bool:
 
 def histograms_to_json(run: SelectionRun) -> dict[str, Any]:
     """Nested {sample: {region: {name: UHI dict}}} of every histogram."""
-    return {sample: {region: {name: h._to_uhi_() for name, h in by_name.items()}
-                     for region, by_name in result.histograms.items()}
-            for sample, result in run.samples.items()}
+    return {
+        sample: {
+            region: {name: h._to_uhi_() for name, h in by_name.items()}
+            for region, by_name in result.histograms.items()
+        }
+        for sample, result in run.samples.items()
+    }
 
 
 def load_histograms(path: str | os.PathLike[str]) -> dict[str, dict[str, dict[str, hist.Hist]]]:
     """Reload ``histograms.json`` as hist objects (lossless: values, variances, flow bins)."""
     content = load_json(path, "histogram file", object_hook=uhi_json.object_hook)
     try:
-        return {s: {r: {n: hist.Hist(d) for n, d in by_name.items()} for r, by_name in regions.items()}
-                for s, regions in content["histograms"].items()}
+        return {
+            s: {r: {n: hist.Hist(d) for n, d in by_name.items()} for r, by_name in regions.items()}
+            for s, regions in content["histograms"].items()
+        }
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{path}: not a na64stat histogram file ({exc})") from None
 
@@ -181,14 +254,26 @@ def write_outputs(run: SelectionRun, out_dir: str | os.PathLike[str]) -> list[Pa
     out = Path(out_dir)
     info = summary(run)
     text = "\n\n".join(cutflow_table(run, s) for s in run.samples) + "\n"
-    hists_json = json.dumps({"na64stat_version": __version__, "selection": run.selection.name,
-                             "histograms": histograms_to_json(run)}, default=uhi_json.default)
-    objects = {f"{sample}/{region}/{name}": h
-               for sample, result in run.samples.items()
-               for region, by_name in result.histograms.items() for name, h in by_name.items()}
+    hists_json = json.dumps(
+        {
+            "na64stat_version": __version__,
+            "selection": run.selection.name,
+            "histograms": histograms_to_json(run),
+        },
+        default=uhi_json.default,
+    )
+    objects = {
+        f"{sample}/{region}/{name}": h
+        for sample, result in run.samples.items()
+        for region, by_name in result.histograms.items()
+        for name, h in by_name.items()
+    }
     with OutputSet(out) as staged:  # the four files appear together or not at all
-        written = [staged.write_json("cutflow.json", info), staged.write_text("cutflow.txt", text),
-                   staged.write_text("histograms.json", hists_json + "\n")]
+        written = [
+            staged.write_json("cutflow.json", info),
+            staged.write_text("cutflow.txt", text),
+            staged.write_text("histograms.json", hists_json + "\n"),
+        ]
         if objects:
             write_root_objects(staged.path("histograms.root"), objects, key=run.selection.digest)
             written.append(out / "histograms.root")
@@ -200,7 +285,9 @@ def region_yield(run: SelectionRun, sample: str, region: str) -> tuple[float, fl
     result = run.samples[sample]
     names = [r.name for r in run.selection.regions]
     if region not in names:
-        raise InputError(f"selection {run.selection.name!r} has no region {region!r}; regions are {names}")
+        raise InputError(
+            f"selection {run.selection.name!r} has no region {region!r}; regions are {names}"
+        )
     if region in result.blinded:
         raise InputError(f"region {region!r} is blinded for sample {sample!r}")
     counts = result.regions[region].counts

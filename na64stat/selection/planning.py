@@ -18,7 +18,15 @@ from typing import Any
 from na64stat.selection.config import Selection
 from na64stat.selection.inputs import check_branches, is_rntuple, open_tree
 
-__all__ = ["DEFAULT_STEP", "Task", "FileJob", "basket_offsets", "split_bounds", "file_tasks", "plan_tasks"]
+__all__ = [
+    "DEFAULT_STEP",
+    "Task",
+    "FileJob",
+    "basket_offsets",
+    "split_bounds",
+    "file_tasks",
+    "plan_tasks",
+]
 
 #: Entries per task (files are split into ranges of about this many entries).
 DEFAULT_STEP = 500_000
@@ -80,7 +88,11 @@ def basket_offsets(tree: Any, branches: Sequence[str]) -> list[int]:
             starts = []
         return sorted({0, n, *(o for o in starts if 0 < o < n)})
     try:
-        return [int(o) for o in tree.common_entry_offsets(filter_name=list(branches))] if branches else [0, n]
+        return (
+            [int(o) for o in tree.common_entry_offsets(filter_name=list(branches))]
+            if branches
+            else [0, n]
+        )
     except Exception:  # pragma: no cover - uproot could not align the baskets
         return [0, n]
 
@@ -91,11 +103,17 @@ def file_tasks(sample: str, path: str, tree: Any, offsets: Sequence[int], step: 
     stat = os.stat(path)
     full = os.path.abspath(path)
     bounds = split_bounds(offsets, n, step) if n > 0 else [0, 0]
-    return [Task(sample, full, a, b, stat.st_size, stat.st_mtime_ns) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [
+        Task(sample, full, a, b, stat.st_size, stat.st_mtime_ns)
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]
 
 
 def plan_tasks(
-    selection: Selection, samples: Mapping[str, Sequence[str]], step: int = DEFAULT_STEP, data_samples: Sequence[str] = ()
+    selection: Selection,
+    samples: Mapping[str, Sequence[str]],
+    step: int = DEFAULT_STEP,
+    data_samples: Sequence[str] = (),
 ) -> list[Task]:
     """Tasks for every sample's files, split at basket boundaries into ~``step`` entries.
 

@@ -18,7 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from na64stat.core.errors import InputError
-from na64stat.selection.cache import check_cache_dir, load_plan, load_result, plan_key, store_plan, store_result, task_key
+from na64stat.selection.cache import (
+    check_cache_dir,
+    load_plan,
+    load_result,
+    plan_key,
+    store_plan,
+    store_result,
+    task_key,
+)
 from na64stat.selection.config import Selection
 from na64stat.selection.executor import FileOutcome, run_jobs
 from na64stat.selection.kernel import DEFAULT_CHUNK
@@ -82,31 +90,66 @@ def run_selection(
     cache = Path(cache_dir) if cache_dir is not None else None
     check_cache_dir(cache)
     jobs, known = _look_up_cache(selection, samples, is_data, unblind, step, cache, progress)
-    outcomes = run_jobs(selection, jobs, unblind=unblind, step=step, chunk=chunk, progress=progress,
-                        scheduler=scheduler, n_workers=n_workers)
+    outcomes = run_jobs(
+        selection,
+        jobs,
+        unblind=unblind,
+        step=step,
+        chunk=chunk,
+        progress=progress,
+        scheduler=scheduler,
+        n_workers=n_workers,
+    )
     read = _collect(selection, jobs, outcomes, unblind, step, cache, known)
-    ordered = [pair for sample, files in samples.items() for path in files
-               for pair in known[(sample, os.path.abspath(path))]]
-    merged = {sample: _merge(selection, sample, is_data[sample], unblind, ordered) for sample in samples}
+    ordered = [
+        pair
+        for sample, files in samples.items()
+        for path in files
+        for pair in known[(sample, os.path.abspath(path))]
+    ]
+    merged = {
+        sample: _merge(selection, sample, is_data[sample], unblind, ordered) for sample in samples
+    }
     n_computed = sum(len(done) for _, done in outcomes)
-    return SelectionRun(selection, merged, len(ordered), len(ordered) - n_computed, read,
-                        {s: list(f) for s, f in samples.items()})
+    return SelectionRun(
+        selection,
+        merged,
+        len(ordered),
+        len(ordered) - n_computed,
+        read,
+        {s: list(f) for s, f in samples.items()},
+    )
 
 
-def _cached_file(selection: Selection, sample: str, path: str, is_data: bool, unblind: bool,
-                 tasks: Sequence[Task], cache: Path) -> dict[tuple[int, int], SampleResult]:
+def _cached_file(
+    selection: Selection,
+    sample: str,
+    path: str,
+    is_data: bool,
+    unblind: bool,
+    tasks: Sequence[Task],
+    cache: Path,
+) -> dict[tuple[int, int], SampleResult]:
     """The cached results of a file's planned tasks, keyed by entry range (missing ones left out)."""
     cached: dict[tuple[int, int], SampleResult] = {}
     for t in tasks:
-        r = load_result(cache, task_key(selection, t, is_data, unblind), selection, sample, is_data, unblind)
+        r = load_result(
+            cache, task_key(selection, t, is_data, unblind), selection, sample, is_data, unblind
+        )
         if r is not None:
             cached[t.range] = r
     return cached
 
 
-def _look_up_cache(selection: Selection, samples: Mapping[str, Sequence[str]], is_data: Mapping[str, bool],
-                   unblind: bool, step: int, cache: Path | None, progress: Callable[[int], None] | None,
-                   ) -> tuple[list[FileJob], _Known]:
+def _look_up_cache(
+    selection: Selection,
+    samples: Mapping[str, Sequence[str]],
+    is_data: Mapping[str, bool],
+    unblind: bool,
+    step: int,
+    cache: Path | None,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[FileJob], _Known]:
     """Files still to process (with their cached ranges) and the fully cached files' results.
 
     A file whose split and every range are cached is not opened at all.
@@ -117,9 +160,15 @@ def _look_up_cache(selection: Selection, samples: Mapping[str, Sequence[str]], i
         branches = tuple(selection.branches_for(sample, is_data[sample]))
         for path in files:
             full = os.path.abspath(path)
-            planned = load_plan(cache, plan_key(path, selection.tree, branches, step)) if cache else None
+            planned = (
+                load_plan(cache, plan_key(path, selection.tree, branches, step)) if cache else None
+            )
             tasks = [t for t in planned if t.sample == sample and t.path == full] if planned else []
-            cached = _cached_file(selection, sample, full, is_data[sample], unblind, tasks, cache) if cache else {}
+            cached = (
+                _cached_file(selection, sample, full, is_data[sample], unblind, tasks, cache)
+                if cache
+                else {}
+            )
             if tasks and len(cached) == len(tasks):
                 known[(sample, full)] = [(t, cached[t.range]) for t in tasks]
                 if progress:
@@ -129,8 +178,15 @@ def _look_up_cache(selection: Selection, samples: Mapping[str, Sequence[str]], i
     return jobs, known
 
 
-def _collect(selection: Selection, jobs: Sequence[FileJob], outcomes: Sequence[FileOutcome], unblind: bool,
-             step: int, cache: Path | None, known: _Known) -> int:
+def _collect(
+    selection: Selection,
+    jobs: Sequence[FileJob],
+    outcomes: Sequence[FileOutcome],
+    unblind: bool,
+    step: int,
+    cache: Path | None,
+    known: _Known,
+) -> int:
     """Put the executed jobs' results into ``known`` (computed ones stored in the cache, skipped ones read
     from it); returns the entries read."""
     read = 0
@@ -145,13 +201,20 @@ def _collect(selection: Selection, jobs: Sequence[FileJob], outcomes: Sequence[F
                 store_result(cache, key, result)
                 read += result.entries_read
             if result is None:  # pragma: no cover - cache entry vanished meanwhile
-                raise InputError(f"{task.path}: cached result of entries {task.entry_start}-{task.entry_stop} disappeared")
+                raise InputError(
+                    f"{task.path}: cached result of entries {task.entry_start}-{task.entry_stop} disappeared"
+                )
             known.setdefault((job.sample, job.path), []).append((task, result))
     return read
 
 
-def _merge(selection: Selection, sample: str, is_data: bool, unblind: bool,
-           ordered: Sequence[tuple[Task, SampleResult]]) -> SampleResult:
+def _merge(
+    selection: Selection,
+    sample: str,
+    is_data: bool,
+    unblind: bool,
+    ordered: Sequence[tuple[Task, SampleResult]],
+) -> SampleResult:
     """One sample's result: its tasks' results added in task order."""
     total = SampleResult.empty(selection, sample, is_data, unblind)
     for task, result in ordered:

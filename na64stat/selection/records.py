@@ -76,13 +76,20 @@ class Counts:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"raw", "sum_w", "sum_w2"}`` as JSON numbers or lists."""
-        return {"raw": self.raw.tolist(), "sum_w": self.sum_w.tolist(), "sum_w2": self.sum_w2.tolist()}
+        return {
+            "raw": self.raw.tolist(),
+            "sum_w": self.sum_w.tolist(),
+            "sum_w2": self.sum_w2.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any]) -> Counts:
         """Inverse of :meth:`to_dict`; ``ValueError`` when a value is not numbers of the same shape."""
-        out = cls(_int_array(content["raw"], "raw"), _float_array(content["sum_w"], "sum_w"),
-                  _float_array(content["sum_w2"], "sum_w2"))
+        out = cls(
+            _int_array(content["raw"], "raw"),
+            _float_array(content["sum_w"], "sum_w"),
+            _float_array(content["sum_w2"], "sum_w2"),
+        )
         if not out.raw.shape == out.sum_w.shape == out.sum_w2.shape:
             raise ValueError("counts of different shapes")
         return out
@@ -113,30 +120,48 @@ class Cutflow:
     @classmethod
     def zeros(cls, n_cuts: int) -> Cutflow:
         """The cutflow of no events."""
-        return cls(Counts.zeros(), Counts.zeros(n_cuts), np.zeros(n_cuts, np.int64), Counts.zeros(n_cuts))
+        return cls(
+            Counts.zeros(), Counts.zeros(n_cuts), np.zeros(n_cuts, np.int64), Counts.zeros(n_cuts)
+        )
 
     def __add__(self, other: Cutflow) -> Cutflow:
-        return Cutflow(self.total + other.total, self.after_cut + other.after_cut,
-                       self.failed_with_nan + other.failed_with_nan, self.n_minus_1 + other.n_minus_1)
+        return Cutflow(
+            self.total + other.total,
+            self.after_cut + other.after_cut,
+            self.failed_with_nan + other.failed_with_nan,
+            self.n_minus_1 + other.n_minus_1,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (see :meth:`Counts.to_dict`)."""
-        return {"total": self.total.to_dict(), "after_cut": self.after_cut.to_dict(),
-                "failed_with_nan": self.failed_with_nan.tolist(), "n_minus_1": self.n_minus_1.to_dict()}
+        return {
+            "total": self.total.to_dict(),
+            "after_cut": self.after_cut.to_dict(),
+            "failed_with_nan": self.failed_with_nan.tolist(),
+            "n_minus_1": self.n_minus_1.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any]) -> Cutflow:
         """Inverse of :meth:`to_dict`."""
-        return cls(Counts.from_dict(content["total"]), Counts.from_dict(content["after_cut"]),
-                   _int_array(content["failed_with_nan"], "failed_with_nan"), Counts.from_dict(content["n_minus_1"]))
+        return cls(
+            Counts.from_dict(content["total"]),
+            Counts.from_dict(content["after_cut"]),
+            _int_array(content["failed_with_nan"], "failed_with_nan"),
+            Counts.from_dict(content["n_minus_1"]),
+        )
 
 
 def new_histogram(spec: HistogramSpec) -> hist.Hist:
     """An empty weighted histogram for ``spec`` (axes ``x0``, ``x1``, ... labelled as the spec says)."""
-    axes = [hist.axis.Variable(a.bin_edges, name=f"x{i}", label=a.label or str(v))
-            if a.kind != "regular"
-            else hist.axis.Regular(int(a.edges[0]), a.edges[1], a.edges[2], name=f"x{i}", label=a.label or str(v))
-            for i, (a, v) in enumerate(zip(spec.axes, spec.variables))]
+    axes = [
+        hist.axis.Variable(a.bin_edges, name=f"x{i}", label=a.label or str(v))
+        if a.kind != "regular"
+        else hist.axis.Regular(
+            int(a.edges[0]), a.edges[1], a.edges[2], name=f"x{i}", label=a.label or str(v)
+        )
+        for i, (a, v) in enumerate(zip(spec.axes, spec.variables))
+    ]
     return hist.Hist(*axes, storage=hist.storage.Weight(), name=spec.name)
 
 
@@ -167,18 +192,25 @@ class RegionResult:
     histograms: Mapping[str, hist.Hist]
 
     def __add__(self, other: RegionResult) -> RegionResult:
-        return RegionResult(self.counts + other.counts,
-                            {name: h + other.histograms[name] for name, h in self.histograms.items()})
+        return RegionResult(
+            self.counts + other.counts,
+            {name: h + other.histograms[name] for name, h in self.histograms.items()},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data; histograms as UHI dictionaries (``uhi.io.json.default`` writes their arrays)."""
-        return {"counts": self.counts.to_dict(), "histograms": {n: h._to_uhi_() for n, h in self.histograms.items()}}
+        return {
+            "counts": self.counts.to_dict(),
+            "histograms": {n: h._to_uhi_() for n, h in self.histograms.items()},
+        }
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any]) -> RegionResult:
         """Inverse of :meth:`to_dict` (histograms read with ``uhi.io.json.object_hook``)."""
-        return cls(Counts.from_dict(content["counts"]),
-                   {str(n): _hist_from_uhi(d) for n, d in content["histograms"].items()})
+        return cls(
+            Counts.from_dict(content["counts"]),
+            {str(n): _hist_from_uhi(d) for n, d in content["histograms"].items()},
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,9 +248,14 @@ class SampleResult:
     def empty(cls, selection: Selection, sample: str, is_data: bool, unblind: bool) -> SampleResult:
         """The result of no events: zero counts, empty histograms, data regions blinded unless ``unblind``."""
         blinded = tuple(r.name for r in selection.regions if r.blinded and is_data and not unblind)
-        regions = {r.name: RegionResult(Counts.zeros(), {h.name: new_histogram(h) for h in selection.histograms
-                                                          if r.name in h.regions})
-                   for r in selection.regions if r.name not in blinded}
+        regions = {
+            r.name: RegionResult(
+                Counts.zeros(),
+                {h.name: new_histogram(h) for h in selection.histograms if r.name in h.regions},
+            )
+            for r in selection.regions
+            if r.name not in blinded
+        }
         return cls(sample, is_data, Cutflow.zeros(len(selection.cuts)), regions, blinded)
 
     @property
@@ -230,36 +267,72 @@ class SampleResult:
         """Sum of two partial results of the same sample (``ValueError`` for another sample)."""
         if other.sample != self.sample:
             raise ValueError(f"cannot merge sample {other.sample!r} into {self.sample!r}")
-        return SampleResult(self.sample, self.is_data, self.cutflow + other.cutflow,
-                            {name: region + other.regions[name] for name, region in self.regions.items()},
-                            self.blinded, self.entries_read + other.entries_read,
-                            tuple(dict.fromkeys(self.files + other.files)))
+        return SampleResult(
+            self.sample,
+            self.is_data,
+            self.cutflow + other.cutflow,
+            {name: region + other.regions[name] for name, region in self.regions.items()},
+            self.blinded,
+            self.entries_read + other.entries_read,
+            tuple(dict.fromkeys(self.files + other.files)),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (write with ``json.dumps(..., default=uhi.io.json.default)``)."""
-        return {"sample": self.sample, "is_data": self.is_data, "cutflow": self.cutflow.to_dict(),
-                "regions": {name: region.to_dict() for name, region in self.regions.items()},
-                "blinded": list(self.blinded), "entries_read": self.entries_read, "files": list(self.files)}
+        return {
+            "sample": self.sample,
+            "is_data": self.is_data,
+            "cutflow": self.cutflow.to_dict(),
+            "regions": {name: region.to_dict() for name, region in self.regions.items()},
+            "blinded": list(self.blinded),
+            "entries_read": self.entries_read,
+            "files": list(self.files),
+        }
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any]) -> SampleResult:
         """Inverse of :meth:`to_dict`; ``ValueError`` / ``KeyError`` / ``TypeError`` for malformed content."""
-        sample, is_data, entries, files = (content["sample"], content["is_data"], content["entries_read"],
-                                           content["files"])
-        if not (isinstance(sample, str) and isinstance(is_data, bool) and type(entries) is int
-                and all(isinstance(f, str) for f in files) and all(isinstance(b, str) for b in content["blinded"])):
+        sample, is_data, entries, files = (
+            content["sample"],
+            content["is_data"],
+            content["entries_read"],
+            content["files"],
+        )
+        if not (
+            isinstance(sample, str)
+            and isinstance(is_data, bool)
+            and type(entries) is int
+            and all(isinstance(f, str) for f in files)
+            and all(isinstance(b, str) for b in content["blinded"])
+        ):
             raise ValueError("malformed sample result")
-        return cls(sample, is_data, Cutflow.from_dict(content["cutflow"]),
-                   {str(n): RegionResult.from_dict(r) for n, r in content["regions"].items()},
-                   tuple(content["blinded"]), entries, tuple(files))
+        return cls(
+            sample,
+            is_data,
+            Cutflow.from_dict(content["cutflow"]),
+            {str(n): RegionResult.from_dict(r) for n, r in content["regions"].items()},
+            tuple(content["blinded"]),
+            entries,
+            tuple(files),
+        )
 
     def layout(self) -> tuple[Any, ...]:
         """What the selection fixes about a result (sample, cuts, regions, histogram axes and storage):
         equal for two results that can be merged."""
-        return (self.sample, self.is_data, self.blinded, self.cutflow.after_cut.raw.shape,
-                [(name, region.counts.raw.shape,
-                  [(n, h.axes, h.storage_type) for n, h in region.histograms.items()])
-                 for name, region in self.regions.items()])
+        return (
+            self.sample,
+            self.is_data,
+            self.blinded,
+            self.cutflow.after_cut.raw.shape,
+            [
+                (
+                    name,
+                    region.counts.raw.shape,
+                    [(n, h.axes, h.storage_type) for n, h in region.histograms.items()],
+                )
+                for name, region in self.regions.items()
+            ],
+        )
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,28 @@ backgrounds with their rates), ``sampling`` (importance-weighted draws),
 from __future__ import annotations
 
 from na64stat.simulation.detectors import Detector
-from na64stat.simulation.generate import DataSettings, SimulatedFile, mc_processes, simulate_data, simulate_mc
-from na64stat.simulation.processes import BACKGROUNDS, Process, backgrounds, get_process, signal_process
+from na64stat.simulation.generate import (
+    DataSettings,
+    SimulatedFile,
+    mc_processes,
+    simulate_data,
+    simulate_mc,
+)
+from na64stat.simulation.processes import (
+    BACKGROUNDS,
+    Process,
+    backgrounds,
+    get_process,
+    signal_process,
+)
 from na64stat.simulation.rootio import read_metadata
-from na64stat.simulation.setups import SIMULATION_SETUPS, Generation, SimulationSetup, get_detector, get_simulation_setup
+from na64stat.simulation.setups import (
+    SIMULATION_SETUPS,
+    Generation,
+    SimulationSetup,
+    get_detector,
+    get_simulation_setup,
+)
 
 __all__ = [
     "SIMULATION_SETUPS",

@@ -134,7 +134,9 @@ class Detector:
 
     def __post_init__(self) -> None:
         if self.trigger not in _TRIGGERS:
-            raise InputError(f"detector of {self.setup!r}: trigger must be one of {_TRIGGERS}, got {self.trigger!r}")
+            raise InputError(
+                f"detector of {self.setup!r}: trigger must be one of {_TRIGGERS}, got {self.trigger!r}"
+            )
 
     @property
     def setup(self) -> str:
@@ -160,10 +162,15 @@ def reco_branch_types(detector: Detector) -> dict[str, tuple[str, tuple[int, ...
         "hcal_e": (detector.hcal_modules,),
     }
     integers = {"n_tracks_out"}
-    return {name: ("i4" if name in integers else "f4", shapes.get(name, ())) for name in detector.branches}
+    return {
+        name: ("i4" if name in integers else "f4", shapes.get(name, ()))
+        for name in detector.branches
+    }
 
 
-def lateral_fractions(x_cm: np.ndarray, y_cm: np.ndarray, width_scale: np.ndarray, cell_cm: float) -> np.ndarray:
+def lateral_fractions(
+    x_cm: np.ndarray, y_cm: np.ndarray, width_scale: np.ndarray, cell_cm: float
+) -> np.ndarray:
     """Fraction of a shower's energy in each ECAL cell, shape (n, 6, 6).
 
     The shower centred at (x, y) [cm, origin at the matrix centre] has the
@@ -218,7 +225,9 @@ def _beam_centre(detector: Detector) -> tuple[float, float]:
     return 0.5 * detector.ecal_cell_cm, 0.5 * detector.ecal_cell_cm
 
 
-def _calorimeter(rng: np.random.Generator, energy_gev: np.ndarray, stochastic: float, noise_gev: float) -> np.ndarray:
+def _calorimeter(
+    rng: np.random.Generator, energy_gev: np.ndarray, stochastic: float, noise_gev: float
+) -> np.ndarray:
     """Smear deposits: sigma^2 = stochastic^2 E + noise^2 [GeV]."""
     e = np.clip(energy_gev, 0.0, None)
     return e + rng.standard_normal(e.shape) * np.sqrt(stochastic**2 * e + noise_gev**2)
@@ -244,15 +253,22 @@ class Calibration:
 NOMINAL = Calibration()
 
 
-def _ecal(rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndarray],
-          calib: Calibration) -> dict[str, np.ndarray]:
+def _ecal(
+    rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndarray], calib: Calibration
+) -> dict[str, np.ndarray]:
     n = truth["true_e_ecal"].shape[0]
     cx, cy = _beam_centre(detector)
     x = cx + detector.beam_spot_cm * rng.standard_normal(n)
     y = cy + detector.beam_spot_cm * rng.standard_normal(n)
-    fractions = lateral_fractions(np.asarray(x), np.asarray(y), truth["true_shower_width"], detector.ecal_cell_cm)
-    cells = _calorimeter(rng, truth["true_e_ecal"][:, None, None] * fractions, detector.ecal_stochastic,
-                         detector.ecal_cell_noise_gev)
+    fractions = lateral_fractions(
+        np.asarray(x), np.asarray(y), truth["true_shower_width"], detector.ecal_cell_cm
+    )
+    cells = _calorimeter(
+        rng,
+        truth["true_e_ecal"][:, None, None] * fractions,
+        detector.ecal_stochastic,
+        detector.ecal_cell_noise_gev,
+    )
     cells *= calib.ecal_scale
     if calib.dead_cell is not None:
         cells[:, calib.dead_cell[0], calib.dead_cell[1]] = 0.0
@@ -260,7 +276,11 @@ def _ecal(rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndar
     x_hat, y_hat = _impact_point(detector, cells)
     template = lateral_fractions(x_hat, y_hat, np.ones_like(x_hat), detector.ecal_cell_cm)
     expected = np.clip(total, 0.0, None)[:, None, None] * template
-    variance = detector.ecal_stochastic**2 * expected + detector.ecal_cell_noise_gev**2 + (0.05 * expected) ** 2
+    variance = (
+        detector.ecal_stochastic**2 * expected
+        + detector.ecal_cell_noise_gev**2
+        + (0.05 * expected) ** 2
+    )
     chi2 = ((cells - expected) ** 2 / variance).sum(axis=(1, 2)) / (cells[0].size - 1)
     return {"ecal_cells": cells, "ecal_e": total, "ecal_chi2": chi2}
 
@@ -270,7 +290,10 @@ def _counter(rng: np.random.Generator, detector: Detector, mev: np.ndarray) -> n
 
 
 def digitize(
-    rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndarray], calibration: Calibration = NOMINAL
+    rng: np.random.Generator,
+    detector: Detector,
+    truth: dict[str, np.ndarray],
+    calibration: Calibration = NOMINAL,
 ) -> dict[str, np.ndarray]:
     """Reco branches (float32) of ``detector`` from truth arrays of one batch.
 
@@ -282,7 +305,9 @@ def digitize(
     out: dict[str, np.ndarray] = {}
     if "ecal_cells" in detector.branches:
         out.update(_ecal(rng, detector, truth, calibration))
-    hcal = _calorimeter(rng, truth["true_e_hcal"], detector.hcal_stochastic, detector.hcal_noise_gev)
+    hcal = _calorimeter(
+        rng, truth["true_e_hcal"], detector.hcal_stochastic, detector.hcal_noise_gev
+    )
     out["hcal_e"] = hcal * calibration.hcal_scale
     out["veto_e"] = _counter(rng, detector, truth["true_e_veto"])
     for name, true_name, scale in (
@@ -294,21 +319,30 @@ def digitize(
             p = truth[true_name] * truth[scale]
             out[name] = p * (1.0 + detector.tracker_resolution * rng.standard_normal(p.shape))
     if "n_tracks_out" in detector.branches:
-        out["n_tracks_out"] = rng.binomial(truth["true_n_out"].astype(np.int64), detector.tracking_efficiency)
+        out["n_tracks_out"] = rng.binomial(
+            truth["true_n_out"].astype(np.int64), detector.tracking_efficiency
+        )
     if "srd_e" in detector.branches:
         out["srd_e"] = _counter(rng, detector, truth["true_srd"])
     if "ps_e" in detector.branches:
         ps = truth["true_e_ecal"] * truth["true_ps_fraction"]
-        out["ps_e"] = _calorimeter(rng, ps, detector.ecal_stochastic, detector.ecal_cell_noise_gev) * calibration.ecal_scale
+        out["ps_e"] = (
+            _calorimeter(rng, ps, detector.ecal_stochastic, detector.ecal_cell_noise_gev)
+            * calibration.ecal_scale
+        )
     if "wcal_e" in detector.branches:
-        out["wcal_e"] = _calorimeter(rng, truth["true_e_wcal"], detector.ecal_stochastic, detector.ecal_cell_noise_gev)
+        out["wcal_e"] = _calorimeter(
+            rng, truth["true_e_wcal"], detector.ecal_stochastic, detector.ecal_cell_noise_gev
+        )
         for name in ("w2", "v2", "s4"):
             out[name + "_e"] = _counter(rng, detector, truth["true_e_" + name])
     types = reco_branch_types(detector)
     return {name: np.asarray(out[name], dtype=types[name][0]) for name in detector.branches}
 
 
-def trigger(rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndarray]) -> np.ndarray:
+def trigger(
+    rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndarray]
+) -> np.ndarray:
     """Whether the physics trigger fires, from the analog sums (own noise).
 
     By ``detector.trigger``:
@@ -323,12 +357,18 @@ def trigger(rng: np.random.Generator, detector: Detector, truth: dict[str, np.nd
         p = truth["true_p_out"] * truth["true_p_out_scale"]
         p = p * (1.0 + detector.tracker_resolution * rng.standard_normal(p.shape))
         return p < detector.trigger_p_out_max_gev
-    dump = truth["true_e_wcal"] if detector.trigger == "dump_missing_energy" else truth["true_e_ecal"]
+    dump = (
+        truth["true_e_wcal"] if detector.trigger == "dump_missing_energy" else truth["true_e_ecal"]
+    )
     analog = _calorimeter(rng, dump, detector.ecal_stochastic, 0.05)
     fired = analog < detector.trigger_energy_max_gev
     if detector.trigger == "dump_missing_energy":
-        fired &= _counter(rng, detector, truth["true_srd"]).sum(axis=1) > detector.trigger_srd_min_mev
+        fired &= (
+            _counter(rng, detector, truth["true_srd"]).sum(axis=1) > detector.trigger_srd_min_mev
+        )
     else:
-        ps = _calorimeter(rng, truth["true_e_ecal"] * truth["true_ps_fraction"], detector.ecal_stochastic, 0.02)
+        ps = _calorimeter(
+            rng, truth["true_e_ecal"] * truth["true_ps_fraction"], detector.ecal_stochastic, 0.02
+        )
         fired &= ps > detector.trigger_ps_min_gev
     return fired

@@ -29,7 +29,13 @@ import numpy as np
 
 from na64stat import __version__
 from na64stat.core.errors import InputError
-from na64stat.simulation.detectors import Calibration, Detector, digitize, reco_branch_types, trigger
+from na64stat.simulation.detectors import (
+    Calibration,
+    Detector,
+    digitize,
+    reco_branch_types,
+    trigger,
+)
 from na64stat.simulation.processes import (
     Process,
     SignalModel,
@@ -82,11 +88,14 @@ MAX_SPILLS: int = 50_000_000
 
 def expected_data_events(setup: str, n_eot: float) -> float:
     """Triggered events expected in real-style data of ``n_eot`` particles on target."""
-    return float(n_eot) * sum(p.rate_per_pot * p.triggerable_fraction for p in backgrounds(setup).values())
+    return float(n_eot) * sum(
+        p.rate_per_pot * p.triggerable_fraction for p in backgrounds(setup).values()
+    )
 
 
-def check_data_size(setup: str, n_eot: float, max_events: int = MAX_EVENTS,
-                    settings: DataSettings | None = None) -> None:
+def check_data_size(
+    setup: str, n_eot: float, max_events: int = MAX_EVENTS, settings: DataSettings | None = None
+) -> None:
     """Refuse a data exposure whose expected event count (or spill count) is above the limit, before allocating."""
     _check_positive("n_eot", n_eot)
     if int(n_eot) != n_eot:
@@ -94,9 +103,11 @@ def check_data_size(setup: str, n_eot: float, max_events: int = MAX_EVENTS,
     spill = (settings or DataSettings()).spill_eot
     events = expected_data_events(setup, n_eot)
     if events > max_events or n_eot / spill > MAX_SPILLS:
-        raise InputError(f"--n-eot {n_eot:.3g} would make about {events:.3g} {setup} data events "
-                         f"({n_eot / spill:.3g} spills), above the limit of {max_events:.3g} events "
-                         f"(raise it with --max-events)")
+        raise InputError(
+            f"--n-eot {n_eot:.3g} would make about {events:.3g} {setup} data events "
+            f"({n_eot / spill:.3g} spills), above the limit of {max_events:.3g} events "
+            f"(raise it with --max-events)"
+        )
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,9 @@ class SimulatedFile:
 
 def _seed_sequence(seed: int, *labels: str) -> np.random.SeedSequence:
     """A stream per (seed, labels), independent of which other processes are generated."""
-    return np.random.SeedSequence(entropy=int(seed), spawn_key=tuple(zlib.crc32(label.encode()) for label in labels))
+    return np.random.SeedSequence(
+        entropy=int(seed), spawn_key=tuple(zlib.crc32(label.encode()) for label in labels)
+    )
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -155,26 +168,33 @@ def mc_processes(
     ['signal_m300MeV_annihilation']
     """
     get_simulation_setup(setup)
-    names = list(processes) if processes else [*backgrounds(setup), *(["signal"] if masses_gev else [])]
+    names = (
+        list(processes) if processes else [*backgrounds(setup), *(["signal"] if masses_gev else [])]
+    )
     out: list[Process] = []
     for name in names:
         if name == "signal":
             if not masses_gev:
                 raise InputError("process 'signal' needs --masses")
-            out.extend(signal_process(setup, float(m), coupling, model, production=signal_production)
-                       for m in masses_gev)
+            out.extend(
+                signal_process(setup, float(m), coupling, model, production=signal_production)
+                for m in masses_gev
+            )
         else:
             out.append(get_process(setup, name))
     return out
 
 
-def _kept(branches: dict[str, tuple[str, tuple[int, ...]]], drop: Sequence[str],
-          required: Sequence[str]) -> dict[str, tuple[str, tuple[int, ...]]]:
+def _kept(
+    branches: dict[str, tuple[str, tuple[int, ...]]], drop: Sequence[str], required: Sequence[str]
+) -> dict[str, tuple[str, tuple[int, ...]]]:
     """``branches`` without ``drop``; an InputError for a name that is not a branch or is required."""
     for name in drop:
         if name not in branches or name in required:
-            raise InputError(f"cannot drop branch {name!r}: droppable branches are "
-                             f"{', '.join(b for b in branches if b not in required)}")
+            raise InputError(
+                f"cannot drop branch {name!r}: droppable branches are "
+                f"{', '.join(b for b in branches if b not in required)}"
+            )
     return {k: v for k, v in branches.items() if k not in drop}
 
 
@@ -257,20 +277,43 @@ def simulate_mc(
     _check_positive("n_events", n_events)
     _check_positive("chunk_size", chunk_size)
     if n_events > max_events:
-        raise InputError(f"--n-events {n_events:.3g} per process is above the limit of {max_events:.3g} events "
-                         "(raise it with --max-events)")
+        raise InputError(
+            f"--n-events {n_events:.3g} per process is above the limit of {max_events:.3g} events "
+            "(raise it with --max-events)"
+        )
     detector = get_simulation_setup(setup).detector
     exposure = float(n_pot if n_pot is not None else detector.physics.exposure)
     _check_positive("n_pot", exposure)
     codec = parse_compression(compression)
-    branches = _kept({**reco_branch_types(detector), **truth_branch_types(detector), "event": ("i8", ()),
-                      "weight": ("f8", ())}, drop_branches, ("event", "weight"))
+    branches = _kept(
+        {
+            **reco_branch_types(detector),
+            **truth_branch_types(detector),
+            "event": ("i8", ()),
+            "weight": ("f8", ()),
+        },
+        drop_branches,
+        ("event", "weight"),
+    )
     written: list[SimulatedFile] = []
     try:
-        for process in mc_processes(setup, processes, masses_gev, coupling, model,
-                                    signal_production=signal_production):
-            written.append(_simulate_process(process, detector, Path(out), branches, n_events, exposure, seed, codec,
-                                             chunk_size, progress))
+        for process in mc_processes(
+            setup, processes, masses_gev, coupling, model, signal_production=signal_production
+        ):
+            written.append(
+                _simulate_process(
+                    process,
+                    detector,
+                    Path(out),
+                    branches,
+                    n_events,
+                    exposure,
+                    seed,
+                    codec,
+                    chunk_size,
+                    progress,
+                )
+            )
     except BaseException:
         for f in written:  # no partial output: a failed run removes what it wrote
             f.path.unlink(missing_ok=True)
@@ -279,31 +322,57 @@ def simulate_mc(
 
 
 def _simulate_process(
-    process: Process, detector: Detector, out: Path, branches: dict[str, tuple[str, tuple[int, ...]]],
-    n_events: int, exposure: float, seed: int, codec: Any, chunk_size: int, progress: Progress | None,
+    process: Process,
+    detector: Detector,
+    out: Path,
+    branches: dict[str, tuple[str, tuple[int, ...]]],
+    n_events: int,
+    exposure: float,
+    seed: int,
+    codec: Any,
+    chunk_size: int,
+    progress: Progress | None,
 ) -> SimulatedFile:
     """Write one MC file for ``process``."""
     setup = detector.setup
     rng = np.random.default_rng(_seed_sequence(seed, setup, process.name))
     scale = process.rate_per_pot * exposure / n_events
     metadata = {
-        "flavour": "mc", "setup": setup, "process": process.name, "process_code": process.code,
-        "description": process.description, "rate_per_pot": process.rate_per_pot,
-        "n_generated": int(n_events), "pot_represented": exposure,
+        "flavour": "mc",
+        "setup": setup,
+        "process": process.name,
+        "process_code": process.code,
+        "description": process.description,
+        "rate_per_pot": process.rate_per_pot,
+        "n_generated": int(n_events),
+        "pot_represented": exposure,
         "pot_unit": detector.physics.exposure_unit,
-        "seed": int(seed), "generator": f"na64stat {__version__}", **process.metadata,
+        "seed": int(seed),
+        "generator": f"na64stat {__version__}",
+        **process.metadata,
     }
     path = out / f"{process.name}.root"
     weight_sum = 0.0
-    with RootFileWriter(path, "events", branches, metadata=metadata, key=f"{seed}/{setup}/{path.name}",
-                        compression=codec) as writer:
+    with RootFileWriter(
+        path,
+        "events",
+        branches,
+        metadata=metadata,
+        key=f"{seed}/{setup}/{path.name}",
+        compression=codec,
+    ) as writer:
         for n in _chunks(int(n_events), int(chunk_size)):
             draw = Draw(rng, n, biased=True)
             truth = process.sample(draw, detector)
             reco = digitize(rng, detector, truth)
             weight = scale * draw.weight
             weight_sum += float(weight.sum())
-            chunk = {**reco, **truth, "event": np.arange(writer.n_entries, writer.n_entries + n), "weight": weight}
+            chunk = {
+                **reco,
+                **truth,
+                "event": np.arange(writer.n_entries, writer.n_entries + n),
+                "weight": weight,
+            }
             writer.extend({name: chunk[name] for name in branches})
             if progress:
                 progress(n)
@@ -365,11 +434,16 @@ class _RunState:
     writer: RootFileWriter | None = None
     part: int = 0
     next_event: int = 0
-    spills: dict[str, list[float]] = field(default_factory=lambda: {"run": [], "spill": [], "eot": []})
+    spills: dict[str, list[float]] = field(
+        default_factory=lambda: {"run": [], "spill": [], "eot": []}
+    )
 
 
 def _triggered_batch(
-    rng: np.random.Generator, detector: Detector, processes: Sequence[Process], spill_eot: np.ndarray
+    rng: np.random.Generator,
+    detector: Detector,
+    processes: Sequence[Process],
+    spill_eot: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Truth of the triggered events of a batch of spills and the spill index of each (unsorted)."""
     truths, spill_of = [], []
@@ -390,7 +464,12 @@ def _triggered_batch(
     return merged, np.concatenate(spill_of)
 
 
-def _imperfections(rng: np.random.Generator, detector: Detector, truth: dict[str, np.ndarray], settings: DataSettings) -> None:
+def _imperfections(
+    rng: np.random.Generator,
+    detector: Detector,
+    truth: dict[str, np.ndarray],
+    settings: DataSettings,
+) -> None:
     """In-time pile-up in the ECAL (added to the truth before digitisation)."""
     piled = rng.random(truth["true_e_ecal"].size) < settings.pileup
     extra = rng.uniform(0.05, 1.0, truth["true_e_ecal"].size) * detector.beam_energy_gev
@@ -411,12 +490,35 @@ class _DataFiles:
     tree) when the run ends or it holds ``settings.events_per_file`` events.
     """
 
-    def __init__(self, setup: str, out: Path, seed: int, detector: Detector, codec: Any, settings: DataSettings,
-                 pot_unit: str, drop_branches: Sequence[str] = ()) -> None:
-        self.setup, self.out, self.seed, self.detector, self.codec = setup, out, seed, detector, codec
+    def __init__(
+        self,
+        setup: str,
+        out: Path,
+        seed: int,
+        detector: Detector,
+        codec: Any,
+        settings: DataSettings,
+        pot_unit: str,
+        drop_branches: Sequence[str] = (),
+    ) -> None:
+        self.setup, self.out, self.seed, self.detector, self.codec = (
+            setup,
+            out,
+            seed,
+            detector,
+            codec,
+        )
         self.settings, self.pot_unit = settings, pot_unit
-        self.branches = _kept({"run": ("i4", ()), "spill": ("i4", ()), "event": ("i8", ()), **reco_branch_types(detector)},
-                              drop_branches, ("run", "spill", "event"))
+        self.branches = _kept(
+            {
+                "run": ("i4", ()),
+                "spill": ("i4", ()),
+                "event": ("i8", ()),
+                **reco_branch_types(detector),
+            },
+            drop_branches,
+            ("run", "spill", "event"),
+        )
         self.files: list[SimulatedFile] = []
         self.state: _RunState | None = None
 
@@ -424,10 +526,22 @@ class _DataFiles:
         """The next file of the current run, ``run<NNNN>_<PP>.root``."""
         name = f"run{state.run:04d}_{state.part:02d}.root"
         state.part += 1
-        metadata = {"flavour": "data", "setup": self.setup, "run": state.run, "seed": int(self.seed),
-                    "generator": f"na64stat {__version__}", "pot_unit": self.pot_unit}
-        return RootFileWriter(self.out / name, "events", self.branches, metadata=metadata,
-                              key=f"{self.seed}/{self.setup}/data/{name}", compression=self.codec)
+        metadata = {
+            "flavour": "data",
+            "setup": self.setup,
+            "run": state.run,
+            "seed": int(self.seed),
+            "generator": f"na64stat {__version__}",
+            "pot_unit": self.pot_unit,
+        }
+        return RootFileWriter(
+            self.out / name,
+            "events",
+            self.branches,
+            metadata=metadata,
+            key=f"{self.seed}/{self.setup}/data/{name}",
+            compression=self.codec,
+        )
 
     def _run_state(self, rng: np.random.Generator, run: int) -> _RunState:
         """The state of ``run`` (a new run closes the file and draws its calibration) with a file open."""
@@ -444,8 +558,14 @@ class _DataFiles:
             self.state.writer = self._open(self.state)
         return self.state
 
-    def write_spill(self, rng: np.random.Generator, global_spill: int, eot: int, truth: dict[str, np.ndarray],
-                    count: int) -> None:
+    def write_spill(
+        self,
+        rng: np.random.Generator,
+        global_spill: int,
+        eot: int,
+        truth: dict[str, np.ndarray],
+        count: int,
+    ) -> None:
         """Digitise and write the ``count`` triggered events of one spill of ``eot`` particles on target."""
         settings = self.settings
         run = settings.first_run + global_spill // settings.spills_per_run
@@ -475,14 +595,19 @@ class _DataFiles:
         state = self.state
         if state is None or state.writer is None:
             return
-        state.writer.add_tree("spills", {
-            "run": np.asarray(state.spills["run"], dtype=np.int32),
-            "spill": np.asarray(state.spills["spill"], dtype=np.int32),
-            "eot": np.asarray(state.spills["eot"], dtype=np.int64),
-        })
+        state.writer.add_tree(
+            "spills",
+            {
+                "run": np.asarray(state.spills["run"], dtype=np.int32),
+                "spill": np.asarray(state.spills["spill"], dtype=np.int32),
+                "eot": np.asarray(state.spills["eot"], dtype=np.int64),
+            },
+        )
         path = state.writer.close()
         eot = float(np.sum(state.spills["eot"]))
-        self.files.append(SimulatedFile(path, "data", state.writer.n_entries, float(state.writer.n_entries), eot))
+        self.files.append(
+            SimulatedFile(path, "data", state.writer.n_entries, float(state.writer.n_entries), eot)
+        )
         state.writer = None
         state.spills = {"run": [], "spill": [], "eot": []}
 
@@ -494,8 +619,13 @@ class _DataFiles:
             f.path.unlink(missing_ok=True)
 
 
-def _write_batch(rng: np.random.Generator, files: _DataFiles, processes: Sequence[Process], batch: np.ndarray,
-                 start: int) -> None:
+def _write_batch(
+    rng: np.random.Generator,
+    files: _DataFiles,
+    processes: Sequence[Process],
+    batch: np.ndarray,
+    start: int,
+) -> None:
     """Generate the triggered events of a batch of spills (``batch``: EOT per spill, the first being spill
     ``start`` of the data set) and write them spill by spill, shuffled within each spill."""
     truth, spill_index = _triggered_batch(rng, files.detector, processes, batch)
@@ -505,7 +635,7 @@ def _write_batch(rng: np.random.Generator, files: _DataFiles, processes: Sequenc
     first = 0
     for local, eot in enumerate(batch):
         count = int(per_spill[local])
-        spill_truth = {k: v[first:first + count] for k, v in truth.items()} if truth else {}
+        spill_truth = {k: v[first : first + count] for k, v in truth.items()} if truth else {}
         first += count
         files.write_spill(rng, start + local, int(eot), spill_truth, count)
 
@@ -568,10 +698,19 @@ def simulate_data(
     truth_rate = sum(p.rate_per_pot * p.triggerable_fraction for p in processes)
     spill_eot = _spill_exposures(rng, int(n_eot), settings)
     spills_per_batch = max(1, int(chunk_size / max(truth_rate * settings.spill_eot, 1.0)))
-    files = _DataFiles(setup, Path(out), seed, detector, codec, settings, detector.physics.exposure_unit, drop_branches)
+    files = _DataFiles(
+        setup,
+        Path(out),
+        seed,
+        detector,
+        codec,
+        settings,
+        detector.physics.exposure_unit,
+        drop_branches,
+    )
     try:
         for start in range(0, spill_eot.size, spills_per_batch):
-            batch = spill_eot[start:start + spills_per_batch]
+            batch = spill_eot[start : start + spills_per_batch]
             _write_batch(rng, files, processes, batch, start)
             if progress:
                 progress(int(batch.sum()))

@@ -88,11 +88,13 @@ VISIBLE_GEOMETRY_CM: dict[str, float] = {
     "decay_volume_length": VISIBLE_RUNS["2017"].s4_cm - VISIBLE_RUNS["2017"].veto_end_cm,
 }
 
-_PB_ECAL_LAMBDA_INT = 1.0  # nuclear interaction lengths of the 40 X0 Pb/Sc ECAL (choice, ~22 cm Pb + Sc)
+_PB_ECAL_LAMBDA_INT = (
+    1.0  # nuclear interaction lengths of the 40 X0 Pb/Sc ECAL (choice, ~22 cm Pb + Sc)
+)
 # of the W/Sc WCAL (na64stat.physics.visible: 35 x 3 mm W, lambda_I = 9.95 cm, + 35 x 2 mm scintillator,
 # lambda_I ~ 77 cm, PDG): 1.06 + 0.09
 _W_DUMP_LAMBDA_INT = 1.15
-_PS_DEPTH = 0.1            # preshower share of the ECAL depth (4 of 40 X0)
+_PS_DEPTH = 0.1  # preshower share of the ECAL depth (4 of 40 X0)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,9 @@ class Process:
     sampler: Sampler = field(repr=False)
     metadata: dict[str, object] = field(default_factory=dict)
 
-    def sample(self, draw: Draw, detector: Detector, *, triggerable_only: bool = False) -> dict[str, np.ndarray]:
+    def sample(
+        self, draw: Draw, detector: Detector, *, triggerable_only: bool = False
+    ) -> dict[str, np.ndarray]:
         """Truth arrays for ``draw.n`` events of this process (``true_process`` set)."""
         truth = self.sampler(draw, detector, triggerable_only)
         truth["true_process"] = np.full(draw.n, self.code, dtype=np.int32)
@@ -164,13 +168,19 @@ def truth_branch_types(detector: Detector) -> dict[str, tuple[str, tuple[int, ..
         types["true_p_out_scale"] = ("f4", ())
         types["true_n_out"] = ("i4", ())
     if detector.physics.mode == "visible":
-        types.update(dict.fromkeys(("true_e_wcal", "true_e_w2", "true_e_v2", "true_e_s4", "true_decay_z"), ("f4", ())))
+        types.update(
+            dict.fromkeys(
+                ("true_e_wcal", "true_e_w2", "true_e_v2", "true_e_s4", "true_decay_z"), ("f4", ())
+            )
+        )
     return types
 
 
 def new_truth(detector: Detector, n: int) -> dict[str, np.ndarray]:
     """Empty truth for ``n`` events: zero deposits, NaN for signal-only fields, unit scales."""
-    truth = {name: np.zeros((n, *shape)) for name, (_, shape) in truth_branch_types(detector).items()}
+    truth = {
+        name: np.zeros((n, *shape)) for name, (_, shape) in truth_branch_types(detector).items()
+    }
     for name in ("true_x", "true_mass", "true_decay_z"):
         if name in truth:
             truth[name][:] = np.nan
@@ -217,16 +227,22 @@ def _hcal_shower(draw: Draw, detector: Detector, energy_gev: np.ndarray) -> np.n
 def _hcal_mips(draw: Draw, detector: Detector, n_muons: np.ndarray) -> np.ndarray:
     """Muons crossing every HCAL module: Gamma(k=8) per muon around the MIP signal [GeV]."""
     k = 8.0 * np.asarray(n_muons, dtype=float)[:, None] * np.ones(detector.hcal_modules)
-    return np.where(k > 0, draw.rng.gamma(np.where(k > 0, k, 1.0)) * detector.hcal_mip_gev / 8.0, 0.0)
+    return np.where(
+        k > 0, draw.rng.gamma(np.where(k > 0, k, 1.0)) * detector.hcal_mip_gev / 8.0, 0.0
+    )
 
 
 def _counter_mips(draw: Draw, detector: Detector, n_mips: np.ndarray) -> np.ndarray:
     """Thin scintillator crossed by ``n_mips`` charged particles [MeV] (Gamma k=4 per MIP)."""
     k = 4.0 * np.asarray(n_mips, dtype=float)
-    return np.where(k > 0, draw.rng.gamma(np.where(k > 0, k, 1.0)) * detector.counter_mip_mev / 4.0, 0.0)
+    return np.where(
+        k > 0, draw.rng.gamma(np.where(k > 0, k, 1.0)) * detector.counter_mip_mev / 4.0, 0.0
+    )
 
 
-def _rare(draw: Draw, probability: float, forced: bool, biased_probability: float = 0.3) -> np.ndarray:
+def _rare(
+    draw: Draw, probability: float, forced: bool, biased_probability: float = 0.3
+) -> np.ndarray:
     """The rare branch of a process: forced on (real data, triggerable part only) or weighted."""
     if forced:
         return np.ones(draw.n, dtype=bool)
@@ -287,11 +303,19 @@ def _e_hadron(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarray]:
     e_ecal = np.where(cex, z_pi0 * beam, e_ecal)
     t["true_e_ecal"] = e_ecal
     in_ps = interacts & (depth < _PS_DEPTH)
-    t["true_ps_fraction"] = np.where(in_ps, draw.uniform(0.05, 0.3), _PS_DEPTH * det.ecal_mip_gev / np.maximum(e_ecal, 1e-9))
-    t["true_ps_fraction"] = np.where(cex, _em_ps_fraction(draw, e_ecal), np.clip(t["true_ps_fraction"], 0.0, 1.0))
+    t["true_ps_fraction"] = np.where(
+        in_ps, draw.uniform(0.05, 0.3), _PS_DEPTH * det.ecal_mip_gev / np.maximum(e_ecal, 1e-9)
+    )
+    t["true_ps_fraction"] = np.where(
+        cex, _em_ps_fraction(draw, e_ecal), np.clip(t["true_ps_fraction"], 0.0, 1.0)
+    )
     t["true_shower_width"] = np.where(cex, 1.0, np.where(interacts, 2.5, 0.3))
     t["true_e_hcal"] = np.where(cex[:, None], 0.0, _hcal_shower(draw, det, beam - e_ecal))
-    t["true_e_veto"] = np.where(cex, 0.0, _counter_mips(draw, det, np.where(interacts, draw.rng.poisson(3.0, draw.n) + 1, 1)))
+    t["true_e_veto"] = np.where(
+        cex,
+        0.0,
+        _counter_mips(draw, det, np.where(interacts, draw.rng.poisson(3.0, draw.n) + 1, 1)),
+    )
     return _close(t, beam)
 
 
@@ -303,12 +327,18 @@ def _e_electronuclear(draw: Draw, det: Detector, forced: bool) -> dict[str, np.n
     stays = draw.uniform(0.1, 0.4)  # share of the hadronic energy left in the ECAL
     hadronic = y * beam
     t["true_e_ecal"] = (1.0 - y) * beam + np.where(escape, 0.0, stays * hadronic)
-    t["true_e_hcal"] = np.where(escape[:, None], 0.0, _hcal_shower(draw, det, (1.0 - stays) * hadronic))
+    t["true_e_hcal"] = np.where(
+        escape[:, None], 0.0, _hcal_shower(draw, det, (1.0 - stays) * hadronic)
+    )
     charged = ~escape & draw.bernoulli(0.9)
-    t["true_e_veto"] = _counter_mips(draw, det, np.where(charged, draw.rng.poisson(2.0, draw.n) + 1, 0))
+    t["true_e_veto"] = _counter_mips(
+        draw, det, np.where(charged, draw.rng.poisson(2.0, draw.n) + 1, 0)
+    )
     t["true_ps_fraction"] = _em_ps_fraction(draw, beam) * beam / np.maximum(t["true_e_ecal"], 1e-9)
     t["true_ps_fraction"] = np.clip(t["true_ps_fraction"], 0.0, 1.0)
-    t["true_shower_width"] = 1.0 + 1.5 * np.where(escape, 0.0, stays * hadronic) / np.maximum(t["true_e_ecal"], 1e-9)
+    t["true_shower_width"] = 1.0 + 1.5 * np.where(escape, 0.0, stays * hadronic) / np.maximum(
+        t["true_e_ecal"], 1e-9
+    )
     t["true_srd"] = _srd_electron(draw, det, beam)
     return _close(t, beam)
 
@@ -341,8 +371,14 @@ def _e_beam_tail(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarra
 # NA64mu (160 GeV muons, Pb active target, two spectrometers)
 
 
-def _mu_out(draw: Draw, det: Detector, t: dict[str, np.ndarray], p_out: np.ndarray, n_muons_on_axis: np.ndarray,
-            gap: np.ndarray) -> None:
+def _mu_out(
+    draw: Draw,
+    det: Detector,
+    t: dict[str, np.ndarray],
+    p_out: np.ndarray,
+    n_muons_on_axis: np.ndarray,
+    gap: np.ndarray,
+) -> None:
     """Outgoing muon(s): soft ones (< 100 GeV/c) are bent out of the HCAL acceptance by MS2."""
     t["true_p_out"] = p_out
     t["true_n_out"][:] = 1
@@ -369,7 +405,14 @@ def _mu_beam_tail(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarr
     wrong = _rare(draw, 1e-8, False, 0.3)  # MS1 mis-measures the incoming momentum as nominal
     t["true_track_scale"] = np.where(wrong, det.beam_energy_gev / beam, 1.0)
     p_out = beam - t["true_e_ecal"]
-    _mu_out(draw, det, t, p_out, (p_out > det.trigger_p_out_max_gev).astype(float), np.zeros(draw.n, bool))
+    _mu_out(
+        draw,
+        det,
+        t,
+        p_out,
+        (p_out > det.trigger_p_out_max_gev).astype(float),
+        np.zeros(draw.n, bool),
+    )
     return _close(t, beam)
 
 
@@ -398,10 +441,21 @@ def _mu_photonuclear(draw: Draw, det: Detector, forced: bool) -> dict[str, np.nd
     hadronic = y * beam
     t["true_e_ecal"] = det.ecal_mip_gev + np.where(escape, 0.0, stays * hadronic)
     t["true_shower_width"][:] = 2.5
-    t["true_e_veto"] = _counter_mips(draw, det, 1 + np.where(escape, 0, draw.rng.poisson(2.0, draw.n)))
+    t["true_e_veto"] = _counter_mips(
+        draw, det, 1 + np.where(escape, 0, draw.rng.poisson(2.0, draw.n))
+    )
     p_out = (1.0 - y) * beam
-    _mu_out(draw, det, t, p_out, (p_out > det.trigger_p_out_max_gev).astype(float), np.zeros(draw.n, bool))
-    t["true_e_hcal"] += np.where(escape[:, None], 0.0, _hcal_shower(draw, det, (1.0 - stays) * hadronic))
+    _mu_out(
+        draw,
+        det,
+        t,
+        p_out,
+        (p_out > det.trigger_p_out_max_gev).astype(float),
+        np.zeros(draw.n, bool),
+    )
+    t["true_e_hcal"] += np.where(
+        escape[:, None], 0.0, _hcal_shower(draw, det, (1.0 - stays) * hadronic)
+    )
     return _close(t, beam)
 
 
@@ -426,7 +480,9 @@ def _vis_em_shower(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndar
 def _vis_hadron(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarray]:
     beam = _beam(draw, det)
     t = new_truth(det, draw.n)
-    t["true_srd"] = _srd_hadron(draw, _rare(draw, 1e-3, forced, 0.3))  # the trigger needs an SRD signal
+    t["true_srd"] = _srd_hadron(
+        draw, _rare(draw, 1e-3, forced, 0.3)
+    )  # the trigger needs an SRD signal
     depth = _interaction_depth(draw, _W_DUMP_LAMBDA_INT, math.inf)
     interacts = depth < 1.0
     wcal = np.where(interacts, draw.uniform(0.2, 0.9) * (1.0 - depth) * beam, 0.1)
@@ -459,13 +515,30 @@ def _vis_neutral(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarra
     t["true_e_hcal"] = _hcal_shower(draw, det, neutral - in_ecal)
     t["true_e_veto"] = _counter_mips(draw, det, np.where(charged_mode, 2, 0))
     t["true_srd"] = _srd_electron(draw, det, beam)
-    t["true_decay_z"] = VISIBLE_GEOMETRY_CM["wcal_length"] + draw.uniform(0.0, VISIBLE_GEOMETRY_CM["decay_volume_length"])
+    t["true_decay_z"] = VISIBLE_GEOMETRY_CM["wcal_length"] + draw.uniform(
+        0.0, VISIBLE_GEOMETRY_CM["decay_volume_length"]
+    )
     return _close(t, beam)
 
 
-def _background(setup: str, code: int, name: str, rate: float, triggerable: float, sampler: Sampler, description: str) -> Process:
-    return Process(name=name, setup=setup, code=code, rate_per_pot=rate, triggerable_fraction=triggerable,
-                   description=description, sampler=sampler)
+def _background(
+    setup: str,
+    code: int,
+    name: str,
+    rate: float,
+    triggerable: float,
+    sampler: Sampler,
+    description: str,
+) -> Process:
+    return Process(
+        name=name,
+        setup=setup,
+        code=code,
+        rate_per_pot=rate,
+        triggerable_fraction=triggerable,
+        description=description,
+        sampler=sampler,
+    )
 
 
 #: Background processes per setup (rates per EOT / MOT: documented choices,
@@ -475,41 +548,134 @@ def _background(setup: str, code: int, name: str, rate: float, triggerable: floa
 BACKGROUNDS: dict[str, dict[str, Process]] = {
     setup: {p.name: p for p in processes}
     for setup, processes in (
-        ("na64e-invisible", (
-            _background("na64e-invisible", 1, "em_shower", 0.98848, 0.0, _e_em_shower,
-                        "ordinary beam-electron showers with the full energy in the ECAL"),
-            _background("na64e-invisible", 2, "hadron", 1e-2, _HADRON_PS_FRACTION, _e_hadron,
-                        "pi- contamination of the beam, pi/e ~ 1e-2 before the SRD (seed sec. 4.1); SRD fake "
-                        "tag 1e-3; charge exchange with escaping neutrons 3e-7 per interaction"),
-            _background("na64e-invisible", 3, "electronuclear", 1e-3, 1.0, _e_electronuclear,
-                        "electro-nuclear interactions in the ECAL (hadronic energy > 10 GeV, dN/dy ~ 1/y); "
-                        "neutral hadrons escape ECAL + HCAL with probability 1e-9, else leak into the HCAL"),
-            _background("na64e-invisible", 4, "dimuon", 2e-5, 1.0, _e_dimuon,
-                        "gamma -> mu+ mu- in the ECAL (~ (m_e/m_mu)^2 of pair production)"),
-            _background("na64e-invisible", 5, "beam_tail", 5e-4, 1.0, _e_beam_tail,
-                        "low-energy beam tail: 10-95 GeV electrons; a wrong (nominal) track 1e-7"),
-        )),
-        ("na64mu-invisible", (
-            _background("na64mu-invisible", 1, "muon", 0.99894, 1e-4, _mu_muon,
-                        "ordinary beam muons crossing the setup; MS2 momentum mis-measurement tail 1e-4, "
-                        "HCAL gap (non-hermeticity) 1e-7 (seed sec. 5.2)"),
-            _background("na64mu-invisible", 2, "beam_tail", 1e-3, 1.0, _mu_beam_tail,
-                        "low-energy muon tail of the beam, 40-150 GeV/c; MS1 mis-measures it as nominal 1e-8"),
-            _background("na64mu-invisible", 3, "trident", 1e-5, 1.0, _mu_trident,
-                        "mu Z -> mu Z mu+ mu- with the pair above 10 GeV"),
-            _background("na64mu-invisible", 4, "photonuclear", 5e-5, 1.0, _mu_photonuclear,
-                        "muon photonuclear reactions above 10 GeV; all-neutral hadrons escape the HCAL 1e-8"),
-        )),
-        ("na64e-visible", (
-            _background("na64e-visible", 1, "em_shower", 0.989998, 1e-12, _vis_em_shower,
-                        "ordinary showers contained in the WCAL; a hard photon punches through 1e-12 and "
-                        "converts before S4 1e-3"),
-            _background("na64e-visible", 2, "hadron", 1e-2, 1e-3, _vis_hadron,
-                        "pi- contamination of the beam (pi/e ~ 1e-2, seed sec. 4.2); only those with a fake "
-                        "SRD tag (1e-3) can trigger"),
-            _background("na64e-visible", 3, "neutral_hadron", 2e-6, 1.0, _vis_neutral,
-                        "electro-nuclear events whose leading K0_S decays in the decay volume"),
-        )),
+        (
+            "na64e-invisible",
+            (
+                _background(
+                    "na64e-invisible",
+                    1,
+                    "em_shower",
+                    0.98848,
+                    0.0,
+                    _e_em_shower,
+                    "ordinary beam-electron showers with the full energy in the ECAL",
+                ),
+                _background(
+                    "na64e-invisible",
+                    2,
+                    "hadron",
+                    1e-2,
+                    _HADRON_PS_FRACTION,
+                    _e_hadron,
+                    "pi- contamination of the beam, pi/e ~ 1e-2 before the SRD (seed sec. 4.1); SRD fake "
+                    "tag 1e-3; charge exchange with escaping neutrons 3e-7 per interaction",
+                ),
+                _background(
+                    "na64e-invisible",
+                    3,
+                    "electronuclear",
+                    1e-3,
+                    1.0,
+                    _e_electronuclear,
+                    "electro-nuclear interactions in the ECAL (hadronic energy > 10 GeV, dN/dy ~ 1/y); "
+                    "neutral hadrons escape ECAL + HCAL with probability 1e-9, else leak into the HCAL",
+                ),
+                _background(
+                    "na64e-invisible",
+                    4,
+                    "dimuon",
+                    2e-5,
+                    1.0,
+                    _e_dimuon,
+                    "gamma -> mu+ mu- in the ECAL (~ (m_e/m_mu)^2 of pair production)",
+                ),
+                _background(
+                    "na64e-invisible",
+                    5,
+                    "beam_tail",
+                    5e-4,
+                    1.0,
+                    _e_beam_tail,
+                    "low-energy beam tail: 10-95 GeV electrons; a wrong (nominal) track 1e-7",
+                ),
+            ),
+        ),
+        (
+            "na64mu-invisible",
+            (
+                _background(
+                    "na64mu-invisible",
+                    1,
+                    "muon",
+                    0.99894,
+                    1e-4,
+                    _mu_muon,
+                    "ordinary beam muons crossing the setup; MS2 momentum mis-measurement tail 1e-4, "
+                    "HCAL gap (non-hermeticity) 1e-7 (seed sec. 5.2)",
+                ),
+                _background(
+                    "na64mu-invisible",
+                    2,
+                    "beam_tail",
+                    1e-3,
+                    1.0,
+                    _mu_beam_tail,
+                    "low-energy muon tail of the beam, 40-150 GeV/c; MS1 mis-measures it as nominal 1e-8",
+                ),
+                _background(
+                    "na64mu-invisible",
+                    3,
+                    "trident",
+                    1e-5,
+                    1.0,
+                    _mu_trident,
+                    "mu Z -> mu Z mu+ mu- with the pair above 10 GeV",
+                ),
+                _background(
+                    "na64mu-invisible",
+                    4,
+                    "photonuclear",
+                    5e-5,
+                    1.0,
+                    _mu_photonuclear,
+                    "muon photonuclear reactions above 10 GeV; all-neutral hadrons escape the HCAL 1e-8",
+                ),
+            ),
+        ),
+        (
+            "na64e-visible",
+            (
+                _background(
+                    "na64e-visible",
+                    1,
+                    "em_shower",
+                    0.989998,
+                    1e-12,
+                    _vis_em_shower,
+                    "ordinary showers contained in the WCAL; a hard photon punches through 1e-12 and "
+                    "converts before S4 1e-3",
+                ),
+                _background(
+                    "na64e-visible",
+                    2,
+                    "hadron",
+                    1e-2,
+                    1e-3,
+                    _vis_hadron,
+                    "pi- contamination of the beam (pi/e ~ 1e-2, seed sec. 4.2); only those with a fake "
+                    "SRD tag (1e-3) can trigger",
+                ),
+                _background(
+                    "na64e-visible",
+                    3,
+                    "neutral_hadron",
+                    2e-6,
+                    1.0,
+                    _vis_neutral,
+                    "electro-nuclear events whose leading K0_S decays in the decay volume",
+                ),
+            ),
+        ),
     )
 }
 
@@ -527,7 +693,9 @@ def get_process(setup: str, name: str) -> Process:
     try:
         return processes[name]
     except KeyError:
-        raise InputError(f"setup {setup!r} has no process {name!r}; known: signal, {', '.join(processes)}") from None
+        raise InputError(
+            f"setup {setup!r} has no process {name!r}; known: signal, {', '.join(processes)}"
+        ) from None
 
 
 def backgrounds(setup: str) -> dict[str, Process]:
@@ -547,8 +715,13 @@ def backgrounds(setup: str) -> dict[str, Process]:
 # signal
 
 
-def _inverse_cdf_x(rng: np.random.Generator, u: np.ndarray, x_lo: float, x_hi: float,
-                   density: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def _inverse_cdf_x(
+    rng: np.random.Generator,
+    u: np.ndarray,
+    x_lo: float,
+    x_hi: float,
+    density: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
     """Invert the CDF of ``density(x)`` on [x_lo, x_hi] in s = -ln(1 - x) (resolves the x -> 1 peak)."""
     s = np.linspace(-math.log1p(-x_lo), -math.log1p(-x_hi), 2049)
     x = -np.expm1(-s)
@@ -564,8 +737,9 @@ _ETL_CDF_NODES = 2049
 
 
 @lru_cache(maxsize=2048)  # ~33 kB each; a shower has ~120 energy bins per mass
-def _etl_x_cdf(lepton: str, target: str, mass_gev: float, beam_energy_gev: float,
-               x_lo: float) -> tuple[np.ndarray, np.ndarray]:
+def _etl_x_cdf(
+    lepton: str, target: str, mass_gev: float, beam_energy_gev: float, x_lo: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(s = -ln(1 - x) grid, CDF of x on it) of the ETL x spectrum of ``lepton`` ("e" / "mu") above ``x_lo``.
 
     The ETL table holds sigma(x > x_min) [pb / alpha_X] at several cuts
@@ -586,10 +760,14 @@ def _etl_x_cdf(lepton: str, target: str, mass_gev: float, beam_energy_gev: float
     """
     x_hi = 1.0 - (M_MU_GEV if lepton == "mu" else M_E_GEV) / beam_energy_gev
     s = np.linspace(-math.log1p(-x_lo), -math.log1p(-x_hi), _ETL_CDF_NODES)
-    above = np.asarray(sigma_etl_pb(lepton, target, mass_gev, beam_energy_gev, -np.expm1(-s)), dtype=float)
+    above = np.asarray(
+        sigma_etl_pb(lepton, target, mass_gev, beam_energy_gev, -np.expm1(-s)), dtype=float
+    )
     if not above[0] > 0:
-        raise PhysicsError(f"empty ETL {lepton} x spectrum for m = {mass_gev} GeV, E0 = {beam_energy_gev} GeV, "
-                           f"x > {x_lo} (target {target})")
+        raise PhysicsError(
+            f"empty ETL {lepton} x spectrum for m = {mass_gev} GeV, E0 = {beam_energy_gev} GeV, "
+            f"x > {x_lo} (target {target})"
+        )
     cdf = 1.0 - above / above[0]
     # The interpolated table falls monotonically (checked in tests); guard the inversion against rounding.
     cdf = np.maximum.accumulate(np.clip(cdf, 0.0, 1.0))
@@ -597,15 +775,21 @@ def _etl_x_cdf(lepton: str, target: str, mass_gev: float, beam_energy_gev: float
     return s, cdf
 
 
-def _etl_x(u: np.ndarray, lepton: str, target: str, mass_gev: float, beam_energy_gev: float,
-           x_lo: float) -> np.ndarray:
+def _etl_x(
+    u: np.ndarray, lepton: str, target: str, mass_gev: float, beam_energy_gev: float, x_lo: float
+) -> np.ndarray:
     """x = E_X/E of ETL signal by inverse-CDF sampling of :func:`_etl_x_cdf` (u uniform in [0, 1))."""
     s, cdf = _etl_x_cdf(lepton, target, float(mass_gev), float(beam_energy_gev), float(x_lo))
     return -np.expm1(-np.interp(u, cdf, s))
 
 
-def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_gev: float,
-                            production: SignalProduction | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _electron_signal_energy(
+    draw: Draw,
+    physics: Setup,
+    mass_gev: float,
+    e_cut_gev: float,
+    production: SignalProduction | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(E_X [GeV] at the nominal beam energy, whether each event is resonant annihilation) on the
     track-length spectrum: x from eq. (22), or from the computed ETL spectrum where the setup's
     ``cross_section`` is ``"etl-computed"`` (:func:`_etl_x`).
@@ -621,8 +805,12 @@ def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_g
     """
     if production == "annihilation":
         return np.full(draw.n, float(resonance_energy_gev(mass_gev))), np.ones(draw.n, dtype=bool)
-    setup = physics.with_(missing_energy_cut_gev=e_cut_gev, exposure=1.0, efficiency=1.0,
-                          positron_annihilation=physics.positron_annihilation and production is None)
+    setup = physics.with_(
+        missing_energy_cut_gev=e_cut_gev,
+        exposure=1.0,
+        efficiency=1.0,
+        positron_annihilation=physics.positron_annihilation and production is None,
+    )
     spectrum = electron_emission_spectrum(setup, mass_gev)
     weights = spectrum.events_per_alpha_x
     bins = draw.choice(weights)
@@ -632,24 +820,42 @@ def _electron_signal_energy(draw: Draw, physics: Setup, mass_gev: float, e_cut_g
         sel = bins == j
         e_j = float(spectrum.energy_gev[j])
         lo, hi = x_range(mass_gev, e_j, M_E_GEV)
-        if setup.cross_section == "etl-computed":  # the computed ETL x spectrum the yield uses (physics.yields)
-            x = _etl_x(u[sel], "e", setup.target.name, mass_gev, e_j, max(float(lo), e_cut_gev / e_j))
+        if (
+            setup.cross_section == "etl-computed"
+        ):  # the computed ETL x spectrum the yield uses (physics.yields)
+            x = _etl_x(
+                u[sel], "e", setup.target.name, mass_gev, e_j, max(float(lo), e_cut_gev / e_j)
+            )
         else:  # "etl" (DMG4's IWW / K) and "iww": the x shape of eq. (22)
-            x = _inverse_cdf_x(draw.rng, u[sel], max(float(lo), e_cut_gev / e_j), float(hi),
-                               lambda x: dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, setup.target))  # noqa: B023 -- called in this iteration
+            x = _inverse_cdf_x(
+                draw.rng,
+                u[sel],
+                max(float(lo), e_cut_gev / e_j),
+                float(hi),
+                lambda x: dsigma_dx_iww_pb(x, mass_gev, e_j, 1.0, setup.target),  # noqa: B023 -- called in this iteration
+            )
         energy_x[sel] = x * e_j
     resonant = np.zeros(draw.n, dtype=bool)
-    annihilation = 0.0  # per EOT and unit alpha_X, like the bremsstrahlung weights (exposure = efficiency = 1)
+    annihilation = (
+        0.0  # per EOT and unit alpha_X, like the bremsstrahlung weights (exposure = efficiency = 1)
+    )
     if setup.positron_annihilation:
-        annihilation = annihilation_events_per_pot(mass_gev, 1.0, setup.beam_energy_gev, e_cut_gev, setup.target,
-                                                   setup.target_length_x0)
-    if annihilation > 0.0:  # no extra draw otherwise: the bremsstrahlung-only streams stay as they were
-        resonant = np.asarray(draw.bernoulli(annihilation / (annihilation + float(weights.sum()))), dtype=bool)
+        annihilation = annihilation_events_per_pot(
+            mass_gev, 1.0, setup.beam_energy_gev, e_cut_gev, setup.target, setup.target_length_x0
+        )
+    if (
+        annihilation > 0.0
+    ):  # no extra draw otherwise: the bremsstrahlung-only streams stay as they were
+        resonant = np.asarray(
+            draw.bernoulli(annihilation / (annihilation + float(weights.sum()))), dtype=bool
+        )
         energy_x = np.where(resonant, float(resonance_energy_gev(mass_gev)), energy_x)
     return energy_x, resonant
 
 
-def _signal_sampler(mass_gev: float, coupling: float, cut: float, production: SignalProduction | None = None) -> Sampler:
+def _signal_sampler(
+    mass_gev: float, coupling: float, cut: float, production: SignalProduction | None = None
+) -> Sampler:
     """Truth sampler of the signal; ``cut`` is the generation cut as a fraction of the beam energy,
     ``production`` one channel alone (``None``: the setup's channels, :func:`_electron_signal_energy`)."""
 
@@ -659,28 +865,52 @@ def _signal_sampler(mass_gev: float, coupling: float, cut: float, production: Si
         t["true_mass"][:] = mass_gev
         if det.beam == "muon":
             lo, hi = x_range(mass_gev, det.beam_energy_gev, M_MU_GEV)
-            if det.physics.cross_section == "etl":  # the spectrum the rate uses (physics.yields, muon beams)
-                x = _etl_x(draw.uniform(), "mu", det.physics.target.name, mass_gev, det.beam_energy_gev,
-                           max(float(lo), cut))
+            if (
+                det.physics.cross_section == "etl"
+            ):  # the spectrum the rate uses (physics.yields, muon beams)
+                x = _etl_x(
+                    draw.uniform(),
+                    "mu",
+                    det.physics.target.name,
+                    mass_gev,
+                    det.beam_energy_gev,
+                    max(float(lo), cut),
+                )
             else:  # "ww" / "iww": Weizsacker-Williams, eq. (22)
-                x = _inverse_cdf_x(draw.rng, draw.uniform(), max(float(lo), cut), float(hi),
-                                   lambda x: dsigma_dx_iww_pb(x, mass_gev, det.beam_energy_gev, 1.0, LEAD, M_MU_GEV,
-                                                              x_dependent_tmin=True))
+                x = _inverse_cdf_x(
+                    draw.rng,
+                    draw.uniform(),
+                    max(float(lo), cut),
+                    float(hi),
+                    lambda x: dsigma_dx_iww_pb(
+                        x, mass_gev, det.beam_energy_gev, 1.0, LEAD, M_MU_GEV, x_dependent_tmin=True
+                    ),
+                )
             energy_x = x * beam
             t["true_e_ecal"] = det.ecal_mip_gev * draw.gamma_mean(1.0, 8.0)
             t["true_e_veto"] = _counter_mips(draw, det, np.ones(draw.n))
             p_out = beam - energy_x - t["true_e_ecal"]
-            _mu_out(draw, det, t, p_out, (p_out > det.trigger_p_out_max_gev).astype(float), np.zeros(draw.n, bool))
+            _mu_out(
+                draw,
+                det,
+                t,
+                p_out,
+                (p_out > det.trigger_p_out_max_gev).astype(float),
+                np.zeros(draw.n, bool),
+            )
         else:
-            energy_x, resonant = _electron_signal_energy(draw, det.physics, mass_gev, cut * det.beam_energy_gev,
-                                                         production)
+            energy_x, resonant = _electron_signal_energy(
+                draw, det.physics, mass_gev, cut * det.beam_energy_gev, production
+            )
             energy_x = np.where(resonant, energy_x, energy_x * beam / det.beam_energy_gev)
             t["true_srd"] = _srd_electron(draw, det, beam)
             if det.physics.mode == "visible":
                 _visible_decay(draw, det, t, beam, energy_x, mass_gev, coupling)
             else:
                 t["true_e_ecal"] = beam - energy_x
-                t["true_ps_fraction"] = _em_ps_fraction(draw, beam) * beam / np.maximum(t["true_e_ecal"], 1e-9)
+                t["true_ps_fraction"] = (
+                    _em_ps_fraction(draw, beam) * beam / np.maximum(t["true_e_ecal"], 1e-9)
+                )
                 t["true_ps_fraction"] = np.clip(t["true_ps_fraction"], 0.0, 1.0)
         t["true_x"] = energy_x / beam
         return _close(t, beam)
@@ -688,8 +918,15 @@ def _signal_sampler(mass_gev: float, coupling: float, cut: float, production: Si
     return sample
 
 
-def _visible_decay(draw: Draw, det: Detector, t: dict[str, np.ndarray], beam: np.ndarray, energy_x: np.ndarray,
-                   mass_gev: float, epsilon: float) -> None:
+def _visible_decay(
+    draw: Draw,
+    det: Detector,
+    t: dict[str, np.ndarray],
+    beam: np.ndarray,
+    energy_x: np.ndarray,
+    mass_gev: float,
+    epsilon: float,
+) -> None:
     """A' -> e+ e- forced to decay between the dump and S4, weighted by that probability (eq. 118).
 
     With decay length lambda (lab frame), the rest of the dump L_d = L_WCAL - z_prod and the decay
@@ -700,7 +937,10 @@ def _visible_decay(draw: Draw, det: Detector, t: dict[str, np.ndarray], beam: np
     gives P = 0 and z = L_WCAL (unless L_d = 0 as well, where P = 0 too).
     """
     length = decay_length_cm(width_aprime_to_ee_gev(mass_gev, epsilon), mass_gev, energy_x)
-    z_prod = np.minimum(draw.gamma_mean(2.0 * VISIBLE_RUNS["2017"].wcal_cm_per_x0, 2.0), VISIBLE_GEOMETRY_CM["wcal_length"])
+    z_prod = np.minimum(
+        draw.gamma_mean(2.0 * VISIBLE_RUNS["2017"].wcal_cm_per_x0, 2.0),
+        VISIBLE_GEOMETRY_CM["wcal_length"],
+    )
     rest = VISIBLE_GEOMETRY_CM["wcal_length"] - z_prod  # >= 0 [cm]
     volume = VISIBLE_GEOMETRY_CM["decay_volume_length"]
     finite = np.isfinite(length) & (length > 0)
@@ -709,8 +949,11 @@ def _visible_decay(draw: Draw, det: Detector, t: dict[str, np.ndarray], beam: np
     p_in = np.where(finite, np.exp(-rest / safe) * -np.expm1(-volume / safe), 0.0)
     u = draw.uniform()
     # truncated exponential on [L_WCAL, L_WCAL + D]; offset -> u D as lambda -> inf, -> 0 as lambda -> 0
-    offset = np.where(finite, -safe * np.log1p(u * np.expm1(-volume / safe)),
-                      np.where(np.isinf(length), u * volume, 0.0))
+    offset = np.where(
+        finite,
+        -safe * np.log1p(u * np.expm1(-volume / safe)),
+        np.where(np.isinf(length), u * volume, 0.0),
+    )
     draw.weight *= p_in
     t["true_decay_z"] = VISIBLE_GEOMETRY_CM["wcal_length"] + offset
     t["true_e_wcal"] = beam - energy_x
@@ -720,8 +963,14 @@ def _visible_decay(draw: Draw, det: Detector, t: dict[str, np.ndarray], beam: np
     t["true_ps_fraction"] = _em_ps_fraction(draw, energy_x)
 
 
-def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: SignalModel | None = None, *,
-                   production: SignalProduction | None = None) -> Process:
+def signal_process(
+    setup: str,
+    mass_gev: float,
+    coupling: float = 1e-4,
+    model: SignalModel | None = None,
+    *,
+    production: SignalProduction | None = None,
+) -> Process:
     """The signal of boson mass ``mass_gev`` at a reference coupling.
 
     ``model``: ``"dark_photon"`` (coupling = epsilon; default for electron
@@ -761,24 +1010,39 @@ def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: S
     record = get_simulation_setup(setup)
     det = record.detector
     model = model or ("lmutau" if det.beam == "muon" else "dark_photon")
-    if model not in ("dark_photon", "lmutau") or (record.physics.mode == "visible" and model != "dark_photon"):
+    if model not in ("dark_photon", "lmutau") or (
+        record.physics.mode == "visible" and model != "dark_photon"
+    ):
         raise InputError(f"setup {setup!r}: unsupported signal model {model!r}")
     cut_gev = record.signal_cut_gev
     if mass_gev >= det.beam_energy_gev - cut_gev:
-        raise InputError(f"setup {setup!r}: mass {mass_gev} GeV cannot carry {cut_gev} GeV of missing energy")
+        raise InputError(
+            f"setup {setup!r}: mass {mass_gev} GeV cannot carry {cut_gev} GeV of missing energy"
+        )
     if production not in (None, "bremsstrahlung", "annihilation"):
-        raise InputError(f"setup {setup!r}: unknown signal production {production!r} "
-                         "(None, 'bremsstrahlung' or 'annihilation')")
+        raise InputError(
+            f"setup {setup!r}: unknown signal production {production!r} "
+            "(None, 'bremsstrahlung' or 'annihilation')"
+        )
     physics = record.physics.with_(missing_energy_cut_gev=cut_gev, exposure=1.0, efficiency=1.0)
     if production == "annihilation":
         if det.beam != "electron":
-            raise InputError(f"setup {setup!r}: resonant annihilation needs an electron beam, not {det.beam!r}")
-        per_alpha_x = annihilation_events_per_alpha_x(physics.with_(positron_annihilation=True), [mass_gev])
-        rate = float((invisible_alpha_x_per_coupling2(model, det.beam, [mass_gev]) * per_alpha_x)[0]) * coupling**2
+            raise InputError(
+                f"setup {setup!r}: resonant annihilation needs an electron beam, not {det.beam!r}"
+            )
+        per_alpha_x = annihilation_events_per_alpha_x(
+            physics.with_(positron_annihilation=True), [mass_gev]
+        )
+        rate = (
+            float((invisible_alpha_x_per_coupling2(model, det.beam, [mass_gev]) * per_alpha_x)[0])
+            * coupling**2
+        )
         if not rate > 0.0:
-            raise InputError(f"setup {setup!r}: no resonant annihilation at m = {mass_gev} GeV: its A' energy "
-                             f"E_R = {float(resonance_energy_gev(mass_gev)):.4g} GeV is not between the generation "
-                             f"cut {cut_gev:g} GeV and the beam energy {det.beam_energy_gev:g} GeV")
+            raise InputError(
+                f"setup {setup!r}: no resonant annihilation at m = {mass_gev} GeV: its A' energy "
+                f"E_R = {float(resonance_energy_gev(mass_gev)):.4g} GeV is not between the generation "
+                f"cut {cut_gev:g} GeV and the beam energy {det.beam_energy_gev:g} GeV"
+            )
     else:
         if production == "bremsstrahlung":
             physics = physics.with_(positron_annihilation=False)
@@ -787,14 +1051,23 @@ def signal_process(setup: str, mass_gev: float, coupling: float = 1e-4, model: S
     coupling_name = "epsilon" if model == "dark_photon" else "e_mu"
     channel = f" ({production} only)" if production else ""
     return Process(
-        name=f"signal_m{mass_gev * 1e3:g}MeV" + ("_annihilation" if production == "annihilation" else ""),
+        name=f"signal_m{mass_gev * 1e3:g}MeV"
+        + ("_annihilation" if production == "annihilation" else ""),
         setup=setup,
         code=0,
         rate_per_pot=rate,
         triggerable_fraction=1.0,
         description=f"{model} signal{channel}, m = {mass_gev} GeV, {coupling_name} = {coupling:g}, "
-                    f"boson energy > {cut_gev:g} GeV",
-        sampler=_signal_sampler(mass_gev, coupling, record.generation.signal_cut_fraction, production),
-        metadata={"mass_gev": mass_gev, "model": model, "coupling_name": coupling_name, "coupling": coupling,
-                  "generation_cut_gev": cut_gev, **({"production": production} if production else {})},
+        f"boson energy > {cut_gev:g} GeV",
+        sampler=_signal_sampler(
+            mass_gev, coupling, record.generation.signal_cut_fraction, production
+        ),
+        metadata={
+            "mass_gev": mass_gev,
+            "model": model,
+            "coupling_name": coupling_name,
+            "coupling": coupling,
+            "generation_cut_gev": cut_gev,
+            **({"production": production} if production else {}),
+        },
     )

@@ -69,7 +69,9 @@ def parse_compression(text: str) -> Any:
     if name in ("none", ""):
         return None
     if name not in COMPRESSIONS:
-        raise InputError(f"unknown compression {text!r}; choose from none, {', '.join(COMPRESSIONS)} (optionally ':LEVEL')")
+        raise InputError(
+            f"unknown compression {text!r}; choose from none, {', '.join(COMPRESSIONS)} (optionally ':LEVEL')"
+        )
     try:
         value = int(level) if level else _DEFAULT_LEVEL[name]
     except ValueError:
@@ -83,7 +85,9 @@ def _source_date() -> datetime.datetime:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch is not None:
         try:
-            return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc).replace(tzinfo=None)
+            return datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc).replace(
+                tzinfo=None
+            )
         except ValueError:
             raise InputError(f"SOURCE_DATE_EPOCH must be an integer, got {epoch!r}") from None
     return datetime.datetime(2026, 1, 1)
@@ -100,8 +104,14 @@ def tdatime_code(when: datetime.datetime) -> int:
     """
     if not 1995 <= when.year < 2059:
         raise InputError(f"time stamp {when} outside the years 1995-2058 a ROOT TDatime holds")
-    return ((when.year - 1995) << 26 | when.month << 22 | when.day << 17 | when.hour << 12
-            | when.minute << 6 | when.second)
+    return (
+        (when.year - 1995) << 26
+        | when.month << 22
+        | when.day << 17
+        | when.hour << 12
+        | when.minute << 6
+        | when.second
+    )
 
 
 # The ROOT file format (https://root.cern/doc/master/classTFile.html, "ROOT file format";
@@ -109,7 +119,10 @@ def tdatime_code(when: datetime.datetime) -> int:
 # TKey header: Nbytes (i4), Version (i2), ObjLen (i4), Datime (u4), KeyLen (i2), Cycle (i2),
 # SeekKey and SeekPdir (i4, or i8 for key versions > 1000), ClassName, Name, Title. Big-endian.
 _KEY_DATIME = 10  #: offset of fDatime in a TKey header
-_DIR_DATIMES = (2, 6)  #: offsets of fDatimeC, fDatimeM in a TDirectory record (after its i2 version)
+_DIR_DATIMES = (
+    2,
+    6,
+)  #: offsets of fDatimeC, fDatimeM in a TDirectory record (after its i2 version)
 _DIRECTORY_CLASSES = (b"TDirectory", b"TDirectoryFile")
 
 
@@ -133,17 +146,23 @@ def _file_header(handle: BinaryIO) -> dict[str, int]:
     else:
         end, seek_free, nbytes_free, _, nbytes_name = struct.unpack(">qqiii", head[12:40])
         (seek_info,) = struct.unpack(">q", head[45:53])
-    return {"begin": begin, "end": end, "seek_free": seek_free, "nbytes_free": nbytes_free,
-            "nbytes_name": nbytes_name, "seek_info": seek_info}
+    return {
+        "begin": begin,
+        "end": end,
+        "seek_free": seek_free,
+        "nbytes_free": nbytes_free,
+        "nbytes_name": nbytes_name,
+        "seek_info": seek_info,
+    }
 
 
 def _tstring(data: bytes, position: int) -> tuple[bytes, int]:
     """A ROOT TString (1-byte length, or 255 and a 4-byte length) and the position after it."""
     n = data[position]
     if n == 255:
-        (n,) = struct.unpack(">i", data[position + 1:position + 5])
+        (n,) = struct.unpack(">i", data[position + 1 : position + 5])
         position += 4
-    return data[position + 1:position + 1 + n], position + 1 + n
+    return data[position + 1 : position + 1 + n], position + 1 + n
 
 
 def _key(handle: BinaryIO, position: int) -> tuple[int, bytes, int]:
@@ -151,7 +170,9 @@ def _key(handle: BinaryIO, position: int) -> tuple[int, bytes, int]:
     (version,) = struct.unpack(">h", _read(handle, position + 4, 2))
     (keylen,) = struct.unpack(">h", _read(handle, position + 14, 2))
     data = _read(handle, position, keylen)
-    (seek_key,) = struct.unpack(">q" if version > 1000 else ">i", data[18:26 if version > 1000 else 22])
+    (seek_key,) = struct.unpack(
+        ">q" if version > 1000 else ">i", data[18 : 26 if version > 1000 else 22]
+    )
     class_name, _ = _tstring(data, 34 if version > 1000 else 26)
     return keylen, class_name, seek_key
 
@@ -161,7 +182,9 @@ def _directory_datimes(handle: BinaryIO, position: int) -> list[int]:
     list's, each key's (in the list and at its record) and, recursively, its subdirectories'."""
     (version,) = struct.unpack(">h", _read(handle, position, 2))
     big = version > 1000
-    (seek_keys,) = struct.unpack(">q" if big else ">i", _read(handle, position + (34 if big else 26), 8 if big else 4))
+    (seek_keys,) = struct.unpack(
+        ">q" if big else ">i", _read(handle, position + (34 if big else 26), 8 if big else 4)
+    )
     found = [position + o for o in _DIR_DATIMES]
     if seek_keys == 0:
         return found
@@ -185,8 +208,13 @@ def _basket_datimes(path: Path) -> list[int]:
         for name, class_name in f.classnames(recursive=True).items():
             if class_name == "TTree":
                 for branch in f[name].itervalues(recursive=True):
-                    found += [int(seek) + _KEY_DATIME for seek in branch.member("fBasketSeek")[:branch.num_baskets]]
-            elif "RNTuple" in class_name:  # its pages and page lists are records this walk does not know
+                    found += [
+                        int(seek) + _KEY_DATIME
+                        for seek in branch.member("fBasketSeek")[: branch.num_baskets]
+                    ]
+            elif (
+                "RNTuple" in class_name
+            ):  # its pages and page lists are records this walk does not know
                 raise ValueError(f"cannot normalise the time stamps of a {class_name} ({name})")
     return found
 
@@ -198,16 +226,18 @@ def _free_segments(handle: BinaryIO, header: Mapping[str, int]) -> list[tuple[in
     data = _read(handle, position + keylen, header["nbytes_free"] - keylen)
     segments, cursor = [], 0
     while cursor < len(data):
-        (version,) = struct.unpack(">h", data[cursor:cursor + 2])
+        (version,) = struct.unpack(">h", data[cursor : cursor + 2])
         fmt, size = (">qq", 16) if version > 1000 else (">ii", 8)
-        first, last = struct.unpack(fmt, data[cursor + 2:cursor + 2 + size])
+        first, last = struct.unpack(fmt, data[cursor + 2 : cursor + 2 + size])
         cursor += 2 + size
         if last < header["end"]:
             segments.append((first, last))
     return segments
 
 
-def normalise_root_file(path: str | os.PathLike[str], when: datetime.datetime | None = None) -> None:
+def normalise_root_file(
+    path: str | os.PathLike[str], when: datetime.datetime | None = None
+) -> None:
     """Give a closed ROOT file written by uproot fixed time stamps and blank its free space, in place.
 
     Every TDatime (each TKey's fDatime, each TDirectory's fDatimeC and
@@ -232,8 +262,11 @@ def normalise_root_file(path: str | os.PathLike[str], when: datetime.datetime | 
     offsets = _basket_datimes(target)
     with target.open("r+b") as handle:
         header = _file_header(handle)
-        offsets += [header["begin"] + _KEY_DATIME, header["seek_info"] + _KEY_DATIME,
-                    header["seek_free"] + _KEY_DATIME]
+        offsets += [
+            header["begin"] + _KEY_DATIME,
+            header["seek_info"] + _KEY_DATIME,
+            header["seek_free"] + _KEY_DATIME,
+        ]
         offsets += _directory_datimes(handle, header["begin"] + header["nbytes_name"])
         for first, last in _free_segments(handle, header):
             handle.seek(first)
@@ -262,7 +295,10 @@ def _drop_tmp(tmp: Path) -> None:
 
 
 def _branch_types(types_: Mapping[str, tuple[str, tuple[int, ...]]]) -> dict[str, np.dtype]:
-    return {name: np.dtype((dtype, shape)) if shape else np.dtype(dtype) for name, (dtype, shape) in types_.items()}
+    return {
+        name: np.dtype((dtype, shape)) if shape else np.dtype(dtype)
+        for name, (dtype, shape) in types_.items()
+    }
 
 
 class RootFileWriter:
@@ -302,14 +338,18 @@ class RootFileWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InputError(f"cannot create output folder {self.path.parent}: {exc.strerror}") from exc
+            raise InputError(
+                f"cannot create output folder {self.path.parent}: {exc.strerror}"
+            ) from exc
         self._tmp = _unique_tmp(self.path)
         self._types = _branch_types(branches)
         self._metadata = dict(metadata or {})
         digest = hashlib.sha256((key or self.path.name).encode()).digest()
         self._uuid = uuid.UUID(bytes=digest[:16])
         try:
-            self._file = uproot.recreate(self._tmp, compression=compression, uuid_function=lambda: self._uuid)
+            self._file = uproot.recreate(
+                self._tmp, compression=compression, uuid_function=lambda: self._uuid
+            )
             self._tree = self._file.mktree(tree, self._types)
         except BaseException as exc:
             _drop_tmp(self._tmp)
@@ -326,14 +366,20 @@ class RootFileWriter:
         """Append one chunk (every branch, same length)."""
         if set(arrays) != set(self._types):
             missing, extra = set(self._types) - set(arrays), set(arrays) - set(self._types)
-            raise InputError(f"{self.path}: chunk branches differ (missing {sorted(missing)}, extra {sorted(extra)})")
+            raise InputError(
+                f"{self.path}: chunk branches differ (missing {sorted(missing)}, extra {sorted(extra)})"
+            )
         lengths = {len(v) for v in arrays.values()}
         if len(lengths) != 1:
-            raise InputError(f"{self.path}: branches of one chunk have different lengths {sorted(lengths)}")
+            raise InputError(
+                f"{self.path}: branches of one chunk have different lengths {sorted(lengths)}"
+            )
         n = lengths.pop()
         if n == 0:
             return
-        self._buffer.append({name: np.asarray(arrays[name], dtype=self._types[name].base) for name in self._types})
+        self._buffer.append(
+            {name: np.asarray(arrays[name], dtype=self._types[name].base) for name in self._types}
+        )
         self._buffered += n
         self.n_entries += n
         if self._buffered >= self._basket_entries:
@@ -415,7 +461,9 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read metadata: {exc}") from exc
 
 
-def write_root_objects(path: str | os.PathLike[str], objects: Mapping[str, Any], *, key: str = "") -> Path:
+def write_root_objects(
+    path: str | os.PathLike[str], objects: Mapping[str, Any], *, key: str = ""
+) -> Path:
     """Write histograms (or anything uproot can write) under their keys, atomically.
 
     Keys may contain ``/`` for folders, e.g. ``"data/signal/ecal_e"``;

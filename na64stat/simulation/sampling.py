@@ -61,7 +61,9 @@ class Draw:
         p = np.asarray(probabilities, dtype=float)
         return self.rng.choice(p.size, size=self.n, p=p / p.sum())
 
-    def bernoulli(self, probability: float, *, biased_probability: float | None = None) -> np.ndarray:
+    def bernoulli(
+        self, probability: float, *, biased_probability: float | None = None
+    ) -> np.ndarray:
         """True with physical probability p; in biased mode with q, weight p/q or (1-p)/(1-q).
 
         ``biased_probability`` (q) should be well above a rare p so the rare
@@ -76,7 +78,9 @@ class Draw:
         self.weight *= np.where(flag, p / q, (1.0 - p) / (1.0 - q))
         return flag
 
-    def power_law(self, low: float, high: float, index: float, *, biased_index: float | None = None) -> np.ndarray:
+    def power_law(
+        self, low: float, high: float, index: float, *, biased_index: float | None = None
+    ) -> np.ndarray:
         """x on [low, high] with density proportional to x^-index.
 
         In biased mode x is drawn with ``biased_index`` (a flatter law

@@ -32,7 +32,13 @@ from na64stat.core.errors import InputError
 from na64stat.physics.yields import SETUPS, Setup
 from na64stat.simulation.detectors import Detector
 
-__all__ = ["Generation", "SimulationSetup", "SIMULATION_SETUPS", "get_simulation_setup", "get_detector"]
+__all__ = [
+    "Generation",
+    "SimulationSetup",
+    "SIMULATION_SETUPS",
+    "get_simulation_setup",
+    "get_detector",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,9 @@ class Generation:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.signal_cut_fraction < 1.0:
-            raise InputError(f"signal_cut_fraction must lie in (0, 1), got {self.signal_cut_fraction}")
+            raise InputError(
+                f"signal_cut_fraction must lie in (0, 1), got {self.signal_cut_fraction}"
+            )
         if not self.default_data_pot > 0:
             raise InputError(f"default_data_pot must be positive, got {self.default_data_pot}")
 
@@ -106,7 +114,16 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
                 physics=SETUPS["na64e-invisible"],
                 trigger="ecal_missing_energy",
                 description="upstream tracker, 3 SRD counters, 6x6 ECAL with preshower, veto, HCAL0-3 (seed Fig. 4)",
-                branches=("p_track", "srd_e", "ecal_cells", "ecal_e", "ps_e", "ecal_chi2", "veto_e", "hcal_e"),
+                branches=(
+                    "p_track",
+                    "srd_e",
+                    "ecal_cells",
+                    "ecal_e",
+                    "ps_e",
+                    "ecal_chi2",
+                    "veto_e",
+                    "hcal_e",
+                ),
             ),
             Generation(signal_cut_fraction=0.2, default_data_pot=5e8),
         ),
@@ -116,8 +133,16 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
                 trigger="muon_momentum",
                 hcal_modules=3,
                 description="two magnetic spectrometers (p_in, p_out), active-target ECAL, veto, 3 HCAL modules "
-                            "(seed Fig. 9)",
-                branches=("p_in", "p_out", "n_tracks_out", "ecal_cells", "ecal_e", "veto_e", "hcal_e"),
+                "(seed Fig. 9)",
+                branches=(
+                    "p_in",
+                    "p_out",
+                    "n_tracks_out",
+                    "ecal_cells",
+                    "ecal_e",
+                    "veto_e",
+                    "hcal_e",
+                ),
             ),
             Generation(signal_cut_fraction=0.3, default_data_pot=5e8),
         ),
@@ -127,10 +152,19 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
                 trigger="dump_missing_energy",
                 trigger_srd_min_mev=3.0,
                 description="tracker, SRD, W/Sc WCAL dump with W2 veto, V2, decay volume, S4, ECAL, veto, HCAL "
-                            "(seed Fig. 5)",
+                "(seed Fig. 5)",
                 branches=(
-                    "p_track", "srd_e", "wcal_e", "w2_e", "v2_e", "s4_e",
-                    "ecal_cells", "ecal_e", "ecal_chi2", "veto_e", "hcal_e",
+                    "p_track",
+                    "srd_e",
+                    "wcal_e",
+                    "w2_e",
+                    "v2_e",
+                    "s4_e",
+                    "ecal_cells",
+                    "ecal_e",
+                    "ecal_chi2",
+                    "veto_e",
+                    "hcal_e",
                 ),
             ),
             Generation(signal_cut_fraction=0.2, default_data_pot=1e10),

@@ -22,12 +22,25 @@ __all__ = ["SignalYield", "expected_signal_events"]
 class SignalYield(Protocol):
     """``(setup, mass_gev, coupling, model, exposure, efficiency) -> expected events`` of one signal point."""
 
-    def __call__(self, setup: str, mass_gev: float, coupling: float, model: str, exposure: float,
-                 efficiency: float | None) -> float: ...
+    def __call__(
+        self,
+        setup: str,
+        mass_gev: float,
+        coupling: float,
+        model: str,
+        exposure: float,
+        efficiency: float | None,
+    ) -> float: ...
 
 
-def expected_signal_events(setup: str, mass_gev: float, coupling: float, model: str, exposure: float,
-                           efficiency: float | None) -> float:
+def expected_signal_events(
+    setup: str,
+    mass_gev: float,
+    coupling: float,
+    model: str,
+    exposure: float,
+    efficiency: float | None,
+) -> float:
     """Signal events at ``coupling`` for ``exposure`` particles on target and an overall efficiency.
 
     Parameters
@@ -69,6 +82,10 @@ def expected_signal_events(setup: str, mass_gev: float, coupling: float, model: 
         per_g2 = events_per_epsilon2 if model == "dark_photon" else events_per_e_mu2
         return float(per_g2(physics, [mass_gev])[0]) * coupling**2
     if model != "dark_photon":
-        raise InputError(f"setup {setup!r}: the visible mode has the dark-photon signal only, got model {model!r}")
-    runs = runs_at(exposure=exposure, efficiency=efficiency, runs=get_runs(record.physics.visible_runs))
+        raise InputError(
+            f"setup {setup!r}: the visible mode has the dark-photon signal only, got model {model!r}"
+        )
+    runs = runs_at(
+        exposure=exposure, efficiency=efficiency, runs=get_runs(record.physics.visible_runs)
+    )
     return total_events(runs, mass_gev, coupling)
