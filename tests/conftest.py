@@ -27,8 +27,9 @@ GOLDEN_REL = 1e-12
 GOLDEN_ABS = 1e-15
 
 
-def assert_json_close(actual: Any, expected: Any, *, rel: float = GOLDEN_REL, abs: float = GOLDEN_ABS,
-                      path: str = "$") -> None:
+def assert_json_close(
+    actual: Any, expected: Any, *, rel: float = GOLDEN_REL, abs: float = GOLDEN_ABS, path: str = "$"
+) -> None:
     """``actual == expected`` for JSON-like data, except that numbers agree within ``rel`` (relative) or ``abs``.
 
     Same structure (dict keys, list lengths), equal strings, booleans and
@@ -37,20 +38,27 @@ def assert_json_close(actual: Any, expected: Any, *, rel: float = GOLDEN_REL, ab
     """
     if isinstance(expected, dict):
         assert isinstance(actual, dict), f"{path}: {type(actual).__name__} instead of an object"
-        assert sorted(actual) == sorted(expected), f"{path}: keys {sorted(actual)} != {sorted(expected)}"
+        assert sorted(actual) == sorted(expected), (
+            f"{path}: keys {sorted(actual)} != {sorted(expected)}"
+        )
         for key in expected:
             assert_json_close(actual[key], expected[key], rel=rel, abs=abs, path=f"{path}.{key}")
     elif isinstance(expected, (list, tuple)):
-        assert isinstance(actual, (list, tuple)), f"{path}: {type(actual).__name__} instead of an array"
+        assert isinstance(actual, (list, tuple)), (
+            f"{path}: {type(actual).__name__} instead of an array"
+        )
         assert len(actual) == len(expected), f"{path}: length {len(actual)} != {len(expected)}"
         for i, (a, e) in enumerate(zip(actual, expected)):
             assert_json_close(a, e, rel=rel, abs=abs, path=f"{path}[{i}]")
     elif isinstance(expected, (int, float)) and not isinstance(expected, bool):
-        assert isinstance(actual, (int, float)) and not isinstance(actual, bool), f"{path}: {actual!r} != {expected!r}"
+        assert isinstance(actual, (int, float)) and not isinstance(actual, bool), (
+            f"{path}: {actual!r} != {expected!r}"
+        )
         if math.isnan(expected):
             assert math.isnan(actual), f"{path}: {actual!r} != nan"
         else:
-            assert math.isclose(actual, expected, rel_tol=rel, abs_tol=abs), \
+            assert math.isclose(actual, expected, rel_tol=rel, abs_tol=abs), (
                 f"{path}: {actual!r} != {expected!r} (rel {rel:g}, abs {abs:g})"
+            )
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"

@@ -86,8 +86,9 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-def test_planted_cache_files_are_never_executed(tmp_path: Path, selection_setup: tuple[Path, Path],
-                                                capsys: pytest.CaptureFixture) -> None:
+def test_planted_cache_files_are_never_executed(
+    tmp_path: Path, selection_setup: tuple[Path, Path], capsys: pytest.CaptureFixture
+) -> None:
     sel, events = selection_setup
     out = tmp_path / "out"
     args = ["select", sel, "--sample", f"s={events}", "--out", out]
@@ -119,14 +120,28 @@ def test_planted_cache_files_are_never_executed(tmp_path: Path, selection_setup:
         ({"name": ""}, "selection name is empty"),
         ({"regions": {"..": {}}}, "region name '..'"),
         ({"regions": {"a/b": {}}}, "region name 'a/b'"),
-        ({"histograms": [{"name": "h/../x", "expression": "x", "bins": {"regular": [5, 0, 10]}}]},
-         "histogram name 'h/../x'"),
-        ({"histograms": [{"name": "h\\x", "expression": "x", "bins": {"regular": [5, 0, 10]}}]}, "histogram name"),
+        (
+            {
+                "histograms": [
+                    {"name": "h/../x", "expression": "x", "bins": {"regular": [5, 0, 10]}}
+                ]
+            },
+            "histogram name 'h/../x'",
+        ),
+        (
+            {"histograms": [{"name": "h\\x", "expression": "x", "bins": {"regular": [5, 0, 10]}}]},
+            "histogram name",
+        ),
         ({"samples": {"../s": {"files": ["ev.root"]}}}, "sample name"),
     ],
 )
-def test_names_that_become_paths_or_root_keys_are_checked(tmp_path: Path, selection_setup: tuple[Path, Path],
-                                                           capsys: pytest.CaptureFixture, change: dict, needle: str) -> None:
+def test_names_that_become_paths_or_root_keys_are_checked(
+    tmp_path: Path,
+    selection_setup: tuple[Path, Path],
+    capsys: pytest.CaptureFixture,
+    change: dict,
+    needle: str,
+) -> None:
     _, events = selection_setup
     sel = tmp_path / "bad.yaml"
     sel.write_text(yaml.safe_dump({**SELECTION, **change}))
@@ -137,8 +152,9 @@ def test_names_that_become_paths_or_root_keys_are_checked(tmp_path: Path, select
     assert _files(tmp_path) == before
 
 
-def test_sample_names_on_the_command_line_are_checked(tmp_path: Path, selection_setup: tuple[Path, Path],
-                                                      capsys: pytest.CaptureFixture) -> None:
+def test_sample_names_on_the_command_line_are_checked(
+    tmp_path: Path, selection_setup: tuple[Path, Path], capsys: pytest.CaptureFixture
+) -> None:
     sel, events = selection_setup
     out = tmp_path / "out"
     code, _, err = _cli(["select", sel, "--sample", f"../x={events}", "--out", out], capsys)
@@ -157,22 +173,48 @@ def test_select_reads_rntuples_like_ttrees(tmp_path: Path) -> None:
     from na64stat.selection.processing import run_selection
 
     n = 50
-    columns = {"x": np.arange(float(n)), "weight": np.full(n, 0.5), "m": np.ones((n, 3)),
-               "v": ak.Array([[1.0] * (i % 7) for i in range(n)])}
+    columns = {
+        "x": np.arange(float(n)),
+        "weight": np.full(n, 0.5),
+        "m": np.ones((n, 3)),
+        "v": ak.Array([[1.0] * (i % 7) for i in range(n)]),
+    }
     with uproot.recreate(tmp_path / "rn.root") as f:
         f["events"] = columns
     with uproot.recreate(tmp_path / "tt.root") as f:
-        f.mktree("events", {"x": "f8", "weight": "f8", "m": np.dtype(("f8", (3,))), "v": columns["v"].type.content})
+        f.mktree(
+            "events",
+            {
+                "x": "f8",
+                "weight": "f8",
+                "m": np.dtype(("f8", (3,))),
+                "v": columns["v"].type.content,
+            },
+        )
         f["events"].extend(columns)
     with uproot.open(tmp_path / "rn.root") as f:
-        if isinstance(f["events"], uproot.TTree):  # uproot < 5.7 (the lowest allowed) writes TTrees here
-            pytest.skip(f"uproot {uproot.__version__} writes a TTree from f[name] = arrays; no RNTuple to read")
-    sel = parse_selection({**SELECTION, "cuts": [{"name": "c", "expression": "x > 2"},
-                                                 {"name": "d", "expression": "count(v) > 3 and sum(m) > 2"}],
-                           "histograms": [{"name": "hv", "expression": "v", "bins": {"regular": [5, 0, 5]}}]})
+        if isinstance(
+            f["events"], uproot.TTree
+        ):  # uproot < 5.7 (the lowest allowed) writes TTrees here
+            pytest.skip(
+                f"uproot {uproot.__version__} writes a TTree from f[name] = arrays; no RNTuple to read"
+            )
+    sel = parse_selection(
+        {
+            **SELECTION,
+            "cuts": [
+                {"name": "c", "expression": "x > 2"},
+                {"name": "d", "expression": "count(v) > 3 and sum(m) > 2"},
+            ],
+            "histograms": [{"name": "hv", "expression": "v", "bins": {"regular": [5, 0, 5]}}],
+        }
+    )
     rn = run_selection(sel, {"s": [str(tmp_path / "rn.root")]}, chunk=7).samples["s"]
     tt = run_selection(sel, {"s": [str(tmp_path / "tt.root")]}).samples["s"]
-    assert rn.cutflow.after_cut.raw.tolist() == tt.cutflow.after_cut.raw.tolist() and rn.cutflow.after_cut.raw[0] == n - 3
+    assert (
+        rn.cutflow.after_cut.raw.tolist() == tt.cutflow.after_cut.raw.tolist()
+        and rn.cutflow.after_cut.raw[0] == n - 3
+    )
     np.testing.assert_array_equal(rn.cutflow.after_cut.sum_w, tt.cutflow.after_cut.sum_w)
     for region in tt.histograms:
         assert rn.histograms[region]["hv"] == tt.histograms[region]["hv"]
@@ -181,8 +223,10 @@ def test_select_reads_rntuples_like_ttrees(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------
 # class 2: one loader per kind of file (binary, undecodable, empty, truncated, bombs)
 
-BILLION_LAUGHS = "name: x\ntree: events\ndescription: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+BILLION_LAUGHS = (
+    "name: x\ntree: events\ndescription: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+)
 
 BAD_FILES = {
     "binary": b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" * 20,
@@ -195,9 +239,12 @@ BAD_FILES = {
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_FILES))
-@pytest.mark.parametrize("verb", ["select", "workspace build", "workspace validate", "recast", "hepdata", "limits"])
-def test_bad_files_end_in_one_line_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                  verb: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    "verb", ["select", "workspace build", "workspace validate", "recast", "hepdata", "limits"]
+)
+def test_bad_files_end_in_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, verb: str, kind: str
+) -> None:
     bad = tmp_path / f"bad_{kind}.dat"
     bad.write_bytes(BAD_FILES[kind])
     out = tmp_path / "out"
@@ -214,7 +261,9 @@ def test_bad_files_end_in_one_line_naming_the_file(tmp_path: Path, capsys: pytes
     assert not out.exists()
 
 
-def test_yaml_bombs_are_refused_before_expansion(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_yaml_bombs_are_refused_before_expansion(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     import time
 
     bomb = tmp_path / "bomb.yaml"
@@ -223,14 +272,18 @@ def test_yaml_bombs_are_refused_before_expansion(tmp_path: Path, capsys: pytest.
     recursive.write_text("name: x\ntree: events\ndescription: &a [*a]\n")
     for path, needle in ((bomb, "expands to more than"), (recursive, "recursive YAML alias")):
         start = time.perf_counter()
-        code, _, err = _cli(["select", path, "--sample", f"s={path}", "--out", tmp_path / "out"], capsys)
+        code, _, err = _cli(
+            ["select", path, "--sample", f"s={path}", "--out", tmp_path / "out"], capsys
+        )
         assert time.perf_counter() - start < 5
         _assert_clean_error(code, err, str(path), needle)
     # anchors and aliases of a sensible size still work
     from na64stat.selection.config import load_selection
 
     ok = tmp_path / "ok.yaml"
-    ok.write_text("tree: events\ncuts:\n  - &c {name: a, expression: x > 1}\nregions: {r: {cuts: [a]}, s: {cuts: [a]}}\n")
+    ok.write_text(
+        "tree: events\ncuts:\n  - &c {name: a, expression: x > 1}\nregions: {r: {cuts: [a]}, s: {cuts: [a]}}\n"
+    )
     assert [c.name for c in load_selection(ok).cuts] == ["a"]
 
 
@@ -239,9 +292,16 @@ def test_yaml_bombs_are_refused_before_expansion(tmp_path: Path, capsys: pytest.
 
 
 def _limits_file(path: Path, **changes: Any) -> Path:
-    record = {"observed": 2.0, "expected": {"median": 2.5, "-1sigma": 1.8},
-              "metadata": {"mass_gev": 0.01, "signal_model": "dark_photon", "reference_coupling": 1e-4,
-                           "setup": "na64e-invisible"}}
+    record = {
+        "observed": 2.0,
+        "expected": {"median": 2.5, "-1sigma": 1.8},
+        "metadata": {
+            "mass_gev": 0.01,
+            "signal_model": "dark_photon",
+            "reference_coupling": 1e-4,
+            "setup": "na64e-invisible",
+        },
+    }
     meta = {**record["metadata"], **changes.pop("metadata", {})}
     record = {**record, **changes, "metadata": meta}
     path.write_text(json.dumps({"confidence_level": 0.9, "limits": {"0.01": record}}))
@@ -255,7 +315,11 @@ def _limits_file(path: Path, **changes: Any) -> Path:
         ({"metadata": {"mass_gev": -0.01}}, [], "mass_gev must be a finite positive"),
         ({"metadata": {"mass_gev": 0}}, [], "mass_gev must be a finite positive"),
         ({"metadata": {"mass_gev": 500}}, [], "above the limit of 100 GeV"),
-        ({"metadata": {"reference_coupling": 0}}, [], "reference_coupling must be a finite positive"),
+        (
+            {"metadata": {"reference_coupling": 0}},
+            [],
+            "reference_coupling must be a finite positive",
+        ),
         ({"metadata": {"reference_coupling": float("nan")}}, [], "reference_coupling"),
         ({"observed": -1.0}, [], "observed limit must be a finite non-negative"),
         ({"observed": "x"}, [], "observed limit must be a number"),
@@ -263,11 +327,16 @@ def _limits_file(path: Path, **changes: Any) -> Path:
         ({}, ["--alpha-d", "0"], "--alpha-d must be a finite positive"),
         ({}, ["--alpha-d", "-0.1"], "--alpha-d"),
         ({}, ["--reference-coupling", "0"], "--reference-coupling"),
-        ({}, ["--reference-coupling", "2e-4"], "made at reference coupling 0.0001 (patch metadata), not 0.0002"),
+        (
+            {},
+            ["--reference-coupling", "2e-4"],
+            "made at reference coupling 0.0001 (patch metadata), not 0.0002",
+        ),
     ],
 )
-def test_recast_rejects_bad_limits(tmp_path: Path, capsys: pytest.CaptureFixture, changes: dict, options: list,
-                                   needle: str) -> None:
+def test_recast_rejects_bad_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture, changes: dict, options: list, needle: str
+) -> None:
     path = _limits_file(tmp_path / "limits.json", **changes)
     out = tmp_path / "out" / "couplings.json"
     code, _, err = _cli(["recast", path, "--out", out, *options], capsys)
@@ -276,7 +345,9 @@ def test_recast_rejects_bad_limits(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 @pytest.mark.parametrize("content", [{}, {"limits": {}}, [], {"limits": []}, {"points": {}}])
-def test_empty_or_wrong_limits_files_are_errors(tmp_path: Path, capsys: pytest.CaptureFixture, content: Any) -> None:
+def test_empty_or_wrong_limits_files_are_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture, content: Any
+) -> None:
     path = tmp_path / "limits.json"
     path.write_text(json.dumps(content))
     out = tmp_path / "out" / "couplings.json"
@@ -285,9 +356,13 @@ def test_empty_or_wrong_limits_files_are_errors(tmp_path: Path, capsys: pytest.C
     assert not out.parent.exists()
 
 
-def test_recast_then_hepdata_rejects_negative_limits(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_recast_then_hepdata_rejects_negative_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     couplings = tmp_path / "couplings.json"
-    code, _, err = _cli(["recast", _limits_file(tmp_path / "limits.json"), "--out", couplings], capsys)
+    code, _, err = _cli(
+        ["recast", _limits_file(tmp_path / "limits.json"), "--out", couplings], capsys
+    )
     assert code == 0, err
     content = json.loads(couplings.read_text())
     content["points"]["0.01"]["observed"]["epsilon"] = -1e-5
@@ -301,27 +376,40 @@ def test_recast_then_hepdata_rejects_negative_limits(tmp_path: Path, capsys: pyt
 @pytest.mark.parametrize(
     "args",
     [
-        ["reach", "--exposure", "inf"], ["reach", "--exposure", "nan"], ["reach", "--exposure", "0"],
-        ["limits", "w.json", "p.json", "--workers", "0"], ["limits", "w.json", "p.json", "--workers", "-1"],
-        ["limits", "w.json", "p.json", "--seed", "-1"], ["limits", "w.json", "p.json", "--n-toys", "0"],
-        ["select", "s.yaml", "--workers", "0"], ["run", "--seed", "-1"], ["run", "--n-toys", "0"],
-        ["run", "--workers", "0"], ["run", "--n-eot", "1e13"], ["run", "--n-eot", "inf"],
-        ["simulate", "--n-eot", "1e20"], ["simulate", "--flavour", "data", "--n-eot", "1e12"],
+        ["reach", "--exposure", "inf"],
+        ["reach", "--exposure", "nan"],
+        ["reach", "--exposure", "0"],
+        ["limits", "w.json", "p.json", "--workers", "0"],
+        ["limits", "w.json", "p.json", "--workers", "-1"],
+        ["limits", "w.json", "p.json", "--seed", "-1"],
+        ["limits", "w.json", "p.json", "--n-toys", "0"],
+        ["select", "s.yaml", "--workers", "0"],
+        ["run", "--seed", "-1"],
+        ["run", "--n-toys", "0"],
+        ["run", "--workers", "0"],
+        ["run", "--n-eot", "1e13"],
+        ["run", "--n-eot", "inf"],
+        ["simulate", "--n-eot", "1e20"],
+        ["simulate", "--flavour", "data", "--n-eot", "1e12"],
         ["simulate", "--n-events", "0"],
     ],
 )
-def test_option_values_are_checked_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                   monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+def test_option_values_are_checked_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
-    code, _, err = _cli([*args, "--out", out] if args[0] in ("run", "simulate", "limits") else args, capsys)
+    code, _, err = _cli(
+        [*args, "--out", out] if args[0] in ("run", "simulate", "limits") else args, capsys
+    )
     option = [a for a in args if a.startswith("--")][-1]
     _assert_clean_error(code, err, option)
     assert not out.exists() and _files(tmp_path) == set()
 
 
-def test_unreachable_scheduler_fails_fast(tmp_path: Path, selection_setup: tuple[Path, Path],
-                                          capsys: pytest.CaptureFixture) -> None:
+def test_unreachable_scheduler_fails_fast(
+    tmp_path: Path, selection_setup: tuple[Path, Path], capsys: pytest.CaptureFixture
+) -> None:
     import socket
     import time
 
@@ -330,8 +418,19 @@ def test_unreachable_scheduler_fails_fast(tmp_path: Path, selection_setup: tuple
         port = s.getsockname()[1]
     sel, events = selection_setup
     start = time.perf_counter()
-    code, _, err = _cli(["select", sel, "--sample", f"s={events}", "--out", tmp_path / "out",
-                         "--scheduler", f"tcp://127.0.0.1:{port}"], capsys)
+    code, _, err = _cli(
+        [
+            "select",
+            sel,
+            "--sample",
+            f"s={events}",
+            "--out",
+            tmp_path / "out",
+            "--scheduler",
+            f"tcp://127.0.0.1:{port}",
+        ],
+        capsys,
+    )
     assert time.perf_counter() - start < 12
     _assert_clean_error(code, err, f"tcp://127.0.0.1:{port}")
 
@@ -345,32 +444,64 @@ def test_unreachable_scheduler_fails_fast(tmp_path: Path, selection_setup: tuple
         ("9**9**9**9", "constant too large"),
     ],
 )
-def test_enormous_expressions_are_refused(tmp_path: Path, selection_setup: tuple[Path, Path],
-                                          capsys: pytest.CaptureFixture, text: str, needle: str) -> None:
+def test_enormous_expressions_are_refused(
+    tmp_path: Path,
+    selection_setup: tuple[Path, Path],
+    capsys: pytest.CaptureFixture,
+    text: str,
+    needle: str,
+) -> None:
     _, events = selection_setup
     sel = tmp_path / "big.yaml"
     sel.write_text(yaml.safe_dump({**SELECTION, "cuts": [{"name": "c", "expression": text}]}))
-    code, _, err = _cli(["select", sel, "--sample", f"s={events}", "--out", tmp_path / "out"], capsys)
+    code, _, err = _cli(
+        ["select", sel, "--sample", f"s={events}", "--out", tmp_path / "out"], capsys
+    )
     _assert_clean_error(code, err, "big.yaml", "cut 'c'", needle)
     assert not (tmp_path / "out").exists()
 
 
-def test_histogram_bins_are_capped(tmp_path: Path, selection_setup: tuple[Path, Path],
-                                   capsys: pytest.CaptureFixture) -> None:
+def test_histogram_bins_are_capped(
+    tmp_path: Path, selection_setup: tuple[Path, Path], capsys: pytest.CaptureFixture
+) -> None:
     _, events = selection_setup
     sel = tmp_path / "bins.yaml"
-    sel.write_text(yaml.safe_dump({**SELECTION, "histograms": [
-        {"name": "h", "expression": "x", "bins": {"regular": [1_000_000_000, 0, 1]}}]}))
-    code, _, err = _cli(["select", sel, "--sample", f"s={events}", "--out", tmp_path / "out"], capsys)
+    sel.write_text(
+        yaml.safe_dump(
+            {
+                **SELECTION,
+                "histograms": [
+                    {"name": "h", "expression": "x", "bins": {"regular": [1_000_000_000, 0, 1]}}
+                ],
+            }
+        )
+    )
+    code, _, err = _cli(
+        ["select", sel, "--sample", f"s={events}", "--out", tmp_path / "out"], capsys
+    )
     _assert_clean_error(code, err, "bins.yaml", "histogram 'h'", "limit of 1000000")
 
 
 def _workspace_config(tmp_path: Path, **changes: Any) -> Path:
-    cfg = {"name": "t", "setup": "na64e-invisible", "exposure": 2.84e11,
-           "channels": [{"name": "box", "observed": 0,
-                         "samples": [{"name": "background", "yield": {"value": 0.5, "error": 0.1}}]}],
-           "signal": {"channel": "box", "model": "dark_photon", "coupling": 1e-4, "efficiency": 0.5,
-                      "masses": [0.01, 0.1]}}
+    cfg = {
+        "name": "t",
+        "setup": "na64e-invisible",
+        "exposure": 2.84e11,
+        "channels": [
+            {
+                "name": "box",
+                "observed": 0,
+                "samples": [{"name": "background", "yield": {"value": 0.5, "error": 0.1}}],
+            }
+        ],
+        "signal": {
+            "channel": "box",
+            "model": "dark_photon",
+            "coupling": 1e-4,
+            "efficiency": 0.5,
+            "masses": [0.01, 0.1],
+        },
+    }
     for key, value in changes.items():
         if key in ("observed", "yield"):
             target = cfg["channels"][0] if key == "observed" else cfg["channels"][0]["samples"][0]
@@ -394,8 +525,9 @@ def _workspace_config(tmp_path: Path, **changes: Any) -> Path:
         ({"masses": [0.01, -0.01]}, "masses"),
     ],
 )
-def test_workspace_build_rejects_bad_values(tmp_path: Path, capsys: pytest.CaptureFixture, changes: dict,
-                                            needle: str) -> None:
+def test_workspace_build_rejects_bad_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture, changes: dict, needle: str
+) -> None:
     config = _workspace_config(tmp_path, **changes)
     code, _, err = _cli(["workspace", "build", config], capsys)
     _assert_clean_error(code, err, needle)
@@ -405,8 +537,11 @@ def test_workspace_build_rejects_bad_values(tmp_path: Path, capsys: pytest.Captu
 def test_zero_signal_patches_are_refused(tmp_path: Path) -> None:
     from na64stat.model.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build
 
-    d = WorkspaceDescription("demo", (Channel("box", (0.0,), (Sample("bkg", (0.5,)),)),),
-                             (SignalPatch("m150", {"box": (0.0,)}, (150.0,), {"mass_gev": 150.0}),))
+    d = WorkspaceDescription(
+        "demo",
+        (Channel("box", (0.0,), (Sample("bkg", (0.5,)),)),),
+        (SignalPatch("m150", {"box": (0.0,)}, (150.0,), {"mass_gev": 150.0}),),
+    )
     with pytest.raises(InputError, match=r"signal 'm150' .* zero expected events"):
         build(d)
 
@@ -421,14 +556,17 @@ def built_workspace(tmp_path: Path, capsys: pytest.CaptureFixture) -> Path:
 
 @pytest.mark.parametrize("damage", ["data_length", "no_poi"])
 @pytest.mark.parametrize("verb", ["validate", "inspect"])
-def test_workspace_validate_builds_the_model_with_its_poi(built_workspace: Path, capsys: pytest.CaptureFixture,
-                                                          damage: str, verb: str) -> None:
+def test_workspace_validate_builds_the_model_with_its_poi(
+    built_workspace: Path, capsys: pytest.CaptureFixture, damage: str, verb: str
+) -> None:
     spec = json.loads((built_workspace / "bkgonly.json").read_text())
     if damage == "data_length":
         spec["observations"][0]["data"] = [0.0, 1.0]
         needle = "observation 'box' has 2 bins"
     else:
-        spec["channels"][0]["samples"] = [s for s in spec["channels"][0]["samples"] if s["name"] != "signal"]
+        spec["channels"][0]["samples"] = [
+            s for s in spec["channels"][0]["samples"] if s["name"] != "signal"
+        ]
         needle = "parameter of interest"
     bad = built_workspace / "bad.json"
     bad.write_text(json.dumps(spec))
@@ -436,11 +574,15 @@ def test_workspace_validate_builds_the_model_with_its_poi(built_workspace: Path,
     _assert_clean_error(code, err, str(bad), needle)
 
 
-def test_workspace_validate_reads_plain_json_patches(built_workspace: Path, capsys: pytest.CaptureFixture) -> None:
+def test_workspace_validate_reads_plain_json_patches(
+    built_workspace: Path, capsys: pytest.CaptureFixture
+) -> None:
     patchset = json.loads((built_workspace / "patchset.json").read_text())
     plain = built_workspace / "plain.json"
     plain.write_text(json.dumps(patchset["patches"][0]["patch"]))
-    code, out, err = _cli(["workspace", "validate", built_workspace / "bkgonly.json", plain], capsys)
+    code, out, err = _cli(
+        ["workspace", "validate", built_workspace / "bkgonly.json", plain], capsys
+    )
     assert code == 0 and "valid JSON patch" in out, err
 
 
@@ -473,12 +615,16 @@ PATCH_DAMAGES = ["repeated_mass", "text_mass", "negative_mass", "disagreeing_mas
 
 @pytest.mark.parametrize("damage", PATCH_DAMAGES)
 @pytest.mark.parametrize("verb", ["validate", "inspect", "limits"])
-def test_patch_metadata_is_checked_where_it_enters(built_workspace: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture, damage: str, verb: str) -> None:
+def test_patch_metadata_is_checked_where_it_enters(
+    built_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str, verb: str
+) -> None:
     bad, needle = _damage_patchset(built_workspace, damage)
     out = tmp_path / "limits_out"
-    args = (["limits", built_workspace / "bkgonly.json", bad, "--out", out, "--workers", "1"] if verb == "limits"
-            else ["workspace", verb, built_workspace / "bkgonly.json", bad])
+    args = (
+        ["limits", built_workspace / "bkgonly.json", bad, "--out", out, "--workers", "1"]
+        if verb == "limits"
+        else ["workspace", verb, built_workspace / "bkgonly.json", bad]
+    )
     code, _, err = _cli(args, capsys)
     _assert_clean_error(code, err, str(bad), needle)
     assert not out.exists()
@@ -491,16 +637,25 @@ def test_patch_metadata_allows_text_labels_other_than_the_mass() -> None:
     def patch(name: str, *values: Any) -> dict:
         return {"metadata": {"name": name, "values": list(values)}}
 
-    check_patch_metadata([patch("a", 0.01, "scalar"), patch("b", 0.01, "fermion")], ["mass_gev", "model"], "ps")
-    with pytest.raises(InputError, match=r"patches 'a' and 'b' are the same signal point .*model = 'scalar'"):
-        check_patch_metadata([patch("a", 0.01, "scalar"), patch("b", 0.01, "scalar")], ["mass_gev", "model"], "ps")
+    check_patch_metadata(
+        [patch("a", 0.01, "scalar"), patch("b", 0.01, "fermion")], ["mass_gev", "model"], "ps"
+    )
+    with pytest.raises(
+        InputError, match=r"patches 'a' and 'b' are the same signal point .*model = 'scalar'"
+    ):
+        check_patch_metadata(
+            [patch("a", 0.01, "scalar"), patch("b", 0.01, "scalar")], ["mass_gev", "model"], "ps"
+        )
     with pytest.raises(InputError, match="patch 'b': mass_gev must be a finite number"):
-        check_patch_metadata([patch("a", 0.01, "x"), patch("b", "0.1", "x")], ["mass_gev", "model"], "ps")
+        check_patch_metadata(
+            [patch("a", 0.01, "x"), patch("b", "0.1", "x")], ["mass_gev", "model"], "ps"
+        )
 
 
 @pytest.mark.parametrize("damage", ["repeated_mass", "text_mass"])
-def test_combine_checks_patch_metadata(built_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                       damage: str) -> None:
+def test_combine_checks_patch_metadata(
+    built_workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture, damage: str
+) -> None:
     bad, needle = _damage_patchset(built_workspace, damage)
     other = tmp_path / "other"
     other.mkdir()
@@ -512,15 +667,25 @@ def test_combine_checks_patch_metadata(built_workspace: Path, tmp_path: Path, ca
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("damage", "needle"), [
-    ("text_mass", "mass_gev must be a number"),
-    ("repeated_mass", "are the same signal point"),
-])
-def test_recast_checks_point_metadata(tmp_path: Path, capsys: pytest.CaptureFixture, damage: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        ("text_mass", "mass_gev must be a number"),
+        ("repeated_mass", "are the same signal point"),
+    ],
+)
+def test_recast_checks_point_metadata(
+    tmp_path: Path, capsys: pytest.CaptureFixture, damage: str, needle: str
+) -> None:
     meta = {"signal_model": "dark_photon", "reference_coupling": 1e-4, "setup": "na64e-invisible"}
-    points = {name: {"observed": 1.0, "expected": {"median": 1.0},
-                     "metadata": {"name": name, "values": [m], "mass_gev": m, **meta}}
-              for name, m in (("m0p01", 0.01), ("m0p1", 0.1))}
+    points = {
+        name: {
+            "observed": 1.0,
+            "expected": {"median": 1.0},
+            "metadata": {"name": name, "values": [m], "mass_gev": m, **meta},
+        }
+        for name, m in (("m0p01", 0.01), ("m0p1", 0.1))
+    }
     second = points["m0p1"]["metadata"]
     if damage == "text_mass":
         second.update(values=["0.1"], mass_gev="0.1")
@@ -561,19 +726,26 @@ def _full_disk(monkeypatch: pytest.MonkeyPatch, after: int = 1) -> None:
 
 
 @pytest.mark.parametrize("after", [1, 2, 3, 4])
-def test_select_on_a_full_disk_leaves_nothing(tmp_path: Path, selection_setup: tuple[Path, Path],
-                                              capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
-                                              after: int) -> None:
+def test_select_on_a_full_disk_leaves_nothing(
+    tmp_path: Path,
+    selection_setup: tuple[Path, Path],
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    after: int,
+) -> None:
     sel, events = selection_setup
     out = tmp_path / "out"
     _full_disk(monkeypatch, after)
-    code, _, err = _cli(["select", sel, "--sample", f"s={events}", "--out", out, "--no-cache"], capsys)
+    code, _, err = _cli(
+        ["select", sel, "--sample", f"s={events}", "--out", out, "--no-cache"], capsys
+    )
     _assert_clean_error(code, err, "no space left on device", str(out))
     assert not out.exists()
 
 
-def test_workspace_build_on_a_full_disk_leaves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workspace_build_on_a_full_disk_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = _workspace_config(tmp_path)
     _full_disk(monkeypatch, after=2)
     code, _, err = _cli(["workspace", "build", config], capsys)
@@ -581,19 +753,23 @@ def test_workspace_build_on_a_full_disk_leaves_nothing(tmp_path: Path, capsys: p
     assert _files(config.parent) == {"config.yaml"}
 
 
-def test_simulate_on_a_full_disk_leaves_no_temporary_file(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_simulate_on_a_full_disk_leaves_no_temporary_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _full_disk(monkeypatch)
     out = tmp_path / "sim"
-    code, _, err = _cli(["simulate", "--flavour", "mc", "--process", "hadron", "--n-events", "100", "--out", out],
-                        capsys)
+    code, _, err = _cli(
+        ["simulate", "--flavour", "mc", "--process", "hadron", "--n-events", "100", "--out", out],
+        capsys,
+    )
     _assert_clean_error(code, err, "no space left on device")
     assert not [p for p in _files(out) if p.endswith((".tmp", ".root"))]
 
 
 @pytest.mark.parametrize("verb", ["select", "recast", "reach", "hepdata", "workspace build"])
-def test_an_output_path_that_is_a_file_is_one_clear_line(tmp_path: Path, selection_setup: tuple[Path, Path],
-                                                         capsys: pytest.CaptureFixture, verb: str) -> None:
+def test_an_output_path_that_is_a_file_is_one_clear_line(
+    tmp_path: Path, selection_setup: tuple[Path, Path], capsys: pytest.CaptureFixture, verb: str
+) -> None:
     sel, events = selection_setup
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")

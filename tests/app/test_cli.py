@@ -24,23 +24,52 @@ def test_version(capsys):
     assert code == 0 and __version__ in out
 
 
-@pytest.mark.parametrize("verb", [[], ["run"], ["reach"], ["setups"], ["limits"], ["recast"], ["simulate"], ["select"],
-                                  ["workspace"], ["workspace", "build"], ["workspace", "inspect"],
-                                  ["workspace", "validate"], ["hepdata"], ["reproduce"]])
+@pytest.mark.parametrize(
+    "verb",
+    [
+        [],
+        ["run"],
+        ["reach"],
+        ["setups"],
+        ["limits"],
+        ["recast"],
+        ["simulate"],
+        ["select"],
+        ["workspace"],
+        ["workspace", "build"],
+        ["workspace", "inspect"],
+        ["workspace", "validate"],
+        ["hepdata"],
+        ["reproduce"],
+    ],
+)
 def test_help_on_every_verb(capsys, verb):
     code, out, _ = run_cli(capsys, *verb, "--help")
     assert code == 0 and "Usage:" in out
     if not verb:
-        for name in ("simulate", "select", "workspace", "limits", "recast", "hepdata", "reproduce", "run"):
+        for name in (
+            "simulate",
+            "select",
+            "workspace",
+            "limits",
+            "recast",
+            "hepdata",
+            "reproduce",
+            "run",
+        ):
             assert name in out
 
 
 def test_command_line_loads_no_heavy_module():
     """``na64stat --help`` / ``--version`` stay fast: the command line imports numpy, scipy, pyhf or matplotlib
     only inside the verbs (benchmarks/bench_cli_startup.py times it)."""
-    code = ("import sys; import na64stat.app.cli; "
-            "print(sorted(m for m in ('numpy', 'scipy', 'pyhf', 'matplotlib', 'awkward', 'uproot', 'yaml') if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        "import sys; import na64stat.app.cli; "
+        "print(sorted(m for m in ('numpy', 'scipy', 'pyhf', 'matplotlib', 'awkward', 'uproot', 'yaml') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert loaded == "[]"
 
 
@@ -53,18 +82,31 @@ def test_reach_offers_only_setups_it_accepts(capsys):
 
 def test_reach_prints_ratios_to_published_curve(capsys, tmp_path):
     target = tmp_path / "reach.json"
-    code, out, _ = run_cli(capsys, "reach", "--setup", "na64e-invisible", "--masses", "0.001,0.01,0.1,1", "--json", str(target))
+    code, out, _ = run_cli(
+        capsys,
+        "reach",
+        "--setup",
+        "na64e-invisible",
+        "--masses",
+        "0.001,0.01,0.1,1",
+        "--json",
+        str(target),
+    )
     assert code == 0
     assert "na64e_invisible_2019" in out and "ours/ref" in out
     data = json.loads(target.read_text())
     assert data["mass_gev"] == [0.001, 0.01, 0.1, 1.0]
     ratios = data["comparisons"][0]["ratio"]
-    assert all(0.5 < r < 1.4 for r in ratios)  # computed efficiency: 0.87 - 0.59 (tests/test_yields.py)
+    assert all(
+        0.5 < r < 1.4 for r in ratios
+    )  # computed efficiency: 0.87 - 0.59 (tests/physics/test_yields.py)
     assert data["setup"]["exposure"] == 2.84e11
 
 
 def test_reach_muon_shows_gm2_band(capsys):
-    code, out, _ = run_cli(capsys, "reach", "--setup", "na64mu-invisible", "--masses", "0.001,0.01,0.1")
+    code, out, _ = run_cli(
+        capsys, "reach", "--setup", "na64mu-invisible", "--masses", "0.001,0.01,0.1"
+    )
     assert code == 0 and "gm2_lmutau_2sigma_lower" in out and "gm2_lmutau_2sigma_upper" in out
 
 
@@ -81,17 +123,44 @@ def test_main_job_writes_summary(capsys, tmp_path, monkeypatch):
     """Default folder, results on stdout only, and the folder layout the other verbs read by default."""
     monkeypatch.chdir(tmp_path)
     out_dir = tmp_path / "na64stat-output"
-    code, out, err = run_cli(capsys, "run", "--masses", "0.01,0.1", "--n-eot", "2e7",
-                             "--mc-events", "4000", "--n-toys", "300", "--workers", "1")
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "--masses",
+        "0.01,0.1",
+        "--n-eot",
+        "2e7",
+        "--mc-events",
+        "4000",
+        "--n-toys",
+        "300",
+        "--workers",
+        "1",
+    )
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["mass", "[GeV]", "eps", "observed", "eps", "expected"] and len(lines) == 3
-    assert "simulated MC" in err and "limits [2/2] m = " in err and "wrote " in err and "Warning" not in err
-    assert "--n-toys 300 had no effect: every limit used exact (no toys)" in err  # said, not silently ignored
+    assert (
+        lines[0].split() == ["mass", "[GeV]", "eps", "observed", "eps", "expected"]
+        and len(lines) == 3
+    )
+    assert (
+        "simulated MC" in err
+        and "limits [2/2] m = " in err
+        and "wrote " in err
+        and "Warning" not in err
+    )
+    assert (
+        "--n-toys 300 had no effect: every limit used exact (no toys)" in err
+    )  # said, not silently ignored
     data = json.loads((out_dir / "physics_summary.json").read_text())
-    assert [s["setup"]["name"] for s in data["summaries"]] == ["na64e-invisible", "na64mu-invisible"]
+    assert [s["setup"]["name"] for s in data["summaries"]] == [
+        "na64e-invisible",
+        "na64mu-invisible",
+    ]
     report = (out_dir / "report.txt").read_text()
-    assert report.startswith("na64stat") and "setup na64e-invisible" in report and "limits" in report
+    assert (
+        report.startswith("na64stat") and "setup na64e-invisible" in report and "limits" in report
+    )
     from na64stat.app.pipeline import main_job_outputs
 
     for path in main_job_outputs(out_dir):
@@ -104,7 +173,9 @@ def test_main_job_writes_summary(capsys, tmp_path, monkeypatch):
     for selection in ("na64e-invisible", str(REPO / "selections" / "na64e-invisible.yaml")):
         code, out, err = run_cli(capsys, "select", selection)
         assert code == 0 and "data (data):" in out and "signal blinded" in out, err
-        assert len(out.splitlines()) < 30, out  # one line per sample; the full cutflow is in cutflow.txt
+        assert len(out.splitlines()) < 30, (
+            out
+        )  # one line per sample; the full cutflow is in cutflow.txt
     assert (out_dir / "selection" / "na64e-invisible" / "cutflow.json").read_bytes() == unblinded
     assert (out_dir / "selection" / "na64e-invisible-blinded" / ".cache").is_dir()
 
@@ -142,25 +213,43 @@ def test_unknown_setup_is_a_usage_error(capsys):
 
 
 def test_python_dash_m():
-    result = subprocess.run([sys.executable, "-m", "na64stat", "--version"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "na64stat", "--version"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and __version__ in result.stdout
 
 
 def test_workspace_inspect_prints_each_patch_signal_yields(capsys):
     """Patches that replace the signal sample (as na64stat writes them) show their yields, not []."""
     folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
-    code, out, _ = run_cli(capsys, "workspace", "inspect", str(folder / "bkgonly.json"), str(folder / "patchset.json"))
+    code, out, _ = run_cli(
+        capsys, "workspace", "inspect", str(folder / "bkgonly.json"), str(folder / "patchset.json")
+    )
     assert code == 0 and "signal []" not in out
     line = next(row for row in out.splitlines() if row.strip().startswith("m0p01 "))
     patch = json.loads((folder / "patchset.json").read_text())["patches"]
-    value = next(p for p in patch if p["metadata"]["name"] == "m0p01")["patch"][0]["value"]["data"][0]
+    value = next(p for p in patch if p["metadata"]["name"] == "m0p01")["patch"][0]["value"]["data"][
+        0
+    ]
     assert f"signal [[{float(f'{value:.4g}')}]]" in line
 
 
 def test_simulate_and_reach_units(capsys, tmp_path):
     """EOT for electron beams, MOT for muon beams; reach tables in GeV like every other output."""
-    code, out, _ = run_cli(capsys, "simulate", "--setup", "na64mu-invisible", "--process", "muon", "--n-events", "100",
-                           "--n-eot", "1e5", "--out", str(tmp_path / "mu"))
+    code, out, _ = run_cli(
+        capsys,
+        "simulate",
+        "--setup",
+        "na64mu-invisible",
+        "--process",
+        "muon",
+        "--n-events",
+        "100",
+        "--n-eot",
+        "1e5",
+        "--out",
+        str(tmp_path / "mu"),
+    )
     assert code == 0 and "MOT" in out and "POT" not in out and "EOT" not in out
     code, out, _ = run_cli(capsys, "reach", "--masses", "0.01")
     assert code == 0 and "m [GeV]" in out and "m [MeV]" not in out

@@ -28,11 +28,17 @@ def _restore_level():
 
 def test_levels_step_once_per_flag() -> None:
     assert [log_level(verbose=v) for v in (0, 1, 2)] == [logging.INFO, logging.DEBUG, logging.DEBUG]
-    assert [log_level(quiet=q) for q in (1, 2, 3)] == [logging.WARNING, logging.ERROR, logging.ERROR]
+    assert [log_level(quiet=q) for q in (1, 2, 3)] == [
+        logging.WARNING,
+        logging.ERROR,
+        logging.ERROR,
+    ]
     assert log_level(verbose=1, quiet=1) == logging.INFO
 
 
-def test_quiet_keeps_results_and_drops_diagnostics(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_quiet_keeps_results_and_drops_diagnostics(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     main([*REACH, "--json", str(tmp_path / "a.json")])
     loud = capsys.readouterr()
     assert f"wrote {tmp_path / 'a.json'}" in loud.err  # the file written: an INFO record on stderr
@@ -44,15 +50,26 @@ def test_quiet_keeps_results_and_drops_diagnostics(capsys: pytest.CaptureFixture
     assert quiet.out == loud.out  # the result on stdout is the same
 
 
-@pytest.mark.parametrize(("flags", "level"), [(["-v"], logging.DEBUG), (["--verbose"], logging.DEBUG),
-                                              (["-qq"], logging.ERROR), (["--quiet"], logging.WARNING)])
-def test_flags_set_the_package_logger(flags: list[str], level: int, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("flags", "level"),
+    [
+        (["-v"], logging.DEBUG),
+        (["--verbose"], logging.DEBUG),
+        (["-qq"], logging.ERROR),
+        (["--quiet"], logging.WARNING),
+    ],
+)
+def test_flags_set_the_package_logger(
+    flags: list[str], level: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     main([*flags, "setups"])
     assert logger.getEffectiveLevel() == level
     assert "na64e-invisible" in capsys.readouterr().out
 
 
-def test_verbose_shows_debug_records(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verbose_shows_debug_records(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = cli_module.setups.callback
 
     def noisy() -> None:
@@ -87,8 +104,15 @@ def test_importing_and_using_plotting_keeps_the_backend(tmp_path: Path) -> None:
         "print(before, matplotlib.get_backend(), len(plt.get_fignums()))\n"
     )
     env = {**os.environ, "MPLBACKEND": "svg", "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["svg", "svg", "0"]
     assert (tmp_path / "scan.png").stat().st_size > 0 and (tmp_path / "scan.pdf").stat().st_size > 0

@@ -15,22 +15,45 @@ def small_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("job")
     lmt = out.parent / "E137_like.lmt"
     lmt.write_text("# another experiment, mass [GeV] epsilon\n0.001 1e-4\n1.0 1e-2\n")
-    run_main_job(out, MainJobSettings(masses_gev=(0.01, 0.1), data_eot=2e7, mc_events=4000, n_toys=300, workers=1,
-                                      overlays=(str(lmt),)), log=lambda line: None)
+    run_main_job(
+        out,
+        MainJobSettings(
+            masses_gev=(0.01, 0.1),
+            data_eot=2e7,
+            mc_events=4000,
+            n_toys=300,
+            workers=1,
+            overlays=(str(lmt),),
+        ),
+        log=lambda line: None,
+    )
     return out
 
 
 def test_report_explains_method_efficiency_bands_and_events(small_job: Path) -> None:
     report = json.loads((small_job / "report.json").read_text())
-    assert set(report["explanations"]) == {"method", "efficiency", "band_at_n0", "events_at_the_limit",
-                                           "published_exposure"}
+    assert set(report["explanations"]) == {
+        "method",
+        "efficiency",
+        "band_at_n0",
+        "events_at_the_limit",
+        "published_exposure",
+    }
     assert report["method"]["methods"] == ["exact"] and report["method"]["method_reasons"]
     for key, entry in report["signal_efficiency"].items():
-        assert 0 < entry["of_all_produced"] <= entry["relative_to_physics_yield_above_cut"] <= 1.2, key
+        assert (
+            0 < entry["of_all_produced"] <= entry["relative_to_physics_yield_above_cut"] <= 1.2
+        ), key
     assert all(1.5 < v < 3.0 for v in report["signal_events_at_observed_limit"].values())
     text = (small_job / "report.txt").read_text()
-    for phrase in ("band at n0:", "events at the limit:", "Phys. Rev. Lett. 123 (2019) 121801", "arXiv:1906.00176",
-                   "2.303", "ratio"):
+    for phrase in (
+        "band at n0:",
+        "events at the limit:",
+        "Phys. Rev. Lett. 123 (2019) 121801",
+        "arXiv:1906.00176",
+        "2.303",
+        "ratio",
+    ):
         assert phrase in text, phrase
     assert "PHYSICS.md" not in text
 
@@ -43,12 +66,16 @@ def test_the_chain_at_the_published_exposure(small_job: Path) -> None:
     spec = json.loads((small_job / "workspace" / "bkgonly.json").read_text())
     scaled = json.loads((small_job / "workspace_published_exposure" / "bkgonly.json").read_text())
     b = next(s for s in spec["channels"][0]["samples"] if s["name"] == "background")["data"][0]
-    b_pub = next(s for s in scaled["channels"][0]["samples"] if s["name"] == "background")["data"][0]
+    b_pub = next(s for s in scaled["channels"][0]["samples"] if s["name"] == "background")["data"][
+        0
+    ]
     assert b_pub == pytest.approx(b * pub["scale"]) and scaled["observations"][0]["data"] == [0.0]
     for v in pub["limits"].values():
         assert 0.3 < v["ratio_to_published"] < 2.0
     hepdata = small_job / "hepdata" / "upper_limits_on_y.yaml"
-    assert "chi" in json.dumps(__import__("yaml").safe_load(hepdata.read_text())["independent_variables"][0]["header"])
+    assert "chi" in json.dumps(
+        __import__("yaml").safe_load(hepdata.read_text())["independent_variables"][0]["header"]
+    )
 
 
 def test_lmt_overlays_are_drawn(small_job: Path) -> None:
@@ -56,7 +83,9 @@ def test_lmt_overlays_are_drawn(small_job: Path) -> None:
     assert "# overlay: E137_like (2 points" in (small_job / "exclusion_epsilon2.csv").read_text()
 
 
-def test_run_reads_overlays_before_simulating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_reads_overlays_before_simulating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from na64stat.app.cli import main
 
     bad = tmp_path / "bad.lmt"
@@ -79,11 +108,15 @@ def test_timings_go_to_the_run_log_and_interchange_files_are_written(small_job: 
     assert report["steps"] and all("seconds" not in s for s in report["steps"])
     assert " s] " not in (small_job / "report.txt").read_text()
     log = (small_job / "run_log.txt").read_text().splitlines()
-    assert len(log) == len(report["steps"]) and all(line.startswith("[") and " s] " in line for line in log)
+    assert len(log) == len(report["steps"]) and all(
+        line.startswith("[") and " s] " in line for line in log
+    )
     combine = read_combine_limits(small_job / "limits" / "limits_combine.json")
     assert set(combine) == {0.01, 0.1} and all("exp0" in v for v in combine.values())
     submission = list(yaml.safe_load_all((small_job / "hepdata" / "submission.yaml").read_text()))
-    assert [r["type"] for r in submission[0]["additional_resources"] if "type" in r] == ["HistFactory"]
+    assert [r["type"] for r in submission[0]["additional_resources"] if "type" in r] == [
+        "HistFactory"
+    ]
     assert (small_job / "hepdata" / "likelihood.tar.gz").is_file()
 
 
@@ -91,7 +124,17 @@ def test_timings_go_to_the_run_log_and_interchange_files_are_written(small_job: 
 def test_result_files_are_byte_reproducible(small_job: Path, tmp_path: Path) -> None:
     """The same inputs give the same report.json, couplings.json and limits_combine.json, byte for byte."""
     lmt = small_job.parent / "E137_like.lmt"
-    run_main_job(tmp_path, MainJobSettings(masses_gev=(0.01, 0.1), data_eot=2e7, mc_events=4000, n_toys=300, workers=1,
-                                           overlays=(str(lmt),)), log=lambda line: None)
+    run_main_job(
+        tmp_path,
+        MainJobSettings(
+            masses_gev=(0.01, 0.1),
+            data_eot=2e7,
+            mc_events=4000,
+            n_toys=300,
+            workers=1,
+            overlays=(str(lmt),),
+        ),
+        log=lambda line: None,
+    )
     for name in ("report.json", "report.txt", "couplings.json", "limits/limits_combine.json"):
         assert (tmp_path / name).read_bytes() == (small_job / name).read_bytes(), name

@@ -16,7 +16,18 @@ from conftest import REPO
 
 from na64stat.app.cli import main
 
-SMALL_RUN = ["--masses", "0.01,0.1", "--mc-events", "2000", "--n-eot", "1e7", "--n-toys", "100", "--workers", "1"]
+SMALL_RUN = [
+    "--masses",
+    "0.01,0.1",
+    "--mc-events",
+    "2000",
+    "--n-eot",
+    "1e7",
+    "--n-toys",
+    "100",
+    "--workers",
+    "1",
+]
 
 
 def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
@@ -68,16 +79,37 @@ def test_run(capsys, where) -> None:
 
 def test_simulate(capsys, where) -> None:
     cwd, out_arg, out = where
-    code, _, _ = run_cli(capsys, "simulate", "--out", out_arg, "--process", "hadron", "--n-events", "500",
-                         "--n-eot", "1e6")
-    assert code == 0 and (out / "mc" / "hadron.root").exists() and list((out / "data").glob("run*.root"))
+    code, _, _ = run_cli(
+        capsys,
+        "simulate",
+        "--out",
+        out_arg,
+        "--process",
+        "hadron",
+        "--n-events",
+        "500",
+        "--n-eot",
+        "1e6",
+    )
+    assert (
+        code == 0
+        and (out / "mc" / "hadron.root").exists()
+        and list((out / "data").glob("run*.root"))
+    )
     _only(cwd, out_arg)
 
 
 def test_select(capsys, where, inputs: Path) -> None:
     cwd, out_arg, out = where
-    code, _, _ = run_cli(capsys, "select", "na64e-invisible", "--input-dir", inputs / "events" / "na64e-invisible",
-                         "--out", out_arg)
+    code, _, _ = run_cli(
+        capsys,
+        "select",
+        "na64e-invisible",
+        "--input-dir",
+        inputs / "events" / "na64e-invisible",
+        "--out",
+        out_arg,
+    )
     assert code == 0 and (out / "cutflow.json").exists() and (out / "histograms.root").exists()
     assert (out / ".cache").is_dir()
     _only(cwd, out_arg)
@@ -96,17 +128,36 @@ def test_workspace_build(capsys, where, tmp_path: Path) -> None:
 def test_limits(capsys, where, inputs: Path) -> None:
     cwd, out_arg, out = where
     ws = inputs / "workspace"
-    code, stdout, _ = run_cli(capsys, "limits", ws / "bkgonly.json", ws / "patchset.json", "--n-toys", "100",
-                              "--workers", "1", "--out", out_arg)
+    code, stdout, _ = run_cli(
+        capsys,
+        "limits",
+        ws / "bkgonly.json",
+        ws / "patchset.json",
+        "--n-toys",
+        "100",
+        "--workers",
+        "1",
+        "--out",
+        out_arg,
+    )
     assert code == 0 and "0.01" in stdout
-    assert (out / "limits.json").exists() and (out / "limits.csv").exists() and len(list((out / "points").iterdir())) == 2
+    assert (
+        (out / "limits.json").exists()
+        and (out / "limits.csv").exists()
+        and len(list((out / "points").iterdir())) == 2
+    )
     _only(cwd, out_arg)
 
 
 def test_recast(capsys, where, inputs: Path) -> None:
     cwd, out_arg, out = where
-    code, _, _ = run_cli(capsys, "recast", inputs / "limits" / "limits.json", "--out", out_arg / "couplings.json")
-    assert code == 0 and sorted(json.loads((out / "couplings.json").read_text())["points"]) == ["0.01", "0.1"]
+    code, _, _ = run_cli(
+        capsys, "recast", inputs / "limits" / "limits.json", "--out", out_arg / "couplings.json"
+    )
+    assert code == 0 and sorted(json.loads((out / "couplings.json").read_text())["points"]) == [
+        "0.01",
+        "0.1",
+    ]
     _only(cwd, out_arg)
 
 
@@ -129,7 +180,20 @@ def test_reproduce(capsys, where) -> None:
     cwd, out_arg, out = where
     code, _, _ = run_cli(capsys, "reproduce", "fig3", "--out", out_arg)
     assert code == 0 and (out / "fig3.json").exists()
-    code, _, _ = run_cli(capsys, "reproduce", "na64mu-2022", "--masses", "0.01", "--n-toys", "100", "--workers", "1",
-                         "--out", out_arg)
-    assert code == 0 and list(json.loads((out / "na64mu-2022.json").read_text())["points"]) == ["0.01"]
+    code, _, _ = run_cli(
+        capsys,
+        "reproduce",
+        "na64mu-2022",
+        "--masses",
+        "0.01",
+        "--n-toys",
+        "100",
+        "--workers",
+        "1",
+        "--out",
+        out_arg,
+    )
+    assert code == 0 and list(json.loads((out / "na64mu-2022.json").read_text())["points"]) == [
+        "0.01"
+    ]
     _only(cwd, out_arg)

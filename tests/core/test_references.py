@@ -8,7 +8,11 @@ from na64stat.core.references import available_resources, load_curve, load_resou
 
 
 def _read_lmt(path):
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    rows = [
+        line.split()
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return np.array([[float(v) for v in row] for row in rows])
 
 
@@ -18,7 +22,9 @@ def test_every_resource_has_a_source():
     for name in names:
         raw = load_resource(name)
         assert raw["source"]["repository"] and raw["source"]["commit"], name
-        if "coupling" in raw:  # curves; the tables (K factors, ETL cross sections) are tested where used
+        if (
+            "coupling" in raw
+        ):  # curves; the tables (K factors, ETL cross sections) are tested where used
             curve = load_curve(name)
             assert curve.mass_gev.size == curve.lower.size > 10
             assert np.all(np.diff(curve.mass_gev) >= 0)

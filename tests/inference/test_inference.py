@@ -26,9 +26,21 @@ def counting_model(signal=1.0, background=0.5, bkg_uncertainty=None):
     """One signal-box bin; optionally a Poisson-constrained (shapesys) background."""
     if bkg_uncertainty is not None:
         return pyhf.simplemodels.uncorrelated_background([signal], [background], [bkg_uncertainty])
-    spec = {"channels": [{"name": "box", "samples": [
-        {"name": "sig", "data": [signal], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
-        {"name": "bkg", "data": [background], "modifiers": []}]}]}
+    spec = {
+        "channels": [
+            {
+                "name": "box",
+                "samples": [
+                    {
+                        "name": "sig",
+                        "data": [signal],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                    {"name": "bkg", "data": [background], "modifiers": []},
+                ],
+            }
+        ]
+    }
     return pyhf.Model(spec, poi_name="mu")
 
 
@@ -36,23 +48,68 @@ def multichannel_model():
     """Two channels, five modifier types: a stringent comparison with pyhf."""
     spec = {
         "channels": [
-            {"name": "sr", "samples": [
-                {"name": "signal", "data": [6.0, 9.0, 4.0], "modifiers": [
-                    {"name": "mu", "type": "normfactor", "data": None},
-                    {"name": "lumi", "type": "lumi", "data": None}]},
-                {"name": "bkg", "data": [30.0, 22.0, 15.0], "modifiers": [
-                    {"name": "jes", "type": "normsys", "data": {"hi": 1.08, "lo": 0.93}},
-                    {"name": "shape", "type": "histosys", "data": {"hi_data": [32.0, 23.0, 14.0], "lo_data": [28.0, 21.5, 16.0]}},
-                    {"name": "staterror_sr", "type": "staterror", "data": [2.0, 1.5, 1.2]},
-                    {"name": "lumi", "type": "lumi", "data": None}]}]},
-            {"name": "cr", "samples": [
-                {"name": "bkg", "data": [100.0, 80.0], "modifiers": [
-                    {"name": "jes", "type": "normsys", "data": {"hi": 1.05, "lo": 0.96}},
-                    {"name": "cr_unc", "type": "shapesys", "data": [8.0, 7.0]}]}]},
+            {
+                "name": "sr",
+                "samples": [
+                    {
+                        "name": "signal",
+                        "data": [6.0, 9.0, 4.0],
+                        "modifiers": [
+                            {"name": "mu", "type": "normfactor", "data": None},
+                            {"name": "lumi", "type": "lumi", "data": None},
+                        ],
+                    },
+                    {
+                        "name": "bkg",
+                        "data": [30.0, 22.0, 15.0],
+                        "modifiers": [
+                            {"name": "jes", "type": "normsys", "data": {"hi": 1.08, "lo": 0.93}},
+                            {
+                                "name": "shape",
+                                "type": "histosys",
+                                "data": {
+                                    "hi_data": [32.0, 23.0, 14.0],
+                                    "lo_data": [28.0, 21.5, 16.0],
+                                },
+                            },
+                            {"name": "staterror_sr", "type": "staterror", "data": [2.0, 1.5, 1.2]},
+                            {"name": "lumi", "type": "lumi", "data": None},
+                        ],
+                    },
+                ],
+            },
+            {
+                "name": "cr",
+                "samples": [
+                    {
+                        "name": "bkg",
+                        "data": [100.0, 80.0],
+                        "modifiers": [
+                            {"name": "jes", "type": "normsys", "data": {"hi": 1.05, "lo": 0.96}},
+                            {"name": "cr_unc", "type": "shapesys", "data": [8.0, 7.0]},
+                        ],
+                    }
+                ],
+            },
         ],
         "observations": [{"name": "sr", "data": [35, 30, 17]}, {"name": "cr", "data": [104, 77]}],
-        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": [
-            {"name": "lumi", "auxdata": [1.0], "sigmas": [0.02], "bounds": [[0.5, 1.5]], "inits": [1.0]}]}}],
+        "measurements": [
+            {
+                "name": "meas",
+                "config": {
+                    "poi": "mu",
+                    "parameters": [
+                        {
+                            "name": "lumi",
+                            "auxdata": [1.0],
+                            "sigmas": [0.02],
+                            "bounds": [[0.5, 1.5]],
+                            "inits": [1.0],
+                        }
+                    ],
+                },
+            }
+        ],
         "version": "1.0.0",
     }
     ws = pyhf.Workspace(spec)
@@ -74,7 +131,9 @@ def test_asymptotic_cls_equals_pyhf_simple_model():
     data = [51, 48] + model.config.auxdata
     calc = AsymptoticCalculator(Likelihood(model, data))
     for mu in (0.5, 1.0, 2.0):
-        obs, exp = pyhf.infer.hypotest(mu, data, model, test_stat="qtilde", return_expected_set=True)
+        obs, exp = pyhf.infer.hypotest(
+            mu, data, model, test_stat="qtilde", return_expected_set=True
+        )
         point = calc.cls(mu)
         assert point.cls_obs == pytest.approx(float(obs), abs=1e-5)
         assert np.allclose(point.cls_exp, [float(e) for e in exp], atol=1e-5)
@@ -86,7 +145,9 @@ def test_asymptotic_limit_is_the_crossing_of_pyhf_cls():
     assert lim.status_observed == "ok" and lim.status_expected == ("ok",) * 5
     cls_at_limit = float(pyhf.infer.hypotest(lim.observed, data, model, test_stat="qtilde"))
     assert cls_at_limit == pytest.approx(0.10, abs=2e-4)
-    exp = pyhf.infer.hypotest(lim.expected[2], data, model, test_stat="qtilde", return_expected_set=True)[1]
+    exp = pyhf.infer.hypotest(
+        lim.expected[2], data, model, test_stat="qtilde", return_expected_set=True
+    )[1]
     assert float(exp[2]) == pytest.approx(0.10, abs=2e-4)
     assert list(lim.expected) == sorted(lim.expected)
 
@@ -107,7 +168,9 @@ def test_exact_counting_equals_poisson_formula(n_obs, b):
 
 @pytest.mark.parametrize("b", [0.1, 0.5, 3.0])
 def test_zero_events_give_2303_whatever_the_background(b):
-    assert upper_limit(counting_model(1.0, b), [0.0]).observed == pytest.approx(math.log(10), rel=1e-5)
+    assert upper_limit(counting_model(1.0, b), [0.0]).observed == pytest.approx(
+        math.log(10), rel=1e-5
+    )
 
 
 def test_physics_md_band_and_asymptotic_failure():
@@ -186,8 +249,18 @@ def test_vectorised_fits_agree_with_pyhf():
     model, data = multichannel_model()
     lik = Likelihood(model, data)
     rng = np.random.default_rng(3)
-    toys = np.array([np.concatenate([rng.poisson(model.expected_actualdata(model.config.suggested_init())),
-                                     model.config.auxdata]) for _ in range(5)], dtype=float)
+    toys = np.array(
+        [
+            np.concatenate(
+                [
+                    rng.poisson(model.expected_actualdata(model.config.suggested_init())),
+                    model.config.auxdata,
+                ]
+            )
+            for _ in range(5)
+        ],
+        dtype=float,
+    )
     ours = lik.fit(toys)
     for i in range(5):
         _, val = pyhf.infer.mle.fit(toys[i], model, return_fitted_val=True)
@@ -271,20 +344,55 @@ def test_zero_background_bin_fits_from_a_finite_start():
     lim = upper_limit(counting_model(1.0, 0.0), [0.0], method="exact")
     assert lim.status_observed == "ok" and lim.n_failed_fits == 0
     assert np.allclose([lim.observed, *lim.expected], math.log(10), rtol=1e-5)
-    spec = {"channels": [{"name": "c", "samples": [
-        {"name": "sig", "data": [1.0, 2.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
-        {"name": "bkg", "data": [20.0, 0.0], "modifiers": []}]}]}
-    ens = ToyCalculator(Likelihood(pyhf.Model(spec, poi_name="mu"), [15.0, 0.0]), n_toys=500, seed=1).ensemble(1.0)
+    spec = {
+        "channels": [
+            {
+                "name": "c",
+                "samples": [
+                    {
+                        "name": "sig",
+                        "data": [1.0, 2.0],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                    {"name": "bkg", "data": [20.0, 0.0], "modifiers": []},
+                ],
+            }
+        ]
+    }
+    ens = ToyCalculator(
+        Likelihood(pyhf.Model(spec, poi_name="mu"), [15.0, 0.0]), n_toys=500, seed=1
+    ).ensemble(1.0)
     assert ens.n_failed == 0 and ens.q_sb.size == 500
 
 
 def test_fits_at_a_bound_with_shape_systematics_match_pyhf():
     # a deficit: mu_hat = 0 at its bound, with shapesys + histosys (review case)
-    spec = {"channels": [{"name": "c", "samples": [
-        {"name": "sig", "data": [1.0, 2.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
-        {"name": "bkg", "data": [6.0, 4.0], "modifiers": [
-            {"name": "shp", "type": "shapesys", "data": [2.0, 1.5]},
-            {"name": "hs", "type": "histosys", "data": {"hi_data": [9.0, 3.0], "lo_data": [2.0, 6.0]}}]}]}]}
+    spec = {
+        "channels": [
+            {
+                "name": "c",
+                "samples": [
+                    {
+                        "name": "sig",
+                        "data": [1.0, 2.0],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                    {
+                        "name": "bkg",
+                        "data": [6.0, 4.0],
+                        "modifiers": [
+                            {"name": "shp", "type": "shapesys", "data": [2.0, 1.5]},
+                            {
+                                "name": "hs",
+                                "type": "histosys",
+                                "data": {"hi_data": [9.0, 3.0], "lo_data": [2.0, 6.0]},
+                            },
+                        ],
+                    },
+                ],
+            }
+        ]
+    }
     model = pyhf.Model(spec, poi_name="mu")
     data = [2.0, 1.0] + model.config.auxdata
     lik = Likelihood(model, data)
@@ -292,7 +400,9 @@ def test_fits_at_a_bound_with_shape_systematics_match_pyhf():
     _, theirs = pyhf.infer.mle.fit(data, model, return_fitted_val=True)
     assert ours.converged[0] and ours.twice_nll[0] == pytest.approx(float(theirs), abs=1e-6)
     cls = AsymptoticCalculator(lik).cls(0.5).cls_obs
-    assert cls == pytest.approx(float(pyhf.infer.hypotest(0.5, data, model, test_stat="qtilde")), abs=1e-5)
+    assert cls == pytest.approx(
+        float(pyhf.infer.hypotest(0.5, data, model, test_stat="qtilde")), abs=1e-5
+    )
 
 
 def test_too_many_failed_toys_make_a_fit_failure():

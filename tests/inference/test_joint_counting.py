@@ -24,26 +24,51 @@ from na64stat.inference.limits import upper_limit
 MU = {"name": "mu", "type": "normfactor", "data": None}
 
 
-def counting_channels(signal: list[float], background: list[float], uncertainty: list[float] | None = None) -> pyhf.Model:
+def counting_channels(
+    signal: list[float], background: list[float], uncertainty: list[float] | None = None
+) -> pyhf.Model:
     """One one-bin channel per entry; ``uncertainty``: a relative normsys on each background."""
     channels = []
     for k, (s, b) in enumerate(zip(signal, background)):
         bkg_mods = []
         if uncertainty is not None:
             u = uncertainty[k]
-            bkg_mods = [{"name": f"bu{k}", "type": "normsys", "data": {"hi": 1.0 + u, "lo": 1.0 / (1.0 + u)}}]
-        channels.append({"name": f"c{k}", "samples": [
-            {"name": "sig", "data": [s], "modifiers": [MU]},
-            {"name": "bkg", "data": [b], "modifiers": bkg_mods}]})
+            bkg_mods = [
+                {
+                    "name": f"bu{k}",
+                    "type": "normsys",
+                    "data": {"hi": 1.0 + u, "lo": 1.0 / (1.0 + u)},
+                }
+            ]
+        channels.append(
+            {
+                "name": f"c{k}",
+                "samples": [
+                    {"name": "sig", "data": [s], "modifiers": [MU]},
+                    {"name": "bkg", "data": [b], "modifiers": bkg_mods},
+                ],
+            }
+        )
     return pyhf.Model({"channels": channels}, poi_name="mu")
 
 
 def histosys_box(background: float, hi: float, lo: float, *extra: dict) -> pyhf.Model:
     """One bin: signal 1 (mu) over ``background`` with a histosys to ``hi`` / ``lo`` and ``extra`` modifiers."""
-    modifiers = [{"name": "h", "type": "histosys", "data": {"hi_data": [hi], "lo_data": [lo]}}, *extra]
-    spec = {"channels": [{"name": "a", "samples": [
-        {"name": "sig", "data": [1.0], "modifiers": [MU]},
-        {"name": "bkg", "data": [background], "modifiers": modifiers}]}]}
+    modifiers = [
+        {"name": "h", "type": "histosys", "data": {"hi_data": [hi], "lo_data": [lo]}},
+        *extra,
+    ]
+    spec = {
+        "channels": [
+            {
+                "name": "a",
+                "samples": [
+                    {"name": "sig", "data": [1.0], "modifiers": [MU]},
+                    {"name": "bkg", "data": [background], "modifiers": modifiers},
+                ],
+            }
+        ]
+    }
     return pyhf.Model(spec, poi_name="mu")
 
 
@@ -54,7 +79,9 @@ class _BruteForce:
 
     def __init__(self, s: list[float], b: list[float], n_max: int = 30) -> None:
         self.s, self.b = np.asarray(s), np.asarray(b)
-        self.outcomes = np.array(list(itertools.product(range(n_max + 1), repeat=len(s))), dtype=float)
+        self.outcomes = np.array(
+            list(itertools.product(range(n_max + 1), repeat=len(s))), dtype=float
+        )
 
     def _nll(self, mu: np.ndarray, n: np.ndarray) -> np.ndarray:
         lam = mu[:, None] * self.s + self.b
@@ -97,7 +124,9 @@ class _BruteForce:
         order = np.argsort(q, kind="stable")
         cdf = np.cumsum(b[order])
         bands = [q[order][np.searchsorted(cdf, special.ndtr(k) - 1e-12)] for k in N_SIGMAS]
-        return cls_at(float(self.q(mu, np.asarray(n_obs, dtype=float))[0])), [cls_at(t) for t in bands]
+        return cls_at(float(self.q(mu, np.asarray(n_obs, dtype=float))[0])), [
+            cls_at(t) for t in bands
+        ]
 
 
 def test_count_vectors_hold_all_but_the_cutoff() -> None:
@@ -119,7 +148,9 @@ def test_pure_counting_cls_equals_direct_sums(n_obs: list[float], mu: float) -> 
     obs, expected = _BruteForce(s, b).cls(mu, n_obs)
     assert point.cls_obs == pytest.approx(obs, rel=1e-6)
     assert list(point.cls_exp) == pytest.approx(expected, rel=1e-6)
-    assert point.cls_obs_error < 1e-5  # no sampled measurement: a sum over count vectors, all but 1e-7
+    assert (
+        point.cls_obs_error < 1e-5
+    )  # no sampled measurement: a sum over count vectors, all but 1e-7
 
 
 @pytest.mark.parametrize("cl", [0.68, 0.9, 0.95, 0.99])
@@ -138,7 +169,9 @@ def test_zero_counts_give_the_background_free_limit_at_every_cl(cl: float) -> No
 def test_observed_limit_with_events_equals_direct_sums(cl: float) -> None:
     s, b, n_obs = [1.0, 0.6], [1.75, 0.3], [2.0, 1.0]
     brute = _BruteForce(s, b)
-    reference = optimize.brentq(lambda mu: brute.cls(mu, n_obs)[0] - (1.0 - cl), 0.05, 20.0, xtol=1e-7)
+    reference = optimize.brentq(
+        lambda mu: brute.cls(mu, n_obs)[0] - (1.0 - cl), 0.05, 20.0, xtol=1e-7
+    )
     lim = upper_limit(counting_channels(s, b), n_obs, confidence_level=cl)
     assert lim.method == "exact" and lim.status_observed == "ok"
     assert lim.observed == pytest.approx(reference, rel=1e-4)
@@ -232,7 +265,9 @@ def test_stated_errors_cover_the_spread_over_seeds() -> None:
 def test_a_fit_on_the_edge_still_minimises_along_it() -> None:
     """Background zero at a histosys pull of -1.25 and a normsys beside it: the fit stops on the edge
     with the normsys pull at its minimum, whatever the start (L-BFGS-B with the pull bounded as reference)."""
-    model = histosys_box(2.0, 3.6, 0.4, {"name": "n", "type": "normsys", "data": {"hi": 1.3, "lo": 1 / 1.3}})
+    model = histosys_box(
+        2.0, 3.6, 0.4, {"name": "n", "type": "normsys", "data": {"hi": 1.3, "lo": 1 / 1.3}}
+    )
     data = [0.0] + model.config.auxdata
     order = model.config.par_order
 
@@ -241,7 +276,9 @@ def test_a_fit_on_the_edge_still_minimises_along_it() -> None:
         pars[order.index("h")], pars[order.index("n")] = x
         return float(-2.0 * model.logpdf(pars, data)[0])
 
-    reference = optimize.minimize(twice_nll, [0.0, 0.0], method="L-BFGS-B", bounds=[(-1.25 + 1e-12, 5.0), (-5.0, 5.0)])
+    reference = optimize.minimize(
+        twice_nll, [0.0, 0.0], method="L-BFGS-B", bounds=[(-1.25 + 1e-12, 5.0), (-5.0, 5.0)]
+    )
     lik = Likelihood(model, data)
     for normsys_start in (-1.0, 0.0, 1.0):
         start = np.zeros(3)
@@ -267,6 +304,8 @@ def test_a_background_zero_only_at_its_nominal_value_is_a_possible_generator() -
         value = float(-2.0 * model.logpdf(pars, lik.data)[0])
         return value if math.isfinite(value) else 1e10
 
-    reference = optimize.minimize_scalar(twice_nll, bounds=(1e-9, 5.0), method="bounded", options={"xatol": 1e-10})
+    reference = optimize.minimize_scalar(
+        twice_nll, bounds=(1e-9, 5.0), method="bounded", options={"xatol": 1e-10}
+    )
     assert generator.pars[0, index] == pytest.approx(reference.x, abs=1e-5)
     assert generator.twice_nll[0] == pytest.approx(reference.fun, abs=1e-8)

@@ -20,17 +20,40 @@ from na64stat.inference.limits import plan_method, upper_limit
 
 def one_bin(signal: float, background: float, rel_unc: float | None = None) -> pyhf.pdf.Model:
     """One bin; optional Gaussian (normsys) background uncertainty."""
-    mods = [] if rel_unc is None else [{"name": "bkg_unc", "type": "normsys",
-                                       "data": {"hi": 1.0 + rel_unc, "lo": 1.0 - rel_unc}}]
-    spec = {"channels": [{"name": "box", "samples": [
-        {"name": "sig", "data": [signal], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
-        {"name": "bkg", "data": [background], "modifiers": mods}]}]}
+    mods = (
+        []
+        if rel_unc is None
+        else [
+            {
+                "name": "bkg_unc",
+                "type": "normsys",
+                "data": {"hi": 1.0 + rel_unc, "lo": 1.0 - rel_unc},
+            }
+        ]
+    )
+    spec = {
+        "channels": [
+            {
+                "name": "box",
+                "samples": [
+                    {
+                        "name": "sig",
+                        "data": [signal],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                    },
+                    {"name": "bkg", "data": [background], "modifiers": mods},
+                ],
+            }
+        ]
+    }
     return pyhf.Model(spec, poi_name="mu")
 
 
 def poisson_cls_limit(n: int, b: float, cl: float) -> float:
     """Signal events excluded at CL by CLs = P(N <= n | s + b) / P(N <= n | b) (no uncertainty)."""
-    return optimize.brentq(lambda s: stats.poisson.cdf(n, s + b) / stats.poisson.cdf(n, b) - (1 - cl), 1e-9, 1e4)
+    return optimize.brentq(
+        lambda s: stats.poisson.cdf(n, s + b) / stats.poisson.cdf(n, b) - (1 - cl), 1e-9, 1e4
+    )
 
 
 def test_poi_bound_never_clips_the_limit() -> None:
@@ -56,7 +79,9 @@ def _pyhf_cls(model: pyhf.pdf.Model, mu: float, data: list[float]) -> float:
     bounds[model.config.poi_index] = (0.0, 10.0 * mu)
     init = model.config.suggested_init()
     init[model.config.poi_index] = mu
-    return float(pyhf.infer.hypotest(mu, data, model, test_stat="qtilde", par_bounds=bounds, init_pars=init))
+    return float(
+        pyhf.infer.hypotest(mu, data, model, test_stat="qtilde", par_bounds=bounds, init_pars=init)
+    )
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e6, 1e-6])
@@ -72,11 +97,25 @@ def test_limit_in_events_does_not_depend_on_the_poi_scale(scale: float) -> None:
 
 def _with_control_region(scale: float) -> pyhf.pdf.Model:
     k = {"name": "k", "type": "normfactor", "data": None}
-    return pyhf.Model({"channels": [
-        {"name": "sr", "samples": [
-            {"name": "sig", "data": [scale], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
-            {"name": "bkg", "data": [50.0], "modifiers": [k]}]},
-        {"name": "cr", "samples": [{"name": "bkg", "data": [500.0], "modifiers": [k]}]}]}, poi_name="mu")
+    return pyhf.Model(
+        {
+            "channels": [
+                {
+                    "name": "sr",
+                    "samples": [
+                        {
+                            "name": "sig",
+                            "data": [scale],
+                            "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                        },
+                        {"name": "bkg", "data": [50.0], "modifiers": [k]},
+                    ],
+                },
+                {"name": "cr", "samples": [{"name": "bkg", "data": [500.0], "modifiers": [k]}]},
+            ]
+        },
+        poi_name="mu",
+    )
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e6])
@@ -84,7 +123,9 @@ def test_scale_invariance_with_a_control_region(scale: float) -> None:
     lim = upper_limit(_with_control_region(scale), [60.0, 500.0], method="asymptotic")
     assert lim.status_observed == "ok"
     events = lim.observed * scale
-    assert _pyhf_cls(_with_control_region(1.0), events, [60.0, 500.0]) == pytest.approx(0.1, abs=1e-4)
+    assert _pyhf_cls(_with_control_region(1.0), events, [60.0, 500.0]) == pytest.approx(
+        0.1, abs=1e-4
+    )
 
 
 def test_zero_observed_with_a_large_uncertain_background_needs_no_toys() -> None:
@@ -100,8 +141,13 @@ def test_zero_observed_with_a_large_uncertain_background_needs_no_toys() -> None
 def test_toys_that_cannot_reach_the_tail_say_so() -> None:
     # the same case by toys: CLb ~ e^-10 is beyond 4,000 toys; the result must not read "ok" unless right
     model = one_bin(1.0, 10.0, 0.1)
-    lim = upper_limit(model, [0.0] + model.config.auxdata, method="toys", n_toys=1000, max_toys=4000)
-    right = math.isfinite(lim.observed) and abs(lim.observed - math.log(10.0)) < 3 * lim.observed_error + 0.05
+    lim = upper_limit(
+        model, [0.0] + model.config.auxdata, method="toys", n_toys=1000, max_toys=4000
+    )
+    right = (
+        math.isfinite(lim.observed)
+        and abs(lim.observed - math.log(10.0)) < 3 * lim.observed_error + 0.05
+    )
     assert lim.status_observed != "ok" or right
 
 
@@ -113,7 +159,9 @@ def test_exact_limit_at_cl95_with_one_event() -> None:
 
 def test_toys_report_a_precision_and_reach_it_or_say_so() -> None:
     model = one_bin(1.0, 10.0)
-    lim = upper_limit(model, [1.0], confidence_level=0.95, method="toys", n_toys=2000, max_toys=8000)
+    lim = upper_limit(
+        model, [1.0], confidence_level=0.95, method="toys", n_toys=2000, max_toys=8000
+    )
     reference = poisson_cls_limit(1, 10.0, 0.95)
     assert lim.n_toys is not None and lim.n_toys >= 2000
     if lim.status_observed == "ok":
@@ -164,17 +212,41 @@ def test_auto_explains_its_choice() -> None:
     assert choice.method == "exact" and "exact" in choice.reason and choice.estimated_seconds >= 0
     small = pyhf.simplemodels.uncorrelated_background([1.0, 1.0], [0.5, 3.0], [0.1, 0.5])
     tiny_budget = plan_method(Likelihood(small, [0.0, 2.0] + small.config.auxdata), budget_s=1e-9)
-    assert tiny_budget.method == "asymptotic" and "budget" in tiny_budget.reason and "approximate" in tiny_budget.reason
+    assert (
+        tiny_budget.method == "asymptotic"
+        and "budget" in tiny_budget.reason
+        and "approximate" in tiny_budget.reason
+    )
 
 
 def test_exact_error_estimate_bounds_the_error_of_the_grid(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reported numerical error against a grid four times finer in every continuous direction."""
     from na64stat.inference import counting
 
-    spec = {"channels": [{"name": "box", "samples": [
-        {"name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None},
-                                                     {"name": "eff", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}]},
-        {"name": "bkg", "data": [0.5], "modifiers": [{"name": "bu", "type": "normsys", "data": {"hi": 1.3, "lo": 0.75}}]}]}]}
+    spec = {
+        "channels": [
+            {
+                "name": "box",
+                "samples": [
+                    {
+                        "name": "sig",
+                        "data": [1.0],
+                        "modifiers": [
+                            {"name": "mu", "type": "normfactor", "data": None},
+                            {"name": "eff", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}},
+                        ],
+                    },
+                    {
+                        "name": "bkg",
+                        "data": [0.5],
+                        "modifiers": [
+                            {"name": "bu", "type": "normsys", "data": {"hi": 1.3, "lo": 0.75}}
+                        ],
+                    },
+                ],
+            }
+        ]
+    }
     model = pyhf.Model(spec, poi_name="mu")
     lik = Likelihood(model, [1.0] + model.config.auxdata)
     default = ExactCalculator(lik).cls(3.5)
@@ -192,7 +264,9 @@ def test_exact_quantile_bands_match_the_discrete_case() -> None:
     assert np.allclose(lim.expected, [2.303, 2.303, 2.303, 3.508, 4.843], atol=2e-3)
 
 
-def test_a_failed_fit_of_the_observed_data_is_a_fit_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_fit_of_the_observed_data_is_a_fit_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Every fit that feeds a result is checked: a free fit of the data that did not converge."""
     from na64stat.inference import calculators
     from na64stat.inference.likelihood import FitResult
@@ -208,7 +282,9 @@ def test_a_failed_fit_of_the_observed_data_is_a_fit_failure(monkeypatch: pytest.
     monkeypatch.setattr(calculators, "_twice_nll_free_fit", failing)
     model = one_bin(1.0, 0.5, 0.2)
     for method in ("asymptotic", "exact", "toys"):
-        lim = upper_limit(model, [0.0] + model.config.auxdata, method=method, n_toys=200, max_toys=200)
+        lim = upper_limit(
+            model, [0.0] + model.config.auxdata, method=method, n_toys=200, max_toys=200
+        )
         assert lim.status_observed == "fit_failure" and math.isnan(lim.observed), method
 
 
@@ -226,23 +302,55 @@ def _single_bin(kind: str, b: float, n: float) -> tuple[pyhf.pdf.Model, list[flo
         bkg.append({"name": "st", "type": "staterror", "data": [0.3 * b]})
     if "lumi" in kind:
         sig.append({"name": "lumi", "type": "lumi", "data": None})
-        params.append({"name": "lumi", "auxdata": [1.0], "sigmas": [0.05], "inits": [1.0], "bounds": [[0.5, 1.5]]})
+        params.append(
+            {
+                "name": "lumi",
+                "auxdata": [1.0],
+                "sigmas": [0.05],
+                "inits": [1.0],
+                "bounds": [[0.5, 1.5]],
+            }
+        )
     if "ss" in kind:
         bkg.append({"name": "ss", "type": "shapesys", "data": [0.4 * b]})
     if "hs" in kind:
-        bkg.append({"name": "hs", "type": "histosys", "data": {"hi_data": [1.2 * b], "lo_data": [0.85 * b]}})
-    spec = {"channels": [{"name": "c", "samples": [{"name": "s", "data": [1.0], "modifiers": sig},
-                                                   {"name": "b", "data": [b], "modifiers": bkg}]}],
-            "observations": [{"name": "c", "data": [n]}],
-            "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": params}}], "version": "1.0.0"}
+        bkg.append(
+            {
+                "name": "hs",
+                "type": "histosys",
+                "data": {"hi_data": [1.2 * b], "lo_data": [0.85 * b]},
+            }
+        )
+    spec = {
+        "channels": [
+            {
+                "name": "c",
+                "samples": [
+                    {"name": "s", "data": [1.0], "modifiers": sig},
+                    {"name": "b", "data": [b], "modifiers": bkg},
+                ],
+            }
+        ],
+        "observations": [{"name": "c", "data": [n]}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": params}}],
+        "version": "1.0.0",
+    }
     workspace = pyhf.Workspace(spec)
     model = workspace.model()
     return model, workspace.data(model)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "b", "n"), [("eff+bn", 0.5, 0), ("eff+st", 2.0, 1), ("lumi+ss", 3.0, 2),
-                                              ("eff+hs", 1.0, 3), ("eff+bn+lumi", 0.8, 1)])
+@pytest.mark.parametrize(
+    ("kind", "b", "n"),
+    [
+        ("eff+bn", 0.5, 0),
+        ("eff+st", 2.0, 1),
+        ("lumi+ss", 3.0, 2),
+        ("eff+hs", 1.0, 3),
+        ("eff+bn+lumi", 0.8, 1),
+    ],
+)
 def test_exact_agrees_with_toys_for_every_constraint_type(kind: str, b: float, n: float) -> None:
     """At the exact limit, 30k toys give the same observed CLs within 4 sigma and the bands within 5
     (the toys' band errors are binomial and leave out the noise of the b-only quantile).
@@ -262,10 +370,14 @@ def test_exact_agrees_with_toys_for_every_constraint_type(kind: str, b: float, n
     toys = ToyCalculator(lik, n_toys=n_toys, seed=5).ensemble(lim.observed)
     point = toys.cls()
     assert abs(point.cls_obs - exact.cls_obs) < 4 * toys.cls_error()
-    steps = np.cumsum(calc.layout.count_probability(calc.profiled_pars(0.0)[None, :])[0])  # P_b(N <= n)
+    steps = np.cumsum(
+        calc.layout.count_probability(calc.profiled_pars(0.0)[None, :])[0]
+    )  # P_b(N <= n)
     compared = 0
     for k, n_sigma in enumerate((2, 1, 0, -1, -2)):
-        p = float(stats.norm.cdf(n_sigma))  # P_b(q <= threshold) = P_b(N >= n) = 1 - P_b(N <= n - 1)
+        p = float(
+            stats.norm.cdf(n_sigma)
+        )  # P_b(q <= threshold) = P_b(N >= n) = 1 - P_b(N <= n - 1)
         if np.min(np.abs((1.0 - steps) - p)) < 4 * math.sqrt(p * (1 - p) / n_toys):
             continue
         compared += 1
@@ -278,6 +390,8 @@ def test_toys_stop_adding_toys_at_the_budget() -> None:
     already used up stops the growth there, and the status says the accuracy was not reached."""
     model = one_bin(1.0, 3.0)
     unlimited = upper_limit(model, [2.0], method="toys", n_toys=500, max_toys=2000, seed=4)
-    capped = upper_limit(model, [2.0], method="toys", n_toys=500, max_toys=2000, seed=4, budget_s=1e-9)
+    capped = upper_limit(
+        model, [2.0], method="toys", n_toys=500, max_toys=2000, seed=4, budget_s=1e-9
+    )
     assert unlimited.n_toys == 2000 and capped.n_toys == 500
     assert capped.status_observed == "low_toy_statistics"

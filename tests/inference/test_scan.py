@@ -20,11 +20,28 @@ from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
 
 def _bkgonly():
     return {
-        "channels": [{"name": "box", "samples": [{"name": "bkg", "data": [0.5], "modifiers": [
-            {"name": "bkg_unc", "type": "shapesys", "data": [0.15]}]}]}],
+        "channels": [
+            {
+                "name": "box",
+                "samples": [
+                    {
+                        "name": "bkg",
+                        "data": [0.5],
+                        "modifiers": [{"name": "bkg_unc", "type": "shapesys", "data": [0.15]}],
+                    }
+                ],
+            }
+        ],
         "observations": [{"name": "box", "data": [0.0]}],
-        "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": [
-            {"name": "mu", "bounds": [[0.0, 1e6]], "inits": [1.0]}]}}],
+        "measurements": [
+            {
+                "name": "meas",
+                "config": {
+                    "poi": "mu",
+                    "parameters": [{"name": "mu", "bounds": [[0.0, 1e6]], "inits": [1.0]}],
+                },
+            }
+        ],
         "version": "1.0.0",
     }
 
@@ -32,15 +49,35 @@ def _bkgonly():
 def _patchset(masses=(0.001, 0.01, 0.1), yields=(4.0, 2.0, 0.5)):
     patches = []
     for m, s in zip(masses, yields):
-        patches.append({
-            "metadata": {"name": f"aprime_{m * 1e3:g}MeV", "values": [m], "mass_gev": m, "epsilon_ref": 1e-4},
-            "patch": [{"op": "add", "path": "/channels/0/samples/1", "value": {
-                "name": "signal", "data": [s], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}}],
-        })
+        patches.append(
+            {
+                "metadata": {
+                    "name": f"aprime_{m * 1e3:g}MeV",
+                    "values": [m],
+                    "mass_gev": m,
+                    "epsilon_ref": 1e-4,
+                },
+                "patch": [
+                    {
+                        "op": "add",
+                        "path": "/channels/0/samples/1",
+                        "value": {
+                            "name": "signal",
+                            "data": [s],
+                            "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                        },
+                    }
+                ],
+            }
+        )
     return {
-        "metadata": {"name": "test", "references": {"hepdata": "ins0000000"}, "description": "signal per mass",
-                     "digests": {"sha256": pyhf.utils.digest(_bkgonly())},
-                     "labels": ["mass_gev"]},
+        "metadata": {
+            "name": "test",
+            "references": {"hepdata": "ins0000000"},
+            "description": "signal per mass",
+            "digests": {"sha256": pyhf.utils.digest(_bkgonly())},
+            "labels": ["mass_gev"],
+        },
         "patches": patches,
         "version": "1.0.0",
     }
@@ -77,7 +114,9 @@ def test_scan_resumes_and_recomputes_only_what_changed(inputs, tmp_path, monkeyp
     (out / "points" / f"{points[1].name}.json").unlink()  # as if interrupted before this point
     calls = []
     original = scan_module.compute_point
-    monkeypatch.setattr(scan_module, "compute_point", lambda *a, **k: calls.append(a[1].name) or original(*a, **k))
+    monkeypatch.setattr(
+        scan_module, "compute_point", lambda *a, **k: calls.append(a[1].name) or original(*a, **k)
+    )
     second = run_scan(spec, points, out, ScanSettings(), n_workers=1)
     assert calls == [points[1].name] and second.n_resumed == 2
     assert second.limits == first.limits | {k: second.limits[k] for k in second.limits}
@@ -141,7 +180,9 @@ def sbottom(tmp_path_factory):
 
 @pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
 def test_sbottom_cls_equals_pyhf_reference(sbottom):
-    spec, points = load_scan_inputs(sbottom / "BkgOnly.json", [sbottom / "patch.sbottom_1300_205_60.json"])
+    spec, points = load_scan_inputs(
+        sbottom / "BkgOnly.json", [sbottom / "patch.sbottom_1300_205_60.json"]
+    )
     import jsonpatch
 
     ws = pyhf.Workspace(jsonpatch.apply_patch(spec, points[0].patch))
@@ -149,13 +190,22 @@ def test_sbottom_cls_equals_pyhf_reference(sbottom):
     point = AsymptoticCalculator(Likelihood(model, ws.data(model))).cls(1.0)
     # testdata README: pyhf's regression values for this patch (code4 / code4p, qtilde, mu = 1)
     assert point.cls_obs == pytest.approx(0.24443627759085326, abs=1e-4)
-    expected = [0.09022509053507759, 0.1937839194960632, 0.38432344933992, 0.6557757334303531, 0.8910420971601081]
+    expected = [
+        0.09022509053507759,
+        0.1937839194960632,
+        0.38432344933992,
+        0.6557757334303531,
+        0.8910420971601081,
+    ]
     assert np.allclose(point.cls_exp, expected, atol=1e-4)
 
 
 @pytest.mark.slow
 def test_sbottom_scan_runs_through_the_mass_scan_path(sbottom, tmp_path):
-    patches = [sbottom / "patch.sbottom_1300_205_60.json", sbottom / "patch.sbottom_600_180_50.json"]
+    patches = [
+        sbottom / "patch.sbottom_1300_205_60.json",
+        sbottom / "patch.sbottom_600_180_50.json",
+    ]
     spec, points = load_scan_inputs(sbottom / "BkgOnly.json", patches)
     summary = run_scan(spec, points, tmp_path, ScanSettings(method="asymptotic"), n_workers=2)
     limit = summary.limits["sbottom_1300_205_60"]
@@ -172,15 +222,27 @@ def test_recast_of_a_scan(inputs, tmp_path, capsys):
     run_scan(spec, points, tmp_path / "s", n_workers=1)
     out = tmp_path / "couplings.json"
     with pytest.raises(SystemExit) as done:
-        main(["recast", str(tmp_path / "s" / "limits.json"), "--out", str(out), "--signal-model", "dark_photon",
-              "--reference-coupling", "1e-4"])
+        main(
+            [
+                "recast",
+                str(tmp_path / "s" / "limits.json"),
+                "--out",
+                str(out),
+                "--signal-model",
+                "dark_photon",
+                "--reference-coupling",
+                "1e-4",
+            ]
+        )
         raise SystemExit(0)
     assert done.value.code in (0, None)
     data = json.loads(out.read_text())
     limits = json.loads((tmp_path / "s" / "limits.json").read_text())["limits"]
     for key, point in data["points"].items():
         assert point["observed"]["epsilon2"] == pytest.approx(limits[key]["observed"] * 1e-8)
-        assert point["expected_median"]["epsilon2"] == pytest.approx(limits[key]["expected"]["median"] * 1e-8)
+        assert point["expected_median"]["epsilon2"] == pytest.approx(
+            limits[key]["expected"]["median"] * 1e-8
+        )
     with pytest.raises(SystemExit) as failed:
         main(["recast", str(tmp_path / "s" / "limits.json"), "--out", str(tmp_path / "never.json")])
     assert failed.value.code == 1 and not (tmp_path / "never.json").exists()
@@ -193,11 +255,23 @@ def test_a_damaged_point_file_is_recomputed_not_fatal(tmp_path) -> None:
 
     from na64stat.inference.scan import ScanSettings, SignalPoint, run_scan
 
-    spec = {"channels": [{"name": "c", "samples": [{"name": "bkg", "data": [0.5], "modifiers": []}]}],
-            "observations": [{"name": "c", "data": [0.0]}],
-            "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}], "version": "1.0.0"}
-    patch = [{"op": "add", "path": "/channels/0/samples/0", "value": {
-        "name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}}]
+    spec = {
+        "channels": [{"name": "c", "samples": [{"name": "bkg", "data": [0.5], "modifiers": []}]}],
+        "observations": [{"name": "c", "data": [0.0]}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+        "version": "1.0.0",
+    }
+    patch = [
+        {
+            "op": "add",
+            "path": "/channels/0/samples/0",
+            "value": {
+                "name": "sig",
+                "data": [1.0],
+                "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+            },
+        }
+    ]
     _pyhf.Workspace(spec)
     point = SignalPoint("p1", patch, {"mass_gev": 0.01})
     first = run_scan(spec, [point], tmp_path, ScanSettings(), n_workers=1)

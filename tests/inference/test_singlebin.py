@@ -10,24 +10,68 @@ from na64stat.inference.likelihood import Likelihood
 from na64stat.inference.singlebin import BinnedModel, SingleBinModel
 
 SPEC = {
-    "channels": [{"name": "c", "samples": [
-        {"name": "sig", "data": [3.0], "modifiers": [
-            {"name": "mu", "type": "normfactor", "data": None},
-            {"name": "eff", "type": "normsys", "data": {"hi": 1.1, "lo": 0.85}},
-            {"name": "lumi", "type": "lumi", "data": None},
-            {"name": "shp", "type": "histosys", "data": {"hi_data": [3.5], "lo_data": [2.2]}}]},
-        {"name": "bkg", "data": [2.0], "modifiers": [
-            {"name": "bu", "type": "normsys", "data": {"hi": 1.3, "lo": 0.6}},
-            {"name": "st", "type": "staterror", "data": [0.4]},
-            {"name": "shp", "type": "histosys", "data": {"hi_data": [2.4], "lo_data": [1.9]}},
-            {"name": "k", "type": "normfactor", "data": None}]},
-        {"name": "b2", "data": [1.5], "modifiers": [
-            {"name": "ss", "type": "shapesys", "data": [0.3]},
-            {"name": "st", "type": "staterror", "data": [0.2]}]}]}],
+    "channels": [
+        {
+            "name": "c",
+            "samples": [
+                {
+                    "name": "sig",
+                    "data": [3.0],
+                    "modifiers": [
+                        {"name": "mu", "type": "normfactor", "data": None},
+                        {"name": "eff", "type": "normsys", "data": {"hi": 1.1, "lo": 0.85}},
+                        {"name": "lumi", "type": "lumi", "data": None},
+                        {
+                            "name": "shp",
+                            "type": "histosys",
+                            "data": {"hi_data": [3.5], "lo_data": [2.2]},
+                        },
+                    ],
+                },
+                {
+                    "name": "bkg",
+                    "data": [2.0],
+                    "modifiers": [
+                        {"name": "bu", "type": "normsys", "data": {"hi": 1.3, "lo": 0.6}},
+                        {"name": "st", "type": "staterror", "data": [0.4]},
+                        {
+                            "name": "shp",
+                            "type": "histosys",
+                            "data": {"hi_data": [2.4], "lo_data": [1.9]},
+                        },
+                        {"name": "k", "type": "normfactor", "data": None},
+                    ],
+                },
+                {
+                    "name": "b2",
+                    "data": [1.5],
+                    "modifiers": [
+                        {"name": "ss", "type": "shapesys", "data": [0.3]},
+                        {"name": "st", "type": "staterror", "data": [0.2]},
+                    ],
+                },
+            ],
+        }
+    ],
     "observations": [{"name": "c", "data": [4.0]}],
-    "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [
-        {"name": "lumi", "auxdata": [1.0], "sigmas": [0.03], "inits": [1.0], "bounds": [[0.5, 1.5]]},
-        {"name": "k", "inits": [1.0], "bounds": [[0.1, 3.0]]}]}}],
+    "measurements": [
+        {
+            "name": "m",
+            "config": {
+                "poi": "mu",
+                "parameters": [
+                    {
+                        "name": "lumi",
+                        "auxdata": [1.0],
+                        "sigmas": [0.03],
+                        "inits": [1.0],
+                        "bounds": [[0.5, 1.5]],
+                    },
+                    {"name": "k", "inits": [1.0], "bounds": [[0.1, 3.0]]},
+                ],
+            },
+        }
+    ],
     "version": "1.0.0",
 }
 SETTINGS = [
@@ -36,7 +80,9 @@ SETTINGS = [
 ]
 
 
-def _random_points(model: pyhf.pdf.Model, data: list[float], n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+def _random_points(
+    model: pyhf.pdf.Model, data: list[float], n: int = 300
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(7)
     bounds = np.asarray(model.config.suggested_bounds())
     pars = rng.uniform(bounds[:, 0], bounds[:, 1], (n, bounds.shape[0]))
@@ -91,7 +137,9 @@ def _check_derivatives(fast, pars: np.ndarray, datasets: np.ndarray, ok: np.ndar
         up[:, j] += eps
         down[:, j] -= eps
         g_num = (fast.twice_nll(up, datasets) - fast.twice_nll(down, datasets)) / (2 * eps)
-        h_num = (fast.derivatives(up, datasets)[1] - fast.derivatives(down, datasets)[1]) / (2 * eps)
+        h_num = (fast.derivatives(up, datasets)[1] - fast.derivatives(down, datasets)[1]) / (
+            2 * eps
+        )
         good = ok & np.isfinite(g_num)
         np.testing.assert_allclose(grad[good, j], g_num[good], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(hess[good, :, j], h_num[good], rtol=1e-5, atol=1e-4)
@@ -99,28 +147,63 @@ def _check_derivatives(fast, pars: np.ndarray, datasets: np.ndarray, ok: np.ndar
 
 def test_models_it_does_not_cover_keep_the_pyhf_path() -> None:
     two_bins = pyhf.simplemodels.uncorrelated_background([1.0, 2.0], [3.0, 4.0], [0.5, 0.5])
-    assert SingleBinModel.from_likelihood(Likelihood(two_bins, [3.0, 4.0] + two_bins.config.auxdata)) is None
+    assert (
+        SingleBinModel.from_likelihood(Likelihood(two_bins, [3.0, 4.0] + two_bins.config.auxdata))
+        is None
+    )
 
 
 #: Three bins in two channels, given in non-alphabetical order (pyhf orders the main data by its
 #: config's channels): per-bin staterror / shapesys, a normsys shared by both channels, histosys.
 SPEC_BINNED = {
     "channels": [
-        {"name": "z_mu", "samples": [
-            {"name": "sig", "data": [0.8], "modifiers": [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "xsec", "type": "normsys", "data": {"hi": 1.2, "lo": 0.8}}]},
-            {"name": "bkg", "data": [0.3], "modifiers": [
-                {"name": "bu_mu", "type": "normsys", "data": {"hi": 1.5, "lo": 0.6}}]}]},
-        {"name": "a_e", "samples": [
-            {"name": "sig", "data": [2.0, 1.0], "modifiers": [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "xsec", "type": "normsys", "data": {"hi": 1.2, "lo": 0.8}},
-                {"name": "shp", "type": "histosys", "data": {"hi_data": [2.3, 1.4], "lo_data": [1.8, 0.7]}},
-                {"name": "st", "type": "staterror", "data": [0.3, 0.2]}]},
-            {"name": "bkg", "data": [1.5, 4.0], "modifiers": [
-                {"name": "ss", "type": "shapesys", "data": [0.4, 1.0]},
-                {"name": "st", "type": "staterror", "data": [0.2, 0.5]}]}]},
+        {
+            "name": "z_mu",
+            "samples": [
+                {
+                    "name": "sig",
+                    "data": [0.8],
+                    "modifiers": [
+                        {"name": "mu", "type": "normfactor", "data": None},
+                        {"name": "xsec", "type": "normsys", "data": {"hi": 1.2, "lo": 0.8}},
+                    ],
+                },
+                {
+                    "name": "bkg",
+                    "data": [0.3],
+                    "modifiers": [
+                        {"name": "bu_mu", "type": "normsys", "data": {"hi": 1.5, "lo": 0.6}}
+                    ],
+                },
+            ],
+        },
+        {
+            "name": "a_e",
+            "samples": [
+                {
+                    "name": "sig",
+                    "data": [2.0, 1.0],
+                    "modifiers": [
+                        {"name": "mu", "type": "normfactor", "data": None},
+                        {"name": "xsec", "type": "normsys", "data": {"hi": 1.2, "lo": 0.8}},
+                        {
+                            "name": "shp",
+                            "type": "histosys",
+                            "data": {"hi_data": [2.3, 1.4], "lo_data": [1.8, 0.7]},
+                        },
+                        {"name": "st", "type": "staterror", "data": [0.3, 0.2]},
+                    ],
+                },
+                {
+                    "name": "bkg",
+                    "data": [1.5, 4.0],
+                    "modifiers": [
+                        {"name": "ss", "type": "shapesys", "data": [0.4, 1.0]},
+                        {"name": "st", "type": "staterror", "data": [0.2, 0.5]},
+                    ],
+                },
+            ],
+        },
     ],
     "observations": [{"name": "z_mu", "data": [1.0]}, {"name": "a_e", "data": [3.0, 5.0]}],
     "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
@@ -135,7 +218,11 @@ def test_binned_model_equals_pyhf_logpdf_and_finite_differences(settings: dict) 
     data = workspace.data(model)
     lik = Likelihood(model, data)
     fast = BinnedModel.from_likelihood(lik)
-    assert fast is not None and lik.closed_form is None and isinstance(lik.closed_form_nll, BinnedModel)
+    assert (
+        fast is not None
+        and lik.closed_form is None
+        and isinstance(lik.closed_form_nll, BinnedModel)
+    )
     rng = np.random.default_rng(11)
     bounds = np.asarray(model.config.suggested_bounds())
     pars = rng.uniform(bounds[:, 0], bounds[:, 1], (300, bounds.shape[0]))
@@ -148,7 +235,9 @@ def test_binned_model_equals_pyhf_logpdf_and_finite_differences(settings: dict) 
     reference = np.array([-2.0 * float(model.logpdf(p, d)[0]) for p, d in zip(pars, datasets)])
     finite = np.isfinite(reference)
     assert finite.sum() > 250
-    np.testing.assert_allclose(fast.twice_nll(pars, datasets)[finite], reference[finite], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(
+        fast.twice_nll(pars, datasets)[finite], reference[finite], rtol=1e-12, atol=1e-9
+    )
     _check_derivatives(fast, pars, datasets, finite)
 
 

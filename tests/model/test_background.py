@@ -42,7 +42,9 @@ def test_tail_extrapolation_pulls_have_mean_zero_and_width_one(box: tuple[float,
 def test_weighted_histograms_and_alternative_shapes() -> None:
     mu = np.diff(_cdf(EDGES))
     weights = np.full_like(mu, 0.25)  # each event weighs 0.25: sum w = mu, sum w^2 = 0.25 mu
-    est = fit_tail(mu, EDGES, box=(80.0, 100.0), variances=weights * mu, alternatives=("linear", "power_law"))
+    est = fit_tail(
+        mu, EDGES, box=(80.0, 100.0), variances=weights * mu, alternatives=("linear", "power_law")
+    )
     assert est.value == pytest.approx(_cdf(100) - _cdf(80), rel=1e-3)
     unweighted = fit_tail(mu, EDGES, box=(80.0, 100.0))
     assert est.stat_error == pytest.approx(0.5 * unweighted.stat_error, rel=0.05)  # sqrt(0.25)
@@ -50,7 +52,9 @@ def test_weighted_histograms_and_alternative_shapes() -> None:
     assert est.syst_error == 0.0 and [a["shape"] for a in est.details["alternatives"]] == ["linear"]
     log_edges = np.logspace(0, 2, 31)
     power = 1e4 * np.diff(-1.0 / log_edges)  # density ~ x^-2
-    both = fit_tail(power, log_edges, box=(50.0, 100.0), shape="power_law", alternatives=("exponential",))
+    both = fit_tail(
+        power, log_edges, box=(50.0, 100.0), shape="power_law", alternatives=("exponential",)
+    )
     assert both.value == pytest.approx(1e4 * (1 / 50 - 1 / 100), rel=1e-3)
     assert both.details["central"]["p_value"] > 0.5
     assert BackgroundEstimate.from_dict(both.to_dict()).value == both.value
@@ -67,7 +71,9 @@ def test_tail_fit_rejects_bad_input() -> None:
 
 def test_abcd_formula_and_zero_control_region() -> None:
     e = abcd(20, 50, 1000)
-    assert e.value == pytest.approx(1.0) and e.stat_error == pytest.approx(math.sqrt(1 / 20 + 1 / 50 + 1 / 1000))
+    assert e.value == pytest.approx(1.0) and e.stat_error == pytest.approx(
+        math.sqrt(1 / 20 + 1 / 50 + 1 / 1000)
+    )
     assert not abcd(1, 1, 0).valid
 
 
@@ -100,9 +106,18 @@ def test_abcd_closes_on_the_simulated_hadron_background(tmp_path: Path) -> None:
     path = simulate_mc("na64e-invisible", tmp_path, processes=["hadron"], n_events=100_000)[0].path
     box = "ecal_e < 50 and sum(hcal_e) < 1 and ecal_chi2 < 3 and ps_e > 0.3"
     tagged = "all(srd_e > 1) and all(srd_e < 100)"
-    sel = parse_selection({"tree": "events", "weight": "weight", "regions": {
-        "A": {"where": f"({tagged}) and ({box})"}, "B": {"where": f"not ({tagged}) and ({box})"},
-        "C": {"where": f"({tagged}) and not ({box})"}, "D": {"where": f"not ({tagged}) and not ({box})"}}})
+    sel = parse_selection(
+        {
+            "tree": "events",
+            "weight": "weight",
+            "regions": {
+                "A": {"where": f"({tagged}) and ({box})"},
+                "B": {"where": f"not ({tagged}) and ({box})"},
+                "C": {"where": f"({tagged}) and not ({box})"},
+                "D": {"where": f"not ({tagged}) and not ({box})"},
+            },
+        }
+    )
     run = run_selection(sel, {"hadron": [str(path)]})
     a, b, c, d = ((w, err**2) for w, err in (region_yield(run, "hadron", r) for r in "ABCD"))
     closure = abcd_closure(a, b, c, d)
@@ -112,7 +127,9 @@ def test_abcd_closes_on_the_simulated_hadron_background(tmp_path: Path) -> None:
 
 def test_mc_template_scales_and_propagates_weights() -> None:
     est = mc_template([(0.2, 0.01), (0.1, 0.0025)], scale=2.0, names=["a", "b"])
-    assert est.value == pytest.approx(0.6) and est.stat_error == pytest.approx(2.0 * math.sqrt(0.0125))
+    assert est.value == pytest.approx(0.6) and est.stat_error == pytest.approx(
+        2.0 * math.sqrt(0.0125)
+    )
     assert est.method == "mc_template" and est.details["samples"] == ["a", "b"]
     with pytest.raises(InputError):
         mc_template([(1.0, 1.0)], scale=-1.0)

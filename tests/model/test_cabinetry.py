@@ -28,8 +28,12 @@ from na64stat.results.recast import recast_limit
 cabinetry = pytest.importorskip("cabinetry")
 
 SHIPPED = REPO / "na64stat" / "workspaces"
-PER_MASS = sorted(p.name for p in SHIPPED.iterdir() if (p / "patchset.json").is_file()
-                  and json.loads((p / "patchset.json").read_text())["metadata"]["labels"] == ["mass_gev"])
+PER_MASS = sorted(
+    p.name
+    for p in SHIPPED.iterdir()
+    if (p / "patchset.json").is_file()
+    and json.loads((p / "patchset.json").read_text())["metadata"]["labels"] == ["mass_gev"]
+)
 #: Relative agreement of cabinetry's and na64stat's asymptotic limits: cabinetry stops its search at an
 #: absolute mu tolerance of 0.01 (about 1.5% of a limit near 0.7).
 TOLERANCE = 0.03
@@ -63,9 +67,16 @@ def test_shipped_workspaces_declare_poi_bounds_and_normalised_signals() -> None:
             # the measurement declares the POI bounds (the background-only one, or each combined patch its own)
             config = jsonpatch.apply_patch(spec, patch["patch"])["measurements"][0]["config"]
             params = {p["name"]: p for p in config["parameters"]}
-            assert params[config["poi"]]["bounds"][0][0] == 0.0 and params[config["poi"]]["bounds"][0][1] >= 10.0
-            signal = sum(x for op in patch["patch"] if isinstance(op.get("value"), dict)
-                         for x in op["value"].get("data", []))
+            assert (
+                params[config["poi"]]["bounds"][0][0] == 0.0
+                and params[config["poi"]]["bounds"][0][1] >= 10.0
+            )
+            signal = sum(
+                x
+                for op in patch["patch"]
+                if isinstance(op.get("value"), dict)
+                for x in op["value"].get("data", [])
+            )
             # about 3 events at the patch's own reference coupling (rounded to two digits: within 10%)
             assert 2.7 < signal < 3.3, (folder, patch["metadata"]["name"], signal)
             assert isinstance(patch["metadata"]["reference_coupling"], float)
@@ -76,15 +87,24 @@ def test_recast_stays_exact_with_per_mass_reference_couplings() -> None:
     mu x reference^2 is what the data limit."""
     model, data, meta = _patched("na64mu-2022", 3)
     limit = upper_limit(model, data, method="asymptotic").observed
-    at_patch = recast_limit(limit, meta["mass_gev"], meta["signal_model"], meta["reference_coupling"], beam="muon")
+    at_patch = recast_limit(
+        limit, meta["mass_gev"], meta["signal_model"], meta["reference_coupling"], beam="muon"
+    )
     other = 1e-4
-    at_other = recast_limit(limit * (meta["reference_coupling"] / other) ** 2, meta["mass_gev"], meta["signal_model"],
-                            other, beam="muon")
+    at_other = recast_limit(
+        limit * (meta["reference_coupling"] / other) ** 2,
+        meta["mass_gev"],
+        meta["signal_model"],
+        other,
+        beam="muon",
+    )
     assert at_patch.e_mu == pytest.approx(at_other.e_mu, rel=1e-12)
 
 
-@pytest.mark.parametrize("folder", [f for f in ("na64mu-2022",
-                                                "na64-combined-e2016-2022-mu2022-epsilon") if f in PER_MASS])
+@pytest.mark.parametrize(
+    "folder",
+    [f for f in ("na64mu-2022", "na64-combined-e2016-2022-mu2022-epsilon") if f in PER_MASS],
+)
 def test_cabinetry_limit_at_its_defaults_agrees(folder: str) -> None:
     n = len(json.loads((SHIPPED / folder / "patchset.json").read_text())["patches"])
     _check(folder, n // 2)
@@ -93,5 +113,7 @@ def test_cabinetry_limit_at_its_defaults_agrees(folder: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("folder", PER_MASS)
 def test_cabinetry_limit_on_every_shipped_patch(folder: str) -> None:
-    for index in range(len(json.loads((SHIPPED / folder / "patchset.json").read_text())["patches"])):
+    for index in range(
+        len(json.loads((SHIPPED / folder / "patchset.json").read_text())["patches"])
+    ):
         _check(folder, index)

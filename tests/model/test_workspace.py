@@ -18,7 +18,13 @@ from conftest import GOLDEN_REL, REPO, assert_json_close
 from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.inference.limits import upper_limit
-from na64stat.model.workspace import build, load_patchset, load_workspace, validate_patchset, validate_spec
+from na64stat.model.workspace import (
+    build,
+    load_patchset,
+    load_workspace,
+    validate_patchset,
+    validate_spec,
+)
 from na64stat.model.workspace_config import load_workspace_config
 from na64stat.physics.yields import background_free_reach, get_setup
 
@@ -28,8 +34,13 @@ PYHF = shutil.which("pyhf") or str(Path(sys.executable).parent / "pyhf")
 
 def test_every_published_result_and_the_simulated_one_is_shipped() -> None:
     names = {p.name for p in SHIPPED}
-    assert {"na64e-invisible-2016-2018", "na64e-invisible-2016-2022", "na64mu-2022", "na64e-visible-2017-2018",
-            "na64e-invisible-simulated"} <= names
+    assert {
+        "na64e-invisible-2016-2018",
+        "na64e-invisible-2016-2022",
+        "na64mu-2022",
+        "na64e-visible-2017-2018",
+        "na64e-invisible-simulated",
+    } <= names
     for folder in SHIPPED:
         assert (folder / "README.md").read_text().strip(), folder
 
@@ -38,13 +49,19 @@ def test_every_published_result_and_the_simulated_one_is_shipped() -> None:
 def test_shipped_workspace_validates_and_round_trips_through_pyhf(folder: Path) -> None:
     spec = load_workspace(folder / "bkgonly.json")
     patchset = load_patchset(folder / "patchset.json", spec)
-    assert json.loads(json.dumps(pyhf.Workspace(spec))) == spec  # pyhf reads and writes it unchanged
+    assert (
+        json.loads(json.dumps(pyhf.Workspace(spec))) == spec
+    )  # pyhf reads and writes it unchanged
     raw = json.loads((folder / "patchset.json").read_text())
     read = pyhf.PatchSet(raw)
-    assert [(q.name, list(q.values), list(q.patch)) for q in read.patches] == \
-        [(q["metadata"]["name"], q["metadata"]["values"], q["patch"]) for q in raw["patches"]]
+    assert [(q.name, list(q.values), list(q.patch)) for q in read.patches] == [
+        (q["metadata"]["name"], q["metadata"]["values"], q["patch"]) for q in raw["patches"]
+    ]
     meta = raw["metadata"]
-    assert meta["setup"] in ("na64e-invisible", "na64mu-invisible", "na64e-visible") and meta["assumptions"]
+    assert (
+        meta["setup"] in ("na64e-invisible", "na64mu-invisible", "na64e-visible")
+        and meta["assumptions"]
+    )
     for patch in patchset.patches:
         assert {"mass_gev", "setup", "signal_model", "reference_coupling"} <= set(patch.metadata)
         patched = patchset.apply(spec, patch.name)
@@ -74,7 +91,9 @@ def test_shipped_files_are_what_their_config_builds(folder: Path) -> None:
 def test_pyhf_command_line_reads_the_files_unchanged(tmp_path: Path) -> None:
     folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
     bkg, ps = str(folder / "bkgonly.json"), str(folder / "patchset.json")
-    run = lambda *args: subprocess.run([PYHF, *args], capture_output=True, text=True, check=True).stdout
+    run = lambda *args: (
+        subprocess.run([PYHF, *args], capture_output=True, text=True, check=True).stdout
+    )
     assert "signal_box" in run("inspect", bkg)
     assert "All good" in run("patchset", "verify", bkg, ps)
     out = tmp_path / "m0p01.json"
@@ -92,9 +111,13 @@ def test_na64e_limit_from_the_shipped_workspace_matches_the_background_free_reac
     ws = pyhf.Workspace(patchset.apply(spec, "m0p01"))
     model = ws.model()
     limit = upper_limit(model, ws.data(model), method="auto", n_toys=3000, seed=3)
-    assert limit.method == "exact"  # one bin: exact counting, the Gaussian efficiency constraint integrated
+    assert (
+        limit.method == "exact"
+    )  # one bin: exact counting, the Gaussian efficiency constraint integrated
     assert limit.status_observed == "ok" and limit.observed_error < 1e-3 * limit.observed
-    reference = next(p.metadata["reference_coupling"] for p in patchset.patches if p.name == "m0p01")  # mu = 1
+    reference = next(
+        p.metadata["reference_coupling"] for p in patchset.patches if p.name == "m0p01"
+    )  # mu = 1
     epsilon = reference * np.sqrt(limit.observed)
     reach = background_free_reach(get_setup("na64e-invisible"), [0.01]).epsilon[0]
     assert epsilon / reach == pytest.approx(1.0, abs=0.08)
@@ -102,17 +125,29 @@ def test_na64e_limit_from_the_shipped_workspace_matches_the_background_free_reac
 
 def _small() -> tuple[dict, dict]:
     folder = REPO / "workspaces" / "na64mu-2022"
-    return json.loads((folder / "bkgonly.json").read_text()), json.loads((folder / "patchset.json").read_text())
+    return json.loads((folder / "bkgonly.json").read_text()), json.loads(
+        (folder / "patchset.json").read_text()
+    )
 
 
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
         (lambda s, p: s.pop("observations"), "not a valid pyhf workspace"),
-        (lambda s, p: s["channels"][0]["samples"][1]["modifiers"].append({"name": "x", "type": "magic", "data": None}),
-         "not a valid pyhf workspace"),
-        (lambda s, p: s["channels"][0]["samples"][1].__setitem__("data", [-1.0]), "negative or non-finite yields"),
-        (lambda s, p: s["observations"][0].__setitem__("data", [-2.0]), "negative or non-finite counts"),
+        (
+            lambda s, p: s["channels"][0]["samples"][1]["modifiers"].append(
+                {"name": "x", "type": "magic", "data": None}
+            ),
+            "not a valid pyhf workspace",
+        ),
+        (
+            lambda s, p: s["channels"][0]["samples"][1].__setitem__("data", [-1.0]),
+            "negative or non-finite yields",
+        ),
+        (
+            lambda s, p: s["observations"][0].__setitem__("data", [-2.0]),
+            "negative or non-finite counts",
+        ),
     ],
 )
 def test_invalid_workspaces_are_rejected_with_the_item_named(breakage, message: str) -> None:
@@ -141,12 +176,23 @@ def test_patch_problems_are_rejected() -> None:
 def test_cli_build_inspect_validate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
     main(["workspace", "validate", str(folder / "bkgonly.json"), str(folder / "patchset.json")])
-    main(["workspace", "inspect", str(folder / "bkgonly.json"), str(folder / "patchset.json"), "--patch", "m0p1"])
+    main(
+        [
+            "workspace",
+            "inspect",
+            str(folder / "bkgonly.json"),
+            str(folder / "patchset.json"),
+            "--patch",
+            "m0p1",
+        ]
+    )
     out = capsys.readouterr().out
     assert "background" in out and "17 patches" in out and "with patch m0p1" in out
     main(["workspace", "build", str(folder / "config.yaml"), "--out", str(tmp_path / "ws")])
-    assert_json_close(json.loads((tmp_path / "ws" / "bkgonly.json").read_text()),
-                      json.loads((folder / "bkgonly.json").read_text()))
+    assert_json_close(
+        json.loads((tmp_path / "ws" / "bkgonly.json").read_text()),
+        json.loads((folder / "bkgonly.json").read_text()),
+    )
     broken = tmp_path / "broken.json"
     spec = json.loads((folder / "bkgonly.json").read_text())
     spec["channels"][0]["samples"][1]["data"] = [-1.0]
@@ -171,15 +217,23 @@ def test_exact_counting_with_gaussian_constraints_agrees_with_toys() -> None:
     ws = pyhf.Workspace(jsonpatch.apply_patch(spec, patchset["patches"][0]["patch"]))
     model = ws.model()
     lik = Likelihood(model, ws.data(model))
-    signal = float(model.expected_actualdata(model.config.suggested_init())[0]) - float(model.expected_actualdata(
-        [0.0 if i == model.config.poi_index else v for i, v in enumerate(model.config.suggested_init())])[0])
+    signal = float(model.expected_actualdata(model.config.suggested_init())[0]) - float(
+        model.expected_actualdata(
+            [
+                0.0 if i == model.config.poi_index else v
+                for i, v in enumerate(model.config.suggested_init())
+            ]
+        )[0]
+    )
     mu = 2.5 / signal
     exact = ExactCalculator(lik).cls(mu)
     toys = ToyCalculator(lik, n_toys=40_000, seed=11).ensemble(mu)
     assert exact.cls_obs_error < 1e-3  # numerical, far below the toys' 2e-3
     assert toys.cls().cls_obs == pytest.approx(exact.cls_obs, abs=4 * toys.cls_error())
     for k in range(5):
-        assert toys.cls().cls_exp[k] == pytest.approx(exact.cls_exp[k], abs=4 * toys.cls().cls_exp_error[k] + 1e-3)
+        assert toys.cls().cls_exp[k] == pytest.approx(
+            exact.cls_exp[k], abs=4 * toys.cls().cls_exp_error[k] + 1e-3
+        )
 
 
 def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: Path) -> None:
@@ -201,22 +255,66 @@ def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: P
             x, y = rng.uniform(50, 60, n), rng.uniform(0, 1, n)
         with uproot.recreate(tmp_path / f"{name}.root") as f:
             f.mktree("events", {"x": np.float64, "y": np.float64, "weight": np.float64}).extend(
-                {"x": x, "y": y, "weight": np.full(n, 0.01)})
+                {"x": x, "y": y, "weight": np.full(n, 0.01)}
+            )
         files[name] = [str(tmp_path / f"{name}.root")]
-    sel = parse_selection({"tree": "events", "weight": "weight", "regions": {
-        "signal": {"where": "x > 40 and y < 2"}, "B": {"where": "x > 40 and y >= 2"},
-        "C": {"where": "x <= 40 and y < 2"}, "D": {"where": "x <= 40 and y >= 2"}, "all": {}},
-        "histograms": [{"name": "x", "expression": "x", "bins": {"regular": [30, 0, 60]}, "regions": ["all"]}]})
+    sel = parse_selection(
+        {
+            "tree": "events",
+            "weight": "weight",
+            "regions": {
+                "signal": {"where": "x > 40 and y < 2"},
+                "B": {"where": "x > 40 and y >= 2"},
+                "C": {"where": "x <= 40 and y < 2"},
+                "D": {"where": "x <= 40 and y >= 2"},
+                "all": {},
+            },
+            "histograms": [
+                {
+                    "name": "x",
+                    "expression": "x",
+                    "bins": {"regular": [30, 0, 60]},
+                    "regions": ["all"],
+                }
+            ],
+        }
+    )
     write_outputs(run_selection(sel, files, data_samples=["data"], unblind=True), tmp_path / "sel")
     config = {
-        "name": "toy", "setup": "na64e-invisible", "exposure": 1.0, "assumptions": ["toy"],
-        "channels": [{"name": "box", "observed": {"cutflow": "sel/cutflow.json", "sample": "data", "region": "signal"},
-                      "samples": [
-                          {"name": "abcd_bkg", "abcd": {"cutflow": "sel/cutflow.json", "sample": "data",
-                                                        "regions": {"B": "B", "C": "C", "D": "D"}}},
-                          {"name": "tail_bkg", "tail_fit": {"histograms": "sel/histograms.json", "sample": "data",
-                                                            "region": "all", "histogram": "x", "box": [40, 60]}}]}],
-        "signal": {"channel": "box", "from_selection": {"cutflow": "sel/cutflow.json", "region": "signal", "scale": 2.0}},
+        "name": "toy",
+        "setup": "na64e-invisible",
+        "exposure": 1.0,
+        "assumptions": ["toy"],
+        "channels": [
+            {
+                "name": "box",
+                "observed": {"cutflow": "sel/cutflow.json", "sample": "data", "region": "signal"},
+                "samples": [
+                    {
+                        "name": "abcd_bkg",
+                        "abcd": {
+                            "cutflow": "sel/cutflow.json",
+                            "sample": "data",
+                            "regions": {"B": "B", "C": "C", "D": "D"},
+                        },
+                    },
+                    {
+                        "name": "tail_bkg",
+                        "tail_fit": {
+                            "histograms": "sel/histograms.json",
+                            "sample": "data",
+                            "region": "all",
+                            "histogram": "x",
+                            "box": [40, 60],
+                        },
+                    },
+                ],
+            }
+        ],
+        "signal": {
+            "channel": "box",
+            "from_selection": {"cutflow": "sel/cutflow.json", "region": "signal", "scale": 2.0},
+        },
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     spec, patchset = build(load_workspace_config(tmp_path / "config.yaml"))
@@ -226,14 +324,18 @@ def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: P
     expected_abcd = abcd(data["B"]["raw"], data["C"]["raw"], data["D"]["raw"]).value
     assert samples["abcd_bkg"]["data"][0] == pytest.approx(expected_abcd)
     assert spec["observations"][0]["data"] == [float(data["signal"]["raw"])]
-    hist_counts = np.histogram(np.concatenate([uproot.open(files["data"][0])["events"]["x"].array(library="np")]),
-                               np.linspace(0, 60, 31))[0]
+    hist_counts = np.histogram(
+        np.concatenate([uproot.open(files["data"][0])["events"]["x"].array(library="np")]),
+        np.linspace(0, 60, 31),
+    )[0]
     expected_tail = fit_tail(hist_counts, np.linspace(0, 60, 31), box=(40.0, 60.0)).value
     assert samples["tail_bkg"]["data"][0] == pytest.approx(expected_tail, rel=1e-6)
     signal = patchset["patches"][0]
     assert signal["metadata"]["mass_gev"] == pytest.approx(0.01)
     weighted = summary["signal_m10MeV"]["regions"]["signal"]["weighted"]
-    normalised = (signal["metadata"]["reference_coupling"] / 1e-4) ** 2  # simulated at 1e-4, normalised per mass
+    normalised = (
+        signal["metadata"]["reference_coupling"] / 1e-4
+    ) ** 2  # simulated at 1e-4, normalised per mass
     assert signal["patch"][0]["value"]["data"][0] == pytest.approx(2.0 * weighted * normalised)
 
 
@@ -248,29 +350,89 @@ def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path
 
     rng = np.random.default_rng(9)
     files = {}
-    for name, n, w in (("data", 5_000, 1.0), ("bkg", 20_000, 0.25), ("signal_m10MeV", 2_000, 0.001)):
+    for name, n, w in (
+        ("data", 5_000, 1.0),
+        ("bkg", 20_000, 0.25),
+        ("signal_m10MeV", 2_000, 0.001),
+    ):
         x = rng.uniform(50, 100, n) if name.startswith("signal") else rng.exponential(20.0, n)
         with uproot.recreate(tmp_path / f"{name}.root") as f:
-            f.mktree("events", {"x": np.float64, "weight": np.float64}).extend({"x": x, "weight": np.full(n, w)})
+            f.mktree("events", {"x": np.float64, "weight": np.float64}).extend(
+                {"x": x, "weight": np.full(n, w)}
+            )
         files[name] = [str(tmp_path / f"{name}.root")]
-    sel = parse_selection({"tree": "events", "weight": "weight",
-                           "regions": {"sr": {"where": "x >= 40"}, "cr": {"where": "x < 40"}},
-                           "histograms": [{"name": "x", "expression": "x", "bins": {"regular": [6, 40, 100]},
-                                           "regions": ["sr"]}]})
+    sel = parse_selection(
+        {
+            "tree": "events",
+            "weight": "weight",
+            "regions": {"sr": {"where": "x >= 40"}, "cr": {"where": "x < 40"}},
+            "histograms": [
+                {
+                    "name": "x",
+                    "expression": "x",
+                    "bins": {"regular": [6, 40, 100]},
+                    "regions": ["sr"],
+                }
+            ],
+        }
+    )
     write_outputs(run_selection(sel, files, data_samples=["data"], unblind=True), tmp_path / "sel")
     hist_file = "sel/histograms.json"
     config = {
-        "name": "multibin", "setup": "na64e-invisible", "exposure": 1.0, "assumptions": ["toy"],
+        "name": "multibin",
+        "setup": "na64e-invisible",
+        "exposure": 1.0,
+        "assumptions": ["toy"],
         "channels": [
-            {"name": "sr", "observed": {"histograms": hist_file, "sample": "data", "region": "sr", "histogram": "x"},
-             "samples": [{"name": "bkg", "shape": {"histograms": hist_file, "samples": ["bkg"], "region": "sr",
-                                                   "histogram": "x", "scale": 1.0}}]},
-            {"name": "cr", "observed": {"cutflow": "sel/cutflow.json", "sample": "data", "region": "cr"},
-             "samples": [{"name": "bkg", "template": {"cutflow": "sel/cutflow.json", "samples": ["bkg"], "region": "cr",
-                                                      "scale": 1.0}}]}],
-        "signal": {"channel": "sr", "exposure_uncertainty": 0.02, "normalise": True,
-                   "from_selection": {"cutflow": "sel/cutflow.json", "histograms": hist_file, "region": "sr",
-                                      "histogram": "x", "scale": 1.0}},
+            {
+                "name": "sr",
+                "observed": {
+                    "histograms": hist_file,
+                    "sample": "data",
+                    "region": "sr",
+                    "histogram": "x",
+                },
+                "samples": [
+                    {
+                        "name": "bkg",
+                        "shape": {
+                            "histograms": hist_file,
+                            "samples": ["bkg"],
+                            "region": "sr",
+                            "histogram": "x",
+                            "scale": 1.0,
+                        },
+                    }
+                ],
+            },
+            {
+                "name": "cr",
+                "observed": {"cutflow": "sel/cutflow.json", "sample": "data", "region": "cr"},
+                "samples": [
+                    {
+                        "name": "bkg",
+                        "template": {
+                            "cutflow": "sel/cutflow.json",
+                            "samples": ["bkg"],
+                            "region": "cr",
+                            "scale": 1.0,
+                        },
+                    }
+                ],
+            },
+        ],
+        "signal": {
+            "channel": "sr",
+            "exposure_uncertainty": 0.02,
+            "normalise": True,
+            "from_selection": {
+                "cutflow": "sel/cutflow.json",
+                "histograms": hist_file,
+                "region": "sr",
+                "histogram": "x",
+                "scale": 1.0,
+            },
+        },
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     spec, patchset = build(load_workspace_config(tmp_path / "config.yaml"))
@@ -278,10 +440,16 @@ def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path
     np.testing.assert_allclose(spec["observations"][0]["data"], hists["data"]["sr"]["x"].values())
     bkg = spec["channels"][0]["samples"][1]
     np.testing.assert_allclose(bkg["data"], np.maximum(hists["bkg"]["sr"]["x"].values(), 1e-6))
-    np.testing.assert_allclose(bkg["modifiers"][0]["data"], np.sqrt(hists["bkg"]["sr"]["x"].variances()))
+    np.testing.assert_allclose(
+        bkg["modifiers"][0]["data"], np.sqrt(hists["bkg"]["sr"]["x"].variances())
+    )
     patch = patchset["patches"][0]["patch"][0]["value"]
-    normalised = (patchset["patches"][0]["metadata"]["reference_coupling"] / 1e-4) ** 2  # per-mass reference coupling
-    np.testing.assert_allclose(patch["data"], hists["signal_m10MeV"]["sr"]["x"].values() * normalised)
+    normalised = (
+        patchset["patches"][0]["metadata"]["reference_coupling"] / 1e-4
+    ) ** 2  # per-mass reference coupling
+    np.testing.assert_allclose(
+        patch["data"], hists["signal_m10MeV"]["sr"]["x"].values() * normalised
+    )
     assert sum(patch["data"]) == pytest.approx(3.0, rel=0.1)  # about REFERENCE_SIGNAL_EVENTS
     assert {"name": "lumi", "type": "lumi", "data": None} in patch["modifiers"]
     model = pyhf.Workspace(jsonpatch.apply_patch(spec, patchset["patches"][0]["patch"])).model()

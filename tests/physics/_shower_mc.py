@@ -48,8 +48,15 @@ def positron_track_lengths(
     return _track_lengths(beam_energy, cut, thickness, n_primaries, edges, seed, ("e+",))
 
 
-def _track_lengths(beam_energy: float, cut: float, thickness: float, n_primaries: int, edges: np.ndarray,
-                   seed: int, counted: tuple[str, ...]) -> np.ndarray:
+def _track_lengths(
+    beam_energy: float,
+    cut: float,
+    thickness: float,
+    n_primaries: int,
+    edges: np.ndarray,
+    seed: int,
+    counted: tuple[str, ...],
+) -> np.ndarray:
     """Track length [X0] per primary e- of the leptons whose charge is in ``counted``, binned in energy."""
     rng = np.random.default_rng(seed)
     hist = np.zeros(len(edges) - 1)

@@ -31,21 +31,30 @@ def test_cutflow_reproduces_the_tables_cumulative_column():
     eot = CALIBRATION_CUTFLOW_4009[0].surviving / 0.61
     assert 2.5e5 < eot < 3.2e5  # the caption: "~3e5 EOT"
     for step, printed in zip(CALIBRATION_CUTFLOW_4009, TABLE_CUMULATIVE, strict=True):
-        assert step.surviving / eot == pytest.approx(printed, abs=0.011), step.name  # 2-digit rounding
+        assert step.surviving / eot == pytest.approx(printed, abs=0.011), (
+            step.name
+        )  # 2-digit rounding
     assert cutflow_cumulative() == pytest.approx(0.48, abs=0.005)
 
 
 def test_steps_above_the_line_match_the_efficiency_column():
     previous = CALIBRATION_CUTFLOW_4009[0].surviving / 0.61
-    for step in CALIBRATION_CUTFLOW_4009[:5]:  # SRD ... dimuon cut: each relative to the previous row
-        assert step.surviving / previous == pytest.approx(step.table_efficiency, abs=0.011), step.name
+    for step in CALIBRATION_CUTFLOW_4009[
+        :5
+    ]:  # SRD ... dimuon cut: each relative to the previous row
+        assert step.surviving / previous == pytest.approx(step.table_efficiency, abs=0.011), (
+            step.name
+        )
         previous = step.surviving
     # below the line the column is relative to the sample after the dimuon cut: ST 1|2|3's 0.84 includes the VETO
     # (1.34e5 / 1.57e5 = 0.854: the table's 3-digit counts and 2-digit column disagree by up to 1.5% there; a
     # sequential reading, 1.34e5 / 1.45e5 = 0.92, is far off)
     after_line = CALIBRATION_CUTFLOW_4009[4].surviving
     assert CALIBRATION_CUTFLOW_4009[-1].surviving / after_line == pytest.approx(0.84, abs=0.015)
-    assert CALIBRATION_CUTFLOW_4009[-1].surviving / CALIBRATION_CUTFLOW_4009[-2].surviving > 0.84 + 0.05
+    assert (
+        CALIBRATION_CUTFLOW_4009[-1].surviving / CALIBRATION_CUTFLOW_4009[-2].surviving
+        > 0.84 + 0.05
+    )
 
 
 def test_applied_factor_is_the_cumulative_without_the_simulated_chi2():
@@ -79,11 +88,15 @@ def test_prd97_table_total_is_every_row_but_the_cross_section():
     """The thesis table prints 'total 9% (8%)': the quadrature sum of the other rows rounds to it."""
     rows = {k: v for k, v in PRD97_SYSTEMATICS.items() if k != "signal cross section"}
     for i, printed in ((0, 0.09), (1, 0.08)):
-        assert round(math.sqrt(sum(v[i] ** 2 for v in rows.values())), 2) == pytest.approx(printed, abs=1e-9)
+        assert round(math.sqrt(sum(v[i] ** 2 for v in rows.values())), 2) == pytest.approx(
+            printed, abs=1e-9
+        )
     # the signal uncertainty of the workspaces: every row but the EOT count (a separate lumi modifier), 10 MeV
     expected = math.sqrt(0.10**2 + 0.04**2 + 0.02**2 + 0.07**2 + 0.03**2 + 0.02**2)
     assert prd97_signal_uncertainty() == pytest.approx(expected, rel=1e-12)
-    assert prd97_signal_uncertainty(include_exposure=True) == pytest.approx(math.hypot(expected, 0.02), rel=1e-12)
+    assert prd97_signal_uncertainty(include_exposure=True) == pytest.approx(
+        math.hypot(expected, 0.02), rel=1e-12
+    )
 
 
 def test_setup_applies_both_factors_to_both_channels():
@@ -92,7 +105,9 @@ def test_setup_applies_both_factors_to_both_channels():
     assert product == pytest.approx(cutflow_factor() * dimuon_reweighting_factor(), rel=1e-12)
     bare = setup.with_(efficiency_factors=())
     for production, masses in (("bremsstrahlung", [0.001, 0.1, 1.0]), ("annihilation", [0.25])):
-        ratio = signal_efficiency(setup, masses, production) / signal_efficiency(bare, masses, production)
+        ratio = signal_efficiency(setup, masses, production) / signal_efficiency(
+            bare, masses, production
+        )
         assert np.allclose(ratio, product, rtol=1e-12)
 
 
@@ -108,8 +123,9 @@ def test_2016_2018_workspace_cites_the_thesis_numbers():
     (sample,) = cfg["channels"][0]["samples"]
     assert (sample["yield"]["value"], sample["yield"]["error"]) == pytest.approx(PRL123_BACKGROUND)
     # every PRD 97 row in quadrature, the EOT count included (one normsys), rounded to 3 digits in the config
-    assert cfg["signal"]["efficiency_uncertainty"] == pytest.approx(prd97_signal_uncertainty(include_exposure=True),
-                                                                    abs=5e-4)
+    assert cfg["signal"]["efficiency_uncertainty"] == pytest.approx(
+        prd97_signal_uncertainty(include_exposure=True), abs=5e-4
+    )
     assert any(THESIS_COMMIT in text for text in cfg["sources"])
     spec = load_workspace(folder / "bkgonly.json")
     (background,) = [s for s in spec["channels"][0]["samples"] if s["name"] == "background"]

@@ -25,6 +25,7 @@ def _thin_target_positrons(e_gev: float, e0_gev: float, depth_x0: float) -> floa
     integral is D^3/6 (leading order in D), times
     int_E^E0 dk/E0 phi0(k/E0) psi0(E/k)/k (Rossi's Approximation A spectra).
     """
+
     def integrand(k: float) -> float:
         v, u = k / e0_gev, e_gev / k
         return (4 / 3 - 4 / 3 * v + v * v) / v / e0_gev * (1 - 4 / 3 * u * (1 - u)) / k
@@ -36,8 +37,9 @@ def _thin_target_positrons(e_gev: float, e0_gev: float, depth_x0: float) -> floa
 def test_positrons_in_a_thin_target_follow_the_closed_form(energy):
     # 0.003 X0: the next order is O(D) ~ 0.5% (the spectrum moves towards the closed form as D -> 0)
     t = shower_track_length(100.0, 20.0, 0.003)
-    assert float(t.positron_density_per_gev(energy)) == pytest.approx(_thin_target_positrons(energy, 100.0, 0.003),
-                                                                      rel=0.015)
+    assert float(t.positron_density_per_gev(energy)) == pytest.approx(
+        _thin_target_positrons(energy, 100.0, 0.003), rel=0.015
+    )
 
 
 @pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
@@ -46,7 +48,12 @@ def test_positrons_agree_with_a_charge_tracking_monte_carlo(thickness):
     edges = np.array([50.0, 60.0, 70.0, 80.0, 100.001])
     mc = positron_track_lengths(100.0, 50.0, thickness, 150_000, edges, seed=3)
     t = shower_track_length(100.0, 50.0, thickness)
-    ours = np.array([t.positron_x0[(t.energy_gev >= a) & (t.energy_gev < b)].sum() for a, b in zip(edges[:-1], edges[1:])])
+    ours = np.array(
+        [
+            t.positron_x0[(t.energy_gev >= a) & (t.energy_gev < b)].sum()
+            for a, b in zip(edges[:-1], edges[1:])
+        ]
+    )
     # 150k primaries: two seeds of 2e5 agree to 0.3-1% on the total (e+ above E0/2 are rare), the bins to ~5%
     assert ours.sum() == pytest.approx(mc.sum(), rel=0.04)
     assert np.allclose(ours, mc, rtol=0.15)
@@ -55,7 +62,7 @@ def test_positrons_agree_with_a_charge_tracking_monte_carlo(thickness):
 def test_positrons_are_part_of_the_lepton_track_and_absent_at_the_start():
     t = shower_track_length(100.0, 20.0, 40.0)
     assert np.all(t.positron_x0 <= 0.5 * t.electron_x0 + 1e-15)
-    assert t.positron_x0[0] < 1e-3 * t.electron_x0[0]   # the primary bin holds the beam electron
+    assert t.positron_x0[0] < 1e-3 * t.electron_x0[0]  # the primary bin holds the beam electron
     # nothing can exceed the beam energy
     assert float(t.positron_density_per_gev(100.5)) == 0.0
 
@@ -64,7 +71,9 @@ def test_resonance_energy_inverts():
     m = np.array([0.01, 0.25, 0.3])
     assert np.allclose(resonance_mass_gev(resonance_energy_gev(m)), m, rtol=1e-12)
     # s = 2 m_e^2 + 2 m_e E_R = m^2
-    assert 2 * M_E_GEV**2 + 2 * M_E_GEV * float(resonance_energy_gev(0.25)) == pytest.approx(0.25**2, rel=1e-12)
+    assert 2 * M_E_GEV**2 + 2 * M_E_GEV * float(resonance_energy_gev(0.25)) == pytest.approx(
+        0.25**2, rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("mass", [0.01, 0.25])
@@ -72,10 +81,17 @@ def test_narrow_width_normalisation_is_the_breit_wigner_area(mass):
     gamma = 1e-4 * mass
     e_r = float(resonance_energy_gev(mass))
     width_e = 2 * mass * gamma / (2 * M_E_GEV)  # the resonance width in E+ (s = m^2 +- m Gamma)
-    area = quad(lambda e: float(breit_wigner_cross_section_cm2(e, mass, ALPHA_EM, gamma)), e_r - 2000 * width_e,
-                e_r + 2000 * width_e, points=[e_r], limit=400)[0]
+    area = quad(
+        lambda e: float(breit_wigner_cross_section_cm2(e, mass, ALPHA_EM, gamma)),
+        e_r - 2000 * width_e,
+        e_r + 2000 * width_e,
+        points=[e_r],
+        limit=400,
+    )[0]
     # the Lorentzian tails beyond +-2000 half widths hold 2/(pi 2000) of the area
-    assert float(integrated_cross_section_cm2_gev(mass, ALPHA_EM)) * (1 - 2 / (math.pi * 2000)) == pytest.approx(area, rel=1e-3)
+    assert float(integrated_cross_section_cm2_gev(mass, ALPHA_EM)) * (
+        1 - 2 / (math.pi * 2000)
+    ) == pytest.approx(area, rel=1e-3)
 
 
 def test_integrated_cross_section_closed_form():
@@ -89,9 +105,19 @@ def test_annihilation_yield_is_the_density_times_the_area_and_counts_only_inside
     mass = 0.25
     n = annihilation_events_per_pot(mass, ALPHA_EM, 100.0, 50.0, LEAD, 40.0)
     t = shower_track_length(100.0, 25.0, 40.0)
-    expected = (LEAD.z * LEAD.density_g_cm3 * 6.02214076e23 / LEAD.a * LEAD.x0_cm
-                * float(t.positron_density_per_gev(resonance_energy_gev(mass)))
-                * 2 * math.pi**2 * ALPHA_EM / M_E_GEV * GEV2_TO_CM2)
+    expected = (
+        LEAD.z
+        * LEAD.density_g_cm3
+        * 6.02214076e23
+        / LEAD.a
+        * LEAD.x0_cm
+        * float(t.positron_density_per_gev(resonance_energy_gev(mass)))
+        * 2
+        * math.pi**2
+        * ALPHA_EM
+        / M_E_GEV
+        * GEV2_TO_CM2
+    )
     assert n == pytest.approx(expected, rel=1e-4)
     # E_R = 49.5 GeV (225 MeV) fails a 50 GeV cut; E_R = 156 GeV (400 MeV) is above the beam energy
     assert annihilation_events_per_pot(0.225, ALPHA_EM, 100.0, 50.0, LEAD, 40.0) == 0.0
@@ -115,29 +141,42 @@ def test_yield_switch_and_the_reported_part():
     assert np.allclose(total, brems + part, rtol=1e-12)
     assert part[0] == 0.0 and np.all(part[1:] > 0)
     per_pot = annihilation_events_per_pot(0.25, 1.0, 100.0, 50.0, LEAD, 40.0)
-    efficiency = float(signal_efficiency(on, 0.25, "annihilation")[0])  # the channel's own simulated selection
+    efficiency = float(
+        signal_efficiency(on, 0.25, "annihilation")[0]
+    )  # the channel's own simulated selection
     assert part[1] == pytest.approx(on.exposure * efficiency * per_pot, rel=1e-12)
     assert np.all(annihilation_events_per_alpha_x(off, masses) == 0.0)
 
 
 def test_generated_signal_mixes_the_channels_by_their_yields():
-    from na64stat.physics.yields import annihilation_events_per_alpha_x, events_per_alpha_x, get_setup
+    from na64stat.physics.yields import (
+        annihilation_events_per_alpha_x,
+        events_per_alpha_x,
+        get_setup,
+    )
     from na64stat.simulation.processes import signal_process
     from na64stat.simulation.sampling import Draw
     from na64stat.simulation.setups import get_detector
 
     mass, n = 0.25, 20_000
     process = signal_process("na64e-invisible", mass, 1e-3)
-    truth = process.sample(Draw(np.random.default_rng(5), n, biased=True), get_detector("na64e-invisible"))
+    truth = process.sample(
+        Draw(np.random.default_rng(5), n, biased=True), get_detector("na64e-invisible")
+    )
     e_x = truth["true_x"] * truth["true_beam_energy"]
     e_r = float(resonance_energy_gev(mass))
     # annihilation A' carry exactly E_R (the resonance fixes it, whatever the beam particle's energy);
     # bremsstrahlung A' are spread continuously over 20-100 GeV
     resonant = np.isclose(e_x, e_r, rtol=1e-9, atol=0.0)
-    physics = get_setup("na64e-invisible").with_(missing_energy_cut_gev=process.metadata["generation_cut_gev"],
-                                                  exposure=1.0, efficiency=1.0)
-    share = float(annihilation_events_per_alpha_x(physics, [mass])[0] / events_per_alpha_x(physics, [mass])[0])
+    physics = get_setup("na64e-invisible").with_(
+        missing_energy_cut_gev=process.metadata["generation_cut_gev"], exposure=1.0, efficiency=1.0
+    )
+    share = float(
+        annihilation_events_per_alpha_x(physics, [mass])[0] / events_per_alpha_x(physics, [mass])[0]
+    )
     assert 0.8 < share < 0.95
     assert resonant.mean() == pytest.approx(share, abs=4 * math.sqrt(share * (1 - share) / n))
     # the rest of the beam energy goes into the ECAL
-    assert np.allclose((truth["true_e_ecal"] + e_x)[resonant], truth["true_beam_energy"][resonant], rtol=1e-6)
+    assert np.allclose(
+        (truth["true_e_ecal"] + e_x)[resonant], truth["true_beam_energy"][resonant], rtol=1e-6
+    )

@@ -23,7 +23,9 @@ def _closed_form_physical(m: float) -> float:
 @pytest.mark.parametrize("mass_gev", [0.01, 0.15, 0.25, 0.5, 1.0, 3.0])
 def test_physical_convention_is_the_width_ratio(mass_gev):
     # tolerance 1e-4: the e+e- width through the loop mixing that the closed form leaves out
-    assert float(branching_zprime_invisible(mass_gev)) == pytest.approx(_closed_form_physical(mass_gev), abs=1e-4)
+    assert float(branching_zprime_invisible(mass_gev)) == pytest.approx(
+        _closed_form_physical(mass_gev), abs=1e-4
+    )
 
 
 def test_physical_is_one_below_and_a_half_far_above_the_dimuon_threshold():
@@ -55,9 +57,13 @@ def test_recast_e_mu_scales_as_one_over_sqrt_br():
     # an lmutau signal made with the physical Br, recast to darkcast's convention
     made = recast_limit(2.0, m, "lmutau", 1e-4, "muon")
     other = recast_limit(2.0, m, "lmutau", 1e-4, "muon", branching="darkcast")
-    assert made.e_mu / other.e_mu == pytest.approx(math.sqrt(1 / _closed_form_physical(m)), rel=1e-3)
+    assert made.e_mu / other.e_mu == pytest.approx(
+        math.sqrt(1 / _closed_form_physical(m)), rel=1e-3
+    )
     below = recast_limit(2.0, 0.1, "lmutau", 1e-4, "muon", branching="darkcast")
-    assert below.e_mu == pytest.approx(math.sqrt(2.0) * 1e-4, rel=1e-4)  # below 2 m_mu the conventions agree
+    assert below.e_mu == pytest.approx(
+        math.sqrt(2.0) * 1e-4, rel=1e-4
+    )  # below 2 m_mu the conventions agree
 
 
 def test_reach_cli_branching_option(tmp_path):
@@ -68,9 +74,24 @@ def test_reach_cli_branching_option(tmp_path):
     out = {}
     for convention in ("physical", "darkcast"):
         path = tmp_path / f"{convention}.json"
-        main(["reach", "--setup", "na64mu-invisible", "--masses", "0.1,1.0", "--branching", convention,
-              "--json", str(path)])
+        main(
+            [
+                "reach",
+                "--setup",
+                "na64mu-invisible",
+                "--masses",
+                "0.1,1.0",
+                "--branching",
+                convention,
+                "--json",
+                str(path),
+            ]
+        )
         out[convention] = json.loads(path.read_text())["e_mu"]
-    assert out["physical"][0] == pytest.approx(out["darkcast"][0], rel=1e-4)  # below 2 m_mu: the same
+    assert out["physical"][0] == pytest.approx(
+        out["darkcast"][0], rel=1e-4
+    )  # below 2 m_mu: the same
     ratio = out["physical"][1] / out["darkcast"][1]
-    assert ratio == pytest.approx(math.sqrt(1 / _closed_form_physical(1.0)), rel=1e-3)  # sqrt(2) at 1 GeV
+    assert ratio == pytest.approx(
+        math.sqrt(1 / _closed_form_physical(1.0)), rel=1e-3
+    )  # sqrt(2) at 1 GeV

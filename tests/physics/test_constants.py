@@ -10,7 +10,12 @@ from na64stat.physics import constants as c
 
 def test_materials_match_physics_md():
     assert (c.LEAD.z, c.LEAD.a, c.LEAD.density_g_cm3, c.LEAD.x0_cm) == (82, 207.2, 11.35, 0.5612)
-    assert (c.TUNGSTEN.z, c.TUNGSTEN.a, c.TUNGSTEN.density_g_cm3, c.TUNGSTEN.x0_cm) == (74, 183.84, 19.3, 0.3504)
+    assert (c.TUNGSTEN.z, c.TUNGSTEN.a, c.TUNGSTEN.density_g_cm3, c.TUNGSTEN.x0_cm) == (
+        74,
+        183.84,
+        19.3,
+        0.3504,
+    )
 
 
 def test_nuclei_density_of_lead():

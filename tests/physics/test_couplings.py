@@ -21,14 +21,18 @@ def test_loop_mixing_eq54():
 
 def test_loop_mixing_q2_dependence():
     # q^2 << m_mu^2 reproduces eq. (54); near 2 m_mu the muon loop enhances the mixing
-    assert float(c.mixing_from_e_mu(1.0, 1e-6)) == pytest.approx(float(c.mixing_from_e_mu(1.0)), rel=1e-3)
+    assert float(c.mixing_from_e_mu(1.0, 1e-6)) == pytest.approx(
+        float(c.mixing_from_e_mu(1.0)), rel=1e-3
+    )
     assert float(c.mixing_from_e_mu(1.0, (2 * M_MU_GEV) ** 2)) > float(c.mixing_from_e_mu(1.0))
 
 
 def test_gm2_loop_function_limits():
     assert float(c.gm2_loop_function(0.0)) == pytest.approx(1.0, rel=1e-10)
     for x in (30.0, 100.0):
-        assert float(c.gm2_loop_function(x)) == pytest.approx(2 / (3 * x * x), rel=0.02 * (30 / x) ** 2 + 1e-3)
+        assert float(c.gm2_loop_function(x)) == pytest.approx(
+            2 / (3 * x * x), rel=0.02 * (30 / x) ** 2 + 1e-3
+        )
     values = c.gm2_loop_function([0.01, 0.1, 1.0, 10.0])
     assert np.all(np.diff(values) < 0)
     with pytest.raises(PhysicsError):
@@ -39,7 +43,9 @@ def test_gm2_couplings_physics_md():
     # eq. (31): alpha' = 1.81e-8 for m << m_mu; eq. (32): 2.7e-8 (m/m_mu)^2 for m >> m_mu
     assert float(c.alpha_explaining_delta_a(1e-6)) == pytest.approx(1.81e-8, rel=3e-3)
     m = 30.0
-    assert float(c.alpha_explaining_delta_a(m)) / (m / M_MU_GEV) ** 2 == pytest.approx(2.7e-8, rel=0.01)
+    assert float(c.alpha_explaining_delta_a(m)) / (m / M_MU_GEV) ** 2 == pytest.approx(
+        2.7e-8, rel=0.01
+    )
     # g = 4.8e-4 at 1 MeV, 5.4e-4 at 10 MeV, 1.0e-3 at 100 MeV
     g = c.g_explaining_delta_a([0.001, 0.01, 0.1])
     assert g[0] == pytest.approx(4.8e-4, abs=0.05e-4)
@@ -80,7 +86,9 @@ def test_relic_targets_appendix_a():
     assert np.allclose(c.relic_target_epsilon2_alpha_d(m, "scalar"), 1e-11 * mev2)
     assert np.allclose(c.relic_target_epsilon2_alpha_d(m, "majorana"), 0.8e-12 * mev2)
     # general ratio: (m_A'^2 - 4 m_chi^2)^2 dependence of eq. (106)
-    r = c.relic_target_epsilon2_alpha_d(0.01, "dirac", 2.5) / c.relic_target_epsilon2_alpha_d(0.01, "dirac", 3.0)
+    r = c.relic_target_epsilon2_alpha_d(0.01, "dirac", 2.5) / c.relic_target_epsilon2_alpha_d(
+        0.01, "dirac", 3.0
+    )
     assert float(r) == pytest.approx((2.5**2 - 4) ** 2 / 25)
     with pytest.raises(PhysicsError):
         c.relic_target_epsilon2_alpha_d(0.01, "wimp")
@@ -91,8 +99,12 @@ def test_relic_targets_appendix_a():
 def test_relic_estimates_against_full_calculation():
     # Appendix A estimates vs the full relic curves (ESPP 2026 compilation)
     m = np.array([0.003, 0.01, 0.03, 0.1])
-    assert np.allclose(c.relic_target_y(m, "scalar") / c.relic_target_y_full(m, "scalar"), 1, atol=0.2)
-    assert np.allclose(c.relic_target_y(m, "dirac") / c.relic_target_y_full(m, "pseudodirac"), 1, atol=0.1)
+    assert np.allclose(
+        c.relic_target_y(m, "scalar") / c.relic_target_y_full(m, "scalar"), 1, atol=0.2
+    )
+    assert np.allclose(
+        c.relic_target_y(m, "dirac") / c.relic_target_y_full(m, "pseudodirac"), 1, atol=0.1
+    )
     # Majorana: the full target is several times the crude "2x Dirac" estimate
     ratio = c.relic_target_y_full(m, "majorana") / c.relic_target_y(m, "majorana")
     assert np.all((ratio > 3) & (ratio < 10))

@@ -59,11 +59,15 @@ def test_zprime_widths_and_invisible_branching():
     assert nu == pytest.approx(2 * g * g * m / (24 * math.pi))
     r = (M_MU_GEV / m) ** 2
     mumu = g * g / (4 * math.pi) * m / 3 * (1 + 2 * r) * math.sqrt(1 - 4 * r)
-    assert float(d.width_zprime_to_leptons_gev(m, g)) == pytest.approx(mumu, rel=1e-3)  # + tiny e+e- via mixing
+    assert float(d.width_zprime_to_leptons_gev(m, g)) == pytest.approx(
+        mumu, rel=1e-3
+    )  # + tiny e+e- via mixing
     br = d.branching_zprime_invisible([0.05, 0.2, 1.0, 3.0])
     assert br[0] == pytest.approx(1.0, abs=1e-4)  # below 2 m_mu
     assert 0.5 < br[1] < 1.0  # just above 2 m_mu, mu pairs phase-space suppressed
     assert br[2] == pytest.approx(0.5, abs=0.01)  # far above 2 m_mu: nu (2 x 1/2) vs mu (1)
     assert br[3] < br[2]  # tau pairs open above 2 m_tau
     # independent of g
-    assert np.allclose(d.width_zprime_to_neutrinos_gev(0.2, 2e-3) / d.width_zprime_total_gev(0.2, 2e-3), br[1])
+    assert np.allclose(
+        d.width_zprime_to_neutrinos_gev(0.2, 2e-3) / d.width_zprime_total_gev(0.2, 2e-3), br[1]
+    )

@@ -36,7 +36,14 @@ def _bethe_heitler_bracket(e0, ef, k, p0, p, th0, th, ph, q2):
         p**2 * math.sin(th) ** 2 * (4 * e0**2 - q2) / a**2
         + p0**2 * math.sin(th0) ** 2 * (4 * ef**2 - q2) / b**2
         + 2 * k**2 * (p**2 * math.sin(th) ** 2 + p0**2 * math.sin(th0) ** 2) / (a * b)
-        - 2 * p * p0 * math.sin(th) * math.sin(th0) * math.cos(ph) * (2 * e0**2 + 2 * ef**2 - q2) / (a * b)
+        - 2
+        * p
+        * p0
+        * math.sin(th)
+        * math.sin(th0)
+        * math.cos(ph)
+        * (2 * e0**2 + 2 * ef**2 - q2)
+        / (a * b)
     )
 
 
@@ -55,17 +62,31 @@ def test_trace_reduces_to_bethe_heitler_for_massless_boson():
         q2 = float((pv + kv - p0v) @ (pv + kv - p0v))  # static nucleus: t = |q|^2
         kap, kapp = 2 * k * (e0 - p0 * math.cos(th0)), 2 * k * (ef - p * math.cos(th))
         r = etl._phi_averaged_trace(
-            np.array(e0), np.array(ef), np.array(k), np.array(kap), np.array(q2), np.array(0.0),
-            np.array(kapp - kap), np.array(0.0), 1.0, 0.0,
+            np.array(e0),
+            np.array(ef),
+            np.array(k),
+            np.array(kap),
+            np.array(q2),
+            np.array(0.0),
+            np.array(kapp - kap),
+            np.array(0.0),
+            1.0,
+            0.0,
         )
         bh = _bethe_heitler_bracket(e0, ef, k, p0, p, th0, th, ph, q2)
         assert float(r) == pytest.approx(2.0 * bh / k**2, rel=1e-9)
 
 
 def _gamma_matrices():
-    sx, sy, sz = np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.array([[1, 0], [0, -1]])
+    sx, sy, sz = (
+        np.array([[0, 1], [1, 0]]),
+        np.array([[0, -1j], [1j, 0]]),
+        np.array([[1, 0], [0, -1]]),
+    )
     z = np.zeros((2, 2))
-    g = [np.diag([1, 1, -1, -1]).astype(complex)] + [np.block([[z, s], [-s, z]]) for s in (sx, sy, sz)]
+    g = [np.diag([1, 1, -1, -1]).astype(complex)] + [
+        np.block([[z, s], [-s, z]]) for s in (sx, sy, sz)
+    ]
     return g, np.diag([1.0, -1.0, -1.0, -1.0])
 
 
@@ -107,7 +128,9 @@ def _explicit_dsigma_dx_dcos(e0, m, mx, x, th, recoil_mass, n_t=24, n_phi=32):
     q0 = -t / (2 * recoil_mass)
     q_par = -(kap + c * t) / (2 * v)
     q_perp = np.sqrt(np.maximum(t + q0 * q0 - q_par**2, 0.0))
-    qv = q_par[..., None] * vh + q_perp[..., None] * (np.cos(phi)[..., None] * e1 + np.sin(phi)[..., None] * e2)
+    qv = q_par[..., None] * vh + q_perp[..., None] * (
+        np.cos(phi)[..., None] * e1 + np.sin(phi)[..., None] * e2
+    )
     pp = np.concatenate([(e0 - k0 + q0)[..., None], vv + qv], axis=-1)
     current = np.concatenate([(2 * recoil_mass - q0)[..., None], -qv], axis=-1)  # P_i + P_f
     s_t = (dot(pp + kvec, pp + kvec) - m**2)[..., None, None]
@@ -126,20 +149,38 @@ def _explicit_dsigma_dx_dcos(e0, m, mx, x, th, recoil_mass, n_t=24, n_phi=32):
             tr = tr + weight * np.trace(s_pp @ gm @ s_p @ gn, axis1=-2, axis2=-1).real
     per_t = (tr / 2.0) @ (math.pi * wp)  # initial spin average, phi integral
     g2 = etl.g2_elastic(t[:, 0], LEAD)
-    total = np.sum(0.5 * w * span * t[:, 0] * (4 * math.pi) ** 3 * ALPHA_EM**2 * g2 / t[:, 0] ** 2 * per_t)
+    total = np.sum(
+        0.5 * w * span * t[:, 0] * (4 * math.pi) ** 3 * ALPHA_EM**2 * g2 / t[:, 0] ** 2 * per_t
+    )
     # phase space and flux: |k| dk0 dOmega dt dphi / ((2 pi)^5 64 M^2 |p| |V|), dOmega -> 2 pi dcos
     return total * e0 * kk * 2 * math.pi / ((2 * math.pi) ** 5 * 64 * recoil_mass**2 * p * v)
 
 
 @pytest.mark.parametrize(
     ("e0", "m", "mx", "x", "th"),
-    [(20.0, M_MU_GEV, 1.0, 0.7, 0.05), (20.0, M_MU_GEV, 0.1, 0.9, 0.003), (20.0, M_E_GEV, 0.5, 0.95, 0.01)],
+    [
+        (20.0, M_MU_GEV, 1.0, 0.7, 0.05),
+        (20.0, M_MU_GEV, 0.1, 0.9, 0.003),
+        (20.0, M_E_GEV, 0.5, 0.95, 0.01),
+    ],
 )
 def test_fast_integrand_matches_explicit_dirac_matrices(e0, m, mx, x, th):
     recoil = LEAD.a * etl.ATOMIC_MASS_UNIT_GEV
-    fast = etl._dsigma_dx_dcos(np.array([x]), np.array([[th]]), e0, m, mx, LEAD, recoil, etl.g2_elastic, 64,
-                               1e4 * 0.164 * LEAD.a ** (-2 / 3))
-    assert float(fast[0, 0]) == pytest.approx(_explicit_dsigma_dx_dcos(e0, m, mx, x, th, recoil), rel=1e-5)
+    fast = etl._dsigma_dx_dcos(
+        np.array([x]),
+        np.array([[th]]),
+        e0,
+        m,
+        mx,
+        LEAD,
+        recoil,
+        etl.g2_elastic,
+        64,
+        1e4 * 0.164 * LEAD.a ** (-2 / 3),
+    )
+    assert float(fast[0, 0]) == pytest.approx(
+        _explicit_dsigma_dx_dcos(e0, m, mx, x, th, recoil), rel=1e-5
+    )
 
 
 # ---------------------------------------------------------------- integration and table
@@ -157,11 +198,17 @@ def test_quadrature_converged_and_dsigma_dx_integrates_to_sigma():
 
 def test_table_matches_direct_integration_off_grid():
     """Table interpolation against direct integration at off-grid points (< 0.5%)."""
-    for lepton, target, m, e0, cut in [("mu", "Pb", 0.0137, 160.0, 0.5), ("mu", "Pb", 0.41, 150.0, 0.45),
-                                       ("e", "W", 0.0167, 90.0, 0.0), ("e", "Pb", 0.23, 70.0, 0.72),
-                                       ("e", "Pb", 1.7, 110.0, 0.5)]:
+    for lepton, target, m, e0, cut in [
+        ("mu", "Pb", 0.0137, 160.0, 0.5),
+        ("mu", "Pb", 0.41, 150.0, 0.45),
+        ("e", "W", 0.0167, 90.0, 0.0),
+        ("e", "Pb", 0.23, 70.0, 0.72),
+        ("e", "Pb", 1.7, 110.0, 0.5),
+    ]:
         direct = etl.sigma_etl_computed_pb(lepton, target, m, e0, cut, **FAST)
-        assert float(etl.sigma_etl_pb(lepton, target, m, e0, cut)) == pytest.approx(direct, rel=0.005), (lepton, m)
+        assert float(etl.sigma_etl_pb(lepton, target, m, e0, cut)) == pytest.approx(
+            direct, rel=0.005
+        ), (lepton, m)
 
 
 def test_table_vectorised_and_errors():
@@ -170,7 +217,9 @@ def test_table_vectorised_and_errors():
     vec = etl.sigma_etl_pb("e", "Pb", 0.01, e0, cut)
     assert vec.shape == (3,)
     for i in range(3):
-        assert vec[i] == pytest.approx(float(etl.sigma_etl_pb("e", "Pb", 0.01, e0[i], cut[i])), rel=1e-12)
+        assert vec[i] == pytest.approx(
+            float(etl.sigma_etl_pb("e", "Pb", 0.01, e0[i], cut[i])), rel=1e-12
+        )
     # monotone in the cut, and zero at the end point
     cuts = np.linspace(0.0, 1.0 - M_E_GEV / 100.0, 40)
     values = etl.sigma_etl_pb("e", "Pb", 0.1, 100.0, cuts)
@@ -231,18 +280,34 @@ def test_dmg4_k_factors_with_the_inelastic_term():
     masses = np.asarray(raw["mass_mev"], dtype=float) * 1e-3
     energies = np.asarray(raw["beam_energy_gev"], dtype=float)
     k_dmg4 = np.asarray(raw["k_iww_over_etl"], dtype=float)
-    dev = np.array([sigma_iww_dmg4_pb(m, energies, 1.0) / etl.sigma_etl_pb("e", "Pb", m, energies, inelastic=True)
-                    / k_dmg4[i] - 1.0 for i, m in enumerate(masses)])
+    dev = np.array(
+        [
+            sigma_iww_dmg4_pb(m, energies, 1.0)
+            / etl.sigma_etl_pb("e", "Pb", m, energies, inelastic=True)
+            / k_dmg4[i]
+            - 1.0
+            for i, m in enumerate(masses)
+        ]
+    )
     band = (masses >= 0.004 - 1e-12) & (masses <= 1.0 + 1e-12)
     assert np.max(np.abs(dev[band])) < 0.02
     assert np.max(np.abs(dev[(masses >= 0.01 - 1e-12) & (masses <= 0.02 + 1e-12)])) < 0.002
 
 
 def test_tabulated_inelastic_term_matches_direct_integration():
-    for lepton, target, m, e0, cut in [("mu", "Pb", 0.0137, 160.0, 0.5), ("mu", "Pb", 0.8, 160.0, 0.5),
-                                       ("e", "W", 0.0167, 90.0, 0.0), ("e", "Pb", 2.2, 30.0, 0.0)]:
-        tab = float(etl.sigma_etl_pb(lepton, target, m, e0, cut, inelastic=True) / etl.sigma_etl_pb(lepton, target, m, e0, cut))
-        assert tab - 1.0 == pytest.approx(etl.inelastic_fraction(lepton, target, m, e0, cut, **FAST), rel=0.02, abs=2e-4)
+    for lepton, target, m, e0, cut in [
+        ("mu", "Pb", 0.0137, 160.0, 0.5),
+        ("mu", "Pb", 0.8, 160.0, 0.5),
+        ("e", "W", 0.0167, 90.0, 0.0),
+        ("e", "Pb", 2.2, 30.0, 0.0),
+    ]:
+        tab = float(
+            etl.sigma_etl_pb(lepton, target, m, e0, cut, inelastic=True)
+            / etl.sigma_etl_pb(lepton, target, m, e0, cut)
+        )
+        assert tab - 1.0 == pytest.approx(
+            etl.inelastic_fraction(lepton, target, m, e0, cut, **FAST), rel=0.02, abs=2e-4
+        )
 
 
 @pytest.mark.parametrize(("m", "e0"), [(0.004, 100.0), (0.05, 60.0), (0.3, 140.0)])
@@ -251,8 +316,12 @@ def test_dmg4_k_factor_direct_points(m, e0):
     raw = load_resource("dmg4_kfactors_pb")
     masses = np.asarray(raw["mass_mev"], dtype=float) * 1e-3
     energies = np.asarray(raw["beam_energy_gev"], dtype=float)
-    k_dmg4 = np.asarray(raw["k_iww_over_etl"], dtype=float)[np.argmin(abs(masses - m)), np.argmin(abs(energies - e0))]
-    k_ours = float(sigma_iww_dmg4_pb(m, e0, 1.0)) / etl.sigma_etl_computed_pb("e", "Pb", m, e0, **FAST)
+    k_dmg4 = np.asarray(raw["k_iww_over_etl"], dtype=float)[
+        np.argmin(abs(masses - m)), np.argmin(abs(energies - e0))
+    ]
+    k_ours = float(sigma_iww_dmg4_pb(m, e0, 1.0)) / etl.sigma_etl_computed_pb(
+        "e", "Pb", m, e0, **FAST
+    )
     assert k_ours == pytest.approx(k_dmg4, rel=0.03 if m > 0.1 else 0.02)
 
 
@@ -262,8 +331,18 @@ def test_dmg4_k_factors_direct_slow():
     masses = np.asarray(raw["mass_mev"], dtype=float) * 1e-3
     energies = np.asarray(raw["beam_energy_gev"], dtype=float)
     k_dmg4 = np.asarray(raw["k_iww_over_etl"], dtype=float)
-    dev = np.array([[float(sigma_iww_dmg4_pb(m, e, 1.0)) / etl.sigma_etl_computed_pb("e", "Pb", m, e) / k_dmg4[i, j] - 1
-                     for j, e in enumerate(energies)] for i, m in enumerate(masses)])
+    dev = np.array(
+        [
+            [
+                float(sigma_iww_dmg4_pb(m, e, 1.0))
+                / etl.sigma_etl_computed_pb("e", "Pb", m, e)
+                / k_dmg4[i, j]
+                - 1
+                for j, e in enumerate(energies)
+            ]
+            for i, m in enumerate(masses)
+        ]
+    )
     assert np.max(np.abs(dev[(masses >= 0.002) & (masses <= 0.0701)])) < 0.02
     assert np.max(np.abs(dev)) < 0.26
 
@@ -285,7 +364,10 @@ def test_muon_iww_over_etl_about_two():
     Measured at 160 GeV on Pb (total cross sections): 1.47 (10 MeV), 1.50 (20 MeV),
     1.62 (100 MeV), 2.26 (1 GeV): IWW exceeds ETL by 1.5 - 2.3 in that range.
     """
-    ratios = {m: _iww_muon_pb(m, 160.0) / float(etl.sigma_etl_pb("mu", "Pb", m, 160.0)) for m in (0.02, 0.1, 0.3, 1.0)}
+    ratios = {
+        m: _iww_muon_pb(m, 160.0) / float(etl.sigma_etl_pb("mu", "Pb", m, 160.0))
+        for m in (0.02, 0.1, 0.3, 1.0)
+    }
     assert all(1.4 < r < 2.5 for r in ratios.values()), ratios
     assert ratios[1.0] > ratios[0.1] > ratios[0.02]
 

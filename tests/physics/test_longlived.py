@@ -15,8 +15,12 @@ def test_physics_md_numbers():
 
 
 def test_l_min_minimises_eq126():
-    res = optimize.minimize_scalar(lambda lg: float(ll.missing_energy_probability(np.exp(lg))),
-                                   bounds=(0.0, 10.0), method="bounded", options={"xatol": 1e-10})
+    res = optimize.minimize_scalar(
+        lambda lg: float(ll.missing_energy_probability(np.exp(lg))),
+        bounds=(0.0, 10.0),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
     assert np.exp(res.x) == pytest.approx(ll.l_chi2_min_cm(), rel=1e-4)
     assert res.fun == pytest.approx(ll.missing_energy_probability_min(), rel=1e-9)
 
@@ -27,7 +31,9 @@ def test_probabilities_are_eq123_and_eq125():
 
 
 def test_window_and_errors():
-    assert float(ll.decay_probability_in_window(10.0, 10.0, 20.0)) == pytest.approx(np.exp(-1) - np.exp(-2))
+    assert float(ll.decay_probability_in_window(10.0, 10.0, 20.0)) == pytest.approx(
+        np.exp(-1) - np.exp(-2)
+    )
     with pytest.raises(PhysicsError):
         ll.l_chi2_min_cm(40.0, 650.0)
     with pytest.raises(PhysicsError):

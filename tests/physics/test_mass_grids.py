@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from na64stat.core.loaders import load_yaml
-from na64stat.physics.annihilation import RESONANCE_SCAN_MASSES_GEV, resonance_mass_gev, with_resonance_masses
+from na64stat.physics.annihilation import (
+    RESONANCE_SCAN_MASSES_GEV,
+    resonance_mass_gev,
+    with_resonance_masses,
+)
 from na64stat.physics.constants import M_E_GEV
 
 #: The window's lower edge in closed form: E_R + m_e = 50 GeV with E_R = (m^2 - 2 m_e^2) / (2 m_e).
@@ -28,9 +32,14 @@ def test_edge_is_the_closed_form():
     assert with_resonance_masses(RESONANCE_SCAN_MASSES_GEV) == RESONANCE_SCAN_MASSES_GEV
 
 
-@pytest.mark.parametrize("folder", ["na64e-invisible-2016-2018", "na64e-invisible-2016-2022", "na64mu-2022"])
+@pytest.mark.parametrize(
+    "folder", ["na64e-invisible-2016-2018", "na64e-invisible-2016-2022", "na64mu-2022"]
+)
 def test_shipped_scans(folder):
-    _check(load_yaml(WORKSPACES / folder / "config.yaml", "workspace config")["signal"]["masses"], folder)
+    _check(
+        load_yaml(WORKSPACES / folder / "config.yaml", "workspace config")["signal"]["masses"],
+        folder,
+    )
 
 
 def test_main_job_and_projection_grids():

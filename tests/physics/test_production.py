@@ -29,7 +29,9 @@ def _chi_quad(t_min, t_max, material):
 @pytest.mark.parametrize("energy", [20.0, 100.0, 160.0])
 def test_chi_closed_form_equals_eq25_integral(material, mass, energy):
     t_min, t_max = mass**4 / (4 * energy**2), mass**2
-    assert float(p.chi_elastic(t_min, t_max, material)) == pytest.approx(_chi_quad(t_min, t_max, material), rel=1e-7)
+    assert float(p.chi_elastic(t_min, t_max, material)) == pytest.approx(
+        _chi_quad(t_min, t_max, material), rel=1e-7
+    )
 
 
 def test_chi_is_z2_times_a_log_of_order_ten():
@@ -48,8 +50,17 @@ def test_dsigma_dx_is_eq22():
     ax = float(p.alpha_x_dark_photon(eps))
     chi = float(p.chi_elastic(m**4 / (4 * e0**2), m**2))
     for x in (0.1, 0.5, 0.99):
-        expected = 4 * ALPHA_EM**3 * eps**2 * chi * (1 - x + x * x / 3) / (m * m * (1 - x) / x + M_E_GEV**2 * x)
-        assert float(p.dsigma_dx_iww_pb(x, m, e0, ax)) == pytest.approx(expected * GEV2_TO_PB, rel=1e-12)
+        expected = (
+            4
+            * ALPHA_EM**3
+            * eps**2
+            * chi
+            * (1 - x + x * x / 3)
+            / (m * m * (1 - x) / x + M_E_GEV**2 * x)
+        )
+        assert float(p.dsigma_dx_iww_pb(x, m, e0, ax)) == pytest.approx(
+            expected * GEV2_TO_PB, rel=1e-12
+        )
     assert float(p.dsigma_dx_iww_pb(1e-6, m, e0, ax)) == 0.0  # below x_min = m/E0
 
 
@@ -78,8 +89,12 @@ def test_eq22_integrates_to_eq23(mass):
     e0 = 100.0
     lo, hi = p.x_range(mass, e0)
     ax = float(p.alpha_x_dark_photon(1.0))
-    total = integrate.quad(lambda s: float(p.dsigma_dx_iww_pb(1 - math.exp(-s), mass, e0, ax)) * math.exp(-s),
-                           -math.log1p(-lo), -math.log1p(-hi), limit=500)[0]
+    total = integrate.quad(
+        lambda s: float(p.dsigma_dx_iww_pb(1 - math.exp(-s), mass, e0, ax)) * math.exp(-s),
+        -math.log1p(-lo),
+        -math.log1p(-hi),
+        limit=500,
+    )[0]
     chi = float(p.chi_elastic(mass**4 / (4 * e0**2), mass**2))
     delta = max(M_E_GEV**2 / mass**2, mass**2 / e0**2)
     eq23 = 4 / 3 * ALPHA_EM**3 / mass**2 * math.log(1 / delta) * chi * GEV2_TO_PB
@@ -90,7 +105,9 @@ def test_dmg4_total_cross_section_formula():
     m, e0, ax = 0.05, 80.0, 1.0
     chi = float(p.chi_elastic(m**4 / (4 * e0**2), m**2))
     c = max(M_E_GEV / m, m / e0)
-    expected = 4 / 3 * ALPHA_EM**2 * ax * chi * math.sqrt(1 - m * m / e0**2) * math.log(1 / c**2) / m**2
+    expected = (
+        4 / 3 * ALPHA_EM**2 * ax * chi * math.sqrt(1 - m * m / e0**2) * math.log(1 / c**2) / m**2
+    )
     assert float(p.sigma_iww_dmg4_pb(m, e0, ax)) == pytest.approx(expected * GEV2_TO_PB, rel=1e-12)
 
 
@@ -144,7 +161,12 @@ def test_energy_below_mass_is_rejected():
 def test_muon_cross_section_equals_quad_of_eq22_with_muon_mass():
     m, e0, x_min = 0.05, 160.0, 0.5
     ax = float(p.alpha_x_gauge(1e-3))
-    f = lambda s: float(p.dsigma_dx_iww_pb(1 - math.exp(-s), m, e0, ax, LEAD, M_MU_GEV, x_dependent_tmin=True)) * math.exp(-s)
+    f = lambda s: (
+        float(
+            p.dsigma_dx_iww_pb(1 - math.exp(-s), m, e0, ax, LEAD, M_MU_GEV, x_dependent_tmin=True)
+        )
+        * math.exp(-s)
+    )
     hi = 1 - M_MU_GEV / e0
     expected = integrate.quad(f, -math.log1p(-x_min), -math.log1p(-hi), limit=400, epsrel=1e-10)[0]
     assert float(p.sigma_muon_iww_pb(m, e0, ax, x_min=x_min)) == pytest.approx(expected, rel=1e-6)
@@ -154,7 +176,9 @@ def test_muon_cross_section_scales_as_coupling2_over_mmu2():
     # Seed, text below Fig. 10: for m <= m_mu, sigma ~ eps^2 / m_mu^2 (flat in m), and linear in alpha_X.
     s = [float(p.sigma_muon_iww_pb(m, 160.0, 1.0, x_min=0.5)) for m in (0.001, 0.003, 0.01)]
     assert max(s) / min(s) < 1.05
-    assert float(p.sigma_muon_iww_pb(0.01, 160.0, 2.0)) == pytest.approx(2 * float(p.sigma_muon_iww_pb(0.01, 160.0, 1.0)))
+    assert float(p.sigma_muon_iww_pb(0.01, 160.0, 2.0)) == pytest.approx(
+        2 * float(p.sigma_muon_iww_pb(0.01, 160.0, 1.0))
+    )
     # and it falls well above m_mu
     assert float(p.sigma_muon_iww_pb(1.0, 160.0, 1.0, x_min=0.5)) < 0.1 * s[0]
 

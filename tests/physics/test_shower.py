@@ -12,7 +12,9 @@ from na64stat.physics.shower import shower_track_length
 
 def _binned(spectrum, edges):
     e = spectrum.energy_gev
-    return np.array([spectrum.electron_x0[(e >= a) & (e < b)].sum() for a, b in zip(edges[:-1], edges[1:])])
+    return np.array(
+        [spectrum.electron_x0[(e >= a) & (e < b)].sum() for a, b in zip(edges[:-1], edges[1:])]
+    )
 
 
 def test_converges_with_binning():
@@ -31,7 +33,9 @@ def test_thin_target_limit_is_the_primary_path_length():
 def test_track_length_grows_with_thickness_and_saturates():
     totals = [shower_track_length(100.0, 50.0, d).total_electron_x0 for d in (0.5, 1, 2, 5, 40)]
     assert all(a < b for a, b in zip(totals, totals[1:]))
-    assert totals[-1] == pytest.approx(shower_track_length(100.0, 50.0, math.inf).total_electron_x0, rel=1e-9)
+    assert totals[-1] == pytest.approx(
+        shower_track_length(100.0, 50.0, math.inf).total_electron_x0, rel=1e-9
+    )
     # eq. (57): electrons produce A' (E_A' > 50 GeV) over L^e ~ X0
     assert 0.5 < totals[-1] < 1.5
 

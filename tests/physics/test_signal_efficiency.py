@@ -33,7 +33,9 @@ def test_electron_efficiency_falls_with_mass():
     # recoil: the simulated selection keeps less. Monotone within 3 MC errors, 0.96 -> 0.84 over 1 MeV - 1 GeV.
     _, eff, err = simulated_efficiency_table("na64e-invisible")
     assert np.all(np.diff(eff) < 3 * np.hypot(err[1:], err[:-1]))
-    low, high = signal_efficiency(get_setup("na64e-invisible").with_(efficiency_factors=()), [0.001, 1.0])
+    low, high = signal_efficiency(
+        get_setup("na64e-invisible").with_(efficiency_factors=()), [0.001, 1.0]
+    )
     assert 0.93 < low < 0.99 and 0.80 < high < 0.88
 
 
@@ -56,7 +58,9 @@ def test_reach_is_the_closed_form_with_the_computed_efficiency():
     per_eps2_at_1 = events_per_epsilon2(setup.with_(efficiency=1.0), masses)
     mass, eff, _ = simulated_efficiency_table(setup.name)
     factors = np.prod([f.value for f in setup.efficiency_factors])
-    expected_eff = factors * np.exp(np.interp(np.log(masses), np.log(mass), np.log(eff)))  # log-log, not lin-log
+    expected_eff = factors * np.exp(
+        np.interp(np.log(masses), np.log(mass), np.log(eff))
+    )  # log-log, not lin-log
     eps2 = background_free_reach(setup, masses).epsilon2
     assert np.allclose(eps2, CL90_EVENTS / (per_eps2_at_1 * expected_eff), rtol=2e-3)
 
@@ -67,14 +71,22 @@ def test_flat_efficiency_is_an_explicit_override():
     flat = setup.with_(efficiency=ASSUMED_SIGNAL_EFFICIENCY)
     assert np.all(signal_efficiency(flat, [0.001, 0.5]) == ASSUMED_SIGNAL_EFFICIENCY)
     ratio = events_per_epsilon2(flat, [0.01]) / events_per_epsilon2(setup, [0.01])
-    assert float(ratio[0]) == pytest.approx(ASSUMED_SIGNAL_EFFICIENCY / float(signal_efficiency(setup, 0.01)[0]))
+    assert float(ratio[0]) == pytest.approx(
+        ASSUMED_SIGNAL_EFFICIENCY / float(signal_efficiency(setup, 0.01)[0])
+    )
 
 
 def test_factors_multiply_the_simulated_efficiency():
     setup = get_setup("na64e-invisible").with_(efficiency_factors=())
-    with_factors = setup.with_(efficiency_factors=(EfficiencyFactor("DAQ", 0.9, "test"),
-                                                   EfficiencyFactor("pile-up", 0.5, "test")))
-    assert np.allclose(signal_efficiency(with_factors, [0.01]), 0.45 * signal_efficiency(setup, [0.01]))
+    with_factors = setup.with_(
+        efficiency_factors=(
+            EfficiencyFactor("DAQ", 0.9, "test"),
+            EfficiencyFactor("pile-up", 0.5, "test"),
+        )
+    )
+    assert np.allclose(
+        signal_efficiency(with_factors, [0.01]), 0.45 * signal_efficiency(setup, [0.01])
+    )
     with pytest.raises(InputError, match="pile-up"):
         EfficiencyFactor("pile-up", 1.5, "test")
 
@@ -82,4 +94,6 @@ def test_factors_multiply_the_simulated_efficiency():
 def test_mass_outside_the_table_names_setup_and_mass():
     with pytest.raises(PhysicsError, match=r"na64mu-invisible.*mass 5 GeV.*efficiency table"):
         signal_efficiency(get_setup("na64mu-invisible"), [5.0])
-    assert math.isclose(float(signal_efficiency(get_setup("na64mu-invisible").with_(efficiency=0.5), 5.0)[0]), 0.5)
+    assert math.isclose(
+        float(signal_efficiency(get_setup("na64mu-invisible").with_(efficiency=0.5), 5.0)[0]), 0.5
+    )

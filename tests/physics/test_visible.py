@@ -59,7 +59,10 @@ def test_short_lifetime_limit_is_the_survival_through_the_dump():
     n1, n2 = visible_events(run, X17, [e1, e2])
 
     def log_ratio(depth_cm: float, energy_gev: float) -> float:
-        l1, l2 = (float(decay_length_cm(width_aprime_to_ee_gev(X17, e), X17, energy_gev)) for e in (e1, e2))
+        l1, l2 = (
+            float(decay_length_cm(width_aprime_to_ee_gev(X17, e), X17, energy_gev))
+            for e in (e1, e2)
+        )
         return 2 * math.log(e2 / e1) - (run.veto_end_cm - depth_cm) * (1 / l2 - 1 / l1)
 
     slowest = log_ratio(12 * run.wcal_cm_per_x0, run.beam_energy_gev)
@@ -78,7 +81,9 @@ def test_x17_range_against_the_published_one():
     """
     lower, upper = excluded_epsilon_range(RUNS, X17)
     assert lower == pytest.approx(1.2e-4, rel=0.3) and upper == pytest.approx(6.8e-4, rel=0.3)
-    assert lower / 1.2e-4 == pytest.approx(0.75, abs=0.01) and upper / 6.8e-4 == pytest.approx(1.24, abs=0.01)
+    assert lower / 1.2e-4 == pytest.approx(0.75, abs=0.01) and upper / 6.8e-4 == pytest.approx(
+        1.24, abs=0.01
+    )
     lower17, upper17 = excluded_epsilon_range(RUNS[:1], X17)
     assert lower17 == pytest.approx(1.3e-4, rel=0.3) and 4.2e-4 < upper17 < 2 * 4.2e-4
     assert upper17 < upper  # the 150 GeV 2018 run reaches larger couplings
@@ -91,7 +96,9 @@ def test_wcal_is_the_thesis_sandwich():
     for run in RUNS:
         assert run.wcal_length_cm == pytest.approx(17.5, rel=1e-12)
         assert run.veto_end_cm == pytest.approx(17.5 + 0.6, rel=1e-12)  # W2, 6 mm (chapter5.tex)
-        assert run.min_boson_energy_gev == pytest.approx(25.0)  # the ECAL > 25 GeV cut (chapter3.tex)
+        assert run.min_boson_energy_gev == pytest.approx(
+            25.0
+        )  # the ECAL > 25 GeV cut (chapter3.tex)
     assert [r.beam_energy_gev for r in RUNS] == [100.0, 150.0]
 
 
@@ -99,7 +106,9 @@ def test_decay_volumes():
     """2018: S4 right after the 3.1 m tube, which starts at V2 (3 cm behind W2); 2017: darkcast's 4 x shielding."""
     r17, r18 = RUNS
     assert r18.s4_cm - r18.veto_end_cm == pytest.approx(3.0 + 310.0, rel=1e-12)
-    assert r17.s4_cm - r17.veto_end_cm == pytest.approx(DECAY_TO_SHIELDING_RATIO * r17.veto_end_cm, rel=1e-12)
+    assert r17.s4_cm - r17.veto_end_cm == pytest.approx(
+        DECAY_TO_SHIELDING_RATIO * r17.veto_end_cm, rel=1e-12
+    )
     assert DECAY_TO_SHIELDING_RATIO == pytest.approx(4.0)
 
 
@@ -109,8 +118,12 @@ def test_runs_at_keeps_the_mix_and_scales_the_events_linearly():
     assert scaled[0].exposure / scaled[1].exposure == pytest.approx(5.4 / 3.0, rel=1e-12)
     assert all(r.efficiency == pytest.approx(0.3) for r in scaled)
     eps = [1e-4, 5e-4]
-    for new, old in zip(scaled, RUNS):  # events ~ exposure x efficiency at fixed geometry: 3 x 0.3 / 0.6 = 1.5
-        assert visible_events(new, X17, eps) == pytest.approx(1.5 * visible_events(old, X17, eps), rel=1e-9)
+    for new, old in zip(
+        scaled, RUNS
+    ):  # events ~ exposure x efficiency at fixed geometry: 3 x 0.3 / 0.6 = 1.5
+        assert visible_events(new, X17, eps) == pytest.approx(
+            1.5 * visible_events(old, X17, eps), rel=1e-9
+        )
     assert [r.efficiency for r in runs_at()] == [r.efficiency for r in RUNS]
     for bad in ({"exposure": -1.0}, {"exposure": "abc"}, {"efficiency": 1.5}, {"efficiency": "x"}):
         with pytest.raises(PhysicsError, match=f"runs_at: {next(iter(bad))}"):

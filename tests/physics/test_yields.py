@@ -32,22 +32,42 @@ def test_thin_electron_target_is_eq57_with_the_primary_only():
     thin = NA64E.with_(target_length_x0=1e-3)
     m = 0.02
     sigma = float(p.sigma_etl_pb(m, 100.0, 1.0) * p.x_shape_fraction(m, 100.0, 0.5))
-    expected = thin.exposure * float(signal_efficiency(thin, m)[0]) * LEAD.nuclei_per_cm3 * 1e-3 * LEAD.x0_cm * sigma * 1e-36
+    expected = (
+        thin.exposure
+        * float(signal_efficiency(thin, m)[0])
+        * LEAD.nuclei_per_cm3
+        * 1e-3
+        * LEAD.x0_cm
+        * sigma
+        * 1e-36
+    )
     assert float(events_per_alpha_x(thin, m)[0]) == pytest.approx(expected, rel=0.01)
 
 
 def test_muon_yield_is_eq57_over_the_whole_target():
     m = 0.05
     # default: the computed exact-tree-level table; cross_section="ww": the old Weizsacker-Williams path
-    for setup, sigma in ((NA64MU, float(sigma_etl_table_pb("mu", "Pb", m, 160.0, 0.5))),
-                         (NA64MU.with_(cross_section="ww"), float(p.sigma_muon_iww_pb(m, 160.0, 1.0, x_min=0.5)))):
-        expected = setup.exposure * float(signal_efficiency(setup, m)[0]) * LEAD.nuclei_per_cm3 * 40 * LEAD.x0_cm * sigma * 1e-36
+    for setup, sigma in (
+        (NA64MU, float(sigma_etl_table_pb("mu", "Pb", m, 160.0, 0.5))),
+        (NA64MU.with_(cross_section="ww"), float(p.sigma_muon_iww_pb(m, 160.0, 1.0, x_min=0.5))),
+    ):
+        expected = (
+            setup.exposure
+            * float(signal_efficiency(setup, m)[0])
+            * LEAD.nuclei_per_cm3
+            * 40
+            * LEAD.x0_cm
+            * sigma
+            * 1e-36
+        )
         assert float(events_per_alpha_x(setup, m)[0]) == pytest.approx(expected, rel=1e-12)
 
 
 def test_yield_is_linear_in_exposure_and_efficiency():
     base = events_per_epsilon2(NA64E, [0.01, 0.1])
-    assert np.allclose(events_per_epsilon2(NA64E.with_(exposure=2 * NA64E.exposure), [0.01, 0.1]), 2 * base)
+    assert np.allclose(
+        events_per_epsilon2(NA64E.with_(exposure=2 * NA64E.exposure), [0.01, 0.1]), 2 * base
+    )
     flat = events_per_epsilon2(NA64E.with_(efficiency=0.6), [0.01, 0.1])
     assert np.allclose(events_per_epsilon2(NA64E.with_(efficiency=0.3), [0.01, 0.1]), flat / 2)
     # the computed default is the flat yield times the computed efficiency over 0.6
@@ -69,22 +89,30 @@ def test_reach_is_2303_events():
 
 
 def test_dark_photon_per_epsilon2_is_alpha_times_per_alpha_x():
-    assert np.allclose(events_per_epsilon2(NA64MU, [0.01]), ALPHA_EM * events_per_alpha_x(NA64MU, [0.01]))
+    assert np.allclose(
+        events_per_epsilon2(NA64MU, [0.01]), ALPHA_EM * events_per_alpha_x(NA64MU, [0.01])
+    )
 
 
 def test_e_mu_reach_from_electrons_goes_through_loop_mixing_and_branching():
     masses = np.array([0.01, 0.5])
     r = background_free_reach(NA64E, masses)
-    expected = np.sqrt(r.epsilon2 / branching_zprime_invisible(masses)) / mixing_from_e_mu(1.0, masses**2)
+    expected = np.sqrt(r.epsilon2 / branching_zprime_invisible(masses)) / mixing_from_e_mu(
+        1.0, masses**2
+    )
     assert np.allclose(r.e_mu, expected, rtol=1e-12)
 
 
 def test_e_mu_from_muons_is_direct():
     masses = np.array([0.01])
     per_g2 = events_per_e_mu2(NA64MU, masses)
-    expected = events_per_alpha_x(NA64MU, masses) / (4 * math.pi) * branching_zprime_invisible(masses)
+    expected = (
+        events_per_alpha_x(NA64MU, masses) / (4 * math.pi) * branching_zprime_invisible(masses)
+    )
     assert np.allclose(per_g2, expected, rtol=1e-12)
-    assert branching_zprime_invisible(masses)[0] > 0.9999  # below 2 m_mu only e+e- via mixing competes
+    assert (
+        branching_zprime_invisible(masses)[0] > 0.9999
+    )  # below 2 m_mu only e+e- via mixing competes
 
 
 def test_y_reach():
@@ -104,7 +132,9 @@ def test_na64e_reach_close_to_published_2016_2018_limit(mass_gev):
     counted no positron annihilation; nothing changes at these masses). Without
     the factors it was 0.87, 0.82, 0.72, 0.59. The aim is 30%.
     """
-    ours = float(background_free_reach(NA64E.with_(positron_annihilation=False), [mass_gev]).epsilon[0])
+    ours = float(
+        background_free_reach(NA64E.with_(positron_annihilation=False), [mass_gev]).epsilon[0]
+    )
     published = float(load_curve("na64e_invisible_2019").interpolate(mass_gev))
     assert abs(ours / published - 1) < 0.30
 

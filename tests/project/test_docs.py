@@ -65,12 +65,24 @@ def test_tutorial_runs_as_printed(tmp_path: Path) -> None:
                         continue
                     args = shlex.split(line[2:])
                     assert args[0] == "na64stat", line
-                    result = subprocess.run([sys.executable, "-m", "na64stat", *args[1:]], env=env, capture_output=True,
-                                            text=True, timeout=300, check=False)
-                    assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-                    assert "Traceback" not in result.stderr and "arning" not in result.stderr, result.stderr
+                    result = subprocess.run(
+                        [sys.executable, "-m", "na64stat", *args[1:]],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=300,
+                        check=False,
+                    )
+                    assert result.returncode == 0, (
+                        f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+                    )
+                    assert "Traceback" not in result.stderr and "arning" not in result.stderr, (
+                        result.stderr
+                    )
             elif language == "python":
                 exec(compile(text, f"{TUTORIAL.name} python block", "exec"), namespace)
     finally:
         os.chdir(cwd)
-    assert (tmp_path / "couplings.json").exists() and (tmp_path / "hepdata" / "submission.yaml").exists()
+    assert (tmp_path / "couplings.json").exists() and (
+        tmp_path / "hepdata" / "submission.yaml"
+    ).exists()

@@ -14,23 +14,39 @@ from conftest import REPO
 from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.results.hepdata import validate_hepdata, write_hepdata
-from na64stat.results.plotting import LimitCurve, Overlay, cls_scan_plot, cutflow_figure, exclusion_plot
+from na64stat.results.plotting import (
+    LimitCurve,
+    Overlay,
+    cls_scan_plot,
+    cutflow_figure,
+    exclusion_plot,
+)
 
 BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
 
 
 def _curve() -> LimitCurve:
     m = np.array([0.001, 0.01, 0.1])
-    return LimitCurve(m, 1e-5 * m / 0.001, {b: 1e-5 * m / 0.001 * f for b, f in zip(BANDS, (0.7, 0.85, 1.0, 1.2, 1.5))})
+    return LimitCurve(
+        m,
+        1e-5 * m / 0.001,
+        {b: 1e-5 * m / 0.001 * f for b, f in zip(BANDS, (0.7, 0.85, 1.0, 1.2, 1.5))},
+    )
 
 
 def test_exclusion_plot_writes_png_pdf_and_the_numbers(tmp_path: Path) -> None:
     curve = _curve()
     overlay = Overlay("published", np.array([0.001, 0.1]), np.array([1e-5, 1e-3]))
-    files = exclusion_plot(curve, tmp_path / "excl", coupling="epsilon", overlays=[overlay], ratio_to=overlay)
+    files = exclusion_plot(
+        curve, tmp_path / "excl", coupling="epsilon", overlays=[overlay], ratio_to=overlay
+    )
     assert sorted(p.suffix for p in files) == [".csv", ".pdf", ".png"]
     assert all(p.stat().st_size > 1000 for p in files if p.suffix != ".csv")
-    rows = [r for r in csv.reader((tmp_path / "excl.csv").read_text().splitlines()) if r and not r[0].startswith("#")]
+    rows = [
+        r
+        for r in csv.reader((tmp_path / "excl.csv").read_text().splitlines())
+        if r and not r[0].startswith("#")
+    ]
     assert rows[0][:3] == ["mass_gev", "observed_epsilon", "expected_-2sigma_epsilon"]
     np.testing.assert_allclose([float(r[1]) for r in rows[1:]], curve.observed, rtol=1e-5)
     with pytest.raises(InputError, match="unknown coupling"):
@@ -39,11 +55,29 @@ def test_exclusion_plot_writes_png_pdf_and_the_numbers(tmp_path: Path) -> None:
 
 def test_cls_scan_and_cutflow_figures_render(tmp_path: Path) -> None:
     mu = np.linspace(0, 5, 20)
-    files = cls_scan_plot(mu, np.exp(-mu), {b: np.exp(-mu * f) for b, f in zip(BANDS, (1.5, 1.2, 1, 0.8, 0.6))},
-                          tmp_path / "cls")
+    files = cls_scan_plot(
+        mu,
+        np.exp(-mu),
+        {b: np.exp(-mu * f) for b, f in zip(BANDS, (1.5, 1.2, 1, 0.8, 0.6))},
+        tmp_path / "cls",
+    )
     assert all(p.exists() for p in files)
-    cutflow = {"samples": {"s": {"cutflow": [{"cut": "a", "raw": 10, "weighted": 5.0, "cumulative_efficiency": 0.5,
-                                              "failed_with_nan": 0}], "regions": {"box": "blinded"}}}}
+    cutflow = {
+        "samples": {
+            "s": {
+                "cutflow": [
+                    {
+                        "cut": "a",
+                        "raw": 10,
+                        "weighted": 5.0,
+                        "cumulative_efficiency": 0.5,
+                        "failed_with_nan": 0,
+                    }
+                ],
+                "regions": {"box": "blinded"},
+            }
+        }
+    }
     assert all(p.exists() for p in cutflow_figure(cutflow, "s", tmp_path / "flow"))
     with pytest.raises(InputError, match="no sample"):
         cutflow_figure(cutflow, "t", tmp_path / "x")
@@ -52,17 +86,30 @@ def test_cls_scan_and_cutflow_figures_render(tmp_path: Path) -> None:
 def _couplings() -> dict:
     points = {}
     for m, eps in ((0.001, 1e-5), (0.01, 3e-5), (0.1, 3e-4)):
-        entry = {"mass_gev": m, "epsilon": eps, "epsilon2": eps**2, "y": eps**2 * 0.1 / 81, "e_mu": eps / 0.0144}
+        entry = {
+            "mass_gev": m,
+            "epsilon": eps,
+            "epsilon2": eps**2,
+            "y": eps**2 * 0.1 / 81,
+            "e_mu": eps / 0.0144,
+        }
         points[f"{m:g}"] = {"observed": entry, **{f"expected_{b}": dict(entry) for b in BANDS}}
     points["0.1"]["expected_+2sigma"] = None  # a missing band value
     return {"settings": {"confidence_level": 0.9}, "points": points}
 
 
-def test_hepdata_export_validates_and_has_one_column_per_band(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hepdata_export_validates_and_has_one_column_per_band(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
-    folder = write_hepdata(_couplings(), tmp_path / "hepdata", couplings_to_export=("epsilon", "y"), setup="na64e-invisible")
+    folder = write_hepdata(
+        _couplings(),
+        tmp_path / "hepdata",
+        couplings_to_export=("epsilon", "y"),
+        setup="na64e-invisible",
+    )
     validate_hepdata(folder)
     assert not list(work.iterdir())  # nothing left in the working directory (hepdata_lib's tarball)
     submission = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
@@ -78,13 +125,17 @@ def test_hepdata_export_validates_and_has_one_column_per_band(tmp_path: Path, mo
     assert not (tmp_path / "empty").exists()
 
 
-def test_hepdata_export_to_a_relative_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hepdata_export_to_a_relative_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A relative out_dir is the caller's, not hepdata_lib's scratch working directory."""
     monkeypatch.chdir(tmp_path)
     folder = write_hepdata(_couplings(), Path("out") / "hepdata")
     assert folder == tmp_path / "out" / "hepdata" and (folder / "submission.yaml").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hepdata"]  # no scratch folder left
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "hepdata"
+    ]  # no scratch folder left
 
 
 def test_cli_hepdata(tmp_path: Path) -> None:
@@ -103,15 +154,23 @@ def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None
         assert sorted(p.suffix for p in files) == [".json", ".pdf", ".png"]
     fig11 = json.loads((tmp_path / "fig11.json").read_text())["curves"]
     small, big = (np.array(fig11[f"NA64e {n} EOT"]["values"]) for n in ("2.84e+11", "5e+12"))
-    np.testing.assert_allclose(big / small, np.sqrt(2.84e11 / 5e12), rtol=1e-9)  # background-free: 1/sqrt(exposure)
+    np.testing.assert_allclose(
+        big / small, np.sqrt(2.84e11 / 5e12), rtol=1e-9
+    )  # background-free: 1/sqrt(exposure)
     fig13 = json.loads((tmp_path / "fig13.json").read_text())["curves"]
-    e_only = background_free_reach(get_setup("na64e-invisible").with_(exposure=1e13), MASSES_GEV).epsilon2
-    mu_only = background_free_reach(get_setup("na64mu-invisible").with_(exposure=2e13), MASSES_GEV).epsilon2
+    e_only = background_free_reach(
+        get_setup("na64e-invisible").with_(exposure=1e13), MASSES_GEV
+    ).epsilon2
+    mu_only = background_free_reach(
+        get_setup("na64mu-invisible").with_(exposure=2e13), MASSES_GEV
+    ).epsilon2
     # background free, nothing observed: the combination needs 2.303 events summed over both, so its
     # eps^2 reach is 1 / (1/eps2_e + 1/eps2_mu), stronger than either (the old np.fmin was not a combination)
     combined = 1.0 / (1.0 / e_only + 1.0 / mu_only)
     y = np.array(fig13["NA64e 1e13 EOT + NA64mu 2e13 MOT (combined), alpha_D = 0.5"]["values"])
-    np.testing.assert_allclose(y, combined * 0.5 / 3.0**4, rtol=1e-9)  # y = eps^2 alpha_D (m_chi/m_A')^4
+    np.testing.assert_allclose(
+        y, combined * 0.5 / 3.0**4, rtol=1e-9
+    )  # y = eps^2 alpha_D (m_chi/m_A')^4
     assert np.all(y < np.fmin(e_only, mu_only) * 0.5 / 81.0 * (1 + 1e-12))
     fig10 = json.loads((tmp_path / "fig10.json").read_text())["curves"]
     alpha = np.array(fig10["alpha_mu explaining Delta a_mu = 288e-11 (eqs. 31-32)"]["values"])
@@ -126,19 +185,32 @@ def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target(tmp_path: Path) 
     from na64stat.physics.yields import background_free_reach, get_setup
 
     reproduce("fig6_eot", tmp_path)
-    curve = json.loads((tmp_path / "fig6_eot.json").read_text())["curves"]["scalar, m_A'/m_chi = 3.0, alpha_D = 0.1"]
+    curve = json.loads((tmp_path / "fig6_eot.json").read_text())["curves"][
+        "scalar, m_A'/m_chi = 3.0, alpha_D = 0.1"
+    ]
     m, eot = np.array(curve["mass_gev"]), np.array(curve["values"], dtype=float)
     k = int(np.nanargmin(eot))  # the most favourable mass
-    reach = background_free_reach(get_setup("na64e-invisible").with_(exposure=float(eot[k])), [m[k]])
+    reach = background_free_reach(
+        get_setup("na64e-invisible").with_(exposure=float(eot[k])), [m[k]]
+    )
     y_target = float(relic_target_y_full(m[k] / 3.0, "scalar"))
-    assert float(reach.y[0]) == pytest.approx(y_target, rel=1e-6)  # alpha_D = 0.1, m_A' = 3 m_chi (the reach's defaults)
+    assert float(reach.y[0]) == pytest.approx(
+        y_target, rel=1e-6
+    )  # alpha_D = 0.1, m_A' = 3 m_chi (the reach's defaults)
     fig6 = json.loads(reproduce("fig6", tmp_path)[-1].read_text())["curves"]
-    assert set(fig6) == {"NA64e 2016-2018, 2.84e11 EOT (published)", "NA64e 5e+12 EOT (projection)",
-                         "NA64e 1e+13 EOT (projection)"}
+    assert set(fig6) == {
+        "NA64e 2016-2018, 2.84e11 EOT (published)",
+        "NA64e 5e+12 EOT (projection)",
+        "NA64e 1e+13 EOT (projection)",
+    }
 
 
-@pytest.mark.parametrize(("name", "coupling"), [("na64e-invisible-2016-2018", "epsilon"), ("na64mu-2022", "e_mu")])
-def test_workspace_figures_recast_the_shipped_limits(tmp_path: Path, name: str, coupling: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "coupling"), [("na64e-invisible-2016-2018", "epsilon"), ("na64mu-2022", "e_mu")]
+)
+def test_workspace_figures_recast_the_shipped_limits(
+    tmp_path: Path, name: str, coupling: str
+) -> None:
     from na64stat.app.reproduce import reproduce
 
     files = reproduce(name, tmp_path, n_toys=300, workers=1, masses_gev=(0.01,))
@@ -148,10 +220,16 @@ def test_workspace_figures_recast_the_shipped_limits(tmp_path: Path, name: str, 
     # each shipped patch has its own reference coupling (mu = 1), recorded in its metadata
     from importlib import resources
 
-    patches = json.loads((resources.files("na64stat") / "workspaces" / name / "patchset.json").read_text())["patches"]
-    reference = next(p["metadata"]["reference_coupling"] for p in patches if p["metadata"]["mass_gev"] == 0.01)
+    patches = json.loads(
+        (resources.files("na64stat") / "workspaces" / name / "patchset.json").read_text()
+    )["patches"]
+    reference = next(
+        p["metadata"]["reference_coupling"] for p in patches if p["metadata"]["mass_gev"] == 0.01
+    )
     tolerance = 0.05 if coupling == "e_mu" else 1e-9
-    assert mu > 0 and point["observed"][coupling] == pytest.approx(reference * np.sqrt(mu), rel=tolerance)
+    assert mu > 0 and point["observed"][coupling] == pytest.approx(
+        reference * np.sqrt(mu), rel=tolerance
+    )
 
 
 def test_fig3_cross_section_follows_eq51(tmp_path: Path) -> None:
@@ -165,7 +243,9 @@ def test_fig3_cross_section_follows_eq51(tmp_path: Path) -> None:
     m_chi = np.array(curves["NA64e 2016-2018 (published eps), alpha_D = 0.1"]["mass_gev"])
     sigma = np.array(curves["NA64e 2016-2018 (published eps), alpha_D = 0.1"]["values"])
     m_a = 3.0 * m_chi
-    expected = 16 * np.pi * M_E_GEV**2 * ALPHA_EM * ref.interpolate(m_a) ** 2 * 0.1 / m_a**4 * GEV2_TO_CM2
+    expected = (
+        16 * np.pi * M_E_GEV**2 * ALPHA_EM * ref.interpolate(m_a) ** 2 * 0.1 / m_a**4 * GEV2_TO_CM2
+    )
     np.testing.assert_allclose(sigma, expected, rtol=1e-6)
     sigma5 = np.array(curves["NA64e 2016-2018 (published eps), alpha_D = 0.5"]["values"])
     np.testing.assert_allclose(sigma5 / sigma, 5.0, rtol=1e-12)
@@ -193,7 +273,9 @@ def test_band_note_names_narrow_and_collapsed_bands() -> None:
     from na64stat.results.plotting import band_note
 
     m = np.ones(3)
-    assert band_note({b: m * f for b, f in zip(BANDS, (0.97, 0.99, 1.0, 1.02, 1.05))}).startswith("bands within 8%")
+    assert band_note({b: m * f for b, f in zip(BANDS, (0.97, 0.99, 1.0, 1.02, 1.05))}).startswith(
+        "bands within 8%"
+    )
     assert "= median" in band_note({b: m * f for b, f in zip(BANDS, (1.0, 1.0, 1.0, 1.6, 2.4))})
     assert "within 10%" in band_note({b: m * f for b, f in zip(BANDS, (0.9, 0.95, 1.0, 1.6, 2.4))})
     assert band_note({b: m * f for b, f in zip(BANDS, (0.5, 0.7, 1.0, 1.4, 2.0))}) is None
@@ -208,9 +290,18 @@ def test_exclusion_plot_extra_curve_ratio_and_lmt_overlay(tmp_path: Path) -> Non
     assert other.label == "BaBar_2017" and list(other.lower) == [1e-3, 1e-3]
     curve = _curve()
     ref = Overlay("published", np.array([0.001, 0.1]), np.array([1e-5, 1e-3]))
-    scaled = LimitCurve(curve.mass_gev, curve.observed / 2, {b: v / 2 for b, v in curve.expected.items()}, label="x")
-    files = exclusion_plot(curve, tmp_path / "e", overlays=[ref, other], extra_curves=[scaled], ratio_to=ref,
-                           ratio_of=Overlay("x", scaled.mass_gev, scaled.observed), x_label=MASS_LABELS["m_chi"])
+    scaled = LimitCurve(
+        curve.mass_gev, curve.observed / 2, {b: v / 2 for b, v in curve.expected.items()}, label="x"
+    )
+    files = exclusion_plot(
+        curve,
+        tmp_path / "e",
+        overlays=[ref, other],
+        extra_curves=[scaled],
+        ratio_to=ref,
+        ratio_of=Overlay("x", scaled.mass_gev, scaled.observed),
+        x_label=MASS_LABELS["m_chi"],
+    )
     assert (tmp_path / "e.png").stat().st_size > 1000 and len(files) == 3
     (tmp_path / "bad.lmt").write_text("0.01 abc\n")
     with pytest.raises(InputError, match=r"bad\.lmt: line 1"):
@@ -223,8 +314,12 @@ def test_exclusion_plot_extra_curve_ratio_and_lmt_overlay(tmp_path: Path) -> Non
 def test_hepdata_y_table_is_against_m_chi_with_alpha_d_and_mass_ratio(tmp_path: Path) -> None:
     couplings = _couplings()
     couplings["settings"] = {"alpha_d": 0.5, "mass_ratio": 2.5, "confidence_level": 0.9}
-    folder = write_hepdata(couplings, tmp_path / "hd", couplings_to_export=("epsilon", "y"),
-                           references=["NA64, PRL 123 (2019) 121801, arXiv:1906.00176"])
+    folder = write_hepdata(
+        couplings,
+        tmp_path / "hd",
+        couplings_to_export=("epsilon", "y"),
+        references=["NA64, PRL 123 (2019) 121801, arXiv:1906.00176"],
+    )
     table = yaml.safe_load((folder / "upper_limits_on_y.yaml").read_text())
     x = table["independent_variables"][0]
     assert x["header"] == {"name": "$m_{\\chi}$", "units": "GeV"}
@@ -244,9 +339,17 @@ def test_hepdata_confidence_level_is_the_runs(tmp_path: Path) -> None:
     couplings["settings"]["confidence_level"] = 0.95
     folder = write_hepdata(couplings, tmp_path / "hd95")
     table = yaml.safe_load((folder / "upper_limits_on_epsilon.yaml").read_text())
-    assert {q["value"] for v in table["dependent_variables"] for q in v["qualifiers"] if q["name"] == "CL"} == {"95%"}
+    assert {
+        q["value"]
+        for v in table["dependent_variables"]
+        for q in v["qualifiers"]
+        if q["name"] == "CL"
+    } == {"95%"}
     submission = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
-    assert "95% CL" in submission[0]["comment"] and "90%" not in (folder / "submission.yaml").read_text()
+    assert (
+        "95% CL" in submission[0]["comment"]
+        and "90%" not in (folder / "submission.yaml").read_text()
+    )
     with pytest.raises(InputError, match="at 95% CL, not the 90% given"):
         write_hepdata(couplings, tmp_path / "bad", confidence_level=0.9)
     del couplings["settings"]["confidence_level"]
@@ -257,7 +360,9 @@ def test_hepdata_confidence_level_is_the_runs(tmp_path: Path) -> None:
     assert "68.27%" in (folder / "upper_limits_on_epsilon.yaml").read_text()
 
 
-def test_hepdata_keywords_and_attached_likelihood(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_hepdata_keywords_and_attached_likelihood(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """Reaction, observable and energy keywords from the setup; the pyhf likelihood as a HistFactory resource;
     hepdata-validator accepts the folder (write_hepdata validates, and so does this test)."""
     import tarfile
@@ -265,8 +370,24 @@ def test_hepdata_keywords_and_attached_likelihood(tmp_path: Path, capsys: pytest
     ws = REPO / "workspaces" / "na64mu-2022"
     source = tmp_path / "couplings.json"
     source.write_text(json.dumps(_couplings()))
-    main(["hepdata", str(source), "--out", str(tmp_path / "hd"), "--coupling", "epsilon", "--coupling", "e_mu",
-          "--setup", "na64mu-invisible", "--likelihood", str(ws), "--cl", "0.9"])
+    main(
+        [
+            "hepdata",
+            str(source),
+            "--out",
+            str(tmp_path / "hd"),
+            "--coupling",
+            "epsilon",
+            "--coupling",
+            "e_mu",
+            "--setup",
+            "na64mu-invisible",
+            "--likelihood",
+            str(ws),
+            "--cl",
+            "0.9",
+        ]
+    )
     folder = tmp_path / "hd"
     validate_hepdata(folder)
     submission = list(yaml.safe_load_all((folder / "submission.yaml").read_text()))
@@ -285,10 +406,21 @@ def test_hepdata_keywords_and_attached_likelihood(tmp_path: Path, capsys: pytest
     eps = {k["name"]: k["values"] for k in tables["Upper limits on epsilon"]["keywords"]}
     assert eps["reactions"] == ["MU- PB --> MU- PB A'"]
     table = yaml.safe_load((folder / "upper_limits_on_e_mu.yaml").read_text())
-    assert {q["value"] for q in table["dependent_variables"][0]["qualifiers"] if q["name"] == "Beam"} == {"160 GeV MU-"}
+    assert {
+        q["value"] for q in table["dependent_variables"][0]["qualifiers"] if q["name"] == "Beam"
+    } == {"160 GeV MU-"}
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit):
-        main(["hepdata", str(source), "--out", str(tmp_path / "hd2"), "--likelihood", str(tmp_path / "empty")])
+        main(
+            [
+                "hepdata",
+                str(source),
+                "--out",
+                str(tmp_path / "hd2"),
+                "--likelihood",
+                str(tmp_path / "empty"),
+            ]
+        )
     assert "bkgonly.json" in capsys.readouterr().err and not (tmp_path / "hd2").exists()
 
 
@@ -296,8 +428,10 @@ def test_recast_records_the_confidence_level() -> None:
     from na64stat.results.recast import recast_limits_file
 
     meta = {"mass_gev": 0.01, "signal_model": "dark_photon", "reference_coupling": 1e-4}
-    limits = {"confidence_level": 0.95, "limits": {"0.01": {"observed": 1.0, "expected": {"median": 1.0},
-                                                            "metadata": meta}}}
+    limits = {
+        "confidence_level": 0.95,
+        "limits": {"0.01": {"observed": 1.0, "expected": {"median": 1.0}, "metadata": meta}},
+    }
     assert recast_limits_file(limits).settings["confidence_level"] == 0.95
 
 
@@ -305,7 +439,7 @@ def test_scale_workspace_scales_yields_and_errors_and_keeps_a_valid_patchset() -
     from na64stat.app.pipeline import scale_workspace, workspace_reach
     from na64stat.model.workspace import validate_patchset
 
-    folder = Path(__file__).parent.parent / "workspaces" / "na64e-invisible-2016-2018"
+    folder = Path(__file__).resolve().parents[2] / "workspaces" / "na64e-invisible-2016-2018"
     spec = json.loads((folder / "bkgonly.json").read_text())
     patchset = json.loads((folder / "patchset.json").read_text())
     scaled, patches = scale_workspace(spec, patchset, 2.0, observed=0.0)
@@ -315,4 +449,6 @@ def test_scale_workspace_scales_yields_and_errors_and_keeps_a_valid_patchset() -
     validate_patchset(patches, scaled, "scaled")
     _, eps = workspace_reach(patchset, 1e-4)
     _, eps2 = workspace_reach(patches, 1e-4)
-    np.testing.assert_allclose(eps2, eps / np.sqrt(2.0), rtol=1e-12)  # background-free reach: 1/sqrt(exposure)
+    np.testing.assert_allclose(
+        eps2, eps / np.sqrt(2.0), rtol=1e-12
+    )  # background-free reach: 1/sqrt(exposure)

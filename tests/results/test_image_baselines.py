@@ -3,7 +3,7 @@
 Each figure is drawn from fixed, synthetic inputs by the same functions the
 main job uses (:func:`na64stat.results.plotting.exclusion_plot`,
 :func:`~na64stat.results.plotting.cutflow_figure`) at a low resolution
-(:data:`DPI`) and compared with ``tests/baselines/<name>.png`` by
+(:data:`DPI`) and compared with ``tests/results/baselines/<name>.png`` by
 ``matplotlib.testing.compare.compare_images`` with an RMS tolerance
 (:data:`TOLERANCE`, on the 0-255 scale). Both images are first smoothed with a
 box filter (:data:`SMOOTHING` pixels each side), so that glyph-level
@@ -16,10 +16,10 @@ size first; a larger size difference fails.
 Regenerate the baselines after an intended change of a figure, and look at
 them before committing:
 
-    PYTHONPATH=. .venv/bin/python tests/test_image_baselines.py
+    PYTHONPATH=. .venv/bin/python tests/results/test_image_baselines.py
 
-(writes ``tests/baselines/*.png``; the same as ``NA64STAT_REGENERATE_BASELINES=1
-pytest tests/test_image_baselines.py``, which then skips the comparisons).
+(writes ``tests/results/baselines/*.png``; the same as ``NA64STAT_REGENERATE_BASELINES=1
+pytest tests/results/test_image_baselines.py``, which then skips the comparisons).
 """
 
 from __future__ import annotations
@@ -90,11 +90,29 @@ def draw_exclusion_epsilon(stem: Path) -> None:
     sim = _limit(1.0, (0.93, 0.96, 1.0, 1.04, 1.08), "simulated NA64e, 5e+08 EOT")
     pub = _limit(1 / 23.8, (0.92, 0.95, 1.0, 1.42, 2.05), "same chain scaled to 2.84e+11 EOT")
     m = _masses()
-    ref = Overlay("NA64e 2016-2018, 2.84e+11 EOT, published", m, pub.observed * (1.1 + 0.6 * np.log10(1 / m) / 3),
-                  color="tab:blue")
-    gm2 = Overlay(r"$(g-2)_\mu$ explained, $\pm 2\sigma$", m, 1e-3 * (1 + 10 * m), 2e-3 * (1 + 10 * m), color="tab:green")
-    exclusion_plot(sim, stem, coupling="epsilon", overlays=[ref, gm2], extra_curves=[pub], ratio_to=ref,
-                   ratio_of=Overlay(pub.label, pub.mass_gev, pub.observed), title="image test: epsilon")
+    ref = Overlay(
+        "NA64e 2016-2018, 2.84e+11 EOT, published",
+        m,
+        pub.observed * (1.1 + 0.6 * np.log10(1 / m) / 3),
+        color="tab:blue",
+    )
+    gm2 = Overlay(
+        r"$(g-2)_\mu$ explained, $\pm 2\sigma$",
+        m,
+        1e-3 * (1 + 10 * m),
+        2e-3 * (1 + 10 * m),
+        color="tab:green",
+    )
+    exclusion_plot(
+        sim,
+        stem,
+        coupling="epsilon",
+        overlays=[ref, gm2],
+        extra_curves=[pub],
+        ratio_to=ref,
+        ratio_of=Overlay(pub.label, pub.mass_gev, pub.observed),
+        title="image test: epsilon",
+    )
 
 
 def draw_exclusion_y(stem: Path) -> None:
@@ -107,14 +125,33 @@ def draw_exclusion_y(stem: Path) -> None:
     median = 3e-11 * (m_chi / m_chi[0]) ** 3
     window = (0.2261 / 3.0, 0.3197 / 3.0)
     median[(m_chi > window[0]) & (m_chi < window[1])] /= 30.0
-    curve = LimitCurve(m_chi, median, {b: median * f for b, f in zip(BANDS, (1.0, 1.0, 1.0, 4.0, 16.0))},
-                       label="limit", breaks=window)
+    curve = LimitCurve(
+        m_chi,
+        median,
+        {b: median * f for b, f in zip(BANDS, (1.0, 1.0, 1.0, 4.0, 16.0))},
+        label="limit",
+        breaks=window,
+    )
     dense = np.geomspace(m_chi.min(), m_chi.max(), 200)
-    relic = [Overlay(f"thermal relic: {k}", dense, relic_target_y_full(dense, k), linestyle="--")
-             for k in ("scalar", "majorana", "pseudodirac")]
-    babar = Overlay("BaBar-like", np.array([1e-3, 0.4]), np.array([1.1e-9, 1.1e-9]), color="tab:gray", excluded=True)
-    exclusion_plot(curve, stem, coupling="y", overlays=[*relic, babar], x_label=MASS_LABELS["m_chi"],
-                   title=r"image test: y, $\alpha_D = 0.1$, $m_{A'} = 3\, m_\chi$")
+    relic = [
+        Overlay(f"thermal relic: {k}", dense, relic_target_y_full(dense, k), linestyle="--")
+        for k in ("scalar", "majorana", "pseudodirac")
+    ]
+    babar = Overlay(
+        "BaBar-like",
+        np.array([1e-3, 0.4]),
+        np.array([1.1e-9, 1.1e-9]),
+        color="tab:gray",
+        excluded=True,
+    )
+    exclusion_plot(
+        curve,
+        stem,
+        coupling="y",
+        overlays=[*relic, babar],
+        x_label=MASS_LABELS["m_chi"],
+        title=r"image test: y, $\alpha_D = 0.1$, $m_{A'} = 3\, m_\chi$",
+    )
 
 
 def draw_cutflow(stem: Path) -> None:
@@ -122,13 +159,37 @@ def draw_cutflow(stem: Path) -> None:
     from na64stat.results.plotting import cutflow_figure
 
     rows, n, w = [], 100_000, 1e5
-    for cut, keep in (("beam_momentum", 0.76), ("srd", 0.38), ("preshower", 1.0), ("shower_shape", 0.12), ("veto", 0.1)):
+    for cut, keep in (
+        ("beam_momentum", 0.76),
+        ("srd", 0.38),
+        ("preshower", 1.0),
+        ("shower_shape", 0.12),
+        ("veto", 0.1),
+    ):
         n, w = int(n * keep), w * keep
-        rows.append({"cut": cut, "raw": n, "weighted": w, "relative_efficiency": keep,
-                     "cumulative_efficiency": w / 1e5, "failed_with_nan": 4746 if cut == "beam_momentum" else 0})
-    cutflow = {"samples": {"data": {"total": {"raw": 100_000, "weighted": 1e5}, "cutflow": rows,
-                                    "regions": {"signal": "blinded", "hcal_sideband": {"raw": 7, "weighted": 7.0},
-                                                "ecal_sideband": {"raw": 0, "weighted": 0.0}}}}}
+        rows.append(
+            {
+                "cut": cut,
+                "raw": n,
+                "weighted": w,
+                "relative_efficiency": keep,
+                "cumulative_efficiency": w / 1e5,
+                "failed_with_nan": 4746 if cut == "beam_momentum" else 0,
+            }
+        )
+    cutflow = {
+        "samples": {
+            "data": {
+                "total": {"raw": 100_000, "weighted": 1e5},
+                "cutflow": rows,
+                "regions": {
+                    "signal": "blinded",
+                    "hcal_sideband": {"raw": 7, "weighted": 7.0},
+                    "ecal_sideband": {"raw": 0, "weighted": 0.0},
+                },
+            }
+        }
+    }
     cutflow_figure(cutflow, "data", stem)
 
 
@@ -191,8 +252,13 @@ def compare(actual: Path, expected: Path, folder: Path) -> float | None:
     from matplotlib.testing.compare import compare_images
 
     pair = _cropped_to_common_size(actual, expected, folder)
-    assert pair is not None, f"{actual.name}: size differs from {expected} by more than {MAX_SIZE_DIFFERENCE} pixels"
-    expected_s, actual_s = _smoothed(pair[1], folder, "expected"), _smoothed(pair[0], folder, "actual")
+    assert pair is not None, (
+        f"{actual.name}: size differs from {expected} by more than {MAX_SIZE_DIFFERENCE} pixels"
+    )
+    expected_s, actual_s = (
+        _smoothed(pair[1], folder, "expected"),
+        _smoothed(pair[0], folder, "actual"),
+    )
     result = compare_images(str(expected_s), str(actual_s), tol=0, in_decorator=True)
     return None if result is None else float(result["rms"])
 
@@ -209,13 +275,19 @@ def test_figure_matches_its_baseline(name: str, tmp_path: Path) -> None:
         pytest.skip(f"regenerated {BASELINES / name}.png")
     _skip_other_matplotlib()
     expected = BASELINES / f"{name}.png"
-    assert expected.exists(), f"no baseline {expected}: run 'python {Path(__file__).name}' to make it"
+    assert expected.exists(), (
+        f"no baseline {expected}: run 'python {Path(__file__).name}' to make it"
+    )
     rms = compare(render(name, tmp_path), expected, tmp_path)
-    assert rms is None or rms <= TOLERANCE, f"{name}: RMS {rms:.2f} > {TOLERANCE} against {expected}"
+    assert rms is None or rms <= TOLERANCE, (
+        f"{name}: RMS {rms:.2f} > {TOLERANCE} against {expected}"
+    )
 
 
 @pytest.mark.parametrize("name", ["exclusion_y"])
-def test_the_comparison_sees_missing_bands(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_comparison_sees_missing_bands(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The tolerance is not so loose that a figure whose bands are not drawn (legend unchanged) would pass."""
     from na64stat.results import plotting
 

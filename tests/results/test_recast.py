@@ -12,12 +12,21 @@ from na64stat.results.recast import alpha_d_excluded_below, e_mu_from_epsilon2, 
 
 
 def test_dark_photon_recast_chain():
-    r = recast_limit(mu=3.0, mass_gev=0.02, signal_model="dark_photon", reference_coupling=2e-5, alpha_d=0.5, mass_ratio=3.0)
+    r = recast_limit(
+        mu=3.0,
+        mass_gev=0.02,
+        signal_model="dark_photon",
+        reference_coupling=2e-5,
+        alpha_d=0.5,
+        mass_ratio=3.0,
+    )
     assert r.epsilon2 == pytest.approx(3.0 * 4e-10)
     assert r.epsilon == pytest.approx(math.sqrt(1.2e-9))
     assert r.y == pytest.approx(1.2e-9 * 0.5 / 81)
     kappa = float(mixing_from_e_mu(1.0, 0.02**2))
-    assert r.e_mu == pytest.approx(math.sqrt(1.2e-9 / float(branching_zprime_invisible(0.02))) / kappa)
+    assert r.e_mu == pytest.approx(
+        math.sqrt(1.2e-9 / float(branching_zprime_invisible(0.02))) / kappa
+    )
     assert r.long_lived_correction == 1.0
 
 
@@ -26,7 +35,9 @@ def test_e_mu_at_low_mass_uses_0144():
 
 
 def test_lmutau_signal_recast_is_direct():
-    r = recast_limit(mu=4.0, mass_gev=0.05, signal_model="lmutau", reference_coupling=1e-4, beam="muon")
+    r = recast_limit(
+        mu=4.0, mass_gev=0.05, signal_model="lmutau", reference_coupling=1e-4, beam="muon"
+    )
     assert r.e_mu == pytest.approx(2e-4)
     assert math.isnan(r.epsilon2) and math.isnan(r.y)
 

@@ -35,12 +35,15 @@ from na64stat.simulation.processes import signal_process
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_detector
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "make_efficiency_table.py"
-# the table's mechanics, without the setup's mass-independent factors (tests/test_analysis_factors.py has those)
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "make_efficiency_table.py"
+# the table's mechanics, without the setup's mass-independent factors (tests/physics/test_analysis_factors.py has those)
 SETUP = get_setup("na64e-invisible").with_(efficiency_factors=())
 #: Window of non-zero annihilation yield for 100 GeV and a 50 GeV cut, by hand:
 #: m = sqrt(2 m_e E + 2 m_e^2) at E = 50 GeV - m_e (E_R + m_e = cut) and at E = 100 GeV.
-WINDOW = (math.sqrt(2 * M_E_GEV * (50.0 - M_E_GEV) + 2 * M_E_GEV**2), math.sqrt(2 * M_E_GEV * 100.0 + 2 * M_E_GEV**2))
+WINDOW = (
+    math.sqrt(2 * M_E_GEV * (50.0 - M_E_GEV) + 2 * M_E_GEV**2),
+    math.sqrt(2 * M_E_GEV * 100.0 + 2 * M_E_GEV**2),
+)
 
 
 def _registries() -> tuple[dict, dict]:
@@ -48,7 +51,10 @@ def _registries() -> tuple[dict, dict]:
 
 
 def _same(before: tuple[dict, dict], after: tuple[dict, dict]) -> bool:
-    return all(b.keys() == a.keys() and all(a[k] is b[k] and a[k] == b[k] for k in b) for b, a in zip(before, after))
+    return all(
+        b.keys() == a.keys() and all(a[k] is b[k] and a[k] == b[k] for k in b)
+        for b, a in zip(before, after)
+    )
 
 
 def _brems_at_1(setup, masses):
@@ -56,19 +62,45 @@ def _brems_at_1(setup, masses):
 
 
 def _annihilation_at_1(setup, masses):
-    return np.array([setup.exposure * annihilation_events_per_pot(m, 1.0, 100.0, 50.0, LEAD, 40.0) for m in masses])
+    return np.array(
+        [
+            setup.exposure * annihilation_events_per_pot(m, 1.0, 100.0, 50.0, LEAD, 40.0)
+            for m in masses
+        ]
+    )
 
 
 def test_single_channel_signal_leaves_the_registries_unchanged(tmp_path):
     before = _registries()
-    files = simulate_mc("na64e-invisible", tmp_path / "b", processes=["signal"], masses_gev=[0.25], n_events=300,
-                        seed=3, compression="none", signal_production="bremsstrahlung")
-    files += simulate_mc("na64e-invisible", tmp_path / "a", processes=["signal"], masses_gev=[0.25], n_events=300,
-                         seed=3, compression="none", signal_production="annihilation")
-    assert [f.path.name for f in files] == ["signal_m250MeV.root", "signal_m250MeV_annihilation.root"]
+    files = simulate_mc(
+        "na64e-invisible",
+        tmp_path / "b",
+        processes=["signal"],
+        masses_gev=[0.25],
+        n_events=300,
+        seed=3,
+        compression="none",
+        signal_production="bremsstrahlung",
+    )
+    files += simulate_mc(
+        "na64e-invisible",
+        tmp_path / "a",
+        processes=["signal"],
+        masses_gev=[0.25],
+        n_events=300,
+        seed=3,
+        compression="none",
+        signal_production="annihilation",
+    )
+    assert [f.path.name for f in files] == [
+        "signal_m250MeV.root",
+        "signal_m250MeV_annihilation.root",
+    ]
     assert _same(before, _registries())
     assert SETUP.positron_annihilation
-    assert simulation_setups.SIMULATION_SETUPS["na64e-invisible"].physics is get_setup("na64e-invisible")
+    assert simulation_setups.SIMULATION_SETUPS["na64e-invisible"].physics is get_setup(
+        "na64e-invisible"
+    )
 
 
 def test_the_efficiency_tool_leaves_the_registries_unchanged(tmp_path):
@@ -82,10 +114,14 @@ def test_the_efficiency_tool_leaves_the_registries_unchanged(tmp_path):
         sys.path[:] = saved_path
     before = _registries()
     rows = tool.efficiency_rows("na64e-invisible", "dark_photon", (0.01,), 400, 2, tmp_path)
-    rows += tool.efficiency_rows("na64e-invisible", "dark_photon", (0.25,), 400, 2, tmp_path, "annihilation")
+    rows += tool.efficiency_rows(
+        "na64e-invisible", "dark_photon", (0.25,), 400, 2, tmp_path, "annihilation"
+    )
     assert _same(before, _registries())
     assert all(0.0 < r["efficiency"] <= 1.0 for r in rows)
-    assert [round(m, 6) for m in tool.annihilation_window_gev(SETUP)] == [round(m, 6) for m in WINDOW]
+    assert [round(m, 6) for m in tool.annihilation_window_gev(SETUP)] == [
+        round(m, 6) for m in WINDOW
+    ]
 
 
 def test_channel_processes_split_the_rate_and_the_events():
@@ -96,8 +132,9 @@ def test_channel_processes_split_the_rate_and_the_events():
     assert brems.rate_per_pot + ann.rate_per_pot == pytest.approx(both.rate_per_pot, rel=1e-12)
     # annihilation alone: n_e X0 T+(E_R) int sigma dE+ at the 20 GeV generation cut, alpha_X = alpha eps^2
     alpha_eps2 = ALPHA_EM * 1e-6
-    assert ann.rate_per_pot == pytest.approx(annihilation_events_per_pot(mass, alpha_eps2, 100.0, 20.0, LEAD, 40.0),
-                                             rel=1e-12)
+    assert ann.rate_per_pot == pytest.approx(
+        annihilation_events_per_pot(mass, alpha_eps2, 100.0, 20.0, LEAD, 40.0), rel=1e-12
+    )
     detector = get_detector("na64e-invisible")
     e_r = (mass**2 - 2 * M_E_GEV**2) / (2 * M_E_GEV)
     for process, resonant_share in ((ann, 1.0), (brems, 0.0)):
@@ -126,8 +163,12 @@ def test_computed_efficiency_applies_each_channel_its_own(mass):
     eff_a = np.interp(math.log(mass), np.log(m_a), e_a)
     brems, ann = _brems_at_1(SETUP, [mass])[0], _annihilation_at_1(SETUP, [mass])[0]
     assert ann > 0.0
-    assert float(events_per_alpha_x(SETUP, [mass])[0]) == pytest.approx(eff_b * brems + eff_a * ann, rel=1e-9)
-    assert float(annihilation_events_per_alpha_x(SETUP, [mass])[0]) == pytest.approx(eff_a * ann, rel=1e-9)
+    assert float(events_per_alpha_x(SETUP, [mass])[0]) == pytest.approx(
+        eff_b * brems + eff_a * ann, rel=1e-9
+    )
+    assert float(annihilation_events_per_alpha_x(SETUP, [mass])[0]) == pytest.approx(
+        eff_a * ann, rel=1e-9
+    )
 
 
 def test_annihilation_table_is_physical_and_inside_the_window():
@@ -144,21 +185,41 @@ def test_annihilation_table_is_physical_and_inside_the_window():
 
 def test_annihilation_fallback_inside_the_window_and_error_outside():
     _, eff, _ = simulated_efficiency_table(SETUP.name, "annihilation")
-    edge = signal_efficiency(SETUP, [WINDOW[0] * (1 + 1e-7), WINDOW[1] * (1 - 1e-7)], "annihilation")
-    assert np.allclose(edge, [eff[0], eff[-1]], rtol=1e-12)  # constant to the window's edges (documented)
-    wider = SETUP.with_(missing_energy_cut_gev=40.0)  # its window starts at 202 MeV, the table's at 226 MeV
+    edge = signal_efficiency(
+        SETUP, [WINDOW[0] * (1 + 1e-7), WINDOW[1] * (1 - 1e-7)], "annihilation"
+    )
+    assert np.allclose(
+        edge, [eff[0], eff[-1]], rtol=1e-12
+    )  # constant to the window's edges (documented)
+    wider = SETUP.with_(
+        missing_energy_cut_gev=40.0
+    )  # its window starts at 202 MeV, the table's at 226 MeV
     assert annihilation_events_per_pot(0.21, 1.0, 100.0, 40.0, LEAD, 40.0) > 0
-    with pytest.raises(PhysicsError, match=r"mass 0\.21 GeV is outside the simulated annihilation efficiency table"):
+    with pytest.raises(
+        PhysicsError, match=r"mass 0\.21 GeV is outside the simulated annihilation efficiency table"
+    ):
         events_per_alpha_x(wider, [0.21])
 
 
 def test_a_table_without_annihilation_rows_still_reads(monkeypatch):
-    old = {"setups": {"na64e-invisible": {"rows": [{"mass_gev": 0.001, "efficiency": 0.9, "mc_error": 0.01},
-                                                   {"mass_gev": 1.0, "efficiency": 0.8, "mc_error": 0.01}]}}}
+    old = {
+        "setups": {
+            "na64e-invisible": {
+                "rows": [
+                    {"mass_gev": 0.001, "efficiency": 0.9, "mc_error": 0.01},
+                    {"mass_gev": 1.0, "efficiency": 0.8, "mc_error": 0.01},
+                ]
+            }
+        }
+    }
     monkeypatch.setattr(yields, "load_resource", lambda name: old)
     mass, eff, _ = simulated_efficiency_table("na64e-invisible")
     assert np.allclose(mass, [0.001, 1.0]) and np.allclose(eff, [0.9, 0.8])
-    assert np.allclose(signal_efficiency(SETUP, [math.sqrt(0.001)]), [0.85], rtol=1e-12)  # halfway in log m
-    assert events_per_alpha_x(SETUP, [0.1])[0] > 0  # no annihilation at 100 MeV: the old table suffices
+    assert np.allclose(
+        signal_efficiency(SETUP, [math.sqrt(0.001)]), [0.85], rtol=1e-12
+    )  # halfway in log m
+    assert (
+        events_per_alpha_x(SETUP, [0.1])[0] > 0
+    )  # no annihilation at 100 MeV: the old table suffices
     with pytest.raises(ResourceError, match="annihilation efficiency table"):
         events_per_alpha_x(SETUP, [0.25])

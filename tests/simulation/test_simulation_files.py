@@ -14,7 +14,12 @@ from na64stat.app.cli import main
 from na64stat.core.errors import InputError
 from na64stat.simulation import BACKGROUNDS, DataSettings, read_metadata, simulate_data, simulate_mc
 from na64stat.simulation.detectors import trigger
-from na64stat.simulation.rootio import RootFileWriter, parse_compression, tdatime_code, write_root_objects
+from na64stat.simulation.rootio import (
+    RootFileWriter,
+    parse_compression,
+    tdatime_code,
+    write_root_objects,
+)
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_detector
 
@@ -33,15 +38,32 @@ def _digest(path: Path) -> str:
 
 
 def test_mc_file_layout_and_metadata(tmp_path: Path) -> None:
-    files = simulate_mc("na64mu-invisible", tmp_path, processes=["muon", "signal"], masses_gev=[0.01],
-                        n_events=3_000, n_pot=1e10, chunk_size=1_000, compression="zstd")
+    files = simulate_mc(
+        "na64mu-invisible",
+        tmp_path,
+        processes=["muon", "signal"],
+        masses_gev=[0.01],
+        n_events=3_000,
+        n_pot=1e10,
+        chunk_size=1_000,
+        compression="zstd",
+    )
     assert [f.path.name for f in files] == ["muon.root", "signal_m10MeV.root"]
     with uproot.open(files[1].path) as f:
         tree = f["events"]
         assert tree.num_entries == 3_000
         names = set(tree.keys())
-        assert {"p_in", "p_out", "n_tracks_out", "ecal_cells", "hcal_e", "weight", "true_x", "true_mass",
-                "true_process"} <= names
+        assert {
+            "p_in",
+            "p_out",
+            "n_tracks_out",
+            "ecal_cells",
+            "hcal_e",
+            "weight",
+            "true_x",
+            "true_mass",
+            "true_process",
+        } <= names
         arrays = tree.arrays(["ecal_cells", "weight", "true_mass", "true_process"], library="np")
     assert arrays["ecal_cells"].shape == (3_000, 6, 6)
     assert np.all(arrays["true_mass"] == np.float32(0.01)) and np.all(arrays["true_process"] == 0)
@@ -66,7 +88,9 @@ def test_same_seed_gives_byte_identical_files_other_seed_differs(tmp_path: Path)
 
 @pytest.mark.parametrize("compression", ["none", "zlib:4", "lz4", "zstd:5", "lzma"])
 def test_every_compression_reads_back(tmp_path: Path, compression: str) -> None:
-    f = simulate_mc("na64e-visible", tmp_path, processes=["hadron"], n_events=500, compression=compression)[0]
+    f = simulate_mc(
+        "na64e-visible", tmp_path, processes=["hadron"], n_events=500, compression=compression
+    )[0]
     with uproot.open(f.path) as handle:
         assert handle["events"].num_entries == 500
         assert np.isfinite(handle["events"]["wcal_e"].array(library="np")).all()
@@ -79,8 +103,18 @@ def test_real_style_data_has_no_truth_and_the_spills_sum_to_the_exposure(data_fi
         with uproot.open(f.path) as handle:
             events = handle["events"]
             assert not [k for k in events.keys() if k.startswith("true_") or k == "weight"]  # noqa: SIM118 -- uproot: names
-            assert {"run", "spill", "event", "p_track", "srd_e", "ecal_cells", "ps_e", "ecal_chi2", "veto_e",
-                    "hcal_e"} <= set(events.keys())
+            assert {
+                "run",
+                "spill",
+                "event",
+                "p_track",
+                "srd_e",
+                "ecal_cells",
+                "ps_e",
+                "ecal_chi2",
+                "veto_e",
+                "hcal_e",
+            } <= set(events.keys())
             assert isinstance(handle["spills"], uproot.TTree)
             spills = handle["spills"].arrays(library="np")
             total += int(spills["eot"].sum())
@@ -126,7 +160,10 @@ def test_writer_is_atomic(tmp_path: Path) -> None:
         w.extend({"x": np.zeros(3, np.float32)})
         raise RuntimeError("boom")
     assert not path.exists() and not list(tmp_path.iterdir())
-    with pytest.raises(InputError, match="differ"), RootFileWriter(path, "events", {"x": ("f4", ())}) as w:
+    with (
+        pytest.raises(InputError, match="differ"),
+        RootFileWriter(path, "events", {"x": ("f4", ())}) as w,
+    ):
         w.extend({"y": np.zeros(3)})
     assert not path.exists()
 
@@ -147,8 +184,21 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
 
 def test_cli_simulate_writes_mc_and_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "ev"
-    main(["simulate", "--setup", "na64mu-invisible", "--process", "muon", "--n-events", "1000",
-          "--n-eot", "2e7", "--out", str(out)])
+    main(
+        [
+            "simulate",
+            "--setup",
+            "na64mu-invisible",
+            "--process",
+            "muon",
+            "--n-events",
+            "1000",
+            "--n-eot",
+            "2e7",
+            "--out",
+            str(out),
+        ]
+    )
     assert (out / "mc" / "muon.root").exists() and list((out / "data").glob("run*.root"))
     with pytest.raises(SystemExit) as exit_info:
         main(["simulate", "--process", "bogus", "--out", str(tmp_path / "bad")])
@@ -175,8 +225,14 @@ def test_data_generation_memory_is_flat_in_the_exposure(tmp_path: Path) -> None:
 def _write_both(folder: Path) -> tuple[Path, Path]:
     """A tree file (several baskets, an extra tree, metadata) and a histogram file with sub-folders."""
     folder.mkdir()
-    with RootFileWriter(folder / "t.root", "events", {"x": ("f4", ()), "v": ("f8", (3,))}, metadata={"a": 1},
-                        key="k", basket_entries=10) as w:
+    with RootFileWriter(
+        folder / "t.root",
+        "events",
+        {"x": ("f4", ()), "v": ("f8", (3,))},
+        metadata={"a": 1},
+        key="k",
+        basket_entries=10,
+    ) as w:
         for i in range(5):
             w.extend({"x": np.arange(10, dtype=np.float32) + i, "v": np.ones((10, 3))})
         w.add_tree("spills", {"eot": np.arange(4)})
@@ -184,10 +240,14 @@ def _write_both(folder: Path) -> tuple[Path, Path]:
 
     h = hist.Hist(hist.axis.Regular(5, 0.0, 1.0), storage=hist.storage.Weight())
     h.fill([0.1, 0.3, 0.3], weight=[1.0, 2.0, 0.5])
-    return folder / "t.root", write_root_objects(folder / "h.root", {"a/b/h": h, "a/h2": h, "top": h}, key="x")
+    return folder / "t.root", write_root_objects(
+        folder / "h.root", {"a/b/h": h, "a/h2": h, "top": h}, key="x"
+    )
 
 
-def test_root_writing_is_reproducible_across_time_and_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_root_writing_is_reproducible_across_time_and_reads_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two writes more than a second apart (TDatime resolution) give identical bytes; every key and
     directory carries SOURCE_DATE_EPOCH (uproot's own reader), and the contents read back."""
     import time
@@ -208,7 +268,9 @@ def test_root_writing_is_reproducible_across_time_and_reads_back(tmp_path: Path,
         np.testing.assert_array_equal(f["a/b/h"].values(), [1.0, 2.5, 0.0, 0.0, 0.0])
         np.testing.assert_array_equal(f["a/b/h"].variances(), [1.0, 4.25, 0.0, 0.0, 0.0])
         assert all(f.key(k).fDatime == code for k in f.keys(recursive=True))
-        assert f["a"].modified_on == f["a/b"].created_on == datetime.datetime(2023, 11, 14, 22, 13, 20)
+        assert (
+            f["a"].modified_on == f["a/b"].created_on == datetime.datetime(2023, 11, 14, 22, 13, 20)
+        )
 
 
 def test_normalised_free_space_is_blank_and_rntuples_are_refused(tmp_path: Path) -> None:
@@ -222,17 +284,21 @@ def test_normalised_free_space_is_blank_and_rntuples_are_refused(tmp_path: Path)
     data = tree_file.read_bytes()
     (seek_free,) = struct.unpack(">i", data[16:20])  # file header (32-bit seeks): fSeekFree
     (nbytes_free,) = struct.unpack(">i", data[20:24])
-    (keylen,) = struct.unpack(">h", data[seek_free + 14:seek_free + 16])
-    record = data[seek_free + keylen:seek_free + nbytes_free]
-    gaps = [struct.unpack(">hii", record[i:i + 10])[1:] for i in range(0, len(record) - 10, 10)]  # all but the last
+    (keylen,) = struct.unpack(">h", data[seek_free + 14 : seek_free + 16])
+    record = data[seek_free + keylen : seek_free + nbytes_free]
+    gaps = [
+        struct.unpack(">hii", record[i : i + 10])[1:] for i in range(0, len(record) - 10, 10)
+    ]  # all but the last
     assert gaps  # uproot moved the growing TTree metadata at least once
     for first, last in gaps:
-        assert struct.unpack(">i", data[first:first + 4])[0] == -(last - first + 1)
-        assert data[first + 4:last + 1] == bytes(last - first - 3)
+        assert struct.unpack(">i", data[first : first + 4])[0] == -(last - first + 1)
+        assert data[first + 4 : last + 1] == bytes(last - first - 3)
     with uproot.recreate(tmp_path / "rn.root") as f:
         f["events"] = {"x": np.arange(3.0)}
     with uproot.open(tmp_path / "rn.root") as f:
-        if isinstance(f["events"], uproot.TTree):  # uproot < 5.7 (the lowest allowed) writes TTrees here
+        if isinstance(
+            f["events"], uproot.TTree
+        ):  # uproot < 5.7 (the lowest allowed) writes TTrees here
             return
     with pytest.raises(ValueError, match="RNTuple"):
         normalise_root_file(tmp_path / "rn.root")

@@ -12,7 +12,12 @@ from na64stat.physics.constants import LEAD, M_MU_GEV
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.etl import compute_etl, etl_table_grid, sigma_etl_pb
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
-from na64stat.physics.yields import electron_emission_spectrum, events_per_e_mu2, events_per_epsilon2, get_setup
+from na64stat.physics.yields import (
+    electron_emission_spectrum,
+    events_per_e_mu2,
+    events_per_epsilon2,
+    get_setup,
+)
 from na64stat.simulation.detectors import trigger
 from na64stat.simulation.processes import BACKGROUNDS, VISIBLE_GEOMETRY_CM, signal_process
 from na64stat.simulation.sampling import Draw
@@ -38,7 +43,9 @@ def test_electron_signal_missing_energy_follows_dsigma_dx(mass_gev: float) -> No
     truth, _ = _sample(signal_process("na64e-invisible", mass_gev), n)
     e_miss = truth["true_x"] * 100.0  # at the nominal beam energy
     cut = 20.0
-    setup = get_setup("na64e-invisible").with_(missing_energy_cut_gev=cut, exposure=1.0, efficiency=1.0)
+    setup = get_setup("na64e-invisible").with_(
+        missing_energy_cut_gev=cut, exposure=1.0, efficiency=1.0
+    )
     spectrum = electron_emission_spectrum(setup, mass_gev)
     edges = np.linspace(cut, 100.0, 33)
     expected = np.zeros(edges.size - 1)
@@ -61,7 +68,9 @@ def test_electron_signal_missing_energy_follows_dsigma_dx(mass_gev: float) -> No
 
 
 @pytest.mark.parametrize("mass_gev", [0.01, 0.5])
-def test_electron_signal_follows_the_computed_etl_spectrum_with_etl_computed(mass_gev: float) -> None:
+def test_electron_signal_follows_the_computed_etl_spectrum_with_etl_computed(
+    mass_gev: float,
+) -> None:
     """cross_section = 'etl-computed': on the shower, the weighted share of events with E_A' above E
     equals the yield with the missing-energy cut at E over the yield at the generation cut (both from
     the computed ETL table, physics.yields), at E = 30, 50, 70 GeV; 4 binomial standard errors plus 1e-3.
@@ -73,11 +82,16 @@ def test_electron_signal_follows_the_computed_etl_spectrum_with_etl_computed(mas
     det = get_detector("na64e-invisible")
     physics = det.physics.with_(cross_section="etl-computed", positron_annihilation=False)
     draw = Draw(np.random.default_rng(3), 40_000, biased=True)
-    truth = signal_process("na64e-invisible", mass_gev).sample(draw, dataclasses.replace(det, physics=physics))
+    truth = signal_process("na64e-invisible", mass_gev).sample(
+        draw, dataclasses.replace(det, physics=physics)
+    )
     e_miss, w = truth["true_x"] * physics.beam_energy_gev, draw.weight  # at the nominal beam energy
     generated = e_miss.min() * (1 - 1e-6)
-    at = lambda cut: float(events_per_epsilon2(physics.with_(missing_energy_cut_gev=cut, exposure=1.0,
-                                                             efficiency=1.0), [mass_gev])[0])
+    at = lambda cut: float(
+        events_per_epsilon2(
+            physics.with_(missing_energy_cut_gev=cut, exposure=1.0, efficiency=1.0), [mass_gev]
+        )[0]
+    )
     for cut in (30.0, 50.0, 70.0):
         share = float(w[e_miss > cut].sum() / w.sum())
         expected = at(cut) / at(20.0)
@@ -123,7 +137,9 @@ def test_muon_signal_energy_fraction_follows_etl(mass_gev: float) -> None:
     det = get_detector("na64mu-invisible")
     assert det.physics.cross_section == "etl"
     x = process.sample(Draw(np.random.default_rng(3), n, biased=False), det)["true_x"]
-    x_ww = process.sample(Draw(np.random.default_rng(3), n, biased=False), _muon_detector("ww"))["true_x"]
+    x_ww = process.sample(Draw(np.random.default_rng(3), n, biased=False), _muon_detector("ww"))[
+        "true_x"
+    ]
     assert np.all((x >= x_cut) & (x < 1.0 - M_MU_GEV / 160.0))
     norm = compute_etl("mu", LEAD, mass_gev, 160.0, x_cut).sigma_pb
     for x_min in (0.5, 0.62, 0.7, 0.9):  # 0.62: between the table's cuts
@@ -160,13 +176,18 @@ def test_muon_signal_is_reproducible_from_its_seed() -> None:
     """Same seed, same events (the ETL CDF is cached, the draws are the same)."""
     process = signal_process("na64mu-invisible", 0.1)
     det = get_detector("na64mu-invisible")
-    a, b = (process.sample(Draw(np.random.default_rng(11), 5_000, biased=True), det) for _ in range(2))
+    a, b = (
+        process.sample(Draw(np.random.default_rng(11), 5_000, biased=True), det) for _ in range(2)
+    )
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize(
     ("setup", "model", "per_g2"),
-    [("na64e-invisible", "dark_photon", events_per_epsilon2), ("na64mu-invisible", "lmutau", events_per_e_mu2)],
+    [
+        ("na64e-invisible", "dark_photon", events_per_epsilon2),
+        ("na64mu-invisible", "lmutau", events_per_e_mu2),
+    ],
 )
 def test_signal_weights_above_the_analysis_cut_match_eq57(setup, model, per_g2) -> None:
     """Generated above 20% of E0, the weighted share above the analysis cut equals eq. (57) with that cut."""
@@ -191,7 +212,9 @@ def test_visible_signal_weight_is_the_decay_probability() -> None:
     energy = t_long["true_x"] * t_long["true_beam_energy"]
     length = decay_length_cm(width_aprime_to_ee_gev(0.0167, 1e-5), 0.0167, energy)
     start, volume = VISIBLE_GEOMETRY_CM["wcal_length"], VISIBLE_GEOMETRY_CM["decay_volume_length"]
-    assert volume == pytest.approx(4.0 * start, rel=1e-12)  # darkcast's decay volume / shielding (physics.visible)
+    assert volume == pytest.approx(
+        4.0 * start, rel=1e-12
+    )  # darkcast's decay volume / shielding (physics.visible)
     ratio = w_long / (volume / length)
     assert np.all((ratio > 0.95) & (ratio <= 1.0))
     assert w_short.mean() < 0.1 * w_long.mean()
@@ -231,7 +254,9 @@ def test_triggerable_fraction_loses_no_triggered_events(setup: str) -> None:
         if process.triggerable_fraction == 0.0:
             assert not fired.any(), (setup, name)
             continue
-        part, _ = _sample(process, 60_000, seed=8, biased=False, forced=process.triggerable_fraction < 1.0)
+        part, _ = _sample(
+            process, 60_000, seed=8, biased=False, forced=process.triggerable_fraction < 1.0
+        )
         p = float(trigger(np.random.default_rng(9), detector, part).mean())
         predicted = process.triggerable_fraction * p
         error = np.hypot(full_err, process.triggerable_fraction * np.sqrt(p * (1 - p) / 60_000))
