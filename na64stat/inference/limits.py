@@ -60,7 +60,7 @@ from typing import Any, NamedTuple, cast
 import numpy as np
 import pyhf
 from numpy.typing import ArrayLike
-from scipy import optimize, special
+from scipy import special
 
 from na64stat.core.errors import InputError
 from na64stat.core.vocabulary import BAND_NAMES, METHODS, LimitStatus, Method
@@ -70,6 +70,14 @@ from na64stat.inference.calculators import (
     Calculator,
     ExactCalculator,
     ToyCalculator,
+)
+from na64stat.inference.crossings import (
+    MU_RANGE,
+    Crossing,
+    cubic_rule,
+    find_crossings,
+    scaling_rule,
+    secant_rule,
 )
 from na64stat.inference.likelihood import MAX_NEWTON_PARAMETERS, Likelihood
 from na64stat.inference.singlebin import MAX_BINS
@@ -88,14 +96,7 @@ __all__ = [
 
 #: Expected background per bin below which asymptotic formulae are not trusted.
 SMALL_COUNT: float = 10.0
-_MU_MIN, _MU_MAX = 1e-12, 1e12
-
-
-class Crossing(NamedTuple):
-    """Where one CLs curve (observed or a band) crosses 1 - CL: the mu found (NaN if none) and its status."""
-
-    value: float
-    status: LimitStatus
+_MU_MAX = MU_RANGE[1]
 
 
 @dataclass(frozen=True)
@@ -266,82 +267,36 @@ def choose_method(likelihood: Likelihood) -> str:
     return plan_method(likelihood).method
 
 
-def _solve(
-    func: Callable[[float], float],
-    level: float,
-    mu_start: float,
-    rtol: float,
-    first_step: float = 2.0,
-) -> Crossing:
-    """Find mu with func(mu) = level for a decreasing func, in ln(mu), bracket expanding from mu_start.
+def _calculator_rows(calc: Calculator) -> Callable[[list[float]], np.ndarray]:
+    """Evaluate ``calc`` at several mu: rows [CLs_obs, *CLs_exp] (all six curves from one computation)."""
 
-    The bracket grows geometrically from a factor ``first_step`` (so a good
-    starting point costs two evaluations), then Brent's method refines it.
-    """
+    def evaluate(mus: list[float]) -> np.ndarray:
+        rows = []
+        for mu in mus:
+            p = calc.cls(mu)
+            rows.append([p.cls_obs, *p.cls_exp])
+        return np.array(rows)
 
-    def g(x: float) -> float:
-        value = func(math.exp(x))
-        if not math.isfinite(value):
-            raise _FitFailure
-        return value - level
-
-    try:
-        x0 = math.log(min(max(mu_start, _MU_MIN), _MU_MAX))
-        g0 = g(x0)
-        step = math.log(first_step)
-        direction = 1.0 if g0 > 0 else -1.0
-        xa, ga = x0, g0
-        while True:
-            xb = xa + direction * step
-            if not (math.log(_MU_MIN) <= xb <= math.log(_MU_MAX)):
-                return Crossing(math.nan, "no_crossing")
-            gb = g(xb)
-            if (gb > 0) != (ga > 0) or gb == 0:
-                break
-            xa, ga, step = xb, gb, step * 2.0
-        lo, hi = sorted((xa, xb))
-        root = optimize.brentq(g, lo, hi, xtol=rtol, rtol=1e-12, maxiter=200)
-        return Crossing(math.exp(root), "ok")
-    except _FitFailure:
-        return Crossing(math.nan, "fit_failure")
-
-
-class _FitFailure(Exception):
-    pass
+    return evaluate
 
 
 def _asymptotic_expected(calc: AsymptoticCalculator, alpha: float, rtol: float) -> list[Crossing]:
-    """Expected limits: solve sqrt(q_mu,A) = target_n for all bands together.
+    """Expected limits: where sqrt(q_mu,A) reaches each band's target, all bands on shared Asimov fits.
 
-    sqrt(q_mu,A) ~ mu / sigma(mu) with sigma slowly varying, so the fixed-point
-    update mu <- mu * target / sqrt(q_mu,A) converges in a few batched Asimov
-    fits; bands that do not converge fall back to the bracketing search.
+    The curves are target_n / sqrt(q_mu,A) (level 1), close to c / mu since
+    sqrt(q_mu,A) ~ mu / sigma, so the scaling rule converges in a few batched
+    Asimov fits; the first guesses are sigma * target_n with sigma from mu = 1.
     """
-    targets = [AsymptoticCalculator.expected_sqrt_qa_target(alpha, n) for n in N_SIGMAS]
+    targets = np.array([AsymptoticCalculator.expected_sqrt_qa_target(alpha, n) for n in N_SIGMAS])
+
+    def evaluate(mus: list[float]) -> np.ndarray:
+        sqa = np.array(calc.sqrt_q_asimov(mus), dtype=float)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):  # sqrt(q_A) = 0 at mu -> 0: far above
+            return np.where(sqa > 0, targets[None, :] / sqa, np.where(np.isnan(sqa), np.nan, 1e300))
+
     sqa1 = calc.sqrt_q_asimov([1.0])[0]
     sigma = 1.0 / sqa1 if math.isfinite(sqa1) and sqa1 > 0 else 1.0
-    mus = [sigma * t for t in targets]
-    # each band: "open" (iterating), "converged", or "stalled" (left to the bracketing search)
-    state = ["open"] * len(targets)
-    for _ in range(30):
-        open_bands = [k for k in range(len(targets)) if state[k] == "open"]
-        if not open_bands:
-            break
-        values = calc.sqrt_q_asimov([mus[k] for k in open_bands])
-        for k, sqa in zip(open_bands, values):
-            if not (math.isfinite(sqa) and sqa > 0 and _MU_MIN < mus[k] < _MU_MAX):
-                state[k] = "stalled"
-            elif abs(sqa / targets[k] - 1.0) < rtol * 1e-2:
-                state[k] = "converged"
-            else:
-                mus[k] *= targets[k] / sqa
-    results = []
-    for k, target in enumerate(targets):
-        if state[k] == "converged":
-            results.append(Crossing(mus[k], "ok"))
-        else:
-            results.append(_solve(lambda mu: -calc.sqrt_q_asimov([mu])[0], -target, mus[k], rtol))
-    return results
+    return find_crossings(evaluate, list(sigma * targets), 1.0, rtol, scaling_rule, first_step=1.02)
 
 
 def _asymptotic_limits(
@@ -349,274 +304,41 @@ def _asymptotic_limits(
 ) -> tuple[Crossing, list[Crossing]]:
     expected = _asymptotic_expected(calc, alpha, rtol)
     start = 1.0
-    if expected[2][1] == "ok":
+    if expected[2].status == "ok":
         # Gaussian-regime guess (arXiv:1007.1727): mu_up = mu_hat + sigma Phi^-1(1 - alpha Phi(mu_hat / sigma))
-        sigma = expected[2][0] / AsymptoticCalculator.expected_sqrt_qa_target(alpha, 0.0)
+        sigma = expected[2].value / AsymptoticCalculator.expected_sqrt_qa_target(alpha, 0.0)
         mu_hat = max(calc.mu_hat, 0.0)
         start = mu_hat + sigma * float(special.ndtri(1.0 - alpha * special.ndtr(mu_hat / sigma)))
-    observed = _solve(lambda mu: calc.cls(mu).cls_obs, alpha, start, rtol, first_step=1.02)
-    return observed, expected
+
+    def observed(mus: list[float]) -> np.ndarray:
+        return np.array([[calc.cls(mu).cls_obs] for mu in mus])
+
+    (crossing,) = find_crossings(observed, [start], alpha, rtol, cubic_rule, first_step=1.02)
+    return crossing, expected
 
 
-def _evaluator(calc: Calculator, points: dict[float, list[float]]) -> Callable[[list[float]], None]:
-    """A function that adds [CLs_obs, *CLs_exp] at new mu (inside the search range) to ``points``."""
-
-    def evaluate(mus: list[float]) -> None:
-        for mu in mus:
-            if mu not in points and _MU_MIN <= mu <= _MU_MAX:
-                p = calc.cls(mu)
-                points[mu] = [p.cls_obs, *p.cls_exp]
-
-    return evaluate
-
-
-@dataclass
-class _CurveSearch:
-    """Where the crossing search of one CLs curve stands (:func:`_shared_crossings`).
-
-    ``stalls`` counts expansions without a bracket, or refinements that did
-    not halve the bracket; ``width`` is the last bracket's width in ln(mu);
-    ``result`` is (mu, status) once the curve is done.
-    """
-
-    stalls: int = 0
-    width: float = math.inf
-    result: Crossing | None = None
-
-
-@dataclass(frozen=True)
-class _Bracket:
-    """A bracket of the crossing in (ln mu, ln CLs): CLs above alpha at ``la``, at or below at ``lb``."""
-
-    la: float
-    lb: float
-    fa: float
-    fb: float
-
-    @property
-    def width(self) -> float:
-        """Width in ln(mu)."""
-        return self.lb - self.la
-
-    def secant(self, level: float) -> float:
-        """ln(mu) where the straight line through the ends reaches ``level`` (regula falsi)."""
-        return self.la + (level - self.fa) * (self.lb - self.la) / (self.fb - self.fa)
-
-
-def _expand(search: _CurveSearch, mus: list[float], up: bool) -> float | None:
-    """The next mu outside the evaluated range (doubling steps), or None when it leaves the search range."""
-    target = mus[-1] * 2.0 ** (1 + search.stalls) if up else mus[0] / 2.0 ** (1 + search.stalls)
-    search.stalls += 1
-    if (target > _MU_MAX) if up else (target < _MU_MIN):
-        search.result = Crossing(math.nan, "no_crossing")
-        return None
-    return target
-
-
-def _bracket(
-    mus: list[float], vals: list[float], above: list[int], below: list[int]
-) -> _Bracket | None:
-    """The bracket around the first mu where CLs <= alpha, or None when no smaller mu has CLs above alpha."""
-    hi = min(below)  # first mu where CLs <= alpha
-    lower = [i for i in above if i < hi]
-    if not lower:
-        return None
-    lo = max(lower)
-    return _Bracket(
-        math.log(mus[lo]),
-        math.log(mus[hi]),
-        math.log(max(vals[lo], 1e-300)),
-        math.log(max(vals[hi], 1e-300)),
-    )
-
-
-def _refine(search: _CurveSearch, bracket: _Bracket, level: float, rtol: float) -> float | None:
-    """The next mu inside the bracket (regula falsi, bisection when the bracket stops shrinking), or
-    None when the bracket is narrower than ``rtol`` (the crossing is then interpolated into ``result``)."""
-    la, lb = bracket.la, bracket.lb
-    width = bracket.width
-    if width < rtol:
-        x = la if bracket.fa == bracket.fb else bracket.secant(level)
-        search.result = Crossing(math.exp(min(max(x, la), lb)), "ok")
-        return None
-    search.stalls = search.stalls + 1 if width > 0.5 * search.width else 0
-    search.width = width
-    if search.stalls >= 2 or bracket.fa == bracket.fb:
-        x = 0.5 * (la + lb)
-    else:
-        margin = 0.02 * width
-        x = min(max(bracket.secant(level), la + margin), lb - margin)
-    return math.exp(x)
-
-
-def _next_mu(
-    search: _CurveSearch, mus: list[float], vals: list[float], alpha: float, rtol: float
-) -> float | None:
-    """The mu one curve wants evaluated next (None: the curve is done, see ``search.result``)."""
-    if any(not math.isfinite(v) for v in vals):
-        search.result = Crossing(math.nan, "fit_failure")
-        return None
-    above = [i for i, v in enumerate(vals) if v > alpha]
-    below = [i for i, v in enumerate(vals) if v <= alpha]
-    if not below:  # CLs still above alpha: go up
-        return _expand(search, mus, up=True)
-    if not above:  # already excluded at the smallest mu: go down
-        return _expand(search, mus, up=False)
-    bracket = _bracket(mus, vals, above, below)
-    if bracket is None:
-        return mus[0] / 2.0
-    return _refine(search, bracket, math.log(alpha), rtol)
-
-
-def _shared_crossings(
-    calc: Calculator, starts: list[float], alpha: float, rtol: float
-) -> list[Crossing]:
-    """All six crossings (observed, then the bands) from one shared set of CLs evaluations.
-
-    Each evaluation of a toy or exact calculator yields the observed and all
-    expected CLs at once, so every new mu serves every curve: each round adds,
-    for every unresolved curve, either an expansion point (no bracket yet) or
-    a log-log regula-falsi point inside its bracket (bisection when the
-    bracket stops shrinking), until each bracket is narrower than ``rtol`` in
-    ln(mu). The crossing is then interpolated in (ln mu, ln CLs).
-    """
-    points: dict[float, list[float]] = {}
-    evaluate = _evaluator(calc, points)
-    evaluate(sorted({float(f"{m:.6g}") for m in starts if math.isfinite(m) and m > 0} or {1.0}))
-    searches = [_CurveSearch() for _ in range(1 + len(N_SIGMAS))]
-    for _ in range(60):
-        mus = sorted(points)
-        new: list[float] = []
-        for c, search in enumerate(searches):
-            if search.result is None:
-                mu = _next_mu(search, mus, [points[m][c] for m in mus], alpha, rtol)
-                if mu is not None:
-                    new.append(mu)
-        if not new:
-            break
-        evaluate(new)
-    return [
-        s.result if s.result is not None else Crossing(math.nan, "no_crossing") for s in searches
-    ]
-
-
-# long (63 lines): one loop advances all six crossings on shared CLs evaluations; a split would pass their state around
 def _smooth_crossings(
     calc: Calculator, starts: list[float], alpha: float, rtol: float
 ) -> list[Crossing]:
-    """All six crossings for a calculator whose CLs(mu) is exact (no Monte Carlo noise).
+    """All six crossings of a CLs without Monte-Carlo noise (:func:`~.crossings.cubic_rule`).
 
-    ln CLs is close to linear in mu (exactly so for a background-free count),
-    so after CLs has been evaluated at a few points spanning the six first
-    guesses, each crossing is read off a cubic through the four points
-    nearest to it in (mu, ln CLs); the readings are evaluated and the cubic
-    redone until two successive readings agree to ``rtol`` (relative). Each
-    curve keeps a bracket; where a reading does not shrink it by half (an
-    expected band jumps where the b-only atom at q = 0 passes its quantile,
-    which no interpolant follows) the next point is its geometric midpoint,
-    until the bracket is narrower than ``rtol``. A curve that is not
-    bracketed grows its range geometrically first. This needs ~15
-    evaluations for all six crossings where a bracketing search per curve
-    needs ~50.
+    CLs is first evaluated at 3-4 points spanning the first guesses (after the
+    calculator has prepared that range, with 30% margin above).
     """
-    points: dict[float, list[float]] = {}
-    evaluate = _evaluator(calc, points)
-
     good = sorted(m for m in starts if math.isfinite(m) and m > 0) or [1.0]
     lo, hi = good[0] / 1.15, good[-1] * 1.15
     calc.prepare([lo, 1.3 * hi])
-    evaluate(list(np.geomspace(lo, hi, 4 if hi / lo > 1.5 else 3)))
-    n_curves = 1 + len(N_SIGMAS)
-    result: list[Crossing | None] = [None] * n_curves
-    previous = [math.nan] * n_curves
-    widths = [math.inf] * n_curves
-    expansions = [0] * n_curves
-    for _ in range(60):
-        mus = np.array(sorted(points))
-        values = np.array([points[m] for m in mus])  # (M, curves)
-        new: list[float] = []
-        for c in range(n_curves):
-            if result[c] is not None:
-                continue
-            v = values[:, c]
-            if not np.all(np.isfinite(v)):
-                result[c] = Crossing(math.nan, "fit_failure")
-                continue
-            if np.all(v > alpha) or np.all(v <= alpha):
-                expansions[c] += 1
-                step = 2.0 ** expansions[c]
-                target = mus[-1] * step if np.all(v > alpha) else mus[0] / step
-                if not _MU_MIN <= target <= _MU_MAX:
-                    result[c] = Crossing(math.nan, "no_crossing")
-                else:
-                    new.append(float(target))
-                continue
-            first_below = int(np.argmax(v <= alpha))
-            if first_below == 0:  # excluded at the smallest mu tested: extend downwards
-                new.append(float(mus[0] / 2.0))
-                continue
-            a, b = float(mus[first_below - 1]), float(mus[first_below])
-            width = math.log(b / a)
-            if width < rtol:
-                result[c] = Crossing(_cubic_reading(mus, v, alpha), "ok")
-                continue
-            estimate = _cubic_reading(mus, v, alpha)
-            # converged: the reading repeats, and at the previous reading (evaluated) CLs was alpha
-            # (a reading across a jump of CLs can repeat without being a crossing); or, in a narrow
-            # bracket, the cubic and the quadratic through the nearest points agree (a smooth curve)
-            last = points.get(previous[c]) if math.isfinite(previous[c]) else None
-            if (
-                last is not None
-                and abs(estimate / previous[c] - 1.0) < rtol
-                and abs(math.log(max(last[c], 1e-300) / alpha)) < 1e-3
-            ):
-                result[c] = Crossing(estimate, "ok")
-                continue
-            if (
-                width < 0.1
-                and abs(_cubic_reading(mus, v, alpha, order=2) / estimate - 1.0) < 0.1 * rtol
-            ):
-                result[c] = Crossing(estimate, "ok")
-                continue
-            if width > 0.5 * widths[c] or not a < estimate < b:
-                estimate = math.sqrt(a * b)  # not converging like a smooth function: bisect
-            widths[c] = width
-            previous[c] = estimate
-            new.append(estimate)
-        if not new:
-            break
-        evaluate(sorted(set(new)))
-    return [r if r is not None else Crossing(math.nan, "no_crossing") for r in result]
+    first = [float(m) for m in np.geomspace(lo, hi, 4 if hi / lo > 1.5 else 3)]
+    return find_crossings(_calculator_rows(calc), first, alpha, rtol, cubic_rule)
 
 
-def _cubic_reading(mus: np.ndarray, cls: np.ndarray, alpha: float, order: int = 3) -> float:
-    """mu where the polynomial (cubic, or ``order``) through the points nearest the crossing reaches ln(alpha)."""
-    y = np.log(np.maximum(cls, 1e-300)) - math.log(alpha)
-    first_below = int(np.argmax(y <= 0))
-    if first_below == 0:  # not bracketed from below: excluded everywhere tested
-        return float(mus[0])
-    n = order + 1
-    lo = max(0, min(first_below - n // 2, mus.size - n))
-    sel = slice(lo, min(lo + n, mus.size))
-    xs, ys = mus[sel], y[sel]
-    a, b = mus[first_below - 1], mus[first_below]
-    if xs.size >= 3 and np.all(np.diff(ys) < 0):
-        u = (xs - a) / (b - a)  # the bracket is [0, 1]: a well-conditioned interpolation
-        try:
-            coeffs = np.linalg.solve(np.vander(u, xs.size), ys)
-        except np.linalg.LinAlgError:
-            coeffs = None
-        if coeffs is not None:
-            roots = np.roots(coeffs)
-            real = [
-                a + r.real * (b - a)
-                for r in roots
-                if abs(r.imag) < 1e-9 and -1e-12 <= r.real <= 1 + 1e-12
-            ]
-            if real:
-                return float(real[0])
-    fa, fb = y[first_below - 1], y[first_below]
-    return float(a + (b - a) * fa / (fa - fb))
+def _bracket_crossings(
+    calc: Calculator, starts: list[float], alpha: float, rtol: float
+) -> list[Crossing]:
+    """All six crossings of a noisy CLs (toys, :func:`~.crossings.secant_rule`), from the first guesses
+    (rounded to 6 digits, so that nearby guesses share an evaluation)."""
+    first = sorted({float(f"{m:.6g}") for m in starts if math.isfinite(m) and m > 0} or {1.0})
+    return find_crossings(_calculator_rows(calc), first, alpha, rtol, secant_rule)
 
 
 def limit_from_calculator(
@@ -633,7 +355,7 @@ def limit_from_calculator(
     alpha = 1.0 - confidence_level
     if calc.search == "asymptotic":
         return _asymptotic_limits(cast(AsymptoticCalculator, calc), alpha, rtol)
-    search = _smooth_crossings if calc.search == "smooth" else _shared_crossings
+    search = _smooth_crossings if calc.search == "smooth" else _bracket_crossings
     crossings = search(calc, starts or [1.0], alpha, rtol)
     return crossings[0], crossings[1:]
 
@@ -823,7 +545,7 @@ def _adaptive_toy_limits(
     alpha = 1.0 - confidence_level
     start = time.perf_counter()
     while True:
-        crossings = _shared_crossings(calc, starts, alpha, 2e-3)
+        crossings = _bracket_crossings(calc, starts, alpha, 2e-3)
         # a crossing is imprecise if its CLs error is above the target, or if the search failed where
         # fewer than 10 b-only toys reached the observed tail (CLb = 0 reads as CLs = 1)
         starved = any(p.clb_obs * calc.n_toys < 10 for p in calc.evaluations)

@@ -617,8 +617,8 @@ def sigma_etl_pb(
     Reads ``resources/etl_cross_sections.json`` (made by ``tools/make_etl_table.py``
     with :func:`compute_etl`) and interpolates ln sigma with cubic splines in
     (ln m, ln E0, x_min) (within 0.5% of direct integration off the grid,
-    tests/physics/test_etl.py; linear interpolation was off by up to 7% at 2-3 GeV). Between the last tabulated cut (0.995) and the end
-    point x = 1 - m_l/E0, sigma falls linearly to zero. Vectorised over
+    tests/physics/test_etl.py; linear interpolation was off by up to 7% at 2-3 GeV).
+    Between the last tabulated cut (0.995) and the end point x = 1 - m_l/E0, sigma falls linearly to zero. Vectorised over
     ``beam_energy_gev`` and ``x_min`` (broadcast); masses or energies outside
     the table raise :class:`~na64stat.core.errors.PhysicsError`.
 
