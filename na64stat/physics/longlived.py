@@ -41,7 +41,8 @@ __all__ = [
 
 #: Distance from the ECAL front to the end of the last HCAL module [cm] (Appendix B).
 NA64_L_EXP_CM: float = 650.0
-#: Active ECAL length used for eq. (130) [cm] (the seed quotes ~45 cm and uses 40 cm).
+#: Active ECAL length used for eq. (130) [cm] (the NA64 review, arXiv:2003.07257, quotes ~45 cm
+#: and uses 40 cm; docs/physics.rst, "Long-lived states").
 NA64_L_ECAL_ACTIVE_CM: float = 40.0
 
 
