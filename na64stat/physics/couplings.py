@@ -10,6 +10,9 @@ and the thermal-relic targets of Appendix A.
 * eqs. (106)-(113): thermal-relic targets in eps^2 alpha_D.
 
 Masses in GeV.
+
+See the physics reference (docs/physics.rst, sections "Couplings and widths"
+and "Relic targets and the variable y").
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ gives a model-independent correction to the invisible-mode limit (eq. 131).
 
 Lengths in cm.
 
+See the physics reference (docs/physics.rst, section "Long-lived states").
+
 Examples
 --------
 The NA64 review (arXiv:2003.07257, Appendix B): l_exp = 650 cm, l_ECAL = 40 cm give l_min = 218.8 cm, P_min = 0.218

@@ -34,6 +34,8 @@ muon yields therefore use the computed ETL by default (``Setup.cross_section``
 
 Units: masses and energies in GeV, momentum transfers in GeV^2, cross
 sections in pb (``*_pb``).
+
+See the physics reference (docs/physics.rst, section "Production").
 """
 
 from __future__ import annotations

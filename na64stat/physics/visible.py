@@ -47,6 +47,8 @@ its edges); 2017 alone 1.26e-4 - 6.7e-4 against PRL 120's 1.3e-4 - 4.2e-4
 (0.97 and 1.60). ``tests/physics/test_visible.py`` keeps these numbers.
 
 Units: GeV, cm.
+
+See the physics reference (docs/physics.rst, section "Visible mode").
 """
 
 from __future__ import annotations
