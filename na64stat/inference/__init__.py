@@ -1,4 +1,7 @@
-"""Statistical inference: CLs upper limits (asymptotic, toys, exact counting) and mass scans."""
+"""Statistical inference: CLs upper limits (asymptotic, toys, exact counting) and mass scans.
+
+See the physics reference (docs/physics.rst, section "Statistics").
+"""
 
 from na64stat.inference.calculators import (
     AsymptoticCalculator,

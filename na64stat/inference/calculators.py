@@ -50,6 +50,8 @@ quantile over the b-only toys with their auxiliary data drawn too; without
 auxiliary measurements the two are the same, with them pyhf's spreads the
 bands by the calibration's uncertainty (e.g. a -2 sigma band below the
 observed limit at n = 0). Asymptotic bands are pyhf's (Asimov).
+
+See the physics reference (docs/physics.rst, sections "Statistics", "CLs").
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ convergence), or d1 where the sums do not converge clearly (r < 2);
 The grid is independent of t, so q is computed once per tested mu (one
 batched free and one conditional fit per grid point), and P(q >= t) for any
 number of thresholds and both generators costs array operations only.
+
+See the physics reference (docs/physics.rst, sections "Statistics", "CLs"
+(exact counting)).
 """
 
 from __future__ import annotations

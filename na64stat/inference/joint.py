@@ -42,6 +42,9 @@ The layout is independent of the tested mu: the free fits of its data points
 are made once, and each tested mu costs one conditional fit per point whose
 free fit has mu_hat < mu.
 
+See the physics reference (docs/physics.rst, sections "Statistics", "CLs"
+(exact counting)).
+
 Examples
 --------
 >>> import pyhf

@@ -14,6 +14,9 @@ shape models); larger models fall back to pyhf's own ``mle.fit`` one dataset
 at a time. ``benchmarks/bench_limits.py`` shows the speed-up, the tests
 check every fit against pyhf's.
 
+See the physics reference (docs/physics.rst, sections "Statistics", "Test
+statistic").
+
 Examples
 --------
 >>> import pyhf

@@ -37,6 +37,9 @@ estimates each method's cost from a timed batch of fits and falls back
 so in ``method_reason`` (and, for asymptotic formulae at small counts, in
 the status: ``approximate``).
 
+See the physics reference (docs/physics.rst, sections "Statistics", "CLs" and
+"Choosing the method").
+
 Examples
 --------
 >>> import pyhf

@@ -20,6 +20,9 @@ and keep the generic pyhf path. Why hand-written: the batched pyhf call costs
 ~0.5 us per point and the finite-difference Newton fit ~100 points per fit;
 this path needs ~5 evaluations of ~30 ns (``benchmarks/bench_limits.py``).
 
+See the physics reference (docs/physics.rst, sections "Statistics", "Test
+statistic").
+
 Examples
 --------
 >>> import pyhf

@@ -9,6 +9,8 @@ Pure functions, no I/O beyond the package's own data tables. Submodules:
 * :mod:`~na64stat.physics.decays` - widths and decay lengths (eqs. 8-10, 117-118);
 * :mod:`~na64stat.physics.couplings` - loop mixing, g-2, y, relic targets (eqs. 29-32, 54, 105-113);
 * :mod:`~na64stat.physics.longlived` - Appendix B probabilities (eqs. 123-131).
+
+See the physics reference (docs/physics.rst) for every formula with its paper.
 """
 
 from na64stat.physics import constants, couplings, decays, longlived, production, shower, yields

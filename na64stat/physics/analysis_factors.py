@@ -15,6 +15,9 @@ project's own simulated selection already contains (and so must not be
 applied twice) is decided per factor in :data:`CALIBRATION_CUTFLOW_4009`
 (``in_simulation`` with the reason); :func:`cutflow_factor` multiplies the
 others. No number here was chosen to make a comparison come out.
+
+See the physics reference (docs/physics.rst, section "Analysis factors from an
+NA64 thesis").
 """
 
 from __future__ import annotations

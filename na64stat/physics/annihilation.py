@@ -38,6 +38,9 @@ differential positron track length [X0 per GeV] from
 
 Units: energies and masses in GeV, cross sections in cm^2 (``*_cm2``).
 
+See the physics reference (docs/physics.rst, sections "Thick-target yields",
+"Resonant annihilation").
+
 Examples
 --------
 >>> round(float(resonance_energy_gev(0.25)), 2)

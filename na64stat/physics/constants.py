@@ -8,6 +8,8 @@ Target materials are the ones NA64 uses (the PDG's atomic and nuclear properties
 lead for the NA64e / NA64mu active ECAL target and tungsten for the
 visible-mode WCAL dump.
 
+See the physics reference (docs/physics.rst, section "Conventions").
+
 Examples
 --------
 >>> from na64stat.physics.constants import ALPHA_EM, M_E_GEV, LEAD

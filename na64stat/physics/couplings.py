@@ -10,6 +10,9 @@ and the thermal-relic targets of Appendix A.
 * eqs. (106)-(113): thermal-relic targets in eps^2 alpha_D.
 
 Masses in GeV.
+
+See the physics reference (docs/physics.rst, sections "Couplings and widths"
+and "Relic targets and the variable y").
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ __all__ = [
     "dm_electron_cross_section_cm2",
 ]
 
-#: Muon anomaly a_mu(exp) - a_mu(SM) = 288(80) x 10^-11 used by the seed, eq. (27).
+#: Muon anomaly a_mu(exp) - a_mu(SM) = 288(80) x 10^-11 used by the NA64 review
+#: (arXiv:2003.07257), eq. (27).
 DELTA_A_MU_SEED: float = 288e-11
 
 
@@ -51,7 +55,7 @@ def mixing_from_e_mu(e_mu: ArrayLike, q2_gev2: ArrayLike = 0.0) -> np.ndarray:
     Parameters
     ----------
     e_mu:
-        The L_mu - L_tau gauge coupling (called e_mu in the seed, g elsewhere).
+        The L_mu - L_tau gauge coupling (called e_mu in the NA64 review, g elsewhere).
     q2_gev2:
         Momentum transfer squared [GeV^2]; 0 gives eq. (54) exactly,
         ``m_Z'^2`` the on-shell value (complex above 2 m_mu: the modulus is returned).

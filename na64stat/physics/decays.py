@@ -13,6 +13,9 @@
 * eq. (118): the lab decay length l = beta gamma c tau.
 
 Widths in GeV, lengths in cm.
+
+See the physics reference (docs/physics.rst, sections "Couplings and widths"
+and "Long-lived states").
 """
 
 from __future__ import annotations

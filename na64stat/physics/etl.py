@@ -62,6 +62,9 @@ scales (theta_c, t_min, the screening and nuclear scales); the relative
 accuracy is ~1e-3 (tests double the nodes).
 
 Units: GeV, GeV^2, cross sections in pb per unit alpha_X.
+
+See the physics reference (docs/physics.rst, sections "Production", "Exact tree
+level, computed").
 """
 
 from __future__ import annotations

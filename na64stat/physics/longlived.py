@@ -7,6 +7,8 @@ gives a model-independent correction to the invisible-mode limit (eq. 131).
 
 Lengths in cm.
 
+See the physics reference (docs/physics.rst, section "Long-lived states").
+
 Examples
 --------
 The NA64 review (arXiv:2003.07257, Appendix B): l_exp = 650 cm, l_ECAL = 40 cm give l_min = 218.8 cm, P_min = 0.218
@@ -41,7 +43,8 @@ __all__ = [
 
 #: Distance from the ECAL front to the end of the last HCAL module [cm] (Appendix B).
 NA64_L_EXP_CM: float = 650.0
-#: Active ECAL length used for eq. (130) [cm] (the seed quotes ~45 cm and uses 40 cm).
+#: Active ECAL length used for eq. (130) [cm] (the NA64 review, arXiv:2003.07257, quotes ~45 cm
+#: and uses 40 cm; docs/physics.rst, "Long-lived states").
 NA64_L_ECAL_ACTIVE_CM: float = 40.0
 
 

@@ -34,6 +34,8 @@ muon yields therefore use the computed ETL by default (``Setup.cross_section``
 
 Units: masses and energies in GeV, momentum transfers in GeV^2, cross
 sections in pb (``*_pb``).
+
+See the physics reference (docs/physics.rst, section "Production").
 """
 
 from __future__ import annotations
@@ -414,7 +416,7 @@ def sigma_muon_iww_pb(
 
     Integrates the WW dsigma/dx with the muon mass, its lepton-mass term and
     the x-dependent flux chi(x) (module docstring). For m << m_mu it scales as alpha_X / m_mu^2
-    (seed, text below Fig. 10).
+    (the NA64 review, arXiv:2003.07257, text below Fig. 10).
 
     >>> a = float(alpha_x_gauge(1.0))
     >>> s1, s2 = (float(sigma_muon_iww_pb(m, 160.0, a, x_min=0.5)) for m in (0.001, 0.01))

@@ -39,6 +39,8 @@ the electron block of G alone (the primary only loses energy, by
 bremsstrahlung). The tests check it against a thin-target closed form
 (D^3 / 6 times one brems-pair convolution) and a charge-tracking Monte Carlo.
 
+See the physics reference (docs/physics.rst, section "Thick-target yields").
+
 Examples
 --------
 >>> t = shower_track_length(100.0, 50.0, thickness_x0=40.0)

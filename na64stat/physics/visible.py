@@ -1,8 +1,9 @@
 """Visible-mode yields: A' / X17 -> e+ e- behind the NA64 tungsten dump (WCAL), 2017-2018 runs.
 
-Seed review sec. 4.2 and PRL 120 (2018) 231802 / PRD 101 (2020) 071101: the
-A' is radiated by the beam electron and its shower in the first radiation
-lengths of the WCAL (reaction 53), crosses the rest of the dump and the veto
+The NA64 review (Gninenko, Krasnikov, Matveev, arXiv:2003.07257) sec. 4.2
+and PRL 120 (2018) 231802 / PRD 101 (2020) 071101: the A' is radiated by
+the beam electron and its shower in the first radiation lengths of the
+WCAL (reaction 53), crosses the rest of the dump and the veto
 W2 (read out behind the WCAL) without interacting, and decays in
 flight to e+ e- in the decay volume before the counter S4; the pair showers
 in the ECAL with E_WCAL + E_ECAL = E0.
@@ -46,6 +47,8 @@ its edges); 2017 alone 1.26e-4 - 6.7e-4 against PRL 120's 1.3e-4 - 4.2e-4
 (0.97 and 1.60). ``tests/physics/test_visible.py`` keeps these numbers.
 
 Units: GeV, cm.
+
+See the physics reference (docs/physics.rst, section "Visible mode").
 """
 
 from __future__ import annotations

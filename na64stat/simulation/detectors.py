@@ -4,7 +4,7 @@ Generated events carry *truth* (energies deposited in each detector, what
 escaped, the beam energy); this module turns truth into what the readout
 sees (*reco* branches) and decides whether the missing-energy trigger fired.
 
-Resolutions follow the seed (section 4.1): ECAL dE/E = 0.1/sqrt(E[GeV]),
+Resolutions follow the NA64 review (arXiv:2003.07257, sec. 4.1): ECAL dE/E = 0.1/sqrt(E[GeV]),
 HCAL dE/E = 0.6/sqrt(E[GeV]), tracker dP/P ~ 1e-2. Everything else is a
 documented choice of this project (attribute docstrings say which), chosen
 to be typical of NA64 without being a published number.
@@ -37,7 +37,7 @@ __all__ = [
     "reco_branch_types",
 ]
 
-#: ECAL cell matrix (rows, columns): 6 x 6 shashlik modules (seed sec. 4.1).
+#: ECAL cell matrix (rows, columns): 6 x 6 shashlik modules (NA64 review sec. 4.1).
 ECAL_SHAPE: tuple[int, int] = (6, 6)
 
 #: Two-Gaussian lateral profile of an e-m shower: (weight, sigma [cm]) of
@@ -68,9 +68,9 @@ class Detector:
     beam_energy_spread:
         Relative Gaussian momentum spread of the beam (choice: 1%, H4 line).
     tracker_resolution:
-        dP/P of the momentum spectrometers (seed: ~1e-2).
+        dP/P of the momentum spectrometers (NA64 review: ~1e-2).
     ecal_stochastic, ecal_cell_noise_gev:
-        ECAL a/sqrt(E) term (seed: 0.1) and per-cell electronic noise
+        ECAL a/sqrt(E) term (NA64 review: 0.1) and per-cell electronic noise
         (choice: 5 MeV).
     ecal_cell_cm:
         Transverse size of an ECAL cell [cm] (NA64 shashlik modules: 3.82 cm).

@@ -64,7 +64,7 @@ __all__ = [
 
 Progress = Callable[[int], None]
 
-#: Mean particles on target per SPS spill (seed sec. 4.1: ~5e6 e- per spill).
+#: Mean particles on target per SPS spill (NA64 review sec. 4.1: ~5e6 e- per spill).
 DEFAULT_SPILL_EOT: float = 5e6
 
 

@@ -567,7 +567,8 @@ BACKGROUNDS: dict[str, dict[str, Process]] = {
                     1e-2,
                     _HADRON_PS_FRACTION,
                     _e_hadron,
-                    "pi- contamination of the beam, pi/e ~ 1e-2 before the SRD (seed sec. 4.1); SRD fake "
+                    "pi- contamination of the beam, pi/e ~ 1e-2 before the SRD "
+                    "(NA64 review sec. 4.1); SRD fake "
                     "tag 1e-3; charge exchange with escaping neutrons 3e-7 per interaction",
                 ),
                 _background(
@@ -611,7 +612,7 @@ BACKGROUNDS: dict[str, dict[str, Process]] = {
                     1e-4,
                     _mu_muon,
                     "ordinary beam muons crossing the setup; MS2 momentum mis-measurement tail 1e-4, "
-                    "HCAL gap (non-hermeticity) 1e-7 (seed sec. 5.2)",
+                    "HCAL gap (non-hermeticity) 1e-7 (NA64 review sec. 5.2)",
                 ),
                 _background(
                     "na64mu-invisible",
@@ -662,7 +663,8 @@ BACKGROUNDS: dict[str, dict[str, Process]] = {
                     1e-2,
                     1e-3,
                     _vis_hadron,
-                    "pi- contamination of the beam (pi/e ~ 1e-2, seed sec. 4.2); only those with a fake "
+                    "pi- contamination of the beam (pi/e ~ 1e-2, NA64 review sec. 4.2); "
+                    "only those with a fake "
                     "SRD tag (1e-3) can trigger",
                 ),
                 _background(

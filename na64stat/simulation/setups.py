@@ -113,7 +113,8 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
             Detector(
                 physics=SETUPS["na64e-invisible"],
                 trigger="ecal_missing_energy",
-                description="upstream tracker, 3 SRD counters, 6x6 ECAL with preshower, veto, HCAL0-3 (seed Fig. 4)",
+                description="upstream tracker, 3 SRD counters, 6x6 ECAL with preshower, veto, "
+                "HCAL0-3 (NA64 review Fig. 4)",
                 branches=(
                     "p_track",
                     "srd_e",
@@ -133,7 +134,7 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
                 trigger="muon_momentum",
                 hcal_modules=3,
                 description="two magnetic spectrometers (p_in, p_out), active-target ECAL, veto, 3 HCAL modules "
-                "(seed Fig. 9)",
+                "(NA64 review Fig. 9)",
                 branches=(
                     "p_in",
                     "p_out",
@@ -152,7 +153,7 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
                 trigger="dump_missing_energy",
                 trigger_srd_min_mev=3.0,
                 description="tracker, SRD, W/Sc WCAL dump with W2 veto, V2, decay volume, S4, ECAL, veto, HCAL "
-                "(seed Fig. 5)",
+                "(NA64 review Fig. 5)",
                 branches=(
                     "p_track",
                     "srd_e",
