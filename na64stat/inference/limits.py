@@ -88,7 +88,6 @@ from na64stat.inference.singlebin import MAX_BINS
 __all__ = [
     "SMALL_COUNT",
     "METHODS",
-    "Crossing",
     "UpperLimit",
     "MethodChoice",
     "plan_method",
