@@ -430,76 +430,112 @@ def upper_limit(
     >>> limit.method, round(limit.observed, 1)
     ('exact', 2.3)
     """
+    _check_arguments(confidence_level, method, cls_accuracy)
+    lik, asym, asymptotic_crossings, notes = _with_adequate_poi_bound(
+        Likelihood(model, data), confidence_level
+    )
+    choice = (
+        plan_method(lik, n_toys, budget_s, max_toys)
+        if method == "auto"
+        else MethodChoice(cast(Method, method), "requested", math.nan)  # checked above
+    )
+    if choice.method == "asymptotic":
+        run = _asymptotic_run(asym, confidence_level, choice.approximate)
+    else:
+        starts = [v for v, status in asymptotic_crossings if status == "ok"]
+        toys = _ToySettings(n_toys, max_toys if max_toys is not None else 8 * n_toys, cls_accuracy)
+        run = _sampled_run(lik, choice.method, confidence_level, starts, seed, toys, budget_s)
+    observed, expected = run.crossings[0], run.crossings[1:]
+    return UpperLimit(
+        observed=observed.value,
+        expected=tuple(c.value for c in expected),
+        status_observed=observed.status,
+        status_expected=tuple(c.status for c in expected),
+        method=choice.method,
+        confidence_level=confidence_level,
+        n_toys=run.n_toys,
+        seed=seed if choice.method == "toys" else None,
+        n_evaluations=run.n_evaluations,
+        n_failed_fits=run.n_failed,
+        observed_error=run.errors[0],
+        expected_error=tuple(run.errors[1:]),
+        method_reason=choice.reason,
+        notes=notes + run.notes,
+    )
+
+
+def _check_arguments(confidence_level: float, method: str, cls_accuracy: float) -> None:
+    """Raise :class:`InputError` for a confidence level outside (0, 1), an unknown method or a
+    non-positive CLs accuracy."""
     if not 0.0 < confidence_level < 1.0:
         raise InputError(f"confidence level must be in (0, 1), got {confidence_level}")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if not cls_accuracy > 0:
         raise InputError(f"cls_accuracy must be positive, got {cls_accuracy}")
-    lik, asym, asymptotic_crossings, notes = _with_adequate_poi_bound(
-        Likelihood(model, data), confidence_level
-    )
-    requested = cast(Method, method)  # checked against METHODS above
-    choice = (
-        plan_method(lik, n_toys, budget_s, max_toys)
-        if method == "auto"
-        else MethodChoice(requested, "requested", math.nan)
-    )
-    used = choice.method
-    approximate = used == "asymptotic" and choice.approximate
+
+
+class _ToySettings(NamedTuple):
+    """Toys to start with, the most toys, and the target CLs error at each crossing."""
+
+    n_toys: int
+    max_toys: int
+    cls_accuracy: float
+
+
+class _Run(NamedTuple):
+    """What one method found: six crossings (observed first), their errors, the cost and notes."""
+
+    crossings: list[Crossing]
+    errors: list[float]
+    n_evaluations: int
+    n_failed: int
+    n_toys: int | None
+    notes: tuple[str, ...]
+
+
+def _asymptotic_run(asym: AsymptoticCalculator, confidence_level: float, approximate: bool) -> _Run:
+    """Asymptotic crossings; at small counts (``approximate``) their ``ok`` becomes ``approximate``:
+    a fallback that may be wrong says so in its status, not only in its reason."""
+    observed, expected = limit_from_calculator(asym, confidence_level)
+    crossings = [observed, *expected]
+    notes: tuple[str, ...] = ()
     if approximate:
-        notes += (
+        crossings = [_approximate(c) for c in crossings]
+        notes = (
             "approximate: asymptotic formulae at small counts (the other methods exceed the budget)",
         )
-    if used == "asymptotic":
-        observed, expected = limit_from_calculator(asym, confidence_level)
-        if (
-            approximate
-        ):  # a fallback that may be wrong says so in its status, not only in its reason
-            observed, expected = _approximate(observed), [_approximate(c) for c in expected]
-        n_eval, failures = asym.n_evaluations, asym.fit_failures
-        errors = [0.0] * 6
+    return _Run(crossings, [0.0] * 6, asym.n_evaluations, asym.fit_failures, None, notes)
+
+
+def _sampled_run(
+    lik: Likelihood,
+    method: Method,
+    confidence_level: float,
+    starts: list[float],
+    seed: int,
+    toys: _ToySettings,
+    budget_s: float,
+) -> _Run:
+    """Exact-counting or toy crossings from the asymptotic ones as first guesses, with their errors."""
+    calc: ExactCalculator | ToyCalculator
+    if method == "exact":
+        calc = ExactCalculator(lik, seed=seed)
+        observed, expected = limit_from_calculator(calc, confidence_level, starts, rtol=1e-5)
+        failures = sum(p.n_failed for p in calc.evaluations)
         n_used = None
     else:
-        starts = [v for v, status in asymptotic_crossings if status == "ok"]
-        if used == "exact":
-            calc: Calculator = ExactCalculator(lik, seed=seed)
-            observed, expected = limit_from_calculator(calc, confidence_level, starts, rtol=1e-5)
-            failures = sum(p.n_failed for p in calc.evaluations)
-            n_used = None
-        else:
-            toys = ToyCalculator(lik, n_toys=n_toys, seed=seed)
-            observed, expected = _adaptive_toy_limits(
-                toys,
-                confidence_level,
-                starts,
-                cls_accuracy,
-                max_toys if max_toys is not None else 8 * n_toys,
-                budget_s,
-            )
-            failures = toys.failed_toys()
-            calc, n_used = toys, toys.n_toys
-        notes += tuple(sorted(calc.notes))
-        n_eval = len(calc.evaluations)
-        errors = [
-            _limit_error(calc, value, k, 1.0 - confidence_level)
-            for k, (value, _) in enumerate([observed, *expected])
-        ]
-    return UpperLimit(
-        observed=observed[0],
-        expected=tuple(v for v, _ in expected),
-        status_observed=observed[1],
-        status_expected=tuple(s for _, s in expected),
-        method=used,
-        confidence_level=confidence_level,
-        n_toys=n_used,
-        seed=seed if used == "toys" else None,
-        n_evaluations=n_eval,
-        n_failed_fits=failures,
-        observed_error=errors[0],
-        expected_error=tuple(errors[1:]),
-        method_reason=choice.reason,
-        notes=notes,
+        calc = ToyCalculator(lik, n_toys=toys.n_toys, seed=seed)
+        observed, expected = _adaptive_toy_limits(
+            calc, confidence_level, starts, toys.cls_accuracy, toys.max_toys, budget_s
+        )
+        failures, n_used = calc.failed_toys(), calc.n_toys
+    crossings = [observed, *expected]
+    errors = [
+        _limit_error(calc, c.value, k, 1.0 - confidence_level) for k, c in enumerate(crossings)
+    ]
+    return _Run(
+        crossings, errors, len(calc.evaluations), failures, n_used, tuple(sorted(calc.notes))
     )
 
 

@@ -131,6 +131,55 @@ class _Sample:
     factors: tuple[_Term, ...]
 
 
+def _additive_part(
+    sample: _Sample, pars: np.ndarray
+) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """A sample's nominal plus its additive terms, and their first and second derivatives per parameter."""
+    n = pars.shape[0]
+    a = np.full(n, sample.nominal)
+    a_d: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for term in sample.additive:
+        d, d1, d2 = _evaluate(term, pars[:, term.par])
+        a = a + d
+        prev = a_d.get(term.par, (np.zeros(n), np.zeros(n)))
+        a_d[term.par] = (prev[0] + d1, prev[1] + d2)
+    return a, a_d
+
+
+def _product(
+    vals: list[tuple[np.ndarray, np.ndarray, np.ndarray]], skip: tuple[int, ...], n: int
+) -> np.ndarray:
+    """The product of the factor values ``vals[k][0]`` over k not in ``skip`` (ones if none is left)."""
+    kept = [v[0] for k, v in enumerate(vals) if k not in skip]
+    return np.prod(kept, axis=0) if kept else np.ones(n)
+
+
+def _add_sample_hessian(
+    hess: np.ndarray,
+    sample: _Sample,
+    a: np.ndarray,
+    a_d: dict[int, tuple[np.ndarray, np.ndarray]],
+    m: np.ndarray,
+    dm: dict[int, np.ndarray],
+    vals: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    others: list[np.ndarray],
+) -> None:
+    """Add the Hessian of one sample's A(theta) M(theta) to ``hess`` (N, P, P), in place."""
+    n = a.shape[0]
+    for p, (d1, d2) in a_d.items():
+        hess[:, p, p] += d2 * m
+        for q, g in dm.items():
+            hess[:, p, q] += d1 * g
+            hess[:, q, p] += d1 * g
+    for j, tj in enumerate(sample.factors):
+        hess[:, tj.par, tj.par] += a * vals[j][2] * others[j]
+        for k in range(j + 1, len(sample.factors)):
+            tk = sample.factors[k]
+            h = a * vals[j][1] * vals[k][1] * _product(vals, (j, k), n)
+            hess[:, tj.par, tk.par] += h
+            hess[:, tk.par, tj.par] += h
+
+
 class SingleBinModel:
     """-2 ln L of a one-bin pyhf model and its derivatives, in closed form (module docstring)."""
 
@@ -155,55 +204,31 @@ class SingleBinModel:
 
     # ------------------------------------------------------------------ the expected count
     def rate(self, pars: np.ndarray, order: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """lambda, and with ``order`` >= 1 its gradient (N, P), with 2 its Hessian (N, P, P) (else empty)."""
+        """lambda, and with ``order`` >= 1 its gradient (N, P), with 2 its Hessian (N, P, P) (else empty).
+
+        Each sample contributes A(theta) M(theta): its nominal plus the additive
+        terms (histosys) times the product of its factors (normfactor, normsys, ...).
+        """
         n = pars.shape[0]
         lam = np.zeros(n)
         grad = np.zeros((n, self.n_pars) if order >= 1 else (0, 0))
         hess = np.zeros((n, self.n_pars, self.n_pars) if order >= 2 else (0, 0, 0))
         for sample in self.samples:
-            a = np.full(n, sample.nominal)
-            a_d: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-            for term in sample.additive:
-                d, d1, d2 = _evaluate(term, pars[:, term.par])
-                a = a + d
-                prev = a_d.get(term.par, (np.zeros(n), np.zeros(n)))
-                a_d[term.par] = (prev[0] + d1, prev[1] + d2)
+            a, a_d = _additive_part(sample, pars)
             vals = [_evaluate(t, pars[:, t.par]) for t in sample.factors]
             m = np.prod([v[0] for v in vals], axis=0) if vals else np.ones(n)
             lam += a * m
             if order == 0:
                 continue
             # dM/dtheta_j = f'_j prod_{m != j} f_m (no division: a factor may be 0, e.g. mu = 0)
-            others = [
-                np.prod([vals[k][0] for k in range(len(vals)) if k != j], axis=0)
-                if len(vals) > 1
-                else np.ones(n)
-                for j in range(len(vals))
-            ]
+            others = [_product(vals, (j,), n) for j in range(len(vals))]
             dm = {t.par: vals[j][1] * others[j] for j, t in enumerate(sample.factors)}
             for p, (d1, _) in a_d.items():
                 grad[:, p] += d1 * m
             for p, g in dm.items():
                 grad[:, p] += a * g
-            if order < 2:
-                continue
-            for p, (d1, d2) in a_d.items():
-                hess[:, p, p] += d2 * m
-                for q, g in dm.items():
-                    hess[:, p, q] += d1 * g
-                    hess[:, q, p] += d1 * g
-            for j, tj in enumerate(sample.factors):
-                hess[:, tj.par, tj.par] += a * vals[j][2] * others[j]
-                for k in range(j + 1, len(sample.factors)):
-                    tk = sample.factors[k]
-                    rest = (
-                        np.prod([vals[i][0] for i in range(len(vals)) if i not in (j, k)], axis=0)
-                        if len(vals) > 2
-                        else np.ones(n)
-                    )
-                    h = a * vals[j][1] * vals[k][1] * rest
-                    hess[:, tj.par, tk.par] += h
-                    hess[:, tk.par, tj.par] += h
+            if order >= 2:
+                _add_sample_hessian(hess, sample, a, a_d, m, dm, vals, others)
         return lam, grad, hess
 
     # ------------------------------------------------------------------ -2 ln L
