@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -235,25 +236,31 @@ def _constant(node: ast.AST) -> float | int | bool | None:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _constant(node.operand)
         return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Pow)):
+    if isinstance(node, ast.BinOp) and type(node.op) in _CONSTANT_OPERATIONS:
         left, right = _constant(node.left), _constant(node.right)
         if left is None or right is None:
             return None
-        a, b = float(left), float(right)
-        if isinstance(node.op, ast.Pow):
-            if a == 0 and b < 0:
-                return None
-            value = math.pow(a, b) if a >= 0 or b == int(b) else None
-        elif isinstance(node.op, ast.Add):
-            value = a + b
-        elif isinstance(node.op, ast.Sub):
-            value = a - b
-        else:
-            value = a * b
+        value = _CONSTANT_OPERATIONS[type(node.op)](float(left), float(right))
         if value is not None and not math.isfinite(value):
             raise OverflowError
         return value
     return None
+
+
+def _constant_power(a: float, b: float) -> float | None:
+    """a ** b for constants in float arithmetic; None where it is not a real number (0 ** -1, (-2) ** 0.5)."""
+    if a == 0 and b < 0:
+        return None
+    return math.pow(a, b) if a >= 0 or b == int(b) else None
+
+
+#: The arithmetic :func:`_constant` folds, in float arithmetic.
+_CONSTANT_OPERATIONS: dict[type[ast.operator], Callable[[float, float], float | None]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Pow: _constant_power,
+}
 
 
 def _float_power(base: Array, exponent: Array) -> Array:
