@@ -521,45 +521,60 @@ def check_patch_metadata(patches: Any, labels: Any, source: str) -> None:
         meta = patch.get("metadata") if isinstance(patch, Mapping) else None
         if not isinstance(meta, Mapping):
             raise InputError(f"{source}: patch {index} has no metadata object")
-        where = f"{source}: patch {meta.get('name', index)!r}"
-        values = meta.get("values")
-        if not isinstance(values, list) or len(values) != len(labels):
-            raise InputError(f"{where}: values {values!r} do not match the labels {labels}")
-        for label, value in zip(
-            labels, values
-        ):  # pyhf allows text values (e.g. a model name), not for a mass
-            if (label == "mass_gev" or not isinstance(value, str)) and not _finite_number(value):
-                raise InputError(f"{where}: {label} must be a finite number, got {value!r}")
-        masses = [values[labels.index("mass_gev")]] if "mass_gev" in labels else []
-        if "mass_gev" in meta:
-            masses.append(meta["mass_gev"])
-        for mass in masses:
-            if not _finite_number(mass) or not mass > 0:
-                raise InputError(
-                    f"{where}: mass_gev must be a finite positive number [GeV], got {mass!r}"
-                )
-        if len(masses) == 2 and not math.isclose(masses[0], masses[1], rel_tol=1e-9):
-            raise InputError(
-                f"{where}: metadata mass_gev = {masses[1]!r} differs from its values' mass_gev = {masses[0]!r}"
-            )
-        ref = meta.get("reference_coupling")
-        if ref is not None and not (_finite_number(ref) and ref > 0):
-            raise InputError(
-                f"{where}: reference_coupling must be a finite positive number, got {ref!r}"
-            )
-        point = tuple(values) if values else tuple(float(m) for m in masses[-1:])
+        name = str(meta.get("name", index))
+        point = _patch_point(meta, labels, f"{source}: patch {name!r}")
         if not point:
             continue
         if point in seen:
-            described = ", ".join(
-                f"{label} = {v:g}" if isinstance(v, float) else f"{label} = {v!r}"
-                for label, v in zip(labels if values else ["mass_gev"], point)
-            )
             raise InputError(
-                f"{source}: patches {seen[point]!r} and {meta.get('name', index)!r} "
-                f"are the same signal point ({described})"
+                f"{source}: patches {seen[point]!r} and {name!r} "
+                f"are the same signal point ({_describe_point(point, labels)})"
             )
-        seen[point] = str(meta.get("name", index))
+        seen[point] = name
+
+
+def _patch_point(meta: Mapping[str, Any], labels: list[Any], where: str) -> tuple[Any, ...]:
+    """The signal point of one patch (its values, or its mass) after checking its metadata."""
+    values = meta.get("values")
+    if not isinstance(values, list) or len(values) != len(labels):
+        raise InputError(f"{where}: values {values!r} do not match the labels {labels}")
+    for label, value in zip(labels, values):
+        # pyhf allows text values (e.g. a model name), not for a mass
+        if (label == "mass_gev" or not isinstance(value, str)) and not _finite_number(value):
+            raise InputError(f"{where}: {label} must be a finite number, got {value!r}")
+    masses = [values[labels.index("mass_gev")]] if "mass_gev" in labels else []
+    if "mass_gev" in meta:
+        masses.append(meta["mass_gev"])
+    _check_masses(masses, where)
+    ref = meta.get("reference_coupling")
+    if ref is not None and not (_finite_number(ref) and ref > 0):
+        raise InputError(
+            f"{where}: reference_coupling must be a finite positive number, got {ref!r}"
+        )
+    return tuple(values) if values else tuple(float(m) for m in masses[-1:])
+
+
+def _check_masses(masses: list[Any], where: str) -> None:
+    """Each mass is a finite positive number [GeV]; the values' and the metadata's mass agree."""
+    for mass in masses:
+        if not _finite_number(mass) or not mass > 0:
+            raise InputError(
+                f"{where}: mass_gev must be a finite positive number [GeV], got {mass!r}"
+            )
+    if len(masses) == 2 and not math.isclose(masses[0], masses[1], rel_tol=1e-9):
+        raise InputError(
+            f"{where}: metadata mass_gev = {masses[1]!r} differs from its values' "
+            f"mass_gev = {masses[0]!r}"
+        )
+
+
+def _describe_point(point: tuple[Any, ...], labels: list[Any]) -> str:
+    """``label = value`` pairs of a signal point (its mass alone where the patches have no values)."""
+    names = labels if len(labels) == len(point) and labels else ["mass_gev"]
+    return ", ".join(
+        f"{label} = {v:g}" if isinstance(v, float) else f"{label} = {v!r}"
+        for label, v in zip(names, point)
+    )
 
 
 def validate_patchset(content: Any, spec: Mapping[str, Any], source: str) -> pyhf.PatchSet:
