@@ -48,6 +48,7 @@ __all__ = [
     "MU_RANGE",
     "Crossing",
     "CurveSearch",
+    "Bracketed",
     "NextPoint",
     "find_crossings",
     "secant_rule",
@@ -108,23 +109,26 @@ class CurveSearch:
         return target
 
 
-class NextPoint(Protocol):
-    """The next mu a curve needs, given all its evaluations (sorted ``mus``, ``values``).
+@dataclass(frozen=True)
+class Bracketed:
+    """One curve's evaluations once it is bracketed, as a rule sees them.
 
-    Returns None when the curve is done (its ``search.result`` set). A rule
-    is called only when the curve is bracketed: ``first_below`` >= 1 is the
-    index of the first mu at which the value is at or below ``level``.
+    ``mus`` (sorted) and ``values`` are all its evaluations; ``first_below``
+    >= 1 is the index of the first mu at which the value is at or below
+    ``level``; the crossing is wanted to ``rtol`` in ln(mu).
     """
 
-    def __call__(
-        self,
-        search: CurveSearch,
-        mus: np.ndarray,
-        values: np.ndarray,
-        first_below: int,
-        level: float,
-        rtol: float,
-    ) -> float | None: ...
+    mus: np.ndarray
+    values: np.ndarray
+    first_below: int
+    level: float
+    rtol: float
+
+
+class NextPoint(Protocol):
+    """The next mu a bracketed curve needs; None when it is done (``search.result`` set)."""
+
+    def __call__(self, search: CurveSearch, curve: Bracketed) -> float | None: ...
 
 
 def _log(values: np.ndarray | float) -> np.ndarray:
@@ -132,28 +136,21 @@ def _log(values: np.ndarray | float) -> np.ndarray:
     return np.log(np.maximum(values, 1e-300))
 
 
-def secant_rule(
-    search: CurveSearch,
-    mus: np.ndarray,
-    values: np.ndarray,
-    first_below: int,
-    level: float,
-    rtol: float,
-) -> float | None:
+def secant_rule(search: CurveSearch, curve: Bracketed) -> float | None:
     """Regula falsi in (ln mu, ln value) inside the bracket; bisection when it stops halving.
 
     Once the bracket is narrower than ``rtol`` in ln(mu) the crossing is the
     secant's reading (interpolated in (ln mu, ln value)).
     """
-    la, lb = math.log(mus[first_below - 1]), math.log(mus[first_below])
-    fa, fb = (float(f) for f in _log(values[first_below - 1 : first_below + 1]))
-    target = math.log(level)
+    la, lb = math.log(curve.mus[curve.first_below - 1]), math.log(curve.mus[curve.first_below])
+    fa, fb = (float(f) for f in _log(curve.values[curve.first_below - 1 : curve.first_below + 1]))
+    target = math.log(curve.level)
     width = lb - la
 
     def secant() -> float:
         return la if fa == fb else la + (target - fa) * (lb - la) / (fb - fa)
 
-    if width < rtol:
+    if width < curve.rtol:
         search.finish(math.exp(min(max(secant(), la), lb)))
         return None
     search.stalls = search.stalls + 1 if width > 0.5 * search.width else 0
@@ -195,43 +192,37 @@ def cubic_reading(mus: np.ndarray, values: np.ndarray, level: float, order: int 
     return float(a + (b - a) * fa / (fa - fb))
 
 
-def cubic_rule(
-    search: CurveSearch,
-    mus: np.ndarray,
-    values: np.ndarray,
-    first_below: int,
-    level: float,
-    rtol: float,
-) -> float | None:
+def cubic_rule(search: CurveSearch, curve: Bracketed) -> float | None:
     """The cubic's reading of the crossing; its geometric midpoint where readings stop converging.
 
     Done when the bracket is narrower than ``rtol``; or when the reading
     repeats to ``rtol`` and the curve was at the level (to 1e-3 in ln) at the
     previous reading (a reading across a jump of the curve can repeat without
     being a crossing); or, in a bracket narrower than 0.1, when the cubic and
-    the quadratic through at least four points agree to ``rtol / 10`` (a smooth curve). Where a reading does
-    not halve the bracket (an expected band jumps where the b-only atom at
+    the quadratic through at least four points agree to ``rtol / 10`` (a
+    smooth curve). Where a reading does not halve the bracket (an expected band jumps where the b-only atom at
     q = 0 passes its quantile, which no interpolant follows), the next point
     is the bracket's geometric midpoint.
     """
-    a, b = float(mus[first_below - 1]), float(mus[first_below])
+    a, b = float(curve.mus[curve.first_below - 1]), float(curve.mus[curve.first_below])
     width = math.log(b / a)
-    estimate = cubic_reading(mus, values, level)
-    if width < rtol:
+    estimate = cubic_reading(curve.mus, curve.values, curve.level)
+    if width < curve.rtol:
         search.finish(estimate)
         return None
-    at_previous = np.flatnonzero(mus == search.previous)
+    at_previous = np.flatnonzero(curve.mus == search.previous)
     if (
         at_previous.size
-        and abs(estimate / search.previous - 1.0) < rtol
-        and abs(float(_log(values[at_previous[0]])) - math.log(level)) < 1e-3
+        and abs(estimate / search.previous - 1.0) < curve.rtol
+        and abs(float(_log(curve.values[at_previous[0]])) - math.log(curve.level)) < 1e-3
     ):
         search.finish(estimate)
         return None
     if (
-        mus.size >= 4  # with fewer points both readings are the same secant
+        curve.mus.size >= 4  # with fewer points both readings are the same secant
         and width < 0.1
-        and abs(cubic_reading(mus, values, level, order=2) / estimate - 1.0) < 0.1 * rtol
+        and abs(cubic_reading(curve.mus, curve.values, curve.level, order=2) / estimate - 1.0)
+        < 0.1 * curve.rtol
     ):
         search.finish(estimate)
         return None
@@ -242,30 +233,26 @@ def cubic_rule(
     return estimate
 
 
-def scaling_rule(
-    search: CurveSearch,
-    mus: np.ndarray,
-    values: np.ndarray,
-    first_below: int,
-    level: float,
-    rtol: float,
-) -> float | None:
+def scaling_rule(search: CurveSearch, curve: Bracketed) -> float | None:
     """The nearest point scaled by value / level; done when a value is at the level to ``rtol / 100``.
 
     For a curve close to c / mu this is Newton's step in (ln mu, ln value)
     with the slope -1; after 30 steps, or where a step leaves the bracket,
     :func:`secant_rule` takes over.
     """
-    distance = np.abs(_log(values) - math.log(level))
+    distance = np.abs(_log(curve.values) - math.log(curve.level))
     nearest = int(np.argmin(distance))
-    if distance[nearest] < 1e-2 * rtol:
-        search.finish(float(mus[nearest]))
+    if distance[nearest] < 1e-2 * curve.rtol:
+        search.finish(float(curve.mus[nearest]))
         return None
-    step = float(mus[nearest] * values[nearest] / level)
+    step = float(curve.mus[nearest] * curve.values[nearest] / curve.level)
     search.stalls += 1
-    if search.stalls > 30 or not mus[first_below - 1] < step < mus[first_below]:
+    if (
+        search.stalls > 30
+        or not curve.mus[curve.first_below - 1] < step < curve.mus[curve.first_below]
+    ):
         search.stalls = 0
-        return secant_rule(search, mus, values, first_below, level, rtol)
+        return secant_rule(search, curve)
     return step
 
 
@@ -287,7 +274,7 @@ def _advance(
     first_below = int(np.argmax(below))
     if first_below == 0:  # at or below the level at the smallest mu, above further up: go down
         return float(mus[0] / 2.0)
-    return rule(search, mus, values, first_below, level, rtol)
+    return rule(search, Bracketed(mus, values, first_below, level, rtol))
 
 
 def find_crossings(
