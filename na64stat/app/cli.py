@@ -58,14 +58,14 @@ class _LazyChoice(click.Choice):
 
 
 def _setup_names() -> list[str]:
-    from na64stat.physics.yields import SETUPS
+    from na64stat.physics.setups import SETUPS
 
     return sorted(SETUPS)
 
 
 def _invisible_setup_names() -> list[str]:
     """Setups with a missing-energy reach (``reach`` refuses the visible-mode ones)."""
-    from na64stat.physics.yields import SETUPS
+    from na64stat.physics.setups import SETUPS
 
     return sorted(name for name, setup in SETUPS.items() if setup.mode != "visible")
 
@@ -179,7 +179,7 @@ def log_level(verbose: int = 0, quiet: int = 0) -> int:
 @cli.command()
 def setups() -> None:
     """List the predefined experimental setups and their sources."""
-    from na64stat.physics.yields import SETUPS
+    from na64stat.physics.setups import SETUPS
 
     for setup in SETUPS.values():
         click.echo(
@@ -265,7 +265,7 @@ def reach(
     NA64e 2016-2018 limit; the (g-2)_mu band for NA64mu).
     """
     from na64stat.core.io import write_json_atomic
-    from na64stat.physics.yields import get_setup
+    from na64stat.physics.setups import get_setup
     from na64stat.results.summary import format_summary, summarize, summary_to_dict
 
     setup = get_setup(setup_name)
@@ -494,7 +494,7 @@ def simulate(
     compression: str,
 ) -> None:
     """Generate NA64-style events as ROOT files (weighted MC and/or real-style data)."""
-    from na64stat.physics.yields import get_setup
+    from na64stat.physics.setups import get_setup
     from na64stat.simulation.generate import (
         MAX_EVENTS,
         check_data_size,

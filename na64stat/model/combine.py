@@ -67,7 +67,8 @@ from na64stat.model.workspace import (
     validate_patchset,
     validate_spec,
 )
-from na64stat.physics.yields import get_setup, invisible_alpha_x_per_coupling2
+from na64stat.physics.setups import get_setup
+from na64stat.physics.yields import invisible_alpha_x_per_coupling2
 
 __all__ = [
     "MODELS",

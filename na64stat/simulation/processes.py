@@ -45,9 +45,9 @@ from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.etl import sigma_etl_pb
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
+from na64stat.physics.setups import Setup
 from na64stat.physics.visible import VISIBLE_RUNS
 from na64stat.physics.yields import (
-    Setup,
     annihilation_events_per_alpha_x,
     electron_emission_spectrum,
     events_per_e_mu2,

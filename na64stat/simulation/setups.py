@@ -3,10 +3,10 @@
 A :class:`SimulationSetup` joins, for one setup name, everything the
 simulation and the later stages need:
 
-* ``physics``: the :class:`~na64stat.physics.yields.Setup` of the physics
+* ``physics``: the :class:`~na64stat.physics.setups.Setup` of the physics
   stage (beam ``"electron"`` / ``"muon"``, beam energy, target, missing-energy
   cut, published exposure, mode ``"invisible"`` / ``"visible"``), taken from
-  :data:`na64stat.physics.yields.SETUPS` (the physics stage owns those numbers);
+  :data:`na64stat.physics.setups.SETUPS` (the physics stage owns those numbers);
 * ``detector``: its readout (:class:`~na64stat.simulation.detectors.Detector`,
   whose ``trigger`` field says what the physics trigger looks at);
 * ``generation``: how events are generated (:class:`Generation`: the signal
@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from na64stat.core.errors import InputError
-from na64stat.physics.yields import SETUPS, Setup
+from na64stat.physics.setups import SETUPS, Setup
 from na64stat.simulation.detectors import Detector
 
 __all__ = [
@@ -92,7 +92,7 @@ class SimulationSetup:
 
     @property
     def physics(self) -> Setup:
-        """The physics record (:class:`~na64stat.physics.yields.Setup`)."""
+        """The physics record (:class:`~na64stat.physics.setups.Setup`)."""
         return self.detector.physics
 
     @property
