@@ -877,17 +877,20 @@ def combine(
     reference_coupling: float | None,
 ) -> None:
     """Combine several workspace folders (bkgonly.json + patchset.json) into one, in a common coupling."""
-    from na64stat.model.combine import combine_folders
+    from na64stat.model.combine import UnknownModifierError, combine_folders
     from na64stat.model.workspace import format_inspection
 
-    spec, patchset, written = combine_folders(
-        folders,
-        out_dir,
-        model,
-        _parse_masses(masses) if masses else None,
-        correlated,
-        reference_coupling=reference_coupling,
-    )
+    try:
+        spec, patchset, written = combine_folders(
+            folders,
+            out_dir,
+            model,
+            _parse_masses(masses) if masses else None,
+            correlated,
+            reference_coupling=reference_coupling,
+        )
+    except UnknownModifierError as exc:
+        raise InputError(f"--correlate: {exc}") from None
     click.echo(
         format_inspection(spec, f"combined workspace: {len(patchset['patches'])} signal patches")
     )
