@@ -550,7 +550,7 @@ def _check_correlated(experiments: Sequence[_Experiment], correlated: set[str]) 
     missing = sorted(correlated - found)
     if missing:
         raise UnknownModifierError(
-            f"correlated {', '.join(missing)}: no such modifier in any input; "
+            f"no such modifier in any input: {', '.join(missing)} (declared correlated); "
             f"modifiers are {', '.join(sorted(found))}"
         )
 
