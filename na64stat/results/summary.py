@@ -6,7 +6,7 @@ job) writes for now. Comparisons are ratios to curves shipped in
 
 Examples
 --------
->>> from na64stat.physics.yields import get_setup
+>>> from na64stat.physics.setups import get_setup
 >>> s = summarize(get_setup("na64e-invisible"), [0.01])
 >>> s.comparisons[0].reference
 'na64e_invisible_2019'
