@@ -35,7 +35,7 @@ DEFAULT_OUTPUT = "na64stat-output"
 class _LazyChoice(click.Choice):
     """A :class:`click.Choice` whose choices are computed on first use (the help of its verb, or parsing).
 
-    The setup names live in :mod:`na64stat.physics.yields`, which loads numpy and scipy; computing them
+    The setup names live in :mod:`na64stat.physics.setups`, which loads numpy and scipy; computing them
     only when a verb's option is used keeps ``na64stat --help`` fast.
     """
 

@@ -137,7 +137,8 @@ class Setup:
         the PRL 123 (2019) curve did not (it is smooth at 226-320 MeV, where
         the channel would show), so compare with that curve with ``False``.
     description, sources:
-        What the setup is and where each number comes from.
+        What the setup is and where each number comes from (the registry's
+        texts: ``resources/setups.json``).
     visible_runs:
         Visible mode: the runs of :data:`na64stat.physics.visible.VISIBLE_RUNS`
         whose yields the setup's signal uses (each run keeps its beam energy
