@@ -354,6 +354,24 @@ def _experiments(inputs: Sequence[tuple[Mapping[str, Any], Any]]) -> list[_Exper
     return experiments
 
 
+def _scale_absolute(mod: dict[str, Any], factors: float | Sequence[float]) -> None:
+    """Multiply, in place, the per-bin data of an absolute-yield modifier (staterror, shapesys,
+    histosys) by ``factors`` (one number, or one per bin); other modifiers are left alone."""
+    if mod.get("type") not in _ABSOLUTE or mod.get("data") is None:
+        return
+
+    def times(values: Sequence[Any]) -> list[float]:
+        if isinstance(factors, (int, float)):
+            return [float(v) * factors for v in values]
+        return [float(v) * f for v, f in zip(values, factors)]
+
+    if mod["type"] == "histosys":
+        for key in ("hi_data", "lo_data"):
+            mod["data"][key] = times(mod["data"][key])
+    else:
+        mod["data"] = times(mod["data"])
+
+
 def _rescaled(signal: _Signal, factor: float) -> _Signal:
     """``signal`` with its yields and absolute modifier data (staterror, shapesys, histosys) times ``factor``."""
     if factor == 1.0:
@@ -362,12 +380,7 @@ def _rescaled(signal: _Signal, factor: float) -> _Signal:
     for channel, (yields, modifiers) in signal.samples.items():
         mods = copy.deepcopy(modifiers)
         for mod in mods:
-            if mod.get("type") in _ABSOLUTE and mod.get("data") is not None:
-                if mod["type"] == "histosys":
-                    for key in ("hi_data", "lo_data"):
-                        mod["data"][key] = [float(v) * factor for v in mod["data"][key]]
-                else:
-                    mod["data"] = [float(v) * factor for v in mod["data"]]
+            _scale_absolute(mod, factor)
         samples[channel] = ([y * factor for y in yields], mods)
     return _Signal(signal.mass, samples)
 
@@ -393,12 +406,8 @@ def _renamed_modifiers(
                 f"correlated between experiments (only {', '.join(_SHAREABLE)})"
             )
         mod["name"] = _rename(mod["name"], exp, correlated)
-        if scale is not None and mod["type"] in _ABSOLUTE and mod.get("data") is not None:
-            if mod["type"] == "histosys":
-                for key in ("hi_data", "lo_data"):
-                    mod["data"][key] = [float(v) * f for v, f in zip(mod["data"][key], scale)]
-            else:
-                mod["data"] = [float(v) * f for v, f in zip(mod["data"], scale)]
+        if scale is not None:
+            _scale_absolute(mod, scale)
         out.append(mod)
     return out
 
