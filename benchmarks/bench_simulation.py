@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import uproot
 
+from na64stat.core.rootio import RootFileWriter, parse_compression
 from na64stat.simulation.detectors import digitize, reco_branch_types
 from na64stat.simulation.generate import simulate_data
 from na64stat.simulation.processes import BACKGROUNDS
-from na64stat.simulation.rootio import RootFileWriter, parse_compression
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_detector
 

@@ -15,12 +15,12 @@ visible-mode runs (na64stat.physics.visible.VISIBLE_RUNS) against PRL 120
 from __future__ import annotations
 
 from na64stat.physics.constants import ALPHA_EM
+from na64stat.physics.setups import get_setup
 from na64stat.physics.visible import VISIBLE_RUNS, excluded_epsilon_range
 from na64stat.physics.yields import (
     annihilation_events_per_alpha_x,
     background_free_reach,
     events_per_epsilon2,
-    get_setup,
 )
 
 MASSES_GEV = (0.100, 0.150, 0.200, 0.225, 0.250, 0.300, 0.400)

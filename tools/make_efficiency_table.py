@@ -2,7 +2,7 @@
 """Signal efficiency per setup, production channel and mass from na64stat's own simulation and selection.
 
 Writes ``na64stat/resources/signal_efficiency.json``, the table that
-:func:`na64stat.physics.yields.signal_efficiency` reads when a setup's
+:func:`na64stat.physics.efficiencies.signal_efficiency` reads when a setup's
 ``efficiency`` is ``None`` (the default). For every setup, channel and mass it
 
 1. generates ``--events`` weighted signal events of that channel alone with
@@ -37,7 +37,7 @@ dense near the cut, where the efficiency falls to ~1/2 as beam - E_R reaches
 the ECAL cut within the beam spread and ECAL resolution). The entry also
 records ``annihilation_window_gev``, the masses where the annihilation yield
 is non-zero (E_R + m_e = cut, E_R = beam energy), inside which
-:func:`~na64stat.physics.yields.signal_efficiency` holds the end points'
+:func:`~na64stat.physics.efficiencies.signal_efficiency` holds the end points'
 values constant. Every generated annihilation A' carries E_R + m_e above the
 cut (no migration in truth), so the generated sample is the physics yield's
 own sample and the annihilation efficiency is the selected weight fraction p
@@ -85,12 +85,11 @@ sys.path.insert(0, str(REPO_ROOT))
 from na64stat import __version__  # noqa: E402
 from na64stat.physics.annihilation import resonance_energy_gev, resonance_mass_gev  # noqa: E402
 from na64stat.physics.constants import M_E_GEV  # noqa: E402
+from na64stat.physics.setups import Setup, get_setup  # noqa: E402
 from na64stat.physics.yields import (  # noqa: E402
-    Setup,
     annihilation_events_per_alpha_x,
     events_per_e_mu2,
     events_per_epsilon2,
-    get_setup,
     invisible_alpha_x_per_coupling2,
 )
 from na64stat.selection.config import load_selection  # noqa: E402

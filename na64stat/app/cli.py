@@ -35,7 +35,7 @@ DEFAULT_OUTPUT = "na64stat-output"
 class _LazyChoice(click.Choice):
     """A :class:`click.Choice` whose choices are computed on first use (the help of its verb, or parsing).
 
-    The setup names live in :mod:`na64stat.physics.yields`, which loads numpy and scipy; computing them
+    The setup names live in :mod:`na64stat.physics.setups`, which loads numpy and scipy; computing them
     only when a verb's option is used keeps ``na64stat --help`` fast.
     """
 
@@ -58,14 +58,14 @@ class _LazyChoice(click.Choice):
 
 
 def _setup_names() -> list[str]:
-    from na64stat.physics.yields import SETUPS
+    from na64stat.physics.setups import SETUPS
 
     return sorted(SETUPS)
 
 
 def _invisible_setup_names() -> list[str]:
     """Setups with a missing-energy reach (``reach`` refuses the visible-mode ones)."""
-    from na64stat.physics.yields import SETUPS
+    from na64stat.physics.setups import SETUPS
 
     return sorted(name for name, setup in SETUPS.items() if setup.mode != "visible")
 
@@ -179,7 +179,7 @@ def log_level(verbose: int = 0, quiet: int = 0) -> int:
 @cli.command()
 def setups() -> None:
     """List the predefined experimental setups and their sources."""
-    from na64stat.physics.yields import SETUPS
+    from na64stat.physics.setups import SETUPS
 
     for setup in SETUPS.values():
         click.echo(
@@ -265,7 +265,7 @@ def reach(
     NA64e 2016-2018 limit; the (g-2)_mu band for NA64mu).
     """
     from na64stat.core.io import write_json_atomic
-    from na64stat.physics.yields import get_setup
+    from na64stat.physics.setups import get_setup
     from na64stat.results.summary import format_summary, summarize, summary_to_dict
 
     setup = get_setup(setup_name)
@@ -494,7 +494,7 @@ def simulate(
     compression: str,
 ) -> None:
     """Generate NA64-style events as ROOT files (weighted MC and/or real-style data)."""
-    from na64stat.physics.yields import get_setup
+    from na64stat.physics.setups import get_setup
     from na64stat.simulation.generate import (
         MAX_EVENTS,
         check_data_size,
@@ -877,17 +877,20 @@ def combine(
     reference_coupling: float | None,
 ) -> None:
     """Combine several workspace folders (bkgonly.json + patchset.json) into one, in a common coupling."""
-    from na64stat.model.combine import combine_folders
+    from na64stat.model.combine import UnknownModifierError, combine_folders
     from na64stat.model.workspace import format_inspection
 
-    spec, patchset, written = combine_folders(
-        folders,
-        out_dir,
-        model,
-        _parse_masses(masses) if masses else None,
-        correlated,
-        reference_coupling=reference_coupling,
-    )
+    try:
+        spec, patchset, written = combine_folders(
+            folders,
+            out_dir,
+            model,
+            _parse_masses(masses) if masses else None,
+            correlated,
+            reference_coupling=reference_coupling,
+        )
+    except UnknownModifierError as exc:
+        raise InputError(f"--correlate: {exc}") from None
     click.echo(
         format_inspection(spec, f"combined workspace: {len(patchset['patches'])} signal patches")
     )

@@ -44,7 +44,7 @@ from na64stat.inference.scan import ScanResult, ScanSettings, points_from_patchs
 from na64stat.model.workspace import BuiltWorkspace, WorkspaceDescription, build
 from na64stat.model.workspace_config import parse_workspace_config
 from na64stat.physics.annihilation import with_resonance_masses
-from na64stat.physics.yields import get_setup
+from na64stat.physics.setups import get_setup
 from na64stat.results.hepdata import write_hepdata
 from na64stat.results.limitfiles import COMBINE_LIMITS_NAME, write_combine_limits
 from na64stat.results.plotting import LimitCurve, Overlay, exclusion_plot
@@ -697,7 +697,8 @@ def explain(
     ``explanations`` (one paragraph each) and ``references``.
     """
     from na64stat.physics.constants import CL90_EVENTS
-    from na64stat.physics.yields import events_per_epsilon2, signal_efficiency
+    from na64stat.physics.efficiencies import signal_efficiency
+    from na64stat.physics.yields import events_per_epsilon2
 
     records = list(limits.limits.values())
     methods = sorted({r["method"] for r in records})

@@ -41,7 +41,8 @@ import numpy as np
 from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.core.references import load_curve
 from na64stat.physics.constants import CL90_EVENTS, M_E_GEV
-from na64stat.physics.yields import Setup, background_free_reach, get_setup
+from na64stat.physics.setups import Setup, get_setup
+from na64stat.physics.yields import background_free_reach
 from na64stat.results.summary import WITHOUT_ANNIHILATION
 
 __all__ = [

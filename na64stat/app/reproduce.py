@@ -6,7 +6,7 @@ writes as JSON next to the picture, so a figure can be checked without
 reading pixels. Projections are background-free 90% CL reaches
 (2.303 signal events, :func:`na64stat.physics.yields.background_free_reach`)
 with the setups' computed signal efficiency (simulated selection per mass,
-:func:`na64stat.physics.yields.signal_efficiency`); background free as in the
+:func:`na64stat.physics.efficiencies.signal_efficiency`); background free as in the
 seed ("assuming zero background").
 
 Implemented: Fig. 6 (eps^2: the published NA64e bound and the 5e12 / 1e13
@@ -41,14 +41,8 @@ from na64stat.physics.couplings import (
     g_explaining_delta_a,
     relic_target_y_full,
 )
-from na64stat.physics.yields import (
-    SETUPS,
-    UPPER_BOUND_NOTE,
-    Reach,
-    background_free_reach,
-    events_per_epsilon2,
-    get_setup,
-)
+from na64stat.physics.setups import SETUPS, UPPER_BOUND_NOTE, get_setup
+from na64stat.physics.yields import Reach, background_free_reach, events_per_epsilon2
 from na64stat.results.plotting import Overlay, curves_plot
 
 __all__ = [

@@ -48,7 +48,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,8 @@ from na64stat.model.workspace import (
     validate_patchset,
     validate_spec,
 )
-from na64stat.physics.yields import get_setup, invisible_alpha_x_per_coupling2
+from na64stat.physics.setups import get_setup
+from na64stat.physics.yields import invisible_alpha_x_per_coupling2
 
 __all__ = [
     "MODELS",
@@ -76,6 +77,7 @@ __all__ = [
     "poi_upper_bound",
     "combine_workspaces",
     "combine_folders",
+    "UnknownModifierError",
 ]
 
 #: Signal models a combination can be expressed in, and the name of their coupling.
@@ -108,6 +110,10 @@ def yield_conversion(source_model: str, target_model: str, beam: str, mass_gev: 
     return _per_coupling2(target_model, beam, mass_gev) / _per_coupling2(
         source_model, beam, mass_gev
     )
+
+
+class UnknownModifierError(InputError):
+    """A modifier declared correlated is in no input (the command line names its option)."""
 
 
 @dataclass
@@ -168,90 +174,202 @@ def _patchset_content(patchset: Any) -> Mapping[str, Any] | None:
     return None
 
 
-# long (62 lines): one check after another on one experiment's patches, each raising its own named error
-def _experiment(index: int, spec: Mapping[str, Any], patchset: Any, used: set[str]) -> _Experiment:
+# ---------------------------------------------------------------------------
+# read: one input's workspace and PatchSet, validated like every na64stat workspace
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One input as read: its validated spec and PatchSet content, and how errors name it."""
+
+    index: int
+    source: str
+    spec: dict[str, Any]
+    content: Mapping[str, Any]
+    metadata: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The experiment's name, safe as a prefix of channel and modifier names."""
+        return _safe(str(self.metadata.get("name", f"exp{self.index}")))
+
+
+def _read(index: int, spec: Mapping[str, Any], patchset: Any) -> _Input:
+    """Input ``index``: a copy of its spec and its PatchSet content, both validated."""
     content = _patchset_content(patchset)
     if not isinstance(content, Mapping):
         raise InputError(f"input {index}: the patchset must be a PatchSet JSON object")
     source = f"input {index} ({content.get('metadata', {}).get('name', '?')})"
-    spec = copy.deepcopy(dict(spec))
-    validate_spec(spec, f"{source}: background-only workspace")
-    validate_patchset(dict(content), spec, f"{source}: patchset")
-    meta = dict(content["metadata"])
-    name = _safe(str(meta.get("name", f"exp{index}")))
-    prefix = name
-    k = 2
-    while prefix in used:
+    own = copy.deepcopy(dict(spec))
+    validate_spec(own, f"{source}: background-only workspace")
+    validate_patchset(dict(content), own, f"{source}: patchset")
+    return _Input(index, source, own, content, dict(content["metadata"]))
+
+
+def _free_prefix(name: str, taken: Collection[str]) -> str:
+    """``name``, else ``name_2``, ``name_3``, ...: the first not in ``taken``.
+
+    >>> _free_prefix("na64e", ["na64e", "na64e_2"])
+    'na64e_3'
+    """
+    prefix, k = name, 2
+    while prefix in taken:
         prefix, k = f"{name}_{k}", k + 1
-    used.add(prefix)
-    measurements = spec.get("measurements", [])
+    return prefix
+
+
+# ---------------------------------------------------------------------------
+# check: every patch is one mass of one model and setup, and replaces the signal only
+
+
+@dataclass(frozen=True)
+class _Point:
+    """The signal point a patch declares: mass [GeV], model, reference coupling, setup."""
+
+    mass: float
+    model: str
+    reference: float
+    setup: str
+
+
+def _poi(read: _Input) -> str:
+    """The POI of the input's (first) measurement."""
+    measurements = read.spec.get("measurements", [])
     poi = measurements[0]["config"].get("poi") if measurements else None
     if not poi:
-        raise InputError(f"{source}: the measurement has no POI")
-    signals: list[tuple[_Signal, float]] = []
-    models, setups = set(), set()
-    background = {
+        raise InputError(f"{read.source}: the measurement has no POI")
+    return str(poi)
+
+
+def _point(patch_metadata: Mapping[str, Any], metadata: Mapping[str, Any], where: str) -> _Point:
+    """The point of one patch (its metadata, else the PatchSet's): one mass, a model, a reference, a setup."""
+    values = patch_metadata.get("values", [])
+    mass = patch_metadata.get("mass_gev", values[0] if len(values) == 1 else None)
+    if mass is None or len(values) != 1:
+        raise InputError(
+            f"{where}: combine needs one patch per mass (values [mass_gev]), got values "
+            f"{patch_metadata.get('values')} with labels {metadata.get('labels')}: a "
+            "coupling-dependent (visible-mode) PatchSet cannot be rescaled in the coupling"
+        )
+    model = patch_metadata.get("signal_model", metadata.get("model"))
+    ref = patch_metadata.get("reference_coupling", metadata.get("reference_coupling"))
+    setup = patch_metadata.get("setup", metadata.get("setup"))
+    if model not in MODELS or not isinstance(ref, (int, float)) or not ref > 0 or not setup:
+        raise InputError(
+            f"{where}: needs signal_model (one of {', '.join(MODELS)}), a positive "
+            f"reference_coupling and setup in its metadata; got {model!r}, {ref!r}, {setup!r}"
+        )
+    return _Point(float(mass), str(model), float(ref), str(setup))
+
+
+def _background(spec: Mapping[str, Any], poi: str) -> dict[str, list[Any]]:
+    """Per channel, the samples without the POI."""
+    return {
         c["name"]: [s for s in c["samples"] if not _poi_sample(s, poi)] for c in spec["channels"]
     }
-    for patch in content["patches"]:
-        pm = patch["metadata"]
-        where = f"{source}: patch {pm.get('name')!r}"
-        mass = pm.get("mass_gev", pm["values"][0] if len(pm.get("values", [])) == 1 else None)
-        if mass is None or len(pm.get("values", [])) != 1:
+
+
+def _signal_samples(
+    patched: Mapping[str, Any], poi: str, background: Mapping[str, list[Any]], where: str
+) -> dict[str, tuple[list[float], list[dict[str, Any]]]]:
+    """Per channel with signal, (yields, modifiers) of the patched spec's one POI sample."""
+    samples: dict[str, tuple[list[float], list[dict[str, Any]]]] = {}
+    for channel in patched["channels"]:
+        sig = [s for s in channel["samples"] if _poi_sample(s, poi)]
+        if [s for s in channel["samples"] if not _poi_sample(s, poi)] != background.get(
+            channel["name"]
+        ):
             raise InputError(
-                f"{where}: combine needs one patch per mass (values [mass_gev]), got values "
-                f"{pm.get('values')} with labels {meta.get('labels')}: a coupling-dependent "
-                "(visible-mode) PatchSet cannot be rescaled in the coupling"
+                f"{where}: the patch changes the background of channel {channel['name']!r}; "
+                "combine supports patches that replace the signal only"
             )
-        model = pm.get("signal_model", meta.get("model"))
-        ref = pm.get("reference_coupling", meta.get("reference_coupling"))
-        setup = pm.get("setup", meta.get("setup"))
-        if model not in MODELS or not isinstance(ref, (int, float)) or not ref > 0 or not setup:
+        if len(sig) > 1:
             raise InputError(
-                f"{where}: needs signal_model (one of {', '.join(MODELS)}), a positive "
-                f"reference_coupling and setup in its metadata; got {model!r}, {ref!r}, {setup!r}"
+                f"{where}: channel {channel['name']!r} has {len(sig)} samples with the POI; "
+                "combine supports one signal sample per channel"
             )
-        models.add(model)
-        setups.add(str(setup))
-        patched = jsonpatch.apply_patch(copy.deepcopy(spec), list(patch["patch"]))
-        samples: dict[str, tuple[list[float], list[dict[str, Any]]]] = {}
-        for channel in patched["channels"]:
-            sig = [s for s in channel["samples"] if _poi_sample(s, poi)]
-            rest = [s for s in channel["samples"] if not _poi_sample(s, poi)]
-            if rest != background.get(channel["name"]):
-                raise InputError(
-                    f"{where}: the patch changes the background of channel {channel['name']!r}; "
-                    "combine supports patches that replace the signal only"
-                )
-            if len(sig) > 1:
-                raise InputError(
-                    f"{where}: channel {channel['name']!r} has {len(sig)} samples with the POI; "
-                    "combine supports one signal sample per channel"
-                )
-            if sig:
-                samples[channel["name"]] = (
-                    [float(y) for y in sig[0]["data"]],
-                    copy.deepcopy(sig[0]["modifiers"]),
-                )
-        signals.append((_Signal(float(mass), samples), float(ref)))
+        if sig:
+            samples[channel["name"]] = (
+                [float(y) for y in sig[0]["data"]],
+                copy.deepcopy(sig[0]["modifiers"]),
+            )
+    return samples
+
+
+def _check_points(points: Sequence[_Point], source: str) -> None:
+    """One model and one setup, one patch per mass."""
+    models, setups = {p.model for p in points}, {p.setup for p in points}
     if len(models) != 1 or len(setups) != 1:
         raise InputError(
             f"{source}: patches mix signal models {sorted(models)} or setups {sorted(setups)}"
         )
-    masses = [s.mass for s, _ in signals]
-    if len(set(masses)) != len(masses):
+    if len({p.mass for p in points}) != len(points):
         raise InputError(
             f"{source}: several patches at the same mass; combine needs one patch per mass"
         )
-    signals.sort(key=lambda pair: pair[0].mass)
-    setup = setups.pop()
-    reference = signals[0][
-        1
+
+
+# ---------------------------------------------------------------------------
+# build: the experiment, its signals sorted by mass at one reference coupling
+
+
+def _experiment(read: _Input, prefix: str) -> _Experiment:
+    """Check every patch of one input and build its experiment under ``prefix``."""
+    poi = _poi(read)
+    background = _background(read.spec, poi)
+    points: list[tuple[_Point, _Signal]] = []
+    for patch in read.content["patches"]:
+        where = f"{read.source}: patch {patch['metadata'].get('name')!r}"
+        point = _point(patch["metadata"], read.metadata, where)
+        patched = jsonpatch.apply_patch(copy.deepcopy(read.spec), list(patch["patch"]))
+        samples = _signal_samples(patched, poi, background, where)
+        points.append((point, _Signal(point.mass, samples)))
+    _check_points([p for p, _ in points], read.source)
+    points.sort(key=lambda pair: pair[0].mass)
+    first = points[0][
+        0
     ]  # each patch's own reference coupling (normalised workspaces): all to this one
-    common = [_rescaled(signal, (reference / ref) ** 2) for signal, ref in signals]
+    signals = [_rescaled(signal, (first.reference / p.reference) ** 2) for p, signal in points]
     return _Experiment(
-        name, prefix, spec, poi, models.pop(), _beam(setup, source), setup, reference, common, meta
+        read.name,
+        prefix,
+        read.spec,
+        poi,
+        first.model,
+        _beam(first.setup, read.source),
+        first.setup,
+        first.reference,
+        signals,
+        read.metadata,
     )
+
+
+def _experiments(inputs: Sequence[tuple[Mapping[str, Any], Any]]) -> list[_Experiment]:
+    """Read, check and build every input in order, each under a prefix no earlier one has."""
+    experiments: list[_Experiment] = []
+    for index, (spec, patchset) in enumerate(inputs):
+        read = _read(index, spec, patchset)
+        prefix = _free_prefix(read.name, [e.prefix for e in experiments])
+        experiments.append(_experiment(read, prefix))
+    return experiments
+
+
+def _scale_absolute(mod: dict[str, Any], factors: float | Sequence[float]) -> None:
+    """Multiply, in place, the per-bin data of an absolute-yield modifier (staterror, shapesys,
+    histosys) by ``factors`` (one number, or one per bin); other modifiers are left alone."""
+    if mod.get("type") not in _ABSOLUTE or mod.get("data") is None:
+        return
+
+    def times(values: Sequence[Any]) -> list[float]:
+        if isinstance(factors, (int, float)):
+            return [float(v) * factors for v in values]
+        return [float(v) * f for v, f in zip(values, factors)]
+
+    if mod["type"] == "histosys":
+        for key in ("hi_data", "lo_data"):
+            mod["data"][key] = times(mod["data"][key])
+    else:
+        mod["data"] = times(mod["data"])
 
 
 def _rescaled(signal: _Signal, factor: float) -> _Signal:
@@ -262,12 +380,7 @@ def _rescaled(signal: _Signal, factor: float) -> _Signal:
     for channel, (yields, modifiers) in signal.samples.items():
         mods = copy.deepcopy(modifiers)
         for mod in mods:
-            if mod.get("type") in _ABSOLUTE and mod.get("data") is not None:
-                if mod["type"] == "histosys":
-                    for key in ("hi_data", "lo_data"):
-                        mod["data"][key] = [float(v) * factor for v in mod["data"][key]]
-                else:
-                    mod["data"] = [float(v) * factor for v in mod["data"]]
+            _scale_absolute(mod, factor)
         samples[channel] = ([y * factor for y in yields], mods)
     return _Signal(signal.mass, samples)
 
@@ -293,12 +406,8 @@ def _renamed_modifiers(
                 f"correlated between experiments (only {', '.join(_SHAREABLE)})"
             )
         mod["name"] = _rename(mod["name"], exp, correlated)
-        if scale is not None and mod["type"] in _ABSOLUTE and mod.get("data") is not None:
-            if mod["type"] == "histosys":
-                for key in ("hi_data", "lo_data"):
-                    mod["data"][key] = [float(v) * f for v, f in zip(mod["data"][key], scale)]
-            else:
-                mod["data"] = [float(v) * f for v, f in zip(mod["data"], scale)]
+        if scale is not None:
+            _scale_absolute(mod, scale)
         out.append(mod)
     return out
 
@@ -395,8 +504,7 @@ def combine_workspaces(
     if len(inputs) < 1:
         raise InputError("combine needs at least one workspace")
     correlated = set(correlated)
-    used: set[str] = set()
-    experiments = [_experiment(i, spec, ps, used) for i, (spec, ps) in enumerate(inputs)]
+    experiments = _experiments(inputs)
     _check_correlated(experiments, correlated)
     reference = _reference_coupling(experiments, model, reference_coupling)
     normalise = reference_coupling is None
@@ -450,8 +558,8 @@ def _check_correlated(experiments: Sequence[_Experiment], correlated: set[str]) 
     }
     missing = sorted(correlated - found)
     if missing:
-        raise InputError(
-            f"--correlate {', '.join(missing)}: no such modifier in any input; "
+        raise UnknownModifierError(
+            f"no such modifier in any input: {', '.join(missing)} (declared correlated); "
             f"modifiers are {', '.join(sorted(found))}"
         )
 
@@ -558,40 +666,39 @@ def _combined_patch(
     (background, observed) ``counts``, summed over all bins)."""
     from na64stat.model.builders import REFERENCE_SIGNAL_EVENTS
 
-    ops: list[dict[str, Any]] = []
-    with_signal, without, beams = [], [], set()
     found = [(exp, *_interpolate(exp, mass)) for exp in experiments]
+    signal_at = {
+        exp.prefix: (exp, nearest, yields) for exp, nearest, yields in found if nearest is not None
+    }
     factors = {
-        exp.prefix: yield_conversion(exp.model, model, exp.beam, mass)
+        prefix: yield_conversion(exp.model, model, exp.beam, mass)
         * (reference / exp.reference) ** 2
-        for exp, nearest, _ in found
-        if nearest is not None
+        for prefix, (exp, _, _) in signal_at.items()
     }
     total = sum(
-        sum(values) * factors[exp.prefix]
-        for exp, nearest, yields in found
-        if nearest is not None
+        sum(values) * factors[prefix]
+        for prefix, (_, _, yields) in signal_at.items()
         for values in yields.values()
     )
     if normalise and total > 0 and math.isfinite(total):
         new = float(f"{reference * math.sqrt(REFERENCE_SIGNAL_EVENTS / total):.2g}")
         factors = {k: f * (new / reference) ** 2 for k, f in factors.items()}
         reference = new
-    for exp, nearest, yields in found:
-        if nearest is None:
-            without.append(exp.prefix)
-            continue
-        with_signal.append(exp.prefix)
-        beams.add(exp.beam)
-        ops += [
-            _signal_op(exp, channel, values, factors[exp.prefix], nearest, placements, correlated)
-            for channel, values in yields.items()
-        ]
-    ops.sort(key=lambda op: int(op["path"].split("/")[2]))
+    with_signal = list(signal_at)
+    without = [exp.prefix for exp, nearest, _ in found if nearest is None]
+    beams = {exp.beam for exp, _, _ in signal_at.values()}
+    ops: list[dict[str, Any]] = []
+    for (prefix, channel), index in placements.items():  # in channel order: no sorting needed
+        if prefix in signal_at and channel in signal_at[prefix][2]:
+            exp, nearest, yields = signal_at[prefix]
+            ops.append(
+                _signal_op(
+                    exp, channel, yields[channel], factors[prefix], nearest, index, correlated
+                )
+            )
     bound = poi_upper_bound(sum(sum(op["value"]["data"]) for op in ops), *counts)
-    parameters = spec["measurements"][0]["config"][
-        "parameters"
-    ]  # never "mu": _merge_parameters drops the POIs
+    # never "mu": _merge_parameters drops the POIs
+    parameters = spec["measurements"][0]["config"]["parameters"]
     ops.append(
         {
             "op": "replace",
@@ -628,10 +735,11 @@ def _signal_op(
     values: Sequence[float],
     factor: float,
     nearest: _Signal,
-    placements: Mapping[tuple[str, str], int],
+    index: int,
     correlated: set[str],
 ) -> dict[str, Any]:
-    """The JSON-patch operation that puts one experiment's rescaled signal into its channel."""
+    """The JSON-patch operation that puts one experiment's rescaled signal into its channel
+    (``index``: the channel's place in the combined spec)."""
     base = nearest.samples.get(channel)
     scaled = [y * factor for y in values]
     ratio = (
@@ -647,7 +755,7 @@ def _signal_op(
     )
     return {
         "op": "replace",
-        "path": f"/channels/{placements[(exp.prefix, channel)]}/samples/0",
+        "path": f"/channels/{index}/samples/0",
         "value": {"name": "signal", "data": scaled, "modifiers": mods},
     }
 

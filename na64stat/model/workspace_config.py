@@ -33,7 +33,7 @@ background samples, and the signal points::
                                          # the measurement). Default: true for physics yields (masses),
                                          # false for from_selection (all at the simulated `coupling`)
       # efficiency: 0.6                  # physics yields only: a flat override; absent (default): the
-                                         # computed per-mass efficiency (na64stat.physics.yields.signal_efficiency)
+                                         # computed per-mass efficiency (na64stat.physics.efficiencies.signal_efficiency)
       efficiency_uncertainty: 0.1        # relative, a normsys on the signal
       exposure_uncertainty: 0.01         # relative, a lumi modifier on the signal
       masses: [0.001, 0.01, 0.1]         # physics yields: eq. (57) via na64stat.physics

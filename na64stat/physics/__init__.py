@@ -5,7 +5,9 @@ Pure functions, no I/O beyond the package's own data tables. Submodules:
 * :mod:`~na64stat.physics.constants` - constants and target materials;
 * :mod:`~na64stat.physics.production` - A'/Z' production cross sections (eqs. 21-26, 56);
 * :mod:`~na64stat.physics.shower` - shower track lengths for thick targets;
-* :mod:`~na64stat.physics.yields` - setups, signal yields and background-free reach (eq. 57);
+* :mod:`~na64stat.physics.setups` - the NA64 setups (beam, target, cut, exposure; sources);
+* :mod:`~na64stat.physics.efficiencies` - simulated signal efficiency per setup and mass;
+* :mod:`~na64stat.physics.yields` - signal yields and background-free reach (eq. 57);
 * :mod:`~na64stat.physics.decays` - widths and decay lengths (eqs. 8-10, 117-118);
 * :mod:`~na64stat.physics.couplings` - loop mixing, g-2, y, relic targets (eqs. 29-32, 54, 105-113);
 * :mod:`~na64stat.physics.longlived` - Appendix B probabilities (eqs. 123-131).
@@ -13,8 +15,19 @@ Pure functions, no I/O beyond the package's own data tables. Submodules:
 See the physics reference (docs/physics.rst) for every formula with its paper.
 """
 
-from na64stat.physics import constants, couplings, decays, longlived, production, shower, yields
-from na64stat.physics.yields import SETUPS, Reach, Setup, background_free_reach, get_setup
+from na64stat.physics import (
+    constants,
+    couplings,
+    decays,
+    efficiencies,
+    longlived,
+    production,
+    setups,
+    shower,
+    yields,
+)
+from na64stat.physics.setups import SETUPS, Setup, get_setup
+from na64stat.physics.yields import Reach, background_free_reach
 
 __all__ = [
     "constants",
@@ -23,6 +36,8 @@ __all__ = [
     "longlived",
     "production",
     "shower",
+    "setups",
+    "efficiencies",
     "yields",
     "SETUPS",
     "Setup",

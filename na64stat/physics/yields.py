@@ -20,19 +20,11 @@ Yields are linear in the coupling strength alpha_X (invisible decays), so the
 functions return events per unit alpha_X, per eps^2 or per g^2; a
 background-free 90% CL exclusion needs 2.303 events (-ln 0.1).
 
-Every number that is not physics is a field of :class:`Setup` with its
-source; nothing depends on the mass except through the physics and the
-signal efficiency.
-
-Signal efficiency: by default (``Setup.efficiency = None``) it is computed,
-:func:`signal_efficiency`: the project's own simulated selection efficiency
-per mass and production channel (``resources/signal_efficiency.json``, written
-by ``tools/make_efficiency_table.py`` from :mod:`na64stat.simulation` and the
-packaged ``selections/<setup>.yaml``; electron beams: one for bremsstrahlung,
-one for resonant annihilation, each applied to its own part of the yield)
-times the setup's mass-independent
-``efficiency_factors`` (detector / DAQ factors, each with its source). A float
-``efficiency`` is an explicit override (e.g. :data:`ASSUMED_SIGNAL_EFFICIENCY`).
+Every number that is not physics is a field of the setup
+(:class:`~na64stat.physics.setups.Setup`) with its source; nothing depends on
+the mass except through the physics and the signal efficiency
+(:func:`~na64stat.physics.efficiencies.signal_efficiency`, one per production
+channel).
 
 Br(Z' -> invisible) of the L_mu - L_tau Z' follows a named convention
 (``branching``: ``"physical"`` by default, or ``"darkcast"``;
@@ -42,32 +34,17 @@ Br(Z' -> invisible) of the L_mu - L_tau Z' follows a named convention
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from na64stat.core.errors import InputError, PhysicsError, ResourceError
-from na64stat.core.references import load_resource
-from na64stat.physics.analysis_factors import (
-    THESIS,
-    cutflow_cumulative,
-    cutflow_factor,
-    dimuon_reweighting_factor,
-)
+from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.annihilation import annihilation_events_per_pot
-from na64stat.physics.constants import (
-    ALPHA_EM,
-    CL90_EVENTS,
-    LEAD,
-    M_E_GEV,
-    M_MU_GEV,
-    TUNGSTEN,
-    Material,
-)
+from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, M_E_GEV
 from na64stat.physics.couplings import mixing_from_e_mu, y_from_epsilon2
 from na64stat.physics.decays import branching_zprime_invisible
+from na64stat.physics.efficiencies import signal_efficiency
 from na64stat.physics.etl import sigma_etl_pb as etl_table_sigma_pb
 from na64stat.physics.production import (
     sigma_etl_pb,
@@ -75,19 +52,10 @@ from na64stat.physics.production import (
     sigma_muon_iww_pb,
     x_shape_fraction,
 )
+from na64stat.physics.setups import Setup
 from na64stat.physics.shower import shower_track_length
-from na64stat.physics.visible import WCAL_X0, get_runs
 
 __all__ = [
-    "ASSUMED_SIGNAL_EFFICIENCY",
-    "UPPER_BOUND_NOTE",
-    "EfficiencyFactor",
-    "Production",
-    "signal_efficiency",
-    "simulated_efficiency_table",
-    "Setup",
-    "SETUPS",
-    "get_setup",
     "events_per_alpha_x",
     "invisible_alpha_x_per_coupling2",
     "events_per_epsilon2",
@@ -100,504 +68,6 @@ __all__ = [
 ]
 
 _PB_TO_CM2 = 1e-36
-
-#: The review whose equations the physics module implements (cited in the setups' sources).
-SEED_REVIEW: str = (
-    "S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for dark sector physics with NA64, "
-    "Phys. Part. Nucl. 51 (2020) 829, arXiv:2003.07257"
-)
-
-#: An example of an explicit, flat signal-efficiency override (trigger, particle
-#: ID, shower shape, veto and HCAL cuts, DAQ dead time together), e.g.
-#: ``setup.with_(efficiency=ASSUMED_SIGNAL_EFFICIENCY)``. An ASSUMPTION, not a
-#: published number, and NOT the default: setups compute their efficiency
-#: (:func:`signal_efficiency`). The visible mode, which has no simulated
-#: efficiency table, uses it explicitly.
-ASSUMED_SIGNAL_EFFICIENCY: float = 0.6
-
-#: What every output of a setup with ``upper_bound`` (:class:`Setup`) says about its prediction.
-UPPER_BOUND_NOTE: str = (
-    "an upper bound on the sensitivity, not a reproduction: the analysis's acceptance, trigger "
-    "and efficiency factors are in no citable source here and are not applied (none is fitted)"
-)
-
-#: Name of the NA64e invisible setup's cut-flow efficiency factor (:mod:`na64stat.physics.analysis_factors`).
-CUTFLOW_FACTOR_NAME: str = "calibration-run cut flow not in the simulated selection"
-
-#: Resource (``na64stat/resources/<name>.json``) with the simulated selection efficiency per setup and mass.
-EFFICIENCY_TABLE: str = "signal_efficiency"
-
-
-@dataclass(frozen=True)
-class EfficiencyFactor:
-    """A mass-independent efficiency factor (detector, trigger, DAQ) with its source.
-
-    >>> EfficiencyFactor("DAQ live time", 0.9, "a paper, sec. 2").value
-    0.9
-    """
-
-    name: str
-    value: float
-    source: str
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.value, (int, float)) and 0.0 < self.value <= 1.0):
-            raise InputError(
-                f"efficiency factor {self.name!r}: value must be in (0, 1], got {self.value!r}"
-            )
-
-
-#: Allowed ``Setup.cross_section`` values per beam (see :class:`Setup`).
-_CROSS_SECTIONS: dict[str, tuple[str, ...]] = {
-    "electron": ("etl", "etl-computed", "iww"),
-    "muon": ("etl", "ww", "iww"),
-}
-
-
-@dataclass(frozen=True)
-class Setup:
-    """An NA64-style missing-energy / missing-momentum setup.
-
-    Attributes
-    ----------
-    name : str
-        Identifier used on the command line.
-    beam : {"electron", "muon"}
-        ``"electron"`` (showering active target) or ``"muon"`` (thin-target
-        production along the whole target).
-    beam_energy_gev : float
-        Beam energy E0 [GeV].
-    target : Material
-        Target material (the active target's absorber).
-    target_length_x0 : float
-        Target thickness in radiation lengths of ``target``.
-    missing_energy_cut_gev : float
-        Minimum energy carried by the invisible boson [GeV]: E0 - E_ECAL cut for
-        NA64e, E0 - p_max(outgoing muon) for NA64mu.
-    exposure : float
-        Particles on target [EOT or MOT].
-    efficiency : float or None
-        ``None`` (default): computed per mass by :func:`signal_efficiency`
-        (simulated selection efficiency x ``efficiency_factors``). A float in
-        (0, 1]: an explicit, mass-independent override.
-    efficiency_factors : tuple of EfficiencyFactor
-        Mass-independent detector / DAQ factors the papers state, each with
-        its source; used only when ``efficiency`` is ``None``.
-    cross_section : {"etl", "etl-computed", "iww", "ww"}
-        Electron beams: ``"etl"`` (DMG4 IWW / K, Pb only), ``"etl-computed"``
-        (this project's exact-tree-level table, Pb or W,
-        :func:`na64stat.physics.etl.sigma_etl_pb`) or ``"iww"`` (DMG4's IWW
-        formula). Muon beams: ``"etl"`` (the computed ETL table; the default
-        of the NA64mu setup) or ``"ww"`` (Weizsacker-Williams,
-        :func:`~na64stat.physics.production.sigma_muon_iww_pb`; ``"iww"`` is
-        the same, kept for old configurations).
-    mode : {"invisible", "visible"}
-        ``"invisible"`` (the boson decays to invisible particles: missing
-        energy) or ``"visible"`` (A' -> e+ e- behind a dump: the decay
-        probability enters the signal yield).
-    positron_annihilation : bool
-        Electron beams: add resonant annihilation of shower positrons,
-        e+ e- -> A' (:mod:`na64stat.physics.annihilation`), to bremsstrahlung.
-        NA64 counts it since its 2016-2022 analysis (PRL 131 (2023) 161801);
-        the PRL 123 (2019) curve did not (it is smooth at 226-320 MeV, where
-        the channel would show), so compare with that curve with ``False``.
-    description, sources:
-        What the setup is and where each number comes from.
-    visible_runs:
-        Visible mode: the runs of :data:`na64stat.physics.visible.VISIBLE_RUNS`
-        whose yields the setup's signal uses (each run keeps its beam energy
-        and dump); empty for the invisible mode.
-    upper_bound:
-        True where no citable source gives the analysis's acceptance, trigger
-        and efficiency factors, so a prediction from this setup alone is an
-        upper bound on the sensitivity, not a reproduction of the published
-        result (:data:`UPPER_BOUND_NOTE`); every output that uses it says so
-        (reach, the physics summary, the (g-2)_mu statement, figure labels).
-        No factor is fitted to the published curve instead.
-    caveats:
-        Known limits of predictions made from this setup alone, measured
-        against the published results (``na64stat reproduce published``) and
-        not fixed here because the numbers that would fix them could not be
-        read in a citable source. Printed with every reach
-        (:func:`~na64stat.results.summary.format_summary`) and in the
-        published comparison: a result that may be wrong says so.
-    """
-
-    name: str
-    beam: Literal["electron", "muon"]
-    beam_energy_gev: float
-    target: Material
-    target_length_x0: float
-    missing_energy_cut_gev: float
-    exposure: float
-    efficiency: float | None = None
-    cross_section: Literal["etl", "etl-computed", "iww", "ww"] = "etl"
-    mode: Literal["invisible", "visible"] = "invisible"
-    description: str = ""
-    sources: tuple[str, ...] = field(default_factory=tuple)
-    efficiency_factors: tuple[EfficiencyFactor, ...] = field(default_factory=tuple)
-    positron_annihilation: bool = True
-    visible_runs: tuple[str, ...] = field(default_factory=tuple)
-    caveats: tuple[str, ...] = field(default_factory=tuple)
-    upper_bound: bool = False
-
-    def __post_init__(self) -> None:
-        if self.beam not in ("electron", "muon"):
-            raise InputError(
-                f"setup {self.name!r}: beam must be 'electron' or 'muon', got {self.beam!r}"
-            )
-        if not 0.0 < self.missing_energy_cut_gev < self.beam_energy_gev:
-            raise InputError(
-                f"setup {self.name!r}: missing-energy cut {self.missing_energy_cut_gev} GeV "
-                f"must lie between 0 and the beam energy {self.beam_energy_gev} GeV"
-            )
-        if self.efficiency is not None and not (
-            isinstance(self.efficiency, (int, float)) and 0.0 < self.efficiency <= 1.0
-        ):
-            raise InputError(
-                f"setup {self.name!r}: efficiency must be in (0, 1] or None (computed), "
-                f"got {self.efficiency}"
-            )
-        if not self.exposure > 0.0:
-            raise InputError(f"setup {self.name!r}: exposure must be positive, got {self.exposure}")
-        if not self.target_length_x0 > 0.0:
-            raise InputError(
-                f"setup {self.name!r}: target length must be positive, got {self.target_length_x0} X0"
-            )
-        if self.cross_section not in _CROSS_SECTIONS[self.beam]:
-            raise InputError(
-                f"setup {self.name!r}: cross_section for a {self.beam} beam must be one of "
-                f"{', '.join(_CROSS_SECTIONS[self.beam])}, got {self.cross_section!r}"
-            )
-        if self.mode not in ("invisible", "visible"):
-            raise InputError(
-                f"setup {self.name!r}: mode must be 'invisible' or 'visible', got {self.mode!r}"
-            )
-        if (self.mode == "visible") != bool(self.visible_runs):
-            raise InputError(
-                f"setup {self.name!r}: a visible-mode setup names its visible_runs and an invisible "
-                f"one none, got mode {self.mode!r} with visible_runs {self.visible_runs!r}"
-            )
-        try:
-            get_runs(self.visible_runs)
-        except PhysicsError as exc:
-            raise InputError(f"setup {self.name!r}: {exc}") from None
-
-    @property
-    def exposure_unit(self) -> str:
-        """``"EOT"`` (electrons on target) or ``"MOT"`` (muons on target)."""
-        return "EOT" if self.beam == "electron" else "MOT"
-
-    @property
-    def lepton_mass_gev(self) -> float:
-        """Mass of the beam lepton [GeV]."""
-        return M_E_GEV if self.beam == "electron" else M_MU_GEV
-
-    def with_(self, **changes: Any) -> Setup:
-        """A copy with some fields changed, e.g. ``setup.with_(exposure=5e12)``."""
-        return replace(self, **changes)
-
-
-#: Where a computed efficiency comes from (the setups' sources cite it).
-EFFICIENCY_SOURCE: str = (
-    "efficiency: computed per mass (signal_efficiency): na64stat's simulated selection "
-    "efficiency, resources/signal_efficiency.json from tools/make_efficiency_table.py "
-    "(seeded signal MC through the packaged selection; MC error in the table)"
-)
-
-
-SETUPS: dict[str, Setup] = {
-    s.name: s
-    for s in (
-        Setup(
-            name="na64e-invisible",
-            beam="electron",
-            beam_energy_gev=100.0,
-            target=LEAD,
-            target_length_x0=40.0,
-            missing_energy_cut_gev=50.0,
-            exposure=2.84e11,
-            description="NA64e invisible mode 2016-2018: 100 GeV e-, Pb/Sc ECAL active target, "
-            "signal box E_ECAL < 50 GeV and no HCAL activity",
-            sources=(
-                f"{SEED_REVIEW}, sec. 4.1: ECAL ~40 X0 Pb/Sc shashlik; eq. (57)",
-                "NA64, Phys. Rev. Lett. 123 (2019) 121801, arXiv:1906.00176: 2.84e11 EOT, signal box E_ECAL < 50 GeV",
-                EFFICIENCY_SOURCE,
-                f"efficiency factors: {CUTFLOW_FACTOR_NAME} ({cutflow_factor():.3f}: the data cut flow of the "
-                f"2018 electron calibration run 4009, cumulative {cutflow_cumulative():.2f} of EOT, less the "
-                f"shower-shape chi2 the simulated selection applies itself; per factor "
-                f"na64stat.physics.analysis_factors.CALIBRATION_CUTFLOW_4009) and the dimuon reweighting "
-                f"({dimuon_reweighting_factor()}: the signal yield lowered by 5-10%): {THESIS}, appendixF.tex and "
-                f"chapter3.tex (medium confidence that the calibration run's cuts are PRL 123's); applied to every "
-                f"NA64e invisible exposure (2016-2022), an assumption for the years other than 2018",
-            ),
-            efficiency_factors=(
-                EfficiencyFactor(
-                    CUTFLOW_FACTOR_NAME,
-                    cutflow_factor(),
-                    f"{THESIS}: thesis/appendices/appendixF.tex, 'Data cut efficiencies for "
-                    f"calibration run 4009' (na64stat.physics.analysis_factors)",
-                ),
-                EfficiencyFactor(
-                    "dimuon data/MC reweighting",
-                    dimuon_reweighting_factor(),
-                    f"{THESIS}: thesis/chapters/chapter3.tex, 'The signal yield is reduced by "
-                    f"5%-10% after these corrections are applied' (middle of the range)",
-                ),
-            ),
-            caveats=(
-                "with the thesis's calibration-run cut flow and dimuon reweighting applied (efficiency_factors), "
-                "1.28, 1.21, 1.05 and 0.86 of PRL 123's epsilon at 1, 10, 100 and 1000 MeV (within 30%: na64stat "
-                "reproduce published); those factors were measured in one 2018 calibration run (medium confidence "
-                "that they are PRL 123's) and are applied to every year, so against the 2016 results the "
-                "prediction is weaker than published (up to 1.42 of PRD 97's and 1.64 of PRL 118's epsilon)",
-                "at 226-320 MeV the reach includes resonant e+ e- -> A' (positron_annihilation), which PRL 123 "
-                "did not count: reach and reproduce published compare with that curve without it (like for "
-                "like); with it the ratio would be about 0.22 at 226-250 MeV",
-            ),
-        ),
-        Setup(
-            name="na64mu-invisible",
-            beam="muon",
-            beam_energy_gev=160.0,
-            target=LEAD,
-            target_length_x0=40.0,
-            missing_energy_cut_gev=80.0,
-            exposure=1.98e10,
-            cross_section="etl",
-            description="NA64mu 2022: 160 GeV mu+, Pb active target, outgoing muon p < 80 GeV/c, "
-            "no activity in the downstream calorimeters",
-            sources=(
-                "NA64, Phys. Rev. Lett. 132 (2024) 211803, arXiv:2401.01708 (abstract): muons of 160 GeV/c from "
-                "the CERN SPS M2 beam line on an active target, (1.98 +- 0.02)e10 MOT, signal = a single scattered "
-                "muon with p < 80 GeV/c and no activity in the downstream calorimeters, no event observed",
-                "NA64, arXiv:2409.10128 (abstract): the full 2022 sample, 160 GeV muons, the scattered muon with "
-                "less than about half of the beam energy",
-                f"target: the active target ECAL (Pb/Sc shashlik) as 40 X0 of Pb. ASSUMPTION: the seed gives "
-                f"~40 X0 for the NA64 shashlik ECAL (sec. 4.1) and 'L^mu ~ 40 X0' for the NA64mu active Pb target "
-                f"(eq. 57) ({SEED_REVIEW}); the papers' abstracts do not give the X0 count of the 2022 target. "
-                f"Pb/Sc is counted as Pb: Pb dominates the radiation length",
-                "beam momentum spread: not found in a readable source; the simulation uses 1% rms (a choice of "
-                "na64stat.simulation, Detector.beam_energy_spread), which only smears the selection",
-                "scattered-muon acceptance and trigger: the simulation's online p_out < 100 GeV/c trigger, one "
-                "MS2 track (99% tracking efficiency), veto and ECAL-MIP cuts (selections/na64mu-invisible.yaml, "
-                "choices); the papers' MS2 angular acceptance and trigger efficiencies are not in their abstracts "
-                "and are not applied",
-                "cross section: exact tree level (ETL), computed in na64stat.physics.etl (numerical 2 -> 3 "
-                "integration, elastic form factor; resources/etl_cross_sections.json); the WW of "
-                "na64stat.physics.production is 1.23-1.8x higher at x > 0.5 (cross_section='ww')",
-                EFFICIENCY_SOURCE,
-                "efficiency factors: none applied. ASSUMPTION: the abstracts of PRL 132 and arXiv:2409.10128 "
-                "do not give their mass-independent detector / DAQ factors",
-            ),
-            caveats=(
-                "an upper bound on the sensitivity, not a reproduction: predicted from this setup alone the reach "
-                "is 3-4x stronger in the coupling (about 10x the signal events) than NA64's published 2022 result "
-                "across 1 MeV - 1 GeV, nearly the same factor at every mass (0.25-0.34 of the invisible dark "
-                "photon's epsilon as compiled for the ESPP 2026 briefing, ESPP2026-PPG/Quasi-elastic-DM "
-                "data/Constraints_BC2_NA64mu2022.csv, not shipped); so its (g-2)_mu overlap ('all of the band') "
-                "is what the setup could reach at best and contradicts the paper's abstract ('part of'). The "
-                "papers' MS2 acceptance, trigger and DAQ efficiencies could not be read in a citable source and "
-                "are not applied; no factor is fitted",
-            ),
-            upper_bound=True,
-        ),
-        Setup(
-            name="na64e-visible",
-            efficiency=ASSUMED_SIGNAL_EFFICIENCY,
-            beam="electron",
-            beam_energy_gev=100.0,
-            target=TUNGSTEN,
-            target_length_x0=WCAL_X0,
-            missing_energy_cut_gev=50.0,
-            exposure=8.4e10,
-            cross_section="etl-computed",
-            mode="visible",
-            visible_runs=("2017", "2018"),
-            description="NA64e visible-mode W/Sc dump (WCAL, 30 X0 in 17.5 cm), the 2017 run's beam and dump "
-            "(na64stat.physics.visible.VISIBLE_RUNS['2017']) for the simulation; production only, the decay "
-            "probability is applied by the visible-mode analysis. Yields of the 2017 + 2018 runs: "
-            "na64stat.physics.visible",
-            sources=(
-                "NA64, Phys. Rev. D 101 (2020) 071101, arXiv:1912.11389: W (Z = 74, A = 183.84, rho = 19.3 g/cm^3, "
-                "X0 = 0.3504 cm), 8.4e10 EOT (2017 and 2018)",
-                f"WCAL: 35 layers of 3 mm W + 2 mm scintillator, ~30 X0 in 17.5 cm; W2 behind it; 2018: a 3.1 m "
-                f"decay tube with S4 after it: {THESIS}, chapter2.tex, appendixF.tex, chapter5.tex "
-                f"(na64stat.physics.visible VISIBLE_RUNS); the shower's X0 are W's",
-                "cross section: exact tree level on W, computed (na64stat.physics.etl; DMG4 tabulates K for Pb "
-                "only); the simulation samples x from the ETL table (16 x cuts up to 0.995), while "
-                "na64stat.physics.visible keeps eq. (22)'s x shape normalised to the ETL total (DMG4's recipe, "
-                "resolving x -> 1): the two agree to 2-3% in the decay-volume events, 8% at the upper edge",
-                "efficiency: the explicit override ASSUMED_SIGNAL_EFFICIENCY (0.6), an assumption: no simulated "
-                "visible-mode efficiency table",
-            ),
-            caveats=(
-                "the WCAL is the thesis's W / scintillator sandwich and 2018's decay volume its 3.1 m tube, but "
-                "2017's decay volume is darkcast's (4 x the shielding; no source here gives it) and the efficiency "
-                "0.6 an assumption: against the X17 ranges the abstracts state (16.7 MeV) the epsilon edges come "
-                "out 0.75 and 1.24 of PRD 101's and 0.97 and 1.60 of PRL 120's; against the shipped digitized "
-                "curves, reproduce published prints 0.83 and 1.29 (PRD 101) and 1.03 and 2.04 (PRL 120) at 10 MeV",
-            ),
-        ),
-    )
-}
-
-
-def get_setup(name: str) -> Setup:
-    """Return a predefined setup by name.
-
-    >>> get_setup("na64e-invisible").beam_energy_gev
-    100.0
-    """
-    try:
-        return SETUPS[name]
-    except KeyError:
-        raise InputError(f"unknown setup {name!r}; known: {', '.join(SETUPS)}") from None
-
-
-#: Signal production channels with their own simulated efficiency (:func:`signal_efficiency`):
-#: ``"bremsstrahlung"`` (the table's ``rows``; for muon beams the whole signal) and
-#: ``"annihilation"`` (resonant e+ e- -> A', electron beams; the table's ``annihilation_rows``).
-Production = Literal["bremsstrahlung", "annihilation"]
-
-#: Key of each channel's rows in a setup's entry of ``resources/signal_efficiency.json``.
-_EFFICIENCY_ROWS: dict[str, str] = {"bremsstrahlung": "rows", "annihilation": "annihilation_rows"}
-
-
-def _check_production(production: str) -> None:
-    """An InputError unless ``production`` names a channel of the efficiency table (:data:`_EFFICIENCY_ROWS`)."""
-    if production not in _EFFICIENCY_ROWS:
-        raise InputError(
-            f"unknown signal production {production!r} (known: {', '.join(_EFFICIENCY_ROWS)})"
-        )
-
-
-def _efficiency_entry(
-    setup_name: str, production: str
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(the setup's entry, the rows of ``production``) of the efficiency table, or a ResourceError naming them."""
-    _check_production(production)
-    table = load_resource(EFFICIENCY_TABLE)
-    key = _EFFICIENCY_ROWS[production]
-    try:
-        entry = table["setups"][setup_name]
-        rows = entry[key]
-    except KeyError:
-        raise ResourceError(
-            f"resources/{EFFICIENCY_TABLE}.json has no {production} efficiency table ({key!r}) for "
-            f"setup {setup_name!r} (it has {', '.join(table.get('setups', {}))}); give the setup an "
-            f"explicit efficiency or rerun tools/make_efficiency_table.py"
-        ) from None
-    return entry, rows
-
-
-def simulated_efficiency_table(
-    setup_name: str,
-    production: Production = "bremsstrahlung",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mass [GeV], efficiency, MC error) of a setup's simulated selection efficiency (``resources/signal_efficiency.json``).
-
-    ``production``: ``"bremsstrahlung"`` (default; the table's ``rows``, the
-    only rows of tables written before the channels were split, and the whole
-    signal of muon beams) or ``"annihilation"`` (``annihilation_rows``: signal
-    generated by resonant e+ e- -> A' alone, electron setups, only at masses
-    whose A' energy E_R = m^2 / 2 m_e lies between the missing-energy cut and
-    the beam energy). Masses ascending.
-
-    >>> m, eff, err = simulated_efficiency_table("na64e-invisible")
-    >>> bool(m[0] <= 0.001 and m[-1] >= 1.0 and np.all((eff > 0) & (eff <= 1)) and np.all(err < 0.01))
-    True
-    >>> m, eff, err = simulated_efficiency_table("na64e-invisible", "annihilation")
-    >>> bool(0.226 < m[0] < m[-1] < 0.320 and np.all((eff > 0) & (eff <= 1)))
-    True
-    """
-    _, rows = _efficiency_entry(setup_name, production)
-    mass = np.array([r["mass_gev"] for r in rows], dtype=float)
-    order = np.argsort(mass)
-    return (
-        mass[order],
-        np.array([r["efficiency"] for r in rows], dtype=float)[order],
-        np.array([r["mc_error"] for r in rows], dtype=float)[order],
-    )
-
-
-def signal_efficiency(
-    setup: Setup, masses_gev: ArrayLike, production: Production = "bremsstrahlung"
-) -> np.ndarray:
-    """Overall signal efficiency of ``setup`` at each mass, for one production channel.
-
-    ``setup.efficiency`` if it is a number (an explicit override, the same for
-    both channels); otherwise the simulated selection efficiency of the setup
-    for ``production`` (interpolated linearly in log mass between the table's
-    points, :func:`simulated_efficiency_table`) times the product of
-    ``setup.efficiency_factors``. The table belongs to the setup's name, i.e.
-    to its simulated beam energy and cuts; a setup changed with
-    :meth:`Setup.with_` keeps that table.
-
-    ``production="bremsstrahlung"`` (default) is what the bremsstrahlung yield
-    (and every muon-beam yield) is multiplied by; ``"annihilation"`` what
-    :func:`annihilation_events_per_alpha_x` is multiplied by: the A' of
-    resonant annihilation carries the fixed energy E_R, not a bremsstrahlung
-    spectrum, so its selection efficiency is its own. Annihilation rows exist
-    only inside the window where that yield is non-zero; the table records
-    the window's masses (``annihilation_window_gev``: E_R + m_e at the cut, E_R
-    at the beam energy). FALLBACK, documented: a mass inside that window but
-    beyond the first or last simulated point (NA64e: E_R + m_e less than
-    0.01 GeV above the cut, m < 226.08 MeV; or E_R between 98 GeV and the
-    beam energy, m > 316.5 MeV, where the positron spectrum falls to 0)
-    takes the nearest point's efficiency (constant extrapolation; above
-    E_R = 98 GeV that is likely optimistic, since the ECAL keeps under 2 GeV
-    and the preshower cut bites more, but annihilation is only 2-14% of the
-    yield at 316-320 MeV); a mass
-    outside the window (e.g. a setup whose cut was lowered with
-    :meth:`Setup.with_`) and any mass outside the bremsstrahlung table raise
-    a :class:`PhysicsError`. Caveat: the annihilation yield cuts E_R + m_e
-    sharply at the missing-energy cut, while the simulated beam spread (1%)
-    and ECAL resolution smear the ECAL energy beam - E_R across the box edge:
-    the efficiency falls to ~1/2 at the edge (0.49 at E_R = 50.01 GeV) and
-    the mirror-image events just below the window (yield 0) are not counted.
-
-    >>> e = signal_efficiency(get_setup("na64e-invisible").with_(efficiency_factors=()), [0.001, 1.0])
-    >>> bool(0.5 < e[1] < e[0] <= 1.0)   # the simulated selection alone
-    True
-    >>> f = signal_efficiency(get_setup("na64e-invisible"), [0.001])   # times the thesis's factors (0.464)
-    >>> round(float(f[0] / e[0]), 3)
-    0.464
-    >>> float(signal_efficiency(get_setup("na64e-invisible").with_(efficiency=0.6), 0.01)[0])
-    0.6
-    >>> a = signal_efficiency(get_setup("na64e-invisible").with_(efficiency_factors=()), [0.25, 0.3], "annihilation")
-    >>> bool(np.all((a > 0.5) & (a <= 1.0)))
-    True
-    """
-    masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
-    _check_production(production)
-    if production == "annihilation" and setup.beam != "electron":
-        raise InputError(
-            f"setup {setup.name!r}: resonant annihilation (e+ e- -> A') needs an electron beam, "
-            f"not a {setup.beam} beam"
-        )
-    if setup.efficiency is not None:
-        return np.full(masses.shape, float(setup.efficiency))
-    mass, eff, _ = simulated_efficiency_table(setup.name, production)
-    low, high = mass[0], mass[-1]
-    if production == "annihilation":  # constant up to the window's edges (docstring: the fallback)
-        window = _efficiency_entry(setup.name, production)[0].get(
-            "annihilation_window_gev", (low, high)
-        )
-        low, high = min(low, float(window[0])), max(high, float(window[1]))
-    outside = (masses < low * (1 - 1e-9)) | (masses > high * (1 + 1e-9))
-    if np.any(outside):
-        raise PhysicsError(
-            f"setup {setup.name!r}: mass {masses[outside][0]:g} GeV is outside the simulated "
-            f"{production} efficiency table ({low:g} - {high:g} GeV, "
-            f"resources/{EFFICIENCY_TABLE}.json); give an explicit efficiency"
-        )
-    factor = (
-        float(np.prod([f.value for f in setup.efficiency_factors]))
-        if setup.efficiency_factors
-        else 1.0
-    )
-    return np.interp(np.log(masses), np.log(mass), eff) * factor
 
 
 def _electron_sigma_pb(setup: Setup, mass_gev: float, energy_gev: np.ndarray) -> np.ndarray:
@@ -639,6 +109,7 @@ def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectru
     for an electron setup (:func:`annihilation_events_per_alpha_x` is the
     rest); the event generator samples the radiating electron's energy from it.
 
+    >>> from na64stat.physics.setups import get_setup
     >>> s = electron_emission_spectrum(get_setup("na64e-invisible"), 0.01)
     >>> bool(abs(s.events_per_alpha_x.sum() / events_per_alpha_x(get_setup("na64e-invisible"), 0.01)[0] - 1) < 1e-12)
     True
@@ -694,6 +165,7 @@ def annihilation_events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.n
     has ``signal_efficiency(setup, m)``; an explicit ``setup.efficiency``
     applies to both).
 
+    >>> from na64stat.physics.setups import get_setup
     >>> s = get_setup("na64e-invisible")
     >>> a = annihilation_events_per_alpha_x(s, [0.1, 0.25, 0.4])
     >>> bool(a[0] == 0 and a[1] > 0 and a[2] == 0)
@@ -734,6 +206,7 @@ def events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     (:func:`signal_efficiency`). Returns 0 where the mass cannot be produced
     above the cut.
 
+    >>> from na64stat.physics.setups import get_setup
     >>> n = events_per_alpha_x(get_setup("na64e-invisible"), [0.001, 0.1])
     >>> bool(n[0] > n[1] > 0)
     True
@@ -764,7 +237,7 @@ def events_per_epsilon2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     """Expected events per eps^2 for a dark photon decaying invisibly (Br = 1).
 
     alpha_X = alpha eps^2 for both electron and muon beams (the A' couples to
-    every charged lepton with eps e; seed section 5.2), so this is
+    every charged lepton with eps e; NA64 review sec. 5.2), so this is
     :func:`events_per_alpha_x` times alpha.
 
     Parameters
@@ -783,6 +256,7 @@ def events_per_epsilon2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
 
     Examples
     --------
+    >>> from na64stat.physics.setups import get_setup
     >>> n = events_per_epsilon2(get_setup("na64e-invisible"), [0.01, 0.1])
     >>> bool(n[0] > n[1] > 0)  # fewer A' at higher mass
     True
@@ -796,7 +270,7 @@ def invisible_alpha_x_per_coupling2(
     model: str, beam: str, masses_gev: ArrayLike, branching: str = "physical"
 ) -> np.ndarray:
     """alpha_X x Br(invisible) per coupling^2: what turns events per alpha_X into invisible events per
-    eps^2 (``"dark_photon"``: alpha, Br = 1, both beams; seed section 5.2) or per e_mu^2
+    eps^2 (``"dark_photon"``: alpha, Br = 1, both beams; NA64 review sec. 5.2) or per e_mu^2
     (``"lmutau"``: muon beams 1 / 4 pi, electron beams alpha x the on-shell loop mixing of eq. (54)
     squared; times Br(Z' -> invisible) under the ``branching`` convention, ``"physical"`` or ``"darkcast"``).
 
@@ -915,6 +389,7 @@ def background_free_reach(
 
     Examples
     --------
+    >>> from na64stat.physics.setups import get_setup
     >>> r = background_free_reach(get_setup("na64e-invisible"), [0.01])
     >>> 1e-6 < float(r.epsilon[0]) < 1e-4
     True

@@ -275,7 +275,7 @@ def _beam(setup: str | None) -> tuple[str, str, float, str] | None:
     predefined setup (None for no or an unknown setup)."""
     if not setup:
         return None
-    from na64stat.physics.yields import SETUPS
+    from na64stat.physics.setups import SETUPS
 
     if setup not in SETUPS:
         return None

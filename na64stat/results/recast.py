@@ -45,7 +45,7 @@ from na64stat.physics.couplings import (
 )
 from na64stat.physics.decays import branching_zprime_invisible, check_branching_convention
 from na64stat.physics.longlived import epsilon2_limit_correction
-from na64stat.physics.yields import get_setup
+from na64stat.physics.setups import get_setup
 
 __all__ = [
     "DM_MODELS",

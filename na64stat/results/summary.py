@@ -6,7 +6,7 @@ job) writes for now. Comparisons are ratios to curves shipped in
 
 Examples
 --------
->>> from na64stat.physics.yields import get_setup
+>>> from na64stat.physics.setups import get_setup
 >>> s = summarize(get_setup("na64e-invisible"), [0.01])
 >>> s.comparisons[0].reference
 'na64e_invisible_2019'
@@ -23,13 +23,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from na64stat.core.references import load_curve
-from na64stat.physics.yields import (
-    UPPER_BOUND_NOTE,
-    Reach,
-    Setup,
-    background_free_reach,
-    signal_efficiency,
-)
+from na64stat.physics.efficiencies import signal_efficiency
+from na64stat.physics.setups import UPPER_BOUND_NOTE, Setup
+from na64stat.physics.yields import Reach, background_free_reach
 
 __all__ = [
     "DEFAULT_MASSES_GEV",
@@ -141,7 +137,7 @@ def gm2_band_overlap(
     [0, 1]. The statement says at which of the given masses the whole band,
     part of it, or none is excluded (never more than the numbers show).
     ``upper_bound``: the limit is a prediction that is only an upper bound
-    on the sensitivity (:attr:`~na64stat.physics.yields.Setup.upper_bound`);
+    on the sensitivity (:attr:`~na64stat.physics.setups.Setup.upper_bound`);
     the statement then says "could exclude at most" and why.
 
     >>> o = gm2_band_overlap([0.01, 0.1], [1e-3, 1e-5])

@@ -27,8 +27,8 @@ from na64stat import __version__
 from na64stat.core.errors import InputError
 from na64stat.core.io import OutputSet
 from na64stat.core.loaders import load_json
+from na64stat.core.rootio import write_root_objects
 from na64stat.selection.records import Counts, SampleResult, SelectionRun
-from na64stat.simulation.rootio import write_root_objects
 
 __all__ = [
     "summary",

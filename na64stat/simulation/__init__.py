@@ -4,12 +4,15 @@
 setup, its detector and the generation choices), ``detectors`` (readout,
 resolutions, trigger), ``processes`` (signal and
 backgrounds with their rates), ``sampling`` (importance-weighted draws),
-``writer`` (chunked, atomic, reproducible uproot output) and ``generate``
-(the drivers :func:`simulate_mc` and :func:`simulate_data`).
+``signal_yields`` (a setup's expected signal events, for workspaces) and
+``generate`` (the drivers :func:`simulate_mc` and :func:`simulate_data`). The
+files are written with :mod:`na64stat.core.rootio` (chunked, atomic,
+reproducible uproot output); :func:`read_metadata` reads their metadata back.
 """
 
 from __future__ import annotations
 
+from na64stat.core.rootio import read_metadata
 from na64stat.simulation.detectors import Detector
 from na64stat.simulation.generate import (
     DataSettings,
@@ -25,7 +28,6 @@ from na64stat.simulation.processes import (
     get_process,
     signal_process,
 )
-from na64stat.simulation.rootio import read_metadata
 from na64stat.simulation.setups import (
     SIMULATION_SETUPS,
     Generation,

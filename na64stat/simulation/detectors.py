@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import erf
 
 from na64stat.core.errors import InputError
-from na64stat.physics.yields import Setup
+from na64stat.physics.setups import Setup
 
 __all__ = [
     "Detector",
@@ -60,7 +60,7 @@ class Detector:
     Attributes
     ----------
     physics:
-        The physics setup (:data:`na64stat.physics.yields.SETUPS`): its name,
+        The physics setup (:data:`na64stat.physics.setups.SETUPS`): its name,
         beam (``"electron"`` or ``"muon"``), nominal beam energy [GeV] and mode
         are the detector's :attr:`setup`, :attr:`beam`, :attr:`beam_energy_gev`.
     trigger:

@@ -29,6 +29,7 @@ import numpy as np
 
 from na64stat import __version__
 from na64stat.core.errors import InputError
+from na64stat.core.rootio import RootFileWriter, parse_compression
 from na64stat.simulation.detectors import (
     Calibration,
     Detector,
@@ -45,7 +46,6 @@ from na64stat.simulation.processes import (
     signal_process,
     truth_branch_types,
 )
-from na64stat.simulation.rootio import RootFileWriter, parse_compression
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_simulation_setup
 

@@ -45,9 +45,9 @@ from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.etl import sigma_etl_pb
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
+from na64stat.physics.setups import Setup
 from na64stat.physics.visible import VISIBLE_RUNS
 from na64stat.physics.yields import (
-    Setup,
     annihilation_events_per_alpha_x,
     electron_emission_spectrum,
     events_per_e_mu2,
@@ -521,165 +521,135 @@ def _vis_neutral(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarra
     return _close(t, beam)
 
 
-def _background(
-    setup: str,
-    code: int,
-    name: str,
-    rate: float,
-    triggerable: float,
-    sampler: Sampler,
-    description: str,
-) -> Process:
-    return Process(
-        name=name,
-        setup=setup,
-        code=code,
-        rate_per_pot=rate,
-        triggerable_fraction=triggerable,
-        description=description,
-        sampler=sampler,
+#: One background process of a setup: (name, rate per EOT / MOT, triggerable fraction, sampler,
+#: description); see :class:`Process`.
+_Spec = tuple[str, float, float, Sampler, str]
+
+
+def _backgrounds(setup: str, *specs: _Spec) -> tuple[str, dict[str, Process]]:
+    """(``setup``, its background processes by name), numbered 1, 2, ... in the order given (the
+    truth ``process`` code; 0 is the signal)."""
+    processes = (
+        Process(
+            name=name,
+            setup=setup,
+            code=code,
+            rate_per_pot=rate,
+            triggerable_fraction=triggerable,
+            description=description,
+            sampler=sampler,
+        )
+        for code, (name, rate, triggerable, sampler, description) in enumerate(specs, start=1)
     )
+    return setup, {p.name: p for p in processes}
 
 
 #: Background processes per setup (rates per EOT / MOT: documented choices,
 #: module docstring). Each beam particle is one occurrence of exactly one
 #: process, so the rates of a setup add up to 1 (the em_shower / muon rate is
 #: what the others leave).
-BACKGROUNDS: dict[str, dict[str, Process]] = {
-    setup: {p.name: p for p in processes}
-    for setup, processes in (
-        (
+BACKGROUNDS: dict[str, dict[str, Process]] = dict(
+    (
+        _backgrounds(
             "na64e-invisible",
             (
-                _background(
-                    "na64e-invisible",
-                    1,
-                    "em_shower",
-                    0.98848,
-                    0.0,
-                    _e_em_shower,
-                    "ordinary beam-electron showers with the full energy in the ECAL",
-                ),
-                _background(
-                    "na64e-invisible",
-                    2,
-                    "hadron",
-                    1e-2,
-                    _HADRON_PS_FRACTION,
-                    _e_hadron,
-                    "pi- contamination of the beam, pi/e ~ 1e-2 before the SRD "
-                    "(NA64 review sec. 4.1); SRD fake "
-                    "tag 1e-3; charge exchange with escaping neutrons 3e-7 per interaction",
-                ),
-                _background(
-                    "na64e-invisible",
-                    3,
-                    "electronuclear",
-                    1e-3,
-                    1.0,
-                    _e_electronuclear,
-                    "electro-nuclear interactions in the ECAL (hadronic energy > 10 GeV, dN/dy ~ 1/y); "
-                    "neutral hadrons escape ECAL + HCAL with probability 1e-9, else leak into the HCAL",
-                ),
-                _background(
-                    "na64e-invisible",
-                    4,
-                    "dimuon",
-                    2e-5,
-                    1.0,
-                    _e_dimuon,
-                    "gamma -> mu+ mu- in the ECAL (~ (m_e/m_mu)^2 of pair production)",
-                ),
-                _background(
-                    "na64e-invisible",
-                    5,
-                    "beam_tail",
-                    5e-4,
-                    1.0,
-                    _e_beam_tail,
-                    "low-energy beam tail: 10-95 GeV electrons; a wrong (nominal) track 1e-7",
-                ),
+                "em_shower",
+                0.98848,
+                0.0,
+                _e_em_shower,
+                "ordinary beam-electron showers with the full energy in the ECAL",
+            ),
+            (
+                "hadron",
+                1e-2,
+                _HADRON_PS_FRACTION,
+                _e_hadron,
+                "pi- contamination of the beam, pi/e ~ 1e-2 before the SRD (NA64 review sec. 4.1); SRD fake "
+                "tag 1e-3; charge exchange with escaping neutrons 3e-7 per interaction",
+            ),
+            (
+                "electronuclear",
+                1e-3,
+                1.0,
+                _e_electronuclear,
+                "electro-nuclear interactions in the ECAL (hadronic energy > 10 GeV, dN/dy ~ 1/y); "
+                "neutral hadrons escape ECAL + HCAL with probability 1e-9, else leak into the HCAL",
+            ),
+            (
+                "dimuon",
+                2e-5,
+                1.0,
+                _e_dimuon,
+                "gamma -> mu+ mu- in the ECAL (~ (m_e/m_mu)^2 of pair production)",
+            ),
+            (
+                "beam_tail",
+                5e-4,
+                1.0,
+                _e_beam_tail,
+                "low-energy beam tail: 10-95 GeV electrons; a wrong (nominal) track 1e-7",
             ),
         ),
-        (
+        _backgrounds(
             "na64mu-invisible",
             (
-                _background(
-                    "na64mu-invisible",
-                    1,
-                    "muon",
-                    0.99894,
-                    1e-4,
-                    _mu_muon,
-                    "ordinary beam muons crossing the setup; MS2 momentum mis-measurement tail 1e-4, "
-                    "HCAL gap (non-hermeticity) 1e-7 (NA64 review sec. 5.2)",
-                ),
-                _background(
-                    "na64mu-invisible",
-                    2,
-                    "beam_tail",
-                    1e-3,
-                    1.0,
-                    _mu_beam_tail,
-                    "low-energy muon tail of the beam, 40-150 GeV/c; MS1 mis-measures it as nominal 1e-8",
-                ),
-                _background(
-                    "na64mu-invisible",
-                    3,
-                    "trident",
-                    1e-5,
-                    1.0,
-                    _mu_trident,
-                    "mu Z -> mu Z mu+ mu- with the pair above 10 GeV",
-                ),
-                _background(
-                    "na64mu-invisible",
-                    4,
-                    "photonuclear",
-                    5e-5,
-                    1.0,
-                    _mu_photonuclear,
-                    "muon photonuclear reactions above 10 GeV; all-neutral hadrons escape the HCAL 1e-8",
-                ),
+                "muon",
+                0.99894,
+                1e-4,
+                _mu_muon,
+                "ordinary beam muons crossing the setup; MS2 momentum mis-measurement tail 1e-4, "
+                "HCAL gap (non-hermeticity) 1e-7 (NA64 review sec. 5.2)",
+            ),
+            (
+                "beam_tail",
+                1e-3,
+                1.0,
+                _mu_beam_tail,
+                "low-energy muon tail of the beam, 40-150 GeV/c; MS1 mis-measures it as nominal 1e-8",
+            ),
+            (
+                "trident",
+                1e-5,
+                1.0,
+                _mu_trident,
+                "mu Z -> mu Z mu+ mu- with the pair above 10 GeV",
+            ),
+            (
+                "photonuclear",
+                5e-5,
+                1.0,
+                _mu_photonuclear,
+                "muon photonuclear reactions above 10 GeV; all-neutral hadrons escape the HCAL 1e-8",
             ),
         ),
-        (
+        _backgrounds(
             "na64e-visible",
             (
-                _background(
-                    "na64e-visible",
-                    1,
-                    "em_shower",
-                    0.989998,
-                    1e-12,
-                    _vis_em_shower,
-                    "ordinary showers contained in the WCAL; a hard photon punches through 1e-12 and "
-                    "converts before S4 1e-3",
-                ),
-                _background(
-                    "na64e-visible",
-                    2,
-                    "hadron",
-                    1e-2,
-                    1e-3,
-                    _vis_hadron,
-                    "pi- contamination of the beam (pi/e ~ 1e-2, NA64 review sec. 4.2); "
-                    "only those with a fake "
-                    "SRD tag (1e-3) can trigger",
-                ),
-                _background(
-                    "na64e-visible",
-                    3,
-                    "neutral_hadron",
-                    2e-6,
-                    1.0,
-                    _vis_neutral,
-                    "electro-nuclear events whose leading K0_S decays in the decay volume",
-                ),
+                "em_shower",
+                0.989998,
+                1e-12,
+                _vis_em_shower,
+                "ordinary showers contained in the WCAL; a hard photon punches through 1e-12 and "
+                "converts before S4 1e-3",
+            ),
+            (
+                "hadron",
+                1e-2,
+                1e-3,
+                _vis_hadron,
+                "pi- contamination of the beam (pi/e ~ 1e-2, NA64 review sec. 4.2); only those with a fake "
+                "SRD tag (1e-3) can trigger",
+            ),
+            (
+                "neutral_hadron",
+                2e-6,
+                1.0,
+                _vis_neutral,
+                "electro-nuclear events whose leading K0_S decays in the decay volume",
             ),
         ),
     )
-}
+)
 
 
 def get_process(setup: str, name: str) -> Process:

@@ -3,10 +3,10 @@
 A :class:`SimulationSetup` joins, for one setup name, everything the
 simulation and the later stages need:
 
-* ``physics``: the :class:`~na64stat.physics.yields.Setup` of the physics
+* ``physics``: the :class:`~na64stat.physics.setups.Setup` of the physics
   stage (beam ``"electron"`` / ``"muon"``, beam energy, target, missing-energy
   cut, published exposure, mode ``"invisible"`` / ``"visible"``), taken from
-  :data:`na64stat.physics.yields.SETUPS` (the physics stage owns those numbers);
+  :data:`na64stat.physics.setups.SETUPS` (the physics stage owns those numbers);
 * ``detector``: its readout (:class:`~na64stat.simulation.detectors.Detector`,
   whose ``trigger`` field says what the physics trigger looks at);
 * ``generation``: how events are generated (:class:`Generation`: the signal
@@ -22,14 +22,25 @@ Names appear only as registry keys and command-line choices.
 Why here: the stage order is core < physics < simulation < ..., so the
 physics record cannot know about detectors; the simulation stage adds its
 records keyed by the physics record, and later stages read this registry.
+
+A new setup needs: its physics record (numbers in
+:data:`na64stat.physics.setups.SETUPS`, their sources in
+``resources/setups.json``); here one ``_simulated(name, Generation(...),
+**detector fields)`` entry; its backgrounds, one ``_backgrounds(name, ...)``
+entry in :data:`~na64stat.simulation.processes.BACKGROUNDS` (new samplers only
+for a new kind of detector); its selection ``selections/<name>.yaml``; and,
+unless its efficiency is explicit, its rows in the efficiency table
+(``tools/make_efficiency_table.py``). ``tests/simulation/test_setup_registry.py``
+checks that none is missing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from na64stat.core.errors import InputError
-from na64stat.physics.yields import SETUPS, Setup
+from na64stat.physics.setups import SETUPS, Setup
 from na64stat.simulation.detectors import Detector
 
 __all__ = [
@@ -92,7 +103,7 @@ class SimulationSetup:
 
     @property
     def physics(self) -> Setup:
-        """The physics record (:class:`~na64stat.physics.yields.Setup`)."""
+        """The physics record (:class:`~na64stat.physics.setups.Setup`)."""
         return self.detector.physics
 
     @property
@@ -106,69 +117,70 @@ class SimulationSetup:
         return self.generation.signal_cut_fraction * self.physics.beam_energy_gev
 
 
+def _simulated(name: str, generation: Generation, **detector: Any) -> SimulationSetup:
+    """The record of physics setup ``name`` (:data:`~na64stat.physics.setups.SETUPS`): its detector
+    (``detector``: the :class:`~na64stat.simulation.detectors.Detector` fields but ``physics``) and
+    its generation choices."""
+    return SimulationSetup(Detector(physics=SETUPS[name], **detector), generation)
+
+
+#: One record per physics setup that is simulated (today: all of them).
 SIMULATION_SETUPS: dict[str, SimulationSetup] = {
     s.name: s
     for s in (
-        SimulationSetup(
-            Detector(
-                physics=SETUPS["na64e-invisible"],
-                trigger="ecal_missing_energy",
-                description="upstream tracker, 3 SRD counters, 6x6 ECAL with preshower, veto, "
-                "HCAL0-3 (NA64 review Fig. 4)",
-                branches=(
-                    "p_track",
-                    "srd_e",
-                    "ecal_cells",
-                    "ecal_e",
-                    "ps_e",
-                    "ecal_chi2",
-                    "veto_e",
-                    "hcal_e",
-                ),
-            ),
+        _simulated(
+            "na64e-invisible",
             Generation(signal_cut_fraction=0.2, default_data_pot=5e8),
-        ),
-        SimulationSetup(
-            Detector(
-                physics=SETUPS["na64mu-invisible"],
-                trigger="muon_momentum",
-                hcal_modules=3,
-                description="two magnetic spectrometers (p_in, p_out), active-target ECAL, veto, 3 HCAL modules "
-                "(NA64 review Fig. 9)",
-                branches=(
-                    "p_in",
-                    "p_out",
-                    "n_tracks_out",
-                    "ecal_cells",
-                    "ecal_e",
-                    "veto_e",
-                    "hcal_e",
-                ),
+            trigger="ecal_missing_energy",
+            description="upstream tracker, 3 SRD counters, 6x6 ECAL with preshower, veto, HCAL0-3 (NA64 review Fig. 4)",
+            branches=(
+                "p_track",
+                "srd_e",
+                "ecal_cells",
+                "ecal_e",
+                "ps_e",
+                "ecal_chi2",
+                "veto_e",
+                "hcal_e",
             ),
+        ),
+        _simulated(
+            "na64mu-invisible",
             Generation(signal_cut_fraction=0.3, default_data_pot=5e8),
-        ),
-        SimulationSetup(
-            Detector(
-                physics=SETUPS["na64e-visible"],
-                trigger="dump_missing_energy",
-                trigger_srd_min_mev=3.0,
-                description="tracker, SRD, W/Sc WCAL dump with W2 veto, V2, decay volume, S4, ECAL, veto, HCAL "
-                "(NA64 review Fig. 5)",
-                branches=(
-                    "p_track",
-                    "srd_e",
-                    "wcal_e",
-                    "w2_e",
-                    "v2_e",
-                    "s4_e",
-                    "ecal_cells",
-                    "ecal_e",
-                    "ecal_chi2",
-                    "veto_e",
-                    "hcal_e",
-                ),
+            trigger="muon_momentum",
+            hcal_modules=3,
+            description="two magnetic spectrometers (p_in, p_out), active-target ECAL, veto, 3 HCAL modules "
+            "(NA64 review Fig. 9)",
+            branches=(
+                "p_in",
+                "p_out",
+                "n_tracks_out",
+                "ecal_cells",
+                "ecal_e",
+                "veto_e",
+                "hcal_e",
             ),
+        ),
+        _simulated(
+            "na64e-visible",
             Generation(signal_cut_fraction=0.2, default_data_pot=1e10),
+            trigger="dump_missing_energy",
+            trigger_srd_min_mev=3.0,
+            description="tracker, SRD, W/Sc WCAL dump with W2 veto, V2, decay volume, S4, ECAL, veto, HCAL "
+            "(NA64 review Fig. 5)",
+            branches=(
+                "p_track",
+                "srd_e",
+                "wcal_e",
+                "w2_e",
+                "v2_e",
+                "s4_e",
+                "ecal_cells",
+                "ecal_e",
+                "ecal_chi2",
+                "veto_e",
+                "hcal_e",
+            ),
         ),
     )
 }

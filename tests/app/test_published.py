@@ -72,8 +72,8 @@ def test_caveats_quote_the_ratios_the_comparison_measures(result):
     """The setups' caveats state measured ratios; they must stay what the code computes (to their 2 digits)."""
     import re
 
+    from na64stat.physics.setups import get_setup
     from na64stat.physics.visible import VISIBLE_RUNS, excluded_epsilon_range
-    from na64stat.physics.yields import get_setup
 
     invisible = " ".join(get_setup("na64e-invisible").caveats)
     quoted = [
@@ -151,7 +151,7 @@ def test_caveats_quote_the_ratios_the_comparison_measures(result):
 
 def test_every_caveat_is_printed(result):
     from na64stat.app.published import format_published_table
-    from na64stat.physics.yields import SETUPS
+    from na64stat.physics.setups import SETUPS
 
     table = format_published_table(result)
     for setup in SETUPS.values():
@@ -162,7 +162,8 @@ def test_every_caveat_is_printed(result):
 def test_reach_compares_with_prl123_without_annihilation_like_for_like():
     """PRL 123 did not count e+ e- -> A': summarize compares its curve with the reach without it (at 250 MeV,
     inside the window, the two reaches differ by a factor ~4); a setup already without it gets no note."""
-    from na64stat.physics.yields import background_free_reach, get_setup
+    from na64stat.physics.setups import get_setup
+    from na64stat.physics.yields import background_free_reach
     from na64stat.results.summary import summarize
 
     setup = get_setup("na64e-invisible")

@@ -26,7 +26,8 @@ from na64stat.model.workspace import (
     validate_spec,
 )
 from na64stat.model.workspace_config import load_workspace_config
-from na64stat.physics.yields import background_free_reach, get_setup
+from na64stat.physics.setups import get_setup
+from na64stat.physics.yields import background_free_reach
 
 SHIPPED = sorted(p.parent for p in (REPO / "workspaces").glob("*/config.yaml"))
 PYHF = shutil.which("pyhf") or str(Path(sys.executable).parent / "pyhf")

@@ -16,7 +16,8 @@ from na64stat.physics.analysis_factors import (
     dimuon_reweighting_factor,
     prd97_signal_uncertainty,
 )
-from na64stat.physics.yields import get_setup, signal_efficiency
+from na64stat.physics.efficiencies import signal_efficiency
+from na64stat.physics.setups import get_setup
 
 #: The table's "Cumulative Efficiency" column (appendixF.tex @ cf3b87e, 'Data cut efficiencies for
 #: calibration run 4009'), rounded to 2 digits there.

@@ -126,12 +126,9 @@ def test_annihilation_yield_is_the_density_times_the_area_and_counts_only_inside
 
 
 def test_yield_switch_and_the_reported_part():
-    from na64stat.physics.yields import (
-        annihilation_events_per_alpha_x,
-        events_per_alpha_x,
-        get_setup,
-        signal_efficiency,
-    )
+    from na64stat.physics.efficiencies import signal_efficiency
+    from na64stat.physics.setups import get_setup
+    from na64stat.physics.yields import annihilation_events_per_alpha_x, events_per_alpha_x
 
     on = get_setup("na64e-invisible")
     off = on.with_(positron_annihilation=False)
@@ -149,11 +146,8 @@ def test_yield_switch_and_the_reported_part():
 
 
 def test_generated_signal_mixes_the_channels_by_their_yields():
-    from na64stat.physics.yields import (
-        annihilation_events_per_alpha_x,
-        events_per_alpha_x,
-        get_setup,
-    )
+    from na64stat.physics.setups import get_setup
+    from na64stat.physics.yields import annihilation_events_per_alpha_x, events_per_alpha_x
     from na64stat.simulation.processes import signal_process
     from na64stat.simulation.sampling import Draw
     from na64stat.simulation.setups import get_detector

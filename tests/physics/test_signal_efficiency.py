@@ -8,15 +8,9 @@ import pytest
 
 from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics.constants import CL90_EVENTS
-from na64stat.physics.yields import (
-    ASSUMED_SIGNAL_EFFICIENCY,
-    EfficiencyFactor,
-    background_free_reach,
-    events_per_epsilon2,
-    get_setup,
-    signal_efficiency,
-    simulated_efficiency_table,
-)
+from na64stat.physics.efficiencies import signal_efficiency, simulated_efficiency_table
+from na64stat.physics.setups import ASSUMED_SIGNAL_EFFICIENCY, EfficiencyFactor, get_setup
+from na64stat.physics.yields import background_free_reach, events_per_epsilon2
 
 SETUPS = ("na64e-invisible", "na64mu-invisible")
 

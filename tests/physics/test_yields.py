@@ -12,15 +12,14 @@ from na64stat.physics import production as p
 from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, LEAD
 from na64stat.physics.couplings import mixing_from_e_mu
 from na64stat.physics.decays import branching_zprime_invisible
+from na64stat.physics.efficiencies import signal_efficiency
 from na64stat.physics.etl import sigma_etl_pb as sigma_etl_table_pb
+from na64stat.physics.setups import SETUPS, get_setup
 from na64stat.physics.yields import (
-    SETUPS,
     background_free_reach,
     events_per_alpha_x,
     events_per_e_mu2,
     events_per_epsilon2,
-    get_setup,
-    signal_efficiency,
 )
 
 NA64E = get_setup("na64e-invisible")
@@ -184,7 +183,7 @@ def test_visible_setup_has_no_missing_energy_reach_and_names_its_runs():
 
 def test_signal_efficiency_checks_the_production_before_a_flat_override():
     from na64stat.core.errors import InputError
-    from na64stat.physics.yields import signal_efficiency
+    from na64stat.physics.efficiencies import signal_efficiency
 
     with pytest.raises(InputError, match="unknown signal production"):
         signal_efficiency(NA64E.with_(efficiency=0.5), [0.01], "annihilatoin")

@@ -49,6 +49,22 @@ def test_stage_imports_only_earlier_stages(stage):
     assert wrong == []
 
 
+#: Stage pairs with no import between them although the order would allow it: the selection reads
+#: any ROOT file (real data too), so it shares the ROOT writer with the simulation through core.
+INDEPENDENT = [("selection", "simulation")]
+
+
+@pytest.mark.parametrize(("stage", "other"), INDEPENDENT)
+def test_independent_stages_do_not_import_each_other(stage, other):
+    wrong = [
+        f"{path.relative_to(PACKAGE)}:{line} imports {module}"
+        for path in (PACKAGE / stage).glob("*.py")
+        for line, module, _ in _imports(path)
+        if module.split(".")[1:2] == [other]
+    ]
+    assert wrong == []
+
+
 def test_no_module_imports_private_names_of_another():
     wrong = [
         f"{path.relative_to(PACKAGE)}:{line} imports {name} from {module}"

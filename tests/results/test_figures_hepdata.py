@@ -147,7 +147,8 @@ def test_cli_hepdata(tmp_path: Path) -> None:
 
 def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None:
     from na64stat.app.reproduce import FIGURES, MASSES_GEV, reproduce
-    from na64stat.physics.yields import background_free_reach, get_setup
+    from na64stat.physics.setups import get_setup
+    from na64stat.physics.yields import background_free_reach
 
     for name in FIGURES:
         files = reproduce(name, tmp_path)
@@ -182,7 +183,8 @@ def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None
 def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target(tmp_path: Path) -> None:
     from na64stat.app.reproduce import reproduce
     from na64stat.physics.couplings import relic_target_y_full
-    from na64stat.physics.yields import background_free_reach, get_setup
+    from na64stat.physics.setups import get_setup
+    from na64stat.physics.yields import background_free_reach
 
     reproduce("fig6_eot", tmp_path)
     curve = json.loads((tmp_path / "fig6_eot.json").read_text())["curves"][

@@ -19,16 +19,13 @@ import numpy as np
 import pytest
 
 from na64stat.core.errors import InputError, PhysicsError, ResourceError
-from na64stat.physics import yields
+from na64stat.physics import efficiencies
+from na64stat.physics import setups as physics_setups
 from na64stat.physics.annihilation import annihilation_events_per_pot
 from na64stat.physics.constants import ALPHA_EM, LEAD, M_E_GEV
-from na64stat.physics.yields import (
-    annihilation_events_per_alpha_x,
-    events_per_alpha_x,
-    get_setup,
-    signal_efficiency,
-    simulated_efficiency_table,
-)
+from na64stat.physics.efficiencies import signal_efficiency, simulated_efficiency_table
+from na64stat.physics.setups import get_setup
+from na64stat.physics.yields import annihilation_events_per_alpha_x, events_per_alpha_x
 from na64stat.simulation import setups as simulation_setups
 from na64stat.simulation.generate import simulate_mc
 from na64stat.simulation.processes import signal_process
@@ -47,7 +44,7 @@ WINDOW = (
 
 
 def _registries() -> tuple[dict, dict]:
-    return dict(yields.SETUPS), dict(simulation_setups.SIMULATION_SETUPS)
+    return dict(physics_setups.SETUPS), dict(simulation_setups.SIMULATION_SETUPS)
 
 
 def _same(before: tuple[dict, dict], after: tuple[dict, dict]) -> bool:
@@ -212,7 +209,7 @@ def test_a_table_without_annihilation_rows_still_reads(monkeypatch):
             }
         }
     }
-    monkeypatch.setattr(yields, "load_resource", lambda name: old)
+    monkeypatch.setattr(efficiencies, "load_resource", lambda name: old)
     mass, eff, _ = simulated_efficiency_table("na64e-invisible")
     assert np.allclose(mass, [0.001, 1.0]) and np.allclose(eff, [0.9, 0.8])
     assert np.allclose(

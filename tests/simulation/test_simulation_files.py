@@ -12,14 +12,14 @@ import uproot
 
 from na64stat.app.cli import main
 from na64stat.core.errors import InputError
-from na64stat.simulation import BACKGROUNDS, DataSettings, read_metadata, simulate_data, simulate_mc
-from na64stat.simulation.detectors import trigger
-from na64stat.simulation.rootio import (
+from na64stat.core.rootio import (
     RootFileWriter,
     parse_compression,
     tdatime_code,
     write_root_objects,
 )
+from na64stat.simulation import BACKGROUNDS, DataSettings, read_metadata, simulate_data, simulate_mc
+from na64stat.simulation.detectors import trigger
 from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_detector
 
@@ -278,7 +278,7 @@ def test_normalised_free_space_is_blank_and_rntuples_are_refused(tmp_path: Path)
     TFile::MakeFree); a file with an RNTuple (records the walk does not know) is an error."""
     import struct
 
-    from na64stat.simulation.rootio import normalise_root_file
+    from na64stat.core.rootio import normalise_root_file
 
     tree_file, _ = _write_both(tmp_path / "w")
     data = tree_file.read_bytes()

@@ -12,11 +12,11 @@ from na64stat.physics.constants import LEAD, M_MU_GEV
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.etl import compute_etl, etl_table_grid, sigma_etl_pb
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
+from na64stat.physics.setups import get_setup
 from na64stat.physics.yields import (
     electron_emission_spectrum,
     events_per_e_mu2,
     events_per_epsilon2,
-    get_setup,
 )
 from na64stat.simulation.detectors import trigger
 from na64stat.simulation.processes import BACKGROUNDS, VISIBLE_GEOMETRY_CM, signal_process
