@@ -628,7 +628,6 @@ def _annihilation_window(setup_name: str) -> tuple[float, ...]:
     return (float(resonance_mass_gev(setup.missing_energy_cut_gev)),)
 
 
-# long (about 90 lines): one short block per main-job figure, in the order the README lists them
 def _figures(
     out: Path,
     selected: Path,
@@ -652,28 +651,39 @@ def _figures(
     yield steps there, and a line from the last mass below it to the first
     inside would draw a slope that no mass resolves).
     """
-    from na64stat.physics.couplings import relic_target_y_full
-    from na64stat.results.plotting import MASS_LABELS, cutflow_figure, load_lmt
-
     sim = f"simulated NA64e, {settings.data_eot:.2g} EOT"
     pub = f"same chain at {PUBLISHED_EOT:.3g} EOT"
     window = _annihilation_window(settings.setup)
-    curve = LimitCurve.from_recast(couplings, label=sim, breaks=window)
-    curve_pub = LimitCurve.from_recast(couplings_pub, label=pub, breaks=window)
+    return [
+        *_epsilon_figures(out, (couplings, couplings_pub), (sim, pub), window, settings),
+        *_dark_matter_figures(out, (couplings, couplings_pub), (sim, pub), window),
+        *_point_figures(out, selected, couplings, spec, points, signal_masses, sim, settings),
+    ]
+
+
+_BABAR_LABEL = "BaBar mono-photon (PRL 119 (2017) 131804)"
+
+
+def _babar_benchmark() -> tuple[float, float]:
+    """The alpha_D and m_A'/m_chi BaBar's y limit is expressed at."""
+    return float(load_resource("babar_monophoton").get("alpha_d", 0.1)), 3.0
+
+
+def _epsilon_overlays(settings: MainJobSettings) -> list[Overlay]:
+    """The published NA64e curve (first), BaBar's limit in epsilon, the (g-2)_mu band and ``settings.overlays``."""
+    from na64stat.results.plotting import load_lmt
+
     published = load_curve("na64e_invisible_2019")
     gm2_lo, gm2_hi = (
         load_curve("gm2_darkphoton_2sigma_lower"),
         load_curve("gm2_darkphoton_2sigma_upper"),
     )
     gm2_m = gm2_lo.mass_gev[(gm2_lo.mass_gev >= 1e-3) & (gm2_lo.mass_gev <= 1.0)]
-    recast = couplings.settings
-    alpha_d, ratio = float(recast.get("alpha_d", 0.1)), float(recast.get("mass_ratio", 3.0))
     babar = load_curve("babar_monophoton")
     # BaBar's y limit at the benchmark it was expressed in (its alpha_D, m_A' = 3 m_chi) back in epsilon and m_A'
-    babar_alpha, babar_ratio = float(load_resource("babar_monophoton").get("alpha_d", 0.1)), 3.0
-    babar_label = "BaBar mono-photon (PRL 119 (2017) 131804)"
+    babar_alpha, babar_ratio = _babar_benchmark()
     babar_eps = Overlay(
-        babar_label,
+        _BABAR_LABEL,
         babar.mass_gev * babar_ratio,
         np.sqrt(babar.lower * babar_ratio**4 / babar_alpha),
         color="tab:gray",
@@ -701,6 +711,22 @@ def _figures(
         load_lmt(path, color=f"C{5 + i % 5}", linestyle=styles[i % 3])
         for i, path in enumerate(settings.overlays)
     ]
+    return overlays
+
+
+def _epsilon_figures(
+    out: Path,
+    couplings: tuple[RecastResult, RecastResult],
+    labels: tuple[str, str],
+    window: tuple[float, ...],
+    settings: MainJobSettings,
+) -> list[Call]:
+    """``exclusion_epsilon`` (with the ratio to the published curve) and ``exclusion_epsilon2``."""
+    sim, pub = labels
+    curve = LimitCurve.from_recast(couplings[0], label=sim, breaks=window)
+    curve_pub = LimitCurve.from_recast(couplings[1], label=pub, breaks=window)
+    overlays = _epsilon_overlays(settings)
+    ref = overlays[0]
     title = f"na64stat main job: {sim}; and scaled to the published exposure"
     calls: list[Call] = [
         (
@@ -739,23 +765,40 @@ def _figures(
             (
                 exclusion_plot,
                 (
-                    LimitCurve.from_recast(couplings, "epsilon2", sim, window),
+                    LimitCurve.from_recast(couplings[0], "epsilon2", sim, window),
                     out / "exclusion_epsilon2",
                 ),
                 {
                     "coupling": "epsilon2",
                     "overlays": squared,
-                    "extra_curves": [
-                        LimitCurve.from_recast(couplings_pub, "epsilon2", pub, window)
-                    ],
+                    "extra_curves": [LimitCurve.from_recast(couplings[1], "epsilon2", pub, window)],
                     "title": title,
                 },
             ),
         )
     )
+    return calls
+
+
+def _dark_matter_figures(
+    out: Path,
+    couplings: tuple[RecastResult, RecastResult],
+    labels: tuple[str, str],
+    window: tuple[float, ...],
+) -> list[Call]:
+    """``exclusion_y`` against m_chi (relic targets, BaBar at its benchmark) and ``exclusion_alpha_d``."""
+    from na64stat.physics.couplings import relic_target_y_full
+    from na64stat.results.plotting import MASS_LABELS
+
+    sim, pub = labels
+    recast = couplings[0].settings
+    alpha_d, ratio = float(recast.get("alpha_d", 0.1)), float(recast.get("mass_ratio", 3.0))
+    babar = load_curve("babar_monophoton")
+    babar_alpha, babar_ratio = _babar_benchmark()
+    calls: list[Call] = []
     chi_window = tuple(m / ratio for m in window)
-    y_curve = LimitCurve.from_recast(couplings, "y", sim)
-    y_pub = LimitCurve.from_recast(couplings_pub, "y", pub)
+    y_curve = LimitCurve.from_recast(couplings[0], "y", sim)
+    y_pub = LimitCurve.from_recast(couplings[1], "y", pub)
     m_chi = LimitCurve(
         y_curve.mass_gev / ratio,
         y_curve.observed,
@@ -788,7 +831,7 @@ def _figures(
     ]
     extra = f", $\\alpha_D = {alpha_d:g}$, $m_{{A'}} = {ratio:g}\\, m_\\chi$"
     babar_y = (
-        [Overlay(babar_label, babar.mass_gev, babar.lower, color="tab:gray", excluded=True)]
+        [Overlay(_BABAR_LABEL, babar.mass_gev, babar.lower, color="tab:gray", excluded=True)]
         if alpha_d == babar_alpha and ratio == babar_ratio
         else []
     )
@@ -808,7 +851,7 @@ def _figures(
             ),
         )
     )
-    alpha = LimitCurve.from_recast(couplings, "alpha_d_excluded_below", sim)
+    alpha = LimitCurve.from_recast(couplings[0], "alpha_d_excluded_below", sim)
     if alpha.observed is not None and np.any(np.isfinite(alpha.observed)):
         calls.append(
             (
@@ -835,11 +878,28 @@ def _figures(
                 ),
             )
         )
-    # CLs against epsilon at the mass nearest 10 MeV
+    return calls
+
+
+def _point_figures(
+    out: Path,
+    selected: Path,
+    couplings: RecastResult,
+    spec: dict[str, Any],
+    points: Sequence[SignalPoint],
+    signal_masses: Mapping[str, float],
+    sim: str,
+    settings: MainJobSettings,
+) -> list[Call]:
+    """CLs against epsilon at the mass nearest 10 MeV, and the cutflow bars of the data and of that mass."""
+    from na64stat.results.plotting import cutflow_figure
+
     near = min(couplings.points, key=lambda p: abs(np.log(p.mass_gev / 0.01)))
     point = next(p for p in points if p.key == near.key)
     stem = out / "cls_scan"
-    calls.append((_cls_scan_figure, (spec, point, near.coupling("mu"), stem, sim, settings)))
+    calls: list[Call] = [
+        (_cls_scan_figure, (spec, point, near.coupling("mu"), stem, sim, settings))
+    ]
     cutflow = json.loads((selected / "cutflow.json").read_text(encoding="utf-8"))
     signal = [s for s, m in signal_masses.items() if mass_key(m) == near.key]
     calls += [
