@@ -799,20 +799,8 @@ def _dark_matter_figures(
     chi_window = tuple(m / ratio for m in window)
     y_curve = LimitCurve.from_recast(couplings[0], "y", sim)
     y_pub = LimitCurve.from_recast(couplings[1], "y", pub)
-    m_chi = LimitCurve(
-        y_curve.mass_gev / ratio,
-        y_curve.observed,
-        dict(y_curve.expected),
-        label=y_curve.label,
-        breaks=chi_window,
-    )
-    m_chi_pub = LimitCurve(
-        y_pub.mass_gev / ratio,
-        y_pub.observed,
-        dict(y_pub.expected),
-        label=y_pub.label,
-        breaks=chi_window,
-    )
+    m_chi = _against_m_chi(y_curve, ratio, chi_window)
+    m_chi_pub = _against_m_chi(y_pub, ratio, chi_window)
     dense = np.geomspace(m_chi.mass_gev.min(), m_chi.mass_gev.max(), 200)
     relic_styles: dict[Literal["scalar", "majorana", "pseudodirac"], tuple[str, str]] = {
         "scalar": ("tab:orange", "--"),
@@ -859,12 +847,11 @@ def _dark_matter_figures(
                 (
                     exclusion_plot,
                     (
-                        LimitCurve(
-                            alpha.mass_gev / ratio,
-                            alpha.observed,
-                            alpha.expected,
-                            label=r"$\alpha_D$ excluded below (scalar target), " + sim,
-                            breaks=chi_window,
+                        _against_m_chi(
+                            alpha,
+                            ratio,
+                            chi_window,
+                            r"$\alpha_D$ excluded below (scalar target), " + sim,
                         ),
                         out / "exclusion_alpha_d",
                     ),
@@ -879,6 +866,19 @@ def _dark_matter_figures(
             )
         )
     return calls
+
+
+def _against_m_chi(
+    curve: LimitCurve, ratio: float, breaks: tuple[float, ...], label: str | None = None
+) -> LimitCurve:
+    """``curve`` against m_chi = m_A' / ``ratio`` (``breaks`` in m_chi [GeV]; its label unless given)."""
+    return LimitCurve(
+        curve.mass_gev / ratio,
+        curve.observed,
+        dict(curve.expected),
+        label=curve.label if label is None else label,
+        breaks=breaks,
+    )
 
 
 def _point_figures(
