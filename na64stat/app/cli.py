@@ -1014,11 +1014,11 @@ def limits(
     click.echo(
         f"{'point':>24}  {'observed':>10}  {'+-':>8}  {'median exp':>10}  {'method':<10}  status"
     )
-    for key, record in summary.limits.items():
-        obs, med = record.get("observed"), (record.get("expected") or {}).get("median")
+    for point in summary.points:
+        limit = point.limit
         click.echo(
-            f"{key:>24}  {_g(obs):>10}  {_g(record.get('observed_error')):>8}  {_g(med):>10}  "
-            f"{record.get('method', '-'):<10}  {record.get('status_observed', '-')}"
+            f"{point.key:>24}  {_g(limit.observed):>10}  {_g(limit.observed_error):>8}  "
+            f"{_g(point.expected('median')):>10}  {limit.method:<10}  {limit.status_observed}"
         )
     from na64stat.results.limitfiles import COMBINE_LIMITS_NAME, write_combine_limits
 
@@ -1102,11 +1102,10 @@ def recast(
         source=f"limits file {limits_json}",
     )
     write_json_atomic(out_path, result.to_dict())
-    for key, bands in result.points.items():
-        obs = bands["observed"]
+    for point in result.points:
         click.echo(
-            f"{key:>12}: eps^2 < {_g(obs and obs['epsilon2'])}, e_mu < {_g(obs and obs['e_mu'])}, "
-            f"y < {_g(obs and obs['y'])}"
+            f"{point.key:>12}: eps^2 < {_g(point.coupling('epsilon2'))}, "
+            f"e_mu < {_g(point.coupling('e_mu'))}, y < {_g(point.coupling('y'))}"
         )
     logger.info(f"wrote {out_path}")
 

@@ -40,8 +40,16 @@ from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.core.progress import Progress, logger, point_line
 from na64stat.core.references import load_curve, load_resource
 from na64stat.core.tasks import post, run_tasks
-from na64stat.inference.scan import ScanResult, ScanSettings, points_from_patchset, run_scan
-from na64stat.model.workspace import BuiltWorkspace, WorkspaceDescription, build
+from na64stat.inference.scan import (
+    ScanResult,
+    ScanSettings,
+    SignalPoint,
+    cls_curve,
+    mass_key,
+    points_from_patchset,
+    run_scan,
+)
+from na64stat.model.workspace import BuiltWorkspace, build, scale_workspace
 from na64stat.model.workspace_config import parse_workspace_config
 from na64stat.physics.annihilation import with_resonance_masses
 from na64stat.physics.setups import get_setup
@@ -49,6 +57,7 @@ from na64stat.results.hepdata import write_hepdata
 from na64stat.results.limitfiles import COMBINE_LIMITS_NAME, write_combine_limits
 from na64stat.results.plotting import LimitCurve, Overlay, exclusion_plot
 from na64stat.results.recast import RecastResult, recast_limits_file
+from na64stat.results.report import JobFacts, ReportFacts, explanations, report_facts
 from na64stat.results.summary import Summary, format_summary, summarize, summary_to_dict
 from na64stat.selection.config import Selection, load_selection
 from na64stat.selection.inputs import resolve_samples
@@ -276,8 +285,11 @@ def _simulate_data_task(setup: str, out: Path, settings: MainJobSettings) -> lis
     )
 
 
-def _simulate(events: Path, settings: MainJobSettings, step: _Steps) -> int:
-    """Weighted MC and real-style data into ``events/mc`` and ``events/data``; returns the events written.
+def _simulate(
+    events: Path, settings: MainJobSettings, step: _Steps
+) -> tuple[int, dict[str, float]]:
+    """Weighted MC and real-style data into ``events/mc`` and ``events/data``; returns the events written and
+    the mass [GeV] of each signal sample (by its name, the process name).
 
     Every file is its own task (each process and mass has its own random stream, so the files do not depend
     on the order or the process that writes them), the data set first as the longest, on ``settings.workers``
@@ -320,7 +332,9 @@ def _simulate(events: Path, settings: MainJobSettings, step: _Steps) -> int:
         triggered_events=sum(f.n_events for f in data),
         eot=f"{settings.data_eot:.3g}",
     )
-    return sum(f.n_events for f in (*mc, *data))
+    signals = results[1 + len(names) :]
+    masses = {f.process: float(m) for m, files in zip(settings.masses_gev, signals) for f in files}
+    return sum(f.n_events for f in (*mc, *data)), masses
 
 
 def _select(
@@ -400,32 +414,28 @@ def _limits(
     return out_pairs
 
 
-def _report(
-    settings: MainJobSettings,
-    steps: _Steps,
-    info: dict[str, Any],
-    description: WorkspaceDescription,
-    built: BuiltWorkspace,
-    scans: tuple[ScanResult, ScanResult],
-    couplings: tuple[RecastResult, RecastResult],
-) -> dict[str, Any]:
-    """The ``report.json`` content."""
-    background = description.channels[0].samples[0].yields[0]
+def _job_facts(settings: MainJobSettings, background: float) -> JobFacts:
+    """What the report quotes of the settings, and the background in the signal box [events]."""
+    return JobFacts(
+        setup=settings.setup,
+        data_eot=settings.data_eot,
+        published_eot=PUBLISHED_EOT,
+        coupling=settings.coupling,
+        mc_events=settings.mc_events,
+        efficiency_uncertainty=settings.efficiency_uncertainty,
+        background=background,
+    )
+
+
+def _report(settings: MainJobSettings, steps: _Steps, facts: ReportFacts) -> dict[str, Any]:
+    """The ``report.json`` content: version, settings, steps, the facts, their prose and the references."""
     return {
         "na64stat_version": __version__,
         "settings": asdict(settings),
         "steps": steps.steps,
-        "limits": {
-            k: {
-                "mass_gev": v["observed"]["mass_gev"] if v["observed"] else None,
-                "epsilon_observed": v["observed"]["epsilon"] if v["observed"] else None,
-                "epsilon_expected_median": v["expected_median"]["epsilon"]
-                if v["expected_median"]
-                else None,
-            }
-            for k, v in couplings[0].points.items()
-        },
-        **explain(info, scans[0], scans[1], couplings[1], built.patchset, settings, background),
+        **facts.to_dict(),
+        "explanations": explanations(facts),
+        "references": REFERENCES,
     }
 
 
@@ -461,7 +471,7 @@ def run_main_job(
     out = Path(out_dir)
     step = _Steps(log or logger.info)
     events = out / "events" / settings.setup
-    n_events = _simulate(events, settings, step)
+    n_events, signal_masses = _simulate(events, settings, step)
     selected, info = _select(events, out, n_events, settings)
     description = parse_workspace_config(
         _workspace_config(settings, get_setup(settings.setup).exposure),
@@ -507,7 +517,10 @@ def run_main_job(
     )
 
     # the figures and the HEPData submission, side by side on the local processes
-    calls = _figures(out, selected, couplings, couplings_pub, built.spec, built.patchset, settings)
+    points = points_from_patchset(built.patchset)
+    calls = _figures(
+        out, selected, couplings, couplings_pub, built.spec, points, signal_masses, settings
+    )
     calls.append(
         (
             _plot,
@@ -538,7 +551,16 @@ def run_main_job(
     step("plotted", files=[p.name for p in figures if p.suffix == ".png"])
     step("HEPData", folder=hepdata.name, validated=True)
     report = _report(
-        settings, step, info, description, built, (scan, scan_pub), (couplings, couplings_pub)
+        settings,
+        step,
+        report_facts(
+            _job_facts(settings, background),
+            info,
+            signal_masses,
+            built.patchset,
+            (scan, scan_pub),
+            (couplings, couplings_pub),
+        ),
     )
     write_json_atomic(out / "report.json", report)
     write_text_atomic(out / "report.txt", _report_text(report))
@@ -579,308 +601,6 @@ def add_physics_summary(
     return summaries
 
 
-def scale_workspace(
-    spec: dict[str, Any], patchset: dict[str, Any], factor: float, observed: float | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The workspace for ``factor`` times the exposure: every yield (and its absolute MC error) times ``factor``.
-
-    Relative uncertainties (normsys) are unchanged; ``observed`` replaces the
-    observed counts (default: scaled and rounded). The patchset's digest is
-    recomputed for the new background-only spec.
-
-    >>> spec = {"channels": [{"name": "c", "samples": [{"name": "b", "data": [0.5],
-    ...          "modifiers": [{"name": "s", "type": "staterror", "data": [0.1]}]}]}],
-    ...         "observations": [{"name": "c", "data": [0.0]}], "measurements": [], "version": "1.0.0"}
-    >>> patchset = {"metadata": {"digests": {}}, "patches": []}
-    >>> scaled, _ = scale_workspace(spec, patchset, 10.0)
-    >>> scaled["channels"][0]["samples"][0]["data"], scaled["channels"][0]["samples"][0]["modifiers"][0]["data"]
-    ([5.0], [1.0])
-    """
-    import copy
-
-    import pyhf
-
-    def sample(s: dict[str, Any]) -> None:
-        s["data"] = [float(x) * factor for x in s["data"]]
-        for mod in s.get("modifiers", []):
-            if mod["type"] in ("staterror", "shapesys"):
-                mod["data"] = [float(x) * factor for x in mod["data"]]
-            elif mod["type"] == "histosys":
-                mod["data"] = {k: [float(x) * factor for x in v] for k, v in mod["data"].items()}
-
-    new_spec = copy.deepcopy(spec)
-    for channel in new_spec["channels"]:
-        for s in channel["samples"]:
-            sample(s)
-    for obs in new_spec["observations"]:
-        obs["data"] = [
-            float(observed) if observed is not None else float(round(x * factor))
-            for x in obs["data"]
-        ]
-    new_patchset = copy.deepcopy(patchset)
-    for patch in new_patchset["patches"]:
-        for op in patch["patch"]:
-            value = op.get("value")
-            if isinstance(value, dict) and "data" in value:
-                sample(value)
-    new_patchset["metadata"]["digests"] = {"sha256": pyhf.utils.digest(new_spec, "sha256")}
-    for key in ("exposure",):
-        if key in new_patchset["metadata"]:
-            new_patchset["metadata"][key] = float(new_patchset["metadata"][key]) * factor
-    return new_spec, new_patchset
-
-
-def _signal_yields(patchset: dict[str, Any]) -> dict[str, float]:
-    """Signal events at the reference coupling per mass key (sum over bins of the patch's signal sample)."""
-    out = {}
-    for patch in patchset["patches"]:
-        total = sum(
-            float(x)
-            for op in patch["patch"]
-            if isinstance(op.get("value"), dict)
-            for x in op["value"].get("data", [])
-        )
-        out[f"{patch['metadata']['mass_gev']:.6g}"] = total
-    return out
-
-
-def workspace_reach(patchset: dict[str, Any], coupling: float) -> tuple[np.ndarray, np.ndarray]:
-    """Background-free 90% CL reach in epsilon from the workspace's own signal yields (2.303 events, no uncertainty)."""
-    from na64stat.physics.constants import CL90_EVENTS
-
-    yields = _signal_yields(patchset)
-    mass = np.array(sorted(float(k) for k in yields))
-    s = np.array([yields[f"{m:.6g}"] for m in mass])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return mass, np.where(
-            s > 0, coupling * np.sqrt(CL90_EVENTS / np.where(s > 0, s, 1.0)), np.nan
-        )
-
-
-def _span(values: Sequence[float], fmt: str = ".3g") -> str:
-    """'a - b' of the smallest and largest value ('a' when equal at that precision, 'n/a' when empty)."""
-    values = sorted(v for v in values if v is not None and np.isfinite(v))
-    if not values:
-        return "n/a"
-    lo, hi = format(values[0], fmt), format(values[-1], fmt)
-    return lo if lo == hi else f"{lo} - {hi}"
-
-
-def _band_widths(limits: ScanResult) -> tuple[list[float], list[float]]:
-    """Per mass: (median - (-2 sigma)) / median and ((+2 sigma) - median) / median of the expected limits on mu."""
-    low, high = [], []
-    for r in limits.limits.values():
-        e = r.get("expected") or {}
-        if (
-            all(isinstance(e.get(b), (int, float)) for b in ("-2sigma", "median", "+2sigma"))
-            and e["median"] > 0
-        ):
-            low.append((e["median"] - e["-2sigma"]) / e["median"])
-            high.append((e["+2sigma"] - e["median"]) / e["median"])
-    return low, high
-
-
-# long (about 120 lines): one paragraph of report.txt per fact, in the order it prints them; each is a few lines of text
-def explain(
-    info: dict[str, Any],
-    limits: ScanResult,
-    limits_pub: ScanResult,
-    couplings_pub: RecastResult,
-    patchset: dict[str, Any],
-    settings: MainJobSettings,
-    background: float,
-) -> dict[str, Any]:
-    """What the numbers mean: method and why, efficiency and why, the band at n = 0, events at the limit, references.
-
-    Returns the report's ``method``, ``signal_efficiency``,
-    ``signal_events_at_observed_limit``, ``published_exposure``,
-    ``explanations`` (one paragraph each) and ``references``.
-    """
-    from na64stat.physics.constants import CL90_EVENTS
-    from na64stat.physics.efficiencies import signal_efficiency
-    from na64stat.physics.yields import events_per_epsilon2
-
-    records = list(limits.limits.values())
-    methods = sorted({r["method"] for r in records})
-    reasons = [_without_timing(r["method_reason"]) for r in records if r.get("method_reason")]
-    groups: dict[str, list[str]] = {}
-    for reason in reasons:
-        groups.setdefault(_strip_numbers(reason), []).append(reason)
-    notes = sorted({n for r in records for n in r.get("notes", [])})
-    note_groups: dict[str, int] = {}
-    for r in records:
-        for note in set(r.get("notes", [])):
-            key = _strip_numbers(note).replace("#", "N").replace("from N to N", "from 10 to N")
-            note_groups[key] = note_groups.get(key, 0) + 1
-    yields = _signal_yields(patchset)
-    setup = get_setup(settings.setup).with_(exposure=settings.data_eot, efficiency=1.0)
-    efficiency: dict[str, dict[str, Any]] = {}
-    for name, sample in info["samples"].items():
-        if not name.startswith("signal_m"):
-            continue
-        total = float(sample.get("total", {}).get("weighted") or 0.0)
-        box = sample["regions"].get("signal")
-        mass = float(name[len("signal_m") : -len("MeV")]) / 1e3
-        s = yields.get(f"{mass:.6g}")
-        if total > 0 and isinstance(box, dict):
-            physics = float(events_per_epsilon2(setup, [mass])[0]) * settings.coupling**2
-            efficiency[f"{mass:.6g}"] = {
-                "mass_gev": mass,
-                "of_all_produced": round(float(box["weighted"]) / total, 4),
-                "relative_to_physics_yield_above_cut": round(s / physics, 4)
-                if s and physics > 0
-                else None,
-            }
-    events = {}
-    for key, r in limits.limits.items():
-        s = yields.get(key)
-        if s and r.get("observed") is not None:
-            events[key] = round(float(r["observed"]) * s, 4)
-    published = load_curve("na64e_invisible_2019")
-    ratio = {}
-    for key, v in couplings_pub.points.items():
-        if v.get("observed") and v["observed"].get("epsilon") is not None:
-            ref = float(published.interpolate(float(key)))
-            ratio[key] = {
-                "mass_gev": float(key),
-                "epsilon_observed": v["observed"]["epsilon"],
-                "epsilon_expected_median": (v.get("expected_median") or {}).get("epsilon"),
-                "epsilon_published": ref if np.isfinite(ref) else None,
-                "ratio_to_published": round(v["observed"]["epsilon"] / ref, 4)
-                if np.isfinite(ref)
-                else None,
-            }
-    ratios = [
-        r["ratio_to_published"] for r in ratio.values() if r["ratio_to_published"] is not None
-    ]
-    masses = sorted(float(k) for k in ratio)
-    from na64stat.physics.yields import background_free_reach
-
-    reach_ratio = (
-        (
-            background_free_reach(
-                get_setup(settings.setup).with_(exposure=PUBLISHED_EOT), masses
-            ).epsilon
-            / published.interpolate(masses)
-        )
-        if masses
-        else np.array([np.nan])
-    )
-    if not masses:
-        masses = [float("nan")]
-    relative = [e["relative_to_physics_yield_above_cut"] for e in efficiency.values()]
-    masses_table = sorted(e["mass_gev"] for e in efficiency.values()) or [0.001]
-    low, high = _band_widths(limits)
-    low_pub, high_pub = _band_widths(limits_pub)
-    b_pub = background * PUBLISHED_EOT / settings.data_eot
-    ev = list(events.values())
-    shift = [e / CL90_EVENTS - 1 for e in ev]
-    method = (
-        f"{', '.join(methods)} CLs (Read 2002) at 90% CL with the q~_mu test statistic (Cowan et al. 2011). "
-        "Why, as the scan planned it: "
-        + "; ".join(
-            f"'{examples[0]}'"
-            + (
-                f" (and so at {len(examples) - 1} more masses, with their own numbers)"
-                if len(examples) > 1
-                else ""
-            )
-            for examples in groups.values()
-        )
-        + ". Each limits.json record carries its 'method_reason' and 'notes'"
-        + (
-            " (notes here: "
-            + "; ".join(f"'{k}' at {v} masses" for k, v in note_groups.items())
-            + ")"
-            if note_groups
-            else ""
-        )
-        + "."
-    )
-    explanations = {
-        "method": method,
-        "efficiency": (
-            f"The signal yield of each mass is the simulated selection's: the signal-box yield of its "
-            f"signal_m<MeV>MeV MC sample, scaled to the data's {settings.data_eot:.3g} EOT, because the limit must use "
-            f"the cuts that select the data. That is {_span([e['of_all_produced'] for e in efficiency.values()])} of "
-            f"all A' produced (the missing-energy cut included) and {_span(relative)} of the physics module's yield "
-            f"above the E_miss cut (na64stat.physics.yields with efficiency 1). It carries a "
-            f"{settings.efficiency_uncertainty:.0%} normsys uncertainty (signal_efficiency). The physics summary "
-            f"below and 'na64stat reach' use the same simulated selection efficiency, tabulated per mass from "
-            f"400,000 seeded signal events each (resources/signal_efficiency.json: "
-            f"{_span(list(signal_efficiency(get_setup(settings.setup), masses_table)), '.3f')} over "
-            f"{masses_table[0]:g} - {masses_table[-1]:g} GeV), so their reach and this chain use one efficiency "
-            f"up to the MC statistics of this job's {settings.mc_events} events per mass."
-        ),
-        "band_at_n0": (
-            f"Expected limits are quantiles over background-only experiments: the counts such an experiment "
-            f"could see, with the efficiency's auxiliary measurement as measured. With {background:.3g} background "
-            f"events in the signal box, it sees n = 0 with probability {np.exp(-background):.4f}, "
-            f"so the median and every quantile are the n = 0 limit, the observed one: the bands span "
-            f"-{_span(low, '.0%')} / +{_span(high, '.0%')} of the median (in mu). (pyhf's toys would also redraw the "
-            f"auxiliary measurement and spread the band by the efficiency's uncertainty.) The plots draw a band "
-            f"only where it is wider than a line, "
-            f"and the median only where it leaves the observed line (the legend lists what is drawn). At the "
-            f"published exposure ({b_pub:.3g} background events, P(n = 0) = {np.exp(-b_pub):.2f}) "
-            f"the median and -1/-2 sigma are still n = 0 (within {_span(low_pub, '.0%')} of the median), while "
-            f"+1 and +2 sigma are n = 1 and 2 (+{_span(high_pub, '.0%')} at +2 sigma)."
-        ),
-        "events_at_the_limit": (
-            f"The observed limit corresponds to {_span(ev)} signal events ({_span(shift, '+.1%')} from "
-            f"{CL90_EVENTS:.3f} = ln 10, the background-free Poisson limit with a perfectly known efficiency): the "
-            f"efficiency is a constrained nuisance parameter, and the frequentist construction (profiled nuisance, "
-            f"p-values over the count and the auxiliary measurement together, exact counting) moves the limit by a "
-            f"few percent. The background-free 2.303-event reach from the same signal yields (not drawn: it would "
-            f"hide under the observed line) sits sqrt(2.303 / events) = {_span([np.sqrt(1 / (1 + x)) for x in shift], '.3f')} "
-            f"times the observed limit."
-        ),
-        "published_exposure": (
-            f"The same selection and workspace scaled to {PUBLISHED_EOT:.3g} EOT (signal and background yields x "
-            f"{PUBLISHED_EOT / settings.data_eot:.4g}, observed count 0 as in the paper) give limits "
-            f"{_span(ratios, '.2f')} times the published NA64e 2016-2018 curve (ratio panel of exclusion_epsilon.png). "
-            f"The chain is stronger than the paper because the simulated detector keeps "
-            f"{_span(relative, '.2f')} of the signal above the E_miss cut, more than the real analysis did (no "
-            f"mass-independent factor of the paper could be applied: its text was not available); the "
-            f"background-free reach of na64stat.physics with the same computed efficiency for "
-            f"{PUBLISHED_EOT:.3g} EOT is {reach_ratio[0]:.2f} times the published curve at {masses[0]:g} GeV "
-            f"and {reach_ratio[-1]:.2f} times at {masses[-1]:g} GeV ('na64stat reproduce published')."
-        ),
-    }
-    return {
-        "method": {"methods": methods, "method_reasons": sorted(set(reasons)), "notes": notes},
-        "signal_efficiency": efficiency,
-        "signal_events_at_observed_limit": events,
-        "published_exposure": {
-            "eot": PUBLISHED_EOT,
-            "scale": PUBLISHED_EOT / settings.data_eot,
-            "background_events": b_pub,
-            "observed": 0,
-            "limits": ratio,
-        },
-        "explanations": explanations,
-        "references": REFERENCES,
-    }
-
-
-def _without_timing(reason: str) -> str:
-    """A method reason without the cost estimate that ``auto`` measured on this machine (it varies run to run;
-    report.json holds only what equal inputs reproduce).
-
-    >>> _without_timing("single bin with background 0.07 < 100: exact counting, estimated 9.1 s")
-    'single bin with background 0.07 < 100: exact counting'
-    """
-    import re
-
-    return re.sub(r",? estimated (at most )?[0-9][0-9.eE+-]* s", "", reason)
-
-
-def _strip_numbers(reason: str) -> str:
-    """A method reason without its per-mass numbers (so equal reasons group)."""
-    import re
-
-    return re.sub(r"[0-9][0-9.eE+-]*( s)?", "#", reason).replace("# s", "#")
-
-
 def _hepdata_description(settings: MainJobSettings, limits: ScanResult) -> str:
     methods = limits.methods
     return (
@@ -892,30 +612,6 @@ def _hepdata_description(settings: MainJobSettings, limits: ScanResult) -> str:
         "-2 sigma quantiles equal the median up to the spread of the efficiency's auxiliary measurement. "
         "Not an NA64 result."
     )
-
-
-def _epsilon_curve(
-    couplings: RecastResult,
-    coupling: str = "epsilon",
-    label: str = "simulated NA64e",
-    breaks: tuple[float, ...] = (),
-) -> LimitCurve:
-    points = sorted(couplings.points.items(), key=lambda kv: float(kv[0]))
-    mass = np.array([float(k) for k, _ in points])
-
-    def column(name: str) -> np.ndarray:
-        return np.array(
-            [
-                v[name][coupling] if v.get(name) and v[name][coupling] is not None else np.nan
-                for _, v in points
-            ],
-            dtype=float,
-        )
-
-    expected = {
-        b: column(f"expected_{b}") for b in ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
-    }
-    return LimitCurve(mass, column("observed"), expected, label=label, breaks=breaks)
 
 
 def _annihilation_window(setup_name: str) -> tuple[float, ...]:
@@ -932,14 +628,14 @@ def _annihilation_window(setup_name: str) -> tuple[float, ...]:
     return (float(resonance_mass_gev(setup.missing_energy_cut_gev)),)
 
 
-# long (about 90 lines): one short block per main-job figure, in the order the README lists them
 def _figures(
     out: Path,
     selected: Path,
     couplings: RecastResult,
     couplings_pub: RecastResult,
     spec: dict[str, Any],
-    patchset: dict[str, Any],
+    points: Sequence[SignalPoint],
+    signal_masses: Mapping[str, float],
     settings: MainJobSettings,
 ) -> list[Call]:
     """The main job's figures, as calls (each returns the files it wrote).
@@ -955,28 +651,39 @@ def _figures(
     yield steps there, and a line from the last mass below it to the first
     inside would draw a slope that no mass resolves).
     """
-    from na64stat.physics.couplings import relic_target_y_full
-    from na64stat.results.plotting import MASS_LABELS, cutflow_figure, load_lmt
-
     sim = f"simulated NA64e, {settings.data_eot:.2g} EOT"
     pub = f"same chain at {PUBLISHED_EOT:.3g} EOT"
     window = _annihilation_window(settings.setup)
-    curve = _epsilon_curve(couplings, label=sim, breaks=window)
-    curve_pub = _epsilon_curve(couplings_pub, label=pub, breaks=window)
+    return [
+        *_epsilon_figures(out, (couplings, couplings_pub), (sim, pub), window, settings),
+        *_dark_matter_figures(out, (couplings, couplings_pub), (sim, pub), window),
+        *_point_figures(out, selected, couplings, spec, points, signal_masses, sim, settings),
+    ]
+
+
+_BABAR_LABEL = "BaBar mono-photon (PRL 119 (2017) 131804)"
+
+
+def _babar_benchmark() -> tuple[float, float]:
+    """The alpha_D and m_A'/m_chi BaBar's y limit is expressed at."""
+    return float(load_resource("babar_monophoton").get("alpha_d", 0.1)), 3.0
+
+
+def _epsilon_overlays(settings: MainJobSettings) -> list[Overlay]:
+    """The published NA64e curve (first), BaBar's limit in epsilon, the (g-2)_mu band and ``settings.overlays``."""
+    from na64stat.results.plotting import load_lmt
+
     published = load_curve("na64e_invisible_2019")
     gm2_lo, gm2_hi = (
         load_curve("gm2_darkphoton_2sigma_lower"),
         load_curve("gm2_darkphoton_2sigma_upper"),
     )
     gm2_m = gm2_lo.mass_gev[(gm2_lo.mass_gev >= 1e-3) & (gm2_lo.mass_gev <= 1.0)]
-    recast = couplings.settings
-    alpha_d, ratio = float(recast.get("alpha_d", 0.1)), float(recast.get("mass_ratio", 3.0))
     babar = load_curve("babar_monophoton")
     # BaBar's y limit at the benchmark it was expressed in (its alpha_D, m_A' = 3 m_chi) back in epsilon and m_A'
-    babar_alpha, babar_ratio = float(load_resource("babar_monophoton").get("alpha_d", 0.1)), 3.0
-    babar_label = "BaBar mono-photon (PRL 119 (2017) 131804)"
+    babar_alpha, babar_ratio = _babar_benchmark()
     babar_eps = Overlay(
-        babar_label,
+        _BABAR_LABEL,
         babar.mass_gev * babar_ratio,
         np.sqrt(babar.lower * babar_ratio**4 / babar_alpha),
         color="tab:gray",
@@ -1004,6 +711,22 @@ def _figures(
         load_lmt(path, color=f"C{5 + i % 5}", linestyle=styles[i % 3])
         for i, path in enumerate(settings.overlays)
     ]
+    return overlays
+
+
+def _epsilon_figures(
+    out: Path,
+    couplings: tuple[RecastResult, RecastResult],
+    labels: tuple[str, str],
+    window: tuple[float, ...],
+    settings: MainJobSettings,
+) -> list[Call]:
+    """``exclusion_epsilon`` (with the ratio to the published curve) and ``exclusion_epsilon2``."""
+    sim, pub = labels
+    curve = LimitCurve.from_recast(couplings[0], label=sim, breaks=window)
+    curve_pub = LimitCurve.from_recast(couplings[1], label=pub, breaks=window)
+    overlays = _epsilon_overlays(settings)
+    ref = overlays[0]
     title = f"na64stat main job: {sim}; and scaled to the published exposure"
     calls: list[Call] = [
         (
@@ -1041,33 +764,43 @@ def _figures(
             _plot,
             (
                 exclusion_plot,
-                (_epsilon_curve(couplings, "epsilon2", sim, window), out / "exclusion_epsilon2"),
+                (
+                    LimitCurve.from_recast(couplings[0], "epsilon2", sim, window),
+                    out / "exclusion_epsilon2",
+                ),
                 {
                     "coupling": "epsilon2",
                     "overlays": squared,
-                    "extra_curves": [_epsilon_curve(couplings_pub, "epsilon2", pub, window)],
+                    "extra_curves": [LimitCurve.from_recast(couplings[1], "epsilon2", pub, window)],
                     "title": title,
                 },
             ),
         )
     )
+    return calls
+
+
+def _dark_matter_figures(
+    out: Path,
+    couplings: tuple[RecastResult, RecastResult],
+    labels: tuple[str, str],
+    window: tuple[float, ...],
+) -> list[Call]:
+    """``exclusion_y`` against m_chi (relic targets, BaBar at its benchmark) and ``exclusion_alpha_d``."""
+    from na64stat.physics.couplings import relic_target_y_full
+    from na64stat.results.plotting import MASS_LABELS
+
+    sim, pub = labels
+    recast = couplings[0].settings
+    alpha_d, ratio = float(recast.get("alpha_d", 0.1)), float(recast.get("mass_ratio", 3.0))
+    babar = load_curve("babar_monophoton")
+    babar_alpha, babar_ratio = _babar_benchmark()
+    calls: list[Call] = []
     chi_window = tuple(m / ratio for m in window)
-    y_curve = _epsilon_curve(couplings, "y", sim)
-    y_pub = _epsilon_curve(couplings_pub, "y", pub)
-    m_chi = LimitCurve(
-        y_curve.mass_gev / ratio,
-        y_curve.observed,
-        dict(y_curve.expected),
-        label=y_curve.label,
-        breaks=chi_window,
-    )
-    m_chi_pub = LimitCurve(
-        y_pub.mass_gev / ratio,
-        y_pub.observed,
-        dict(y_pub.expected),
-        label=y_pub.label,
-        breaks=chi_window,
-    )
+    y_curve = LimitCurve.from_recast(couplings[0], "y", sim)
+    y_pub = LimitCurve.from_recast(couplings[1], "y", pub)
+    m_chi = _against_m_chi(y_curve, ratio, chi_window)
+    m_chi_pub = _against_m_chi(y_pub, ratio, chi_window)
     dense = np.geomspace(m_chi.mass_gev.min(), m_chi.mass_gev.max(), 200)
     relic_styles: dict[Literal["scalar", "majorana", "pseudodirac"], tuple[str, str]] = {
         "scalar": ("tab:orange", "--"),
@@ -1086,7 +819,7 @@ def _figures(
     ]
     extra = f", $\\alpha_D = {alpha_d:g}$, $m_{{A'}} = {ratio:g}\\, m_\\chi$"
     babar_y = (
-        [Overlay(babar_label, babar.mass_gev, babar.lower, color="tab:gray", excluded=True)]
+        [Overlay(_BABAR_LABEL, babar.mass_gev, babar.lower, color="tab:gray", excluded=True)]
         if alpha_d == babar_alpha and ratio == babar_ratio
         else []
     )
@@ -1106,7 +839,7 @@ def _figures(
             ),
         )
     )
-    alpha = _epsilon_curve(couplings, "alpha_d_excluded_below", sim)
+    alpha = LimitCurve.from_recast(couplings[0], "alpha_d_excluded_below", sim)
     if alpha.observed is not None and np.any(np.isfinite(alpha.observed)):
         calls.append(
             (
@@ -1114,12 +847,11 @@ def _figures(
                 (
                     exclusion_plot,
                     (
-                        LimitCurve(
-                            alpha.mass_gev / ratio,
-                            alpha.observed,
-                            alpha.expected,
-                            label=r"$\alpha_D$ excluded below (scalar target), " + sim,
-                            breaks=chi_window,
+                        _against_m_chi(
+                            alpha,
+                            ratio,
+                            chi_window,
+                            r"$\alpha_D$ excluded below (scalar target), " + sim,
                         ),
                         out / "exclusion_alpha_d",
                     ),
@@ -1133,14 +865,46 @@ def _figures(
                 ),
             )
         )
-    # CLs against epsilon at the mass nearest 10 MeV
-    patch = min(patchset["patches"], key=lambda p: abs(np.log(p["metadata"]["mass_gev"] / 0.01)))
-    mu_up = couplings.points[f"{patch['metadata']['mass_gev']:.6g}"]["observed"]["mu"]
-    calls.append((_cls_scan_figure, (spec, patch, float(mu_up), out / "cls_scan", sim, settings)))
+    return calls
+
+
+def _against_m_chi(
+    curve: LimitCurve, ratio: float, breaks: tuple[float, ...], label: str | None = None
+) -> LimitCurve:
+    """``curve`` against m_chi = m_A' / ``ratio`` (``breaks`` in m_chi [GeV]; its label unless given)."""
+    return LimitCurve(
+        curve.mass_gev / ratio,
+        curve.observed,
+        dict(curve.expected),
+        label=curve.label if label is None else label,
+        breaks=breaks,
+    )
+
+
+def _point_figures(
+    out: Path,
+    selected: Path,
+    couplings: RecastResult,
+    spec: dict[str, Any],
+    points: Sequence[SignalPoint],
+    signal_masses: Mapping[str, float],
+    sim: str,
+    settings: MainJobSettings,
+) -> list[Call]:
+    """CLs against epsilon at the mass nearest 10 MeV, and the cutflow bars of the data and of that mass."""
+    from na64stat.results.plotting import cutflow_figure
+
+    near = min(couplings.points, key=lambda p: abs(np.log(p.mass_gev / 0.01)))
+    point = next(p for p in points if p.key == near.key)
+    stem = out / "cls_scan"
+    calls: list[Call] = [
+        (_cls_scan_figure, (spec, point, near.coupling("mu"), stem, sim, settings))
+    ]
     cutflow = json.loads((selected / "cutflow.json").read_text(encoding="utf-8"))
+    signal = [s for s, m in signal_masses.items() if mass_key(m) == near.key]
     calls += [
         (cutflow_figure, (cutflow, sample, selected / f"cutflow_{sample}"))
-        for sample in ("data", f"signal_m{patch['metadata']['mass_gev'] * 1e3:g}MeV")
+        for sample in ("data", *signal[:1])
         if sample in cutflow["samples"]
     ]
     return calls
@@ -1155,35 +919,26 @@ def _plot(
 
 def _cls_scan_figure(
     spec: dict[str, Any],
-    patch: dict[str, Any],
+    point: SignalPoint,
     mu_up: float,
     stem: Path,
     sim: str,
     settings: MainJobSettings,
 ) -> list[Path]:
     """CLs against epsilon from 0.05 to 2.5 times the observed limit at one mass (``cls_scan.png``)."""
-    import jsonpatch
-    import pyhf
-
-    from na64stat.inference.calculators import best_calculator
-    from na64stat.inference.likelihood import Likelihood
     from na64stat.results.plotting import cls_scan_plot
+    from na64stat.results.recast import coupling_from_mu
 
-    workspace = pyhf.Workspace(jsonpatch.apply_patch(spec, patch["patch"]))
-    model = workspace.model()
-    calc = best_calculator(
-        Likelihood(model, workspace.data(model)), n_toys=settings.n_toys, seed=settings.seed
+    curve = cls_curve(
+        spec, point, np.linspace(0.05, 2.5, 14) * mu_up, settings.n_toys, settings.seed
     )
-    mus = np.linspace(0.05, 2.5, 14) * mu_up
-    points = [calc.cls(float(mu)) for mu in mus]
-    bands = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
     return cls_scan_plot(
-        list(settings.coupling * np.sqrt(mus)),
-        [p.cls_obs for p in points],
-        {b: [p.cls_exp[i] for p in points] for i, b in enumerate(bands)},
+        list(coupling_from_mu(curve.mu, settings.coupling)),
+        curve.observed,
+        curve.expected,
         stem,
         xlabel=r"$\epsilon$",
-        title=f"CLs at $m_{{A'}}$ = {patch['metadata']['mass_gev']:g} GeV, {sim}",
+        title=f"CLs at $m_{{A'}}$ = {point.metadata['mass_gev']:g} GeV, {sim}",
     )
 
 

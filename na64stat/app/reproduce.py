@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -384,12 +385,6 @@ def workspace_limit_figure(
     coupling = (
         "e_mu" if points and points[0].metadata.get("signal_model") == "lmutau" else "epsilon"
     )
-    items = sorted(couplings.points.items(), key=lambda kv: float(kv[0]))
-    mass = np.array([float(k) for k, _ in items])
-
-    def column(key: str) -> np.ndarray:
-        return np.array([v[key][coupling] if v.get(key) else np.nan for _, v in items])
-
     record = SETUPS.get(str(points[0].metadata.get("setup", ""))) if points else None
     upper_bound = record is not None and record.upper_bound
     label = (
@@ -397,15 +392,7 @@ def workspace_limit_figure(
         if upper_bound
         else name
     )
-    curve = LimitCurve(
-        mass,
-        column("observed"),
-        {
-            b: column(f"expected_{b}")
-            for b in ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
-        },
-        label=label,
-    )
+    curve = LimitCurve.from_recast(couplings, coupling, label)
     if coupling == "epsilon":
         ref = load_curve("na64e_invisible_2019")
         overlays = [
@@ -431,7 +418,8 @@ def workspace_limit_figure(
     ):  # how much of the (g-2)_mu band the observed limit excludes: computed, not claimed
         from na64stat.results.summary import gm2_band_overlap
 
-        overlap = gm2_band_overlap(mass, column("observed"), upper_bound=upper_bound)
+        observed = cast(np.ndarray, curve.observed)  # from_recast: always a column
+        overlap = gm2_band_overlap(curve.mass_gev, observed, upper_bound=upper_bound)
         files.append(write_json_atomic(out / f"{name}_gm2_overlap.json", overlap.to_dict()))
     return files
 

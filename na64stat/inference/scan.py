@@ -21,29 +21,44 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonpatch
+import numpy as np
 import pyhf
+from numpy.typing import ArrayLike
 
 from na64stat.core.distributed import dask_client
 from na64stat.core.errors import InputError
 from na64stat.core.io import OutputSet, to_jsonable, write_json_atomic
-from na64stat.core.vocabulary import BAND_NAMES
-from na64stat.inference.limits import METHODS, upper_limit
+from na64stat.core.vocabulary import BAND_NAMES, BandName
+from na64stat.inference.limits import METHODS, UpperLimit, upper_limit
 from na64stat.model.workspace import load_workspace, read_json, validate_patchset, validate_spec
 
 __all__ = [
+    "mass_key",
     "SignalPoint",
     "ScanSettings",
+    "ScanPoint",
     "ScanResult",
     "points_from_patchset",
     "load_scan_inputs",
     "compute_point",
     "run_scan",
+    "ClsCurve",
+    "cls_curve",
 ]
+
+
+def mass_key(mass_gev: float) -> str:
+    """The ``limits.json`` key of a mass [GeV]: 6 significant digits (masses equal to them are one point).
+
+    >>> mass_key(0.007200000000000001), mass_key(1.0)
+    ('0.0072', '1')
+    """
+    return f"{float(mass_gev):.6g}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +73,7 @@ class SignalPoint:
     def key(self) -> str:
         """limits.json key: the mass in GeV if the metadata has it, else the patch name."""
         mass = self.metadata.get("mass_gev")
-        return f"{float(mass):.6g}" if mass is not None else self.name
+        return mass_key(mass) if mass is not None else self.name
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,102 @@ class ScanSettings:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def _number(value: Any) -> float:
+    """A number of a limits record as it is (an int stays an int); NaN for null or anything else."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def _bands(values: Any) -> tuple[Any, ...]:
+    """A record's per-band object (``expected``, ...) as a tuple in :data:`BAND_NAMES` order (None where missing)."""
+    values = values if isinstance(values, Mapping) else {}
+    return tuple(values.get(b) for b in BAND_NAMES)
+
+
+def _upper_limit(record: Mapping[str, Any]) -> UpperLimit:
+    """The :class:`UpperLimit` of a limits record (``limits.json`` or ``points/<name>.json``; missing numbers NaN)."""
+    return UpperLimit(
+        observed=_number(record.get("observed")),
+        expected=tuple(_number(v) for v in _bands(record.get("expected"))),
+        status_observed=record.get("status_observed", "ok"),
+        status_expected=tuple(v or "ok" for v in _bands(record.get("status_expected"))),
+        method=record.get("method", ""),
+        confidence_level=_number(record.get("confidence_level")),
+        n_toys=record.get("n_toys"),
+        seed=record.get("seed"),
+        n_evaluations=record.get("n_evaluations", 0),
+        n_failed_fits=record.get("n_failed_fits", 0),
+        observed_error=_number(record.get("observed_error")),
+        expected_error=tuple(_number(v) for v in _bands(record.get("expected_error"))),
+        method_reason=str(record.get("method_reason", "")),
+        notes=tuple(record.get("notes", ())),
+    )
+
+
+@dataclass(frozen=True)
+class ScanPoint:
+    """One point of a scan: the limit on mu of one signal patch.
+
+    Attributes
+    ----------
+    key:
+        Its key in ``limits.json``: the mass in GeV as ``%.6g``, else (or where masses repeat) the patch name.
+    name:
+        The patch name.
+    limit:
+        The upper limit on mu (observed, expected bands, statuses, method, notes).
+    metadata:
+        The patch's metadata (``mass_gev``, ``signal_model``, ``reference_coupling``, ...).
+    digest:
+        The hash of the settings, workspace and patch the limit was computed for (resumption).
+
+    Examples
+    --------
+    >>> p = ScanPoint.from_dict({"name": "m0p01", "metadata": {"mass_gev": 0.01}, "observed": 2.0}, "0.01")
+    >>> p.mass_gev, p.limit.observed, p.to_dict()["key"]
+    (0.01, 2.0, '0.01')
+    """
+
+    key: str
+    name: str
+    limit: UpperLimit
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    digest: str = ""
+
+    @property
+    def mass_gev(self) -> float | None:
+        """The patch's mass [GeV] (its metadata's ``mass_gev``), None where it has none."""
+        mass = self.metadata.get("mass_gev")
+        return None if mass is None else float(mass)
+
+    def expected(self, band: BandName) -> float:
+        """The expected limit on mu of ``band`` (NaN where there is none)."""
+        return self.limit.expected[BAND_NAMES.index(band)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The point's record in ``limits.json`` and ``points/<name>.json`` (NaN as None)."""
+        record = {
+            "name": self.name,
+            "key": self.key,
+            "digest": self.digest,
+            "metadata": self.metadata,
+            **self.limit.to_dict(),
+        }
+        return cast(dict[str, Any], to_jsonable(record))
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any], key: str | None = None) -> ScanPoint:
+        """A record of ``limits.json`` (under ``key``) or of ``points/``; missing numbers are NaN."""
+        key = str(record.get("key", key)) if key is None else key
+        metadata = record.get("metadata")
+        return cls(
+            key=key,
+            name=str(record.get("name", key)),
+            limit=_upper_limit(record),
+            metadata=metadata if isinstance(metadata, Mapping) else {},
+            digest=str(record.get("digest", "")),
+        )
+
+
 @dataclass(frozen=True)
 class ScanResult:
     """What a scan found: the content of ``limits.json``.
@@ -96,16 +207,14 @@ class ScanResult:
         The scan's settings.
     n_points, n_resumed:
         Points in the scan, and how many were read back from ``points/``.
-    limits:
-        Per point key (the mass in GeV as ``%.6g``, else the patch name): the
-        point's record (``observed``, ``expected`` bands on mu, ``method``,
-        status, ``metadata`` of its patch, ...).
+    points:
+        One :class:`ScanPoint` per signal patch, in the scan's order.
 
     Examples
     --------
     >>> r = ScanResult.from_dict({"confidence_level": 0.9, "method_requested": "auto", "n_toys": 10, "seed": 0,
     ...                           "n_points": 1, "n_resumed": 0, "limits": {"0.01": {"method": "exact"}}})
-    >>> r.methods, r.to_dict()["limits"]["0.01"]["method"]
+    >>> r.methods, r.point("0.01").limit.method
     (['exact'], 'exact')
     """
 
@@ -115,12 +224,19 @@ class ScanResult:
     seed: int
     n_points: int
     n_resumed: int
-    limits: Mapping[str, Mapping[str, Any]]
+    points: tuple[ScanPoint, ...]
 
     @property
     def methods(self) -> list[str]:
         """The methods the points used, sorted."""
-        return sorted({str(r["method"]) for r in self.limits.values()})
+        return sorted({str(p.limit.method) for p in self.points})
+
+    def point(self, key: str) -> ScanPoint:
+        """The point with ``limits.json`` key ``key`` (a KeyError when there is none)."""
+        for p in self.points:
+            if p.key == key:
+                return p
+        raise KeyError(key)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``limits.json`` content."""
@@ -131,13 +247,13 @@ class ScanResult:
             "seed": self.seed,
             "n_points": self.n_points,
             "n_resumed": self.n_resumed,
-            "limits": {k: dict(v) for k, v in self.limits.items()},
+            "limits": {p.key: p.to_dict() for p in self.points},
         }
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any], source: str = "limits file") -> ScanResult:
         """Read a ``limits.json`` content (an :class:`InputError` naming ``source`` when it is not one)."""
-        if not isinstance(content, Mapping) or not isinstance(content.get("limits"), dict):
+        if not isinstance(content, Mapping) or not isinstance(content.get("limits"), Mapping):
             raise InputError(
                 f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')"
             )
@@ -149,7 +265,10 @@ class ScanResult:
             seed=content.get("seed", 0),
             n_points=int(content.get("n_points", len(limits))),
             n_resumed=int(content.get("n_resumed", 0)),
-            limits=limits,
+            points=tuple(
+                ScanPoint.from_dict(r if isinstance(r, Mapping) else {}, str(k))
+                for k, r in limits.items()
+            ),
         )
 
 
@@ -236,16 +355,12 @@ def compute_point(
         cls_accuracy=settings.cls_accuracy,
         budget_s=settings.budget_s,
     )
-    record = {
-        "name": point.name,
-        "key": point.key,
-        "digest": settings.digest(workspace, point),
-        "metadata": point.metadata,
-        **limit.to_dict(),
-    }
+    record = ScanPoint(
+        point.key, point.name, limit, point.metadata, settings.digest(workspace, point)
+    ).to_dict()
     if out_dir is not None:
         write_json_atomic(Path(out_dir) / "points" / f"{_safe_name(point.name)}.json", record)
-    return to_jsonable(record)
+    return record
 
 
 def _existing(out_dir: Path, point: SignalPoint, digest: str) -> dict[str, Any] | None:
@@ -326,11 +441,10 @@ def run_scan(
         workspace, todo, settings, out_dir, scheduler, n_workers, progress or (lambda r: None)
     ):
         done[record["name"]] = record
-    ordered = [done[p.name] for p in points]
-    keys = [r["key"] for r in ordered]
+    ordered = [ScanPoint.from_dict(done[p.name]) for p in points]
+    keys = [p.key for p in ordered]
     if len(set(keys)) != len(keys):  # e.g. two models at the same mass: key by patch name
-        for r in ordered:
-            r["key"] = r["name"]
+        ordered = [replace(p, key=p.name) for p in ordered]
     result = ScanResult(
         confidence_level=settings.confidence_level,
         method_requested=settings.method,
@@ -338,7 +452,7 @@ def run_scan(
         seed=settings.seed,
         n_points=len(ordered),
         n_resumed=len(points) - len(todo),
-        limits={r["key"]: r for r in ordered},
+        points=tuple(ordered),
     )
     with OutputSet(out_dir) as staged:  # limits.json and limits.csv appear together or not at all
         staged.write_json("limits.json", result.to_dict())
@@ -346,7 +460,7 @@ def run_scan(
     return result
 
 
-def _csv(records: list[dict[str, Any]]) -> str:
+def _csv(points: Sequence[ScanPoint]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = [
@@ -362,20 +476,20 @@ def _csv(records: list[dict[str, Any]]) -> str:
         "seed",
     ]
     writer.writerow(header)
-    for r in records:
-        expected = r["expected"]
+    for p in points:
+        limit = p.limit
         writer.writerow(
             [
-                r["key"],
-                r["name"],
-                r["metadata"].get("mass_gev", ""),
-                _num(r["observed"]),
-                *[_num(expected[b]) for b in BAND_NAMES],
-                r["status_observed"],
-                r["method"],
-                r["confidence_level"],
-                r["n_toys"] if r["n_toys"] is not None else "",
-                r["seed"] if r["seed"] is not None else "",
+                p.key,
+                p.name,
+                p.metadata.get("mass_gev", ""),
+                _num(limit.observed),
+                *[_num(v) for v in limit.expected],
+                limit.status_observed,
+                limit.method,
+                limit.confidence_level,
+                limit.n_toys if limit.n_toys is not None else "",
+                limit.seed if limit.seed is not None else "",
             ]
         )
     return buffer.getvalue()
@@ -386,4 +500,59 @@ def _num(value: Any) -> str:
         "nan"
         if value is None or (isinstance(value, float) and math.isnan(value))
         else f"{float(value):.8g}"
+    )
+
+
+@dataclass(frozen=True)
+class ClsCurve:
+    """CLs against the signal strength at one signal point.
+
+    Attributes
+    ----------
+    mu:
+        The signal strengths tested.
+    observed:
+        Observed CLs at each.
+    expected:
+        Expected CLs of each band (:data:`~na64stat.core.vocabulary.BAND_NAMES`) at each.
+    """
+
+    mu: tuple[float, ...]
+    observed: tuple[float, ...]
+    expected: Mapping[str, tuple[float, ...]]
+
+
+def cls_curve(
+    workspace: dict[str, Any], point: SignalPoint, mu: ArrayLike, n_toys: int, seed: int
+) -> ClsCurve:
+    """CLs at each signal strength ``mu`` for one signal point (exact counting where it applies, else toys).
+
+    Parameters
+    ----------
+    workspace : dict
+        The background-only pyhf workspace (content).
+    point : SignalPoint
+        The signal patch.
+    mu : sequence of float
+        Signal strengths to test.
+    n_toys, seed : int
+        Toys per hypothesis and their seed, where toys are used.
+
+    Returns
+    -------
+    ClsCurve
+        Observed and expected CLs at each ``mu``.
+    """
+    from na64stat.inference.calculators import best_calculator
+    from na64stat.inference.likelihood import Likelihood
+
+    ws = pyhf.Workspace(jsonpatch.apply_patch(workspace, point.patch))
+    model = ws.model()
+    calc = best_calculator(Likelihood(model, ws.data(model)), n_toys=n_toys, seed=seed)
+    mus = [float(m) for m in np.asarray(mu, dtype=float)]
+    points = [calc.cls(m) for m in mus]
+    return ClsCurve(
+        tuple(mus),
+        tuple(p.cls_obs for p in points),
+        {b: tuple(p.cls_exp[i] for p in points) for i, b in enumerate(BAND_NAMES)},
     )

@@ -60,6 +60,8 @@ __all__ = [
     "patch_name",
     "inspect_rows",
     "format_inspection",
+    "scale_workspace",
+    "signal_totals",
 ]
 
 #: Placeholder INSPIRE id for results without a HEPData record (the pyhf
@@ -687,3 +689,86 @@ def format_inspection(spec: Mapping[str, Any], title: str = "") -> str:
     poi = spec["measurements"][0]["config"].get("poi") if spec.get("measurements") else None
     lines.append(f"measurements: {[m['name'] for m in spec.get('measurements', [])]}, POI {poi!r}")
     return "\n".join(lines)
+
+
+def _scale_sample(sample: dict[str, Any], factor: float) -> None:
+    """A sample's yields and its absolute MC errors (staterror, shapesys, histosys) times ``factor``, in place."""
+    sample["data"] = [float(x) * factor for x in sample["data"]]
+    for mod in sample.get("modifiers", []):
+        if mod["type"] in ("staterror", "shapesys"):
+            mod["data"] = [float(x) * factor for x in mod["data"]]
+        elif mod["type"] == "histosys":
+            mod["data"] = {k: [float(x) * factor for x in v] for k, v in mod["data"].items()}
+
+
+def scale_workspace(
+    spec: dict[str, Any], patchset: dict[str, Any], factor: float, observed: float | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The workspace for ``factor`` times the exposure: every yield (and its absolute MC error) times ``factor``.
+
+    Relative uncertainties (normsys) are unchanged; ``observed`` replaces the
+    observed counts (default: scaled and rounded). The patchset's digest is
+    recomputed for the new background-only spec.
+
+    Parameters
+    ----------
+    spec, patchset : dict
+        The background-only workspace and its signal PatchSet (contents).
+    factor : float
+        New exposure over the old one.
+    observed : float, optional
+        The observed count of every bin (default: the old one times ``factor``, rounded).
+
+    Returns
+    -------
+    tuple of dict
+        The scaled workspace and PatchSet (copies; the inputs are unchanged).
+
+    Examples
+    --------
+    >>> spec = {"channels": [{"name": "c", "samples": [{"name": "b", "data": [0.5],
+    ...          "modifiers": [{"name": "s", "type": "staterror", "data": [0.1]}]}]}],
+    ...         "observations": [{"name": "c", "data": [0.0]}], "measurements": [], "version": "1.0.0"}
+    >>> patchset = {"metadata": {"digests": {}}, "patches": []}
+    >>> scaled, _ = scale_workspace(spec, patchset, 10.0)
+    >>> scaled["channels"][0]["samples"][0]["data"], scaled["channels"][0]["samples"][0]["modifiers"][0]["data"]
+    ([5.0], [1.0])
+    """
+    new_spec = copy.deepcopy(spec)
+    for channel in new_spec["channels"]:
+        for s in channel["samples"]:
+            _scale_sample(s, factor)
+    for obs in new_spec["observations"]:
+        obs["data"] = [
+            float(observed) if observed is not None else float(round(x * factor))
+            for x in obs["data"]
+        ]
+    new_patchset = copy.deepcopy(patchset)
+    for patch in new_patchset["patches"]:
+        for op in patch["patch"]:
+            value = op.get("value")
+            if isinstance(value, dict) and "data" in value:
+                _scale_sample(value, factor)
+    new_patchset["metadata"]["digests"] = {"sha256": pyhf.utils.digest(new_spec, "sha256")}
+    if "exposure" in new_patchset["metadata"]:
+        new_patchset["metadata"]["exposure"] = float(new_patchset["metadata"]["exposure"]) * factor
+    return new_spec, new_patchset
+
+
+def signal_totals(patchset: Mapping[str, Any]) -> dict[float, float]:
+    """Signal events of each patch at its reference coupling (summed over bins), by its ``mass_gev`` [GeV].
+
+    >>> signal_totals({"patches": [{"metadata": {"mass_gev": 0.01},
+    ...                             "patch": [{"op": "add", "value": {"data": [1.0, 2.5]}}]}]})
+    {0.01: 3.5}
+    """
+    out = {}
+    for patch in patchset["patches"]:
+        total = sum(
+            float(x)
+            for op in patch["patch"]
+            if isinstance(op.get("value"), dict)
+            for x in op["value"].get("data", [])
+        )
+        out[float(patch["metadata"]["mass_gev"])] = total
+    return out

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from na64stat.core.errors import InputError
-from na64stat.results.recast import RecastResult
+from na64stat.results.recast import RecastPoint, RecastResult
 
 __all__ = ["write_hepdata", "validate_hepdata", "COUPLING_NAMES", "LIKELIHOOD_ARCHIVE"]
 
@@ -48,13 +48,14 @@ COUPLING_NAMES: dict[str, str] = {
     "e_mu": "$g_{Z'}$",
     "y": "$y$",
 }
+#: The columns of each table: the limit (:meth:`RecastPoint.limit`) and its label.
 _COLUMNS = (
     ("observed", "Observed"),
-    ("expected_median", "Expected"),
-    ("expected_-1sigma", "Expected -1 sigma"),
-    ("expected_+1sigma", "Expected +1 sigma"),
-    ("expected_-2sigma", "Expected -2 sigma"),
-    ("expected_+2sigma", "Expected +2 sigma"),
+    ("median", "Expected"),
+    ("-1sigma", "Expected -1 sigma"),
+    ("+1sigma", "Expected +1 sigma"),
+    ("-2sigma", "Expected -2 sigma"),
+    ("+2sigma", "Expected +2 sigma"),
 )
 
 
@@ -92,7 +93,8 @@ def write_hepdata(
     ``mass_name`` (m_A'). ``references`` (journal / arXiv citations) go into
     the submission comment and each table's description.
 
-    ``couplings`` is the content of a recast file: ``{"points": {key: {"observed": {...}, "expected_median": {...}, ...}}}``.
+    ``couplings`` is a :class:`~na64stat.results.recast.RecastResult`, or the content of a recast
+    file (``{"points": {key: {"observed": {...}, "expected_median": {...}, ...}}}``, checked as a file).
     Returns the folder. A point without a limit in some column (NaN / None)
     gets HEPData's ``-`` there (tables are rectangular).
 
@@ -106,18 +108,14 @@ def write_hepdata(
     """
     from hepdata_lib import Submission
 
-    if isinstance(couplings, RecastResult):
-        couplings = couplings.to_dict()
-    points = couplings.get("points") if isinstance(couplings, Mapping) else None
-    if not isinstance(points, Mapping) or not points:
-        raise InputError(f"{source}: no points to export (write it with 'na64stat recast')")
-    _check_points(points, source)
+    if not isinstance(couplings, RecastResult):
+        couplings = _read_couplings(couplings, source)
+    _check_limits(couplings.points, source)
     unknown = [c for c in couplings_to_export if c not in COUPLING_NAMES]
     if unknown:
         raise InputError(f"cannot export coupling(s) {unknown}; known: {', '.join(COUPLING_NAMES)}")
-    ordered = sorted(points.values(), key=_mass)
-    raw_settings = couplings.get("settings")
-    settings = raw_settings if isinstance(raw_settings, Mapping) else {}
+    ordered = couplings.by_mass()
+    settings = couplings.settings
     cl = _confidence_level(confidence_level, settings.get("confidence_level"), source)
     description = description or f"{_percent(cl)} CL upper limits computed with na64stat (CLs)."
     cited = "" if not references else " References: " + "; ".join(references) + "."
@@ -152,7 +150,7 @@ def write_hepdata(
 
 def _table(
     coupling: str,
-    ordered: Sequence[Mapping[str, Any]],
+    ordered: Sequence[RecastPoint],
     *,
     title: str,
     description: str,
@@ -188,15 +186,15 @@ def _table(
         boson = "Z'" if coupling == "e_mu" else "A'"
         table.keywords["reactions"] = [f"{particle} {target} --> {particle} {target} {boson}"]
         table.keywords["cmenergies"] = [sqrt_s]
-    masses = [_mass(v) for v in ordered]
+    masses = [p.mass_gev for p in ordered]
     x = Variable(versus, is_independent=True, is_binned=False, units="GeV")
     x.values = [float(f"{m / ratio:.6g}") for m in masses] if on_chi else masses
     table.add_variable(x)
-    for key, label in _COLUMNS:
+    for which, label in _COLUMNS:
         y = Variable(
             f"{label} {COUPLING_NAMES[coupling]}", is_independent=False, is_binned=False, units=""
         )
-        y.values = [_value(v.get(key), coupling) for v in ordered]
+        y.values = [_value(p.coupling(coupling, which)) for p in ordered]
         y.add_qualifier("CL", _percent(cl))
         y.add_qualifier("Limit", label)
         if on_chi:
@@ -318,6 +316,26 @@ def _likelihood_archive(folder: Path, archive: Path) -> Path:
     return archive
 
 
+def _read_couplings(content: Any, source: str) -> RecastResult:
+    """A ``couplings.json`` content, checked as a file (:func:`_check_points`)."""
+    points = content.get("points") if isinstance(content, Mapping) else None
+    if not isinstance(points, Mapping) or not points:
+        raise InputError(f"{source}: no points to export (write it with 'na64stat recast')")
+    _check_points(points, source)
+    return RecastResult.from_dict(content, source)
+
+
+def _check_limits(points: Sequence[RecastPoint], source: str) -> None:
+    """Some points, each with an observed or a median expected limit."""
+    if not points:
+        raise InputError(f"{source}: no points to export (write it with 'na64stat recast')")
+    for point in points:
+        if point.observed is None and point.limit("median") is None:
+            raise InputError(
+                f"{source}: point {point.key!r}: has neither an observed nor a median expected limit"
+            )
+
+
 def _check_points(points: Mapping[str, Any], source: str) -> None:
     """Every column of every point: None, or an object with a mass in (0, 100] GeV and finite, non-negative couplings."""
     from na64stat.core.checks import check_mass, check_number
@@ -350,14 +368,6 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def _mass(point: Mapping[str, Any]) -> float:
-    for key in ("observed", "expected_median"):
-        if point.get(key):
-            return float(point[key]["mass_gev"])
-    raise InputError(f"a limits point has no mass: {point}")
-
-
-def _value(entry: Mapping[str, Any] | None, coupling: str) -> float | str:
-    if not entry or entry.get(coupling) is None or not math.isfinite(float(entry[coupling])):
-        return "-"
-    return float(f"{float(entry[coupling]):.5g}")
+def _value(value: float) -> float | str:
+    """A limit as HEPData's table holds it: 5 significant digits, ``-`` where there is none."""
+    return float(f"{value:.5g}") if math.isfinite(value) else "-"

@@ -39,6 +39,8 @@ import numpy as np
 from na64stat.core.errors import InputError
 from na64stat.core.io import write_json_atomic, write_text_atomic
 from na64stat.core.loaders import load_json
+from na64stat.core.vocabulary import BAND_NAMES
+from na64stat.inference.limits import UpperLimit
 from na64stat.inference.scan import ScanResult
 
 __all__ = [
@@ -174,34 +176,27 @@ def combine_limits_from_scan(
     counting) also gets its ``"<key>_err"``, as ``CollectLimits --limit-err``
     writes; missing values are left out.
     """
-    if isinstance(limits, ScanResult):
-        limits = limits.to_dict()
-    if not isinstance(limits, Mapping) or not isinstance(limits.get("limits"), Mapping):
-        raise InputError(
-            f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')"
-        )
-    records = limits["limits"]
-    masses = [(r.get("metadata") or {}).get("mass_gev") for r in records.values()]
+    scan = limits if isinstance(limits, ScanResult) else ScanResult.from_dict(limits, source)
+    masses = [p.metadata.get("mass_gev") for p in scan.points]
     keys = [_mass_key(m) if _finite(m) else None for m in masses]
     unique = None not in keys and len(set(keys)) == len(keys)
     out: dict[str, dict[str, float]] = {}
-    for (name, record), key in zip(records.items(), keys):
-        entry = {}
-        for combine_key, band in COMBINE_KEYS.items():
-            value = (
-                record.get("observed") if band is None else (record.get("expected") or {}).get(band)
-            )
-            error = (
-                record.get("observed_error")
-                if band is None
-                else (record.get("expected_error") or {}).get(band)
-            )
-            if _finite(value):
-                entry[combine_key] = float(value)
-                if _finite(error):
-                    entry[f"{combine_key}_err"] = float(error)
-        out[key if unique and key is not None else str(name)] = dict(sorted(entry.items()))
+    for point, key in zip(scan.points, keys):
+        out[key if unique and key is not None else point.key] = _combine_entry(point.limit)
     return dict(sorted(out.items(), key=lambda item: _sort_key(item[0])))
+
+
+def _combine_entry(limit: UpperLimit) -> dict[str, float]:
+    """CombineHarvester's limits of one point, each finite one with its finite error (``"<key>_err"``), sorted."""
+    band = dict(zip(BAND_NAMES, zip(limit.expected, limit.expected_error)))
+    entry = {}
+    for combine_key, name in COMBINE_KEYS.items():
+        value, error = (limit.observed, limit.observed_error) if name is None else band[name]
+        if _finite(value):
+            entry[combine_key] = float(value)
+            if _finite(error):
+                entry[f"{combine_key}_err"] = float(error)
+    return dict(sorted(entry.items()))
 
 
 def _sort_key(key: str) -> tuple[int, float, str]:

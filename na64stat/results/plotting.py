@@ -54,6 +54,8 @@ from matplotlib.patches import Patch
 
 from na64stat.core.errors import InputError
 from na64stat.core.io import write_text_atomic
+from na64stat.core.vocabulary import BAND_NAMES
+from na64stat.results.recast import RecastResult
 
 __all__ = [
     "LimitCurve",
@@ -94,7 +96,6 @@ MASS_LABELS: dict[str, str] = {
 #: Labels drawn horizontally at the top of the y axis (single symbols).
 _HORIZONTAL = ("epsilon", "epsilon2", "alpha_mu", "alpha_d")
 
-_BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
 
 #: Colours: the expected band as in NA64's and the LHC experiments' plots, the observed exclusion shaded blue-grey.
 _YELLOW, _GREEN, _EXCLUDED = "#ffdf00", "#00cc00", "#9ab6d3"
@@ -129,6 +130,44 @@ class LimitCurve:
     expected: Mapping[str, np.ndarray] = field(default_factory=dict)
     label: str = "NA64"
     breaks: tuple[float, ...] = ()
+
+    @classmethod
+    def from_recast(
+        cls,
+        couplings: RecastResult,
+        coupling: str = "epsilon",
+        label: str = "NA64",
+        breaks: tuple[float, ...] = (),
+    ) -> LimitCurve:
+        """The limits on ``coupling`` of a recast scan, by mass.
+
+        Parameters
+        ----------
+        couplings : RecastResult
+            The scan's limits in the couplings (``couplings.json``).
+        coupling : str, optional
+            A :class:`~na64stat.results.recast.Recast` field: ``"epsilon"``,
+            ``"epsilon2"``, ``"e_mu"``, ``"y"``, ``"alpha_d_excluded_below"``, ...
+        label, breaks : optional
+            As the fields of the same names (``breaks`` in GeV).
+
+        Returns
+        -------
+        LimitCurve
+            Against m_A' [GeV]: observed and the five expected bands, NaN where a limit is missing.
+        """
+        points = couplings.by_mass()
+
+        def column(which: str) -> np.ndarray:
+            return np.array([p.coupling(coupling, which) for p in points], dtype=float)
+
+        return cls(
+            np.array([p.mass_gev for p in points], dtype=float),
+            column("observed"),
+            {band: column(band) for band in BAND_NAMES},
+            label=label,
+            breaks=breaks,
+        )
 
 
 @dataclass(frozen=True)
@@ -326,7 +365,7 @@ def _csv(
         )
         columns.extend(
             (f"{prefix}expected_{b}{suffix}", m, np.asarray(c.expected.get(b, nan), dtype=float))
-            for b in _BANDS
+            for b in BAND_NAMES
         )
 
     limit_columns(curve, "", f"_{coupling}")
@@ -345,7 +384,7 @@ def _csv(
     for j, (_, m, v) in enumerate(columns):
         for x, y in zip(m, v):
             table[index[f"{x:.6g}"], j] = y
-    first_of_curve = len(_BANDS) + 1
+    first_of_curve = len(BAND_NAMES) + 1
     keep = [j for j in range(len(columns)) if j < first_of_curve or np.isfinite(table[:, j]).any()]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -386,9 +425,9 @@ def _draw_bands(
     alpha: float = 1.0,
 ) -> Any | None:
     """The +-2 sigma and +-1 sigma bands (where they have a width); the legend handle, or None when nothing shows."""
-    if not all(b in e for b in _BANDS):
+    if not all(b in e for b in BAND_NAMES):
         return None
-    e = {b: np.asarray(e[b], dtype=float) for b in _BANDS}
+    e = {b: np.asarray(e[b], dtype=float) for b in BAND_NAMES}
     handles = []
     for (lo, hi), color in zip((("-2sigma", "+2sigma"), ("-1sigma", "+1sigma")), colors):
         if _visible_band(ax, m, e, lo, hi):
@@ -405,9 +444,9 @@ def band_note(expected: Mapping[str, np.ndarray]) -> str | None:
     limit; what spread remains comes from the auxiliary measurements of the
     nuisance parameters (the signal efficiency).
     """
-    if not all(b in expected for b in _BANDS):
+    if not all(b in expected for b in BAND_NAMES):
         return None
-    e = {b: np.asarray(expected[b], dtype=float) for b in _BANDS}
+    e = {b: np.asarray(expected[b], dtype=float) for b in BAND_NAMES}
     ok = (
         np.isfinite(e["-2sigma"])
         & np.isfinite(e["+2sigma"])
@@ -573,7 +612,7 @@ def exclusion_plot(
         v
         for c in (curve, *extra_curves)
         for v in ([c.observed] if c.observed is not None else [])
-        + [c.expected[b] for b in _BANDS if b in c.expected]
+        + [c.expected[b] for b in BAND_NAMES if b in c.expected]
     ]
     for o in overlays:  # only the part inside the mass range sets the y range
         inside = (np.asarray(o.mass_gev) >= xlim[0]) & (np.asarray(o.mass_gev) <= xlim[1])
@@ -721,7 +760,7 @@ def cls_scan_plot(
         ax = fig.subplots()
         x = np.asarray(mu, dtype=float)
         e = {k: np.asarray(v, dtype=float) for k, v in cls_expected.items()}
-        if all(b in e for b in _BANDS):
+        if all(b in e for b in BAND_NAMES):
             ax.fill_between(
                 x,
                 e["-2sigma"],

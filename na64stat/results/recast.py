@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from na64stat.core.checks import check_mass, check_number
 from na64stat.core.errors import InputError
-from na64stat.inference.scan import ScanResult
+from na64stat.core.vocabulary import BAND_NAMES
+from na64stat.inference.scan import ScanPoint, ScanResult
 from na64stat.physics.couplings import (
     mixing_from_e_mu,
     relic_target_y,
@@ -56,6 +57,8 @@ __all__ = [
     "Recast",
     "recast_limit",
     "recast_limits_file",
+    "LIMIT_NAMES",
+    "RecastPoint",
     "RecastResult",
 ]
 
@@ -124,7 +127,24 @@ class Recast:
     long_lived_correction: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The entry of ``couplings.json`` (NaN where a coupling does not apply)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> Recast:
+        """An entry of ``couplings.json``: a missing or null number is NaN.
+
+        >>> Recast.from_dict({"mass_gev": 0.01, "epsilon": 1e-5}).epsilon2
+        nan
+        """
+        return cls(**{f.name: _float(entry.get(f.name)) for f in fields(cls)})
+
+
+def _float(value: Any) -> float:
+    """A number as a float; NaN for null or anything that is not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
 
 
 def recast_limit(
@@ -240,6 +260,73 @@ def check_recast_settings(
         check_number(reference_coupling, "--reference-coupling", positive=True)
 
 
+#: What a recast point holds: the observed limit or one of the expected bands (:data:`BAND_NAMES`).
+LIMIT_NAMES: tuple[str, ...] = ("observed", *BAND_NAMES)
+
+
+@dataclass(frozen=True)
+class RecastPoint:
+    """The couplings excluded at one scan point: observed and per expected band.
+
+    Attributes
+    ----------
+    key:
+        The point's key (that of ``limits.json``: the mass in GeV as ``%.6g``, else the patch name).
+    mass_gev:
+        The A' / Z' mass [GeV].
+    observed:
+        The couplings of the observed limit (None where the scan found none).
+    expected:
+        Those of each expected band, in :data:`~na64stat.core.vocabulary.BAND_NAMES` order (None where missing).
+
+    Examples
+    --------
+    >>> p = RecastPoint("0.01", 0.01, recast_limit(2.0, 0.01, "dark_photon", 1e-4), (None,) * 5)
+    >>> p.coupling("epsilon2"), p.coupling("epsilon2", "median"), list(p.to_dict())[:2]
+    (2e-08, nan, ['observed', 'expected_-2sigma'])
+    """
+
+    key: str
+    mass_gev: float
+    observed: Recast | None
+    expected: tuple[Recast | None, ...]
+
+    def limit(self, which: str = "observed") -> Recast | None:
+        """The couplings of ``which``: ``"observed"`` or a band name (``"median"``, ``"-1sigma"``, ...)."""
+        if which == "observed":
+            return self.observed
+        return self.expected[BAND_NAMES.index(which)]
+
+    def coupling(self, name: str, which: str = "observed") -> float:
+        """Coupling ``name`` (a :class:`Recast` field: ``"epsilon"``, ``"y"``, ``"mu"``, ...) of ``which``
+        (:meth:`limit`); NaN where there is no limit."""
+        limit = self.limit(which)
+        return math.nan if limit is None else float(getattr(limit, name))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The point's entry in ``couplings.json``: ``observed`` and ``expected_<band>``, each an object or None."""
+        limits = (self.observed, *self.expected)
+        return {
+            ("observed" if name == "observed" else f"expected_{name}"): (
+                None if limit is None else limit.to_dict()
+            )
+            for name, limit in zip(LIMIT_NAMES, limits)
+        }
+
+    @classmethod
+    def from_dict(cls, key: str, content: Mapping[str, Any]) -> RecastPoint:
+        """A point of ``couplings.json``; its mass is that of its observed (else median expected) limit."""
+
+        def read(name: str) -> Recast | None:
+            entry = content.get(name)
+            return Recast.from_dict(entry) if isinstance(entry, Mapping) else None
+
+        observed = read("observed")
+        expected = tuple(read(f"expected_{b}") for b in BAND_NAMES)
+        known = observed or expected[BAND_NAMES.index("median")]
+        return cls(key, math.nan if known is None else known.mass_gev, observed, expected)
+
+
 @dataclass(frozen=True)
 class RecastResult:
     """Limits of a scan in the couplings: the content of ``couplings.json``.
@@ -251,24 +338,27 @@ class RecastResult:
         ``dm_model``, ``long_lived``, ``branching``) and the confidence level of
         the limits (``confidence_level``, from the limits file; None where it has none).
     points:
-        Per point key: ``observed`` and ``expected_<band>``, each a
-        :meth:`RecastLimit.to_dict` (mu, epsilon2, epsilon, e_mu, y, ...) or None.
+        One :class:`RecastPoint` per scan point, in the scan's order.
 
     Examples
     --------
     >>> r = RecastResult.from_dict({"settings": {"alpha_d": 0.1}, "points": {"0.01": {"observed": None}}})
-    >>> r.to_dict()["points"]["0.01"], r.settings["alpha_d"]
-    ({'observed': None}, 0.1)
+    >>> r.to_dict()["points"]["0.01"]["observed"], r.settings["alpha_d"]
+    (None, 0.1)
     """
 
     settings: Mapping[str, Any]
-    points: Mapping[str, Mapping[str, Any]]
+    points: tuple[RecastPoint, ...]
+
+    def by_mass(self) -> list[RecastPoint]:
+        """The points sorted by mass."""
+        return sorted(self.points, key=lambda p: p.mass_gev)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``couplings.json`` content."""
         return {
             "settings": dict(self.settings),
-            "points": {k: dict(v) for k, v in self.points.items()},
+            "points": {p.key: p.to_dict() for p in self.points},
         }
 
     @classmethod
@@ -278,7 +368,111 @@ class RecastResult:
             raise InputError(
                 f"{source}: not a couplings file (no 'points' object; write one with 'na64stat recast')"
             )
-        return cls(settings=dict(content.get("settings", {})), points=content["points"])
+        settings = content.get("settings")
+        return cls(
+            settings=dict(settings) if isinstance(settings, Mapping) else {},
+            points=tuple(
+                RecastPoint.from_dict(str(k), v if isinstance(v, Mapping) else {})
+                for k, v in content["points"].items()
+            ),
+        )
+
+
+def _check_limits_content(content: Any, source: str) -> None:
+    """A ``limits.json`` content as a file must be: a ``limits`` object of points, each an object with
+    ``observed`` and/or ``expected`` limits (non-negative numbers or null) and ``metadata``, and a
+    confidence level in (0, 1) where it has one."""
+    if not isinstance(content, dict) or not isinstance(content.get("limits"), dict):
+        raise InputError(
+            f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')"
+        )
+    for key, record in content["limits"].items():
+        where = f"{source}: point {key!r}"
+        if (
+            not isinstance(record, dict)
+            or not isinstance(record.get("metadata", {}), dict)
+            or not isinstance(record.get("expected", {}), dict)
+        ):
+            raise InputError(
+                f"{where}: expected an object with 'observed', 'expected' and 'metadata'"
+            )
+        if "observed" not in record and not record.get("expected"):
+            raise InputError(f"{where}: has neither an observed nor an expected limit")
+        check_number(record.get("observed"), f"{where}: observed limit", allow_none=True)
+        for band, value in record.get("expected", {}).items():
+            check_number(value, f"{where}: expected {band} limit", allow_none=True)
+    confidence_level = content.get("confidence_level")
+    if confidence_level is not None:
+        confidence_level = check_number(
+            confidence_level, f"{source}: confidence_level", positive=True
+        )
+        if confidence_level is None or not confidence_level < 1:
+            raise InputError(
+                f"{source}: confidence_level must be below 1, got {confidence_level!r}"
+            )
+
+
+@dataclass(frozen=True)
+class _Signal:
+    """What a scan point's signal was made with (checked): its mass [GeV], model, reference coupling and beam."""
+
+    mass_gev: float
+    model: Literal["dark_photon", "lmutau"]
+    reference_coupling: float
+    beam: Literal["electron", "muon"]
+    branching: str
+
+
+def _signal(
+    point: ScanPoint,
+    where: str,
+    signal_model: str | None,
+    reference_coupling: float | None,
+    beam: str | None,
+) -> _Signal:
+    """The signal of ``point`` from its patch metadata, or the options where given (InputErrors naming ``where``)."""
+    meta = point.metadata
+    mass = meta.get("mass_gev")
+    model = signal_model or meta.get("signal_model")
+    recorded = meta.get("reference_coupling")
+    ref = reference_coupling if reference_coupling is not None else recorded
+    if (
+        reference_coupling is not None
+        and isinstance(recorded, (int, float))
+        and not isinstance(recorded, bool)
+        and not math.isclose(float(recorded), reference_coupling, rel_tol=1e-9)
+    ):
+        raise InputError(
+            f"{where}: its signal was made at reference coupling {recorded:g} (patch metadata), "
+            f"not {reference_coupling:g}: leave out --reference-coupling (normalised workspaces "
+            "have one per mass)"
+        )
+    if mass is None or model is None or ref is None:
+        raise InputError(
+            f"{where}: needs mass_gev, signal_model and reference_coupling "
+            "(in its patch metadata or as options)"
+        )
+    mass = check_mass(mass, f"{where}: mass_gev")
+    ref = check_number(ref, f"{where}: reference_coupling", positive=True)
+    if model not in ("dark_photon", "lmutau"):
+        raise InputError(
+            f"{where}: unknown signal model {model!r}; choose 'dark_photon' or 'lmutau'"
+        )
+    return _Signal(
+        mass,
+        cast(Literal["dark_photon", "lmutau"], model),
+        cast(float, ref),
+        # "mixed" (combined beams) too: recast_limit gives no e_mu for any beam but "electron"
+        cast(Literal["electron", "muon"], beam or _point_beam(dict(meta))),
+        str(meta.get("branching", "physical")),
+    )
+
+
+def _signal_point(point: ScanPoint, mass: float) -> tuple[Any, ...]:
+    """What makes two scan points the same signal: the mass, and the patch's ``values`` where it has several
+    (per mass and coupling)."""
+    values = point.metadata.get("values")
+    return (mass, *values) if isinstance(values, list) and len(values) > 1 else (mass,)
 
 
 def recast_limits_file(
@@ -295,7 +489,7 @@ def recast_limits_file(
     branching: str = "physical",
 ) -> RecastResult:
     """Recast every point of a scan (:class:`~na64stat.inference.scan.ScanResult` or a ``limits.json``
-    content), observed and expected limits.
+    content, checked as a file), observed and expected limits.
 
     Each point needs ``mass_gev`` in its patch metadata; ``signal_model`` and
     ``reference_coupling`` come from the metadata (keys ``signal_model``,
@@ -307,116 +501,63 @@ def recast_limits_file(
     """
     check_recast_settings(alpha_d, mass_ratio, reference_coupling)
     check_branching_convention(branching)
-    if isinstance(limits, ScanResult):
-        limits = limits.to_dict()
-    if not isinstance(limits, dict) or not isinstance(limits.get("limits"), dict):
-        raise InputError(
-            f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')"
-        )
-    if not limits["limits"]:
+    if not isinstance(limits, ScanResult):
+        _check_limits_content(limits, source)
+        limits = ScanResult.from_dict(limits, source)
+    if not limits.points:
         raise InputError(f"{source}: no limits points")
-    out: dict[str, Any] = {}
+    options: dict[str, Any] = {
+        "alpha_d": alpha_d,
+        "mass_ratio": mass_ratio,
+        "dm_model": dm_model,
+        "long_lived": long_lived,
+        "branching": branching,
+    }
+    out = []
     seen: dict[tuple[Any, ...], str] = {}
-    for key, record in limits["limits"].items():
-        where = f"{source}: point {key!r}"
-        if (
-            not isinstance(record, dict)
-            or not isinstance(record.get("metadata", {}), dict)
-            or not isinstance(record.get("expected", {}), dict)
-        ):
+    for point in limits.points:
+        where = f"{source}: point {point.key!r}"
+        signal = _signal(point, where, signal_model, reference_coupling, beam)
+        same = _signal_point(point, signal.mass_gev)
+        if same in seen:
+            values = point.metadata.get("values")
             raise InputError(
-                f"{where}: expected an object with 'observed', 'expected' and 'metadata'"
+                f"{source}: points {seen[same]!r} and {point.key!r} are the same signal point "
+                f"(mass_gev = {signal.mass_gev:g}{', values ' + str(values) if len(same) > 1 else ''})"
             )
-        meta = record.get("metadata", {})
-        mass = meta.get("mass_gev")
-        model = signal_model or meta.get("signal_model")
-        ref = (
-            reference_coupling if reference_coupling is not None else meta.get("reference_coupling")
-        )
-        recorded = meta.get("reference_coupling")
-        if (
-            reference_coupling is not None
-            and isinstance(recorded, (int, float))
-            and not isinstance(recorded, bool)
-            and not math.isclose(float(recorded), reference_coupling, rel_tol=1e-9)
-        ):
-            raise InputError(
-                f"{where}: its signal was made at reference coupling {recorded:g} (patch metadata), "
-                f"not {reference_coupling:g}: leave out --reference-coupling (normalised workspaces "
-                "have one per mass)"
-            )
-        if mass is None or model is None or ref is None:
-            raise InputError(
-                f"{where}: needs mass_gev, signal_model and reference_coupling "
-                "(in its patch metadata or as options)"
-            )
-        mass = check_mass(mass, f"{where}: mass_gev")
-        ref = check_number(ref, f"{where}: reference_coupling", positive=True)
-        values = meta.get("values")
-        point = (
-            (mass, *values) if isinstance(values, list) and len(values) > 1 else (mass,)
-        )  # per mass and coupling
-        if point in seen:
-            raise InputError(
-                f"{source}: points {seen[point]!r} and {key!r} are the same signal point "
-                f"(mass_gev = {mass:g}{', values ' + str(values) if len(point) > 1 else ''})"
-            )
-        seen[point] = key
-        if model not in ("dark_photon", "lmutau"):
-            raise InputError(
-                f"{where}: unknown signal model {model!r}; choose 'dark_photon' or 'lmutau'"
-            )
-        if "observed" not in record and not record.get("expected"):
-            raise InputError(f"{where}: has neither an observed nor an expected limit")
-        check_number(record.get("observed"), f"{where}: observed limit", allow_none=True)
-        for band, value in record.get("expected", {}).items():
-            check_number(value, f"{where}: expected {band} limit", allow_none=True)
-        settings: dict[str, Any] = {
-            "alpha_d": alpha_d,
-            "mass_ratio": mass_ratio,
-            "dm_model": dm_model,
-            "long_lived": long_lived,
-            "branching": branching,
-            "signal_branching": str(meta.get("branching", "physical")),
-        }
-        point_beam = beam or _point_beam(meta)
-        values = {
-            "observed": record.get("observed"),
-            **{f"expected_{k}": v for k, v in record.get("expected", {}).items()},
-        }
-        out[key] = {
-            name: (
-                recast_limit(
-                    float(mu),
-                    float(mass),
-                    model,  # type: ignore[arg-type]  # names checked above
-                    float(ref),  # type: ignore[arg-type]  # checked above
-                    point_beam,  # type: ignore[arg-type]  # names checked above
-                    **settings,
-                ).to_dict()
-                if mu is not None and math.isfinite(float(mu))
-                else None
-            )
-            for name, mu in values.items()
-        }
-    confidence_level = limits.get("confidence_level")
-    if confidence_level is not None:
-        confidence_level = check_number(
-            confidence_level, f"{source}: confidence_level", positive=True
-        )
-        if confidence_level is None or not confidence_level < 1:
-            raise InputError(
-                f"{source}: confidence_level must be below 1, got {confidence_level!r}"
-            )
+        seen[same] = point.key
+        out.append(_recast_point(point, signal, options))
     return RecastResult(
-        {
-            "beam": beam,
-            "alpha_d": alpha_d,
-            "mass_ratio": mass_ratio,
-            "dm_model": dm_model,
-            "long_lived": long_lived,
-            "branching": branching,
-            "confidence_level": confidence_level,
-        },
-        out,
+        {"beam": beam, **options, "confidence_level": _confidence_level(limits.confidence_level)},
+        tuple(out),
+    )
+
+
+def _confidence_level(value: Any) -> float | None:
+    """A scan's confidence level, None where it has none (NaN or null)."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _recast_point(point: ScanPoint, signal: _Signal, options: Mapping[str, Any]) -> RecastPoint:
+    """The couplings of each limit of ``point`` (None where the limit on mu is not finite)."""
+
+    def recast(mu: float) -> Recast | None:
+        if not math.isfinite(mu):
+            return None
+        return recast_limit(
+            float(mu),
+            signal.mass_gev,
+            signal.model,
+            signal.reference_coupling,
+            signal.beam,
+            signal_branching=signal.branching,
+            **options,
+        )
+
+    limit = point.limit
+    return RecastPoint(
+        point.key,
+        signal.mass_gev,
+        recast(limit.observed),
+        tuple(recast(mu) for mu in limit.expected),
     )

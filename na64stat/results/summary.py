@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "summary_to_dict",
     "BandOverlap",
     "gm2_band_overlap",
+    "workspace_reach",
 ]
 
 #: Masses of the default summary [GeV]: 1, 10, 100 and 1000 MeV.
@@ -342,3 +344,31 @@ def summary_to_dict(summary: Summary) -> dict[str, Any]:
         if summary.gm2_overlap is not None
         else None,
     }
+
+
+def workspace_reach(patchset: Mapping[str, Any], coupling: float) -> tuple[np.ndarray, np.ndarray]:
+    """Background-free 90% CL reach from a workspace's own signal yields (2.303 events, no uncertainty).
+
+    Parameters
+    ----------
+    patchset : mapping
+        A PatchSet content whose patches carry ``mass_gev`` (:func:`~na64stat.model.workspace.signal_totals`).
+    coupling : float
+        The reference coupling the signal yields were made at (eps or e_mu).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The masses [GeV], sorted, and the coupling that gives 2.303 signal events at each (NaN
+        where the signal is 0).
+    """
+    from na64stat.model.workspace import signal_totals
+    from na64stat.physics.constants import CL90_EVENTS
+
+    totals = signal_totals(patchset)
+    mass = np.array(sorted(totals))
+    s = np.array([totals[m] for m in mass])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return mass, np.where(
+            s > 0, coupling * np.sqrt(CL90_EVENTS / np.where(s > 0, s, 1.0)), np.nan
+        )

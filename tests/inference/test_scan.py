@@ -15,7 +15,7 @@ from na64stat.core.errors import InputError
 from na64stat.inference import scan as scan_module
 from na64stat.inference.calculators import AsymptoticCalculator
 from na64stat.inference.likelihood import Likelihood
-from na64stat.inference.scan import ScanSettings, load_scan_inputs, run_scan
+from na64stat.inference.scan import ScanResult, ScanSettings, load_scan_inputs, run_scan
 
 
 def _bkgonly():
@@ -95,7 +95,8 @@ def test_scan_writes_limits_keyed_by_mass(inputs, tmp_path):
     spec, points = load_scan_inputs(*inputs[:1], [inputs[1]])
     out = tmp_path / "out"
     summary = run_scan(spec, points, out, ScanSettings(), n_workers=1)
-    assert list(summary.limits) == ["0.001", "0.01", "0.1"]
+    assert [p.key for p in summary.points] == ["0.001", "0.01", "0.1"]
+    assert [p.mass_gev for p in summary.points] == [0.001, 0.01, 0.1]
     data = json.loads((out / "limits.json").read_text())
     first = data["limits"]["0.001"]
     assert first["method"] == "exact" and first["confidence_level"] == 0.9
@@ -105,6 +106,8 @@ def test_scan_writes_limits_keyed_by_mass(inputs, tmp_path):
     assert set(first["expected"]) == {"-2sigma", "-1sigma", "median", "+1sigma", "+2sigma"}
     header = (out / "limits.csv").read_text().splitlines()[0]
     assert header.startswith("key,name,mass_gev,observed,expected_-2sigma")
+    # the typed records give the file back as it was written
+    assert ScanResult.from_dict(data).to_dict() == data == summary.to_dict()
 
 
 def test_scan_resumes_and_recomputes_only_what_changed(inputs, tmp_path, monkeypatch):
@@ -119,8 +122,8 @@ def test_scan_resumes_and_recomputes_only_what_changed(inputs, tmp_path, monkeyp
     )
     second = run_scan(spec, points, out, ScanSettings(), n_workers=1)
     assert calls == [points[1].name] and second.n_resumed == 2
-    assert second.limits == first.limits | {k: second.limits[k] for k in second.limits}
-    assert second.limits["0.01"]["observed"] == pytest.approx(first.limits["0.01"]["observed"])
+    assert second.to_dict()["limits"] == first.to_dict()["limits"]
+    assert second.point("0.01").limit.observed == pytest.approx(first.point("0.01").limit.observed)
     # different settings: nothing is reused
     calls.clear()
     run_scan(spec, points, out, ScanSettings(confidence_level=0.95), n_workers=1)
@@ -131,8 +134,8 @@ def test_scan_on_local_dask_equals_in_process(inputs, tmp_path):
     spec, points = load_scan_inputs(inputs[0], [inputs[1]])
     serial = run_scan(spec, points, tmp_path / "a", n_workers=1)
     parallel = run_scan(spec, points, tmp_path / "b", n_workers=2)
-    for key in serial.limits:
-        assert parallel.limits[key]["observed"] == serial.limits[key]["observed"]
+    for point in serial.points:
+        assert parallel.point(point.key).limit.observed == point.limit.observed
 
 
 def test_bad_inputs_name_the_file(tmp_path, inputs):
@@ -208,13 +211,13 @@ def test_sbottom_scan_runs_through_the_mass_scan_path(sbottom, tmp_path):
     ]
     spec, points = load_scan_inputs(sbottom / "BkgOnly.json", patches)
     summary = run_scan(spec, points, tmp_path, ScanSettings(method="asymptotic"), n_workers=2)
-    limit = summary.limits["sbottom_1300_205_60"]
-    assert limit["status_observed"] == "ok"
+    limit = summary.point("sbottom_1300_205_60").limit
+    assert limit.status_observed == "ok"
     ws = pyhf.Workspace(__import__("jsonpatch").apply_patch(spec, points[0].patch))
     model = ws.model()
-    cls = float(pyhf.infer.hypotest(limit["observed"], ws.data(model), model, test_stat="qtilde"))
+    cls = float(pyhf.infer.hypotest(limit.observed, ws.data(model), model, test_stat="qtilde"))
     assert cls == pytest.approx(0.10, abs=5e-4)
-    assert not math.isnan(summary.limits["sbottom_600_180_50"]["observed"])
+    assert not math.isnan(summary.point("sbottom_600_180_50").limit.observed)
 
 
 def test_recast_of_a_scan(inputs, tmp_path, capsys):
@@ -280,4 +283,4 @@ def test_a_damaged_point_file_is_recomputed_not_fatal(tmp_path) -> None:
         point_file.write_bytes(junk)
         again = run_scan(spec, [point], tmp_path, ScanSettings(), n_workers=1)
         assert again.n_resumed == 0
-        assert again.limits["0.01"]["observed"] == first.limits["0.01"]["observed"]
+        assert again.point("0.01").limit.observed == first.point("0.01").limit.observed

@@ -438,8 +438,8 @@ def test_recast_records_the_confidence_level() -> None:
 
 
 def test_scale_workspace_scales_yields_and_errors_and_keeps_a_valid_patchset() -> None:
-    from na64stat.app.pipeline import scale_workspace, workspace_reach
-    from na64stat.model.workspace import validate_patchset
+    from na64stat.model.workspace import scale_workspace, validate_patchset
+    from na64stat.results.summary import workspace_reach
 
     folder = Path(__file__).resolve().parents[2] / "workspaces" / "na64e-invisible-2016-2018"
     spec = json.loads((folder / "bkgonly.json").read_text())

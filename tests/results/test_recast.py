@@ -60,3 +60,23 @@ def test_alpha_d_exclusion_on_relic_line():
         alpha_d_excluded_below(1e-10, 0.01, "wimp")
     with pytest.raises(InputError):
         recast_limit(1.0, 0.01, "axion", 1.0)
+
+
+def test_recast_of_a_scan_record_equals_that_of_its_file():
+    """A ScanResult is recast as records (no trip through a dict); its limits.json content gives the same
+    couplings, and couplings.json reads back into the same records."""
+    from na64stat.inference.limits import UpperLimit
+    from na64stat.inference.scan import ScanPoint, ScanResult
+    from na64stat.results.recast import RecastResult, recast_limits_file
+
+    meta = {"mass_gev": 0.01, "signal_model": "dark_photon", "reference_coupling": 1e-4}
+    limit = UpperLimit(2.0, (1.5, 1.8, 2.0, 2.6, float("nan")), "ok", ("ok",) * 5, "exact", 0.9)
+    scan = ScanResult(0.9, "auto", 10, 0, 1, 0, (ScanPoint("0.01", "m0p01", limit, meta),))
+    typed = recast_limits_file(scan)
+    assert typed.to_dict() == recast_limits_file(scan.to_dict()).to_dict()
+    (point,) = typed.points
+    assert point.mass_gev == 0.01 and point.coupling("epsilon2") == pytest.approx(2e-8)
+    assert point.coupling("mu", "median") == 2.0 and point.limit("+2sigma") is None
+    assert math.isnan(point.coupling("epsilon", "+2sigma"))
+    again = RecastResult.from_dict(typed.to_dict())
+    assert again.to_dict() == typed.to_dict() and again.points[0].mass_gev == 0.01
