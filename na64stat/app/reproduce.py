@@ -41,6 +41,7 @@ from na64stat.physics.couplings import (
     g_explaining_delta_a,
     relic_target_y_full,
 )
+from na64stat.physics.models import get_model
 from na64stat.physics.yields import (
     SETUPS,
     UPPER_BOUND_NOTE,
@@ -388,7 +389,9 @@ def workspace_limit_figure(
         )
     couplings = recast_limits_file(limits)
     coupling = (
-        "e_mu" if points and points[0].metadata.get("signal_model") == "lmutau" else "epsilon"
+        get_model(str(points[0].metadata.get("signal_model", "dark_photon"))).coupling_name
+        if points
+        else "epsilon"
     )
     items = sorted(couplings.points.items(), key=lambda kv: float(kv[0]))
     mass = np.array([float(k) for k, _ in items])

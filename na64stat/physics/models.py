@@ -55,6 +55,7 @@ __all__ = [
     "DarkDecay",
     "VectorModel",
     "register_model",
+    "unregister_model",
     "get_model",
     "model_names",
     "load_models_yaml",
@@ -182,12 +183,18 @@ def register_model(model: VectorModel, *, replace: bool = False) -> VectorModel:
     >>> m = register_model(VectorModel("demo_lmu", "L_mu", "g_mu", {"mu": 1.0, "nu_mu": 1.0}))
     >>> get_model("demo_lmu").charge("nu_mu")
     1.0
-    >>> _ = _REGISTRY.pop("demo_lmu")
+    >>> unregister_model("demo_lmu")
     """
     if model.name in _REGISTRY and not replace:
         raise InputError(f"model {model.name!r} is already registered (replace=True to replace it)")
     _REGISTRY[model.name] = model
     return model
+
+
+def unregister_model(name: str) -> None:
+    """Remove the model ``name`` from the registry (an InputError if it is not registered)."""
+    get_model(name)
+    del _REGISTRY[name]
 
 
 def get_model(name: str | VectorModel) -> VectorModel:

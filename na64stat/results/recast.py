@@ -45,6 +45,7 @@ from na64stat.physics.couplings import (
 )
 from na64stat.physics.decays import branching_zprime_invisible, check_branching_convention
 from na64stat.physics.longlived import epsilon2_limit_correction
+from na64stat.physics.models import get_model, model_names
 from na64stat.physics.yields import get_setup
 
 __all__ = [
@@ -130,7 +131,7 @@ class Recast:
 def recast_limit(
     mu: float,
     mass_gev: float,
-    signal_model: Literal["dark_photon", "lmutau"],
+    signal_model: str,
     reference_coupling: float,
     beam: Literal["electron", "muon"] = "electron",
     *,
@@ -154,9 +155,11 @@ def recast_limit(
         Upper limit on the signal strength (dimensionless).
     mass_gev : float
         A' / Z' mass [GeV].
-    signal_model : {"dark_photon", "lmutau"}
-        What the signal patch was made with: eps for ``dark_photon``, e_mu
-        for ``lmutau``.
+    signal_model : str
+        What the signal patch was made with (a registered model,
+        :mod:`na64stat.physics.models`): eps for ``dark_photon``, e_mu for
+        ``lmutau``; the eps and e_mu readings of other models are NaN (their own
+        coupling: :func:`na64stat.results.model_recast.model_limits`).
     reference_coupling : float
         The coupling the patch's signal yields were computed at (eps or e_mu,
         dimensionless; e.g. 1e-4).
@@ -202,7 +205,8 @@ def recast_limit(
         e_mu = float(coupling_from_mu(mu, reference_coupling)) * math.sqrt(made / wanted)
         eps2, correction = math.nan, 1.0
     else:
-        raise InputError(f"unknown signal model {signal_model!r}; choose 'dark_photon' or 'lmutau'")
+        get_model(signal_model)  # an InputError naming the registered models
+        eps2, correction, e_mu = math.nan, 1.0, math.nan
     y = float(y_from_epsilon2(eps2, alpha_d, mass_ratio)) if math.isfinite(eps2) else math.nan
     alpha_limit = (
         float(alpha_d_excluded_below(eps2, mass_gev / mass_ratio, dm_model, mass_ratio))
@@ -362,9 +366,9 @@ def recast_limits_file(
                 f"(mass_gev = {mass:g}{', values ' + str(values) if len(point) > 1 else ''})"
             )
         seen[point] = key
-        if model not in ("dark_photon", "lmutau"):
+        if model not in model_names():
             raise InputError(
-                f"{where}: unknown signal model {model!r}; choose 'dark_photon' or 'lmutau'"
+                f"{where}: unknown signal model {model!r}; choose one of {', '.join(model_names())}"
             )
         if "observed" not in record and not record.get("expected"):
             raise InputError(f"{where}: has neither an observed nor an expected limit")
@@ -389,7 +393,7 @@ def recast_limits_file(
                 recast_limit(
                     float(mu),
                     float(mass),
-                    model,  # type: ignore[arg-type]  # names checked above
+                    str(model),
                     float(ref),  # type: ignore[arg-type]  # checked above
                     point_beam,  # type: ignore[arg-type]  # names checked above
                     **settings,
