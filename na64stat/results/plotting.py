@@ -875,7 +875,9 @@ def model_limits_plot(
         _log_axes(ax)
         ax.set_ylim(values.min() / 3, values.max() * 3)
         ax.set_xlabel(r"$m_X$ [GeV]")
-        ax.set_ylabel(record.coupling_name.replace("_", " "))
-        ax.legend(loc="lower right", fontsize=10, frameon=True, framealpha=0.92, fancybox=False)
+        name = record.coupling_name
+        base, _, sub = name.partition("_")
+        ax.set_ylabel(COUPLING_LABELS.get(name, f"${base}_{{{sub}}}$" if sub else f"${base}$"))
+        ax.legend(loc="best", fontsize=10, frameon=True, framealpha=0.92, fancybox=False)
         ax.set_title(title or f"{record.label}: upper limits", fontsize=12, loc="left", pad=10)
         return save_figure(fig, stem)
