@@ -5,11 +5,12 @@ For a boson X of mass m coupling with g x_f (alpha_f = ``alpha_unit`` x_f^2 per 
 * charged leptons, eq. (9) of the NA64 review (arXiv:2003.07257) with eps^2 alpha -> alpha_f:
   Gamma = alpha_f m / 3 (1 + 2 r) sqrt(1 - 4 r), r = m_f^2 / m^2 (darkcast eq. 2.13);
 * neutrinos (left-handed, one helicity state): Gamma = alpha_f m / 6 per flavour;
-* quarks u, d, s: the leading-order parton-model R ratio, 3 alpha_f m / 3 (1 + 2 r) sqrt(1 - 4 r)
-  with darkcast's constituent masses (0.33, 0.33, 0.5 GeV; darkcast pars.py); for the dark photon
-  this is Gamma(A' -> mu mu)|_(m_mu -> 0) x R with R = 3 sum Q_q^2 = 2. It ignores the rho, omega,
-  phi resonances of darkcast's data-driven vector-meson-dominance widths (Ilten et al.,
-  JHEP 06 (2018) 004, eqs. 2.15-2.18);
+* hadrons: darkcast's vector-meson-dominance widths (Ilten, Soreq, Williams, Xue, JHEP 06 (2018)
+  004, eqs. 2.15-2.18): Gamma = alpha_unit m / 3 sum_F [sum_V (R^V Tr(x T_V))^2 R_mu^(F,V)
+  + 2 R^omega Tr(x T_omega) R^phi Tr(x T_phi) R_mu^(F,omega phi)], x = diag(x_u, x_d, x_s), with
+  darkcast's grids R_mu^F (packaged ``resources/darkcast_vmd.json``, defined up to 2 GeV; the edge
+  value beyond, as darkcast does). For the dark photon every (R^V Tr(Q T_V))^2 is 1, so
+  Gamma_had = Gamma(A' -> mu mu)|_(m_mu -> 0) x R with R the sum of the grids;
 * dark matter, eq. (8): Gamma(X -> chi chibar) = alpha_D m / 3 (1 + 2 r) sqrt(1 - 4 r),
   m_chi = m / ``mass_ratio``, independent of the coupling g.
 
@@ -31,16 +32,22 @@ Widths in GeV per unit coupling^2 unless a coupling is given.
 
 from __future__ import annotations
 
+import math
+from functools import cache
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 from na64stat.core.errors import PhysicsError
+from na64stat.core.references import load_resource
 from na64stat.physics.constants import ALPHA_EM, M_E_GEV, M_MU_GEV, M_TAU_GEV
 from na64stat.physics.decays import check_branching_convention, width_to_fermions_gev
 from na64stat.physics.models import VectorModel
 
 __all__ = [
-    "QUARK_MASSES_GEV",
+    "MESON_GENERATORS",
+    "MESON_PREFACTORS",
+    "hadronic_width_gev",
     "partial_widths_gev",
     "total_width_gev",
     "branching_invisible",
@@ -50,8 +57,63 @@ __all__ = [
 
 _LEPTON_MASSES_GEV = {"e": M_E_GEV, "mu": M_MU_GEV, "tau": M_TAU_GEV}
 _ELECTRIC = {"e": -1.0, "mu": -1.0, "tau": -1.0}
-#: Constituent quark masses of the parton-level hadronic width [GeV] (darkcast pars.py ``mfs``).
-QUARK_MASSES_GEV: dict[str, float] = {"u": 0.33, "d": 0.33, "s": 0.5}
+#: Diagonal U(3) generators (u, d, s) of the vector mesons (darkcast eq. A.1, pars.py ``tms``).
+MESON_GENERATORS: dict[str, tuple[float, float, float]] = {
+    "rho0": (0.5, -0.5, 0.0),
+    "omega": (0.5, 0.5, 0.0),
+    "phi": (0.0, 0.0, 1.0 / math.sqrt(2.0)),
+}
+#: Prefactors R^V of each vector contribution (darkcast eq. 2.18, pars.py ``rvs``).
+MESON_PREFACTORS: dict[str, float] = {"rho0": 2.0, "omega": 6.0, "phi": 3.0 * math.sqrt(2.0)}
+
+
+@cache
+def _vmd_grids() -> tuple[tuple[tuple[str, ...], np.ndarray, np.ndarray], ...]:
+    """(mesons, masses [GeV], R_mu^F) of every final state's grid in ``resources/darkcast_vmd.json``."""
+    grids = load_resource("darkcast_vmd")["grids"]
+    return tuple(
+        (tuple(mesons.split("_")), np.asarray(g["mass_gev"]), np.asarray(g["r_mu"]))
+        for states in grids.values()
+        for mesons, g in states.items()
+    )
+
+
+def hadronic_width_gev(model: VectorModel, mass_gev: ArrayLike) -> np.ndarray:
+    """Gamma(X -> hadrons) per unit coupling^2 [GeV] from darkcast's VMD grids (eqs. 2.15-2.18).
+
+    Parameters
+    ----------
+    model : VectorModel
+        The model (its u, d, s charges).
+    mass_gev : array_like
+        Boson masses [GeV].
+
+    Returns
+    -------
+    numpy.ndarray
+        The width per coupling^2 [GeV] (0 below 2 m_pi and for models without quark charges).
+
+    Examples
+    --------
+    >>> from na64stat.physics.models import get_model
+    >>> float(hadronic_width_gev(get_model("le_lmu"), 0.78))
+    0.0
+    """
+    m = np.asarray(mass_gev, dtype=float)
+    charges = [model.charge(q) for q in ("u", "d", "s")]
+    amplitude = {
+        v: MESON_PREFACTORS[v] * sum(t * x for t, x in zip(MESON_GENERATORS[v], charges))
+        for v in MESON_GENERATORS
+    }
+    total = np.zeros(m.shape)
+    for mesons, grid_m, grid_r in _vmd_grids():
+        weight = math.prod(amplitude[v] for v in mesons)
+        weight = weight**2 if len(mesons) == 1 else 2.0 * weight
+        if weight != 0.0:
+            total = total + weight * np.interp(m, grid_m, grid_r)
+    return model.alpha_unit * m / 3.0 * total
+
+
 _BEAM_LEPTONS = {"electron": "e", "muon": "mu"}
 
 
@@ -65,7 +127,7 @@ def _lepton_alpha(model: VectorModel, lepton: str, m: np.ndarray) -> np.ndarray:
 
 def partial_widths_gev(model: VectorModel, mass_gev: ArrayLike) -> dict[str, np.ndarray]:
     """Partial widths per unit coupling^2 [GeV]: ``ee``, ``mumu``, ``tautau``, ``nunu`` (three flavours),
-    ``hadrons`` (parton level, u d s) and ``dark`` (chi chibar, coupling-independent).
+    ``hadrons`` (darkcast's VMD, :func:`hadronic_width_gev`) and ``dark`` (chi chibar, coupling-independent).
 
     Parameters
     ----------
@@ -97,13 +159,7 @@ def partial_widths_gev(model: VectorModel, mass_gev: ArrayLike) -> dict[str, np.
         (model.alpha_unit * model.charge(nu) ** 2 * m / 6.0 for nu in ("nu_e", "nu_mu", "nu_tau")),
         np.zeros(m.shape),
     )
-    widths["hadrons"] = sum(
-        (
-            3.0 * width_to_fermions_gev(m, model.alpha_unit * model.charge(q) ** 2, mq)
-            for q, mq in QUARK_MASSES_GEV.items()
-        ),
-        np.zeros(m.shape),
-    )
+    widths["hadrons"] = hadronic_width_gev(model, m)
     decay = model.dark_decay
     widths["dark"] = (
         np.zeros(m.shape) if decay is None else _dark_width(m, decay.alpha_d, decay.mass_ratio)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from na64stat.core.errors import InputError
+from na64stat.core.references import load_resource
 from na64stat.physics.constants import ALPHA_EM, M_E_GEV, M_MU_GEV, M_TAU_GEV
 from na64stat.physics.couplings import mixing_from_e_mu
 from na64stat.physics.decays import (
@@ -17,7 +18,6 @@ from na64stat.physics.decays import (
     width_zprime_to_neutrinos_gev,
 )
 from na64stat.physics.model_widths import (
-    QUARK_MASSES_GEV,
     alpha_x_per_coupling2,
     branching_invisible,
     invisible_alpha_x_per_coupling2,
@@ -97,21 +97,44 @@ def test_lmutau_from_its_charges_equals_the_closed_form_widths():
     )
 
 
-def test_hadronic_widths_are_the_parton_level_r_ratio():
-    """Dark photon: Gamma_had / Gamma(mu mu, m_mu -> 0) = R = 3 sum_q Q_q^2 (1 + 2 r_q) sqrt(1 - 4 r_q);
-    B - L: 3 x 3 (1/3)^2 with the same phase space; nothing below 2 x 0.33 GeV."""
-    m = np.array([0.5, 2.0, 10.0])
-    pointlike = ALPHA_EM * m / 3
-    charges = {"u": 2 / 3, "d": -1 / 3, "s": -1 / 3}
-    r_ratio = sum(
-        3 * q**2 * _fermion_width(1.0, m, QUARK_MASSES_GEV[f]) / (m / 3) for f, q in charges.items()
+def _grid_sum(coefficients: dict[str, float], m: np.ndarray) -> np.ndarray:
+    """sum over darkcast's packaged grids of coefficient(mesons) x R_mu^F(m), linear interpolation."""
+    grids = load_resource("darkcast_vmd")["grids"]
+    return sum(
+        coefficients[mesons] * np.interp(m, g["mass_gev"], g["r_mu"])
+        for states in grids.values()
+        for mesons, g in states.items()
     )
-    hadrons = partial_widths_gev(get_model("dark_photon"), m)["hadrons"]
-    np.testing.assert_allclose(hadrons, pointlike * r_ratio, rtol=1e-12)
-    assert hadrons[0] == 0.0
-    assert hadrons[2] / pointlike[2] == pytest.approx(2.0, rel=0.01)  # R -> 2 far above threshold
-    bl = partial_widths_gev(get_model("b_minus_l"), m)["hadrons"]
-    assert bl[2] / (GAUGE_ALPHA_UNIT * m[2] / 3) == pytest.approx(1.0, rel=0.01)
+
+
+def test_hadronic_widths_from_darkcasts_vmd_table():
+    """Gamma_had = alpha_unit m / 3 sum_F c_F R_mu^F with the (R^V Tr(x T_V))^2 of darkcast eq. 2.18
+    worked out by hand: dark photon rho, omega, phi 1 each and omega-phi interference 2 x 1 x (-1);
+    B - L rho 0 (isoscalar), omega (6 x 1/3)^2 = 4, phi (3 sqrt2 x 1/(3 sqrt2))^2 = 1, interference 4."""
+    m = np.array([0.3, 0.6, 0.775, 1.02, 1.6, 2.5])
+    dark_photon = {"rho0": 1.0, "omega": 1.0, "phi": 1.0, "omega_phi": -2.0}
+    b_minus_l = {"rho0": 0.0, "omega": 4.0, "phi": 1.0, "omega_phi": 4.0}
+    np.testing.assert_allclose(
+        partial_widths_gev(get_model("dark_photon"), m)["hadrons"],
+        ALPHA_EM * m / 3 * _grid_sum(dark_photon, m),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        partial_widths_gev(get_model("b_minus_l"), m)["hadrons"],
+        GAUGE_ALPHA_UNIT * m / 3 * _grid_sum(b_minus_l, m),
+        rtol=1e-12,
+    )
+    assert np.all(partial_widths_gev(get_model("lmutau"), m)["hadrons"] == 0.0)
+
+
+def test_dark_photon_hadronic_width_against_the_measured_r_ratio():
+    """R = Gamma_had / (alpha m / 3) against the PDG 2012 R compilation (rpp2012-hadronicrpp_page1001,
+    'EXCLSUM 07' points: 1.27602 at 0.60, 2.68093 at 0.66, 4.73600 at 0.70 GeV). darkcast's VMD fit
+    is a fit to exclusive e+e- data, not to this compilation: 10% allowed (it is 4-5% off here)."""
+    m = np.array([0.60, 0.66, 0.70])
+    pdg = np.array([1.27602, 2.68093, 4.73600])
+    r = partial_widths_gev(get_model("dark_photon"), m)["hadrons"] / (ALPHA_EM * m / 3)
+    np.testing.assert_allclose(r, pdg, rtol=0.10)
 
 
 def test_invisible_branching_ratios():
