@@ -77,8 +77,9 @@ def _limit_methods() -> tuple[str, ...]:
 
 
 def _signal_models() -> tuple[str, ...]:
-    from na64stat.physics.models import model_names
+    from na64stat.physics.models import load_user_models, model_names
 
+    load_user_models()  # the YAML files of NA64STAT_MODELS, if set
     return model_names()
 
 

@@ -59,6 +59,8 @@ __all__ = [
     "get_model",
     "model_names",
     "load_models_yaml",
+    "load_user_models",
+    "USER_MODELS_VARIABLE",
 ]
 
 #: Fermions a model may charge: charged leptons, (left-handed) neutrinos, light quarks.
@@ -258,6 +260,22 @@ def load_models_yaml(path: str | Path, *, replace: bool = False) -> list[VectorM
         for i, entry in enumerate(entries)
         if isinstance(entry, Mapping) or _not_mapping(path, i)
     ]
+
+
+#: Environment variable naming YAML files of user models (separated by ``os.pathsep``) that the
+#: command line registers before it reads ``--model`` (:func:`load_user_models`).
+USER_MODELS_VARIABLE = "NA64STAT_MODELS"
+
+
+def load_user_models() -> list[VectorModel]:
+    """Register the models of the YAML files named by :data:`USER_MODELS_VARIABLE` (none if unset).
+
+    A file already loaded replaces its models (loading twice is harmless).
+    """
+    import os
+
+    paths = [p for p in os.environ.get(USER_MODELS_VARIABLE, "").split(os.pathsep) if p]
+    return [m for path in paths for m in load_models_yaml(path, replace=True)]
 
 
 def _not_mapping(path: str | Path, index: int) -> bool:

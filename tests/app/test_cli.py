@@ -315,3 +315,24 @@ def test_combine_refuses_an_unregistered_model(capsys, tmp_path):
         str(tmp_path / "x"),
     )
     assert code == 2 and "no_such_model" in err
+
+
+def test_combine_takes_a_model_from_the_yaml_of_na64stat_models(tmp_path):
+    """A fresh process (the verb's choices are read once per process) with NA64STAT_MODELS set."""
+    import os
+
+    path = tmp_path / "models.yaml"
+    path.write_text("- name: cli_lmu\n  coupling_name: g_mu\n  charges: {mu: 1, nu_mu: 1}\n")
+    env = {**os.environ, "NA64STAT_MODELS": str(path), "PYTHONPATH": str(REPO)}
+    command = [
+        sys.executable,
+        "-m",
+        "na64stat",
+        "combine",
+        str(REPO / "workspaces" / "na64mu-2022"),
+    ]
+    command += ["--model", "cli_lmu", "--masses", "0.01", "--out", str(tmp_path / "ws")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    patchset = json.loads((tmp_path / "ws" / "patchset.json").read_text())
+    assert patchset["patches"][0]["metadata"]["coupling_name"] == "g_mu"
