@@ -217,6 +217,13 @@ def branching_invisible(
         return np.ones(m.shape)
     if model.branching is not None:
         return np.asarray(model.branching(m, convention), dtype=float)
+    decay = model.dark_decay
+    if (
+        decay is not None
+        and not np.any(np.asarray(coupling, dtype=float))
+        and np.all(_dark_width(m, decay.alpha_d, decay.mass_ratio) > 0)
+    ):
+        return np.ones(m.shape)  # g -> 0: the dark decays are all of the width
     widths = partial_widths_gev(model, m)
     # without dark decays every width scales as g^2: the ratio is independent of g
     g2 = np.asarray(coupling, dtype=float) ** 2 if model.dark_decay is not None else 1.0
