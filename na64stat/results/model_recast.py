@@ -29,9 +29,9 @@ import numpy as np
 from na64stat.core.errors import InputError
 from na64stat.core.vocabulary import BAND_NAMES
 from na64stat.inference.scan import ScanResult, ScanSettings, compute_point, points_from_patchset
+from na64stat.physics import get_setup
 from na64stat.physics.model_widths import invisible_alpha_x_per_coupling2
 from na64stat.physics.models import get_model
-from na64stat.physics.yields import get_setup
 
 __all__ = [
     "ModelLimit",
