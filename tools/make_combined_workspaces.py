@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from na64stat.model.combine import COUPLING_NAMES, combine_folders
+from na64stat.model.combine import combine_folders
+from na64stat.physics.models import get_model
 
 ROOT = Path(__file__).resolve().parents[1] / "na64stat" / "workspaces"
 INPUTS = ("na64e-invisible-2016-2022", "na64mu-2022")
@@ -38,9 +39,9 @@ def readme(folder: str, model: str, patchset: dict) -> str:
     )
     refs = [p["metadata"]["reference_coupling"] for p in patchset["patches"]]
     poi = (
-        f"one POI `mu = ({COUPLING_NAMES[model]} / {meta['reference_coupling']:g})^2`"
+        f"one POI `mu = ({get_model(model).coupling_name} / {meta['reference_coupling']:g})^2`"
         if "reference_coupling" in meta
-        else f"one POI `mu = ({COUPLING_NAMES[model]} / reference_coupling)^2`, each patch at its own reference "
+        else f"one POI `mu = ({get_model(model).coupling_name} / reference_coupling)^2`, each patch at its own reference "
         f"coupling (patch metadata `reference_coupling`, {min(refs):.2g} to {max(refs):.2g}), where the "
         "combined signal expects about 3 events, so that mu is of order one near the limit,"
     )

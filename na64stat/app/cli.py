@@ -76,6 +76,13 @@ def _limit_methods() -> tuple[str, ...]:
     return METHODS
 
 
+def _signal_models() -> tuple[str, ...]:
+    from na64stat.physics.models import load_user_models, model_names
+
+    load_user_models()  # the YAML files of NA64STAT_MODELS, if set
+    return model_names()
+
+
 def _dm_models() -> list[str]:
     from na64stat.results.recast import DM_MODELS
 
@@ -840,10 +847,11 @@ def workspace_validate(bkgonly: Path, patchset: Path | None) -> None:
 )
 @click.option(
     "--model",
-    type=click.Choice(["dark_photon", "lmutau"]),
+    type=_LazyChoice(_signal_models),
     default="dark_photon",
     show_default=True,
-    help="Common signal model: dark_photon (epsilon) or lmutau (e_mu).",
+    help="Common signal model (na64stat.physics.models): dark_photon (epsilon), lmutau (e_mu), "
+    "b_minus_l, le_lmu, le_ltau, protophobic or a registered one.",
 )
 @click.option(
     "--out",
@@ -1042,9 +1050,17 @@ def limits(
 )
 @click.option(
     "--signal-model",
-    type=click.Choice(["dark_photon", "lmutau"]),
+    type=_LazyChoice(_signal_models),
     default=None,
     help="Signal the patches were made for (default: from patch metadata).",
+)
+@click.option(
+    "--model",
+    "target_model",
+    type=_LazyChoice(_signal_models),
+    default=None,
+    help="Also give the coupling limit of this registered model per mass (the output's 'model' "
+    "section; darkcast's recast rule for a single beam, directly for a workspace combined in it).",
 )
 @click.option(
     "--reference-coupling",
@@ -1082,8 +1098,9 @@ def recast(
     dm_model: str,
     long_lived: bool,
     branching: str,
+    target_model: str | None,
 ) -> None:
-    """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D."""
+    """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D (and a model's coupling)."""
     from na64stat.core.io import write_json_atomic
     from na64stat.core.loaders import load_json
     from na64stat.results.recast import recast_limits_file
@@ -1101,7 +1118,20 @@ def recast(
         branching=branching,
         source=f"limits file {limits_json}",
     )
-    write_json_atomic(out_path, result.to_dict())
+    output = result.to_dict()
+    if target_model is not None:
+        from na64stat.results.model_recast import model_limits
+
+        section = model_limits(
+            content, target_model, branching=branching, source=f"limits file {limits_json}"
+        )
+        output["model"] = section.to_dict()
+        for model_point in section.points:
+            click.echo(
+                f"{model_point.mass_gev:>12g}: {section.coupling_name} ({target_model}) "
+                f"< {_g(model_point.observed)}"
+            )
+    write_json_atomic(out_path, output)
     for point in result.points:
         click.echo(
             f"{point.key:>12}: eps^2 < {_g(point.coupling('epsilon2'))}, "

@@ -42,6 +42,7 @@ from na64stat.physics.couplings import (
     g_explaining_delta_a,
     relic_target_y_full,
 )
+from na64stat.physics.models import get_model
 from na64stat.physics.setups import SETUPS, UPPER_BOUND_NOTE, get_setup
 from na64stat.physics.yields import Reach, background_free_reach, events_per_epsilon2
 from na64stat.results.plotting import Overlay, curves_plot
@@ -383,7 +384,9 @@ def workspace_limit_figure(
         )
     couplings = recast_limits_file(limits)
     coupling = (
-        "e_mu" if points and points[0].metadata.get("signal_model") == "lmutau" else "epsilon"
+        get_model(str(points[0].metadata.get("signal_model", "dark_photon"))).coupling_name
+        if points
+        else "epsilon"
     )
     record = SETUPS.get(str(points[0].metadata.get("setup", ""))) if points else None
     upper_bound = record is not None and record.upper_bound

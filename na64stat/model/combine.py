@@ -67,12 +67,11 @@ from na64stat.model.workspace import (
     validate_patchset,
     validate_spec,
 )
+from na64stat.physics.models import get_model, model_names
 from na64stat.physics.setups import get_setup
 from na64stat.physics.yields import invisible_alpha_x_per_coupling2
 
 __all__ = [
-    "MODELS",
-    "COUPLING_NAMES",
     "yield_conversion",
     "poi_upper_bound",
     "combine_workspaces",
@@ -80,9 +79,6 @@ __all__ = [
     "UnknownModifierError",
 ]
 
-#: Signal models a combination can be expressed in, and the name of their coupling.
-MODELS = ("dark_photon", "lmutau")
-COUPLING_NAMES = {"dark_photon": "epsilon", "lmutau": "e_mu"}
 #: Modifier types whose data are absolute per-bin yields (scaled with the signal).
 _ABSOLUTE = ("histosys", "staterror", "shapesys")
 #: Modifier types that may be shared between experiments (one parameter, not one per bin).
@@ -94,7 +90,7 @@ def _per_coupling2(model: str, beam: str, mass_gev: float) -> float:
     try:
         return float(invisible_alpha_x_per_coupling2(model, beam, mass_gev))
     except PhysicsError as exc:
-        raise InputError(f"{exc}; models: {', '.join(MODELS)}") from None
+        raise InputError(f"{exc}; models: {', '.join(model_names())}") from None
 
 
 def yield_conversion(source_model: str, target_model: str, beam: str, mass_gev: float) -> float:
@@ -254,9 +250,9 @@ def _point(patch_metadata: Mapping[str, Any], metadata: Mapping[str, Any], where
     model = patch_metadata.get("signal_model", metadata.get("model"))
     ref = patch_metadata.get("reference_coupling", metadata.get("reference_coupling"))
     setup = patch_metadata.get("setup", metadata.get("setup"))
-    if model not in MODELS or not isinstance(ref, (int, float)) or not ref > 0 or not setup:
+    if model not in model_names() or not isinstance(ref, (int, float)) or not ref > 0 or not setup:
         raise InputError(
-            f"{where}: needs signal_model (one of {', '.join(MODELS)}), a positive "
+            f"{where}: needs signal_model (one of {', '.join(model_names())}), a positive "
             f"reference_coupling and setup in its metadata; got {model!r}, {ref!r}, {setup!r}"
         )
     return _Point(float(mass), str(model), float(ref), str(setup))
@@ -474,8 +470,9 @@ def combine_workspaces(
         (background-only spec, PatchSet content or :class:`pyhf.PatchSet`) per experiment;
         each patch's metadata needs ``mass_gev``, ``signal_model``,
         ``reference_coupling`` and ``setup``.
-    model : {"dark_photon", "lmutau"}, optional
-        The common signal model, ``"dark_photon"`` (coupling epsilon) or ``"lmutau"`` (e_mu).
+    model : str, optional
+        The common signal model, a name of :func:`na64stat.physics.models.model_names`
+        (``"dark_photon"``: coupling epsilon, ``"lmutau"``: e_mu, ``"b_minus_l"``...).
     masses : sequence of float, optional
         The common mass grid [GeV]; default the union of the experiments' masses.
     correlated : iterable of str, optional
@@ -499,8 +496,7 @@ def combine_workspaces(
         patch also sets the POI's bounds to [0, :func:`poi_upper_bound`] so
         that ``pyhf cls`` finds the limit inside them.
     """
-    if model not in MODELS:
-        raise InputError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    get_model(model)  # an InputError naming the registered models
     if len(inputs) < 1:
         raise InputError("combine needs at least one workspace")
     correlated = set(correlated)
@@ -717,7 +713,7 @@ def _combined_patch(
             "values": [mass],
             "mass_gev": mass,
             "signal_model": model,
-            "coupling_name": COUPLING_NAMES[model],
+            "coupling_name": get_model(model).coupling_name,
             "reference_coupling": reference,
             "beam": beams.pop() if len(beams) == 1 else "mixed",
             "experiments_with_signal": with_signal,
@@ -776,13 +772,13 @@ def _patchset_metadata(
         + ", ".join(
             f"{e.metadata.get('name', e.prefix)} ({e.setup}, {e.model})" for e in experiments
         )
-        + f" in {COUPLING_NAMES[model]}",
+        + f" in {get_model(model).coupling_name}",
         "digests": {"sha256": pyhf.utils.digest(spec, "sha256")},
         "labels": ["mass_gev"],
         "references": {"hepdata": NO_HEPDATA_RECORD},
         "generator": f"na64stat {__version__}",
         "model": model,
-        "coupling_name": COUPLING_NAMES[model],
+        "coupling_name": get_model(model).coupling_name,
         "reference_coupling": reference,
         "beams": sorted({e.beam for e in experiments}),
         "correlated": sorted(correlated),

@@ -26,7 +26,7 @@ background samples, and the signal points::
             modifiers: []                # extra pyhf modifiers
     signal:
       channel: signal_box
-      model: dark_photon                 # or lmutau (coupling e_mu)
+      model: dark_photon                 # or lmutau (coupling e_mu), any registered model
       coupling: 1.0e-4                   # coupling the yields are computed (or were simulated) at
       # normalise: true                  # patches per mass at their own reference coupling, where they
                                          # expect ~3 events (mu ~ 1 near the limit; the POI bounds go into
@@ -64,6 +64,7 @@ from na64stat.core.loaders import load_yaml
 from na64stat.model.builders import SignalContext, SignalSet, background_sample, build_signals
 from na64stat.model.sources import ConfigSources, numbers
 from na64stat.model.workspace import Channel, WorkspaceDescription, poi_upper_bound
+from na64stat.physics.models import get_model, model_names
 from na64stat.simulation.setups import get_simulation_setup
 from na64stat.simulation.signal_yields import SignalYield, expected_signal_events
 
@@ -135,8 +136,8 @@ def _signal_context(
     if channel not in [c.name for c in channels]:
         raise InputError(f"{where}: unknown channel {channel!r}")
     model = str(raw.get("model", "dark_photon"))
-    if model not in ("dark_photon", "lmutau"):
-        raise InputError(f"{where}: model must be dark_photon or lmutau, got {model!r}")
+    if model not in model_names():
+        raise InputError(f"{where}: model must be one of {', '.join(model_names())}, got {model!r}")
     coupling = numbers(raw.get("coupling", 1e-4), f"{where}.coupling")[0]
     if not (math.isfinite(coupling) and coupling > 0):
         raise InputError(
@@ -146,7 +147,7 @@ def _signal_context(
     common = {
         "setup": setup,
         "signal_model": model,
-        "coupling_name": "epsilon" if model == "dark_photon" else "e_mu",
+        "coupling_name": get_model(model).coupling_name,
         "reference_coupling": coupling,
     }
     normalise = raw.get(

@@ -9,6 +9,8 @@ Pure functions, no I/O beyond the package's own data tables. Submodules:
 * :mod:`~na64stat.physics.efficiencies` - simulated signal efficiency per setup and mass;
 * :mod:`~na64stat.physics.yields` - signal yields and background-free reach (eq. 57);
 * :mod:`~na64stat.physics.decays` - widths and decay lengths (eqs. 8-10, 117-118);
+* :mod:`~na64stat.physics.models` - the registry of signal models (charges, mixing, dark decays);
+* :mod:`~na64stat.physics.model_widths` - any model's widths, Br(invisible) and production rate;
 * :mod:`~na64stat.physics.couplings` - loop mixing, g-2, y, relic targets (eqs. 29-32, 54, 105-113);
 * :mod:`~na64stat.physics.longlived` - Appendix B probabilities (eqs. 123-131).
 

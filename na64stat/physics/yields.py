@@ -33,19 +33,19 @@ Br(Z' -> invisible) of the L_mu - L_tau Z' follows a named convention
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from na64stat.core.errors import InputError, PhysicsError
+from na64stat.physics import model_widths
 from na64stat.physics.annihilation import annihilation_events_per_pot
-from na64stat.physics.constants import ALPHA_EM, CL90_EVENTS, M_E_GEV
-from na64stat.physics.couplings import mixing_from_e_mu, y_from_epsilon2
-from na64stat.physics.decays import branching_zprime_invisible
+from na64stat.physics.constants import CL90_EVENTS, M_E_GEV
+from na64stat.physics.couplings import y_from_epsilon2
 from na64stat.physics.efficiencies import signal_efficiency
 from na64stat.physics.etl import sigma_etl_pb as etl_table_sigma_pb
+from na64stat.physics.models import get_model
 from na64stat.physics.production import (
     sigma_etl_pb,
     sigma_iww_dmg4_pb,
@@ -269,27 +269,20 @@ def events_per_epsilon2(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
 def invisible_alpha_x_per_coupling2(
     model: str, beam: str, masses_gev: ArrayLike, branching: str = "physical"
 ) -> np.ndarray:
-    """alpha_X x Br(invisible) per coupling^2: what turns events per alpha_X into invisible events per
-    eps^2 (``"dark_photon"``: alpha, Br = 1, both beams; NA64 review sec. 5.2) or per e_mu^2
-    (``"lmutau"``: muon beams 1 / 4 pi, electron beams alpha x the on-shell loop mixing of eq. (54)
-    squared; times Br(Z' -> invisible) under the ``branching`` convention, ``"physical"`` or ``"darkcast"``).
+    """alpha_X x Br(invisible) per coupling^2 of the registered model ``model``
+    (:mod:`na64stat.physics.models`): what turns events per alpha_X into invisible events per
+    coupling^2 (``"dark_photon"``: alpha, Br = 1, both beams; NA64 review sec. 5.2; ``"lmutau"``: muon
+    beams 1 / 4 pi, electron beams alpha x the on-shell loop mixing of eq. (54) squared; times
+    Br(invisible) under the ``branching`` convention, ``"physical"`` or ``"darkcast"``;
+    :func:`na64stat.physics.model_widths.invisible_alpha_x_per_coupling2`).
 
+    >>> import math
+    >>> from na64stat.physics.decays import branching_zprime_invisible
     >>> float(invisible_alpha_x_per_coupling2("lmutau", "muon", 0.01)) == float(branching_zprime_invisible(0.01)) / (4 * math.pi)
     True
     """
-    masses = np.asarray(masses_gev, dtype=float)
-    if model == "dark_photon":
-        return np.full(masses.shape, ALPHA_EM)
-    if model == "lmutau" and beam in ("electron", "muon"):
-        if beam == "muon":
-            alpha_x_per_g2 = np.full(masses.shape, 1.0 / (4.0 * math.pi))
-        else:
-            # the Z' is radiated on shell: the loop mixing at q^2 = m_Z'^2 (eq. 54 is its q^2 -> 0 limit)
-            alpha_x_per_g2 = ALPHA_EM * mixing_from_e_mu(1.0, masses**2) ** 2
-        return alpha_x_per_g2 * branching_zprime_invisible(masses, branching)
-    raise PhysicsError(
-        f"no invisible rate for model {model!r} with a {beam!r} beam (models: dark_photon, lmutau; "
-        "beams: electron, muon)"
+    return model_widths.invisible_alpha_x_per_coupling2(
+        get_model(model), beam, masses_gev, branching
     )
 
 

@@ -40,7 +40,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.style
 import matplotlib.ticker
@@ -57,6 +57,9 @@ from na64stat.core.io import write_text_atomic
 from na64stat.core.vocabulary import BAND_NAMES
 from na64stat.results.recast import RecastResult
 
+if TYPE_CHECKING:
+    from na64stat.results.model_recast import ModelLimits
+
 __all__ = [
     "LimitCurve",
     "Overlay",
@@ -70,6 +73,7 @@ __all__ = [
     "load_lmt",
     "save_figure",
     "plot_style",
+    "model_limits_plot",
 ]
 
 #: Axis labels of the couplings the plots use (mathtext; mplhep's ROOT style sets its
@@ -860,4 +864,59 @@ def cutflow_figure(
             fontsize=12,
             loc="left",
         )
+        return save_figure(fig, stem)
+
+
+#: Colours of :func:`model_limits_plot`'s curves, in the order of its labels.
+_MODEL_COLOURS = ("tab:blue", "tab:orange", "black", "tab:green", "tab:red")
+
+
+def model_limits_plot(
+    limits: Mapping[str, ModelLimits],
+    stem: str | os.PathLike[str],
+    *,
+    title: str = "",
+) -> list[Path]:
+    """One model's coupling limits from each beam and their combination, log-log; PNG and PDF.
+
+    Parameters
+    ----------
+    limits : mapping of str to ModelLimits
+        Per label (e.g. ``"NA64e"``, ``"NA64mu"``, ``"NA64e + NA64mu"``) one model's limits
+        (:func:`na64stat.results.model_recast.beam_and_combined_limits`); the observed limit is
+        drawn solid, the median expected dashed where it differs. All must be of one model.
+    stem : str or path
+        Output path without suffix.
+    title : str, optional
+        Title (default: the model's label).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from na64stat.physics.models import get_model
+
+    models = {v.model for v in limits.values()}
+    if len(models) != 1:
+        raise InputError(f"model_limits_plot draws one model, got {sorted(models)}")
+    record = get_model(models.pop())
+    curves = {label: (v.curve("observed"), v.curve("median")) for label, v in limits.items()}
+    finite = [y[np.isfinite(y) & (y > 0)] for (_, y), (_, e) in curves.values() for y in (y, e)]
+    values = np.concatenate([f for f in finite if f.size] or [np.array([1e-6, 1e-2])])
+    with plot_style():
+        fig = Figure(figsize=(9, 7))
+        ax = fig.subplots()
+        for colour, (label, ((m, obs), (_, median))) in zip(_MODEL_COLOURS * 3, curves.items()):
+            ax.plot(m, obs, color=colour, lw=2, label=f"{label} observed")
+            if not np.allclose(median, obs, rtol=1e-3, equal_nan=True):
+                ax.plot(m, median, color=colour, lw=1.5, ls="--", label=f"{label} median expected")
+        _log_axes(ax)
+        ax.set_ylim(values.min() / 3, values.max() * 3)
+        ax.set_xlabel(r"$m_X$ [GeV]")
+        name = record.coupling_name
+        base, _, sub = name.partition("_")
+        ax.set_ylabel(COUPLING_LABELS.get(name, f"${base}_{{{sub}}}$" if sub else f"${base}$"))
+        ax.legend(loc="best", fontsize=10, frameon=True, framealpha=0.92, fancybox=False)
+        ax.set_title(title or f"{record.label}: upper limits", fontsize=12, loc="left", pad=10)
         return save_figure(fig, stem)

@@ -46,6 +46,7 @@ from na64stat.physics.couplings import (
 )
 from na64stat.physics.decays import branching_zprime_invisible, check_branching_convention
 from na64stat.physics.longlived import epsilon2_limit_correction
+from na64stat.physics.models import get_model, model_names
 from na64stat.physics.setups import get_setup
 
 __all__ = [
@@ -150,7 +151,7 @@ def _float(value: Any) -> float:
 def recast_limit(
     mu: float,
     mass_gev: float,
-    signal_model: Literal["dark_photon", "lmutau"],
+    signal_model: str,
     reference_coupling: float,
     beam: Literal["electron", "muon"] = "electron",
     *,
@@ -174,9 +175,11 @@ def recast_limit(
         Upper limit on the signal strength (dimensionless).
     mass_gev : float
         A' / Z' mass [GeV].
-    signal_model : {"dark_photon", "lmutau"}
-        What the signal patch was made with: eps for ``dark_photon``, e_mu
-        for ``lmutau``.
+    signal_model : str
+        What the signal patch was made with (a registered model,
+        :mod:`na64stat.physics.models`): eps for ``dark_photon``, e_mu for
+        ``lmutau``; the eps and e_mu readings of other models are NaN (their own
+        coupling: :func:`na64stat.results.model_recast.model_limits`).
     reference_coupling : float
         The coupling the patch's signal yields were computed at (eps or e_mu,
         dimensionless; e.g. 1e-4).
@@ -222,7 +225,8 @@ def recast_limit(
         e_mu = float(coupling_from_mu(mu, reference_coupling)) * math.sqrt(made / wanted)
         eps2, correction = math.nan, 1.0
     else:
-        raise InputError(f"unknown signal model {signal_model!r}; choose 'dark_photon' or 'lmutau'")
+        get_model(signal_model)  # an InputError naming the registered models
+        eps2, correction, e_mu = math.nan, 1.0, math.nan
     y = float(y_from_epsilon2(eps2, alpha_d, mass_ratio)) if math.isfinite(eps2) else math.nan
     alpha_limit = (
         float(alpha_d_excluded_below(eps2, mass_gev / mass_ratio, dm_model, mass_ratio))
@@ -454,9 +458,9 @@ def _signal(
         )
     mass = check_mass(mass, f"{where}: mass_gev")
     ref = check_number(ref, f"{where}: reference_coupling", positive=True)
-    if model not in ("dark_photon", "lmutau"):
+    if model not in model_names():
         raise InputError(
-            f"{where}: unknown signal model {model!r}; choose 'dark_photon' or 'lmutau'"
+            f"{where}: unknown signal model {model!r}; choose one of {', '.join(model_names())}"
         )
     return _Signal(
         mass,

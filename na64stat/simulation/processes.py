@@ -44,14 +44,14 @@ from na64stat.physics.annihilation import annihilation_events_per_pot, resonance
 from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.etl import sigma_etl_pb
+from na64stat.physics.models import get_model, model_names
 from na64stat.physics.production import dsigma_dx_iww_pb, x_range
 from na64stat.physics.setups import Setup
 from na64stat.physics.visible import VISIBLE_RUNS
 from na64stat.physics.yields import (
     annihilation_events_per_alpha_x,
     electron_emission_spectrum,
-    events_per_e_mu2,
-    events_per_epsilon2,
+    events_per_alpha_x,
     invisible_alpha_x_per_coupling2,
 )
 from na64stat.simulation.detectors import Detector
@@ -72,7 +72,8 @@ __all__ = [
 ]
 
 Sampler = Callable[[Draw, Detector, bool], dict[str, np.ndarray]]
-SignalModel = Literal["dark_photon", "lmutau"]
+#: A registered signal model's name (:func:`na64stat.physics.models.model_names`).
+SignalModel = str
 #: A signal production channel alone (:func:`signal_process`): ``"bremsstrahlung"`` (A' / Z'
 #: radiated by the beam lepton or, for electron beams, the shower e+ / e-) or ``"annihilation"``
 #: (resonant e+ e- -> A' of shower positrons, electron beams; :mod:`na64stat.physics.annihilation`).
@@ -945,8 +946,9 @@ def signal_process(
 ) -> Process:
     """The signal of boson mass ``mass_gev`` at a reference coupling.
 
-    ``model``: ``"dark_photon"`` (coupling = epsilon; default for electron
-    setups) or ``"lmutau"`` (coupling = e_mu = g_Z'; default for NA64mu). The
+    ``model``: a registered model (:mod:`na64stat.physics.models`), e.g.
+    ``"dark_photon"`` (coupling = epsilon; default for electron setups) or
+    ``"lmutau"`` (coupling = e_mu = g_Z'; default for NA64mu). The
     rate per particle on target is eq. (57) with efficiency 1 and the boson
     above the setup's generation cut
     (:attr:`~na64stat.simulation.setups.Generation.signal_cut_fraction`) of the beam energy (invisible decays,
@@ -982,9 +984,7 @@ def signal_process(
     record = get_simulation_setup(setup)
     det = record.detector
     model = model or ("lmutau" if det.beam == "muon" else "dark_photon")
-    if model not in ("dark_photon", "lmutau") or (
-        record.physics.mode == "visible" and model != "dark_photon"
-    ):
+    if model not in model_names() or (record.physics.mode == "visible" and model != "dark_photon"):
         raise InputError(f"setup {setup!r}: unsupported signal model {model!r}")
     cut_gev = record.signal_cut_gev
     if mass_gev >= det.beam_energy_gev - cut_gev:
@@ -1018,9 +1018,9 @@ def signal_process(
     else:
         if production == "bremsstrahlung":
             physics = physics.with_(positron_annihilation=False)
-        per_g2 = events_per_epsilon2 if model == "dark_photon" else events_per_e_mu2
-        rate = float(per_g2(physics, [mass_gev])[0]) * coupling**2
-    coupling_name = "epsilon" if model == "dark_photon" else "e_mu"
+        per_g2 = invisible_alpha_x_per_coupling2(model, det.beam, [mass_gev])
+        rate = float((per_g2 * events_per_alpha_x(physics, [mass_gev]))[0]) * coupling**2
+    coupling_name = get_model(model).coupling_name
     channel = f" ({production} only)" if production else ""
     return Process(
         name=f"signal_m{mass_gev * 1e3:g}MeV"

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from na64stat.core.errors import InputError
 from na64stat.physics.visible import get_runs, runs_at, total_events
-from na64stat.physics.yields import events_per_e_mu2, events_per_epsilon2
+from na64stat.physics.yields import events_per_alpha_x, invisible_alpha_x_per_coupling2
 from na64stat.simulation.setups import get_simulation_setup
 
 __all__ = ["SignalYield", "expected_signal_events"]
@@ -48,9 +48,10 @@ def expected_signal_events(
     setup:
         Registry key (:data:`~na64stat.simulation.setups.SIMULATION_SETUPS`).
     mass_gev, coupling:
-        Boson mass [GeV] and coupling (epsilon, or e_mu for ``"lmutau"``).
+        Boson mass [GeV] and the model's coupling (epsilon, or e_mu for ``"lmutau"``).
     model:
-        ``"dark_photon"`` or ``"lmutau"`` (the visible mode: ``"dark_photon"`` only).
+        A registered model (:mod:`na64stat.physics.models`), e.g. ``"dark_photon"`` or
+        ``"lmutau"`` (the visible mode: ``"dark_photon"`` only).
     exposure, efficiency:
         Particles on target (EOT / MOT) and the overall signal efficiency
         (``None``: the setup's own, computed where the setup computes it).
@@ -79,8 +80,8 @@ def expected_signal_events(
     record = get_simulation_setup(setup)
     if record.physics.mode == "invisible":
         physics = record.physics.with_(exposure=exposure, efficiency=efficiency)
-        per_g2 = events_per_epsilon2 if model == "dark_photon" else events_per_e_mu2
-        return float(per_g2(physics, [mass_gev])[0]) * coupling**2
+        per_g2 = invisible_alpha_x_per_coupling2(model, physics.beam, [mass_gev])
+        return float((per_g2 * events_per_alpha_x(physics, [mass_gev]))[0]) * coupling**2
     if model != "dark_photon":
         raise InputError(
             f"setup {setup!r}: the visible mode has the dark-photon signal only, got model {model!r}"

@@ -253,3 +253,86 @@ def test_simulate_and_reach_units(capsys, tmp_path):
     assert code == 0 and "MOT" in out and "POT" not in out and "EOT" not in out
     code, out, _ = run_cli(capsys, "reach", "--masses", "0.01")
     assert code == 0 and "m [GeV]" in out and "m [MeV]" not in out
+
+
+def test_combine_and_recast_any_registered_model(capsys, tmp_path):
+    """combine --model b_minus_l, limits, recast --model b_minus_l: the B - L coupling per mass."""
+    ws = tmp_path / "bl"
+    code, _, err = run_cli(
+        capsys,
+        "combine",
+        str(REPO / "workspaces" / "na64e-invisible-2016-2022"),
+        "--model",
+        "b_minus_l",
+        "--masses",
+        "0.1",
+        "--out",
+        str(ws),
+    )
+    assert code == 0, err
+    meta = json.loads((ws / "patchset.json").read_text())["patches"][0]["metadata"]
+    assert meta["signal_model"] == "b_minus_l" and meta["coupling_name"] == "g_BL"
+    code, _, err = run_cli(
+        capsys,
+        "limits",
+        str(ws / "bkgonly.json"),
+        str(ws / "patchset.json"),
+        "--method",
+        "exact",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "limits"),
+    )
+    assert code == 0, err
+    code, out, err = run_cli(
+        capsys,
+        "recast",
+        str(tmp_path / "limits" / "limits.json"),
+        "--model",
+        "b_minus_l",
+        "--out",
+        str(tmp_path / "couplings.json"),
+    )
+    assert code == 0, err
+    section = json.loads((tmp_path / "couplings.json").read_text())["model"]
+    (point,) = section["points"]
+    limit = json.loads((tmp_path / "limits" / "limits.json").read_text())["limits"]["0.1"]
+    expected = (limit["observed"] ** 0.5) * limit["metadata"]["reference_coupling"]
+    assert section["coupling_name"] == "g_BL"
+    assert point["observed"] == pytest.approx(expected, rel=1e-12)
+    assert "g_BL (b_minus_l) <" in out
+
+
+def test_combine_refuses_an_unregistered_model(capsys, tmp_path):
+    code, _, err = run_cli(
+        capsys,
+        "combine",
+        str(REPO / "workspaces" / "na64mu-2022"),
+        "--model",
+        "no_such_model",
+        "--out",
+        str(tmp_path / "x"),
+    )
+    assert code == 2 and "no_such_model" in err
+
+
+def test_combine_takes_a_model_from_the_yaml_of_na64stat_models(tmp_path):
+    """A fresh process (the verb's choices are read once per process) with NA64STAT_MODELS set."""
+    import os
+
+    path = tmp_path / "models.yaml"
+    path.write_text("- name: cli_lmu\n  coupling_name: g_mu\n  charges: {mu: 1, nu_mu: 1}\n")
+    env = {**os.environ, "NA64STAT_MODELS": str(path), "PYTHONPATH": str(REPO)}
+    command = [
+        sys.executable,
+        "-m",
+        "na64stat",
+        "combine",
+        str(REPO / "workspaces" / "na64mu-2022"),
+    ]
+    command += ["--model", "cli_lmu", "--masses", "0.01", "--out", str(tmp_path / "ws")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    patchset = json.loads((tmp_path / "ws" / "patchset.json").read_text())
+    assert patchset["patches"][0]["metadata"]["coupling_name"] == "g_mu"
