@@ -56,7 +56,12 @@ from na64stat.physics.analysis_factors import (
     cutflow_factor,
     dimuon_reweighting_factor,
 )
-from na64stat.physics.annihilation import annihilation_events_per_pot
+from na64stat.physics.annihilation import (
+    BENCHMARK_DARK_SECTOR,
+    DarkSector,
+    annihilation_events_per_pot,
+    efficiency_by_energy,
+)
 from na64stat.physics.constants import (
     ALPHA_EM,
     CL90_EVENTS,
@@ -201,6 +206,12 @@ class Setup:
         NA64 counts it since its 2016-2022 analysis (PRL 131 (2023) 161801);
         the PRL 123 (2019) curve did not (it is smooth at 226-320 MeV, where
         the channel would show), so compare with that curve with ``False``.
+    annihilation_sector : DarkSector or None
+        The dark sector whose A' -> chi chibar width shapes the annihilation
+        resonance (finite-width yield,
+        :func:`~na64stat.physics.annihilation.annihilation_events_per_pot`); default
+        :data:`~na64stat.physics.annihilation.BENCHMARK_DARK_SECTOR` (alpha_D = 0.5,
+        m_A' = 3 m_chi, the published NA64e curves' benchmark). None: the narrow width.
     description, sources:
         What the setup is and where each number comes from.
     visible_runs:
@@ -240,6 +251,7 @@ class Setup:
     visible_runs: tuple[str, ...] = field(default_factory=tuple)
     caveats: tuple[str, ...] = field(default_factory=tuple)
     upper_bound: bool = False
+    annihilation_sector: DarkSector | None = BENCHMARK_DARK_SECTOR
 
     def __post_init__(self) -> None:
         if self.beam not in ("electron", "muon"):
@@ -665,17 +677,24 @@ def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectru
 def _annihilation_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
     if setup.beam != "electron" or not setup.positron_annihilation:
         return 0.0
-    per_pot = annihilation_events_per_pot(
+    table_masses = (  # an explicit efficiency is one number; else the table's rows
+        np.array([1.0])
+        if setup.efficiency is not None
+        else simulated_efficiency_table(setup.name, "annihilation")[0]
+    )
+    efficiency = efficiency_by_energy(
+        table_masses, signal_efficiency(setup, table_masses, "annihilation")
+    )  # per A' energy: the finite width spreads it (physics.annihilation.efficiency_by_energy)
+    return setup.exposure * annihilation_events_per_pot(
         mass_gev,
         1.0,
         setup.beam_energy_gev,
         setup.missing_energy_cut_gev,
         setup.target,
         setup.target_length_x0,
+        setup.annihilation_sector,
+        efficiency,
     )
-    if per_pot == 0.0:  # outside the resonance window: no efficiency needed (nor tabulated)
-        return 0.0
-    return setup.exposure * float(signal_efficiency(setup, mass_gev, "annihilation")[0]) * per_pot
 
 
 def _electron_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
@@ -686,17 +705,23 @@ def _electron_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
 def annihilation_events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     """The resonant-annihilation part of :func:`events_per_alpha_x` (e+ e- -> A', electron beams).
 
-    Non-zero only where the A' energy E_R = (m^2 - 2 m_e^2)/(2 m_e) lies between
-    the missing-energy cut and the beam energy (NA64e, 50-100 GeV: 226-320 MeV);
-    0 for muon beams and with ``setup.positron_annihilation = False``. The
-    efficiency is the annihilation channel's own,
-    ``signal_efficiency(setup, m, "annihilation")`` (the bremsstrahlung part
-    has ``signal_efficiency(setup, m)``; an explicit ``setup.efficiency``
-    applies to both).
+    With ``setup.annihilation_sector`` (default) the finite-width yield: largest
+    where the A' energy E_R = (m^2 - 2 m_e^2)/(2 m_e) lies between the
+    missing-energy cut and the beam energy (NA64e, 50-100 GeV: 226-320 MeV), with
+    Breit-Wigner tails on both sides; with ``None`` the narrow width, 0 outside
+    that window. 0 for muon beams and with ``setup.positron_annihilation = False``.
+    The efficiency is the annihilation channel's own, as a function of the A'
+    energy (the table's ``annihilation_rows``,
+    :func:`~na64stat.physics.annihilation.efficiency_by_energy`; the
+    bremsstrahlung part has ``signal_efficiency(setup, m)``; an explicit
+    ``setup.efficiency`` applies to both).
 
     >>> s = get_setup("na64e-invisible")
     >>> a = annihilation_events_per_alpha_x(s, [0.1, 0.25, 0.4])
-    >>> bool(a[0] == 0 and a[1] > 0 and a[2] == 0)
+    >>> bool(0 < a[0] < a[1] and 0 < a[2] < a[1])
+    True
+    >>> n = annihilation_events_per_alpha_x(s.with_(annihilation_sector=None), [0.1, 0.25, 0.4])
+    >>> bool(n[0] == 0 and n[1] > 0 and n[2] == 0)
     True
     """
     masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
