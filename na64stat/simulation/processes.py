@@ -1070,10 +1070,12 @@ def signal_process(
             float((invisible_alpha_x_per_coupling2(model, det.beam, [mass_gev]) * per_alpha_x)[0])
             * coupling**2
         )
-        if not rate > 0.0:
+        e_r = float(resonance_energy_gev(mass_gev))
+        if not (rate > 0.0 and cut_gev < e_r + M_E_GEV and e_r < det.beam_energy_gev):
+            # the annihilation-only probe puts every A' at E_R (the efficiency table's rows)
             raise InputError(
                 f"setup {setup!r}: no resonant annihilation at m = {mass_gev} GeV: its A' energy "
-                f"E_R = {float(resonance_energy_gev(mass_gev)):.4g} GeV is not between the generation "
+                f"E_R = {e_r:.4g} GeV is not between the generation "
                 f"cut {cut_gev:g} GeV and the beam energy {det.beam_energy_gev:g} GeV"
             )
     else:
