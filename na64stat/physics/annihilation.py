@@ -105,8 +105,8 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 #: so the points are 150 MeV on the approach, 210 and 218 MeV down the slope, 225.5 / 227 MeV on
 #: both sides of the narrow-width edge (the yield is continuous there now), 233 MeV at the bottom
 #: and 240 - 310 MeV up the far side: with a scan's own 193 / 200 and 268 MeV points the
-#: log-log line through them is within 7% of the reach computed every 1.25 MeV between 150 and
-#: 320 MeV (alpha_D = 0.1; 9% at alpha_D = 0.5), and the yield rises, then falls, once along them
+#: log-log line through them is within 7% of the reach computed every 2.5 MeV between 150 and
+#: 310 MeV (alpha_D = 0.1; 9% at alpha_D = 0.5), and the yield rises, then falls, once along them
 #: (tests/physics/test_mass_grids.py).
 RESONANCE_SCAN_MASSES_GEV: tuple[float, ...] = (
     0.15,
