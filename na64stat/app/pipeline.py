@@ -90,7 +90,7 @@ Call = tuple[Callable[..., Any], tuple[Any, ...]]
 
 #: The main job's masses [GeV]: 22 log-spaced from 1 MeV to 1 GeV (3 significant digits; the decades included)
 #: and the resonant-annihilation window sampled densely (na64stat.physics.annihilation.RESONANCE_SCAN_MASSES_GEV:
-#: 8 masses between 150 and 320 MeV), 28 in all.
+#: 11 masses between 150 and 320 MeV), 31 in all.
 DEFAULT_MASSES_GEV: tuple[float, ...] = with_resonance_masses(
     tuple(float(f"{m:.3g}") for m in np.logspace(-3, 0, 22))
 )
@@ -615,15 +615,20 @@ def _hepdata_description(settings: MainJobSettings, limits: ScanResult) -> str:
 
 
 def _annihilation_window(setup_name: str) -> tuple[float, ...]:
-    """The mass [GeV] where resonant e+ e- -> A' starts to add to the signal, or ().
+    """The mass [GeV] where resonant e+ e- -> A' steps the signal yield up, or ().
 
-    There (E_R + m_e at the missing-energy cut) the signal yield steps up; at the window's upper end (E_R at the
-    beam energy) the annihilation yield falls smoothly to zero, so a line may cross that end.
+    Only with the narrow width (``Setup.annihilation_sector = None``): there (E_R + m_e at the
+    missing-energy cut) the yield steps up, and no line joins the masses on either side. The
+    finite-width yield (the default) is continuous there: no break.
     """
     from na64stat.physics.annihilation import resonance_mass_gev
 
     setup = get_setup(setup_name)
-    if setup.beam != "electron" or not setup.positron_annihilation:
+    if (
+        setup.beam != "electron"
+        or not setup.positron_annihilation
+        or setup.annihilation_sector is not None
+    ):
         return ()
     return (float(resonance_mass_gev(setup.missing_energy_cut_gev)),)
 
@@ -646,10 +651,11 @@ def _figures(
     reach of the workspace's signal yields, 2% above the observed limit, would
     hide under it: report.txt gives the ratio); ``exclusion_epsilon2``, ``exclusion_y``
     (against m_chi, relic targets on a dense grid, BaBar), ``exclusion_alpha_d``;
-    CLs against epsilon near 10 MeV; cutflow bars. No line joins two masses
-    across the lower edge of the resonant-annihilation window (the signal
-    yield steps there, and a line from the last mass below it to the first
-    inside would draw a slope that no mass resolves).
+    CLs against epsilon near 10 MeV; cutflow bars. With the narrow-width
+    annihilation yield (``Setup.annihilation_sector = None``) no line joins two
+    masses across the lower edge of the resonant-annihilation window (the
+    yield steps there); the finite-width yield (default) is a smooth dip,
+    sampled by the grid (:data:`DEFAULT_MASSES_GEV`), and drawn as one line.
     """
     sim = f"simulated NA64e, {settings.data_eot:.2g} EOT"
     pub = f"same chain at {PUBLISHED_EOT:.3g} EOT"

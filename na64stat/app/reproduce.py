@@ -60,7 +60,7 @@ __all__ = [
 
 #: Mass grid of the projections [GeV]: 31 log-spaced from 1 MeV to 1 GeV and the resonant-annihilation window
 #: sampled densely (na64stat.physics.annihilation.RESONANCE_SCAN_MASSES_GEV), so that NA64e's dip at
-#: 226-320 MeV is drawn with 11 masses between 150 and 320 MeV, not as a one-point spike.
+#: 200-320 MeV is drawn with 14 masses between 150 and 320 MeV, not as a one-point spike.
 MASSES_GEV = np.array(with_resonance_masses(tuple(float(m) for m in np.logspace(-3, 0, 31))))
 
 

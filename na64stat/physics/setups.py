@@ -27,6 +27,7 @@ from na64stat.physics.analysis_factors import (
     cutflow_factor,
     dimuon_reweighting_factor,
 )
+from na64stat.physics.annihilation import BENCHMARK_DARK_SECTOR, DarkSector
 from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV, TUNGSTEN, Material
 from na64stat.physics.visible import WCAL_X0, get_runs
 
@@ -136,6 +137,13 @@ class Setup:
         NA64 counts it since its 2016-2022 analysis (PRL 131 (2023) 161801);
         the PRL 123 (2019) curve did not (it is smooth at 226-320 MeV, where
         the channel would show), so compare with that curve with ``False``.
+    annihilation_sector : DarkSector or None
+        The dark sector whose A' -> chi chibar width shapes the annihilation
+        resonance (finite-width yield,
+        :func:`~na64stat.physics.annihilation.annihilation_events_per_pot`); default
+        :data:`~na64stat.physics.annihilation.BENCHMARK_DARK_SECTOR` (alpha_D = 0.1,
+        m_A' = 3 m_chi, Dirac chi: the PBC benchmark BC2 the compiled NA64e curves use).
+        None: the narrow width.
     description, sources:
         What the setup is and where each number comes from (the registry's
         texts: ``resources/setups.json``).
@@ -176,6 +184,7 @@ class Setup:
     visible_runs: tuple[str, ...] = field(default_factory=tuple)
     caveats: tuple[str, ...] = field(default_factory=tuple)
     upper_bound: bool = False
+    annihilation_sector: DarkSector | None = BENCHMARK_DARK_SECTOR
 
     def __post_init__(self) -> None:
         if self.beam not in ("electron", "muon"):

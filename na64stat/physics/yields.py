@@ -33,6 +33,7 @@ Br(Z' -> invisible) of the L_mu - L_tau Z' follows a named convention
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,10 +41,14 @@ from numpy.typing import ArrayLike
 
 from na64stat.core.errors import InputError, PhysicsError
 from na64stat.physics import model_widths
-from na64stat.physics.annihilation import annihilation_events_per_pot
+from na64stat.physics.annihilation import (
+    annihilation_events_per_pot,
+    efficiency_by_energy,
+    resonance_mass_gev,
+)
 from na64stat.physics.constants import CL90_EVENTS, M_E_GEV
 from na64stat.physics.couplings import y_from_epsilon2
-from na64stat.physics.efficiencies import signal_efficiency
+from na64stat.physics.efficiencies import signal_efficiency, simulated_efficiency_table
 from na64stat.physics.etl import sigma_etl_pb as etl_table_sigma_pb
 from na64stat.physics.models import get_model
 from na64stat.physics.production import (
@@ -111,7 +116,8 @@ def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectru
 
     >>> from na64stat.physics.setups import get_setup
     >>> s = electron_emission_spectrum(get_setup("na64e-invisible"), 0.01)
-    >>> bool(abs(s.events_per_alpha_x.sum() / events_per_alpha_x(get_setup("na64e-invisible"), 0.01)[0] - 1) < 1e-12)
+    >>> brems = get_setup("na64e-invisible").with_(positron_annihilation=False)
+    >>> bool(abs(s.events_per_alpha_x.sum() / events_per_alpha_x(brems, 0.01)[0] - 1) < 1e-12)
     True
     """
     tracks = shower_track_length(
@@ -133,20 +139,37 @@ def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectru
     return EmissionSpectrum(energies, per_bin)
 
 
+def _annihilation_efficiency(setup: Setup) -> Callable[[np.ndarray], np.ndarray]:
+    """The annihilation efficiency of ``setup`` per A' energy, read when first called (a mass without
+    annihilation yield needs no table)."""
+
+    def efficiency(boson_energy_gev: np.ndarray) -> np.ndarray:
+        if setup.efficiency is not None:  # an explicit efficiency is one number
+            return np.full(np.shape(boson_energy_gev), float(setup.efficiency))
+        masses = simulated_efficiency_table(setup.name, "annihilation")[0]
+        # the table's rows must reach down to the setup's cut (raises for a lowered cut)
+        signal_efficiency(
+            setup, resonance_mass_gev(setup.missing_energy_cut_gev - M_E_GEV), "annihilation"
+        )
+        per_energy = efficiency_by_energy(masses, signal_efficiency(setup, masses, "annihilation"))
+        return per_energy(boson_energy_gev)
+
+    return efficiency
+
+
 def _annihilation_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
     if setup.beam != "electron" or not setup.positron_annihilation:
         return 0.0
-    per_pot = annihilation_events_per_pot(
+    return setup.exposure * annihilation_events_per_pot(
         mass_gev,
         1.0,
         setup.beam_energy_gev,
         setup.missing_energy_cut_gev,
         setup.target,
         setup.target_length_x0,
+        setup.annihilation_sector,
+        _annihilation_efficiency(setup),  # per A' energy: the width spreads it
     )
-    if per_pot == 0.0:  # outside the resonance window: no efficiency needed (nor tabulated)
-        return 0.0
-    return setup.exposure * float(signal_efficiency(setup, mass_gev, "annihilation")[0]) * per_pot
 
 
 def _electron_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
@@ -157,18 +180,24 @@ def _electron_events_per_alpha_x(setup: Setup, mass_gev: float) -> float:
 def annihilation_events_per_alpha_x(setup: Setup, masses_gev: ArrayLike) -> np.ndarray:
     """The resonant-annihilation part of :func:`events_per_alpha_x` (e+ e- -> A', electron beams).
 
-    Non-zero only where the A' energy E_R = (m^2 - 2 m_e^2)/(2 m_e) lies between
-    the missing-energy cut and the beam energy (NA64e, 50-100 GeV: 226-320 MeV);
-    0 for muon beams and with ``setup.positron_annihilation = False``. The
-    efficiency is the annihilation channel's own,
-    ``signal_efficiency(setup, m, "annihilation")`` (the bremsstrahlung part
-    has ``signal_efficiency(setup, m)``; an explicit ``setup.efficiency``
-    applies to both).
+    With ``setup.annihilation_sector`` (default) the finite-width yield: largest
+    where the A' energy E_R = (m^2 - 2 m_e^2)/(2 m_e) lies between the
+    missing-energy cut and the beam energy (NA64e, 50-100 GeV: 226-320 MeV), with
+    Breit-Wigner tails on both sides; with ``None`` the narrow width, 0 outside
+    that window. 0 for muon beams and with ``setup.positron_annihilation = False``.
+    The efficiency is the annihilation channel's own, as a function of the A'
+    energy (the table's ``annihilation_rows``,
+    :func:`~na64stat.physics.annihilation.efficiency_by_energy`; the
+    bremsstrahlung part has ``signal_efficiency(setup, m)``; an explicit
+    ``setup.efficiency`` applies to both).
 
     >>> from na64stat.physics.setups import get_setup
     >>> s = get_setup("na64e-invisible")
     >>> a = annihilation_events_per_alpha_x(s, [0.1, 0.25, 0.4])
-    >>> bool(a[0] == 0 and a[1] > 0 and a[2] == 0)
+    >>> bool(0 < a[0] < a[1] and 0 < a[2] < a[1])
+    True
+    >>> n = annihilation_events_per_alpha_x(s.with_(annihilation_sector=None), [0.1, 0.25, 0.4])
+    >>> bool(n[0] == 0 and n[1] > 0 and n[2] == 0)
     True
     """
     masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))

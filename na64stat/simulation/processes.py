@@ -40,7 +40,11 @@ import numpy as np
 from scipy.special import gammainc
 
 from na64stat.core.errors import InputError, PhysicsError
-from na64stat.physics.annihilation import annihilation_events_per_pot, resonance_energy_gev
+from na64stat.physics.annihilation import (
+    annihilation_events_per_pot,
+    positron_annihilation_nodes,
+    resonance_energy_gev,
+)
 from na64stat.physics.constants import LEAD, M_E_GEV, M_MU_GEV
 from na64stat.physics.decays import decay_length_cm, width_aprime_to_ee_gev
 from na64stat.physics.etl import sigma_etl_pb
@@ -769,8 +773,11 @@ def _electron_signal_energy(
 
     With resonant annihilation on (``Setup.positron_annihilation``), a share
     N_ann / (N_brems + N_ann) of the events, the two channels' yields above
-    ``e_cut_gev``, is e+ e- -> A' instead: the A' carries E_R = (m^2 - 2 m_e^2)/(2 m_e)
-    and the positron had E_R (:mod:`na64stat.physics.annihilation`). The caller
+    ``e_cut_gev``, is e+ e- -> A' instead: the A' carries the positron's energy E+ (+ m_e),
+    E+ drawn from T+(E+) sigma(E+) with the setup's finite width (:func:`_annihilation_energy`;
+    narrow width: E+ = E_R = (m^2 - 2 m_e^2)/(2 m_e)). ``production="annihilation"`` alone keeps
+    E_R: it is the per-energy efficiency probe of the table's annihilation rows
+    (tools/make_efficiency_table.py). The caller
     scales the bremsstrahlung A' energies with the beam particle's energy (a 1%
     spread), not E_R, which the resonance fixes whatever the beam energy.
     ``production`` picks one channel alone (every event bremsstrahlung, or every
@@ -814,7 +821,13 @@ def _electron_signal_energy(
     )
     if setup.positron_annihilation:
         annihilation = annihilation_events_per_pot(
-            mass_gev, 1.0, setup.beam_energy_gev, e_cut_gev, setup.target, setup.target_length_x0
+            mass_gev,
+            1.0,
+            setup.beam_energy_gev,
+            e_cut_gev,
+            setup.target,
+            setup.target_length_x0,
+            setup.annihilation_sector,
         )
     if (
         annihilation > 0.0
@@ -822,8 +835,28 @@ def _electron_signal_energy(
         resonant = np.asarray(
             draw.bernoulli(annihilation / (annihilation + float(weights.sum()))), dtype=bool
         )
-        energy_x = np.where(resonant, float(resonance_energy_gev(mass_gev)), energy_x)
+        energy_x = np.where(
+            resonant, _annihilation_energy(draw, setup, mass_gev, e_cut_gev), energy_x
+        )
     return energy_x, resonant
+
+
+def _annihilation_energy(draw: Draw, setup: Setup, mass_gev: float, e_cut_gev: float) -> np.ndarray:
+    """A' energies [GeV] of resonant-annihilation events: E+ + m_e with the positron energy E+
+    drawn from T+(E+) sigma(E+) above the cut (the finite-width yield's quadrature nodes,
+    :func:`~na64stat.physics.annihilation.positron_annihilation_nodes`, ~16 per track-length
+    bin); E_R with ``setup.annihilation_sector = None`` (narrow width)."""
+    if setup.annihilation_sector is None:
+        return np.full(draw.n, float(resonance_energy_gev(mass_gev)))
+    nodes = positron_annihilation_nodes(
+        mass_gev,
+        1.0,
+        setup.beam_energy_gev,
+        e_cut_gev,
+        setup.target_length_x0,
+        setup.annihilation_sector,
+    )
+    return nodes.energy_gev[draw.choice(nodes.weight)] + M_E_GEV
 
 
 def _signal_sampler(
@@ -1009,10 +1042,12 @@ def signal_process(
             float((invisible_alpha_x_per_coupling2(model, det.beam, [mass_gev]) * per_alpha_x)[0])
             * coupling**2
         )
-        if not rate > 0.0:
+        e_r = float(resonance_energy_gev(mass_gev))
+        if not (rate > 0.0 and cut_gev < e_r + M_E_GEV and e_r < det.beam_energy_gev):
+            # the annihilation-only probe puts every A' at E_R (the efficiency table's rows)
             raise InputError(
                 f"setup {setup!r}: no resonant annihilation at m = {mass_gev} GeV: its A' energy "
-                f"E_R = {float(resonance_energy_gev(mass_gev)):.4g} GeV is not between the generation "
+                f"E_R = {e_r:.4g} GeV is not between the generation "
                 f"cut {cut_gev:g} GeV and the beam energy {det.beam_energy_gev:g} GeV"
             )
     else:

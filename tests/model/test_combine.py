@@ -241,7 +241,7 @@ def test_cli_combine_writes_a_valid_workspace(tmp_path):
     assert result.exit_code == 0, result.output
     spec = load_workspace(out / "bkgonly.json")
     patches = load_patchset(out / "patchset.json", spec)
-    assert len(patches) == 17 and patches.metadata["coupling_name"] == "e_mu"
+    assert len(patches) == 20 and patches.metadata["coupling_name"] == "e_mu"
     bad = CliRunner().invoke(
         cli, ["combine", str(WORKSPACES / "na64e-visible-2017-2018"), "--out", str(tmp_path / "x")]
     )

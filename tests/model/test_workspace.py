@@ -188,7 +188,7 @@ def test_cli_build_inspect_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
         ]
     )
     out = capsys.readouterr().out
-    assert "background" in out and "17 patches" in out and "with patch m0p1" in out
+    assert "background" in out and "20 patches" in out and "with patch m0p1" in out
     main(["workspace", "build", str(folder / "config.yaml"), "--out", str(tmp_path / "ws")])
     assert_json_close(
         json.loads((tmp_path / "ws" / "bkgonly.json").read_text()),

@@ -61,7 +61,10 @@ def _brems_at_1(setup, masses):
 def _annihilation_at_1(setup, masses):
     return np.array(
         [
-            setup.exposure * annihilation_events_per_pot(m, 1.0, 100.0, 50.0, LEAD, 40.0)
+            setup.exposure
+            * annihilation_events_per_pot(
+                m, 1.0, 100.0, 50.0, LEAD, 40.0, setup.annihilation_sector
+            )
             for m in masses
         ]
     )
@@ -127,10 +130,13 @@ def test_channel_processes_split_the_rate_and_the_events():
     brems = signal_process("na64e-invisible", mass, 1e-3, production="bremsstrahlung")
     ann = signal_process("na64e-invisible", mass, 1e-3, production="annihilation")
     assert brems.rate_per_pot + ann.rate_per_pot == pytest.approx(both.rate_per_pot, rel=1e-12)
-    # annihilation alone: n_e X0 T+(E_R) int sigma dE+ at the 20 GeV generation cut, alpha_X = alpha eps^2
+    # annihilation alone: n_e X0 int T+ sigma dE+ at the 20 GeV generation cut, alpha_X = alpha eps^2
     alpha_eps2 = ALPHA_EM * 1e-6
     assert ann.rate_per_pot == pytest.approx(
-        annihilation_events_per_pot(mass, alpha_eps2, 100.0, 20.0, LEAD, 40.0), rel=1e-12
+        annihilation_events_per_pot(
+            mass, alpha_eps2, 100.0, 20.0, LEAD, 40.0, SETUP.annihilation_sector
+        ),
+        rel=1e-12,
     )
     detector = get_detector("na64e-invisible")
     e_r = (mass**2 - 2 * M_E_GEV**2) / (2 * M_E_GEV)
@@ -153,18 +159,38 @@ def test_a_flat_override_multiplies_both_channels(mass):
 
 @pytest.mark.parametrize("mass", [0.23, 0.25, 0.3])
 def test_computed_efficiency_applies_each_channel_its_own(mass):
-    # eff_brems * N_brems + eff_ann * N_ann, the efficiencies interpolated here (linear in log m)
+    # eff_brems * N_brems + eff_ann * N_ann, narrow width; the efficiencies interpolated here
+    # (bremsstrahlung linear in log m; annihilation linear in the A' energy E_R + m_e)
+    narrow = SETUP.with_(annihilation_sector=None)
     m_b, e_b, _ = simulated_efficiency_table(SETUP.name)
     m_a, e_a, _ = simulated_efficiency_table(SETUP.name, "annihilation")
     eff_b = np.interp(math.log(mass), np.log(m_b), e_b)
-    eff_a = np.interp(math.log(mass), np.log(m_a), e_a)
-    brems, ann = _brems_at_1(SETUP, [mass])[0], _annihilation_at_1(SETUP, [mass])[0]
+    energy = lambda m: (np.asarray(m) ** 2 - 2 * M_E_GEV**2) / (2 * M_E_GEV) + M_E_GEV
+    eff_a = np.interp(energy(mass), energy(m_a), e_a)
+    brems, ann = _brems_at_1(narrow, [mass])[0], _annihilation_at_1(narrow, [mass])[0]
     assert ann > 0.0
-    assert float(events_per_alpha_x(SETUP, [mass])[0]) == pytest.approx(
+    assert float(events_per_alpha_x(narrow, [mass])[0]) == pytest.approx(
         eff_b * brems + eff_a * ann, rel=1e-9
     )
-    assert float(annihilation_events_per_alpha_x(SETUP, [mass])[0]) == pytest.approx(
+    assert float(annihilation_events_per_alpha_x(narrow, [mass])[0]) == pytest.approx(
         eff_a * ann, rel=1e-9
+    )
+
+
+def test_finite_width_efficiency_is_applied_per_aprime_energy():
+    """The default (finite width): the efficiency weights each positron energy of the integral."""
+    from na64stat.physics.annihilation import positron_annihilation_nodes
+
+    mass = 0.24
+    m_a, e_a, _ = simulated_efficiency_table(SETUP.name, "annihilation")
+    energy = lambda m: (np.asarray(m) ** 2 - 2 * M_E_GEV**2) / (2 * M_E_GEV) + M_E_GEV
+    nodes = positron_annihilation_nodes(mass, 1.0, 100.0, 50.0, 40.0, SETUP.annihilation_sector)
+    eff = np.interp(nodes.energy_gev + M_E_GEV, energy(m_a), e_a)
+    expected = (
+        SETUP.exposure * LEAD.z * LEAD.nuclei_per_cm2_per_x0 * float(np.sum(nodes.weight * eff))
+    )
+    assert float(annihilation_events_per_alpha_x(SETUP, [mass])[0]) == pytest.approx(
+        expected, rel=1e-12
     )
 
 
@@ -192,8 +218,9 @@ def test_annihilation_fallback_inside_the_window_and_error_outside():
         missing_energy_cut_gev=40.0
     )  # its window starts at 202 MeV, the table's at 226 MeV
     assert annihilation_events_per_pot(0.21, 1.0, 100.0, 40.0, LEAD, 40.0) > 0
-    with pytest.raises(
-        PhysicsError, match=r"mass 0\.21 GeV is outside the simulated annihilation efficiency table"
+    with pytest.raises(  # the table's energies do not reach down to the lowered cut's
+        PhysicsError,
+        match=r"mass 0\.202\d+ GeV is outside the simulated annihilation efficiency table",
     ):
         events_per_alpha_x(wider, [0.21])
 
@@ -215,8 +242,10 @@ def test_a_table_without_annihilation_rows_still_reads(monkeypatch):
     assert np.allclose(
         signal_efficiency(SETUP, [math.sqrt(0.001)]), [0.85], rtol=1e-12
     )  # halfway in log m
-    assert (
-        events_per_alpha_x(SETUP, [0.1])[0] > 0
-    )  # no annihilation at 100 MeV: the old table suffices
-    with pytest.raises(ResourceError, match="annihilation efficiency table"):
-        events_per_alpha_x(SETUP, [0.25])
+    # no annihilation yield: the old table suffices (narrow width at 100 MeV; the finite width at
+    # 500 MeV, where sqrt(s) of the top shower positrons is below 2 m_chi = m / 1.5)
+    assert events_per_alpha_x(SETUP.with_(annihilation_sector=None), [0.1])[0] > 0
+    assert events_per_alpha_x(SETUP, [0.5])[0] > 0
+    for mass in (0.1, 0.25):  # the finite width's tail at 100 MeV needs the annihilation rows too
+        with pytest.raises(ResourceError, match="annihilation efficiency table"):
+            events_per_alpha_x(SETUP, [mass])
