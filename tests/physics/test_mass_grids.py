@@ -54,7 +54,8 @@ def test_the_finite_width_yield_is_one_smooth_dip_on_the_shipped_grid():
     """Along the 2016-2022 scan's masses in 200-320 MeV the signal yield rises, then falls, once
     (below 200 MeV bremsstrahlung, falling with m, dominates), and it is continuous across the
     narrow-width edge (225.5 against 227 MeV)."""
-    from na64stat.physics.yields import events_per_alpha_x, get_setup
+    from na64stat.physics.setups import get_setup
+    from na64stat.physics.yields import events_per_alpha_x
 
     masses = np.asarray(
         load_yaml(WORKSPACES / "na64e-invisible-2016-2022" / "config.yaml", "workspace config")[
@@ -73,7 +74,8 @@ def test_the_finite_width_yield_is_one_smooth_dip_on_the_shipped_grid():
 def test_the_grid_resolves_the_dip():
     """The log-log line through the 2016-2022 scan's masses stays within 7% of the background-free
     reach computed every 2.5 MeV from 150 to 310 MeV (the comment of RESONANCE_SCAN_MASSES_GEV)."""
-    from na64stat.physics.yields import events_per_alpha_x, get_setup
+    from na64stat.physics.setups import get_setup
+    from na64stat.physics.yields import events_per_alpha_x
 
     grid = np.asarray(
         load_yaml(WORKSPACES / "na64e-invisible-2016-2022" / "config.yaml", "workspace config")[
