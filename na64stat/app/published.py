@@ -192,71 +192,81 @@ def published_comparison(
             "points": {},
         }
         if reference.upper is None:
-            record["kind"] = "upper_limit"
-            record["method"] = "background-free 90% CL reach (2.303 events)"
-            predicted = background_free_reach(setup, list(masses_gev)).epsilon
-            published = reference.interpolate(np.asarray(masses_gev, dtype=float))
-            for m, ours, pub in zip(masses_gev, predicted, published):
-                record["points"][f"{m:g}"] = {
-                    "mass_gev": float(m),
-                    "published": None if not np.isfinite(pub) else float(pub),
-                    "predicted": float(ours) if np.isfinite(ours) else None,
-                    "ratio": _ratio(float(ours), float(pub)),
-                }
+            _fill_upper_limit(record, setup, reference, masses_gev)
         else:
-            record["kind"] = "excluded_band"
-            record["method"] = (
-                "background-free: epsilon where the visible-mode signal of the runs "
-                f"{', '.join(curve.visible_runs)} (na64stat.physics.visible) exceeds 2.303 events"
-            )
-            from na64stat.physics.visible import get_runs
-
-            record["efficiency"] = [r.efficiency for r in get_runs(curve.visible_runs)]
-            for m in masses_gev:
-                lo_pub, hi_pub = (
-                    float(reference.interpolate(m, which)) for which in ("lower", "upper")
-                )
-                point: dict[str, Any] = {"mass_gev": float(m)}
-                if math.isfinite(lo_pub) and math.isfinite(hi_pub):
-                    if (
-                        m <= 2 * M_E_GEV
-                    ):  # no A' -> e+ e- below 2 m_e (the digitized curve starts at 1.0 MeV)
-                        lo, hi = math.nan, math.nan
-                        point["note"] = (
-                            "below 2 m_e: no visible decay, the prediction excludes nothing"
-                        )
-                    else:
-                        lo, hi = visible_excluded_band(curve.visible_runs, float(m))
-                    point.update(
-                        {
-                            "published_lower": lo_pub,
-                            "published_upper": hi_pub,
-                            "predicted_lower": lo if math.isfinite(lo) else None,
-                            "predicted_upper": hi if math.isfinite(hi) else None,
-                            "ratio_lower": _ratio(lo, lo_pub),
-                            "ratio_upper": _ratio(hi, hi_pub),
-                        }
-                    )
-                else:
-                    point.update(
-                        {
-                            "published_lower": None,
-                            "published_upper": None,
-                            "ratio_lower": None,
-                            "ratio_upper": None,
-                        }
-                    )
-                record["points"][f"{m:g}"] = point
-        if record["kind"] == "upper_limit":
-            record["efficiency"] = (
-                setup.efficiency if setup.efficiency is not None else "computed per mass"
-            )
+            _fill_excluded_band(record, curve, reference, masses_gev)
         out["curves"][curve.resource] = record
     out["not_shipped"] = [text for _, text in NOT_SHIPPED]
     out["not_shipped_caveats"] = {
         name: list(get_setup(name).caveats) for name, _ in NOT_SHIPPED if get_setup(name).caveats
     }
     return out
+
+
+def _fill_upper_limit(
+    record: dict[str, Any], setup: Any, reference: Any, masses_gev: Sequence[float]
+) -> None:
+    """An upper-limit curve's record: its background-free reach against the published epsilon."""
+    record["kind"] = "upper_limit"
+    record["method"] = "background-free 90% CL reach (2.303 events)"
+    predicted = background_free_reach(setup, list(masses_gev)).epsilon
+    published = reference.interpolate(np.asarray(masses_gev, dtype=float))
+    for m, ours, pub in zip(masses_gev, predicted, published):
+        record["points"][f"{m:g}"] = {
+            "mass_gev": float(m),
+            "published": None if not np.isfinite(pub) else float(pub),
+            "predicted": float(ours) if np.isfinite(ours) else None,
+            "ratio": _ratio(float(ours), float(pub)),
+        }
+    record["efficiency"] = setup.efficiency if setup.efficiency is not None else "computed per mass"
+
+
+def _fill_excluded_band(
+    record: dict[str, Any], curve: PublishedCurve, reference: Any, masses_gev: Sequence[float]
+) -> None:
+    """A visible-mode curve's record: the predicted excluded band's edges against the published."""
+    from na64stat.physics.visible import get_runs
+
+    record["kind"] = "excluded_band"
+    record["method"] = (
+        "background-free: epsilon where the visible-mode signal of the runs "
+        f"{', '.join(curve.visible_runs)} (na64stat.physics.visible) exceeds 2.303 events"
+    )
+    record["efficiency"] = [r.efficiency for r in get_runs(curve.visible_runs)]
+    for m in masses_gev:
+        record["points"][f"{m:g}"] = _band_point(curve, reference, float(m))
+
+
+def _band_point(curve: PublishedCurve, reference: Any, m: float) -> dict[str, Any]:
+    """Published and predicted edges of the excluded band at mass ``m`` [GeV], and their ratios."""
+    lo_pub, hi_pub = (float(reference.interpolate(m, which)) for which in ("lower", "upper"))
+    point: dict[str, Any] = {"mass_gev": m}
+    if not (math.isfinite(lo_pub) and math.isfinite(hi_pub)):
+        point.update(
+            {
+                "published_lower": None,
+                "published_upper": None,
+                "ratio_lower": None,
+                "ratio_upper": None,
+            }
+        )
+        return point
+    if m <= 2 * M_E_GEV:  # no A' -> e+ e- below 2 m_e (the digitized curve starts at 1.0 MeV)
+        lo, hi = math.nan, math.nan
+        point["note"] = "below 2 m_e: no visible decay, the prediction excludes nothing"
+    else:
+        lo, hi = visible_excluded_band(curve.visible_runs, m)
+    point.update(
+        {
+            "published_lower": lo_pub,
+            "published_upper": hi_pub,
+            "predicted_lower": lo if math.isfinite(lo) else None,
+            "predicted_upper": hi if math.isfinite(hi) else None,
+            "ratio_lower": _ratio(lo, lo_pub),
+            "ratio_upper": _ratio(hi, hi_pub),
+        }
+    )
+    return point
 
 
 def _cell(point: dict[str, Any], edge: str = "") -> str:

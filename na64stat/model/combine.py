@@ -660,29 +660,11 @@ def _combined_patch(
     ``normalise``, at this mass's own reference, where the combined signal expects about
     REFERENCE_SIGNAL_EVENTS events), and the POI bounds (from the signal and the spec's
     (background, observed) ``counts``, summed over all bins)."""
-    from na64stat.model.builders import REFERENCE_SIGNAL_EVENTS
-
     found = [(exp, *_interpolate(exp, mass)) for exp in experiments]
     signal_at = {
         exp.prefix: (exp, nearest, yields) for exp, nearest, yields in found if nearest is not None
     }
-    factors = {
-        prefix: yield_conversion(exp.model, model, exp.beam, mass)
-        * (reference / exp.reference) ** 2
-        for prefix, (exp, _, _) in signal_at.items()
-    }
-    total = sum(
-        sum(values) * factors[prefix]
-        for prefix, (_, _, yields) in signal_at.items()
-        for values in yields.values()
-    )
-    if normalise and total > 0 and math.isfinite(total):
-        new = float(f"{reference * math.sqrt(REFERENCE_SIGNAL_EVENTS / total):.2g}")
-        factors = {k: f * (new / reference) ** 2 for k, f in factors.items()}
-        reference = new
-    with_signal = list(signal_at)
-    without = [exp.prefix for exp, nearest, _ in found if nearest is None]
-    beams = {exp.beam for exp, _, _ in signal_at.values()}
+    factors, reference = _signal_factors(signal_at, model, mass, reference, normalise)
     ops: list[dict[str, Any]] = []
     for (prefix, channel), index in placements.items():  # in channel order: no sorting needed
         if prefix in signal_at and channel in signal_at[prefix][2]:
@@ -702,10 +684,11 @@ def _combined_patch(
             "value": [*parameters, {"name": "mu", "bounds": [[0.0, bound]], "inits": [1.0]}],
         }
     )
+    beams = {exp.beam for exp, _, _ in signal_at.values()}
     interpolated = [
         e.prefix
         for e in experiments
-        if e.prefix in with_signal and all(abs(s.mass - mass) > 1e-9 * mass for s in e.signals)
+        if e.prefix in signal_at and all(abs(s.mass - mass) > 1e-9 * mass for s in e.signals)
     ]
     return {
         "metadata": {
@@ -716,13 +699,44 @@ def _combined_patch(
             "coupling_name": get_model(model).coupling_name,
             "reference_coupling": reference,
             "beam": beams.pop() if len(beams) == 1 else "mixed",
-            "experiments_with_signal": with_signal,
-            "experiments_without_signal": without,
+            "experiments_with_signal": list(signal_at),
+            "experiments_without_signal": [
+                exp.prefix for exp, nearest, _ in found if nearest is None
+            ],
             "interpolated": interpolated,
             "poi_bounds": [0.0, bound],
         },
         "patch": ops,
     }
+
+
+def _signal_factors(
+    signal_at: Mapping[str, tuple[_Experiment, _Signal, Mapping[str, Sequence[float]]]],
+    model: str,
+    mass: float,
+    reference: float,
+    normalise: bool,
+) -> tuple[dict[str, float], float]:
+    """Per experiment prefix, the factor that turns its signal into ``model`` at ``reference``, and
+    the reference; with ``normalise``, the reference at which the combined signal expects about
+    REFERENCE_SIGNAL_EVENTS events (two significant digits) and the factors for it."""
+    from na64stat.model.builders import REFERENCE_SIGNAL_EVENTS
+
+    factors = {
+        prefix: yield_conversion(exp.model, model, exp.beam, mass)
+        * (reference / exp.reference) ** 2
+        for prefix, (exp, _, _) in signal_at.items()
+    }
+    total = sum(
+        sum(values) * factors[prefix]
+        for prefix, (_, _, yields) in signal_at.items()
+        for values in yields.values()
+    )
+    if normalise and total > 0 and math.isfinite(total):
+        new = float(f"{reference * math.sqrt(REFERENCE_SIGNAL_EVENTS / total):.2g}")
+        factors = {k: f * (new / reference) ** 2 for k, f in factors.items()}
+        reference = new
+    return factors, reference
 
 
 def _signal_op(

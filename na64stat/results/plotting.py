@@ -355,33 +355,11 @@ def _csv(
     The first columns are ``curve``'s (``observed_<coupling>``, ``expected_<band>_<coupling>``), then each
     extra curve's and each overlay's (``<label>: lower`` / ``upper`` for bands), then '#' lines naming them.
     """
-    columns: list[tuple[str, np.ndarray, np.ndarray]] = []
-
-    def limit_columns(c: LimitCurve, prefix: str, suffix: str) -> None:
-        m = np.asarray(c.mass_gev, dtype=float)
-        nan = np.full(m.shape, math.nan)
-        columns.append(
-            (
-                f"{prefix}observed{suffix}",
-                m,
-                nan if c.observed is None else np.asarray(c.observed, dtype=float),
-            )
-        )
-        columns.extend(
-            (f"{prefix}expected_{b}{suffix}", m, np.asarray(c.expected.get(b, nan), dtype=float))
-            for b in BAND_NAMES
-        )
-
-    limit_columns(curve, "", f"_{coupling}")
+    columns = _limit_columns(curve, "", f"_{coupling}")
     for extra in extra_curves:
-        limit_columns(extra, f"{extra.label}: ", "")
+        columns += _limit_columns(extra, f"{extra.label}: ", "")
     for overlay in overlays:
-        m = np.asarray(overlay.mass_gev, dtype=float)
-        if overlay.upper is None:
-            columns.append((overlay.label, m, np.asarray(overlay.lower, dtype=float)))
-        else:
-            columns.append((f"{overlay.label}: lower", m, np.asarray(overlay.lower, dtype=float)))
-            columns.append((f"{overlay.label}: upper", m, np.asarray(overlay.upper, dtype=float)))
+        columns += _overlay_columns(overlay)
     keys = sorted({f"{x:.6g}" for _, m, _ in columns for x in m}, key=float)
     index = {k: i for i, k in enumerate(keys)}
     table = np.full((len(keys), len(columns)), math.nan)
@@ -404,6 +382,31 @@ def _csv(
             f"{', other experiment: region above excluded' if overlay.excluded else ''})\n"
         )
     return buffer.getvalue()
+
+
+#: One column of a plot's CSV: its name, the masses [GeV] and the values.
+_Column = tuple[str, np.ndarray, np.ndarray]
+
+
+def _limit_columns(c: LimitCurve, prefix: str, suffix: str) -> list[_Column]:
+    """A limit curve's columns: observed, then each expected band (NaN where it has none)."""
+    m = np.asarray(c.mass_gev, dtype=float)
+    nan = np.full(m.shape, math.nan)
+    observed = nan if c.observed is None else np.asarray(c.observed, dtype=float)
+    return [(f"{prefix}observed{suffix}", m, observed)] + [
+        (f"{prefix}expected_{b}{suffix}", m, np.asarray(c.expected.get(b, nan), dtype=float))
+        for b in BAND_NAMES
+    ]
+
+
+def _overlay_columns(overlay: Overlay) -> list[_Column]:
+    """An overlay's column (its label), or its lower and upper edges for a band."""
+    m = np.asarray(overlay.mass_gev, dtype=float)
+    lower = np.asarray(overlay.lower, dtype=float)
+    if overlay.upper is None:
+        return [(overlay.label, m, lower)]
+    upper = np.asarray(overlay.upper, dtype=float)
+    return [(f"{overlay.label}: lower", m, lower), (f"{overlay.label}: upper", m, upper)]
 
 
 def _set_ylabel(ax: Axes, coupling: str) -> None:
@@ -608,33 +611,14 @@ def exclusion_plot(
         raise InputError(f"unknown coupling {coupling!r}; known: {', '.join(COUPLING_LABELS)}")
     if excluded not in ("above", "below"):
         raise InputError(f"excluded must be 'above' or 'below' the limit, got {excluded!r}")
-    m = np.asarray(curve.mass_gev, dtype=float)
-    lo = min([m.min(), *(np.min(x.mass_gev) for x in extra_curves)])
-    hi = max([m.max(), *(np.max(x.mass_gev) for x in extra_curves)])
-    xlim = (lo * 0.8, hi * 1.25)
-    drawn = [
-        v
-        for c in (curve, *extra_curves)
-        for v in ([c.observed] if c.observed is not None else [])
-        + [c.expected[b] for b in BAND_NAMES if b in c.expected]
-    ]
-    for o in overlays:  # only the part inside the mass range sets the y range
-        inside = (np.asarray(o.mass_gev) >= xlim[0]) & (np.asarray(o.mass_gev) <= xlim[1])
-        drawn += [np.asarray(o.lower)[inside]] + (
-            [] if o.upper is None else [np.asarray(o.upper)[inside]]
-        )
-    y_range = ylim or _y_range(drawn, legend_above=legend_loc.startswith("upper"))
+    xlim = _mass_range((curve, *extra_curves))
+    y_range = ylim or _y_range(
+        _drawn_values((curve, *extra_curves), overlays, xlim),
+        legend_above=legend_loc.startswith("upper"),
+    )
     top = y_range[1] * 1e3
     with plot_style():
-        if ratio_to is not None:
-            fig = Figure(figsize=(9, 8.5))
-            ax, rax = fig.subplots(
-                2, 1, sharex=True, gridspec_kw={"height_ratios": [3.2, 1], "hspace": 0.06}
-            )
-        else:
-            fig = Figure(figsize=(9, 7))
-            ax = fig.subplots()
-            rax = None
+        fig, ax, rax = _exclusion_axes(with_ratio=ratio_to is not None)
         _log_axes(ax)
         ax.set_xlim(*xlim)
         ax.set_ylim(*y_range)
@@ -654,19 +638,7 @@ def exclusion_plot(
             _draw_limit(ax, extra, top, color, None, legend, (color, color), 0.18)
         _draw_overlays(ax, overlays, top, legend)
         _set_ylabel(ax, coupling)
-        ax.legend(
-            [h for h, _ in legend],
-            [label for _, label in legend],
-            loc=legend_loc,
-            fontsize=9.5,
-            frameon=True,
-            framealpha=0.92,
-            edgecolor="0.6",
-            fancybox=False,
-            borderaxespad=0.6,
-            handler_map=_HANDLERS,
-            handlelength=2.4,
-        )
+        _draw_legend(ax, legend, legend_loc)
         if title:
             ax.set_title(title, fontsize=12, loc="left", pad=10)
         axis = rax if rax is not None else ax
@@ -680,6 +652,61 @@ def exclusion_plot(
         )
     )
     return written
+
+
+def _mass_range(curves: Sequence[LimitCurve]) -> tuple[float, float]:
+    """The x range [GeV] of an exclusion plot: the curves' masses with margins (x 0.8, x 1.25)."""
+    lo = min(float(np.min(c.mass_gev)) for c in curves)
+    hi = max(float(np.max(c.mass_gev)) for c in curves)
+    return lo * 0.8, hi * 1.25
+
+
+def _drawn_values(
+    curves: Sequence[LimitCurve], overlays: Sequence[Overlay], xlim: tuple[float, float]
+) -> list[Any]:
+    """Every drawn coupling array: the curves' observed and expected limits and the overlays' edges
+    inside the mass range ``xlim`` (only they set the y range)."""
+    drawn: list[Any] = [
+        v
+        for c in curves
+        for v in ([c.observed] if c.observed is not None else [])
+        + [c.expected[b] for b in BAND_NAMES if b in c.expected]
+    ]
+    for o in overlays:
+        inside = (np.asarray(o.mass_gev) >= xlim[0]) & (np.asarray(o.mass_gev) <= xlim[1])
+        drawn += [np.asarray(o.lower)[inside]] + (
+            [] if o.upper is None else [np.asarray(o.upper)[inside]]
+        )
+    return drawn
+
+
+def _exclusion_axes(with_ratio: bool) -> tuple[Figure, Any, Any]:
+    """A figure with the exclusion axes, and below them a ratio panel (``with_ratio``) or None."""
+    if with_ratio:
+        fig = Figure(figsize=(9, 8.5))
+        ax, rax = fig.subplots(
+            2, 1, sharex=True, gridspec_kw={"height_ratios": [3.2, 1], "hspace": 0.06}
+        )
+        return fig, ax, rax
+    fig = Figure(figsize=(9, 7))
+    return fig, fig.subplots(), None
+
+
+def _draw_legend(ax: Any, legend: Sequence[tuple[Any, str]], loc: str) -> None:
+    """The legend inside the axes at ``loc``: one entry per drawn element."""
+    ax.legend(
+        [h for h, _ in legend],
+        [label for _, label in legend],
+        loc=loc,
+        fontsize=9.5,
+        frameon=True,
+        framealpha=0.92,
+        edgecolor="0.6",
+        fancybox=False,
+        borderaxespad=0.6,
+        handler_map=_HANDLERS,
+        handlelength=2.4,
+    )
 
 
 def load_lmt(path: str | os.PathLike[str], label: str | None = None, **style: object) -> Overlay:
@@ -811,33 +838,18 @@ def cutflow_figure(
     s = samples[sample]
     total = s.get("total", {}) or {}
     total_w = float(total.get("weighted") or 0.0)
-    names: list[str] = []
-    cumulative: list[float] = []
-    relative: list[float] = []
-    texts: list[str] = []
-    for row in s["cutflow"]:
-        names.append(str(row["cut"]))
-        cumulative.append(float(row.get("cumulative_efficiency") or 0.0))
-        relative.append(float(row.get("relative_efficiency") or 0.0))
-        nan = f", {row['failed_with_nan']} NaN" if row.get("failed_with_nan") else ""
-        texts.append(f"{row['raw']} ev. ({row['weighted']:.3g} w.){nan}")
-    for name, value in s.get("regions", {}).items():
-        names.append(f"region: {name}")
-        if value == "blinded":
-            cumulative.append(0.0)
-            relative.append(0.0)
-            texts.append("blinded")
-        else:
-            eff = float(value["weighted"]) / total_w if total_w > 0 else 0.0
-            cumulative.append(eff)
-            relative.append(0.0)
-            texts.append(f"{value['raw']} ev. ({value['weighted']:.3g} w.)")
+    bars = [_cut_bar(row) for row in s["cutflow"]] + [
+        _region_bar(name, value, total_w) for name, value in s.get("regions", {}).items()
+    ]
+    names = [b[0] for b in bars]
+    cumulative = [b[1] for b in bars]
+    relative = [b[2] for b in bars]
+    texts = [b[3] for b in bars]
     with plot_style():
         fig = Figure(figsize=(12, 0.55 * len(names) + 1.8))
         ax = fig.subplots()
         y = np.arange(len(names))[::-1]
-        shown = [c for c in cumulative if c > 0]
-        left = max(1e-12, min(shown) / 20 if shown else 1e-3)
+        left = _left_edge(cumulative)
         ax.barh(y, [max(r, left) for r in relative], color="#c6dbef", height=0.75)
         ax.barh(y, [max(c, left) for c in cumulative], color="#2171b5", height=0.45)
         ax.set_xscale("log")
@@ -850,7 +862,7 @@ def cutflow_figure(
             ax.text(
                 1.02,
                 yi,
-                f"{c:.3g}:  {text}" if c > 0 else f"0:  {text}" if text != "blinded" else text,
+                text if text == "blinded" else f"{c:.3g}:  {text}" if c > 0 else f"0:  {text}",
                 transform=ax.get_yaxis_transform(),
                 va="center",
                 fontsize=11,
@@ -865,6 +877,31 @@ def cutflow_figure(
             loc="left",
         )
         return save_figure(fig, stem)
+
+
+def _left_edge(efficiencies: Sequence[float]) -> float:
+    """The left end of a log efficiency axis: 1/20 of the smallest non-zero value (1e-3 if none)."""
+    shown = [c for c in efficiencies if c > 0]
+    return max(1e-12, min(shown) / 20 if shown else 1e-3)
+
+
+def _cut_bar(row: Mapping[str, Any]) -> tuple[str, float, float, str]:
+    """One cut's bar: name, cumulative and relative efficiency, and the events left as text."""
+    nan = f", {row['failed_with_nan']} NaN" if row.get("failed_with_nan") else ""
+    return (
+        str(row["cut"]),
+        float(row.get("cumulative_efficiency") or 0.0),
+        float(row.get("relative_efficiency") or 0.0),
+        f"{row['raw']} ev. ({row['weighted']:.3g} w.){nan}",
+    )
+
+
+def _region_bar(name: str, value: Any, total_w: float) -> tuple[str, float, float, str]:
+    """One region's bar: its weighted yield over the total ('blinded' where not filled)."""
+    if value == "blinded":
+        return f"region: {name}", 0.0, 0.0, "blinded"
+    eff = float(value["weighted"]) / total_w if total_w > 0 else 0.0
+    return f"region: {name}", eff, 0.0, f"{value['raw']} ev. ({value['weighted']:.3g} w.)"
 
 
 #: Colours of :func:`model_limits_plot`'s curves, in the order of its labels.

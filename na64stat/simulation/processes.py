@@ -969,6 +969,32 @@ def _visible_decay(
     t["true_ps_fraction"] = _em_ps_fraction(draw, energy_x)
 
 
+def _annihilation_rate(
+    setup: str, physics: Setup, mass_gev: float, per_g2: np.ndarray, coupling: float
+) -> float:
+    """The annihilation-only signal rate per particle on target at ``coupling`` (``per_g2``:
+    alpha_X x Br_inv per coupling^2); an :class:`InputError` for a muon beam, or where the A' energy E_R is not between the
+    generation cut (``physics.missing_energy_cut_gev``) and the beam energy."""
+    if physics.beam != "electron":
+        raise InputError(
+            f"setup {setup!r}: resonant annihilation needs an electron beam, not {physics.beam!r}"
+        )
+    per_alpha_x = annihilation_events_per_alpha_x(
+        physics.with_(positron_annihilation=True), [mass_gev]
+    )
+    rate = float((per_g2 * per_alpha_x)[0]) * coupling**2
+    e_r = float(resonance_energy_gev(mass_gev))
+    cut_gev = physics.missing_energy_cut_gev
+    if not (rate > 0.0 and cut_gev < e_r + M_E_GEV and e_r < physics.beam_energy_gev):
+        # the annihilation-only probe puts every A' at E_R (the efficiency table's rows)
+        raise InputError(
+            f"setup {setup!r}: no resonant annihilation at m = {mass_gev} GeV: its A' energy "
+            f"E_R = {e_r:.4g} GeV is not between the generation "
+            f"cut {cut_gev:g} GeV and the beam energy {physics.beam_energy_gev:g} GeV"
+        )
+    return rate
+
+
 def signal_process(
     setup: str,
     mass_gev: float,
@@ -1030,30 +1056,12 @@ def signal_process(
             "(None, 'bremsstrahlung' or 'annihilation')"
         )
     physics = record.physics.with_(missing_energy_cut_gev=cut_gev, exposure=1.0, efficiency=1.0)
+    per_g2 = invisible_alpha_x_per_coupling2(model, det.beam, [mass_gev])
     if production == "annihilation":
-        if det.beam != "electron":
-            raise InputError(
-                f"setup {setup!r}: resonant annihilation needs an electron beam, not {det.beam!r}"
-            )
-        per_alpha_x = annihilation_events_per_alpha_x(
-            physics.with_(positron_annihilation=True), [mass_gev]
-        )
-        rate = (
-            float((invisible_alpha_x_per_coupling2(model, det.beam, [mass_gev]) * per_alpha_x)[0])
-            * coupling**2
-        )
-        e_r = float(resonance_energy_gev(mass_gev))
-        if not (rate > 0.0 and cut_gev < e_r + M_E_GEV and e_r < det.beam_energy_gev):
-            # the annihilation-only probe puts every A' at E_R (the efficiency table's rows)
-            raise InputError(
-                f"setup {setup!r}: no resonant annihilation at m = {mass_gev} GeV: its A' energy "
-                f"E_R = {e_r:.4g} GeV is not between the generation "
-                f"cut {cut_gev:g} GeV and the beam energy {det.beam_energy_gev:g} GeV"
-            )
+        rate = _annihilation_rate(setup, physics, mass_gev, per_g2, coupling)
     else:
         if production == "bremsstrahlung":
             physics = physics.with_(positron_annihilation=False)
-        per_g2 = invisible_alpha_x_per_coupling2(model, det.beam, [mass_gev])
         rate = float((per_g2 * events_per_alpha_x(physics, [mass_gev]))[0]) * coupling**2
     coupling_name = get_model(model).coupling_name
     channel = f" ({production} only)" if production else ""
