@@ -258,9 +258,9 @@ def test_fig7_visible_exclusion_at_the_x17_mass(tmp_path: Path) -> None:
     reproduce("fig7", tmp_path, n_toys=300, masses_gev=(0.0167,))
     data = json.loads((tmp_path / "fig7.json").read_text())
     bands = data["bands"]["this workspace: excluded grid points"]
-    grid = data["tables"]["CLs(mu=1), m = 0.0167 GeV"]["epsilon"]
+    grid = data["tables"]["CLs at the point, m = 0.0167 GeV"]["epsilon"]
     assert bands["mass_gev"] == [0.0167]
-    # n = 0 and b = 0.01: CLs(mu = 1) ~ exp(-s), so the workspace excludes the grid points with s > ~2.3 events,
+    # n = 0 and b = 0.01: CLs at the point's prediction ~ exp(-s), so the workspace excludes the grid points with s > ~2.3 events,
     # i.e. those inside the physics module's 2.303-event range; points within 10% of an edge may go either way
     # (the 10% efficiency uncertainty)
     lower, upper = excluded_epsilon_range(runs_at(), 0.0167)
