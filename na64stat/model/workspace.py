@@ -25,6 +25,8 @@ the publication is named in ``metadata.publication``.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -471,6 +473,42 @@ def validate_spec(spec: Any, source: str, *, require_poi: bool = False) -> pyhf.
     return workspace
 
 
+#: sha256 digests (:func:`content_digest`) of the patched workspaces this process has fully validated (schema,
+#: counts, a model that builds), and of the (PatchSet, spec) pairs: the main job builds, writes and reads the
+#: same PatchSet, and a scan builds each point's model again; each is checked once. Forked workers inherit it.
+_VALIDATED: set[str] = set()
+
+
+def content_digest(*parts: Any) -> str | None:
+    """sha256 of JSON content (keys sorted), or None for content that is not plain JSON.
+
+    >>> content_digest({"a": 1, "b": [0.5]}) == content_digest({"b": [0.5], "a": 1})
+    True
+    """
+    try:
+        text = json.dumps(parts, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def was_validated(spec: Any) -> bool:
+    """Whether this process (or its parent before a fork) validated exactly this patched workspace with
+    :func:`validate_patchset` or :func:`validate_plain_patch`, so that pyhf need not check it again."""
+    digest = content_digest(spec)
+    return digest is not None and digest in _VALIDATED
+
+
+def _validate_patched(patched: dict[str, Any], source: str) -> None:
+    """:func:`validate_spec` with the POI, once per content (:data:`_VALIDATED`)."""
+    digest = content_digest(patched)
+    if digest is not None and digest in _VALIDATED:
+        return
+    validate_spec(patched, source, require_poi=True)
+    if digest is not None:
+        _VALIDATED.add(digest)
+
+
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:400]
@@ -583,12 +621,17 @@ def validate_patchset(content: Any, spec: Mapping[str, Any], source: str) -> pyh
         raise InputError(
             f"{source}: digest mismatch with the background-only workspace: {exc}"
         ) from None
+    pair = content_digest(content, spec)
+    if pair is not None and pair in _VALIDATED:
+        return patchset
     for patch in patchset.patches:
         try:
             patched = jsonpatch.apply_patch(copy.deepcopy(dict(spec)), list(patch.patch))
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
             raise InputError(f"{source}: patch {patch.name!r} does not apply: {exc}") from None
-        validate_spec(patched, f"{source}: patch {patch.name!r}", require_poi=True)
+        _validate_patched(patched, f"{source}: patch {patch.name!r}")
+    if pair is not None:
+        _VALIDATED.add(pair)
     return patchset
 
 
@@ -632,7 +675,7 @@ def validate_plain_patch(content: Any, spec: Mapping[str, Any], source: str) -> 
         IndexError,
     ) as exc:
         raise InputError(f"{source}: the JSON patch does not apply: {exc}") from None
-    validate_spec(patched, source, require_poi=True)
+    _validate_patched(patched, source)
     return patched
 
 

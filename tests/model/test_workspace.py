@@ -491,3 +491,32 @@ def test_visible_patches_are_normalised_and_keep_each_points_prediction() -> Non
         )
         assert description.poi_bounds is not None and strength < description.poi_bounds[1] / 5
     assert "reference_coupling" not in description.metadata  # one per patch
+
+
+def test_a_patchset_is_validated_once_per_content(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build, write and load of the same PatchSet check each patched workspace once; a changed PatchSet is
+    checked again, and its bad patch still fails."""
+    import na64stat.model.workspace as workspace_module
+
+    spec, patchset = _small()
+    calls = []
+    original = workspace_module.validate_spec
+    monkeypatch.setattr(
+        workspace_module,
+        "validate_spec",
+        lambda *args, **kwargs: calls.append(args[1]) or original(*args, **kwargs),
+    )
+    # a background no earlier test in this process validated (the digest follows the spec)
+    spec["channels"][0]["samples"][-1]["data"] = [
+        y * 1.000123 for y in spec["channels"][0]["samples"][-1]["data"]
+    ]
+    patchset["metadata"]["digests"] = {"sha256": pyhf.utils.digest(spec, "sha256")}
+    validate_patchset(patchset, spec, "first")
+    first = len(calls)
+    assert first == len(patchset["patches"])
+    validate_patchset(copy.deepcopy(patchset), spec, "again")
+    assert len(calls) == first
+    broken = copy.deepcopy(patchset)
+    broken["patches"][0]["patch"][0]["value"]["data"] = [-1.0]
+    with pytest.raises(InputError, match="negative"):
+        validate_patchset(broken, spec, "broken")
