@@ -449,11 +449,13 @@ def fig3() -> FigureData:
 
 
 def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> FigureData:
-    """Visible mode: the (m, eps) region excluded by the shipped 2017-2018 workspace (CLs(mu = 1) < 0.1)."""
+    """Visible mode: the (m, eps) region excluded by the shipped 2017-2018 workspace: CLs < 0.1 at each
+    point's own prediction, mu = (eps / reference_coupling)^2 of its normalised patch."""
     import pyhf
 
     from na64stat.inference.calculators import best_calculator
     from na64stat.inference.likelihood import Likelihood
+    from na64stat.model.builders import point_signal_strength
     from na64stat.model.workspace import load_patchset, load_workspace
 
     folder = _workspace_folder("na64e-visible-2017-2018")
@@ -470,11 +472,12 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
             mass, eps = (float(v) for v in patch.values)
             ws = pyhf.Workspace(patchset.apply(spec, patch.name))
             model = ws.model()
+            mu = point_signal_strength(eps, patch.metadata["reference_coupling"])
             point = best_calculator(Likelihood(model, ws.data(model)), n_toys=n_toys, seed=1).cls(
-                1.0
+                mu
             )
             cls.setdefault(mass, []).append((eps, point.cls_obs))
-            bar.item(f"m = {mass:g} GeV, eps = {eps:g}: CLs(mu=1) = {point.cls_obs:.3g}")
+            bar.item(f"m = {mass:g} GeV, eps = {eps:g}: CLs = {point.cls_obs:.3g}")
     masses = np.array(sorted(cls))
     lower, upper = [], []
     for m in masses:
@@ -494,7 +497,7 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
     x17 = 0.0167
     curves = {"X17 (16.7 MeV)": (np.array([x17, x17]), np.array([1e-5, 1e-2]))}
     grid = {
-        f"CLs(mu=1), m = {m:g} GeV": {
+        f"CLs at the point, m = {m:g} GeV": {
             "epsilon": [e for e, _ in sorted(cls[m])],
             "cls": [c for _, c in sorted(cls[m])],
         }
@@ -508,7 +511,8 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
         curves,
         bands,
         notes=(
-            "excluded where CLs(mu = 1) < 0.1 at a grid point (epsilon grid of the PatchSet)",
+            "excluded where CLs < 0.1 at a grid point's own prediction, mu = (eps / reference_coupling)^2 "
+            "(epsilon grid of the PatchSet)",
             f"toys: {n_toys} per point",
         ),
         tables=grid,

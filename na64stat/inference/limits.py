@@ -198,7 +198,8 @@ def plan_method(
     one (exact -> toys -> asymptotic), and the reason says so. Toys are
     costed at ``max_toys`` (default 8 ``n_toys``), the most the adaptive
     search adds to reach its CLs accuracy: a two-bin NA64e + NA64mu
-    combination at n = 0 needs all of them.
+    combination at n = 0 needs all of them. Without a budget (``math.inf``) nothing is timed: every
+    method fits, and the estimate is nan.
     """
     lik = likelihood
     pars = np.repeat(lik.init[None, :], 2, axis=0)
@@ -206,7 +207,8 @@ def plan_method(
     background, with_signal = lik.expected_data(pars, include_auxdata=False)
     signal_bins = np.abs(with_signal - background) > 0  # bins where the POI changes the expectation
     small = float(np.min(background[signal_bins])) if np.any(signal_bins) else math.inf
-    per_fit = _seconds_per_fit(lik)
+    # timing a batch of fits costs seconds for a many-bin model; without a budget it decides nothing
+    per_fit = _seconds_per_fit(lik) if math.isfinite(budget_s) else math.nan
     most_toys = max_toys if max_toys is not None else 8 * n_toys
     toy_cost = (
         per_fit * 2 * 2 * most_toys * _EVALUATIONS["toys"]
@@ -218,7 +220,7 @@ def plan_method(
         except InputError as exc:
             skipped.append(f"exact not applicable ({exc})")
         else:
-            if exact_cost <= budget_s:
+            if not exact_cost > budget_s:  # nan (no budget) fits
                 # the reason names no timing (it is written into result files, which must not change from run
                 # to run); the estimate stays in estimated_seconds
                 return MethodChoice(
@@ -229,7 +231,7 @@ def plan_method(
                 )
             skipped.append(f"exact estimated {exact_cost:.2g} s > budget {budget_s:g} s")
     if small < SMALL_COUNT or skipped:
-        if toy_cost <= budget_s:
+        if not toy_cost > budget_s:
             why = (
                 f"background {small:.3g} < {SMALL_COUNT:g} events in a signal bin"
                 if small < SMALL_COUNT

@@ -35,7 +35,13 @@ from na64stat.core.errors import InputError
 from na64stat.core.io import OutputSet, to_jsonable, write_json_atomic
 from na64stat.core.vocabulary import BAND_NAMES, BandName
 from na64stat.inference.limits import METHODS, UpperLimit, upper_limit
-from na64stat.model.workspace import load_workspace, read_json, validate_patchset, validate_spec
+from na64stat.model.workspace import (
+    load_workspace,
+    read_json,
+    validate_patchset,
+    validate_spec,
+    was_validated,
+)
 
 __all__ = [
     "mass_key",
@@ -341,9 +347,15 @@ def compute_point(
     settings: ScanSettings,
     out_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Upper limit for one signal point; written to ``out_dir/points`` when given."""
-    ws = pyhf.Workspace(jsonpatch.apply_patch(workspace, point.patch))
-    model = ws.model()
+    """Upper limit for one signal point; written to ``out_dir/points`` when given.
+
+    pyhf checks the patched workspace against its schema unless this process already validated exactly it
+    (:func:`~na64stat.model.workspace.was_validated`: read with ``load_scan_inputs`` or built here).
+    """
+    spec = jsonpatch.apply_patch(workspace, point.patch)
+    checked = not was_validated(spec)
+    ws = pyhf.Workspace(spec, validate=checked)
+    model = ws.model(validate=checked)
     limit = upper_limit(
         model,
         ws.data(model),

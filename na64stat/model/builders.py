@@ -24,8 +24,17 @@ defaults find it. An invisible signal yield is proportional to the coupling
 squared (production x Br(invisible), the branching ratio independent of the
 coupling), so the yields scale exactly by (coupling / computed coupling)^2,
 and the patch's ``reference_coupling`` records the coupling they belong to:
-a recast (mu x reference_coupling^2) is unchanged. Visible-mode patches
-(``couplings``) are predictions at their own coupling and stay as they are.
+a recast (mu x reference_coupling^2) is unchanged.
+
+Visible-mode patches (``couplings``: one per mass and coupling) are the
+prediction at their own coupling only (the decay length depends on it, so the
+yield is not proportional to the coupling squared). They are normalised the
+same way, each to about :data:`REFERENCE_SIGNAL_EVENTS` events: the limit on
+mu is then of order one everywhere, mu x reference_coupling^2 stays what the
+data limit (a recast is unchanged), and the point's own prediction is the
+signal strength :func:`point_signal_strength` = (coupling /
+reference_coupling)^2. The point is excluded where the limit on mu lies below
+that, i.e. where reference_coupling x sqrt(mu_up) < coupling.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ from na64stat.simulation.signal_yields import SignalYield
 __all__ = [
     "REFERENCE_SIGNAL_EVENTS",
     "normalise_signal",
+    "point_signal_strength",
     "BackgroundPart",
     "BACKGROUND_BUILDERS",
     "background_sample",
@@ -266,6 +276,31 @@ def normalise_signal(patch: SignalPatch, target: float = REFERENCE_SIGNAL_EVENTS
     )
 
 
+def point_signal_strength(coupling: float, reference_coupling: float) -> float:
+    """Signal strength mu of a normalised visible-mode patch at which it is the prediction at its own coupling.
+
+    The patch's yields are the prediction at ``coupling`` times
+    (reference_coupling / coupling)^2 (:func:`normalise_signal`), so the
+    prediction is mu = (coupling / reference_coupling)^2.
+
+    Parameters
+    ----------
+    coupling : float
+        The patch's own coupling (its ``values`` entry; epsilon or e_mu, dimensionless).
+    reference_coupling : float
+        The patch metadata's ``reference_coupling`` (same units).
+
+    Returns
+    -------
+    float
+        mu at the patch's own (mass, coupling).
+
+    >>> round(point_signal_strength(1e-4, 5e-5), 12)
+    4.0
+    """
+    return (float(coupling) / float(reference_coupling)) ** 2
+
+
 @dataclass(frozen=True)
 class SignalContext:
     """What every signal builder needs besides its own section of the config.
@@ -381,6 +416,7 @@ def _mass_coupling_grid(
         for m in masses
         for g in couplings
     ]
+    patches = [normalise_signal(p) for p in patches] if ctx.normalise else patches
     return SignalSet(tuple(patches), ("mass_gev", "coupling"))
 
 

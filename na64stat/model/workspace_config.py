@@ -30,8 +30,9 @@ background samples, and the signal points::
       coupling: 1.0e-4                   # coupling the yields are computed (or were simulated) at
       # normalise: true                  # patches per mass at their own reference coupling, where they
                                          # expect ~3 events (mu ~ 1 near the limit; the POI bounds go into
-                                         # the measurement). Default: true for physics yields (masses),
-                                         # false for from_selection (all at the simulated `coupling`)
+                                         # the measurement). Default: true for physics yields (masses,
+                                         # couplings), false for from_selection (all at the simulated
+                                         # `coupling`)
       # efficiency: 0.6                  # physics yields only: a flat override; absent (default): the
                                          # computed per-mass efficiency (na64stat.physics.efficiencies.signal_efficiency)
       efficiency_uncertainty: 0.1        # relative, a normsys on the signal
@@ -61,7 +62,13 @@ from typing import Any
 
 from na64stat.core.errors import InputError
 from na64stat.core.loaders import load_yaml
-from na64stat.model.builders import SignalContext, SignalSet, background_sample, build_signals
+from na64stat.model.builders import (
+    SignalContext,
+    SignalSet,
+    background_sample,
+    build_signals,
+    point_signal_strength,
+)
 from na64stat.model.sources import ConfigSources, numbers
 from na64stat.model.workspace import Channel, WorkspaceDescription, poi_upper_bound
 from na64stat.physics.models import get_model, model_names
@@ -210,7 +217,7 @@ def _metadata(cfg: Mapping[str, Any], raw: Mapping[str, Any], ctx: SignalContext
         )
         if k in cfg
     }
-    per_mass = ctx.normalise and "couplings" not in raw
+    per_mass = ctx.normalise
     metadata.update(
         {
             "model": ctx.model,
@@ -261,11 +268,7 @@ def parse_workspace_config(
     signals: SignalSet = build_signals(sources, signal_cfg, ctx)
     parameters = list(cfg.get("parameters", []))
     signal_modifiers = _signal_modifiers(signal_cfg, parameters)
-    poi_bounds = (
-        _poi_bounds(channels, signals)
-        if ctx.normalise and signals.labels == ("mass_gev",)
-        else None
-    )
+    poi_bounds = _poi_bounds(channels, signals) if ctx.normalise else None
     return WorkspaceDescription(
         name=str(cfg.get("name", Path(source).parent.name)),
         channels=tuple(channels),
@@ -280,11 +283,26 @@ def parse_workspace_config(
 
 
 def _poi_bounds(channels: Sequence[Channel], signals: SignalSet) -> tuple[float, float]:
-    """[0, the largest :func:`~na64stat.model.workspace.poi_upper_bound` of the patches]: every patch's limit inside."""
+    """[0, the largest :func:`~na64stat.model.workspace.poi_upper_bound` of the patches]: every patch's limit
+    inside; per (mass, coupling) also every point's own signal strength
+    (:func:`~na64stat.model.builders.point_signal_strength`) with a factor ten to spare, rounded up to a
+    power of ten, so that pyhf can test each point's prediction."""
     background = sum(y for c in channels for s in c.samples for y in s.yields)
     observed = sum(x for c in channels for x in c.observed)
     signal = [sum(y for values in p.yields.values() for y in values) for p in signals.patches]
-    return 0.0, max(poi_upper_bound(s, background, observed) for s in signal) if signal else 10.0
+    highs = [poi_upper_bound(s, background, observed) for s in signal]
+    if "coupling" in signals.labels:
+        index = signals.labels.index("coupling")
+        highs += [
+            10.0
+            ** math.ceil(
+                math.log10(
+                    10.0 * point_signal_strength(p.values[index], p.metadata["reference_coupling"])
+                )
+            )
+            for p in signals.patches
+        ]
+    return 0.0, max(highs) if highs else 10.0
 
 
 def load_workspace_config(

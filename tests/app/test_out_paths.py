@@ -7,7 +7,10 @@ leave it empty. Inputs are small and made once per module.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -39,14 +42,28 @@ def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small main job (absolute --out): events, selection, workspace, limits, couplings to feed the verbs."""
-    out = tmp_path_factory.mktemp("inputs") / "job"
-    with pytest.raises(SystemExit) as info:
-        main(["run", "--out", str(out), *SMALL_RUN])
-        raise SystemExit(0)
+def absolute_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """(cwd, out, stdout) of a small main job with an absolute --out, run from an empty working directory:
+    test_run's absolute case, and the inputs of the other verbs."""
+    base = tmp_path_factory.mktemp("inputs")
+    cwd, out = base / "cwd", base / "job"
+    cwd.mkdir()
+    previous, stdout = os.getcwd(), io.StringIO()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(stdout), pytest.raises(SystemExit) as info:
+            main(["run", "--out", str(out), *SMALL_RUN])
+            raise SystemExit(0)
+    finally:
+        os.chdir(previous)
     assert (info.value.code or 0) == 0
-    return out
+    return cwd, out, stdout.getvalue()
+
+
+@pytest.fixture(scope="module")
+def inputs(absolute_run: tuple[Path, Path, str]) -> Path:
+    """The small main job's folder: events, selection, workspace, limits, couplings to feed the verbs."""
+    return absolute_run[1]
 
 
 @pytest.fixture(params=["relative", "absolute"])
@@ -66,15 +83,28 @@ def _only(cwd: Path, out_arg: Path) -> None:
     assert sorted(p.name for p in cwd.iterdir()) == expected
 
 
-def test_run(capsys, where) -> None:
-    cwd, out_arg, out = where
-    code, stdout, _ = run_cli(capsys, "run", "--out", out_arg, *SMALL_RUN)
-    assert code == 0 and stdout.splitlines()[0].split()[:2] == ["mass", "[GeV]"]
+def _check_run(cwd: Path, out_arg: Path, out: Path, stdout: str) -> None:
     from na64stat.app.pipeline import main_job_outputs
 
+    assert stdout.splitlines()[0].split()[:2] == ["mass", "[GeV]"]
     assert [p for p in main_job_outputs(out) if not p.exists()] == []
     assert (out / "physics_summary.json").exists()
     _only(cwd, out_arg)
+
+
+def test_run_relative(capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    out_arg = Path("sub") / "out"
+    code, stdout, _ = run_cli(capsys, "run", "--out", out_arg, *SMALL_RUN)
+    assert code == 0
+    _check_run(cwd, out_arg, cwd / out_arg, stdout)
+
+
+def test_run_absolute(absolute_run: tuple[Path, Path, str]) -> None:
+    cwd, out, stdout = absolute_run
+    _check_run(cwd, out, out, stdout)
 
 
 def test_simulate(capsys, where) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def test_shipped_workspace_validates_and_round_trips_through_pyhf(folder: Path) 
     for patch in patchset.patches:
         assert {"mass_gev", "setup", "signal_model", "reference_coupling"} <= set(patch.metadata)
         patched = patchset.apply(spec, patch.name)
-        model = pyhf.Workspace(patched).model()
+        model = pyhf.Workspace(patched, validate=False).model()  # load_patchset checked its schema
         assert model.config.poi_name == "mu"
         assert np.all(np.asarray(model.expected_actualdata(model.config.suggested_init())) >= 0)
 
@@ -455,3 +456,68 @@ def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path
     assert {"name": "lumi", "type": "lumi", "data": None} in patch["modifiers"]
     model = pyhf.Workspace(jsonpatch.apply_patch(spec, patchset["patches"][0]["patch"])).model()
     assert model.config.channel_nbins == {"cr": 1, "sr": 6} and "lumi" in model.config.parameters
+
+
+def test_visible_patches_are_normalised_and_keep_each_points_prediction() -> None:
+    """Per (mass, coupling), a yield that is not proportional to the coupling squared (a stand-in for the
+    decay-length factor): each patch expects about 3 events, and its yields x point_signal_strength give back
+    the prediction at its own point (relative 1e-12); the POI bounds hold every point's signal strength."""
+    from na64stat.model.builders import point_signal_strength
+    from na64stat.model.workspace_config import parse_workspace_config
+
+    def fake_yield(setup, mass, coupling, model, exposure, efficiency):  # events, not ~ coupling^2
+        return 1e12 * coupling**2 * math.exp(-((coupling / 2e-3) ** 2)) * (0.01 / mass)
+
+    cfg = {
+        "setup": "na64e-visible",
+        "exposure": 8.4e10,
+        "channels": [
+            {
+                "name": "sr",
+                "observed": 0,
+                "samples": [{"name": "background", "yield": {"value": 0.01, "error": 0.005}}],
+            }
+        ],
+        "signal": {"masses": [0.01, 0.02], "couplings": [1e-5, 1e-4, 3e-3], "efficiency": 0.6},
+    }
+    description = parse_workspace_config(cfg, Path("."), signal_yield=fake_yield)
+    assert description.labels == ("mass_gev", "coupling")
+    for patch in description.signals:
+        mass, coupling = patch.values
+        (events,) = patch.yields["sr"]
+        assert 2.7 < events < 3.3
+        strength = point_signal_strength(coupling, patch.metadata["reference_coupling"])
+        assert events * strength == pytest.approx(
+            fake_yield(None, mass, coupling, None, None, None), rel=1e-12
+        )
+        assert description.poi_bounds is not None and strength < description.poi_bounds[1] / 5
+    assert "reference_coupling" not in description.metadata  # one per patch
+
+
+def test_a_patchset_is_validated_once_per_content(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build, write and load of the same PatchSet check each patched workspace once; a changed PatchSet is
+    checked again, and its bad patch still fails."""
+    import na64stat.model.workspace as workspace_module
+
+    spec, patchset = _small()
+    calls = []
+    original = workspace_module.validate_spec
+    monkeypatch.setattr(
+        workspace_module,
+        "validate_spec",
+        lambda *args, **kwargs: calls.append(args[1]) or original(*args, **kwargs),
+    )
+    # a background no earlier test in this process validated (the digest follows the spec)
+    spec["channels"][0]["samples"][-1]["data"] = [
+        y * 1.000123 for y in spec["channels"][0]["samples"][-1]["data"]
+    ]
+    patchset["metadata"]["digests"] = {"sha256": pyhf.utils.digest(spec, "sha256")}
+    validate_patchset(patchset, spec, "first")
+    first = len(calls)
+    assert first == len(patchset["patches"])
+    validate_patchset(copy.deepcopy(patchset), spec, "again")
+    assert len(calls) == first
+    broken = copy.deepcopy(patchset)
+    broken["patches"][0]["patch"][0]["value"]["data"] = [-1.0]
+    with pytest.raises(InputError, match="negative"):
+        validate_patchset(broken, spec, "broken")

@@ -180,16 +180,14 @@ def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None
         reproduce("fig99", tmp_path)
 
 
-def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target(tmp_path: Path) -> None:
-    from na64stat.app.reproduce import reproduce
+def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target() -> None:
+    """The figures' numbers (their JSON content); drawing them is the projection test's."""
+    from na64stat.app.reproduce import FIGURES
     from na64stat.physics.couplings import relic_target_y_full
     from na64stat.physics.setups import get_setup
     from na64stat.physics.yields import background_free_reach
 
-    reproduce("fig6_eot", tmp_path)
-    curve = json.loads((tmp_path / "fig6_eot.json").read_text())["curves"][
-        "scalar, m_A'/m_chi = 3.0, alpha_D = 0.1"
-    ]
+    curve = FIGURES["fig6_eot"]().to_dict()["curves"]["scalar, m_A'/m_chi = 3.0, alpha_D = 0.1"]
     m, eot = np.array(curve["mass_gev"]), np.array(curve["values"], dtype=float)
     k = int(np.nanargmin(eot))  # the most favourable mass
     reach = background_free_reach(
@@ -199,7 +197,7 @@ def test_fig6_eot_needed_makes_the_reach_touch_the_relic_target(tmp_path: Path) 
     assert float(reach.y[0]) == pytest.approx(
         y_target, rel=1e-6
     )  # alpha_D = 0.1, m_A' = 3 m_chi (the reach's defaults)
-    fig6 = json.loads(reproduce("fig6", tmp_path)[-1].read_text())["curves"]
+    fig6 = FIGURES["fig6"]().to_dict()["curves"]
     assert set(fig6) == {
         "NA64e 2016-2018, 2.84e11 EOT (published)",
         "NA64e 5e+12 EOT (projection)",
@@ -260,9 +258,9 @@ def test_fig7_visible_exclusion_at_the_x17_mass(tmp_path: Path) -> None:
     reproduce("fig7", tmp_path, n_toys=300, masses_gev=(0.0167,))
     data = json.loads((tmp_path / "fig7.json").read_text())
     bands = data["bands"]["this workspace: excluded grid points"]
-    grid = data["tables"]["CLs(mu=1), m = 0.0167 GeV"]["epsilon"]
+    grid = data["tables"]["CLs at the point, m = 0.0167 GeV"]["epsilon"]
     assert bands["mass_gev"] == [0.0167]
-    # n = 0 and b = 0.01: CLs(mu = 1) ~ exp(-s), so the workspace excludes the grid points with s > ~2.3 events,
+    # n = 0 and b = 0.01: CLs at the point's prediction ~ exp(-s), so the workspace excludes the grid points with s > ~2.3 events,
     # i.e. those inside the physics module's 2.303-event range; points within 10% of an edge may go either way
     # (the 10% efficiency uncertainty)
     lower, upper = excluded_epsilon_range(runs_at(), 0.0167)
