@@ -30,7 +30,9 @@ def install(session: nox.Session, *args: str) -> None:
 
 
 def tracked_files(*suffixes: str) -> list[str]:
-    """The files git tracks (no symbolic links, no binary files), those ending in ``suffixes`` if any."""
+    """The files git tracks (no symbolic links, no binary files), those ending in ``suffixes`` if
+    any.
+    """
     listing = subprocess.run(
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout

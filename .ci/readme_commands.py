@@ -1,4 +1,5 @@
-"""Print a quick-start command of README.md, as printed there (CI runs it verbatim; no second copy is kept).
+"""Print a quick-start command of README.md, as printed there (CI runs it verbatim; no second copy
+is kept).
 
     python3 .ci/readme_commands.py main    # the line after '# 1. ...' (the main job)
     python3 .ci/readme_commands.py tests   # the line after '# 2. the test suite'
@@ -32,7 +33,8 @@ def quick_start_commands(readme: Path) -> dict[str, str]:
         following = [line for line in block[at + 1 :] if line.strip()] if at is not None else []
         if not following or following[0].startswith("#"):
             raise SystemExit(
-                f"{readme}: no command after a line starting with {marker!r} in the quick-start block"
+                f"{readme}: no command after a line starting with {marker!r} in the quick-start "
+                "block"
             )
         commands[name] = following[0]
     return commands

@@ -32,7 +32,9 @@ GOAL_S = 0.5
 
 
 def _na64stat() -> list[str]:
-    """The installed ``na64stat`` script next to this interpreter, else ``python -m``-style start."""
+    """The installed ``na64stat`` script next to this interpreter, else ``python -m``-style
+    start.
+    """
     script = Path(sys.executable).with_name("na64stat")
     if script.exists():
         return [str(script)]

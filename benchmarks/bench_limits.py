@@ -88,7 +88,9 @@ def pyhf_scan(models, n_scan: int) -> tuple[float, list[float]]:
 
 
 def timed_scans(models, args: argparse.Namespace):
-    """Both scans ``--repeats`` times: (our times, pyhf's times, our limits, pyhf's, relative differences)."""
+    """Both scans ``--repeats`` times: (our times, pyhf's times, our limits, pyhf's, relative
+    differences).
+    """
     ours_t, pyhf_t = [], []
     for _ in range(args.repeats):
         t, ours_limits = ours_scan(models)
@@ -137,8 +139,10 @@ def shipped_points(
 
 
 def bench_shipped(args: argparse.Namespace, workspace: str = "na64e-invisible-2016-2018") -> None:
-    """Every mass point of a shipped workspace at default settings, and pyhf's toys on its 10 MeV patch at
-    equal precision."""
+    """Every mass point of a shipped workspace at default settings, and pyhf's toys on its 10 MeV
+    patch at
+    equal precision.
+    """
     points = shipped_points(workspace)
     per_point: dict[str, list[float]] = {name: [] for name, _, _ in points}
     limits = {}
@@ -151,8 +155,9 @@ def bench_shipped(args: argparse.Namespace, workspace: str = "na64e-invisible-20
     print(f"shipped {workspace}, {len(points)} mass points, default settings (auto), one core")
     for name, lim in limits.items():
         print(
-            f"  {name:>7}: {medians[name]:6.3f} s  {lim.method:<6} mu < {lim.observed:.5g} +- {lim.observed_error:.2g}"
-            f"  ({lim.n_evaluations} CLs evaluations, {lim.status_observed})"
+            f"  {name:>7}: {medians[name]:6.3f} s  {lim.method:<6} mu < {lim.observed:.5g} +- "
+            f"{lim.observed_error:.2g}  ({lim.n_evaluations} CLs evaluations, "
+            f"{lim.status_observed})"
         )
     ours = statistics.median(medians.values())
     print(f"  na64stat: median {ours:.3f} s per mass point, slowest {max(medians.values()):.3f} s")
@@ -187,13 +192,16 @@ def bench_shipped(args: argparse.Namespace, workspace: str = "na64e-invisible-20
         )  # CLs = CLsb / CLb with CLb ~ 0.5
         pyhf_limit = per_toy * n_toys * args.scan
         print(
-            f"  pyhf toys at equal precision ({label}: ~{n_toys:.3g} toys per hypothesis, {args.scan}-point scan): "
-            f"{pyhf_limit:.3g} s per mass point, ratio {pyhf_limit / ours:.3g}x"
+            f"  pyhf toys at equal precision ({label}: ~{n_toys:.3g} toys per hypothesis, "
+            f"{args.scan}-point scan): {pyhf_limit:.3g} s per mass point, ratio "
+            f"{pyhf_limit / ours:.3g}x"
         )
 
 
 def _cls_error_of(lim) -> float:
-    """The CLs error at the observed limit implied by the limit's error and the local slope ~ CLs / mu."""
+    """The CLs error at the observed limit implied by the limit's error and the local slope ~ CLs /
+    mu.
+    """
     return (
         float(lim.observed_error / lim.observed * (1.0 - lim.confidence_level))
         if lim.observed_error > 0
@@ -249,15 +257,17 @@ def bench_twenty_bins(args: argparse.Namespace) -> None:
     models = twenty_bin_models(args.points_20)
     ours_t, pyhf_t, _, _, rel = timed_scans(models, args)
     print(
-        f"asymptotic, 20 bins with 10 nuisance parameters, {args.points_20} models, observed + 5 expected each"
+        f"asymptotic, 20 bins with 10 nuisance parameters, {args.points_20} models, observed + 5 "
+        "expected each"
     )
     print(
-        f"  na64stat : median {statistics.median(ours_t):8.2f} s; pyhf ({args.scan}-point hypotest scan): "
-        f"median {statistics.median(pyhf_t):8.2f} s"
+        f"  na64stat : median {statistics.median(ours_t):8.2f} s; pyhf ({args.scan}-point hypotest "
+        f"scan): median {statistics.median(pyhf_t):8.2f} s"
     )
     print(
-        f"  ratio pyhf / na64stat: {statistics.median(pyhf_t) / statistics.median(ours_t):.1f}x; observed limits agree "
-        f"to a median {np.median(rel):.1e} (pyhf interpolates between scan points)"
+        f"  ratio pyhf / na64stat: {statistics.median(pyhf_t) / statistics.median(ours_t):.1f}x; "
+        f"observed limits agree to a median {np.median(rel):.1e} (pyhf interpolates "
+        "between scan points)"
     )
 
 
@@ -291,21 +301,25 @@ def main() -> None:
     ours_t, pyhf_t, ours_limits, pyhf_limits, rel = timed_scans(models, args)
     print(f"asymptotic scan, {args.points} points, observed + 5 expected each")
     print(
-        f"  na64stat : median {statistics.median(ours_t):8.2f} s  (runs: {', '.join(f'{t:.2f}' for t in ours_t)})"
+        f"  na64stat : median {statistics.median(ours_t):8.2f} s  (runs: "
+        f"{', '.join(f'{t:.2f}' for t in ours_t)})"
     )
     print(
-        f"  pyhf     : median {statistics.median(pyhf_t):8.2f} s  ({args.scan}-point hypotest scan per mass)"
+        f"  pyhf     : median {statistics.median(pyhf_t):8.2f} s  ({args.scan}-point hypotest scan "
+        "per mass)"
     )
     print(f"  ratio pyhf / na64stat: {statistics.median(pyhf_t) / statistics.median(ours_t):.1f}x")
     print(
-        f"  observed limits agree: median relative difference {np.median(rel):.1e}, max {rel.max():.1e} "
+        f"  observed limits agree: median relative difference {np.median(rel):.1e}, max "
+        f"{rel.max():.1e} "
         "(pyhf interpolates CLs linearly between its scan points)"
     )
     m0, d0 = models[0]
     at_ours = float(pyhf.infer.hypotest(ours_limits[0], d0, m0, test_stat="qtilde"))
     at_pyhf = float(pyhf.infer.hypotest(pyhf_limits[0], d0, m0, test_stat="qtilde"))
     print(
-        f"  pyhf's own hypotest CLs at the first point's limits: na64stat {at_ours:.5f}, pyhf scan {at_pyhf:.5f} (target 0.10)"
+        f"  pyhf's own hypotest CLs at the first point's limits: na64stat {at_ours:.5f}, pyhf scan "
+        f"{at_pyhf:.5f} (target 0.10)"
     )
 
     model, data = toy_model()
@@ -325,16 +339,21 @@ def main() -> None:
     err_pyhf = np.sqrt(ours_cls.cls_obs * (1 - ours_cls.cls_obs) / args.pyhf_toys)
     print(f"toys, single-bin model with background uncertainty, CLs at mu = {mu}")
     print(
-        f"  na64stat : median {statistics.median(ours_cls_t):8.2f} s for {args.toys} toys per hypothesis"
+        f"  na64stat : median {statistics.median(ours_cls_t):8.2f} s for {args.toys} toys per "
+        "hypothesis"
     )
     print(
-        f"  pyhf     : median {statistics.median(pyhf_cls_t):8.2f} s scaled to {args.toys} toys (measured at {args.pyhf_toys})"
+        f"  pyhf     : median {statistics.median(pyhf_cls_t):8.2f} s scaled to {args.toys} toys "
+        f"(measured at {args.pyhf_toys})"
     )
     print(
-        f"  ratio pyhf / na64stat: {statistics.median(pyhf_cls_t) / statistics.median(ours_cls_t):.0f}x per CLs evaluation"
+        "  ratio pyhf / na64stat: "
+        f"{statistics.median(pyhf_cls_t) / statistics.median(ours_cls_t):.0f}x per CLs "
+        "evaluation"
     )
     print(
-        f"  CLs: na64stat {ours_cls.cls_obs:.4f} +- {ens.cls_error():.4f}, pyhf {float(pyhf_cls):.4f} (+- ~{err_pyhf:.3f} MC)"
+        f"  CLs: na64stat {ours_cls.cls_obs:.4f} +- {ens.cls_error():.4f}, pyhf "
+        f"{float(pyhf_cls):.4f} (+- ~{err_pyhf:.3f} MC)"
     )
     n_eval = lim.n_evaluations
     pyhf_limit = statistics.median(pyhf_cls_t) * args.scan

@@ -1,4 +1,5 @@
-"""Wall time of the main job (``na64stat run`` on its defaults) against a baseline run in the same process.
+"""Wall time of the main job (``na64stat run`` on its defaults) against a baseline run in the same
+process.
 
 Each repetition runs, in fresh subprocesses and alternating so both see the
 same machine load:
@@ -43,7 +44,9 @@ def disk_mb(folder: Path) -> float:
 
 
 def run_job(src: Path, workers: int | None, extra: list[str]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds of the job and its children, MB written) of one ``na64stat run``."""
+    """(wall seconds, CPU seconds of the job and its children, MB written) of one ``na64stat
+    run``.
+    """
     with tempfile.TemporaryDirectory(prefix="na64stat-bench-") as tmp:
         out = Path(tmp) / "out"
         command = [sys.executable, "-m", "na64stat", "-q", "run", "--out", str(out), *extra]
@@ -92,19 +95,22 @@ def main() -> None:
     for i in range(args.repeat):
         job.append(run_job(ROOT, args.workers, extra))
         print(
-            f"  [{i + 1}] main job: {job[-1][0]:6.1f} s wall, {job[-1][1]:6.1f} s CPU, {job[-1][2]:6.0f} MB written",
+            f"  [{i + 1}] main job: {job[-1][0]:6.1f} s wall, {job[-1][1]:6.1f} s CPU, "
+            f"{job[-1][2]:6.0f} MB written",
             flush=True,
         )
         base.append(run_job(baseline[1], baseline[2], extra))
         print(
-            f"  [{i + 1}] baseline: {base[-1][0]:6.1f} s wall, {base[-1][1]:6.1f} s CPU, {base[-1][2]:6.0f} MB written",
+            f"  [{i + 1}] baseline: {base[-1][0]:6.1f} s wall, {base[-1][1]:6.1f} s CPU, "
+            f"{base[-1][2]:6.0f} MB written",
             flush=True,
         )
     t_job, t_base = statistics.median(r[0] for r in job), statistics.median(r[0] for r in base)
     print(
         f"main job: {t_job:.1f} s (median of {len(job)}), baseline: {t_base:.1f} s; "
         f"main job / baseline = {t_job / t_base:.2f}; "
-        f"disk {statistics.median(r[2] for r in job):.0f} MB (baseline {statistics.median(r[2] for r in base):.0f} MB)"
+        f"disk {statistics.median(r[2] for r in job):.0f} MB (baseline "
+        f"{statistics.median(r[2] for r in base):.0f} MB)"
     )
 
 

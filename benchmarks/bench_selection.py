@@ -118,12 +118,12 @@ def main() -> None:
             f"(median {t_ours:.2f} s; all {[round(x, 2) for x in ours]})"
         )
         print(
-            f"selection, dask 2 proc: {n_events / t_dask:12.0f} events/s (median {t_dask:.2f} s, start-up included; "
-            f"all {[round(x, 2) for x in dask]})"
+            f"selection, dask 2 proc: {n_events / t_dask:12.0f} events/s (median {t_dask:.2f} s, "
+            f"start-up included; all {[round(x, 2) for x in dask]})"
         )
         print(
-            f"running LocalCluster 2: {n_events / t_cl:12.0f} events/s (median {t_cl:.2f} s; its start-up "
-            f"~{t_up:.2f} s not included; all {[round(x, 2) for x in cluster]})"
+            f"running LocalCluster 2: {n_events / t_cl:12.0f} events/s (median {t_cl:.2f} s; its "
+            f"start-up ~{t_up:.2f} s not included; all {[round(x, 2) for x in cluster]})"
         )
         print(f"ratio selection / bare uproot throughput : {t_bare / t_ours:.2f}   (target >= 0.8)")
         print(f"ratio dask 2 workers / single process    : {t_ours / t_dask:.2f}   (target >= 1.5)")

@@ -112,13 +112,16 @@ def main() -> None:
         )
         rate_full = statistics.median(e / t for e, t in zip(full_events, full))
         print(
-            f"events: {n}, chunk {args.chunk}, compression {args.compression}, repeats {args.repeats}"
+            f"events: {n}, chunk {args.chunk}, compression {args.compression}, repeats "
+            f"{args.repeats}"
         )
         print(
-            f"bare uproot write     : {n / t_bare:12.0f} events/s  (median {t_bare:.2f} s; all {[round(t, 2) for t in bare]})"
+            f"bare uproot write     : {n / t_bare:12.0f} events/s  (median {t_bare:.2f} s; all "
+            f"{[round(t, 2) for t in bare]})"
         )
         print(
-            f"RootFileWriter        : {n / t_ours:12.0f} events/s  (median {t_ours:.2f} s; all {[round(t, 2) for t in ours]})"
+            f"RootFileWriter        : {n / t_ours:12.0f} events/s  (median {t_ours:.2f} s; all "
+            f"{[round(t, 2) for t in ours]})"
         )
         print(
             f"simulate_data (total) : {rate_full:12.0f} events/s  "

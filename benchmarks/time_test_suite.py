@@ -1,4 +1,5 @@
-"""Wall time of the default test suite: in one process (``-n 0``) and on every core (the default, ``-n auto``).
+"""Wall time of the default test suite: in one process (``-n 0``) and on every core (the default,
+``-n auto``).
 
 Runs ``python -m pytest -q -p no:cacheprovider`` twice in subprocesses from the
 repository root and prints the seconds of each and their ratio::

@@ -1,4 +1,5 @@
-"""Sphinx configuration: API reference from the docstrings (autodoc, autosummary, napoleon for numpy style).
+"""Sphinx configuration: API reference from the docstrings (autodoc, autosummary, napoleon for numpy
+style).
 
 Build (what .ci/run does, warnings are errors)::
 

@@ -1,8 +1,9 @@
-"""The 90% CL limit at one mass from a shipped pyhf workspace (NA64e invisible 2016-2018), recast to epsilon.
+"""The 90% CL limit at one mass from a shipped pyhf workspace (NA64e invisible 2016-2018), recast to
+epsilon.
 
 Run: ``python examples/limit_from_shipped_workspace.py`` (a few seconds). The workspace and its
-PatchSet are package data (``na64stat/workspaces/``), read through importlib.resources, so this works
-from an installed wheel too. The result is compared with the published limit at that mass.
+PatchSet are package data (``na64stat/workspaces/``), read through importlib.resources, so this
+works from an installed wheel too. The result is compared with the published limit at that mass.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def main() -> None:
     print(f"patch {patch.name}: m = {mass:g} GeV, method {limit.method} ({limit.method_reason})")
     print(f"  mu < {limit.observed:.4g} (expected median {limit.expected[2]:.4g})")
     print(
-        f"  epsilon < {coupling.epsilon:.3e}; published {published:.3e}; ratio {coupling.epsilon / published:.2f}"
+        f"  epsilon < {coupling.epsilon:.3e}; published {published:.3e}; ratio "
+        f"{coupling.epsilon / published:.2f}"
     )
 
 

@@ -1,4 +1,5 @@
-"""Background-free 90% CL reach of NA64e and NA64mu in their couplings, and against NA64e's published limit.
+"""Background-free 90% CL reach of NA64e and NA64mu in their couplings, and against NA64e's
+published limit.
 
 Run: ``python examples/reach_table.py`` (about a second). With zero background the 90% CL limit is
 2.303 signal events (-ln 0.1); the reach is the coupling that gives that many events at the setup's

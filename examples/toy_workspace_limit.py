@@ -1,10 +1,10 @@
 """A toy one-bin counting experiment through the whole model -> inference path.
 
 Run: ``python examples/toy_workspace_limit.py`` (a few seconds). One channel with 0.5 expected
-background events (10% uncertainty) and 0 observed, a signal patch of 1 event at mu = 1: the workspace
-is built and validated with na64stat.model.workspace, and the CLs limit on mu computed three ways. With
-b = 0.5 and n = 0 the exact limit is near the background-free 2.303 events; the asymptotic formulae,
-made for large counts, give about 1.6 (why ``auto`` does not use them here).
+background events (10% uncertainty) and 0 observed, a signal patch of 1 event at mu = 1: the
+workspace is built and validated with na64stat.model.workspace, and the CLs limit on mu computed
+three ways. With b = 0.5 and n = 0 the exact limit is near the background-free 2.303 events; the
+asymptotic formulae, made for large counts, give about 1.6 (why ``auto`` does not use them here).
 """
 
 from __future__ import annotations

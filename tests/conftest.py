@@ -1,4 +1,6 @@
-"""Shared test fixtures: where the shared reference files live; comparing computed numbers with stored ones."""
+"""Shared test fixtures: where the shared reference files live; comparing computed numbers with
+stored ones.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def shared_limits() -> Path:
     return path
 
 
-#: Tolerances for golden numbers: floats computed here against floats stored in a file (numpy / scipy
+#: Tolerances for golden numbers: floats computed here against floats stored in a file (numpy /
+#: scipy
 #: builds differ in the last digit, e.g. 177.77286953463351 against 177.7728695346335).
 GOLDEN_REL = 1e-12
 GOLDEN_ABS = 1e-15
@@ -30,7 +33,8 @@ GOLDEN_ABS = 1e-15
 def assert_json_close(
     actual: Any, expected: Any, *, rel: float = GOLDEN_REL, abs: float = GOLDEN_ABS, path: str = "$"
 ) -> None:
-    """``actual == expected`` for JSON-like data, except that numbers agree within ``rel`` (relative) or ``abs``.
+    """``actual == expected`` for JSON-like data, except that numbers agree within ``rel``
+    (relative) or ``abs``.
 
     Same structure (dict keys, list lengths), equal strings, booleans and
     None; numbers (int or float alike, as in JSON) by ``math.isclose`` with

@@ -1,4 +1,5 @@
-"""Print the resonant-annihilation gain of NA64e and the visible-mode X17 range (issue 13, items 4 and 5).
+"""Print the resonant-annihilation gain of NA64e and the visible-mode X17 range (issue 13, items 4
+and 5).
 
 Run from the repository root::
 
@@ -39,7 +40,8 @@ def main() -> None:
             background_free_reach(off, [m]).epsilon[0],
         )
         print(
-            f"{m * 1e3:7.0f}  {brems:11.4g}  {ann:18.4g}  {total / brems:5.3g}  {e_on:9.3g}  {e_off:9.3g}  {e_on / e_off:.3f}"
+            f"{m * 1e3:7.0f}  {brems:11.4g}  {ann:18.4g}  {total / brems:5.3g}  {e_on:9.3g}  "
+            f"{e_off:9.3g}  {e_on / e_off:.3f}"
         )
     print()
     runs = {

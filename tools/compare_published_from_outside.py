@@ -1,18 +1,21 @@
-"""Ratio of a shipped NA64e invisible workspace's 90% CL epsilon limit to a published curve, computed from outside.
+"""Ratio of a shipped NA64e invisible workspace's 90% CL epsilon limit to a published curve,
+computed from outside.
 
     python tools/compare_published_from_outside.py WORKSPACE_DIR CURVE MASSES [--y-vs-mchi]
 
-Reads only the workspace's ``patchset.json`` (json + numpy + scipy, none of na64stat's inference): with no
-observed event, CLs(mu) = E_k[exp(-mu s k)] (the background cancels; k = (1 + r)^theta from the signal's
-normsys, theta ~ N(0, 1), Gauss-Hermite), solved for CLs = 0.1; epsilon = reference_coupling sqrt(mu).
-``CURVE``: a darkcast ``.lmt`` file (mass [GeV], epsilon), or with ``--y-vs-mchi`` a CSV ``mass,coupling`` of
-y = eps^2 alpha_D (m_chi/m_A')^4 against m_chi with alpha_D = 0.1, m_A' = 3 m_chi (ESPP 2026 briefing
-compilations, e.g. ESPP2026-PPG/Quasi-elastic-DM data/Constraints_BC2_NA64e-2022.csv @ 269f120 for
-PRL 131 (2023) 161801). Prints one line per mass: mass, our epsilon (2.303 events and with the normsys),
-the published epsilon (log-log interpolation) and the ratios.
+Reads only the workspace's ``patchset.json`` (json + numpy + scipy, none of na64stat's inference):
+with no observed event, CLs(mu) = E_k[exp(-mu s k)] (the background cancels; k = (1 + r)^theta from
+the signal's normsys, theta ~ N(0, 1), Gauss-Hermite), solved for CLs = 0.1; epsilon =
+reference_coupling sqrt(mu). ``CURVE``: a darkcast ``.lmt`` file (mass [GeV], epsilon), or with
+``--y-vs-mchi`` a CSV ``mass,coupling`` of y = eps^2 alpha_D (m_chi/m_A')^4 against m_chi with
+alpha_D = 0.1, m_A' = 3 m_chi (ESPP 2026 briefing compilations, e.g. ESPP2026-PPG/Quasi-elastic-DM
+data/Constraints_BC2_NA64e-2022.csv @ 269f120 for PRL 131 (2023) 161801). Prints one line per mass:
+mass, our epsilon (2.303 events and with the normsys), the published epsilon (log-log interpolation)
+and the ratios.
 
 Used for issue 23: PRL 123 (workspaces/na64e-invisible-2016-2018 against
-shared/na64_limits/darkcast_NA64_NA642019imj.lmt) and PRL 131 (workspaces/na64e-invisible-2016-2022).
+shared/na64_limits/darkcast_NA64_NA642019imj.lmt) and PRL 131
+(workspaces/na64e-invisible-2016-2022).
 """
 
 from __future__ import annotations
@@ -75,13 +78,14 @@ def main() -> None:
         plain, hybrid = ref * math.sqrt(math.log(10.0) / s), ref * math.sqrt(mu)
         if not mass_pub.min() <= mass <= mass_pub.max():
             print(
-                f"{mass * 1e3:8.1f} MeV  n/a: the curve covers {mass_pub.min():.4g} - {mass_pub.max():.4g} GeV"
+                f"{mass * 1e3:8.1f} MeV  n/a: the curve covers {mass_pub.min():.4g} - "
+                f"{mass_pub.max():.4g} GeV"
             )
             continue
         pub = math.exp(float(np.interp(math.log(mass), np.log(mass_pub), np.log(eps_pub))))
         print(
-            f"{mass * 1e3:8.1f} MeV  eps {plain:.3e} (2.303 events) {hybrid:.3e} (normsys {r:.3f})  "
-            f"published {pub:.3e}  ratio {plain / pub:.2f} / {hybrid / pub:.2f}"
+            f"{mass * 1e3:8.1f} MeV  eps {plain:.3e} (2.303 events) {hybrid:.3e} (normsys {r:.3f}) "
+            f" published {pub:.3e}  ratio {plain / pub:.2f} / {hybrid / pub:.2f}"
         )
 
 

@@ -1,4 +1,5 @@
-"""Regenerate the shipped NA64e + NA64mu combined workspaces from the shipped single-experiment ones.
+"""Regenerate the shipped NA64e + NA64mu combined workspaces from the shipped single-experiment
+ones.
 
     python tools/make_combined_workspaces.py
 
@@ -6,7 +7,8 @@ writes ``na64stat/workspaces/na64-combined-e2016-2022-mu2022-{epsilon,gzprime}/`
 (``bkgonly.json``, ``patchset.json``, ``README.md``) with
 :func:`na64stat.model.combine.combine_folders`, i.e. exactly what
 
-    na64stat combine workspaces/na64e-invisible-2016-2022 workspaces/na64mu-2022 --model MODEL --out DIR
+    na64stat combine workspaces/na64e-invisible-2016-2022 workspaces/na64mu-2022 --model MODEL --out
+    DIR
 
 writes. Run it after rebuilding either input (``na64stat workspace build``);
 ``tests/model/test_combine.py`` checks that the shipped files equal a fresh combination.
@@ -41,8 +43,10 @@ def readme(folder: str, model: str, patchset: dict) -> str:
     poi = (
         f"one POI `mu = ({get_model(model).coupling_name} / {meta['reference_coupling']:g})^2`"
         if "reference_coupling" in meta
-        else f"one POI `mu = ({get_model(model).coupling_name} / reference_coupling)^2`, each patch at its own reference "
-        f"coupling (patch metadata `reference_coupling`, {min(refs):.2g} to {max(refs):.2g}), where the "
+        else f"one POI `mu = ({get_model(model).coupling_name} / reference_coupling)^2`, each "
+        "patch at its own reference "
+        f"coupling (patch metadata `reference_coupling`, {min(refs):.2g} to {max(refs):.2g}), "
+        "where the "
         "combined signal expects about 3 events, so that mu is of order one near the limit,"
     )
     interpolated = sorted(
@@ -51,7 +55,8 @@ def readme(folder: str, model: str, patchset: dict) -> str:
     interpolation = (
         "The inputs share every mass, so nothing is interpolated."
         if not interpolated
-        else f"At {', '.join(f'{m:g}' for m in interpolated)} GeV some input is interpolated log-log "
+        else f"At {', '.join(f'{m:g}' for m in interpolated)} GeV some input is interpolated "
+        "log-log "
         "(patch metadata `interpolated`)."
     )
     coupling = (

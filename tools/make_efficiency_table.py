@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Signal efficiency per setup, production channel and mass from na64stat's own simulation and selection.
+"""Signal efficiency per setup, production channel and mass from na64stat's own simulation and
+selection.
 
 Writes ``na64stat/resources/signal_efficiency.json``, the table that
 :func:`na64stat.physics.efficiencies.signal_efficiency` reads when a setup's
@@ -51,8 +52,8 @@ spectrum near the beam energy evaluated with the generation cut's binning
 plateau's 0.96 to 0.925: the ECAL keeps only beam - E_R ~ 2 GeV and the
 preshower cut (> 0.3 GeV) fails for 4.7% of the events, half of which (2.4%)
 are unphysical, a beam particle below E_R (the generator's 1% beam spread is
-not correlated with the resonance energy). A bremsstrahlung point whose efficiency exceeds 1 by more than
-5 MC errors stops the run: generator and physics yields would disagree.
+not correlated with the resonance energy). A bremsstrahlung point whose efficiency exceeds 1 by more
+than 5 MC errors stops the run: generator and physics yields would disagree.
 The mass-independent detector / DAQ factors are not part of this table:
 they are the setups' ``efficiency_factors`` (with their sources) in
 :mod:`na64stat.physics.yields`.
@@ -223,7 +224,8 @@ def efficiency_rows(
             efficiency, error = selected / physics, sigma_p * total / physics
         if efficiency > 1 + 5 * error:
             raise SystemExit(
-                f"{setup_name}, m = {mass} GeV: {production} efficiency {efficiency:.3f} +- {error:.3f} "
+                f"{setup_name}, m = {mass} GeV: {production} efficiency {efficiency:.3f} +- "
+                f"{error:.3f} "
                 "> 1: the generator's rate and the physics yield disagree"
             )
         row = {
@@ -238,8 +240,8 @@ def efficiency_rows(
             row["resonance_energy_gev"] = round(float(resonance_energy_gev(mass)), 4)
         rows.append(row)
         print(
-            f"{setup_name:>17} {production:>14} m = {mass:8.4g} GeV: efficiency {efficiency:.4f} +- {error:.4f} "
-            f"(generated / physics above the cut {total / physics:.3f})",
+            f"{setup_name:>17} {production:>14} m = {mass:8.4g} GeV: efficiency {efficiency:.4f} "
+            f"+- {error:.4f} (generated / physics above the cut {total / physics:.3f})",
             file=sys.stderr,
         )
     for f in files:
@@ -295,14 +297,17 @@ def main(argv: list[str] | None = None) -> int:
         },
         "description": (
             "Simulated signal selection efficiency per setup, production channel and mass: the "
-            "signal-region yield of na64stat's signal generator after the packaged selection, divided by "
-            "the channel's physics yield above the setup's missing-energy cut (efficiency 1). 'rows': "
-            "bremsstrahlung (muon setups: the whole signal); 'annihilation_rows': resonant e+ e- -> A' "
-            "alone (electron setups, masses inside 'annihilation_window_gev', where that yield is "
-            "non-zero). Mass-independent detector/DAQ factors are not included "
-            "(Setup.efficiency_factors)."
+            "signal-region yield of na64stat's signal generator after the packaged selection, "
+            "divided by "
+            "the channel's physics yield above the setup's missing-energy cut (efficiency 1). "
+            "'rows': "
+            "bremsstrahlung (muon setups: the whole signal); 'annihilation_rows': resonant e+ e- "
+            "-> A' alone (electron setups, masses inside 'annihilation_window_gev', where "
+            "that yield is non-zero). Mass-independent detector/DAQ factors are not "
+            "included (Setup.efficiency_factors)."
         ),
-        "generator": f"tools/make_efficiency_table.py --events {args.events} --seed {args.seed} (na64stat {__version__})",
+        "generator": f"tools/make_efficiency_table.py --events {args.events} --seed {args.seed} "
+        f"(na64stat {__version__})",
         "mass_unit": "GeV",
         "mc_error": "MC statistical (binomial) error of each point's efficiency",
         "setups": table,

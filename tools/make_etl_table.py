@@ -39,9 +39,11 @@ ENERGIES_GEV = {
 }
 X_CUTS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995]
 TARGETS = ["Pb", "W"]
-# Gauss-Legendre nodes: per x panel, in ln theta, in ln t (converged to ~3e-4; doubling all changes < 1e-5)
+# Gauss-Legendre nodes: per x panel, in ln theta, in ln t (converged to ~3e-4; doubling all changes
+# < 1e-5)
 NODES = {"n_x": 32, "n_theta": 32, "n_t": 48}
-# the inelastic (proton) term is a 1-10% correction where it is used: coarser nodes (within 0.4% of 48/64/96)
+# the inelastic (proton) term is a 1-10% correction where it is used: coarser nodes (within 0.4% of
+# 48/64/96)
 NODES_INELASTIC = {"n_x": 24, "n_theta": 24, "n_t": 40}
 
 
@@ -95,9 +97,10 @@ def build(quick: bool = False) -> dict:
     return {
         "name": "etl_cross_sections",
         "description": (
-            "Exact-tree-level cross section sigma(x > x_min) of l Z -> l Z X for a vector boson X (dark photon, "
-            "L_mu - L_tau Z') per unit alpha_X (alpha_X = alpha eps^2 or g^2/(4 pi)), in pb, x = E_X/E0. "
-            "sigma_pb[lepton][target][i_mass][i_energy][i_cut]."
+            "Exact-tree-level cross section sigma(x > x_min) of l Z -> l Z X for a vector boson X "
+            "(dark photon, "
+            "L_mu - L_tau Z') per unit alpha_X (alpha_X = alpha eps^2 or g^2/(4 pi)), in pb, x = "
+            "E_X/E0. sigma_pb[lepton][target][i_mass][i_energy][i_cut]."
         ),
         "units": {
             "mass_gev": "GeV",
@@ -113,9 +116,11 @@ def build(quick: bool = False) -> dict:
         "sigma_pb": tables,
         "sigma_inelastic_pb": inelastic,
         "form_factor": (
-            "sigma_pb: elastic (coherent) term, G2_el of eq. (26) of the review (a = 111 Z^(-1/3)/m_e, "
-            "d = 0.164 GeV^2 A^(-2/3)); sigma_inelastic_pb: the quasi-elastic proton term alone, G2_inel of "
-            "Bjorken, Essig, Schuster, Toro PRD 80 (2009) 075018 eq. A19 with the proton as recoil"
+            "sigma_pb: elastic (coherent) term, G2_el of eq. (26) of the review (a = 111 "
+            "Z^(-1/3)/m_e, "
+            "d = 0.164 GeV^2 A^(-2/3)); sigma_inelastic_pb: the quasi-elastic proton term alone, "
+            "G2_inel of Bjorken, Essig, Schuster, Toro PRD 80 (2009) 075018 eq. A19 with "
+            "the proton as recoil"
         ),
         "quadrature_nodes": {"elastic": NODES, "inelastic": NODES_INELASTIC},
         "source": {
@@ -124,17 +129,21 @@ def build(quick: bool = False) -> dict:
             "code": "na64stat/physics/etl.py (compute_etl)",
             "commit": _git_commit(),
             "reference": (
-                "computed, not transcribed: 2 -> 3 tree-level matrix element (derived traces) integrated over "
-                "x, theta_X, t and phi; phase-space reduction as in Liu, Morrissey, Yu PRD 95 (2017) 036010, "
-                "arXiv:1609.06781 and Gninenko et al. PLB 782 (2018) 406, arXiv:1712.05706"
+                "computed, not transcribed: 2 -> 3 tree-level matrix element (derived traces) "
+                "integrated over "
+                "x, theta_X, t and phi; phase-space reduction as in Liu, Morrissey, Yu PRD 95 "
+                "(2017) 036010, arXiv:1609.06781 and Gninenko et al. PLB 782 (2018) 406, "
+                "arXiv:1712.05706"
             ),
         },
         "notes": (
             "Cubic-spline interpolation of ln sigma in (ln m, ln E0, x_min) "
-            "(na64stat.physics.etl.sigma_etl_pb; above the last cut sigma falls linearly to 0 at x = 1 - m_l/E0). "
-            "Electrons on Pb: K = sigma_IWW(DMG4)/sigma from this table "
-            "agrees with DMG4's K factors within 2% for 2 - 70 MeV at all beam energies and within 3.5% up to 1 GeV at "
-            "E0 >= 40 GeV; -3.7% at 1 MeV, growing with m/E0 above 1 GeV to +24% at 3 GeV, 20 GeV (tests/physics/test_etl.py)."
+            "(na64stat.physics.etl.sigma_etl_pb; above the last cut sigma falls linearly to 0 at x "
+            "= 1 - m_l/E0). Electrons on Pb: K = sigma_IWW(DMG4)/sigma from this table "
+            "agrees with DMG4's K factors within 2% for 2 - 70 MeV at all beam energies and within "
+            "3.5% up to 1 GeV at "
+            "E0 >= 40 GeV; -3.7% at 1 MeV, growing with m/E0 above 1 GeV to +24% at 3 GeV, 20 GeV "
+            "(tests/physics/test_etl.py)."
         ),
     }
 

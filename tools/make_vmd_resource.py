@@ -1,4 +1,5 @@
-"""Package darkcast's vector-meson-dominance grids R_mu^F as ``na64stat/resources/darkcast_vmd.json``.
+"""Package darkcast's vector-meson-dominance grids R_mu^F as
+``na64stat/resources/darkcast_vmd.json``.
 
     python tools/make_vmd_resource.py DARKCAST_DATA_DIR [OUTPUT_JSON]
 
@@ -40,9 +41,11 @@ def main(source: Path, output: Path = OUTPUT) -> None:
         grids.setdefault(state, {})[mesons] = read_grid(path)
     content = {
         "name": "darkcast_vmd",
-        "description": "R_mu^F of darkcast's vector-meson-dominance fit per hadronic final state F, "
-        "split by the vector mesons contributing (rho0, omega, phi) and their interference "
-        "(omega_phi); linear interpolation, the edge value outside the grid (darkcast utils.Dataset)",
+        "description": "R_mu^F of darkcast's vector-meson-dominance fit per hadronic final state "
+        "F, split by the vector mesons contributing (rho0, omega, phi) and their "
+        "interference "
+        "(omega_phi); linear interpolation, the edge value outside the grid (darkcast "
+        "utils.Dataset)",
         "source": {
             "repository": REPOSITORY,
             "path": "darkcast/data/rf.*.dat",

@@ -1,2 +1,4 @@
-"""The application layer: the main job, the reproduction of published figures
-and the command line. Thin callers of the library stages."""
+"""The application layer: the main job, the reproduction of published figures and the command line.
+
+Thin callers of the library stages.
+"""

@@ -24,8 +24,10 @@ from na64stat import __version__
 from na64stat.core.errors import InputError, Na64StatError
 from na64stat.core.progress import Progress, configure_logging, logger, point_line
 
-# Only light modules at import time (click, logging): ``na64stat --help`` and ``--version`` must not load numpy,
-# scipy, pyhf, matplotlib or yaml (benchmarks/bench_cli_startup.py times them); each verb imports what it uses.
+# Only light modules at import time (click, logging): ``na64stat --help`` and ``--version`` must not
+# load numpy,
+# scipy, pyhf, matplotlib or yaml (benchmarks/bench_cli_startup.py times them); each verb imports
+# what it uses.
 
 __all__ = ["main", "cli"]
 
@@ -33,10 +35,11 @@ DEFAULT_OUTPUT = "na64stat-output"
 
 
 class _LazyChoice(click.Choice):
-    """A :class:`click.Choice` whose choices are computed on first use (the help of its verb, or parsing).
+    """A :class:`click.Choice` whose choices are computed on first use (the help of its verb, or
+    parsing).
 
-    The setup names live in :mod:`na64stat.physics.setups`, which loads numpy and scipy; computing them
-    only when a verb's option is used keeps ``na64stat --help`` fast.
+    The setup names live in :mod:`na64stat.physics.setups`, which loads numpy and scipy; computing
+    them only when a verb's option is used keeps ``na64stat --help`` fast.
     """
 
     def __init__(self, load: Callable[[], Any]) -> None:
@@ -100,7 +103,9 @@ def _parse_masses(text: str) -> list[float]:
 
 
 def _at_least(minimum: int) -> Callable[[click.Context, click.Parameter, Any], Any]:
-    """A click callback: an integer option (or None) must be >= ``minimum`` (an InputError naming the option)."""
+    """A click callback: an integer option (or None) must be >= ``minimum`` (an InputError naming
+    the option).
+    """
 
     def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is not None and value < minimum:
@@ -125,7 +130,9 @@ SCHEDULER_TIMEOUT_S = 10.0
 
 
 def _check_scheduler(address: str | None, timeout: float = SCHEDULER_TIMEOUT_S) -> None:
-    """Fail fast (within ``timeout`` seconds) when a Dask scheduler address does not accept connections."""
+    """Fail fast (within ``timeout`` seconds) when a Dask scheduler address does not accept
+    connections.
+    """
     if address is None:
         return
     import socket
@@ -163,7 +170,8 @@ def cli(verbose: int, quiet: int) -> None:
 
 
 def log_level(verbose: int = 0, quiet: int = 0) -> int:
-    """The ``na64stat`` logger's level for ``-v`` / ``-q`` counts: INFO by default, one step per flag.
+    """The ``na64stat`` logger's level for ``-v`` / ``-q`` counts: INFO by default, one step per
+    flag.
 
     Parameters
     ----------
@@ -190,7 +198,8 @@ def setups() -> None:
 
     for setup in SETUPS.values():
         click.echo(
-            f"{setup.name}: {setup.description} (default {setup.exposure:.3g} {setup.exposure_unit})"
+            f"{setup.name}: {setup.description} (default {setup.exposure:.3g} {setup.exposure_unit}"
+            ")"
         )
         for source in setup.sources:
             click.echo(f"    - {source}")
@@ -253,7 +262,8 @@ def setups() -> None:
     type=click.Choice(["physical", "darkcast"]),
     default="physical",
     show_default=True,
-    help="Br(Z' -> invisible) of the L_mu - L_tau e_mu reach: physical widths, or darkcast's Br = 1.",
+    help="Br(Z' -> invisible) of the L_mu - L_tau e_mu reach: physical widths, or darkcast's Br = "
+    "1.",
 )
 def reach(
     setup_name: str,
@@ -322,9 +332,9 @@ def reach(
     type=int,
     default=None,
     callback=_at_least(1),
-    help="Toys per hypothesis where a limit uses toys (default 2,000). The main job's single-bin limits "
-    "use exact counting, which needs no toys, so this has no effect on them; each limits.json "
-    "record names its method.",
+    help="Toys per hypothesis where a limit uses toys (default 2,000). The main job's single-bin "
+    "limits use exact counting, which needs no toys, so this has no effect on them; each "
+    "limits.json record names its method.",
 )
 @click.option(
     "--workers",
@@ -345,7 +355,8 @@ def reach(
     "overlays",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="darkcast .lmt limit file (mass [GeV], epsilon) of another experiment to draw (repeatable).",
+    help="darkcast .lmt limit file (mass [GeV], epsilon) of another experiment to draw "
+    "(repeatable).",
 )
 def run(
     out_dir: Path,
@@ -463,8 +474,8 @@ def run(
     type=float,
     default=None,
     callback=_positive_finite,
-    help="Particles on target (EOT/MOT): the exposure the MC weights represent (default: the setup's "
-    "published one) and of the data (default: a laptop-sized run).",
+    help="Particles on target (EOT/MOT): the exposure the MC weights represent (default: the "
+    "setup's published one) and of the data (default: a laptop-sized run).",
 )
 @click.option(
     "--seed",
@@ -479,7 +490,8 @@ def run(
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Output folder (default: na64stat-output/events/SETUP); MC goes to OUT/mc, data to OUT/data.",
+    help="Output folder (default: na64stat-output/events/SETUP); MC goes to OUT/mc, data to "
+    "OUT/data.",
 )
 @click.option(
     "--compression",
@@ -540,7 +552,8 @@ def simulate(
             )
         for f in files:
             click.echo(
-                f"{f.path}: {f.n_events} events, expected {f.weight_sum:.4g} for {f.exposure:.3g} {unit}"
+                f"{f.path}: {f.n_events} events, expected {f.weight_sum:.4g} for {f.exposure:.3g} "
+                f"{unit}"
             )
     if flavour in ("data", "both"):
         with Progress(exposure, "simulate data", unit) as bar:
@@ -555,7 +568,8 @@ def simulate(
             )
         total = sum(f.n_events for f in files)
         click.echo(
-            f"{out_dir / 'data'}: {len(files)} files, {total} triggered events, {exposure:.4g} {unit}"
+            f"{out_dir / 'data'}: {len(files)} files, {total} triggered events, {exposure:.4g} "
+            f"{unit}"
         )
 
 
@@ -573,7 +587,9 @@ def _parse_samples(items: tuple[str, ...]) -> dict[str, list[str]]:
 
 
 def _selection_path(name: Path) -> Path:
-    """A selection file, or the name of a packaged one (``na64e-invisible``: ``na64stat/selections/<name>.yaml``)."""
+    """A selection file, or the name of a packaged one (``na64e-invisible``:
+    ``na64stat/selections/<name>.yaml``).
+    """
     if name.exists() or name.suffix in (".yaml", ".yml") or len(name.parts) > 1:
         return name
     packaged = resources.files("na64stat") / "selections" / f"{name}.yaml"
@@ -585,7 +601,8 @@ def _selection_path(name: Path) -> Path:
         if p.name.endswith(".yaml")
     )
     raise InputError(
-        f"no selection file {name} and no packaged selection of that name (packaged: {', '.join(known)})"
+        f"no selection file {name} and no packaged selection of that name (packaged: "
+        f"{', '.join(known)})"
     )
 
 
@@ -597,7 +614,8 @@ def _selection_path(name: Path) -> Path:
     "--sample",
     "sample_items",
     multiple=True,
-    help="NAME=GLOB[,GLOB]: files of a sample (repeatable); replaces the selection's files for NAME.",
+    help="NAME=GLOB[,GLOB]: files of a sample (repeatable); replaces the selection's files for "
+    "NAME.",
 )
 @click.option(
     "--data",
@@ -609,7 +627,8 @@ def _selection_path(name: Path) -> Path:
     "--input-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder the selection's sample globs are relative to (default: na64stat-output/events/<name>).",
+    help="Folder the selection's sample globs are relative to (default: "
+    "na64stat-output/events/<name>).",
 )
 @click.option(
     "--out",
@@ -678,8 +697,10 @@ def select(
     extra = _parse_samples(sample_items)
     if not base.is_dir() and any(s.files and s.name not in extra for s in selection.samples):
         raise InputError(
-            f"no events folder {os.path.abspath(base)} (the selection's sample files are relative to it): "
-            f"run 'na64stat simulate --setup {selection.name}' or 'na64stat run' first, or give --input-dir"
+            f"no events folder {os.path.abspath(base)} (the selection's sample files are relative "
+            "to it): "
+            f"run 'na64stat simulate --setup {selection.name}' or 'na64stat run' first, or give "
+            "--input-dir"
         )
     samples = resolve_samples(selection, base, extra)
     out_dir = _selection_out(out_dir, selection.name, unblind)
@@ -711,9 +732,9 @@ def select(
 def _selection_out(out_dir: Path | None, name: str, unblind: bool) -> Path:
     """Where ``select`` writes: never over the unblinded results of another run with a blinded one.
 
-    The default folder (``na64stat-output/selection/<name>``, where the main job writes its unblinded
-    selection) gives way to ``<name>-blinded`` beside it; an explicit ``--out`` holding unblinded results
-    is refused.
+    The default folder (``na64stat-output/selection/<name>``, where the main job writes its
+    unblinded selection) gives way to ``<name>-blinded`` beside it; an explicit ``--out`` holding
+    unblinded results is refused.
     """
     from na64stat.selection.outputs import holds_unblinded_data
 
@@ -728,7 +749,8 @@ def _selection_out(out_dir: Path | None, name: str, unblind: bool) -> Path:
     if not unblind and holds_unblinded_data(default):
         beside = default.with_name(f"{name}-blinded")
         logger.info(
-            f"{default} holds unblinded results (the main job's); the blinded selection goes to {beside}"
+            f"{default} holds unblinded results (the main job's); the blinded selection goes to "
+            f"{beside}"
         )
         return beside
     return default
@@ -819,7 +841,9 @@ def workspace_inspect(bkgonly: Path, patchset: Path | None, patch_names: tuple[s
 @click.argument("bkgonly", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("patchset", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def workspace_validate(bkgonly: Path, patchset: Path | None) -> None:
-    """Check schema, yields, digests and that every patch applies and builds; exit 1 on the first problem."""
+    """Check schema, yields, digests and that every patch applies and builds; exit 1 on the first
+    problem.
+    """
     from na64stat.model.workspace import (
         load_patchset,
         load_workspace,
@@ -884,7 +908,9 @@ def combine(
     masses: str | None,
     reference_coupling: float | None,
 ) -> None:
-    """Combine several workspace folders (bkgonly.json + patchset.json) into one, in a common coupling."""
+    """Combine several workspace folders (bkgonly.json + patchset.json) into one, in a common
+    coupling.
+    """
     from na64stat.model.combine import UnknownModifierError, combine_folders
     from na64stat.model.workspace import format_inspection
 
@@ -957,7 +983,8 @@ def combine(
     default=600.0,
     show_default=True,
     callback=_positive_finite,
-    help="Seconds per point that --method auto may plan to spend (it estimates each method's cost).",
+    help="Seconds per point that --method auto may plan to spend (it estimates each method's "
+    "cost).",
 )
 @click.option(
     "--seed",
@@ -1034,8 +1061,8 @@ def limits(
         out_dir / COMBINE_LIMITS_NAME, summary
     )  # CombineHarvester-style, for other tools' plots
     logger.info(
-        f"wrote {out_dir / 'limits.json'}, {out_dir / 'limits.csv'} and {out_dir / COMBINE_LIMITS_NAME} "
-        f"({summary.n_resumed} points resumed)"
+        f"wrote {out_dir / 'limits.json'}, {out_dir / 'limits.csv'} and "
+        f"{out_dir / COMBINE_LIMITS_NAME} ({summary.n_resumed} points resumed)"
     )
 
 
@@ -1085,7 +1112,8 @@ def limits(
     type=click.Choice(["physical", "darkcast"]),
     default="physical",
     show_default=True,
-    help="Br(Z' -> invisible) convention of the e_mu results: physical widths, or darkcast's Br = 1.",
+    help="Br(Z' -> invisible) convention of the e_mu results: physical widths, or darkcast's Br = "
+    "1.",
 )
 def recast(
     limits_json: Path,
@@ -1100,7 +1128,9 @@ def recast(
     branching: str,
     target_model: str | None,
 ) -> None:
-    """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D (and a model's coupling)."""
+    """Convert mu limits (limits.json) into eps^2, eps, e_mu, y and alpha_D (and a model's
+    coupling).
+    """
     from na64stat.core.io import write_json_atomic
     from na64stat.core.loaders import load_json
     from na64stat.results.recast import recast_limits_file
@@ -1169,8 +1199,8 @@ def recast(
     "confidence_level",
     type=float,
     default=None,
-    help="Confidence level of the limits; default: the couplings file's (na64stat recast records it), "
-    "which a given one must match.",
+    help="Confidence level of the limits; default: the couplings file's (na64stat recast records "
+    "it), which a given one must match.",
 )
 @click.option(
     "--setup",
@@ -1184,7 +1214,8 @@ def recast(
     "likelihood_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder with the bkgonly.json and patchset.json of the limits, attached as the pyhf likelihood.",
+    help="Folder with the bkgonly.json and patchset.json of the limits, attached as the pyhf "
+    "likelihood.",
 )
 def hepdata(
     couplings_json: Path,
@@ -1247,7 +1278,8 @@ def hepdata(
 @click.option(
     "--masses",
     default=None,
-    help="Only these masses [GeV] of a shipped workspace (workspace figures and fig7; quick checks).",
+    help="Only these masses [GeV] of a shipped workspace (workspace figures and fig7; quick "
+    "checks).",
 )
 def reproduce(
     figure: str | None,
@@ -1257,7 +1289,8 @@ def reproduce(
     workers: int,
     masses: str | None,
 ) -> None:
-    """Rebuild a figure of the NA64 review (Phys. Part. Nucl. 51 (2020) 829) with its numbers (JSON next to PNG/PDF).
+    """Rebuild a figure of the NA64 review (Phys. Part. Nucl. 51 (2020) 829) with its numbers (JSON
+    next to PNG/PDF).
 
     Projections: fig3, fig6, fig6_eot, fig8, fig10, fig11, fig13. From the
     shipped workspaces (toys, minutes): fig7 (visible), na64e-invisible-2016-2018,

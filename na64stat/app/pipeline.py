@@ -88,14 +88,17 @@ Log = Callable[[str], None]
 Call = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
-#: The main job's masses [GeV]: 22 log-spaced from 1 MeV to 1 GeV (3 significant digits; the decades included)
-#: and the resonant-annihilation window sampled densely (na64stat.physics.annihilation.RESONANCE_SCAN_MASSES_GEV:
+#: The main job's masses [GeV]: 22 log-spaced from 1 MeV to 1 GeV (3 significant digits; the decades
+#: included)
+#: and the resonant-annihilation window sampled densely
+#: (na64stat.physics.annihilation.RESONANCE_SCAN_MASSES_GEV:
 #: 11 masses between 150 and 320 MeV), 31 in all.
 DEFAULT_MASSES_GEV: tuple[float, ...] = with_resonance_masses(
     tuple(float(f"{m:.3g}") for m in np.logspace(-3, 0, 22))
 )
 
-#: Setups whose background-free reach ``na64stat run`` adds to the report (:func:`add_physics_summary`).
+#: Setups whose background-free reach ``na64stat run`` adds to the report
+#: (:func:`add_physics_summary`).
 PHYSICS_SUMMARY_SETUPS: tuple[str, ...] = ("na64e-invisible", "na64mu-invisible")
 
 #: Exposure of the published NA64e 2016-2018 invisible-mode result (PRL 123 (2019) 121801).
@@ -103,17 +106,19 @@ PUBLISHED_EOT: float = 2.84e11
 
 #: Citations of the curves the main job draws (journal and arXiv).
 REFERENCES: dict[str, str] = {
-    "na64e_invisible_2019": "NA64, D. Banerjee et al., Phys. Rev. Lett. 123 (2019) 121801, arXiv:1906.00176 "
-    "(curve digitized by darkcast: Ilten et al., JHEP 06 (2018) 004, arXiv:1801.04847)",
-    "babar_monophoton": "BaBar, J. P. Lees et al., Phys. Rev. Lett. 119 (2017) 131804, arXiv:1702.03327",
-    "gm2_darkphoton": "(g-2)_mu 2 sigma band, Delta a_mu = (2.79 +- 0.76)e-9: Bodas et al., arXiv:2102.07781 "
-    "(computed with darkcast)",
-    "relic_targets": "thermal-relic targets for alpha_D = 0.1, m_A' = 3 m_chi: ESPP 2026 briefing compilation "
-    "(ESPP2026-PPG/Quasi-elastic-DM)",
-    "cls": "A. L. Read, J. Phys. G 28 (2002) 2693 (CLs); Cowan, Cranmer, Gross, Vitells, Eur. Phys. J. C 71 (2011) "
-    "1554, arXiv:1007.1727 (test statistic q~_mu)",
-    "physics": "S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for dark sector physics with NA64, "
-    "Phys. Part. Nucl. 51 (2020) 829, arXiv:2003.07257 (signal-yield equations)",
+    "na64e_invisible_2019": "NA64, D. Banerjee et al., Phys. Rev. Lett. 123 (2019) 121801, "
+    "arXiv:1906.00176 (curve digitized by darkcast: Ilten et al., JHEP 06 (2018) 004, "
+    "arXiv:1801.04847)",
+    "babar_monophoton": "BaBar, J. P. Lees et al., Phys. Rev. Lett. 119 (2017) 131804, "
+    "arXiv:1702.03327",
+    "gm2_darkphoton": "(g-2)_mu 2 sigma band, Delta a_mu = (2.79 +- 0.76)e-9: Bodas et al., "
+    "arXiv:2102.07781 (computed with darkcast)",
+    "relic_targets": "thermal-relic targets for alpha_D = 0.1, m_A' = 3 m_chi: ESPP 2026 briefing "
+    "compilation (ESPP2026-PPG/Quasi-elastic-DM)",
+    "cls": "A. L. Read, J. Phys. G 28 (2002) 2693 (CLs); Cowan, Cranmer, Gross, Vitells, Eur. "
+    "Phys. J. C 71 (2011) 1554, arXiv:1007.1727 (test statistic q~_mu)",
+    "physics": "S. N. Gninenko, N. V. Krasnikov, V. A. Matveev, Search for dark sector physics "
+    "with NA64, Phys. Part. Nucl. 51 (2020) 829, arXiv:2003.07257 (signal-yield equations)",
 }
 
 
@@ -145,7 +150,8 @@ def _workspace_config(settings: MainJobSettings, mc_exposure: float) -> dict[str
     backgrounds = ["em_shower", "hadron", "electronuclear", "dimuon", "beam_tail"]
     return {
         "name": "na64stat_main_job",
-        "description": f"na64stat main job: simulated NA64e invisible data, {settings.data_eot:.3g} EOT",
+        "description": f"na64stat main job: simulated NA64e invisible data, {settings.data_eot:.3g}"
+        " EOT",
         "setup": settings.setup,
         "exposure": settings.data_eot,
         "mc_exposure": mc_exposure,
@@ -196,7 +202,8 @@ class MainJobResult:
     scan, scan_published:
         The limits on mu (``limits/limits.json``, ``limits_published_exposure/limits.json``).
     couplings, couplings_published:
-        The limits recast to the couplings (``couplings.json``, ``couplings_published_exposure.json``).
+        The limits recast to the couplings (``couplings.json``,
+        ``couplings_published_exposure.json``).
     """
 
     out_dir: Path
@@ -218,17 +225,22 @@ class MainJobResult:
 
 
 def check_main_job_settings(settings: MainJobSettings) -> None:
-    """Refuse settings that would simulate more than the size guards allow, before anything is simulated."""
+    """Refuse settings that would simulate more than the size guards allow, before anything is
+    simulated.
+    """
     check_data_size(settings.setup, settings.data_eot)
     if settings.mc_events > MAX_EVENTS:
         raise InputError(
-            f"--mc-events {settings.mc_events} is above the limit of {MAX_EVENTS} events per process"
+            f"--mc-events {settings.mc_events} is above the limit of {MAX_EVENTS} events per "
+            "process"
         )
 
 
 class _Steps:
-    """The main job's step log: the facts of each step (``steps``, for report.json, equal for equal inputs) and the
-    seconds since the start (``lines``, for the run log ``run_log.txt``), logged as they come."""
+    """The main job's step log: the facts of each step (``steps``, for report.json, equal for equal
+    inputs) and the seconds since the start (``lines``, for the run log ``run_log.txt``), logged as
+    they come.
+    """
 
     def __init__(self, log: Log) -> None:
         self.log, self.t0 = log, time.perf_counter()
@@ -244,12 +256,16 @@ class _Steps:
         self.log(self.lines[-1])
 
 
-#: Compression of the main job's ROOT files: zstd writes them ten times faster than zlib (the 22 s of
-#: zlib.compress in a profile of the job were 2 s) and no larger; ROOT reads it since 6.20, uproot through cramjam.
+#: Compression of the main job's ROOT files: zstd writes them ten times faster than zlib (the 22 s
+#: of
+#: zlib.compress in a profile of the job were 2 s) and no larger; ROOT reads it since 6.20, uproot
+#: through cramjam.
 COMPRESSION: str = "zstd"
 
-#: Branches the main job does not write: the 6x6 ECAL cell energies are 70% of every file (the shower-shape
-#: chi2 and the ECAL sum made from them are kept, and the packaged selection reads only those). ``na64stat
+#: Branches the main job does not write: the 6x6 ECAL cell energies are 70% of every file (the
+#: shower-shape
+#: chi2 and the ECAL sum made from them are kept, and the packaged selection reads only those).
+#: ``na64stat
 #: simulate`` writes them.
 DROPPED_BRANCHES: tuple[str, ...] = ("ecal_cells",)
 
@@ -257,7 +273,9 @@ DROPPED_BRANCHES: tuple[str, ...] = ("ecal_cells",)
 def _simulate_mc_task(
     setup: str, out: Path, process: str, mass: float | None, settings: MainJobSettings
 ) -> list[Any]:
-    """One MC file (a background process, or the signal at one mass); progress as ``("mc", events)`` messages."""
+    """One MC file (a background process, or the signal at one mass); progress as ``("mc", events)``
+    messages.
+    """
     return simulate_mc(
         setup,
         out,
@@ -288,12 +306,12 @@ def _simulate_data_task(setup: str, out: Path, settings: MainJobSettings) -> lis
 def _simulate(
     events: Path, settings: MainJobSettings, step: _Steps
 ) -> tuple[int, dict[str, float]]:
-    """Weighted MC and real-style data into ``events/mc`` and ``events/data``; returns the events written and
-    the mass [GeV] of each signal sample (by its name, the process name).
+    """Weighted MC and real-style data into ``events/mc`` and ``events/data``; returns the events
+    written and the mass [GeV] of each signal sample (by its name, the process name).
 
-    Every file is its own task (each process and mass has its own random stream, so the files do not depend
-    on the order or the process that writes them), the data set first as the longest, on ``settings.workers``
-    local processes.
+    Every file is its own task (each process and mass has its own random stream, so the files do not
+    depend on the order or the process that writes them), the data set first as the longest, on
+    ``settings.workers`` local processes.
     """
     mc_exposure = get_setup(settings.setup).exposure
     names = [p.name for p in mc_processes(settings.setup, None, (), settings.coupling)]
@@ -340,7 +358,9 @@ def _simulate(
 def _select(
     events: Path, out: Path, n_events: int, settings: MainJobSettings
 ) -> tuple[Path, dict[str, Any]]:
-    """The packaged selection on the simulated events (unblinded); returns its folder and summary."""
+    """The packaged selection on the simulated events (unblinded); returns its folder and
+    summary.
+    """
     selection = packaged_selection(settings.setup)
     selected = out / "selection" / selection.name
     with Progress(n_events, "select", "ev") as bar:
@@ -365,8 +385,9 @@ _WORKSPACE_FOLDERS: dict[str, str] = {
 def _scan_task(
     workspace: BuiltWorkspace, out_dir: Path, title: str, settings: MainJobSettings
 ) -> ScanResult:
-    """The workspace validated and written (:data:`_WORKSPACE_FOLDERS`), then the limits on mu for every patch
-    into ``out_dir`` (in this process); a ``(title, line)`` message per point."""
+    """The workspace validated and written (:data:`_WORKSPACE_FOLDERS`), then the limits on mu for
+    every patch into ``out_dir`` (in this process); a ``(title, line)`` message per point.
+    """
     workspace.write(out_dir.parent / _WORKSPACE_FOLDERS[out_dir.name])
     points = points_from_patchset(workspace.patchset)
     return run_scan(
@@ -382,10 +403,12 @@ def _scan_task(
 def _limits(
     scans: Sequence[tuple[BuiltWorkspace, str, str, str]], out: Path, settings: MainJobSettings
 ) -> list[tuple[ScanResult, RecastResult]]:
-    """Limits on mu for every patch of each workspace into the folder ``out/<folder>``, their couplings into the file.
+    """Limits on mu for every patch of each workspace into the folder ``out/<folder>``, their
+    couplings into the file.
 
-    ``scans``: (workspace, folder, couplings file, progress title) each. The scans run side by side, one per
-    local process (``settings.workers``; one after the other for 1), each point in its scan's process.
+    ``scans``: (workspace, folder, couplings file, progress title) each. The scans run side by side,
+    one per local process (``settings.workers``; one after the other for 1), each point in its
+    scan's process.
     """
     results: list[Any] = [None] * len(scans)
     bars = {title: Progress(len(ws.patchset["patches"]), title) for ws, _, _, title in scans}
@@ -428,7 +451,9 @@ def _job_facts(settings: MainJobSettings, background: float) -> JobFacts:
 
 
 def _report(settings: MainJobSettings, steps: _Steps, facts: ReportFacts) -> dict[str, Any]:
-    """The ``report.json`` content: version, settings, steps, the facts, their prose and the references."""
+    """The ``report.json`` content: version, settings, steps, the facts, their prose and the
+    references.
+    """
     return {
         "na64stat_version": __version__,
         "settings": asdict(settings),
@@ -491,7 +516,8 @@ def run_main_job(
         background_events=f"{background:.3g}",
         signal_patches=len(built.patchset["patches"]),
     )
-    # the same selection and workspace scaled to the published exposure, observed count 0 as published
+    # the same selection and workspace scaled to the published exposure, observed count 0 as
+    # published
     factor = PUBLISHED_EOT / settings.data_eot
     published = BuiltWorkspace(*scale_workspace(built.spec, built.patchset, factor, observed=0.0))
     (scan, couplings), (scan_pub, couplings_pub) = _limits(
@@ -604,13 +630,17 @@ def add_physics_summary(
 def _hepdata_description(settings: MainJobSettings, limits: ScanResult) -> str:
     methods = limits.methods
     return (
-        f"90% CL upper limits (CLs, q~_mu test statistic, method: {', '.join(methods)}) from na64stat's main job: "
-        f"simulated NA64e invisible-mode data of {settings.data_eot:.3g} EOT with no event in the signal box, "
-        f"signal yields from the simulated selection (the cuts that select the data) with a "
-        f"{settings.efficiency_uncertainty:.0%} efficiency uncertainty. Expected bands are quantiles of the limit "
-        "over background-only experiments; with little background n = 0 is the most likely count, so the -1 and "
-        "-2 sigma quantiles equal the median up to the spread of the efficiency's auxiliary measurement. "
-        "Not an NA64 result."
+        f"90% CL upper limits (CLs, q~_mu test statistic, method: {', '.join(methods)}) from "
+        "na64stat's main job: "
+        f"simulated NA64e invisible-mode data of {settings.data_eot:.3g} EOT with no event in the "
+        "signal box, signal yields from the simulated selection (the cuts that select the "
+        "data) with a "
+        f"{settings.efficiency_uncertainty:.0%} efficiency uncertainty. Expected bands are "
+        "quantiles of the limit "
+        "over background-only experiments; with little background n = 0 is the most likely count, "
+        "so the -1 and "
+        "-2 sigma quantiles equal the median up to the spread of the efficiency's auxiliary "
+        "measurement. Not an NA64 result."
     )
 
 
@@ -676,7 +706,9 @@ def _babar_benchmark() -> tuple[float, float]:
 
 
 def _epsilon_overlays(settings: MainJobSettings) -> list[Overlay]:
-    """The published NA64e curve (first), BaBar's limit in epsilon, the (g-2)_mu band and ``settings.overlays``."""
+    """The published NA64e curve (first), BaBar's limit in epsilon, the (g-2)_mu band and
+    ``settings.overlays``.
+    """
     from na64stat.results.plotting import load_lmt
 
     published = load_curve("na64e_invisible_2019")
@@ -686,7 +718,8 @@ def _epsilon_overlays(settings: MainJobSettings) -> list[Overlay]:
     )
     gm2_m = gm2_lo.mass_gev[(gm2_lo.mass_gev >= 1e-3) & (gm2_lo.mass_gev <= 1.0)]
     babar = load_curve("babar_monophoton")
-    # BaBar's y limit at the benchmark it was expressed in (its alpha_D, m_A' = 3 m_chi) back in epsilon and m_A'
+    # BaBar's y limit at the benchmark it was expressed in (its alpha_D, m_A' = 3 m_chi) back in
+    # epsilon and m_A'
     babar_alpha, babar_ratio = _babar_benchmark()
     babar_eps = Overlay(
         _BABAR_LABEL,
@@ -792,7 +825,9 @@ def _dark_matter_figures(
     labels: tuple[str, str],
     window: tuple[float, ...],
 ) -> list[Call]:
-    """``exclusion_y`` against m_chi (relic targets, BaBar at its benchmark) and ``exclusion_alpha_d``."""
+    """``exclusion_y`` against m_chi (relic targets, BaBar at its benchmark) and
+    ``exclusion_alpha_d``.
+    """
     from na64stat.physics.couplings import relic_target_y_full
     from na64stat.results.plotting import MASS_LABELS
 
@@ -877,7 +912,9 @@ def _dark_matter_figures(
 def _against_m_chi(
     curve: LimitCurve, ratio: float, breaks: tuple[float, ...], label: str | None = None
 ) -> LimitCurve:
-    """``curve`` against m_chi = m_A' / ``ratio`` (``breaks`` in m_chi [GeV]; its label unless given)."""
+    """``curve`` against m_chi = m_A' / ``ratio`` (``breaks`` in m_chi [GeV]; its label unless
+    given).
+    """
     return LimitCurve(
         curve.mass_gev / ratio,
         curve.observed,
@@ -897,7 +934,9 @@ def _point_figures(
     sim: str,
     settings: MainJobSettings,
 ) -> list[Call]:
-    """CLs against epsilon at the mass nearest 10 MeV, and the cutflow bars of the data and of that mass."""
+    """CLs against epsilon at the mass nearest 10 MeV, and the cutflow bars of the data and of that
+    mass.
+    """
     from na64stat.results.plotting import cutflow_figure
 
     near = min(couplings.points, key=lambda p: abs(np.log(p.mass_gev / 0.01)))
@@ -931,7 +970,9 @@ def _cls_scan_figure(
     sim: str,
     settings: MainJobSettings,
 ) -> list[Path]:
-    """CLs against epsilon from 0.05 to 2.5 times the observed limit at one mass (``cls_scan.png``)."""
+    """CLs against epsilon from 0.05 to 2.5 times the observed limit at one mass
+    (``cls_scan.png``).
+    """
     from na64stat.results.plotting import cls_scan_plot
     from na64stat.results.recast import coupling_from_mu
 
@@ -969,15 +1010,17 @@ def _report_text(report: dict[str, Any]) -> str:
     pub = report.get("published_exposure")
     if pub:
         text += (
-            f"\nThe same chain at the published exposure ({pub['eot']:.3g} EOT, yields x {pub['scale']:.4g}, "
-            f"observed 0), against NA64e 2016-2018 (PRL 123 (2019) 121801)\n"
+            f"\nThe same chain at the published exposure ({pub['eot']:.3g} EOT, yields x "
+            f"{pub['scale']:.4g}, observed 0), against NA64e 2016-2018 (PRL 123 (2019) "
+            "121801)\n"
         )
         text += f"{'mass [GeV]':>12}  {'eps observed':>13}  {'eps published':>13}  {'ratio':>7}\n"
         for v in pub["limits"].values():
             ref, r = v["epsilon_published"], v["ratio_to_published"]
             text += (
                 f"{v['mass_gev']:>12.4g}  {v['epsilon_observed']:>13.3e}  "
-                f"{'-' if ref is None else format(ref, '.3e'):>13}  {'-' if r is None else format(r, '.3f'):>7}\n"
+                f"{'-' if ref is None else format(ref, '.3e'):>13}  "
+                f"{'-' if r is None else format(r, '.3f'):>7}\n"
             )
     import textwrap
 

@@ -1,4 +1,5 @@
-"""Every published curve the package ships, against the prediction from its exposure and setup alone.
+"""Every published curve the package ships, against the prediction from its exposure and setup
+alone.
 
 ``na64stat reproduce published`` prints, for each curve of
 :data:`PUBLISHED_CURVES`, the ratio prediction / published coupling at
@@ -89,9 +90,10 @@ class PublishedCurve:
 
     @property
     def positron_annihilation(self) -> bool:
-        """Whether the publication counted e+ e- -> A' (NA64 did from its 2016-2022 analysis on): not for the
-        curves of :data:`na64stat.results.summary.WITHOUT_ANNIHILATION`, nor for the visible mode (which has
-        no annihilation term)."""
+        """Whether the publication counted e+ e- -> A' (NA64 did from its 2016-2022 analysis on):
+        not for the curves of :data:`na64stat.results.summary.WITHOUT_ANNIHILATION`, nor for the
+        visible mode (which has no annihilation term).
+        """
         return not self.visible_runs and self.resource not in WITHOUT_ANNIHILATION
 
 
@@ -129,25 +131,30 @@ PUBLISHED_CURVES: tuple[PublishedCurve, ...] = (
 )
 
 
-#: Published results without a shipped curve: (setup of :mod:`na64stat.physics.yields`, what is missing).
+#: Published results without a shipped curve: (setup of :mod:`na64stat.physics.yields`, what is
+#: missing).
 NOT_SHIPPED: tuple[tuple[str, str], ...] = (
     (
         "na64mu-invisible",
-        "NA64mu 2022 (PRL 132 (2024) 211803): no published curve in na64stat/resources, so no ratio",
+        "NA64mu 2022 (PRL 132 (2024) 211803): no published curve in na64stat/resources, so no "
+        "ratio",
     ),
     ("na64e-invisible", "NA64e 2016-2022 (PRL 131 (2023) 161801): likewise"),
 )
 
 
 def _setup_for(curve: PublishedCurve) -> Setup:
-    """The curve's setup at its exposure, with positron annihilation as the publication counted it."""
+    """The curve's setup at its exposure, with positron annihilation as the publication counted
+    it.
+    """
     return get_setup(curve.setup).with_(
         exposure=curve.exposure, positron_annihilation=curve.positron_annihilation
     )
 
 
 def visible_excluded_band(runs: Sequence[str], mass_gev: float) -> tuple[float, float]:
-    """Epsilon range (lower, upper) where the runs' visible-mode signal exceeds 2.303 events (NaN, NaN if nowhere).
+    """Epsilon range (lower, upper) where the runs' visible-mode signal exceeds 2.303 events (NaN,
+    NaN if nowhere).
 
     >>> lo, hi = visible_excluded_band(("2017",), 0.0167)
     >>> bool(1e-5 < lo < hi < 1e-2)
@@ -170,7 +177,8 @@ def published_comparison(
     masses_gev: Sequence[float] = COMPARISON_MASSES_GEV,
     curves: Sequence[PublishedCurve] = PUBLISHED_CURVES,
 ) -> dict[str, Any]:
-    """Prediction / published coupling for every curve at ``masses_gev`` [GeV] (None where not covered).
+    """Prediction / published coupling for every curve at ``masses_gev`` [GeV] (None where not
+    covered).
 
     Returns a JSON-ready mapping: ``masses_gev`` and per curve its
     publication, exposure, setup, efficiency used, kind (``upper_limit`` or
@@ -270,8 +278,9 @@ def _band_point(curve: PublishedCurve, reference: Any, m: float) -> dict[str, An
 
 
 def _cell(point: dict[str, Any], edge: str = "") -> str:
-    """A ratio to 2 decimals; ``n/a`` where the curve does not cover the mass, ``none`` where it does
-    but the prediction excludes nothing there."""
+    """A ratio to 2 decimals; ``n/a`` where the curve does not cover the mass, ``none`` where it
+    does but the prediction excludes nothing there.
+    """
     ratio = point.get(f"ratio_{edge}" if edge else "ratio")
     if ratio is not None:
         return f"{ratio:.2f}"
@@ -312,7 +321,9 @@ def format_published_table(result: dict[str, Any]) -> str:
 def reproduce_published(
     out_dir: str | os.PathLike[str], masses_gev: Sequence[float] = COMPARISON_MASSES_GEV
 ) -> tuple[str, list[Path]]:
-    """Compute the comparison, write ``published.json`` and ``published.txt`` in ``out_dir``; returns (table, files)."""
+    """Compute the comparison, write ``published.json`` and ``published.txt`` in ``out_dir``;
+    returns (table, files).
+    """
     result = published_comparison(masses_gev)
     table = format_published_table(result)
     out = Path(out_dir)

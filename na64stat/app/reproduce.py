@@ -12,8 +12,8 @@ seed ("assuming zero background").
 Implemented: Fig. 6 (eps^2: the published NA64e bound and the 5e12 / 1e13
 EOT projections; the EOT needed to exclude the scalar, Majorana and
 pseudo-Dirac targets for m_A'/m_chi = 2.5, 3 and alpha_D = 0.1, 0.05, 0.02), Fig. 8 (e_mu: NA64e
-4e12 / 4e13 EOT, NA64mu 1e12 MOT, (g-2)_mu band), Fig. 10 (alpha_mu: 1e12 muons at 150 GeV), Fig. 11 (epsilon: NA64e
-2.84e11 / 5e12 EOT against NA64mu 5e12 / 5e13 MOT), Fig. 13 (y for
+4e12 / 4e13 EOT, NA64mu 1e12 MOT, (g-2)_mu band), Fig. 10 (alpha_mu: 1e12 muons at 150 GeV), Fig. 11
+(epsilon: NA64e 2.84e11 / 5e12 EOT against NA64mu 5e12 / 5e13 MOT), Fig. 13 (y for
 alpha_D = 0.1 and 0.5, m_A' = 3 m_chi: NA64e 1e13 EOT combined with NA64mu
 2e13 MOT, with the thermal-relic targets), and from the shipped workspaces
 the NA64e 2016-2018 limit against the published curve (ratio panel) and the
@@ -58,7 +58,8 @@ __all__ = [
     "shipped_workspaces",
 ]
 
-#: Mass grid of the projections [GeV]: 31 log-spaced from 1 MeV to 1 GeV and the resonant-annihilation window
+#: Mass grid of the projections [GeV]: 31 log-spaced from 1 MeV to 1 GeV and the
+#: resonant-annihilation window
 #: sampled densely (na64stat.physics.annihilation.RESONANCE_SCAN_MASSES_GEV), so that NA64e's dip at
 #: 200-320 MeV is drawn with 14 masses between 150 and 320 MeV, not as a one-point spike.
 MASSES_GEV = np.array(with_resonance_masses(tuple(float(m) for m in np.logspace(-3, 0, 31))))
@@ -66,7 +67,9 @@ MASSES_GEV = np.array(with_resonance_masses(tuple(float(m) for m in np.logspace(
 
 @dataclass(frozen=True)
 class FigureData:
-    """The numbers behind one figure: curves (label -> (mass, values)) and bands (label -> (mass, lower, upper))."""
+    """The numbers behind one figure: curves (label -> (mass, values)) and bands (label -> (mass,
+    lower, upper)).
+    """
 
     name: str
     title: str
@@ -110,7 +113,9 @@ def _gm2_band(coupling: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def fig6() -> FigureData:
-    """NA64e bound in (m_A', eps^2) with the 5e12 / 1e13 EOT projections (left panel of the review's Fig. 6)."""
+    """NA64e bound in (m_A', eps^2) with the 5e12 / 1e13 EOT projections (left panel of the review's
+    Fig. 6).
+    """
     published = load_curve("na64e_invisible_2019")
     curves = {"NA64e 2016-2018, 2.84e11 EOT (published)": (published.mass_gev, published.lower**2)}
     curves.update(
@@ -221,7 +226,8 @@ _FIG13_EPSILON_REF = 1e-4
 
 def _projected_workspace(setup: str, exposure: float, unit: str) -> tuple[dict, dict]:
     """A background-free, systematics-free counting workspace of ``setup`` at ``exposure``,
-    one dark-photon patch per :data:`MASSES_GEV` (signal at eps = :data:`_FIG13_EPSILON_REF`)."""
+    one dark-photon patch per :data:`MASSES_GEV` (signal at eps = :data:`_FIG13_EPSILON_REF`).
+    """
     from na64stat.model.workspace import (
         Channel,
         Sample,
@@ -302,8 +308,9 @@ def fig13() -> FigureData:
         "m_chi [GeV]",
         curves,
         notes=(
-            "combined likelihood of the two projected counting workspaces (na64stat.model.combine), "
-            "one POI in eps^2; zero background: 90% CL at ln 10 signal events summed over both",
+            "combined likelihood of the two projected counting workspaces "
+            "(na64stat.model.combine), one POI in eps^2; zero background: 90% CL at ln 10 "
+            "signal events summed over both",
             f"combined / better single eps^2: {gain.min():.2f} - {gain.max():.2f}",
             "y = eps^2 alpha_D / 81 (NA64mu produces the A' through its eps e coupling to muons)",
             _NA64MU_NOTE,
@@ -334,7 +341,9 @@ def shipped_workspaces() -> list[str]:
 
 
 def _workspace_folder(name: str) -> Path:
-    """A shipped workspace folder, read through ``importlib.resources`` (package data of ``na64stat``)."""
+    """A shipped workspace folder, read through ``importlib.resources`` (package data of
+    ``na64stat``).
+    """
     folder = resources.files("na64stat") / "workspaces" / name
     if not (folder / "bkgonly.json").is_file():
         raise InputError(
@@ -449,8 +458,9 @@ def fig3() -> FigureData:
 
 
 def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> FigureData:
-    """Visible mode: the (m, eps) region excluded by the shipped 2017-2018 workspace: CLs < 0.1 at each
-    point's own prediction, mu = (eps / reference_coupling)^2 of its normalised patch."""
+    """Visible mode: the (m, eps) region excluded by the shipped 2017-2018 workspace: CLs < 0.1 at
+    each point's own prediction, mu = (eps / reference_coupling)^2 of its normalised patch.
+    """
     import pyhf
 
     from na64stat.inference.calculators import best_calculator
@@ -511,8 +521,8 @@ def fig7(n_toys: int = 1000, masses_gev: tuple[float, ...] | None = None) -> Fig
         curves,
         bands,
         notes=(
-            "excluded where CLs < 0.1 at a grid point's own prediction, mu = (eps / reference_coupling)^2 "
-            "(epsilon grid of the PatchSet)",
+            "excluded where CLs < 0.1 at a grid point's own prediction, mu = (eps / "
+            "reference_coupling)^2 (epsilon grid of the PatchSet)",
             f"toys: {n_toys} per point",
         ),
         tables=grid,
@@ -557,7 +567,8 @@ _MATHTEXT_X: dict[str, str] = {
 
 
 def reproduce(name: str, out_dir: str | os.PathLike[str], **options: object) -> list[Path]:
-    """Compute and draw one figure into ``out_dir``: ``<name>.png``, ``.pdf`` and ``.json`` (the numbers).
+    """Compute and draw one figure into ``out_dir``: ``<name>.png``, ``.pdf`` and ``.json`` (the
+    numbers).
 
     Workspace figures (:data:`WORKSPACE_FIGURES`) accept ``n_toys``, ``workers`` and ``masses_gev``.
     """

@@ -2,4 +2,5 @@
 progress logging, packaged resources and reference curves, local Dask
 execution and reproducible ROOT files (:mod:`~na64stat.core.rootio`, written by
 the simulation and the selection). Nothing here knows about physics or
-statistics."""
+statistics.
+"""

@@ -21,7 +21,9 @@ MAX_MASS_GEV = 100.0
 def check_number(
     value: Any, what: str, *, positive: bool = False, allow_none: bool = False
 ) -> float | None:
-    """A finite number (>= 0, or > 0 with ``positive``); text, NaN, inf and negatives are InputErrors naming ``what``."""
+    """A finite number (>= 0, or > 0 with ``positive``); text, NaN, inf and negatives are
+    InputErrors naming ``what``.
+    """
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -29,7 +31,8 @@ def check_number(
     number = float(value)
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
         raise InputError(
-            f"{what} must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}"
+            f"{what} must be a finite {'positive' if positive else 'non-negative'} number, got "
+            f"{value!r}"
         )
     return number
 

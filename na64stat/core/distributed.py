@@ -48,7 +48,8 @@ def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[An
                     "distributed.worker.profile.enabled": False,
                 }
             ):
-                # The scheduler always serves HTTP (health checks) even without a dashboard, by default
+                # The scheduler always serves HTTP (health checks) even without a dashboard, by
+                # default
                 # on port 8787 with a "Port 8787 is already in use" warning when something holds it:
                 # a free port on the loopback interface instead, and no dashboard.
                 cluster = LocalCluster(
@@ -74,7 +75,8 @@ def dask_client(scheduler: str | None = None, n_workers: int = 2) -> Iterator[An
                 cluster.close()
 
 
-#: Loggers of Dask / Tornado silenced while a local cluster runs (their errors reach us as exceptions).
+#: Loggers of Dask / Tornado silenced while a local cluster runs (their errors reach us as
+#: exceptions).
 _DASK_LOGGERS = (
     "distributed",
     "distributed.worker",
@@ -98,7 +100,9 @@ def _quiet_worker_logs() -> None:
 
 @contextlib.contextmanager
 def _quiet_dask_logs() -> Iterator[None]:
-    """Only critical Dask log records in this process while the block runs (levels restored after)."""
+    """Only critical Dask log records in this process while the block runs (levels restored
+    after).
+    """
     loggers = [logging.getLogger(name) for name in _DASK_LOGGERS]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -112,7 +116,8 @@ def _quiet_dask_logs() -> Iterator[None]:
 
 class _Bound:
     """``function(*args)`` as one opaque callable, so Dask does not walk the
-    arguments looking for collections (0.5 s for 125 selection tasks)."""
+    arguments looking for collections (0.5 s for 125 selection tasks).
+    """
 
     def __init__(self, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.function, self.args = function, args
@@ -124,7 +129,8 @@ class _Bound:
 def compute_in_processes(
     calls: Sequence[Call], n_workers: int, done: Callable[[int, Any], None]
 ) -> None:
-    """Run ``f(*args)`` for every call on Dask's local multi-process scheduler; ``done(i, result)`` as each ends.
+    """Run ``f(*args)`` for every call on Dask's local multi-process scheduler; ``done(i, result)``
+    as each ends.
 
     For many short I/O + numpy tasks (selections) this pool-based scheduler
     scales better on a small machine than a ``LocalCluster``, whose

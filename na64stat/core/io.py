@@ -52,7 +52,9 @@ def _umask() -> int:
 
 
 def output_error(path: str | os.PathLike[str], exc: OSError) -> InputError:
-    """One readable line for a failed write (full disk, read-only or unwritable folder, a file in the way)."""
+    """One readable line for a failed write (full disk, read-only or unwritable folder, a file in
+    the way).
+    """
     if exc.errno == errno.ENOSPC:
         reason = "no space left on device"
     elif exc.errno == errno.EDQUOT:
@@ -63,7 +65,10 @@ def output_error(path: str | os.PathLike[str], exc: OSError) -> InputError:
 
 
 def make_output_folder(folder: str | os.PathLike[str]) -> list[Path]:
-    """Create ``folder`` (and parents); returns the folders created, deepest last. Errors name the folder."""
+    """Create ``folder`` (and parents); returns the folders created, deepest last.
+
+    Errors name the folder.
+    """
     target = Path(folder)
     missing = []
     probe = target
@@ -84,7 +89,9 @@ def make_output_folder(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def remove_empty_folders(folders: list[Path]) -> None:
-    """Remove the folders :func:`make_output_folder` created (deepest first) if they are still empty."""
+    """Remove the folders :func:`make_output_folder` created (deepest first) if they are still
+    empty.
+    """
     for folder in reversed(folders):
         try:
             folder.rmdir()
@@ -119,7 +126,8 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
 
 class OutputSet:
-    """Files a verb writes, committed together: staged in a unique hidden folder, then renamed into place.
+    """Files a verb writes, committed together: staged in a unique hidden folder, then renamed into
+    place.
 
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp()) / "out"

@@ -59,7 +59,8 @@ MAX_NESTING = 100
 
 
 def read_text(path: str | os.PathLike[str], what: str, *, max_bytes: int = MAX_JSON_BYTES) -> str:
-    """The UTF-8 text of a file; missing, unreadable, empty, binary or oversized files are InputErrors naming it.
+    """The UTF-8 text of a file; missing, unreadable, empty, binary or oversized files are
+    InputErrors naming it.
 
     >>> read_text("/nonexistent.yaml", "selection file")
     Traceback (most recent call last):
@@ -95,7 +96,9 @@ def read_text(path: str | os.PathLike[str], what: str, *, max_bytes: int = MAX_J
 
 
 def _expanded_size(node: yaml.Node, limit: int, source: str) -> int:
-    """Nodes of the document with every alias expanded, counted without expanding (memoised per node)."""
+    """Nodes of the document with every alias expanded, counted without expanding (memoised per
+    node).
+    """
     sizes: dict[int, int] = {}
     active: set[int] = set()
 
@@ -138,7 +141,8 @@ def load_yaml(
     max_bytes: int = MAX_YAML_BYTES,
     max_nodes: int = MAX_YAML_NODES,
 ) -> Any:
-    """Parse a YAML file safely (``yaml.SafeLoader``) with bounded size, nesting and alias expansion.
+    """Parse a YAML file safely (``yaml.SafeLoader``) with bounded size, nesting and alias
+    expansion.
 
     Returns the parsed content (``None`` is refused as an empty file). Errors
     name the file and, for syntax errors, the line.
@@ -196,7 +200,9 @@ def parse_json(text: str, source: str, **kwargs: Any) -> Any:
 def load_json(
     path: str | os.PathLike[str], what: str, *, max_bytes: int = MAX_JSON_BYTES, **kwargs: Any
 ) -> Any:
-    """Parse a JSON file; missing, binary, empty, truncated or malformed files are InputErrors naming it."""
+    """Parse a JSON file; missing, binary, empty, truncated or malformed files are InputErrors
+    naming it.
+    """
     return parse_json(read_text(path, what, max_bytes=max_bytes), f"{what} {path}", **kwargs)
 
 
@@ -234,7 +240,8 @@ _BAD_CHARS = re.compile(r"[/\\\x00-\x1f\x7f;]")
 
 
 def check_name(name: Any, what: str, source: str = "") -> str:
-    """A name that becomes a file name or a ROOT key: non-empty, no ``/ \\ ;``, control characters or ``..``.
+    """A name that becomes a file name or a ROOT key: non-empty, no ``/ \\ ;``, control characters
+    or ``..``.
 
     >>> check_name("signal_box", "region")
     'signal_box'

@@ -1,4 +1,5 @@
-"""Progress and diagnostics: the ``na64stat`` logger and a progress bar that also works without a terminal.
+"""Progress and diagnostics: the ``na64stat`` logger and a progress bar that also works without a
+terminal.
 
 Results go to stdout (the command line prints them); everything else -
 progress, step summaries, notes - goes through the ``na64stat`` logger, which
@@ -24,7 +25,9 @@ logger = logging.getLogger("na64stat")
 
 
 class _StderrHandler(logging.Handler):
-    """Writes records to the *current* ``sys.stderr`` (test runners swap it), through tqdm so a bar stays intact."""
+    """Writes records to the *current* ``sys.stderr`` (test runners swap it), through tqdm so a bar
+    stays intact.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -53,7 +56,8 @@ def _is_terminal(stream: Any) -> bool:
 
 
 class Progress:
-    """Progress of one step: ``update(n)`` for counts, ``item(text)`` for finished items (a mass point).
+    """Progress of one step: ``update(n)`` for counts, ``item(text)`` for finished items (a mass
+    point).
 
     On a terminal a tqdm bar on stderr (left behind by nothing: it clears when
     closed). Elsewhere no bar: each ``item`` is logged as a line, and counts
@@ -106,13 +110,16 @@ class Progress:
             self._last = now
             if self.total:
                 logger.info(
-                    f"  {self.desc}: {100 * self.done / self.total:.0f}% of {self.total:.3g} {self.unit}".rstrip()
+                    f"  {self.desc}: {100 * self.done / self.total:.0f}% of {self.total:.3g} "
+                    f"{self.unit}".rstrip()
                 )
             else:
                 logger.info(f"  {self.desc}: {self.done:.4g} {self.unit}".rstrip())
 
     def item(self, text: str, n: float = 1) -> None:
-        """One item done (e.g. a mass point): a bar step on a terminal, else a log line ``desc [i/N] text``."""
+        """One item done (e.g. a mass point): a bar step on a terminal, else a log line ``desc [i/N]
+        text``.
+        """
         self.items += 1
         self.done += n
         if self._bar is not None:

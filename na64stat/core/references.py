@@ -44,7 +44,8 @@ def _read_json(name: str) -> str:
         return path.read_text(encoding="utf-8")
     except (FileNotFoundError, OSError) as exc:
         raise ResourceError(
-            f"package resource {_FOLDER}/{name}.json is missing; known: {', '.join(available_resources())}"
+            f"package resource {_FOLDER}/{name}.json is missing; known: "
+            f"{', '.join(available_resources())}"
         ) from exc
 
 

@@ -70,7 +70,8 @@ def parse_compression(text: str) -> Any:
         return None
     if name not in COMPRESSIONS:
         raise InputError(
-            f"unknown compression {text!r}; choose from none, {', '.join(COMPRESSIONS)} (optionally ':LEVEL')"
+            f"unknown compression {text!r}; choose from none, {', '.join(COMPRESSIONS)} "
+            "(optionally ':LEVEL')"
         )
     try:
         value = int(level) if level else _DEFAULT_LEVEL[name]
@@ -179,7 +180,8 @@ def _key(handle: BinaryIO, position: int) -> tuple[int, bytes, int]:
 
 def _directory_datimes(handle: BinaryIO, position: int) -> list[int]:
     """Byte offsets of every TDatime of the TDirectory record at ``position``: its own two, its keys
-    list's, each key's (in the list and at its record) and, recursively, its subdirectories'."""
+    list's, each key's (in the list and at its record) and, recursively, its subdirectories'.
+    """
     (version,) = struct.unpack(">h", _read(handle, position, 2))
     big = version > 1000
     (seek_keys,) = struct.unpack(
@@ -202,7 +204,9 @@ def _directory_datimes(handle: BinaryIO, position: int) -> list[int]:
 
 
 def _basket_datimes(path: Path) -> list[int]:
-    """Byte offsets of the TDatime of every TTree basket (positions from uproot's reader: fBasketSeek)."""
+    """Byte offsets of the TDatime of every TTree basket (positions from uproot's reader:
+    fBasketSeek).
+    """
     found = []
     with uproot.open(path) as f:
         for name, class_name in f.classnames(recursive=True).items():
@@ -220,7 +224,9 @@ def _basket_datimes(path: Path) -> list[int]:
 
 
 def _free_segments(handle: BinaryIO, header: Mapping[str, int]) -> list[tuple[int, int]]:
-    """(first, last) byte of every free segment before the end of the file (the FreeSegments record)."""
+    """(first, last) byte of every free segment before the end of the file (the FreeSegments
+    record).
+    """
     position = header["seek_free"]
     keylen, _, _ = _key(handle, position)
     data = _read(handle, position + keylen, header["nbytes_free"] - keylen)
@@ -238,7 +244,8 @@ def _free_segments(handle: BinaryIO, header: Mapping[str, int]) -> list[tuple[in
 def normalise_root_file(
     path: str | os.PathLike[str], when: datetime.datetime | None = None
 ) -> None:
-    """Give a closed ROOT file written by uproot fixed time stamps and blank its free space, in place.
+    """Give a closed ROOT file written by uproot fixed time stamps and blank its free space, in
+    place.
 
     Every TDatime (each TKey's fDatime, each TDirectory's fDatimeC and
     fDatimeM) becomes ``when`` (default: ``SOURCE_DATE_EPOCH``, else
@@ -278,8 +285,10 @@ def normalise_root_file(
 
 
 def _unique_tmp(target: Path) -> Path:
-    """``<unique folder>/.<name>.tmp`` next to ``target``: unique per process (two runs into one folder never
-    share it), while the name stored inside the ROOT file stays the same (byte-identical files)."""
+    """``<unique folder>/.<name>.tmp`` next to ``target``: unique per process (two runs into one
+    folder never share it), while the name stored inside the ROOT file stays the same
+    (byte-identical files).
+    """
     try:
         folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     except OSError as exc:
@@ -367,7 +376,8 @@ class RootFileWriter:
         if set(arrays) != set(self._types):
             missing, extra = set(self._types) - set(arrays), set(arrays) - set(self._types)
             raise InputError(
-                f"{self.path}: chunk branches differ (missing {sorted(missing)}, extra {sorted(extra)})"
+                f"{self.path}: chunk branches differ (missing {sorted(missing)}, extra "
+                f"{sorted(extra)})"
             )
         lengths = {len(v) for v in arrays.values()}
         if len(lengths) != 1:

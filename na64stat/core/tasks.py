@@ -25,12 +25,14 @@ __all__ = ["run_tasks", "post"]
 
 Call = tuple[Callable[..., Any], tuple[Any, ...]]
 
-#: Where :func:`post` sends a message: a queue to the calling process (in a worker) or the handler itself.
+#: Where :func:`post` sends a message: a queue to the calling process (in a worker) or the handler
+#: itself.
 _channel: Callable[[Any], None] | None = None
 
 
 def post(message: Any) -> None:
-    """Send ``message`` (picklable) from a running task to the ``message`` handler of :func:`run_tasks`.
+    """Send ``message`` (picklable) from a running task to the ``message`` handler of
+    :func:`run_tasks`.
 
     Outside :func:`run_tasks` it does nothing.
     """
@@ -106,5 +108,6 @@ def run_tasks(
             for future in pending:
                 future.cancel()
             raise
-    drain()  # messages still in flight when the last task ended (the workers have exited: all are here)
+    # messages still in flight when the last task ended (the workers have exited: all are here)
+    drain()
     channel.close()

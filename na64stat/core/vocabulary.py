@@ -29,7 +29,8 @@ __all__ = [
 #: ``ok`` - CLs crosses 1 - CL inside the search range;
 #: ``no_crossing`` - it does not (the value is NaN);
 #: ``fit_failure`` - a fit failed where the crossing had to be evaluated;
-#: ``low_toy_statistics`` - toys reached their cap before the CLs error at the crossing met the target;
+#: ``low_toy_statistics`` - toys reached their cap before the CLs error at the crossing met the
+#: target;
 #: ``approximate`` - asymptotic formulae at small counts, where they are known to be too strong.
 LimitStatus = Literal["ok", "no_crossing", "fit_failure", "low_toy_statistics", "approximate"]
 LIMIT_STATUSES: tuple[str, ...] = get_args(LimitStatus)

@@ -86,10 +86,12 @@ __all__ = [
     "SearchRule",
 ]
 
-#: Said where some fits stop where an interpolated yield reaches zero (the likelihood is undefined beyond).
+#: Said where some fits stop where an interpolated yield reaches zero (the likelihood is undefined
+#: beyond).
 EDGE_NOTE = (
-    "some fits end where an interpolated expected count reaches zero (e.g. a histosys down variation "
-    "below -100%): the likelihood is undefined beyond, so they are minima on that edge"
+    "some fits end where an interpolated expected count reaches zero (e.g. a histosys down "
+    "variation below -100%): the likelihood is undefined beyond, so they are minima on "
+    "that edge"
 )
 _TIE = 1e-9
 #: Largest fraction of failed toy fits (and largest failed probability in exact
@@ -129,8 +131,10 @@ class CLsPoint:
     cls_exp_error: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-#: How the limit search reads a calculator's crossings: ``asymptotic`` solves for sqrt(q_mu,A) targets,
-#: ``smooth`` reads them off interpolants of a CLs without Monte-Carlo noise, ``bracket`` brackets each
+#: How the limit search reads a calculator's crossings: ``asymptotic`` solves for sqrt(q_mu,A)
+#: targets,
+#: ``smooth`` reads them off interpolants of a CLs without Monte-Carlo noise, ``bracket`` brackets
+#: each
 #: crossing of a noisy CLs (toys).
 SearchRule = Literal["asymptotic", "smooth", "bracket"]
 
@@ -184,8 +188,10 @@ def profile_on_data(lik: Likelihood, mu: float, init: np.ndarray) -> FitResult:
     fit = lik.fit(lik.data[None, :], init=init, fixed_poi=mu)
     if np.isfinite(fit.twice_nll[0]):
         return fit
-    # the start may be where the data are impossible while other nuisance values allow them (a background
-    # that is zero at its nominal value only): starts with every nuisance parameter moved by -+1, 2, 3
+    # the start may be where the data are impossible while other nuisance values allow them (a
+    # background
+    # that is zero at its nominal value only): starts with every nuisance parameter moved by -+1, 2,
+    # 3
     nuisance = np.flatnonzero(~lik.fixed & (np.arange(lik.n_pars) != lik.poi_index))
     starts = np.repeat(np.asarray(init, dtype=float)[None, :], 6, axis=0)
     starts[:, nuisance] += np.array([1.0, -1.0, 2.0, -2.0, 3.0, -3.0])[:, None]
@@ -376,8 +382,10 @@ def _cls_from_distributions(
     errors: Callable[[float, float, int, int], float] | None = None,
     band: TestStatDistribution | None = None,
 ) -> CLsPoint:
-    """CLs from the s+b and b-only distributions; the bands' thresholds are quantiles of ``band`` (the
-    b-only count outcomes with the auxiliary data as observed), or of ``b`` where it is not given."""
+    """CLs from the s+b and b-only distributions; the bands' thresholds are quantiles of ``band``
+    (the b-only count outcomes with the auxiliary data as observed), or of ``b`` where it is not
+    given.
+    """
 
     def cls_at(q: float) -> tuple[float, float, float]:
         clsb, clb = sb.pvalue(q), b.pvalue(q)
@@ -414,8 +422,9 @@ class ToyEnsemble:
     n_failed:
         Toys whose fit failed (not in q_sb / q_b).
     q_band:
-        q~_mu of the b-only toys' counts with the auxiliary data as observed: the outcomes whose quantiles
-        set the expected bands, as for exact counting (None: the quantiles of ``q_b``, pyhf's choice).
+        q~_mu of the b-only toys' counts with the auxiliary data as observed: the outcomes whose
+        quantiles set the expected bands, as for exact counting (None: the quantiles of ``q_b``,
+        pyhf's choice).
     """
 
     mu: float
@@ -443,7 +452,8 @@ class ToyEnsemble:
             )
         if set(self.seeds) & set(other.seeds):
             raise InputError(
-                f"toy runs share seeds {sorted(set(self.seeds) & set(other.seeds))}: merging would double count"
+                f"toy runs share seeds {sorted(set(self.seeds) & set(other.seeds))}: merging would "
+                "double count"
             )
         return ToyEnsemble(
             mu=self.mu,
@@ -478,7 +488,9 @@ class ToyEnsemble:
         )
 
     def cls_error(self) -> float:
-        """Binomial Monte-Carlo error of the observed CLs (never 0: see :func:`cls_binomial_error`)."""
+        """Binomial Monte-Carlo error of the observed CLs (never 0: see
+        :func:`cls_binomial_error`).
+        """
         point = self.cls()
         return cls_binomial_error(point.clsb_obs, point.clb_obs, self.q_sb.size, self.q_b.size)
 
@@ -510,7 +522,8 @@ class _ProfiledCalculator:
         data = likelihood.data[None, :]
         self.free = _twice_nll_free_fit(likelihood, data)
         self._profiled: dict[float, FitResult] = {}
-        #: what the user should know about the calculation (e.g. fits on the edge of the model's domain)
+        #: what the user should know about the calculation (e.g. fits on the edge of the model's
+        #: domain)
         self.notes: set[str] = set()
 
     def _profiled_fit(self, mu: float) -> FitResult:
@@ -526,8 +539,9 @@ class _ProfiledCalculator:
         """Nothing to prepare by default (toys are drawn as mu is tested)."""
 
     def observed_fits_converged(self, mu: float) -> bool:
-        """Whether the fits to the observed data that feed mu converged: the free fit, the conditional
-        fit at mu (the s+b generator) and the one at mu = 0 (the b-only generator)."""
+        """Whether the fits to the observed data that feed mu converged: the free fit, the
+        conditional fit at mu (the s+b generator) and the one at mu = 0 (the b-only generator).
+        """
         return bool(
             self.free.converged[0]
             and self._profiled_fit(mu).converged[0]
@@ -545,7 +559,10 @@ class _ProfiledCalculator:
         free: FitResult | None = None,
         init: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """q~_mu for many datasets; returns (values, converged). ``init``: start of the conditional fits."""
+        """q~_mu for many datasets; returns (values, converged).
+
+        ``init``: start of the conditional fits.
+        """
         q, ok, _ = self._q_with_conditional(mu, datasets, free, init)
         return q, ok
 
@@ -602,7 +619,8 @@ class ToyCalculator(_ProfiledCalculator):
         super().__init__(likelihood)
         self.seed = int(seed)
         self.block_size = int(n_toys)
-        # Common random numbers: one set of uniforms for the s+b toys at every mu, one for b, drawn in
+        # Common random numbers: one set of uniforms for the s+b toys at every mu, one for b, drawn
+        # in
         # blocks of n_toys from their own seeded streams (block k: default_rng([seed, k])), so that
         # adding toys keeps every earlier toy and the same seed and count give the same toys.
         self._u_sb: list[np.ndarray] = []
@@ -640,7 +658,9 @@ class ToyCalculator(_ProfiledCalculator):
         self._b_outcome_free.append(_twice_nll_free_fit(self.lik, outcomes, init=self.free.pars[0]))
 
     def add_toys(self, n_toys: int) -> None:
-        """Grow to at least ``n_toys`` toys per hypothesis (whole blocks); CLs values are recomputed."""
+        """Grow to at least ``n_toys`` toys per hypothesis (whole blocks); CLs values are
+        recomputed.
+        """
         while self.n_toys < n_toys:
             self._add_block()
         self._points.clear()
@@ -672,7 +692,9 @@ class ToyCalculator(_ProfiledCalculator):
         return self._blocks[(mu, k)]
 
     def _band_block(self, mu: float, k: int) -> np.ndarray:
-        """q~_mu of block k's b-only counts with the auxiliary data as observed (converged fits only)."""
+        """q~_mu of block k's b-only counts with the auxiliary data as observed (converged fits
+        only).
+        """
         if (mu, k) not in self._band_blocks:
             q, ok = self.q_values(mu, self._b_outcomes[k], free=self._b_outcome_free[k])
             self._band_blocks[(mu, k)] = q[ok]
@@ -698,7 +720,9 @@ class ToyCalculator(_ProfiledCalculator):
         return self._ensembles[mu]
 
     def failed_toys(self) -> int:
-        """Distinct toys whose fit failed at any tested mu (a b-only toy failing at five mu counts once)."""
+        """Distinct toys whose fit failed at any tested mu (a b-only toy failing at five mu counts
+        once).
+        """
         n = self.block_size
         failed_sb: set[int] = set()
         failed_b: set[int] = set()
@@ -765,7 +789,8 @@ class ExactCalculator(_ProfiledCalculator):
 
     def prepare(self, mus: list[float]) -> None:
         """Lay out the data grid for the generators of all these mu (and mu = 0) at once, so that a
-        search over them fits the grid's free fits only once."""
+        search over them fits the grid's free fits only once.
+        """
         generators = np.stack([self.profiled_pars(0.0)] + [self.profiled_pars(m) for m in mus])
         if self._grid is None or not self._grid.covers(generators):
             self._grid = None
@@ -773,7 +798,8 @@ class ExactCalculator(_ProfiledCalculator):
 
     def _grid_for(self, generators: np.ndarray) -> CountingGrid | JointGrid:
         """The data grid serving these generators: reused while it covers them (its free fits do not
-        depend on mu), else laid out anew with room for larger rates."""
+        depend on mu), else laid out anew with room for larger rates.
+        """
         if self._grid is None or not self._grid.covers(generators):
             self._grid = _layout(self.lik, generators, self.seed)
             self._grid_data = self._grid.datasets(self.lik.data)
@@ -799,7 +825,9 @@ class ExactCalculator(_ProfiledCalculator):
 
     @classmethod
     def grid_size(cls, likelihood: Likelihood) -> int:
-        """Data points per tested mu near the limit (raises InputError where exact counting cannot apply)."""
+        """Data points per tested mu near the limit (raises InputError where exact counting cannot
+        apply).
+        """
         _check_exact_applies(likelihood)
         pars = np.repeat(likelihood.init[None, :], 2, axis=0)
         pars[1, likelihood.poi_index] = 0.0
@@ -812,7 +840,9 @@ class ExactCalculator(_ProfiledCalculator):
 
     @classmethod
     def applicable(cls, likelihood: Likelihood) -> bool:
-        """Whether exact counting can handle this model (one bin, a data space of manageable size)."""
+        """Whether exact counting can handle this model (one bin, a data space of manageable
+        size).
+        """
         try:
             cls.grid_size(likelihood)
         except InputError:
@@ -846,7 +876,8 @@ class ExactCalculator(_ProfiledCalculator):
     def _free_start(self, data: np.ndarray) -> np.ndarray:
         """Starting points of the free fits near their answer: each constrained parameter at its
         measurement (Gaussian: theta = a; Poisson: theta = a / tau) and the POI at the excess of the
-        count over the background there, in units of the signal per unit POI."""
+        count over the background there, in units of the signal per unit POI.
+        """
         lik = self.lik
         start = np.repeat(self.free.pars[:1], data.shape[0], axis=0)
         lo, hi = lik.bounds[:, 0], lik.bounds[:, 1]
@@ -945,10 +976,10 @@ class ExactCalculator(_ProfiledCalculator):
 def _ratio_error(prob: RegionProbability, cls: np.ndarray) -> np.ndarray:
     """Numerical error of CLs = P_sb / P_b (columns 0 and 1 of ``prob``) for each threshold.
 
-    The quadrature errors of the two probabilities are combined as independent; sampled rows (several
-    bins) enter through their influences, linearised for the ratio, (I_sb - CLs I_b) / P_b, whose squares
-    sum to its variance: the numerator and denominator share the same points, so most of their sampling
-    noise cancels in CLs.
+    The quadrature errors of the two probabilities are combined as independent; sampled rows
+    (several bins) enter through their influences, linearised for the ratio, (I_sb - CLs I_b) / P_b,
+    whose squares sum to its variance: the numerator and denominator share the same points, so most
+    of their sampling noise cancels in CLs.
     """
     sb, b = prob.value[:, 0], prob.value[:, 1]
     quadrature = prob.error if prob.quadrature is None else prob.quadrature
@@ -963,7 +994,8 @@ def _ratio_error(prob: RegionProbability, cls: np.ndarray) -> np.ndarray:
 
 def _check_exact_applies(likelihood: Likelihood) -> None:
     """Raise InputError where exact counting does not apply: more main bins than a combination of
-    counting experiments has (:data:`~na64stat.inference.singlebin.MAX_BINS`)."""
+    counting experiments has (:data:`~na64stat.inference.singlebin.MAX_BINS`).
+    """
     if likelihood.n_main > MAX_BINS:
         raise InputError(
             f"exact counting sums over count vectors of at most {MAX_BINS} bins, "
@@ -972,19 +1004,22 @@ def _check_exact_applies(likelihood: Likelihood) -> None:
 
 
 def _layout(lik: Likelihood, generators: np.ndarray, seed: int = 0) -> CountingGrid | JointGrid:
-    """The data space of ``lik`` serving ``generators``: the one-bin grid or the several-bin layout."""
+    """The data space of ``lik`` serving ``generators``: the one-bin grid or the several-bin
+    layout.
+    """
     if lik.n_main == 1:
         return CountingGrid(lik, generators, rate_margin=1.5)
     return JointGrid(lik, generators, rate_margin=_JOINT_RATE_MARGIN, seed=seed)
 
 
 class _Outcomes:
-    """The count vectors of a :class:`JointGrid` with the auxiliary measurements as observed, and q~ on them.
+    """The count vectors of a :class:`JointGrid` with the auxiliary measurements as observed, and q~
+    on them.
 
-    The expected band at n sigma uses the b-only distribution of q~ over these outcomes (the counts an
-    experiment could have seen, its calibration measurements fixed as published): the Phi(n) lower
-    quantile. At n = 0 in every bin the observed q~ is the largest value, so no band lies below the
-    observed limit there.
+    The expected band at n sigma uses the b-only distribution of q~ over these outcomes (the counts
+    an experiment could have seen, its calibration measurements fixed as published): the Phi(n)
+    lower quantile. At n = 0 in every bin the observed q~ is the largest value, so no band lies
+    below the observed limit there.
     """
 
     def __init__(self, calc: ExactCalculator, data: np.ndarray) -> None:
@@ -1003,7 +1038,9 @@ class _Outcomes:
         return self._q[mu]
 
     def quantiles(self, mu: float, p: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Lower quantiles of q~_mu over the outcomes with b-only probabilities ``weights``, for each p."""
+        """Lower quantiles of q~_mu over the outcomes with b-only probabilities ``weights``, for
+        each p.
+        """
         q = self.q(mu)
         finite = np.isfinite(q)
         if not finite.any() or weights[~finite].sum() > MAX_FAILED_PROBABILITY * weights.sum():
@@ -1013,7 +1050,8 @@ class _Outcomes:
 
 
 def best_calculator(likelihood: Likelihood, n_toys: int = 10_000, seed: int = 0) -> Calculator:
-    """Exact counting where it applies (single-bin models), else seeded toys: for CLs scans and grids.
+    """Exact counting where it applies (single-bin models), else seeded toys: for CLs scans and
+    grids.
 
     >>> import pyhf
     >>> model = pyhf.simplemodels.uncorrelated_background([1.0], [0.5], [0.1])

@@ -125,9 +125,11 @@ class Axis:
 
 
 class DataSpace(Protocol):
-    """What :class:`GridStatistic` needs of a data space: rows of data points (each row a line along the
-    inner axis, or one point), their weights per generator, and what the layout leaves out or samples.
-    Implemented by :class:`CountingGrid` (one bin) and :class:`~na64stat.inference.joint.JointGrid`."""
+    """What :class:`GridStatistic` needs of a data space: rows of data points (each row a line along
+    the inner axis, or one point), their weights per generator, and what the layout leaves out or
+    samples. Implemented by :class:`CountingGrid` (one bin) and
+    :class:`~na64stat.inference.joint.JointGrid`.
+    """
 
     shape: tuple[int, ...]
     #: the inner axes and, for each, the rows (a mask over the rows) that lie along it
@@ -151,13 +153,14 @@ class RegionProbability:
     Attributes
     ----------
     value, error:
-        The probabilities and their numerical error (quadrature, sampling and the probability left out).
+        The probabilities and their numerical error (quadrature, sampling and the probability left
+        out).
     quadrature:
         The part of the error that is not from sampling (equal to ``error`` without sampled rows).
     influence:
-        Sampled layouts only: each sampled row's centred contribution to the value, shape (T, D, G), whose
-        squares sum to the sampling variance; ratios of probabilities over the same rows (CLs) take
-        their sampling error from it, with the correlation between numerator and denominator.
+        Sampled layouts only: each sampled row's centred contribution to the value, shape (T, D, G),
+        whose squares sum to the sampling variance; ratios of probabilities over the same rows (CLs)
+        take their sampling error from it, with the correlation between numerator and denominator.
     """
 
     value: np.ndarray
@@ -167,7 +170,8 @@ class RegionProbability:
 
 
 def uniform_nodes(lo: float, hi: float, width: float) -> np.ndarray:
-    """Uniform nodes spanning [lo, hi] at spacing ``width``, 4k + 1 of them (both coarser grids keep the ends).
+    """Uniform nodes spanning [lo, hi] at spacing ``width``, 4k + 1 of them (both coarser grids keep
+    the ends).
 
     >>> uniform_nodes(-1.0, 1.0, 0.5).tolist()
     [-1.0, -0.5, 0.0, 0.5, 1.0]
@@ -179,7 +183,8 @@ def uniform_nodes(lo: float, hi: float, width: float) -> np.ndarray:
 
 
 class CountingGrid:
-    """The data space of a single-bin likelihood, laid out to cover several generators (module docstring).
+    """The data space of a single-bin likelihood, laid out to cover several generators (module
+    docstring).
 
     Parameters
     ----------
@@ -273,8 +278,10 @@ class CountingGrid:
             self.inner_groups = [(self.inner, np.ones(int(self.active.sum()), dtype=bool))]
         if self.size > MAX_GRID:
             raise InputError(
-                f"exact counting would need {self.size} data points ({len(lik.aux_terms)} auxiliary "
-                f"measurements, largest expected count {float(rates.max()):.3g}); use toys or asymptotic"
+                f"exact counting would need {self.size} data points ({len(lik.aux_terms)} "
+                "auxiliary "
+                f"measurements, largest expected count {float(rates.max()):.3g}); use toys or "
+                "asymptotic"
             )
 
     def rates(self, generators: np.ndarray) -> np.ndarray:
@@ -319,7 +326,9 @@ class CountingGrid:
         return int(self.active.sum()) * self.shape[-1]
 
     def datasets(self, observed: np.ndarray) -> np.ndarray:
-        """All data points, shape (size, n_data); columns not on an axis keep their observed value."""
+        """All data points, shape (size, n_data); columns not on an axis keep their observed
+        value.
+        """
         axes = self.outer + ([self.inner] if self.inner else [])
         mesh = np.meshgrid(*[a.nodes for a in axes], indexing="ij")
         keep = np.repeat(self.active, self.shape[-1])
@@ -329,8 +338,9 @@ class CountingGrid:
         return data
 
     def outcomes(self, observed: np.ndarray) -> np.ndarray:
-        """Every main count n of the grid with the auxiliary measurements as observed, shape (N, n_data):
-        the outcomes whose b-only distribution defines the expected bands."""
+        """Every main count n of the grid with the auxiliary measurements as observed, shape (N,
+        n_data): the outcomes whose b-only distribution defines the expected bands.
+        """
         counts = self.outer[0].nodes
         data = np.repeat(np.asarray(observed, dtype=float)[None, :], counts.size, axis=0)
         data[:, 0] = counts
@@ -344,8 +354,9 @@ class CountingGrid:
     def row_weights(
         self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False
     ) -> np.ndarray:
-        """Weights of the (active) outer rows per generator, shape (G, rows); ``coarse`` = level: every
-        2**level-th continuous node, its weight x 2**level."""
+        """Weights of the (active) outer rows per generator, shape (G, rows); ``coarse`` = level:
+        every 2**level-th continuous node, its weight x 2**level.
+        """
         key = (np.asarray(generators, dtype=float).tobytes(), coarse, all_rows)
         cache = self._weights_cache
         if key not in cache:
@@ -362,13 +373,17 @@ class CountingGrid:
         return cache[key]
 
     def tail_probability(self, generators: np.ndarray) -> np.ndarray:
-        """Probability of the data points left out (rows no generator of the layout reaches), per generator."""
+        """Probability of the data points left out (rows no generator of the layout reaches), per
+        generator.
+        """
         return self.row_weights(generators, 0, all_rows=True)[:, ~self.active].sum(axis=1)
 
     def sampling_influence(
         self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray
     ) -> np.ndarray | None:
-        """Each sampled row's centred contribution to P(q >= t): None here (every row is a quadrature node)."""
+        """Each sampled row's centred contribution to P(q >= t): None here (every row is a
+        quadrature node).
+        """
         return None
 
     def probability(
@@ -404,8 +419,9 @@ class GridStatistic:
         self._cubics: dict[int, np.ndarray] = {}
 
     def _cubic(self, level: int) -> np.ndarray:
-        """Interpolants on the grid of spacing 2**level (made when first needed: the coarse ones only
-        for the error estimate)."""
+        """Interpolants on the grid of spacing 2**level (made when first needed: the coarse ones
+        only for the error estimate).
+        """
         if level not in self._cubics:
             self._cubics[level] = _cubic_coefficients(self.q[:, :: 2**level])
         return self._cubics[level]
@@ -450,8 +466,10 @@ class GridStatistic:
     def _row_mass(
         self, t: np.ndarray, gens: np.ndarray, coarse: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per threshold, row and generator the probability of q >= t along the row's inner axis (T, D, G;
-        0 or 1 without one), the rows' weights (G, D) and the indices of the rows kept (weight > 0)."""
+        """Per threshold, row and generator the probability of q >= t along the row's inner axis (T,
+        D, G; 0 or 1 without one), the rows' weights (G, D) and the indices of the rows kept (weight
+        > 0).
+        """
         grid = self.grid
         rows = grid.row_weights(gens, coarse)  # (G, D)
         keep = np.flatnonzero(rows.sum(axis=0) > 1e-300)
@@ -475,8 +493,9 @@ class GridStatistic:
 
 
 def _cubic_coefficients(q: np.ndarray) -> np.ndarray:
-    """Per interval [x_i, x_i+1] of every row, the cubic through four neighbouring nodes (D, I-1, 4),
-    in u = (x - x_i) / h; NaN where a node is NaN (a failed fit)."""
+    """Per interval [x_i, x_i+1] of every row, the cubic through four neighbouring nodes (D, I-1,
+    4), in u = (x - x_i) / h; NaN where a node is NaN (a failed fit).
+    """
     d, n = q.shape
     out = np.full((d, max(n - 1, 0), 4), np.nan)
     if n < 4:
@@ -498,10 +517,12 @@ def _inner_mass(
     cdf: np.ndarray,
     normals: list[tuple[float, float]],
 ) -> np.ndarray:
-    """Per threshold, outer row and generator, the normal probability of {x: q(x) >= t} on the inner axis.
+    """Per threshold, outer row and generator, the normal probability of {x: q(x) >= t} on the inner
+    axis.
 
     Values within 1e-9 (relative) of t count as reaching it, as for discrete counts: a q that is
-    constant along the axis at exactly t (an atom of its distribution) is inside, not split by round-off.
+    constant along the axis at exactly t (an atom of its distribution) is inside, not split by
+    round-off.
     """
     t = t - 1e-9 * (1.0 + np.abs(t))
     inside = q[None, :, :] >= t[:, None, None]  # (T, D, I); NaN: False

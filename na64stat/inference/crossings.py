@@ -67,7 +67,9 @@ Evaluate = Callable[[list[float]], np.ndarray]
 
 
 class Crossing(NamedTuple):
-    """Where one CLs curve (observed or a band) crosses 1 - CL: the mu found (NaN if none) and its status."""
+    """Where one CLs curve (observed or a band) crosses 1 - CL: the mu found (NaN if none) and its
+    status.
+    """
 
     value: float
     status: LimitStatus
@@ -95,7 +97,8 @@ class CurveSearch:
         self.result = Crossing(mu, status)
 
     def expand(self, mus: np.ndarray, up: bool) -> float | None:
-        """The next mu outside the evaluated range, or None (``no_crossing``) outside :data:`MU_RANGE`.
+        """The next mu outside the evaluated range, or None (``no_crossing``) outside
+        :data:`MU_RANGE`.
 
         The step in ln(mu) doubles at each expansion: factors ``first_step``,
         ``first_step**2``, ``first_step**4``, ... beyond the evaluated range.
@@ -164,7 +167,8 @@ def secant_rule(search: CurveSearch, curve: Bracketed) -> float | None:
 def cubic_reading(mus: np.ndarray, values: np.ndarray, level: float, order: int = 3) -> float:
     """mu where the polynomial (cubic, or ``order``) through the points nearest the crossing
     reaches ln(level), in (mu, ln value); the secant of the bracket where the points are not
-    monotonic or the polynomial has no root inside the bracket."""
+    monotonic or the polynomial has no root inside the bracket.
+    """
     y = _log(values) - math.log(level)
     first_below = int(np.argmax(y <= 0))
     if first_below == 0:  # not bracketed from below: at or below the level everywhere tested
@@ -200,8 +204,8 @@ def cubic_rule(search: CurveSearch, curve: Bracketed) -> float | None:
     previous reading (a reading across a jump of the curve can repeat without
     being a crossing); or, in a bracket narrower than 0.1, when the cubic and
     the quadratic through at least four points agree to ``rtol / 10`` (a
-    smooth curve). Where a reading does not halve the bracket (an expected band jumps where the b-only atom at
-    q = 0 passes its quantile, which no interpolant follows), the next point
+    smooth curve). Where a reading does not halve the bracket (an expected band jumps where the
+    b-only atom at q = 0 passes its quantile, which no interpolant follows), the next point
     is the bracket's geometric midpoint.
     """
     a, b = float(curve.mus[curve.first_below - 1]), float(curve.mus[curve.first_below])
@@ -234,7 +238,8 @@ def cubic_rule(search: CurveSearch, curve: Bracketed) -> float | None:
 
 
 def scaling_rule(search: CurveSearch, curve: Bracketed) -> float | None:
-    """The nearest point scaled by value / level; done when a value is at the level to ``rtol / 100``.
+    """The nearest point scaled by value / level; done when a value is at the level to ``rtol /
+    100``.
 
     For a curve close to c / mu this is Newton's step in (ln mu, ln value)
     with the slope -1; after 30 steps, or where a step leaves the bracket,

@@ -91,10 +91,13 @@ __all__ = [
 #: Count vectors whose probability under every generator of the layout stays below this are not
 #: even candidates (:func:`count_vectors`) ...
 COUNT_CUTOFF: float = 1e-9
-#: ... and of the candidates, a layout keeps those that hold all but this probability under each of its
-#: generators (:func:`covering_vectors`); what is left out is computed per generator and counted in the error.
+#: ... and of the candidates, a layout keeps those that hold all but this probability under each of
+#: its
+#: generators (:func:`covering_vectors`); what is left out is computed per generator and counted in
+#: the error.
 COUNT_TAIL: float = 1e-7
-#: Most candidate count vectors one layout may enumerate (those it keeps are fitted with their points).
+#: Most candidate count vectors one layout may enumerate (those it keeps are fitted with their
+#: points).
 MAX_COUNT_VECTORS: int = 200_000
 #: Sobol points per count vector for the most probable vectors (a power of two) ...
 MAX_SAMPLES: int = 64
@@ -114,7 +117,8 @@ _PROPOSAL_WIDTH = (
 
 def _pmf_envelope(n: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Largest Poisson probability of each count n for a rate anywhere in [lo, hi] (the pmf in the
-    rate peaks at rate = n)."""
+    rate peaks at rate = n).
+    """
     return stats.poisson.pmf(n, np.clip(n, lo, hi))
 
 
@@ -124,8 +128,8 @@ def count_vectors(
     """Every count vector (one count per bin) that some rates in the box [rate_lo, rate_hi] give a
     probability above ``cutoff``, most probable first.
 
-    The product of per-bin envelopes bounds the joint probability, and a partial product bounds every
-    extension of it (each further factor is at most 1), so vectors are pruned bin by bin.
+    The product of per-bin envelopes bounds the joint probability, and a partial product bounds
+    every extension of it (each further factor is at most 1), so vectors are pruned bin by bin.
 
     Parameters
     ----------
@@ -166,10 +170,10 @@ def count_vectors(
 
 
 def covering_vectors(rates: np.ndarray, tail: float | None = None) -> np.ndarray:
-    """The count vectors that hold all but ``tail`` (default :data:`COUNT_TAIL`) of the probability under
-    each row of ``rates`` (R, B): for each row its most probable vectors up to 1 - tail, all rows'
-    together, most probable first; shape (C, B). Candidates come from :func:`count_vectors` over the box
-    the rows span.
+    """The count vectors that hold all but ``tail`` (default :data:`COUNT_TAIL`) of the probability
+    under each row of ``rates`` (R, B): for each row its most probable vectors up to 1 - tail, all
+    rows' together, most probable first; shape (C, B). Candidates come from :func:`count_vectors`
+    over the box the rows span.
 
     Parameters
     ----------
@@ -212,7 +216,9 @@ def _poisson_probability(counts: np.ndarray, rates: np.ndarray) -> np.ndarray:
 
 
 def _inner_span(term: AuxTerm, lo: float, hi: float) -> tuple[float, float]:
-    """The inner axis of a Gaussian measurement whose means span [lo, hi]: _HALF_WIDTH sigma beyond both."""
+    """The inner axis of a Gaussian measurement whose means span [lo, hi]: _HALF_WIDTH sigma beyond
+    both.
+    """
     return lo - _HALF_WIDTH * term.scale, hi + _HALF_WIDTH * term.scale
 
 
@@ -222,8 +228,8 @@ def _inner_nodes(term: AuxTerm, lo: float, hi: float) -> int:
 
 
 def _allocation(weight: np.ndarray, n_sampled: int) -> np.ndarray:
-    """Sobol points per count vector of probability ``weight``: MAX_SAMPLES for the most probable, halving
-    with the probability down to MIN_SAMPLES (one each where no measurement is sampled).
+    """Sobol points per count vector of probability ``weight``: MAX_SAMPLES for the most probable,
+    halving with the probability down to MIN_SAMPLES (one each where no measurement is sampled).
 
     >>> _allocation(np.array([0.5, 0.25, 1e-6]), 2).tolist()
     [64, 32, 2]
@@ -240,7 +246,8 @@ def _allocation(weight: np.ndarray, n_sampled: int) -> np.ndarray:
 
 
 class JointGrid:
-    """The data space of a several-bin likelihood, laid out to serve several generators (module docstring).
+    """The data space of a several-bin likelihood, laid out to serve several generators (module
+    docstring).
 
     Parameters
     ----------
@@ -282,8 +289,10 @@ class JointGrid:
         self.active = np.ones(self.stratum.size, dtype=bool)
         if self.size > MAX_GRID:
             raise InputError(
-                f"exact counting would need {self.size} data points ({len(self.counts)} count vectors of "
-                f"{lik.n_main} bins, {len(lik.aux_terms)} auxiliary measurements); use toys or asymptotic"
+                f"exact counting would need {self.size} data points ({len(self.counts)} count "
+                "vectors of "
+                f"{lik.n_main} bins, {len(lik.aux_terms)} auxiliary measurements); use toys or "
+                "asymptotic"
             )
 
     # ------------------------------------------------------------------ layout
@@ -326,8 +335,9 @@ class JointGrid:
         """Per count vector, the Gaussian measurement that moves q~ most at the largest generator mu
         when it moves by -+1 sigma from its observed value (the first one where q~ does not move).
 
-        Measured on the :data:`_CHOICE_VECTORS` most probable count vectors; every other vector takes
-        the choice of the nearest of them (in counts): the rare vectors carry little of the probability.
+        Measured on the :data:`_CHOICE_VECTORS` most probable count vectors; every other vector
+        takes the choice of the nearest of them (in counts): the rare vectors carry little of the
+        probability.
         """
         lik = self.lik
         n_vec = len(self.counts)
@@ -343,7 +353,9 @@ class JointGrid:
         return measured[np.argmin(distance, axis=1)]
 
     def _measured_choice(self, counts: np.ndarray, mu: float, normals: list[int]) -> np.ndarray:
-        """For each count vector in ``counts``, the Gaussian measurement whose -+1 sigma move changes q~_mu most."""
+        """For each count vector in ``counts``, the Gaussian measurement whose -+1 sigma move
+        changes q~_mu most.
+        """
         lik = self.lik
         poi = lik.poi_index
         n_vec = len(counts)
@@ -368,8 +380,9 @@ class JointGrid:
 
     @classmethod
     def planned_size(cls, lik: Likelihood, generators: np.ndarray, rate_margin: float = 1.0) -> int:
-        """Data points a layout for these generators will have, without laying it out (no fits): for cost
-        estimates. Raises InputError where the count vectors are too many."""
+        """Data points a layout for these generators will have, without laying it out (no fits): for
+        cost estimates. Raises InputError where the count vectors are too many.
+        """
         gens = np.atleast_2d(generators)
         rates = lik.expected_data(gens, include_auxdata=False)
         counts = covering_vectors(np.vstack([rates, rates.max(axis=0) * rate_margin]))
@@ -386,7 +399,9 @@ class JointGrid:
         return int(rows.sum()) * nodes
 
     def _proposal(self, k: int) -> tuple[float, float]:
-        """(centre, sigma) of the normal proposal, or (mean, 0) of the Poisson one, of measurement k."""
+        """(centre, sigma) of the normal proposal, or (mean, 0) of the Poisson one, of measurement
+        k.
+        """
         term = self.lik.aux_terms[k]
         lo, hi = self.centres[k]
         if term.kind == "normal":
@@ -394,14 +409,19 @@ class JointGrid:
         return hi, 0.0
 
     def _draw(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every auxiliary measurement sampled for every row, (rows, n_aux), and the log proposal density
-        of each value (the row's inner measurement is overwritten by its axis and left out of the weights)."""
+        """Every auxiliary measurement sampled for every row, (rows, n_aux), and the log proposal
+        density of each value (the row's inner measurement is overwritten by its axis and left out
+        of the weights).
+        """
         n_rows, dim = self.stratum.size, len(self.lik.aux_terms)
         if dim == 0:
             return np.zeros((n_rows, 0)), np.zeros((n_rows, 0))
-        # one scrambled Sobol net of MAX_SAMPLES points; each count vector takes its first K points (a net
-        # itself, K a power of two) under its own random shift modulo 1 (Cranley-Patterson rotation), so
-        # that the count vectors' integrals are independent (the self-normalised weights leave a bias of
+        # one scrambled Sobol net of MAX_SAMPLES points; each count vector takes its first K points
+        # (a net
+        # itself, K a power of two) under its own random shift modulo 1 (Cranley-Patterson
+        # rotation), so
+        # that the count vectors' integrals are independent (the self-normalised weights leave a
+        # bias of
         # order 1/K, below the stated error)
         net = qmc.Sobol(dim, scramble=True, seed=np.random.default_rng([seed, 0])).random_base2(
             int(MAX_SAMPLES).bit_length() - 1
@@ -424,7 +444,8 @@ class JointGrid:
 
     def covers(self, generators: np.ndarray) -> bool:
         """Whether the layout serves these generators: rates inside the enumerated box, and every
-        measurement's mean where its proposal and inner axis still cover it."""
+        measurement's mean where its proposal and inner axis still cover it.
+        """
         gens = np.atleast_2d(generators)
         rates = self.rates(gens)
         if np.any(rates < self.rate_lo * (1 - 1e-9) - 1e-12) or np.any(
@@ -451,8 +472,9 @@ class JointGrid:
         return data
 
     def outcomes(self, observed: np.ndarray) -> np.ndarray:
-        """Each count vector with the auxiliary measurements as observed, shape (C, n_data): the outcomes
-        whose distribution defines the expected bands."""
+        """Each count vector with the auxiliary measurements as observed, shape (C, n_data): the
+        outcomes whose distribution defines the expected bands.
+        """
         data = np.repeat(np.asarray(observed, dtype=float)[None, :], len(self.counts), axis=0)
         data[:, : self.lik.n_main] = self.counts
         return data
@@ -471,16 +493,16 @@ class JointGrid:
     def row_weights(
         self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False
     ) -> np.ndarray:
-        """Weight of each row per generator: P_g(n) times the row's self-normalised importance weight
-        within its count vector.
+        """Weight of each row per generator: P_g(n) times the row's self-normalised importance
+        weight within its count vector.
 
         Parameters
         ----------
         generators : ndarray
             Parameter points, shape (G, n_pars).
         coarse, all_rows :
-            The one-bin grid's options (coarser quadrature levels, pruned rows); they do not apply here:
-            every row is a sampled point and none is left out.
+            The one-bin grid's options (coarser quadrature levels, pruned rows); they do not apply
+            here: every row is a sampled point and none is left out.
 
         Returns
         -------
@@ -501,7 +523,8 @@ class JointGrid:
                     else stats.poisson.logpmf(x, mean)
                 )
                 log_ratio[g, sampled] += log_p - self.log_proposal[sampled, k]
-        # each count vector's own largest ratio as the reference (a global one could underflow a whole vector)
+        # each count vector's own largest ratio as the reference (a global one could underflow a
+        # whole vector)
         top = np.full((len(gens), len(self.counts)), -np.inf)
         for g in range(len(gens)):
             np.maximum.at(top[g], self.stratum, log_ratio[g])
@@ -522,9 +545,10 @@ class JointGrid:
     def sampling_influence(
         self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray
     ) -> np.ndarray | None:
-        """Each kept row's centred contribution w_i (m_i - m_bar) to P(q >= t), shape (T, D, G) (module
-        docstring): ``mass`` (T, D, G) is the row's probability of q >= t along its inner axis, ``rows``
-        (G, D) the rows' weights and ``keep`` the kept rows' indices. None where nothing is sampled.
+        """Each kept row's centred contribution w_i (m_i - m_bar) to P(q >= t), shape (T, D, G)
+        (module docstring): ``mass`` (T, D, G) is the row's probability of q >= t along its inner
+        axis, ``rows`` (G, D) the rows' weights and ``keep`` the kept rows' indices. None where
+        nothing is sampled.
         """
         if np.all(self.per_vector == 1):
             return None

@@ -122,7 +122,8 @@ class Likelihood:
         self._batched: dict[int, pyhf.pdf.Model] = {}
         from na64stat.inference.singlebin import BinnedModel, SingleBinModel
 
-        #: closed-form one-bin model: its expected count (exact counting) and -2 ln L (None: not one bin)
+        #: closed-form one-bin model: its expected count (exact counting) and -2 ln L (None: not one
+        #: bin)
         self.closed_form: SingleBinModel | None = SingleBinModel.from_likelihood(self)
         #: closed-form -2 ln L with analytic derivatives, one bin or a few (None: pyhf path)
         self.closed_form_nll: SingleBinModel | BinnedModel | None = (
@@ -133,7 +134,8 @@ class Likelihood:
     def _typical_scale(self) -> np.ndarray:
         """Scale of each parameter for finite-difference steps: 1, except the POI, whose unit
         is set so that one unit changes the expectation by about one event (a POI with 1e6
-        signal events per unit has scale 1e-6: steps of 1e-4 would jump over the minimum)."""
+        signal events per unit has scale 1e-6: steps of 1e-4 would jump over the minimum).
+        """
         scale = np.ones(self.n_pars)
         pars = np.repeat(self.init[None, :], 2, axis=0)
         pars[:, self.poi_index] = (0.0, 1.0)
@@ -359,7 +361,8 @@ class Likelihood:
                 projected = _newton_step(grad[r], hess[r], leaving)
                 curvature = np.maximum(np.abs(np.diagonal(hess[r], axis1=1, axis2=2)), 1e-8)
                 descent = np.where(blocked[r], 0.0, -grad[r] / curvature)
-                # and the Newton step cut where -2 ln L stops being defined (a yield turning negative)
+                # and the Newton step cut where -2 ln L stops being defined (a yield turning
+                # negative)
                 to_edge = self._to_edge(xs[r], ds[r], free, lo, hi, newton[r])
                 imp2, f2, x2 = self._try_steps(
                     xs[r],
@@ -377,9 +380,12 @@ class Likelihood:
                 improved[retry], fnew[retry], xnew[retry] = imp2, f2, x2
             rows = todo[rest]
             x[rows], f[rows] = xnew, fnew
-            # no decrease: converged if within 100x the tolerance (round-off floor), else a failed fit;
-            # no decrease or a decrease below the tolerance on the edge of the region where -2 ln L is
-            # defined (a tiny step downhill leaves it): converged there, the minimum where it is defined
+            # no decrease: converged if within 100x the tolerance (round-off floor), else a failed
+            # fit;
+            # no decrease or a decrease below the tolerance on the edge of the region where -2 ln L
+            # is
+            # defined (a tiny step downhill leaves it): converged there, the minimum where it is
+            # defined
             stuck = ~improved
             near = stuck & (decrement[rest] < 100 * tolerance[rest])
             edge = (stuck & ~near) | (improved & (fs[rest] - fnew < tolerance[rest]))
@@ -388,7 +394,8 @@ class Likelihood:
                 edge[edge] = self._on_edge(xnew[edge], ds[r], free, lo, hi, -grad[r], blocked[r])
             if edge.any():
                 # on the edge, the minimum may still lie along it: Newton and gradient steps in the
-                # coordinates that do not leave the domain; where they decrease -2 ln L the fit goes on
+                # coordinates that do not leave the domain; where they decrease -2 ln L the fit goes
+                # on
                 k = np.flatnonzero(edge)
                 r = rest[k]
                 moved, f_e, x_e = self._along_edge(
@@ -415,7 +422,9 @@ class Likelihood:
         hi: np.ndarray,
         steps: list[tuple[np.ndarray, np.ndarray]],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Evaluate x + t * step (clipped to the box) for all steps and lengths in one call; keep the best."""
+        """Evaluate x + t * step (clipped to the box) for all steps and lengths in one call; keep
+        the best.
+        """
         xf = xs[:, free]
         cands = np.concatenate(
             [
@@ -449,8 +458,9 @@ class Likelihood:
         hi: np.ndarray,
         step: np.ndarray,
     ) -> np.ndarray:
-        """``step`` shortened to the longest fraction (bisection, 40 halvings) at which -2 ln L is still
-        finite; unchanged where the whole step is (then it adds nothing new)."""
+        """``step`` shortened to the longest fraction (bisection, 40 halvings) at which -2 ln L is
+        still finite; unchanged where the whole step is (then it adds nothing new).
+        """
         xf = xs[:, free]
 
         def finite(frac: np.ndarray) -> np.ndarray:
@@ -479,9 +489,10 @@ class Likelihood:
         hess: np.ndarray,
         blocked: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Steps along the edge of the domain: each coordinate whose own tiny step downhill leaves it is
-        frozen (like a parameter at its bound), and the projected Newton step and a scaled gradient step
-        are tried in the others. Returns (decreased, -2 ln L, parameters) per row."""
+        """Steps along the edge of the domain: each coordinate whose own tiny step downhill leaves
+        it is frozen (like a parameter at its bound), and the projected Newton step and a scaled
+        gradient step are tried in the others. Returns (decreased, -2 ln L, parameters) per row.
+        """
         leaving = blocked.copy()
         for i, p in enumerate(free):
             trial = xs.copy()
@@ -514,9 +525,11 @@ class Likelihood:
         downhill: np.ndarray,
         blocked: np.ndarray,
     ) -> np.ndarray:
-        """Whether a tiny step downhill (1e-7 of each parameter's scale) makes -2 ln L undefined: the fit
-        then ends on the edge of the region where every expected count is positive (an interpolated yield
-        that turns negative beyond it), the minimum of the likelihood where it is defined."""
+        """Whether a tiny step downhill (1e-7 of each parameter's scale) makes -2 ln L undefined:
+        the fit then ends on the edge of the region where every expected count is positive (an
+        interpolated yield that turns negative beyond it), the minimum of the likelihood where it is
+        defined.
+        """
         direction = np.where(blocked, 0.0, downhill)
         norm = np.abs(direction).max(axis=1, keepdims=True)
         with np.errstate(all="ignore"):
@@ -529,7 +542,8 @@ class Likelihood:
 
     def _finite_start(self, x0: np.ndarray, data: np.ndarray, free: np.ndarray) -> np.ndarray:
         """Replace starting points with an infinite -2 ln L (e.g. zero expected counts where
-        data are non-zero) by the suggested init, then by the suggested init with the POI at 1."""
+        data are non-zero) by the suggested init, then by the suggested init with the POI at 1.
+        """
         x = x0.copy()
         f = self.twice_nll(x, data)
         for poi in (None, 1.0):
@@ -652,9 +666,10 @@ def _newton_step(grad: np.ndarray, hess: np.ndarray, frozen: np.ndarray) -> np.n
 def _positive_definite(h: np.ndarray) -> np.ndarray:
     """Rows whose symmetric matrix is well-conditioned positive definite: after scaling to a unit
     diagonal (so that a POI of 1e6 events per unit next to a unit nuisance parameter is not
-    ill-conditioned by units alone), every leading principal minor above 1e-8 (Sylvester's criterion:
-    closed forms up to 3x3, one batched determinant per larger order), so one row that is not definite
-    does not send the whole batch to the eigendecomposition."""
+    ill-conditioned by units alone), every leading principal minor above 1e-8 (Sylvester's
+    criterion: closed forms up to 3x3, one batched determinant per larger order), so one row that is
+    not definite does not send the whole batch to the eigendecomposition.
+    """
     diag = np.diagonal(h, axis1=1, axis2=2)
     ok = np.all(diag > 0, axis=1)
     d = np.sqrt(np.where(diag > 0, diag, 1.0))

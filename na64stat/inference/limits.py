@@ -156,8 +156,10 @@ class UpperLimit:
 
 
 class MethodChoice(NamedTuple):
-    """What ``auto`` chose, why, and what it expected the calculation to cost (seconds); ``approximate``:
-    asymptotic formulae at small counts, a fallback whose limits carry the status ``approximate``."""
+    """What ``auto`` chose, why, and what it expected the calculation to cost (seconds);
+    ``approximate``: asymptotic formulae at small counts, a fallback whose limits carry the status
+    ``approximate``.
+    """
 
     method: Method
     reason: str
@@ -170,8 +172,10 @@ _EVALUATIONS = {"toys": 25, "exact": 16}
 
 
 def _seconds_per_fit(lik: Likelihood) -> float:
-    """Measured cost of one fit of one dataset in a batch of 2048 (the batched fitter amortises its overhead:
-    toys and exact counting fit thousands of datasets at once; a batch of 256 overstated it 4-8 times)."""
+    """Measured cost of one fit of one dataset in a batch of 2048 (the batched fitter amortises its
+    overhead: toys and exact counting fit thousands of datasets at once; a batch of 256 overstated
+    it 4-8 times).
+    """
     batch = (
         2048
         if lik.closed_form_nll is not None or np.count_nonzero(~lik.fixed) <= MAX_NEWTON_PARAMETERS
@@ -221,7 +225,8 @@ def plan_method(
             skipped.append(f"exact not applicable ({exc})")
         else:
             if not exact_cost > budget_s:  # nan (no budget) fits
-                # the reason names no timing (it is written into result files, which must not change from run
+                # the reason names no timing (it is written into result files, which must not change
+                # from run
                 # to run); the estimate stays in estimated_seconds
                 return MethodChoice(
                     "exact",
@@ -263,7 +268,10 @@ def _counting_words(background: np.ndarray) -> str:
     if background.size == 1:
         return f"single bin with background {background[0]:.3g} < {SMALL_COUNT * 10:g}"
     values = ", ".join(f"{b:.3g}" for b in background)
-    return f"{background.size} one-bin channels with backgrounds {values} < {SMALL_COUNT * 10:g} (count vectors summed exactly)"
+    return (
+        f"{background.size} one-bin channels with backgrounds {values} < {SMALL_COUNT * 10:g} "
+        "(count vectors summed exactly)"
+    )
 
 
 def choose_method(likelihood: Likelihood) -> str:
@@ -272,7 +280,9 @@ def choose_method(likelihood: Likelihood) -> str:
 
 
 def _calculator_rows(calc: Calculator) -> Callable[[list[float]], np.ndarray]:
-    """Evaluate ``calc`` at several mu: rows [CLs_obs, *CLs_exp] (all six curves from one computation)."""
+    """Evaluate ``calc`` at several mu: rows [CLs_obs, *CLs_exp] (all six curves from one
+    computation).
+    """
 
     def evaluate(mus: list[float]) -> np.ndarray:
         rows = []
@@ -285,7 +295,8 @@ def _calculator_rows(calc: Calculator) -> Callable[[list[float]], np.ndarray]:
 
 
 def _asymptotic_expected(calc: AsymptoticCalculator, alpha: float, rtol: float) -> list[Crossing]:
-    """Expected limits: where sqrt(q_mu,A) reaches each band's target, all bands on shared Asimov fits.
+    """Expected limits: where sqrt(q_mu,A) reaches each band's target, all bands on shared Asimov
+    fits.
 
     The curves are target_n / sqrt(q_mu,A) (level 1), close to c / mu since
     sqrt(q_mu,A) ~ mu / sigma, so the scaling rule converges in a few batched
@@ -309,7 +320,8 @@ def _asymptotic_limits(
     expected = _asymptotic_expected(calc, alpha, rtol)
     start = 1.0
     if expected[2].status == "ok":
-        # Gaussian-regime guess (arXiv:1007.1727): mu_up = mu_hat + sigma Phi^-1(1 - alpha Phi(mu_hat / sigma))
+        # Gaussian-regime guess (arXiv:1007.1727): mu_up = mu_hat + sigma Phi^-1(1 - alpha
+        # Phi(mu_hat / sigma))
         sigma = expected[2].value / AsymptoticCalculator.expected_sqrt_qa_target(alpha, 0.0)
         mu_hat = max(calc.mu_hat, 0.0)
         start = mu_hat + sigma * float(special.ndtri(1.0 - alpha * special.ndtr(mu_hat / sigma)))
@@ -339,8 +351,9 @@ def _smooth_crossings(
 def _bracket_crossings(
     calc: Calculator, starts: list[float], alpha: float, rtol: float
 ) -> list[Crossing]:
-    """All six crossings of a noisy CLs (toys, :func:`~.crossings.secant_rule`), from the first guesses
-    (rounded to 6 digits, so that nearby guesses share an evaluation)."""
+    """All six crossings of a noisy CLs (toys, :func:`~.crossings.secant_rule`), from the first
+    guesses (rounded to 6 digits, so that nearby guesses share an evaluation).
+    """
     first = sorted({float(f"{m:.6g}") for m in starts if math.isfinite(m) and m > 0} or {1.0})
     return find_crossings(_calculator_rows(calc), first, alpha, rtol, secant_rule)
 
@@ -468,7 +481,8 @@ def upper_limit(
 
 def _check_arguments(confidence_level: float, method: str, cls_accuracy: float) -> None:
     """Raise :class:`InputError` for a confidence level outside (0, 1), an unknown method or a
-    non-positive CLs accuracy."""
+    non-positive CLs accuracy.
+    """
     if not 0.0 < confidence_level < 1.0:
         raise InputError(f"confidence level must be in (0, 1), got {confidence_level}")
     if method not in METHODS:
@@ -498,14 +512,16 @@ class _Run(NamedTuple):
 
 def _asymptotic_run(asym: AsymptoticCalculator, confidence_level: float, approximate: bool) -> _Run:
     """Asymptotic crossings; at small counts (``approximate``) their ``ok`` becomes ``approximate``:
-    a fallback that may be wrong says so in its status, not only in its reason."""
+    a fallback that may be wrong says so in its status, not only in its reason.
+    """
     observed, expected = limit_from_calculator(asym, confidence_level)
     crossings = [observed, *expected]
     notes: tuple[str, ...] = ()
     if approximate:
         crossings = [_approximate(c) for c in crossings]
         notes = (
-            "approximate: asymptotic formulae at small counts (the other methods exceed the budget)",
+            "approximate: asymptotic formulae at small counts (the other methods exceed the "
+            "budget)",
         )
     return _Run(crossings, [0.0] * 6, asym.n_evaluations, asym.fit_failures, None, notes)
 
@@ -519,7 +535,9 @@ def _sampled_run(
     toys: _ToySettings,
     budget_s: float,
 ) -> _Run:
-    """Exact-counting or toy crossings from the asymptotic ones as first guesses, with their errors."""
+    """Exact-counting or toy crossings from the asymptotic ones as first guesses, with their
+    errors.
+    """
     calc: ExactCalculator | ToyCalculator
     if method == "exact":
         calc = ExactCalculator(lik, seed=seed)
@@ -549,7 +567,8 @@ def _approximate(crossing: Crossing) -> Crossing:
 def _with_adequate_poi_bound(
     lik: Likelihood, confidence_level: float
 ) -> tuple[Likelihood, AsymptoticCalculator, list[Crossing], tuple[str, ...]]:
-    """The likelihood with a POI upper bound at least 2x the free-fit value and the asymptotic limits.
+    """The likelihood with a POI upper bound at least 2x the free-fit value and the asymptotic
+    limits.
 
     A free fit stuck at the declared bound (pyhf's default [0, 10] with a large
     excess) clips q~ to 0 and CLs to 1 far beyond the true limit; the bound is
@@ -579,14 +598,16 @@ def _adaptive_toy_limits(
     max_toys: int,
     budget_s: float = math.inf,
 ) -> tuple[Crossing, list[Crossing]]:
-    """Toy limits with toys added until the CLs error at each crossing is below ``accuracy``, or the cap
-    ``max_toys``, or until the next round (four times the toys, so about four times the time spent so far
-    again) would end after ``budget_s`` seconds from the start."""
+    """Toy limits with toys added until the CLs error at each crossing is below ``accuracy``, or the
+    cap ``max_toys``, or until the next round (four times the toys, so about four times the time
+    spent so far again) would end after ``budget_s`` seconds from the start.
+    """
     alpha = 1.0 - confidence_level
     start = time.perf_counter()
     while True:
         crossings = _bracket_crossings(calc, starts, alpha, 2e-3)
-        # a crossing is imprecise if its CLs error is above the target, or if the search failed where
+        # a crossing is imprecise if its CLs error is above the target, or if the search failed
+        # where
         # fewer than 10 b-only toys reached the observed tail (CLb = 0 reads as CLs = 1)
         starved = any(p.clb_obs * calc.n_toys < 10 for p in calc.evaluations)
         imprecise = [
@@ -610,7 +631,9 @@ def _adaptive_toy_limits(
 
 
 def _cls_error_at(calc: Calculator, mu: float, curve: int) -> float:
-    """Error of CLs (curve 0: observed, 1-5: bands) at the evaluation nearest ``mu`` (no new evaluation)."""
+    """Error of CLs (curve 0: observed, 1-5: bands) at the evaluation nearest ``mu`` (no new
+    evaluation).
+    """
     points = calc.evaluations
     if not points:
         return math.nan
@@ -619,7 +642,9 @@ def _cls_error_at(calc: Calculator, mu: float, curve: int) -> float:
 
 
 def _limit_error(calc: Calculator, mu: float, curve: int, alpha: float) -> float:
-    """Error of a crossing: the CLs error there over the slope of CLs (from the nearest evaluations)."""
+    """Error of a crossing: the CLs error there over the slope of CLs (from the nearest
+    evaluations).
+    """
     if not (math.isfinite(mu) and mu > 0):
         return math.nan
     error = _cls_error_at(calc, mu, curve)

@@ -59,7 +59,8 @@ __all__ = [
 
 
 def mass_key(mass_gev: float) -> str:
-    """The ``limits.json`` key of a mass [GeV]: 6 significant digits (masses equal to them are one point).
+    """The ``limits.json`` key of a mass [GeV]: 6 significant digits (masses equal to them are one
+    point).
 
     >>> mass_key(0.007200000000000001), mass_key(1.0)
     ('0.0072', '1')
@@ -113,13 +114,17 @@ def _number(value: Any) -> float:
 
 
 def _bands(values: Any) -> tuple[Any, ...]:
-    """A record's per-band object (``expected``, ...) as a tuple in :data:`BAND_NAMES` order (None where missing)."""
+    """A record's per-band object (``expected``, ...) as a tuple in :data:`BAND_NAMES` order (None
+    where missing).
+    """
     values = values if isinstance(values, Mapping) else {}
     return tuple(values.get(b) for b in BAND_NAMES)
 
 
 def _upper_limit(record: Mapping[str, Any]) -> UpperLimit:
-    """The :class:`UpperLimit` of a limits record (``limits.json`` or ``points/<name>.json``; missing numbers NaN)."""
+    """The :class:`UpperLimit` of a limits record (``limits.json`` or ``points/<name>.json``;
+    missing numbers NaN).
+    """
     return UpperLimit(
         observed=_number(record.get("observed")),
         expected=tuple(_number(v) for v in _bands(record.get("expected"))),
@@ -145,7 +150,8 @@ class ScanPoint:
     Attributes
     ----------
     key:
-        Its key in ``limits.json``: the mass in GeV as ``%.6g``, else (or where masses repeat) the patch name.
+        Its key in ``limits.json``: the mass in GeV as ``%.6g``, else (or where masses repeat) the
+        patch name.
     name:
         The patch name.
     limit:
@@ -191,7 +197,9 @@ class ScanPoint:
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any], key: str | None = None) -> ScanPoint:
-        """A record of ``limits.json`` (under ``key``) or of ``points/``; missing numbers are NaN."""
+        """A record of ``limits.json`` (under ``key``) or of ``points/``; missing numbers are
+        NaN.
+        """
         key = str(record.get("key", key)) if key is None else key
         metadata = record.get("metadata")
         return cls(
@@ -258,10 +266,13 @@ class ScanResult:
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any], source: str = "limits file") -> ScanResult:
-        """Read a ``limits.json`` content (an :class:`InputError` naming ``source`` when it is not one)."""
+        """Read a ``limits.json`` content (an :class:`InputError` naming ``source`` when it is not
+        one).
+        """
         if not isinstance(content, Mapping) or not isinstance(content.get("limits"), Mapping):
             raise InputError(
-                f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')"
+                f"{source}: not a limits file (no 'limits' object; write one with 'na64stat "
+                "limits')"
             )
         limits = content["limits"]
         return cls(
@@ -336,7 +347,9 @@ def load_scan_inputs(
 
 
 def _safe_name(name: str) -> str:
-    """A file name for a point: the patch name made safe, plus a hash when characters were replaced."""
+    """A file name for a point: the patch name made safe, plus a hash when characters were
+    replaced.
+    """
     safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
     return safe if safe == name else f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
@@ -349,8 +362,9 @@ def compute_point(
 ) -> dict[str, Any]:
     """Upper limit for one signal point; written to ``out_dir/points`` when given.
 
-    pyhf checks the patched workspace against its schema unless this process already validated exactly it
-    (:func:`~na64stat.model.workspace.was_validated`: read with ``load_scan_inputs`` or built here).
+    pyhf checks the patched workspace against its schema unless this process already validated
+    exactly it (:func:`~na64stat.model.workspace.was_validated`: read with ``load_scan_inputs`` or
+    built here).
     """
     spec = jsonpatch.apply_patch(workspace, point.patch)
     checked = not was_validated(spec)
@@ -537,7 +551,8 @@ class ClsCurve:
 def cls_curve(
     workspace: dict[str, Any], point: SignalPoint, mu: ArrayLike, n_toys: int, seed: int
 ) -> ClsCurve:
-    """CLs at each signal strength ``mu`` for one signal point (exact counting where it applies, else toys).
+    """CLs at each signal strength ``mu`` for one signal point (exact counting where it applies,
+    else toys).
 
     Parameters
     ----------

@@ -134,7 +134,9 @@ class _Sample:
 def _additive_part(
     sample: _Sample, pars: np.ndarray
 ) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
-    """A sample's nominal plus its additive terms, and their first and second derivatives per parameter."""
+    """A sample's nominal plus its additive terms, and their first and second derivatives per
+    parameter.
+    """
     n = pars.shape[0]
     a = np.full(n, sample.nominal)
     a_d: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -149,7 +151,9 @@ def _additive_part(
 def _product(
     vals: list[tuple[np.ndarray, np.ndarray, np.ndarray]], skip: tuple[int, ...], n: int
 ) -> np.ndarray:
-    """The product of the factor values ``vals[k][0]`` over k not in ``skip`` (ones if none is left)."""
+    """The product of the factor values ``vals[k][0]`` over k not in ``skip`` (ones if none is
+    left).
+    """
     kept = [v[0] for k, v in enumerate(vals) if k not in skip]
     return np.prod(kept, axis=0) if kept else np.ones(n)
 
@@ -204,7 +208,8 @@ class SingleBinModel:
 
     # ------------------------------------------------------------------ the expected count
     def rate(self, pars: np.ndarray, order: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """lambda, and with ``order`` >= 1 its gradient (N, P), with 2 its Hessian (N, P, P) (else empty).
+        """lambda, and with ``order`` >= 1 its gradient (N, P), with 2 its Hessian (N, P, P) (else
+        empty).
 
         Each sample contributes A(theta) M(theta): its nominal plus the additive
         terms (histosys) times the product of its factors (normfactor, normsys, ...).
@@ -233,7 +238,9 @@ class SingleBinModel:
 
     # ------------------------------------------------------------------ -2 ln L
     def twice_nll(self, pars: np.ndarray, data: np.ndarray) -> np.ndarray:
-        """-2 ln L exactly as pyhf's ``logpdf`` (continuous Poisson, constants included); inf where undefined."""
+        """-2 ln L exactly as pyhf's ``logpdf`` (continuous Poisson, constants included); inf where
+        undefined.
+        """
         value, _, _ = self._evaluate(pars, data, order=0)
         return value
 
@@ -251,7 +258,8 @@ class SingleBinModel:
 
 
 class BinnedModel:
-    """-2 ln L of a several-bin pyhf model in closed form: a sum of one-bin Poisson terms and the constraints.
+    """-2 ln L of a several-bin pyhf model in closed form: a sum of one-bin Poisson terms and the
+    constraints.
 
     Each bin's expected count is :meth:`SingleBinModel.rate` of its own samples
     (per-bin parameters such as staterror and shapesys point at their bin's
@@ -277,7 +285,9 @@ class BinnedModel:
 
     @classmethod
     def from_likelihood(cls, lik: Likelihood) -> BinnedModel | None:
-        """The closed form of ``lik``'s model (2 to :data:`MAX_BINS` bins), or None where it does not apply."""
+        """The closed form of ``lik``'s model (2 to :data:`MAX_BINS` bins), or None where it does
+        not apply.
+        """
         model = lik.model
         cfg = model.config
         if not 1 < cfg.nmaindata <= MAX_BINS:
@@ -317,7 +327,9 @@ class BinnedModel:
 def _poisson(
     lam: np.ndarray, dlam: np.ndarray, d2lam: np.ndarray, n: np.ndarray, order: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """-2 ln Poisson(n | lambda) (pyhf's continuous form) and, with ``order``, its derivatives from lambda's."""
+    """-2 ln Poisson(n | lambda) (pyhf's continuous form) and, with ``order``, its derivatives from
+    lambda's.
+    """
     grad, hess = dlam, d2lam  # empty unless order >= 1 / 2
     with np.errstate(all="ignore"):
         value = 2.0 * (lam - special.xlogy(n, lam) + special.gammaln(n + 1.0))
@@ -366,7 +378,9 @@ def _aux(lik: Likelihood) -> tuple[tuple[str, int, float], ...]:
 
 
 def _bin_samples(lik: Likelihood, channel: dict, index: int) -> tuple[_Sample, ...] | None:
-    """The samples of bin ``index`` of ``channel`` as closed-form terms, or None for an unsupported modifier."""
+    """The samples of bin ``index`` of ``channel`` as closed-form terms, or None for an unsupported
+    modifier.
+    """
     cfg = lik.model.config
     codes = {k: v.get("interpcode") for k, v in (cfg.modifier_settings or {}).items()}
     normsys_code, histosys_code = codes.get("normsys", "code4"), codes.get("histosys", "code4p")

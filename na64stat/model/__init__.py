@@ -1,3 +1,4 @@
 """Statistical models: background estimates, pyhf workspaces built from
 selection outputs and workspace configs, and combinations of several
-experiments' workspaces."""
+experiments' workspaces.
+"""

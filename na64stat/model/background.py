@@ -229,7 +229,9 @@ def _control_bins(
     box: tuple[float, float],
     fit_range: tuple[float, float] | None,
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """Mask of the bins a tail fit uses (centre in ``fit_range``, outside ``box``) and the range, checked."""
+    """Mask of the bins a tail fit uses (centre in ``fit_range``, outside ``box``) and the range,
+    checked.
+    """
     if not box[0] < box[1]:
         raise InputError(f"box must be (low, high) with low < high, got {box}")
     lo, hi = fit_range if fit_range is not None else (edges[0], edges[-1])
@@ -286,7 +288,8 @@ def fit_tail(
     n = np.asarray(counts, dtype=float)
     if n.ndim != 1 or edges.shape != (n.size + 1,) or np.any(np.diff(edges) <= 0):
         raise InputError(
-            f"tail fit needs counts per bin and increasing edges (got {n.shape} counts, {edges.shape} edges)"
+            f"tail fit needs counts per bin and increasing edges (got {n.shape} counts, "
+            f"{edges.shape} edges)"
         )
     if shape not in TAIL_SHAPES or any(a not in TAIL_SHAPES for a in alternatives):
         raise InputError(

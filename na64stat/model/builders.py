@@ -132,7 +132,9 @@ def _abcd(
 def _tail_fit(
     sources: ConfigSources, spec: Mapping[str, Any], where: str, channel: str
 ) -> BackgroundPart:
-    """Fit a selection histogram (``histograms.json``) outside the box and extrapolate it into the box."""
+    """Fit a selection histogram (``histograms.json``) outside the box and extrapolate it into the
+    box.
+    """
     where = f"{where}.tail_fit"
     path = spec.get("histograms")
     hists = sources.histograms(path, where)
@@ -245,8 +247,10 @@ def background_sample(
 # ---------------------------------------------------------------------------
 # signal
 
-#: Expected signal events of a normalised patch at its reference coupling: about the 90-95% CL limit at small
-#: backgrounds (2.3 - 3 events), so that the limit on mu is of order one (0.1 - 10, cabinetry's default search).
+#: Expected signal events of a normalised patch at its reference coupling: about the 90-95% CL limit
+#: at small
+#: backgrounds (2.3 - 3 events), so that the limit on mu is of order one (0.1 - 10, cabinetry's
+#: default search).
 REFERENCE_SIGNAL_EVENTS = 3.0
 
 
@@ -277,7 +281,8 @@ def normalise_signal(patch: SignalPatch, target: float = REFERENCE_SIGNAL_EVENTS
 
 
 def point_signal_strength(coupling: float, reference_coupling: float) -> float:
-    """Signal strength mu of a normalised visible-mode patch at which it is the prediction at its own coupling.
+    """Signal strength mu of a normalised visible-mode patch at which it is the prediction at its
+    own coupling.
 
     The patch's yields are the prediction at ``coupling`` times
     (reference_coupling / coupling)^2 (:func:`normalise_signal`), so the
@@ -396,7 +401,9 @@ def _masses(raw: Mapping[str, Any], where: str) -> tuple[float, ...]:
 def _mass_coupling_grid(
     sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalContext
 ) -> SignalSet:
-    """Visible mode: the yield depends on the coupling through the decay length, one patch per (mass, coupling)."""
+    """Visible mode: the yield depends on the coupling through the decay length, one patch per
+    (mass, coupling).
+    """
     masses, efficiency = (
         _masses(raw, ctx.where),
         (None if raw.get("efficiency") is None else float(raw["efficiency"])),
@@ -453,6 +460,8 @@ SIGNAL_BUILDERS: dict[
 
 
 def build_signals(sources: ConfigSources, raw: Mapping[str, Any], ctx: SignalContext) -> SignalSet:
-    """The signal patches of a ``signal`` section, from the first source of :data:`SIGNAL_BUILDERS` it names."""
+    """The signal patches of a ``signal`` section, from the first source of :data:`SIGNAL_BUILDERS`
+    it names.
+    """
     kind = next((k for k in SIGNAL_BUILDERS if k in raw), "masses")
     return SIGNAL_BUILDERS[kind](sources, raw, ctx)

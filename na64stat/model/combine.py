@@ -33,8 +33,8 @@ Examples
 >>> [c["name"] for c in spec["channels"]], ps["patches"][0]["patch"][1]["value"]["data"]
 (['demo_box', 'demo_2_box'], [10.0])
 
-Without a common reference coupling each mass gets its own, where the combined signal expects about 3 events
-(20 events at 1e-4: 3.9e-5, rounded to two digits):
+Without a common reference coupling each mass gets its own, where the combined signal expects about
+3 events (20 events at 1e-4: 3.9e-5, rounded to two digits):
 
 >>> _, ps = combine_workspaces([build(d), build(d)])
 >>> ps["patches"][0]["metadata"]["reference_coupling"], round(ps["patches"][0]["patch"][1]["value"]["data"][0], 4)
@@ -86,7 +86,9 @@ _SHAREABLE = ("normsys", "lumi", "normfactor", "histosys")
 
 
 def _per_coupling2(model: str, beam: str, mass_gev: float) -> float:
-    """Invisible events per coupling^2 relative to events per alpha_X (the production's common factor)."""
+    """Invisible events per coupling^2 relative to events per alpha_X (the production's common
+    factor).
+    """
     try:
         return float(invisible_alpha_x_per_coupling2(model, beam, mass_gev))
     except PhysicsError as exc:
@@ -94,7 +96,8 @@ def _per_coupling2(model: str, beam: str, mass_gev: float) -> float:
 
 
 def yield_conversion(source_model: str, target_model: str, beam: str, mass_gev: float) -> float:
-    """Factor turning events per source-coupling^2 into events per target-coupling^2 at ``mass_gev``.
+    """Factor turning events per source-coupling^2 into events per target-coupling^2 at
+    ``mass_gev``.
 
     >>> round(yield_conversion("dark_photon", "lmutau", "electron", 0.001) / 0.0144**2, 2)
     1.0
@@ -155,7 +158,9 @@ def _beam(setup: str, where: str) -> str:
 
 
 def _patchset_content(patchset: Any) -> Mapping[str, Any] | None:
-    """The JSON content of a PatchSet given as a mapping or as a :class:`pyhf.PatchSet` (public attributes only)."""
+    """The JSON content of a PatchSet given as a mapping or as a :class:`pyhf.PatchSet` (public
+    attributes only).
+    """
     if isinstance(patchset, Mapping):
         return patchset
     if isinstance(patchset, pyhf.PatchSet):
@@ -238,7 +243,9 @@ def _poi(read: _Input) -> str:
 
 
 def _point(patch_metadata: Mapping[str, Any], metadata: Mapping[str, Any], where: str) -> _Point:
-    """The point of one patch (its metadata, else the PatchSet's): one mass, a model, a reference, a setup."""
+    """The point of one patch (its metadata, else the PatchSet's): one mass, a model, a reference, a
+    setup.
+    """
     values = patch_metadata.get("values", [])
     mass = patch_metadata.get("mass_gev", values[0] if len(values) == 1 else None)
     if mass is None or len(values) != 1:
@@ -352,7 +359,8 @@ def _experiments(inputs: Sequence[tuple[Mapping[str, Any], Any]]) -> list[_Exper
 
 def _scale_absolute(mod: dict[str, Any], factors: float | Sequence[float]) -> None:
     """Multiply, in place, the per-bin data of an absolute-yield modifier (staterror, shapesys,
-    histosys) by ``factors`` (one number, or one per bin); other modifiers are left alone."""
+    histosys) by ``factors`` (one number, or one per bin); other modifiers are left alone.
+    """
     if mod.get("type") not in _ABSOLUTE or mod.get("data") is None:
         return
 
@@ -369,7 +377,9 @@ def _scale_absolute(mod: dict[str, Any], factors: float | Sequence[float]) -> No
 
 
 def _rescaled(signal: _Signal, factor: float) -> _Signal:
-    """``signal`` with its yields and absolute modifier data (staterror, shapesys, histosys) times ``factor``."""
+    """``signal`` with its yields and absolute modifier data (staterror, shapesys, histosys) times
+    ``factor``.
+    """
     if factor == 1.0:
         return signal
     samples = {}
@@ -409,7 +419,9 @@ def _renamed_modifiers(
 
 
 def _interpolate(exp: _Experiment, mass: float) -> tuple[_Signal | None, dict[str, list[float]]]:
-    """The experiment's signal yields per channel at ``mass`` (its own model and reference), and the nearest patch."""
+    """The experiment's signal yields per channel at ``mass`` (its own model and reference), and the
+    nearest patch.
+    """
     masses = [s.mass for s in exp.signals]
     tol = 1e-9 * mass
     if mass < masses[0] - tol or mass > masses[-1] + tol:
@@ -479,8 +491,8 @@ def combine_workspaces(
         Modifier names shared between experiments (one parameter); all others
         become one per experiment.
     reference_coupling : float, optional
-        The common reference coupling of every patch (mu = 1; eps or e_mu, dimensionless). Default: each
-        mass its own, where the combined signal expects about
+        The common reference coupling of every patch (mu = 1; eps or e_mu, dimensionless). Default:
+        each mass its own, where the combined signal expects about
         :data:`~na64stat.model.builders.REFERENCE_SIGNAL_EVENTS` events (mu of order one near the
         limit), recorded in the patch's ``reference_coupling``.
     name : str, optional
@@ -563,7 +575,9 @@ def _check_correlated(experiments: Sequence[_Experiment], correlated: set[str]) 
 def _reference_coupling(
     experiments: Sequence[_Experiment], model: str, given: float | None
 ) -> float:
-    """The common reference coupling: ``given``, else the first experiment's in ``model``, else the first's."""
+    """The common reference coupling: ``given``, else the first experiment's in ``model``, else the
+    first's.
+    """
     reference = (
         given
         if given is not None
@@ -575,7 +589,9 @@ def _reference_coupling(
 
 
 def _mass_grid(experiments: Sequence[_Experiment], masses: Sequence[float] | None) -> list[float]:
-    """The common masses [GeV]: the union of the experiments' or ``masses``, each inside some experiment's range."""
+    """The common masses [GeV]: the union of the experiments' or ``masses``, each inside some
+    experiment's range.
+    """
     if masses is None:
         return sorted({s.mass for e in experiments for s in e.signals})
     grid = sorted({float(m) for m in masses})
@@ -595,8 +611,9 @@ def _mass_grid(experiments: Sequence[_Experiment], masses: Sequence[float] | Non
 def _combined_spec(
     experiments: Sequence[_Experiment], correlated: set[str], title: str
 ) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
-    """The background-only spec: one placeholder signal sample first in every channel that has signal
-    anywhere, and where each (experiment prefix, channel) landed."""
+    """The background-only spec: one placeholder signal sample first in every channel that has
+    signal anywhere, and where each (experiment prefix, channel) landed.
+    """
     channels: list[dict[str, Any]] = []
     observations: list[dict[str, Any]] = []
     placements: dict[tuple[str, str], int] = {}
@@ -659,7 +676,8 @@ def _combined_patch(
     """The patch at ``mass``: each experiment's signal rescaled to ``model`` at ``reference`` (with
     ``normalise``, at this mass's own reference, where the combined signal expects about
     REFERENCE_SIGNAL_EVENTS events), and the POI bounds (from the signal and the spec's
-    (background, observed) ``counts``, summed over all bins)."""
+    (background, observed) ``counts``, summed over all bins).
+    """
     found = [(exp, *_interpolate(exp, mass)) for exp in experiments]
     signal_at = {
         exp.prefix: (exp, nearest, yields) for exp, nearest, yields in found if nearest is not None
@@ -719,7 +737,8 @@ def _signal_factors(
 ) -> tuple[dict[str, float], float]:
     """Per experiment prefix, the factor that turns its signal into ``model`` at ``reference``, and
     the reference; with ``normalise``, the reference at which the combined signal expects about
-    REFERENCE_SIGNAL_EVENTS events (two significant digits) and the factors for it."""
+    REFERENCE_SIGNAL_EVENTS events (two significant digits) and the factors for it.
+    """
     from na64stat.model.builders import REFERENCE_SIGNAL_EVENTS
 
     factors = {
@@ -749,7 +768,8 @@ def _signal_op(
     correlated: set[str],
 ) -> dict[str, Any]:
     """The JSON-patch operation that puts one experiment's rescaled signal into its channel
-    (``index``: the channel's place in the combined spec)."""
+    (``index``: the channel's place in the combined spec).
+    """
     base = nearest.samples.get(channel)
     scaled = [y * factor for y in values]
     ratio = (
@@ -779,7 +799,8 @@ def _patchset_metadata(
     correlated: set[str],
 ) -> dict[str, Any]:
     """The combined PatchSet's metadata: what was combined, how, and under which assumptions
-    (``reference`` None: each patch has its own reference coupling)."""
+    (``reference`` None: each patch has its own reference coupling).
+    """
     metadata: dict[str, Any] = {
         "name": title,
         "description": "combination of "
@@ -815,7 +836,8 @@ def _patchset_metadata(
         ],
         "assumptions": [
             "each experiment's signal rescaled to the common model and reference coupling "
-            "(na64stat.model.combine.yield_conversion); dark photon: Br(A' -> invisible) = 1 for every beam",
+            "(na64stat.model.combine.yield_conversion); dark photon: Br(A' -> invisible) = 1 for "
+            "every beam",
             "between an experiment's patch masses its signal yields are interpolated log-log; "
             "outside its mass range its signal is 0 (no extrapolation)",
             "modifiers not declared correlated are independent per experiment",
@@ -824,8 +846,10 @@ def _patchset_metadata(
     if reference is None:
         del metadata["reference_coupling"]
         metadata["assumptions"].append(
-            "each patch at its own reference coupling (patch metadata reference_coupling), where the combined "
-            "signal expects about 3 events: mu = (coupling / reference_coupling)^2 is of order one near the limit"
+            "each patch at its own reference coupling (patch metadata reference_coupling), where "
+            "the combined "
+            "signal expects about 3 events: mu = (coupling / reference_coupling)^2 is of order one "
+            "near the limit"
         )
     return metadata
 
@@ -839,7 +863,9 @@ def combine_folders(
     *,
     reference_coupling: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
-    """Read ``bkgonly.json`` + ``patchset.json`` of each folder, combine them, write both files atomically."""
+    """Read ``bkgonly.json`` + ``patchset.json`` of each folder, combine them, write both files
+    atomically.
+    """
     from na64stat.model.workspace import load_patchset, load_workspace, write_workspace
 
     inputs = []

@@ -25,7 +25,8 @@ __all__ = ["ConfigSources", "numbers", "region_counts"]
 
 
 def numbers(value: Any, where: str) -> tuple[float, ...]:
-    """One number or a list of numbers as floats (an :class:`InputError` naming ``where`` otherwise).
+    """One number or a list of numbers as floats (an :class:`InputError` naming ``where``
+    otherwise).
 
     >>> numbers([1, "2.5"], "x"), numbers(3, "y")
     ((1.0, 2.5), (3.0,))
@@ -43,7 +44,8 @@ def numbers(value: Any, where: str) -> tuple[float, ...]:
 def region_counts(
     cutflow: Mapping[str, Any], sample: str, region: str, where: str
 ) -> Mapping[str, float]:
-    """The counts (``raw``, ``weighted``, ``weighted_error``) of ``sample`` in ``region`` of a cutflow.
+    """The counts (``raw``, ``weighted``, ``weighted_error``) of ``sample`` in ``region`` of a
+    cutflow.
 
     >>> cutflow = {"samples": {"data": {"regions": {"signal": {"raw": 0, "weighted": 0.0, "weighted_error": 0.0}}}}}
     >>> region_counts(cutflow, "data", "signal", "demo")["raw"]
@@ -60,7 +62,8 @@ def region_counts(
     value = regions[region]
     if value == "blinded":
         raise InputError(
-            f"{where}: region {region!r} is blinded for {sample!r} (run the selection with --unblind)"
+            f"{where}: region {region!r} is blinded for {sample!r} (run the selection with "
+            "--unblind)"
         )
     return value
 
@@ -89,7 +92,9 @@ class ConfigSources:
         self._histograms: dict[Path, Any] = {}
 
     def json(self, value: Any, where: str) -> Any:
-        """A JSON file named by ``value`` (a selection's ``cutflow.json``, an estimate), read once."""
+        """A JSON file named by ``value`` (a selection's ``cutflow.json``, an estimate), read
+        once.
+        """
         path = _path(self.base, value, where)
         if path not in self._files:
             self._files[path] = load_json(path, where)
@@ -118,7 +123,9 @@ class ConfigSources:
     def histogram(
         self, spec: Mapping[str, Any], samples: Sequence[str], where: str
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Summed bin contents and variances of a selection histogram over ``samples`` (multi-bin shapes)."""
+        """Summed bin contents and variances of a selection histogram over ``samples`` (multi-bin
+        shapes).
+        """
         hists = self.histograms(spec.get("histograms"), where)
         values, variances = None, None
         for sample in samples:
@@ -126,11 +133,13 @@ class ConfigSources:
                 h = hists[sample][str(spec["region"])][str(spec["histogram"])]
             except KeyError as exc:
                 raise InputError(
-                    f"{where}: {spec.get('histograms')} has no histogram {exc} for sample {sample!r}"
+                    f"{where}: {spec.get('histograms')} has no histogram {exc} for sample "
+                    f"{sample!r}"
                 ) from None
             if h.ndim != 1:
                 raise InputError(
-                    f"{where}: multi-bin channels need 1D histograms, {spec['histogram']!r} has {h.ndim} axes"
+                    f"{where}: multi-bin channels need 1D histograms, {spec['histogram']!r} has "
+                    f"{h.ndim} axes"
                 )
             v, w2 = np.asarray(h.values(), dtype=float), np.asarray(h.variances(), dtype=float)
             values = v if values is None else values + v
@@ -140,7 +149,9 @@ class ConfigSources:
         return values, variances
 
     def histogram_samples(self, spec: Mapping[str, Any], where: str) -> list[str]:
-        """The samples of a ``histograms.json`` matching ``spec["samples"]`` (or ``sample``; default ``data``)."""
+        """The samples of a ``histograms.json`` matching ``spec["samples"]`` (or ``sample``; default
+        ``data``).
+        """
         names = spec.get("samples", spec.get("sample", "data"))
         patterns = [names] if isinstance(names, str) else list(names)
         available = self.histograms(spec.get("histograms"), where)
@@ -166,7 +177,9 @@ class ConfigSources:
         return names
 
     def observed(self, value: Any, where: str) -> tuple[float, ...]:
-        """Observed counts of a channel: numbers, a cutflow region's raw count or a histogram's bins."""
+        """Observed counts of a channel: numbers, a cutflow region's raw count or a histogram's
+        bins.
+        """
         counts = self._observed(value, where)
         bad = [c for c in counts if not (math.isfinite(c) and c >= 0 and float(c).is_integer())]
         if bad:

@@ -92,7 +92,9 @@ class Channel:
 
 @dataclass(frozen=True)
 class SignalPatch:
-    """One signal hypothesis: expected events per channel at the reference coupling, and its metadata."""
+    """One signal hypothesis: expected events per channel at the reference coupling, and its
+    metadata.
+    """
 
     name: str
     yields: Mapping[str, tuple[float, ...]]
@@ -143,7 +145,8 @@ class WorkspaceDescription:
 
 
 class BuiltWorkspace(NamedTuple):
-    """A built workspace: the background-only pyhf spec and the signal PatchSet (both validated JSON content).
+    """A built workspace: the background-only pyhf spec and the signal PatchSet (both validated JSON
+    content).
 
     A frozen record that also unpacks as ``spec, patchset = build(description)``.
     """
@@ -152,12 +155,15 @@ class BuiltWorkspace(NamedTuple):
     patchset: dict[str, Any]
 
     def write(self, out_dir: str | os.PathLike[str]) -> list[Path]:
-        """Validate and write ``bkgonly.json`` and ``patchset.json`` into ``out_dir`` (:func:`write_workspace`)."""
+        """Validate and write ``bkgonly.json`` and ``patchset.json`` into ``out_dir``
+        (:func:`write_workspace`).
+        """
         return write_workspace(out_dir, self.spec, self.patchset)
 
 
 def patch_name(*values: float, prefix: str = "m") -> str:
-    """A PatchSet-safe name (``^[a-zA-Z0-9_]+$``) from values, e.g. ``m0p0167`` or ``m0p0167_e1p2em04``.
+    """A PatchSet-safe name (``^[a-zA-Z0-9_]+$``) from values, e.g. ``m0p0167`` or
+    ``m0p0167_e1p2em04``.
 
     >>> patch_name(0.0167), patch_name(0.0167, 1.2e-4)
     ('m0p0167', 'm0p0167_e1p20em04')
@@ -197,7 +203,8 @@ def _sample_dict(sample: Sample) -> dict[str, Any]:
 
 
 def poi_upper_bound(signal: float, background: float, observed: float) -> float:
-    """Upper POI bound [mu] that holds the 90-95% CL limit of a counting experiment with room to spare.
+    """Upper POI bound [mu] that holds the 90-95% CL limit of a counting experiment with room to
+    spare.
 
     The limit on mu lies below (observed + 5 sqrt(observed + background + 1) + 5) / signal
     (a generous Poisson upper bound at n = observed for any background); the bound is
@@ -217,7 +224,9 @@ def poi_upper_bound(signal: float, background: float, observed: float) -> float:
 
 
 def _parameters(description: WorkspaceDescription) -> list[dict[str, Any]]:
-    """The measurement's parameter settings, with the POI's bounds where the description declares them."""
+    """The measurement's parameter settings, with the POI's bounds where the description declares
+    them.
+    """
     parameters = [dict(p) for p in description.parameters]
     if description.poi_bounds is not None and all(
         p.get("name") != description.poi for p in parameters
@@ -225,14 +234,17 @@ def _parameters(description: WorkspaceDescription) -> list[dict[str, Any]]:
         low, high = (float(b) for b in description.poi_bounds)
         if not (math.isfinite(low) and math.isfinite(high) and 0 <= low < high):
             raise InputError(
-                f"workspace {description.name!r}: POI bounds must be 0 <= low < high, got {description.poi_bounds}"
+                f"workspace {description.name!r}: POI bounds must be 0 <= low < high, got "
+                f"{description.poi_bounds}"
             )
         parameters.append({"name": description.poi, "bounds": [[low, high]], "inits": [1.0]})
     return parameters
 
 
 def _background_spec(description: WorkspaceDescription) -> dict[str, Any]:
-    """The background-only pyhf spec: a zero-yield ``signal`` placeholder (the POI's sample) in each signal channel."""
+    """The background-only pyhf spec: a zero-yield ``signal`` placeholder (the POI's sample) in each
+    signal channel.
+    """
     signal_channels = {name for sig in description.signals for name in sig.yields}
     placeholder = {
         "name": "signal",
@@ -281,7 +293,9 @@ def _signal_yields(signal: SignalPatch, channel: Channel) -> list[float]:
 
 
 def _signal_patch(description: WorkspaceDescription, signal: SignalPatch) -> dict[str, Any]:
-    """One PatchSet entry: replace the ``signal`` placeholder of every channel the signal has yields in."""
+    """One PatchSet entry: replace the ``signal`` placeholder of every channel the signal has yields
+    in.
+    """
     channel_names = [c.name for c in description.channels]
     unknown = sorted(set(signal.yields) - set(channel_names))
     if unknown:
@@ -307,7 +321,8 @@ def _signal_patch(description: WorkspaceDescription, signal: SignalPatch) -> dic
     ]
     if not any(y > 0 for channel_yields in signal.yields.values() for y in channel_yields):
         raise InputError(
-            f"workspace {description.name!r}: signal {signal.name!r} (values {list(signal.values)}) "
+            f"workspace {description.name!r}: signal {signal.name!r} (values {list(signal.values)}"
+            ") "
             "has zero expected events: no limit can be set there (mass beyond the setup's reach, "
             "or coupling 0?)"
         )
@@ -348,7 +363,8 @@ def build(description: WorkspaceDescription) -> BuiltWorkspace:
     channel_names = [c.name for c in description.channels]
     if len(set(channel_names)) != len(channel_names) or not channel_names:
         raise InputError(
-            f"workspace {description.name!r}: channel names must be unique and non-empty, got {channel_names}"
+            f"workspace {description.name!r}: channel names must be unique and non-empty, got "
+            f"{channel_names}"
         )
     spec = _background_spec(description)
     validate_spec(spec, f"workspace {description.name!r}")
@@ -389,7 +405,8 @@ def _check_counts(spec: Mapping[str, Any], source: str) -> None:
     for obs in spec["observations"]:
         if any(not (math.isfinite(x) and x >= 0) for x in obs["data"]):
             raise InputError(
-                f"{source}: observation {obs['name']!r} has negative or non-finite counts {obs['data']}"
+                f"{source}: observation {obs['name']!r} has negative or non-finite counts "
+                f"{obs['data']}"
             )
     missing = sorted(
         {c["name"] for c in spec["channels"]} - {o["name"] for o in spec["observations"]}
@@ -405,7 +422,8 @@ def _check_bins(spec: Mapping[str, Any], source: str) -> None:
         lengths = {sample["name"]: len(sample["data"]) for sample in channel["samples"]}
         if len(set(lengths.values())) > 1:
             raise InputError(
-                f"{source}: channel {channel['name']!r}: samples have different numbers of bins {lengths}"
+                f"{source}: channel {channel['name']!r}: samples have different numbers of bins "
+                f"{lengths}"
             )
         n_bins = next(iter(lengths.values()), None)
         if n_bins is not None and observed[channel["name"]] != n_bins:
@@ -418,8 +436,8 @@ def _check_bins(spec: Mapping[str, Any], source: str) -> None:
 def _check_models_build(workspace: pyhf.Workspace, source: str, require_poi: bool) -> None:
     """Every measurement's model builds (without its POI where that is allowed).
 
-    The workspace's schema check covers the model's channels, so the model is built without pyhf checking
-    them a second time (``validate=False``).
+    The workspace's schema check covers the model's channels, so the model is built without pyhf
+    checking them a second time (``validate=False``).
     """
     try:
         for measurement in workspace.measurement_names:
@@ -437,8 +455,8 @@ def _check_models_build(workspace: pyhf.Workspace, source: str, require_poi: boo
 def _schema_validator(name: str) -> Any:
     """A reusable validator for pyhf's schema ``name`` (its own JSON schema files, draft 6).
 
-    pyhf builds a new validator, and resolves every ``$ref`` afresh, for each workspace it checks (about
-    0.03 s for a small one); this one keeps its resolved references (about 0.002 s).
+    pyhf builds a new validator, and resolves every ``$ref`` afresh, for each workspace it checks
+    (about 0.03 s for a small one); this one keeps its resolved references (about 0.002 s).
     """
     import jsonschema
     from referencing import Registry, Resource
@@ -456,8 +474,9 @@ def _schema_validator(name: str) -> Any:
 
 
 def _passes_pyhf_schema(spec: Any) -> bool:
-    """Whether ``spec`` passes pyhf's workspace schema by the reusable validator (False: let pyhf check it and
-    say what is wrong in its own words)."""
+    """Whether ``spec`` passes pyhf's workspace schema by the reusable validator (False: let pyhf
+    check it and say what is wrong in its own words).
+    """
     try:
         return bool(_schema_validator("workspace.json").is_valid(spec))
     except Exception:  # any trouble with the fast path: pyhf's own check decides
@@ -511,9 +530,12 @@ def validate_spec(spec: Any, source: str, *, require_poi: bool = False) -> pyhf.
     return workspace
 
 
-#: sha256 digests (:func:`content_digest`) of the patched workspaces this process has fully validated (schema,
-#: counts, a model that builds), and of the (PatchSet, spec) pairs: the main job builds, writes and reads the
-#: same PatchSet, and a scan builds each point's model again; each is checked once. Forked workers inherit it.
+#: sha256 digests (:func:`content_digest`) of the patched workspaces this process has fully
+#: validated (schema,
+#: counts, a model that builds), and of the (PatchSet, spec) pairs: the main job builds, writes and
+#: reads the
+#: same PatchSet, and a scan builds each point's model again; each is checked once. Forked workers
+#: inherit it.
 _VALIDATED: set[str] = set()
 
 
@@ -531,8 +553,10 @@ def content_digest(*parts: Any) -> str | None:
 
 
 def was_validated(spec: Any) -> bool:
-    """Whether this process (or its parent before a fork) validated exactly this patched workspace with
-    :func:`validate_patchset` or :func:`validate_plain_patch`, so that pyhf need not check it again."""
+    """Whether this process (or its parent before a fork) validated exactly this patched workspace
+    with :func:`validate_patchset` or :func:`validate_plain_patch`, so that pyhf need not check it
+    again.
+    """
     digest = content_digest(spec)
     return digest is not None and digest in _VALIDATED
 
@@ -557,7 +581,8 @@ def _finite_number(value: Any) -> bool:
 
 
 def check_patch_metadata(patches: Any, labels: Any, source: str) -> None:
-    """Check the signal points of a PatchSet's patches where they enter (``validate``, ``limits``, ``combine``).
+    """Check the signal points of a PatchSet's patches where they enter (``validate``, ``limits``,
+    ``combine``).
 
     Each patch's ``values`` match the PatchSet's ``labels`` and are finite
     numbers; its mass (metadata ``mass_gev`` and the ``mass_gev`` entry of its
@@ -645,7 +670,9 @@ def _check_masses(masses: list[Any], where: str) -> None:
 
 
 def _describe_point(point: tuple[Any, ...], labels: list[Any]) -> str:
-    """``label = value`` pairs of a signal point (its mass alone where the patches have no values)."""
+    """``label = value`` pairs of a signal point (its mass alone where the patches have no
+    values).
+    """
     names = labels if len(labels) == len(point) and labels else ["mass_gev"]
     return ", ".join(
         f"{label} = {v:g}" if isinstance(v, float) else f"{label} = {v!r}"
@@ -655,7 +682,8 @@ def _describe_point(point: tuple[Any, ...], labels: list[Any]) -> str:
 
 def validate_patchset(content: Any, spec: Mapping[str, Any], source: str) -> pyhf.PatchSet:
     """Check a PatchSet against its background-only spec: schema, digests, patch metadata
-    (:func:`check_patch_metadata`), every patch applies and builds."""
+    (:func:`check_patch_metadata`), every patch applies and builds.
+    """
     if (
         isinstance(content, Mapping)
         and isinstance(content.get("metadata"), Mapping)
@@ -716,7 +744,9 @@ def load_patchset(path: str | os.PathLike[str], spec: Mapping[str, Any]) -> pyhf
 
 
 def validate_plain_patch(content: Any, spec: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Apply a plain JSON patch (one signal point) to ``spec`` and validate the result with its POI."""
+    """Apply a plain JSON patch (one signal point) to ``spec`` and validate the result with its
+    POI.
+    """
     try:
         patched = jsonpatch.apply_patch(copy.deepcopy(dict(spec)), content)
     except (
@@ -747,7 +777,9 @@ def write_workspace(
 
 
 def inspect_rows(spec: Mapping[str, Any]) -> list[tuple[str, str, list[float], list[str]]]:
-    """(channel, sample, yields, modifier 'name (type)') rows of a spec, observations as sample 'data'."""
+    """(channel, sample, yields, modifier 'name (type)') rows of a spec, observations as sample
+    'data'.
+    """
     rows = []
     observed = {o["name"]: o["data"] for o in spec["observations"]}
     for channel in spec["channels"]:
@@ -771,7 +803,9 @@ def format_inspection(spec: Mapping[str, Any], title: str = "") -> str:
 
 
 def _scale_sample(sample: dict[str, Any], factor: float) -> None:
-    """A sample's yields and its absolute MC errors (staterror, shapesys, histosys) times ``factor``, in place."""
+    """A sample's yields and its absolute MC errors (staterror, shapesys, histosys) times
+    ``factor``, in place.
+    """
     sample["data"] = [float(x) * factor for x in sample["data"]]
     for mod in sample.get("modifiers", []):
         if mod["type"] in ("staterror", "shapesys"):
@@ -783,7 +817,8 @@ def _scale_sample(sample: dict[str, Any], factor: float) -> None:
 def scale_workspace(
     spec: dict[str, Any], patchset: dict[str, Any], factor: float, observed: float | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The workspace for ``factor`` times the exposure: every yield (and its absolute MC error) times ``factor``.
+    """The workspace for ``factor`` times the exposure: every yield (and its absolute MC error)
+    times ``factor``.
 
     Relative uncertainties (normsys) are unchanged; ``observed`` replaces the
     observed counts (default: scaled and rounded). The patchset's digest is
@@ -835,7 +870,8 @@ def scale_workspace(
 
 
 def signal_totals(patchset: Mapping[str, Any]) -> dict[float, float]:
-    """Signal events of each patch at its reference coupling (summed over bins), by its ``mass_gev`` [GeV].
+    """Signal events of each patch at its reference coupling (summed over bins), by its ``mass_gev``
+    [GeV].
 
     >>> signal_totals({"patches": [{"metadata": {"mass_gev": 0.01},
     ...                             "patch": [{"op": "add", "value": {"data": [1.0, 2.5]}}]}]})

@@ -1,4 +1,5 @@
-"""Declarative workspace descriptions (``workspaces/*/config.yaml``) -> :class:`WorkspaceDescription`.
+"""Declarative workspace descriptions (``workspaces/*/config.yaml``) ->
+:class:`WorkspaceDescription`.
 
 A config names the channels (regions) with their observed counts and
 background samples, and the signal points::
@@ -177,7 +178,8 @@ def _signal_context(
 
 def _signal_modifiers(raw: Mapping[str, Any], parameters: list[Any]) -> list[Any]:
     """The signal's modifiers: the config's, a lumi modifier for the exposure uncertainty (its
-    parameter appended to ``parameters``) and a normsys for the efficiency uncertainty."""
+    parameter appended to ``parameters``) and a normsys for the efficiency uncertainty.
+    """
     modifiers = list(raw.get("modifiers", []))
     if raw.get("exposure_uncertainty"):  # EOT / MOT counting: a lumi modifier on the signal
         r = float(raw["exposure_uncertainty"])
@@ -283,10 +285,11 @@ def parse_workspace_config(
 
 
 def _poi_bounds(channels: Sequence[Channel], signals: SignalSet) -> tuple[float, float]:
-    """[0, the largest :func:`~na64stat.model.workspace.poi_upper_bound` of the patches]: every patch's limit
-    inside; per (mass, coupling) also every point's own signal strength
-    (:func:`~na64stat.model.builders.point_signal_strength`) with a factor ten to spare, rounded up to a
-    power of ten, so that pyhf can test each point's prediction."""
+    """[0, the largest :func:`~na64stat.model.workspace.poi_upper_bound` of the patches]: every
+    patch's limit inside; per (mass, coupling) also every point's own signal strength
+    (:func:`~na64stat.model.builders.point_signal_strength`) with a factor ten to spare, rounded up
+    to a power of ten, so that pyhf can test each point's prediction.
+    """
     background = sum(y for c in channels for s in c.samples for y in s.yields)
     observed = sum(x for c in channels for x in c.observed)
     signal = [sum(y for values in p.yields.values() for y in values) for p in signals.patches]
@@ -309,7 +312,8 @@ def load_workspace_config(
     path: str | Path, *, signal_yield: SignalYield | None = expected_signal_events
 ) -> WorkspaceDescription:
     """Read a workspace config YAML file (errors name the file and the item); ``signal_yield`` as in
-    :func:`parse_workspace_config`."""
+    :func:`parse_workspace_config`.
+    """
     path = Path(path)
     cfg = load_yaml(path, "workspace config")
     return parse_workspace_config(cfg, path.parent, str(path), signal_yield=signal_yield)

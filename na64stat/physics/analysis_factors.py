@@ -1,4 +1,5 @@
-"""NA64e analysis numbers from an NA64 analyser's thesis: cut flow, dimuon reweighting, systematics, background.
+"""NA64e analysis numbers from an NA64 analyser's thesis: cut flow, dimuon reweighting, systematics,
+background.
 
 Every number here is read in the public LaTeX source of
 
@@ -45,8 +46,9 @@ THESIS_COMMIT: str = "cf3b87ebb0e27600df1865ba038df44c1457bed4"
 
 #: The thesis (its public LaTeX source, :data:`THESIS_COMMIT`).
 THESIS: str = (
-    "E. Depero, Searching for Light Dark Matter and a new X17 boson with the NA64 experiment at the "
-    "CERN SPS, Diss. ETH No. 27194 (2020); LaTeX source github.com/CaosOwl/edepero-phdthesis @ "
+    "E. Depero, Searching for Light Dark Matter and a new X17 boson with the NA64 experiment at "
+    "the CERN SPS, Diss. ETH No. 27194 (2020); LaTeX source "
+    "github.com/CaosOwl/edepero-phdthesis @ "
     f"{THESIS_COMMIT}"
 )
 
@@ -85,11 +87,16 @@ class CutflowStep:
 #: (the caption: "~3e5 EOT").
 CALIBRATION_RUN_4009_SRD_EFFICIENCY: float = 0.61
 
-_APPENDIX_F = f"thesis/appendices/appendixF.tex @ {THESIS_COMMIT[:7]}, table 'Data cut efficiencies for calibration run 4009'"
+_APPENDIX_F = (
+    f"thesis/appendices/appendixF.tex @ {THESIS_COMMIT[:7]}, table 'Data cut "
+    "efficiencies for calibration run 4009'"
+)
 
 #: The data cut flow of the 2018 electron calibration run 4009 (~3e5 EOT), thesis appendixF.tex
-#: (medium confidence that these are the PRL 123 cuts: the table does not say which analysis used them).
-#: Each factor is the ratio of successive "Surviving Events" (which reproduces the table's cumulative
+#: (medium confidence that these are the PRL 123 cuts: the table does not say which analysis used
+#: them).
+#: Each factor is the ratio of successive "Surviving Events" (which reproduces the table's
+#: cumulative
 #: 0.48 of EOT); the "Efficiency" column below the table's line is relative to the sample after the
 #: dimuon cut (ST 1|2|3: 0.84 = 1.34e5 / 1.57e5 includes the VETO), so it is not multiplied.
 CALIBRATION_CUTFLOW_4009: tuple[CutflowStep, ...] = (
@@ -98,18 +105,21 @@ CALIBRATION_CUTFLOW_4009: tuple[CutflowStep, ...] = (
         1.7e5,
         0.61,
         False,
-        "the simulated SRD cut (each counter 1 - 100 MeV, selections/na64e-invisible.yaml) keeps 0.996 of "
-        "beam electrons (Gamma(6) counter response of mean 5 MeV, a choice of na64stat.simulation): it "
-        "models the SRD's hadron rejection, not the electron losses the data show; applied",
+        "the simulated SRD cut (each counter 1 - 100 MeV, selections/na64e-invisible.yaml) keeps "
+        "0.996 of "
+        "beam electrons (Gamma(6) counter response of mean 5 MeV, a choice of "
+        "na64stat.simulation): it models the SRD's hadron rejection, not the electron "
+        "losses the data show; applied",
     ),
     CutflowStep(
         "chi2",
         1.63e5,
         0.95,
         True,
-        "the simulated selection applies its own shower-shape chi2 cut to the signal showers (E_ECAL < "
-        "50 GeV, mass dependent, in resources/signal_efficiency.json); the calibration number is for full "
-        "100 GeV showers; not applied",
+        "the simulated selection applies its own shower-shape chi2 cut to the signal showers "
+        "(E_ECAL < "
+        "50 GeV, mass dependent, in resources/signal_efficiency.json); the calibration number is "
+        "for full 100 GeV showers; not applied",
     ),
     CutflowStep(
         "ECAL center",
@@ -123,8 +133,8 @@ CALIBRATION_CUTFLOW_4009: tuple[CutflowStep, ...] = (
         1.58e5,
         0.96,
         False,
-        "the simulated signal has noise only in the HCAL (no pile-up in signal MC), so its E_HCAL < 1 GeV "
-        "requirement keeps all of it: the data's loss is not modelled; applied",
+        "the simulated signal has noise only in the HCAL (no pile-up in signal MC), so its E_HCAL "
+        "< 1 GeV requirement keeps all of it: the data's loss is not modelled; applied",
     ),
     CutflowStep(
         "Dimuon cut", 1.57e5, 0.99, False, "no such cut in the simulated selection; applied"
@@ -137,9 +147,11 @@ CALIBRATION_CUTFLOW_4009: tuple[CutflowStep, ...] = (
         1.45e5,
         0.91,
         False,
-        "the simulated signal's veto signal is noise (0.1 MeV) against a 1 MeV cut, so the simulated veto "
-        "cut keeps all signal: the data's loss (noise, pile-up, back-splash) is not modelled; applied "
-        "(measured with full-energy showers: possibly pessimistic for signal events)",
+        "the simulated signal's veto signal is noise (0.1 MeV) against a 1 MeV cut, so the "
+        "simulated veto "
+        "cut keeps all signal: the data's loss (noise, pile-up, back-splash) is not modelled; "
+        "applied (measured with full-energy showers: possibly pessimistic for signal "
+        "events)",
     ),
     CutflowStep("ST 1|2|3", 1.34e5, 0.84, False, "no straw chambers in the simulation; applied"),
 )
@@ -156,7 +168,8 @@ def cutflow_cumulative(steps: tuple[CutflowStep, ...] = CALIBRATION_CUTFLOW_4009
 
 
 def cutflow_factor(steps: tuple[CutflowStep, ...] = CALIBRATION_CUTFLOW_4009) -> float:
-    """Product of the cut-flow factors the simulated selection does not contain (``in_simulation`` False).
+    """Product of the cut-flow factors the simulated selection does not contain (``in_simulation``
+    False).
 
     Each factor is surviving(i) / surviving(i - 1), the first relative to the
     run's EOT: here everything but the shower-shape chi2, 0.48 / 0.959 = 0.50.
@@ -173,14 +186,17 @@ def cutflow_factor(steps: tuple[CutflowStep, ...] = CALIBRATION_CUTFLOW_4009) ->
     return product
 
 
-#: The dimuon (gamma Z -> mu+ mu-) data/MC reweighting of the ECAL spectrum lowered the signal yield by
-#: 5% - 10% (thesis chapters/chapter3.tex, sec. "Monte Carlo validation using gamma Z -> mu+ mu- events",
+#: The dimuon (gamma Z -> mu+ mu-) data/MC reweighting of the ECAL spectrum lowered the signal yield
+#: by
+#: 5% - 10% (thesis chapters/chapter3.tex, sec. "Monte Carlo validation using gamma Z -> mu+ mu-
+#: events",
 #: citing PRD 97): (low, high) relative reductions. The project's simulation has no such correction.
 DIMUON_REWEIGHTING_REDUCTION: tuple[float, float] = (0.05, 0.10)
 
 
 def dimuon_reweighting_factor() -> float:
-    """The signal-yield factor of the dimuon reweighting: the middle of the thesis's 5-10% reduction.
+    """The signal-yield factor of the dimuon reweighting: the middle of the thesis's 5-10%
+    reduction.
 
     The half-width (2.5%) lies inside the reweighting's own systematic
     (7% (5%) at 10 (100) MeV, :data:`PRD97_SYSTEMATICS`).
@@ -193,7 +209,8 @@ def dimuon_reweighting_factor() -> float:
 
 
 #: Systematic uncertainties of PRD 97 (2016 data) at m_A' = 10 MeV and 100 MeV (relative), thesis
-#: appendixF.tex, table "Summary of systematic uncertainties considered for NA64 at maximum intensity";
+#: appendixF.tex, table "Summary of systematic uncertainties considered for NA64 at maximum
+#: intensity";
 #: the table's "total 9% (8%)" is the quadrature sum of every row except the signal cross section.
 PRD97_SYSTEMATICS: dict[str, tuple[float, float]] = {
     "number of collected EOT": (0.02, 0.02),
@@ -207,8 +224,8 @@ PRD97_SYSTEMATICS: dict[str, tuple[float, float]] = {
 
 
 def prd97_signal_uncertainty(include_exposure: bool = False) -> float:
-    """Relative signal-yield uncertainty from PRD 97's table: every row (the EOT row only if asked) in
-    quadrature, at whichever of 10 and 100 MeV gives more (10 MeV: 13.5% without the EOT row).
+    """Relative signal-yield uncertainty from PRD 97's table: every row (the EOT row only if asked)
+    in quadrature, at whichever of 10 and 100 MeV gives more (10 MeV: 13.5% without the EOT row).
 
     The EOT count is a separate ``exposure_uncertainty`` (a lumi modifier)
     in the workspaces, so it is left out by default.

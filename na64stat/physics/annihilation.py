@@ -126,7 +126,8 @@ RESONANCE_SCAN_MASSES_GEV: tuple[float, ...] = (
 
 
 def with_resonance_masses(masses_gev: tuple[float, ...]) -> tuple[float, ...]:
-    """``masses_gev`` with :data:`RESONANCE_SCAN_MASSES_GEV` added, sorted, each once (within 1e-9 relative).
+    """``masses_gev`` with :data:`RESONANCE_SCAN_MASSES_GEV` added, sorted, each once (within 1e-9
+    relative).
 
     >>> with_resonance_masses((0.1, 0.31, 1.0))
     (0.1, 0.15, 0.21, 0.218, 0.2255, 0.227, 0.233, 0.24, 0.268, 0.295, 0.31, 1.0)
@@ -139,7 +140,8 @@ def with_resonance_masses(masses_gev: tuple[float, ...]) -> tuple[float, ...]:
 
 
 def resonance_energy_gev(mass_gev: ArrayLike) -> np.ndarray:
-    """Positron energy E_R = (m^2 - 2 m_e^2)/(2 m_e) [GeV] at which e+ e-(at rest) -> A' is on resonance.
+    """Positron energy E_R = (m^2 - 2 m_e^2)/(2 m_e) [GeV] at which e+ e-(at rest) -> A' is on
+    resonance.
 
     >>> round(float(resonance_energy_gev(2 * M_E_GEV)) / M_E_GEV, 6)   # threshold: e+ at rest
     1.0
@@ -177,7 +179,8 @@ def integrated_cross_section_cm2_gev(mass_gev: ArrayLike, alpha_x: float) -> np.
 def breit_wigner_cross_section_cm2(
     positron_energy_gev: ArrayLike, mass_gev: float, alpha_x: float, total_width_gev: float
 ) -> np.ndarray:
-    """sigma(e+ e- -> A' -> f) = 12 pi Gamma_ee Gamma / ((s - m^2)^2 + m^2 Gamma^2) [cm^2], Br_f = 1.
+    """sigma(e+ e- -> A' -> f) = 12 pi Gamma_ee Gamma / ((s - m^2)^2 + m^2 Gamma^2) [cm^2], Br_f =
+    1.
 
     The finite-width form whose narrow limit the yields use; for tests and
     for resonances too wide for the delta function.
@@ -222,7 +225,8 @@ class DarkSector:
     def __post_init__(self) -> None:
         if not (self.alpha_d > 0.0 and self.mass_ratio > 2.0 and self.chi in ("dirac", "scalar")):
             raise PhysicsError(
-                f"dark sector needs alpha_D > 0, m_A'/m_chi > 2 and chi 'dirac' or 'scalar', got {self}"
+                "dark sector needs alpha_D > 0, m_A'/m_chi > 2 and chi 'dirac' or 'scalar', got "
+                f"{self}"
             )
 
     def invisible_width_gev(
@@ -244,13 +248,16 @@ class DarkSector:
 
 #: The dark sector that fixes the annihilation width of every NA64e invisible setup: alpha_D = 0.1,
 #: m_A' = 3 m_chi, Dirac chi (Gamma/m = 0.0304), the benchmark "BC2" of the PBC report
-#: (arXiv:1901.09966) that the compiled NA64e 2016-2022 curve is given in (ESPP2026-PPG/Quasi-elastic-DM
+#: (arXiv:1901.09966) that the compiled NA64e 2016-2022 curve is given in
+#: (ESPP2026-PPG/Quasi-elastic-DM
 #: README.md @ 24dc2ba: "the commonly considered choice is alpha_D = 0.1 ... and m_chi = m_A/3"; the
-#: curve data/Constraints_BC2_NA64e-2022.csv @ 269f120, which tools/compare_published_from_outside.py
+#: curve data/Constraints_BC2_NA64e-2022.csv @ 269f120, which
+#: tools/compare_published_from_outside.py
 #: reads with alpha_D = 0.1) and of this project's relic targets. NA64's annihilation paper
 #: (Andreev et al., PRD 104 (2021) L111102, arXiv:2108.04195) also shows alpha_D = 0.5 (Gamma/m =
 #: 0.152): use ``Setup.with_(annihilation_sector=DarkSector(0.5, 3.0))`` for it. The width is the
-#: model's (:func:`aprime_total_width_gev`), not fitted; the epsilon reach at 200-320 MeV depends on it.
+#: model's (:func:`aprime_total_width_gev`), not fitted; the epsilon reach at 200-320 MeV depends on
+#: it.
 BENCHMARK_DARK_SECTOR = DarkSector(alpha_d=0.1, mass_ratio=3.0, chi="dirac")
 
 

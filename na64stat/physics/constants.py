@@ -115,7 +115,8 @@ class Material:
 
 #: Lead (PDG, atomic and nuclear properties): Z = 82, A = 207.2, rho = 11.35 g/cm^3, X0 = 0.5612 cm.
 LEAD = Material(name="Pb", z=82, a=207.2, density_g_cm3=11.35, x0_cm=0.5612)
-#: Tungsten (PDG, atomic and nuclear properties): Z = 74, A = 183.84, rho = 19.3 g/cm^3, X0 = 0.3504 cm.
+#: Tungsten (PDG, atomic and nuclear properties): Z = 74, A = 183.84, rho = 19.3 g/cm^3, X0 = 0.3504
+#: cm.
 TUNGSTEN = Material(name="W", z=74, a=183.84, density_g_cm3=19.3, x0_cm=0.3504)
 
 MATERIALS: dict[str, Material] = {LEAD.name: LEAD, TUNGSTEN.name: TUNGSTEN}

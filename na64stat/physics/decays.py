@@ -144,15 +144,17 @@ def width_zprime_total_gev(mass_gev: ArrayLike, g: ArrayLike) -> np.ndarray:
 #: states dominate (the darkcast authors' convention for invisible searches,
 #: Ilten et al., JHEP 06 (2018) 004, arXiv:1801.04847).
 BRANCHING_CONVENTIONS: dict[str, str] = {
-    "physical": "Br(Z' -> nu nubar) from the widths: g^2 m/(24 pi) per left-handed nu_mu, nu_tau against "
-    "g^2 m/(12 pi) (1 + 2 r) sqrt(1 - 4 r) for mu+mu-, tau+tau- and e+e- through the loop mixing",
-    "darkcast": "Br(Z' -> invisible) = 1 at every mass (dark-sector decays dominate), as darkcast recasts "
-    "invisible searches",
+    "physical": "Br(Z' -> nu nubar) from the widths: g^2 m/(24 pi) per left-handed nu_mu, nu_tau "
+    "against g^2 m/(12 pi) (1 + 2 r) sqrt(1 - 4 r) for mu+mu-, tau+tau- and e+e- through "
+    "the loop mixing",
+    "darkcast": "Br(Z' -> invisible) = 1 at every mass (dark-sector decays dominate), as darkcast "
+    "recasts invisible searches",
 }
 
 
 def check_branching_convention(convention: str) -> str:
-    """``convention`` if it is a key of :data:`BRANCHING_CONVENTIONS`, else a PhysicsError naming the choices.
+    """``convention`` if it is a key of :data:`BRANCHING_CONVENTIONS`, else a PhysicsError naming
+    the choices.
 
     >>> check_branching_convention("darkcast")
     'darkcast'
@@ -166,7 +168,8 @@ def check_branching_convention(convention: str) -> str:
 
 
 def branching_zprime_invisible(mass_gev: ArrayLike, convention: str = "physical") -> np.ndarray:
-    """Br(Z' -> invisible) for the L_mu - L_tau Z' under ``convention`` (:data:`BRANCHING_CONVENTIONS`).
+    """Br(Z' -> invisible) for the L_mu - L_tau Z' under ``convention``
+    (:data:`BRANCHING_CONVENTIONS`).
 
     ``"physical"`` (default): Br(Z' -> nu nubar) from the widths, no
     dark-sector decays: 1 below 2 m_mu (up to the ~1e-5 e+e- share through

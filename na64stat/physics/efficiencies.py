@@ -29,7 +29,8 @@ __all__ = [
     "signal_efficiency",
 ]
 
-#: Resource (``na64stat/resources/<name>.json``) with the simulated selection efficiency per setup and mass.
+#: Resource (``na64stat/resources/<name>.json``) with the simulated selection efficiency per setup
+#: and mass.
 EFFICIENCY_TABLE: str = "signal_efficiency"
 
 #: Signal production channels with their own simulated efficiency (:func:`signal_efficiency`):
@@ -42,7 +43,9 @@ _EFFICIENCY_ROWS: dict[str, str] = {"bremsstrahlung": "rows", "annihilation": "a
 
 
 def _check_production(production: str) -> None:
-    """An InputError unless ``production`` names a channel of the efficiency table (:data:`_EFFICIENCY_ROWS`)."""
+    """An InputError unless ``production`` names a channel of the efficiency table
+    (:data:`_EFFICIENCY_ROWS`).
+    """
     if production not in _EFFICIENCY_ROWS:
         raise InputError(
             f"unknown signal production {production!r} (known: {', '.join(_EFFICIENCY_ROWS)})"
@@ -52,7 +55,9 @@ def _check_production(production: str) -> None:
 def _efficiency_entry(
     setup_name: str, production: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(the setup's entry, the rows of ``production``) of the efficiency table, or a ResourceError naming them."""
+    """(the setup's entry, the rows of ``production``) of the efficiency table, or a ResourceError
+    naming them.
+    """
     _check_production(production)
     table = load_resource(EFFICIENCY_TABLE)
     key = _EFFICIENCY_ROWS[production]
@@ -62,8 +67,8 @@ def _efficiency_entry(
     except KeyError:
         raise ResourceError(
             f"resources/{EFFICIENCY_TABLE}.json has no {production} efficiency table ({key!r}) for "
-            f"setup {setup_name!r} (it has {', '.join(table.get('setups', {}))}); give the setup an "
-            f"explicit efficiency or rerun tools/make_efficiency_table.py"
+            f"setup {setup_name!r} (it has {', '.join(table.get('setups', {}))}); give the setup "
+            "an explicit efficiency or rerun tools/make_efficiency_table.py"
         ) from None
     return entry, rows
 
@@ -72,7 +77,8 @@ def simulated_efficiency_table(
     setup_name: str,
     production: Production = "bremsstrahlung",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mass [GeV], efficiency, MC error) of a setup's simulated selection efficiency (``resources/signal_efficiency.json``).
+    """(mass [GeV], efficiency, MC error) of a setup's simulated selection efficiency
+    (``resources/signal_efficiency.json``).
 
     ``production``: ``"bremsstrahlung"`` (default; the table's ``rows``, the
     only rows of tables written before the channels were split, and the whole

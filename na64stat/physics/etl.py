@@ -98,7 +98,8 @@ __all__ = [
     "etl_table_grid",
 ]
 
-#: Atomic mass unit [GeV] (CODATA 2018, 931.494 MeV): nucleus mass M = A u for the recoil kinematics.
+#: Atomic mass unit [GeV] (CODATA 2018, 931.494 MeV): nucleus mass M = A u for the recoil
+#: kinematics.
 ATOMIC_MASS_UNIT_GEV: float = 0.93149410242
 #: Proton mass [GeV] (CODATA 2018), recoil mass of the inelastic (quasi-elastic proton) term.
 M_PROTON_GEV: float = 0.93827208816
@@ -174,7 +175,8 @@ def _phi_averaged_trace(
     m: float,
     mx: float,
 ) -> np.ndarray:
-    """Azimuthal average <R>_phi of the spin-summed Coulomb trace [GeV^-2 x GeV^2 = dimensionless x ...].
+    """Azimuthal average <R>_phi of the spin-summed Coulomb trace [GeV^-2 x GeV^2 = dimensionless x
+    ...].
 
     R = Sum_spins,pol |ubar(p') [eps*(p'+k+m) n / kappa' - n (p-k+m) eps* / kappa] u(p)|^2
     (n = (1,0,0,0)), derived here; as a Laurent polynomial in kappa' (variables of
@@ -280,12 +282,15 @@ def _dsigma_dx_dcos(
     n_t: int,
     t_scale_hi: float,
 ) -> np.ndarray:
-    """d^2 sigma / (dx dcos theta) / alpha_X [GeV^-2] on x (nx,) and theta (nx, ntheta); t and phi integrated."""
+    """d^2 sigma / (dx dcos theta) / alpha_X [GeV^-2] on x (nx,) and theta (nx, ntheta); t and phi
+    integrated.
+    """
     p = math.sqrt(e0 * e0 - m * m)
     k0b = (x * e0)[:, None]
     kkb = np.sqrt(np.maximum(k0b * k0b - mx * mx, 0.0))
     s2 = np.sin(0.5 * th) ** 2
-    # kappa = 2 p.k - mX^2 = 2 (E0 k0 - P K) - mX^2 + 4 P K sin^2(theta/2), the first part without subtraction
+    # kappa = 2 p.k - mX^2 = 2 (E0 k0 - P K) - mX^2 + 4 P K sin^2(theta/2), the first part without
+    # subtraction
     kap = (
         mx * mx * (e0 * (e0 - k0b) + (e0 * e0 - p * kkb)) + 2.0 * m * m * (k0b * k0b - mx * mx)
     ) / (e0 * k0b + p * kkb) + 4.0 * p * kkb * s2
@@ -300,7 +305,8 @@ def _dsigma_dx_dcos(
     qb = 4.0 * v2 - 2.0 * kap * c
     t_max = (qb + np.sqrt(np.maximum(qb * qb - 4.0 * qa * kap * kap, 0.0))) / (2.0 * qa)
     t_min = kap * kap / (qa * t_max)
-    # the squared on-shell condition also admits E' < m: the recoil energy t/(2M) must leave E' = E0 - k0 - t/(2M) >= m
+    # the squared on-shell condition also admits E' < m: the recoil energy t/(2M) must leave E' = E0
+    # - k0 - t/(2M) >= m
     t_max = np.minimum(t_max, 2.0 * recoil_mass * (v0 - m))
     t_hi = np.minimum(t_max, t_scale_hi)
     ok = t_hi > t_min * (1.0 + 1e-9)
@@ -374,7 +380,8 @@ def _check(m: float, mx: float, e0: float) -> None:
         raise PhysicsError(f"boson mass must be positive and finite, got {mx!r} GeV")
     if not (np.isfinite(e0) and e0 > mx + m):
         raise PhysicsError(
-            f"beam energy {e0!r} GeV must exceed the boson mass {mx} GeV plus the lepton mass {m} GeV"
+            f"beam energy {e0!r} GeV must exceed the boson mass {mx} GeV plus the lepton mass {m} "
+            "GeV"
         )
 
 
@@ -408,7 +415,8 @@ def compute_etl(
     inelastic:
         Add the quasi-elastic proton term G2_inel (module docstring).
     elastic:
-        Include the coherent (elastic) term; ``elastic=False, inelastic=True`` gives the proton term alone.
+        Include the coherent (elastic) term; ``elastic=False, inelastic=True`` gives the proton term
+        alone.
     n_x, n_theta, n_t:
         Gauss-Legendre nodes per x panel, in ln theta and in ln t.
 
@@ -579,7 +587,8 @@ def _table(lepton: str, target: str, term: str = "sigma_pb") -> _Table:
         sigma > 0 if term == "sigma_pb" else sigma >= 0
     ):
         raise ResourceError(
-            f"resources/{_TABLE}.json: {key}/{term}/{target} table shape {sigma.shape} or values invalid"
+            f"resources/{_TABLE}.json: {key}/{term}/{target} table shape {sigma.shape} or values "
+            "invalid"
         )
     if (
         term != "sigma_pb"
@@ -621,8 +630,8 @@ def sigma_etl_pb(
     with :func:`compute_etl`) and interpolates ln sigma with cubic splines in
     (ln m, ln E0, x_min) (within 0.5% of direct integration off the grid,
     tests/physics/test_etl.py; linear interpolation was off by up to 7% at 2-3 GeV).
-    Between the last tabulated cut (0.995) and the end point x = 1 - m_l/E0, sigma falls linearly to zero. Vectorised over
-    ``beam_energy_gev`` and ``x_min`` (broadcast); masses or energies outside
+    Between the last tabulated cut (0.995) and the end point x = 1 - m_l/E0, sigma falls linearly to
+    zero. Vectorised over ``beam_energy_gev`` and ``x_min`` (broadcast); masses or energies outside
     the table raise :class:`~na64stat.core.errors.PhysicsError`.
 
     Parameters
@@ -655,7 +664,8 @@ def sigma_etl_pb(
     if not (tab.log_mass[0] - 1e-9 <= lm <= tab.log_mass[-1] + 1e-9):
         raise PhysicsError(
             f"ETL table ({lepton}, {mat.name}) covers masses {math.exp(tab.log_mass[0]):.4g}-"
-            f"{math.exp(tab.log_mass[-1]):.4g} GeV, not {mass_gev!r} GeV; use compute_etl for one point"
+            f"{math.exp(tab.log_mass[-1]):.4g} GeV, not {mass_gev!r} GeV; use compute_etl for one "
+            "point"
         )
     e0, cut = np.broadcast_arrays(
         np.asarray(beam_energy_gev, dtype=float), np.asarray(x_min, dtype=float)
@@ -667,8 +677,9 @@ def sigma_etl_pb(
         or np.any(le > tab.log_energy[-1] + 1e-9)
     ):
         raise PhysicsError(
-            f"ETL table ({lepton}, {mat.name}) covers beam energies {math.exp(tab.log_energy[0]):.4g}-"
-            f"{math.exp(tab.log_energy[-1]):.4g} GeV, not {beam_energy_gev!r} GeV"
+            f"ETL table ({lepton}, {mat.name}) covers beam energies "
+            f"{math.exp(tab.log_energy[0]):.4g}-{math.exp(tab.log_energy[-1]):.4g} GeV, "
+            f"not {beam_energy_gev!r} GeV"
         )
     if np.any(~np.isfinite(cut)) or np.any(cut < 0.0):
         raise PhysicsError(f"x_min must be >= 0, got {x_min!r}")

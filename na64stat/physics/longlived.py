@@ -11,8 +11,8 @@ See the physics reference (docs/physics.rst, section "Long-lived states").
 
 Examples
 --------
-The NA64 review (arXiv:2003.07257, Appendix B): l_exp = 650 cm, l_ECAL = 40 cm give l_min = 218.8 cm, P_min = 0.218
-and a factor 1/P_min = 4.58 on eps^2.
+The NA64 review (arXiv:2003.07257, Appendix B): l_exp = 650 cm, l_ECAL = 40 cm give l_min = 218.8
+cm, P_min = 0.218 and a factor 1/P_min = 4.58 on eps^2.
 
 >>> round(l_chi2_min_cm(650.0, 40.0), 1), round(missing_energy_probability_min(650.0, 40.0), 3)
 (218.8, 0.218)

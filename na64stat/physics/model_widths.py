@@ -69,7 +69,9 @@ MESON_PREFACTORS: dict[str, float] = {"rho0": 2.0, "omega": 6.0, "phi": 3.0 * ma
 
 @cache
 def _vmd_grids() -> tuple[tuple[tuple[str, ...], np.ndarray, np.ndarray], ...]:
-    """(mesons, masses [GeV], R_mu^F) of every final state's grid in ``resources/darkcast_vmd.json``."""
+    """(mesons, masses [GeV], R_mu^F) of every final state's grid in
+    ``resources/darkcast_vmd.json``.
+    """
     grids = load_resource("darkcast_vmd")["grids"]
     return tuple(
         (tuple(mesons.split("_")), np.asarray(g["mass_gev"]), np.asarray(g["r_mu"]))
@@ -126,8 +128,9 @@ def _lepton_alpha(model: VectorModel, lepton: str, m: np.ndarray) -> np.ndarray:
 
 
 def partial_widths_gev(model: VectorModel, mass_gev: ArrayLike) -> dict[str, np.ndarray]:
-    """Partial widths per unit coupling^2 [GeV]: ``ee``, ``mumu``, ``tautau``, ``nunu`` (three flavours),
-    ``hadrons`` (darkcast's VMD, :func:`hadronic_width_gev`) and ``dark`` (chi chibar, coupling-independent).
+    """Partial widths per unit coupling^2 [GeV]: ``ee``, ``mumu``, ``tautau``, ``nunu`` (three
+    flavours), ``hadrons`` (darkcast's VMD, :func:`hadronic_width_gev`) and ``dark`` (chi chibar,
+    coupling-independent).
 
     Parameters
     ----------

@@ -71,7 +71,8 @@ GAUGE_ALPHA_UNIT: float = 1.0 / (4.0 * math.pi)
 
 @dataclass(frozen=True)
 class DarkDecay:
-    """Decays of the boson to a dark-sector Dirac fermion pair chi chibar (eq. 8 of arXiv:2003.07257).
+    """Decays of the boson to a dark-sector Dirac fermion pair chi chibar (eq. 8 of
+    arXiv:2003.07257).
 
     Attributes
     ----------
@@ -144,7 +145,8 @@ class VectorModel:
         unknown = sorted(set(self.charges) - set(FERMIONS))
         if unknown:
             raise InputError(
-                f"model {self.name!r}: unknown fermions {unknown}; choose from {', '.join(FERMIONS)}"
+                f"model {self.name!r}: unknown fermions {unknown}; choose from "
+                f"{', '.join(FERMIONS)}"
             )
         if not (math.isfinite(self.alpha_unit) and self.alpha_unit > 0):
             raise InputError(f"model {self.name!r}: alpha_unit must be positive")
@@ -200,7 +202,9 @@ def unregister_model(name: str) -> None:
 
 
 def get_model(name: str | VectorModel) -> VectorModel:
-    """The registered model ``name`` (a record is returned as it is); InputError naming the choices."""
+    """The registered model ``name`` (a record is returned as it is); InputError naming the
+    choices.
+    """
     if isinstance(name, VectorModel):
         return name
     try:
@@ -218,7 +222,8 @@ def model_names() -> tuple[str, ...]:
 
 def _from_mapping(raw: Mapping[str, Any], where: str) -> VectorModel:
     """A :class:`VectorModel` from one YAML entry (keys as the record's, ``coupling_unit``
-    ``epsilon`` or ``gauge``, ``dark_decay`` a mapping or absent)."""
+    ``epsilon`` or ``gauge``, ``dark_decay`` a mapping or absent).
+    """
     unit = raw.get("coupling_unit", "gauge")
     if unit not in ("epsilon", "gauge"):
         raise InputError(f"{where}: coupling_unit must be epsilon or gauge, got {unit!r}")

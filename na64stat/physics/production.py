@@ -12,8 +12,8 @@ Weizsacker-Williams (IWW) approximation:
   (:func:`chi_elastic`).
 
 For electrons the total cross section follows NA64's DMG4 package
-(Bondi et al., Comput. Phys. Commun. 269 (2021) 108129): sigma_IWW = (4/3) alpha^2 alpha_X chi beta ln(1/c^2) / m^2 with
-c = max(m_e/m, m/E0), beta = sqrt(1 - m^2/E0^2), chi from t_min = m^4/(4 E0^2)
+(Bondi et al., Comput. Phys. Commun. 269 (2021) 108129): sigma_IWW = (4/3) alpha^2 alpha_X chi beta
+ln(1/c^2) / m^2 with c = max(m_e/m, m/E0), beta = sqrt(1 - m^2/E0^2), chi from t_min = m^4/(4 E0^2)
 to t_max = m^2, and the exact-tree-level value sigma_ETL = sigma_IWW / K with
 DMG4's K factors for lead (:func:`k_factor`). The x shape within that total
 is eq. (22) at fixed chi.
@@ -107,7 +107,8 @@ def chi_elastic(
     With G2_el = Z^2 [a^2 t / (1 + a^2 t)]^2 [1 / (1 + t/d)]^2, writing
     t_a = 1/a^2 the integrand is Z^2 d^2 (t - t_min) / ((t + t_a)^2 (t + d)^2),
     whose partial fractions integrate in closed form; this is the closed form
-    DMG4 evaluates (Comput. Phys. Commun. 269 (2021) 108129). Dimensionless; vectorised over both limits.
+    DMG4 evaluates (Comput. Phys. Commun. 269 (2021) 108129). Dimensionless; vectorised over both
+    limits.
 
     Parameters
     ----------
@@ -350,7 +351,8 @@ def _k_factor_interpolator() -> tuple[
         raise ResourceError(f"resources/dmg4_kfactors_pb.json lacks key {exc}") from exc
     if table.shape != (mass.size, energy.size):
         raise ResourceError(
-            f"resources/dmg4_kfactors_pb.json: table shape {table.shape} != ({mass.size}, {energy.size})"
+            f"resources/dmg4_kfactors_pb.json: table shape {table.shape} != ({mass.size}, "
+            f"{energy.size})"
         )
     interp = RegularGridInterpolator((np.log(mass), energy), table, method="linear")
     return interp, (float(mass[0]), float(mass[-1])), (float(energy[0]), float(energy[-1]))
@@ -375,7 +377,8 @@ def k_factor(mass_gev: float, beam_energy_gev: ArrayLike) -> np.ndarray:
             "use the IWW cross section there"
         )
     e0 = np.clip(np.asarray(beam_energy_gev, dtype=float), e_lo, e_hi)
-    # clipped to the grid's own ln m (numpy's log may differ from math.log in the last bit: numpy < 1.25 SIMD)
+    # clipped to the grid's own ln m (numpy's log may differ from math.log in the last bit: numpy <
+    # 1.25 SIMD)
     log_m = np.clip(math.log(mass_gev), interp.grid[0][0], interp.grid[0][-1])
     pts = np.stack([np.full(e0.size, log_m), e0.ravel()], axis=-1)
     return interp(pts).reshape(e0.shape)

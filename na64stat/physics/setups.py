@@ -46,7 +46,8 @@ __all__ = [
 #: ID, shower shape, veto and HCAL cuts, DAQ dead time together), e.g.
 #: ``setup.with_(efficiency=ASSUMED_SIGNAL_EFFICIENCY)``. An ASSUMPTION, not a
 #: published number, and NOT the default: setups compute their efficiency
-#: (:func:`~na64stat.physics.efficiencies.signal_efficiency`). The visible mode, which has no simulated
+#: (:func:`~na64stat.physics.efficiencies.signal_efficiency`). The visible mode, which has no
+#: simulated
 #: efficiency table, uses it explicitly.
 ASSUMED_SIGNAL_EFFICIENCY: float = 0.6
 
@@ -56,7 +57,8 @@ UPPER_BOUND_NOTE: str = (
     "and efficiency factors are in no citable source here and are not applied (none is fitted)"
 )
 
-#: Name of the NA64e invisible setup's cut-flow efficiency factor (:mod:`na64stat.physics.analysis_factors`).
+#: Name of the NA64e invisible setup's cut-flow efficiency factor
+#: (:mod:`na64stat.physics.analysis_factors`).
 CUTFLOW_FACTOR_NAME: str = "calibration-run cut flow not in the simulated selection"
 
 #: Resource (``na64stat/resources/<name>.json``) with each setup's description, sources and caveats.
@@ -207,7 +209,8 @@ class Setup:
             raise InputError(f"setup {self.name!r}: exposure must be positive, got {self.exposure}")
         if not self.target_length_x0 > 0.0:
             raise InputError(
-                f"setup {self.name!r}: target length must be positive, got {self.target_length_x0} X0"
+                f"setup {self.name!r}: target length must be positive, got {self.target_length_x0} "
+                "X0"
             )
         if self.cross_section not in _CROSS_SECTIONS[self.beam]:
             raise InputError(
@@ -220,8 +223,9 @@ class Setup:
             )
         if (self.mode == "visible") != bool(self.visible_runs):
             raise InputError(
-                f"setup {self.name!r}: a visible-mode setup names its visible_runs and an invisible "
-                f"one none, got mode {self.mode!r} with visible_runs {self.visible_runs!r}"
+                f"setup {self.name!r}: a visible-mode setup names its visible_runs and an "
+                f"invisible one none, got mode {self.mode!r} with visible_runs "
+                f"{self.visible_runs!r}"
             )
         try:
             get_runs(self.visible_runs)
@@ -244,7 +248,9 @@ class Setup:
 
 
 def _provenance_values() -> dict[str, Any]:
-    """What the templates of ``resources/setups.json`` are filled with (references and computed factors)."""
+    """What the templates of ``resources/setups.json`` are filled with (references and computed
+    factors).
+    """
     return {
         **load_resource(PROVENANCE)["references"],
         "thesis": THESIS,
@@ -277,7 +283,9 @@ def _provenance(name: str) -> dict[str, Any]:
 
 
 def _factor(setup: str, name: str, value: float) -> EfficiencyFactor:
-    """The efficiency factor ``name`` of ``setup`` with its source from ``resources/setups.json``."""
+    """The efficiency factor ``name`` of ``setup`` with its source from
+    ``resources/setups.json``.
+    """
     source = _provenance_entry(setup)["efficiency_factor_sources"][name]
     return EfficiencyFactor(name, value, source.format(**_provenance_values()))
 

@@ -242,7 +242,8 @@ def _track_length(
     beam_energy_gev: float, min_energy_gev: float, thickness_x0: float, n_bins: int
 ) -> TrackLengthSpectrum:
     """The computation behind :func:`shower_track_length`, cached: a reach over a mass grid asks for
-    the same spectrum at every mass (31 masses: 7.9 s -> 0.3 s). The arrays are read-only."""
+    the same spectrum at every mass (31 masses: 7.9 s -> 0.3 s). The arrays are read-only.
+    """
     l_max = math.log(beam_energy_gev / min_energy_gev)
     # Bin j is centred on L = j h; the primary sits on the centre of bin 0 and the
     # lower edge of the last bin is the threshold.
@@ -304,7 +305,8 @@ def electron_track_by_depth(
         )
     if not (slice_x0 > 0.0 and n_slices >= 1):
         raise PhysicsError(
-            f"need a positive slice thickness and at least one slice, got {slice_x0} X0 x {n_slices}"
+            f"need a positive slice thickness and at least one slice, got {slice_x0} X0 x "
+            f"{n_slices}"
         )
     l_max = math.log(beam_energy_gev / min_energy_gev)
     h = l_max / (n_bins - 0.5)

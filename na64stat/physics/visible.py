@@ -163,11 +163,14 @@ class VisibleRun:
         return self.wcal_x0 * self.wcal_cm_per_x0
 
 
-#: darkcast's recast of both NA64 visible-mode results (the source of :data:`DECAY_TO_SHIELDING_RATIO`).
+#: darkcast's recast of both NA64 visible-mode results (the source of
+#: :data:`DECAY_TO_SHIELDING_RATIO`).
 DARKCAST_NA64_VISIBLE: str = (
     "darkcast (P. Ilten, Y. Soreq, M. Williams, W. Xue, JHEP 06 (2018) 004, arXiv:1801.04847), "
-    "limits/NA64_Banerjee2018vgk.py (PRL 120) and limits/NA64_Banerjee2019hmi.py (PRD 101): 'a displaced search "
-    "where the decay volume length over the shielding length is approximately 4/1' (Efficiency(lratio = 4.0/1.0))"
+    "limits/NA64_Banerjee2018vgk.py (PRL 120) and limits/NA64_Banerjee2019hmi.py (PRD 101): 'a "
+    "displaced search "
+    "where the decay volume length over the shielding length is approximately 4/1' "
+    "(Efficiency(lratio = 4.0/1.0))"
 )
 
 #: Decay-volume length over shielding length of the NA64 visible-mode setups (both runs):
@@ -179,32 +182,43 @@ DECAY_TO_SHIELDING_RATIO: float = 4.0
 #: Thesis file prefix of the WCAL numbers (na64stat.physics.analysis_factors.THESIS is the thesis).
 _THESIS_FILES = f"Depero thesis (ETH 2020, {THESIS_COMMIT[:7]})"
 
-#: WCAL layers: 35 of 3 mm W + 2 mm scintillator, ~30 X0, active length 175 mm (120 x 120 x 175 mm^3), 200 mm
-#: with its aluminium box: thesis chapters/chapter2.tex ("The Tungsten Electromagnetic Calorimeter (WCAL)") and
-#: appendices/appendixF.tex (table "Detailed properties of the detectors": 35 layers, 3.0 mm W + 2.0 mm Sc,
-#: 30 X0, active 120 x 120 x 175 mm^3). chapter5.tex calls the design of the previous searches "34 layers ...
+#: WCAL layers: 35 of 3 mm W + 2 mm scintillator, ~30 X0, active length 175 mm (120 x 120 x 175
+#: mm^3), 200 mm
+#: with its aluminium box: thesis chapters/chapter2.tex ("The Tungsten Electromagnetic Calorimeter
+#: (WCAL)") and
+#: appendices/appendixF.tex (table "Detailed properties of the detectors": 35 layers, 3.0 mm W + 2.0
+#: mm Sc,
+#: 30 X0, active 120 x 120 x 175 mm^3). chapter5.tex calls the design of the previous searches "34
+#: layers ...
 #: ~30X0"; the 35-layer count and 175 mm are the two tables' numbers.
 WCAL_LAYERS: int = 35
-#: Tungsten and scintillator thickness of one WCAL layer [cm] (3 mm + 2 mm; same sources as :data:`WCAL_LAYERS`).
+#: Tungsten and scintillator thickness of one WCAL layer [cm] (3 mm + 2 mm; same sources as
+#: :data:`WCAL_LAYERS`).
 WCAL_LAYER_CM: tuple[float, float] = (0.30, 0.20)
 #: Radiation lengths of the WCAL (same sources; 35 x 3 mm W alone is 29.97 X0 of W).
 WCAL_X0: float = 30.0
-#: W2, the veto read out behind the WCAL's main section [cm]: 6 mm, thesis chapters/chapter5.tex ("The
+#: W2, the veto read out behind the WCAL's main section [cm]: 6 mm, thesis chapters/chapter5.tex
+#: ("The
 #: thickness of this counter was minimized from the 6 mm used previously to 3 mm"; chapter2.tex's
 #: "60 x 120 x 120 mm^3" for its three stacked counters is read as 6.0 mm, the chapter-5 number).
 W2_CM: float = 0.6
-#: V2, a thicker counter ~3 cm downstream of W2 "for testing purposes ... to cross-check its efficiency"
-#: (thesis chapters/chapter2.tex, "The Veto system") [cm]: not a cut of the 2018 selection (chapter3.tex,
+#: V2, a thicker counter ~3 cm downstream of W2 "for testing purposes ... to cross-check its
+#: efficiency"
+#: (thesis chapters/chapter2.tex, "The Veto system") [cm]: not a cut of the 2018 selection
+#: (chapter3.tex,
 #: "Selection criteria" of the visible mode: W2 < 0.7 MIP, S4 > 1.5 MIP), so decays after W2 count.
 V2_GAP_CM: float = 3.0
-#: The 2018 vacuum decay tube [cm], S4 "placed immediately after the tube": thesis chapters/chapter2.tex
+#: The 2018 vacuum decay tube [cm], S4 "placed immediately after the tube": thesis
+#: chapters/chapter2.tex
 #: ("The visible mode setup").
 DECAY_TUBE_2018_CM: float = 310.0
 #: Smallest A' energy counted [GeV]: the 2018 selection's "At least 25 GeV deposited in the ECAL"
 #: (thesis chapters/chapter3.tex, visible-mode selection criteria).
 MIN_ECAL_ENERGY_GEV: float = 25.0
-#: The 2018 signal window on E_WCAL + E_ECAL [GeV] (thesis chapters/chapter3.tex): it contains the 150 GeV
-#: beam energy that a signal event deposits (WCAL resolution 20%/sqrt(E)), so its efficiency is taken as 1.
+#: The 2018 signal window on E_WCAL + E_ECAL [GeV] (thesis chapters/chapter3.tex): it contains the
+#: 150 GeV
+#: beam energy that a signal event deposits (WCAL resolution 20%/sqrt(E)), so its efficiency is
+#: taken as 1.
 SIGNAL_WINDOW_2018_GEV: tuple[float, float] = (130.0, 200.0)
 
 
@@ -225,9 +239,10 @@ def _sandwich_run(
     sources: tuple[str, ...],
     assumptions: tuple[str, ...],
 ) -> VisibleRun:
-    """A run with the thesis's WCAL (:data:`WCAL_LAYERS` W/Sc layers, :data:`WCAL_X0`), the veto W2 right behind
-    it (:data:`W2_CM`; a decay before its end is vetoed) and S4 at ``s4_cm`` from the WCAL front; A' above
-    :data:`MIN_ECAL_ENERGY_GEV` counted, efficiency 0.6 (an assumption, ``_COMMON_ASSUMPTIONS``).
+    """A run with the thesis's WCAL (:data:`WCAL_LAYERS` W/Sc layers, :data:`WCAL_X0`), the veto W2
+    right behind it (:data:`W2_CM`; a decay before its end is vetoed) and S4 at ``s4_cm`` from the
+    WCAL front; A' above :data:`MIN_ECAL_ENERGY_GEV` counted, efficiency 0.6 (an assumption,
+    ``_COMMON_ASSUMPTIONS``).
 
     >>> r = _sandwich_run("x", 100.0, 1e10, 100.0, (), ())
     >>> round(r.wcal_length_cm, 6), round(r.veto_end_cm, 6), round(r.wcal_cm_per_x0, 4)
@@ -249,19 +264,23 @@ def _sandwich_run(
 
 
 _COMMON_SOURCES = (
-    f"{_THESIS_FILES}: WCAL of 35 layers of 3 mm W + 2 mm scintillator, ~30 X0, 175 mm active (chapter2.tex, "
-    "appendixF.tex); W2 6 mm behind it (chapter5.tex); V2 ~3 cm behind W2, not a cut (chapter2.tex, chapter3.tex); "
-    "A' energy above 25 GeV (the ECAL cut, chapter3.tex)",
+    f"{_THESIS_FILES}: WCAL of 35 layers of 3 mm W + 2 mm scintillator, ~30 X0, 175 mm active "
+    "(chapter2.tex, "
+    "appendixF.tex); W2 6 mm behind it (chapter5.tex); V2 ~3 cm behind W2, not a cut "
+    "(chapter2.tex, chapter3.tex); A' energy above 25 GeV (the ECAL cut, chapter3.tex)",
 )
 
 _COMMON_ASSUMPTIONS = (
-    "the shower develops in X0 of the sandwich (17.5 cm / 30 X0 = 0.583 cm per X0): the layers are not resolved",
-    "a decay in W2 is vetoed, one after it counts (V2 is not a cut); the 2018 selection's W2 < 0.7 MIP as a perfect "
-    "veto",
-    "efficiency 0.6 (na64stat's ASSUMED_SIGNAL_EFFICIENCY): the papers' signal efficiencies were not available here",
+    "the shower develops in X0 of the sandwich (17.5 cm / 30 X0 = 0.583 cm per X0): the layers are "
+    "not resolved",
+    "a decay in W2 is vetoed, one after it counts (V2 is not a cut); the 2018 selection's W2 < 0.7 "
+    "MIP as a perfect veto",
+    "efficiency 0.6 (na64stat's ASSUMED_SIGNAL_EFFICIENCY): the papers' signal efficiencies were "
+    "not available here",
 )
 
-#: The 2017 and 2018 visible-mode runs (PRL 120 (2018) 231802; PRD 101 (2020) 071101), one WCAL for both.
+#: The 2017 and 2018 visible-mode runs (PRL 120 (2018) 231802; PRD 101 (2020) 071101), one WCAL for
+#: both.
 VISIBLE_RUNS: dict[str, VisibleRun] = {
     r.name: r
     for r in (
@@ -271,15 +290,18 @@ VISIBLE_RUNS: dict[str, VisibleRun] = {
             5.4e10,
             (wcal_length_cm() + W2_CM) * (1.0 + DECAY_TO_SHIELDING_RATIO),
             sources=(
-                f"{_PRL120}, abstract: 100 GeV e- beam, 5.4e10 EOT; excluded 1.3e-4 < eps < 4.2e-4 at 16.7 MeV",
+                f"{_PRL120}, abstract: 100 GeV e- beam, 5.4e10 EOT; excluded 1.3e-4 < eps < 4.2e-4 "
+                "at 16.7 MeV",
                 f"{_THESIS_FILES}, chapter2.tex: 'The first run in 2017 was performed at 100 GeV'",
                 DARKCAST_NA64_VISIBLE,
             ),
             assumptions=(
-                "decay volume of 2017 (end of W2 to S4) = DECAY_TO_SHIELDING_RATIO (4) x the shielding "
-                "(WCAL and W2): darkcast's reading (DARKCAST_NA64_VISIBLE); the thesis gives only the "
-                "2017 WCAL-ECAL distance, 4.2 m (chapter3.tex), not S4's place",
-                "the 2017 WCAL is the thesis's one (chapter5.tex: 'the design used in previous searches')",
+                "decay volume of 2017 (end of W2 to S4) = DECAY_TO_SHIELDING_RATIO (4) x the "
+                "shielding "
+                "(WCAL and W2): darkcast's reading (DARKCAST_NA64_VISIBLE); the thesis gives only "
+                "the 2017 WCAL-ECAL distance, 4.2 m (chapter3.tex), not S4's place",
+                "the 2017 WCAL is the thesis's one (chapter5.tex: 'the design used in previous "
+                "searches')",
             ),
         ),
         _sandwich_run(
@@ -288,14 +310,15 @@ VISIBLE_RUNS: dict[str, VisibleRun] = {
             3.0e10,
             wcal_length_cm() + W2_CM + V2_GAP_CM + DECAY_TUBE_2018_CM,
             sources=(
-                f"{_PRD101}, abstract: 8.4e10 EOT in 2017 and 2018 together, so 8.4e10 - 5.4e10 = 3.0e10 "
+                f"{_PRD101}, abstract: 8.4e10 EOT in 2017 and 2018 together, so 8.4e10 - 5.4e10 = "
+                "3.0e10 "
                 "in 2018; excluded 1.2e-4 < eps < 6.8e-4 at 16.7 MeV (both runs)",
                 f"{_THESIS_FILES}, chapter2.tex: 150 GeV beam in 2018, a 3.1 m vacuum tube with S4 "
                 "immediately after it; chapter3.tex: signal window 130 < E_WCAL + E_ECAL < 200 GeV",
             ),
             assumptions=(
-                "the 3.1 m tube starts at V2 (3 cm behind W2; V2's thickness neglected): where it starts "
-                "is not stated",
+                "the 3.1 m tube starts at V2 (3 cm behind W2; V2's thickness neglected): where it "
+                "starts is not stated",
             ),
         ),
     )
@@ -303,7 +326,8 @@ VISIBLE_RUNS: dict[str, VisibleRun] = {
 
 
 def get_runs(names: Sequence[str]) -> tuple[VisibleRun, ...]:
-    """The runs of :data:`VISIBLE_RUNS` named ``names``, in that order (a PhysicsError names an unknown one).
+    """The runs of :data:`VISIBLE_RUNS` named ``names``, in that order (a PhysicsError names an
+    unknown one).
 
     >>> [r.beam_energy_gev for r in get_runs(("2017", "2018"))]
     [100.0, 150.0]
@@ -321,7 +345,8 @@ def runs_at(
     efficiency: float | None = None,
     runs: tuple[VisibleRun, ...] | None = None,
 ) -> tuple[VisibleRun, ...]:
-    """The visible-mode runs (default: all of :data:`VISIBLE_RUNS`) at another exposure or efficiency.
+    """The visible-mode runs (default: all of :data:`VISIBLE_RUNS`) at another exposure or
+    efficiency.
 
     ``exposure`` [EOT] is the runs' total: each run keeps its share of it (2017 : 2018 =
     5.4 : 3.0), so the beam energies and dumps of the mix stay those of the runs.
@@ -333,7 +358,9 @@ def runs_at(
     chosen = tuple(VISIBLE_RUNS.values()) if runs is None else tuple(runs)
     if not chosen:
         raise PhysicsError("runs_at: no visible-mode run given")
-    try:  # core.checks: finite and positive, text rejected; re-raised as the physics error of this function
+    # core.checks: finite and positive, text rejected; re-raised as the physics error of this
+    # function
+    try:
         total = check_number(exposure, "runs_at: exposure", positive=True, allow_none=True)
         eff = check_number(efficiency, "runs_at: efficiency", positive=True, allow_none=True)
     except InputError as exc:
@@ -348,7 +375,8 @@ def runs_at(
 
 
 def total_events(runs: Sequence[VisibleRun], mass_gev: float, epsilon: float) -> float:
-    """Expected A' -> e+ e- decays in the decay volumes of ``runs`` together (:func:`visible_events` summed).
+    """Expected A' -> e+ e- decays in the decay volumes of ``runs`` together (:func:`visible_events`
+    summed).
 
     >>> total_events(get_runs(("2017",)), 0.0167, 3e-4) == float(visible_events(VISIBLE_RUNS["2017"], 0.0167, [3e-4])[0])
     True
@@ -406,7 +434,9 @@ class _Production:
 def _production(
     run: VisibleRun, mass_gev: float, n_depth: int = 48, n_x: int = 96, max_depth_x0: float = 12.0
 ) -> _Production:
-    """Shower electrons by depth slice and energy, times the ETL-normalised x spectrum above the A' threshold."""
+    """Shower electrons by depth slice and energy, times the ETL-normalised x spectrum above the A'
+    threshold.
+    """
     e0, cut = run.beam_energy_gev, run.min_boson_energy_gev
     slice_x0 = min(run.wcal_x0, max_depth_x0) / n_depth
     energies, tracks = electron_track_by_depth(
@@ -420,7 +450,8 @@ def _production(
     cells_e, cells_w = [], []
     for e_j, sigma_j in zip(energies, total):
         lo, hi = x_range(mass_gev, e_j, M_E_GEV)
-        # shape of eq. (22) over the whole x range, evaluated in s = -ln(1 - x) (x -> 1 peak), normalised to 1
+        # shape of eq. (22) over the whole x range, evaluated in s = -ln(1 - x) (x -> 1 peak),
+        # normalised to 1
         s_lo, s_hi = -math.log1p(-float(lo)), -math.log1p(-float(hi))
         s = 0.5 * (s_lo + s_hi) + 0.5 * (s_hi - s_lo) * nodes
         x = -np.expm1(-s)
@@ -447,7 +478,8 @@ def _cached_production(run: VisibleRun, mass_gev: float) -> _Production:
 
 
 def visible_events(run: VisibleRun, mass_gev: float, epsilon: ArrayLike) -> np.ndarray:
-    """Expected A' -> e+ e- decays in the decay volume (module docstring) for a dark photon of ``epsilon``.
+    """Expected A' -> e+ e- decays in the decay volume (module docstring) for a dark photon of
+    ``epsilon``.
 
     alpha_X = alpha eps^2; Br(A' -> e+ e-) = 1 below the muon threshold
     (the visible mode's range, m <~ 30 MeV).
@@ -479,7 +511,8 @@ def visible_events(run: VisibleRun, mass_gev: float, epsilon: ArrayLike) -> np.n
 def excluded_epsilon_range(
     runs: tuple[VisibleRun, ...], mass_gev: float, n_events: float = CL90_EVENTS
 ) -> tuple[float, float]:
-    """(lower, upper) epsilon where the runs' summed events exceed ``n_events`` (NaN, NaN if nowhere).
+    """(lower, upper) epsilon where the runs' summed events exceed ``n_events`` (NaN, NaN if
+    nowhere).
 
     The events rise as eps^4 at small eps (production x decay inside the
     volume) and fall as exp(-eps^2) at large eps (decay inside the dump): one

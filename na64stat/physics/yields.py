@@ -76,7 +76,9 @@ _PB_TO_CM2 = 1e-36
 
 
 def _electron_sigma_pb(setup: Setup, mass_gev: float, energy_gev: np.ndarray) -> np.ndarray:
-    """Cross section [pb] per unit alpha_X for A' energy above the cut, electrons of ``energy_gev``."""
+    """Cross section [pb] per unit alpha_X for A' energy above the cut, electrons of
+    ``energy_gev``.
+    """
     if setup.cross_section == "etl-computed":  # the computed ETL x spectrum, not eq. (22)'s shape
         return etl_table_sigma_pb(
             "e", setup.target, mass_gev, energy_gev, setup.missing_energy_cut_gev / energy_gev
@@ -140,8 +142,9 @@ def electron_emission_spectrum(setup: Setup, mass_gev: float) -> EmissionSpectru
 
 
 def _annihilation_efficiency(setup: Setup) -> Callable[[np.ndarray], np.ndarray]:
-    """The annihilation efficiency of ``setup`` per A' energy, read when first called (a mass without
-    annihilation yield needs no table)."""
+    """The annihilation efficiency of ``setup`` per A' energy, read when first called (a mass
+    without annihilation yield needs no table).
+    """
 
     def efficiency(boson_energy_gev: np.ndarray) -> np.ndarray:
         if setup.efficiency is not None:  # an explicit efficiency is one number
@@ -300,8 +303,8 @@ def invisible_alpha_x_per_coupling2(
 ) -> np.ndarray:
     """alpha_X x Br(invisible) per coupling^2 of the registered model ``model``
     (:mod:`na64stat.physics.models`): what turns events per alpha_X into invisible events per
-    coupling^2 (``"dark_photon"``: alpha, Br = 1, both beams; NA64 review sec. 5.2; ``"lmutau"``: muon
-    beams 1 / 4 pi, electron beams alpha x the on-shell loop mixing of eq. (54) squared; times
+    coupling^2 (``"dark_photon"``: alpha, Br = 1, both beams; NA64 review sec. 5.2; ``"lmutau"``:
+    muon beams 1 / 4 pi, electron beams alpha x the on-shell loop mixing of eq. (54) squared; times
     Br(invisible) under the ``branching`` convention, ``"physical"`` or ``"darkcast"``;
     :func:`na64stat.physics.model_widths.invisible_alpha_x_per_coupling2`).
 
@@ -418,9 +421,10 @@ def background_free_reach(
     """
     if setup.mode == "visible":
         raise InputError(
-            f"setup {setup.name!r} is a visible-mode setup (A' -> e+ e- behind the dump): it has no "
-            f"missing-energy reach; its excluded epsilon band is "
-            f"na64stat.physics.visible.excluded_epsilon_range (na64stat reproduce published prints it)"
+            f"setup {setup.name!r} is a visible-mode setup (A' -> e+ e- behind the dump): it has "
+            "no missing-energy reach; its excluded epsilon band is "
+            "na64stat.physics.visible.excluded_epsilon_range (na64stat reproduce published prints "
+            "it)"
         )
     masses = np.atleast_1d(np.asarray(masses_gev, dtype=float))
     per_eps2 = events_per_epsilon2(setup, masses)

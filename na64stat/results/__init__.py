@@ -1,2 +1,3 @@
 """What limits become: recasts to other models and couplings, plots, HEPData
-records, limit files in the field's formats, and physics summaries."""
+records, limit files in the field's formats, and physics summaries.
+"""

@@ -36,7 +36,8 @@ __all__ = ["write_hepdata", "validate_hepdata", "COUPLING_NAMES", "LIKELIHOOD_AR
 
 #: File name of the attached pyhf likelihood (bkgonly.json + patchset.json).
 LIKELIHOOD_ARCHIVE = "likelihood.tar.gz"
-#: Nucleon mass [GeV] (the proton's) of the centre-of-mass energy keyword (beam particle on a target nucleon).
+#: Nucleon mass [GeV] (the proton's) of the centre-of-mass energy keyword (beam particle on a target
+#: nucleon).
 _NUCLEON_MASS_GEV = 0.93827
 #: HEPData's name and the mass [GeV] of each beam particle.
 _BEAM = {"electron": ("E-", 0.000511), "muon": ("MU-", 0.10566)}
@@ -60,7 +61,9 @@ _COLUMNS = (
 
 
 def validate_hepdata(folder: str | os.PathLike[str]) -> None:
-    """Validate a submission folder with the HEPData validator; raise InputError with its messages."""
+    """Validate a submission folder with the HEPData validator; raise InputError with its
+    messages.
+    """
     from hepdata_validator.full_submission_validator import FullSubmissionValidator
 
     validator = FullSubmissionValidator()
@@ -94,8 +97,8 @@ def write_hepdata(
     the submission comment and each table's description.
 
     ``couplings`` is a :class:`~na64stat.results.recast.RecastResult`, or the content of a recast
-    file (``{"points": {key: {"observed": {...}, "expected_median": {...}, ...}}}``, checked as a file).
-    Returns the folder. A point without a limit in some column (NaN / None)
+    file (``{"points": {key: {"observed": {...}, "expected_median": {...}, ...}}}``, checked as a
+    file). Returns the folder. A point without a limit in some column (NaN / None)
     gets HEPData's ``-`` there (tables are rectangular).
 
     ``confidence_level`` is that of the limits: by default the couplings
@@ -136,9 +139,9 @@ def write_hepdata(
         if likelihood is not None:  # copied into the submission when its files are written, below
             archive = _likelihood_archive(Path(likelihood), Path(archive_dir) / LIKELIHOOD_ARCHIVE)
             submission.add_additional_resource(
-                "The pyhf likelihood of these limits: the background-only workspace (bkgonly.json) and one signal "
-                "patch per point (patchset.json), for 'pyhf patchset apply' and 'pyhf cls'."
-                + cited,
+                "The pyhf likelihood of these limits: the background-only workspace (bkgonly.json) "
+                "and one signal patch per point (patchset.json), for 'pyhf patchset apply' "
+                "and 'pyhf cls'." + cited,
                 str(archive),
                 copy_file=True,
                 file_type="HistFactory",
@@ -209,7 +212,9 @@ def _table(
 
 
 def _write_validated(submission: Any, out_dir: str | os.PathLike[str]) -> Path:
-    """hepdata_lib's files into a scratch folder next to ``out_dir``, validated, then moved into place."""
+    """hepdata_lib's files into a scratch folder next to ``out_dir``, validated, then moved into
+    place.
+    """
     # absolute before hepdata_lib runs in a scratch working directory (a relative
     # temporary path would then point into the scratch folder)
     target = Path(out_dir).resolve()
@@ -240,7 +245,9 @@ def _percent(cl: float) -> str:
 
 
 def _confidence_level(given: float | None, recorded: Any, source: str) -> float:
-    """The limits' confidence level: the couplings file's, or the one given (which must then agree)."""
+    """The limits' confidence level: the couplings file's, or the one given (which must then
+    agree).
+    """
     from na64stat.core.checks import check_number
 
     for value, what in (
@@ -269,8 +276,9 @@ def _confidence_level(given: float | None, recorded: Any, source: str) -> float:
 
 
 def _beam(setup: str | None) -> tuple[str, str, float, str] | None:
-    """HEPData's beam particle, target, centre-of-mass energy per target nucleon [GeV] and a beam label of a
-    predefined setup (None for no or an unknown setup)."""
+    """HEPData's beam particle, target, centre-of-mass energy per target nucleon [GeV] and a beam
+    label of a predefined setup (None for no or an unknown setup).
+    """
     if not setup:
         return None
     from na64stat.physics.setups import SETUPS
@@ -289,7 +297,9 @@ def _beam(setup: str | None) -> tuple[str, str, float, str] | None:
 
 
 def _likelihood_archive(folder: Path, archive: Path) -> Path:
-    """``bkgonly.json`` and ``patchset.json`` of ``folder``, validated with pyhf, as a byte-reproducible ``.tar.gz``."""
+    """``bkgonly.json`` and ``patchset.json`` of ``folder``, validated with pyhf, as a
+    byte-reproducible ``.tar.gz``.
+    """
     import gzip
     import io
     import tarfile
@@ -300,7 +310,8 @@ def _likelihood_archive(folder: Path, archive: Path) -> Path:
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise InputError(
-            f"likelihood folder {folder}: no {', '.join(missing)} (the workspace the limits came from)"
+            f"likelihood folder {folder}: no {', '.join(missing)} (the workspace the limits came "
+            "from)"
         )
     load_patchset(
         files[1], load_workspace(files[0])
@@ -332,12 +343,15 @@ def _check_limits(points: Sequence[RecastPoint], source: str) -> None:
     for point in points:
         if point.observed is None and point.limit("median") is None:
             raise InputError(
-                f"{source}: point {point.key!r}: has neither an observed nor a median expected limit"
+                f"{source}: point {point.key!r}: has neither an observed nor a median expected "
+                "limit"
             )
 
 
 def _check_points(points: Mapping[str, Any], source: str) -> None:
-    """Every column of every point: None, or an object with a mass in (0, 100] GeV and finite, non-negative couplings."""
+    """Every column of every point: None, or an object with a mass in (0, 100] GeV and finite,
+    non-negative couplings.
+    """
     from na64stat.core.checks import check_mass, check_number
 
     for key, point in points.items():

@@ -72,7 +72,9 @@ COMBINE_LIMITS_NAME = "limits_combine.json"
 
 @dataclass(frozen=True)
 class LmtCurve:
-    """A darkcast limit: masses [GeV], the lower (or only) coupling column, the upper column if two-sided."""
+    """A darkcast limit: masses [GeV], the lower (or only) coupling column, the upper column if
+    two-sided.
+    """
 
     mass_gev: np.ndarray
     lower: np.ndarray
@@ -81,7 +83,9 @@ class LmtCurve:
 
 
 def read_lmt(path: str | os.PathLike[str], *, min_points: int = 2) -> LmtCurve:
-    """Read a darkcast ``.lmt`` file; a malformed line or too few points is an InputError naming the file and line."""
+    """Read a darkcast ``.lmt`` file; a malformed line or too few points is an InputError naming the
+    file and line.
+    """
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
@@ -130,7 +134,8 @@ def write_lmt(
     upper: Sequence[float] | None = None,
     comments: Sequence[str] = (),
 ) -> Path:
-    """Write a darkcast ``.lmt`` file (atomically); points with a missing or non-positive value are left out.
+    """Write a darkcast ``.lmt`` file (atomically); points with a missing or non-positive value are
+    left out.
 
     The first line is the header darkcast's two-sided reader takes the column
     names from (``#  mass  lower  upper``, or ``#  mass  lower``), the
@@ -152,8 +157,9 @@ def write_lmt(
 
 
 def _mass_key(mass: float) -> str:
-    """A mass as CollectLimits keys it (Python's ``str`` of the float), after rounding to 10 significant digits,
-    so that a mass computed with float noise (0.0037300000000000002) is keyed as written (``"0.00373"``).
+    """A mass as CollectLimits keys it (Python's ``str`` of the float), after rounding to 10
+    significant digits, so that a mass computed with float noise (0.0037300000000000002) is keyed as
+    written (``"0.00373"``).
 
     >>> _mass_key(0.0037300000000000002), _mass_key(120)
     ('0.00373', '120.0')
@@ -168,7 +174,8 @@ def _finite(value: Any) -> TypeGuard[float]:
 def combine_limits_from_scan(
     limits: ScanResult | Mapping[str, Any], source: str = "limits file"
 ) -> dict[str, dict[str, float]]:
-    """CombineHarvester-style ``{mass: {"obs", "exp-2", ..., "exp+2"}}`` from a ``limits.json`` content.
+    """CombineHarvester-style ``{mass: {"obs", "exp-2", ..., "exp+2"}}`` from a ``limits.json``
+    content.
 
     The key is the patch's ``mass_gev`` as CollectLimits prints a mass
     (:func:`_mass_key`; the point key where masses repeat, e.g. visible-mode
@@ -187,7 +194,9 @@ def combine_limits_from_scan(
 
 
 def _combine_entry(limit: UpperLimit) -> dict[str, float]:
-    """CombineHarvester's limits of one point, each finite one with its finite error (``"<key>_err"``), sorted."""
+    """CombineHarvester's limits of one point, each finite one with its finite error
+    (``"<key>_err"``), sorted.
+    """
     band = dict(zip(BAND_NAMES, zip(limit.expected, limit.expected_error)))
     entry = {}
     for combine_key, name in COMBINE_KEYS.items():
@@ -223,7 +232,8 @@ def _limit_value(path: str | os.PathLike[str], mass: str, key: str, value: Any) 
 
 
 def read_combine_limits(path: str | os.PathLike[str]) -> dict[float | str, dict[str, Any]]:
-    """Read a CombineHarvester limit JSON: masses (as floats where they are numbers) to their limits.
+    """Read a CombineHarvester limit JSON: masses (as floats where they are numbers) to their
+    limits.
 
     Reads what ``combineTool.py -M CollectLimits`` writes, also with
     ``--limit-err`` (``"<key>_err"`` numbers) and ``--toys`` (a ``"toys"``
@@ -253,7 +263,8 @@ def read_combine_limits(path: str | os.PathLike[str]) -> dict[float | str, dict[
                 )
             ):
                 raise InputError(
-                    f"{path}: entry {key!r}: 'toys' must map {', '.join(COMBINE_KEYS)} to lists of numbers"
+                    f"{path}: entry {key!r}: 'toys' must map {', '.join(COMBINE_KEYS)} to lists of "
+                    "numbers"
                 )
             values["toys"] = {k: [float(x) for x in v] for k, v in toys.items()}
         try:

@@ -102,7 +102,9 @@ class ModelLimits:
         }
 
     def curve(self, band: str = "observed") -> tuple[np.ndarray, np.ndarray]:
-        """(masses [GeV], limits) of ``band`` (``"observed"`` or a band name), NaN where no limit."""
+        """(masses [GeV], limits) of ``band`` (``"observed"`` or a band name), NaN where no
+        limit.
+        """
         masses = np.array([p.mass_gev for p in self.points])
         values = [p.observed if band == "observed" else p.expected.get(band) for p in self.points]
         return masses, np.array([math.nan if v is None else v for v in values], dtype=float)
@@ -203,7 +205,8 @@ def model_limits(
     branching: str = "physical",
     source: str = "limits file",
 ) -> ModelLimits:
-    """The coupling limits of ``model`` from a scan (:class:`ScanResult` or ``limits.json`` content).
+    """The coupling limits of ``model`` from a scan (:class:`ScanResult` or ``limits.json``
+    content).
 
     Parameters
     ----------

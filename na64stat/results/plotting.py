@@ -101,15 +101,20 @@ MASS_LABELS: dict[str, str] = {
 _HORIZONTAL = ("epsilon", "epsilon2", "alpha_mu", "alpha_d")
 
 
-#: Colours: the expected band as in NA64's and the LHC experiments' plots, the observed exclusion shaded blue-grey.
+#: Colours: the expected band as in NA64's and the LHC experiments' plots, the observed exclusion
+#: shaded blue-grey.
 _YELLOW, _GREEN, _EXCLUDED = "#ffdf00", "#00cc00", "#9ab6d3"
-#: Lines closer than this many points on the page are drawn on top of each other: one hides the other (no
-#: separate legend entry); a band narrower than it is not drawn (the limit lines are 2.2 points wide).
+#: Lines closer than this many points on the page are drawn on top of each other: one hides the
+#: other (no
+#: separate legend entry); a band narrower than it is not drawn (the limit lines are 2.2 points
+#: wide).
 _HIDDEN_PT = 2.0
 
 
 class _SideBySide(tuple):
-    """Legend handles shown next to each other (the two expected bands); a plain tuple is drawn superposed."""
+    """Legend handles shown next to each other (the two expected bands); a plain tuple is drawn
+    superposed.
+    """
 
 
 #: Legend handlers: bands side by side, a shaded region under its line superposed.
@@ -193,7 +198,8 @@ class Overlay:
 
 @contextlib.contextmanager
 def plot_style() -> Iterator[None]:
-    """mplhep's ROOT style inside a :func:`matplotlib.style.context`: the caller's rcParams are restored after.
+    """mplhep's ROOT style inside a :func:`matplotlib.style.context`: the caller's rcParams are
+    restored after.
 
     (Its font has the Greek epsilon as \\varepsilon, not \\epsilon.)
     """
@@ -202,7 +208,8 @@ def plot_style() -> Iterator[None]:
 
 
 def _pieces(mass: np.ndarray, breaks: Sequence[float]) -> list[np.ndarray]:
-    """Indices of the runs of grid points not separated by a break (a point on a break belongs to both sides).
+    """Indices of the runs of grid points not separated by a break (a point on a break belongs to
+    both sides).
 
     >>> [p.tolist() for p in _pieces(np.array([0.1, 0.2, 0.27, 0.4]), (0.226, 0.32))]
     [[0, 1], [2], [3]]
@@ -219,7 +226,9 @@ def _pieces(mass: np.ndarray, breaks: Sequence[float]) -> list[np.ndarray]:
 
 
 def _line(ax: Axes, m: np.ndarray, y: np.ndarray, breaks: Sequence[float], **style: Any) -> None:
-    """``y`` against ``m`` as lines within each piece (:func:`_pieces`), a lone point as a marker."""
+    """``y`` against ``m`` as lines within each piece (:func:`_pieces`), a lone point as a
+    marker.
+    """
     for piece in _pieces(m, breaks):
         if piece.size == 1:
             ax.plot(
@@ -251,8 +260,9 @@ def _fill(
 
 
 def _same(ax: Axes, m: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two curves lie within :data:`_HIDDEN_PT` of each other on the page wherever both are finite
-    (compared in display coordinates: the axes' limits and scales must be set)."""
+    """Whether two curves lie within :data:`_HIDDEN_PT` of each other on the page wherever both are
+    finite (compared in display coordinates: the axes' limits and scales must be set).
+    """
     ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
     if not ok.any():
         return True
@@ -306,7 +316,8 @@ def _log_axes(ax: Axes) -> None:
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
-#: No creation date or software version in the files (same inputs: same bytes where the backend allows).
+#: No creation date or software version in the files (same inputs: same bytes where the backend
+#: allows).
 _METADATA: dict[str, dict[str, None]] = {
     "png": {"Software": None},
     "pdf": {"CreationDate": None, "Producer": None},
@@ -319,7 +330,8 @@ DPI: int = 150
 def save_figure(
     fig: Figure, stem: str | os.PathLike[str], formats: Sequence[str] = ("png", "pdf")
 ) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file, at :data:`DPI`).
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` (each through a temporary file, at
+    :data:`DPI`).
 
     A figure made through pyplot is closed there afterwards. Call it inside
     :func:`plot_style` when the figure was drawn there (text is laid out when saved).
@@ -328,7 +340,8 @@ def save_figure(
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     try:
-        # the tight bounding box once for all formats (bbox_inches="tight" draws the whole figure once more per file)
+        # the tight bounding box once for all formats (bbox_inches="tight" draws the whole figure
+        # once more per file)
         bbox = fig.get_tightbbox().padded(0.1)
         for fmt in formats:
             target = stem.with_suffix(f".{fmt}")
@@ -350,10 +363,12 @@ def _csv(
     extra_curves: Sequence[LimitCurve],
     overlays: Sequence[Overlay],
 ) -> str:
-    """Every drawn curve in one table: a row per mass of any curve, a column per curve, empty where it has no point.
+    """Every drawn curve in one table: a row per mass of any curve, a column per curve, empty where
+    it has no point.
 
-    The first columns are ``curve``'s (``observed_<coupling>``, ``expected_<band>_<coupling>``), then each
-    extra curve's and each overlay's (``<label>: lower`` / ``upper`` for bands), then '#' lines naming them.
+    The first columns are ``curve``'s (``observed_<coupling>``, ``expected_<band>_<coupling>``),
+    then each extra curve's and each overlay's (``<label>: lower`` / ``upper`` for bands), then '#'
+    lines naming them.
     """
     columns = _limit_columns(curve, "", f"_{coupling}")
     for extra in extra_curves:
@@ -419,7 +434,9 @@ def _set_ylabel(ax: Axes, coupling: str) -> None:
 
 
 def _visible_band(ax: Axes, m: np.ndarray, e: Mapping[str, np.ndarray], lo: str, hi: str) -> bool:
-    """Whether the band between quantiles ``lo`` and ``hi`` is wider than :data:`_HIDDEN_PT` somewhere."""
+    """Whether the band between quantiles ``lo`` and ``hi`` is wider than :data:`_HIDDEN_PT`
+    somewhere.
+    """
     return not _same(ax, m, np.asarray(e[lo], dtype=float), np.asarray(e[hi], dtype=float))
 
 
@@ -431,7 +448,9 @@ def _draw_bands(
     colors: tuple[str, str] = (_YELLOW, _GREEN),
     alpha: float = 1.0,
 ) -> Any | None:
-    """The +-2 sigma and +-1 sigma bands (where they have a width); the legend handle, or None when nothing shows."""
+    """The +-2 sigma and +-1 sigma bands (where they have a width); the legend handle, or None when
+    nothing shows.
+    """
     if not all(b in e for b in BAND_NAMES):
         return None
     e = {b: np.asarray(e[b], dtype=float) for b in BAND_NAMES}
@@ -483,9 +502,10 @@ def _draw_limit(
     bands: tuple[str, str],
     band_alpha: float,
 ) -> None:
-    """One limit: its expected band, the median (dashed, unless on top of the observed), the observed line
-    with the excluded region between it and ``edge`` (the top or bottom of the axes) shaded (``shade``), each in
-    the legend once and only when drawn."""
+    """One limit: its expected band, the median (dashed, unless on top of the observed), the
+    observed line with the excluded region between it and ``edge`` (the top or bottom of the axes)
+    shaded (``shade``), each in the legend once and only when drawn.
+    """
     m = np.asarray(curve.mass_gev, dtype=float)
     observed = None if curve.observed is None else np.asarray(curve.observed, dtype=float)
     median = (
@@ -521,7 +541,9 @@ def _draw_limit(
 def _draw_ratio_panel(
     rax: Axes, curve: LimitCurve, ratio_to: Overlay, ratio_of: Overlay | None
 ) -> None:
-    """The lower panel: ``ratio_of`` (default the observed limit of ``curve``) over ``ratio_to``, log-log interpolated."""
+    """The lower panel: ``ratio_of`` (default the observed limit of ``curve``) over ``ratio_to``,
+    log-log interpolated.
+    """
     num_m = (
         np.asarray(curve.mass_gev, dtype=float)
         if ratio_of is None
@@ -560,8 +582,9 @@ def _draw_ratio_panel(
 
 
 def _y_range(curves: Sequence[np.ndarray], legend_above: bool = False) -> tuple[float, float]:
-    """A log y range around the finite positive values of the drawn curves, with room for the legend below
-    them (or above, ``legend_above``)."""
+    """A log y range around the finite positive values of the drawn curves, with room for the legend
+    below them (or above, ``legend_above``).
+    """
     values = (
         np.concatenate([np.asarray(c, dtype=float).ravel() for c in curves])
         if curves
@@ -665,7 +688,8 @@ def _drawn_values(
     curves: Sequence[LimitCurve], overlays: Sequence[Overlay], xlim: tuple[float, float]
 ) -> list[Any]:
     """Every drawn coupling array: the curves' observed and expected limits and the overlays' edges
-    inside the mass range ``xlim`` (only they set the y range)."""
+    inside the mass range ``xlim`` (only they set the y range).
+    """
     drawn: list[Any] = [
         v
         for c in curves
@@ -710,7 +734,8 @@ def _draw_legend(ax: Any, legend: Sequence[tuple[Any, str]], loc: str) -> None:
 
 
 def load_lmt(path: str | os.PathLike[str], label: str | None = None, **style: object) -> Overlay:
-    """An overlay from a darkcast ``.lmt`` limit file: '#' comments, then one 'mass_GeV value' pair per line.
+    """An overlay from a darkcast ``.lmt`` limit file: '#' comments, then one 'mass_GeV value' pair
+    per line.
 
     Such files hold limits of other experiments (darkcast's ``limits/`` folder),
     drawn with the region above them shaded (``excluded``), or, for a file with
@@ -743,7 +768,9 @@ def curves_plot(
     title: str = "",
     x_label: str = MASS_LABELS["m_aprime"],
 ) -> list[Path]:
-    """Several curves / bands in (mass, coupling), log-log (projections, reference curves); PNG and PDF."""
+    """Several curves / bands in (mass, coupling), log-log (projections, reference curves); PNG and
+    PDF.
+    """
     if coupling not in COUPLING_LABELS:
         raise InputError(f"unknown coupling {coupling!r}; known: {', '.join(COUPLING_LABELS)}")
     drawn = [
@@ -785,7 +812,9 @@ def cls_scan_plot(
     xlabel: str = r"$\mu$",
     title: str = "",
 ) -> list[Path]:
-    """CLs against the signal strength (or coupling) at one mass, with the expected band and the CL line."""
+    """CLs against the signal strength (or coupling) at one mass, with the expected band and the CL
+    line.
+    """
     with plot_style():
         fig = Figure(figsize=(8, 6))
         ax = fig.subplots()

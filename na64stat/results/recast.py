@@ -248,7 +248,8 @@ def recast_limit(
 def _point_beam(meta: dict[str, Any]) -> str:
     """The beam a limit point was made with: its ``beam`` (combined workspaces: ``"mixed"`` when
     several beams contribute, which has no e_mu reading of a dark-photon limit), else its
-    setup's beam, else electron."""
+    setup's beam, else electron.
+    """
     if "beam" in meta:
         return str(meta["beam"])
     return get_setup(str(meta["setup"])).beam if "setup" in meta else "electron"
@@ -281,7 +282,8 @@ class RecastPoint:
     observed:
         The couplings of the observed limit (None where the scan found none).
     expected:
-        Those of each expected band, in :data:`~na64stat.core.vocabulary.BAND_NAMES` order (None where missing).
+        Those of each expected band, in :data:`~na64stat.core.vocabulary.BAND_NAMES` order (None
+        where missing).
 
     Examples
     --------
@@ -296,19 +298,24 @@ class RecastPoint:
     expected: tuple[Recast | None, ...]
 
     def limit(self, which: str = "observed") -> Recast | None:
-        """The couplings of ``which``: ``"observed"`` or a band name (``"median"``, ``"-1sigma"``, ...)."""
+        """The couplings of ``which``: ``"observed"`` or a band name (``"median"``, ``"-1sigma"``,
+        ...).
+        """
         if which == "observed":
             return self.observed
         return self.expected[BAND_NAMES.index(which)]
 
     def coupling(self, name: str, which: str = "observed") -> float:
-        """Coupling ``name`` (a :class:`Recast` field: ``"epsilon"``, ``"y"``, ``"mu"``, ...) of ``which``
-        (:meth:`limit`); NaN where there is no limit."""
+        """Coupling ``name`` (a :class:`Recast` field: ``"epsilon"``, ``"y"``, ``"mu"``, ...) of
+        ``which`` (:meth:`limit`); NaN where there is no limit.
+        """
         limit = self.limit(which)
         return math.nan if limit is None else float(getattr(limit, name))
 
     def to_dict(self) -> dict[str, Any]:
-        """The point's entry in ``couplings.json``: ``observed`` and ``expected_<band>``, each an object or None."""
+        """The point's entry in ``couplings.json``: ``observed`` and ``expected_<band>``, each an
+        object or None.
+        """
         limits = (self.observed, *self.expected)
         return {
             ("observed" if name == "observed" else f"expected_{name}"): (
@@ -319,7 +326,9 @@ class RecastPoint:
 
     @classmethod
     def from_dict(cls, key: str, content: Mapping[str, Any]) -> RecastPoint:
-        """A point of ``couplings.json``; its mass is that of its observed (else median expected) limit."""
+        """A point of ``couplings.json``; its mass is that of its observed (else median expected)
+        limit.
+        """
 
         def read(name: str) -> Recast | None:
             entry = content.get(name)
@@ -367,10 +376,13 @@ class RecastResult:
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any], source: str = "couplings file") -> RecastResult:
-        """Read a ``couplings.json`` content (an :class:`InputError` naming ``source`` when it is not one)."""
+        """Read a ``couplings.json`` content (an :class:`InputError` naming ``source`` when it is
+        not one).
+        """
         if not isinstance(content, Mapping) or not isinstance(content.get("points"), dict):
             raise InputError(
-                f"{source}: not a couplings file (no 'points' object; write one with 'na64stat recast')"
+                f"{source}: not a couplings file (no 'points' object; write one with 'na64stat "
+                "recast')"
             )
         settings = content.get("settings")
         return cls(
@@ -383,9 +395,10 @@ class RecastResult:
 
 
 def _check_limits_content(content: Any, source: str) -> None:
-    """A ``limits.json`` content as a file must be: a ``limits`` object of points, each an object with
-    ``observed`` and/or ``expected`` limits (non-negative numbers or null) and ``metadata``, and a
-    confidence level in (0, 1) where it has one."""
+    """A ``limits.json`` content as a file must be: a ``limits`` object of points, each an object
+    with ``observed`` and/or ``expected`` limits (non-negative numbers or null) and ``metadata``,
+    and a confidence level in (0, 1) where it has one.
+    """
     if not isinstance(content, dict) or not isinstance(content.get("limits"), dict):
         raise InputError(
             f"{source}: not a limits file (no 'limits' object; write one with 'na64stat limits')"
@@ -418,7 +431,9 @@ def _check_limits_content(content: Any, source: str) -> None:
 
 @dataclass(frozen=True)
 class _Signal:
-    """What a scan point's signal was made with (checked): its mass [GeV], model, reference coupling and beam."""
+    """What a scan point's signal was made with (checked): its mass [GeV], model, reference coupling
+    and beam.
+    """
 
     mass_gev: float
     model: Literal["dark_photon", "lmutau"]
@@ -434,7 +449,9 @@ def _signal(
     reference_coupling: float | None,
     beam: str | None,
 ) -> _Signal:
-    """The signal of ``point`` from its patch metadata, or the options where given (InputErrors naming ``where``)."""
+    """The signal of ``point`` from its patch metadata, or the options where given (InputErrors
+    naming ``where``).
+    """
     meta = point.metadata
     mass = meta.get("mass_gev")
     model = signal_model or meta.get("signal_model")
@@ -473,8 +490,9 @@ def _signal(
 
 
 def _signal_point(point: ScanPoint, mass: float) -> tuple[Any, ...]:
-    """What makes two scan points the same signal: the mass, and the patch's ``values`` where it has several
-    (per mass and coupling)."""
+    """What makes two scan points the same signal: the mass, and the patch's ``values`` where it has
+    several (per mass and coupling).
+    """
     values = point.metadata.get("values")
     return (mass, *values) if isinstance(values, list) and len(values) > 1 else (mass,)
 
@@ -492,8 +510,8 @@ def recast_limits_file(
     source: str = "limits file",
     branching: str = "physical",
 ) -> RecastResult:
-    """Recast every point of a scan (:class:`~na64stat.inference.scan.ScanResult` or a ``limits.json``
-    content, checked as a file), observed and expected limits.
+    """Recast every point of a scan (:class:`~na64stat.inference.scan.ScanResult` or a
+    ``limits.json`` content, checked as a file), observed and expected limits.
 
     Each point needs ``mass_gev`` in its patch metadata; ``signal_model`` and
     ``reference_coupling`` come from the metadata (keys ``signal_model``,
@@ -527,7 +545,8 @@ def recast_limits_file(
             values = point.metadata.get("values")
             raise InputError(
                 f"{source}: points {seen[same]!r} and {point.key!r} are the same signal point "
-                f"(mass_gev = {signal.mass_gev:g}{', values ' + str(values) if len(same) > 1 else ''})"
+                f"(mass_gev = {signal.mass_gev:g}"
+                f"{', values ' + str(values) if len(same) > 1 else ''})"
             )
         seen[same] = point.key
         out.append(_recast_point(point, signal, options))

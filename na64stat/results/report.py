@@ -37,7 +37,8 @@ __all__ = [
     "explanations",
 ]
 
-#: The published limit the chain at the published exposure is compared with (NA64e 2016-2018, PRL 123 (2019) 121801).
+#: The published limit the chain at the published exposure is compared with (NA64e 2016-2018, PRL
+#: 123 (2019) 121801).
 PUBLISHED_CURVE = "na64e_invisible_2019"
 
 
@@ -50,11 +51,13 @@ class MethodFacts:
     methods:
         The methods the points used, sorted.
     reasons:
-        Each point's method reason, without the cost estimate measured on this machine, in the scan's order.
+        Each point's method reason, without the cost estimate measured on this machine, in the
+        scan's order.
     notes:
         The points' notes, each once, sorted.
     note_counts:
-        Per kind of note (its text with the per-mass numbers replaced): the number of masses with one.
+        Per kind of note (its text with the per-mass numbers replaced): the number of masses with
+        one.
     """
 
     methods: tuple[str, ...]
@@ -214,8 +217,9 @@ class ReportFacts:
     table_efficiency: tuple[list[float], tuple[float, float]]
 
     def to_dict(self) -> dict[str, Any]:
-        """The report's ``limits``, ``method``, ``signal_efficiency``, ``signal_events_at_observed_limit`` and
-        ``published_exposure``."""
+        """The report's ``limits``, ``method``, ``signal_efficiency``,
+        ``signal_events_at_observed_limit`` and ``published_exposure``.
+        """
         job = self.job
         return {
             "limits": {p.key: _limit_entry(p) for p in self.limits},
@@ -240,7 +244,9 @@ class ReportFacts:
 
 
 def _limit_entry(point: RecastPoint) -> dict[str, Any]:
-    """The report's ``limits`` entry of one point: mass [GeV], observed and median expected epsilon."""
+    """The report's ``limits`` entry of one point: mass [GeV], observed and median expected
+    epsilon.
+    """
     observed, median = point.observed, point.limit("median")
     return {
         "mass_gev": observed.mass_gev if observed else None,
@@ -322,8 +328,9 @@ def _efficiency(
     signal_masses: Mapping[str, float],
     totals: Mapping[str, float],
 ) -> dict[str, EfficiencyPoint]:
-    """Per mass key: the signal sample's signal-box share of all produced, and the workspace's yield over the
-    physics module's above the E_miss cut (efficiency 1)."""
+    """Per mass key: the signal sample's signal-box share of all produced, and the workspace's yield
+    over the physics module's above the E_miss cut (efficiency 1).
+    """
     setup = get_setup(job.setup).with_(exposure=job.data_eot, efficiency=1.0)
     out = {}
     for name, sample in selection["samples"].items():
@@ -354,7 +361,9 @@ def _events_at_limit(scan: ScanResult, totals: Mapping[str, float]) -> dict[str,
 
 
 def _band_widths(points: Sequence[ScanPoint]) -> tuple[list[float], list[float]]:
-    """Per mass: (median - (-2 sigma)) / median and ((+2 sigma) - median) / median of the expected limits on mu."""
+    """Per mass: (median - (-2 sigma)) / median and ((+2 sigma) - median) / median of the expected
+    limits on mu.
+    """
     low, high = [], []
     for point in points:
         lo, median, hi = (point.expected(b) for b in ("-2sigma", "median", "+2sigma"))
@@ -389,7 +398,9 @@ def _published(couplings: RecastResult) -> dict[str, PublishedPoint]:
 def _reach_ratio(
     job: JobFacts, masses: Sequence[float]
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Background-free reach at the published exposure over the published curve at the first and last mass."""
+    """Background-free reach at the published exposure over the published curve at the first and
+    last mass.
+    """
     if not masses:
         return (math.nan, math.nan), (math.nan, math.nan)
     setup = get_setup(job.setup).with_(exposure=job.published_eot)
@@ -400,8 +411,8 @@ def _reach_ratio(
 
 
 def _without_timing(reason: str) -> str:
-    """A method reason without the cost estimate that ``auto`` measured on this machine (it varies run to run;
-    report.json holds only what equal inputs reproduce).
+    """A method reason without the cost estimate that ``auto`` measured on this machine (it varies
+    run to run; report.json holds only what equal inputs reproduce).
 
     >>> _without_timing("single bin with background 0.07 < 100: exact counting, estimated 9.1 s")
     'single bin with background 0.07 < 100: exact counting'
@@ -417,8 +428,8 @@ def _strip_numbers(reason: str) -> str:
 def _note_kind(note: str) -> str:
     """A note without its per-mass numbers (N), so equal notes group.
 
-    The notes are sentences of :mod:`na64stat.inference.limits`; the POI bound's declared value (10 in
-    na64stat's workspaces) is kept.
+    The notes are sentences of :mod:`na64stat.inference.limits`; the POI bound's declared value (10
+    in na64stat's workspaces) is kept.
 
     >>> _note_kind("poi upper bound widened from 10 to 4.87e+03")
     'poi upper bound widened from 10 to N'
@@ -427,7 +438,8 @@ def _note_kind(note: str) -> str:
 
 
 def _span(values: Sequence[float | None], fmt: str = ".3g") -> str:
-    """'a - b' of the smallest and largest value ('a' when equal at that precision, 'n/a' when empty).
+    """'a - b' of the smallest and largest value ('a' when equal at that precision, 'n/a' when
+    empty).
 
     >>> _span([0.5, 0.25, None]), _span([0.5, 0.5001]), _span([])
     ('0.25 - 0.5', '0.5', 'n/a')
@@ -441,7 +453,8 @@ def _span(values: Sequence[float | None], fmt: str = ".3g") -> str:
 
 def explanations(facts: ReportFacts) -> dict[str, str]:
     """The report's paragraphs, one per fact: ``method``, ``efficiency``, ``band_at_n0``,
-    ``events_at_the_limit`` and ``published_exposure``."""
+    ``events_at_the_limit`` and ``published_exposure``.
+    """
     return {
         "method": _method_text(facts.method),
         "efficiency": _efficiency_text(facts),
@@ -467,9 +480,10 @@ def _method_text(method: MethodFacts) -> str:
         else ""
     )
     return (
-        f"{', '.join(method.methods)} CLs (Read 2002) at 90% CL with the q~_mu test statistic (Cowan et al. "
-        f"2011). Why, as the scan planned it: {why}. Each limits.json record carries its 'method_reason' "
-        f"and 'notes'{notes}."
+        f"{', '.join(method.methods)} CLs (Read 2002) at 90% CL with the q~_mu test statistic "
+        "(Cowan et al. "
+        f"2011). Why, as the scan planned it: {why}. Each limits.json record carries its "
+        f"'method_reason' and 'notes'{notes}."
     )
 
 
@@ -482,15 +496,20 @@ def _efficiency_text(facts: ReportFacts) -> str:
     table, (first, last) = facts.table_efficiency
     return (
         f"The signal yield of each mass is the simulated selection's: the signal-box yield of its "
-        f"signal_m<MeV>MeV MC sample, scaled to the data's {job.data_eot:.3g} EOT, because the limit must use "
-        f"the cuts that select the data. That is {_span([e.of_all_produced for e in facts.efficiency.values()])} of "
-        f"all A' produced (the missing-energy cut included) and {_span(_relative(facts))} of the physics module's yield "
-        f"above the E_miss cut (na64stat.physics.yields with efficiency 1). It carries a "
-        f"{job.efficiency_uncertainty:.0%} normsys uncertainty (signal_efficiency). The physics summary "
-        f"below and 'na64stat reach' use the same simulated selection efficiency, tabulated per mass from "
-        f"400,000 seeded signal events each (resources/signal_efficiency.json: "
-        f"{_span(table, '.3f')} over {first:g} - {last:g} GeV), so their reach and this chain use one "
-        f"efficiency up to the MC statistics of this job's {job.mc_events} events per mass."
+        f"signal_m<MeV>MeV MC sample, scaled to the data's {job.data_eot:.3g} EOT, because the "
+        "limit must use "
+        "the cuts that select the data. That is "
+        f"{_span([e.of_all_produced for e in facts.efficiency.values()])} of "
+        f"all A' produced (the missing-energy cut included) and {_span(_relative(facts))} of the "
+        "physics module's yield above the E_miss cut (na64stat.physics.yields with "
+        "efficiency 1). It carries a "
+        f"{job.efficiency_uncertainty:.0%} normsys uncertainty (signal_efficiency). The physics "
+        "summary "
+        "below and 'na64stat reach' use the same simulated selection efficiency, tabulated per "
+        "mass from 400,000 seeded signal events each (resources/signal_efficiency.json: "
+        f"{_span(table, '.3f')} over {first:g} - {last:g} GeV), so their reach and this chain use "
+        f"one efficiency up to the MC statistics of this job's {job.mc_events} events per "
+        "mass."
     )
 
 
@@ -498,17 +517,22 @@ def _band_text(facts: ReportFacts) -> str:
     (low, high), (low_pub, high_pub) = facts.band_widths, facts.band_widths_published
     b, b_pub = facts.job.background, facts.job.background_published
     return (
-        f"Expected limits are quantiles over background-only experiments: the counts such an experiment "
-        f"could see, with the efficiency's auxiliary measurement as measured. With {b:.3g} background "
-        f"events in the signal box, it sees n = 0 with probability {np.exp(-b):.4f}, "
-        f"so the median and every quantile are the n = 0 limit, the observed one: the bands span "
-        f"-{_span(low, '.0%')} / +{_span(high, '.0%')} of the median (in mu). (pyhf's toys would also redraw the "
-        f"auxiliary measurement and spread the band by the efficiency's uncertainty.) The plots draw a band "
-        f"only where it is wider than a line, "
-        f"and the median only where it leaves the observed line (the legend lists what is drawn). At the "
-        f"published exposure ({b_pub:.3g} background events, P(n = 0) = {np.exp(-b_pub):.2f}) "
-        f"the median and -1/-2 sigma are still n = 0 (within {_span(low_pub, '.0%')} of the median), while "
-        f"+1 and +2 sigma are n = 1 and 2 (+{_span(high_pub, '.0%')} at +2 sigma)."
+        "Expected limits are quantiles over background-only experiments: the counts such an "
+        "experiment "
+        f"could see, with the efficiency's auxiliary measurement as measured. With {b:.3g} "
+        "background events in the signal box, it sees n = 0 with probability "
+        f"{np.exp(-b):.4f}, so the median and every quantile are the n = 0 limit, the "
+        "observed one: the bands span "
+        f"-{_span(low, '.0%')} / +{_span(high, '.0%')} of the median (in mu). (pyhf's toys would "
+        "also redraw the "
+        "auxiliary measurement and spread the band by the efficiency's uncertainty.) The plots "
+        "draw a band only where it is wider than a line, "
+        "and the median only where it leaves the observed line (the legend lists what is drawn). "
+        f"At the published exposure ({b_pub:.3g} background events, P(n = 0) = "
+        f"{np.exp(-b_pub):.2f}) "
+        f"the median and -1/-2 sigma are still n = 0 (within {_span(low_pub, '.0%')} of the "
+        f"median), while +1 and +2 sigma are n = 1 and 2 (+{_span(high_pub, '.0%')} at +2 "
+        "sigma)."
     )
 
 
@@ -517,13 +541,17 @@ def _events_text(facts: ReportFacts) -> str:
     shift = [e / CL90_EVENTS - 1 for e in events]
     reach = _span([np.sqrt(1 / (1 + x)) for x in shift], ".3f")
     return (
-        f"The observed limit corresponds to {_span(events)} signal events ({_span(shift, '+.1%')} from "
-        f"{CL90_EVENTS:.3f} = ln 10, the background-free Poisson limit with a perfectly known efficiency): the "
-        f"efficiency is a constrained nuisance parameter, and the frequentist construction (profiled nuisance, "
-        f"p-values over the count and the auxiliary measurement together, exact counting) moves the limit by a "
-        f"few percent. The background-free 2.303-event reach from the same signal yields (not drawn: it would "
-        f"hide under the observed line) sits sqrt(2.303 / events) = {reach} "
-        f"times the observed limit."
+        f"The observed limit corresponds to {_span(events)} signal events ({_span(shift, '+.1%')} "
+        "from "
+        f"{CL90_EVENTS:.3f} = ln 10, the background-free Poisson limit with a perfectly known "
+        "efficiency): the "
+        "efficiency is a constrained nuisance parameter, and the frequentist construction "
+        "(profiled nuisance, "
+        "p-values over the count and the auxiliary measurement together, exact counting) moves "
+        "the limit by a "
+        "few percent. The background-free 2.303-event reach from the same signal yields (not "
+        f"drawn: it would hide under the observed line) sits sqrt(2.303 / events) = {reach}"
+        " times the observed limit."
     )
 
 
@@ -532,13 +560,16 @@ def _published_text(facts: ReportFacts) -> str:
     ratios = [p.ratio_to_published for p in facts.published.values()]
     (first, last), (m_first, m_last) = facts.reach_ratio
     return (
-        f"The same selection and workspace scaled to {job.published_eot:.3g} EOT (signal and background yields x "
-        f"{job.scale:.4g}, observed count 0 as in the paper) give limits "
-        f"{_span(ratios, '.2f')} times the published NA64e 2016-2018 curve (ratio panel of exclusion_epsilon.png). "
-        f"The chain is stronger than the paper because the simulated detector keeps "
-        f"{_span(_relative(facts), '.2f')} of the signal above the E_miss cut, more than the real analysis did (no "
-        f"mass-independent factor of the paper could be applied: its text was not available); the "
-        f"background-free reach of na64stat.physics with the same computed efficiency for "
-        f"{job.published_eot:.3g} EOT is {first:.2f} times the published curve at {m_first:g} GeV "
-        f"and {last:.2f} times at {m_last:g} GeV ('na64stat reproduce published')."
+        f"The same selection and workspace scaled to {job.published_eot:.3g} EOT (signal and "
+        f"background yields x {job.scale:.4g}, observed count 0 as in the paper) give "
+        "limits "
+        f"{_span(ratios, '.2f')} times the published NA64e 2016-2018 curve (ratio panel of "
+        "exclusion_epsilon.png). The chain is stronger than the paper because the "
+        "simulated detector keeps "
+        f"{_span(_relative(facts), '.2f')} of the signal above the E_miss cut, more than the real "
+        "analysis did (no mass-independent factor of the paper could be applied: its text "
+        "was not available); the background-free reach of na64stat.physics with the same "
+        f"computed efficiency for {job.published_eot:.3g} EOT is {first:.2f} times the "
+        f"published curve at {m_first:g} GeV and {last:.2f} times at {m_last:g} GeV "
+        "('na64stat reproduce published')."
     )

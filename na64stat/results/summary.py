@@ -56,7 +56,8 @@ REFERENCE_CURVES: dict[str, tuple[tuple[str, str], ...]] = {
 
 #: Reference curves whose publication did not count resonant e+ e- -> A' (NA64 counts it from its
 #: 2016-2022 analysis on; PRL 123's curve is smooth at 226-320 MeV): an electron setup is compared
-#: with them with ``positron_annihilation=False``, like for like (here and in ``reproduce published``).
+#: with them with ``positron_annihilation=False``, like for like (here and in ``reproduce
+#: published``).
 WITHOUT_ANNIHILATION: frozenset[str] = frozenset(
     {"na64e_invisible_2016", "na64e_invisible_2017", "na64e_invisible_2019"}
 )
@@ -132,7 +133,8 @@ def _mass_ranges(mass: np.ndarray, selected: np.ndarray) -> str:
 def gm2_band_overlap(
     mass_gev: ArrayLike, e_mu_limit: ArrayLike, *, upper_bound: bool = False
 ) -> BandOverlap:
-    """The share of the (g-2)_mu 2 sigma band (L_mu - L_tau, resources ``gm2_lmutau_2sigma_*``) a limit excludes.
+    """The share of the (g-2)_mu 2 sigma band (L_mu - L_tau, resources ``gm2_lmutau_2sigma_*``) a
+    limit excludes.
 
     At each mass the limit excludes e_mu above it: the excluded share of the
     band [lo, hi] is (ln hi - ln max(limit, lo)) / (ln hi - ln lo), clipped to
@@ -177,7 +179,9 @@ def gm2_band_overlap(
 
 @dataclass(frozen=True)
 class Summary:
-    """A setup's background-free reach and its comparisons (and, for e_mu, the (g-2)_mu band overlap)."""
+    """A setup's background-free reach and its comparisons (and, for e_mu, the (g-2)_mu band
+    overlap).
+    """
 
     reach: Reach
     comparisons: tuple[Comparison, ...]
@@ -194,7 +198,8 @@ def summarize(
 ) -> Summary:
     """Compute the reach of ``setup`` and compare it with its reference curves.
 
-    ``branching``: the Br(Z' -> invisible) convention of the e_mu reach (``"physical"`` or ``"darkcast"``).
+    ``branching``: the Br(Z' -> invisible) convention of the e_mu reach (``"physical"`` or
+    ``"darkcast"``).
     """
     reach = background_free_reach(
         setup, masses_gev, alpha_d=alpha_d, mass_ratio=mass_ratio, branching=branching
@@ -209,7 +214,10 @@ def summarize(
             and setup.beam == "electron"
             and setup.positron_annihilation
         ):
-            note = "ours without e+ e- -> A' (positron_annihilation=False): the reference did not count it"
+            note = (
+                "ours without e+ e- -> A' (positron_annihilation=False): the reference did "
+                "not count it"
+            )
             compared = background_free_reach(
                 setup.with_(positron_annihilation=False),
                 masses_gev,
@@ -347,12 +355,14 @@ def summary_to_dict(summary: Summary) -> dict[str, Any]:
 
 
 def workspace_reach(patchset: Mapping[str, Any], coupling: float) -> tuple[np.ndarray, np.ndarray]:
-    """Background-free 90% CL reach from a workspace's own signal yields (2.303 events, no uncertainty).
+    """Background-free 90% CL reach from a workspace's own signal yields (2.303 events, no
+    uncertainty).
 
     Parameters
     ----------
     patchset : mapping
-        A PatchSet content whose patches carry ``mass_gev`` (:func:`~na64stat.model.workspace.signal_totals`).
+        A PatchSet content whose patches carry ``mass_gev``
+        (:func:`~na64stat.model.workspace.signal_totals`).
     coupling : float
         The reference coupling the signal yields were made at (eps or e_mu).
 

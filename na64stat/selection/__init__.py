@@ -1,4 +1,5 @@
-"""Event selection: a YAML selection file run over ROOT trees, into cutflows, region yields and histograms.
+"""Event selection: a YAML selection file run over ROOT trees, into cutflows, region yields and
+histograms.
 
 ``expressions`` (the safe expression language of cuts and variables),
 ``config`` (selection files: :func:`load_selection`), ``inputs`` (globs,

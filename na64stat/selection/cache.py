@@ -45,7 +45,9 @@ _MAX_BYTES = 256 * 1024**2
 
 
 def task_key(selection: Selection, task: Task, is_data: bool, unblind: bool) -> str:
-    """Cache key of one task's result: selection digest, sample settings, file identity and range, version."""
+    """Cache key of one task's result: selection digest, sample settings, file identity and range,
+    version.
+    """
     spec = selection.sample(task.sample)
     payload = {
         "selection": selection.digest,
@@ -101,7 +103,9 @@ def check_cache_dir(cache_dir: Path | None) -> None:
 
 
 def _atomic_bytes(cache_dir: Path, name: str, blob: bytes) -> None:
-    """Write a cache file through a unique temporary name and a rename; errors name the cache folder."""
+    """Write a cache file through a unique temporary name and a rename; errors name the cache
+    folder.
+    """
     tmp = None
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +127,9 @@ def _atomic_bytes(cache_dir: Path, name: str, blob: bytes) -> None:
 
 
 def _read_entry(cache_dir: Path, name: str, key: str, **hooks: Any) -> Any:
-    """The ``content`` of a cache file of our format and key, or None (missing, unreadable, foreign)."""
+    """The ``content`` of a cache file of our format and key, or None (missing, unreadable,
+    foreign).
+    """
     with (cache_dir / name).open("rb") as handle:
         entry = json.loads(handle.read(_MAX_BYTES + 1).decode("utf-8"), **hooks)
     if (

@@ -87,7 +87,9 @@ class Region:
 
 @dataclass(frozen=True)
 class AxisSpec:
-    """Binning of one histogram axis: ``regular`` (n, lo, hi), ``log`` (n, lo, hi) or ``variable`` (edges)."""
+    """Binning of one histogram axis: ``regular`` (n, lo, hi), ``log`` (n, lo, hi) or ``variable``
+    (edges).
+    """
 
     kind: str
     edges: tuple[float, ...]
@@ -149,7 +151,8 @@ class Selection:
     digest: str
 
     def sample(self, name: str) -> SampleSpec:
-        """Settings of sample ``name``: an exact entry, else the first pattern that matches, else defaults.
+        """Settings of sample ``name``: an exact entry, else the first pattern that matches, else
+        defaults.
 
         ``per_file`` entries only provide files, not settings.
         """
@@ -255,7 +258,8 @@ def _axis(spec: Any, source: str, item: str) -> AxisSpec:
     n_bins = len(numbers) - 1 if kind == "variable" else numbers[0]
     if n_bins > MAX_BINS:
         raise InputError(
-            f"{_where(source, item)}: {n_bins:.0f} bins is more than the limit of {MAX_BINS} per axis"
+            f"{_where(source, item)}: {n_bins:.0f} bins is more than the limit of {MAX_BINS} per "
+            "axis"
         )
     if kind == "variable":
         if len(numbers) < 2 or np.any(np.diff(numbers) <= 0):
@@ -270,7 +274,8 @@ def _axis(spec: Any, source: str, item: str) -> AxisSpec:
             or not numbers[1] < numbers[2]
         ):
             raise InputError(
-                f"{_where(source, item)}: {kind} needs [n_bins, low, high] with low < high, got {values!r}"
+                f"{_where(source, item)}: {kind} needs [n_bins, low, high] with low < high, got "
+                f"{values!r}"
             )
         if kind == "log" and numbers[1] <= 0:
             raise InputError(
@@ -325,7 +330,9 @@ def _parse_cuts(content: Mapping[str, Any], source: str) -> list[Cut]:
 
 
 def _parse_region(name: str, raw: Any, cut_names: Sequence[str], source: str) -> Region:
-    """One region: its cuts (default all, in order), ``where`` condition, blinding and description."""
+    """One region: its cuts (default all, in order), ``where`` condition, blinding and
+    description.
+    """
     raw = _expect(raw or {}, dict, source, f"region {name!r}")
     _keys(raw, {"cuts", "where", "blinded", "description"}, source, f"region {name!r}")
     chosen = raw.get("cuts", "all")
@@ -335,7 +342,8 @@ def _parse_region(name: str, raw: Any, cut_names: Sequence[str], source: str) ->
     unknown = [c for c in chosen if c not in cut_names]
     if unknown:
         raise InputError(
-            f"{_where(source, f'region {name!r}')}: unknown cut(s) {unknown}; cuts are {list(cut_names)}"
+            f"{_where(source, f'region {name!r}')}: unknown cut(s) {unknown}; cuts are "
+            f"{list(cut_names)}"
         )
     where = _optional_expression(raw, "where", source, f"region {name!r}")
     check_name(name, "region name", source)
@@ -349,7 +357,9 @@ def _parse_region(name: str, raw: Any, cut_names: Sequence[str], source: str) ->
 
 
 def _parse_histogram(i: int, raw: Any, region_names: Sequence[str], source: str) -> HistogramSpec:
-    """Histogram ``i``: one or two expressions with as many axes, its regions (default all) and weight."""
+    """Histogram ``i``: one or two expressions with as many axes, its regions (default all) and
+    weight.
+    """
     raw = _expect(raw, dict, source, f"histograms[{i}]")
     _keys(
         raw,
@@ -375,7 +385,8 @@ def _parse_histogram(i: int, raw: Any, region_names: Sequence[str], source: str)
     )
     if total_bins > MAX_BINS:
         raise InputError(
-            f"{_where(source, item)}: {total_bins} bins is more than the limit of {MAX_BINS} per histogram"
+            f"{_where(source, item)}: {total_bins} bins is more than the limit of {MAX_BINS} per "
+            "histogram"
         )
     in_regions = [
         str(r)
@@ -393,7 +404,9 @@ def _parse_histogram(i: int, raw: Any, region_names: Sequence[str], source: str)
 def _parse_sample(
     name: Any, raw: Any, definitions: Mapping[str, Expression], source: str
 ) -> SampleSpec:
-    """One sample's files, data flag, weight and definitions (checked for cycles with the global ones)."""
+    """One sample's files, data flag, weight and definitions (checked for cycles with the global
+    ones).
+    """
     check_name(str(name).replace("*", "x").replace("?", "x"), "sample name", source)
     raw = _expect(raw or {}, dict, source, f"sample {name!r}")
     _keys(raw, {"files", "data", "weight", "definitions", "per_file"}, source, f"sample {name!r}")

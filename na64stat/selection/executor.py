@@ -1,4 +1,5 @@
-"""Where the tasks of a selection run: in this process, on Dask's local processes, or on a Dask cluster.
+"""Where the tasks of a selection run: in this process, on Dask's local processes, or on a Dask
+cluster.
 
 Every executor takes the run's :class:`~na64stat.selection.planning.FileJob` s
 and gives, per job, the file's tasks and the results it computed (keyed by
@@ -20,7 +21,8 @@ __all__ = ["FileOutcome", "run_jobs", "run_serial", "run_dask"]
 
 #: A file's tasks and the results computed for them, keyed by (entry_start, entry_stop).
 FileOutcome = tuple[list[Task], dict[tuple[int, int], SampleResult]]
-#: A call for an executor: (function, arguments), its job's index and its range task (None: the whole file).
+#: A call for an executor: (function, arguments), its job's index and its range task (None: the
+#: whole file).
 _Call = tuple[Callable[..., Any], tuple[Any, ...], int, "Task | None"]
 
 
@@ -83,7 +85,8 @@ def run_dask(
     scheduler: str | None,
     n_workers: int,
 ) -> list[FileOutcome]:
-    """Run the jobs with Dask: one call per file when there are enough files, else one per entry range.
+    """Run the jobs with Dask: one call per file when there are enough files, else one per entry
+    range.
 
     ``scheduler`` given: on that Dask cluster. Otherwise Dask's local
     multi-process scheduler with ``n_workers`` processes (see

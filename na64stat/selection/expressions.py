@@ -174,7 +174,9 @@ class Expression:
 
     @classmethod
     def parse(cls, text: str, *, where: str = "expression") -> Expression:
-        """Parse ``text``; ``where`` names it in errors (e.g. ``"selections/x.yaml: cut 'veto'"``)."""
+        """Parse ``text``; ``where`` names it in errors (e.g. ``"selections/x.yaml: cut
+        'veto'"``).
+        """
         if not isinstance(text, (str, int, float)) or isinstance(text, bool):
             raise ExpressionError(f"{where}: expected an expression string, got {text!r}")
         source = str(text).strip()
@@ -208,7 +210,9 @@ class Expression:
 
 
 def _check_size(root: ast.AST, where: str) -> None:
-    """At most :data:`MAX_EXPRESSION_NODES` nodes, nested at most :data:`MAX_EXPRESSION_DEPTH` deep (no recursion)."""
+    """At most :data:`MAX_EXPRESSION_NODES` nodes, nested at most :data:`MAX_EXPRESSION_DEPTH` deep
+    (no recursion).
+    """
     count = 0
     stack = [(root, 1)]
     while stack:
@@ -227,7 +231,8 @@ def _check_size(root: ast.AST, where: str) -> None:
 
 
 def _constant(node: ast.AST) -> float | int | bool | None:
-    """The value of a constant sub-expression (numbers and + - * / ** of numbers) in float arithmetic, else None.
+    """The value of a constant sub-expression (numbers and + - * / ** of numbers) in float
+    arithmetic, else None.
 
     Raises OverflowError for a constant too large for a float (``9**9**9**9``).
     """
@@ -248,7 +253,9 @@ def _constant(node: ast.AST) -> float | int | bool | None:
 
 
 def _constant_power(a: float, b: float) -> float | None:
-    """a ** b for constants in float arithmetic; None where it is not a real number (0 ** -1, (-2) ** 0.5)."""
+    """a ** b for constants in float arithmetic; None where it is not a real number (0 ** -1, (-2)
+    ** 0.5).
+    """
     if a == 0 and b < 0:
         return None
     return math.pow(a, b) if a >= 0 or b == int(b) else None
@@ -264,7 +271,9 @@ _CONSTANT_OPERATIONS: dict[type[ast.operator], Callable[[float, float], float | 
 
 
 def _float_power(base: Array, exponent: Array) -> Array:
-    """``base ** exponent`` in floating point (integer branches would wrap around or refuse negative powers)."""
+    """``base ** exponent`` in floating point (integer branches would wrap around or refuse negative
+    powers).
+    """
     if isinstance(base, ak.Array):
         return np.power(ak.values_astype(base, np.float64), exponent)
     return np.power(np.asarray(base, dtype=float), exponent)

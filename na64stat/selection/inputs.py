@@ -1,4 +1,5 @@
-"""Inputs of a selection run: sample globs to files, and ROOT trees opened with errors that name them.
+"""Inputs of a selection run: sample globs to files, and ROOT trees opened with errors that name
+them.
 
 >>> expand_inputs(["na64stat/selections/*.yaml"])[0]
 'na64stat/selections/na64e-invisible.yaml'
@@ -54,7 +55,8 @@ def resolve_samples(
     input_dir: str | os.PathLike[str] | None = None,
     extra: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, list[str]]:
-    """Sample name -> files, from the selection's ``samples`` (globs relative to ``input_dir``) and ``extra``.
+    """Sample name -> files, from the selection's ``samples`` (globs relative to ``input_dir``) and
+    ``extra``.
 
     ``extra`` (e.g. ``--sample NAME=GLOB`` on the command line) replaces the
     files of a sample of the same name. Samples whose files are given nowhere
@@ -75,12 +77,14 @@ def resolve_samples(
         out[name] = expand_inputs(patterns, None)
     if not out:
         raise InputError(
-            f"selection {selection.source}: no input files (give samples with files, or --sample NAME=GLOB)"
+            f"selection {selection.source}: no input files (give samples with files, or --sample "
+            "NAME=GLOB)"
         )
     return out
 
 
-#: uproot's RNTuple reader classes (``f[name] = arrays`` writes RNTuples with uproot >= 5.7); read like a
+#: uproot's RNTuple reader classes (``f[name] = arrays`` writes RNTuples with uproot >= 5.7); read
+#: like a
 #: TTree. The class is ROOT::RNTuple from uproot 5.5 on, ROOT::Experimental::RNTuple before.
 _RNTUPLE = tuple(
     cls

@@ -1,4 +1,5 @@
-"""The per-chunk computation of a selection: cuts, NaN losses, N-1 counts, region yields, histograms.
+"""The per-chunk computation of a selection: cuts, NaN losses, N-1 counts, region yields,
+histograms.
 
 A task's entry range is read chunk by chunk (:func:`read_chunks`, memory flat
 in the number of events); each chunk's expressions are evaluated once and
@@ -115,7 +116,9 @@ def _branch_closure(expression: Expression, definitions: Mapping[str, Expression
 def _fill_values(
     value: Any, mask: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Selected values (flattened for jagged branches, weights broadcast) of one histogram variable."""
+    """Selected values (flattened for jagged branches, weights broadcast) of one histogram
+    variable.
+    """
     if isinstance(value, ak.Array) and value.ndim > 1:
         selected = value[mask]
         w = ak.broadcast_arrays(weights[mask], selected)[0]
@@ -171,7 +174,9 @@ class _Sums:
 
 
 class _CountSums:
-    """Running raw counts and sums of weights of ``n`` selections (mutable; frozen by :meth:`freeze`)."""
+    """Running raw counts and sums of weights of ``n`` selections (mutable; frozen by
+    :meth:`freeze`).
+    """
 
     def __init__(self, n: int) -> None:
         self.raw = np.zeros(n, np.int64)
@@ -195,7 +200,9 @@ class _CountSums:
 
 
 class _Tally:
-    """The sums of one task while its chunks are read; :meth:`freeze` gives its :class:`SampleResult`."""
+    """The sums of one task while its chunks are read; :meth:`freeze` gives its
+    :class:`SampleResult`.
+    """
 
     def __init__(self, empty: SampleResult) -> None:
         selection_cuts = len(empty.cutflow.after_cut.raw)
@@ -238,7 +245,9 @@ def _count_cuts(
     arrays: Mapping[str, Any],
     n: int,
 ) -> None:
-    """The cutflow (events after cuts 1..k) and the events failing cut k with a NaN in its branches."""
+    """The cutflow (events after cuts 1..k) and the events failing cut k with a NaN in its
+    branches.
+    """
     nan_cache: dict[str, np.ndarray] = {}
 
     def has_nan(names: frozenset[str]) -> np.ndarray:
@@ -302,7 +311,9 @@ def _fill_histogram(
     n: int,
     where: str,
 ) -> None:
-    """Fill one histogram of a region with the region's events (times the histogram's own weight)."""
+    """Fill one histogram of a region with the region's events (times the histogram's own
+    weight).
+    """
     hw = (
         weights
         if spec.weight is None
@@ -353,7 +364,9 @@ def _fill_regions(
 def _accumulate(
     tally: _Tally, compiled: CompiledSample, arrays: Mapping[str, Any], n: int, where: str
 ) -> None:
-    """Add one chunk of ``n`` events (``arrays``: branch -> values) to the tally; errors name ``where``."""
+    """Add one chunk of ``n`` events (``arrays``: branch -> values) to the tally; errors name
+    ``where``.
+    """
     env = _Env(arrays, compiled.definitions)
     try:
         w = _weights(compiled, env, n, where)
@@ -408,8 +421,9 @@ def _read_rntuple(tree: Any, branches: Sequence[str], lo: int, hi: int) -> dict[
 def read_chunks(
     tree: Any, branches: Sequence[str], offsets: Sequence[int], start: int, stop: int, chunk: int
 ) -> Iterator[tuple[dict[str, Any], int]]:
-    """(arrays, n) of ``branches`` in entry chunks at the basket ``offsets``: numpy for flat / fixed-size,
-    awkward for jagged branches."""
+    """(arrays, n) of ``branches`` in entry chunks at the basket ``offsets``: numpy for flat /
+    fixed-size, awkward for jagged branches.
+    """
     rntuple = is_rntuple(tree)
     jagged = (
         []
@@ -456,7 +470,8 @@ def _run_range(
                 _accumulate(tally, compiled, arrays, n, where)
             except InputError:
                 raise
-            except Exception as exc:  # numpy / awkward refusing an operation: the selection's fault, not the file's
+            # numpy / awkward refusing an operation: the selection's fault, not the file's
+            except Exception as exc:
                 raise InputError(
                     f"{where}: cannot evaluate the selection ({type(exc).__name__}: {exc})"
                 ) from None

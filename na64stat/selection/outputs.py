@@ -153,13 +153,15 @@ def cutflow_table(run: SelectionRun, sample: str) -> str:
         )
     lines = [
         head,
-        f"{'cut':<22}{'raw':>12}{'weighted':>14}{'+-':>10}{'rel.eff':>9}{'cum.eff':>9}{'NaN':>7}{'N-1 raw':>11}",
+        f"{'cut':<22}{'raw':>12}{'weighted':>14}{'+-':>10}{'rel.eff':>9}{'cum.eff':>9}{'NaN':>7}"
+        f"{'N-1 raw':>11}",
     ]
     for row, nm1 in zip(s["cutflow"], s["n_minus_1"]):
         lines.append(
-            f"{row['cut']:<22}{row['raw']:>12}{_fmt(row['weighted']):>14}{_fmt(row['weighted_error'], 2):>10}"
-            f"{_fmt(row['relative_efficiency'], 3):>9}{_fmt(row['cumulative_efficiency'], 3):>9}"
-            f"{row['failed_with_nan']:>7}{nm1['raw']:>11}"
+            f"{row['cut']:<22}{row['raw']:>12}{_fmt(row['weighted']):>14}"
+            f"{_fmt(row['weighted_error'], 2):>10}{_fmt(row['relative_efficiency'], 3):>9}"
+            f"{_fmt(row['cumulative_efficiency'], 3):>9}{row['failed_with_nan']:>7}"
+            f"{nm1['raw']:>11}"
         )
     for name, value in s["regions"].items():
         if value == "blinded":
@@ -173,16 +175,21 @@ def cutflow_table(run: SelectionRun, sample: str) -> str:
 
 
 def short_summary(run: SelectionRun, sample: str) -> str:
-    """One line per sample: events read, events passing every cut, and each region's yield (or ``blinded``).
+    """One line per sample: events read, events passing every cut, and each region's yield (or
+    ``blinded``).
 
-    The full cutflow (every cut, N-1, efficiencies) is :func:`cutflow_table`, written to ``cutflow.txt``.
+    The full cutflow (every cut, N-1, efficiencies) is :func:`cutflow_table`, written to
+    ``cutflow.txt``.
     """
     s = _sample_summary(run, run.samples[sample])
     last = s["cutflow"][-1] if s["cutflow"] else s["total"]
     if s["data"]:
         passed = f"{last['raw']} pass all cuts"
     else:
-        passed = f"{last['raw']} pass all cuts (expected {_fmt(last['weighted'])} +- {_fmt(last['weighted_error'], 2)})"
+        passed = (
+            f"{last['raw']} pass all cuts (expected {_fmt(last['weighted'])} +- "
+            f"{_fmt(last['weighted_error'], 2)})"
+        )
     regions = [
         f"{name} blinded"
         if value == "blinded"
@@ -194,7 +201,9 @@ def short_summary(run: SelectionRun, sample: str) -> str:
 
 
 def is_unblinded(info: Any) -> bool:
-    """Whether a ``cutflow.json`` content shows data in a region the selection blinds (an unblinded run)."""
+    """Whether a ``cutflow.json`` content shows data in a region the selection blinds (an unblinded
+    run).
+    """
     if (
         not isinstance(info, dict)
         or not isinstance(info.get("samples"), dict)
@@ -216,7 +225,9 @@ def is_unblinded(info: Any) -> bool:
 
 
 def holds_unblinded_data(folder: str | os.PathLike[str]) -> bool:
-    """Whether ``folder`` holds the outputs of a selection run that looked at data in a blinded region."""
+    """Whether ``folder`` holds the outputs of a selection run that looked at data in a blinded
+    region.
+    """
     path = Path(folder) / "cutflow.json"
     if not path.is_file():
         return False

@@ -79,7 +79,9 @@ def split_bounds(offsets: Sequence[int], n: int, step: int) -> list[int]:
 
 
 def basket_offsets(tree: Any, branches: Sequence[str]) -> list[int]:
-    """Entry numbers where every needed branch starts a new basket (0 and the entry count included)."""
+    """Entry numbers where every needed branch starts a new basket (0 and the entry count
+    included).
+    """
     n = int(tree.num_entries)
     if is_rntuple(tree):  # clusters play the part of baskets
         try:

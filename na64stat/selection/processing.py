@@ -35,7 +35,8 @@ from na64stat.selection.records import SampleResult, SelectionRun
 
 __all__ = ["run_selection"]
 
-#: Results known per (sample, resolved file path): the file's tasks with their results, in entry order.
+#: Results known per (sample, resolved file path): the file's tasks with their results, in entry
+#: order.
 _Known = dict[tuple[str, str], list[tuple[Task, SampleResult]]]
 
 
@@ -130,7 +131,9 @@ def _cached_file(
     tasks: Sequence[Task],
     cache: Path,
 ) -> dict[tuple[int, int], SampleResult]:
-    """The cached results of a file's planned tasks, keyed by entry range (missing ones left out)."""
+    """The cached results of a file's planned tasks, keyed by entry range (missing ones left
+    out).
+    """
     cached: dict[tuple[int, int], SampleResult] = {}
     for t in tasks:
         r = load_result(
@@ -187,8 +190,9 @@ def _collect(
     cache: Path | None,
     known: _Known,
 ) -> int:
-    """Put the executed jobs' results into ``known`` (computed ones stored in the cache, skipped ones read
-    from it); returns the entries read."""
+    """Put the executed jobs' results into ``known`` (computed ones stored in the cache, skipped
+    ones read from it); returns the entries read.
+    """
     read = 0
     for job, (file_tasks, done) in zip(jobs, outcomes):
         store_plan(cache, plan_key(job.path, selection.tree, job.branches, step), file_tasks)
@@ -202,7 +206,8 @@ def _collect(
                 read += result.entries_read
             if result is None:  # pragma: no cover - cache entry vanished meanwhile
                 raise InputError(
-                    f"{task.path}: cached result of entries {task.entry_start}-{task.entry_stop} disappeared"
+                    f"{task.path}: cached result of entries {task.entry_start}-{task.entry_stop} "
+                    "disappeared"
                 )
             known.setdefault((job.sample, job.path), []).append((task, result))
     return read

@@ -84,7 +84,9 @@ class Counts:
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any]) -> Counts:
-        """Inverse of :meth:`to_dict`; ``ValueError`` when a value is not numbers of the same shape."""
+        """Inverse of :meth:`to_dict`; ``ValueError`` when a value is not numbers of the same
+        shape.
+        """
         out = cls(
             _int_array(content["raw"], "raw"),
             _float_array(content["sum_w"], "sum_w"),
@@ -153,7 +155,9 @@ class Cutflow:
 
 
 def new_histogram(spec: HistogramSpec) -> hist.Hist:
-    """An empty weighted histogram for ``spec`` (axes ``x0``, ``x1``, ... labelled as the spec says)."""
+    """An empty weighted histogram for ``spec`` (axes ``x0``, ``x1``, ... labelled as the spec
+    says).
+    """
     axes = [
         hist.axis.Variable(a.bin_edges, name=f"x{i}", label=a.label or str(v))
         if a.kind != "regular"
@@ -166,7 +170,8 @@ def new_histogram(spec: HistogramSpec) -> hist.Hist:
 
 
 def _hist_from_uhi(content: dict[str, Any]) -> hist.Hist:
-    """A histogram from its UHI dictionary, with its name and label (hist < 2.10 drops them otherwise).
+    """A histogram from its UHI dictionary, with its name and label (hist < 2.10 drops them
+    otherwise).
 
     >>> h = hist.Hist(hist.axis.Regular(2, 0, 1, name="x0"), name="h", label="E")
     >>> _hist_from_uhi(h._to_uhi_()).name
@@ -198,7 +203,9 @@ class RegionResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data; histograms as UHI dictionaries (``uhi.io.json.default`` writes their arrays)."""
+        """Plain data; histograms as UHI dictionaries (``uhi.io.json.default`` writes their
+        arrays).
+        """
         return {
             "counts": self.counts.to_dict(),
             "histograms": {n: h._to_uhi_() for n, h in self.histograms.items()},
@@ -246,7 +253,9 @@ class SampleResult:
 
     @classmethod
     def empty(cls, selection: Selection, sample: str, is_data: bool, unblind: bool) -> SampleResult:
-        """The result of no events: zero counts, empty histograms, data regions blinded unless ``unblind``."""
+        """The result of no events: zero counts, empty histograms, data regions blinded unless
+        ``unblind``.
+        """
         blinded = tuple(r.name for r in selection.regions if r.blinded and is_data and not unblind)
         regions = {
             r.name: RegionResult(
@@ -291,7 +300,9 @@ class SampleResult:
 
     @classmethod
     def from_dict(cls, content: Mapping[str, Any]) -> SampleResult:
-        """Inverse of :meth:`to_dict`; ``ValueError`` / ``KeyError`` / ``TypeError`` for malformed content."""
+        """Inverse of :meth:`to_dict`; ``ValueError`` / ``KeyError`` / ``TypeError`` for malformed
+        content.
+        """
         sample, is_data, entries, files = (
             content["sample"],
             content["is_data"],
@@ -317,8 +328,9 @@ class SampleResult:
         )
 
     def layout(self) -> tuple[Any, ...]:
-        """What the selection fixes about a result (sample, cuts, regions, histogram axes and storage):
-        equal for two results that can be merged."""
+        """What the selection fixes about a result (sample, cuts, regions, histogram axes and
+        storage): equal for two results that can be merged.
+        """
         return (
             self.sample,
             self.is_data,
@@ -337,7 +349,8 @@ class SampleResult:
 
 @dataclass(frozen=True)
 class SelectionRun:
-    """Results of :func:`~na64stat.selection.processing.run_selection`: one merged :class:`SampleResult` per sample.
+    """Results of :func:`~na64stat.selection.processing.run_selection`: one merged
+    :class:`SampleResult` per sample.
 
     Parameters
     ----------

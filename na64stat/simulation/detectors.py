@@ -135,7 +135,8 @@ class Detector:
     def __post_init__(self) -> None:
         if self.trigger not in _TRIGGERS:
             raise InputError(
-                f"detector of {self.setup!r}: trigger must be one of {_TRIGGERS}, got {self.trigger!r}"
+                f"detector of {self.setup!r}: trigger must be one of {_TRIGGERS}, got "
+                f"{self.trigger!r}"
             )
 
     @property
@@ -187,7 +188,8 @@ def lateral_fractions(
     edges_y = (np.arange(rows + 1) - rows / 2) * cell_cm
     weights = np.array([weight for weight, _ in EM_LATERAL_PROFILE])
     sigmas = np.array([sigma for _, sigma in EM_LATERAL_PROFILE])
-    # (component, event, 1): every component at once, summed by one einsum (no per-component n x 6 x 6 temporaries)
+    # (component, event, 1): every component at once, summed by one einsum (no per-component n x 6 x
+    # 6 temporaries)
     s = (sigmas[:, None] * np.asarray(width_scale, dtype=float)[None, :])[:, :, None] * np.sqrt(2.0)
     px = np.diff(0.5 * erf((edges_x[None, None, :] - np.asarray(x_cm)[None, :, None]) / s), axis=2)
     py = np.diff(0.5 * erf((edges_y[None, None, :] - np.asarray(y_cm)[None, :, None]) / s), axis=2)
@@ -196,7 +198,8 @@ def lateral_fractions(
 
 @lru_cache(maxsize=8)
 def _centroid_table(cell_cm: float) -> tuple[np.ndarray, np.ndarray]:
-    """(true x, energy-weighted x centroid) of an e-m shower along one axis [cm], cells of ``cell_cm``.
+    """(true x, energy-weighted x centroid) of an e-m shower along one axis [cm], cells of
+    ``cell_cm``.
 
     The profile is a sum of separable Gaussians, so the x centroid depends on x
     only; it is S-shaped within a cell and is inverted by interpolation.

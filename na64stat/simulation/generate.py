@@ -96,7 +96,9 @@ def expected_data_events(setup: str, n_eot: float) -> float:
 def check_data_size(
     setup: str, n_eot: float, max_events: int = MAX_EVENTS, settings: DataSettings | None = None
 ) -> None:
-    """Refuse a data exposure whose expected event count (or spill count) is above the limit, before allocating."""
+    """Refuse a data exposure whose expected event count (or spill count) is above the limit, before
+    allocating.
+    """
     _check_positive("n_eot", n_eot)
     if int(n_eot) != n_eot:
         raise InputError(f"n_eot must be a whole number of particles, got {n_eot!r}")
@@ -156,7 +158,8 @@ def mc_processes(
     *,
     signal_production: SignalProduction | None = None,
 ) -> list[Process]:
-    """The processes named (``"signal"`` expands to one per mass); default all backgrounds + signals.
+    """The processes named (``"signal"`` expands to one per mass); default all backgrounds +
+    signals.
 
     ``signal_production``: one signal channel alone (``"bremsstrahlung"`` or
     ``"annihilation"``, :func:`~na64stat.simulation.processes.signal_process`);
@@ -188,7 +191,9 @@ def mc_processes(
 def _kept(
     branches: dict[str, tuple[str, tuple[int, ...]]], drop: Sequence[str], required: Sequence[str]
 ) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """``branches`` without ``drop``; an InputError for a name that is not a branch or is required."""
+    """``branches`` without ``drop``; an InputError for a name that is not a branch or is
+    required.
+    """
     for name in drop:
         if name not in branches or name in required:
             raise InputError(
@@ -544,7 +549,9 @@ class _DataFiles:
         )
 
     def _run_state(self, rng: np.random.Generator, run: int) -> _RunState:
-        """The state of ``run`` (a new run closes the file and draws its calibration) with a file open."""
+        """The state of ``run`` (a new run closes the file and draws its calibration) with a file
+        open.
+        """
         if self.state is None or self.state.run != run:
             self.close_file()
             settings, detector = self.settings, self.detector
@@ -566,7 +573,9 @@ class _DataFiles:
         truth: dict[str, np.ndarray],
         count: int,
     ) -> None:
-        """Digitise and write the ``count`` triggered events of one spill of ``eot`` particles on target."""
+        """Digitise and write the ``count`` triggered events of one spill of ``eot`` particles on
+        target.
+        """
         settings = self.settings
         run = settings.first_run + global_spill // settings.spills_per_run
         spill_number = global_spill % settings.spills_per_run + 1
@@ -591,7 +600,9 @@ class _DataFiles:
             self.close_file()
 
     def close_file(self) -> None:
-        """Write the open file's ``spills`` tree, close it and record it (nothing when none is open)."""
+        """Write the open file's ``spills`` tree, close it and record it (nothing when none is
+        open).
+        """
         state = self.state
         if state is None or state.writer is None:
             return
@@ -626,8 +637,9 @@ def _write_batch(
     batch: np.ndarray,
     start: int,
 ) -> None:
-    """Generate the triggered events of a batch of spills (``batch``: EOT per spill, the first being spill
-    ``start`` of the data set) and write them spill by spill, shuffled within each spill."""
+    """Generate the triggered events of a batch of spills (``batch``: EOT per spill, the first being
+    spill ``start`` of the data set) and write them spill by spill, shuffled within each spill.
+    """
     truth, spill_index = _triggered_batch(rng, files.detector, processes, batch)
     order = np.lexsort((rng.random(spill_index.size), spill_index))  # spill order, shuffled inside
     truth = {k: v[order] for k, v in truth.items()}

@@ -96,7 +96,8 @@ VISIBLE_GEOMETRY_CM: dict[str, float] = {
 _PB_ECAL_LAMBDA_INT = (
     1.0  # nuclear interaction lengths of the 40 X0 Pb/Sc ECAL (choice, ~22 cm Pb + Sc)
 )
-# of the W/Sc WCAL (na64stat.physics.visible: 35 x 3 mm W, lambda_I = 9.95 cm, + 35 x 2 mm scintillator,
+# of the W/Sc WCAL (na64stat.physics.visible: 35 x 3 mm W, lambda_I = 9.95 cm, + 35 x 2 mm
+# scintillator,
 # lambda_I ~ 77 cm, PDG): 1.06 + 0.09
 _W_DUMP_LAMBDA_INT = 1.15
 _PS_DEPTH = 0.1  # preshower share of the ECAL depth (4 of 40 X0)
@@ -255,7 +256,9 @@ def _rare(
 
 
 def _close(truth: dict[str, np.ndarray], beam: np.ndarray) -> dict[str, np.ndarray]:
-    """Set the beam energy and the missing energy from energy conservation (what no detector saw)."""
+    """Set the beam energy and the missing energy from energy conservation (what no detector
+    saw).
+    """
     truth["true_beam_energy"] = beam
     seen = truth["true_e_ecal"] + truth["true_e_hcal"].sum(axis=1) + truth.get("true_e_wcal", 0.0)
     if "true_p_out" in truth:
@@ -280,7 +283,8 @@ def _e_em_shower(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarra
 
 
 def _interaction_depth(draw: Draw, lambdas: float, below: float) -> np.ndarray:
-    """Depth of a hadron's first interaction in units of a calorimeter of ``lambdas`` interaction lengths.
+    """Depth of a hadron's first interaction in units of a calorimeter of ``lambdas`` interaction
+    lengths.
 
     Exponential; ``below`` < inf draws it conditional on depth < ``below``.
     """
@@ -533,7 +537,8 @@ _Spec = tuple[str, float, float, Sampler, str]
 
 def _backgrounds(setup: str, *specs: _Spec) -> tuple[str, dict[str, Process]]:
     """(``setup``, its background processes by name), numbered 1, 2, ... in the order given (the
-    truth ``process`` code; 0 is the signal)."""
+    truth ``process`` code; 0 is the signal).
+    """
     processes = (
         Process(
             name=name,
@@ -569,8 +574,9 @@ BACKGROUNDS: dict[str, dict[str, Process]] = dict(
                 1e-2,
                 _HADRON_PS_FRACTION,
                 _e_hadron,
-                "pi- contamination of the beam, pi/e ~ 1e-2 before the SRD (NA64 review sec. 4.1); SRD fake "
-                "tag 1e-3; charge exchange with escaping neutrons 3e-7 per interaction",
+                "pi- contamination of the beam, pi/e ~ 1e-2 before the SRD (NA64 review sec. 4.1); "
+                "SRD fake tag 1e-3; charge exchange with escaping neutrons 3e-7 per "
+                "interaction",
             ),
             (
                 "electronuclear",
@@ -610,7 +616,8 @@ BACKGROUNDS: dict[str, dict[str, Process]] = dict(
                 1e-3,
                 1.0,
                 _mu_beam_tail,
-                "low-energy muon tail of the beam, 40-150 GeV/c; MS1 mis-measures it as nominal 1e-8",
+                "low-energy muon tail of the beam, 40-150 GeV/c; MS1 mis-measures it as nominal "
+                "1e-8",
             ),
             (
                 "trident",
@@ -624,7 +631,8 @@ BACKGROUNDS: dict[str, dict[str, Process]] = dict(
                 5e-5,
                 1.0,
                 _mu_photonuclear,
-                "muon photonuclear reactions above 10 GeV; all-neutral hadrons escape the HCAL 1e-8",
+                "muon photonuclear reactions above 10 GeV; all-neutral hadrons escape the HCAL "
+                "1e-8",
             ),
         ),
         _backgrounds(
@@ -642,8 +650,8 @@ BACKGROUNDS: dict[str, dict[str, Process]] = dict(
                 1e-2,
                 1e-3,
                 _vis_hadron,
-                "pi- contamination of the beam (pi/e ~ 1e-2, NA64 review sec. 4.2); only those with a fake "
-                "SRD tag (1e-3) can trigger",
+                "pi- contamination of the beam (pi/e ~ 1e-2, NA64 review sec. 4.2); only those "
+                "with a fake SRD tag (1e-3) can trigger",
             ),
             (
                 "neutral_hadron",
@@ -699,7 +707,9 @@ def _inverse_cdf_x(
     x_hi: float,
     density: Callable[[np.ndarray], np.ndarray],
 ) -> np.ndarray:
-    """Invert the CDF of ``density(x)`` on [x_lo, x_hi] in s = -ln(1 - x) (resolves the x -> 1 peak)."""
+    """Invert the CDF of ``density(x)`` on [x_lo, x_hi] in s = -ln(1 - x) (resolves the x -> 1
+    peak).
+    """
     s = np.linspace(-math.log1p(-x_lo), -math.log1p(-x_hi), 2049)
     x = -np.expm1(-s)
     pdf_s = density(x) * (1.0 - x)
@@ -717,7 +727,8 @@ _ETL_CDF_NODES = 2049
 def _etl_x_cdf(
     lepton: str, target: str, mass_gev: float, beam_energy_gev: float, x_lo: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(s = -ln(1 - x) grid, CDF of x on it) of the ETL x spectrum of ``lepton`` ("e" / "mu") above ``x_lo``.
+    """(s = -ln(1 - x) grid, CDF of x on it) of the ETL x spectrum of ``lepton`` ("e" / "mu") above
+    ``x_lo``.
 
     The ETL table holds sigma(x > x_min) [pb / alpha_X] at several cuts
     (:func:`na64stat.physics.etl.sigma_etl_pb`, ``resources/etl_cross_sections.json``,
@@ -746,7 +757,8 @@ def _etl_x_cdf(
             f"x > {x_lo} (target {target})"
         )
     cdf = 1.0 - above / above[0]
-    # The interpolated table falls monotonically (checked in tests); guard the inversion against rounding.
+    # The interpolated table falls monotonically (checked in tests); guard the inversion against
+    # rounding.
     cdf = np.maximum.accumulate(np.clip(cdf, 0.0, 1.0))
     cdf[-1] = 1.0  # sigma(x > 1 - m_l/E0) = 0 (the table's linear tail ends there)
     return s, cdf
@@ -755,7 +767,9 @@ def _etl_x_cdf(
 def _etl_x(
     u: np.ndarray, lepton: str, target: str, mass_gev: float, beam_energy_gev: float, x_lo: float
 ) -> np.ndarray:
-    """x = E_X/E of ETL signal by inverse-CDF sampling of :func:`_etl_x_cdf` (u uniform in [0, 1))."""
+    """x = E_X/E of ETL signal by inverse-CDF sampling of :func:`_etl_x_cdf` (u uniform in [0,
+    1)).
+    """
     s, cdf = _etl_x_cdf(lepton, target, float(mass_gev), float(beam_energy_gev), float(x_lo))
     return -np.expm1(-np.interp(u, cdf, s))
 
@@ -845,7 +859,8 @@ def _annihilation_energy(draw: Draw, setup: Setup, mass_gev: float, e_cut_gev: f
     """A' energies [GeV] of resonant-annihilation events: E+ + m_e with the positron energy E+
     drawn from T+(E+) sigma(E+) above the cut (the finite-width yield's quadrature nodes,
     :func:`~na64stat.physics.annihilation.positron_annihilation_nodes`, ~16 per track-length
-    bin); E_R with ``setup.annihilation_sector = None`` (narrow width)."""
+    bin); E_R with ``setup.annihilation_sector = None`` (narrow width).
+    """
     if setup.annihilation_sector is None:
         return np.full(draw.n, float(resonance_energy_gev(mass_gev)))
     nodes = positron_annihilation_nodes(
@@ -863,7 +878,9 @@ def _signal_sampler(
     mass_gev: float, coupling: float, cut: float, production: SignalProduction | None = None
 ) -> Sampler:
     """Truth sampler of the signal; ``cut`` is the generation cut as a fraction of the beam energy,
-    ``production`` one channel alone (``None``: the setup's channels, :func:`_electron_signal_energy`)."""
+    ``production`` one channel alone (``None``: the setup's channels,
+    :func:`_electron_signal_energy`).
+    """
 
     def sample(draw: Draw, det: Detector, forced: bool) -> dict[str, np.ndarray]:
         beam = _beam(draw, det)
@@ -936,11 +953,11 @@ def _visible_decay(
     """A' -> e+ e- forced to decay between the dump and S4, weighted by that probability (eq. 118).
 
     With decay length lambda (lab frame), the rest of the dump L_d = L_WCAL - z_prod and the decay
-    volume D, the probability is P = exp(-L_d/lambda) (1 - exp(-D/lambda)) and the decay point is the
-    exponential truncated to [L_WCAL, L_WCAL + D]: z = L_WCAL - lambda ln(1 - u (1 - exp(-D/lambda))).
-    The limits are taken explicitly: lambda = inf (no open decay channel, m < 2 m_e: width 0) gives
-    P = 0 and z uniform in the volume (lambda -> inf of z: L_WCAL + u D); lambda = 0 (boson at rest)
-    gives P = 0 and z = L_WCAL (unless L_d = 0 as well, where P = 0 too).
+    volume D, the probability is P = exp(-L_d/lambda) (1 - exp(-D/lambda)) and the decay point is
+    the exponential truncated to [L_WCAL, L_WCAL + D]: z = L_WCAL - lambda ln(1 - u (1 -
+    exp(-D/lambda))). The limits are taken explicitly: lambda = inf (no open decay channel, m < 2
+    m_e: width 0) gives P = 0 and z uniform in the volume (lambda -> inf of z: L_WCAL + u D); lambda
+    = 0 (boson at rest) gives P = 0 and z = L_WCAL (unless L_d = 0 as well, where P = 0 too).
     """
     length = decay_length_cm(width_aprime_to_ee_gev(mass_gev, epsilon), mass_gev, energy_x)
     z_prod = np.minimum(
@@ -954,7 +971,8 @@ def _visible_decay(
     # P = exp(-rest/lambda) (1 - exp(-D/lambda)); 0 in both limits lambda = 0 and lambda = inf
     p_in = np.where(finite, np.exp(-rest / safe) * -np.expm1(-volume / safe), 0.0)
     u = draw.uniform()
-    # truncated exponential on [L_WCAL, L_WCAL + D]; offset -> u D as lambda -> inf, -> 0 as lambda -> 0
+    # truncated exponential on [L_WCAL, L_WCAL + D]; offset -> u D as lambda -> inf, -> 0 as lambda
+    # -> 0
     offset = np.where(
         finite,
         -safe * np.log1p(u * np.expm1(-volume / safe)),
@@ -973,8 +991,9 @@ def _annihilation_rate(
     setup: str, physics: Setup, mass_gev: float, per_g2: np.ndarray, coupling: float
 ) -> float:
     """The annihilation-only signal rate per particle on target at ``coupling`` (``per_g2``:
-    alpha_X x Br_inv per coupling^2); an :class:`InputError` for a muon beam, or where the A' energy E_R is not between the
-    generation cut (``physics.missing_energy_cut_gev``) and the beam energy."""
+    alpha_X x Br_inv per coupling^2); an :class:`InputError` for a muon beam, or where the A' energy
+    E_R is not between the generation cut (``physics.missing_energy_cut_gev``) and the beam energy.
+    """
     if physics.beam != "electron":
         raise InputError(
             f"setup {setup!r}: resonant annihilation needs an electron beam, not {physics.beam!r}"
@@ -1010,8 +1029,8 @@ def signal_process(
     ``"lmutau"`` (coupling = e_mu = g_Z'; default for NA64mu). The
     rate per particle on target is eq. (57) with efficiency 1 and the boson
     above the setup's generation cut
-    (:attr:`~na64stat.simulation.setups.Generation.signal_cut_fraction`) of the beam energy (invisible decays,
-    Br_inv included; visible mode: production, the decay probability enters
+    (:attr:`~na64stat.simulation.setups.Generation.signal_cut_fraction`) of the beam energy
+    (invisible decays, Br_inv included; visible mode: production, the decay probability enters
     the event weights).
 
     ``production`` (keyword): ``None`` (default) generates the setup's channels

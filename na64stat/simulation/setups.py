@@ -120,7 +120,8 @@ class SimulationSetup:
 def _simulated(name: str, generation: Generation, **detector: Any) -> SimulationSetup:
     """The record of physics setup ``name`` (:data:`~na64stat.physics.setups.SETUPS`): its detector
     (``detector``: the :class:`~na64stat.simulation.detectors.Detector` fields but ``physics``) and
-    its generation choices."""
+    its generation choices.
+    """
     return SimulationSetup(Detector(physics=SETUPS[name], **detector), generation)
 
 
@@ -132,7 +133,8 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
             "na64e-invisible",
             Generation(signal_cut_fraction=0.2, default_data_pot=5e8),
             trigger="ecal_missing_energy",
-            description="upstream tracker, 3 SRD counters, 6x6 ECAL with preshower, veto, HCAL0-3 (NA64 review Fig. 4)",
+            description="upstream tracker, 3 SRD counters, 6x6 ECAL with preshower, veto, HCAL0-3 "
+            "(NA64 review Fig. 4)",
             branches=(
                 "p_track",
                 "srd_e",
@@ -149,8 +151,8 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
             Generation(signal_cut_fraction=0.3, default_data_pot=5e8),
             trigger="muon_momentum",
             hcal_modules=3,
-            description="two magnetic spectrometers (p_in, p_out), active-target ECAL, veto, 3 HCAL modules "
-            "(NA64 review Fig. 9)",
+            description="two magnetic spectrometers (p_in, p_out), active-target ECAL, veto, 3 "
+            "HCAL modules (NA64 review Fig. 9)",
             branches=(
                 "p_in",
                 "p_out",
@@ -166,8 +168,8 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
             Generation(signal_cut_fraction=0.2, default_data_pot=1e10),
             trigger="dump_missing_energy",
             trigger_srd_min_mev=3.0,
-            description="tracker, SRD, W/Sc WCAL dump with W2 veto, V2, decay volume, S4, ECAL, veto, HCAL "
-            "(NA64 review Fig. 5)",
+            description="tracker, SRD, W/Sc WCAL dump with W2 veto, V2, decay volume, S4, ECAL, "
+            "veto, HCAL (NA64 review Fig. 5)",
             branches=(
                 "p_track",
                 "srd_e",
@@ -187,7 +189,8 @@ SIMULATION_SETUPS: dict[str, SimulationSetup] = {
 
 
 def get_simulation_setup(name: str) -> SimulationSetup:
-    """The registry record of a setup by name (an :class:`InputError` naming the known ones otherwise).
+    """The registry record of a setup by name (an :class:`InputError` naming the known ones
+    otherwise).
 
     >>> get_simulation_setup("na64e-visible").physics.mode
     'visible'

@@ -20,7 +20,9 @@ __all__ = ["SignalYield", "expected_signal_events"]
 
 
 class SignalYield(Protocol):
-    """``(setup, mass_gev, coupling, model, exposure, efficiency) -> expected events`` of one signal point."""
+    """``(setup, mass_gev, coupling, model, exposure, efficiency) -> expected events`` of one signal
+    point.
+    """
 
     def __call__(
         self,
@@ -64,8 +66,8 @@ def expected_signal_events(
         (Br_inv and the loop mixing included). Visible mode: the setup's
         ``visible_runs`` of :data:`~na64stat.physics.visible.VISIBLE_RUNS`
         (``na64e-visible``: 2017 at 100 GeV and 2018 at 150 GeV, each with its
-        dump and decay volume) at ``exposure`` in total, production in the WCAL shower times the probability to decay
-        between the vetoes and S4 (eq. 118),
+        dump and decay volume) at ``exposure`` in total, production in the WCAL shower times the
+        probability to decay between the vetoes and S4 (eq. 118),
         :func:`~na64stat.physics.visible.total_events`.
 
     Examples
@@ -84,7 +86,8 @@ def expected_signal_events(
         return float((per_g2 * events_per_alpha_x(physics, [mass_gev]))[0]) * coupling**2
     if model != "dark_photon":
         raise InputError(
-            f"setup {setup!r}: the visible mode has the dark-photon signal only, got model {model!r}"
+            f"setup {setup!r}: the visible mode has the dark-photon signal only, got model "
+            f"{model!r}"
         )
     runs = runs_at(
         exposure=exposure, efficiency=efficiency, runs=get_runs(record.physics.visible_runs)

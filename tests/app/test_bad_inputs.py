@@ -1,4 +1,5 @@
-"""Issue 17: bad input never crashes, never passes silently, never leaves a broken folder, no cache file runs code.
+"""Issue 17: bad input never crashes, never passes silently, never leaves a broken folder, no cache
+file runs code.
 
 The bad-input corpus is generated here, into ``tmp_path`` (no committed junk):
 each case runs the command line (``na64stat.app.cli.main``) and asserts a
@@ -197,7 +198,8 @@ def test_select_reads_rntuples_like_ttrees(tmp_path: Path) -> None:
             f["events"], uproot.TTree
         ):  # uproot < 5.7 (the lowest allowed) writes TTrees here
             pytest.skip(
-                f"uproot {uproot.__version__} writes a TTree from f[name] = arrays; no RNTuple to read"
+                f"uproot {uproot.__version__} writes a TTree from f[name] = arrays; no RNTuple to "
+                "read"
             )
     sel = parse_selection(
         {
@@ -282,7 +284,8 @@ def test_yaml_bombs_are_refused_before_expansion(
 
     ok = tmp_path / "ok.yaml"
     ok.write_text(
-        "tree: events\ncuts:\n  - &c {name: a, expression: x > 1}\nregions: {r: {cuts: [a]}, s: {cuts: [a]}}\n"
+        "tree: events\ncuts:\n  - &c {name: a, expression: x > 1}\nregions: {r: {cuts: [a]}, s: "
+        "{cuts: [a]}}\n"
     )
     assert [c.name for c in load_selection(ok).cuts] == ["a"]
 
@@ -587,7 +590,9 @@ def test_workspace_validate_reads_plain_json_patches(
 
 
 def _damage_patchset(folder: Path, damage: str) -> tuple[Path, str]:
-    """A copy of ``folder``'s patchset with one bad patch; returns its path and what the error must say."""
+    """A copy of ``folder``'s patchset with one bad patch; returns its path and what the error must
+    say.
+    """
     patchset = json.loads((folder / "patchset.json").read_text())
     first, second = (p["metadata"] for p in patchset["patches"][:2])
     if damage == "repeated_mass":
@@ -631,7 +636,9 @@ def test_patch_metadata_is_checked_where_it_enters(
 
 
 def test_patch_metadata_allows_text_labels_other_than_the_mass() -> None:
-    """pyhf allows text values (e.g. a model name); the mass must be a number, and each point appears once."""
+    """pyhf allows text values (e.g. a model name); the mass must be a number, and each point
+    appears once.
+    """
     from na64stat.model.workspace import check_patch_metadata
 
     def patch(name: str, *values: Any) -> dict:

@@ -61,11 +61,14 @@ def test_help_on_every_verb(capsys, verb):
 
 
 def test_command_line_loads_no_heavy_module():
-    """``na64stat --help`` / ``--version`` stay fast: the command line imports numpy, scipy, pyhf or matplotlib
-    only inside the verbs (benchmarks/bench_cli_startup.py times it)."""
+    """``na64stat --help`` / ``--version`` stay fast: the command line imports numpy, scipy, pyhf or
+    matplotlib
+    only inside the verbs (benchmarks/bench_cli_startup.py times it).
+    """
     code = (
         "import sys; import na64stat.app.cli; "
-        "print(sorted(m for m in ('numpy', 'scipy', 'pyhf', 'matplotlib', 'awkward', 'uproot', 'yaml') if m in sys.modules))"
+        "print(sorted(m for m in ('numpy', 'scipy', 'pyhf', 'matplotlib', 'awkward', 'uproot', "
+        "'yaml') if m in sys.modules))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -120,7 +123,9 @@ def test_reach_exposure_override(capsys, tmp_path):
 
 
 def test_main_job_writes_summary(capsys, tmp_path, monkeypatch):
-    """Default folder, results on stdout only, and the folder layout the other verbs read by default."""
+    """Default folder, results on stdout only, and the folder layout the other verbs read by
+    default.
+    """
     monkeypatch.chdir(tmp_path)
     out_dir = tmp_path / "na64stat-output"
     code, out, err = run_cli(
@@ -167,7 +172,8 @@ def test_main_job_writes_summary(capsys, tmp_path, monkeypatch):
         assert path.exists(), path
     limits = json.loads((out_dir / "limits" / "limits.json").read_text())["limits"]
     assert sorted(float(k) for k in limits) == [0.01, 0.1]
-    # the README's follow-on command finds the events with its defaults (a packaged selection's name works too);
+    # the README's follow-on command finds the events with its defaults (a packaged selection's name
+    # works too);
     # blinded, it writes beside the main job's unblinded selection, never over it
     unblinded = (out_dir / "selection" / "na64e-invisible" / "cutflow.json").read_bytes()
     for selection in ("na64e-invisible", str(REPO / "selections" / "na64e-invisible.yaml")):
@@ -220,7 +226,9 @@ def test_python_dash_m():
 
 
 def test_workspace_inspect_prints_each_patch_signal_yields(capsys):
-    """Patches that replace the signal sample (as na64stat writes them) show their yields, not []."""
+    """Patches that replace the signal sample (as na64stat writes them) show their yields, not
+    [].
+    """
     folder = REPO / "workspaces" / "na64e-invisible-2016-2018"
     code, out, _ = run_cli(
         capsys, "workspace", "inspect", str(folder / "bkgonly.json"), str(folder / "patchset.json")

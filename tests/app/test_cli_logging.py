@@ -1,4 +1,6 @@
-"""Diagnostics go through the ``na64stat`` logger, whose level ``-v`` / ``-q`` set; plotting leaves matplotlib's backend alone."""
+"""Diagnostics go through the ``na64stat`` logger, whose level ``-v`` / ``-q`` set; plotting leaves
+matplotlib's backend alone.
+"""
 
 from __future__ import annotations
 
@@ -94,7 +96,9 @@ def test_no_progress_bar_when_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_importing_and_using_plotting_keeps_the_backend(tmp_path: Path) -> None:
-    """A notebook's backend stays: plotting neither calls ``matplotlib.use`` nor leaves pyplot figures open."""
+    """A notebook's backend stays: plotting neither calls ``matplotlib.use`` nor leaves pyplot
+    figures open.
+    """
     code = (
         "import matplotlib\n"
         "before = matplotlib.get_backend()\n"

@@ -1,4 +1,6 @@
-"""The main job's report explains its numbers (method, efficiency, bands at n = 0, events at the limit, the paper)."""
+"""The main job's report explains its numbers (method, efficiency, bands at n = 0, events at the
+limit, the paper).
+"""
 
 from __future__ import annotations
 
@@ -59,7 +61,9 @@ def test_report_explains_method_efficiency_bands_and_events(small_job: Path) -> 
 
 
 def test_the_chain_at_the_published_exposure(small_job: Path) -> None:
-    """Yields x 2.84e11 / 2e7 EOT, observed 0; its limit near the published curve (the ratio the panel shows)."""
+    """Yields x 2.84e11 / 2e7 EOT, observed 0; its limit near the published curve (the ratio the
+    panel shows).
+    """
     report = json.loads((small_job / "report.json").read_text())
     pub = report["published_exposure"]
     assert pub["scale"] == pytest.approx(2.84e11 / 2e7) and pub["observed"] == 0
@@ -98,8 +102,11 @@ def test_run_reads_overlays_before_simulating(
 
 
 def test_timings_go_to_the_run_log_and_interchange_files_are_written(small_job: Path) -> None:
-    """Issue 24: report.json / report.txt hold no timings (run_log.txt does); the main job writes the
-    CombineHarvester JSON and attaches its pyhf likelihood to the HEPData submission, at the run's CL."""
+    """Issue 24: report.json / report.txt hold no timings (run_log.txt does); the main job writes
+    the
+    CombineHarvester JSON and attaches its pyhf likelihood to the HEPData submission, at the run's
+    CL.
+    """
     import yaml
 
     from na64stat.results.limitfiles import read_combine_limits
@@ -122,7 +129,9 @@ def test_timings_go_to_the_run_log_and_interchange_files_are_written(small_job: 
 
 @pytest.mark.slow
 def test_result_files_are_byte_reproducible(small_job: Path, tmp_path: Path) -> None:
-    """The same inputs give the same report.json, couplings.json and limits_combine.json, byte for byte."""
+    """The same inputs give the same report.json, couplings.json and limits_combine.json, byte for
+    byte.
+    """
     lmt = small_job.parent / "E137_like.lmt"
     run_main_job(
         tmp_path,

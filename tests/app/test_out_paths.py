@@ -1,4 +1,5 @@
-"""Every verb that writes takes a relative and an absolute ``--out`` (relative: against the working directory).
+"""Every verb that writes takes a relative and an absolute ``--out`` (relative: against the working
+directory).
 
 The working directory of each call is an empty folder: a relative ``--out``
 must land there and nothing else may appear in it; an absolute one must
@@ -43,8 +44,10 @@ def run_cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def absolute_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    """(cwd, out, stdout) of a small main job with an absolute --out, run from an empty working directory:
-    test_run's absolute case, and the inputs of the other verbs."""
+    """(cwd, out, stdout) of a small main job with an absolute --out, run from an empty working
+    directory:
+    test_run's absolute case, and the inputs of the other verbs.
+    """
     base = tmp_path_factory.mktemp("inputs")
     cwd, out = base / "cwd", base / "job"
     cwd.mkdir()
@@ -62,13 +65,17 @@ def absolute_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
 
 @pytest.fixture(scope="module")
 def inputs(absolute_run: tuple[Path, Path, str]) -> Path:
-    """The small main job's folder: events, selection, workspace, limits, couplings to feed the verbs."""
+    """The small main job's folder: events, selection, workspace, limits, couplings to feed the
+    verbs.
+    """
     return absolute_run[1]
 
 
 @pytest.fixture(params=["relative", "absolute"])
 def where(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """(cwd, out): out is ``sub/out`` under the working directory, or an absolute folder elsewhere."""
+    """(cwd, out): out is ``sub/out`` under the working directory, or an absolute folder
+    elsewhere.
+    """
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
@@ -78,7 +85,9 @@ def where(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def _only(cwd: Path, out_arg: Path) -> None:
-    """Nothing in the working directory but the relative output (or nothing at all for an absolute one)."""
+    """Nothing in the working directory but the relative output (or nothing at all for an absolute
+    one).
+    """
     expected = [] if out_arg.is_absolute() else [out_arg.parts[0]]
     assert sorted(p.name for p in cwd.iterdir()) == expected
 

@@ -69,7 +69,9 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, capsys):
 
 
 def test_caveats_quote_the_ratios_the_comparison_measures(result):
-    """The setups' caveats state measured ratios; they must stay what the code computes (to their 2 digits)."""
+    """The setups' caveats state measured ratios; they must stay what the code computes (to their 2
+    digits).
+    """
     import re
 
     from na64stat.physics.setups import get_setup
@@ -101,7 +103,8 @@ def test_caveats_quote_the_ratios_the_comparison_measures(result):
     assert worst["na64e_invisible_2017"] == pytest.approx(prd97, abs=0.006)
     assert worst["na64e_invisible_2016"] == pytest.approx(prl118, abs=0.006)
 
-    # with annihilation on (the setup's default), the ratio to PRL 123 (which did not count it) at the
+    # with annihilation on (the setup's default), the ratio to PRL 123 (which did not count it) at
+    # the
     # bottom of the dip, on a 2.5 MeV grid over 200-320 MeV
     import numpy as np
 
@@ -169,8 +172,11 @@ def test_every_caveat_is_printed(result):
 
 
 def test_reach_compares_with_prl123_without_annihilation_like_for_like():
-    """PRL 123 did not count e+ e- -> A': summarize compares its curve with the reach without it (at 250 MeV,
-    inside the window, the two reaches differ by a factor ~4); a setup already without it gets no note."""
+    """PRL 123 did not count e+ e- -> A': summarize compares its curve with the reach without it (at
+    250 MeV,
+    inside the window, the two reaches differ by a factor ~4); a setup already without it gets no
+    note.
+    """
     from na64stat.physics.setups import get_setup
     from na64stat.physics.yields import background_free_reach
     from na64stat.results.summary import summarize
@@ -189,7 +195,9 @@ def test_reach_compares_with_prl123_without_annihilation_like_for_like():
 
 
 def test_readme_quotes_the_measured_numbers(result):
-    """The README's paragraph on the published comparison states what the code computes (to its digits)."""
+    """The README's paragraph on the published comparison states what the code computes (to its
+    digits).
+    """
     import re
     from pathlib import Path
 

@@ -1,4 +1,6 @@
-"""The local Dask cluster says nothing of its own: no port-8787 warning, no worker logs of a failed task."""
+"""The local Dask cluster says nothing of its own: no port-8787 warning, no worker logs of a failed
+task.
+"""
 
 from __future__ import annotations
 

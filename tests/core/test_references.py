@@ -64,7 +64,8 @@ def test_missing_resource_is_a_clear_error():
 
 
 def test_visible_mode_x17_window_matches_physics_md():
-    # PHYSICS.md: 8.4e10 EOT exclude 1.2e-4 < eps_e < 6.8e-4 at 16.7 MeV (digitised curve: few % accuracy)
+    # PHYSICS.md: 8.4e10 EOT exclude 1.2e-4 < eps_e < 6.8e-4 at 16.7 MeV (digitised curve: few %
+    # accuracy)
     curve = load_curve("na64e_visible_2019")
     assert float(curve.interpolate(0.0167, "lower")) == pytest.approx(1.2e-4, rel=0.05)
     assert float(curve.interpolate(0.0167, "upper")) == pytest.approx(6.8e-4, rel=0.05)

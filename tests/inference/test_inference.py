@@ -228,7 +228,8 @@ def test_toys_are_reproducible_and_mergeable():
         a.merge(a2)
 
 
-@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+# one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+@pytest.mark.slow
 def test_toy_limit_reproducible_bit_for_bit():
     model = counting_model(1.0, 0.8, 0.3)
     data = [0.0] + model.config.auxdata
@@ -272,7 +273,8 @@ def test_vectorised_fits_agree_with_pyhf():
 
 
 def test_auto_method_choice():
-    # the structural choice, with no budget in the way (the budget's fallback is tested in test_limit_edges):
+    # the structural choice, with no budget in the way (the budget's fallback is tested in
+    # test_limit_edges):
     # the cost estimate times real fits, so a loaded machine must not change these answers
     from na64stat.inference.limits import plan_method
 

@@ -1,4 +1,5 @@
-"""Exact CLs for combinations of counting channels (na64stat.inference.joint) against independent references.
+"""Exact CLs for combinations of counting channels (na64stat.inference.joint) against independent
+references.
 
 The references here do not use na64stat's fitter or data space: for
 channels without uncertainties q~_mu is computed with scipy's root finder on
@@ -53,7 +54,9 @@ def counting_channels(
 
 
 def histosys_box(background: float, hi: float, lo: float, *extra: dict) -> pyhf.Model:
-    """One bin: signal 1 (mu) over ``background`` with a histosys to ``hi`` / ``lo`` and ``extra`` modifiers."""
+    """One bin: signal 1 (mu) over ``background`` with a histosys to ``hi`` / ``lo`` and ``extra``
+    modifiers.
+    """
     modifiers = [
         {"name": "h", "type": "histosys", "data": {"hi_data": [hi], "lo_data": [lo]}},
         *extra,
@@ -73,9 +76,11 @@ def histosys_box(background: float, hi: float, lo: float, *extra: dict) -> pyhf.
 
 
 class _BruteForce:
-    """q~_mu and CLs of independent Poisson channels with known backgrounds, by direct sums over every
-    count vector up to ``n_max`` per channel; mu_hat by bisection on the score equation (numpy, all
-    outcomes at once)."""
+    """q~_mu and CLs of independent Poisson channels with known backgrounds, by direct sums over
+    every count vector up to ``n_max`` per channel; mu_hat by bisection on the score equation
+    (numpy, all
+    outcomes at once).
+    """
 
     def __init__(self, s: list[float], b: list[float], n_max: int = 30) -> None:
         self.s, self.b = np.asarray(s), np.asarray(b)
@@ -94,7 +99,9 @@ class _BruteForce:
         return np.sum(self.s * (ratio - 1.0), axis=1)
 
     def mu_hat(self, n: np.ndarray) -> np.ndarray:
-        """Maximum-likelihood mu >= 0 of each outcome (rows of ``n``): the root of the decreasing score."""
+        """Maximum-likelihood mu >= 0 of each outcome (rows of ``n``): the root of the decreasing
+        score.
+        """
         lo, hi = np.zeros(len(n)), np.full(len(n), 1e4)
         positive = self._score(lo, n) > 0
         for _ in range(200):
@@ -155,7 +162,8 @@ def test_pure_counting_cls_equals_direct_sums(n_obs: list[float], mu: float) -> 
 
 @pytest.mark.parametrize("cl", [0.68, 0.9, 0.95, 0.99])
 def test_zero_counts_give_the_background_free_limit_at_every_cl(cl: float) -> None:
-    # n = 0 in every channel: CLs = exp(-mu sum s) exactly, and no band lies below the observed limit
+    # n = 0 in every channel: CLs = exp(-mu sum s) exactly, and no band lies below the observed
+    # limit
     s, b = [1.0, 0.5], [1.75, 0.07]
     model = counting_channels(s, b)
     lim = upper_limit(model, [0.0, 0.0], confidence_level=cl)
@@ -236,7 +244,9 @@ def test_three_channels() -> None:
 
 @pytest.mark.slow
 def test_combination_with_uncertainties_agrees_with_toys() -> None:
-    """The shipped NA64e + NA64mu combination's model at n = 0, 0 against 200,000 toys per hypothesis."""
+    """The shipped NA64e + NA64mu combination's model at n = 0, 0 against 200,000 toys per
+    hypothesis.
+    """
     model = counting_channels([60.0, 0.5], [1.75, 0.07], [0.32, 0.3])
     lik = Likelihood(model, [0.0, 0.0] + model.config.auxdata)
     exact = ExactCalculator(lik)
@@ -250,7 +260,9 @@ def test_combination_with_uncertainties_agrees_with_toys() -> None:
 
 @pytest.mark.slow
 def test_stated_errors_cover_the_spread_over_seeds() -> None:
-    """The sampled measurements' stated error is not smaller than the spread of CLs over Sobol seeds."""
+    """The sampled measurements' stated error is not smaller than the spread of CLs over Sobol
+    seeds.
+    """
     model = counting_channels([60.0, 0.5], [1.75, 0.07], [0.32, 0.3])
     lik = Likelihood(model, [0.0, 0.0] + model.config.auxdata)
     points = [ExactCalculator(lik, seed=seed).cls(0.05) for seed in range(8)]
@@ -263,8 +275,11 @@ def test_stated_errors_cover_the_spread_over_seeds() -> None:
 
 
 def test_a_fit_on_the_edge_still_minimises_along_it() -> None:
-    """Background zero at a histosys pull of -1.25 and a normsys beside it: the fit stops on the edge
-    with the normsys pull at its minimum, whatever the start (L-BFGS-B with the pull bounded as reference)."""
+    """Background zero at a histosys pull of -1.25 and a normsys beside it: the fit stops on the
+    edge
+    with the normsys pull at its minimum, whatever the start (L-BFGS-B with the pull bounded as
+    reference).
+    """
     model = histosys_box(
         2.0, 3.6, 0.4, {"name": "n", "type": "normsys", "data": {"hi": 1.3, "lo": 1 / 1.3}}
     )

@@ -57,7 +57,8 @@ def poisson_cls_limit(n: int, b: float, cl: float) -> float:
 
 
 def test_poi_bound_never_clips_the_limit() -> None:
-    # pyhf's default POI bounds [0, 10]; n = 50 puts the free fit at 49: the bound is widened, and said
+    # pyhf's default POI bounds [0, 10]; n = 50 puts the free fit at 49: the bound is widened, and
+    # said
     lim = upper_limit(one_bin(1.0, 1.0), [50.0])
     assert lim.observed == pytest.approx(poisson_cls_limit(50, 1.0, 0.9), rel=1e-5)
     assert lim.status_observed == "ok"
@@ -65,7 +66,8 @@ def test_poi_bound_never_clips_the_limit() -> None:
 
 
 def test_fixed_poi_beyond_its_bounds_is_fitted_by_pyhf_path() -> None:
-    # more than MAX_NEWTON_PARAMETERS free parameters: pyhf's own fit, which refuses init outside bounds
+    # more than MAX_NEWTON_PARAMETERS free parameters: pyhf's own fit, which refuses init outside
+    # bounds
     n = 30
     model = pyhf.simplemodels.uncorrelated_background([1.0] * n, [5.0] * n, [1.0] * n)
     lik = Likelihood(model, [5.0] * n + model.config.auxdata)
@@ -86,7 +88,9 @@ def _pyhf_cls(model: pyhf.pdf.Model, mu: float, data: list[float]) -> float:
 
 @pytest.mark.parametrize("scale", [1.0, 1e6, 1e-6])
 def test_limit_in_events_does_not_depend_on_the_poi_scale(scale: float) -> None:
-    """s = scale per unit mu, n = 110, b = 100: the same limit in events to 1e-4, where pyhf's CLs = 0.1."""
+    """s = scale per unit mu, n = 110, b = 100: the same limit in events to 1e-4, where pyhf's CLs =
+    0.1.
+    """
     lim = upper_limit(one_bin(scale, 100.0), [110.0], method="asymptotic")
     assert lim.status_observed == "ok"
     events = lim.observed * scale
@@ -137,9 +141,11 @@ def test_zero_observed_with_a_large_uncertain_background_needs_no_toys() -> None
     assert lim.observed_error < 1e-4
 
 
-@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+# one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+@pytest.mark.slow
 def test_toys_that_cannot_reach_the_tail_say_so() -> None:
-    # the same case by toys: CLb ~ e^-10 is beyond 4,000 toys; the result must not read "ok" unless right
+    # the same case by toys: CLb ~ e^-10 is beyond 4,000 toys; the result must not read "ok" unless
+    # right
     model = one_bin(1.0, 10.0, 0.1)
     lim = upper_limit(
         model, [0.0] + model.config.auxdata, method="toys", n_toys=1000, max_toys=4000
@@ -218,7 +224,9 @@ def test_auto_explains_its_choice() -> None:
 
 
 def test_exact_error_estimate_bounds_the_error_of_the_grid(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The reported numerical error against a grid four times finer in every continuous direction."""
+    """The reported numerical error against a grid four times finer in every continuous
+    direction.
+    """
     from na64stat.inference import counting
 
     spec = {
@@ -353,10 +361,12 @@ def test_exact_agrees_with_toys_for_every_constraint_type(kind: str, b: float, n
     """At the exact limit, 30k toys give the same observed CLs within 4 sigma and the bands within 5
     (the toys' band errors are binomial and leave out the noise of the b-only quantile).
 
-    A band's threshold is the q~ of one count outcome (the b-only quantile of a discrete distribution);
-    where the b-only probability of the outcomes beyond it lies within 4 sigma of the toys' resolution
-    of the quantile (sqrt(p (1 - p) / n)), toys may pick the neighbouring outcome, and that band is not
-    compared (lumi+ss at b = 3, n = 2: P(n >= 3) = 0.5004 for the median)."""
+    A band's threshold is the q~ of one count outcome (the b-only quantile of a discrete
+    distribution); where the b-only probability of the outcomes beyond it lies within 4 sigma of the
+    toys' resolution of the quantile (sqrt(p (1 - p) / n)), toys may pick the neighbouring outcome,
+    and that band is not
+    compared (lumi+ss at b = 3, n = 2: P(n >= 3) = 0.5004 for the median).
+    """
     model, data = _single_bin(kind, b, n)
     lim = upper_limit(model, data, method="exact")
     assert lim.status_observed == "ok"
@@ -384,8 +394,10 @@ def test_exact_agrees_with_toys_for_every_constraint_type(kind: str, b: float, n
 
 
 def test_toys_stop_adding_toys_at_the_budget() -> None:
-    """With 500 toys the CLs error at the crossings is far above 0.005; a budget that the first round
-    already used up stops the growth there, and the status says the accuracy was not reached."""
+    """With 500 toys the CLs error at the crossings is far above 0.005; a budget that the first
+    round
+    already used up stops the growth there, and the status says the accuracy was not reached.
+    """
     model = one_bin(1.0, 3.0)
     unlimited = upper_limit(model, [2.0], method="toys", n_toys=500, max_toys=2000, seed=4)
     capped = upper_limit(

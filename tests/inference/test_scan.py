@@ -101,7 +101,8 @@ def test_scan_writes_limits_keyed_by_mass(inputs, tmp_path):
     first = data["limits"]["0.001"]
     assert first["method"] == "exact" and first["confidence_level"] == 0.9
     assert first["metadata"]["epsilon_ref"] == 1e-4
-    # 4 signal events per unit mu and n = 0: mu_up * 4 ~ 2.303 (slightly more: background uncertainty)
+    # 4 signal events per unit mu and n = 0: mu_up * 4 ~ 2.303 (slightly more: background
+    # uncertainty)
     assert 2.30 < first["observed"] * 4.0 < 2.4
     assert set(first["expected"]) == {"-2sigma", "-1sigma", "median", "+1sigma", "+2sigma"}
     header = (out / "limits.csv").read_text().splitlines()[0]
@@ -181,7 +182,8 @@ def sbottom(tmp_path_factory):
     return folder / "RegionA"
 
 
-@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+# one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+@pytest.mark.slow
 def test_sbottom_cls_equals_pyhf_reference(sbottom):
     spec, points = load_scan_inputs(
         sbottom / "BkgOnly.json", [sbottom / "patch.sbottom_1300_205_60.json"]
@@ -253,7 +255,9 @@ def test_recast_of_a_scan(inputs, tmp_path, capsys):
 
 
 def test_a_damaged_point_file_is_recomputed_not_fatal(tmp_path) -> None:
-    """A resumed scan whose points/ file is binary, truncated or not a record recomputes that point."""
+    """A resumed scan whose points/ file is binary, truncated or not a record recomputes that
+    point.
+    """
     import pyhf as _pyhf
 
     from na64stat.inference.scan import ScanSettings, SignalPoint, run_scan

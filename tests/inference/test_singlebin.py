@@ -1,4 +1,6 @@
-"""The closed-form single-bin likelihood against pyhf's own logpdf and against finite differences."""
+"""The closed-form single-bin likelihood against pyhf's own logpdf and against finite
+differences.
+"""
 
 from __future__ import annotations
 

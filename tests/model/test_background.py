@@ -1,4 +1,6 @@
-"""Background estimates: tail-fit pulls on pseudo-experiments, ABCD closure on simulation, templates."""
+"""Background estimates: tail-fit pulls on pseudo-experiments, ABCD closure on simulation,
+templates.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +24,13 @@ def _cdf(x: np.ndarray) -> np.ndarray:
     return TOTAL * (1.0 - np.exp(-np.asarray(x) / TAU))
 
 
-@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+# one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+@pytest.mark.slow
 @pytest.mark.parametrize("box", [(0.0, 20.0), (80.0, 100.0)])
 def test_tail_extrapolation_pulls_have_mean_zero_and_width_one(box: tuple[float, float]) -> None:
-    """An injected exponential spectrum: fit outside the box, compare the box prediction with the truth."""
+    """An injected exponential spectrum: fit outside the box, compare the box prediction with the
+    truth.
+    """
     rng = np.random.default_rng(7)
     truth = float(_cdf(box[1]) - _cdf(box[0]))
     mu = np.diff(_cdf(EDGES))
@@ -48,7 +53,8 @@ def test_weighted_histograms_and_alternative_shapes() -> None:
     assert est.value == pytest.approx(_cdf(100) - _cdf(80), rel=1e-3)
     unweighted = fit_tail(mu, EDGES, box=(80.0, 100.0))
     assert est.stat_error == pytest.approx(0.5 * unweighted.stat_error, rel=0.05)  # sqrt(0.25)
-    # a straight line does not describe the control bins (p < 0.01): no systematic from it; power law skipped at x = 0
+    # a straight line does not describe the control bins (p < 0.01): no systematic from it; power
+    # law skipped at x = 0
     assert est.syst_error == 0.0 and [a["shape"] for a in est.details["alternatives"]] == ["linear"]
     log_edges = np.logspace(0, 2, 31)
     power = 1e4 * np.diff(-1.0 / log_edges)  # density ~ x^-2

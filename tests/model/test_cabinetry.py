@@ -1,21 +1,22 @@
-"""The shipped likelihoods at other tools' defaults (issue 24): cabinetry and pyhf find the limit of every
-per-mass patch without settings, and agree with na64stat's asymptotic limit.
+"""The shipped likelihoods at other tools' defaults (issue 24): cabinetry and pyhf find the limit of
+every per-mass patch without settings, and agree with na64stat's asymptotic limit.
 
-Each per-mass patch is normalised (``na64stat.model.builders.normalise_signal``: its own reference coupling,
-about 3 signal events) and the measurement declares the POI bounds, so the limit on mu is of order one, inside
-cabinetry's default search bracket (0.1 to the POI's upper bound). cabinetry's default is a 95% CL limit;
-na64stat's asymptotic limit is computed at 95% CL for the comparison.
+Each per-mass patch is normalised (``na64stat.model.builders.normalise_signal``: its own reference
+coupling, about 3 signal events) and the measurement declares the POI bounds, so the limit on mu is
+of order one, inside cabinetry's default search bracket (0.1 to the POI's upper bound). cabinetry's
+default is a 95% CL limit; na64stat's asymptotic limit is computed at 95% CL for the comparison.
 
-The visible-mode workspace is normalised the same way per (mass, epsilon) patch; a patch is the prediction at
-its own point at mu_point = (epsilon / reference_coupling)^2, so its limit is two-sided in epsilon: at each mass
-the grid points with mu_up < mu_point are excluded. There "agrees" means, at cabinetry's 95% CL: the same
-excluded grid points, and the band's edges (where mu_up = mu_point, interpolated linearly in log epsilon and
-log(mu_point / mu_up) between neighbouring grid points) within TOLERANCE in epsilon; a relative shift d of mu_up
-moves an edge by d / |dlog mu_point / dlog epsilon| (checked above one), less than d. pyhf's default
-hypothesis test (qtilde, asymptotic CLs) at mu_point excludes the same points.
+The visible-mode workspace is normalised the same way per (mass, epsilon) patch; a patch is the
+prediction at its own point at mu_point = (epsilon / reference_coupling)^2, so its limit is
+two-sided in epsilon: at each mass the grid points with mu_up < mu_point are excluded. There
+"agrees" means, at cabinetry's 95% CL: the same excluded grid points, and the band's edges (where
+mu_up = mu_point, interpolated linearly in log epsilon and log(mu_point / mu_up) between
+neighbouring grid points) within TOLERANCE in epsilon; a relative shift d of mu_up moves an edge by
+d / |dlog mu_point / dlog epsilon| (checked above one), less than d. pyhf's default hypothesis test
+(qtilde, asymptotic CLs) at mu_point excludes the same points.
 
-cabinetry's limit takes about 4 s per patch: the default run checks one mass of a single and of a combined workspace, the slow
-run every patch of every per-mass workspace.
+cabinetry's limit takes about 4 s per patch: the default run checks one mass of a single and of a
+combined workspace, the slow run every patch of every per-mass workspace.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ PER_MASS = sorted(
 VISIBLE = "na64e-visible-2017-2018"
 #: Every workspace whose patches are normalised (about 3 signal events at their reference coupling).
 NORMALISED = [*PER_MASS, VISIBLE]
-#: Relative agreement of cabinetry's and na64stat's asymptotic limits: cabinetry stops its search at an
+#: Relative agreement of cabinetry's and na64stat's asymptotic limits: cabinetry stops its search at
+#: an
 #: absolute mu tolerance of 0.01 (about 1.5% of a limit near 0.7).
 TOLERANCE = 0.03
 
@@ -77,7 +79,8 @@ def test_shipped_workspaces_declare_poi_bounds_and_normalised_signals() -> None:
         spec = json.loads((SHIPPED / folder / "bkgonly.json").read_text())
         patches = json.loads((SHIPPED / folder / "patchset.json").read_text())["patches"]
         for patch in patches:
-            # the measurement declares the POI bounds (the background-only one, or each combined patch its own)
+            # the measurement declares the POI bounds (the background-only one, or each combined
+            # patch its own)
             config = jsonpatch.apply_patch(spec, patch["patch"])["measurements"][0]["config"]
             params = {p["name"]: p for p in config["parameters"]}
             assert (
@@ -90,14 +93,17 @@ def test_shipped_workspaces_declare_poi_bounds_and_normalised_signals() -> None:
                 if isinstance(op.get("value"), dict)
                 for x in op["value"].get("data", [])
             )
-            # about 3 events at the patch's own reference coupling (rounded to two digits: within 10%)
+            # about 3 events at the patch's own reference coupling (rounded to two digits: within
+            # 10%)
             assert 2.7 < signal < 3.3, (folder, patch["metadata"]["name"], signal)
             assert isinstance(patch["metadata"]["reference_coupling"], float)
 
 
 def test_recast_stays_exact_with_per_mass_reference_couplings() -> None:
-    """A limit on mu at a patch's own reference coupling gives the same epsilon as at any other reference:
-    mu x reference^2 is what the data limit."""
+    """A limit on mu at a patch's own reference coupling gives the same epsilon as at any other
+    reference:
+    mu x reference^2 is what the data limit.
+    """
     model, data, meta = _patched("na64mu-2022", 3)
     limit = upper_limit(model, data, method="asymptotic").observed
     at_patch = recast_limit(
@@ -147,7 +153,9 @@ def _visible_mass(mass: float) -> list[tuple[float, float, int]]:
 
 
 def _edges(epsilon: list[float], log_ratio: list[float]) -> list[float]:
-    """Where log(mu_point / mu_up) changes sign between neighbouring grid points (linear in log epsilon)."""
+    """Where log(mu_point / mu_up) changes sign between neighbouring grid points (linear in log
+    epsilon).
+    """
     edges = []
     for (e0, r0), (e1, r1) in zip(zip(epsilon, log_ratio), zip(epsilon[1:], log_ratio[1:])):
         if (r0 > 0) != (r1 > 0):
@@ -163,11 +171,13 @@ def _bracketing(points: list[tuple[float, float, int]], limits: dict[int, float]
 
 
 def test_pyhf_default_hypothesis_test_at_each_visible_point_agrees() -> None:
-    """X17 mass: pyhf.infer.hypotest at each grid point's mu_point, every setting at pyhf's default (qtilde,
-    asymptotic CLs), against na64stat's asymptotic CLs there (absolute 1e-3), and both exclude the same points
-    at 95% CL: a band with both edges inside the grid. Far outside the band (mu_point < 1e-3, a signal of less
-    than 0.003 events; here down to 1e-61) pyhf's asymptotic formulae divide by mu and return nan: there
-    na64stat alone says CLs ~ 1."""
+    """X17 mass: pyhf.infer.hypotest at each grid point's mu_point, every setting at pyhf's default
+    (qtilde, asymptotic CLs), against na64stat's asymptotic CLs there (absolute 1e-3), and both
+    exclude the same points at 95% CL: a band with both edges inside the grid. Far outside the band
+    (mu_point < 1e-3, a signal of less than 0.003 events; here down to 1e-61) pyhf's asymptotic
+    formulae divide by mu and return nan: there
+    na64stat alone says CLs ~ 1.
+    """
     excluded = []
     for eps, mu, index in _visible_mass(0.0167):
         model, data, _ = _patched(VISIBLE, index)
@@ -185,8 +195,10 @@ def test_pyhf_default_hypothesis_test_at_each_visible_point_agrees() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("mass", [0.005, 0.01, 0.0167, 0.02])
 def test_cabinetry_two_sided_visible_band_agrees(mass: float) -> None:
-    """cabinetry's default limit at the grid points next to each edge: the same excluded points, and the edges
-    within TOLERANCE in epsilon (see the module docstring)."""
+    """cabinetry's default limit at the grid points next to each edge: the same excluded points, and
+    the edges
+    within TOLERANCE in epsilon (see the module docstring).
+    """
     logging.getLogger("cabinetry").setLevel(logging.WARNING)
     points = _visible_mass(mass)
     ours = {}

@@ -1,4 +1,6 @@
-"""Combined workspaces (na64stat.model.combine): exposure doubling, null experiments, strength, pyhf's own CLs."""
+"""Combined workspaces (na64stat.model.combine): exposure doubling, null experiments, strength,
+pyhf's own CLs.
+"""
 
 from __future__ import annotations
 
@@ -84,7 +86,8 @@ def test_self_combination_doubles_exposure_closed_form():
     spec, ps = combine_workspaces(
         [_toy(signal=s), _toy(signal=s)], reference_coupling=1e-4
     )  # mu as the inputs'
-    # the combined likelihood ratio in mu is the doubled exposure's: every method gives the same limit
+    # the combined likelihood ratio in mu is the doubled exposure's: every method gives the same
+    # limit
     combined, single = _patched(spec, ps, 0), _patched(*doubled, 0)
     cm, sm = combined.model(), single.model()
     cd, sd = combined.data(cm), single.data(sm)
@@ -127,8 +130,11 @@ def test_interpolation_and_no_extrapolation():
 
 
 def test_combined_patches_are_normalised_and_the_coupling_limit_is_unchanged():
-    """Without --reference-coupling each mass gets the coupling where the combined signal expects about 3 events
-    (mu of order one near the limit); the limit in coupling^2 (mu x reference^2) is the fixed-reference one."""
+    """Without --reference-coupling each mass gets the coupling where the combined signal expects
+    about 3 events
+    (mu of order one near the limit); the limit in coupling^2 (mu x reference^2) is the
+    fixed-reference one.
+    """
     a, b = _toy(signal=40.0, masses=(0.01, 0.1)), _toy(name="b", signal=8.0, masses=(0.01, 0.1))
     b[1]["patches"][1]["metadata"]["reference_coupling"] = (
         2e-4  # inputs with per-mass references too
@@ -168,7 +174,8 @@ def test_conversion_factors():
     )
 
 
-@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+# one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["dark_photon", "lmutau"])
 def test_combined_at_least_as_strong_as_each(model):
     e, mu = _shipped("na64e-invisible-2016-2022"), _shipped("na64mu-2022")
@@ -261,7 +268,8 @@ def test_shipped_combinations_are_the_combination_of_the_shipped_inputs(folder, 
         [_shipped("na64e-invisible-2016-2022"), _shipped("na64mu-2022")], model=model
     )
     assert spec == fresh_spec, f"rerun python tools/make_combined_workspaces.py ({folder} is stale)"
-    # numbers to 1e-12: the lowest allowed numpy / scipy differ from the newest in the last bit of a yield
+    # numbers to 1e-12: the lowest allowed numpy / scipy differ from the newest in the last bit of a
+    # yield
     assert_json_close(fresh_ps["patches"], ps["patches"], rel=1e-12, abs=0.0)
     assert ps["metadata"]["model"] == model and [
         e["setup"] for e in ps["metadata"]["combined_from"]
@@ -271,7 +279,9 @@ def test_shipped_combinations_are_the_combination_of_the_shipped_inputs(folder, 
 
 @pytest.mark.parametrize("folder", SHIPPED_COMBINATIONS)
 def test_pyhf_cls_at_the_shipped_combined_limit(folder):
-    """pyhf's own asymptotic CLs on the shipped file, with the POI bounds its patch sets, is 0.10 at our limit."""
+    """pyhf's own asymptotic CLs on the shipped file, with the POI bounds its patch sets, is 0.10 at
+    our limit.
+    """
     spec, ps = _shipped(folder)
     for index in (1, 8):
         ws = _patched(spec, ps, index)
@@ -288,9 +298,11 @@ def test_pyhf_cls_at_the_shipped_combined_limit(folder):
 
 @pytest.mark.slow
 def test_auto_limit_of_the_shipped_combination_is_at_least_as_strong_as_each_input():
-    """The default method end to end: exact counting for each single bin and for the two-bin combination
-    (n = 0 in both boxes, count vectors summed); the combined limit is below the stronger single one
-    within its stated error."""
+    """The default method end to end: exact counting for each single bin and for the two-bin
+    combination (n = 0 in both boxes, count vectors summed); the combined limit is below the
+    stronger single one
+    within its stated error.
+    """
     spec, ps = _shipped("na64-combined-e2016-2022-mu2022-gzprime")
     index = 5
     ws = _patched(spec, ps, index)

@@ -1,4 +1,6 @@
-"""pyhf workspaces: shipped files validate, round-trip through pyhf and its CLI, match their configs; bad files fail."""
+"""pyhf workspaces: shipped files validate, round-trip through pyhf and its CLI, match their
+configs; bad files fail.
+"""
 
 from __future__ import annotations
 
@@ -74,15 +76,18 @@ def test_shipped_workspace_validates_and_round_trips_through_pyhf(folder: Path) 
 
 @pytest.mark.parametrize("folder", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_shipped_files_are_what_their_config_builds(folder: Path) -> None:
-    """Rebuilt from the config, the files agree with the shipped ones: structure and strings exactly, numbers
-    to a relative GOLDEN_REL = 1e-12 (conftest; numpy / scipy builds differ in the last digit)."""
+    """Rebuilt from the config, the files agree with the shipped ones: structure and strings
+    exactly, numbers
+    to a relative GOLDEN_REL = 1e-12 (conftest; numpy / scipy builds differ in the last digit).
+    """
     spec, patchset = build(load_workspace_config(folder / "config.yaml"))
     shipped_spec = json.loads((folder / "bkgonly.json").read_text())
     shipped_patchset = json.loads((folder / "patchset.json").read_text())
     assert_json_close(json.loads(json.dumps(spec)), shipped_spec, rel=GOLDEN_REL)
     for ps in (patchset, shipped_patchset):
         ps["metadata"].pop("generator")
-    # the digest hashes the spec's exact floats: it matches the shipped spec (validate_patchset, test above),
+    # the digest hashes the spec's exact floats: it matches the shipped spec (validate_patchset,
+    # test above),
     # and the rebuilt one whenever the rebuilt spec is bit-for-bit the shipped one
     digests = [ps["metadata"].pop("digests") for ps in (patchset, shipped_patchset)]
     if spec == shipped_spec:
@@ -211,7 +216,9 @@ def test_cli_build_inspect_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_exact_counting_with_gaussian_constraints_agrees_with_toys() -> None:
-    """The shipped form (normsys on signal and background, n = 0): exact CLs within the error of 40k toys."""
+    """The shipped form (normsys on signal and background, n = 0): exact CLs within the error of 40k
+    toys.
+    """
     from na64stat.inference.calculators import ExactCalculator, ToyCalculator
     from na64stat.inference.likelihood import Likelihood
 
@@ -239,7 +246,9 @@ def test_exact_counting_with_gaussian_constraints_agrees_with_toys() -> None:
 
 
 def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: Path) -> None:
-    """A workspace config reading a selection's cutflow.json / histograms.json: observed, ABCD, tail fit, signal."""
+    """A workspace config reading a selection's cutflow.json / histograms.json: observed, ABCD, tail
+    fit, signal.
+    """
     import awkward as ak  # noqa: F401  (uproot writes numpy here)
     import uproot
     import yaml
@@ -342,7 +351,9 @@ def test_build_from_a_selection_output_with_abcd_and_tail_fit_models(tmp_path: P
 
 
 def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path: Path) -> None:
-    """Multi-bin channels from selection histograms (data, MC background shape, signal) plus a counting control region."""
+    """Multi-bin channels from selection histograms (data, MC background shape, signal) plus a
+    counting control region.
+    """
     import uproot
     import yaml
 
@@ -459,9 +470,12 @@ def test_multibin_shapes_with_a_control_region_and_exposure_uncertainty(tmp_path
 
 
 def test_visible_patches_are_normalised_and_keep_each_points_prediction() -> None:
-    """Per (mass, coupling), a yield that is not proportional to the coupling squared (a stand-in for the
-    decay-length factor): each patch expects about 3 events, and its yields x point_signal_strength give back
-    the prediction at its own point (relative 1e-12); the POI bounds hold every point's signal strength."""
+    """Per (mass, coupling), a yield that is not proportional to the coupling squared (a stand-in
+    for the decay-length factor): each patch expects about 3 events, and its yields x
+    point_signal_strength give back
+    the prediction at its own point (relative 1e-12); the POI bounds hold every point's signal
+    strength.
+    """
     from na64stat.model.builders import point_signal_strength
     from na64stat.model.workspace_config import parse_workspace_config
 
@@ -495,8 +509,10 @@ def test_visible_patches_are_normalised_and_keep_each_points_prediction() -> Non
 
 
 def test_a_patchset_is_validated_once_per_content(monkeypatch: pytest.MonkeyPatch) -> None:
-    """build, write and load of the same PatchSet check each patched workspace once; a changed PatchSet is
-    checked again, and its bad patch still fails."""
+    """build, write and load of the same PatchSet check each patched workspace once; a changed
+    PatchSet is
+    checked again, and its bad patch still fails.
+    """
     import na64stat.model.workspace as workspace_module
 
     spec, patchset = _small()

@@ -57,7 +57,9 @@ def _track_lengths(
     seed: int,
     counted: tuple[str, ...],
 ) -> np.ndarray:
-    """Track length [X0] per primary e- of the leptons whose charge is in ``counted``, binned in energy."""
+    """Track length [X0] per primary e- of the leptons whose charge is in ``counted``, binned in
+    energy.
+    """
     rng = np.random.default_rng(seed)
     hist = np.zeros(len(edges) - 1)
     for _ in range(n_primaries):

@@ -1,5 +1,7 @@
-"""NA64e analysis numbers read in the analyser's thesis (na64stat.physics.analysis_factors) against the thesis's
-own tables (their printed cumulative and total columns) and closed forms."""
+"""NA64e analysis numbers read in the analyser's thesis (na64stat.physics.analysis_factors) against
+the thesis's
+own tables (their printed cumulative and total columns) and closed forms.
+"""
 
 import math
 
@@ -47,8 +49,10 @@ def test_steps_above_the_line_match_the_efficiency_column():
             step.name
         )
         previous = step.surviving
-    # below the line the column is relative to the sample after the dimuon cut: ST 1|2|3's 0.84 includes the VETO
-    # (1.34e5 / 1.57e5 = 0.854: the table's 3-digit counts and 2-digit column disagree by up to 1.5% there; a
+    # below the line the column is relative to the sample after the dimuon cut: ST 1|2|3's 0.84
+    # includes the VETO
+    # (1.34e5 / 1.57e5 = 0.854: the table's 3-digit counts and 2-digit column disagree by up to 1.5%
+    # there; a
     # sequential reading, 1.34e5 / 1.45e5 = 0.92, is far off)
     after_line = CALIBRATION_CUTFLOW_4009[4].surviving
     assert CALIBRATION_CUTFLOW_4009[-1].surviving / after_line == pytest.approx(0.84, abs=0.015)
@@ -67,10 +71,12 @@ def test_applied_factor_is_the_cumulative_without_the_simulated_chi2():
 
 
 def test_simulated_srd_cut_keeps_nearly_every_electron():
-    """The SRD factor is applied because the simulated SRD cut does not model electron losses: its efficiency
-    for beam electrons, from the simulation's counter response in closed form (Gamma(6) of mean srd_mean_mev per
-    counter, the 1 MeV threshold in each of 3 counters, noise neglected), is above 0.99, so applying the data's
-    0.61 double-counts less than 1%."""
+    """The SRD factor is applied because the simulated SRD cut does not model electron losses: its
+    efficiency for beam electrons, from the simulation's counter response in closed form (Gamma(6)
+    of mean srd_mean_mev per counter, the 1 MeV threshold in each of 3 counters, noise neglected),
+    is above 0.99, so applying the data's
+    0.61 double-counts less than 1%.
+    """
     from scipy.stats import gamma
 
     from na64stat.simulation.setups import get_detector
@@ -86,13 +92,16 @@ def test_dimuon_reweighting_is_inside_the_thesis_range():
 
 
 def test_prd97_table_total_is_every_row_but_the_cross_section():
-    """The thesis table prints 'total 9% (8%)': the quadrature sum of the other rows rounds to it."""
+    """The thesis table prints 'total 9% (8%)': the quadrature sum of the other rows rounds to
+    it.
+    """
     rows = {k: v for k, v in PRD97_SYSTEMATICS.items() if k != "signal cross section"}
     for i, printed in ((0, 0.09), (1, 0.08)):
         assert round(math.sqrt(sum(v[i] ** 2 for v in rows.values())), 2) == pytest.approx(
             printed, abs=1e-9
         )
-    # the signal uncertainty of the workspaces: every row but the EOT count (a separate lumi modifier), 10 MeV
+    # the signal uncertainty of the workspaces: every row but the EOT count (a separate lumi
+    # modifier), 10 MeV
     expected = math.sqrt(0.10**2 + 0.04**2 + 0.02**2 + 0.07**2 + 0.03**2 + 0.02**2)
     assert prd97_signal_uncertainty() == pytest.approx(expected, rel=1e-12)
     assert prd97_signal_uncertainty(include_exposure=True) == pytest.approx(
@@ -123,7 +132,8 @@ def test_2016_2018_workspace_cites_the_thesis_numbers():
     cfg = load_yaml(folder / "config.yaml", "workspace config")
     (sample,) = cfg["channels"][0]["samples"]
     assert (sample["yield"]["value"], sample["yield"]["error"]) == pytest.approx(PRL123_BACKGROUND)
-    # every PRD 97 row in quadrature, the EOT count included (one normsys), rounded to 3 digits in the config
+    # every PRD 97 row in quadrature, the EOT count included (one normsys), rounded to 3 digits in
+    # the config
     assert cfg["signal"]["efficiency_uncertainty"] == pytest.approx(
         prd97_signal_uncertainty(include_exposure=True), abs=5e-4
     )

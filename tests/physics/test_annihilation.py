@@ -25,7 +25,8 @@ from na64stat.physics.shower import shower_track_length
 
 
 def _thin_target_positrons(e_gev: float, e0_gev: float, depth_x0: float) -> float:
-    """dT+/dE [X0/GeV] in a thin target: brems photon k from the primary, then a pair whose e+ has E.
+    """dT+/dE [X0/GeV] in a thin target: brems photon k from the primary, then a pair whose e+ has
+    E.
 
     With both vertices inside D and the positron's path to the exit, the depth
     integral is D^3/6 (leading order in D), times
@@ -48,7 +49,8 @@ def test_positrons_in_a_thin_target_follow_the_closed_form(energy):
     )
 
 
-@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+# one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+@pytest.mark.slow
 @pytest.mark.parametrize("thickness", [math.inf, 2.0])
 def test_positrons_agree_with_a_charge_tracking_monte_carlo(thickness):
     edges = np.array([50.0, 60.0, 70.0, 80.0, 100.001])
@@ -60,7 +62,8 @@ def test_positrons_agree_with_a_charge_tracking_monte_carlo(thickness):
             for a, b in zip(edges[:-1], edges[1:])
         ]
     )
-    # 150k primaries: two seeds of 2e5 agree to 0.3-1% on the total (e+ above E0/2 are rare), the bins to ~5%
+    # 150k primaries: two seeds of 2e5 agree to 0.3-1% on the total (e+ above E0/2 are rare), the
+    # bins to ~5%
     assert ours.sum() == pytest.approx(mc.sum(), rel=0.04)
     assert np.allclose(ours, mc, rtol=0.15)
 
@@ -101,7 +104,8 @@ def test_narrow_width_normalisation_is_the_breit_wigner_area(mass):
 
 
 def test_integrated_cross_section_closed_form():
-    # m >> m_e: 2 pi^2 alpha eps^2 / m_e (Gamma_ee = alpha eps^2 m / 3); 1.10e-25 cm^2 GeV at eps = 1
+    # m >> m_e: 2 pi^2 alpha eps^2 / m_e (Gamma_ee = alpha eps^2 m / 3); 1.10e-25 cm^2 GeV at eps =
+    # 1
     value = float(integrated_cross_section_cm2_gev(0.3, ALPHA_EM))
     assert value == pytest.approx(2 * math.pi**2 * ALPHA_EM / M_E_GEV * GEV2_TO_CM2, rel=1e-5)
     assert value == pytest.approx(1.10e-25, rel=0.01)

@@ -12,8 +12,10 @@ from na64stat.physics.decays import BRANCHING_CONVENTIONS, branching_zprime_invi
 
 
 def _closed_form_physical(m: float) -> float:
-    """Two left-handed neutrinos g^2 m/(24 pi) each against mu+mu- g^2 m/(12 pi)(1 + 2r) sqrt(1 - 4r)
-    (tau closed below 3.55 GeV; the loop-mixing e+e- width, ~1e-5 of the total, neglected)."""
+    """Two left-handed neutrinos g^2 m/(24 pi) each against mu+mu- g^2 m/(12 pi)(1 + 2r) sqrt(1 -
+    4r)
+    (tau closed below 3.55 GeV; the loop-mixing e+e- width, ~1e-5 of the total, neglected).
+    """
     r = (M_MU_GEV / m) ** 2
     nu = 2 * m / (24 * math.pi)
     mu = m / (12 * math.pi) * (1 + 2 * r) * math.sqrt(max(0.0, 1 - 4 * r)) if 4 * r < 1 else 0.0

@@ -92,7 +92,9 @@ def _gamma_matrices():
 
 def _explicit_dsigma_dx_dcos(e0, m, mx, x, th, recoil_mass, n_t=24, n_phi=32):
     """d^2sigma/(dx dcos theta)/alpha_X [GeV^-2] from explicit 4-vectors, explicit gamma matrices,
-    J = P_i + P_f, -g + kk/m^2 polarisation sum, numerical t and phi integrals (vectorised over both)."""
+    J = P_i + P_f, -g + kk/m^2 polarisation sum, numerical t and phi integrals (vectorised over
+    both).
+    """
     g, metric = _gamma_matrices()
     gam = np.array(g)  # (4, 4, 4): gamma^mu
     eye = np.eye(4)
@@ -269,7 +271,8 @@ def test_dmg4_k_factors_reproduced():
 
 
 def test_dmg4_k_factors_with_the_inelastic_term():
-    """The same comparison with the quasi-elastic proton term added (BEST 2009 eq. A19, not in DMG4's IWW).
+    """The same comparison with the quasi-elastic proton term added (BEST 2009 eq. A19, not in
+    DMG4's IWW).
 
     Measured: within 2% for 4 MeV - 1 GeV at every beam energy (within 0.1% at 10 - 20 MeV),
     -5% at 1 MeV, and far off where m/E0 is large (-51% at 3 GeV, 20 GeV): there this proton
@@ -347,11 +350,14 @@ def test_dmg4_k_factors_direct_slow():
     assert np.max(np.abs(dev)) < 0.26
 
 
-# ---------------------------------------------------------------- muons: IWW / ETL ~ 2 (review, Fig. 12)
+# ---------------------------------------------------------------- muons: IWW / ETL ~ 2 (review,
+# Fig. 12)
 
 
 def _iww_muon_pb(m: float, e0: float) -> float:
-    """IWW of eqs. (22)-(25) with m_e -> m_mu: fixed chi(t_min = m^4/(4 E0^2), t_max = m^2 + m_mu^2)."""
+    """IWW of eqs. (22)-(25) with m_e -> m_mu: fixed chi(t_min = m^4/(4 E0^2), t_max = m^2 +
+    m_mu^2).
+    """
     chi = float(chi_elastic(m**4 / (4 * e0**2), m**2 + M_MU_GEV**2, LEAD))
     shape = lambda x: (1 - x + x * x / 3) / (m * m * (1 - x) / x + M_MU_GEV**2 * x)
     value, _ = integrate.quad(shape, m / e0, 1 - M_MU_GEV / e0, limit=200, points=[0.5])
@@ -385,12 +391,16 @@ def test_muon_cross_section_flat_below_muon_mass_and_tungsten_scaling():
 
 
 def test_electron_spectrum_peaks_at_high_x_for_heavy_boson():
-    """For m >> m_e the A' takes most of the energy: dsigma/dx rises towards x -> 1 (eq. 22 shape)."""
+    """For m >> m_e the A' takes most of the energy: dsigma/dx rises towards x -> 1 (eq. 22
+    shape).
+    """
     d = etl.dsigma_dx_etl_pb([0.3, 0.6, 0.9, 0.99], "e", "Pb", 0.1, 100.0, n_theta=32, n_t=48)
     assert d[0] < d[1] < d[2] < d[3]
 
 
 def test_inelastic_term_small_at_low_mass():
-    """The quasi-elastic proton term is ~1/Z of the elastic one where the nuclear size does not matter."""
+    """The quasi-elastic proton term is ~1/Z of the elastic one where the nuclear size does not
+    matter.
+    """
     frac = etl.inelastic_fraction("mu", "Pb", 0.01, 160.0, 0.5, **FAST)
     assert 0.5 / LEAD.z < frac < 2.0 / LEAD.z

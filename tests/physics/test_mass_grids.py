@@ -1,5 +1,7 @@
-"""Every NA64 mass scan samples the resonant-annihilation window (226-320 MeV for 100 GeV and E_miss > 50 GeV)
-densely: at least 8 masses between 150 and 320 MeV, one on each side of the window's lower edge."""
+"""Every NA64 mass scan samples the resonant-annihilation window (226-320 MeV for 100 GeV and E_miss
+> 50 GeV)
+densely: at least 8 masses between 150 and 320 MeV, one on each side of the window's lower edge.
+"""
 
 from importlib import resources
 from pathlib import Path

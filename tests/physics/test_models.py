@@ -40,7 +40,9 @@ G = 1e-3  # a coupling for the closed forms
 
 
 def _fermion_width(g2_over_4pi: float, m: np.ndarray, mf: float) -> np.ndarray:
-    """g^2 x^2 m / (12 pi) (1 + 2 r) sqrt(1 - 4 r): arXiv:2003.07257 eq. (9), darkcast eq. (2.13)."""
+    """g^2 x^2 m / (12 pi) (1 + 2 r) sqrt(1 - 4 r): arXiv:2003.07257 eq. (9), darkcast eq.
+    (2.13).
+    """
     r = (mf / m) ** 2
     return np.where(
         4 * r < 1,
@@ -98,7 +100,9 @@ def test_lmutau_from_its_charges_equals_the_closed_form_widths():
 
 
 def _grid_sum(coefficients: dict[str, float], m: np.ndarray) -> np.ndarray:
-    """sum over darkcast's packaged grids of coefficient(mesons) x R_mu^F(m), linear interpolation."""
+    """sum over darkcast's packaged grids of coefficient(mesons) x R_mu^F(m), linear
+    interpolation.
+    """
     grids = load_resource("darkcast_vmd")["grids"]
     return sum(
         coefficients[mesons] * np.interp(m, g["mass_gev"], g["r_mu"])
@@ -110,7 +114,9 @@ def _grid_sum(coefficients: dict[str, float], m: np.ndarray) -> np.ndarray:
 def test_hadronic_widths_from_darkcasts_vmd_table():
     """Gamma_had = alpha_unit m / 3 sum_F c_F R_mu^F with the (R^V Tr(x T_V))^2 of darkcast eq. 2.18
     worked out by hand: dark photon rho, omega, phi 1 each and omega-phi interference 2 x 1 x (-1);
-    B - L rho 0 (isoscalar), omega (6 x 1/3)^2 = 4, phi (3 sqrt2 x 1/(3 sqrt2))^2 = 1, interference 4."""
+    B - L rho 0 (isoscalar), omega (6 x 1/3)^2 = 4, phi (3 sqrt2 x 1/(3 sqrt2))^2 = 1, interference
+    4.
+    """
     m = np.array([0.3, 0.6, 0.775, 1.02, 1.6, 2.5])
     dark_photon = {"rho0": 1.0, "omega": 1.0, "phi": 1.0, "omega_phi": -2.0}
     b_minus_l = {"rho0": 0.0, "omega": 4.0, "phi": 1.0, "omega_phi": 4.0}
@@ -128,9 +134,11 @@ def test_hadronic_widths_from_darkcasts_vmd_table():
 
 
 def test_dark_photon_hadronic_width_against_the_measured_r_ratio():
-    """R = Gamma_had / (alpha m / 3) against the PDG 2012 R compilation (rpp2012-hadronicrpp_page1001,
-    'EXCLSUM 07' points: 1.27602 at 0.60, 2.68093 at 0.66, 4.73600 at 0.70 GeV). darkcast's VMD fit
-    is a fit to exclusive e+e- data, not to this compilation: 10% allowed (it is 4-5% off here)."""
+    """R = Gamma_had / (alpha m / 3) against the PDG 2012 R compilation
+    (rpp2012-hadronicrpp_page1001, 'EXCLSUM 07' points: 1.27602 at 0.60, 2.68093 at 0.66, 4.73600 at
+    0.70 GeV). darkcast's VMD fit
+    is a fit to exclusive e+e- data, not to this compilation: 10% allowed (it is 4-5% off here).
+    """
     m = np.array([0.60, 0.66, 0.70])
     pdg = np.array([1.27602, 2.68093, 4.73600])
     r = partial_widths_gev(get_model("dark_photon"), m)["hadrons"] / (ALPHA_EM * m / 3)

@@ -173,7 +173,8 @@ def test_muon_cross_section_equals_quad_of_eq22_with_muon_mass():
 
 
 def test_muon_cross_section_scales_as_coupling2_over_mmu2():
-    # Seed, text below Fig. 10: for m <= m_mu, sigma ~ eps^2 / m_mu^2 (flat in m), and linear in alpha_X.
+    # Seed, text below Fig. 10: for m <= m_mu, sigma ~ eps^2 / m_mu^2 (flat in m), and linear in
+    # alpha_X.
     s = [float(p.sigma_muon_iww_pb(m, 160.0, 1.0, x_min=0.5)) for m in (0.001, 0.003, 0.01)]
     assert max(s) / min(s) < 1.05
     assert float(p.sigma_muon_iww_pb(0.01, 160.0, 2.0)) == pytest.approx(
@@ -191,7 +192,8 @@ def test_electron_cross_section_scales_as_one_over_m2():
 
 
 def test_muon_shape_has_bethe_heitler_massless_limit():
-    # With the lepton-mass term, m -> 0 gives [4/3 (1 - x) + x^2] / (2 m_l^2 x) times 4 alpha^2 alpha_X chi.
+    # With the lepton-mass term, m -> 0 gives [4/3 (1 - x) + x^2] / (2 m_l^2 x) times 4 alpha^2
+    # alpha_X chi.
     m, e0 = 1e-5, 160.0
     for x in (0.2, 0.5, 0.9):
         value = float(p.dsigma_dx_iww_pb(x, m, e0, 1.0, LEAD, M_MU_GEV, x_dependent_tmin=True))

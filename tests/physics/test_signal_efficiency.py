@@ -24,7 +24,8 @@ def test_table_values_lie_in_0_1_with_small_mc_errors(name):
 
 def test_electron_efficiency_falls_with_mass():
     # A heavier A' takes a softer share of the shower energy near the cut and leaves a wider
-    # recoil: the simulated selection keeps less. Monotone within 3 MC errors, 0.96 -> 0.84 over 1 MeV - 1 GeV.
+    # recoil: the simulated selection keeps less. Monotone within 3 MC errors, 0.96 -> 0.84 over 1
+    # MeV - 1 GeV.
     _, eff, err = simulated_efficiency_table("na64e-invisible")
     assert np.all(np.diff(eff) < 3 * np.hypot(err[1:], err[:-1]))
     low, high = signal_efficiency(
@@ -34,7 +35,8 @@ def test_electron_efficiency_falls_with_mass():
 
 
 def test_muon_efficiency_is_nearly_flat_and_falls_gently_with_mass():
-    # The NA64mu selection looks at the scattered muon only (momentum, one track, MIP in veto and ECAL);
+    # The NA64mu selection looks at the scattered muon only (momentum, one track, MIP in veto and
+    # ECAL);
     # the mass enters only through the recoil-momentum spectrum near the 80 GeV/c cut (the generator
     # samples x from the same ETL spectrum as the yield): monotone within 3 MC errors, the whole
     # table within 6% of its mean (measured: 0.847 at 1 MeV, 0.840 at 1 GeV; with the WW x shape it
@@ -45,7 +47,8 @@ def test_muon_efficiency_is_nearly_flat_and_falls_gently_with_mass():
 
 
 def test_reach_is_the_closed_form_with_the_computed_efficiency():
-    # independent check: N per eps^2 at efficiency 1, times the table's efficiency and the setup's factors
+    # independent check: N per eps^2 at efficiency 1, times the table's efficiency and the setup's
+    # factors
     # (the thesis's cut flow and dimuon reweighting), gives eps^2 = 2.303 / (N eff)
     setup = get_setup("na64e-invisible")
     masses = np.array([0.002, 0.02, 0.2])

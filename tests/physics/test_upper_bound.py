@@ -1,4 +1,6 @@
-"""NA64mu from its setup alone is an upper bound on the sensitivity, not a reproduction: every output says so."""
+"""NA64mu from its setup alone is an upper bound on the sensitivity, not a reproduction: every
+output says so.
+"""
 
 from na64stat.physics.setups import UPPER_BOUND_NOTE, get_setup
 from na64stat.results.summary import format_summary, gm2_band_overlap, summarize, summary_to_dict

@@ -45,7 +45,8 @@ def test_thin_electron_target_is_eq57_with_the_primary_only():
 
 def test_muon_yield_is_eq57_over_the_whole_target():
     m = 0.05
-    # default: the computed exact-tree-level table; cross_section="ww": the old Weizsacker-Williams path
+    # default: the computed exact-tree-level table; cross_section="ww": the old Weizsacker-Williams
+    # path
     for setup, sigma in (
         (NA64MU, float(sigma_etl_table_pb("mu", "Pb", m, 160.0, 0.5))),
         (NA64MU.with_(cross_section="ww"), float(p.sigma_muon_iww_pb(m, 160.0, 1.0, x_min=0.5))),
@@ -70,7 +71,8 @@ def test_yield_is_linear_in_exposure_and_efficiency():
     flat = events_per_epsilon2(NA64E.with_(efficiency=0.6), [0.01, 0.1])
     assert np.allclose(events_per_epsilon2(NA64E.with_(efficiency=0.3), [0.01, 0.1]), flat / 2)
     # the computed default is the flat yield times the computed efficiency over 0.6 (one channel:
-    # the finite-width annihilation tail at 10 and 100 MeV has its own efficiency, so it is off here)
+    # the finite-width annihilation tail at 10 and 100 MeV has its own efficiency, so it is off
+    # here)
     brems = NA64E.with_(positron_annihilation=False)
     assert np.allclose(
         events_per_epsilon2(brems, [0.01, 0.1]),

@@ -1,5 +1,7 @@
-"""The documentation's code runs as printed: every command and Python block of docs/tutorial.rst, in order, in an
-empty folder (slow: it simulates, selects, builds a workspace and computes limits, about 30 s)."""
+"""The documentation's code runs as printed: every command and Python block of docs/tutorial.rst, in
+order, in an
+empty folder (slow: it simulates, selects, builds a workspace and computes limits, about 30 s).
+"""
 
 from __future__ import annotations
 

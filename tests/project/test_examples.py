@@ -1,4 +1,6 @@
-"""Every script in examples/ runs as shipped (each in a few seconds) and prints what its docstring promises."""
+"""Every script in examples/ runs as shipped (each in a few seconds) and prints what its docstring
+promises.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ def test_every_example_is_checked() -> None:
     assert sorted(p.name for p in EXAMPLES) == sorted(EXPECTED)
 
 
-@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+# one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+@pytest.mark.slow
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}

@@ -77,7 +77,9 @@ def test_no_module_imports_private_names_of_another():
 
 
 def _module_aliases(tree: ast.AST) -> dict[str, str]:
-    """Local names bound to na64stat modules: ``import na64stat.a.b as x`` and ``from na64stat.a import b``."""
+    """Local names bound to na64stat modules: ``import na64stat.a.b as x`` and ``from na64stat.a
+    import b``.
+    """
     aliases: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

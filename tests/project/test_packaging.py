@@ -1,6 +1,8 @@
-"""The wheel works on its own: built from the sources, installed into a fresh environment outside the
-checkout, it runs a small main job, selects its events by the packaged selection's name, and reproduces
-a figure from a shipped workspace (package data read through importlib.resources)."""
+"""The wheel works on its own: built from the sources, installed into a fresh environment outside
+the checkout, it runs a small main job, selects its events by the packaged selection's name, and
+reproduces
+a figure from a shipped workspace (package data read through importlib.resources).
+"""
 
 from __future__ import annotations
 
@@ -50,7 +52,8 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     env = {
         k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
     }
-    # build from a copy of the sources (no stale build/ folder of the checkout can leak into the wheel)
+    # build from a copy of the sources (no stale build/ folder of the checkout can leak into the
+    # wheel)
     source = tmp_path / "source"
     shutil.copytree(REPO, source, symlinks=True, ignore=IGNORE)
     wheels = tmp_path / "wheels"
@@ -61,8 +64,10 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     )
     (wheel,) = wheels.glob("na64stat-*.whl")
 
-    # a fresh environment with the wheel; its dependencies come from this test's environment through a
-    # .pth file, written after the install (pip would otherwise find this environment's na64stat and skip)
+    # a fresh environment with the wheel; its dependencies come from this test's environment through
+    # a
+    # .pth file, written after the install (pip would otherwise find this environment's na64stat and
+    # skip)
     fresh = tmp_path / "fresh"
     _run([sys.executable, "-m", "venv", fresh], tmp_path, env)
     python = fresh / "bin" / "python"
@@ -157,7 +162,9 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_wheel_ships_the_typing_marker(tmp_path: Path) -> None:
-    """PEP 561: the wheel carries ``na64stat/py.typed``, so type checkers read na64stat's annotations."""
+    """PEP 561: the wheel carries ``na64stat/py.typed``, so type checkers read na64stat's
+    annotations.
+    """
     env = {
         k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
     }

@@ -166,7 +166,8 @@ def test_reproduced_projection_figures_and_their_numbers(tmp_path: Path) -> None
         get_setup("na64mu-invisible").with_(exposure=2e13), MASSES_GEV
     ).epsilon2
     # background free, nothing observed: the combination needs 2.303 events summed over both, so its
-    # eps^2 reach is 1 / (1/eps2_e + 1/eps2_mu), stronger than either (the old np.fmin was not a combination)
+    # eps^2 reach is 1 / (1/eps2_e + 1/eps2_mu), stronger than either (the old np.fmin was not a
+    # combination)
     combined = 1.0 / (1.0 / e_only + 1.0 / mu_only)
     y = np.array(fig13["NA64e 1e13 EOT + NA64mu 2e13 MOT (combined), alpha_D = 0.5"]["values"])
     np.testing.assert_allclose(
@@ -260,8 +261,10 @@ def test_fig7_visible_exclusion_at_the_x17_mass(tmp_path: Path) -> None:
     bands = data["bands"]["this workspace: excluded grid points"]
     grid = data["tables"]["CLs at the point, m = 0.0167 GeV"]["epsilon"]
     assert bands["mass_gev"] == [0.0167]
-    # n = 0 and b = 0.01: CLs at the point's prediction ~ exp(-s), so the workspace excludes the grid points with s > ~2.3 events,
-    # i.e. those inside the physics module's 2.303-event range; points within 10% of an edge may go either way
+    # n = 0 and b = 0.01: CLs at the point's prediction ~ exp(-s), so the workspace excludes the
+    # grid points with s > ~2.3 events,
+    # i.e. those inside the physics module's 2.303-event range; points within 10% of an edge may go
+    # either way
     # (the 10% efficiency uncertainty)
     lower, upper = excluded_epsilon_range(runs_at(), 0.0167)
     inside = [g for g in grid if lower * 1.1 < g < upper / 1.1]
@@ -334,7 +337,9 @@ def test_hepdata_y_table_is_against_m_chi_with_alpha_d_and_mass_ratio(tmp_path: 
 
 
 def test_hepdata_confidence_level_is_the_runs(tmp_path: Path) -> None:
-    """Issue 24: the CL of the limits, not always 90%; a file without one needs it given, and a given one must match."""
+    """Issue 24: the CL of the limits, not always 90%; a file without one needs it given, and a
+    given one must match.
+    """
     couplings = _couplings()
     couplings["settings"]["confidence_level"] = 0.95
     folder = write_hepdata(couplings, tmp_path / "hd95")
@@ -363,8 +368,10 @@ def test_hepdata_confidence_level_is_the_runs(tmp_path: Path) -> None:
 def test_hepdata_keywords_and_attached_likelihood(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """Reaction, observable and energy keywords from the setup; the pyhf likelihood as a HistFactory resource;
-    hepdata-validator accepts the folder (write_hepdata validates, and so does this test)."""
+    """Reaction, observable and energy keywords from the setup; the pyhf likelihood as a HistFactory
+    resource;
+    hepdata-validator accepts the folder (write_hepdata validates, and so does this test).
+    """
     import tarfile
 
     ws = REPO / "workspaces" / "na64mu-2022"

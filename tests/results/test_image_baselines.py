@@ -9,8 +9,8 @@ main job uses (:func:`na64stat.results.plotting.exclusion_plot`,
 box filter (:data:`SMOOTHING` pixels each side), so that glyph-level
 differences (font hinting, antialiasing, freetype builds: measured RMS 3.6 -
 7.0 here, 7.7 - 11.6 for a 3% larger font) stay below the tolerance while the
-y plot without its bands does not (13.1, :func:`test_the_comparison_sees_missing_bands`). Images a few pixels apart in
-size (font metrics move ``bbox_inches="tight"``) are cropped to their common
+y plot without its bands does not (13.1, :func:`test_the_comparison_sees_missing_bands`). Images a
+few pixels apart in size (font metrics move ``bbox_inches="tight"``) are cropped to their common
 size first; a larger size difference fails.
 
 Regenerate the baselines after an intended change of a figure, and look at
@@ -44,8 +44,10 @@ SMOOTHING = 4
 MAX_SIZE_DIFFERENCE = 12
 
 BANDS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
-#: matplotlib (major.minor) the baselines were drawn with: its text layout and defaults change between
-#: minor versions (3.7's differs from 3.11's by more than fonts), so other versions skip the comparison,
+#: matplotlib (major.minor) the baselines were drawn with: its text layout and defaults change
+#: between
+#: minor versions (3.7's differs from 3.11's by more than fonts), so other versions skip the
+#: comparison,
 #: as pytest-mpl users pin matplotlib for their image tests
 VERSION_FILE = BASELINES / "MATPLOTLIB_VERSION"
 
@@ -64,7 +66,9 @@ def _skip_other_matplotlib() -> None:
 
 @pytest.fixture(autouse=True)
 def _collect_garbage():  # type: ignore[no-untyped-def]
-    """Free the figures' objects here, not in a later test's timed fit (plan_method measures seconds per fit)."""
+    """Free the figures' objects here, not in a later test's timed fit (plan_method measures seconds
+    per fit).
+    """
     yield
     import gc
 
@@ -84,7 +88,9 @@ def _limit(scale: float, widths: tuple[float, ...], label: str):
 
 
 def draw_exclusion_epsilon(stem: Path) -> None:
-    """The headline layout: simulated limit (narrow bands), the scaled chain (collapsed lower band), published ratio."""
+    """The headline layout: simulated limit (narrow bands), the scaled chain (collapsed lower band),
+    published ratio.
+    """
     from na64stat.results.plotting import Overlay, exclusion_plot
 
     sim = _limit(1.0, (0.93, 0.96, 1.0, 1.04, 1.08), "simulated NA64e, 5e+08 EOT")
@@ -116,8 +122,10 @@ def draw_exclusion_epsilon(stem: Path) -> None:
 
 
 def draw_exclusion_y(stem: Path) -> None:
-    """y against m_chi with the relic targets on a dense grid, a collapsed band, BaBar's excluded region and
-    one mass inside the resonant-annihilation window (a marker, no notch)."""
+    """y against m_chi with the relic targets on a dense grid, a collapsed band, BaBar's excluded
+    region and
+    one mass inside the resonant-annihilation window (a marker, no notch).
+    """
     from na64stat.physics.couplings import relic_target_y_full
     from na64stat.results.plotting import MASS_LABELS, LimitCurve, Overlay, exclusion_plot
 
@@ -214,7 +222,9 @@ def render(name: str, folder: Path) -> Path:
 
 
 def _cropped_to_common_size(actual: Path, expected: Path, folder: Path) -> tuple[Path, Path] | None:
-    """Both images cropped to their common size when they differ by a few pixels; None when they differ by more."""
+    """Both images cropped to their common size when they differ by a few pixels; None when they
+    differ by more.
+    """
     import matplotlib.image as mpimg
 
     a, e = mpimg.imread(actual), mpimg.imread(expected)
@@ -234,7 +244,9 @@ def _cropped_to_common_size(actual: Path, expected: Path, folder: Path) -> tuple
 
 
 def _smoothed(path: Path, folder: Path, tag: str) -> Path:
-    """A copy of the PNG averaged over (2 SMOOTHING + 1)^2 pixels (RGB), in ``folder`` (never next to a baseline)."""
+    """A copy of the PNG averaged over (2 SMOOTHING + 1)^2 pixels (RGB), in ``folder`` (never next
+    to a baseline).
+    """
     import matplotlib.image as mpimg
 
     image = mpimg.imread(path)[..., :3]
@@ -288,7 +300,9 @@ def test_figure_matches_its_baseline(name: str, tmp_path: Path) -> None:
 def test_the_comparison_sees_missing_bands(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The tolerance is not so loose that a figure whose bands are not drawn (legend unchanged) would pass."""
+    """The tolerance is not so loose that a figure whose bands are not drawn (legend unchanged)
+    would pass.
+    """
     from na64stat.results import plotting
 
     original = plotting._draw_bands

@@ -1,5 +1,7 @@
-"""darkcast .lmt and CombineHarvester limit JSON: round trips, the shipped darkcast files read and rewritten as
-darkcast reads them, CollectLimits output (--limit-err, --toys) read."""
+"""darkcast .lmt and CombineHarvester limit JSON: round trips, the shipped darkcast files read and
+rewritten as
+darkcast reads them, CollectLimits output (--limit-err, --toys) read.
+"""
 
 from __future__ import annotations
 
@@ -94,9 +96,12 @@ def test_combine_json_round_trip(tmp_path):
 
 
 def _darkcast_two_sided(text: str) -> dict[str, list[tuple[float, float]]]:
-    """The rules of darkcast's ``utils.Datasets`` reader (read in darkcast's source; written independently here):
-    the column names are the words of the FIRST line with '#' removed, after the first (the mass); every later
-    line loses what follows a '#', blank ones are skipped, and each must hold one number per column."""
+    """The rules of darkcast's ``utils.Datasets`` reader (read in darkcast's source; written
+    independently here): the column names are the words of the FIRST line with '#' removed, after
+    the first (the mass); every later
+    line loses what follows a '#', blank ones are skipped, and each must hold one number per
+    column.
+    """
     lines = text.splitlines()
     names = lines[0].replace("#", "").split()[1:]
     columns: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
@@ -111,7 +116,9 @@ def _darkcast_two_sided(text: str) -> dict[str, list[tuple[float, float]]]:
 
 
 def _darkcast_one_sided(text: str) -> list[tuple[float, float]]:
-    """darkcast's ``utils.Dataset`` reader: every line loses what follows a '#'; the rest are 'x y' rows."""
+    """darkcast's ``utils.Dataset`` reader: every line loses what follows a '#'; the rest are 'x y'
+    rows.
+    """
     rows = [line.split("#")[0].split() for line in text.splitlines()]
     return [(float(r[0]), float(r[1])) for r in rows if r]
 
@@ -141,8 +148,10 @@ def test_written_lmt_is_what_darkcast_reads(tmp_path, two_sided):
 
 
 def test_shipped_darkcast_files_rewritten_as_darkcast_reads_them(tmp_path):
-    """The field's own files: read each shipped darkcast file, write it back, and darkcast's rules give the
-    same columns, with the same names, from both."""
+    """The field's own files: read each shipped darkcast file, write it back, and darkcast's rules
+    give the
+    same columns, with the same names, from both.
+    """
     files = sorted(SHARED.glob("*.lmt"))
     if not files:
         pytest.skip(f"no darkcast files in {SHARED}")
@@ -219,13 +228,17 @@ def test_combine_json_keys_are_clean_masses_with_errors(tmp_path):
 
 
 def _collect_limits_text(content: dict) -> str:
-    """JSON laid out as CollectLimits writes it (json.dumps with sort_keys, indent 2, (',', ': '))."""
+    """JSON laid out as CollectLimits writes it (json.dumps with sort_keys, indent 2, (',', ':
+    ')).
+    """
     return json.dumps(content, sort_keys=True, indent=2, separators=(",", ": "))
 
 
 def test_collect_limits_output_with_limit_err_is_read(tmp_path):
-    """``combineTool.py -M CollectLimits --limit-err``: every limit with its '<key>_err' (limitErr of the
-    combine tree), masses keyed by str(mh)."""
+    """``combineTool.py -M CollectLimits --limit-err``: every limit with its '<key>_err' (limitErr
+    of the
+    combine tree), masses keyed by str(mh).
+    """
     content = {
         "120.0": {
             "exp+1": 1.9,
@@ -250,8 +263,10 @@ def test_collect_limits_output_with_limit_err_is_read(tmp_path):
 
 
 def test_collect_limits_output_with_toys_is_read(tmp_path):
-    """``CollectLimits --toys``: per-toy limit lists under 'toys', the expected bands their quantiles, and
-    no observed limit."""
+    """``CollectLimits --toys``: per-toy limit lists under 'toys', the expected bands their
+    quantiles, and
+    no observed limit.
+    """
     toys = [1.1, 1.4, 0.9, 2.0, 1.6]
     content = {
         "0.01": {

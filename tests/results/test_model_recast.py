@@ -104,7 +104,9 @@ def test_combination_at_every_shipped_mass(name, na64e, na64mu):
 
 
 def test_model_limits_reproduce_the_lmutau_recast_of_a_dark_photon_limit():
-    """The generic rule on a dark-photon NA64e point gives recast_limit's e_mu (eq. 54 mixing, Br)."""
+    """The generic rule on a dark-photon NA64e point gives recast_limit's e_mu (eq. 54 mixing,
+    Br).
+    """
     meta = {
         "mass_gev": 0.05,
         "signal_model": "dark_photon",

@@ -1,5 +1,7 @@
-"""The exclusion plots' conventions: the caller's matplotlib style untouched, the legend inside the axes with
-only what is drawn, no line across a production window's edges, every drawn curve in the CSV."""
+"""The exclusion plots' conventions: the caller's matplotlib style untouched, the legend inside the
+axes with
+only what is drawn, no line across a production window's edges, every drawn curve in the CSV.
+"""
 
 from __future__ import annotations
 
@@ -133,7 +135,9 @@ def test_legend_inside_the_axes_lists_only_what_is_drawn(
 
 
 def test_no_line_across_a_window_edge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A single mass inside the resonant-annihilation window is a marker, not the bottom of a notch."""
+    """A single mass inside the resonant-annihilation window is a marker, not the bottom of a
+    notch.
+    """
     (fig,) = _drawn(monkeypatch, tmp_path, _curve(breaks=(0.226, 0.32)))
     lines = [line for line in fig.axes[0].get_lines() if len(line.get_xdata())]
     joined = [line for line in lines if line.get_linestyle() != "None"]

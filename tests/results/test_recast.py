@@ -63,8 +63,10 @@ def test_alpha_d_exclusion_on_relic_line():
 
 
 def test_recast_of_a_scan_record_equals_that_of_its_file():
-    """A ScanResult is recast as records (no trip through a dict); its limits.json content gives the same
-    couplings, and couplings.json reads back into the same records."""
+    """A ScanResult is recast as records (no trip through a dict); its limits.json content gives the
+    same
+    couplings, and couplings.json reads back into the same records.
+    """
     from na64stat.inference.limits import UpperLimit
     from na64stat.inference.scan import ScanPoint, ScanResult
     from na64stat.results.recast import RecastResult, recast_limits_file
@@ -83,9 +85,11 @@ def test_recast_of_a_scan_record_equals_that_of_its_file():
 
 
 def test_visible_recast_is_unchanged_by_the_normalisation():
-    """A shipped visible-mode patch (normalised to ~3 events) and the same patch at its point's own yield
-    (x mu_point, reference coupling = its epsilon): the limits on mu differ by mu_point, the recast epsilon
-    agrees (relative 1e-3, the limit search's tolerance)."""
+    """A shipped visible-mode patch (normalised to ~3 events) and the same patch at its point's own
+    yield (x mu_point, reference coupling = its epsilon): the limits on mu differ by mu_point, the
+    recast epsilon
+    agrees (relative 1e-3, the limit search's tolerance).
+    """
     import copy
     import json
 

@@ -1,4 +1,6 @@
-"""The main job's report: prose rendered from a facts record alone, numbers as report.json holds them."""
+"""The main job's report: prose rendered from a facts record alone, numbers as report.json holds
+them.
+"""
 
 from __future__ import annotations
 

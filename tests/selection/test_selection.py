@@ -278,7 +278,8 @@ def test_blinded_regions_are_not_filled_for_data(tmp_path: Path) -> None:
         ("tree: events\nregions: {r: {cuts: [nope]}}\n", "unknown cut(s) ['nope']"),
         ("tree: events\ndefinitions: {a: b + 1, b: a * 2}\n", "cycle"),
         (
-            "tree: events\nhistograms:\n  - {name: h, expression: x, bins: {regular: [10, 5, 1]}}\n",
+            "tree: events\nhistograms:\n  - {name: h, expression: x, bins: {regular: [10, 5, "
+            "1]}}\n",
             "low < high",
         ),
         (
@@ -358,8 +359,10 @@ def test_cli_select_error_leaves_no_output(tmp_path: Path, capsys: pytest.Captur
 def test_blinded_select_never_replaces_unblinded_results(
     tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 24: a blinded ``select`` after an unblinded run (the main job's) writes beside it, never over it,
-    and prints one line per sample (the full cutflow stays in cutflow.txt)."""
+    """Issue 24: a blinded ``select`` after an unblinded run (the main job's) writes beside it,
+    never over it,
+    and prints one line per sample (the full cutflow stays in cutflow.txt).
+    """
     monkeypatch.chdir(tmp_path)
     sel = tmp_path / "s.yaml"
     sel.write_text(

@@ -1,4 +1,6 @@
-"""drop_branches: the main job's event files leave out the ECAL cells, event for event the same otherwise."""
+"""drop_branches: the main job's event files leave out the ECAL cells, event for event the same
+otherwise.
+"""
 
 from __future__ import annotations
 

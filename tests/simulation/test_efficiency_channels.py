@@ -33,7 +33,8 @@ from na64stat.simulation.sampling import Draw
 from na64stat.simulation.setups import get_detector
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "make_efficiency_table.py"
-# the table's mechanics, without the setup's mass-independent factors (tests/physics/test_analysis_factors.py has those)
+# the table's mechanics, without the setup's mass-independent factors
+# (tests/physics/test_analysis_factors.py has those)
 SETUP = get_setup("na64e-invisible").with_(efficiency_factors=())
 #: Window of non-zero annihilation yield for 100 GeV and a 50 GeV cut, by hand:
 #: m = sqrt(2 m_e E + 2 m_e^2) at E = 50 GeV - m_e (E_R + m_e = cut) and at E = 100 GeV.
@@ -130,7 +131,8 @@ def test_channel_processes_split_the_rate_and_the_events():
     brems = signal_process("na64e-invisible", mass, 1e-3, production="bremsstrahlung")
     ann = signal_process("na64e-invisible", mass, 1e-3, production="annihilation")
     assert brems.rate_per_pot + ann.rate_per_pot == pytest.approx(both.rate_per_pot, rel=1e-12)
-    # annihilation alone: n_e X0 int T+ sigma dE+ at the 20 GeV generation cut, alpha_X = alpha eps^2
+    # annihilation alone: n_e X0 int T+ sigma dE+ at the 20 GeV generation cut, alpha_X = alpha
+    # eps^2
     alpha_eps2 = ALPHA_EM * 1e-6
     assert ann.rate_per_pot == pytest.approx(
         annihilation_events_per_pot(
@@ -198,11 +200,14 @@ def test_annihilation_table_is_physical_and_inside_the_window():
     mass, eff, err = simulated_efficiency_table(SETUP.name, "annihilation")
     assert WINDOW[0] < mass[0] and mass[-1] < WINDOW[1] and np.all(np.diff(mass) > 0)
     assert np.all((eff > 0) & (eff <= 1 + 3 * err)) and np.all((err > 0) & (err < 0.005))
-    # Just above the edge the ECAL gets beam - E_R ~ 50 GeV: the 1% beam spread and the ECAL resolution
-    # put about half of it below the 50 GeV box edge, so the first point is ~1/2 of the plateau (E_R 55-90 GeV)
+    # Just above the edge the ECAL gets beam - E_R ~ 50 GeV: the 1% beam spread and the ECAL
+    # resolution
+    # put about half of it below the 50 GeV box edge, so the first point is ~1/2 of the plateau (E_R
+    # 55-90 GeV)
     plateau = float(np.median(eff[(mass > 0.2338) & (mass < 0.30)]))
     assert 0.4 < eff[0] / plateau < 0.6
-    # the plateau: the same cuts as bremsstrahlung at low mass (both ~0.96: beam, SRD, preshower, shape, veto)
+    # the plateau: the same cuts as bremsstrahlung at low mass (both ~0.96: beam, SRD, preshower,
+    # shape, veto)
     assert abs(plateau - float(signal_efficiency(SETUP, 0.001)[0])) < 0.03
 
 

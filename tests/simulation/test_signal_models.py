@@ -13,7 +13,9 @@ from na64stat.simulation.signal_yields import expected_signal_events
 
 @pytest.mark.parametrize("name", ["b_minus_l", "le_lmu"])
 def test_electron_beam_rate_is_the_dark_photon_rate_times_charge_and_branching(name):
-    """Same production per alpha_X: rate_M / rate_A' = (x_e^2 / 4 pi) Br_inv / alpha at equal couplings."""
+    """Same production per alpha_X: rate_M / rate_A' = (x_e^2 / 4 pi) Br_inv / alpha at equal
+    couplings.
+    """
     m = 0.05
     ratio = GAUGE_ALPHA_UNIT * get_model(name).charge("e") ** 2
     ratio *= float(branching_invisible(get_model(name), m)) / ALPHA_EM

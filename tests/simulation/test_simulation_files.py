@@ -223,7 +223,9 @@ def test_data_generation_memory_is_flat_in_the_exposure(tmp_path: Path) -> None:
 
 
 def _write_both(folder: Path) -> tuple[Path, Path]:
-    """A tree file (several baskets, an extra tree, metadata) and a histogram file with sub-folders."""
+    """A tree file (several baskets, an extra tree, metadata) and a histogram file with
+    sub-folders.
+    """
     folder.mkdir()
     with RootFileWriter(
         folder / "t.root",
@@ -274,8 +276,10 @@ def test_root_writing_is_reproducible_across_time_and_reads_back(
 
 
 def test_normalised_free_space_is_blank_and_rntuples_are_refused(tmp_path: Path) -> None:
-    """Stale records in the space uproot freed are blanked as ROOT marks a gap (a negative byte count,
-    TFile::MakeFree); a file with an RNTuple (records the walk does not know) is an error."""
+    """Stale records in the space uproot freed are blanked as ROOT marks a gap (a negative byte
+    count,
+    TFile::MakeFree); a file with an RNTuple (records the walk does not know) is an error.
+    """
     import struct
 
     from na64stat.core.rootio import normalise_root_file

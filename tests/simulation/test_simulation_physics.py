@@ -35,10 +35,13 @@ def _chi2_per_bin(observed: np.ndarray, expected: np.ndarray) -> float:
     return float(np.sum((observed[keep] - expected[keep]) ** 2 / expected[keep]) / keep.sum())
 
 
-@pytest.mark.slow  # one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+# one of the slowest default tests (statistical / full-chain): CI's slow step runs it
+@pytest.mark.slow
 @pytest.mark.parametrize("mass_gev", [0.005, 0.1, 0.8])
 def test_electron_signal_missing_energy_follows_dsigma_dx(mass_gev: float) -> None:
-    """E_A' spectrum = sum_j T_j sigma_j dsigma/dx(E/E_j)/E_j (eq. 22 on the shower), by quadrature."""
+    """E_A' spectrum = sum_j T_j sigma_j dsigma/dx(E/E_j)/E_j (eq. 22 on the shower), by
+    quadrature.
+    """
     n = 40_000
     truth, _ = _sample(signal_process("na64e-invisible", mass_gev), n)
     e_miss = truth["true_x"] * 100.0  # at the nominal beam energy
@@ -72,13 +75,16 @@ def test_electron_signal_follows_the_computed_etl_spectrum_with_etl_computed(
     mass_gev: float,
 ) -> None:
     """cross_section = 'etl-computed': on the shower, the weighted share of events with E_A' above E
-    equals the yield with the missing-energy cut at E over the yield at the generation cut (both from
-    the computed ETL table, physics.yields), at E = 30, 50, 70 GeV; 4 binomial standard errors plus 1e-3.
+    equals the yield with the missing-energy cut at E over the yield at the generation cut (both
+    from the computed ETL table, physics.yields), at E = 30, 50, 70 GeV; 4 binomial standard errors
+    plus 1e-3.
 
-    Resolution: the eq. (22) shape differs from the ETL one by only 1-3% of these shares (0.387 against
-    0.392 above 50 GeV at 10 MeV), below what 40,000 events resolve, so this checks that the etl-computed
-    sampler follows the table to ~2%, not that it beats eq. (22); the yields' track-length grid, which
-    starts at the cut, differs from the generator's by ~1% (measured offset 0.004)."""
+    Resolution: the eq. (22) shape differs from the ETL one by only 1-3% of these shares (0.387
+    against 0.392 above 50 GeV at 10 MeV), below what 40,000 events resolve, so this checks that the
+    etl-computed sampler follows the table to ~2%, not that it beats eq. (22); the yields'
+    track-length grid, which
+    starts at the cut, differs from the generator's by ~1% (measured offset 0.004).
+    """
     det = get_detector("na64e-invisible")
     physics = det.physics.with_(cross_section="etl-computed", positron_annihilation=False)
     draw = Draw(np.random.default_rng(3), 40_000, biased=True)
@@ -105,7 +111,9 @@ def _muon_detector(cross_section: str):
 
 
 def test_muon_signal_energy_fraction_follows_ww_dsigma_dx_with_ww() -> None:
-    """cross_section = 'ww': x follows the WW shape of eq. (22) (x-dependent t_min), by quadrature."""
+    """cross_section = 'ww': x follows the WW shape of eq. (22) (x-dependent t_min), by
+    quadrature.
+    """
     n = 40_000
     draw = Draw(np.random.default_rng(7), n, biased=True)
     truth = signal_process("na64mu-invisible", 0.02).sample(draw, _muon_detector("ww"))
@@ -123,14 +131,16 @@ def test_muon_signal_energy_fraction_follows_ww_dsigma_dx_with_ww() -> None:
 
 @pytest.mark.parametrize("mass_gev", [0.02, 0.5])  # both between the ETL table's mass nodes
 def test_muon_signal_energy_fraction_follows_etl(mass_gev: float) -> None:
-    """Default NA64mu (cross_section = 'etl'): P(x > x_min | x > 0.3) = sigma_ETL(x > x_min) / sigma_ETL(x > 0.3).
+    """Default NA64mu (cross_section = 'etl'): P(x > x_min | x > 0.3) = sigma_ETL(x > x_min) /
+    sigma_ETL(x > 0.3).
 
     Reference: direct numerical integration of the 2 -> 3 matrix element (etl.compute_etl, default
     nodes), not the interpolated table the generator inverts. Tolerance: 4 binomial standard
     deviations sqrt(f (1 - f) / n) of the generated fraction (n = 200,000), plus 0.2% of f for the
     table's quadrature and interpolation accuracy (the table vs direct integration differ by
     < 0.05% here; the ETL quadrature is ~0.1%). The WW shape (1.07x at x_min = 0.7, 1.16x at 0.9
-    for 20 MeV) is outside this tolerance at m = 20 MeV: checked below, so the test can tell the two.
+    for 20 MeV) is outside this tolerance at m = 20 MeV: checked below, so the test can tell the
+    two.
     """
     n, x_cut = 200_000, 0.3
     process = signal_process("na64mu-invisible", mass_gev)
@@ -151,7 +161,9 @@ def test_muon_signal_energy_fraction_follows_etl(mass_gev: float) -> None:
 
 
 def test_etl_table_falls_monotonically_in_x_min_for_muons() -> None:
-    """The generator inverts F(x) = 1 - sigma(x' > x)/sigma(x' > 0.3): the interpolated table must fall in x."""
+    """The generator inverts F(x) = 1 - sigma(x' > x)/sigma(x' > 0.3): the interpolated table must
+    fall in x.
+    """
     masses, _, _ = etl_table_grid("mu")
     x = -np.expm1(-np.linspace(-np.log1p(-0.3), -np.log1p(-(1.0 - M_MU_GEV / 160.0)), 2049))
     for m in masses:
@@ -190,7 +202,9 @@ def test_muon_signal_is_reproducible_from_its_seed() -> None:
     ],
 )
 def test_signal_weights_above_the_analysis_cut_match_eq57(setup, model, per_g2) -> None:
-    """Generated above 20% of E0, the weighted share above the analysis cut equals eq. (57) with that cut."""
+    """Generated above 20% of E0, the weighted share above the analysis cut equals eq. (57) with
+    that cut.
+    """
     mass, coupling, n_pot = 0.05, 1e-4, 1e11
     process = signal_process(setup, mass, coupling, model)
     truth, w = _sample(process, 40_000)
@@ -203,7 +217,9 @@ def test_signal_weights_above_the_analysis_cut_match_eq57(setup, model, per_g2) 
 
 
 def test_visible_signal_weight_is_the_decay_probability() -> None:
-    """Forced decays in the decay volume carry P(decay in volume) <= 1; short lifetimes are suppressed."""
+    """Forced decays in the decay volume carry P(decay in volume) <= 1; short lifetimes are
+    suppressed.
+    """
     short = signal_process("na64e-visible", 0.0167, 3e-3)
     long_ = signal_process("na64e-visible", 0.0167, 1e-5)
     (_t_short, w_short), (t_long, w_long) = _sample(short, 20_000), _sample(long_, 20_000)
@@ -232,7 +248,9 @@ def test_background_weight_sums_estimate_the_configured_rate(setup: str) -> None
 
 
 def test_rare_tail_fractions_are_recovered_by_the_weights() -> None:
-    """The neutral-escape tail of electro-nuclear events (1e-9) is estimated, not lost, by the weights."""
+    """The neutral-escape tail of electro-nuclear events (1e-9) is estimated, not lost, by the
+    weights.
+    """
     process = BACKGROUNDS["na64e-invisible"]["electronuclear"]
     truth, w = _sample(process, 100_000, seed=3)
     escaped = truth["true_e_hcal"].sum(axis=1) == 0  # every other event leaks hadrons into the HCAL
@@ -244,7 +262,9 @@ def test_rare_tail_fractions_are_recovered_by_the_weights() -> None:
 
 @pytest.mark.parametrize("setup", sorted(BACKGROUNDS))
 def test_triggerable_fraction_loses_no_triggered_events(setup: str) -> None:
-    """MC trigger rate (all phase space) = triggerable fraction x trigger rate of the triggerable part."""
+    """MC trigger rate (all phase space) = triggerable fraction x trigger rate of the triggerable
+    part.
+    """
     detector = get_detector(setup)
     for name, process in BACKGROUNDS[setup].items():
         truth, w = _sample(process, 60_000, seed=5)
