@@ -81,6 +81,7 @@ class FigureData:
     tables: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The figure's JSON record."""
         return {
             "figure": self.name,
             "title": self.title,

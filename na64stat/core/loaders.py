@@ -240,7 +240,7 @@ _BAD_CHARS = re.compile(r"[/\\\x00-\x1f\x7f;]")
 
 
 def check_name(name: Any, what: str, source: str = "") -> str:
-    """A name that becomes a file name or a ROOT key: non-empty, no ``/ \\ ;``, control characters
+    r"""A name that becomes a file name or a ROOT key: non-empty, no ``/ \ ;``, control characters
     or ``..``.
 
     >>> check_name("signal_box", "region")

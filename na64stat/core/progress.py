@@ -98,9 +98,11 @@ class Progress:
             )
 
     def __call__(self, n: float) -> None:
+        """The same as :meth:`update`."""
         self.update(n)
 
     def update(self, n: float) -> None:
+        """Count ``n`` more units as done."""
         self.done += n
         if self._bar is not None:
             self._bar.update(n)
@@ -131,6 +133,7 @@ class Progress:
         logger.info("  %s [%d%s] %s", self.desc, self.items, of, text)
 
     def close(self) -> None:
+        """End the progress display."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

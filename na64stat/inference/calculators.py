@@ -147,13 +147,17 @@ class Calculator(Protocol):
     #: what the user should know about the calculation, collected while it runs
     notes: set[str]
 
-    def cls(self, mu: float) -> CLsPoint: ...
+    def cls(self, mu: float) -> CLsPoint:
+        """Observed and expected CLs at ``mu``."""
+        ...
 
     def prepare(self, mus: list[float]) -> None:
         """Get ready to evaluate CLs for mu across this range (e.g. lay out a data space once)."""
 
     @property
-    def evaluations(self) -> tuple[CLsPoint, ...]: ...
+    def evaluations(self) -> tuple[CLsPoint, ...]:
+        """Every CLs point computed so far, in order."""
+        ...
 
 
 def _twice_nll_free_fit(
@@ -732,6 +736,7 @@ class ToyCalculator(_ProfiledCalculator):
         return len(failed_sb) + len(failed_b)
 
     def cls(self, mu: float) -> CLsPoint:
+        """Observed and expected CLs at ``mu`` from the toys (computed once per mu)."""
         if mu not in self._points:
             self._points[mu] = self.ensemble(mu).cls()
         return self._points[mu]
@@ -850,6 +855,7 @@ class ExactCalculator(_ProfiledCalculator):
         return True
 
     def cls(self, mu: float) -> CLsPoint:
+        """Observed and expected CLs at ``mu`` by exact counting (computed once per mu)."""
         if mu in self._points:
             return self._points[mu]
         if not self.observed_fits_converged(mu):

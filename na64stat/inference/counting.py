@@ -137,13 +137,19 @@ class DataSpace(Protocol):
 
     def row_weights(
         self, generators: np.ndarray, coarse: int = 0, all_rows: bool = False
-    ) -> np.ndarray: ...
+    ) -> np.ndarray:
+        """Probability weights of the outcome rows under each generator."""
+        ...
 
-    def tail_probability(self, generators: np.ndarray) -> np.ndarray: ...
+    def tail_probability(self, generators: np.ndarray) -> np.ndarray:
+        """Per generator, the probability of the outcomes left out."""
+        ...
 
     def sampling_influence(
         self, mass: np.ndarray, rows: np.ndarray, keep: np.ndarray
-    ) -> np.ndarray | None: ...
+    ) -> np.ndarray | None:
+        """Per-point influences of sampled rows on a probability (None: no sampling)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,9 @@ class Bracketed:
 class NextPoint(Protocol):
     """The next mu a bracketed curve needs; None when it is done (``search.result`` set)."""
 
-    def __call__(self, search: CurveSearch, curve: Bracketed) -> float | None: ...
+    def __call__(self, search: CurveSearch, curve: Bracketed) -> float | None:
+        """The next mu for ``curve``, or None once ``search.result`` is set."""
+        ...
 
 
 def _log(values: np.ndarray | float) -> np.ndarray:

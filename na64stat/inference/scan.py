@@ -102,6 +102,9 @@ class ScanSettings:
             raise InputError(f"confidence level must be in (0, 1), got {self.confidence_level}")
 
     def digest(self, workspace: dict[str, Any], point: SignalPoint) -> str:
+        """sha256 of these settings, the workspace and the point: a stored result is reused only
+        when it matches.
+        """
         blob = json.dumps(
             [asdict(self), workspace, point.patch, point.name, point.metadata], sort_keys=True
         ).encode()

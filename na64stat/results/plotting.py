@@ -1,9 +1,9 @@
-"""Exclusion plots in the conventions of the field, CLs scans and cutflow figures.
+r"""Exclusion plots in the conventions of the field, CLs scans and cutflow figures.
 
 Exclusion plots (:func:`exclusion_plot`) in the style of NA64's papers
 (PRL 123 (2019) 121801, Fig. 3; the review arXiv:2003.07257, Figs. 2, 11, 13):
 mplhep's ROOT style, log-log axes, the mass variable on x (``$m_{A'}$ [GeV]``
-or ``$m_\\chi$ [GeV]``, :data:`MASS_LABELS`), a single-symbol coupling label
+or ``$m_\chi$ [GeV]``, :data:`MASS_LABELS`), a single-symbol coupling label
 horizontal above the axis (a rotated epsilon reads as an omega), the observed
 limit as a solid line with the excluded region above it shaded, the median
 expected dashed, the +-1 sigma (green) and +-2 sigma (yellow) expected band,
@@ -198,10 +198,10 @@ class Overlay:
 
 @contextlib.contextmanager
 def plot_style() -> Iterator[None]:
-    """mplhep's ROOT style inside a :func:`matplotlib.style.context`: the caller's rcParams are
+    r"""mplhep's ROOT style inside a :func:`matplotlib.style.context`: the caller's rcParams are
     restored after.
 
-    (Its font has the Greek epsilon as \\varepsilon, not \\epsilon.)
+    (Its font has the Greek epsilon as \varepsilon, not \epsilon.)
     """
     with matplotlib.style.context(mplhep.style.ROOT):
         yield

@@ -107,6 +107,7 @@ class BandOverlap:
     statement: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON record."""
         return {
             "mass_gev": self.mass_gev,
             "limit": self.limit,

@@ -32,7 +32,9 @@ class SignalYield(Protocol):
         model: str,
         exposure: float,
         efficiency: float | None,
-    ) -> float: ...
+    ) -> float:
+        """Expected signal events [events] of the point."""
+        ...
 
 
 def expected_signal_events(
