@@ -177,7 +177,9 @@ class OutputSet:
         return self.out_dir / name
 
     def write_json(self, name: str, obj: Any) -> Path:
-        """Stage ``obj`` as indented JSON in the file ``name`` of the set; returns its final path."""
+        """Stage ``obj`` as indented JSON in the file ``name`` of the set; returns its final
+        path.
+        """
         return self.write_text(name, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:

@@ -5,7 +5,8 @@ its values (what code iterates and validates against).
 
 >>> BAND_NAMES
 ('-2sigma', '-1sigma', 'median', '+1sigma', '+2sigma')
->>> dict(zip(BAND_NAMES, N_SIGMAS))["-2sigma"]   # the -2 sigma limit: the b-only statistic at +2 sigma
+>>> dict(zip(BAND_NAMES, N_SIGMAS))["-2sigma"]   # the -2 sigma limit:
+... # the b-only statistic at +2 sigma
 2
 >>> "approximate" in LIMIT_STATUSES
 True

@@ -183,7 +183,8 @@ def profile_on_data(lik: Likelihood, mu: float, init: np.ndarray) -> FitResult:
 
     >>> import pyhf
     >>> spec = {"channels": [{"name": "a", "samples": [
-    ...     {"name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+    ...     {"name": "sig", "data": [1.0],
+    ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
     ...     {"name": "bkg", "data": [0.0], "modifiers": []}]}]}
     >>> lik = Likelihood(pyhf.Model(spec, poi_name="mu"), [1.0])
     >>> bool(profile_on_data(lik, 0.0, lik.init).converged[0])
@@ -768,7 +769,8 @@ class ExactCalculator(_ProfiledCalculator):
     --------
     >>> import pyhf
     >>> spec = {"channels": [{"name": "box", "samples": [
-    ...     {"name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+    ...     {"name": "sig", "data": [1.0],
+    ...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
     ...     {"name": "bkg", "data": [0.5], "modifiers": []}]}]}
     >>> model = pyhf.Model(spec, poi_name="mu")
     >>> calc = ExactCalculator(Likelihood(model, [0.0]))

@@ -44,7 +44,8 @@ Examples
 --------
 >>> import pyhf
 >>> spec = {"channels": [{"name": "box", "samples": [
-...     {"name": "sig", "data": [1.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+...     {"name": "sig", "data": [1.0],
+...      "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
 ...     {"name": "bkg", "data": [0.5], "modifiers": []}]}]}
 >>> model = pyhf.Model(spec, poi_name="mu")
 >>> lim = upper_limit(model, [0.0])

@@ -166,7 +166,8 @@ class ScanPoint:
 
     Examples
     --------
-    >>> p = ScanPoint.from_dict({"name": "m0p01", "metadata": {"mass_gev": 0.01}, "observed": 2.0}, "0.01")
+    >>> p = ScanPoint.from_dict(
+    ...     {"name": "m0p01", "metadata": {"mass_gev": 0.01}, "observed": 2.0}, "0.01")
     >>> p.mass_gev, p.limit.observed, p.to_dict()["key"]
     (0.01, 2.0, '0.01')
     """
@@ -229,8 +230,9 @@ class ScanResult:
 
     Examples
     --------
-    >>> r = ScanResult.from_dict({"confidence_level": 0.9, "method_requested": "auto", "n_toys": 10, "seed": 0,
-    ...                           "n_points": 1, "n_resumed": 0, "limits": {"0.01": {"method": "exact"}}})
+    >>> r = ScanResult.from_dict({"confidence_level": 0.9, "method_requested": "auto",
+    ...                           "n_toys": 10, "seed": 0, "n_points": 1, "n_resumed": 0,
+    ...                           "limits": {"0.01": {"method": "exact"}}})
     >>> r.methods, r.point("0.01").limit.method
     (['exact'], 'exact')
     """
@@ -295,7 +297,8 @@ class ScanResult:
 def points_from_patchset(patchset: Mapping[str, Any]) -> list[SignalPoint]:
     """One :class:`SignalPoint` per patch of a PatchSet content (name, JSON patch, metadata).
 
-    >>> [p.key for p in points_from_patchset({"patches": [{"metadata": {"name": "m0p01", "mass_gev": 0.01}, "patch": []}]})]
+    >>> patchset = {"patches": [{"metadata": {"name": "m0p01", "mass_gev": 0.01}, "patch": []}]}
+    >>> [p.key for p in points_from_patchset(patchset)]
     ['0.01']
     """
     return [

@@ -273,7 +273,8 @@ class BinnedModel:
     >>> lik = Likelihood(model, [12.0, 3.0] + model.config.auxdata)
     >>> fast = BinnedModel.from_likelihood(lik)
     >>> pars = np.array([[1.0, 1.1, 0.9]])
-    >>> bool(np.allclose(fast.twice_nll(pars, lik.data[None, :]), -2 * model.logpdf(pars[0], lik.data)))
+    >>> bool(np.allclose(fast.twice_nll(pars, lik.data[None, :]),
+    ...                  -2 * model.logpdf(pars[0], lik.data)))
     True
     """
 

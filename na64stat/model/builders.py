@@ -261,7 +261,8 @@ def normalise_signal(patch: SignalPatch, target: float = REFERENCE_SIGNAL_EVENTS
     reference coupling)^2; the metadata's ``reference_coupling`` becomes the
     new one. A patch without signal is returned unchanged.
 
-    >>> p = SignalPatch("m0p01", {"box": (12.0,)}, (0.01,), {"mass_gev": 0.01, "reference_coupling": 1e-4})
+    >>> p = SignalPatch("m0p01", {"box": (12.0,)}, (0.01,),
+    ...                 {"mass_gev": 0.01, "reference_coupling": 1e-4})
     >>> n = normalise_signal(p)
     >>> n.metadata["reference_coupling"], round(n.yields["box"][0], 6)
     (5e-05, 3.0)

@@ -26,8 +26,10 @@ validated like every na64stat workspace (:mod:`na64stat.model.workspace`).
 Examples
 --------
 >>> from na64stat.model.workspace import Channel, Sample, SignalPatch, WorkspaceDescription, build
->>> d = WorkspaceDescription(name="demo", channels=(Channel("box", (0.0,), (Sample("bkg", (0.5,)),)),),
-...     signals=(SignalPatch("m0p01", {"box": (10.0,)}, (0.01,), {"mass_gev": 0.01, "signal_model": "dark_photon",
+>>> d = WorkspaceDescription(name="demo",
+...     channels=(Channel("box", (0.0,), (Sample("bkg", (0.5,)),)),),
+...     signals=(SignalPatch("m0p01", {"box": (10.0,)}, (0.01,), {"mass_gev": 0.01,
+...              "signal_model": "dark_photon",
 ...              "reference_coupling": 1e-4, "setup": "na64e-invisible"}),))
 >>> spec, ps = combine_workspaces([build(d), build(d)], reference_coupling=1e-4)
 >>> [c["name"] for c in spec["channels"]], ps["patches"][0]["patch"][1]["value"]["data"]
@@ -37,7 +39,8 @@ Without a common reference coupling each mass gets its own, where the combined s
 3 events (20 events at 1e-4: 3.9e-5, rounded to two digits):
 
 >>> _, ps = combine_workspaces([build(d), build(d)])
->>> ps["patches"][0]["metadata"]["reference_coupling"], round(ps["patches"][0]["patch"][1]["value"]["data"][0], 4)
+>>> (ps["patches"][0]["metadata"]["reference_coupling"],
+...  round(ps["patches"][0]["patch"][1]["value"]["data"][0], 4))
 (3.9e-05, 1.521)
 """
 

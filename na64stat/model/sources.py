@@ -47,7 +47,8 @@ def region_counts(
     """The counts (``raw``, ``weighted``, ``weighted_error``) of ``sample`` in ``region`` of a
     cutflow.
 
-    >>> cutflow = {"samples": {"data": {"regions": {"signal": {"raw": 0, "weighted": 0.0, "weighted_error": 0.0}}}}}
+    >>> cutflow = {"samples": {"data": {"regions": {"signal": {
+    ...     "raw": 0, "weighted": 0.0, "weighted_error": 0.0}}}}}
     >>> region_counts(cutflow, "data", "signal", "demo")["raw"]
     0
     """

@@ -353,11 +353,13 @@ def build(description: WorkspaceDescription) -> BuiltWorkspace:
     --------
     >>> d = WorkspaceDescription(
     ...     name="demo",
-    ...     channels=(Channel("box", (0.0,), (Sample("bkg", (0.5,), (uncertainty_modifier("bkg_unc", 0.5, 0.2),)),)),),
+    ...     channels=(Channel("box", (0.0,), (
+    ...         Sample("bkg", (0.5,), (uncertainty_modifier("bkg_unc", 0.5, 0.2),)),)),),
     ...     signals=(SignalPatch("m0p01", {"box": (10.0,)}, (0.01,), {"mass_gev": 0.01}),),
     ... )
     >>> spec, patchset = build(d)
-    >>> patchset["patches"][0]["patch"][0]["value"]["data"], spec["measurements"][0]["config"]["poi"]
+    >>> (patchset["patches"][0]["patch"][0]["value"]["data"],
+    ...  spec["measurements"][0]["config"]["poi"])
     ([10.0], 'mu')
     """
     channel_names = [c.name for c in description.channels]
@@ -511,10 +513,12 @@ def validate_spec(spec: Any, source: str, *, require_poi: bool = False) -> pyhf.
     Examples
     --------
     >>> mu = {"name": "mu", "type": "normfactor", "data": None}
-    >>> spec = {"channels": [{"name": "box", "samples": [{"name": "signal", "data": [0.0], "modifiers": [mu]},
-    ...                                                  {"name": "bkg", "data": [0.5], "modifiers": []}]}],
+    >>> spec = {"channels": [{"name": "box", "samples": [
+    ...             {"name": "signal", "data": [0.0], "modifiers": [mu]},
+    ...             {"name": "bkg", "data": [0.5], "modifiers": []}]}],
     ...         "observations": [{"name": "box", "data": [0.0]}],
-    ...         "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}], "version": "1.0.0"}
+    ...         "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}],
+    ...         "version": "1.0.0"}
     >>> validate_spec(spec, "demo").channels
     ['box']
     """
@@ -610,10 +614,10 @@ def check_patch_metadata(patches: Any, labels: Any, source: str) -> None:
     --------
     >>> ok = [{"metadata": {"name": "m0p01", "values": [0.01], "mass_gev": 0.01}}]
     >>> check_patch_metadata(ok, ["mass_gev"], "patchset p.json")
-    >>> check_patch_metadata(ok + ok, ["mass_gev"], "patchset p.json")
+    >>> check_patch_metadata(ok + ok, ["mass_gev"], "patchset p.json")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    na64stat.core.errors.InputError: patchset p.json: patches 'm0p01' and 'm0p01' are the same signal point (mass_gev = 0.01)
+    na64stat.core.errors.InputError: patchset p.json: patches 'm0p01' and 'm0p01' are the same ...
     """
     if not isinstance(patches, list) or not isinstance(labels, list):
         raise InputError(f"{source}: a PatchSet needs a list of patches and a list of labels")
@@ -842,10 +846,12 @@ def scale_workspace(
     --------
     >>> spec = {"channels": [{"name": "c", "samples": [{"name": "b", "data": [0.5],
     ...          "modifiers": [{"name": "s", "type": "staterror", "data": [0.1]}]}]}],
-    ...         "observations": [{"name": "c", "data": [0.0]}], "measurements": [], "version": "1.0.0"}
+    ...         "observations": [{"name": "c", "data": [0.0]}], "measurements": [],
+    ...         "version": "1.0.0"}
     >>> patchset = {"metadata": {"digests": {}}, "patches": []}
     >>> scaled, _ = scale_workspace(spec, patchset, 10.0)
-    >>> scaled["channels"][0]["samples"][0]["data"], scaled["channels"][0]["samples"][0]["modifiers"][0]["data"]
+    >>> (scaled["channels"][0]["samples"][0]["data"],
+    ...  scaled["channels"][0]["samples"][0]["modifiers"][0]["data"])
     ([5.0], [1.0])
     """
     new_spec = copy.deepcopy(spec)

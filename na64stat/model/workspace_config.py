@@ -12,8 +12,9 @@ background samples, and the signal points::
     assumptions: [...]                   # what is not a published number
     channels:
       - name: signal_box
-        observed: 0                      # number(s), {cutflow: FILE, sample: data, region: signal},
-                                         # or {histograms: FILE, sample: data, region: R, histogram: H} (multi-bin)
+        # number(s), {cutflow: FILE, sample: data, region: signal},
+        # or {histograms: FILE, sample: data, region: R, histogram: H} (multi-bin)
+        observed: 0
         samples:
           - name: background
             # one of:
@@ -23,19 +24,20 @@ background samples, and the signal points::
             # abcd: {cutflow: FILE, sample: data, regions: {A: signal, B: ..., C: ..., D: ...}}
             # tail_fit: {histograms: FILE, sample: data, region: R, histogram: H, box: [0, 50],
             #            fit_range: [0, 150], shape: exponential, alternatives: [linear]}
-            # shape: {histograms: FILE, samples: [...], region: R, histogram: H, scale: ...}  (multi-bin)
+            # shape: {histograms: FILE, samples: [...], region: R, histogram: H, scale: ...}
+            #        (multi-bin)
             modifiers: []                # extra pyhf modifiers
     signal:
       channel: signal_box
       model: dark_photon                 # or lmutau (coupling e_mu), any registered model
       coupling: 1.0e-4                   # coupling the yields are computed (or were simulated) at
-      # normalise: true                  # patches per mass at their own reference coupling, where they
-                                         # expect ~3 events (mu ~ 1 near the limit; the POI bounds go into
-                                         # the measurement). Default: true for physics yields (masses,
-                                         # couplings), false for from_selection (all at the simulated
-                                         # `coupling`)
-      # efficiency: 0.6                  # physics yields only: a flat override; absent (default): the
-                                         # computed per-mass efficiency (na64stat.physics.efficiencies.signal_efficiency)
+      # patches per mass at their own reference coupling, where they expect ~3 events (mu ~ 1
+      # near the limit; the POI bounds go into the measurement). Default: true for physics
+      # yields (masses, couplings), false for from_selection (all at the simulated `coupling`)
+      # normalise: true
+      # physics yields only: a flat override; absent (default): the computed per-mass
+      # efficiency (na64stat.physics.efficiencies.signal_efficiency)
+      # efficiency: 0.6
       efficiency_uncertainty: 0.1        # relative, a normsys on the signal
       exposure_uncertainty: 0.01         # relative, a lumi modifier on the signal
       masses: [0.001, 0.01, 0.1]         # physics yields: eq. (57) via na64stat.physics

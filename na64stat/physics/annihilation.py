@@ -480,7 +480,8 @@ def annihilation_events_per_pot(
     >>> n = annihilation_events_per_pot(0.25, ALPHA_EM, 100.0, 50.0, LEAD, 40.0)
     >>> 1e-4 < n < 1e-3
     True
-    >>> w = annihilation_events_per_pot(0.25, ALPHA_EM, 100.0, 50.0, LEAD, 40.0, BENCHMARK_DARK_SECTOR)
+    >>> w = annihilation_events_per_pot(0.25, ALPHA_EM, 100.0, 50.0, LEAD, 40.0,
+    ...                                 BENCHMARK_DARK_SECTOR)
     >>> 0.5 < w / n < 1.5
     True
     """

@@ -88,7 +88,8 @@ def simulated_efficiency_table(
     the beam energy). Masses ascending.
 
     >>> m, eff, err = simulated_efficiency_table("na64e-invisible")
-    >>> bool(m[0] <= 0.001 and m[-1] >= 1.0 and np.all((eff > 0) & (eff <= 1)) and np.all(err < 0.01))
+    >>> bool(m[0] <= 0.001 and m[-1] >= 1.0 and np.all((eff > 0) & (eff <= 1))
+    ...      and np.all(err < 0.01))
     True
     >>> m, eff, err = simulated_efficiency_table("na64e-invisible", "annihilation")
     >>> bool(0.226 < m[0] < m[-1] < 0.320 and np.all((eff > 0) & (eff <= 1)))
@@ -141,15 +142,18 @@ def signal_efficiency(
     the mirror-image events just below the window (yield 0) are not counted.
 
     >>> from na64stat.physics.setups import get_setup
-    >>> e = signal_efficiency(get_setup("na64e-invisible").with_(efficiency_factors=()), [0.001, 1.0])
+    >>> e = signal_efficiency(get_setup("na64e-invisible").with_(efficiency_factors=()),
+    ...                       [0.001, 1.0])
     >>> bool(0.5 < e[1] < e[0] <= 1.0)   # the simulated selection alone
     True
-    >>> f = signal_efficiency(get_setup("na64e-invisible"), [0.001])   # times the thesis's factors (0.464)
+    >>> f = signal_efficiency(get_setup("na64e-invisible"),
+    ...                       [0.001])   # times the thesis's factors (0.464)
     >>> round(float(f[0] / e[0]), 3)
     0.464
     >>> float(signal_efficiency(get_setup("na64e-invisible").with_(efficiency=0.6), 0.01)[0])
     0.6
-    >>> a = signal_efficiency(get_setup("na64e-invisible").with_(efficiency_factors=()), [0.25, 0.3], "annihilation")
+    >>> a = signal_efficiency(get_setup("na64e-invisible").with_(efficiency_factors=()),
+    ...                       [0.25, 0.3], "annihilation")
     >>> bool(np.all((a > 0.5) & (a <= 1.0)))
     True
     """

@@ -70,7 +70,8 @@ def missing_energy_probability(
 ) -> np.ndarray:
     """Total probability that the event still shows missing energy, eq. (126).
 
-    >>> round(float(missing_energy_probability(1e12)), 6), round(float(missing_energy_probability(1e-3)), 6)
+    >>> (round(float(missing_energy_probability(1e12)), 6),
+    ...  round(float(missing_energy_probability(1e-3)), 6))
     (1.0, 1.0)
     """
     _check_lengths(l_exp_cm, l_ecal_cm)

@@ -259,7 +259,8 @@ def invisible_alpha_x_per_coupling2(
     per coupling^2 (eq. 57 of arXiv:2003.07257 with alpha_X = g^2 x_l^2 / 4 pi).
 
     >>> from na64stat.physics.models import get_model
-    >>> float(invisible_alpha_x_per_coupling2(get_model("dark_photon"), "electron", 0.01)) == ALPHA_EM
+    >>> dark_photon = get_model("dark_photon")
+    >>> float(invisible_alpha_x_per_coupling2(dark_photon, "electron", 0.01)) == ALPHA_EM
     True
     """
     alpha = alpha_x_per_coupling2(model, beam, mass_gev)

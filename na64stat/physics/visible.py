@@ -378,7 +378,8 @@ def total_events(runs: Sequence[VisibleRun], mass_gev: float, epsilon: float) ->
     """Expected A' -> e+ e- decays in the decay volumes of ``runs`` together (:func:`visible_events`
     summed).
 
-    >>> total_events(get_runs(("2017",)), 0.0167, 3e-4) == float(visible_events(VISIBLE_RUNS["2017"], 0.0167, [3e-4])[0])
+    >>> total_events(get_runs(("2017",)), 0.0167, 3e-4) == float(
+    ...     visible_events(VISIBLE_RUNS["2017"], 0.0167, [3e-4])[0])
     True
     """
     return float(sum(visible_events(run, mass_gev, [epsilon])[0] for run in runs))

@@ -310,7 +310,8 @@ def invisible_alpha_x_per_coupling2(
 
     >>> import math
     >>> from na64stat.physics.decays import branching_zprime_invisible
-    >>> float(invisible_alpha_x_per_coupling2("lmutau", "muon", 0.01)) == float(branching_zprime_invisible(0.01)) / (4 * math.pi)
+    >>> float(invisible_alpha_x_per_coupling2("lmutau", "muon", 0.01)) == float(
+    ...     branching_zprime_invisible(0.01)) / (4 * math.pi)
     True
     """
     return model_widths.invisible_alpha_x_per_coupling2(

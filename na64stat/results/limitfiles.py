@@ -21,7 +21,8 @@
 Examples
 --------
 >>> combine_limits_from_scan({"limits": {"0.01": {"metadata": {"mass_gev": 0.01}, "observed": 2.0,
-...     "expected": {"-2sigma": 1, "-1sigma": 1.5, "median": 2, "+1sigma": 3, "+2sigma": 4}}}})["0.01"]["exp0"]
+...     "expected": {"-2sigma": 1, "-1sigma": 1.5, "median": 2, "+1sigma": 3,
+...                  "+2sigma": 4}}}})["0.01"]["exp0"]
 2.0
 """
 

@@ -13,7 +13,8 @@ From a dark-photon limit at 10 MeV, B - L (Br(invisible) = 3/5 below 2 m_mu) on 
 g^2 = eps^2 alpha / (Br / 4 pi)
 
 >>> from na64stat.physics.constants import ALPHA_EM
->>> round(coupling2_ratio("dark_photon", "b_minus_l", "electron", 0.01) * 0.6 / (4 * math.pi * ALPHA_EM), 4)
+>>> round(coupling2_ratio("dark_photon", "b_minus_l", "electron", 0.01) * 0.6
+...       / (4 * math.pi * ALPHA_EM), 4)
 1.0
 """
 

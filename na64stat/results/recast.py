@@ -355,7 +355,8 @@ class RecastResult:
 
     Examples
     --------
-    >>> r = RecastResult.from_dict({"settings": {"alpha_d": 0.1}, "points": {"0.01": {"observed": None}}})
+    >>> r = RecastResult.from_dict({"settings": {"alpha_d": 0.1},
+    ...                             "points": {"0.01": {"observed": None}}})
     >>> r.to_dict()["points"]["0.01"]["observed"], r.settings["alpha_d"]
     (None, 0.1)
     """

@@ -167,7 +167,8 @@ def mc_processes(
 
     >>> [p.name for p in mc_processes("na64mu-invisible", ["muon", "signal"], [0.01])]
     ['muon', 'signal_m10MeV']
-    >>> [p.name for p in mc_processes("na64e-invisible", ["signal"], [0.3], signal_production="annihilation")]
+    >>> [p.name for p in mc_processes("na64e-invisible", ["signal"], [0.3],
+    ...                               signal_production="annihilation")]
     ['signal_m300MeV_annihilation']
     """
     get_simulation_setup(setup)
