@@ -51,6 +51,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
 
 from na64stat.core.errors import InputError
 from na64stat.core.io import write_text_atomic
@@ -887,6 +888,9 @@ def cutflow_figure(
         ax.set_yticks(y)
         ax.set_yticklabels(names, fontsize=12)
         ax.tick_params(axis="y", which="both", length=0)
+        # one tick per cut, no minor ticks (matplotlib 3.7's AutoMinorLocator warns on the
+        # descending ticks of these bars)
+        ax.yaxis.set_minor_locator(NullLocator())
         for yi, c, text in zip(y, cumulative, texts):
             ax.text(
                 1.02,
