@@ -12,6 +12,18 @@ import pytest
 from na64stat.app.pipeline import MainJobSettings, run_main_job
 
 
+def _small_settings(lmt: Path) -> MainJobSettings:
+    """A small main job (2 masses, 2e7 EOT, 4000 MC events) with the overlay file ``lmt``."""
+    return MainJobSettings(
+        masses_gev=(0.01, 0.1),
+        data_eot=2e7,
+        mc_events=4000,
+        n_toys=300,
+        workers=1,
+        overlays=(str(lmt),),
+    )
+
+
 @pytest.fixture(scope="module")
 def small_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("job")
@@ -19,14 +31,7 @@ def small_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lmt.write_text("# another experiment, mass [GeV] epsilon\n0.001 1e-4\n1.0 1e-2\n")
     run_main_job(
         out,
-        MainJobSettings(
-            masses_gev=(0.01, 0.1),
-            data_eot=2e7,
-            mc_events=4000,
-            n_toys=300,
-            workers=1,
-            overlays=(str(lmt),),
-        ),
+        _small_settings(lmt),
         log=lambda line: None,
     )
     return out
@@ -135,14 +140,7 @@ def test_result_files_are_byte_reproducible(small_job: Path, tmp_path: Path) -> 
     lmt = small_job.parent / "E137_like.lmt"
     run_main_job(
         tmp_path,
-        MainJobSettings(
-            masses_gev=(0.01, 0.1),
-            data_eot=2e7,
-            mc_events=4000,
-            n_toys=300,
-            workers=1,
-            overlays=(str(lmt),),
-        ),
+        _small_settings(lmt),
         log=lambda line: None,
     )
     for name in ("report.json", "report.txt", "couplings.json", "limits/limits_combine.json"):

@@ -52,6 +52,13 @@ def test_main_job_and_projection_grids():
     _check(MASSES_GEV, "reproduce projections")
 
 
+def _shipped_grid(lo_gev: float, hi_gev: float) -> np.ndarray:
+    """The 2016-2022 workspace's signal masses [GeV] from ``lo_gev`` to ``hi_gev``."""
+    config = load_yaml(WORKSPACES / "na64e-invisible-2016-2022" / "config.yaml", "workspace config")
+    masses = np.asarray(config["signal"]["masses"], dtype=float)
+    return masses[(masses >= lo_gev) & (masses <= hi_gev)]
+
+
 def test_the_finite_width_yield_is_one_smooth_dip_on_the_shipped_grid():
     """Along the 2016-2022 scan's masses in 200-320 MeV the signal yield rises, then falls, once
     (below 200 MeV bremsstrahlung, falling with m, dominates), and it is continuous across the
@@ -59,13 +66,7 @@ def test_the_finite_width_yield_is_one_smooth_dip_on_the_shipped_grid():
     from na64stat.physics.setups import get_setup
     from na64stat.physics.yields import events_per_alpha_x
 
-    masses = np.asarray(
-        load_yaml(WORKSPACES / "na64e-invisible-2016-2022" / "config.yaml", "workspace config")[
-            "signal"
-        ]["masses"],
-        dtype=float,
-    )
-    masses = masses[(masses >= 0.2) & (masses <= 0.32)]
+    masses = _shipped_grid(0.2, 0.32)
     n = events_per_alpha_x(get_setup("na64e-invisible"), masses)
     steps = np.sign(np.diff(n))
     assert np.count_nonzero(np.diff(steps) != 0) == 1  # one turning point: a dip in epsilon
@@ -79,13 +80,7 @@ def test_the_grid_resolves_the_dip():
     from na64stat.physics.setups import get_setup
     from na64stat.physics.yields import events_per_alpha_x
 
-    grid = np.asarray(
-        load_yaml(WORKSPACES / "na64e-invisible-2016-2022" / "config.yaml", "workspace config")[
-            "signal"
-        ]["masses"],
-        dtype=float,
-    )
-    grid = grid[(grid >= 0.15) & (grid <= 0.31)]
+    grid = _shipped_grid(0.15, 0.31)
     fine = np.linspace(0.15, 0.31, 65)
     setup = get_setup("na64e-invisible")
     reach = events_per_alpha_x(setup, fine) ** -0.5  # epsilon reach up to a constant
